@@ -1,0 +1,252 @@
+"""The file contract: which columns each input carries and what each feed kind means.
+
+This module is the single source of the column aliases (spec §3, §4) and of the evidence
+classes of each feed kind. Readers use it to find headers; the SQL builders use it to
+classify records; the oracle (`zige.rules`) uses the same constants.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+FieldType = Literal["id", "name", "date", "text", "amount"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A logical column and the header labels it may carry, most specific first."""
+
+    name: str
+    aliases: tuple[str, ...]
+    type: FieldType = "text"
+    required: bool = False
+    label: str = ""
+
+    @property
+    def zh(self) -> str:
+        return self.label or self.aliases[0]
+
+
+ID_ALIASES = ("身份证号", "公民身份号码", "证件号码", "社会保障号码", "身份证号码", "id_number")
+NAME_ALIASES = ("姓名", "name")
+
+
+def id_column() -> Column:
+    return Column("id_number", ID_ALIASES, "id", required=True, label="身份证号")
+
+
+def name_column() -> Column:
+    return Column("name", NAME_ALIASES, "name", required=True, label="姓名")
+
+
+# Evidence classes. Ranks follow the table order of spec §3: they break ties between kinds
+# that share the newest date (the first kind in the table wins).
+@dataclass(frozen=True)
+class FeedKind:
+    code: str
+    zh: str
+    date: Column
+    others: tuple[Column, ...] = ()
+    # "alive": every record is alive evidence; "conditional": decided by its result column;
+    # "none": never alive evidence (death-type, sentence).
+    alive: Literal["alive", "conditional", "none"] = "alive"
+    rank: int = 0
+    custom: bool = False
+    columns: tuple[Column, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", (id_column(), name_column(), self.date, *self.others))
+
+
+def _date(name: str, *aliases: str) -> Column:
+    return Column(name, aliases, "date", required=True, label=aliases[0])
+
+
+def _other(name: str, *aliases: str, required: bool = False, type: FieldType = "text") -> Column:
+    return Column(name, aliases, type, required=required, label=aliases[0])
+
+
+BUILTIN_KINDS: tuple[FeedKind, ...] = (
+    FeedKind(
+        "rail",
+        "铁路出行",
+        _date("event_date", "乘车日期", "出行日期", "travel_date"),
+        (
+            _other("train_no", "车次", "train_no"),
+            _other("from_station", "出发站", "from_station"),
+            _other("to_station", "到达站", "to_station"),
+        ),
+        rank=1,
+    ),
+    FeedKind(
+        "flight",
+        "民航出行",
+        _date("event_date", "航班日期", "出行日期", "travel_date"),
+        (
+            _other("flight_no", "航班号", "flight_no"),
+            _other("origin", "出发地", "origin"),
+            _other("destination", "目的地", "destination"),
+        ),
+        rank=2,
+    ),
+    FeedKind(
+        "hospital",
+        "住院/出院",
+        _date("event_date", "出院日期", "入院日期", "discharge_date"),
+        (_other("hospital", "医院名称", "hospital"),),
+        rank=3,
+    ),
+    FeedKind(
+        "checkup",
+        "健康体检",
+        _date("event_date", "体检日期", "checkup_date"),
+        (_other("institution", "体检机构", "institution"),),
+        rank=4,
+    ),
+    FeedKind(
+        "border",
+        "出入境",
+        _date("event_date", "出入境日期", "crossing_date"),
+        (_other("direction", "出入境类型", "direction"), _other("port", "口岸", "port")),
+        rank=5,
+    ),
+    FeedKind(
+        "app_auth",
+        "手机APP刷脸认证",
+        _date("event_date", "认证时间", "认证日期", "auth_time"),
+        (_other("result", "认证结果", "result", required=True), _other("similarity", "相似度", "similarity")),
+        alive="conditional",
+        rank=6,
+    ),
+    FeedKind(
+        "terminal_auth",
+        "终端设备认证",
+        _date("event_date", "认证时间", "认证日期", "auth_time"),
+        (
+            _other("method", "认证方式", "method"),
+            _other("device_no", "设备编号", "device_no"),
+            _other("result", "认证结果", "result", required=True),
+        ),
+        alive="conditional",
+        rank=7,
+    ),
+    FeedKind(
+        "unit_confirm",
+        "单位/社会化管理确认",
+        _date("event_date", "确认日期", "confirm_date"),
+        (_other("method", "确认方式", "method"), _other("result", "确认结果", "result", required=True)),
+        alive="conditional",
+        rank=8,
+    ),
+    FeedKind("overseas_review", "境外领取资格审核", _date("event_date", "审核日期", "review_date"), rank=9),
+    FeedKind("release", "刑满释放", _date("event_date", "释放日期", "release_date"), rank=10),
+    FeedKind(
+        "death",
+        "死亡",
+        _date("event_date", "死亡日期", "death_date"),
+        (_other("source", "信息来源", "source"),),
+        alive="none",
+        rank=11,
+    ),
+    FeedKind(
+        "cremation",
+        "火化",
+        _date("event_date", "火化日期", "cremation_date"),
+        (_other("funeral_home", "殡仪馆", "funeral_home"),),
+        alive="none",
+        rank=12,
+    ),
+    FeedKind(
+        "declared",
+        "宣告死亡/失踪",
+        _date("event_date", "宣告日期", "declared_date"),
+        (_other("declared_type", "宣告类型", "declared_type", required=True),),
+        alive="none",
+        rank=13,
+    ),
+    FeedKind(
+        "sentence",
+        "刑事处罚",
+        _date("event_date", "刑期起始日期", "判决日期", "start_date"),
+        (
+            _other("end_date", "刑期截止日期", "end_date", type="date"),
+            _other("penalty", "刑罚种类", "penalty", required=True),
+        ),
+        alive="none",
+        rank=14,
+    ),
+)
+
+# Loss records (spec §2): the earliest decides `stop`; on the same day, this order.
+LOSS_KINDS: tuple[str, ...] = ("death", "cremation", "declared_dead", "unit_confirmed_lost")
+
+# Custodial penalties (spec §2.3a); anything containing a non-custodial marker never suspends.
+CUSTODIAL_PENALTIES: tuple[str, ...] = ("有期徒刑", "无期徒刑", "拘役", "死刑", "死刑缓期执行")
+NON_CUSTODIAL_MARKERS: tuple[str, ...] = ("缓刑", "管制", "监外执行")
+
+# 停发原因 that mean imprisonment (spec §8): back pay only from the month after release.
+IMPRISONMENT_REASON_MARKERS: tuple[str, ...] = ("服刑", "判刑", "刑事")
+
+
+ROSTER_COLUMNS: tuple[Column, ...] = (
+    Column("person_no", ("个人编号", "person_no"), required=True),
+    name_column(),
+    id_column(),
+    Column("unit_no", ("单位编号", "unit_no"), required=True),
+    Column("unit_name", ("单位名称", "unit_name")),
+    Column("sex", ("性别", "sex", "gender")),
+    Column("birth_date_text", ("出生日期", "birth_date")),
+    Column("benefit_status", ("待遇状态", "benefit_status")),
+    Column("status_since", ("状态变更日期", "status_since"), "date"),
+    Column("status_reason", ("停发原因", "status_reason")),
+    Column("monthly_amount", ("月养老金", "月养老金额", "monthly_amount"), "amount"),
+    Column("phone", ("联系电话", "手机号码", "手机号", "phone")),
+    Column("address", ("现居住地", "居住地址", "address")),
+    Column("retirement_date", ("退休日期", "retirement_date"), "date"),
+    Column("last_certified_on", ("上次认证日期", "last_certified_on"), "date"),
+    Column("lives_abroad", ("是否境外居住", "lives_abroad")),
+    Column("has_social_card", ("是否办理社保卡", "has_social_card")),
+    Column("health", ("健康状况", "health")),
+    Column("retirement_category", ("离退休类别", "retirement_category")),
+    Column("ethnicity", ("民族", "ethnicity")),
+    Column("political_status", ("政治面貌", "political_status")),
+    Column("former_employer", ("原工作单位", "former_employer")),
+    Column("hukou", ("户口所在地", "hukou")),
+    Column("residence_region", ("居住地行政区划", "residence_region")),
+)
+
+
+def builtin_kind_codes() -> tuple[str, ...]:
+    return tuple(k.code for k in BUILTIN_KINDS)
+
+
+_SEPARATORS = ("_", "-", ".")
+
+
+def kind_for_filename(filename: str, kinds: tuple[FeedKind, ...]) -> FeedKind | None:
+    """The longest kind code the file name starts with, followed by `_`, `-` or `.` (spec §3)."""
+    lowered = filename.lower()
+    best: FeedKind | None = None
+    for kind in kinds:
+        code = kind.code.lower()
+        follows = lowered[len(code) : len(code) + 1]
+        if lowered.startswith(code) and follows in _SEPARATORS and (best is None or len(code) > len(best.code)):
+            best = kind
+    return best
+
+
+_BRACKETED = re.compile(r"[（(【\[].*?[）)】\]]")
+_NOISE = re.compile(r"[\s\u3000*＊:：]")
+
+
+def normalise_header(label: object) -> str:
+    """A header cell as compared with aliases: no spaces, no `*` markers, no bracketed notes.
+
+    `月养老金（元）`, `* 身份证号`, `ID_Number ` all match their alias.
+    """
+    text = "" if label is None else str(label)
+    text = _BRACKETED.sub("", text)
+    text = _NOISE.sub("", text)
+    return text.lower()

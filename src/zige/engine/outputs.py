@@ -1,0 +1,257 @@
+"""The output files of spec §7, written from the decided tables of a `Certification`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from zige.engine import forms
+from zige.engine.labels import KIND_ZH
+from zige.engine.sql import quote
+
+if TYPE_CHECKING:
+    from zige.engine.pipeline import Certification
+
+STATUSES = ("eligible", "stop", "suspend", "review", "pending")
+RESULT_COLUMNS = (
+    "person_no", "id_number", "name", "unit_no", "status", "reason", "evidence_kind", "evidence_date",
+    "certified_on", "due_on", "remind", "channel",
+)  # fmt: skip
+BENEFIT_STATUS_ZH = {"normal": "正常", "suspended": "暂停", "terminated": "终止"}
+
+
+def _copy(run: Certification, query: str, path: Path) -> None:
+    run.con.execute(f"COPY ({query}) TO {quote(str(path))} (HEADER, DELIMITER ',')")
+
+
+def masked_name_sql(col: str) -> str:
+    """张三 -> 张*, 王小明 -> 王*明: enough for the person to recognise, not to identify."""
+    return (
+        f"CASE WHEN length({col}) <= 1 THEN {col} "
+        f"WHEN length({col}) = 2 THEN left({col}, 1) || '*' "
+        f"ELSE left({col}, 1) || repeat('*', length({col}) - 2) || right({col}, 1) END"
+    )
+
+
+def reminder_message_sql(app_name: str) -> str:
+    """The reminder text: to the person by SMS, or for the unit to pass on (spec §2, notice 一(四))."""
+    due = "strftime(due_on, '%Y年%m月%d日')"
+    sms = (
+        f"'【养老保险待遇资格认证提醒】' || {masked_name_sql('name')} || '您好，您的领取养老保险待遇资格认证将于' "
+        f"|| {due} || '到期，请及时通过“{app_name}”APP刷脸认证，或联系所在单位办理。'"
+    )
+    unit = (
+        f"'请通知' || {masked_name_sql('name')} || '（个人编号' || person_no || '）于' || {due} "
+        f"|| '前完成领取养老保险待遇资格认证，本人无手机号码，可由单位协助使用“{app_name}”APP或认证终端办理。'"
+    )
+    return f"CASE WHEN channel = 'sms' THEN {sms} ELSE {unit} END"
+
+
+def write_all(run: Certification) -> dict[str, Any]:
+    cfg, con, out = run.config, run.con, run.config.out
+    con.execute("CREATE TABLE files (file_no INTEGER, file VARCHAR)")
+    con.executemany("INSERT INTO files VALUES (?, ?)", [(i, f.file) for i, f in enumerate(run.files)])
+
+    _copy(run, f"SELECT {', '.join(RESULT_COLUMNS)} FROM decisions ORDER BY person_no", out / "results.csv")
+    _copy(
+        run,
+        "SELECT person_no, action, effective_month, months, amount FROM actions ORDER BY person_no, action",
+        out / "actions.csv",
+    )
+    _copy(run, _rejects_query(), out / "rejects.csv")
+    _copy(
+        run,
+        "SELECT person_no, channel, CASE WHEN channel = 'sms' THEN mobile END AS phone, due_on, "
+        f"{reminder_message_sql(cfg.app_name)} AS message FROM decisions WHERE remind = 1 ORDER BY person_no",
+        out / "reminders.csv",
+    )
+    pending_units = _write_pending(run)
+    out_of_province = _write_out_of_province(run)
+    return _summary(run, pending_units, out_of_province)
+
+
+def _rejects_query() -> str:
+    return """
+SELECT f.file, x.row_no AS row, x.field, x.value, x.reason FROM (
+  SELECT file_no, row_no, reject_field AS field, reject_value AS value, reject_reason AS reason
+  FROM staged_roster WHERE reject_reason IS NOT NULL
+  UNION ALL
+  SELECT s.file_no, s.row_no,
+    CASE WHEN o.outcome = 'duplicate_person_no' THEN '个人编号' ELSE '身份证号' END,
+    CASE WHEN o.outcome = 'duplicate_person_no' THEN s.person_no ELSE s.id_number END,
+    o.outcome
+  FROM staged_roster s JOIN roster_outcome o USING (file_no, row_no)
+  WHERE o.outcome IN ('duplicate_person_no', 'duplicate_id_number')
+  UNION ALL
+  SELECT file_no, row_no, reject_field, reject_value, reject_reason
+  FROM staged_feed WHERE reject_reason IS NOT NULL
+) x JOIN files f USING (file_no)
+ORDER BY x.file_no, x.row_no
+"""
+
+
+def _safe_filename(text: str) -> str:
+    return re.sub(r"[^\w.-]", "_", text) or "_"
+
+
+def _unit_names(run: Certification) -> dict[str, str]:
+    rows = run.con.execute(
+        "SELECT unit_no, mode(unit_name) FILTER (WHERE unit_name <> '') FROM recipients GROUP BY unit_no"
+    ).fetchall()
+    return {unit: name or "" for unit, name in rows}
+
+
+def _evidence_text(kind: str | None, day: Any) -> str:
+    if not kind:
+        return ""
+    return f"{KIND_ZH.get(kind, kind)} {day.isoformat() if day else ''}".strip()
+
+
+def _write_pending(run: Certification) -> int:
+    directory = run.config.out / "pending"
+    if directory.exists():
+        shutil.rmtree(directory)  # a stale list from an earlier run must not survive
+    directory.mkdir(parents=True)
+    table: pa.Table = run.con.sql(
+        """
+        SELECT d.unit_no, d.person_no, d.name, r.sex, d.id_number, r.benefit_status, r.status_since,
+               r.status_reason, r.address, r.health, d.status, d.reason, d.evidence_kind, d.evidence_date
+        FROM decisions d JOIN recipients r USING (person_no)
+        WHERE d.status IN ('pending', 'review')
+        ORDER BY d.unit_no, d.status DESC, d.person_no
+        """
+    ).to_arrow_table()
+    by_unit: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in table.to_pylist():
+        by_unit[row["unit_no"]].append(
+            {
+                "person_no": row["person_no"],
+                "name": row["name"],
+                "sex": row["sex"] or _sex_from_id(row["id_number"]),
+                "id_number": row["id_number"],
+                "benefit_status": BENEFIT_STATUS_ZH.get(row["benefit_status"], ""),
+                "status_since": row["status_since"].isoformat() if row["status_since"] else "",
+                "status_reason": row["status_reason"] or "",
+                "address": row["address"] or "",
+                "health": row["health"] or "",
+                "status": row["status"],
+                "reason": row["reason"],
+                "evidence": _evidence_text(row["evidence_kind"], row["evidence_date"]),
+            }
+        )
+    names = _unit_names(run)
+    for unit_no, rows in by_unit.items():
+        forms.write_pending_workbook(
+            directory / f"{_safe_filename(unit_no)}.xlsx",
+            unit_no=unit_no,
+            unit_name=names.get(unit_no, ""),
+            as_of=run.config.as_of,
+            rows=rows,
+        )
+    return len(by_unit)
+
+
+def _sex_from_id(id_number: str) -> str:
+    return "男" if int(id_number[16]) % 2 else "女"
+
+
+def _region6(value: str | None, fallback: str) -> str:
+    digits = re.sub(r"\D", "", value or "")
+    return digits[:6] if len(digits) >= 6 else fallback
+
+
+def _write_out_of_province(run: Certification) -> int:
+    cfg = run.config
+    table: pa.Table = run.con.sql(
+        f"""
+        SELECT * FROM recipients
+        WHERE substr(id_number, 1, 2) <> {quote(cfg.home_province)} AND has_social_card = 'no'
+        ORDER BY unit_no, person_no
+        """
+    ).to_arrow_table()
+    rows = []
+    for r in table.to_pylist():
+        ident = r["id_number"]
+        rows.append(
+            {
+                "unit_no": r["unit_no"],
+                "residence_region": _region6(r["residence_region"], ident[:6]),
+                "person_no": r["person_no"],
+                "name": r["name"],
+                "sex": r["sex"] or _sex_from_id(ident),
+                "ethnicity": r["ethnicity"] or "",
+                "birth_date": f"{ident[6:10]}-{ident[10:12]}-{ident[12:14]}",
+                "id_number": ident,
+                "political_status": r["political_status"] or "",
+                "health": r["health"] or "",
+                "former_employer": r["former_employer"] or "",
+                "retirement_category": r["retirement_category"] or "",
+                "retirement_date": r["retirement_date"].isoformat() if r["retirement_date"] else "",
+                "hukou": r["hukou"] or "",
+                "address": r["address"] or "",
+                "phone": r["phone"] or "",
+            }
+        )
+    forms.write_out_of_province_workbook(
+        cfg.out / "out_of_province.xlsx", as_of=cfg.as_of, insured_region_code=cfg.region_code, rows=rows
+    )
+    return len(rows)
+
+
+def _summary(run: Certification, pending_units: int, out_of_province: int) -> dict[str, Any]:
+    con = run.con
+    status = dict.fromkeys(STATUSES, 0) | dict(
+        con.execute("SELECT status, count(*) FROM decisions GROUP BY status").fetchall()
+    )
+    reason = dict(
+        con.execute("SELECT reason, count(*) FROM decisions GROUP BY reason ORDER BY reason").fetchall()
+    )
+    channels = dict(
+        con.execute("SELECT channel, count(*) FROM decisions WHERE remind = 1 GROUP BY channel").fetchall()
+    )
+    actions = {
+        action: {
+            "count": count,
+            "months": int(months),
+            "amount": str(Decimal(amount).quantize(Decimal("0.01"))),
+        }
+        for action, count, months, amount in con.execute(
+            "SELECT action, count(*), sum(months), sum(amount) FROM actions GROUP BY action ORDER BY action"
+        ).fetchall()
+    }
+    rejects = dict(
+        con.execute(
+            """
+            SELECT reason, count(*) FROM (
+              SELECT reject_reason AS reason FROM staged_roster WHERE reject_reason IS NOT NULL
+              UNION ALL SELECT outcome FROM roster_outcome WHERE outcome LIKE 'duplicate_%'
+              UNION ALL SELECT reject_reason FROM staged_feed WHERE reject_reason IS NOT NULL
+            ) GROUP BY reason ORDER BY reason
+            """
+        ).fetchall()
+    )
+    files = [f.as_dict() for f in run.files]
+    return {
+        "as_of": run.config.as_of.isoformat(),
+        "home_province": run.config.home_province,
+        "recipients": sum(status.values()),
+        "status": status,
+        "reason": reason,
+        "reminders": {"total": sum(channels.values()), "channel": channels},
+        "actions": actions,
+        "rejects": {"total": sum(rejects.values()), "reason": rejects},
+        "files": files,
+        "totals": {
+            key: sum(f[key] for f in files)
+            for key in ("rows_read", "rows_used", "rows_rejected", "duplicate_rows", "unmatched")
+        },
+        "reconciles": all(f["reconciles"] for f in files),
+        "pending_workbooks": pending_units,
+        "out_of_province": out_of_province,
+    }

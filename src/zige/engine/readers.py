@@ -1,0 +1,334 @@
+"""Readers: any agency file in, one Arrow table of raw text out (spec §5).
+
+A reader does only what cannot be done in SQL: decode the bytes, find the header row under
+any title rows, map header labels (Chinese or English aliases) to logical columns, and number
+the rows as a spreadsheet shows them. Every value stays text; cleaning and validation happen in
+the engine's SQL (`zige.engine.sql`), vectorised over the whole file.
+
+The returned table has `_row` (the spreadsheet row number) and one string column per logical
+column found. Blank rows are dropped but keep their place in the numbering.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from zige.engine.kinds import Column, normalise_header
+
+HEADER_SEARCH_ROWS = 30
+CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
+EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+SUPPORTED_SUFFIXES = CSV_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIXES
+_DELIMITERS = (",", "\t", "|", ";")
+
+
+class ReadError(Exception):
+    """A file that cannot be read at all. The message names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path.name}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RawTable:
+    path: Path
+    format: str
+    encoding: str
+    header_row: int
+    headers: dict[str, str]  # logical column -> header label as found in the file
+    table: pa.Table  # `_row` int64 + one string column per logical column found
+    blank_rows: int
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.table.num_rows)
+
+
+def match_header(cells: Sequence[object], columns: Sequence[Column]) -> dict[str, int] | None:
+    """Positions of the logical columns in a header row, or None when a required one is missing.
+
+    Each column takes its first alias present (aliases are ordered most specific first), and a
+    header cell serves one column only.
+    """
+    labels = [normalise_header(c) for c in cells]
+    positions: dict[str, int] = {}
+    taken: set[int] = set()
+    for column in columns:
+        for alias in column.aliases:
+            wanted = normalise_header(alias)
+            found = next((i for i, lab in enumerate(labels) if lab == wanted and i not in taken), None)
+            if found is not None:
+                positions[column.name] = found
+                taken.add(found)
+                break
+        else:
+            if column.required:
+                return None
+    return positions
+
+
+def _find_header(
+    rows: Iterable[Sequence[object]], columns: Sequence[Column]
+) -> tuple[int, dict[str, int], list[object]] | None:
+    for index, cells in enumerate(rows):
+        if index >= HEADER_SEARCH_ROWS:
+            return None
+        positions = match_header(cells, columns)
+        if positions is not None:
+            return index, positions, list(cells)
+    return None
+
+
+def _missing_header_reason(columns: Sequence[Column]) -> str:
+    wanted = "、".join(c.zh for c in columns if c.required)
+    return f"no header row with the required columns ({wanted}) in the first {HEADER_SEARCH_ROWS} rows"
+
+
+def _cell_text(value: object) -> str:
+    """An Excel or Parquet cell as the text a person would read in it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        if value.time() == time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _build_table(
+    data_rows: Sequence[Sequence[object]],
+    first_row_number: int,
+    positions: dict[str, int],
+    convert: bool,
+) -> tuple[pa.Table, int]:
+    """Columns for the positions; blank rows dropped, numbering kept."""
+    numbers: list[int] = []
+    kept: list[Sequence[object]] = []
+    for offset, cells in enumerate(data_rows):
+        if any((c if isinstance(c, str) else _cell_text(c)).strip() for c in cells):
+            numbers.append(first_row_number + offset)
+            kept.append(cells)
+    blank = len(data_rows) - len(kept)
+    arrays: dict[str, pa.Array] = {"_row": pa.array(numbers, type=pa.int64())}
+    for name, pos in positions.items():
+        if convert:
+            values = [_cell_text(r[pos]) if pos < len(r) else "" for r in kept]
+        else:
+            values = [r[pos] if pos < len(r) else "" for r in kept]  # type: ignore[misc]
+        arrays[name] = pa.array(values, type=pa.string())
+    return pa.table(arrays), blank
+
+
+def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
+    """Text and the encoding it was found in: UTF-8 (with or without BOM), UTF-16 or GB18030/GBK."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise ReadError(path, f"not text in UTF-8 or GBK/GB18030 (byte {exc.start})") from None
+
+
+def read_csv(path: Path, columns: Sequence[Column]) -> RawTable:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ReadError(path, "binary content, not a CSV text file")
+    text, encoding = decode_bytes(data, path)
+    sample = text[:65536]
+    for delimiter in _DELIMITERS:
+        head = list(_limited(csv.reader(io.StringIO(sample), delimiter=delimiter), HEADER_SEARCH_ROWS))
+        found = _find_header(head, columns)
+        if found is not None:
+            break
+    else:
+        raise ReadError(path, _missing_header_reason(columns))
+    header_index, positions, header_cells = found
+    table, blank = _parse_csv_body(text, delimiter, header_index, positions)
+    headers = {name: str(header_cells[pos]).strip() for name, pos in positions.items()}
+    return RawTable(path, "csv", encoding, header_index + 1, headers, table, blank)
+
+
+def _limited(rows: Iterable[list[str]], limit: int) -> Iterable[list[str]]:
+    for index, row in enumerate(rows):
+        if index >= limit:
+            return
+        yield row
+
+
+def _parse_csv_body(
+    text: str, delimiter: str, header_index: int, positions: dict[str, int]
+) -> tuple[pa.Table, int]:
+    """Rows after the header. Fast path: Arrow's C++ parser when every row has the header's width;
+    otherwise Python's csv module, which tolerates ragged rows."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    # Skip to the header by records, not lines: a title cell may hold a line break.
+    for _ in range(header_index + 1):
+        next(reader)
+    body_start = _char_offset_of_line(text, reader.line_num)
+    body = text[body_start:]
+    table = _arrow_body(body, delimiter, positions, header_index + 2)
+    if table is not None:
+        return table
+    rows = list(reader)
+    return _build_table(rows, header_index + 2, positions, convert=False)
+
+
+def _char_offset_of_line(text: str, line_count: int) -> int:
+    offset = 0
+    for _ in range(line_count):
+        nxt = text.find("\n", offset)
+        if nxt < 0:
+            return len(text)
+        offset = nxt + 1
+    return offset
+
+
+def _arrow_body(
+    body: str, delimiter: str, positions: dict[str, int], first_row_number: int
+) -> tuple[pa.Table, int] | None:
+    if not body.strip():
+        return pa.table(
+            {"_row": pa.array([], pa.int64())} | {n: pa.array([], pa.string()) for n in positions}
+        ), 0
+    first_line = body.split("\n", 1)[0]
+    width = len(next(csv.reader([first_line], delimiter=delimiter), []))
+    if width <= max(positions.values(), default=0):
+        return None
+
+    def ragged(_row: object) -> str:
+        return "error"  # Arrow then raises ArrowInvalid and the tolerant parser takes over
+
+    try:
+        parsed = pa_csv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(
+                autogenerate_column_names=True, use_threads=True, block_size=1 << 24
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                ignore_empty_lines=False,
+                newlines_in_values=True,
+                invalid_row_handler=ragged,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if parsed.num_columns != width:
+        return None
+    non_blank = None
+    for column in parsed.columns:
+        has_text = pc.not_equal(pc.utf8_trim_whitespace(column), "")
+        non_blank = has_text if non_blank is None else pc.or_(non_blank, has_text)
+    numbers = pa.array(range(first_row_number, first_row_number + len(parsed)), pa.int64())
+    mask = non_blank if non_blank is not None else pa.array([True] * len(parsed))
+    arrays: dict[str, pa.Array] = {"_row": pc.filter(numbers, mask)}
+    for name, pos in positions.items():
+        arrays[name] = pc.filter(parsed.column(pos), mask).combine_chunks()
+    table = pa.table(arrays)
+    return table, len(parsed) - table.num_rows
+
+
+def read_excel(path: Path, columns: Sequence[Column]) -> RawTable:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        sheet = workbook.get_sheet_by_index(0)
+        rows: Sequence[Sequence[object]] = sheet.to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises its own error types for every malformed workbook
+        raise ReadError(path, f"not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
+    # calamine starts at the first used cell; spreadsheet numbering starts at A1.
+    top = int(sheet.start[0]) if sheet.start else 0
+    left = int(sheet.start[1]) if sheet.start else 0
+    head = [[_cell_text(c) for c in r] for r in rows[:HEADER_SEARCH_ROWS]]
+    found = _find_header(head, columns)
+    if found is None:
+        raise ReadError(path, _missing_header_reason(columns))
+    header_index, positions, header_cells = found
+    del left
+    table, blank = _build_table(rows[header_index + 1 :], top + header_index + 2, positions, convert=True)
+    headers = {name: str(header_cells[pos]).strip() for name, pos in positions.items()}
+    fmt = path.suffix.lower().lstrip(".")
+    return RawTable(path, fmt, "", top + header_index + 1, headers, table, blank)
+
+
+def read_parquet(path: Path, columns: Sequence[Column]) -> RawTable:
+    try:
+        source = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several error types for a broken file
+        raise ReadError(path, f"not a readable Parquet file ({exc})") from None
+    positions = match_header(source.column_names, columns)
+    if positions is None:
+        raise ReadError(path, _missing_header_reason(columns))
+    texts: dict[str, pa.Array] = {}
+    for name, pos in positions.items():
+        column = source.column(pos)
+        if pa.types.is_floating(column.type):
+            texts[name] = pa.array([_cell_text(v) for v in column.to_pylist()], pa.string())
+        else:
+            texts[name] = pc.fill_null(pc.cast(column, pa.string()), "").combine_chunks()
+    all_text = [pc.fill_null(pc.cast(c, pa.string()), "") for c in source.columns if _castable(c.type)]
+    non_blank = None
+    for column in all_text:
+        has_text = pc.not_equal(pc.utf8_trim_whitespace(column), "")
+        non_blank = has_text if non_blank is None else pc.or_(non_blank, has_text)
+    numbers = pa.array(range(2, source.num_rows + 2), pa.int64())
+    mask = non_blank if non_blank is not None else pa.array([True] * source.num_rows)
+    arrays = {"_row": pc.filter(numbers, mask)} | {n: pc.filter(a, mask) for n, a in texts.items()}
+    table = pa.table(arrays)
+    headers = {name: source.column_names[pos] for name, pos in positions.items()}
+    return RawTable(path, "parquet", "", 1, headers, table, source.num_rows - table.num_rows)
+
+
+def _castable(type_: pa.DataType) -> bool:
+    return not (pa.types.is_nested(type_) or pa.types.is_binary(type_))
+
+
+def read_table(path: Path, columns: Sequence[Column]) -> RawTable:
+    """Read any supported file into raw text columns; `ReadError` naming the file otherwise."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ReadError(path, "no such file")
+    if suffix in CSV_SUFFIXES:
+        return read_csv(path, columns)
+    if suffix in EXCEL_SUFFIXES:
+        return read_excel(path, columns)
+    if suffix in PARQUET_SUFFIXES:
+        return read_parquet(path, columns)
+    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    raise ReadError(path, f"unsupported file type {suffix or '(none)'}; expected one of {supported}")

@@ -1,0 +1,712 @@
+"""SQL builders: small functions, each returning one SQL expression or query.
+
+The certification is a chain of these queries (normalise -> deduplicate -> classify ->
+per-person facts -> decision -> payment actions). Each builder is tested on its own, and the
+whole chain against the pure-Python oracle in `zige.rules`.
+
+Only a small, dialect-neutral subset is used (CASE, filters, GROUP BY with FILTER, window
+`row_number`, `min_by`/`max_by`, joins) so the same chain can run on another SQL engine; the few
+functions whose spelling differs between engines go through `Dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from zige.engine.kinds import (
+    CUSTODIAL_PENALTIES,
+    IMPRISONMENT_REASON_MARKERS,
+    LOSS_KINDS,
+    NON_CUSTODIAL_MARKERS,
+    FeedKind,
+)
+from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def date_literal(day: date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Spellings that differ between SQL engines. DuckDB's are the defaults."""
+
+    name: str = "duckdb"
+
+    def days(self, expr: str) -> str:
+        """Days since 1970-01-01 as an integer (for composite sort keys)."""
+        return f"({expr} - DATE '1970-01-01')"
+
+    def add_months(self, expr: str, months: int) -> str:
+        """Calendar months, clamped at the month end."""
+        return f"CAST({expr} + INTERVAL {months} MONTH AS DATE)"
+
+    def regexp_replace_all(self, expr: str, pattern: str, replacement: str) -> str:
+        return f"regexp_replace({expr}, {quote(pattern)}, {quote(replacement)}, 'g')"
+
+    def matches(self, expr: str, pattern: str) -> str:
+        return f"regexp_full_match({expr}, {quote(pattern)})"
+
+    def try_date(self, expr: str, fmt: str) -> str:
+        return f"CAST(try_strptime({expr}, {quote(fmt)}) AS DATE)"
+
+    def try_decimal(self, expr: str) -> str:
+        return f"TRY_CAST({expr} AS DECIMAL(18, 6))"
+
+
+DUCKDB = Dialect()
+
+# ---------------------------------------------------------------------------------------------
+# Normalising values (spec §5)
+# ---------------------------------------------------------------------------------------------
+
+_FULLWIDTH_FROM = "０１２３４５６７８９ｘＸ"
+_FULLWIDTH_TO = "0123456789XX"
+
+
+def clean_text_sql(col: str) -> str:
+    """Trimmed text, NULL as empty; full-width spaces count as spaces."""
+    return f"trim(replace(coalesce({col}, ''), '\u3000', ' '))"
+
+
+def clean_id_sql(col: str, d: Dialect = DUCKDB) -> str:
+    """ASCII digits, upper-case X, no spaces or Excel apostrophe."""
+    translated = f"upper(translate(coalesce({col}, ''), {quote(_FULLWIDTH_FROM)}, {quote(_FULLWIDTH_TO)}))"
+    return d.regexp_replace_all(translated, "[\\s\u3000\u00a0'‘’`]", "")
+
+
+def check_digit_sql(first17: str) -> str:
+    """The GB 11643 check character of a 17-digit string expression."""
+    terms = " + ".join(f"CAST(substr({first17}, {i + 1}, 1) AS INTEGER) * {w}" for i, w in enumerate(WEIGHTS))
+    return f"substr({quote(CHECK_CHARS)}, (({terms}) % 11) + 1, 1)"
+
+
+def id18_sql(clean: str, d: Dialect = DUCKDB) -> str:
+    """The 18-character form: a 15-digit number gets `19` and a check digit (spec §5)."""
+    first17 = f"(substr({clean}, 1, 6) || '19' || substr({clean}, 7, 9))"
+    return (
+        f"CASE WHEN {d.matches(clean, '[0-9]{15}')} THEN {first17} || {check_digit_sql(first17)} "
+        f"ELSE {clean} END"
+    )
+
+
+def id_reason_sql(clean: str, id18: str, as_of: date, d: Dialect = DUCKDB) -> str:
+    """NULL for a usable ID, else the reject reason code (same codes as `zige.ids.normalise_id`)."""
+    birth = d.try_date(f"substr({id18}, 7, 8)", "%Y%m%d")
+    return (
+        f"CASE WHEN {clean} = '' THEN 'missing_value' "
+        f"WHEN NOT ({d.matches(clean, '[0-9]{15}')} OR {d.matches(clean, '[0-9]{17}[0-9X]')}) "
+        f"THEN 'bad_id_format' "
+        f"WHEN {check_digit_sql(f'substr({id18}, 1, 17)')} <> substr({id18}, 18, 1) THEN 'bad_id_checksum' "
+        f"WHEN {birth} IS NULL OR {birth} < {date_literal(EARLIEST_BIRTH)} OR {birth} > {date_literal(as_of)} "
+        f"THEN 'bad_id_birth_date' END"
+    )
+
+
+def parse_date_sql(col: str, d: Dialect = DUCKDB) -> str:
+    """A DATE from any format of spec §5, or NULL.
+
+    `2026-03-05`, `2026/3/5`, `20260305`, `2026年3月5日`, `2026.03.05`, any of those with a time
+    part, and an Excel serial day number (a date cell read without its format).
+    """
+    text = clean_text_sql(col)
+    day_part = f"split_part(replace({text}, 'T', ' '), ' ', 1)"
+    unified = d.regexp_replace_all(f"replace({day_part}, '日', '')", "[年月./]", "-")
+    compact = (
+        f"CASE WHEN {d.matches(unified, '[0-9]{8}')} "
+        f"THEN substr({unified}, 1, 4) || '-' || substr({unified}, 5, 2) || '-' || substr({unified}, 7, 2) "
+        f"ELSE {unified} END"
+    )
+    serial = f"CAST(DATE '1899-12-30' + CAST(floor(CAST({text} AS DOUBLE)) AS INTEGER) AS DATE)"
+    return (
+        f"CASE WHEN {d.matches(text, '[0-9]{5}([.][0-9]+)?')} THEN {serial} "
+        f"WHEN {d.matches(compact, '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}')} THEN {d.try_date(compact, '%Y-%m-%d')} END"
+    )
+
+
+def parse_amount_sql(col: str, d: Dialect = DUCKDB) -> str:
+    """Yuan as DECIMAL from `3,456.78`, `￥3456.78`, `3456.78元`; NULL if not a number."""
+    stripped = d.regexp_replace_all(clean_text_sql(col), "[,，\\s￥¥元]", "")
+    return f"CASE WHEN {d.matches(stripped, '[0-9]+([.][0-9]+)?')} THEN {d.try_decimal(stripped)} END"
+
+
+def name_key_sql(col: str, d: Dialect = DUCKDB) -> str:
+    """A name compared without spaces (spec §5)."""
+    return d.regexp_replace_all(coalesce_sql(col), "[\\s\u3000]", "")
+
+
+def coalesce_sql(col: str) -> str:
+    return f"coalesce({col}, '')"
+
+
+def contains_any_sql(expr: str, needles: Sequence[str]) -> str:
+    return "(" + " OR ".join(f"contains({expr}, {quote(n)})" for n in needles) + ")"
+
+
+def in_list_sql(expr: str, values: Sequence[str]) -> str:
+    return f"{expr} IN ({', '.join(quote(v) for v in values)})"
+
+
+PASS_VALUES = (
+    "成功",
+    "通过",
+    "认证成功",
+    "认证通过",
+    "pass",
+    "passed",
+    "success",
+    "ok",
+    "y",
+    "yes",
+    "true",
+    "1",
+    "是",
+)
+FAIL_VALUES = (
+    "失败", "不通过", "未通过", "认证失败", "fail", "failed", "failure", "n", "no", "false", "0", "否",
+)  # fmt: skip
+
+
+def auth_result_sql(col: str) -> str:
+    """`pass` / `fail` for an app or terminal result; NULL for anything else."""
+    value = f"lower({clean_text_sql(col)})"
+    return (
+        f"CASE WHEN {in_list_sql(value, PASS_VALUES)} THEN 'pass' "
+        f"WHEN {in_list_sql(value, FAIL_VALUES)} THEN 'fail' END"
+    )
+
+
+def unit_result_sql(col: str) -> str:
+    """`eligible` / `lost` / `unreachable` for a unit's 确认结果; NULL for anything else."""
+    value = f"lower({clean_text_sql(col)})"
+    return (
+        f"CASE WHEN {contains_any_sql(value, ('不具备', '丧失', 'lost'))} THEN 'lost' "
+        f"WHEN {contains_any_sql(value, ('无法联系', '联系不上', '失联', 'unreachable'))} THEN 'unreachable' "
+        f"WHEN {contains_any_sql(value, ('具备', 'eligible'))} THEN 'eligible' END"
+    )
+
+
+def declared_type_sql(col: str) -> str:
+    """`dead` / `missing` for a 宣告类型; NULL for anything else."""
+    value = f"lower({clean_text_sql(col)})"
+    return (
+        f"CASE WHEN {contains_any_sql(value, ('死亡', 'dead', 'death'))} THEN 'dead' "
+        f"WHEN {contains_any_sql(value, ('失踪', 'missing'))} THEN 'missing' END"
+    )
+
+
+def penalty_sql(col: str) -> str:
+    """`custodial` / `non_custodial` (spec §2.3a); NULL when empty."""
+    value = clean_text_sql(col)
+    return (
+        f"CASE WHEN {value} = '' THEN NULL "
+        f"WHEN {contains_any_sql(value, NON_CUSTODIAL_MARKERS)} THEN 'non_custodial' "
+        f"WHEN {contains_any_sql(value, CUSTODIAL_PENALTIES)} THEN 'custodial' "
+        f"ELSE 'non_custodial' END"
+    )
+
+
+def benefit_status_sql(col: str) -> str:
+    """`normal` / `suspended` / `terminated` from 待遇状态 (empty = 正常); NULL if unknown."""
+    value = f"lower({clean_text_sql(col)})"
+    return (
+        f"CASE WHEN {value} = '' OR {contains_any_sql(value, ('正常', 'normal'))} THEN 'normal' "
+        f"WHEN {contains_any_sql(value, ('暂停', 'suspended'))} THEN 'suspended' "
+        f"WHEN {contains_any_sql(value, ('终止', 'terminated'))} THEN 'terminated' END"
+    )
+
+
+def yes_no_sql(col: str) -> str:
+    value = f"lower({clean_text_sql(col)})"
+    return (
+        f"CASE WHEN {in_list_sql(value, ('是', '有', 'y', 'yes', 'true', '1', '已办理'))} THEN 'yes' "
+        f"WHEN {in_list_sql(value, ('否', '无', 'n', 'no', 'false', '0', '未办理'))} THEN 'no' END"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging: one file's raw text -> normalised rows with a reject reason (spec §5, §6)
+# ---------------------------------------------------------------------------------------------
+
+
+def _first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """CASE expressions picking the first failing (condition, field, value) in order."""
+    reason = "CASE " + " ".join(f"WHEN {cond} IS NOT NULL THEN {cond}" for cond, _, _ in checks) + " END"
+    field = "CASE " + " ".join(f"WHEN {cond} IS NOT NULL THEN {quote(f)}" for cond, f, _ in checks) + " END"
+    value = "CASE " + " ".join(f"WHEN {cond} IS NOT NULL THEN {v}" for cond, _, v in checks) + " END"
+    return reason, field, value
+
+
+def _required(col: str) -> str:
+    return f"CASE WHEN {clean_text_sql(col)} = '' THEN 'missing_value' END"
+
+
+def _date_check(col: str, parsed: str, required: bool) -> str:
+    missing = f"WHEN {clean_text_sql(col)} = '' THEN {'NULL' if not required else quote('missing_value')} "
+    return f"CASE {missing}WHEN {parsed} IS NULL THEN 'bad_date' END"
+
+
+def stage_feed_sql(
+    *, kind: FeedKind, source: str, present: Sequence[str], file_no: int, as_of: date, d: Dialect = DUCKDB
+) -> str:
+    """Normalise one feed file's raw table `source` into the `staged_feed` shape.
+
+    `present` lists the logical columns the file has; absent optional ones read as empty.
+    """
+
+    def col(name: str) -> str:
+        return f'"{name}"' if name in present else "CAST(NULL AS VARCHAR)"
+
+    others = [c for c in kind.others]
+    detail_parts = []
+    for c in others:
+        if c.type == "date":
+            detail_parts.append(f"coalesce(CAST(c_{c.name} AS VARCHAR), '')")
+        else:
+            detail_parts.append(clean_text_sql(col(c.name)))
+    detail = " || '|' || ".join(detail_parts) if detail_parts else "''"
+    sub = {
+        "app_auth": "auth_result",
+        "terminal_auth": "auth_result",
+        "unit_confirm": "unit_result",
+        "declared": "declared_type",
+        "sentence": "penalty_class",
+    }.get(kind.code)
+
+    derived = [
+        f"{id18_sql('id_clean', d)} AS id18",
+        f"{parse_date_sql(col('event_date'), d)} AS ev_date",
+        f"{auth_result_sql(col('result'))} AS auth_result"
+        if kind.code in ("app_auth", "terminal_auth")
+        else "",
+        f"{unit_result_sql(col('result'))} AS unit_result" if kind.code == "unit_confirm" else "",
+        f"{declared_type_sql(col('declared_type'))} AS declared_type" if kind.code == "declared" else "",
+        f"{penalty_sql(col('penalty'))} AS penalty_class" if kind.code == "sentence" else "",
+        f"{parse_date_sql(col('end_date'), d)} AS c_end_date" if kind.code == "sentence" else "",
+    ]
+    checks: list[tuple[str, str, str]] = [
+        (id_reason_sql("id_clean", "id18", as_of, d), "id_number", coalesce_sql(col("id_number"))),
+        (_required(col("name")), "name", coalesce_sql(col("name"))),
+        (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
+    ]
+    for c in others:
+        if c.name == "end_date":
+            checks.append(
+                (_date_check(col("end_date"), "c_end_date", False), c.zh, coalesce_sql(col(c.name)))
+            )
+        elif c.required:
+            checks.append((_required(col(c.name)), c.zh, coalesce_sql(col(c.name))))
+            if c.name in ("result", "declared_type"):
+                checks.append(
+                    (f"CASE WHEN {sub} IS NULL THEN 'bad_value' END", c.zh, coalesce_sql(col(c.name)))
+                )
+    reason, field, value = _first_failure(checks)
+    checks_ids = ", ".join(x for x in derived if x)
+    return f"""
+SELECT {file_no} AS file_no, _row AS row_no, {quote(kind.code)} AS feed_kind,
+       id18 AS id_number, {clean_text_sql(col("name"))} AS name, {name_key_sql(col("name"), d)} AS name_key,
+       ev_date AS event_date, {"c_end_date" if kind.code == "sentence" else "CAST(NULL AS DATE)"} AS end_date,
+       {sub if sub else "CAST(NULL AS VARCHAR)"} AS sub, {detail} AS detail,
+       {reason} AS reject_reason, {field} AS reject_field, {value} AS reject_value
+FROM (
+  SELECT *, {checks_ids}
+  FROM (SELECT *, {clean_id_sql(col("id_number"), d)} AS id_clean FROM {source}) s0
+) s1
+"""
+
+
+STAGED_FEED_COLUMNS = """
+file_no INTEGER, row_no BIGINT, feed_kind VARCHAR, id_number VARCHAR, name VARCHAR, name_key VARCHAR,
+event_date DATE, end_date DATE, sub VARCHAR, detail VARCHAR,
+reject_reason VARCHAR, reject_field VARCHAR, reject_value VARCHAR
+"""
+
+
+def mobile_sql(col: str, d: Dialect = DUCKDB) -> str:
+    """An 11-digit mainland mobile number or NULL (same rule as `zige.ids.normalise_mobile`)."""
+    digits = d.regexp_replace_all(
+        f"translate(coalesce({col}, ''), {quote(_FULLWIDTH_FROM)}, {quote(_FULLWIDTH_TO)})",
+        "[\\s\u3000()（）-]",
+        "",
+    )
+    unprefixed = (
+        f"CASE WHEN {d.matches(digits, '[+]86[0-9]{11}')} THEN substr({digits}, 4) "
+        f"WHEN {d.matches(digits, '0086[0-9]{11}')} THEN substr({digits}, 5) "
+        f"WHEN {d.matches(digits, '86[0-9]{11}')} THEN substr({digits}, 3) ELSE {digits} END"
+    )
+    return f"CASE WHEN {d.matches(unprefixed, '1[3-9][0-9]{9}')} THEN {unprefixed} END"
+
+
+ROSTER_DATE_LABELS = {
+    "status_since": "状态变更日期",
+    "retirement_date": "退休日期",
+    "last_certified_on": "上次认证日期",
+}
+ROSTER_TEXT_COLUMNS = (
+    "unit_name", "sex", "birth_date_text", "status_reason", "phone", "address", "health",
+    "retirement_category", "ethnicity", "political_status", "former_employer", "hukou",
+    "residence_region",
+)  # fmt: skip
+
+
+def stage_roster_sql(
+    *, source: str, present: Sequence[str], file_no: int, as_of: date, d: Dialect = DUCKDB
+) -> str:
+    """Normalise the roster's raw table `source` into the `staged_roster` shape (spec §4)."""
+
+    def col(name: str) -> str:
+        return f'"{name}"' if name in present else "CAST(NULL AS VARCHAR)"
+
+    checks: list[tuple[str, str, str]] = [
+        (_required(col("person_no")), "个人编号", coalesce_sql(col("person_no"))),
+        (_required(col("name")), "姓名", coalesce_sql(col("name"))),
+        (id_reason_sql("id_clean", "id18", as_of, d), "身份证号", coalesce_sql(col("id_number"))),
+        (_required(col("unit_no")), "单位编号", coalesce_sql(col("unit_no"))),
+        (
+            "CASE WHEN p_benefit_status IS NULL THEN 'bad_value' END",
+            "待遇状态",
+            coalesce_sql(col("benefit_status")),
+        ),
+        (
+            f"CASE WHEN {clean_text_sql(col('monthly_amount'))} <> '' AND p_monthly_amount IS NULL "
+            "THEN 'bad_amount' END",
+            "月养老金",
+            coalesce_sql(col("monthly_amount")),
+        ),
+    ]
+    for name, label in ROSTER_DATE_LABELS.items():
+        checks.append((_date_check(col(name), f"p_{name}", False), label, coalesce_sql(col(name))))
+    reason, field, value = _first_failure(checks)
+    texts = ", ".join(f"{clean_text_sql(col(c))} AS {c}" for c in ROSTER_TEXT_COLUMNS)
+    dates = ", ".join(f"{parse_date_sql(col(c), d)} AS p_{c}" for c in ROSTER_DATE_LABELS)
+    return f"""
+SELECT {file_no} AS file_no, _row AS row_no, {clean_text_sql(col("person_no"))} AS person_no,
+       {clean_text_sql(col("name"))} AS name, {name_key_sql(col("name"), d)} AS name_key,
+       id18 AS id_number, {clean_text_sql(col("unit_no"))} AS unit_no,
+       p_benefit_status AS benefit_status, p_monthly_amount AS monthly_amount, {texts},
+       {mobile_sql(col("phone"), d)} AS mobile,
+       p_status_since AS status_since, p_retirement_date AS retirement_date,
+       p_last_certified_on AS last_certified_on,
+       {yes_no_sql(col("lives_abroad"))} AS lives_abroad, {yes_no_sql(col("has_social_card"))} AS has_social_card,
+       {reason} AS reject_reason, {field} AS reject_field, {value} AS reject_value
+FROM (
+  SELECT *, {id18_sql("id_clean", d)} AS id18, {benefit_status_sql(col("benefit_status"))} AS p_benefit_status,
+         {parse_amount_sql(col("monthly_amount"), d)} AS p_monthly_amount, {dates}
+  FROM (SELECT *, {clean_id_sql(col("id_number"), d)} AS id_clean FROM {source}) s0
+) s1
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Deduplication and roster conflicts (spec §5 last bullet, §6)
+# ---------------------------------------------------------------------------------------------
+
+ROSTER_COMPARED = (
+    "person_no", "name_key", "id_number", "unit_no", "unit_name", "sex", "birth_date_text", "benefit_status",
+    "status_since", "status_reason", "monthly_amount", "phone", "address", "retirement_date",
+    "last_certified_on", "lives_abroad", "has_social_card", "health", "retirement_category", "ethnicity",
+    "political_status", "former_employer", "hukou", "residence_region",
+)  # fmt: skip
+
+
+def roster_outcome_sql() -> str:
+    """Each valid roster row marked `duplicate` (an exact repeat), a conflict reason, or used."""
+    partition = ", ".join(ROSTER_COMPARED)
+    return f"""
+WITH valid AS (
+  SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY file_no, row_no) AS copy_no
+  FROM staged_roster WHERE reject_reason IS NULL
+), distinct_rows AS (
+  SELECT *,
+         count(*) OVER (PARTITION BY person_no) AS same_person_no,
+         count(*) OVER (PARTITION BY id_number) AS same_id
+  FROM valid WHERE copy_no = 1
+)
+SELECT v.file_no, v.row_no,
+       CASE WHEN v.copy_no > 1 THEN 'duplicate'
+            WHEN d.same_person_no > 1 THEN 'duplicate_person_no'
+            WHEN d.same_id > 1 THEN 'duplicate_id_number'
+            ELSE 'used' END AS outcome
+FROM valid v LEFT JOIN distinct_rows d ON v.file_no = d.file_no AND v.row_no = d.row_no
+"""
+
+
+def feed_duplicates_sql() -> str:
+    """Valid feed rows numbered within (kind, ID, day, other values); copy_no > 1 is a duplicate."""
+    return """
+SELECT file_no, row_no,
+       row_number() OVER (
+         PARTITION BY feed_kind, id_number, event_date, name_key, detail ORDER BY file_no, row_no
+       ) AS copy_no
+FROM staged_feed WHERE reject_reason IS NULL
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification of evidence (spec §2, §3)
+# ---------------------------------------------------------------------------------------------
+
+ALIVE_RANK = {
+    "rail": 1, "flight": 2, "hospital": 3, "checkup": 4, "border": 5, "app_auth": 6, "terminal_auth": 7,
+    "unit_confirm": 8, "overseas_review": 9, "release": 10,
+}  # fmt: skip
+LOSS_RANK = {kind: i + 1 for i, kind in enumerate(LOSS_KINDS)}
+
+
+def record_kind_sql() -> str:
+    """The kind a record is reported as: feed kind, with declared and unit losses split out."""
+    return (
+        "CASE WHEN feed_kind = 'declared' THEN 'declared_' || sub "
+        "WHEN feed_kind = 'unit_confirm' AND sub = 'lost' THEN 'unit_confirmed_lost' "
+        "ELSE feed_kind END"
+    )
+
+
+def classify_sql(*, alive_ranks: dict[str, int], alive_always: Sequence[str]) -> str:
+    """Evidence classes of each used record (columns added to the evidence table).
+
+    `alive_ranks` gives every alive-capable kind its tie-break rank; `alive_always` lists the
+    kinds whose every record is alive evidence (the others need a pass / 具备资格 result).
+    """
+    alive = (
+        f"({in_list_sql('feed_kind', alive_always)} "
+        "OR (feed_kind IN ('app_auth', 'terminal_auth') AND sub = 'pass') "
+        "OR (feed_kind = 'unit_confirm' AND sub = 'eligible'))"
+    )
+    rank_case = (
+        "CASE " + " ".join(f"WHEN feed_kind = {quote(k)} THEN {r}" for k, r in alive_ranks.items()) + " END"
+    )
+    loss_case = (
+        "CASE WHEN feed_kind = 'death' THEN 1 WHEN feed_kind = 'cremation' THEN 2 "
+        "WHEN feed_kind = 'declared' AND sub = 'dead' THEN 3 "
+        "WHEN feed_kind = 'unit_confirm' AND sub = 'lost' THEN 4 END"
+    )
+    return f"""
+{alive} AS is_alive,
+CASE WHEN {alive} THEN {rank_case} END AS alive_rank,
+{loss_case} AS loss_rank,
+(feed_kind = 'declared' AND sub = 'missing') AS is_missing,
+(feed_kind = 'unit_confirm' AND sub = 'unreachable') AS is_unreachable,
+(feed_kind = 'sentence' AND sub = 'custodial') AS is_custodial,
+(feed_kind = 'release') AS is_release,
+{record_kind_sql()} AS record_kind
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions (spec §2)
+# ---------------------------------------------------------------------------------------------
+
+
+# Composite keys order records by day, then by a kind rank (< 100).
+def _key(d: Dialect, day: str, rank: str) -> str:
+    return f"({d.days(day)} * 100 + {rank})"
+
+
+def scoped_evidence_sql(as_of: date) -> str:
+    """Evidence of recipients dated on or before the as-of date: nothing later is evidence."""
+    return (
+        "SELECT e.* FROM evidence e SEMI JOIN recipients r ON e.id_number = r.id_number "
+        f"WHERE e.event_date <= {date_literal(as_of)}"
+    )
+
+
+def person_facts_sql(d: Dialect = DUCKDB) -> str:
+    """Per person: the earliest loss, the newest alive evidence, the earliest declaration of missing."""
+    loss_key = _key(d, "event_date", "loss_rank")
+    alive_newest_key = _key(d, "event_date", "(100 - alive_rank)")
+    return f"""
+SELECT id_number,
+  min(event_date) FILTER (WHERE loss_rank IS NOT NULL) AS loss_date,
+  min_by(record_kind, {loss_key}) FILTER (WHERE loss_rank IS NOT NULL) AS loss_kind,
+  max(event_date) FILTER (WHERE is_alive) AS alive_date,
+  max_by(record_kind, {alive_newest_key}) FILTER (WHERE is_alive) AS alive_kind,
+  min(event_date) FILTER (WHERE is_missing) AS missing_date,
+  max(event_date) FILTER (WHERE is_release) AS release_date
+FROM scoped GROUP BY id_number
+"""
+
+
+def after_facts_sql(d: Dialect = DUCKDB) -> str:
+    """Per person: the earliest alive record after the loss and after the declaration of missing,
+    and the earliest 无法联系 confirmation with no alive evidence after it."""
+    alive_key = _key(d, "e.event_date", "e.alive_rank")
+    return f"""
+SELECT e.id_number,
+  min(e.event_date) FILTER (WHERE e.is_alive AND e.event_date > f.loss_date) AS alive_after_loss_date,
+  min_by(e.record_kind, {alive_key}) FILTER (WHERE e.is_alive AND e.event_date > f.loss_date)
+    AS alive_after_loss_kind,
+  min(e.event_date) FILTER (WHERE e.is_alive AND e.event_date > f.missing_date) AS alive_after_missing_date,
+  min_by(e.record_kind, {alive_key}) FILTER (WHERE e.is_alive AND e.event_date > f.missing_date)
+    AS alive_after_missing_kind,
+  min(e.event_date) FILTER (
+    WHERE e.is_unreachable AND (f.alive_date IS NULL OR e.event_date >= f.alive_date)
+  ) AS unreachable_date
+FROM scoped e JOIN facts f ON e.id_number = f.id_number
+GROUP BY e.id_number
+"""
+
+
+def imprisonment_sql(as_of: date) -> str:
+    """Per person: the earliest start of a custodial sentence still being served on the as-of date
+    (no release dated from its start to D, planned end empty or not before D)."""
+    return f"""
+SELECT s.id_number, min(s.event_date) AS imprisoned_since
+FROM scoped s
+WHERE s.is_custodial AND (s.end_date IS NULL OR s.end_date >= {date_literal(as_of)})
+  AND NOT EXISTS (
+    SELECT 1 FROM scoped r
+    WHERE r.is_release AND r.id_number = s.id_number AND r.event_date >= s.event_date
+  )
+GROUP BY s.id_number
+"""
+
+
+def decisions_sql(as_of: date, d: Dialect = DUCKDB) -> str:
+    """One row per recipient: status, reason, deciding record, C, due_on, reminder (spec §2).
+
+    Expects the CTEs/tables `recipients`, `facts`, `after_facts`, `imprisonment`.
+    """
+    day = date_literal(as_of)
+    cert_from_evidence = "(f.alive_date IS NOT NULL AND (r.last_cert IS NULL OR f.alive_date >= r.last_cert))"
+    certified_on = (
+        f"CASE WHEN {cert_from_evidence} THEN f.alive_date "
+        "WHEN r.last_cert IS NOT NULL THEN r.last_cert ELSE r.retired END"
+    )
+    cert_kind = (
+        f"CASE WHEN {cert_from_evidence} THEN f.alive_kind "
+        "WHEN r.last_cert IS NOT NULL THEN 'last_certified' "
+        "WHEN r.retired IS NOT NULL THEN 'retirement' END"
+    )
+    return f"""
+WITH base AS (
+  SELECT r.*,
+    f.loss_date, f.loss_kind, f.missing_date, f.release_date,
+    a.alive_after_loss_date, a.alive_after_loss_kind, a.alive_after_missing_date, a.alive_after_missing_kind,
+    a.unreachable_date, i.imprisoned_since,
+    {certified_on} AS certified_on, {cert_kind} AS cert_kind
+  FROM (
+    SELECT *,
+      CASE WHEN last_certified_on <= {day} THEN last_certified_on END AS last_cert,
+      CASE WHEN retirement_date <= {day} THEN retirement_date END AS retired
+    FROM recipients
+  ) r
+  LEFT JOIN facts f ON r.id_number = f.id_number
+  LEFT JOIN after_facts a ON r.id_number = a.id_number
+  LEFT JOIN imprisonment i ON r.id_number = i.id_number
+), dated AS (
+  SELECT *, {d.add_months("certified_on", 12)} AS due_on FROM base
+), decided AS (
+  SELECT *,
+    CASE
+      WHEN loss_date IS NOT NULL AND alive_after_loss_date IS NOT NULL THEN 'review'
+      WHEN missing_date IS NOT NULL AND alive_after_missing_date IS NOT NULL THEN 'review'
+      WHEN loss_date IS NOT NULL THEN 'stop'
+      WHEN imprisoned_since IS NOT NULL OR missing_date IS NOT NULL OR unreachable_date IS NOT NULL
+        THEN 'suspend'
+      WHEN due_on > {day} THEN 'eligible'
+      ELSE 'pending'
+    END AS status
+  FROM dated
+)
+SELECT person_no, id_number, name, unit_no, status,
+  CASE
+    WHEN status = 'review' AND loss_date IS NOT NULL AND alive_after_loss_date IS NOT NULL
+      THEN CASE WHEN loss_kind = 'unit_confirmed_lost' THEN 'alive_after_lost' ELSE 'alive_after_death' END
+    WHEN status = 'review' THEN 'alive_after_missing'
+    WHEN status = 'stop' THEN loss_kind
+    WHEN status = 'suspend' AND imprisoned_since IS NOT NULL THEN 'imprisoned'
+    WHEN status = 'suspend' AND missing_date IS NOT NULL THEN 'declared_missing'
+    WHEN status = 'suspend' THEN 'unreachable'
+    WHEN status = 'eligible' THEN cert_kind
+    ELSE 'no_evidence'
+  END AS reason,
+  CASE
+    WHEN status = 'review' AND loss_date IS NOT NULL AND alive_after_loss_date IS NOT NULL
+      THEN alive_after_loss_kind
+    WHEN status = 'review' THEN alive_after_missing_kind
+    WHEN status = 'stop' THEN loss_kind
+    WHEN status = 'suspend' AND imprisoned_since IS NOT NULL THEN 'sentence'
+    WHEN status = 'suspend' AND missing_date IS NOT NULL THEN 'declared_missing'
+    WHEN status = 'suspend' THEN 'unit_confirm'
+    ELSE cert_kind
+  END AS evidence_kind,
+  CASE
+    WHEN status = 'review' AND loss_date IS NOT NULL AND alive_after_loss_date IS NOT NULL
+      THEN alive_after_loss_date
+    WHEN status = 'review' THEN alive_after_missing_date
+    WHEN status = 'stop' THEN loss_date
+    WHEN status = 'suspend' AND imprisoned_since IS NOT NULL THEN imprisoned_since
+    WHEN status = 'suspend' AND missing_date IS NOT NULL THEN missing_date
+    WHEN status = 'suspend' THEN unreachable_date
+    ELSE certified_on
+  END AS evidence_date,
+  certified_on, due_on,
+  CASE WHEN status = 'eligible' AND due_on <= {d.add_months(day, 3)} THEN 1 ELSE 0 END AS remind,
+  CASE WHEN status = 'eligible' AND due_on <= {d.add_months(day, 3)}
+    THEN CASE WHEN mobile IS NOT NULL THEN 'sms' ELSE 'unit' END END AS channel,
+  benefit_status, status_since, status_reason, monthly_amount, mobile, release_date, loss_date
+FROM decided
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Payment actions (spec §8)
+# ---------------------------------------------------------------------------------------------
+
+
+def month_index_sql(expr: str) -> str:
+    return f"(year({expr}) * 12 + month({expr}) - 1)"
+
+
+def imprisonment_reason_sql(col: str) -> str:
+    return contains_any_sql(f"coalesce({col}, '')", IMPRISONMENT_REASON_MARKERS)
+
+
+def actions_sql(as_of: date) -> str:
+    """The payment change each decision implies, with months and decimal amount (spec §8).
+
+    Expects the table `decisions` (output of `decisions_sql`).
+    """
+    day = date_literal(as_of)
+    m_d = month_index_sql(day)
+    since = f"CASE WHEN status_since <= {day} THEN status_since END"
+    return f"""
+WITH candidates AS (
+  SELECT person_no, monthly_amount,
+    CASE
+      WHEN status = 'stop' THEN 'stop'
+      WHEN status = 'suspend' AND benefit_status = 'normal' THEN 'suspend'
+      WHEN status = 'eligible' AND benefit_status = 'suspended' THEN 'resume'
+    END AS action,
+    CASE
+      WHEN status = 'stop' THEN {month_index_sql("loss_date")} + 1
+      WHEN status = 'suspend' THEN {month_index_sql("evidence_date")} + 1
+      ELSE {m_d} + 1
+    END AS effective,
+    CASE
+      WHEN status = 'stop' AND benefit_status = 'normal' THEN {m_d} - {month_index_sql("loss_date")}
+      WHEN status = 'stop' THEN
+        coalesce({month_index_sql(since)} - 1 - {month_index_sql("loss_date")}, 0)
+      WHEN status = 'suspend' THEN {m_d} - {month_index_sql("evidence_date")}
+      WHEN {since} IS NULL THEN 0
+      WHEN {imprisonment_reason_sql("status_reason")} THEN
+        CASE WHEN release_date IS NULL THEN 0 ELSE {m_d} - {month_index_sql("release_date")} END
+      ELSE {m_d} - {month_index_sql(since)} + 1
+    END AS raw_months
+  FROM decisions
+)
+SELECT person_no, action,
+  lpad(CAST(effective // 12 AS VARCHAR), 4, '0') || '-' || lpad(CAST(effective % 12 + 1 AS VARCHAR), 2, '0')
+    AS effective_month,
+  greatest(raw_months, 0) AS months,
+  CAST(round(greatest(raw_months, 0) * coalesce(monthly_amount, 0), 2) AS DECIMAL(18, 2)) AS amount
+FROM candidates WHERE action IS NOT NULL
+"""
