@@ -232,7 +232,11 @@ def kind_for_filename(filename: str, kinds: tuple[FeedKind, ...]) -> FeedKind | 
     for kind in kinds:
         code = kind.code.lower()
         follows = lowered[len(code) : len(code) + 1]
-        if lowered.startswith(code) and follows in _SEPARATORS and (best is None or len(code) > len(best.code)):
+        if (
+            lowered.startswith(code)
+            and follows in _SEPARATORS
+            and (best is None or len(code) > len(best.code))
+        ):
             best = kind
     return best
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
@@ -108,6 +109,7 @@ class Certification:
             self.con.execute(f"SET threads = {int(config.threads)}")
         self.files: list[FileReport] = []
         self.timings: dict[str, float] = {}
+        self._feed_table_ready = False
 
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
@@ -125,29 +127,42 @@ class Certification:
             raise CertifyError(str(exc)) from None
 
     def stage(self, feeds: list[tuple[Path, FeedKind]]) -> None:
-        as_of = self.config.as_of
-        self.con.execute(f"CREATE TABLE staged_feed ({sql.STAGED_FEED_COLUMNS})")
+        """Read and normalise the roster and every feed file into the staged tables."""
         with self.step("read roster"):
             raw = self._read(self.config.roster, ROSTER_COLUMNS)
-            self.con.register("raw_source", raw.table)
-            query = sql.stage_roster_sql(
-                source="raw_source", present=list(raw.headers), file_no=0, as_of=as_of
-            )
-            self.con.execute(f"CREATE TABLE staged_roster AS {query}")
-            self.con.unregister("raw_source")
-            self.files.append(self._report(raw, self.config.roster.name, "roster"))
-        for number, (path, kind) in enumerate(feeds, start=1):
+            self.stage_roster(raw.table, self._report(raw, self.config.roster.name, "roster"))
+        for path, kind in feeds:
             label = str(path.relative_to(self.config.feeds))
             with self.step("read feeds"):
                 self.progress(f"read {label}")
                 raw = self._read(path, kind.columns)
-                self.con.register("raw_source", raw.table)
-                query = sql.stage_feed_sql(
-                    kind=kind, source="raw_source", present=list(raw.headers), file_no=number, as_of=as_of
-                )
-                self.con.execute(f"INSERT INTO staged_feed {query}")
-                self.con.unregister("raw_source")
-                self.files.append(self._report(raw, label, kind.code))
+                self.stage_feed(kind, raw.table, self._report(raw, label, kind.code))
+
+    def stage_roster(self, table: pa.Table, report: FileReport) -> None:
+        """Normalise a raw roster table (as a reader returns it) into `staged_roster`."""
+        present = [c for c in table.column_names if c != "_row"]
+        query = sql.stage_roster_sql(source="raw_source", present=present, file_no=0, as_of=self.config.as_of)
+        self.con.register("raw_source", table)
+        self.con.execute(f"CREATE TABLE staged_roster AS {query}")
+        self.con.unregister("raw_source")
+        self.files.insert(0, report)
+
+    def stage_feed(self, kind: FeedKind, table: pa.Table, report: FileReport) -> None:
+        """Normalise one raw feed table into `staged_feed`; files are numbered in call order."""
+        if not self._feed_table_ready:
+            self.con.execute(f"CREATE TABLE staged_feed ({sql.STAGED_FEED_COLUMNS})")
+            self._feed_table_ready = True
+        if not self.files or self.files[0].role != "roster":
+            raise RuntimeError("stage the roster before the feeds: file numbers follow the staging order")
+        present = [c for c in table.column_names if c != "_row"]
+        file_no = len(self.files)
+        query = sql.stage_feed_sql(
+            kind=kind, source="raw_source", present=present, file_no=file_no, as_of=self.config.as_of
+        )
+        self.con.register("raw_source", table)
+        self.con.execute(f"INSERT INTO staged_feed {query}")
+        self.con.unregister("raw_source")
+        self.files.append(report)
 
     @staticmethod
     def _report(raw: RawTable, label: str, role: str) -> FileReport:
@@ -159,8 +174,12 @@ class Certification:
     # -- deciding ----------------------------------------------------------------------------
 
     def decide(self) -> None:
+        """Deduplicate, classify and decide every recipient (tables `decisions`, `actions`)."""
         as_of = self.config.as_of
         con = self.con
+        if not self._feed_table_ready:  # a run with no feed files at all
+            con.execute(f"CREATE TABLE staged_feed ({sql.STAGED_FEED_COLUMNS})")
+            self._feed_table_ready = True
         with self.step("deduplicate"):
             con.execute(f"CREATE TABLE roster_outcome AS {sql.roster_outcome_sql()}")
             con.execute(

@@ -276,7 +276,7 @@ def stage_feed_sql(
         "app_auth": "auth_result",
         "terminal_auth": "auth_result",
         "unit_confirm": "unit_result",
-        "declared": "declared_type",
+        "declared": "declared_class",
         "sentence": "penalty_class",
     }.get(kind.code)
 
@@ -287,7 +287,7 @@ def stage_feed_sql(
         if kind.code in ("app_auth", "terminal_auth")
         else "",
         f"{unit_result_sql(col('result'))} AS unit_result" if kind.code == "unit_confirm" else "",
-        f"{declared_type_sql(col('declared_type'))} AS declared_type" if kind.code == "declared" else "",
+        f"{declared_type_sql(col('declared_type'))} AS declared_class" if kind.code == "declared" else "",
         f"{penalty_sql(col('penalty'))} AS penalty_class" if kind.code == "sentence" else "",
         f"{parse_date_sql(col('end_date'), d)} AS c_end_date" if kind.code == "sentence" else "",
     ]
