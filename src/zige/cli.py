@@ -38,13 +38,27 @@ def main() -> None:
 
 
 def _run_certify(
-    *, roster: Path, feeds: Path, as_of: date, out_dir: Path, home_province: str, insured_region: str
+    *,
+    roster: Path,
+    feeds: Path,
+    as_of: date,
+    out_dir: Path,
+    home_province: str,
+    insured_region: str,
+    kinds_config: Path | None = None,
 ) -> None:
+    from zige.engine.kinds import BUILTIN_KINDS, KindsConfigError, load_custom_kinds
     from zige.engine.pipeline import CertifyConfig, CertifyError, certify
 
+    kinds = BUILTIN_KINDS
+    if kinds_config is not None:
+        try:
+            kinds = BUILTIN_KINDS + load_custom_kinds(kinds_config)
+        except KindsConfigError as exc:
+            _fail(str(exc))
     config = CertifyConfig(
         roster=roster, feeds=feeds, as_of=as_of, out=out_dir, home_province=home_province,
-        insured_region_code=insured_region,
+        insured_region_code=insured_region, kinds=kinds,
     )  # fmt: skip
     with Progress(
         SpinnerColumn(),
@@ -114,15 +128,27 @@ def _print_summary(summary: dict[str, object], out_dir: Path) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="output directory")
 @click.option("--home-province", default="14", show_default=True, help="2-digit code of the home province")
 @click.option("--insured-region", default="", help="附件2 参保地行政区划 (default: <province>0000)")
+@click.option(
+    "--kinds-config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML file declaring custom feed kinds",
+)
 def certify(
-    roster: Path, feeds: Path, as_of: date, out_dir: Path, home_province: str, insured_region: str
+    roster: Path,
+    feeds: Path,
+    as_of: date,
+    out_dir: Path,
+    home_province: str,
+    insured_region: str,
+    kinds_config: Path | None,
 ) -> None:
     """Certify every recipient of ROSTER against the feed files in FEEDS as of a date."""
     if not (len(home_province) == 2 and home_province.isdigit()):
         _fail(f"--home-province must be two digits, not {home_province!r}")
     _run_certify(
         roster=roster, feeds=feeds, as_of=as_of, out_dir=out_dir, home_province=home_province,
-        insured_region=insured_region,
+        insured_region=insured_region, kinds_config=kinds_config,
     )  # fmt: skip
 
 

@@ -8,7 +8,9 @@ classify records; the oracle (`zige.rules`) uses the same constants.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 FieldType = Literal["id", "name", "date", "text", "amount"]
@@ -254,3 +256,54 @@ def normalise_header(label: object) -> str:
     text = _BRACKETED.sub("", text)
     text = _NOISE.sub("", text)
     return text.lower()
+
+
+class KindsConfigError(ValueError):
+    """A custom-kinds configuration file that cannot be used; the message names the file."""
+
+
+def load_custom_kinds(path: Path) -> tuple[FeedKind, ...]:
+    """Custom feed kinds from a TOML file (spec §3: "a custom kind can be declared").
+
+    ```toml
+    [kinds.social_card_use]          # files named social_card_use_*.csv
+    zh = "社保卡刷卡"
+    date = ["刷卡日期", "use_date"]    # header aliases of the date column
+    others = { terminal = ["终端编号", "terminal"] }
+    alive = true                      # every record is alive evidence (default true)
+    ```
+    Custom kinds rank after the built-in ones when records share the newest day.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise KindsConfigError(f"{path.name}: {exc}") from None
+    builtin = set(builtin_kind_codes())
+    kinds: list[FeedKind] = []
+    for index, (code, spec) in enumerate(sorted(data.get("kinds", {}).items()), start=1):
+        if code in builtin:
+            raise KindsConfigError(f"{path.name}: kind {code!r} is built in and cannot be redefined")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", code):
+            raise KindsConfigError(
+                f"{path.name}: kind name {code!r} must be lower-case letters, digits and _"
+            )
+        dates = spec.get("date")
+        if not dates or not isinstance(dates, list) or not all(isinstance(a, str) for a in dates):
+            raise KindsConfigError(f"{path.name}: kind {code!r} needs date = [header aliases]")
+        others = tuple(
+            Column(name, tuple(aliases), label=aliases[0])
+            for name, aliases in dict(spec.get("others", {})).items()
+            if isinstance(aliases, list) and aliases
+        )
+        kinds.append(
+            FeedKind(
+                code,
+                str(spec.get("zh", code)),
+                _date("event_date", *dates),
+                others,
+                alive="alive" if spec.get("alive", True) else "none",
+                rank=len(BUILTIN_KINDS) + index,
+                custom=True,
+            )
+        )
+    return tuple(kinds)
