@@ -236,12 +236,17 @@ def yes_no_sql(col: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
-    """CASE expressions picking the first failing (condition, field, value) in order."""
-    reason = "CASE " + " ".join(f"WHEN {cond} IS NOT NULL THEN {cond}" for cond, _, _ in checks) + " END"
-    field = "CASE " + " ".join(f"WHEN {cond} IS NOT NULL THEN {quote(f)}" for cond, f, _ in checks) + " END"
-    value = "CASE " + " ".join(f"WHEN {cond} IS NOT NULL THEN {v}" for cond, _, v in checks) + " END"
-    return reason, field, value
+def _first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str, str, str]:
+    """The first failing check, in order, of (reason-or-NULL expression, field label, value).
+
+    Returns the check columns (`chk_<i>`, each evaluated once) and the reason, field and value
+    expressions that read them.
+    """
+    columns = ", ".join(f"{cond} AS chk_{i}" for i, (cond, _, _) in enumerate(checks))
+    reason = "coalesce(" + ", ".join(f"chk_{i}" for i in range(len(checks))) + ")"
+    field = "CASE " + " ".join(f"WHEN chk_{i} IS NOT NULL THEN {quote(f)}" for i, (_, f, _) in enumerate(checks)) + " END"
+    value = "CASE " + " ".join(f"WHEN chk_{i} IS NOT NULL THEN {v}" for i, (_, _, v) in enumerate(checks)) + " END"
+    return columns, reason, field, value
 
 
 def _required(col: str) -> str:
@@ -307,8 +312,8 @@ def stage_feed_sql(
                 checks.append(
                     (f"CASE WHEN {sub} IS NULL THEN 'bad_value' END", c.zh, coalesce_sql(col(c.name)))
                 )
-    reason, field, value = _first_failure(checks)
-    checks_ids = ", ".join(x for x in derived if x)
+    check_columns, reason, field, value = _first_failure(checks)
+    derived_columns = ", ".join(x for x in derived if x)
     return f"""
 SELECT {file_no} AS file_no, _row AS row_no, {quote(kind.code)} AS feed_kind,
        id18 AS id_number, {clean_text_sql(col("name"))} AS name, {name_key_sql(col("name"), d)} AS name_key,
@@ -316,9 +321,12 @@ SELECT {file_no} AS file_no, _row AS row_no, {quote(kind.code)} AS feed_kind,
        {sub if sub else "CAST(NULL AS VARCHAR)"} AS sub, {detail} AS detail,
        {reason} AS reject_reason, {field} AS reject_field, {value} AS reject_value
 FROM (
-  SELECT *, {checks_ids}
-  FROM (SELECT *, {clean_id_sql(col("id_number"), d)} AS id_clean FROM {source}) s0
-) s1
+  SELECT *, {check_columns}
+  FROM (
+    SELECT *, {derived_columns}
+    FROM (SELECT *, {clean_id_sql(col("id_number"), d)} AS id_clean FROM {source}) s0
+  ) s1
+) s2
 """
 
 
@@ -383,7 +391,7 @@ def stage_roster_sql(
     ]
     for name, label in ROSTER_DATE_LABELS.items():
         checks.append((_date_check(col(name), f"p_{name}", False), label, coalesce_sql(col(name))))
-    reason, field, value = _first_failure(checks)
+    check_columns, reason, field, value = _first_failure(checks)
     texts = ", ".join(f"{clean_text_sql(col(c))} AS {c}" for c in ROSTER_TEXT_COLUMNS)
     dates = ", ".join(f"{parse_date_sql(col(c), d)} AS p_{c}" for c in ROSTER_DATE_LABELS)
     return f"""
@@ -397,10 +405,13 @@ SELECT {file_no} AS file_no, _row AS row_no, {clean_text_sql(col("person_no"))} 
        {yes_no_sql(col("lives_abroad"))} AS lives_abroad, {yes_no_sql(col("has_social_card"))} AS has_social_card,
        {reason} AS reject_reason, {field} AS reject_field, {value} AS reject_value
 FROM (
-  SELECT *, {id18_sql("id_clean", d)} AS id18, {benefit_status_sql(col("benefit_status"))} AS p_benefit_status,
-         {parse_amount_sql(col("monthly_amount"), d)} AS p_monthly_amount, {dates}
-  FROM (SELECT *, {clean_id_sql(col("id_number"), d)} AS id_clean FROM {source}) s0
-) s1
+  SELECT *, {check_columns}
+  FROM (
+    SELECT *, {id18_sql("id_clean", d)} AS id18, {benefit_status_sql(col("benefit_status"))} AS p_benefit_status,
+           {parse_amount_sql(col("monthly_amount"), d)} AS p_monthly_amount, {dates}
+    FROM (SELECT *, {clean_id_sql(col("id_number"), d)} AS id_clean FROM {source}) s0
+  ) s1
+) s2
 """
 
 
