@@ -185,7 +185,8 @@ BUILTIN_KINDS: tuple[FeedKind, ...] = (
 LOSS_KINDS: tuple[str, ...] = ("death", "cremation", "declared_dead", "unit_confirmed_lost")
 
 # Custodial penalties (spec §2.3a); anything containing a non-custodial marker never suspends.
-CUSTODIAL_PENALTIES: tuple[str, ...] = ("有期徒刑", "无期徒刑", "拘役", "死刑", "死刑缓期执行")
+# 死缓 and 无期 are the abbreviations courts and prisons commonly write for 死刑缓期执行 and 无期徒刑.
+CUSTODIAL_PENALTIES: tuple[str, ...] = ("有期徒刑", "无期徒刑", "拘役", "死刑", "死刑缓期执行", "死缓", "无期")
 NON_CUSTODIAL_MARKERS: tuple[str, ...] = ("缓刑", "管制", "监外执行")
 
 # 停发原因 that mean imprisonment (spec §8): back pay only from the month after release.
