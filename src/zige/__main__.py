@@ -1,0 +1,3 @@
+from zige.cli import main
+
+main()
