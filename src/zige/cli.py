@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -71,8 +72,8 @@ def _run_certify(
     ) as progress:
         task = progress.add_task("certify", total=None)
 
-        def report(label: str) -> None:
-            progress.update(task, description=label)
+        def report(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
 
         try:
             result = certify(config, progress=report)
@@ -83,39 +84,36 @@ def _run_certify(
     _print_summary(result.summary, out_dir)
 
 
-def _print_summary(summary: dict[str, object], out_dir: Path) -> None:
-    status = summary["status"]
-    assert isinstance(status, dict)
+def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     table = Table(title=f"zige certify · as of {summary['as_of']}", title_justify="left")
-    table.add_column("status")
-    table.add_column("状态")
+    for header, justify in (("status", "left"), ("状态", "left"), ("reason", "left"), ("原因", "left")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
     table.add_column("recipients", justify="right")
-    for code, count in status.items():
-        table.add_row(code, STATUS_ZH[code], f"{count:,}")
-    table.add_row("total", "合计", f"{summary['recipients']:,}", style="bold")
+    by_status: dict[str, list[tuple[str, int]]] = {code: [] for code in summary["status"]}
+    for key, count in summary["status_reason"].items():
+        status, reason = key.split("/", 1)
+        by_status[status].append((reason, count))
+    for status, total in summary["status"].items():
+        table.add_row(status, STATUS_ZH[status], "", "", f"{total:,}", style="bold")
+        for reason, count in by_status[status]:
+            table.add_row("", "", reason, REASON_ZH.get(reason) or KIND_ZH.get(reason, reason), f"{count:,}")
+    table.add_row("total", "合计", "", "", f"{summary['recipients']:,}", style="bold")
     out.print(table)
-    reasons = summary["reason"]
-    assert isinstance(reasons, dict)
-    out.print(
-        "reasons: "
-        + ", ".join(f"{k} ({REASON_ZH.get(k) or KIND_ZH.get(k, k)}) {v:,}" for k, v in reasons.items()),
-        highlight=False,
-    )
     totals = summary["totals"]
-    assert isinstance(totals, dict)
-    actions = summary["actions"]
-    assert isinstance(actions, dict)
     out.print(
-        f"files: {len(summary['files'])}  rows read {totals['rows_read']:,}  used {totals['rows_used']:,}  "  # type: ignore[arg-type]
+        f"files: {len(summary['files'])}  rows read {totals['rows_read']:,}  used {totals['rows_used']:,}  "
         f"rejected {totals['rows_rejected']:,}  duplicates {totals['duplicate_rows']:,}  "
         f"reconciled: {'yes' if summary['reconciles'] else 'NO'}",
         highlight=False,
     )
+    actions = summary["actions"]
     out.print(
         "actions: "
         + (", ".join(f"{a} {v['count']:,} ({v['amount']} yuan)" for a, v in actions.items()) or "none"),
         highlight=False,
     )
+    reminders = summary["reminders"]
+    out.print(f"reminders: {reminders['total']:,} {reminders['channel']}", highlight=False)
     out.print(f"outputs: {out_dir}", highlight=False)
 
 

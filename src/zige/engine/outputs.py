@@ -212,6 +212,12 @@ def _summary(run: Certification, pending_units: int, out_of_province: int) -> di
     reason = dict(
         con.execute("SELECT reason, count(*) FROM decisions GROUP BY reason ORDER BY reason").fetchall()
     )
+    status_reason = {
+        f"{status}/{why}": count
+        for status, why, count in con.execute(
+            "SELECT status, reason, count(*) FROM decisions GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    }
     channels = dict(
         con.execute("SELECT channel, count(*) FROM decisions WHERE remind = 1 GROUP BY channel").fetchall()
     )
@@ -243,6 +249,7 @@ def _summary(run: Certification, pending_units: int, out_of_province: int) -> di
         "recipients": sum(status.values()),
         "status": status,
         "reason": reason,
+        "status_reason": status_reason,
         "reminders": {"total": sum(channels.values()), "channel": channels},
         "actions": actions,
         "rejects": {"total": sum(rejects.values()), "reason": rejects},

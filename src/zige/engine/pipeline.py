@@ -24,7 +24,8 @@ from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_
 from zige.engine.labels import KIND_ZH
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
 
-Progress = Callable[[str], None]
+# progress(label, steps_done, steps_total): called as each step starts.
+Progress = Callable[[str, int, int], None]
 
 
 class CertifyError(Exception):
@@ -103,7 +104,9 @@ class Certification:
 
     def __init__(self, config: CertifyConfig, progress: Progress | None = None) -> None:
         self.config = config
-        self.progress = progress or (lambda _label: None)
+        self._report_progress = progress or (lambda _label, _done, _total: None)
+        self.steps_done = 0
+        self.steps_total = 4
         self.con = duckdb.connect()
         if config.threads:
             self.con.execute(f"SET threads = {int(config.threads)}")
@@ -111,9 +114,13 @@ class Certification:
         self.timings: dict[str, float] = {}
         self._feed_table_ready = False
 
+    def progress(self, label: str) -> None:
+        self._report_progress(label, self.steps_done, self.steps_total)
+        self.steps_done += 1
+
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
-        self.progress(label)
+        """A timed step; `label` names it in summary.json's timings."""
         started = time.perf_counter()
         yield
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - started
@@ -128,6 +135,8 @@ class Certification:
 
     def stage(self, feeds: list[tuple[Path, FeedKind]]) -> None:
         """Read and normalise the roster and every feed file into the staged tables."""
+        self.steps_total = len(feeds) + 4
+        self.progress(f"read {self.config.roster.name}")
         with self.step("read roster"):
             raw = self._read(self.config.roster, ROSTER_COLUMNS)
             self.stage_roster(raw.table, self._report(raw, self.config.roster.name, "roster"))
@@ -180,6 +189,7 @@ class Certification:
         if not self._feed_table_ready:  # a run with no feed files at all
             con.execute(f"CREATE TABLE staged_feed ({sql.STAGED_FEED_COLUMNS})")
             self._feed_table_ready = True
+        self.progress("deduplicate and decide")
         with self.step("deduplicate"):
             con.execute(f"CREATE TABLE roster_outcome AS {sql.roster_outcome_sql()}")
             con.execute(
@@ -248,6 +258,7 @@ class Certification:
     def write_outputs(self) -> dict[str, Any]:
         from zige.engine import outputs
 
+        self.progress("write outputs")
         with self.step("write outputs"):
             return outputs.write_all(self)
 
