@@ -17,7 +17,10 @@ CHECK_CHARS = "10X98765432"
 EARLIEST_BIRTH = date(1890, 1, 1)
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９ｘＸ", "0123456789XX")
-_STRIP = re.compile(r"[\s\u3000\u00a0'‘’`]")
+# ASCII whitespace only, like the engine's SQL (RE2's \s): the two must clean the same way.
+_STRIP = re.compile(r"[ \t\n\f\r\u3000\u00a0'‘’`]")
+_ID15 = re.compile(r"[0-9]{15}")
+_ID18 = re.compile(r"[0-9]{17}[0-9X]")
 
 
 def check_digit(first17: str) -> str:
@@ -53,9 +56,9 @@ def normalise_id(raw: str | None, *, as_of: date) -> str:
     text = clean_id(raw)
     if not text:
         raise IdError("missing_value")
-    if len(text) == 15 and text.isdigit():
+    if _ID15.fullmatch(text):
         text = upgrade_15_to_18(text)
-    elif not (len(text) == 18 and text[:17].isdigit() and (text[17].isdigit() or text[17] == "X")):
+    elif not _ID18.fullmatch(text):
         raise IdError("bad_id_format")
     elif check_digit(text[:17]) != text[17]:
         raise IdError("bad_id_checksum")
@@ -77,8 +80,8 @@ def sex_of(id18: str) -> str:
     return "男" if int(id18[16]) % 2 else "女"
 
 
-_PHONE_NOISE = re.compile(r"[\s\u3000\-()（）]")
-MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE_NOISE = re.compile(r"[ \t\n\f\r\u3000\-()（）]")
+MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def normalise_mobile(raw: str | None) -> str | None:
@@ -93,4 +96,4 @@ def normalise_mobile(raw: str | None) -> str | None:
         if text.startswith(prefix) and len(text) == len(prefix) + 11:
             text = text[len(prefix) :]
             break
-    return text if MOBILE.match(text) else None
+    return text if MOBILE.fullmatch(text) else None

@@ -44,12 +44,21 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_every_output_file_is_written(province: tuple[Path, Path, Path]) -> None:
     _, _, out = province
-    for name in ("results.csv", "actions.csv", "rejects.csv", "reminders.csv", "summary.json", "out_of_province.xlsx"):
+    for name in (
+        "results.csv",
+        "actions.csv",
+        "rejects.csv",
+        "reminders.csv",
+        "summary.json",
+        "out_of_province.xlsx",
+    ):
         assert (out / name).is_file(), name
     assert list((out / "pending").glob("*.xlsx"))
 
 
-def test_results_have_the_contract_columns_and_one_row_per_recipient(province: tuple[Path, Path, Path]) -> None:
+def test_results_have_the_contract_columns_and_one_row_per_recipient(
+    province: tuple[Path, Path, Path],
+) -> None:
     _, _, out = province
     rows = read_csv(out / "results.csv")
     assert list(rows[0]) == [
@@ -152,7 +161,9 @@ def test_reminders_match_the_remind_flag(province: tuple[Path, Path, Path]) -> N
         assert "认证" in reminder["message"]
 
 
-def test_pending_workbooks_list_each_units_pending_and_review_people(province: tuple[Path, Path, Path]) -> None:
+def test_pending_workbooks_list_each_units_pending_and_review_people(
+    province: tuple[Path, Path, Path],
+) -> None:
     _, _, out = province
     expected: dict[str, set[str]] = defaultdict(set)
     for row in read_csv(out / "results.csv"):
@@ -167,7 +178,9 @@ def test_pending_workbooks_list_each_units_pending_and_review_people(province: t
     assert any("领取养老保险待遇资格待核实人员确认表" in t for t in texts)
     assert any(unit_no in t for t in texts)
     assert sheet.freeze_panes is not None
-    ids = {c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and len(c.value) == 18}
+    ids = {
+        c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and len(c.value) == 18
+    }
     assert expected[unit_no] <= ids
 
 
@@ -175,7 +188,9 @@ def test_out_of_province_lists_other_provinces_without_a_card(province: tuple[Pa
     _, _, out = province
     sheet = openpyxl.load_workbook(out / "out_of_province.xlsx").active
     assert sheet is not None
-    ids = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and len(c.value) == 18]
+    ids = [
+        c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and len(c.value) == 18
+    ]
     assert ids, "the demo province has out-of-province recipients without a card"
     assert all(not i.startswith("14") for i in ids)
 

@@ -38,8 +38,22 @@ SUBS = {
     "unit_confirm": {"具备资格": "eligible", "丧失资格": "lost", "无法联系": "unreachable"},
     "declared": {"宣告死亡": "dead", "宣告失踪": "missing"},
 }
-PENALTIES = ("有期徒刑", "有期徒刑缓刑", "拘役", "管制", "无期徒刑", "死刑缓期执行", "监外执行", "有期徒刑三年")
-RESULT_COLUMN = {"app_auth": "result", "terminal_auth": "result", "unit_confirm": "result", "declared": "declared_type"}
+PENALTIES = (
+    "有期徒刑",
+    "有期徒刑缓刑",
+    "拘役",
+    "管制",
+    "无期徒刑",
+    "死刑缓期执行",
+    "监外执行",
+    "有期徒刑三年",
+)
+RESULT_COLUMN = {
+    "app_auth": "result",
+    "terminal_auth": "result",
+    "unit_confirm": "result",
+    "declared": "declared_type",
+}
 
 
 @dataclass
@@ -56,10 +70,14 @@ def make_id(index: int, birth: date) -> str:
 
 @st.composite
 def provinces(draw: st.DrawFn) -> tuple[date, list[Person]]:
-    as_of = draw(st.sampled_from([date(2026, 6, 30), date(2026, 3, 31), date(2028, 2, 29), date(2026, 11, 15)]))
+    as_of = draw(
+        st.sampled_from([date(2026, 6, 30), date(2026, 3, 31), date(2028, 2, 29), date(2026, 11, 15)])
+    )
     # A small pool of days per province makes same-day ties and boundary days likely.
     pool = [as_of + timedelta(days=o) for o in (0, 1, -1, -92, -365, -366, -400)]
-    pool += draw(st.lists(st.integers(-900, 40).map(lambda o: as_of + timedelta(days=o)), min_size=3, max_size=6))
+    pool += draw(
+        st.lists(st.integers(-900, 40).map(lambda o: as_of + timedelta(days=o)), min_size=3, max_size=6)
+    )
     day = st.sampled_from(pool)
     maybe_day = st.one_of(st.none(), day)
     people: list[Person] = []
@@ -68,8 +86,14 @@ def provinces(draw: st.DrawFn) -> tuple[date, list[Person]]:
         ident = make_id(index, birth)
         benefit = draw(st.sampled_from(["normal", "normal", "suspended"]))
         since = draw(maybe_day)
-        reason = draw(st.sampled_from(["", "服刑", "无法联系", "判刑入狱", "刑事处罚"])) if benefit == "suspended" else ""
-        amount = draw(st.one_of(st.none(), st.decimals("1000", "6000", places=2), st.just(Decimal("1234.565"))))
+        reason = (
+            draw(st.sampled_from(["", "服刑", "无法联系", "判刑入狱", "刑事处罚"]))
+            if benefit == "suspended"
+            else ""
+        )
+        amount = draw(
+            st.one_of(st.none(), st.decimals("1000", "6000", places=2), st.just(Decimal("1234.565")))
+        )
         phone = draw(st.sampled_from(["", "13812345678", "0351-7654321", "+86 139 1234 5678"]))
         retired = draw(maybe_day)
         last = draw(maybe_day)
@@ -116,7 +140,9 @@ def _table(rows: list[dict[str, str]], names: list[str]) -> pa.Table:
 
 
 def _report(label: str, role: str, rows: int) -> FileReport:
-    return FileReport(file=label, role=role, format="test", encoding="", header_row=1, rows_read=rows, blank_rows=0)
+    return FileReport(
+        file=label, role=role, format="test", encoding="", header_row=1, rows_read=rows, blank_rows=0
+    )
 
 
 def run_engine(as_of: date, people: list[Person]) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -159,7 +185,9 @@ def test_sql_engine_equals_python_rules(province: tuple[date, list[Person]]) -> 
     decisions, actions = run_engine(as_of, people)
     assert set(decisions) == {p.recipient.person_no for p in people}
     for person in people:
-        expected = rules.decide(recipient=person.recipient, records=[r for r, _ in person.records], as_of=as_of)
+        expected = rules.decide(
+            recipient=person.recipient, records=[r for r, _ in person.records], as_of=as_of
+        )
         got = decisions[person.recipient.person_no]
         want = (
             expected.status, expected.reason, expected.evidence_kind, expected.evidence_date,
@@ -171,4 +199,6 @@ def test_sql_engine_equals_python_rules(province: tuple[date, list[Person]]) -> 
             assert action is None
         else:
             a = expected.action
-            assert action == (a.action, a.effective_month, a.months, a.amount), f"{person.recipient} {person.records}"
+            assert action == (a.action, a.effective_month, a.months, a.amount), (
+                f"{person.recipient} {person.records}"
+            )

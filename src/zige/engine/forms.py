@@ -187,7 +187,12 @@ def _row_height(cells: Sequence[tuple[str, float]]) -> float:
 def _new_workbook(path: Path, as_of: date, title: str) -> xlsxwriter.Workbook:
     wb = xlsxwriter.Workbook(
         str(path),
-        {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False, "in_memory": True},
+        {
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "in_memory": True,
+        },
     )
     wb.set_properties(
         {

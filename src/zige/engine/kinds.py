@@ -186,7 +186,15 @@ LOSS_KINDS: tuple[str, ...] = ("death", "cremation", "declared_dead", "unit_conf
 
 # Custodial penalties (spec §2.3a); anything containing a non-custodial marker never suspends.
 # 死缓 and 无期 are the abbreviations courts and prisons commonly write for 死刑缓期执行 and 无期徒刑.
-CUSTODIAL_PENALTIES: tuple[str, ...] = ("有期徒刑", "无期徒刑", "拘役", "死刑", "死刑缓期执行", "死缓", "无期")
+CUSTODIAL_PENALTIES: tuple[str, ...] = (
+    "有期徒刑",
+    "无期徒刑",
+    "拘役",
+    "死刑",
+    "死刑缓期执行",
+    "死缓",
+    "无期",
+)
 NON_CUSTODIAL_MARKERS: tuple[str, ...] = ("缓刑", "管制", "监外执行")
 
 # 停发原因 that mean imprisonment (spec §8): back pay only from the month after release.
@@ -245,13 +253,13 @@ def kind_for_filename(filename: str, kinds: tuple[FeedKind, ...]) -> FeedKind | 
 
 
 _BRACKETED = re.compile(r"[（(【\[].*?[）)】\]]")
-_NOISE = re.compile(r"[\s\u3000*＊:：]")
+_NOISE = re.compile(r"[\s\u3000*＊:：_\-]")
 
 
 def normalise_header(label: object) -> str:
     """A header cell as compared with aliases: no spaces, no `*` markers, no bracketed notes.
 
-    `月养老金（元）`, `* 身份证号`, `ID_Number ` all match their alias.
+    `月养老金（元）`, `* 身份证号`, `ID Number`, `id-number` all match their alias.
     """
     text = "" if label is None else str(label)
     text = _BRACKETED.sub("", text)

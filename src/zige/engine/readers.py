@@ -14,10 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,12 +28,33 @@ import pyarrow.parquet as pq
 
 from zige.engine.kinds import Column, normalise_header
 
+if TYPE_CHECKING:
+    import _csv
+
 HEADER_SEARCH_ROWS = 30
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 SUPPORTED_SUFFIXES = CSV_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIXES
 _DELIMITERS = (",", "\t", "|", ";")
+# What counts as empty in a cell, for dropping blank rows: every Unicode space (full-width
+# U+3000 included) and the zero-width no-break space (a stray BOM). One set for every reader, so
+# the Arrow and the csv-module paths and Excel/Parquet agree on which rows are blank.
+_BLANK_CHARS = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _is_blank(text: str) -> bool:
+    return not text.strip(_BLANK_CHARS)
+
+
+def _non_blank_mask(columns: Iterable[pa.Array | pa.ChunkedArray], length: int) -> pa.Array:
+    """True for the rows with text in some cell (columns already cast to string, nulls as "")."""
+    mask = None
+    for column in columns:
+        has_text = pc.not_equal(pc.utf8_trim(column, _BLANK_CHARS), "")
+        mask = has_text if mask is None else pc.or_(mask, has_text)
+    return mask if mask is not None else pa.array([True] * length, pa.bool_())
 
 
 class ReadError(Exception):
@@ -107,6 +130,8 @@ def _cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
+        if math.isnan(value):
+            return ""  # a missing number (NaN), as some writers store an empty numeric cell
         if math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
             return str(int(value))
         return repr(value)
@@ -129,7 +154,7 @@ def _build_table(
     numbers: list[int] = []
     kept: list[Sequence[object]] = []
     for offset, cells in enumerate(data_rows):
-        if any((c if isinstance(c, str) else _cell_text(c)).strip() for c in cells):
+        if not all(_is_blank(c if isinstance(c, str) else _cell_text(c)) for c in cells):
             numbers.append(first_row_number + offset)
             kept.append(cells)
     blank = len(data_rows) - len(kept)
@@ -143,37 +168,63 @@ def _build_table(
     return pa.table(arrays), blank
 
 
+_BOMS: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8-sig", "UTF-8"),
+    (b"\xff\xfe\x00\x00", "utf-32", "UTF-32"),  # before UTF-16 LE, whose BOM is its prefix
+    (b"\x00\x00\xfe\xff", "utf-32", "UTF-32"),
+    (b"\xff\xfe", "utf-16", "UTF-16"),
+    (b"\xfe\xff", "utf-16", "UTF-16"),
+)
+
+
 def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
-    """Text and the encoding it was found in: UTF-8 (with or without BOM), UTF-16 or GB18030/GBK."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+    """Text and the encoding it was found in: UTF-8 (with or without BOM), UTF-16/32 with a BOM,
+    or GB18030 (a superset of GBK and GB2312). A byte-order mark is never part of the text."""
+    for bom, encoding, label in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ReadError(
+                    path,
+                    f"starts with a {label} byte-order mark but is not valid {label} (byte {exc.start})",
+                ) from None
+            return text.removeprefix("\ufeff"), encoding
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("gb18030"), "gb18030"
+        # GB18030 has its own byte-order mark (84 31 95 33), which decodes to U+FEFF.
+        return data.decode("gb18030").removeprefix("\ufeff"), "gb18030"
     except UnicodeDecodeError as exc:
         raise ReadError(path, f"not text in UTF-8 or GBK/GB18030 (byte {exc.start})") from None
 
 
+def _csv_rows(text: str, delimiter: str) -> _csv.Reader:
+    """Python's csv module over text. `newline=""` makes CR, LF and CRLF all end a record (as
+    Excel and Arrow do) and keeps a line break inside a quoted value as it is."""
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
 def read_csv(path: Path, columns: Sequence[Column]) -> RawTable:
     data = path.read_bytes()
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if b"\x00" in data[:4096] and not data.startswith(tuple(bom for bom, _, _ in _BOMS)):
         raise ReadError(path, "binary content, not a CSV text file")
     text, encoding = decode_bytes(data, path)
     sample = text[:65536]
-    for delimiter in _DELIMITERS:
-        head = list(_limited(csv.reader(io.StringIO(sample), delimiter=delimiter), HEADER_SEARCH_ROWS))
-        found = _find_header(head, columns)
-        if found is not None:
-            break
-    else:
-        raise ReadError(path, _missing_header_reason(columns))
-    header_index, positions, header_cells = found
-    table, blank = _parse_csv_body(text, delimiter, header_index, positions)
+    try:
+        for delimiter in _DELIMITERS:
+            head = list(_limited(_csv_rows(sample, delimiter), HEADER_SEARCH_ROWS))
+            found = _find_header(head, columns)
+            if found is not None:
+                break
+        else:
+            raise ReadError(path, _missing_header_reason(columns))
+        header_index, positions, header_cells = found
+        table, blank = _parse_csv_body(text, delimiter, header_index, positions)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise ReadError(path, f"not readable as CSV ({exc})") from None
     headers = {name: str(header_cells[pos]).strip() for name, pos in positions.items()}
     return RawTable(path, "csv", encoding, header_index + 1, headers, table, blank)
 
@@ -188,40 +239,49 @@ def _limited(rows: Iterable[list[str]], limit: int) -> Iterable[list[str]]:
 def _parse_csv_body(
     text: str, delimiter: str, header_index: int, positions: dict[str, int]
 ) -> tuple[pa.Table, int]:
-    """Rows after the header. Fast path: Arrow's C++ parser when every row has the header's width;
-    otherwise Python's csv module, which tolerates ragged rows."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    """Rows after the header. Fast path: Arrow's C++ parser when every row has the first data
+    row's width; otherwise Python's csv module, which tolerates ragged rows. Both give the same
+    table for the same text."""
+    reader = _csv_rows(text, delimiter)
     # Skip to the header by records, not lines: a title cell may hold a line break.
     for _ in range(header_index + 1):
         next(reader)
-    body_start = _char_offset_of_line(text, reader.line_num)
-    body = text[body_start:]
-    table = _arrow_body(body, delimiter, positions, header_index + 2)
-    if table is not None:
-        return table
-    rows = list(reader)
-    return _build_table(rows, header_index + 2, positions, convert=False)
+    body = text[_char_offset_of_line(text, reader.line_num) :]
+    first_row_number = header_index + 2
+    fast = _arrow_body(body, delimiter, positions, first_row_number)
+    if fast is not None:
+        return fast
+    return _tolerant_body(body, delimiter, positions, first_row_number)
+
+
+def _tolerant_body(
+    body: str, delimiter: str, positions: dict[str, int], first_row_number: int
+) -> tuple[pa.Table, int]:
+    """The csv-module path: any row width; a missing cell reads as empty."""
+    return _build_table(list(_csv_rows(body, delimiter)), first_row_number, positions, convert=False)
 
 
 def _char_offset_of_line(text: str, line_count: int) -> int:
-    offset = 0
-    for _ in range(line_count):
-        nxt = text.find("\n", offset)
-        if nxt < 0:
-            return len(text)
-        offset = nxt + 1
-    return offset
+    """Where line `line_count + 1` starts, lines ending in CR, LF or CRLF (as `_csv_rows` reads)."""
+    if line_count <= 0:
+        return 0
+    for number, match in enumerate(_LINE_END.finditer(text), start=1):
+        if number == line_count:
+            return match.end()
+    return len(text)
 
 
 def _arrow_body(
     body: str, delimiter: str, positions: dict[str, int], first_row_number: int
 ) -> tuple[pa.Table, int] | None:
-    if not body.strip():
+    """The Arrow path, or None when the rows are ragged (the tolerant path takes over)."""
+    if not body:
         return pa.table(
             {"_row": pa.array([], pa.int64())} | {n: pa.array([], pa.string()) for n in positions}
         ), 0
-    first_line = body.split("\n", 1)[0]
-    width = len(next(csv.reader([first_line], delimiter=delimiter), []))
+    if body.startswith("\ufeff"):
+        return None  # Arrow would drop it as a byte-order mark; here it belongs to the first cell
+    width = len(next(_csv_rows(body, delimiter), []))
     if width <= max(positions.values(), default=0):
         return None
 
@@ -250,12 +310,8 @@ def _arrow_body(
         return None
     if parsed.num_columns != width:
         return None
-    non_blank = None
-    for column in parsed.columns:
-        has_text = pc.not_equal(pc.utf8_trim_whitespace(column), "")
-        non_blank = has_text if non_blank is None else pc.or_(non_blank, has_text)
     numbers = pa.array(range(first_row_number, first_row_number + len(parsed)), pa.int64())
-    mask = non_blank if non_blank is not None else pa.array([True] * len(parsed))
+    mask = _non_blank_mask(parsed.columns, len(parsed))
     arrays: dict[str, pa.Array] = {"_row": pc.filter(numbers, mask)}
     for name, pos in positions.items():
         arrays[name] = pc.filter(parsed.column(pos), mask).combine_chunks()
@@ -269,22 +325,27 @@ def read_excel(path: Path, columns: Sequence[Column]) -> RawTable:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         sheet = workbook.get_sheet_by_index(0)
+        # Without skipping the empty area the rows start at A1, so list index + 1 is the row
+        # number a spreadsheet shows, however many empty rows sit above the data.
         rows: Sequence[Sequence[object]] = sheet.to_python(skip_empty_area=False)
     except Exception as exc:  # calamine raises its own error types for every malformed workbook
         raise ReadError(path, f"not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
-    # calamine starts at the first used cell; spreadsheet numbering starts at A1.
-    top = int(sheet.start[0]) if sheet.start else 0
-    left = int(sheet.start[1]) if sheet.start else 0
     head = [[_cell_text(c) for c in r] for r in rows[:HEADER_SEARCH_ROWS]]
     found = _find_header(head, columns)
     if found is None:
         raise ReadError(path, _missing_header_reason(columns))
     header_index, positions, header_cells = found
-    del left
-    table, blank = _build_table(rows[header_index + 1 :], top + header_index + 2, positions, convert=True)
+    table, blank = _build_table(rows[header_index + 1 :], header_index + 2, positions, convert=True)
     headers = {name: str(header_cells[pos]).strip() for name, pos in positions.items()}
     fmt = path.suffix.lower().lstrip(".")
-    return RawTable(path, fmt, "", top + header_index + 1, headers, table, blank)
+    return RawTable(path, fmt, "", header_index + 1, headers, table, blank)
+
+
+def _parquet_text(column: pa.ChunkedArray) -> pa.Array:
+    """A Parquet column as cell text; nulls as empty. Floats as a spreadsheet shows them."""
+    if pa.types.is_floating(column.type):
+        return pa.array([_cell_text(v) for v in column.to_pylist()], pa.string())
+    return pc.fill_null(pc.cast(column, pa.string()), "").combine_chunks()
 
 
 def read_parquet(path: Path, columns: Sequence[Column]) -> RawTable:
@@ -295,20 +356,13 @@ def read_parquet(path: Path, columns: Sequence[Column]) -> RawTable:
     positions = match_header(source.column_names, columns)
     if positions is None:
         raise ReadError(path, _missing_header_reason(columns))
-    texts: dict[str, pa.Array] = {}
-    for name, pos in positions.items():
-        column = source.column(pos)
-        if pa.types.is_floating(column.type):
-            texts[name] = pa.array([_cell_text(v) for v in column.to_pylist()], pa.string())
-        else:
-            texts[name] = pc.fill_null(pc.cast(column, pa.string()), "").combine_chunks()
-    all_text = [pc.fill_null(pc.cast(c, pa.string()), "") for c in source.columns if _castable(c.type)]
-    non_blank = None
-    for column in all_text:
-        has_text = pc.not_equal(pc.utf8_trim_whitespace(column), "")
-        non_blank = has_text if non_blank is None else pc.or_(non_blank, has_text)
+    try:
+        texts = {name: _parquet_text(source.column(pos)) for name, pos in positions.items()}
+        all_text = [_parquet_text(c) for c in source.columns if _castable(c.type)]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ReadError(path, f"a column cannot be read as text ({exc})") from None
     numbers = pa.array(range(2, source.num_rows + 2), pa.int64())
-    mask = non_blank if non_blank is not None else pa.array([True] * source.num_rows)
+    mask = _non_blank_mask(all_text, source.num_rows)
     arrays = {"_row": pc.filter(numbers, mask)} | {n: pc.filter(a, mask) for n, a in texts.items()}
     table = pa.table(arrays)
     headers = {name: source.column_names[pos] for name, pos in positions.items()}

@@ -127,7 +127,7 @@ def parse_date_sql(col: str, d: Dialect = DUCKDB) -> str:
     serial = f"CAST(DATE '1899-12-30' + CAST(floor(CAST({text} AS DOUBLE)) AS INTEGER) AS DATE)"
     return (
         f"CASE WHEN {d.matches(text, '[0-9]{5}([.][0-9]+)?')} THEN {serial} "
-        f"WHEN {d.matches(compact, '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}')} THEN {d.try_date(compact, '%Y-%m-%d')} END"
+        f"WHEN {d.matches(compact, '[1-9][0-9]{3}-[0-9]{1,2}-[0-9]{1,2}')} THEN {d.try_date(compact, '%Y-%m-%d')} END"
     )
 
 
@@ -244,8 +244,16 @@ def _first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str, st
     """
     columns = ", ".join(f"{cond} AS chk_{i}" for i, (cond, _, _) in enumerate(checks))
     reason = "coalesce(" + ", ".join(f"chk_{i}" for i in range(len(checks))) + ")"
-    field = "CASE " + " ".join(f"WHEN chk_{i} IS NOT NULL THEN {quote(f)}" for i, (_, f, _) in enumerate(checks)) + " END"
-    value = "CASE " + " ".join(f"WHEN chk_{i} IS NOT NULL THEN {v}" for i, (_, _, v) in enumerate(checks)) + " END"
+    field = (
+        "CASE "
+        + " ".join(f"WHEN chk_{i} IS NOT NULL THEN {quote(f)}" for i, (_, f, _) in enumerate(checks))
+        + " END"
+    )
+    value = (
+        "CASE "
+        + " ".join(f"WHEN chk_{i} IS NOT NULL THEN {v}" for i, (_, _, v) in enumerate(checks))
+        + " END"
+    )
     return columns, reason, field, value
 
 
@@ -297,8 +305,8 @@ def stage_feed_sql(
         f"{parse_date_sql(col('end_date'), d)} AS c_end_date" if kind.code == "sentence" else "",
     ]
     checks: list[tuple[str, str, str]] = [
-        (id_reason_sql("id_clean", "id18", as_of, d), "id_number", coalesce_sql(col("id_number"))),
-        (_required(col("name")), "name", coalesce_sql(col("name"))),
+        (id_reason_sql("id_clean", "id18", as_of, d), "身份证号", coalesce_sql(col("id_number"))),
+        (_required(col("name")), "姓名", coalesce_sql(col("name"))),
         (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
     ]
     for c in others:
@@ -421,7 +429,7 @@ FROM (
 
 ROSTER_COMPARED = (
     "person_no", "name_key", "id_number", "unit_no", "unit_name", "sex", "birth_date_text", "benefit_status",
-    "status_since", "status_reason", "monthly_amount", "phone", "address", "retirement_date",
+    "status_since", "status_reason", "monthly_amount", "coalesce(mobile, phone)", "address", "retirement_date",
     "last_certified_on", "lives_abroad", "has_social_card", "health", "retirement_category", "ethnicity",
     "political_status", "former_employer", "hukou", "residence_region",
 )  # fmt: skip

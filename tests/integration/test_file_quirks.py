@@ -1,0 +1,364 @@
+"""End to end through `certify()` on small agency files written by the test (spec §5, §6).
+
+One small province: a GBK roster with a title row and roster conflicts, rail feeds in two files
+(CSV with a BOM and XLSX) holding the same trip twice, a flight XLSX with a 15-digit ID in a numeric
+cell, a hospital XLS written by xlwt and an app-auth Parquet file. Every rejected row must show up in
+rejects.csv with its spreadsheet row, and every file must reconcile in summary.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xlsxwriter
+import xlwt
+from click.testing import CliRunner
+
+from zige.cli import main
+from zige.engine.pipeline import CertifyConfig, CertifyError, certify
+from zige.ids import check_digit
+
+AS_OF = date(2026, 3, 31)
+
+
+def make_id(region: str, born: str, seq: int) -> str:
+    first17 = f"{region}{born}{seq:03d}"
+    return first17 + check_digit(first17)
+
+
+def naive(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - spreadsheet date-times have no time zone
+
+
+A = make_id("140105", "19500101", 123)
+A_BAD = A[:17] + ("0" if A[17] != "0" else "1")  # wrong check character
+B = make_id("140106", "19491231", 2)
+B15 = B[:6] + B[8:17]  # the same person's old 15-digit number
+C = make_id("142201", "19520701", 17)  # 忻州地区: abolished in 2000, still on old ID cards
+D = make_id("140107", "19550505", 44)
+E = make_id("140108", "19560606", 55)
+F = make_id("140109", "19570707", 66)
+G = make_id("140110", "19580808", 77)
+H = make_id("140105", "19600101", 999)  # in no roster: a used but unmatched feed row
+X = "11010519491231002X"
+X_ROSTER = "'１１０１０５１９４９１２３１００２ｘ"  # Excel text marker, full-width, lowercase x
+X_FEED = "110105 19491231 002x"
+assert len(B15) == 15 and X[-1] == "X"
+
+
+def csv_text(rows: list[list[str]], newline: str = "\n") -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=newline).writerows(rows)
+    return buffer.getvalue()
+
+
+def write_roster(path: Path) -> None:
+    rows = [
+        ["2026年待遇领取人员名册（太原市）", "", "", "", "", "", ""],  # 1
+        ["个人编号", "姓名", "*身份证号", "单位编号", "联系电话", "上次认证日期", "退休日期"],  # 2
+        ["P001", "张三", A, "U01", "13912345678", "2025-03-01", "2010-01-01"],  # 3
+        ["P001", "张 三", A, "U01", "13912345678", "2025/3/1", "2010-01-01"],  # 4: the same row again
+        ["P002", "李四", B, "U01", "", "2025-01-01", "2009-01-01"],  # 5
+        ["", "", "", "", "", "", ""],  # 6: blank
+        ["P003", "王五", C, "U02", "", "2024-12-01", ""],  # 7
+        ["P004", "赵六", D, "U02", "", "", "2010-01-01"],  # 8: same ID as row 9
+        ["P005", "钱七", D, "U02", "", "", "2010-01-01"],  # 9
+        ["P006", "孙八", E, "U03", "13800000001", "", "2011-01-01"],  # 10: same 个人编号 as row 11
+        ["P006", "孙八", E, "U03", "13800000002", "", "2011-01-01"],  # 11
+        ["P008", "周九", A_BAD, "U03", "", "", ""],  # 12
+        ["P009", "吴十", F, "U03", "", "2025-02-29", "2010-01-01"],  # 13: no 29 February in 2025
+        ["P010", "郑一", G, "", "", "", ""],  # 14: no 单位编号
+        ["P011", "冯二", X_ROSTER, "U04", "", "", "2008-06-01"],  # 15
+    ]
+    path.write_bytes(csv_text(rows).encode("gbk"))
+
+
+def write_rail_csv(path: Path) -> None:
+    header = ["身份证号", "姓名", "乘车日期", "车次", "出发站", "到达站", "备注"]
+    rows = [
+        ["2026年第一季度铁路出行数据", "", "", "", "", "", ""],  # 1
+        header,  # 2
+        [A, "张三", "2026-03-05", "G601", "太原南", "北京西", ""],  # 3
+        [f" {A} ", "张 三", "2026/3/5 10:00", "G601", "太原南", "北京西", "重复推送"],  # 4: duplicate of 3
+        [],  # 5: blank
+        [X_FEED, "冯二", "20260310", "K1", "大同", "太原", ""],  # 6
+        [A, "张三", "2026-02-30", "G1", "太原南", "北京西", ""],  # 7: no such day
+        [A_BAD, "张三", "2026-03-01", "G1", "太原南", "北京西", ""],  # 8
+        [H, "某人", "2026-03-01", "G1", "太原南", "北京西", ""],  # 9: unmatched
+        [A, "", "2026-03-06", "G1", "太原南", "北京西", ""],  # 10: no name
+    ]
+    path.write_bytes(b"\xef\xbb\xbf" + csv_text(rows, "\r\n").encode("utf-8"))
+
+
+def write_rail_xlsx(path: Path) -> None:
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    day = book.add_format({"num_format": "yyyy年m月d日"})
+    sheet.write_row(2, 1, ["身份证号", "姓名", "乘车日期", "车次", "出发站", "到达站"])  # B3
+    # Row 4: the trip of rail_2026q1.csv row 3 again, as a date-time cell on the same day.
+    sheet.write_row(3, 1, [A, "张三"])
+    sheet.write_datetime(3, 3, naive(2026, 3, 5, 18, 30), stamp)
+    sheet.write_row(3, 4, ["G601", "太原南", "北京西"])
+    sheet.write_row(4, 1, [A, "张三"])  # row 5: a newer trip
+    sheet.write_datetime(4, 3, naive(2026, 3, 20), day)
+    sheet.write_row(4, 4, ["G603", "太原南", "北京西"])
+    book.close()
+
+
+def write_flight_xlsx(path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["2026年第一季度民航出行数据"])
+    sheet.merge_cells("A1:F1")
+    sheet.append(["证件号码", "姓名", "航班日期", "航班号", "出发地", "目的地"])
+    sheet.append(
+        [int(B15), "李四", naive(2026, 2, 14, 7, 45), "CA1234", "太原", "广州"]
+    )  # 15 digits, numeric
+    book.save(path)
+
+
+def write_hospital_xls(path: Path) -> None:
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("出院")
+    sheet.write(0, 0, "公民身份号码")
+    sheet.write(0, 1, "姓名")
+    sheet.write(0, 2, "出院日期（含日间病房）")
+    sheet.write(0, 3, "医院名称")
+    sheet.write(1, 0, C)
+    sheet.write(1, 1, "王五")
+    sheet.write(1, 2, naive(2026, 1, 10), xlwt.easyxf(num_format_str="YYYY-MM-DD"))
+    sheet.write(1, 3, "山西省人民医院")
+    sheet.write(2, 0, C)
+    sheet.write(2, 1, "王五")
+    sheet.write(2, 2, "2025-02-29")
+    sheet.write(2, 3, "山西省人民医院")
+    book.save(str(path))
+
+
+def write_app_parquet(path: Path) -> None:
+    table = pa.table(
+        {
+            "id_number": [D, A],
+            "name": ["赵六", "张三"],
+            "auth_time": pa.array([naive(2026, 3, 1, 9), naive(2026, 3, 25, 9)], pa.timestamp("s")),
+            "result": ["成功", "失败"],
+            "similarity": [0.97, 0.41],
+        }
+    )
+    pq.write_table(table, path)
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    base = tmp_path_factory.mktemp("province")
+    feeds = base / "feeds"
+    feeds.mkdir()
+    write_roster(base / "roster.csv")
+    write_rail_csv(feeds / "rail_2026q1.csv")
+    write_rail_xlsx(feeds / "rail_2026q1_extra.xlsx")
+    write_flight_xlsx(feeds / "flight_2026.xlsx")
+    write_hospital_xls(feeds / "hospital_2026.xls")
+    write_app_parquet(feeds / "app_auth_minsheng.parquet")
+    (feeds / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")  # hidden: not a feed
+    (feeds / "~$flight_2026.xlsx").write_bytes(b"lock")  # an Excel lock file: not a feed
+    out = base / "out"
+    result = certify(CertifyConfig(roster=base / "roster.csv", feeds=feeds, as_of=AS_OF, out=out))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["files"] == result.summary["files"]
+    return out, summary
+
+
+def test_every_rejected_row_is_listed(run: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = run
+    rejects = [
+        (r["file"], int(r["row"]), r["field"], r["value"], r["reason"])
+        for r in read_csv_rows(out / "rejects.csv")
+    ]
+    assert sorted(rejects) == sorted(
+        [
+            ("roster.csv", 8, "身份证号", D, "duplicate_id_number"),
+            ("roster.csv", 9, "身份证号", D, "duplicate_id_number"),
+            ("roster.csv", 10, "个人编号", "P006", "duplicate_person_no"),
+            ("roster.csv", 11, "个人编号", "P006", "duplicate_person_no"),
+            ("roster.csv", 12, "身份证号", A_BAD, "bad_id_checksum"),
+            ("roster.csv", 13, "上次认证日期", "2025-02-29", "bad_date"),
+            ("roster.csv", 14, "单位编号", "", "missing_value"),
+            ("rail_2026q1.csv", 7, "乘车日期", "2026-02-30", "bad_date"),
+            ("rail_2026q1.csv", 8, "身份证号", A_BAD, "bad_id_checksum"),
+            ("rail_2026q1.csv", 10, "姓名", "", "missing_value"),
+            ("hospital_2026.xls", 3, "出院日期", "2025-02-29", "bad_date"),
+        ]
+    )
+
+
+def test_every_file_reconciles(run: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = run
+    files = {f["file"]: f for f in summary["files"]}
+    assert set(files) == {
+        "roster.csv",
+        "rail_2026q1.csv",
+        "rail_2026q1_extra.xlsx",
+        "flight_2026.xlsx",
+        "hospital_2026.xls",
+        "app_auth_minsheng.parquet",
+    }
+    for report in files.values():
+        assert report["rows_read"] == report["rows_used"] + report["rows_rejected"] + report["duplicate_rows"]
+        assert report["reconciles"] is True
+    counts = {
+        name: (f["rows_read"], f["rows_used"], f["rows_rejected"], f["duplicate_rows"], f["blank_rows"])
+        for name, f in files.items()
+    }
+    assert counts == {
+        "roster.csv": (12, 4, 7, 1, 1),
+        "rail_2026q1.csv": (7, 3, 3, 1, 1),
+        "rail_2026q1_extra.xlsx": (2, 1, 0, 1, 0),
+        "flight_2026.xlsx": (1, 1, 0, 0, 0),
+        "hospital_2026.xls": (2, 1, 1, 0, 0),
+        "app_auth_minsheng.parquet": (2, 2, 0, 0, 0),
+    }
+    assert (files["roster.csv"]["header_row"], files["rail_2026q1.csv"]["header_row"]) == (2, 2)
+    assert files["rail_2026q1_extra.xlsx"]["header_row"] == 3
+    assert files["roster.csv"]["encoding"] == "gb18030"
+    assert files["rail_2026q1.csv"]["encoding"] == "utf-8-sig"
+    assert files["rail_2026q1.csv"]["unmatched"] == 1  # H: used, counted as unmatched, not an error
+    assert files["app_auth_minsheng.parquet"]["unmatched"] == 1  # D's roster rows were rejected
+    assert summary["reconciles"] is True
+    assert summary["rejects"]["total"] == 11
+
+
+def test_results(run: tuple[Path, dict[str, Any]]) -> None:
+    out, summary = run
+    results = {r["person_no"]: r for r in read_csv_rows(out / "results.csv")}
+    # Rejected roster rows (conflicts, bad values) get no result; the exact duplicate counts once.
+    assert sorted(results) == ["P001", "P002", "P003", "P011"]
+    picked = {
+        p: (r["id_number"], r["status"], r["reason"], r["evidence_date"], r["due_on"])
+        for p, r in results.items()
+    }
+    assert picked == {
+        # newest trip: the XLSX date cell, not the duplicated date-time trip of 5 March
+        "P001": (A, "eligible", "rail", "2026-03-20", "2027-03-20"),
+        # the flight feed's 15-digit number in a numeric cell, upgraded, matches the 18-digit roster ID
+        "P002": (B, "eligible", "flight", "2026-02-14", "2027-02-14"),
+        # a region code that no longer exists is accepted; the XLS date cell is read as a day
+        "P003": (C, "eligible", "hospital", "2026-01-10", "2027-01-10"),
+        # full-width, apostrophe, lowercase x in the roster; spaces and lowercase x in the feed
+        "P011": (X, "eligible", "rail", "2026-03-10", "2027-03-10"),
+    }
+    assert summary["recipients"] == 4
+
+
+def _province(tmp_path: Path) -> tuple[Path, Path]:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"个人编号,姓名,身份证号,单位编号\nP001,张三,{A},U01\n", encoding="utf-8")
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "rail_ok.csv").write_text(f"身份证号,姓名,乘车日期\n{A},张三,2026-03-05\n", encoding="utf-8")
+    return roster, feeds
+
+
+def test_unknown_feed_kind_stops_the_run(tmp_path: Path) -> None:
+    roster, feeds = _province(tmp_path)
+    (feeds / "trains_2026q1.csv").write_text("身份证号,姓名,乘车日期\n", encoding="utf-8")
+    with pytest.raises(CertifyError, match=r"^trains_2026q1\.csv: no known feed kind"):
+        certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    assert not (tmp_path / "out").exists()  # nothing decided, nothing written
+
+
+def test_kind_prefix_needs_a_separator(tmp_path: Path) -> None:
+    roster, feeds = _province(tmp_path)
+    (feeds / "railway.csv").write_text("身份证号,姓名,乘车日期\n", encoding="utf-8")  # not rail_/rail-/rail.
+    with pytest.raises(CertifyError, match=r"railway\.csv"):
+        certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("rail_broken.csv", b"\x00\x01\x02\x03binary" * 20),
+        ("rail_broken.xlsx", b"PK\x03\x04 truncated zip"),
+        ("rail_noheader.csv", "说明：本期无数据\n".encode()),
+    ],
+)
+def test_unreadable_feed_stops_the_run(tmp_path: Path, name: str, data: bytes) -> None:
+    roster, feeds = _province(tmp_path)
+    (feeds / name).write_bytes(data)
+    with pytest.raises(CertifyError) as caught:
+        certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    assert str(caught.value).startswith(f"{name}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_unreadable_roster_stops_the_run(tmp_path: Path) -> None:
+    _, feeds = _province(tmp_path)
+    roster = tmp_path / "名册.xls"
+    roster.write_bytes(b"<html><table><tr><td>not an xls</td></tr></table></html>")
+    with pytest.raises(CertifyError, match=r"^名册\.xls: "):
+        certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+
+
+@pytest.mark.parametrize("bad", ["unknown_kind", "unreadable"])
+def test_cli_exits_non_zero_with_one_line(tmp_path: Path, bad: str) -> None:
+    roster, feeds = _province(tmp_path)
+    name = "trains_2026.csv" if bad == "unknown_kind" else "rail_broken.csv"
+    (feeds / name).write_bytes(b"\x00\x01\x02garbage" * 10 if bad == "unreadable" else b"a,b\n")
+    args = ["certify", "--roster", str(roster), "--feeds", str(feeds), "--as-of", "2026-03-31"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert name in lines[0] and "error" in lines[0]
+
+
+def test_cli_succeeds_on_the_good_province(tmp_path: Path) -> None:
+    roster, feeds = _province(tmp_path)
+    args = ["certify", "--roster", str(roster), "--feeds", str(feeds), "--as-of", "2026-03-31"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert read_csv_rows(tmp_path / "out" / "results.csv")[0]["status"] == "eligible"
+
+
+def test_year_zero_is_a_bad_date_not_a_crash(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        f"个人编号,姓名,身份证号,单位编号,上次认证日期\nP001,张三,{A},U01,0000-01-01\nP002,李四,{B},U01,\n",
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    rejects = read_csv_rows(tmp_path / "out" / "rejects.csv")
+    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [("2", "上次认证日期", "bad_date")]
+
+
+def test_roster_repeat_with_a_differently_spaced_phone_is_a_duplicate(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "个人编号,姓名,身份证号,单位编号,联系电话\n"
+        f"P001,张三,{A},U01,13912345678\n"
+        f"P001,张 三,{A},U01,139 1234 5678\n",
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    result = certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    report = result.summary["files"][0]
+    assert (report["rows_used"], report["duplicate_rows"], report["rows_rejected"]) == (1, 1, 0)
