@@ -178,3 +178,13 @@ def demo(recipients: int, as_of: date | None, work_dir: Path, seed: int) -> None
         f"pending/<unit_no>.xlsx (附件1), out_of_province.xlsx (附件2) in {out_dir}",
         highlight=False,
     )
+
+
+def _register_subcommands() -> None:
+    from zige import cli_admin, cli_records
+
+    cli_records.register(main)
+    cli_admin.register(main)
+
+
+_register_subcommands()

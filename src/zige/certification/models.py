@@ -1,0 +1,92 @@
+"""Certification runs, every recipient's decision in each, and what changed between runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Status(models.TextChoices):
+    ELIGIBLE = "eligible", "具备资格"
+    STOP = "stop", "丧失资格"
+    SUSPEND = "suspend", "暂停发放"
+    REVIEW = "review", "疑点核查"
+    PENDING = "pending", "待核实"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "排队中"
+    RUNNING = "running", "运行中"
+    SUCCEEDED = "succeeded", "已完成"
+    FAILED = "failed", "失败"
+
+
+class Run(models.Model):
+    """One certification of the whole roll as of a date."""
+
+    as_of = models.DateField()
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    inputs_fingerprint = models.CharField(max_length=64, blank=True)  # same inputs + as-of -> same decisions
+    imports = models.ManyToManyField("feeds.ImportBatch", blank=True, related_name="runs")
+    summary = models.JSONField(default=dict, blank=True)  # counts by status, reason, unit (for the dashboard)
+    recipients = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "as_of"])]
+
+
+class Decision(models.Model):
+    """A recipient's decision in a run (results.csv) and the payment action it implies."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="decisions")
+    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="decisions")
+    unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    reason = models.CharField(max_length=32)
+    evidence_kind = models.CharField(max_length=32, blank=True)
+    evidence_date = models.DateField(null=True, blank=True)
+    certified_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    remind = models.BooleanField(default=False)
+    channel = models.CharField(max_length=8, blank=True)
+    action = models.CharField(max_length=16, blank=True)
+    effective_month = models.CharField(max_length=7, blank=True)
+    months = models.PositiveIntegerField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "recipient"], name="one_decision_per_run_and_person"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in Status]), name="decision_status_known"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["run", "status", "reason"]),
+            models.Index(fields=["run", "unit", "status"]),
+            models.Index(fields=["recipient", "run"]),
+        ]
+
+
+class DecisionChange(models.Model):
+    """A recipient whose status or reason differs from the previous run (or who is new)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="changes")
+    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
+    old_status = models.CharField(max_length=16, blank=True)
+    new_status = models.CharField(max_length=16)
+    old_reason = models.CharField(max_length=32, blank=True)
+    new_reason = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "new_status"]), models.Index(fields=["run", "unit"])]

@@ -1,0 +1,187 @@
+"""Django settings for zige.
+
+Everything a deployment changes comes from the environment:
+
+- `ZIGE_DATA_DIR` (default `./var`): the SQLite database, the evidence store (Parquet), uploads
+  and the generated secret key. Nothing under it is served by the web server.
+- `ZIGE_DATABASE_URL`: PostgreSQL in production (`postgres://user:pass@host/db`); SQLite when unset.
+- `ZIGE_SECRET_KEY`, `ZIGE_DEBUG`, `ZIGE_ALLOWED_HOSTS` (comma-separated), `ZIGE_SECURE_COOKIES`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("ZIGE_DATA_DIR", "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+EVIDENCE_DIR = DATA_DIR / "evidence"
+UPLOAD_DIR = DATA_DIR / "uploads"
+RUNS_DIR = DATA_DIR / "runs"
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("ZIGE_SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("ZIGE_DEBUG", "") == "1"
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("ZIGE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_tasks",
+    "django_tasks_db",
+    "zige.web",
+    "zige.accounts",
+    "zige.audit",
+    "zige.roster",
+    "zige.feeds",
+    "zige.certification",
+    "zige.reports",
+    "zige.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "zige.web.urls"
+WSGI_APPLICATION = "zige.web.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "zige.web.context.navigation",
+            ],
+        },
+    },
+]
+
+if url := os.environ.get("ZIGE_DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(url, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "zige.sqlite3"),
+            "OPTIONS": {
+                # WAL lets pages read while an import or a run writes; IMMEDIATE avoids
+                # lock-upgrade deadlocks between the web process and the task worker.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "reports:dashboard"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文")]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Uploads live under DATA_DIR, never under a served directory; they are read back through views
+# that check the user's rights.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+ZIGE_MAX_IMPORT_BYTES = int(os.environ.get("ZIGE_MAX_IMPORT_BYTES", str(2 * 1024**3)))
+
+# Sessions and cookies
+SESSION_COOKIE_AGE = int(os.environ.get("ZIGE_SESSION_MINUTES", "30")) * 60
+SESSION_SAVE_EVERY_REQUEST = True  # the timeout counts from the last request, not the login
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE = os.environ.get("ZIGE_SECURE_COOKIES", "") == "1"
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+
+# Headers
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Login lockout: after this many failures in a row the account is locked for the period.
+ZIGE_LOCKOUT_FAILURES = int(os.environ.get("ZIGE_LOCKOUT_FAILURES", "5"))
+ZIGE_LOCKOUT_MINUTES = int(os.environ.get("ZIGE_LOCKOUT_MINUTES", "15"))
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("ZIGE_LOG_LEVEL", "WARNING")},
+}
