@@ -1,15 +1,18 @@
 # Two entry points on a fresh machine with only Python 3.11+ and make:
 #   make demo   - set up .venv, generate a synthetic province and certify it
-#   make test   - set up .venv, run lint, type checks and the whole test suite
+#   make test   - set up .venv, run lint, type checks and the whole test suite (SQLite and PostgreSQL)
 PYTHON ?= python3
 UV_VERSION ?= 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+PYTEST_WORKERS ?= 2
+# The PostgreSQL pass of the suite; pytest-django creates and drops its own test database.
+ZIGE_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/zige
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup assets demo test test-sqlite test-postgres lint typecheck migrations-check bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -19,7 +22,16 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-setup: $(VENV)/.synced
+# Browser libraries (ECharts, htmx) from package-lock.json, copied into the static files.
+VENDOR := src/zige/web/static/vendor
+$(VENDOR)/.copied: package.json package-lock.json scripts/vendor_assets.py
+	npm ci --no-audit --no-fund
+	$(PYTHON) scripts/vendor_assets.py
+	touch $@
+
+assets: $(VENDOR)/.copied
+
+setup: $(VENV)/.synced assets
 
 demo: setup
 	$(VENV)/bin/zige demo $(DEMO_ARGS)
@@ -31,11 +43,20 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: lint typecheck
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+migrations-check: setup
+	ZIGE_DATA_DIR=$$(mktemp -d) $(VENV)/bin/python manage.py makemigrations --check --dry-run
+
+# Everything on the embedded default (SQLite), then every database test again on PostgreSQL.
+test: lint typecheck migrations-check test-sqlite test-postgres
+
+test-sqlite: setup
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-postgres: setup
+	ZIGE_DATABASE_URL=$(ZIGE_TEST_DATABASE_URL) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -m "django_db or postgres" $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(TOOLS) $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache node_modules $(VENDOR)
