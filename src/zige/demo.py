@@ -1379,7 +1379,7 @@ class _FeedSpec:
     columns: tuple[_Col, ...]
     encoding: str = "utf-8"  # utf-8 | utf-8-sig | gb18030 (CSV only)
     date_style: str = "iso"  # a key of _DATE_STYLES (CSV only: XLSX has date cells, Parquet timestamps)
-    fmt: str = "csv"  # csv | xlsx | parquet
+    fmt: str = "csv"  # csv | xlsx | xls | parquet
     mixed_dates: float = 0.0  # share of rows written in another style
     titles: tuple[tuple[str, ...], ...] = ()
     quirk_rate: float = 0.025
@@ -1618,9 +1618,9 @@ def _layout(prov: _Province) -> list[_FeedSpec]:
     for (year, _), rows in _group([e for e in events["death"] if e[2] == "民政"], _year).items():
         columns = _cols("序号:seq 姓名:name 身份证号:id 性别:sex 死亡日期:date 信息来源:p0")
         title = (f"{province}{year}年死亡人员信息（民政）",)
-        add(
-            _FeedSpec(f"death_minzheng_{year}.xlsx", "death", columns, fmt="xlsx", titles=(title,), rows=rows)
-        )
+        # Earlier years come from the civil-affairs system's old export: Excel 97-2003 (.xls).
+        fmt = "xls" if year < as_of.year else "xlsx"
+        add(_FeedSpec(f"death_minzheng_{year}.{fmt}", "death", columns, fmt=fmt, titles=(title,), rows=rows))
     for (year, _), rows in _group([e for e in events["death"] if e[2] == "卫健"], _year).items():
         columns = _cols("id_number:id name:name death_date:date source:p0 死亡医学证明编号:cert_no")
         add(_FeedSpec(f"death_weijian_{year}.csv", "death", columns, "utf-8", "datetime", rows=rows))
@@ -1820,6 +1820,9 @@ class _Writer:
         if spec.fmt == "parquet":
             self.write_parquet(feeds / spec.name)
             return [feeds / spec.name]
+        if spec.fmt == "xls":
+            self.write_xls(feeds / spec.name, list(self.rows()))
+            return [feeds / spec.name]
         rows = list(self.rows())
         parts = [rows[i : i + XLSX_MAX_ROWS] for i in range(0, len(rows), XLSX_MAX_ROWS)] or [[]]
         stem = spec.name.removesuffix(".xlsx")
@@ -1916,6 +1919,43 @@ class _Writer:
                     ws.write_string(r, c, value)
             r += 1
         wb.close()
+
+    # -- XLS (Excel 97-2003) ---------------------------------------------------------------------
+
+    def write_xls(self, path: Path, rows: list[_Row]) -> None:
+        """The old binary format many agencies still send: a title row, real date cells."""
+        import xlwt
+
+        spec = self.spec
+        book = xlwt.Workbook(encoding="utf-8")
+        sheet = book.add_sheet("Sheet1")
+        day_style = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+        bold = xlwt.easyxf("font: bold on")
+        r = 0
+        for title in spec.titles:
+            sheet.write_merge(r, r, 0, len(spec.columns) - 1, title[0], bold)
+            r += 1
+        for c, col in enumerate(spec.columns):
+            sheet.write(r, c, col.header, bold)
+        r += 1
+        dates = {i for i, col in enumerate(spec.columns) if col.is_date}
+        for cells, quirk, _ in rows[:65_000]:  # an .xls sheet holds 65,536 rows
+            if quirk == "blank":
+                r += 1
+                continue
+            self.number(cells)
+            for c, value in enumerate(cells):
+                if value is None or value == "":
+                    continue
+                if c in dates:
+                    if c == self.date_at and quirk == "bad_date":
+                        sheet.write(r, c, _DateText.impossible("iso", _ymd(value).year, self.rng))
+                    else:
+                        sheet.write(r, c, _ymd(value), day_style)
+                else:
+                    sheet.write(r, c, value)
+            r += 1
+        book.save(str(path))
 
     # -- Parquet ---------------------------------------------------------------------------------
 
