@@ -59,7 +59,7 @@ def read_rows(path: Path) -> list[list[Any]]:
     if path.suffix == ".csv":
         text, _ = decode(path.read_bytes())
         return list(csv.reader(io.StringIO(text, newline="")))
-    if path.suffix == ".xlsx":
+    if path.suffix in (".xlsx", ".xls"):
         sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
         return [list(r) for r in sheet.to_python(skip_empty_area=False)]
     table = pq.read_table(path)
