@@ -166,7 +166,8 @@ def demo(recipients: int, as_of: date | None, work_dir: Path, seed: int) -> None
     with err.status(f"generating a province of {recipients:,} recipients …"):
         province = generate_province(work_dir / "input", recipients=recipients, as_of=as_of, seed=seed)
     out.print(
-        f"input: {province.roster} and {len(province.files) - 1} feed files in {province.feeds}", highlight=False
+        f"input: {province.roster} and {len(province.files) - 1} feed files in {province.feeds}",
+        highlight=False,
     )
     _run_certify(
         roster=province.roster, feeds=province.feeds, as_of=as_of, out_dir=work_dir / "output",

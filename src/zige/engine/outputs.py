@@ -151,7 +151,13 @@ def _write_pending(run: Certification) -> int:
         )
     names = _unit_names(run)
     jobs = [
-        (directory / f"{_safe_filename(unit_no)}.xlsx", unit_no, names.get(unit_no, ""), run.config.as_of, rows)
+        (
+            directory / f"{_safe_filename(unit_no)}.xlsx",
+            unit_no,
+            names.get(unit_no, ""),
+            run.config.as_of,
+            rows,
+        )
         for unit_no, rows in by_unit.items()
     ]
     workers = min(os.cpu_count() or 1, 8)

@@ -113,6 +113,7 @@ class Certification:
         self.files: list[FileReport] = []
         self.timings: dict[str, float] = {}
         self._feed_table_ready = False
+        self._recipients_ready = False
 
     def progress(self, label: str) -> None:
         self._report_progress(label, self.steps_done, self.steps_total)
@@ -173,6 +174,33 @@ class Certification:
         self.con.unregister("raw_source")
         self.files.append(report)
 
+    def load_normalised(self, *, recipients: pa.Table, evidence: str | None = None) -> None:
+        """Load inputs that are already normalised and deduplicated, instead of staging files.
+
+        This is how the system of record runs the same decisions over its own tables: the
+        recipients of the roll (one row per person, no rejects) and the evidence store.
+
+        `recipients` has the columns of `staged_roster` that the decisions read (`person_no`,
+        `name`, `id_number`, `unit_no`, `benefit_status`, `monthly_amount`, `mobile`,
+        `status_since`, `status_reason`, `retirement_date`, `last_certified_on`, …); extra columns
+        (such as database keys) are carried into the `recipients` table. Only 正常/暂停 rows are
+        kept. `evidence` is a query giving the `staged_feed` columns of used records (reject
+        columns NULL; `file_no`, `row_no` unique per record, their order the duplicate order).
+        `decide()` then skips the roster deduplication, and `reconcile()` does not apply.
+        """
+        self.con.register("normalised_recipients", recipients)
+        self.con.execute(
+            "CREATE TABLE recipients AS SELECT * FROM normalised_recipients "
+            "WHERE benefit_status IN ('normal', 'suspended')"
+        )
+        self.con.unregister("normalised_recipients")
+        self._recipients_ready = True
+        if not self._feed_table_ready:
+            self.con.execute(f"CREATE TABLE staged_feed ({sql.STAGED_FEED_COLUMNS})")
+            self._feed_table_ready = True
+        if evidence is not None:
+            self.con.execute(f"INSERT INTO staged_feed {evidence}")
+
     @staticmethod
     def _report(raw: RawTable, label: str, role: str) -> FileReport:
         return FileReport(
@@ -191,12 +219,14 @@ class Certification:
             self._feed_table_ready = True
         self.progress("deduplicate and decide")
         with self.step("deduplicate"):
-            con.execute(f"CREATE TABLE roster_outcome AS {sql.roster_outcome_sql()}")
-            con.execute(
-                "CREATE TABLE recipients AS SELECT s.* FROM staged_roster s "
-                "JOIN roster_outcome o USING (file_no, row_no) "
-                "WHERE o.outcome = 'used' AND s.benefit_status IN ('normal', 'suspended')"
-            )
+            if not self._recipients_ready:
+                con.execute(f"CREATE TABLE roster_outcome AS {sql.roster_outcome_sql()}")
+                con.execute(
+                    "CREATE TABLE recipients AS SELECT s.* FROM staged_roster s "
+                    "JOIN roster_outcome o USING (file_no, row_no) "
+                    "WHERE o.outcome = 'used' AND s.benefit_status IN ('normal', 'suspended')"
+                )
+                self._recipients_ready = True
             con.execute(f"CREATE TABLE feed_copies AS {sql.feed_duplicates_sql()}")
             alive_always = [k.code for k in self.config.kinds if k.alive == "alive"]
             ranks = dict(sql.ALIVE_RANK)

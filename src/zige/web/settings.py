@@ -5,7 +5,10 @@ Everything a deployment changes comes from the environment:
 - `ZIGE_DATA_DIR` (default `./var`): the SQLite database, the evidence store (Parquet), uploads
   and the generated secret key. Nothing under it is served by the web server.
 - `ZIGE_DATABASE_URL`: PostgreSQL in production (`postgres://user:pass@host/db`); SQLite when unset.
-- `ZIGE_SECRET_KEY`, `ZIGE_DEBUG`, `ZIGE_ALLOWED_HOSTS` (comma-separated), `ZIGE_SECURE_COOKIES`.
+- `ZIGE_SECRET_KEY`, `ZIGE_DEBUG`, `ZIGE_ALLOWED_HOSTS` (comma-separated), `ZIGE_SECURE_COOKIES`
+  (`1` when served over HTTPS: secure cookies and HSTS), `ZIGE_TLS_PROXY` (`1` behind a proxy
+  that terminates TLS and sets X-Forwarded-Proto), `ZIGE_SESSION_MINUTES` (idle timeout, 30),
+  `ZIGE_LOCKOUT_FAILURES` (5) and `ZIGE_LOCKOUT_MINUTES` (15).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "zige.accounts.middleware.PrivatePagesMiddleware",
 ]
 
 ROOT_URLCONF = "zige.web.urls"
@@ -110,6 +114,9 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# The only backend: Django's, behind zige's lockout and failed-login audit (every login form and
+# the API's token endpoint go through it).
+AUTHENTICATION_BACKENDS = ["zige.accounts.backends.LockoutBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "reports:dashboard"
 
@@ -128,6 +135,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise looks here too; assets are served from the apps
 WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -144,9 +152,15 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "zige.accounts.views.csrf_failure"
 SECURE = os.environ.get("ZIGE_SECURE_COOKIES", "") == "1"
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
+if SECURE:  # served over HTTPS only: browsers are told never to use plain HTTP for the site
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+if os.environ.get("ZIGE_TLS_PROXY", "") == "1":
+    # Behind a TLS-terminating proxy that sets (and strips any client's) X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Headers
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,508 @@
+"""Certification runs (writes): queue a run, and execute it over the system of record.
+
+`run_execute` feeds the batch engine (`zige.engine.pipeline.Certification`, the same SQL chain
+as `zige certify`) with the database's recipients and the evidence store, then stores every
+recipient's decision, what changed since the previous run, a summary for the dashboard and a
+fingerprint of the inputs — in one transaction. A copy of the decisions is written as Parquet
+(`runs/<id>/decisions.parquet`) before that transaction; the next run compares with it.
+
+Same inputs and as-of date give the same decisions and the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+import zige
+from zige.accounts.models import User
+from zige.accounts.scoping import can_operate
+from zige.audit.services import audit_record
+from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
+from zige.engine.pipeline import Certification, CertifyConfig
+from zige.engine.sql import quote
+from zige.feeds import store
+from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
+from zige.roster.models import Unit
+
+logger = logging.getLogger(__name__)
+
+# progress(label, steps_done, steps_total)
+Progress = Callable[[str, int, int], None]
+SUMMARY_TOP_UNITS = 20
+
+# The roll as the engine's `staged_roster` shape, from the database's text (see `_load_roll`):
+# the columns the decisions and payment actions read, and the keys of the decision rows.
+_ROLL_TEXT = (
+    "recipient_id", "unit_id", "unit_no", "person_no", "name", "id_number", "benefit_status", "status_since",
+    "status_reason", "monthly_amount", "mobile", "retirement_date", "last_certified_on",
+)  # fmt: skip
+_DATES = ("status_since", "retirement_date", "last_certified_on")
+_DECISION_COLUMNS = (
+    "recipient_id", "unit_id", "status", "reason", "evidence_kind", "evidence_date", "certified_on", "due_on",
+    "remind", "channel", "action", "effective_month", "months", "amount",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Submitting
+
+
+def run_submit(*, as_of: date, user: User | None, now: datetime, enqueue: bool = True) -> Run:
+    """Record a run as of `as_of` and queue it (on commit); `enqueue=False` leaves the work to
+    the caller (the CLI runs `run_execute` inline)."""
+    if user is not None and not can_operate(user):
+        raise PermissionDenied("only bureau staff start certification runs")
+    with transaction.atomic():
+        run = Run.objects.create(as_of=as_of, status=RunStatus.QUEUED, created_by=user, created_at=now)
+        audit_record(
+            actor=user, action="run.submitted", target_type="run", target_id=run.pk, at=now,
+            after={"as_of": as_of.isoformat()},
+        )  # fmt: skip
+        if enqueue:
+            run_id = run.pk
+            transaction.on_commit(lambda: _enqueue(run_id))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from zige.certification.tasks import run_task
+
+    run_task.enqueue(run_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Executing
+
+
+@dataclass
+class _Tracker:
+    run_id: int
+    callback: Progress | None
+    total: int = 8
+    done: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    _label: str = ""
+    _since: float = 0.0
+
+    def step(self, label: str, *, save: bool = True) -> None:
+        """Start a step: report it, save the percentage on the run, time the previous step."""
+        moment = time.perf_counter()
+        if self._label:
+            self.timings[self._label] = round(moment - self._since, 3)
+        self._label, self._since = label, moment
+        if self.callback is not None:
+            self.callback(label, self.done, self.total)
+        if save:
+            Run.objects.filter(pk=self.run_id).update(progress=round(100 * self.done / self.total))
+        self.done += 1
+
+    def at(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=round(time.perf_counter() - self.started, 3))
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    feed_batches: list[ImportBatch]
+    roster_batches: list[ImportBatch]
+    pushed: int
+
+
+def run_execute(*, run_id: int, now: datetime, progress: Progress | None = None) -> Run:
+    """Decide every recipient for a queued run and store the results; returns the run.
+
+    Never raises for a failure of the run itself: the run is marked `failed` with a message.
+    """
+    run = Run.objects.select_related("created_by").get(pk=run_id)
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+        return run
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, progress=0, message="")
+    tracker = _Tracker(run.pk, progress)
+    try:
+        _execute(run, now=now, tracker=tracker)
+    except Exception as exc:
+        if not Run.objects.filter(pk=run.pk, status=RunStatus.SUCCEEDED).exists():
+            store.discard(store.run_decisions_file(run.pk))
+        _record_failure(run, exc, now=tracker.at(now))
+    run.refresh_from_db()
+    if progress is not None and run.status == RunStatus.SUCCEEDED:
+        progress("done", tracker.total, tracker.total)
+    return run
+
+
+def _record_failure(run: Run, exc: Exception, *, now: datetime) -> None:
+    logger.exception("run %s (as of %s) failed", run.pk, run.as_of)
+    message = (
+        f"认证运行失败：内部错误（{type(exc).__name__}），详见服务器日志。"
+        f" / The run failed: internal error ({type(exc).__name__}); see the server log."
+    )
+    with transaction.atomic():
+        updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED, message=message, finished_at=now
+        )
+        if not updated:  # finished after all (the error came after the commit), or taken over
+            return
+        audit_record(
+            actor=run.created_by, action="run.failed", target_type="run", target_id=run.pk, at=now,
+            after={"as_of": run.as_of.isoformat(), "message": message},
+        )  # fmt: skip
+
+
+def _load_roll(cert: Certification) -> pa.Table:
+    """Recipients (正常/暂停) from the database, shaped as the engine's `staged_roster`."""
+    columns = ", ".join(
+        f"CAST(u.{c} AS TEXT)" if c == "unit_no" else f"CAST(r.{c} AS TEXT)"
+        for c in ("id" if c == "recipient_id" else c for c in _ROLL_TEXT)
+    )
+    text = store.fetch_arrow(
+        f"SELECT {columns} FROM roster_recipient r JOIN roster_unit u ON u.id = r.unit_id "
+        "WHERE r.benefit_status IN ('normal', 'suspended')",
+        list(_ROLL_TEXT),
+    )
+    con = cert.con
+    con.register("roll_text", text)
+    shaped = []
+    for c in _ROLL_TEXT:
+        if c in ("recipient_id", "unit_id"):
+            shaped.append(f"CAST({c} AS BIGINT) AS {c}")
+        elif c in _DATES:
+            shaped.append(f"TRY_CAST({c} AS DATE) AS {c}")
+        elif c == "monthly_amount":
+            shaped.append(f"TRY_CAST({c} AS DECIMAL(18, 6)) AS {c}")
+        elif c == "mobile":
+            shaped.append(f"nullif({c}, '') AS {c}")
+        else:
+            shaped.append(f"coalesce({c}, '') AS {c}")
+    table = con.sql(
+        f"""
+        SELECT 0 AS file_no, CAST(row_number() OVER (ORDER BY person_no) AS BIGINT) AS row_no,
+               {", ".join(shaped)},
+               regexp_replace(coalesce(name, ''), '[\\s\u3000]', '', 'g') AS name_key,
+               CAST(NULL AS VARCHAR) AS reject_reason, CAST(NULL AS VARCHAR) AS reject_field,
+               CAST(NULL AS VARCHAR) AS reject_value
+        FROM roll_text ORDER BY person_no
+        """
+    ).to_arrow_table()
+    con.unregister("roll_text")
+    return table
+
+
+def _pushed_table() -> pa.Table:
+    """Results pushed by the app and terminals, as `staged_feed` rows (file_no 0)."""
+    rows = list(
+        PushedResult.objects.order_by("pk").values_list(
+            "pk", "kind", "id_number", "name", "auth_time", "result", "method", "device_no", "similarity"
+        )
+    )
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("row_no", "feed_kind", "id_number", "name", "event_date", "sub", "detail")
+    }
+    for pk, kind, id_number, name, auth_time, result, method, device_no, similarity in rows:
+        columns["row_no"].append(pk)
+        columns["feed_kind"].append(kind)
+        columns["id_number"].append(id_number.upper())
+        columns["name"].append(name)
+        columns["event_date"].append(timezone.localtime(auth_time).date())
+        columns["sub"].append(result)
+        columns["detail"].append(
+            f"{method}|{device_no}|{result}" if kind == "terminal_auth" else f"{result}|{similarity}"
+        )
+    return pa.table(
+        {
+            "row_no": pa.array(columns["row_no"], pa.int64()),
+            "feed_kind": pa.array(columns["feed_kind"], pa.string()),
+            "id_number": pa.array(columns["id_number"], pa.string()),
+            "name": pa.array(columns["name"], pa.string()),
+            "event_date": pa.array(columns["event_date"], pa.date32()),
+            "sub": pa.array(columns["sub"], pa.string()),
+            "detail": pa.array(columns["detail"], pa.string()),
+        }
+    )
+
+
+def _evidence_sql(batches: list[ImportBatch]) -> str:
+    parts = [
+        """SELECT 0 AS file_no, row_no, feed_kind, id_number, name,
+                  regexp_replace(name, '[\\s\u3000]', '', 'g') AS name_key, event_date,
+                  CAST(NULL AS DATE) AS end_date, sub, detail,
+                  CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR)
+           FROM pushed"""
+    ]
+    if batches:
+        files = store.parquet_list_sql([store.evidence_file(b.evidence_path) for b in batches])
+        parts.append(
+            "SELECT CAST(batch_id AS INTEGER), row_no, feed_kind, id_number, name, name_key, event_date, "
+            f"end_date, sub, detail, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR) "
+            f"FROM {files}"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def _inputs(*, pushed: int) -> _Inputs:
+    """Every succeeded import: the roster imports made the roll, the feed imports the evidence."""
+    succeeded = list(ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).order_by("pk"))
+    return _Inputs(
+        feed_batches=[b for b in succeeded if b.kind != "roster"],
+        roster_batches=[b for b in succeeded if b.kind == "roster"],
+        pushed=pushed,
+    )
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: list[ImportBatch]) -> str:
+    """sha256 over the engine version, the as-of date, the content hashes of the evidence
+    imports, the pushed results and the roll (every 正常/暂停 recipient's fields that the
+    decisions read, with their 个人编号 and 单位编号)."""
+    roll_columns = [c for c in _ROLL_TEXT if c not in ("recipient_id", "unit_id")]
+    roll_hash = con.execute(
+        "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), "
+        + ", ".join(f"coalesce(CAST({c} AS VARCHAR), chr(0))" for c in roll_columns)
+        + ")), '' ORDER BY person_no)), '') FROM recipients"
+    ).fetchone()
+    pushed_hash = con.execute(
+        "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), feed_kind, id_number, name, "
+        "CAST(event_date AS VARCHAR), sub, detail)), '' ORDER BY row_no)), '') FROM pushed"
+    ).fetchone()
+    assert roll_hash is not None and pushed_hash is not None
+    payload = {
+        "engine": zige.__version__,
+        "as_of": as_of.isoformat(),
+        "evidence": sorted(f"{b.kind}:{b.sha256}" for b in feed_batches),
+        "pushed": pushed_hash[0],
+        "roll": roll_hash[0],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _previous_run(run: Run) -> Run | None:
+    return (
+        Run.objects.filter(status=RunStatus.SUCCEEDED)
+        .exclude(pk=run.pk)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def _load_previous(con: duckdb.DuckDBPyConnection, previous: Run | None) -> None:
+    """Table `prev (recipient_id, unit_id, status, reason)`: the previous run's decisions."""
+    if previous is None:
+        con.execute("CREATE TABLE prev (recipient_id BIGINT, unit_id BIGINT, status VARCHAR, reason VARCHAR)")
+        return
+    copy = store.run_decisions_file(previous.pk)
+    if copy.is_file():
+        con.execute(
+            "CREATE TABLE prev AS SELECT recipient_id, unit_id, status, reason "
+            f"FROM read_parquet({quote(str(copy))})"
+        )
+        return
+    text = store.fetch_arrow(
+        "SELECT CAST(recipient_id AS TEXT), CAST(unit_id AS TEXT), status, reason "
+        f"FROM {Decision._meta.db_table} WHERE run_id = {int(previous.pk)}",
+        ["recipient_id", "unit_id", "status", "reason"],
+    )
+    con.register("prev_text", text)
+    con.execute(
+        "CREATE TABLE prev AS SELECT CAST(recipient_id AS BIGINT) AS recipient_id, "
+        "CAST(unit_id AS BIGINT) AS unit_id, status, reason FROM prev_text"
+    )
+    con.unregister("prev_text")
+
+
+def _summary(
+    con: duckdb.DuckDBPyConnection, *, run: Run, inputs: _Inputs, previous: Run | None, evidence_rows: int
+) -> dict[str, Any]:
+    status = dict.fromkeys((s.value for s in Status), 0) | dict(
+        con.execute("SELECT status, count(*) FROM run_decisions GROUP BY status").fetchall()
+    )
+    reason = dict(
+        con.execute("SELECT reason, count(*) FROM run_decisions GROUP BY ALL ORDER BY ALL").fetchall()
+    )
+    status_reason = {
+        f"{s}/{r}": n
+        for s, r, n in con.execute(
+            "SELECT status, reason, count(*) FROM run_decisions GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    }
+    channels = dict(
+        con.execute(
+            "SELECT channel, count(*) FROM run_decisions WHERE remind GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    )
+    actions = {
+        action: {
+            "count": n,
+            "months": int(months or 0),
+            "amount": str(Decimal(amount or 0).quantize(Decimal("0.01"))),
+        }
+        for action, n, months, amount in con.execute(
+            "SELECT action, count(*), sum(months), sum(amount) FROM run_decisions WHERE action <> '' "
+            "GROUP BY action ORDER BY action"
+        ).fetchall()
+    }
+    statuses = [s.value for s in Status]
+    unit_rows = con.execute(
+        f"""
+        SELECT unit_id, count(*) AS total,
+          {", ".join(f"count(*) FILTER (WHERE status = {quote(s)}) AS {s}" for s in statuses)}
+        FROM run_decisions GROUP BY unit_id
+        ORDER BY pending + review DESC, total DESC, unit_id LIMIT {SUMMARY_TOP_UNITS}
+        """
+    ).fetchall()
+    units_total = con.execute("SELECT count(DISTINCT unit_id) FROM run_decisions").fetchone()
+    names = {u.pk: (u.unit_no, u.name) for u in Unit.objects.filter(pk__in=[r[0] for r in unit_rows])}
+    top_units = [
+        {
+            "unit_id": row[0],
+            "unit_no": names.get(row[0], ("", ""))[0],
+            "name": names.get(row[0], ("", ""))[1],
+            "total": row[1],
+            "status": dict(zip(statuses, row[2:], strict=True)),
+        }
+        for row in unit_rows
+    ]
+    change_status = dict(
+        con.execute("SELECT new_status, count(*) FROM run_changes GROUP BY ALL ORDER BY ALL").fetchall()
+    )
+    transitions = {
+        f"{old or '-'}>{new or '-'}": n
+        for old, new, n in con.execute(
+            "SELECT old_status, new_status, count(*) FROM run_changes GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    }
+    return {
+        "as_of": run.as_of.isoformat(),
+        "recipients": sum(status.values()),
+        "status": status,
+        "reason": reason,
+        "status_reason": status_reason,
+        "units": {"total": units_total[0] if units_total else 0, "top": top_units},
+        "actions": actions,
+        "reminders": {"total": sum(channels.values()), "channel": channels},
+        "changes": {
+            "previous_run": previous.pk if previous else None,
+            "total": sum(change_status.values()),
+            "new_status": change_status,
+            "transitions": transitions,
+        },
+        "inputs": {
+            "feed_imports": len(inputs.feed_batches),
+            "roster_imports": len(inputs.roster_batches),
+            "evidence_records": evidence_rows,
+            "pushed_results": inputs.pushed,
+        },
+    }
+
+
+def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
+    cert = Certification(CertifyConfig(roster=Path(), feeds=Path(), as_of=run.as_of, out=Path()))
+    con = cert.con
+    try:
+        tracker.step("load the roll")
+        roll = _load_roll(cert)
+        tracker.step("load the evidence")
+        pushed = _pushed_table()
+        con.register("pushed", pushed)
+        inputs = _inputs(pushed=pushed.num_rows)
+        cert.load_normalised(recipients=roll, evidence=_evidence_sql(inputs.feed_batches))
+        del roll
+        evidence_count = con.execute("SELECT count(*) FROM staged_feed").fetchone()
+        tracker.step("decide")
+        cert.decide()
+        con.execute(
+            """
+            CREATE TABLE run_decisions AS
+            SELECT r.recipient_id, r.unit_id, d.status, d.reason, coalesce(d.evidence_kind, '') AS evidence_kind,
+                   d.evidence_date, d.certified_on, d.due_on, d.remind = 1 AS remind,
+                   coalesce(d.channel, '') AS channel, coalesce(a.action, '') AS action,
+                   coalesce(a.effective_month, '') AS effective_month, CAST(a.months AS BIGINT) AS months,
+                   CAST(a.amount AS DECIMAL(16, 2)) AS amount
+            FROM decisions d JOIN recipients r USING (person_no) LEFT JOIN actions a USING (person_no)
+            """
+        )
+        tracker.step("compare with the previous run")
+        previous = _previous_run(run)
+        _load_previous(con, previous)
+        changes_where = "FALSE" if previous is None else (
+            "p.recipient_id IS NULL OR n.recipient_id IS NULL OR p.status <> n.status OR p.reason <> n.reason"
+        )  # fmt: skip
+        con.execute(
+            f"""
+            CREATE TABLE run_changes AS
+            SELECT coalesce(n.recipient_id, p.recipient_id) AS recipient_id,
+                   coalesce(n.unit_id, p.unit_id) AS unit_id,
+                   coalesce(p.status, '') AS old_status, coalesce(n.status, '') AS new_status,
+                   coalesce(p.reason, '') AS old_reason, coalesce(n.reason, '') AS new_reason
+            FROM run_decisions n FULL OUTER JOIN prev p ON n.recipient_id = p.recipient_id
+            WHERE {changes_where}
+            """
+        )
+        tracker.step("summarise")
+        fingerprint = _fingerprint(con, as_of=run.as_of, feed_batches=inputs.feed_batches)
+        summary = _summary(
+            con, run=run, inputs=inputs, previous=previous,
+            evidence_rows=int(evidence_count[0]) if evidence_count else 0,
+        )  # fmt: skip
+        tracker.step("write the decisions copy")
+        store.run_write_decisions(
+            con,
+            query=f"SELECT {', '.join(_DECISION_COLUMNS)} FROM run_decisions ORDER BY recipient_id",
+            run_id=run.pk,
+        )
+        tracker.step("save the decisions")
+        with transaction.atomic():
+            current = Run.objects.select_for_update().get(pk=run.pk)
+            if current.status != RunStatus.RUNNING:
+                raise RuntimeError(f"run {run.pk} is {current.status}, no longer running")
+            written = store.bulk_insert(
+                Decision._meta.db_table,
+                ["run_id", *_DECISION_COLUMNS],
+                store.duck_rows(
+                    con,
+                    f"SELECT {run.pk}, {', '.join(_DECISION_COLUMNS)} FROM run_decisions ORDER BY recipient_id",
+                ),
+            )
+            changed = store.bulk_insert(
+                DecisionChange._meta.db_table,
+                ["run_id", "recipient_id", "unit_id", "old_status", "new_status", "old_reason", "new_reason"],
+                store.duck_rows(
+                    con,
+                    f"SELECT {run.pk}, recipient_id, unit_id, old_status, new_status, old_reason, new_reason "
+                    "FROM run_changes ORDER BY recipient_id",
+                ),
+            )
+            through = Run.imports.through
+            through.objects.bulk_create(
+                [
+                    through(run_id=run.pk, importbatch_id=b.pk)
+                    for b in inputs.roster_batches + inputs.feed_batches
+                ],
+                batch_size=5000,
+            )
+            tracker.step("done", save=False)
+            summary["timings_s"] = dict(tracker.timings)
+            finished = tracker.at(now)
+            Run.objects.filter(pk=run.pk).update(
+                status=RunStatus.SUCCEEDED, previous=previous, inputs_fingerprint=fingerprint, summary=summary,
+                recipients=written, changed=changed, progress=100, finished_at=finished, message="",
+            )  # fmt: skip
+            audit_record(
+                actor=run.created_by, action="run.succeeded", target_type="run", target_id=run.pk, at=finished,
+                after={"as_of": run.as_of.isoformat(), "recipients": written, "changed": changed,
+                       "status": summary["status"], "inputs_fingerprint": fingerprint},
+            )  # fmt: skip
+    finally:
+        con.close()

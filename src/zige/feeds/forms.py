@@ -1,0 +1,28 @@
+"""The upload form of the imports page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from zige.engine.kinds import BUILTIN_KINDS
+
+KIND_CHOICES: list[tuple[str, str]] = [
+    ("", "按文件名自动识别"),
+    ("roster", "待遇领取人员名册"),
+    *((k.code, f"{k.zh}（{k.code}）") for k in BUILTIN_KINDS),
+]
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="数据文件", help_text="CSV、XLSX、XLS 或 Parquet 文件")
+    kind = forms.ChoiceField(label="数据类型", choices=KIND_CHOICES, required=False)
+
+    def clean_file(self) -> object:
+        upload = self.cleaned_data["file"]
+        limit = int(settings.ZIGE_MAX_IMPORT_BYTES)
+        if upload.size > limit:
+            raise forms.ValidationError(f"文件超过 {limit // 1024 // 1024} MB 的上限")
+        if upload.size == 0:
+            raise forms.ValidationError("文件为空")
+        return upload

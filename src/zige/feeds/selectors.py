@@ -1,0 +1,127 @@
+"""Reads of imports, their rejects and the evidence store.
+
+Imports are the bureau's business: bureau staff and auditors see every import; a unit operator
+sees none (404, the same answer as for an import that does not exist).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from zige.accounts.models import Role
+from zige.engine.sql import record_kind_sql
+from zige.feeds import store
+from zige.feeds.models import ImportBatch, ImportReject, PushedResult
+from zige.ids import clean_id, upgrade_15_to_18
+
+_SEES_IMPORTS = (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.AUDITOR)
+
+
+def _check_may_see_imports(user: Any) -> None:
+    if not getattr(user, "is_authenticated", False) or getattr(user, "role", "") not in _SEES_IMPORTS:
+        raise Http404("no such import")
+
+
+def imports_list(*, user: Any, kind: str | None = None, status: str | None = None) -> QuerySet[ImportBatch]:
+    """Every import, newest first (optionally of one kind or status)."""
+    _check_may_see_imports(user)
+    batches = ImportBatch.objects.select_related("created_by", "duplicate_of").order_by("-created_at", "-pk")
+    if kind:
+        batches = batches.filter(kind=kind)
+    if status:
+        batches = batches.filter(status=status)
+    return batches
+
+
+def import_get(*, user: Any, batch_id: int) -> ImportBatch:
+    _check_may_see_imports(user)
+    try:
+        return ImportBatch.objects.select_related("created_by", "duplicate_of").get(pk=batch_id)
+    except ImportBatch.DoesNotExist:
+        raise Http404("no such import") from None
+
+
+def rejects_for(*, batch: ImportBatch) -> QuerySet[ImportReject]:
+    """The rejected rows of an import, in file order (file, row, field, value, reason)."""
+    return ImportReject.objects.filter(batch=batch).order_by("row", "pk")
+
+
+def _normalised_id(id_number: str) -> str:
+    text = clean_id(id_number)
+    if len(text) == 15 and text.isdigit():
+        return upgrade_15_to_18(text)
+    return text
+
+
+def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
+    """Every evidence record of one person, newest first: the rows of succeeded feed imports
+    (read from the evidence store with DuckDB; the files are sorted by ID, so only the matching
+    row groups are read) and the results pushed by the app and terminals.
+
+    Each record: kind, record_kind (declared_dead / declared_missing / unit_confirmed_lost split
+    out), date, end_date, sub (pass/fail, eligible/lost/unreachable, dead/missing,
+    custodial/non_custodial), detail (the kind's other columns joined by `|`), file_name, row,
+    batch_id. The caller has already checked that the user may see the person.
+    """
+    wanted = _normalised_id(id_number)
+    records: list[dict[str, Any]] = []
+    files = store.evidence_files()
+    if files and wanted:
+        names = dict(
+            ImportBatch.objects.filter(pk__in=[pk for pk, _ in files]).values_list("pk", "file_name")
+        )
+        with duckdb.connect() as con:
+            rows = con.execute(
+                f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
+                f"end_date, sub, detail FROM {store.parquet_list_sql([p for _, p in files])} "
+                "WHERE id_number = ?",
+                [wanted],
+            ).fetchall()
+        for batch_id, row_no, kind, record_kind, day, end_date, sub, detail in rows:
+            records.append(
+                {
+                    "kind": kind,
+                    "record_kind": record_kind,
+                    "date": day,
+                    "end_date": end_date,
+                    "sub": sub or "",
+                    "detail": detail or "",
+                    "file_name": names.get(batch_id, ""),
+                    "row": row_no,
+                    "batch_id": batch_id,
+                    "source": "import",
+                }
+            )
+    for pushed in PushedResult.objects.filter(id_number=wanted).select_related("client"):
+        detail = (
+            f"{pushed.method}|{pushed.device_no}|{pushed.result}"
+            if pushed.kind == "terminal_auth"
+            else f"{pushed.result}|{pushed.similarity}"
+        )
+        records.append(
+            {
+                "kind": pushed.kind,
+                "record_kind": pushed.kind,
+                "date": timezone.localtime(pushed.auth_time).date(),
+                "end_date": None,
+                "sub": pushed.result,
+                "detail": detail,
+                "file_name": pushed.client.name,
+                "row": None,
+                "batch_id": None,
+                "source": "push",
+            }
+        )
+    records.sort(key=_newest_first)
+    return records
+
+
+def _newest_first(record: dict[str, Any]) -> tuple[int, str, int, int]:
+    day: date = record["date"]
+    return (-day.toordinal(), record["kind"], -(record["batch_id"] or 0), -(record["row"] or 0))

@@ -1,0 +1,455 @@
+"""Imports of the roster and of agency feeds (writes).
+
+`import_submit` stores the uploaded file and records a batch (or a duplicate: the same content
+was already imported); `import_execute` is the background task's body (and the CLI's inline
+work): read the file with the engine's readers, normalise it with the engine's SQL in DuckDB,
+then write everything in one transaction.
+
+- Roster: `zige.roster.services.roster_apply_staged` updates units, recipients and the history
+  of each changed field.
+- Feed: rows are deduplicated within the file and against the evidence store of the same kind;
+  the used rows become one Parquet file, renamed into place *before* the transaction that marks
+  the batch succeeded. A file no succeeded batch refers to is ignored by everything.
+
+A failure at any point leaves the previous state intact and marks the batch `failed` with a
+message for the user (the traceback goes to the server log only).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.utils import timezone
+
+from zige.accounts.models import User
+from zige.accounts.scoping import can_operate
+from zige.audit.services import audit_record
+from zige.engine import sql
+from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
+from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
+from zige.feeds import store
+from zige.feeds.models import ImportBatch, ImportReject, ImportStatus
+
+logger = logging.getLogger(__name__)
+
+ROSTER = "roster"
+KINDS: dict[str, FeedKind] = {k.code: k for k in BUILTIN_KINDS}
+_ROSTER_LOCK = 7_262_019  # PostgreSQL advisory lock: one roster import writes at a time
+
+# progress(label, percent_done, 100)
+Progress = Callable[[str, int, int], None]
+
+
+class ImportRefused(ValueError):
+    """A file that cannot be imported as given; the message is for the user (Chinese / English)."""
+
+
+def _known_kinds() -> str:
+    return ", ".join(KINDS)
+
+
+def resolve_kind(*, kind: str | None, file_name: str) -> str:
+    """`roster`, the given feed kind, or the feed kind the file name starts with (spec §3)."""
+    if kind:
+        code = kind.strip().lower()
+        if code == ROSTER or code in KINDS:
+            return code
+        raise ImportRefused(
+            f"未知的数据类型“{kind}”。/ Unknown kind {kind!r}; known: {ROSTER}, {_known_kinds()}."
+        )
+    found = kind_for_filename(file_name, BUILTIN_KINDS)
+    if found is None:
+        raise ImportRefused(
+            f"无法从文件名“{file_name}”识别数据类型：文件名须以类型代码开头（如 rail_2026.csv），或指定类型。"
+            f" / Cannot tell the kind of {file_name!r} from its name: start the name with a kind "
+            f"(e.g. rail_2026.csv) or give the kind ({_known_kinds()})."
+        )
+    return found.code
+
+
+def _clean_file_name(file_name: str) -> str:
+    name = Path(file_name.replace("\\", "/")).name.strip() or "upload"
+    return name[:255]
+
+
+# ---------------------------------------------------------------------------------------------
+# Submitting
+
+
+def import_submit(
+    *,
+    source: Path,
+    file_name: str,
+    kind: str | None,
+    user: User | None,
+    now: datetime,
+    enqueue: bool = True,
+) -> ImportBatch:
+    """Store `source` and record an import of it; queue the work (on commit) unless it is a
+    duplicate of a succeeded import of the same kind, which is recorded as `duplicate`.
+
+    `kind` is `roster` for the roster; for a feed, the kind or None (then from `file_name`).
+    `enqueue=False` leaves the work to the caller (the CLI runs `import_execute` inline).
+    Raises `ImportRefused` (a `ValueError`) for an unknown kind, an unsupported or too large
+    file, and `PermissionDenied` for a user who may not import.
+    """
+    if user is not None and not can_operate(user):
+        raise PermissionDenied("only bureau staff import files")
+    name = _clean_file_name(file_name)
+    code = resolve_kind(kind=kind, file_name=name)
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise ImportRefused(
+            f"不支持的文件类型“{suffix or '（无）'}”。/ Unsupported file type {suffix or '(none)'}; "
+            f"expected one of {supported}."
+        )
+    size = source.stat().st_size
+    limit = int(getattr(settings, "ZIGE_MAX_IMPORT_BYTES", 2 * 1024**3))
+    if size > limit:
+        raise ImportRefused(
+            f"文件过大（{size:,} 字节，上限 {limit:,}）。/ The file is too large ({size:,} bytes; limit {limit:,})."
+        )
+    stored = store.upload_save(source, suffix=suffix)
+    with transaction.atomic():
+        original = (
+            ImportBatch.objects.filter(kind=code, sha256=stored.sha256, status=ImportStatus.SUCCEEDED)
+            .order_by("pk")
+            .first()
+        )
+        batch = ImportBatch.objects.create(
+            kind=code, file_name=name, sha256=stored.sha256, size=stored.size,
+            stored_path=stored.stored_path, created_by=user, created_at=now,
+        )  # fmt: skip
+        if original is not None:
+            _record_duplicate(batch, original, now=now)
+            return batch
+        audit_record(
+            actor=user, action="import.submitted", target_type="import", target_id=batch.pk, at=now,
+            after={"kind": code, "file_name": name, "sha256": stored.sha256, "size": stored.size},
+        )  # fmt: skip
+        if enqueue:
+            batch_id = batch.pk
+            transaction.on_commit(lambda: _enqueue(batch_id))
+    return batch
+
+
+def _enqueue(batch_id: int) -> None:
+    from zige.feeds.tasks import import_task
+
+    import_task.enqueue(batch_id)
+
+
+def duplicate_message(original: ImportBatch) -> str:
+    return (
+        f"与第 {original.pk} 号导入（{original.file_name}）内容相同，未重复导入。"
+        f" / Same content as import #{original.pk} ({original.file_name}); nothing imported."
+    )
+
+
+def _record_duplicate(batch: ImportBatch, original: ImportBatch, *, now: datetime) -> None:
+    batch.status = ImportStatus.DUPLICATE
+    batch.duplicate_of = original
+    batch.message = duplicate_message(original)
+    batch.progress = 100
+    batch.finished_at = now
+    batch.save(update_fields=["status", "duplicate_of", "message", "progress", "finished_at"])
+    audit_record(
+        actor=batch.created_by, action="import.duplicate", target_type="import", target_id=batch.pk, at=now,
+        after={"kind": batch.kind, "file_name": batch.file_name, "sha256": batch.sha256,
+               "duplicate_of": original.pk},
+    )  # fmt: skip
+
+
+def _succeeded_twin(batch: ImportBatch) -> ImportBatch | None:
+    return (
+        ImportBatch.objects.filter(kind=batch.kind, sha256=batch.sha256, status=ImportStatus.SUCCEEDED)
+        .exclude(pk=batch.pk)
+        .order_by("pk")
+        .first()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Executing
+
+
+class _Twin(Exception):
+    def __init__(self, original: ImportBatch) -> None:
+        super().__init__(original.pk)
+        self.original = original
+
+
+@dataclass
+class _Tracker:
+    """Reports progress to the caller and saves the percentage on the batch (its own short
+    statement, outside the import's transaction, so that a page polling the batch sees it)."""
+
+    batch_id: int
+    callback: Progress | None
+    started: float = field(default_factory=time.perf_counter)
+    written: list[Path] = field(default_factory=list)
+
+    def step(self, label: str, percent: int, *, save: bool = True) -> None:
+        if self.callback is not None:
+            self.callback(label, percent, 100)
+        if save:
+            ImportBatch.objects.filter(pk=self.batch_id).update(progress=percent)
+
+    def at(self, now: datetime) -> datetime:
+        """`now` plus the time spent so far (the finishing time, without reading the clock)."""
+        return now + timedelta(seconds=round(time.perf_counter() - self.started, 3))
+
+
+def import_execute(*, batch_id: int, now: datetime, progress: Progress | None = None) -> ImportBatch:
+    """Do the import of a queued batch; returns it succeeded, failed or duplicate.
+
+    Safe to call again for a batch that is no longer queued (it is returned unchanged). Never
+    raises for a bad file: the batch is marked `failed` with the reason.
+    """
+    batch = ImportBatch.objects.select_related("created_by").get(pk=batch_id)
+    if batch.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        return batch
+    tracker = _Tracker(batch.pk, progress)
+    original = _succeeded_twin(batch)
+    if original is not None:  # the same content succeeded while this one waited
+        with transaction.atomic():
+            _record_duplicate(batch, original, now=now)
+        return batch
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=ImportStatus.RUNNING, started_at=now, progress=0, message=""
+    )
+    try:
+        if batch.kind == ROSTER:
+            _execute_roster(batch, now=now, tracker=tracker)
+        else:
+            _execute_feed(batch, now=now, tracker=tracker)
+    except _Twin as twin:
+        for path in tracker.written:
+            store.discard(path)
+        with transaction.atomic():
+            _record_duplicate(batch, twin.original, now=tracker.at(now))
+    except Exception as exc:
+        if not ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.SUCCEEDED).exists():
+            for path in tracker.written:
+                store.discard(path)
+        _record_failure(batch, exc, now=tracker.at(now))
+    batch.refresh_from_db()
+    if progress is not None and batch.status == ImportStatus.SUCCEEDED:
+        progress("done", 100, 100)
+    return batch
+
+
+def _user_message(batch: ImportBatch, exc: Exception) -> str:
+    if isinstance(exc, ReadError):
+        return f"{batch.file_name}: {exc.reason}"
+    if isinstance(exc, ImportRefused):
+        return str(exc)
+    return (
+        f"导入失败：内部错误（{type(exc).__name__}），详见服务器日志。"
+        f" / Import failed: internal error ({type(exc).__name__}); see the server log."
+    )
+
+
+def _record_failure(batch: ImportBatch, exc: Exception, *, now: datetime) -> None:
+    if not isinstance(exc, ReadError | ImportRefused):
+        logger.exception("import %s (%s, %s) failed", batch.pk, batch.kind, batch.file_name)
+    message = _user_message(batch, exc)
+    with transaction.atomic():
+        updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
+            status=ImportStatus.FAILED, message=message, finished_at=now, evidence_path=""
+        )
+        if not updated:  # finished after all (the error came after the commit), or taken over
+            return
+        audit_record(
+            actor=batch.created_by, action="import.failed", target_type="import", target_id=batch.pk,
+            at=now, after={"kind": batch.kind, "file_name": batch.file_name, "message": message},
+        )  # fmt: skip
+
+
+def _staging_day(now: datetime) -> date:
+    """The as-of date for validating IDs at import (a birth date may not be after it)."""
+    return timezone.localtime(now).date() if timezone.is_aware(now) else now.date()
+
+
+def _read(batch: ImportBatch, columns: Any) -> RawTable:
+    return read_table(store.upload_path(batch.stored_path), columns)
+
+
+def _lock_running(batch: ImportBatch) -> None:
+    """Inside the final transaction: the batch is still ours, and its content not yet imported."""
+    current = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+    if current.status != ImportStatus.RUNNING:
+        raise RuntimeError(f"import {batch.pk} is {current.status}, no longer running")
+    original = _succeeded_twin(batch)
+    if original is not None:
+        raise _Twin(original)
+
+
+def _file_fields(raw: RawTable) -> dict[str, Any]:
+    return {
+        "format": raw.format,
+        "encoding": raw.encoding[:32],
+        "header_row": raw.header_row,
+        "rows_read": raw.rows_read,
+        "blank_rows": raw.blank_rows,
+    }
+
+
+def _finish(batch: ImportBatch, *, now: datetime, fields: dict[str, Any]) -> None:
+    fields |= {"status": ImportStatus.SUCCEEDED, "progress": 100, "finished_at": now, "message": ""}
+    ImportBatch.objects.filter(pk=batch.pk).update(**fields)
+    counts = {
+        k: fields[k]
+        for k in ("rows_read", "rows_used", "rows_rejected", "duplicate_rows", "blank_rows", "unmatched",
+                  "created", "updated")
+        if k in fields
+    }  # fmt: skip
+    audit_record(
+        actor=batch.created_by, action="import.succeeded", target_type="import", target_id=batch.pk, at=now,
+        after={"kind": batch.kind, "file_name": batch.file_name, "sha256": batch.sha256, **counts},
+    )  # fmt: skip
+
+
+def _execute_roster(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> None:
+    from zige.roster.services import roster_apply_staged
+
+    tracker.step(f"read {batch.file_name}", 5)
+    raw = _read(batch, ROSTER_COLUMNS)
+    tracker.step("normalise", 25)
+    con = duckdb.connect()
+    try:
+        present = [c for c in raw.table.column_names if c != "_row"]
+        query = sql.stage_roster_sql(source="raw_source", present=present, file_no=0, as_of=_staging_day(now))
+        con.register("raw_source", raw.table)
+        con.execute(f"CREATE TABLE staged_roster AS {query}")
+        con.unregister("raw_source")
+        con.execute(f"CREATE TABLE roster_outcome AS {sql.roster_outcome_sql()}")
+        tracker.step("compare with the roll", 40)
+        steps = iter((50, 70, 85, 95))
+        with transaction.atomic():
+            _lock_running(batch)
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROSTER_LOCK])
+            counts = roster_apply_staged(
+                con=con, batch_id=batch.pk, now=now,
+                progress=lambda label: tracker.step(label, next(steps, 95), save=False),
+            )  # fmt: skip
+            _finish(
+                batch,
+                now=tracker.at(now),
+                fields=_file_fields(raw)
+                | {
+                    "rows_used": counts.rows_used,
+                    "rows_rejected": counts.rows_rejected,
+                    "duplicate_rows": counts.duplicate_rows,
+                    "created": counts.created,
+                    "updated": counts.updated,
+                },
+            )
+    finally:
+        con.close()
+
+
+def _execute_feed(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> None:
+    kind = KINDS[batch.kind]
+    tracker.step(f"read {batch.file_name}", 5)
+    raw = _read(batch, kind.columns)
+    tracker.step("normalise", 30)
+    con = duckdb.connect()
+    try:
+        present = [c for c in raw.table.column_names if c != "_row"]
+        query = sql.stage_feed_sql(
+            kind=kind, source="raw_source", present=present, file_no=0, as_of=_staging_day(now)
+        )
+        con.register("raw_source", raw.table)
+        con.execute(f"CREATE TABLE staged_feed AS {query}")
+        con.unregister("raw_source")
+        tracker.step("deduplicate", 50)
+        con.execute(f"CREATE TABLE copies AS {sql.feed_duplicates_sql()}")
+        earlier = [path for _, path in store.evidence_files(kind.code)]
+        if earlier:
+            con.execute(
+                "CREATE TABLE in_store AS SELECT DISTINCT id_number, event_date, name_key, detail "
+                f"FROM {store.parquet_list_sql(earlier)} "
+                "WHERE id_number IN (SELECT id_number FROM staged_feed WHERE reject_reason IS NULL)"
+            )
+        else:
+            con.execute(
+                "CREATE TABLE in_store (id_number VARCHAR, event_date DATE, name_key VARCHAR, detail VARCHAR)"
+            )
+        con.execute(
+            """
+            CREATE TABLE used AS
+            SELECT s.* FROM staged_feed s JOIN copies c USING (file_no, row_no)
+            WHERE c.copy_no = 1 AND NOT EXISTS (
+              SELECT 1 FROM in_store x
+              WHERE x.id_number = s.id_number AND x.event_date = s.event_date
+                AND x.name_key = s.name_key AND x.detail = s.detail
+            )
+            """
+        )
+        recipients = store.fetch_arrow(
+            "SELECT CAST(id_number AS TEXT) FROM roster_recipient "
+            "WHERE benefit_status IN ('normal', 'suspended')",
+            ["id_number"],
+        )
+        con.register("recipient_ids", recipients)
+        counts = con.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM used),
+              (SELECT count(*) FROM staged_feed WHERE reject_reason IS NOT NULL),
+              (SELECT count(*) FROM used u WHERE NOT EXISTS (
+                 SELECT 1 FROM recipient_ids r WHERE r.id_number = u.id_number))
+            """
+        ).fetchone()
+        assert counts is not None
+        used, rejected, unmatched = (int(c) for c in counts)
+        tracker.step("write evidence", 70)
+        relative = store.evidence_write(
+            con,
+            query=f"SELECT {batch.pk} AS batch_id, * FROM used",
+            kind=kind.code,
+            batch_id=batch.pk,
+            sha256=batch.sha256,
+        )
+        tracker.written.append(store.evidence_file(relative))
+        tracker.step("save", 90)
+        with transaction.atomic():
+            _lock_running(batch)
+            written = store.bulk_insert(
+                ImportReject._meta.db_table,
+                ["batch_id", "row", "field", "value", "reason"],
+                store.duck_rows(
+                    con,
+                    f"SELECT {batch.pk}, row_no, reject_field, reject_value, reject_reason FROM staged_feed "
+                    "WHERE reject_reason IS NOT NULL ORDER BY row_no",
+                ),
+            )
+            assert written == rejected
+            _finish(
+                batch,
+                now=tracker.at(now),
+                fields=_file_fields(raw)
+                | {
+                    "rows_used": used,
+                    "rows_rejected": rejected,
+                    "duplicate_rows": raw.rows_read - used - rejected,
+                    "unmatched": unmatched,
+                    "evidence_path": relative,
+                },
+            )
+    finally:
+        con.close()

@@ -1,0 +1,420 @@
+"""Reads for the web pages: the dashboard, people, units, imports and runs.
+
+Every function that returns people, decisions or units takes the requesting `user` and goes
+through `zige.accounts.scoping`, so a unit operator's query only ever touches their own unit.
+Lists are querysets, paginated by the views (50 rows a page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from zige.accounts.models import Role
+from zige.accounts.scoping import scope_recipients, scope_units
+from zige.certification import selectors as certification_selectors
+from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
+from zige.engine.labels import KIND_ZH, REASON_ZH
+from zige.feeds import selectors as feeds_selectors
+from zige.feeds.models import ImportBatch, ImportReject
+from zige.ids import clean_id, upgrade_15_to_18
+from zige.roster import selectors as roster_selectors
+from zige.roster.models import Recipient, RecipientChange, Unit
+
+# Dashboard and unit tables: the order staff read them in (good news first, then work to do).
+STATUS_ORDER: tuple[str, ...] = ("eligible", "pending", "review", "suspend", "stop")
+
+_ID_RE = re.compile(r"^(\d{17}[\dX]|\d{15})$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs (the records engineer's selectors, with the pages' filters on top)
+
+
+def latest_run() -> Run | None:
+    """The most recently finished succeeded run: its decisions are the "current" ones."""
+    return certification_selectors.latest_run()
+
+
+def runs_list(*, status: str = "") -> QuerySet[Run]:
+    qs = certification_selectors.runs_list()
+    return qs.filter(status=status) if status else qs
+
+
+def run_changes(run: Run, user: Any, *, status: str = "", unit_no: str = "") -> QuerySet[DecisionChange]:
+    qs = certification_selectors.run_changes(user=user, run=run)
+    if status == "gone":
+        qs = qs.filter(new_status="")
+    elif status:
+        qs = qs.filter(new_status=status)
+    if unit_no:
+        qs = qs.filter(unit__unit_no=unit_no)
+    return qs.order_by("recipient__person_no")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard
+
+
+@dataclass
+class Dashboard:
+    run: Run | None
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_reason: list[dict[str, Any]] = field(default_factory=list)  # status, reason, n
+    actions: list[dict[str, Any]] = field(default_factory=list)  # action, n, months, amount
+    units: list[dict[str, Any]] = field(default_factory=list)  # unit_no, name, total, pending, review
+    trend: list[dict[str, Any]] = field(default_factory=list)  # run, as_of, counts by status
+    remind: int = 0
+
+
+def _sees_everything(user: Any) -> bool:
+    """Bureau staff and auditors: the run's stored summary (province-wide) is their view."""
+    return getattr(user, "role", "") in (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.AUDITOR)
+
+
+def _summary_usable(run: Run) -> bool:
+    summary = run.summary or {}
+    return all(k in summary for k in ("status", "status_reason", "actions", "units", "reminders"))
+
+
+def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashboard:
+    """Counts of the latest run for the user's scope, and the status counts of recent runs.
+
+    Bureau staff read the summary each run stores (no scan of a province's decisions); a unit
+    operator's counts are aggregated from their unit's decisions.
+    """
+    run = latest_run()
+    if run is None:
+        return Dashboard(run=None)
+    board = run_counts(run, user, top_units=top_units)
+    runs = list(
+        Run.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of", "-finished_at", "-pk")[:trend_runs]
+    )
+    runs.reverse()
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    missing = [r.pk for r in runs if not (_sees_everything(user) and "status" in (r.summary or {}))]
+    for r in runs:
+        if r.pk not in missing:
+            counts[r.pk] = {k: int(v) for k, v in r.summary["status"].items()}
+    if missing:
+        rows = scope_recipients(Decision.objects.filter(run__in=missing), user)
+        for row in rows.values("run_id", "status").annotate(n=Count("pk")):
+            counts[row["run_id"]][row["status"]] = row["n"]
+    board.trend = [{"run": r, "as_of": r.as_of, "counts": counts.get(r.pk, {})} for r in runs]
+    return board
+
+
+def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
+    """Counts of one run in the user's scope: by status, by status and reason, actions, units."""
+    board = Dashboard(run=run)
+    if _sees_everything(user) and _summary_usable(run):
+        _fill_from_summary(board, run, top_units)
+    else:
+        _fill_from_decisions(board, run, user, top_units)
+    board.total = sum(board.by_status.values())
+    shares = [u["pending"] * 100 / u["total"] if u["total"] else 0.0 for u in board.units]
+    top = max(shares, default=0.0) or 1.0
+    for unit, share in zip(board.units, shares, strict=True):
+        unit["share"] = f"{share:.1f}%"
+        unit["bar"] = share * 100 / top  # the longest bar is the unit with the largest share
+    return board
+
+
+def _fill_from_summary(board: Dashboard, run: Run, top_units: int) -> None:
+    summary = run.summary
+    board.by_status = {k: int(v) for k, v in summary["status"].items() if v}
+    rows = []
+    for key, n in summary["status_reason"].items():
+        status, _, reason = key.partition("/")
+        rows.append({"status": status, "reason": reason, "n": int(n)})
+    board.by_reason = sorted(rows, key=lambda r: (-r["n"], r["status"], r["reason"]))
+    board.remind = int(summary["reminders"].get("total", 0))
+    board.actions = [
+        {
+            "action": action,
+            "n": a.get("count", 0),
+            "months": a.get("months", 0),
+            "amount": Decimal(a.get("amount") or 0),
+        }
+        for action, a in sorted(summary["actions"].items())
+    ]
+    units = []
+    for u in summary["units"].get("top", []):
+        counts = u.get("status", {})
+        pending, review = int(counts.get("pending", 0)), int(counts.get("review", 0))
+        if pending + review:
+            units.append({"unit_no": u.get("unit_no", ""), "name": u.get("name", ""), "total": u.get("total", 0),
+                          "pending": pending, "review": review})  # fmt: skip
+    board.units = units[:top_units]
+
+
+def _fill_from_decisions(board: Dashboard, run: Run, user: Any, top_units: int) -> None:
+    decisions = scope_recipients(Decision.objects.filter(run=run), user)
+    for row in decisions.values("status").annotate(n=Count("pk")):
+        board.by_status[row["status"]] = row["n"]
+    board.by_reason = list(
+        decisions.values("status", "reason").annotate(n=Count("pk")).order_by("-n", "status", "reason")
+    )
+    board.remind = decisions.filter(remind=True).count()
+    board.actions = list(
+        decisions.exclude(action="")
+        .values("action")
+        .annotate(n=Count("pk"), months=Coalesce(Sum("months"), 0), amount=Sum("amount"))
+        .order_by("action")
+    )
+    units = (
+        decisions.values("unit_id")
+        .annotate(
+            unit_no=F("unit__unit_no"),
+            name=F("unit__name"),
+            total=Count("pk"),
+            pending=Count("pk", filter=Q(status="pending")),
+            review=Count("pk", filter=Q(status="review")),
+            work=Count("pk", filter=Q(status__in=("pending", "review"))),
+        )
+        .filter(work__gt=0)
+        .order_by("-work", "unit__unit_no")[:top_units]
+    )
+    board.units = list(units)
+
+
+def reason_text(reason: str) -> str:
+    """A reason code in Chinese; an eligible person's reason is the kind of their evidence."""
+    return REASON_ZH.get(reason) or KIND_ZH.get(reason) or reason
+
+
+def chart_options(board: Dashboard, *, top_reasons: int = 12) -> dict[str, Any]:
+    """Data for the dashboard's charts (passed to the page with `json_script`).
+
+    Reasons: the `top_reasons` largest, the rest summed as 其他; each bar is coloured by the
+    status the reason belongs to. Trend: per run, the counts of each status and the share of
+    具备资格 (one decimal).
+    """
+    reasons: dict[tuple[str, str], int] = defaultdict(int)
+    for row in board.by_reason:
+        reasons[(reason_text(row["reason"]), row["status"])] += row["n"]
+    ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown, rest = ranked[:top_reasons], ranked[top_reasons:]
+    if rest:
+        shown.append((("其他", ""), sum(n for _, n in rest)))
+    shown.reverse()  # ECharts draws a category axis bottom-up: the largest bar on top
+    trend_totals = [sum(t["counts"].values()) for t in board.trend]
+    return {
+        "statusLabels": {s.value: s.label for s in Status},
+        "reasons": {
+            "labels": [label for (label, _), _ in shown],
+            "values": [n for _, n in shown],
+            "statuses": [status for (_, status), _ in shown],
+        },
+        "trend": {
+            "labels": [t["as_of"].isoformat() for t in board.trend],
+            "series": {s: [t["counts"].get(s, 0) for t in board.trend] for s in STATUS_ORDER},
+            "eligibleShare": [
+                round(t["counts"].get("eligible", 0) * 100 / total, 1) if total else None
+                for t, total in zip(board.trend, trend_totals, strict=True)
+            ],
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+
+
+def normalise_query(q: str) -> str:
+    """Search text as staff type it: no spaces; full-width digits made ASCII."""
+    text = (q or "").translate({0xFF10 + i: ord("0") + i for i in range(10)})
+    return re.sub(r"\s+", "", text)
+
+
+def _id_candidates(text: str) -> set[str] | None:
+    """The stored forms of a typed ID number (15-digit numbers are stored upgraded), or None."""
+    cleaned = clean_id(text)
+    if not _ID_RE.match(cleaned):
+        return None
+    return {cleaned, upgrade_15_to_18(cleaned)} if len(cleaned) == 15 else {cleaned}
+
+
+def with_current_decision(qs: QuerySet[Recipient], run: Run | None, status: str = "") -> QuerySet[Recipient]:
+    """Recipients annotated with their decision in `run` (a LEFT JOIN: someone new to the roll has
+    none), optionally only those with decision `status` (`none`: no decision in `run`)."""
+    if run is None:
+        qs = qs.annotate(cur_status=Value(None), cur_reason=Value(None), cur_due_on=Value(None))
+        return qs.none() if status and status != "none" else qs
+    qs = qs.annotate(cur=FilteredRelation("decisions", condition=Q(decisions__run=run))).annotate(
+        cur_status=F("cur__status"), cur_reason=F("cur__reason"), cur_due_on=F("cur__due_on")
+    )
+    if status == "none":
+        return qs.filter(Q(cur_status__isnull=True))
+    if status:
+        return qs.filter(Q(cur_status=status))
+    return qs
+
+
+def search_recipients(user: Any, q: str, *, status: str = "", unit_no: str = "") -> QuerySet[Recipient]:
+    """People by 个人编号, full ID number (18 or 15 digits) or name (whole or leading characters)."""
+    qs = scope_recipients(Recipient.objects.all(), user)
+    text = normalise_query(q)
+    if text:
+        ids = _id_candidates(text)
+        if ids:
+            qs = qs.filter(Q(id_number__in=ids) | Q(person_no=text))
+        else:
+            qs = qs.filter(Q(person_no=text) | Q(name__startswith=text))
+    if unit_no:
+        qs = qs.filter(unit__unit_no=unit_no)
+    return with_current_decision(qs.select_related("unit"), latest_run(), status).order_by("person_no")
+
+
+def decision_history(recipient: Recipient, user: Any) -> list[Decision]:
+    """Every decision about the person, newest run first."""
+    return list(certification_selectors.decision_history(user=user, recipient=recipient))
+
+
+def roster_changes(recipient: Recipient, user: Any) -> list[RecipientChange]:
+    return list(roster_selectors.recipient_history(user=user, recipient=recipient))
+
+
+def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
+    """The person's records in the evidence store and pushed results, newest first."""
+    return feeds_selectors.evidence_for_person(id_number=recipient.id_number)
+
+
+def _sort_day(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value or "")
+
+
+def deciding_record(decision: Decision | None, evidence: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record a decision names (same kind and day), if the evidence store has it."""
+    if decision is None or not decision.evidence_kind or decision.evidence_date is None:
+        return None
+    day = decision.evidence_date.isoformat()
+    for row in evidence:
+        kinds = {row.get("record_kind"), row.get("kind")}
+        if decision.evidence_kind in kinds and _sort_day(row.get("date"))[:10] == day:
+            return row
+    return None
+
+
+_CONTRADICTED: dict[str, tuple[str, ...]] = {
+    "alive_after_death": ("death", "cremation", "declared_dead", "unit_confirmed_lost"),
+    "alive_after_lost": ("death", "cremation", "declared_dead", "unit_confirmed_lost"),
+    "alive_after_missing": ("declared_missing",),
+}
+
+
+def contradicted_record(decision: Decision | None, evidence: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For a 疑点核查 decision: the earliest loss (or 宣告失踪) record on or before the run's date,
+    the one the later alive evidence contradicts (spec §2.1)."""
+    if decision is None or decision.status != "review":
+        return None
+    kinds = _CONTRADICTED.get(decision.reason, ())
+    as_of = decision.run.as_of.isoformat()
+    found = [r for r in evidence if r.get("record_kind") in kinds and _sort_day(r.get("date"))[:10] <= as_of]
+    return min(found, key=lambda r: (_sort_day(r.get("date")), kinds.index(r["record_kind"])), default=None)
+
+
+def timeline(
+    decisions: list[Decision], evidence: list[dict[str, Any]], changes: list[RecipientChange]
+) -> list[dict[str, Any]]:
+    """Evidence, decisions and roster changes on one line, newest first."""
+    items: list[dict[str, Any]] = []
+    for row in evidence:
+        items.append({"type": "evidence", "day": _sort_day(row.get("date"))[:10], "record": row})
+    for d in decisions:
+        items.append({"type": "decision", "day": d.run.as_of.isoformat(), "decision": d})
+    for c in changes:
+        items.append({"type": "change", "day": c.changed_at.date().isoformat(), "change": c})
+    order = {"decision": 0, "change": 1, "evidence": 2}
+    items.sort(key=lambda i: (i["day"], -order[i["type"]]), reverse=True)
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Units
+
+
+def units_list(user: Any, *, q: str = "", order: str = "") -> QuerySet[Unit]:
+    run = latest_run()
+    qs = scope_units(Unit.objects.all(), user)
+    text = normalise_query(q)
+    if text:
+        qs = qs.filter(Q(unit_no__startswith=text) | Q(name__contains=text))
+
+    def count(**cond: Any) -> Subquery:
+        rows = Decision.objects.filter(run=run, unit=OuterRef("pk"), **cond)
+        return Subquery(rows.order_by().values("unit").annotate(n=Count("pk")).values("n")[:1])
+
+    people = (
+        Recipient.objects.filter(unit=OuterRef("pk"))
+        .order_by()
+        .values("unit")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    qs = qs.annotate(people=Coalesce(Subquery(people), 0))
+    if run is not None:
+        qs = qs.annotate(
+            pending=Coalesce(count(status="pending"), 0),
+            review=Coalesce(count(status="review"), 0),
+            suspend=Coalesce(count(status="suspend"), 0),
+            stop=Coalesce(count(status="stop"), 0),
+        )
+    if order == "pending" and run is not None:
+        qs = qs.order_by("-pending", "-review", "unit_no")
+    elif order == "people":
+        qs = qs.order_by("-people", "unit_no")
+    else:
+        qs = qs.order_by("unit_no")
+    return cast("QuerySet[Unit]", qs)
+
+
+def unit_status_counts(unit: Unit, run: Run | None) -> dict[str, int]:
+    if run is None:
+        return {}
+    rows = Decision.objects.filter(run=run, unit=unit).values("status").annotate(n=Count("pk"))
+    return {r["status"]: r["n"] for r in rows}
+
+
+def unit_people(unit: Unit, user: Any, *, status: str = "", q: str = "") -> QuerySet[Recipient]:
+    qs = scope_recipients(Recipient.objects.filter(unit=unit), user)
+    text = normalise_query(q)
+    if text:
+        match = Q(person_no=text) | Q(name__startswith=text)
+        if ids := _id_candidates(text):
+            match |= Q(id_number__in=ids)
+        qs = qs.filter(match)
+    return with_current_decision(qs, latest_run(), status).order_by("person_no")
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports
+
+
+def imports_list(user: Any, *, kind: str = "", status: str = "") -> QuerySet[ImportBatch]:
+    return feeds_selectors.imports_list(user=user, kind=kind or None, status=status or None)
+
+
+def import_kinds() -> list[str]:
+    return list(ImportBatch.objects.order_by("kind").values_list("kind", flat=True).distinct())
+
+
+def rejects_for(batch: ImportBatch, *, reason: str = "") -> QuerySet[ImportReject]:
+    qs = feeds_selectors.rejects_for(batch=batch)
+    return qs.filter(reason=reason) if reason else qs
+
+
+def reject_reasons(batch: ImportBatch) -> list[dict[str, Any]]:
+    return list(batch.rejects.values("reason").annotate(n=Count("pk")).order_by("-n", "reason"))

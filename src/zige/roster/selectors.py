@@ -1,0 +1,59 @@
+"""Reads of the roll: units, recipients and the history of their fields, scoped to the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from zige.accounts.scoping import scope_by_unit_field, scope_recipients, scope_units
+from zige.roster.models import Recipient, RecipientChange, Unit
+
+
+def units_list(*, user: Any) -> QuerySet[Unit]:
+    return scope_units(Unit.objects.all(), user).order_by("unit_no")
+
+
+def unit_get(*, user: Any, unit_id: int) -> Unit:
+    try:
+        unit: Unit = scope_units(Unit.objects.all(), user).get(pk=unit_id)
+    except Unit.DoesNotExist:
+        raise Http404("no such unit") from None
+    return unit
+
+
+def recipients_list(
+    *, user: Any, unit: Unit | None = None, q: str = "", benefit_status: str = ""
+) -> QuerySet[Recipient]:
+    """Recipients the user may see, by person_no; `q` matches 个人编号 or 身份证号 exactly, or the name."""
+    recipients = scope_recipients(Recipient.objects.select_related("unit"), user)
+    if unit is not None:
+        recipients = recipients.filter(unit=unit)
+    if benefit_status:
+        recipients = recipients.filter(benefit_status=benefit_status)
+    if q := q.strip():
+        recipients = recipients.filter(
+            Q(person_no=q) | Q(id_number=q.upper()) | Q(name__contains=q.replace(" ", ""))
+        )
+    return recipients.order_by("person_no")
+
+
+def recipient_get(*, user: Any, recipient_id: int) -> Recipient:
+    """One recipient, or 404 when it does not exist or the user may not see it."""
+    try:
+        recipient: Recipient = scope_recipients(Recipient.objects.select_related("unit"), user).get(
+            pk=recipient_id
+        )
+    except Recipient.DoesNotExist:
+        raise Http404("no such recipient") from None
+    return recipient
+
+
+def recipient_history(*, user: Any, recipient: Recipient) -> QuerySet[RecipientChange]:
+    """Every recorded change of the recipient's roster fields, newest first.
+
+    Values are text; for `unit_id` they are the units' 单位编号.
+    """
+    changes = RecipientChange.objects.filter(recipient=recipient).select_related("batch")
+    return scope_by_unit_field(changes, user, "recipient__unit_id").order_by("-changed_at", "-pk")

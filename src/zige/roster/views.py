@@ -1,0 +1,110 @@
+"""People and units: search, the person page, the unit list and the unit page."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from zige.accounts.models import Role
+from zige.accounts.scoping import can_reveal, scope_recipients, scope_units
+from zige.reports import selectors
+from zige.reports.explain import explain_decision
+from zige.reports.pages import paginate, param, people_view
+from zige.roster.models import Recipient, Unit
+
+STATUS_FILTERS = (*selectors.STATUS_ORDER, "none")
+
+
+@people_view
+def search(request: HttpRequest) -> HttpResponse:
+    q = param(request, "q")
+    status = param(request, "status", STATUS_FILTERS)
+    unit_no = param(request, "unit")
+    searched = bool(q or status or unit_no)
+    page = paginate(request, selectors.search_recipients(request.user, q, status=status, unit_no=unit_no))
+    return render(
+        request,
+        "roster/search.html",
+        {
+            "q": q,
+            "status": status,
+            "unit_no": unit_no,
+            "page": page,
+            "searched": searched,
+            "statuses": selectors.STATUS_ORDER,
+            "nav": "search",
+        },
+    )
+
+
+@people_view
+def person(request: HttpRequest, person_no: str) -> HttpResponse:
+    recipient = get_object_or_404(
+        scope_recipients(Recipient.objects.select_related("unit"), request.user), person_no=person_no
+    )
+    decisions = selectors.decision_history(recipient, request.user)
+    evidence = selectors.evidence_for(recipient)
+    latest = selectors.latest_run()
+    current = decisions[0] if decisions and latest and decisions[0].run_id == latest.pk else None
+    record = selectors.deciding_record(current, evidence)
+    explanation = ""
+    if current is not None:
+        earlier = selectors.contradicted_record(current, evidence)
+        explanation = explain_decision(current, record, as_of=current.run.as_of, earlier=earlier)
+    return render(
+        request,
+        "roster/person.html",
+        {
+            "person": recipient,
+            "current": current,
+            "record": record,
+            "explanation": explanation,
+            "latest_run": latest,
+            "timeline": selectors.timeline(
+                decisions, evidence, selectors.roster_changes(recipient, request.user)
+            ),
+            "evidence_count": len(evidence),
+            "can_reveal": can_reveal(request.user),
+            "nav": "search",
+        },
+    )
+
+
+@people_view
+def units(request: HttpRequest) -> HttpResponse:
+    if getattr(request.user, "role", "") == Role.UNIT_OPERATOR:
+        unit = get_object_or_404(scope_units(Unit.objects.all(), request.user))
+        return redirect("roster:unit", unit_no=unit.unit_no)
+    q = param(request, "q")
+    order = param(request, "order", ("pending", "people"))
+    page = paginate(request, selectors.units_list(request.user, q=q, order=order))
+    return render(
+        request,
+        "roster/units.html",
+        {"page": page, "q": q, "order": order, "latest_run": selectors.latest_run(), "nav": "units"},
+    )
+
+
+@people_view
+def unit(request: HttpRequest, unit_no: str) -> HttpResponse:
+    obj = get_object_or_404(scope_units(Unit.objects.all(), request.user), unit_no=unit_no)
+    status = param(request, "status", STATUS_FILTERS)
+    q = param(request, "q")
+    run = selectors.latest_run()
+    counts = selectors.unit_status_counts(obj, run)
+    page = paginate(request, selectors.unit_people(obj, request.user, status=status, q=q))
+    return render(
+        request,
+        "roster/unit.html",
+        {
+            "unit": obj,
+            "page": page,
+            "status": status,
+            "q": q,
+            "latest_run": run,
+            "counts": counts,
+            "total": sum(counts.values()),
+            "statuses": selectors.STATUS_ORDER,
+            "nav": "units",
+        },
+    )

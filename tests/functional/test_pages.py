@@ -1,0 +1,551 @@
+"""The web pages: who may see each one, what it shows, unit isolation, pagination and masking."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import NOW, RecipientFactory, UnitFactory, UnitOperatorFactory, UserFactory, make_id
+from zige.accounts.masking import mask_id
+from zige.accounts.models import Role, User
+from zige.certification.models import Decision, DecisionChange, Run
+from zige.feeds.models import ImportBatch, ImportReject
+from zige.roster.models import Recipient, Unit
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = date(2026, 9, 30)
+
+
+@dataclass
+class World:
+    unit_a: Unit
+    unit_b: Unit
+    alice: Recipient  # unit A, eligible by a train trip
+    bob: Recipient  # unit A, pending
+    carol: Recipient  # unit B, dead
+    old_run: Run
+    run: Run
+    batch: ImportBatch
+    users: dict[str, User]
+
+
+def _decision(run: Run, person: Recipient, status: str, reason: str, **extra: Any) -> Decision:
+    return Decision.objects.create(
+        run=run, recipient=person, unit=person.unit, status=status, reason=reason, **extra
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    unit_a = UnitFactory(unit_no="1401000001", name="太原市第一机械厂")
+    unit_b = UnitFactory(unit_no="1401000002", name="大同市煤炭公司")
+    alice = RecipientFactory(
+        person_no="P0000000001", name="王秀兰", unit=unit_a, id_number=make_id(11), mobile="13912345678"
+    )
+    bob = RecipientFactory(person_no="P0000000002", name="李建国", unit=unit_a, id_number=make_id(12))
+    carol = RecipientFactory(person_no="P0000000003", name="张桂英", unit=unit_b, id_number=make_id(13))
+    old_run = Run.objects.create(as_of=date(2025, 9, 30), status="succeeded", created_at=NOW, recipients=3)
+    run = Run.objects.create(
+        as_of=AS_OF, status="succeeded", created_at=NOW, previous=old_run, recipients=3, changed=2
+    )
+    for person in (alice, bob, carol):
+        _decision(
+            old_run,
+            person,
+            "eligible",
+            "last_certified",
+            certified_on=date(2025, 1, 15),
+            due_on=date(2026, 1, 15),
+        )
+    _decision(
+        run, alice, "eligible", "rail",
+        evidence_kind="rail", evidence_date=date(2026, 3, 5), certified_on=date(2026, 3, 5), due_on=date(2027, 3, 5),
+    )  # fmt: skip
+    _decision(run, bob, "pending", "no_evidence", evidence_kind="last_certified", evidence_date=date(2025, 1, 15),
+              certified_on=date(2025, 1, 15), due_on=date(2026, 1, 15))  # fmt: skip
+    _decision(
+        run, carol, "stop", "death", evidence_kind="death", evidence_date=date(2026, 4, 10),
+        action="stop", effective_month="2026-05", months=5, amount=Decimal("15000.00"),
+    )  # fmt: skip
+    DecisionChange.objects.create(run=run, recipient=bob, unit=unit_a, old_status="eligible", new_status="pending",
+                                  old_reason="last_certified", new_reason="no_evidence")  # fmt: skip
+    DecisionChange.objects.create(run=run, recipient=carol, unit=unit_b, old_status="eligible", new_status="stop",
+                                  old_reason="last_certified", new_reason="death")  # fmt: skip
+    batch = ImportBatch.objects.create(
+        kind="rail", file_name="rail_2026.csv", sha256="ab" * 32, status="succeeded",
+        rows_read=6, rows_used=3, rows_rejected=3, created_at=NOW, format="csv", encoding="utf-8",
+    )  # fmt: skip
+    # `field` is the file's header as the agency wrote it
+    ImportReject.objects.create(
+        batch=batch, row=3, field="身份证号", value="140105195001011239", reason="bad_id_checksum"
+    )
+    ImportReject.objects.create(batch=batch, row=4, field="乘车日期", value="2026-02-30", reason="bad_date")
+    ImportReject.objects.create(batch=batch, row=5, field="公民身份号码", value="", reason="missing_value")
+    users = {
+        "admin": UserFactory(role=Role.BUREAU_ADMIN, username="admin1"),
+        "operator": UserFactory(role=Role.BUREAU_OPERATOR, username="op1"),
+        "auditor": UserFactory(role=Role.AUDITOR, username="aud1"),
+        "unit_a": UnitOperatorFactory(unit=unit_a, username="unita"),
+        "unit_b": UnitOperatorFactory(unit=unit_b, username="unitb"),
+    }
+    return World(unit_a, unit_b, alice, bob, carol, old_run, run, batch, users)
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _html(response: Any) -> str:
+    return response.content.decode("utf-8")
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def test_every_page_asks_anonymous_users_to_log_in(world: World) -> None:
+    urls = [
+        reverse("reports:dashboard"),
+        reverse("roster:search"),
+        reverse("roster:units"),
+        reverse("roster:unit", args=[world.unit_a.unit_no]),
+        reverse("roster:person", args=[world.alice.person_no]),
+        reverse("feeds:list"),
+        reverse("feeds:upload"),
+        reverse("feeds:detail", args=[world.batch.pk]),
+        reverse("certification:list"),
+        reverse("certification:detail", args=[world.run.pk]),
+    ]
+    client = Client()
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert reverse("accounts:login") in response["Location"], url
+
+
+@pytest.mark.parametrize("role", ["admin", "operator", "auditor", "unit_a"])
+def test_people_pages_render_for_every_role(world: World, role: str) -> None:
+    client = _client(world.users[role])
+    for url in (
+        reverse("reports:dashboard"),
+        reverse("roster:search"),
+        reverse("roster:unit", args=[world.unit_a.unit_no]),
+        reverse("roster:person", args=[world.alice.person_no]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = _html(response)
+        assert '<html lang="zh-Hans">' in html
+        assert world.users[role].role_label in html  # the header names the role
+
+
+@pytest.mark.parametrize(
+    "url_name", ["feeds:list", "feeds:upload", "certification:list", "feeds:detail", "certification:detail"]
+)
+def test_unit_operators_have_no_imports_or_runs(world: World, url_name: str) -> None:
+    args = {"feeds:detail": [world.batch.pk], "certification:detail": [world.run.pk]}.get(url_name, [])
+    assert _client(world.users["unit_a"]).get(reverse(url_name, args=args)).status_code == 403
+
+
+def _nav(world: World, role: str) -> str:
+    html = _html(_client(world.users[role]).get(reverse("reports:dashboard")))
+    match = re.search(r'<nav class="mainnav".*?</nav>', html, re.S)
+    assert match is not None
+    return match.group(0)
+
+
+def test_navigation_follows_the_role(world: World) -> None:
+    bureau = _nav(world, "operator")
+    assert "首页" in bureau and "人员查询" in bureau and "单位" in bureau
+    assert "数据导入" in bureau and "认证批次" in bureau and "审计日志" not in bureau
+    admin = _nav(world, "admin")
+    assert "审计日志" in admin and "用户管理" in admin
+    auditor = _nav(world, "auditor")
+    assert "审计日志" in auditor and "认证批次" in auditor and "用户管理" not in auditor
+    unit = _nav(world, "unit_a")
+    assert "数据导入" not in unit and "认证批次" not in unit and "审计日志" not in unit
+    header = _html(_client(world.users["unit_a"]).get(reverse("reports:dashboard")))
+    assert "太原市第一机械厂" in header and "单位经办人员" in header  # who is logged in, and where
+
+
+# --- unit isolation ---------------------------------------------------------------------------
+
+
+def test_unit_operator_gets_404_for_another_units_person_and_unit(world: World) -> None:
+    client = _client(world.users["unit_a"])
+    assert client.get(reverse("roster:person", args=[world.carol.person_no])).status_code == 404
+    assert client.get(reverse("roster:unit", args=[world.unit_b.unit_no])).status_code == 404
+    assert client.get(reverse("roster:person", args=[world.alice.person_no])).status_code == 200
+    # the same 404 as for a person who does not exist: nothing confirms that carol exists
+    assert client.get(reverse("roster:person", args=["P9999999999"])).status_code == 404
+
+
+def test_unit_operator_search_and_lists_stay_in_their_unit(world: World) -> None:
+    client = _client(world.users["unit_a"])
+    for query in ("张桂英", "张", world.carol.person_no, world.carol.id_number):
+        response = client.get(reverse("roster:search"), {"q": query})
+        assert response.context["page"].paginator.count == 0, query
+        assert world.carol.person_no not in _html(response).replace(f'value="{query}"', "")
+    html = _html(client.get(reverse("roster:search")))
+    assert "王秀兰" in html and "李建国" in html and "张桂英" not in html
+    response = client.get(reverse("roster:units"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("roster:unit", args=[world.unit_a.unit_no])
+
+
+def test_unit_operator_dashboard_counts_their_unit_only(world: World) -> None:
+    response = _client(world.users["unit_a"]).get(reverse("reports:dashboard"))
+    board = response.context["board"]
+    assert board.total == 2
+    assert board.by_status == {"eligible": 1, "pending": 1}
+    assert "大同市煤炭公司" not in _html(response)
+
+
+def test_run_changes_are_scoped_for_a_bureau_user_filterable(world: World) -> None:
+    client = _client(world.users["operator"])
+    url = reverse("certification:detail", args=[world.run.pk])
+    html = _html(client.get(url))
+    assert "李建国" in html and "张桂英" in html
+    html = _html(client.get(url, {"status": "stop"}))
+    assert "张桂英" in html and "李建国" not in html
+    html = _html(client.get(url, {"unit": world.unit_a.unit_no}))
+    assert "李建国" in html and "张桂英" not in html
+
+
+# --- content ----------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_counts_charts_and_units(world: World) -> None:
+    response = _client(world.users["operator"]).get(reverse("reports:dashboard"))
+    html = _html(response)
+    board = response.context["board"]
+    assert board.total == 3
+    assert board.by_status == {"eligible": 1, "pending": 1, "stop": 1}
+    assert [t["as_of"] for t in board.trend] == [date(2025, 9, 30), AS_OF]
+    assert board.units[0]["unit_no"] == world.unit_a.unit_no
+    assert 'id="chart-data" type="application/json"' in html
+    assert "vendor/echarts.min.js" in html
+    charts = response.context["charts"]
+    assert charts["trend"]["series"]["eligible"] == [3, 1]
+    assert "死亡" in charts["reasons"]["labels"]
+
+
+def test_dashboard_without_runs_says_so(world: World) -> None:
+    Decision.objects.all().delete()
+    DecisionChange.objects.all().delete()
+    Run.objects.filter(previous__isnull=False).delete()
+    Run.objects.all().delete()
+    html = _html(_client(world.users["operator"]).get(reverse("reports:dashboard")))
+    assert "尚无认证结果" in html
+
+
+def test_person_page_explains_the_current_decision(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    rail = {
+        "kind": "rail", "record_kind": "rail", "date": date(2026, 3, 5), "end_date": None, "sub": "",
+        "detail": "G602|太原南|北京西", "file_name": "rail_2026.csv", "row": 7, "batch_id": world.batch.pk,
+    }  # fmt: skip
+    older = {**rail, "date": date(2025, 12, 1), "detail": "K1234|大同|太原", "row": 3}
+    monkeypatch.setattr("zige.reports.selectors.evidence_for", lambda recipient: [rail, older])
+    response = _client(world.users["operator"]).get(reverse("roster:person", args=[world.alice.person_no]))
+    html = _html(response)
+    assert "2026-03-05 乘坐G602次列车（太原南→北京西），认证有效期至2027-03-05" in html
+    assert "乘坐K1234次列车（大同→太原）" in html  # the timeline has every record
+    assert "本次认证依据" in html
+    assert f"认证批次 #{world.old_run.pk}" in html  # and every decision
+    assert mask_id(world.alice.id_number) in html
+    assert world.alice.id_number not in html
+    assert "139****5678" in html and "13912345678" not in html
+
+
+def test_person_page_explains_death_and_pending(world: World) -> None:
+    client = _client(world.users["operator"])
+    html = _html(client.get(reverse("roster:person", args=[world.carol.person_no])))
+    # no record in the evidence store: the sentence comes from the decision alone
+    assert "2026-04-10 死亡信息，自2026年5月起停发，应追回多发养老金5个月共15,000.00元" in html
+    html = _html(client.get(reverse("roster:person", args=[world.bob.person_no])))
+    assert "认证期内无比对信息，需由单位核实（截止2026-12-31）" in html
+
+
+@pytest.mark.parametrize(("role", "button"), [("operator", True), ("unit_a", True), ("auditor", False)])
+def test_reveal_button_only_for_roles_that_may_reveal(world: World, role: str, button: bool) -> None:
+    html = _html(_client(world.users[role]).get(reverse("roster:person", args=[world.alice.person_no])))
+    assert (reverse("accounts:reveal") in html) is button
+    assert world.alice.id_number not in html
+
+
+def test_unit_page_masks_ids_and_paginates(world: World) -> None:
+    RecipientFactory.create_batch(118, unit=world.unit_a)
+    client = _client(world.users["unit_a"])
+    url = reverse("roster:unit", args=[world.unit_a.unit_no])
+    first = client.get(url)
+    assert first.context["page"].paginator.count == 120
+    assert len(first.context["page"].object_list) == 50
+    html = _html(first)
+    for person in Recipient.objects.filter(unit=world.unit_a):
+        assert person.id_number not in html
+    assert mask_id(world.alice.id_number) in html
+    assert "page=2" in html and "page=3" in html
+    last = client.get(url, {"page": 3})
+    assert len(last.context["page"].object_list) == 20
+    assert last.context["page"].number == 3
+    assert client.get(url, {"page": "junk"}).context["page"].number == 1
+    assert client.get(url, {"page": 99}).context["page"].number == 3
+    # filters keep their values in the page links and are applied on the server
+    pending = client.get(url, {"status": "pending"})
+    assert [p.person_no for p in pending.context["page"]] == [world.bob.person_no]
+    none = client.get(url, {"status": "none"})
+    assert none.context["page"].paginator.count == 118
+
+
+def test_pagination_links_keep_filters(world: World) -> None:
+    RecipientFactory.create_batch(60, unit=world.unit_a)
+    html = _html(
+        _client(world.users["operator"]).get(reverse("roster:search"), {"unit": world.unit_a.unit_no})
+    )
+    assert f"unit={world.unit_a.unit_no}&amp;page=2" in html
+
+
+@pytest.mark.parametrize("how", ["name", "surname", "person_no", "id", "id_lower_x_spaces", "id15"])
+def test_search_finds_a_person(world: World, how: str) -> None:
+    if how == "id15":  # an old 15-digit number finds the stored 18-digit one
+        query = world.alice.id_number[:6] + world.alice.id_number[8:17]
+    else:
+        query = {
+            "name": "王秀兰",
+            "surname": "王",
+            "person_no": world.alice.person_no,
+            "id": world.alice.id_number,
+            "id_lower_x_spaces": " " + " ".join(world.alice.id_number.lower()) + " ",
+        }[how]
+    response = _client(world.users["operator"]).get(reverse("roster:search"), {"q": query})
+    people = list(response.context["page"])
+    assert [p.person_no for p in people] == [world.alice.person_no]
+    # the results show the masked number (the search box keeps what the user typed)
+    html = _html(response).replace(f'value="{query.strip()}"', "")
+    assert world.alice.id_number not in html
+    assert mask_id(world.alice.id_number) in html
+
+
+def test_search_filters_by_status(world: World) -> None:
+    response = _client(world.users["operator"]).get(reverse("roster:search"), {"status": "stop"})
+    assert [p.person_no for p in response.context["page"]] == [world.carol.person_no]
+
+
+def test_units_list_counts_and_sorts(world: World) -> None:
+    response = _client(world.users["operator"]).get(reverse("roster:units"), {"order": "pending"})
+    units = list(response.context["page"])
+    assert [u.unit_no for u in units] == [world.unit_a.unit_no, world.unit_b.unit_no]
+    assert (units[0].people, units[0].pending, units[1].stop) == (2, 1, 1)
+
+
+def test_imports_pages(world: World) -> None:
+    client = _client(world.users["operator"])
+    html = _html(client.get(reverse("feeds:list")))
+    assert "rail_2026.csv" in html and "上传文件" in html
+    html = _html(client.get(reverse("feeds:detail", args=[world.batch.pk])))
+    assert "身份证号校验码错误" in html and "日期无法识别" in html
+    assert "140105195001011239" not in html and mask_id("140105195001011239") in html
+    filtered = client.get(reverse("feeds:detail", args=[world.batch.pk]), {"reason": "bad_date"})
+    assert [r.row for r in filtered.context["page"]] == [4]
+    assert filtered.context["page"].paginator.count == 1
+    assert client.get(reverse("feeds:upload")).status_code == 200
+
+
+def test_rejects_csv_is_audited_and_not_for_auditors(world: World) -> None:
+    from zige.audit.models import AuditEvent
+
+    url = reverse("feeds:rejects_csv", args=[world.batch.pk])
+    assert _client(world.users["auditor"]).get(url).status_code == 403
+    response = _client(world.users["operator"]).get(url)
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode("utf-8")  # type: ignore[attr-defined]
+    assert body.startswith("\ufefffile,row,field,value,reason")
+    assert "rail_2026.csv,3,身份证号,140105195001011239,bad_id_checksum" in body
+    assert AuditEvent.objects.filter(action="rejects_download", target_id=str(world.batch.pk)).exists()
+
+
+def test_auditor_reads_imports_and_runs_but_cannot_start_anything(world: World) -> None:
+    client = _client(world.users["auditor"])
+    html = _html(client.get(reverse("certification:list")))
+    assert "开始认证" not in html
+    assert "上传文件" not in _html(client.get(reverse("feeds:list")))
+    assert client.get(reverse("feeds:upload")).status_code == 403
+    assert client.post(reverse("certification:start"), {"as_of": "2026-11-30"}).status_code == 403
+
+
+def test_runs_page_offers_a_run_to_bureau_staff(world: World) -> None:
+    html = _html(_client(world.users["operator"]).get(reverse("certification:list")))
+    assert "开始认证" in html and reverse("certification:start") in html
+    assert f"#{world.run.pk}" in html
+
+
+def test_progress_fragments_poll_until_finished(world: World) -> None:
+    client = _client(world.users["operator"])
+    running = Run.objects.create(as_of=date(2026, 10, 31), status="running", progress=40, created_at=NOW)
+    html = _html(client.get(reverse("certification:progress", args=[running.pk])))
+    assert 'hx-trigger="every 2s"' in html and "w-40" in html
+    done = client.get(reverse("certification:progress", args=[world.run.pk]), HTTP_HX_REQUEST="true")
+    assert done["HX-Refresh"] == "true"
+    queued = ImportBatch.objects.create(kind="rail", file_name="x.csv", sha256="cd" * 32, created_at=NOW)
+    html = _html(client.get(reverse("feeds:progress", args=[queued.pk])))
+    assert 'hx-trigger="every 2s"' in html
+    detail = _html(client.get(reverse("feeds:detail", args=[queued.pk])))
+    assert reverse("feeds:progress", args=[queued.pk]) in detail
+
+
+def test_pages_carry_no_inline_script_or_style(world: World) -> None:
+    """The CSP has no 'unsafe-inline': scripts come from static files, data from json_script."""
+    client = _client(world.users["operator"])
+    for url in (
+        reverse("reports:dashboard"),
+        reverse("roster:search"),
+        reverse("roster:person", args=[world.alice.person_no]),
+        reverse("roster:unit", args=[world.unit_a.unit_no]),
+        reverse("roster:units"),
+        reverse("feeds:list"),
+        reverse("feeds:detail", args=[world.batch.pk]),
+        reverse("certification:list"),
+        reverse("certification:detail", args=[world.run.pk]),
+    ):
+        html = _html(client.get(url))
+        assert " style=" not in html, url
+        assert "<style" not in html, url
+        for tag in re.findall(r"<script[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
+        assert not re.search(r"<[^>]+\son[a-z]+=", html), url
+
+
+def test_a_unit_of_10000_people_pages_with_a_fixed_number_of_queries(
+    world: World, django_assert_max_num_queries: Any
+) -> None:
+    """A unit's page costs the same few queries on page 1 and page 200 (nothing per row)."""
+    from tests.factories import make_id
+
+    people = [
+        Recipient(
+            person_no=f"Q{n:09d}",
+            id_number=make_id(n, birth=date(1940 + n // 1000, 1, 1), region="140106"),
+            name=f"人{n}",
+            unit=world.unit_a,
+        )
+        for n in range(10_000)
+    ]
+    Recipient.objects.bulk_create(people, batch_size=2000)
+    saved = Recipient.objects.filter(unit=world.unit_a, person_no__startswith="Q")
+    Decision.objects.bulk_create(
+        [
+            Decision(run=world.run, recipient=p, unit=world.unit_a, status="eligible", reason="rail")
+            for p in saved
+        ],
+        batch_size=2000,
+    )
+    client = _client(world.users["unit_a"])
+    url = reverse("roster:unit", args=[world.unit_a.unit_no])
+    for page, rows in ((1, 50), (201, 2)):
+        with django_assert_max_num_queries(12):
+            response = client.get(url, {"page": page})
+        assert response.context["page"].paginator.count == 10_002
+        assert len(response.context["page"].object_list) == rows
+    with django_assert_max_num_queries(12):
+        response = client.get(url, {"status": "eligible", "page": 3})
+    assert response.context["page"].paginator.count == 10_001
+
+
+def test_dashboard_reads_the_stored_summary_for_bureau_staff(world: World) -> None:
+    """Bureau staff see the run's summary (no scan of a province's decisions); a unit operator's
+    counts come from their unit's decisions."""
+    world.run.summary = {
+        "as_of": AS_OF.isoformat(),
+        "recipients": 1000,
+        "status": {"eligible": 900, "pending": 80, "review": 5, "suspend": 5, "stop": 10},
+        "reason": {"rail": 900, "no_evidence": 80},
+        "status_reason": {
+            "eligible/rail": 900,
+            "pending/no_evidence": 80,
+            "review/alive_after_death": 5,
+            "suspend/imprisoned": 5,
+            "stop/death": 10,
+        },
+        "units": {
+            "total": 2,
+            "top": [
+                {
+                    "unit_id": world.unit_b.pk,
+                    "unit_no": world.unit_b.unit_no,
+                    "name": world.unit_b.name,
+                    "total": 500,
+                    "status": {"eligible": 420, "pending": 70, "review": 5, "suspend": 0, "stop": 5},
+                },
+            ],
+        },
+        "actions": {"stop": {"count": 10, "months": 30, "amount": "90000.00"}},
+        "reminders": {"total": 12, "channel": {"sms": 10, "unit": 2}},
+    }
+    world.run.save()
+    response = _client(world.users["auditor"]).get(reverse("reports:dashboard"))
+    board = response.context["board"]
+    assert board.total == 1000 and board.by_status["pending"] == 80 and board.remind == 12
+    assert board.units[0]["unit_no"] == world.unit_b.unit_no and board.units[0]["share"] == "14.0%"
+    html = _html(response)
+    assert "90,000.00" in html and "1,000" in html
+    assert response.context["charts"]["trend"]["series"]["eligible"] == [3, 900]
+    unit = _client(world.users["unit_a"]).get(reverse("reports:dashboard")).context["board"]
+    assert unit.total == 2
+
+
+def test_upload_hands_the_file_to_the_import_service(world: World, tmp_path: Any) -> None:
+    from django.conf import settings
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    content = (
+        "身份证号,姓名,乘车日期,车次,出发站,到达站\n"
+        + f"{world.alice.id_number},王秀兰,2026-03-05,G602,太原南,北京西\n"
+    )
+    upload = SimpleUploadedFile("rail_2026_extra.csv", content.encode("utf-8"), content_type="text/csv")
+    response = _client(world.users["operator"]).post(reverse("feeds:upload"), {"file": upload, "kind": ""})
+    batch = ImportBatch.objects.get(file_name="rail_2026_extra.csv")
+    assert response.status_code == 302 and response["Location"] == reverse("feeds:detail", args=[batch.pk])
+    assert batch.kind == "rail" and batch.created_by == world.users["operator"]
+    incoming = settings.UPLOAD_DIR / "incoming"
+    assert not incoming.exists() or not any(incoming.iterdir())  # the view's temporary copy is gone
+
+
+def test_upload_explains_a_refused_file(world: World) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("notes.csv", b"a,b\n1,2\n", content_type="text/csv")
+    response = _client(world.users["operator"]).post(reverse("feeds:upload"), {"file": upload, "kind": ""})
+    assert response.status_code == 200
+    assert "无法从文件名" in _html(response)
+    assert not ImportBatch.objects.filter(file_name="notes.csv").exists()
+
+
+def test_unit_operators_cannot_post_uploads_or_runs(world: World) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = _client(world.users["unit_a"])
+    upload = SimpleUploadedFile("rail_x.csv", b"x", content_type="text/csv")
+    assert client.post(reverse("feeds:upload"), {"file": upload}).status_code == 403
+    assert client.post(reverse("certification:start"), {"as_of": "2026-11-30"}).status_code == 403
+    assert Run.objects.count() == 2
+
+
+def test_start_a_run(world: World) -> None:
+    client = _client(world.users["operator"])
+    response = client.post(reverse("certification:start"), {"as_of": "2026-11-30"})
+    run = Run.objects.get(as_of=date(2026, 11, 30))
+    assert response["Location"] == reverse("certification:detail", args=[run.pk])
+    assert run.status == "queued" and run.created_by == world.users["operator"]
+    html = _html(client.get(response["Location"]))
+    assert reverse("certification:progress", args=[run.pk]) in html and "排队中" in html
+    bad = client.post(reverse("certification:start"), {"as_of": "30/11/2026"}, follow=True)
+    assert "请填写正确的比对基准日" in _html(bad)

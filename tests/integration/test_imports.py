@@ -1,0 +1,478 @@
+"""Imports into the system of record: roster with field history, feeds into the evidence store.
+
+Every test has its own data directory (uploads, evidence store, run copies) and runs on SQLite
+and on PostgreSQL (`ZIGE_DATABASE_URL`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from django.http import Http404
+
+from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id
+from zige.accounts.models import DeviceClient, Role
+from zige.audit.models import AuditEvent
+from zige.feeds import selectors, services, store
+from zige.feeds.models import ImportBatch, ImportReject, ImportStatus, PushedResult
+from zige.roster.models import Recipient, RecipientChange, Unit
+
+pytestmark = pytest.mark.django_db
+
+ROSTER_HEADER = [
+    "个人编号", "姓名", "身份证号", "单位编号", "单位名称", "待遇状态", "状态变更日期", "停发原因", "月养老金",
+    "联系电话", "退休日期", "上次认证日期",
+]  # fmt: skip
+RAIL_HEADER = ["身份证号", "姓名", "乘车日期", "车次", "出发站", "到达站"]
+
+ID_A = make_id(1, date(1950, 1, 1))
+ID_B = make_id(2, date(1951, 2, 2))
+ID_C = make_id(3, date(1952, 3, 3))
+ID_D = make_id(4, date(1953, 4, 4))
+ID_E = make_id(5, date(1954, 5, 5))
+BAD_ID = ID_A[:17] + ("0" if ID_A[17] != "0" else "1")
+
+
+def person(
+    no: str,
+    name: str,
+    id_number: str,
+    unit: str = "U001",
+    *,
+    status: str = "正常",
+    phone: str = "13812345678",
+    amount: str = "3000.00",
+    certified: str = "2026-01-15",
+) -> list[str]:
+    return [no, name, id_number, unit, f"单位{unit}", status, "", "", amount, phone, "2010-01-01", certified]
+
+
+FIRST_ROSTER = [
+    person("P001", "张三", ID_A),
+    person("P002", "李四", ID_B, "U002"),
+    person("P003", "王五", ID_C),
+    person("P003", "王五", ID_C),  # an exact repeat: duplicate row
+    person("P004", "赵六", BAD_ID),  # bad check digit: rejected
+    person("P005", "钱七", ID_D),  # P005 twice with different data: both rejected
+    person("P005", "钱七", ID_D, phone="13900000000"),
+]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def data_dirs(settings: Any, tmp_path: Path) -> Path:
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
+    settings.RUNS_DIR = tmp_path / "data" / "runs"
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    directory = tmp_path / "files"
+    directory.mkdir()
+    return directory
+
+
+def do_import(path: Path, kind: str | None = None, *, user: Any = None, now: datetime = NOW) -> ImportBatch:
+    batch = services.import_submit(
+        source=path, file_name=path.name, kind=kind, user=user, now=now, enqueue=False
+    )
+    if batch.status == ImportStatus.QUEUED:
+        batch = services.import_execute(batch_id=batch.pk, now=now)
+    return batch
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything an import may change, to compare before and after a failed one."""
+    return {
+        "recipients": list(Recipient.objects.order_by("pk").values()),
+        "units": list(Unit.objects.order_by("pk").values()),
+        "changes": list(RecipientChange.objects.order_by("pk").values()),
+        "succeeded": list(ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).order_by("pk").values()),
+        "rejects": list(ImportReject.objects.order_by("pk").values()),
+    }
+
+
+def evidence_listing(root: Path) -> list[str]:
+    directory = root / "evidence"
+    if not directory.exists():
+        return []
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+def actions(name: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=name).order_by("seq"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Roster
+
+
+def test_roster_import_adds_recipients_counts_reconcile_and_rejects_are_kept(files: Path) -> None:
+    user = UserFactory(role=Role.BUREAU_OPERATOR)
+    batch = do_import(write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER), "roster", user=user)
+
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert (batch.rows_read, batch.rows_used, batch.rows_rejected, batch.duplicate_rows) == (7, 3, 3, 1)
+    assert batch.rows_read == batch.rows_used + batch.rows_rejected + batch.duplicate_rows
+    assert (batch.created, batch.updated, batch.progress) == (3, 0, 100)
+    assert batch.format == "csv" and batch.header_row == 1
+    assert len(batch.sha256) == 64 and store.upload_path(batch.stored_path).is_file()
+
+    people = {r.person_no: r for r in Recipient.objects.select_related("unit")}
+    assert sorted(people) == ["P001", "P002", "P003"]
+    assert people["P002"].unit.unit_no == "U002" and people["P002"].unit.name == "单位U002"
+    assert people["P001"].monthly_amount == Decimal("3000")
+    assert people["P001"].mobile == "13812345678"
+    assert people["P001"].last_certified_on == date(2026, 1, 15)
+    assert people["P001"].first_import_id == people["P001"].last_import_id == batch.pk
+
+    rejects = [(r.row, r.field, r.reason) for r in selectors.rejects_for(batch=batch)]
+    assert rejects == [
+        (6, "身份证号", "bad_id_checksum"),
+        (7, "个人编号", "duplicate_person_no"),
+        (8, "个人编号", "duplicate_person_no"),
+    ]
+    assert RecipientChange.objects.count() == 0  # new people are not changes
+    submitted, succeeded = actions("import.submitted"), actions("import.succeeded")
+    assert [e.target_id for e in submitted] == [str(batch.pk)] and submitted[0].actor == user.username
+    assert succeeded[0].after["rows_used"] == 3 and succeeded[0].after["rows_rejected"] == 3
+
+
+def test_the_same_bytes_twice_is_a_duplicate_that_changes_nothing(
+    files: Path, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    path = write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER)
+    first = do_import(path, "roster")
+    before = snapshot()
+    copy = files / "roster_again.csv"
+    copy.write_bytes(path.read_bytes())  # same bytes, another name
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        second = services.import_submit(source=copy, file_name=copy.name, kind="roster", user=None, now=NOW)
+
+    assert callbacks == [], "a duplicate queues no work"
+    assert second.status == ImportStatus.DUPLICATE
+    assert second.duplicate_of_id == first.pk
+    assert f"#{first.pk}" in second.message and "nothing imported" in second.message
+    assert "未重复导入" in second.message
+    assert second.stored_path == first.stored_path
+    assert snapshot() == before
+    assert [e.after["duplicate_of"] for e in actions("import.duplicate")] == [first.pk]
+
+
+def test_a_second_roster_records_the_history_of_each_changed_field(files: Path) -> None:
+    first = do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    second_rows = [
+        person("P001", "张三", ID_A, phone="13999999999"),  # phone (and so mobile) changed
+        person("P002", "李四", ID_B, "U003", status="暂停"),  # unit and status changed
+        person("P006", "孙八", ID_E),  # new; P003 is absent and stays
+    ]
+    second_rows[1][6], second_rows[1][7] = "2026-06-01", "服刑"
+    later = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    second = do_import(write_csv(files / "roster_2.csv", ROSTER_HEADER, second_rows), "roster", now=later)
+
+    assert second.status == ImportStatus.SUCCEEDED, second.message
+    assert (second.rows_used, second.created, second.updated) == (3, 1, 2)
+    changes = {
+        (c.recipient.person_no, c.field): (c.old_value, c.new_value)
+        for c in RecipientChange.objects.select_related("recipient")
+    }
+    assert changes == {
+        ("P001", "phone"): ("13812345678", "13999999999"),
+        ("P001", "mobile"): ("13812345678", "13999999999"),
+        ("P002", "unit_id"): ("U002", "U003"),
+        ("P002", "unit_name"): ("单位U002", "单位U003"),
+        ("P002", "benefit_status"): ("normal", "suspended"),
+        ("P002", "status_since"): ("", "2026-06-01"),
+        ("P002", "status_reason"): ("", "服刑"),
+    }
+    assert {c.batch_id for c in RecipientChange.objects.all()} == {second.pk}
+    assert {c.changed_at for c in RecipientChange.objects.all()} == {later}
+
+    people = {r.person_no: r for r in Recipient.objects.select_related("unit")}
+    assert sorted(people) == ["P001", "P002", "P003", "P006"], "absent people are not deleted"
+    assert people["P002"].benefit_status == "suspended" and people["P002"].unit.unit_no == "U003"
+    assert people["P002"].status_since == date(2026, 6, 1)
+    assert people["P001"].phone == "13999999999"
+    assert people["P003"].last_import_id == first.pk, "absent from the second file"
+    assert people["P001"].last_import_id == second.pk and people["P001"].first_import_id == first.pk
+
+
+def test_an_unchanged_roster_under_other_bytes_changes_no_field(files: Path) -> None:
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    rows = [r[:] for r in FIRST_ROSTER]
+    rows[0][8] = "3,000.00元"  # the same amount written differently
+    batch = do_import(write_csv(files / "roster_2.csv", ROSTER_HEADER, rows), "roster")
+    assert batch.status == ImportStatus.SUCCEEDED
+    assert (batch.created, batch.updated) == (0, 0)
+    assert RecipientChange.objects.count() == 0
+
+
+def test_a_row_colliding_with_another_recipient_on_the_roll_is_rejected(files: Path) -> None:
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    rows = [person("P009", "张三", ID_A), person("P002", "李四", ID_B, "U002")]  # ID_A belongs to P001
+    batch = do_import(write_csv(files / "roster_2.csv", ROSTER_HEADER, rows), "roster")
+    assert batch.status == ImportStatus.SUCCEEDED
+    assert (batch.rows_used, batch.rows_rejected) == (1, 1)
+    assert [(r.row, r.field, r.value, r.reason) for r in selectors.rejects_for(batch=batch)] == [
+        (2, "身份证号", ID_A, "duplicate_id_number")
+    ]
+    assert not Recipient.objects.filter(person_no="P009").exists()
+
+
+def test_a_crash_while_writing_the_history_leaves_everything_as_before(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    before = snapshot()
+
+    def boom(rows: Any) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("zige.roster.services._write_changes", boom)
+    rows = [person("P001", "张三", ID_A, phone="13999999999"), person("P007", "周九", ID_E)]
+    batch = do_import(write_csv(files / "roster_2.csv", ROSTER_HEADER, rows), "roster")
+
+    assert batch.status == ImportStatus.FAILED
+    assert (
+        "OSError" in batch.message and "Traceback" not in batch.message and "disk full" not in batch.message
+    )
+    assert snapshot() == before, "recipients, units, history, batches and rejects as before"
+    assert actions("import.failed")[0].target_id == str(batch.pk)
+
+    monkeypatch.undo()  # the same file imports once the problem is gone
+    again = do_import(files / "roster_2.csv", "roster")
+    assert again.status == ImportStatus.SUCCEEDED and again.created == 1 and again.updated == 1
+
+
+def test_an_unreadable_file_fails_with_a_message_naming_it(files: Path) -> None:
+    path = files / "roster.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    batch = do_import(path, "roster")
+    assert batch.status == ImportStatus.FAILED
+    assert batch.message.startswith("roster.csv: ") and "个人编号" in batch.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeds and the evidence store
+
+
+def rail_rows() -> list[list[str]]:
+    return [
+        [ID_A, "张三", "2026-03-05", "G123", "太原南", "北京西"],
+        [ID_A, "张 三", "2026/3/5", "G123", "太原南", "北京西"],  # the same trip written differently
+        [ID_B, "李四", "2026-04-01", "K601", "大同", "太原"],
+        [BAD_ID, "张三", "2026-05-01", "D55", "太原", "运城"],  # bad check digit: rejected
+        [ID_E, "孙八", "2026-06-01", "D66", "太原", "临汾"],  # on no roster: used, unmatched
+    ]
+
+
+def test_a_feed_import_writes_one_sorted_parquet_file_and_counts_reconcile(
+    files: Path, data_dirs: Path
+) -> None:
+    do_import(write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    batch = do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()))
+
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert batch.kind == "rail"
+    assert (batch.rows_read, batch.rows_used, batch.rows_rejected, batch.duplicate_rows) == (5, 3, 1, 1)
+    assert batch.unmatched == 1
+    assert batch.evidence_path == f"rail/{batch.pk}-{batch.sha256[:8]}.parquet"
+    table = pq.read_table(store.evidence_file(batch.evidence_path))
+    assert table.column_names == list(store.EVIDENCE_COLUMNS)
+    ids = table.column("id_number").to_pylist()
+    assert ids == sorted(ids) and len(ids) == 3
+    assert evidence_listing(data_dirs) == ["rail", f"rail/{batch.pk}-{batch.sha256[:8]}.parquet"]
+    assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(5, "bad_id_checksum")]
+
+
+def test_feed_rows_already_in_the_store_count_as_duplicates(files: Path) -> None:
+    first = do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()[:3]))
+    overlap = [
+        [ID_B, "李 四", "20260401", "K601", "大同", "太原"],  # already imported (written differently)
+        [ID_C, "王五", "2026-07-01", "G9", "太原南", "西安北"],  # new
+    ]
+    second = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, overlap))
+    assert first.status == second.status == ImportStatus.SUCCEEDED
+    assert (second.rows_used, second.duplicate_rows) == (1, 1)
+
+    records = selectors.evidence_for_person(id_number=ID_B)
+    assert [(r["kind"], r["date"], r["file_name"], r["row"]) for r in records] == [
+        ("rail", date(2026, 4, 1), "rail_2026q1.csv", 4)
+    ]
+
+
+def test_evidence_for_a_person_spans_imports_and_pushed_results_newest_first(files: Path) -> None:
+    do_import(write_csv(files / "rail_2026.csv", RAIL_HEADER, rail_rows()))
+    death = files / "death_gongan_2026.csv"
+    write_csv(death, ["身份证号", "姓名", "死亡日期", "信息来源"], [[ID_A, "张三", "2026-08-01", "公安"]])
+    do_import(death)
+    unit = files / "u.csv"
+    write_csv(
+        unit,
+        ["身份证号", "姓名", "确认日期", "确认方式", "确认结果"],
+        [[ID_A, "张三", "2026-09-01", "", "丧失资格"]],
+    )
+    do_import(unit, "unit_confirm")
+    client = DeviceClient.objects.create(
+        client_id="app", name="民生山西APP", kind="app_auth", secret="s", created_at=NOW
+    )
+    PushedResult.objects.create(
+        client=client, kind="app_auth", id_number=ID_A, name="张三",
+        auth_time=datetime(2026, 10, 1, 20, 0, tzinfo=UTC), result="pass", similarity="0.98",
+        nonce="n1", received_at=NOW,
+    )  # fmt: skip
+
+    records = selectors.evidence_for_person(id_number=ID_A.lower())
+    assert [(r["kind"], r["record_kind"], r["date"], r["sub"]) for r in records] == [
+        ("app_auth", "app_auth", date(2026, 10, 2), "pass"),  # 20:00 UTC is the next day in Beijing
+        ("unit_confirm", "unit_confirmed_lost", date(2026, 9, 1), "lost"),
+        ("death", "death", date(2026, 8, 1), ""),
+        ("rail", "rail", date(2026, 3, 5), ""),
+    ]
+    assert records[3]["detail"] == "G123|太原南|北京西" and records[3]["file_name"] == "rail_2026.csv"
+    assert records[0]["file_name"] == "民生山西APP" and records[0]["batch_id"] is None
+    assert selectors.evidence_for_person(id_number=ID_D) == []
+
+
+def test_a_crash_at_the_parquet_rename_leaves_the_store_as_before(
+    files: Path, data_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()[:1]))
+    before, listing = snapshot(), evidence_listing(data_dirs)
+    evidence_before = selectors.evidence_for_person(id_number=ID_B)
+
+    def boom(source: Path, target: Path) -> None:
+        raise OSError("rename failed")
+
+    monkeypatch.setattr("zige.feeds.store._rename", boom)
+    batch = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rail_rows()))
+    assert batch.status == ImportStatus.FAILED and batch.evidence_path == ""
+    assert snapshot() == before
+    assert evidence_listing(data_dirs) == listing, "no temporary file left behind"
+    assert selectors.evidence_for_person(id_number=ID_B) == evidence_before == []
+
+
+def test_a_crash_after_the_parquet_file_is_written_leaves_the_store_as_before(
+    files: Path, data_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()[:1]))
+    before, listing = snapshot(), evidence_listing(data_dirs)
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("zige.feeds.services._finish", boom)
+    batch = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rail_rows()))
+    assert batch.status == ImportStatus.FAILED
+    assert snapshot() == before
+    assert evidence_listing(data_dirs) == listing
+    assert selectors.evidence_for_person(id_number=ID_B) == []
+
+
+def test_an_evidence_file_no_succeeded_batch_refers_to_is_ignored(files: Path, data_dirs: Path) -> None:
+    batch = do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()))
+    stray = data_dirs / "evidence" / "rail" / "999-deadbeef.parquet"  # left by a crash
+    stray.write_bytes(store.evidence_file(batch.evidence_path).read_bytes())
+    assert len(selectors.evidence_for_person(id_number=ID_B)) == 1
+    again = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rail_rows()[2:3]))
+    assert again.duplicate_rows == 1  # deduplicated against the batch, once
+
+
+def test_the_kind_comes_from_the_name_or_is_given_and_an_unknown_kind_is_refused(files: Path) -> None:
+    path = write_csv(files / "trips.csv", RAIL_HEADER, rail_rows())
+    with pytest.raises(ValueError, match=r"无法从文件名.*Cannot tell the kind"):
+        services.import_submit(source=path, file_name=path.name, kind=None, user=None, now=NOW)
+    with pytest.raises(ValueError, match=r"未知的数据类型.*Unknown kind"):
+        services.import_submit(source=path, file_name=path.name, kind="bus", user=None, now=NOW)
+    assert ImportBatch.objects.count() == 0
+    batch = do_import(path, "rail")
+    assert batch.status == ImportStatus.SUCCEEDED and batch.kind == "rail"
+    assert (
+        do_import(write_csv(files / "Flight-2026.csv", ["身份证号", "姓名", "航班日期"], [])).kind == "flight"
+    )
+
+
+def test_a_unit_operator_may_not_import() -> None:
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.import_submit(
+            source=Path(__file__), file_name="rail.csv", kind=None, user=UnitOperatorFactory(), now=NOW
+        )
+
+
+def test_submit_queues_the_task_on_commit_and_the_task_imports(
+    files: Path, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    path = write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        batch = services.import_submit(source=path, file_name=path.name, kind="roster", user=None, now=NOW)
+        assert batch.status == ImportStatus.QUEUED
+    assert len(callbacks) == 1
+    batch.refresh_from_db()
+    assert batch.status == ImportStatus.SUCCEEDED and batch.started_at is not None
+    assert Recipient.objects.count() == 3
+
+
+def test_progress_is_reported_and_saved(files: Path) -> None:
+    path = write_csv(files / "rail_2026.csv", RAIL_HEADER, rail_rows())
+    batch = services.import_submit(
+        source=path, file_name=path.name, kind=None, user=None, now=NOW, enqueue=False
+    )
+    seen: list[tuple[str, int]] = []
+    services.import_execute(
+        batch_id=batch.pk, now=NOW, progress=lambda label, done, total: seen.append((label, done))
+    )
+    percents = [p for _, p in seen]
+    assert percents == sorted(percents) and percents[-1] == 100 and len(seen) >= 5
+    batch.refresh_from_db()
+    assert batch.progress == 100 and batch.finished_at is not None and batch.finished_at >= NOW
+
+
+def test_executing_a_finished_batch_again_does_nothing(files: Path) -> None:
+    batch = do_import(write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    again = services.import_execute(batch_id=batch.pk, now=NOW)
+    assert again.status == ImportStatus.SUCCEEDED and Recipient.objects.count() == 3
+    assert len(actions("import.succeeded")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Who sees imports
+
+
+@pytest.mark.parametrize("role", [Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.AUDITOR])
+def test_bureau_roles_and_auditors_see_every_import(files: Path, role: str) -> None:
+    batch = do_import(write_csv(files / "rail_2026.csv", RAIL_HEADER, rail_rows()))
+    user = UserFactory(role=role)
+    assert list(selectors.imports_list(user=user)) == [batch]
+    assert selectors.import_get(user=user, batch_id=batch.pk) == batch
+
+
+def test_unit_operators_and_anonymous_users_see_no_import(files: Path) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    batch = do_import(write_csv(files / "rail_2026.csv", RAIL_HEADER, rail_rows()))
+    for user in (UnitOperatorFactory(), AnonymousUser()):
+        with pytest.raises(Http404):
+            selectors.imports_list(user=user)
+        with pytest.raises(Http404):
+            selectors.import_get(user=user, batch_id=batch.pk)
+    with pytest.raises(Http404):
+        selectors.import_get(user=UserFactory(), batch_id=batch.pk + 1000)

@@ -1,0 +1,397 @@
+"""Certification runs over the system of record: the same decisions as `zige certify`, what
+changed since the previous run, reproducibility, failure and the scoped selectors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from django.http import Http404
+
+from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.certification import selectors
+from zige.certification.models import Decision, DecisionChange, Run, RunStatus
+from zige.certification.services import run_execute, run_submit
+from zige.demo import generate_province
+from zige.engine.kinds import BUILTIN_KINDS
+from zige.engine.pipeline import CertifyConfig, certify, discover_feeds
+from zige.feeds import services as feed_services
+from zige.feeds import store
+from zige.feeds.models import ImportBatch, ImportStatus
+from zige.roster.models import Recipient, Unit
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = date(2026, 11, 30)
+ROSTER_HEADER = [
+    "个人编号",
+    "姓名",
+    "身份证号",
+    "单位编号",
+    "单位名称",
+    "待遇状态",
+    "月养老金",
+    "联系电话",
+    "退休日期",
+    "上次认证日期",
+]
+ID_A = make_id(11, date(1950, 1, 1))
+ID_B = make_id(12, date(1951, 1, 1))
+ID_C = make_id(13, date(1952, 1, 1))
+ID_D = make_id(14, date(1953, 1, 1))
+
+
+@pytest.fixture(autouse=True)
+def data_dirs(settings: Any, tmp_path: Path) -> Path:
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
+    settings.RUNS_DIR = tmp_path / "data" / "runs"
+    return tmp_path / "data"
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def do_import(path: Path, kind: str | None = None, now: datetime = NOW) -> ImportBatch:
+    batch = feed_services.import_submit(
+        source=path, file_name=path.name, kind=kind, user=None, now=now, enqueue=False
+    )
+    if batch.status == ImportStatus.QUEUED:
+        batch = feed_services.import_execute(batch_id=batch.pk, now=now)
+    assert batch.status == ImportStatus.SUCCEEDED, (path.name, batch.message)
+    return batch
+
+
+def do_run(as_of: date = AS_OF, now: datetime = NOW) -> Run:
+    run = run_submit(as_of=as_of, user=None, now=now, enqueue=False)
+    run = run_execute(run_id=run.pk, now=now)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    return run
+
+
+DECISION_FIELDS = (
+    "status", "reason", "evidence_kind", "evidence_date", "certified_on", "due_on", "remind", "channel",
+    "action", "effective_month", "months", "amount",
+)  # fmt: skip
+
+
+def decisions_of(run: Run) -> dict[str, tuple[Any, ...]]:
+    rows = Decision.objects.filter(run=run).values_list("recipient__person_no", *DECISION_FIELDS)
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# The same decisions as `zige certify`
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    base = tmp_path_factory.mktemp("province")
+    generated = generate_province(base / "input", recipients=1500, as_of=AS_OF, seed=7)
+    out = base / "certify"
+    certify(CertifyConfig(roster=generated.roster, feeds=generated.feeds, as_of=AS_OF, out=out))
+    return generated, out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def expected_from_certify(out: Path) -> dict[str, tuple[Any, ...]]:
+    """results.csv and actions.csv as the tuples the Decision rows hold."""
+    actions = {row["person_no"]: row for row in read_csv(out / "actions.csv")}
+    expected = {}
+    for row in read_csv(out / "results.csv"):
+        action = actions.get(row["person_no"])
+        expected[row["person_no"]] = (
+            row["status"],
+            row["reason"],
+            row["evidence_kind"],
+            date.fromisoformat(row["evidence_date"]) if row["evidence_date"] else None,
+            date.fromisoformat(row["certified_on"]) if row["certified_on"] else None,
+            date.fromisoformat(row["due_on"]) if row["due_on"] else None,
+            row["remind"] == "1",
+            row["channel"],
+            action["action"] if action else "",
+            action["effective_month"] if action else "",
+            int(action["months"]) if action else None,
+            Decimal(action["amount"]) if action else None,
+        )
+    return expected
+
+
+def test_a_run_decides_exactly_as_zige_certify_and_is_reproducible(province: tuple[Any, Path]) -> None:
+    generated, out = province
+    do_import(generated.roster, "roster")
+    for path, _kind in discover_feeds(generated.feeds, BUILTIN_KINDS):
+        do_import(path)
+
+    first = do_run()
+    expected = expected_from_certify(out)
+    decided = decisions_of(first)
+    assert len(decided) == len(expected) == first.recipients
+    mismatches = {p: (decided.get(p), e) for p, e in expected.items() if decided.get(p) != e}
+    assert not mismatches, list(mismatches.items())[:5]
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert first.summary["status"] == summary["status"]
+    assert first.summary["status_reason"] == summary["status_reason"]
+    assert first.summary["actions"] == summary["actions"]
+    assert first.summary["reminders"] == summary["reminders"]
+    assert first.summary["changes"]["previous_run"] is None and first.changed == 0
+    assert (
+        first.summary["units"]["top"]
+        and sum(u["total"] for u in first.summary["units"]["top"]) <= first.recipients
+    )
+    assert first.imports.count() == ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).count()
+    assert len(first.inputs_fingerprint) == 64
+
+    # Same inputs and as-of: the same decisions, the same fingerprint, nothing changed.
+    second = do_run(now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert second.inputs_fingerprint == first.inputs_fingerprint
+    assert decisions_of(second) == decided
+    assert second.previous_id == first.pk and second.changed == 0
+    assert not DecisionChange.objects.filter(run=second).exists()
+
+    # The Parquet copy holds the same decisions.
+    copy = pq.read_table(store.run_decisions_file(second.pk))
+    assert copy.num_rows == second.recipients
+    # Another as-of date is another fingerprint.
+    assert do_run(as_of=date(2026, 12, 31)).inputs_fingerprint != first.inputs_fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# What changed since the previous run
+
+
+def roster_row(no: str, name: str, id_number: str, unit: str = "U1", status: str = "正常") -> list[str]:
+    return [
+        no,
+        name,
+        id_number,
+        unit,
+        f"单位{unit}",
+        status,
+        "3000",
+        "13812345678",
+        "2010-01-01",
+        "2026-01-15",
+    ]
+
+
+def test_changes_between_two_runs(tmp_path: Path) -> None:
+    b_row = roster_row("P002", "李四", ID_B)
+    b_row[-1] = "2025-06-01"  # certified 18 months ago: pending without new evidence
+    do_import(
+        write_csv(
+            tmp_path / "roster1.csv",
+            ROSTER_HEADER,
+            [roster_row("P001", "张三", ID_A), b_row, roster_row("P003", "王五", ID_C, "U2")],
+        ),
+        "roster",
+    )
+    first = do_run()
+    assert {p: d[:2] for p, d in decisions_of(first).items()} == {
+        "P001": ("eligible", "last_certified"),
+        "P002": ("pending", "no_evidence"),
+        "P003": ("eligible", "last_certified"),
+    }
+
+    do_import(
+        write_csv(
+            tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], [[ID_A, "张三", "2026-10-01"]]
+        )
+    )
+    do_import(
+        write_csv(
+            tmp_path / "rail_2026.csv",
+            ["身份证号", "姓名", "乘车日期", "车次"],
+            [[ID_B, "李四", "2026-11-01", "G1"]],
+        )
+    )
+    do_import(
+        write_csv(
+            tmp_path / "roster2.csv",
+            ROSTER_HEADER,
+            [roster_row("P003", "王五", ID_C, "U2", status="终止"), roster_row("P004", "赵六", ID_D, "U2")],
+        ),
+        "roster",
+    )
+    second = do_run(now=datetime(2026, 12, 1, tzinfo=UTC))
+
+    assert second.previous_id == first.pk
+    changes = {
+        c.recipient.person_no: (c.old_status, c.old_reason, c.new_status, c.new_reason, c.unit.unit_no)
+        for c in DecisionChange.objects.filter(run=second).select_related("recipient", "unit")
+    }
+    assert changes == {
+        "P001": ("eligible", "last_certified", "stop", "death", "U1"),
+        "P002": ("pending", "no_evidence", "eligible", "rail", "U1"),
+        "P003": ("eligible", "last_certified", "", "", "U2"),  # 终止: no longer in the run
+        "P004": ("", "", "eligible", "last_certified", "U2"),  # new
+    }
+    assert second.changed == 4
+    assert second.summary["changes"]["transitions"] == {
+        "->eligible": 1, "eligible>-": 1, "eligible>stop": 1, "pending>eligible": 1
+    }  # fmt: skip
+    stop = decisions_of(second)["P001"]
+    assert stop[DECISION_FIELDS.index("action")] == "stop"
+    assert stop[DECISION_FIELDS.index("effective_month")] == "2026-11"
+    assert stop[DECISION_FIELDS.index("months")] == 1
+    assert stop[DECISION_FIELDS.index("amount")] == Decimal("3000.00")
+    assert second.summary["actions"]["stop"] == {"count": 1, "months": 1, "amount": "3000.00"}
+    assert second.inputs_fingerprint != first.inputs_fingerprint
+
+    # Without the Parquet copy of the previous run, the changes come from the database alike.
+    DecisionChange.objects.filter(run=second).delete()
+    store.run_decisions_file(first.pk).unlink()
+    third = do_run(now=datetime(2026, 12, 2, tzinfo=UTC))
+    assert third.previous_id == second.pk and third.changed == 0
+
+
+def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("zige.certification.services._fingerprint", boom)
+    run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    run = run_execute(run_id=run.pk, now=NOW)
+    assert run.status == RunStatus.FAILED
+    assert "RuntimeError" in run.message and "out of memory" not in run.message
+    assert not Decision.objects.exists() and not run.imports.exists()
+    assert not store.run_decisions_file(run.pk).exists()
+    assert AuditEvent.objects.filter(action="run.failed", target_id=str(run.pk)).exists()
+
+    monkeypatch.undo()
+    assert do_run().previous_id is None, "a failed run is nobody's previous run"
+
+
+def test_run_submit_queues_the_task_on_commit(
+    tmp_path: Path, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
+    user = UserFactory(role=Role.BUREAU_ADMIN)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run = run_submit(as_of=AS_OF, user=user, now=NOW)
+    assert len(callbacks) == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.recipients == 1 and run.progress == 100
+    events = AuditEvent.objects.filter(target_type="run", target_id=str(run.pk)).order_by("seq")
+    assert [(e.action, e.actor) for e in events] == [
+        ("run.submitted", user.username),
+        ("run.succeeded", user.username),
+    ]
+
+
+def test_a_unit_operator_may_not_start_a_run() -> None:
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        run_submit(as_of=AS_OF, user=UnitOperatorFactory(), now=NOW)
+
+
+def test_progress_is_reported_in_order(tmp_path: Path) -> None:
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
+    run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    seen: list[tuple[str, int, int]] = []
+    run_execute(run_id=run.pk, now=NOW, progress=lambda label, done, total: seen.append((label, done, total)))
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
+    assert seen[-1][1] == seen[-1][2] and seen[0][0] == "load the roll"
+    run.refresh_from_db()
+    assert run.summary["timings_s"] and set(run.summary["timings_s"]) <= {label for label, _, _ in seen}
+
+
+# ---------------------------------------------------------------------------------------------
+# Selectors: runs and scoped decisions
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path) -> tuple[Run, Run]:
+    do_import(
+        write_csv(
+            tmp_path / "roster.csv",
+            ROSTER_HEADER,
+            [roster_row("P001", "张三", ID_A), roster_row("P002", "李四", ID_B, "U2")],
+        ),
+        "roster",
+    )
+    first = do_run(as_of=date(2026, 10, 31), now=datetime(2026, 10, 31, tzinfo=UTC))
+    do_import(
+        write_csv(
+            tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], [[ID_B, "李四", "2026-11-02"]]
+        )
+    )
+    second = do_run(now=datetime(2026, 11, 30, 10, tzinfo=UTC))
+    return first, second
+
+
+def test_run_selectors(two_runs: tuple[Run, Run]) -> None:
+    first, second = two_runs
+    failed = Run.objects.create(
+        as_of=AS_OF, status=RunStatus.FAILED, created_at=datetime(2026, 12, 5, tzinfo=UTC)
+    )
+    assert selectors.latest_run() == second
+    assert list(selectors.runs_list()) == [failed, second, first]
+    assert selectors.run_get(run_id=first.pk) == first
+    with pytest.raises(Http404):
+        selectors.run_get(run_id=failed.pk + 100)
+
+
+def test_decisions_and_changes_are_scoped_to_the_unit(two_runs: tuple[Run, Run]) -> None:
+    _, second = two_runs
+    u1, u2 = Unit.objects.get(unit_no="U1"), Unit.objects.get(unit_no="U2")
+    bureau, auditor, operator = UserFactory(), UserFactory(role=Role.AUDITOR), UnitOperatorFactory(unit=u1)
+
+    assert [d.recipient.person_no for d in selectors.decisions_for_unit(user=bureau, unit=None, run=second)] == [
+        "P001", "P002"
+    ]  # fmt: skip
+    assert [d.status for d in selectors.decisions_for_unit(user=auditor, unit=u2, run=second)] == ["stop"]
+    assert selectors.decisions_for_unit(user=bureau, unit=u2, run=second, status="eligible").count() == 0
+    assert [
+        d.recipient.person_no for d in selectors.decisions_for_unit(user=operator, unit=None, run=second)
+    ] == ["P001"]
+    assert selectors.decisions_for_unit(user=operator, unit=u1, run=second).count() == 1
+    with pytest.raises(Http404):
+        selectors.decisions_for_unit(user=operator, unit=u2, run=second)
+
+    assert [
+        (c.recipient.person_no, c.new_status) for c in selectors.run_changes(user=bureau, run=second)
+    ] == [("P002", "stop")]
+    assert list(selectors.run_changes(user=operator, run=second)) == []
+
+
+def test_decision_history_is_newest_first_and_scoped(two_runs: tuple[Run, Run]) -> None:
+    first, second = two_runs
+    li_si = Recipient.objects.get(person_no="P002")
+    history = list(selectors.decision_history(user=UserFactory(), recipient=li_si))
+    assert [(d.run_id, d.status) for d in history] == [(second.pk, "stop"), (first.pk, "eligible")]
+    operator = UnitOperatorFactory(unit=Unit.objects.get(unit_no="U1"))
+    with pytest.raises(Http404):
+        selectors.decision_history(user=operator, recipient=li_si)
+    zhang = Recipient.objects.get(person_no="P001")
+    assert selectors.decision_history(user=operator, recipient=zhang).count() == 2
+
+
+def test_a_run_over_an_empty_roll_succeeds_with_no_decisions() -> None:
+    run = do_run()
+    assert run.recipients == 0 and run.summary["status"] == dict.fromkeys(
+        ("eligible", "stop", "suspend", "review", "pending"), 0
+    )
+    assert run.summary["units"] == {"total": 0, "top": []}
