@@ -157,28 +157,91 @@ def certify(
     "--dir", "work_dir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True
 )
 @click.option("--seed", default=2018, show_default=True)
-def demo(recipients: int, as_of: date | None, work_dir: Path, seed: int) -> None:
-    """Generate a synthetic province (roster + feeds with real-world quirks) and certify it."""
+@click.option(
+    "--serve/--no-serve", "serve_site", default=True, show_default=True, help="serve the web site after"
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    recipients: int,
+    as_of: date | None,
+    work_dir: Path,
+    seed: int,
+    serve_site: bool,
+    port: int,
+) -> None:
+    """The whole system on a synthetic province: generate it, certify it as files, load it into the
+    system of record (imports, a run), create demo users and serve the site on 127.0.0.1."""
     from zige.demo import generate_province
 
     as_of = as_of or date.today()  # noqa: DTZ011 - the command line may read the clock; rules never do
 
     with err.status(f"generating a province of {recipients:,} recipients …"):
         province = generate_province(work_dir / "input", recipients=recipients, as_of=as_of, seed=seed)
+    feed_files = [p for p in province.files if p != province.roster]
     out.print(
-        f"input: {province.roster} and {len(province.files) - 1} feed files in {province.feeds}",
-        highlight=False,
+        f"input: {province.roster} and {len(feed_files)} feed files in {province.feeds}", highlight=False
     )
+    out_dir = work_dir / "output"
     _run_certify(
-        roster=province.roster, feeds=province.feeds, as_of=as_of, out_dir=work_dir / "output",
+        roster=province.roster, feeds=province.feeds, as_of=as_of, out_dir=out_dir,
         home_province="14", insured_region="",
     )  # fmt: skip
-    out_dir = work_dir / "output"
     out.print(
-        "\nopen: results.csv, actions.csv, rejects.csv, reminders.csv, summary.json, "
+        "batch outputs: results.csv, actions.csv, rejects.csv, reminders.csv, summary.json, "
         f"pending/<unit_no>.xlsx (附件1), out_of_province.xlsx (附件2) in {out_dir}",
         highlight=False,
     )
+    accounts = _load_demo_system(province.roster, feed_files, as_of)
+    table = Table(title="demo users (passwords are shown this once)", title_justify="left")
+    for column in ("username", "role", "unit", "password"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(account.username, account.role, account.unit_no, account.password)
+    out.print(table)
+    if serve_site:
+        from zige.cli_admin import serve
+
+        out.print(f"open http://127.0.0.1:{port}/ and log in with one of the users above", highlight=False)
+        ctx.invoke(serve, host="127.0.0.1", port=port, workers=2, timeout=600, grace=10.0)
+
+
+def _load_demo_system(roster: Path, feed_files: list[Path], as_of: date) -> list[Any]:
+    from zige.web.bootstrap import setup_django
+
+    setup_django()
+    from django.conf import settings
+    from django.utils import timezone
+
+    from zige.demo_system import certify_province, demo_accounts, import_province
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("load", total=None)
+
+        def report(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        batches = import_province(roster=roster, feed_files=feed_files, now=timezone.now(), progress=report)
+        run = certify_province(as_of=as_of, now=timezone.now(), progress=report)
+    failed = [b for b in batches if b.status == "failed"]
+    out.print(
+        f"system of record ({settings.DATA_DIR}): {len(batches)} imports"
+        + (f", {len(failed)} failed" if failed else "")
+        + f"; run #{run.pk} as of {run.as_of}: {run.status}, {run.recipients:,} recipients",
+        highlight=False,
+    )
+    if run.status != "succeeded":
+        _fail(f"the demo run failed: {run.message}")
+    return demo_accounts(run=run, now=timezone.now())
 
 
 def _register_subcommands() -> None:
