@@ -23,11 +23,14 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	touch $@
 
 # Browser libraries (ECharts, htmx) from package-lock.json, copied into the static files.
+# Without npm the batch engine and the site still work; the site's charts and live progress don't.
 VENDOR := src/zige/web/static/vendor
 $(VENDOR)/.copied: package.json package-lock.json scripts/vendor_assets.py
-	npm ci --no-audit --no-fund
-	$(PYTHON) scripts/vendor_assets.py
-	touch $@
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund && $(PYTHON) scripts/vendor_assets.py && touch $@; \
+	else \
+		echo "warning: npm not found: web pages will have no charts or live progress (install Node.js, then make assets)" >&2; \
+	fi
 
 assets: $(VENDOR)/.copied
 
