@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from zige.cli_common import err, fail, out, parse_day, progress_bar
 from zige.engine.labels import KIND_ZH, REASON_ZH, STATUS_ZH
-
-err = Console(stderr=True)
-out = Console()
-
-
-def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]zige: error:[/] {message}", highlight=False, soft_wrap=True)
-    sys.exit(2)
 
 
 @click.group()
@@ -56,31 +37,16 @@ def _run_certify(
         try:
             kinds = BUILTIN_KINDS + load_custom_kinds(kinds_config)
         except KindsConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     config = CertifyConfig(
         roster=roster, feeds=feeds, as_of=as_of, out=out_dir, home_province=home_province,
         insured_region_code=insured_region, kinds=kinds,
     )  # fmt: skip
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("certify", total=None)
-
-        def report(label: str, done: int, total: int) -> None:
-            progress.update(task, description=label, completed=done, total=total)
-
-        try:
+    try:
+        with progress_bar("certify") as report:
             result = certify(config, progress=report)
-        except CertifyError as exc:
-            progress.stop()
-            _fail(str(exc))
-            return
+    except CertifyError as exc:
+        fail(str(exc))
     _print_summary(result.summary, out_dir)
 
 
@@ -122,7 +88,7 @@ def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     "--roster", type=click.Path(path_type=Path), required=True, help="待遇领取人员名册 (CSV/XLSX/XLS/Parquet)"
 )
 @click.option("--feeds", type=click.Path(path_type=Path), required=True, help="directory of feed files")
-@click.option("--as-of", "as_of", required=True, callback=_parse_day, help="比对基准日 YYYY-MM-DD")
+@click.option("--as-of", "as_of", required=True, callback=parse_day, help="比对基准日 YYYY-MM-DD")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="output directory")
 @click.option("--home-province", default="14", show_default=True, help="2-digit code of the home province")
 @click.option("--insured-region", default="", help="附件2 参保地行政区划 (default: <province>0000)")
@@ -143,7 +109,7 @@ def certify(
 ) -> None:
     """Certify every recipient of ROSTER against the feed files in FEEDS as of a date."""
     if not (len(home_province) == 2 and home_province.isdigit()):
-        _fail(f"--home-province must be two digits, not {home_province!r}")
+        fail(f"--home-province must be two digits, not {home_province!r}")
     _run_certify(
         roster=roster, feeds=feeds, as_of=as_of, out_dir=out_dir, home_province=home_province,
         insured_region=insured_region, kinds_config=kinds_config,
@@ -152,7 +118,7 @@ def certify(
 
 @main.command()
 @click.option("--recipients", default=50_000, show_default=True, help="size of the synthetic province")
-@click.option("--as-of", "as_of", callback=_parse_day, help="比对基准日 (default: today)")
+@click.option("--as-of", "as_of", callback=parse_day, help="比对基准日 (default: today)")
 @click.option(
     "--dir", "work_dir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True
 )
@@ -216,20 +182,7 @@ def _load_demo_system(roster: Path, feed_files: list[Path], as_of: date) -> list
 
     from zige.demo_system import certify_province, demo_accounts, import_province
 
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("load", total=None)
-
-        def report(label: str, done: int, total: int) -> None:
-            progress.update(task, description=label, completed=done, total=total)
-
+    with progress_bar("load the system of record") as report:
         batches = import_province(roster=roster, feed_files=feed_files, now=timezone.now(), progress=report)
         run = certify_province(as_of=as_of, now=timezone.now(), progress=report)
     failed = [b for b in batches if b.status == "failed"]
@@ -240,7 +193,7 @@ def _load_demo_system(roster: Path, feed_files: list[Path], as_of: date) -> list
         highlight=False,
     )
     if run.status != "succeeded":
-        _fail(f"the demo run failed: {run.message}")
+        fail(f"the demo run failed: {run.message}")
     return demo_accounts(run=run, now=timezone.now())
 
 
@@ -249,6 +202,9 @@ def _register_subcommands() -> None:
 
     cli_records.register(main)
     cli_admin.register(main)
+    from zige.notifications import cli as cli_notifications  # issue #5
+
+    cli_notifications.register(main)
 
 
 _register_subcommands()

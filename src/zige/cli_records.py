@@ -7,65 +7,16 @@ database come from `ZIGE_DATA_DIR` / `ZIGE_DATABASE_URL`.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+from zige.cli_common import fail, out, parse_day, progress_bar
 
 if TYPE_CHECKING:
     from zige.feeds.models import ImportBatch
-
-err = Console(stderr=True)
-out = Console()
-
-ProgressCallback = Callable[[str, int, int], None]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]zige: error:[/] {message}", highlight=False, soft_wrap=True)
-    sys.exit(code)
-
-
-def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
-
-
-@contextmanager
-def _progress_bar(title: str) -> Iterator[ProgressCallback]:
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task(title, total=None)
-
-        def report(label: str, done: int, total: int) -> None:
-            progress.update(task, description=f"{title}: {label}", completed=done, total=total)
-
-        yield report
 
 
 def _setup() -> None:
@@ -82,13 +33,13 @@ def _import(file: Path, kind: str | None) -> None:
     from zige.feeds.services import ImportRefused, import_execute, import_submit
 
     if not file.is_file():
-        _fail(f"{file}: no such file")
+        fail(f"{file}: no such file")
     try:
         batch = import_submit(
             source=file, file_name=file.name, kind=kind, user=None, now=timezone.now(), enqueue=False
         )
     except ImportRefused as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if batch.status == ImportStatus.DUPLICATE:
         out.print(
@@ -97,7 +48,7 @@ def _import(file: Path, kind: str | None) -> None:
             soft_wrap=True,
         )
         return
-    with _progress_bar(f"import {file.name}") as report:
+    with progress_bar(f"import {file.name}") as report:
         batch = import_execute(batch_id=batch.pk, now=timezone.now(), progress=report)
     if batch.status == ImportStatus.DUPLICATE:
         out.print(
@@ -106,7 +57,7 @@ def _import(file: Path, kind: str | None) -> None:
             soft_wrap=True,
         )
     elif batch.status != ImportStatus.SUCCEEDED:
-        _fail(f"import #{batch.pk} {batch.file_name} failed: {batch.message}", code=1)
+        fail(f"import #{batch.pk} {batch.file_name} failed: {batch.message}", code=1)
     else:
         out.print(_import_line(batch), highlight=False, soft_wrap=True)
 
@@ -148,11 +99,11 @@ def register(main: click.Group) -> None:
     def import_feed(file: Path, kind: str | None) -> None:
         """Import an agency feed file into the evidence store."""
         if kind is not None and kind.strip().lower() == "roster":
-            _fail("use `zige import roster FILE` for the roster")
+            fail("use `zige import roster FILE` for the roster")
         _import(file, kind)
 
     @main.command(name="run")
-    @click.option("--as-of", "as_of", required=True, callback=_parse_day, help="比对基准日 YYYY-MM-DD")
+    @click.option("--as-of", "as_of", required=True, callback=parse_day, help="比对基准日 YYYY-MM-DD")
     def run_command(as_of: date) -> None:
         """Certify every recipient on the roll as of a date, from the imported evidence."""
         _setup()
@@ -162,10 +113,10 @@ def register(main: click.Group) -> None:
         from zige.certification.services import run_execute, run_submit
 
         run = run_submit(as_of=as_of, user=None, now=timezone.now(), enqueue=False)
-        with _progress_bar(f"run as of {as_of.isoformat()}") as report:
+        with progress_bar(f"run as of {as_of.isoformat()}") as report:
             run = run_execute(run_id=run.pk, now=timezone.now(), progress=report)
         if run.status != RunStatus.SUCCEEDED:
-            _fail(f"run #{run.pk} failed: {run.message}", code=1)
+            fail(f"run #{run.pk} failed: {run.message}", code=1)
         status = run.summary.get("status", {})  # JSON keys come back in any order on PostgreSQL
         counts = ", ".join(f"{code} {status.get(code, 0):,}" for code in Status.values)
         previous = run.previous_id
