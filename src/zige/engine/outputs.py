@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pyarrow as pa
 
 from zige.engine import forms
@@ -228,33 +229,52 @@ def _write_out_of_province(run: Certification) -> int:
     return len(rows)
 
 
-def _summary(run: Certification, pending_units: int, out_of_province: int) -> dict[str, Any]:
-    con = run.con
+def decision_counts(con: duckdb.DuckDBPyConnection, *, decisions: str, actions: str) -> dict[str, Any]:
+    """Counts per status, reason, status/reason, reminder channel and payment action.
+
+    `decisions` is a table or view with status, reason, remind, channel; `actions` a FROM clause
+    yielding action, months, amount (one row per action). Used by `summary.json` and by the
+    system of record's run summary alike.
+    """
     status = dict.fromkeys(STATUSES, 0) | dict(
-        con.execute("SELECT status, count(*) FROM decisions GROUP BY status").fetchall()
+        con.execute(f"SELECT status, count(*) FROM {decisions} GROUP BY status").fetchall()
     )
     reason = dict(
-        con.execute("SELECT reason, count(*) FROM decisions GROUP BY reason ORDER BY reason").fetchall()
+        con.execute(f"SELECT reason, count(*) FROM {decisions} GROUP BY ALL ORDER BY ALL").fetchall()
     )
     status_reason = {
-        f"{status}/{why}": count
-        for status, why, count in con.execute(
-            "SELECT status, reason, count(*) FROM decisions GROUP BY ALL ORDER BY ALL"
+        f"{code}/{why}": count
+        for code, why, count in con.execute(
+            f"SELECT status, reason, count(*) FROM {decisions} GROUP BY ALL ORDER BY ALL"
         ).fetchall()
     }
     channels = dict(
-        con.execute("SELECT channel, count(*) FROM decisions WHERE remind = 1 GROUP BY channel").fetchall()
+        con.execute(
+            f"SELECT channel, count(*) FROM {decisions} WHERE CAST(remind AS INTEGER) = 1 GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
     )
-    actions = {
+    action_counts = {
         action: {
             "count": count,
-            "months": int(months),
-            "amount": str(Decimal(amount).quantize(Decimal("0.01"))),
+            "months": int(months or 0),
+            "amount": str(Decimal(amount or 0).quantize(Decimal("0.01"))),
         }
         for action, count, months, amount in con.execute(
-            "SELECT action, count(*), sum(months), sum(amount) FROM actions GROUP BY action ORDER BY action"
+            f"SELECT action, count(*), sum(months), sum(amount) FROM {actions} GROUP BY action ORDER BY action"
         ).fetchall()
     }
+    return {
+        "recipients": sum(status.values()),
+        "status": status,
+        "reason": reason,
+        "status_reason": status_reason,
+        "reminders": {"total": sum(channels.values()), "channel": channels},
+        "actions": action_counts,
+    }
+
+
+def _summary(run: Certification, pending_units: int, out_of_province: int) -> dict[str, Any]:
+    con = run.con
     rejects = dict(
         con.execute(
             """
@@ -270,12 +290,7 @@ def _summary(run: Certification, pending_units: int, out_of_province: int) -> di
     return {
         "as_of": run.config.as_of.isoformat(),
         "home_province": run.config.home_province,
-        "recipients": sum(status.values()),
-        "status": status,
-        "reason": reason,
-        "status_reason": status_reason,
-        "reminders": {"total": sum(channels.values()), "channel": channels},
-        "actions": actions,
+        **decision_counts(con, decisions="decisions", actions="actions"),
         "rejects": {"total": sum(rejects.values()), "reason": rejects},
         "files": files,
         "totals": {

@@ -2,58 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.http.response import HttpResponseBase
 
+from zige.accounts.access import role_required
 from zige.accounts.models import Role
-from zige.accounts.scoping import can_operate
 
 PER_PAGE = 50
-
-View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 # Whole sections closed to unit operators (a 403: the section exists for everyone to know).
 RECORDS_ROLES = frozenset({Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.AUDITOR})
 PEOPLE_ROLES = frozenset({Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.UNIT_OPERATOR, Role.AUDITOR})
 
 
-def roles_required(roles: frozenset[str]) -> Callable[[View], View]:
-    """Login required, then 403 for any role not in `roles`."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if getattr(request.user, "role", "") not in roles:
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)  # type: ignore[return-value]
-
-    return decorator
+people_view = role_required(PEOPLE_ROLES)
+records_view = role_required(RECORDS_ROLES)
 
 
-people_view = roles_required(PEOPLE_ROLES)
-records_view = roles_required(RECORDS_ROLES)
-
-
-def operator_required(view: View) -> View:
-    """Bureau staff only (starting imports and runs)."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not can_operate(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return login_required(wrapped)  # type: ignore[return-value]
+# Starting imports and runs: the bureau's staff (the roles of `scoping.can_operate`).
+OPERATOR_ROLES = frozenset({Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR})
+operator_required = role_required(OPERATOR_ROLES)
 
 
 def paginate(request: HttpRequest, qs: QuerySet[Any] | list[Any], per_page: int = PER_PAGE) -> Page[Any]:
