@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from zige.engine import forms
 from zige.engine.labels import KIND_ZH
-from zige.engine.sql import quote
+from zige.engine.sql import quote, roster_rejects_sql
 
 if TYPE_CHECKING:
     from zige.engine.pipeline import Certification
@@ -82,17 +82,9 @@ def write_all(run: Certification) -> dict[str, Any]:
 
 
 def _rejects_query() -> str:
-    return """
+    return f"""
 SELECT f.file, x.row_no AS row, x.field, x.value, x.reason FROM (
-  SELECT file_no, row_no, reject_field AS field, reject_value AS value, reject_reason AS reason
-  FROM staged_roster WHERE reject_reason IS NOT NULL
-  UNION ALL
-  SELECT s.file_no, s.row_no,
-    CASE WHEN o.outcome = 'duplicate_person_no' THEN '个人编号' ELSE '身份证号' END,
-    CASE WHEN o.outcome = 'duplicate_person_no' THEN s.person_no ELSE s.id_number END,
-    o.outcome
-  FROM staged_roster s JOIN roster_outcome o USING (file_no, row_no)
-  WHERE o.outcome IN ('duplicate_person_no', 'duplicate_id_number')
+  {roster_rejects_sql()}
   UNION ALL
   SELECT file_no, row_no, reject_field, reject_value, reject_reason
   FROM staged_feed WHERE reject_reason IS NOT NULL

@@ -457,6 +457,22 @@ FROM valid v LEFT JOIN distinct_rows d ON v.file_no = d.file_no AND v.row_no = d
 """
 
 
+def roster_rejects_sql() -> str:
+    """Rejected roster rows (file_no, row_no, field, value, reason): unusable values, and the rows
+    that share a 个人编号 or 身份证号 with a differing row (spec §6)."""
+    return """
+SELECT file_no, row_no, reject_field AS field, reject_value AS value, reject_reason AS reason
+FROM staged_roster WHERE reject_reason IS NOT NULL
+UNION ALL
+SELECT s.file_no, s.row_no,
+  CASE WHEN o.outcome = 'duplicate_person_no' THEN '个人编号' ELSE '身份证号' END,
+  CASE WHEN o.outcome = 'duplicate_person_no' THEN s.person_no ELSE s.id_number END,
+  o.outcome
+FROM staged_roster s JOIN roster_outcome o USING (file_no, row_no)
+WHERE o.outcome IN ('duplicate_person_no', 'duplicate_id_number')
+"""
+
+
 def feed_duplicates_sql() -> str:
     """Valid feed rows numbered within (kind, ID, day, other values); copy_no > 1 is a duplicate."""
     return """

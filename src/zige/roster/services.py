@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 from django.db import connection
 
-from zige.engine.sql import quote
+from zige.engine.sql import quote, roster_rejects_sql
 from zige.feeds import store
 from zige.roster.models import TRACKED_FIELDS, Unit
 
@@ -305,15 +305,7 @@ def roster_apply_staged(
             con,
             f"""
             SELECT {batch_id}, row_no, field, value, reason FROM (
-              SELECT row_no, reject_field AS field, reject_value AS value, reject_reason AS reason
-              FROM staged_roster WHERE reject_reason IS NOT NULL
-              UNION ALL
-              SELECT s.row_no,
-                CASE WHEN o.outcome = 'duplicate_person_no' THEN '个人编号' ELSE '身份证号' END,
-                CASE WHEN o.outcome = 'duplicate_person_no' THEN s.person_no ELSE s.id_number END,
-                o.outcome
-              FROM staged_roster s JOIN roster_outcome o USING (file_no, row_no)
-              WHERE o.outcome IN ('duplicate_person_no', 'duplicate_id_number')
+              SELECT row_no, field, value, reason FROM ({roster_rejects_sql()})
               UNION ALL
               SELECT row_no, store_field, store_value, store_reason FROM matched WHERE store_reason IS NOT NULL
             ) ORDER BY row_no
