@@ -53,10 +53,10 @@ migrations-check: setup
 test: lint typecheck migrations-check test-sqlite test-postgres
 
 test-sqlite: setup
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-postgres: setup
-	ZIGE_DATABASE_URL=$(ZIGE_TEST_DATABASE_URL) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -m "django_db or postgres" $(PYTEST_ARGS)
+	ZIGE_DATABASE_URL=$(ZIGE_TEST_DATABASE_URL) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "django_db or postgres" $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import factory
@@ -34,7 +34,8 @@ class RecipientFactory(DjangoModelFactory[Recipient]):
         model = Recipient
 
     person_no = factory.Sequence(lambda n: f"P{n:010d}")
-    id_number = factory.Sequence(lambda n: make_id(n, birth=date(1950 + n // 1000 % 15, 1, 1)))
+    # A different birth day for every thousand people: unique for millions of factory calls.
+    id_number = factory.Sequence(lambda n: make_id(n, birth=date(1940, 1, 1) + timedelta(days=n // 1000)))
     name = factory.Sequence(lambda n: f"测试{n}")
     unit = factory.SubFactory(UnitFactory)
     unit_name = factory.LazyAttribute(lambda o: o.unit.name)

@@ -306,9 +306,14 @@ def serve(host: str, port: int, workers: int, timeout: int, grace: float) -> Non
 
 @click.command()
 def worker() -> None:
-    """Run the background task worker (imports, runs) until Ctrl-C or SIGTERM."""
+    """Run the background task worker (imports, runs) and the schedule (inboxes, the daily
+    run, reminders, the morning summary; off with ZIGE_SCHEDULE=0) until Ctrl-C or SIGTERM."""
     _django()
     from django.core.management import call_command
+
+    from zige.notifications.cli import start_scheduler_thread
+
+    start_scheduler_thread()
 
     call_command("db_worker", reload=False, verbosity=1)
 

@@ -26,9 +26,14 @@ out = Console()
 ProgressCallback = Callable[[str, int, int], None]
 
 
+def error(message: str) -> None:
+    """Print a one-line error and carry on (the caller decides the exit status)."""
+    err.print(f"[bold red]zige: error:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Exit with a one-line reason (never a traceback)."""
-    err.print(f"[bold red]zige: error:[/] {message}", highlight=False, soft_wrap=True)
+    error(message)
     sys.exit(code)
 
 

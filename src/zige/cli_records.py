@@ -7,13 +7,14 @@ database come from `ZIGE_DATA_DIR` / `ZIGE_DATABASE_URL`.
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from zige.cli_common import fail, out, parse_day, progress_bar
+from zige.cli_common import error, fail, out, parse_day, progress_bar
 
 if TYPE_CHECKING:
     from zige.feeds.models import ImportBatch
@@ -25,41 +26,42 @@ def _setup() -> None:
     setup_django()
 
 
-def _import(file: Path, kind: str | None) -> None:
-    _setup()
+def _import(file: Path, kind: str | None) -> int:
+    """Import one file inline and print its one-line result.
+
+    The exit status it calls for: 0 imported (or a duplicate, which changes nothing), 1 the
+    import failed, 2 the file was refused before importing (missing, unknown kind, too large).
+    """
     from django.utils import timezone
 
     from zige.feeds.models import ImportStatus
     from zige.feeds.services import ImportRefused, import_execute, import_submit
 
     if not file.is_file():
-        fail(f"{file}: no such file")
+        error(f"{file}: no such file")
+        return 2
     try:
         batch = import_submit(
             source=file, file_name=file.name, kind=kind, user=None, now=timezone.now(), enqueue=False
         )
     except ImportRefused as exc:
-        fail(str(exc))
-        return
+        error(str(exc))
+        return 2
+    if batch.status != ImportStatus.DUPLICATE:
+        with progress_bar(f"import {file.name}") as report:
+            batch = import_execute(batch_id=batch.pk, now=timezone.now(), progress=report)
     if batch.status == ImportStatus.DUPLICATE:
         out.print(
             f"import #{batch.pk} {batch.kind} {batch.file_name}: {batch.message}",
             highlight=False,
             soft_wrap=True,
         )
-        return
-    with progress_bar(f"import {file.name}") as report:
-        batch = import_execute(batch_id=batch.pk, now=timezone.now(), progress=report)
-    if batch.status == ImportStatus.DUPLICATE:
-        out.print(
-            f"import #{batch.pk} {batch.kind} {batch.file_name}: {batch.message}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    elif batch.status != ImportStatus.SUCCEEDED:
-        fail(f"import #{batch.pk} {batch.file_name} failed: {batch.message}", code=1)
-    else:
-        out.print(_import_line(batch), highlight=False, soft_wrap=True)
+        return 0
+    if batch.status != ImportStatus.SUCCEEDED:
+        error(f"import #{batch.pk} {batch.file_name} failed: {batch.message}")
+        return 1
+    out.print(_import_line(batch), highlight=False, soft_wrap=True)
+    return 0
 
 
 def _import_line(batch: ImportBatch) -> str:
@@ -91,16 +93,21 @@ def register(main: click.Group) -> None:
     @click.argument("file", type=click.Path(path_type=Path))
     def import_roster(file: Path) -> None:
         """Import a roster file (待遇领取人员名册): adds and updates recipients, keeps the history."""
-        _import(file, "roster")
+        _setup()
+        sys.exit(_import(file, "roster"))
 
     @import_group.command(name="feed")
-    @click.argument("file", type=click.Path(path_type=Path))
-    @click.option("--kind", default=None, help="feed kind (default: from the file name, e.g. rail_…)")
-    def import_feed(file: Path, kind: str | None) -> None:
-        """Import an agency feed file into the evidence store."""
+    @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+    @click.option("--kind", default=None, help="feed kind (default: from each file name, e.g. rail_…)")
+    def import_feed(files: tuple[Path, ...], kind: str | None) -> None:
+        """Import agency feed files into the evidence store, one after another.
+
+        Every file is tried; the exit status is the worst of them (1 failed, 2 refused).
+        """
         if kind is not None and kind.strip().lower() == "roster":
             fail("use `zige import roster FILE` for the roster")
-        _import(file, kind)
+        _setup()
+        sys.exit(max(_import(file, kind) for file in files))
 
     @main.command(name="run")
     @click.option("--as-of", "as_of", required=True, callback=parse_day, help="比对基准日 YYYY-MM-DD")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 
@@ -333,6 +334,56 @@ def test_search_finds_a_person(world: World, how: str) -> None:
     html = _html(response).replace(f'value="{query.strip()}"', "")
     assert world.alice.id_number not in html
     assert mask_id(world.alice.id_number) in html
+
+
+@pytest.mark.parametrize("query", ["王", "王秀", "汪", "玌", "王_", "王%", "wang", "WANG X"])
+def test_a_search_by_leading_characters_finds_exactly_the_names_that_start_with_them(
+    world: World, query: str
+) -> None:
+    """The name search (written to use the name index) finds what `name__startswith` finds:
+    LIKE's rules on each database (on SQLite ASCII letters in any case), `%` and `_` literal."""
+    names = [
+        "王",
+        "王秀",
+        "王秀英",
+        "王_明",
+        "王%",
+        "王二",
+        "汪洋",
+        "玌",
+        "玍",
+        "Wang Li",
+        "wang xiaoming",
+        "WANG XU",
+    ]
+    for n, name in enumerate(names):
+        RecipientFactory(person_no=f"S{n:04d}", name=name, unit=world.unit_a)
+    response = _client(world.users["operator"]).get(reverse("roster:search"), {"q": query})
+    found = [p.person_no for p in response.context["page"]]
+    text = query.replace(" ", "")
+    expected = Recipient.objects.filter(Q(person_no=text) | Q(name__startswith=text)).order_by("person_no")
+    assert found == [p.person_no for p in expected]
+    assert response.context["page"].paginator.count == len(found)
+    assert found or query in ("玌", "WANG X")  # the cases with nothing to find
+
+
+def test_people_lists_show_each_persons_current_decision(world: World) -> None:
+    """Search and unit pages read the decisions of the page's people: the latest run's, or none."""
+    newcomer = RecipientFactory(person_no="P0000000004", name="王新", unit=world.unit_a)
+    client = _client(world.users["operator"])
+    for response in (
+        client.get(reverse("roster:search"), {"unit": world.unit_a.unit_no}),
+        client.get(reverse("roster:unit", args=[world.unit_a.unit_no])),
+    ):
+        shown = {p.person_no: (p.cur_status, p.cur_reason, p.cur_due_on) for p in response.context["page"]}
+        assert shown == {
+            world.alice.person_no: ("eligible", "rail", date(2027, 3, 5)),
+            world.bob.person_no: ("pending", "no_evidence", date(2026, 1, 15)),
+            newcomer.person_no: (None, None, None),
+        }
+        assert "未认证" in _html(response)
+    second = client.get(reverse("roster:search"), {"q": "王", "status": "none"})
+    assert [p.person_no for p in second.context["page"]] == [newcomer.person_no]
 
 
 def test_search_filters_by_status(world: World) -> None:

@@ -167,6 +167,11 @@ TABLE: dict[str, Case] = {
     "api:person_detail": Case(E(401, 200, 200, 200, 404, 200), kwargs=person_no, api=True),
     "api:person_evidence": Case(E(401, 200, 200, 200, 404, 200), kwargs=person_no, api=True),
     "api:push_certifications": Case(everyone(401, anonymous=401), method="post", data=lambda w, s: [], api=True),
+    # reminders and unattended operation (issue #5); the receipt callback takes the gateway's token, no login
+    "notifications:overview": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "notifications:unit_notices": Case(E(302, 200, 200, 200, 404, 200), kwargs=unit_no),
+    "notifications:unit_notices_csv": Case(E(302, 200, 200, 200, 404, 200), kwargs=unit_no),
+    "notifications:receipt": Case(everyone(403, anonymous=403), method="post", kwargs=lambda w, s: {"provider": "aliyun"}),
     # Django admin
     "admin:index": Case(ADMIN_CLOSED),
     "admin:login": Case(everyone(200, anonymous=200)),

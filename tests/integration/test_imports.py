@@ -13,8 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
+from django.db import connection
 from django.http import Http404
 
 from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id
@@ -476,3 +478,61 @@ def test_unit_operators_and_anonymous_users_see_no_import(files: Path) -> None:
             selectors.import_get(user=user, batch_id=batch.pk)
     with pytest.raises(Http404):
         selectors.import_get(user=UserFactory(), batch_id=batch.pk + 1000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the store fast, and bulk writes
+
+
+def test_evidence_files_have_small_row_groups_and_a_lookup_finds_ids_in_any_of_them(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person page looks one ID up in every evidence file: the files come in row groups of
+    `EVIDENCE_ROW_GROUP` rows (made smaller here), each lookup finds its rows in whichever group."""
+    monkeypatch.setattr(store, "EVIDENCE_ROW_GROUP", 2048)
+    ids = [make_id(100 + n, date(1940 + n % 30, 1 + n % 12, 1 + n % 28)) for n in range(5000)]
+    rows = [[i, "张三", "2026-03-05", "G1", "太原", "北京"] for i in ids]
+    batch = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rows))
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    meta = pq.ParquetFile(store.evidence_file(batch.evidence_path)).metadata
+    assert meta.num_row_groups >= 3
+    assert all(meta.row_group(g).num_rows <= 2048 for g in range(meta.num_row_groups))
+    for wanted in (min(ids), sorted(ids)[2500], max(ids)):
+        records = selectors.evidence_for_person(id_number=wanted)
+        assert [(r["kind"], r["date"]) for r in records] == [("rail", date(2026, 3, 5))]
+
+
+def test_evidence_lookups_share_one_duckdb_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening DuckDB costs more than a lookup: a process keeps one (a forked child its own)."""
+    first, second = selectors._duckdb_cursor(), selectors._duckdb_cursor()
+    try:
+        first.execute("CREATE TABLE shared_probe AS SELECT 1 AS x")
+        assert second.execute("SELECT x FROM shared_probe").fetchall() == [(1,)]
+        monkeypatch.setattr(selectors.os, "getpid", lambda: -1)  # as in a child after fork
+        with selectors._duckdb_cursor() as child, pytest.raises(duckdb.CatalogException):
+            child.execute("SELECT x FROM shared_probe")
+    finally:
+        first.execute("DROP TABLE IF EXISTS shared_probe")
+        first.close()
+        second.close()
+        monkeypatch.undo()
+        selectors._duck = None
+
+
+def test_a_large_bulk_write_refreshes_the_planner_statistics_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a bulk write of many rows the planner knows the table's size (ANALYZE, PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps no planner statistics")
+    monkeypatch.setattr(store, "ANALYZE_AFTER_ROWS", 3)
+
+    def planner_rows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'roster_unit'")
+            return float(cursor.fetchone()[0])
+
+    store.bulk_insert("roster_unit", ["unit_no", "name", "phone"], [("S1", "", ""), ("S2", "", "")])
+    before = planner_rows()  # two rows are below the threshold: no ANALYZE
+    store.bulk_insert("roster_unit", ["unit_no", "name", "phone"], [(f"S{n}", "", "") for n in range(3, 8)])
+    assert planner_rows() == Unit.objects.count() != before

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from zige.accounts.models import User
 from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
+from zige.engine.outputs import decision_counts
 from zige.engine.pipeline import Certification, CertifyConfig
 from zige.engine.sql import quote
 from zige.feeds import store
@@ -325,34 +325,7 @@ def _load_previous(con: duckdb.DuckDBPyConnection, previous: Run | None) -> None
 def _summary(
     con: duckdb.DuckDBPyConnection, *, run: Run, inputs: _Inputs, previous: Run | None, evidence_rows: int
 ) -> dict[str, Any]:
-    status = dict.fromkeys((s.value for s in Status), 0) | dict(
-        con.execute("SELECT status, count(*) FROM run_decisions GROUP BY status").fetchall()
-    )
-    reason = dict(
-        con.execute("SELECT reason, count(*) FROM run_decisions GROUP BY ALL ORDER BY ALL").fetchall()
-    )
-    status_reason = {
-        f"{s}/{r}": n
-        for s, r, n in con.execute(
-            "SELECT status, reason, count(*) FROM run_decisions GROUP BY ALL ORDER BY ALL"
-        ).fetchall()
-    }
-    channels = dict(
-        con.execute(
-            "SELECT channel, count(*) FROM run_decisions WHERE remind GROUP BY ALL ORDER BY ALL"
-        ).fetchall()
-    )
-    actions = {
-        action: {
-            "count": n,
-            "months": int(months or 0),
-            "amount": str(Decimal(amount or 0).quantize(Decimal("0.01"))),
-        }
-        for action, n, months, amount in con.execute(
-            "SELECT action, count(*), sum(months), sum(amount) FROM run_decisions WHERE action <> '' "
-            "GROUP BY action ORDER BY action"
-        ).fetchall()
-    }
+    counts = decision_counts(con, decisions="run_decisions", actions="run_decisions WHERE action <> ''")
     statuses = [s.value for s in Status]
     unit_rows = con.execute(
         f"""
@@ -385,13 +358,8 @@ def _summary(
     }
     return {
         "as_of": run.as_of.isoformat(),
-        "recipients": sum(status.values()),
-        "status": status,
-        "reason": reason,
-        "status_reason": status_reason,
+        **counts,
         "units": {"total": units_total[0] if units_total else 0, "top": top_units},
-        "actions": actions,
-        "reminders": {"total": sum(channels.values()), "channel": channels},
         "changes": {
             "previous_run": previous.pk if previous else None,
             "total": sum(change_status.values()),
@@ -504,5 +472,10 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
                 after={"as_of": run.as_of.isoformat(), "recipients": written, "changed": changed,
                        "status": summary["status"], "inputs_fingerprint": fingerprint},
             )  # fmt: skip
+            # --- issue #5: the run's reminders, in the same transaction as its decisions ---
+            from zige.notifications.services import messages_for_run
+
+            messages_for_run(run_id=run.pk, now=finished)
+            # --- end issue #5 ---
     finally:
         con.close()

@@ -5,7 +5,8 @@ Files (all under `ZIGE_DATA_DIR`, none served directly):
 - uploads: every imported file, named by its content hash (`uploads/ab/ab12….csv`);
 - the evidence store: the used rows of each succeeded feed import as one Parquet file
   (`evidence/<kind>/<batch_id>-<hash8>.parquet`), sorted by ID number so that DuckDB reads only
-  the row groups of the IDs asked for;
+  the row groups of the IDs asked for (small ones, `EVIDENCE_ROW_GROUP`: a person page reads one
+  from every file);
 - run copies: each run's decisions as Parquet (`runs/<run_id>/decisions.parquet`).
 
 A file is written under a temporary name and renamed into place *before* the database
@@ -43,6 +44,11 @@ EVIDENCE_COLUMNS = (
     "detail",
 )  # fmt: skip
 _CHUNK = 1 << 20
+# Rows per Parquet row group of an evidence file. The person page looks one ID up in every file
+# and DuckDB decodes the ID column of each row group whose min/max covers it: 16,384 rows make
+# that lookup three times faster than 65,536 on a 500,000-person province (22 ms instead of 66
+# over 44 files), and cost nothing measurable to the runs that read whole files.
+EVIDENCE_ROW_GROUP = 16_384
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +141,7 @@ def evidence_write(
     try:
         con.execute(
             f"COPY (SELECT {columns} FROM ({query}) ORDER BY id_number, event_date, row_no) "
-            f"TO {quote(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)"
+            f"TO {quote(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {EVIDENCE_ROW_GROUP})"
         )
         _rename(temp, target)
     except BaseException:
@@ -192,11 +198,21 @@ def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[
         yield chunk
 
 
+# PostgreSQL: a bulk write of at least this many rows refreshes the table's planner statistics.
+ANALYZE_AFTER_ROWS = 10_000
+
+
 def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Insert many rows into `table` in the current transaction; returns the number written.
 
     Values are Python values (str, int, Decimal, date, bool, None). Datetimes must be passed
     through `db_datetime` first.
+
+    On PostgreSQL, `ANALYZE table` follows a write of `ANALYZE_AFTER_ROWS` rows or more (in the
+    same transaction, which sees its own rows): the planner must not plan the pages' queries on
+    a 500,000-person roll with the statistics of an empty table until autovacuum comes by (if it
+    is on at all); without them a search by 个人编号 scanned the whole roll (0.13 s instead of
+    0.5 ms). SQLite keeps no statistics; its queries are written for its fixed rules.
     """
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
     count = 0
@@ -208,6 +224,8 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
                 for row in rows:
                     copy.write_row(row)
                     count += 1
+            if count >= ANALYZE_AFTER_ROWS:
+                raw.execute(f"ANALYZE {connection.ops.quote_name(table)}")
         else:
             # A larger page cache for this connection: index inserts of 500,000 rows otherwise
             # spend most of their time re-reading B-tree pages (64 MB, released on close).

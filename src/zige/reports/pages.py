@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -10,6 +10,9 @@ from django.http import HttpRequest
 
 from zige.accounts.access import role_required
 from zige.accounts.models import Role
+
+if TYPE_CHECKING:
+    from zige.reports.selectors import PeopleWithDecisions
 
 PER_PAGE = 50
 
@@ -27,9 +30,12 @@ OPERATOR_ROLES = frozenset({Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR})
 operator_required = role_required(OPERATOR_ROLES)
 
 
-def paginate(request: HttpRequest, qs: QuerySet[Any] | list[Any], per_page: int = PER_PAGE) -> Page[Any]:
+def paginate(
+    request: HttpRequest, qs: QuerySet[Any] | list[Any] | PeopleWithDecisions, per_page: int = PER_PAGE
+) -> Page[Any]:
     """The page named by `?page=` (out of range → the last page, junk → the first)."""
-    return Paginator(qs, per_page).get_page(request.GET.get("page"))
+    # A PeopleWithDecisions pages like a queryset: Paginator uses only count() and slices.
+    return Paginator(cast("QuerySet[Any]", qs), per_page).get_page(request.GET.get("page"))
 
 
 def param(request: HttpRequest, name: str, allowed: tuple[str, ...] | None = None) -> str:

@@ -14,7 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db import connection
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from zige.accounts.models import Role
@@ -243,6 +244,50 @@ def _id_candidates(text: str) -> set[str] | None:
     return {cleaned, upgrade_15_to_18(cleaned)} if len(cleaned) == 15 else {cleaned}
 
 
+def _name_prefix(text: str) -> Q:
+    """Names that start with `text`, as a condition the index on `name` answers.
+
+    PostgreSQL answers LIKE 'text%' from that index (varchar_pattern_ops, in any collation).
+    SQLite's LIKE ignores the case of ASCII letters and so never uses an index: a scan of the whole
+    roll (0.2 s at 500,000 people). There the same names are also bounded as a range of strings,
+    [text, text with its last character incremented), which the index answers: only when `text`
+    has no ASCII letter, where LIKE and the range select exactly the same names.
+    """
+    q = Q(name__startswith=text)
+    if connection.vendor == "sqlite" and text and not re.search(r"[A-Za-z]", text):
+        following = ord(text[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # no string holds a lone surrogate
+            following = 0xE000
+        if following <= 0x10FFFF:
+            q &= Q(name__gte=text, name__lt=text[:-1] + chr(following))
+    return q
+
+
+class PeopleWithDecisions:
+    """People to paginate by 个人编号 (`paginate` takes it like a queryset), each with their
+    decision in `run` (`cur_status`, `cur_reason`, `cur_due_on`: see `with_current_decision`).
+
+    A page is one query: the page's people are chosen by a subquery on the roll alone (the filter,
+    the order and the cut), and only they are joined to their unit and their decision. Joining
+    every matching person before sorting and cutting the page out made a search for the 47,000
+    people named 王 take 0.3 s on SQLite at 500,000 people. `count()` is on the roll alone too.
+    """
+
+    def __init__(self, people: QuerySet[Recipient], run: Run | None) -> None:
+        self.people = people.order_by("person_no")
+        self.run = run
+
+    def count(self) -> int:
+        return self.people.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[Recipient]:
+        chosen = Recipient.objects.filter(pk__in=self.people.values("pk")[index]).select_related("unit")
+        return list(with_current_decision(chosen, self.run).order_by("person_no"))
+
+
 def with_current_decision(qs: QuerySet[Recipient], run: Run | None, status: str = "") -> QuerySet[Recipient]:
     """Recipients annotated with their decision in `run` (a LEFT JOIN: someone new to the roll has
     none), optionally only those with decision `status` (`none`: no decision in `run`)."""
@@ -259,7 +304,29 @@ def with_current_decision(qs: QuerySet[Recipient], run: Run | None, status: str 
     return qs
 
 
-def search_recipients(user: Any, q: str, *, status: str = "", unit_no: str = "") -> QuerySet[Recipient]:
+def _people(qs: QuerySet[Recipient], status: str, *, narrowed: bool) -> PeopleWithDecisions:
+    """With their decision in the latest run; `status` keeps only those with that decision
+    (`none`: without one).
+
+    How `status` is applied depends on `narrowed`, whether `qs` already keeps few people (one
+    unit, a name): then each is checked through the unique index of run and person (EXISTS).
+    Otherwise the people are joined to the decisions of that status. On 500,000 people SQLite,
+    which keeps no statistics, starts a join from the decisions: 0.2 s to count one unit's
+    `eligible` people (4 ms with EXISTS), while for the whole roll the join is the faster way.
+    """
+    run = latest_run()
+    if status and narrowed and run is not None:
+        decided = Decision.objects.filter(run=run, recipient=OuterRef("pk"))
+        if status == "none":
+            qs = qs.filter(~Exists(decided))
+        else:
+            qs = qs.filter(Exists(decided.filter(status=status)))
+    elif status:
+        qs = with_current_decision(qs, run, status)
+    return PeopleWithDecisions(qs, run)
+
+
+def search_recipients(user: Any, q: str, *, status: str = "", unit_no: str = "") -> PeopleWithDecisions:
     """People by 个人编号, full ID number (18 or 15 digits) or name (whole or leading characters)."""
     qs = scope_recipients(Recipient.objects.all(), user)
     text = normalise_query(q)
@@ -268,10 +335,10 @@ def search_recipients(user: Any, q: str, *, status: str = "", unit_no: str = "")
         if ids:
             qs = qs.filter(Q(id_number__in=ids) | Q(person_no=text))
         else:
-            qs = qs.filter(Q(person_no=text) | Q(name__startswith=text))
+            qs = qs.filter(Q(person_no=text) | _name_prefix(text))
     if unit_no:
         qs = qs.filter(unit__unit_no=unit_no)
-    return with_current_decision(qs.select_related("unit"), latest_run(), status).order_by("person_no")
+    return _people(qs, status, narrowed=bool(text or unit_no))
 
 
 def decision_history(recipient: Recipient, user: Any) -> list[Decision]:
@@ -388,15 +455,15 @@ def unit_status_counts(unit: Unit, run: Run | None) -> dict[str, int]:
     return {r["status"]: r["n"] for r in rows}
 
 
-def unit_people(unit: Unit, user: Any, *, status: str = "", q: str = "") -> QuerySet[Recipient]:
+def unit_people(unit: Unit, user: Any, *, status: str = "", q: str = "") -> PeopleWithDecisions:
     qs = scope_recipients(Recipient.objects.filter(unit=unit), user)
     text = normalise_query(q)
     if text:
-        match = Q(person_no=text) | Q(name__startswith=text)
+        match = Q(person_no=text) | _name_prefix(text)
         if ids := _id_candidates(text):
             match |= Q(id_number__in=ids)
         qs = qs.filter(match)
-    return with_current_decision(qs, latest_run(), status).order_by("person_no")
+    return _people(qs, status, narrowed=True)
 
 
 # ---------------------------------------------------------------------------------------------

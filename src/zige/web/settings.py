@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "zige.certification",
     "zige.reports",
     "zige.api",
+    "zige.notifications",
 ]
 
 MIDDLEWARE = [
@@ -199,3 +200,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("ZIGE_LOG_LEVEL", "WARNING")},
 }
+
+# Reminders by SMS and unit notice, and unattended operation: ZIGE_SMS_*, ZIGE_QUIET_HOURS,
+# ZIGE_DAILY_RUN_AT … (docs/notifications.md)
+from zige.notifications.config import from_environ as _notifications_from_environ  # noqa: E402
+
+ZIGE_NOTIFICATIONS = _notifications_from_environ(os.environ)

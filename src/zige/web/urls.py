@@ -9,5 +9,6 @@ urlpatterns = [
     path("runs/", include("zige.certification.urls")),
     path("audit/", include("zige.audit.urls")),
     path("api/", include("zige.api.urls")),
+    path("notifications/", include("zige.notifications.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -38,7 +38,7 @@
           return it.name + "<br>" + (data.statusLabels[status] || "") + " " + thousands(it.value) + " 人";
         }
       },
-      xAxis: { type: "value", splitLine: GRID_LINE, axisLabel: AXIS_LABEL },
+      xAxis: { type: "value", minInterval: 1, splitLine: GRID_LINE, axisLabel: AXIS_LABEL },
       yAxis: {
         type: "category", data: r.labels,
         axisTick: { show: false }, axisLine: AXIS_LINE,
@@ -82,7 +82,7 @@
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
       xAxis: { type: "category", data: t.labels, axisLabel: AXIS_LABEL, axisLine: AXIS_LINE, axisTick: { show: false } },
       yAxis: [
-        { type: "value", name: "需处理人数", nameTextStyle: AXIS_LABEL, splitLine: GRID_LINE, axisLabel: AXIS_LABEL },
+        { type: "value", name: "需处理人数", minInterval: 1, nameTextStyle: AXIS_LABEL, splitLine: GRID_LINE, axisLabel: AXIS_LABEL },
         { type: "value", name: "具备资格占比", nameTextStyle: AXIS_LABEL, min: function (v) { return Math.max(0, Math.floor(v.min - 5)); }, max: 100,
           splitLine: { show: false }, axisLabel: { color: "#7b8794", fontSize: 11, formatter: "{value}%" } }
       ],

@@ -1,0 +1,499 @@
+"""Reminders (writes): create the messages of a run, send due SMS through a gateway, record
+delivery receipts.
+
+- `messages_for_run` is called by `zige.certification.services.run_execute` inside the
+  transaction that stores the run's decisions: a reminder exists if and only if its decision
+  does. The unique constraint on (recipient, due_on, channel, kind) makes re-runs harmless.
+- `messages_send_due` claims a batch of due SMS with a lease, calls the gateway for each and
+  records the outcome; it honours quiet hours and the rate limit and reads the time only
+  through the `clock` it is given. A message whose earlier attempt was cut short (a crash, a
+  kill) is first looked up at the gateway by our id, so it is never sent twice.
+- `receipts_record` stores delivery reports from the gateway's callback, each once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from zige.audit.services import audit_record
+from zige.certification.models import Decision, Run
+from zige.feeds import store
+from zige.feeds.models import PushedResult
+from zige.notifications.config import NotifyConfig, current, in_quiet_hours
+from zige.notifications.content import TemplateError, check_templates, normalise_mobile, render
+from zige.notifications.gateways import PERMANENT, SENT, Gateway, GatewayUnavailable, Outcome, SmsRequest
+from zige.notifications.models import (
+    AttemptOutcome,
+    Channel,
+    DeliveryAttempt,
+    DeliveryReceipt,
+    Kind,
+    Message,
+    MessageStatus,
+)
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+# ---------------------------------------------------------------------------------------------
+# Creating the messages of a run
+
+
+def _app_failures(as_of: date) -> dict[str, date]:
+    """id_number -> date of the newest app certification, for everyone whose newest one failed
+    (from the app_auth feed imports and the results the app pushed)."""
+    con = duckdb.connect()
+    try:
+        pushed = [
+            (id_number.upper(), timezone.localtime(at).date(), result)
+            for id_number, at, result in PushedResult.objects.filter(kind="app_auth").values_list(
+                "id_number", "auth_time", "result"
+            )
+        ]
+        con.register(
+            "pushed",
+            pa.table(
+                {
+                    "id_number": pa.array([p[0] for p in pushed], pa.string()),
+                    "event_date": pa.array([p[1] for p in pushed], pa.date32()),
+                    "sub": pa.array([p[2] for p in pushed], pa.string()),
+                }
+            ),
+        )
+        parts = ["SELECT id_number, event_date, sub FROM pushed"]
+        files = [path for _, path in store.evidence_files("app_auth") if path.is_file()]
+        if files:
+            parts.append(f"SELECT id_number, event_date, sub FROM {store.parquet_list_sql(files)}")
+        rows = con.execute(
+            f"""
+            SELECT id_number, max(event_date) FILTER (WHERE sub = 'fail') AS failed_on
+            FROM ({" UNION ALL ".join(parts)}) WHERE event_date <= ? AND id_number IS NOT NULL
+            GROUP BY id_number
+            HAVING max(event_date) FILTER (WHERE sub = 'fail')
+                   > coalesce(max(event_date) FILTER (WHERE sub = 'pass'), DATE '0001-01-01')
+            """,
+            [as_of],
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(id_number): failed_on for id_number, failed_on in rows}
+
+
+@dataclass
+class _Row:
+    recipient_id: int
+    unit_id: int
+    kind: str
+    due_on: date
+    event_on: date | None
+    name: str
+    person_no: str
+    mobile: str
+    unit_phone: str
+
+
+def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None = None) -> dict[str, int]:
+    """Write the reminders and app-failure notices of a succeeded run (in the caller's
+    transaction); returns counts. Existing messages (same person, deadline, channel, kind) stay
+    as they are: nobody is reminded twice."""
+    config = config or current()
+    problems = check_templates(config)
+    with transaction.atomic():
+        if problems:  # nothing is lost: the next run creates them once the template is fixed
+            audit_record(
+                action="messages.skipped", target_type="run_messages", target_id=run_id, at=now,
+                after={"problems": problems},
+            )  # fmt: skip
+            return {"created": 0, "skipped": 1}
+        run = Run.objects.get(pk=run_id)
+        fields = ("recipient_id", "unit_id", "due_on", "certified_on", "status", "recipient__name",
+                  "recipient__person_no", "recipient__mobile", "recipient__id_number", "unit__phone")  # fmt: skip
+        rows: list[_Row] = []
+        for d in Decision.objects.filter(run_id=run_id, remind=True, due_on__isnull=False).values(*fields):
+            rows.append(_row(d, Kind.REMINDER, d["due_on"], None))
+        failures = _app_failures(run.as_of)
+        if failures:
+            candidates = (
+                Decision.objects.filter(run_id=run_id, status__in=("eligible", "pending", "review"))
+                .filter(recipient__id_number__in=list(failures))
+                .values(*fields)
+            )
+            for d in candidates:
+                failed_on = failures[d["recipient__id_number"].upper()]
+                if d["certified_on"] is not None and d["certified_on"] >= failed_on:
+                    continue  # certified again after the failure (another way)
+                rows.append(_row(d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on))
+        before = Message.objects.count()
+        messages = [_message(row, run_id=run_id, now=now, config=config) for row in rows]
+        Message.objects.bulk_create(messages, batch_size=2000, ignore_conflicts=True)
+        created = Message.objects.count() - before
+        counts = {
+            "created": created,
+            "candidates": len(messages),
+            "sms": sum(1 for m in messages if m.channel == Channel.SMS),
+            "unit": sum(1 for m in messages if m.channel == Channel.UNIT),
+            "app_failed": sum(1 for m in messages if m.kind == Kind.APP_FAILED),
+        }
+        audit_record(
+            action="messages.created", target_type="run_messages", target_id=run_id, at=now, after=counts
+        )
+    return counts
+
+
+def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _Row:
+    return _Row(
+        recipient_id=d["recipient_id"], unit_id=d["unit_id"], kind=kind, due_on=due_on, event_on=event_on,
+        name=d["recipient__name"], person_no=d["recipient__person_no"],
+        mobile=normalise_mobile(d["recipient__mobile"]), unit_phone=d["unit__phone"] or "",
+    )  # fmt: skip
+
+
+def _message(row: _Row, *, run_id: int, now: datetime, config: NotifyConfig) -> Message:
+    channel = Channel.SMS if row.mobile else Channel.UNIT
+    try:
+        rendered = render(
+            config, kind=row.kind, channel=channel, name=row.name, due_on=row.due_on,
+            person_no=row.person_no, unit_phone=row.unit_phone,
+        )  # fmt: skip
+        text, params, parts = rendered.text, rendered.params, rendered.segments
+    except TemplateError:  # an unusually long name: one more SMS part rather than no message
+        long = config.__class__(**{**config.__dict__, "max_segments": 99})
+        rendered = render(
+            long, kind=row.kind, channel=channel, name=row.name, due_on=row.due_on,
+            person_no=row.person_no, unit_phone=row.unit_phone,
+        )  # fmt: skip
+        text, params, parts = rendered.text, rendered.params, rendered.segments
+    return Message(
+        recipient_id=row.recipient_id, unit_id=row.unit_id, run_id=run_id, kind=row.kind, channel=channel,
+        due_on=row.due_on, event_on=row.event_on, mobile=row.mobile, text=text, params=params,
+        segments=parts, created_at=now, next_attempt_at=now if channel == Channel.SMS else None,
+        status=MessageStatus.QUEUED if channel == Channel.SMS else MessageStatus.LISTED,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:48]
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    found: int = 0  # an interrupted earlier attempt that the gateway had accepted
+    released: int = 0  # claimed, then given back (quiet hours began, rate limit)
+    quiet: bool = False
+    rate_limited: bool = False
+    lost_lease: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def backoff(config: NotifyConfig, attempts: int) -> timedelta:
+    """Exponential: base, 2·base, 4·base … capped at backoff_max."""
+    return timedelta(seconds=min(config.backoff_max_s, config.backoff_base_s * 2 ** max(0, attempts - 1)))
+
+
+def _quiet(config: NotifyConfig, now: datetime) -> bool:
+    return in_quiet_hours(config, timezone.localtime(now).time())
+
+
+def _sent_last_minute(now: datetime) -> int:
+    return (
+        DeliveryAttempt.objects.filter(started_at__gt=now - timedelta(seconds=60), started_at__lte=now)
+        .exclude(outcome__in=(AttemptOutcome.FOUND, AttemptOutcome.NOT_FOUND))
+        .count()
+    )
+
+
+def _due(now: datetime) -> Q:
+    waiting = Q(status__in=(MessageStatus.QUEUED, MessageStatus.RETRYING)) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    abandoned = Q(status=MessageStatus.SENDING, lease_until__lt=now)  # its sender died
+    return Q(channel=Channel.SMS) & (waiting | abandoned)
+
+
+def _claim(*, now: datetime, token: str, limit: int, lease: timedelta) -> list[Message]:
+    with transaction.atomic():
+        qs = Message.objects.filter(_due(now)).order_by("next_attempt_at", "pk")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        Message.objects.filter(pk__in=ids).filter(_due(now)).update(
+            status=MessageStatus.SENDING, lease_owner=token, lease_until=now + lease
+        )
+    return list(Message.objects.filter(lease_owner=token, status=MessageStatus.SENDING).order_by("pk"))
+
+
+def _release(messages: Iterable[Message], token: str) -> int:
+    """Give claimed messages back untouched (their in-flight attempt, if any, stays)."""
+    released = 0
+    for m in messages:
+        previous = MessageStatus.RETRYING if m.attempts else MessageStatus.QUEUED
+        if m.attempt_log.filter(outcome=AttemptOutcome.IN_FLIGHT).exists():
+            continue  # keep it SENDING: the lease runs out and the next sender looks it up first
+        released += Message.objects.filter(pk=m.pk, lease_owner=token, status=MessageStatus.SENDING).update(
+            status=previous, lease_owner="", lease_until=None
+        )
+    return released
+
+
+def messages_send_due(
+    *,
+    gateway: Gateway,
+    clock: Clock,
+    worker: str | None = None,
+    config: NotifyConfig | None = None,
+    limit: int | None = None,
+) -> SendReport:
+    """Send the SMS that are due now, at most `limit` (default: the batch size), within the rate
+    limit and outside quiet hours."""
+    config = config or current()
+    report = SendReport()
+    now = clock()
+    if _quiet(config, now):
+        report.quiet = True
+        return report
+    budget = config.rate_per_minute - _sent_last_minute(now)
+    if budget <= 0:
+        report.rate_limited = True
+        return report
+    token = f"{worker or worker_name()}/{uuid.uuid4().hex[:12]}"
+    claimed = _claim(
+        now=now,
+        token=token,
+        limit=min(limit or config.batch_size, budget),
+        lease=timedelta(seconds=config.lease_s),
+    )
+    report.claimed = len(claimed)
+    for i, message in enumerate(claimed):
+        now = clock()
+        if _quiet(config, now):
+            report.quiet = True
+        elif _sent_last_minute(now) >= config.rate_per_minute:
+            report.rate_limited = True
+        if report.quiet or report.rate_limited:
+            report.released += _release(claimed[i:], token)
+            break
+        try:
+            _deliver(message, gateway=gateway, clock=clock, token=token, config=config, report=report)
+        except Exception as exc:  # a bug or a database error for one message must not stop the rest
+            logger.exception("sending message %s failed", message.pk)
+            report.errors.append(f"{message.pk}: {type(exc).__name__}: {exc}")
+    return report
+
+
+def _deliver(
+    message: Message, *, gateway: Gateway, clock: Clock, token: str, config: NotifyConfig, report: SendReport
+) -> None:
+    # An attempt cut short (the sender died during the call) or timed out may have reached the
+    # gateway: ask it whether it has our message before sending again.
+    interrupted = list(
+        message.attempt_log.filter(
+            Q(outcome=AttemptOutcome.IN_FLIGHT) | Q(outcome=AttemptOutcome.TEMPORARY, code="timeout")
+        ).order_by("number")
+    )
+    if interrupted:
+        # An earlier sender died between calling the gateway and recording its answer: ask the
+        # gateway whether it has our message before sending again.
+        first = interrupted[0]
+        try:
+            found = gateway.lookup(
+                out_id=message.out_id,
+                mobile=message.mobile,
+                sent_on=timezone.localtime(first.started_at).date(),
+            )
+        except GatewayUnavailable as exc:
+            _finish(message, token=token, now=clock(), outcome=Outcome("temporary", code="lookup", detail=str(exc)),
+                    attempt=None, config=config, report=report, provider=gateway.name)  # fmt: skip
+            return
+        now = clock()
+        DeliveryAttempt.objects.filter(pk__in=[a.pk for a in interrupted]).update(
+            finished_at=now,
+            outcome=AttemptOutcome.FOUND if found else AttemptOutcome.NOT_FOUND,
+            provider_message_id=found.provider_message_id if found else "",
+        )
+        if found is not None:
+            report.found += 1
+            _finish(message, token=token, now=now, outcome=found, attempt=None, config=config, report=report,
+                    provider=gateway.name)  # fmt: skip
+            return
+    # Record the attempt before the call: if this process dies during it, the next sender knows.
+    now = clock()
+    with transaction.atomic():
+        still_ours = Message.objects.filter(
+            pk=message.pk, lease_owner=token, status=MessageStatus.SENDING
+        ).update(attempts=message.attempts + 1, lease_until=now + timedelta(seconds=config.lease_s))
+        if not still_ours:
+            report.lost_lease += 1
+            return
+        message.attempts += 1
+        attempt = DeliveryAttempt.objects.create(
+            message=message, number=message.attempts, worker=token[:64], started_at=now
+        )
+    template_id = (
+        config.template_app_failed_id if message.kind == Kind.APP_FAILED else config.template_reminder_id
+    )
+    outcome = gateway.send(
+        SmsRequest(
+            out_id=message.out_id, mobile=message.mobile, text=message.text, template_id=template_id,
+            params=dict(message.params), sign_name=config.sign_name,
+        )
+    )  # fmt: skip
+    _finish(message, token=token, now=clock(), outcome=outcome, attempt=attempt, config=config, report=report,
+            provider=gateway.name)  # fmt: skip
+
+
+def _finish(
+    message: Message,
+    *,
+    token: str,
+    now: datetime,
+    outcome: Outcome,
+    attempt: DeliveryAttempt | None,
+    config: NotifyConfig,
+    report: SendReport,
+    provider: str = "",
+) -> None:
+    with transaction.atomic():
+        if attempt is not None:
+            DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+                finished_at=now, outcome=outcome.status, code=outcome.code[:128], detail=outcome.detail[:2000],
+                provider_message_id=outcome.provider_message_id[:128],
+            )  # fmt: skip
+        mine = Message.objects.filter(pk=message.pk, lease_owner=token, status=MessageStatus.SENDING)
+        common: dict[str, Any] = {"lease_owner": "", "lease_until": None, "provider": provider[:16]}
+        if outcome.status == SENT:
+            updated = mine.update(
+                status=MessageStatus.SENT, sent_at=now, provider_message_id=outcome.provider_message_id[:128],
+                last_error="", **common,
+            )  # fmt: skip
+            report.sent += updated
+        elif outcome.status == PERMANENT or message.attempts >= config.max_attempts:
+            updated = mine.update(
+                status=MessageStatus.FAILED, last_error=f"{outcome.code}: {outcome.detail}"[:2000], **common
+            )
+            report.failed += updated
+        else:
+            updated = mine.update(
+                status=MessageStatus.RETRYING, next_attempt_at=now + backoff(config, max(1, message.attempts)),
+                last_error=f"{outcome.code}: {outcome.detail}"[:2000], **common,
+            )  # fmt: skip
+            report.retrying += updated
+        if not updated:
+            report.lost_lease += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery receipts
+
+
+@dataclass(frozen=True)
+class Report:
+    provider_message_id: str
+    out_id: str
+    delivered: bool
+    code: str
+    reported_at: datetime | None
+    raw: dict[str, Any]
+
+
+def parse_reports(provider: str, payload: Any) -> list[Report]:
+    """Aliyun SmsReport (`biz_id`, `out_id`, `success`, `err_code`) or Tencent 短信下发状态回调
+    (`sid`, `report_status`, `errmsg`, `ext`), a list or one object. Raises ValueError."""
+    items = payload if isinstance(payload, list) else [payload]
+    reports = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("each report must be a JSON object")
+        if provider == "aliyun":
+            pid, out_id = str(item.get("biz_id", "")), str(item.get("out_id", ""))
+            delivered = item.get("success") in (True, "true", "True", 1)
+            code = str(item.get("err_code", ""))
+            when = str(item.get("report_time", ""))
+        else:
+            pid = str(item.get("sid", ""))
+            ext = item.get("ext")
+            out_id = str(
+                item.get("session_context")
+                or (ext.get("session_context") if isinstance(ext, dict) else "")
+                or ""
+            )
+            delivered = str(item.get("report_status", "")).upper() == "SUCCESS"
+            code = str(item.get("errmsg", ""))
+            when = str(item.get("user_receive_time", ""))
+        if not pid and not out_id:
+            raise ValueError("a report without a message id")
+        reported_at = None
+        try:
+            local = datetime.fromisoformat(when.replace(" ", "T")) if when else None
+            reported_at = timezone.make_aware(local) if local and timezone.is_naive(local) else local
+        except ValueError:
+            reported_at = None
+        reports.append(Report(pid[:128], out_id, delivered, code[:64], reported_at, item))
+    return reports
+
+
+def receipts_record(*, provider: str, reports: list[Report], now: datetime) -> dict[str, int]:
+    """Store each report once and move its message to delivered / undelivered; a repeated
+    report changes nothing. Reports for unknown messages are kept (message empty)."""
+    counts = {"new": 0, "duplicate": 0, "unknown": 0}
+    with transaction.atomic():
+        for r in reports:
+            message = None
+            if r.out_id.startswith("zige-") and r.out_id[5:].isdigit():
+                message = Message.objects.filter(pk=int(r.out_id[5:])).first()
+            if message is None and r.provider_message_id:
+                message = Message.objects.filter(provider_message_id=r.provider_message_id).first()
+            key = r.provider_message_id or r.out_id
+            try:
+                with transaction.atomic():
+                    DeliveryReceipt.objects.create(
+                        message=message, provider=provider, provider_message_id=key, delivered=r.delivered,
+                        code=r.code, reported_at=r.reported_at, received_at=now, raw=r.raw,
+                    )  # fmt: skip
+            except IntegrityError:
+                counts["duplicate"] += 1
+                continue
+            counts["new"] += 1
+            if message is None:
+                counts["unknown"] += 1
+                continue
+            # A receipt may overtake the sender's own record of the send (SENDING).
+            Message.objects.filter(
+                pk=message.pk,
+                status__in=(MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNDELIVERED),
+            ).update(
+                status=MessageStatus.DELIVERED if r.delivered else MessageStatus.UNDELIVERED,
+                delivered_at=(r.reported_at or now) if r.delivered else None,
+                provider_message_id=message.provider_message_id or r.provider_message_id,
+            )
+        if counts["new"]:
+            audit_record(
+                action="messages.receipts", target_type="provider", target_id=provider, at=now, after=counts
+            )
+    return counts

@@ -1,0 +1,409 @@
+"""Reminders: the outbox written with the run, one per person/deadline/channel/kind, the sender
+(quiet hours, rate limit, leases, interrupted attempts) with the file gateway and an injected
+clock, receipts, the inbox watcher, the daily run and the morning summary, the pages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import UnitFactory, UnitOperatorFactory, UserFactory, make_id
+from tests.integration.test_runs import ROSTER_HEADER, do_import, do_run, write_csv
+from zige.certification.models import Decision
+from zige.feeds.models import PushedResult
+from zige.notifications import jobs
+from zige.notifications.config import NotifyConfig, from_environ, in_quiet_hours
+from zige.notifications.content import TemplateError, check_templates, normalise_mobile, render, segments
+from zige.notifications.gateways import FileGateway
+from zige.notifications.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    InboxFile,
+    InboxStatus,
+    JobRun,
+    Message,
+)
+from zige.notifications.services import _claim, messages_for_run, messages_send_due
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = date(2026, 11, 30)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CONFIG = NotifyConfig(quiet_start=time(21), quiet_end=time(8),
+                      rate_per_minute=1000, backoff_base_s=60, lease_s=60, callback_token="tok")  # fmt: skip
+
+
+def at(hour: int, minute: int = 0, day: int = 30) -> datetime:
+    """A moment in the bureau's time zone (Asia/Shanghai)."""
+    return datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI)
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture(autouse=True)
+def data_dirs(settings: Any, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    settings.DATA_DIR = data
+    settings.EVIDENCE_DIR = data / "evidence"
+    settings.UPLOAD_DIR = data / "uploads"
+    settings.RUNS_DIR = data / "runs"
+    settings.ZIGE_NOTIFICATIONS = CONFIG
+    data.mkdir(parents=True)
+    return data
+
+
+def person(i: int, mobile: str = "", unit: str = "U1", certified: str = "2026-01-15") -> list[str]:
+    return [f"P{i:03d}", f"王小{i}明", make_id(100 + i, date(1950, 1, 1)), unit, f"单位{unit}", "正常", "3000",
+            mobile, "2010-01-01", certified]  # fmt: skip
+
+
+def roster(tmp_path: Path, rows: list[list[str]], name: str = "roster.csv") -> None:
+    do_import(write_csv(tmp_path / name, ROSTER_HEADER, rows), "roster")
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+def test_a_run_writes_one_reminder_per_person_deadline_and_channel(tmp_path: Path) -> None:
+    roster(tmp_path, [person(1, "13812345678"), person(2, ""), person(3, "0351-7654321"),
+                      person(4, "13812345679", certified="2026-09-01")])  # fmt: skip
+    run = do_run()
+    messages = {m.recipient.person_no: m for m in Message.objects.select_related("recipient")}
+    assert set(messages) == {"P001", "P002", "P003"}  # P004 is due in 2027-09: no reminder yet
+    assert set(
+        Decision.objects.filter(run=run, remind=True).values_list("recipient__person_no", flat=True)
+    ) == set(messages)
+    sms, no_phone, landline = messages["P001"], messages["P002"], messages["P003"]
+    assert (sms.channel, sms.status, sms.mobile, sms.due_on) == (
+        "sms",
+        "queued",
+        "13812345678",
+        date(2027, 1, 15),
+    )
+    assert "王**明" in sms.text and "王小1明" not in sms.text  # the name is masked
+    assert "2027年01月15日" in sms.text and "民生山西" in sms.text
+    assert sms.segments <= 2
+    assert (no_phone.channel, no_phone.status) == ("unit", "listed")
+    assert "P002" in no_phone.text and landline.channel == "unit"
+    # re-running (same day, next day) writes nothing new
+    do_run()
+    do_run(as_of=date(2026, 12, 1), now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert Message.objects.count() == 3
+    assert messages_for_run(run_id=run.pk, now=timezone.now())["created"] == 0
+
+
+def test_the_database_refuses_a_second_reminder(tmp_path: Path) -> None:
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run()
+    m = Message.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(recipient=m.recipient, unit=m.unit, run=m.run, kind=m.kind, channel=m.channel,
+                               due_on=m.due_on, mobile=m.mobile, text="again", created_at=m.created_at)  # fmt: skip
+
+
+def test_a_failed_app_certification_gets_one_notice(tmp_path: Path) -> None:
+    from zige.accounts.models import DeviceClient
+
+    roster(
+        tmp_path, [person(1, "13812345678", certified="2026-09-01"), person(2, "", certified="2026-09-01")]
+    )
+    client = DeviceClient.objects.create(
+        client_id="app", name="app", kind="app_auth", secret="s", created_at=timezone.now()
+    )
+    for i, p in enumerate(("1", "2")):
+        PushedResult.objects.create(
+            client=client, kind="app_auth", id_number=make_id(100 + int(p), date(1950, 1, 1)), name=f"王小{p}明",
+            auth_time=at(10, day=20), result="fail", nonce=f"n{i}", received_at=at(10, day=20),
+        )  # fmt: skip
+    do_run()
+    notices = Message.objects.filter(kind="app_failed").order_by("recipient__person_no")
+    assert [(m.recipient.person_no, m.channel, m.event_on) for m in notices] == [
+        ("P001", "sms", date(2026, 11, 20)), ("P002", "unit", date(2026, 11, 20))
+    ]  # fmt: skip
+    assert "未通过" in notices[0].text
+    do_run()
+    assert Message.objects.filter(kind="app_failed").count() == 2
+
+
+def test_mobile_numbers_are_validated() -> None:
+    assert normalise_mobile("138 1234 5678") == "13812345678"
+    assert normalise_mobile("+86 138-1234-5678") == "13812345678"
+    assert normalise_mobile("0351-7654321") == ""
+    assert normalise_mobile("12345678901") == ""
+    assert normalise_mobile("") == ""
+
+
+def test_texts_fit_the_sms_limits_and_templates_are_configurable() -> None:
+    assert segments("字" * 70) == 1 and segments("字" * 71) == 2 and segments("字" * 135) == 3
+    assert check_templates(CONFIG) == []
+    long = replace(CONFIG, template_reminder="{name}" + "很长的提醒" * 40)
+    assert check_templates(long)
+    with pytest.raises(TemplateError):
+        render(
+            long, kind="reminder", channel="sms", name="王小明", due_on=AS_OF, person_no="P1", unit_phone=""
+        )
+    broken = replace(CONFIG, template_reminder="{nobody}")
+    assert any("broken" in p for p in check_templates(broken))
+    other = replace(CONFIG, template_reminder="{name}：请于{due}前用{app}认证。", app_name="某省人社")
+    text = render(
+        other, kind="reminder", channel="sms", name="李四", due_on=AS_OF, person_no="P1", unit_phone=""
+    )
+    assert text.text == "李*：请于2026年11月30日前用某省人社认证。"
+    cfg = from_environ(
+        {"ZIGE_QUIET_HOURS": "22:30-07:00", "ZIGE_DAILY_RUN_AT": "03:15", "ZIGE_APP_NAME": "X"}
+    )
+    assert (cfg.quiet_start.hour, cfg.quiet_end.hour, cfg.daily_run_at, cfg.app_name) == (
+        22,
+        7,
+        time(3, 15),
+        "X",
+    )
+    assert in_quiet_hours(CONFIG, at(21).time()) and in_quiet_hours(CONFIG, at(7, 59).time())
+    assert not in_quiet_hours(CONFIG, at(8).time()) and not in_quiet_hours(CONFIG, at(20, 59).time())
+
+
+def test_a_broken_template_never_breaks_the_run(tmp_path: Path, settings: Any) -> None:
+    settings.ZIGE_NOTIFICATIONS = replace(CONFIG, template_reminder="{nobody}")
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run()
+    assert Message.objects.count() == 0  # skipped, audited; the next run (fixed) writes them
+    settings.ZIGE_NOTIFICATIONS = CONFIG
+    do_run()
+    assert Message.objects.count() == 1
+
+
+# --- the sender ------------------------------------------------------------------------------
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def five(tmp_path: Path) -> None:
+    roster(tmp_path, [person(i, f"1381234567{i}") for i in range(5)])
+    do_run()
+
+
+def test_quiet_hours_with_an_injected_clock(five: None, tmp_path: Path) -> None:
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    clock = Clock(at(21, 30))
+    report = messages_send_due(gateway=gateway, clock=clock, config=CONFIG)
+    assert report.quiet and report.sent == 0 and not lines(gateway.path)
+    clock.now = datetime(2026, 12, 1, 7, 59, tzinfo=SHANGHAI)
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).sent == 0
+    clock.now = datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).sent == 5
+    assert sorted(x["out_id"] for x in lines(gateway.path)) == sorted(m.out_id for m in Message.objects.all())
+    assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
+    # quiet hours begin in the middle of a batch: the rest waits, claimed messages are given back
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).claimed == 0
+
+
+def test_quiet_hours_begin_mid_batch(five: None, tmp_path: Path) -> None:
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    clock = Clock(at(20, 59))
+
+    class Ticking(FileGateway):
+        def send(self, request: Any) -> Any:
+            clock.advance(seconds=25)
+            return super().send(request)
+
+    report = messages_send_due(gateway=Ticking(gateway.path), clock=clock, config=CONFIG)
+    assert report.quiet and report.sent == 3 and report.released == 2
+    assert Message.objects.filter(status="queued", lease_owner="").count() == 2
+
+
+def test_rate_limit(five: None, tmp_path: Path) -> None:
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    config = replace(CONFIG, rate_per_minute=2)
+    clock = Clock(at(18))
+    assert messages_send_due(gateway=gateway, clock=clock, config=config).sent == 2
+    report = messages_send_due(gateway=gateway, clock=clock, config=config)
+    assert report.rate_limited and report.sent == 0
+    clock.advance(seconds=61)
+    assert messages_send_due(gateway=gateway, clock=clock, config=config).sent == 2
+    clock.advance(seconds=61)
+    assert messages_send_due(gateway=gateway, clock=clock, config=config).sent == 1
+    assert len(lines(gateway.path)) == 5
+
+
+def test_two_senders_never_claim_the_same_message(five: None) -> None:
+    now = at(18)
+    a = _claim(now=now, token="a", limit=3, lease=timedelta(seconds=60))
+    b = _claim(now=now, token="b", limit=10, lease=timedelta(seconds=60))
+    assert len(a) == 3 and len(b) == 2 and not {m.pk for m in a} & {m.pk for m in b}
+    assert _claim(now=now + timedelta(seconds=30), token="c", limit=10, lease=timedelta(seconds=60)) == []
+    # a dead sender's lease runs out: its messages are claimed again
+    assert len(_claim(now=now + timedelta(seconds=61), token="d", limit=10, lease=timedelta(seconds=60))) == 5
+
+
+def test_a_sender_killed_during_the_call_does_not_cause_a_second_sms(five: None, tmp_path: Path) -> None:
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    clock = Clock(at(18))
+
+    class Dies(FileGateway):
+        def send(self, request: Any) -> Any:
+            super().send(request)  # the gateway accepted it ...
+            raise SystemExit  # ... and the process died before recording that
+
+    with pytest.raises(SystemExit):
+        messages_send_due(gateway=Dies(gateway.path), clock=clock, config=CONFIG, limit=1)
+    dead = Message.objects.get(status="sending")
+    assert dead.attempt_log.get().outcome == AttemptOutcome.IN_FLIGHT
+    clock.advance(seconds=CONFIG.lease_s + 1)
+    report = messages_send_due(gateway=gateway, clock=clock, config=CONFIG)
+    assert report.found == 1 and report.sent == 5
+    assert sorted(x["out_id"] for x in lines(gateway.path)) == sorted(m.out_id for m in Message.objects.all())
+    # the cut-short attempt never reached the gateway: then it is sent
+    m = Message.objects.get(pk=dead.pk)
+    assert m.status == "sent" and m.attempt_log.get().outcome == AttemptOutcome.FOUND
+
+
+def test_an_attempt_that_never_reached_the_gateway_is_sent_after_the_lease(
+    five: None, tmp_path: Path
+) -> None:
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    clock = Clock(at(18))
+
+    class DiesBefore(FileGateway):
+        def send(self, request: Any) -> Any:
+            raise SystemExit
+
+    with pytest.raises(SystemExit):
+        messages_send_due(gateway=DiesBefore(gateway.path), clock=clock, config=CONFIG, limit=1)
+    clock.advance(seconds=CONFIG.lease_s + 1)
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).sent == 5
+    assert len(lines(gateway.path)) == 5
+    assert DeliveryAttempt.objects.filter(outcome=AttemptOutcome.NOT_FOUND).count() == 1
+
+
+# --- receipts --------------------------------------------------------------------------------
+
+
+def test_receipts_are_authenticated_and_idempotent(five: None, tmp_path: Path, client: Client) -> None:
+    messages_send_due(gateway=FileGateway(tmp_path / "sms.jsonl"), clock=Clock(at(18)), config=CONFIG)
+    m = Message.objects.order_by("pk").first()
+    assert m is not None
+    body = json.dumps([{"biz_id": m.provider_message_id, "out_id": m.out_id, "success": True, "err_code": "DELIVERED",
+                        "report_time": "2026-11-30 10:05:00"}])  # fmt: skip
+    url = reverse("notifications:receipt", kwargs={"provider": "aliyun"})
+    assert client.post(url, body, content_type="application/json").status_code == 403
+    assert client.post(url + "?token=wrong", body, content_type="application/json").status_code == 403
+    for expected in ({"new": 1, "duplicate": 0}, {"new": 0, "duplicate": 1}):
+        r = client.post(url + "?token=tok", body, content_type="application/json")
+        assert r.status_code == 200 and r.json()["code"] == 0
+        assert {k: r.json()[k] for k in expected} == expected
+    m.refresh_from_db()
+    assert m.status == "delivered" and m.receipts.count() == 1
+    assert (
+        client.post(
+            url, "not json", content_type="application/json", headers={"X-Zige-Token": "tok"}
+        ).status_code
+        == 400
+    )
+
+
+# --- inbox, daily run, summary ---------------------------------------------------------------
+
+
+def test_inbox_imports_each_file_once_and_quarantines_bad_ones(tmp_path: Path, data_dirs: Path) -> None:
+    inbox = data_dirs / "inbox"
+    (inbox / "roster").mkdir(parents=True)
+    (inbox / "rail").mkdir(parents=True)
+    write_csv(inbox / "roster" / "roster_2026-11.csv", ROSTER_HEADER, [person(1, "13812345678")])
+    (inbox / "rail" / "rail_bad.csv").write_bytes(b"\x00\x01 not a table")
+    (inbox / "rail" / "mystery.docx").write_text("?", encoding="utf-8")
+    (inbox / "rail" / "rail_2026.csv.part").write_text("still uploading", encoding="utf-8")
+    now = timezone.now() + timedelta(minutes=5)
+    counts = jobs.inbox_scan(now=now, config=CONFIG)
+    assert counts["imported"] == 1 and counts["quarantined"] == 2
+    quarantine = inbox / "rail" / "quarantine"
+    assert sorted(p.name for p in quarantine.iterdir()) == [
+        "mystery.docx", "mystery.docx.error.txt", "rail_bad.csv", "rail_bad.csv.error.txt"
+    ]  # fmt: skip
+    assert (quarantine / "mystery.docx.error.txt").read_text(encoding="utf-8").strip()
+    assert (inbox / "rail" / "rail_2026.csv.part").exists()
+    assert InboxFile.objects.filter(status=InboxStatus.QUARANTINED).count() == 2
+    # the same roster dropped again is a duplicate, not a second import
+    write_csv(inbox / "roster" / "roster_again.csv", ROSTER_HEADER, [person(1, "13812345678")])
+    assert jobs.inbox_scan(now=now, config=CONFIG) == {"imported": 0, "duplicate": 1, "quarantined": 0}
+    assert jobs.inbox_scan(now=now, config=CONFIG) == {"imported": 0, "duplicate": 0, "quarantined": 0}
+    # a file still being written (too new) waits
+    write_csv(inbox / "roster" / "fresh.csv", ROSTER_HEADER, [person(2)])
+    assert jobs.inbox_scan(now=timezone.now(), config=CONFIG)["imported"] == 0
+
+
+def test_daily_run_and_morning_summary_once_a_day(tmp_path: Path, data_dirs: Path) -> None:
+    roster(tmp_path, [person(1, "13812345678"), person(2)])
+    clock = Clock(at(1, 59))
+    assert jobs.daily_run(clock=clock, config=CONFIG) is None
+    clock.now = at(2, 0)
+    job = jobs.daily_run(clock=clock, config=CONFIG)
+    assert job is not None and job.status == "succeeded" and job.detail["messages"] == 2
+    assert jobs.daily_run(clock=clock, config=CONFIG) is None  # once a day
+    clock.now = at(7, 30)
+    summary = jobs.morning_summary(clock=clock, config=CONFIG)
+    assert summary is not None and summary.status == "succeeded"
+    text = (data_dirs / "summaries" / "2026-11-30.txt").read_text(encoding="utf-8")
+    assert "晨报" in text and "需要人工处理" in text
+    assert jobs.morning_summary(clock=clock, config=CONFIG) is None
+    assert JobRun.objects.filter(job="daily_run").count() == 1
+
+
+def test_tick_does_everything_and_a_failing_step_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run()
+
+    def boom(**kwargs: Any) -> None:
+        raise RuntimeError("inbox broke")
+
+    monkeypatch.setattr(jobs, "inbox_scan", boom)
+    result = jobs.tick(clock=Clock(at(18)), gateway=FileGateway(tmp_path / "sms.jsonl"), config=CONFIG)
+    assert result["inbox"].startswith("error") and result["send"]["sent"] == 1
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def test_person_page_history_and_unit_notice_list(tmp_path: Path, client: Client) -> None:
+    roster(tmp_path, [person(1, "13812345678"), person(2, "")])
+    do_run()
+    messages_send_due(gateway=FileGateway(tmp_path / "sms.jsonl"), clock=Clock(at(18)), config=CONFIG)
+    client.force_login(UserFactory())
+    page = client.get(reverse("roster:person", kwargs={"person_no": "P001"})).content.decode()
+    assert "认证提醒记录" in page and "已发送" in page and "138****5678" in page and "13812345678" not in page
+    unit_page = client.get(reverse("roster:unit", kwargs={"unit_no": "U1"})).content.decode()
+    assert reverse("notifications:unit_notices", kwargs={"unit_no": "U1"}) in unit_page
+    notices = client.get(reverse("notifications:unit_notices", kwargs={"unit_no": "U1"})).content.decode()
+    assert "单位通知名单" in notices and "P002" in notices and "P001" not in notices
+    csv_body = b"".join(
+        client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": "U1"})).streaming_content
+    )
+    assert "P002" in csv_body.decode("utf-8-sig") and "P001" not in csv_body.decode("utf-8-sig")
+    overview = client.get(reverse("notifications:overview"))
+    assert overview.status_code == 200
+    other = UnitOperatorFactory(unit=UnitFactory())
+    client.force_login(other)
+    assert client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": "U1"})).status_code == 404
