@@ -617,6 +617,10 @@ class _Province:
             serial += rng.randrange(1, 40)
             self.units.append(_Unit(f"{region.code[:4]}{serial:07d}", name, region))
             weights.append(weight)
+        if big or self.home_code == "14":
+            # The province's largest employer (太钢 in Shanxi) keeps about 2% of all retirees on
+            # its own roll: 10,000 people in a province of 500,000, as large state enterprises do.
+            weights[0] = 0.02 / 0.98 * sum(weights[1:])
         return weights
 
     def unit_name(self, region: Region) -> str:
