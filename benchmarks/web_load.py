@@ -15,7 +15,8 @@ For each database (SQLite, PostgreSQL or both) it:
 3. starts `zige serve --host 127.0.0.1 --port <free port> --workers 2` (ZIGE_SCHEDULE=0: no scheduled
    run or SMS sending in the background while measuring), logs in over HTTP (the login page's CSRF
    token, then the form) and keeps the session cookie;
-4. drives each page from a separate process for a fixed time at a fixed concurrency: `wrk` (a Lua
+4. drives each page from a separate process for a fixed time at a fixed concurrency, after a few
+   seconds of the same load that do not count (every web process has rendered the page): `wrk` (a Lua
    script rotates the URLs and prints the percentiles in its `done()` hook; `apt-get install wrk`),
    or, when wrk is missing or with `--client python`, a bounded Python client (threads,
    http.client) in a child process. Pages: the dashboard `/`, the person page (200 people in
@@ -470,18 +471,28 @@ class PageResult:
 
 
 def measure(
-    port: int, cookie: str, label: str, paths: list[str], *, seconds: int, connections: int, client: str
+    port: int,
+    cookie: str,
+    label: str,
+    paths: list[str],
+    *,
+    seconds: int,
+    warmup: int,
+    connections: int,
+    client: str,
 ) -> PageResult:
     sizes, first = [], []
-    for path in paths[:3]:  # warm up, and check that the page answers a 200 (not the login page)
+    for path in paths[:3]:  # check that the page answers a 200 (not the login page)
         started = time.perf_counter()
         status, _, body = fetch(port, path, cookie=f"sessionid={cookie}")
         first.append((time.perf_counter() - started) * 1000)
         if status != 200:
             raise SystemExit(f"{path}: HTTP {status} before the load")
         sizes.append(len(body))
-    total0, idle0 = _cpu_times()
     drive = drive_wrk if client == "wrk" else drive_python
+    if warmup > 0:  # every web process renders the page once or more before it counts
+        drive(port, f"sessionid={cookie}", paths, seconds=warmup, connections=connections)
+    total0, idle0 = _cpu_times()
     r = drive(port, f"sessionid={cookie}", paths, seconds=seconds, connections=connections)
     total1, idle1 = _cpu_times()
     busy = 1 - (idle1 - idle0) / max(1, total1 - total0)
@@ -545,8 +556,8 @@ def bench_database(
                 continue
             print(f"[{database}] {label}: {args.seconds} s at {args.connections} connections …", flush=True)
             result.pages.append(
-                measure(port, session, label, paths, seconds=args.seconds, connections=args.connections,
-                        client=args.client)
+                measure(port, session, label, paths, seconds=args.seconds, warmup=args.warmup,
+                        connections=args.connections, client=args.client)
             )  # fmt: skip
     out = base / f"results-{database}.json"
     out.write_text(json.dumps(asdict(result), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -562,7 +573,8 @@ def _pad(text: str, width: int) -> str:
 def report(results: list[DatabaseResult], args: argparse.Namespace) -> None:
     print()
     print(
-        f"{args.recipients:,} recipients; {args.client}, {args.connections} connections, {args.seconds} s a page; "
+        f"{args.recipients:,} recipients; {args.client}, {args.connections} connections, {args.seconds} s a page "
+        f"after {args.warmup} s of warm-up; "
         f"zige serve --workers {args.workers}; {os.cpu_count()} CPUs"
     )
     head = (
@@ -595,6 +607,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1", help="the PostgreSQL server")
     parser.add_argument("--seconds", type=int, default=20, help="load time per page")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load per page before measuring")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="zige serve --workers")
     parser.add_argument(
