@@ -477,5 +477,12 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
 
             messages_for_run(run_id=run.pk, now=finished)
             # --- end issue #5 ---
+            # --- issue #4: the run's verification tasks and proposed payment actions, same transaction ---
+            from zige.benefits.services import payment_actions_for_run
+            from zige.verification.services import tasks_for_run
+
+            tasks_for_run(run_id=run.pk, now=finished)
+            payment_actions_for_run(run_id=run.pk, now=finished)
+            # --- end issue #4 ---
     finally:
         con.close()

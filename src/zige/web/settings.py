@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "zige.reports",
     "zige.api",
     "zige.notifications",
+    "zige.verification",
+    "zige.benefits",
+    "zige.ledger",
 ]
 
 MIDDLEWARE = [

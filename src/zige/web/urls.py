@@ -10,5 +10,8 @@ urlpatterns = [
     path("audit/", include("zige.audit.urls")),
     path("api/", include("zige.api.urls")),
     path("notifications/", include("zige.notifications.urls")),
+    path("verification/", include("zige.verification.urls")),
+    path("benefits/", include("zige.benefits.urls")),
+    path("ledger/", include("zige.ledger.urls")),
     path("admin/", admin.site.urls),
 ]
