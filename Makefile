@@ -58,8 +58,10 @@ test-sqlite: setup
 test-postgres: setup
 	ZIGE_DATABASE_URL=$(ZIGE_TEST_DATABASE_URL) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "django_db or postgres" $(PYTEST_ARGS)
 
+# Issue 6: generated store, scan floor, certify, daily increment, ingest, pandas/Splink baselines.
+# make bench BENCH_ARGS="--full" for 2,000,000 recipients x 1,000,000,000 stored rows.
 bench: setup
-	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+	$(VENV)/bin/zige bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(TOOLS) $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache node_modules $(VENDOR)

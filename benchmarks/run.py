@@ -1,8 +1,9 @@
-"""Benchmark `zige certify` on generated provinces, with a baseline in the same run.
+"""Benchmarks: `zige bench` (the province-scale store, issue 6), and `certify` on CSV provinces.
 
-    make bench                         # 50,000 recipients
-    make bench BENCH_ARGS="--full"     # 50,000 and 500,000
-    .venv/bin/python benchmarks/run.py --sizes 20000 200000
+    .venv/bin/python benchmarks/run.py [zige bench options]   # the same as `zige bench` / `make bench`
+    .venv/bin/python benchmarks/run.py files --sizes 20000 200000
+
+`files` benchmarks `zige certify` on generated CSV provinces (the file path, messy inputs):
 
 For each size it prints:
 - the whole command (`zige certify` in a child process): wall time and peak memory (max RSS),
@@ -101,14 +102,14 @@ def python_baseline(roster: Path, feeds: Path) -> tuple[float, float, Counter[st
     return sql_seconds, py_seconds, sql_counts, py_counts
 
 
-def main() -> int:
+def files_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="*", default=None)
     parser.add_argument("--full", action="store_true", help="also 500,000 recipients")
     parser.add_argument("--no-baseline", action="store_true", help="skip the per-person Python baseline")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = args.sizes or ([50_000, 500_000] if args.full else [50_000])
     failed = False
     print(f"{'recipients':>10} {'rows read':>11} {'certify s':>10} {'peak MB':>8}  "
@@ -134,6 +135,15 @@ def main() -> int:
         )
         print("           steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in steps.items()))
     return 1 if failed else 0
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["files"]:
+        return files_main(sys.argv[2:])
+    from zige.bench.cli import bench
+
+    bench.main(args=sys.argv[1:], prog_name="benchmarks/run.py")  # exits with bench's status
+    return 0
 
 
 if __name__ == "__main__":

@@ -67,3 +67,97 @@ class UserFactory(DjangoModelFactory[User]):
 class UnitOperatorFactory(UserFactory):
     role = Role.UNIT_OPERATOR
     unit = factory.SubFactory(UnitFactory)
+
+
+# --- issue #4: verification tasks ----------------------------------------------------------
+
+
+def verification_task(
+    recipient: Recipient, *, status: str = "open", kind: str = "unit", run: object = None
+) -> object:
+    """A verification task for `recipient` (and a succeeded run to hang it on when none is given)."""
+    from zige.certification.models import Run, RunStatus
+    from zige.verification.models import TaskEvent, VerificationTask
+
+    if run is None:
+        run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_at=NOW)
+    task = VerificationTask.objects.create(
+        recipient=recipient, unit=recipient.unit, kind=kind, period=f"due:test-{recipient.pk}-{kind}", status=status,
+        run=run, as_of=date(2026, 11, 30), reason="no_evidence" if kind == "unit" else "alive_after_death",
+        deadline=date(2027, 2, 28), created_at=NOW, updated_at=NOW,
+        closed_at=None if status in ("open", "submitted", "returned", "overdue") else NOW,
+    )  # fmt: skip
+    TaskEvent.objects.create(task=task, from_status="", to_status="open", at=NOW)
+    return task
+
+
+# --- issue #4: payment actions and cases -------------------------------------------------
+
+
+def payment_action(recipient: Recipient, *, state: str = "proposed", kind: str = "stop", months: int = 3,
+                   amount: str = "9000.00", proposed_by: object = None, approved_by: object = None) -> object:  # fmt: skip
+    """A payment action in `state` (approved states get an approver: a fresh bureau operator)."""
+    from zige.benefits.models import PaymentAction
+
+    if state in ("approved", "exported", "confirmed") and approved_by is None:
+        approved_by = UserFactory(role=Role.BUREAU_OPERATOR)
+    return PaymentAction.objects.create(
+        recipient=recipient, unit=recipient.unit, kind=kind, effective_month="2026-09", months=months,
+        amount=Decimal(amount), source="manual", source_ref="test", state=state, proposed_by=proposed_by,
+        proposed_at=NOW, approved_by=approved_by, approved_at=NOW if approved_by else None,
+    )  # fmt: skip
+
+
+def recovery_case(recipient: Recipient, *, amount: str = "9000.00") -> object:
+    """An open recovery case on an approved stop of `recipient`."""
+    from zige.benefits.models import RecoveryCase
+
+    action = payment_action(recipient, state="approved", amount=amount)
+    return RecoveryCase.objects.create(
+        action=action,
+        recipient=recipient,
+        unit=recipient.unit,
+        amount=Decimal(amount),
+        months=3,
+        opened_at=NOW,
+    )
+
+
+def fraud_case(recipient: Recipient, *, amount: str = "1000.00", opened_by: object = None) -> object:
+    from zige.benefits.models import FraudCase
+
+    return FraudCase.objects.create(
+        recipient=recipient, unit=recipient.unit, amount_obtained=Decimal(amount),
+        opened_by=opened_by or UserFactory(role=Role.BUREAU_OPERATOR), opened_at=NOW,
+    )  # fmt: skip
+
+
+def export_batch(recipient: Recipient) -> object:
+    """An export batch (files written under DATA_DIR) holding one approved stop of `recipient`."""
+    from zige.benefits.services import export_batch_create
+
+    payment_action(recipient, state="approved")
+    return export_batch_create(user=None, now=NOW)
+
+
+def verification_attachment(task: object) -> object:
+    """A submitted report on `task` by an operator of its unit, with a stored JPEG photo."""
+    import io
+
+    from PIL import Image
+
+    from zige.verification.models import Attachment, Submission
+    from zige.verification.uploads import attachment_store, upload_check
+
+    submission = Submission.objects.create(
+        task=task, number=1, method="visit", result="eligible", confirmed_on=date(2026, 11, 29), address="太原市",
+        health="良好", submitted_by=UnitOperatorFactory(unit=task.unit), submitted_at=NOW,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), (30, 60, 90)).save(buffer, "JPEG")
+    stored = attachment_store(upload=upload_check(name="visit.jpg", data=buffer.getvalue(), allowed={"jpeg"}))
+    return Attachment.objects.create(
+        submission=submission, role="on_site", file_kind="jpeg", original_name="visit.jpg", sha256=stored.sha256,
+        size=stored.size, stored_path=stored.stored_path, scan="not_scanned", uploaded_by=submission.submitted_by,
+        uploaded_at=NOW,
+    )  # fmt: skip

@@ -28,6 +28,7 @@ def _run_certify(
     home_province: str,
     insured_region: str,
     kinds_config: Path | None = None,
+    engine: str = "duckdb",
 ) -> None:
     from zige.engine.kinds import BUILTIN_KINDS, KindsConfigError, load_custom_kinds
     from zige.engine.pipeline import CertifyConfig, CertifyError, certify
@@ -44,7 +45,12 @@ def _run_certify(
     )  # fmt: skip
     try:
         with progress_bar("certify") as report:
-            result = certify(config, progress=report)
+            if engine == "spark":  # issue 6: the same SQL on Apache Spark (docs/national.md)
+                from zige.engine import spark
+
+                result = spark.certify(config, progress=report)
+            else:
+                result = certify(config, progress=report)
     except CertifyError as exc:
         fail(str(exc))
     _print_summary(result.summary, out_dir)
@@ -98,6 +104,13 @@ def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     default=None,
     help="TOML file declaring custom feed kinds",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="SQL engine: DuckDB in-process, or Apache Spark (local[2] unless SPARK_MASTER / spark-submit)",
+)
 def certify(
     roster: Path,
     feeds: Path,
@@ -106,13 +119,14 @@ def certify(
     home_province: str,
     insured_region: str,
     kinds_config: Path | None,
+    engine: str,
 ) -> None:
     """Certify every recipient of ROSTER against the feed files in FEEDS as of a date."""
     if not (len(home_province) == 2 and home_province.isdigit()):
         fail(f"--home-province must be two digits, not {home_province!r}")
     _run_certify(
         roster=roster, feeds=feeds, as_of=as_of, out_dir=out_dir, home_province=home_province,
-        insured_region=insured_region, kinds_config=kinds_config,
+        insured_region=insured_region, kinds_config=kinds_config, engine=engine,
     )  # fmt: skip
 
 
@@ -205,6 +219,18 @@ def _register_subcommands() -> None:
     from zige.notifications import cli as cli_notifications  # issue #5
 
     cli_notifications.register(main)
+    from zige.verification import cli as cli_verification  # issue #4: zige tasks sweep
+
+    cli_verification.register(main)
+    from zige.benefits import cli as cli_benefits  # issue #4: zige payments
+
+    cli_benefits.register(main)
+    from zige.ledger import cli as cli_ledger  # issue #4: zige ledger attachment2 / summary
+
+    cli_ledger.register(main)
+    from zige.bench.cli import bench  # issue #6: zige bench
+
+    main.add_command(bench)
 
 
 _register_subcommands()

@@ -54,7 +54,10 @@ def certify_province(*, as_of: date, now: datetime, progress: Progress | None = 
 
 
 def demo_accounts(*, run: Run, now: datetime) -> list[DemoAccount]:
-    """An administrator, an operator, an auditor and the operator of the unit with most to verify.
+    """An administrator, two operators, an auditor and the operator of the unit with most to verify.
+
+    Two bureau operators, because a payment action or a unit's verification proposed or submitted
+    by one must be approved by another (maker-checker).
 
     Passwords are new random ones on every call (printed once by the caller, stored hashed).
     """
@@ -68,6 +71,7 @@ def demo_accounts(*, run: Run, now: datetime) -> list[DemoAccount]:
     wanted = [
         ("admin", Role.BUREAU_ADMIN, ""),
         ("operator", Role.BUREAU_OPERATOR, ""),
+        ("checker", Role.BUREAU_OPERATOR, ""),
         ("auditor", Role.AUDITOR, ""),
     ]
     if busiest:

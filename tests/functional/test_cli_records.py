@@ -58,7 +58,7 @@ def test_import_and_run_from_the_command_line(tmp_path: Path, env: dict[str, str
     done = zige(env, "import", "feed", str(rail))
     assert done.returncode == 0, done.stderr
     assert f"rail {rail.name}: read " in done.stdout and "unmatched" in done.stdout
-    assert list((data / "evidence" / "rail").glob("*.parquet"))
+    assert list((data / "evidence" / "kind=rail").glob("month=*/*.parquet"))  # zige.engine.store
 
     death = sorted(province.feeds.glob("death_*"))[0]
     renamed = tmp_path / "from_the_police.csv"

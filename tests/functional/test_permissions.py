@@ -124,6 +124,101 @@ def token_data(world: World, side: str) -> dict[str, Any]:
     return {"username": "nobody", "password": "wrong"}  # replaced by the caller's own in `_call`
 
 
+def verification_task_pk(world: World, side: str) -> dict[str, Any]:
+    """The side's person's verification task (核实任务, issue #4)."""
+    from tests.factories import verification_task
+    from zige.verification.models import VerificationTask
+
+    task = VerificationTask.objects.filter(recipient=world.person[side]).first()
+    return {"pk": (task or verification_task(world.person[side], run=world.run)).pk}  # type: ignore[attr-defined]
+
+
+def verification_attachment_pk(world: World, side: str) -> dict[str, Any]:
+    from tests.factories import verification_attachment
+    from zige.verification.models import Attachment, VerificationTask
+
+    task = VerificationTask.objects.get(pk=verification_task_pk(world, side)["pk"])
+    found = Attachment.objects.filter(submission__task=task).first()
+    return {"pk": (found or verification_attachment(task)).pk}  # type: ignore[attr-defined]
+
+
+def ledger_mark_pk(world: World, side: str) -> dict[str, Any]:
+    """A high-risk mark on the side's person (服务台账, issue #4)."""
+    from zige.ledger.models import SpecialMark
+
+    mark, _ = SpecialMark.objects.get_or_create(
+        recipient=world.person[side], group="high_risk", removed_at=None,
+        defaults={"reason": "独居", "since": date(2026, 1, 1), "marked_by": world.users["bureau_admin"],
+                  "marked_at": timezone.now()},
+    )  # fmt: skip
+    return {"pk": mark.pk}
+
+
+def ledger_visit_pk(world: World, side: str) -> dict[str, Any]:
+    """A home visit with a real JPEG photo on the side's person."""
+    import io
+
+    from PIL import Image
+
+    from zige.ledger.services import visit_record
+
+    person = world.person[side]
+    visit = person.home_visits.first()
+    if visit is None:
+        jpeg = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(jpeg, format="JPEG")
+        jpeg.seek(0)
+        jpeg.name = "visit.jpg"  # type: ignore[attr-defined]
+        visit = visit_record(
+            actor=world.users["bureau_admin"], recipient=person, visited_on=date(2026, 11, 1), visitor="走访人",
+            outcome="alive", photo=jpeg, now=timezone.now(),
+        )  # fmt: skip
+    return {"pk": visit.pk}
+
+
+def ledger_export_pk(world: World, side: str) -> dict[str, Any]:
+    from zige.ledger.models import OtherProvinceExport
+    from zige.ledger.services import other_province_export
+
+    export = OtherProvinceExport.objects.first() or other_province_export(
+        actor=world.users["bureau_admin"], as_of=date(2026, 11, 30), fmt="csv", now=timezone.now()
+    )
+    return {"pk": export.pk}
+
+
+def suggestion_pk(row: int) -> Kwargs:
+    """A suggested match (号码纠错建议, rules §4a) on the world's import, one per `row`."""
+
+    def kwargs(world: World, side: str) -> dict[str, Any]:
+        from zige.feeds.models import SuggestedMatch
+
+        person = world.person["own"]
+        suggestion, _ = SuggestedMatch.objects.get_or_create(
+            batch=world.batch, row=row, recipient=person,
+            defaults={"original_id": person.id_number[:17] + "0", "name": person.name, "suggested_id": person.id_number,
+                      "edit": "substitution", "position": 18, "from_text": "0", "to_text": person.id_number[17],
+                      "confirmed_by": "name,id_birth_date", "created_at": timezone.now()},
+        )  # fmt: skip
+        return {"pk": suggestion.pk}
+
+    return kwargs
+
+
+def benefits_pk(make: str) -> Kwargs:
+    """A payment action / export batch / recovery case / fraud case on the side's person (待遇处理, issue #4)."""
+
+    def kwargs(world: World, side: str) -> dict[str, Any]:
+        from tests import factories
+
+        return {"pk": getattr(factories, make)(world.person[side]).pk}
+
+    return kwargs
+
+
+def benefits_file(world: World, side: str) -> dict[str, Any]:
+    return {**benefits_pk("export_batch")(world, side), "kind": "xlsx"}
+
+
 ADMIN_CLOSED = everyone(302)  # the Django admin: no zige role is staff; its login page is the door
 
 # fmt: off
@@ -152,6 +247,10 @@ TABLE: dict[str, Case] = {
     "feeds:detail": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=batch_pk),
     "feeds:progress": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=batch_pk),
     "feeds:rejects_csv": Case(staff(admin=200, operator=200, unit=403, auditor=403), kwargs=batch_pk),
+    "feeds:suggestions": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=batch_pk),
+    "feeds:suggestions_find": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=batch_pk),
+    "feeds:suggestion_accept": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=suggestion_pk(2)),
+    "feeds:suggestion_reject": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=suggestion_pk(3)),
     # runs
     "certification:list": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "certification:start": Case(staff(admin=405, operator=405, unit=403, auditor=403)),  # POST only
@@ -172,6 +271,61 @@ TABLE: dict[str, Case] = {
     "notifications:unit_notices": Case(E(302, 200, 200, 200, 404, 200), kwargs=unit_no),
     "notifications:unit_notices_csv": Case(E(302, 200, 200, 200, 404, 200), kwargs=unit_no),
     "notifications:receipt": Case(everyone(403, anonymous=403), method="post", kwargs=lambda w, s: {"provider": "aliyun"}),
+    # verification tasks 核实任务 (issue #4 items 1-4): the unit reports, the bureau reviews
+    "verification:list": Case(everyone(200)),
+    "verification:queue": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "verification:bulk": Case(staff(admin=403, operator=403, unit=200, auditor=403)),
+    "verification:detail": Case(E(302, 200, 200, 200, 404, 200), kwargs=verification_task_pk),
+    "verification:submit": Case(E(302, 403, 403, 200, 404, 403), method="post", kwargs=verification_task_pk),
+    "verification:review": Case(E(302, 302, 302, 403, 403, 403), method="post", kwargs=verification_task_pk),
+    "verification:resolve": Case(E(302, 302, 302, 403, 403, 403), method="post", kwargs=verification_task_pk),
+    "verification:attachment": Case(E(302, 200, 200, 200, 404, 200), kwargs=verification_attachment_pk),
+    # special groups ledger 服务台账 and other-province residents 异地居住 (issue #4 items 7, 8)
+    "ledger:index": Case(E(302, 200, 200, 302, 302, 200)),  # a unit operator goes to their own unit
+    "ledger:unit": Case(E(302, 200, 200, 200, 404, 200), kwargs=unit_no),
+    "ledger:not_visited_csv": Case(E(302, 200, 200, 200, 404, 200), kwargs=unit_no),
+    "ledger:person": Case(E(302, 200, 200, 200, 404, 200), kwargs=person_no),
+    "ledger:mark_add": Case(E(302, 302, 302, 302, 404, 403), method="post", kwargs=person_no, data=lambda w, s: {"group": "immobile", "reason": "卧床", "since": "2026-01-01"}),
+    "ledger:mark_remove": Case(E(302, 302, 302, 302, 404, 403), method="post", kwargs=ledger_mark_pk, data=lambda w, s: {"reason": "已同住"}),
+    "ledger:visit_new": Case(E(302, 200, 200, 200, 404, 403), kwargs=person_no),
+    "ledger:visit_photo": Case(E(302, 200, 200, 200, 404, 200), kwargs=ledger_visit_pk),
+    "ledger:other_province": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "ledger:other_province_export": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", data=lambda w, s: {"format": "csv"}),
+    "ledger:export_download": Case(staff(admin=200, operator=200, unit=403, auditor=403), kwargs=ledger_export_pk),
+    # payment actions, export batches, recovery and fraud cases (issue #4): bureau only, auditors read
+    "benefits:actions": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "benefits:action_new": Case(staff(admin=200, operator=200, unit=403, auditor=403)),
+    "benefits:actions_approve": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post"),
+    "benefits:action": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("payment_action")),
+    "benefits:action_approve": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("payment_action")),
+    "benefits:action_reject": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("payment_action"), data=lambda w, s: {"reason": "x"}),
+    "benefits:action_withdraw": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("payment_action")),
+    "benefits:action_reverse": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("payment_action"), data=lambda w, s: {"reason": "x"}),
+    "benefits:batches": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "benefits:batch_create": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post"),
+    "benefits:batch": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("export_batch")),
+    "benefits:batch_download": Case(staff(admin=200, operator=200, unit=403, auditor=403), kwargs=benefits_file),
+    "benefits:batch_reexport": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("export_batch"), data=lambda w, s: {"reason": "x"}),
+    "benefits:batch_confirm": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("export_batch")),
+    "benefits:batch_void": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("export_batch"), data=lambda w, s: {"reason": "x"}),
+    "benefits:recoveries": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "benefits:recovery": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("recovery_case")),
+    "benefits:recovery_notify": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
+    "benefits:recovery_payment": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
+    "benefits:recovery_write_off": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
+    "benefits:recovery_write_off_decide": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
+    "benefits:frauds": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "benefits:fraud_new": Case(staff(admin=200, operator=200, unit=403, auditor=403)),
+    "benefits:fraud": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("fraud_case")),
+    "benefits:fraud_fine": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("fraud_case")),
+    "benefits:fraud_collect": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("fraud_case")),
+    "benefits:fraud_close": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("fraud_case")),
+    "benefits:fraud_dismiss": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("fraud_case")),
+    "benefits:fraud_refer": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("fraud_case")),
+    "benefits:blacklist": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "benefits:blacklist_add": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post"),
+    "benefits:report": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "benefits:report_csv": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     # Django admin
     "admin:index": Case(ADMIN_CLOSED),
     "admin:login": Case(everyone(200, anonymous=200)),

@@ -70,10 +70,12 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     deadline = time.monotonic() + 90
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=30) as response:
                 assert response.status == 200
                 break
-        except (urllib.error.URLError, ConnectionError):
+        # A busy machine can keep the first request (the worker loading every app) past the socket
+        # timeout: that is "not up yet", like a refused connection, until the deadline.
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail("zige serve did not start")

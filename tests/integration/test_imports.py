@@ -285,7 +285,7 @@ def rail_rows() -> list[list[str]]:
     ]
 
 
-def test_a_feed_import_writes_one_sorted_parquet_file_and_counts_reconcile(
+def test_a_feed_import_writes_one_parquet_file_per_month_and_counts_reconcile(
     files: Path, data_dirs: Path
 ) -> None:
     do_import(write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
@@ -295,12 +295,21 @@ def test_a_feed_import_writes_one_sorted_parquet_file_and_counts_reconcile(
     assert batch.kind == "rail"
     assert (batch.rows_read, batch.rows_used, batch.rows_rejected, batch.duplicate_rows) == (5, 3, 1, 1)
     assert batch.unmatched == 1
-    assert batch.evidence_path == f"rail/{batch.pk}-{batch.sha256[:8]}.parquet"
-    table = pq.read_table(store.evidence_file(batch.evidence_path))
-    assert table.column_names == list(store.EVIDENCE_COLUMNS)
-    ids = table.column("id_number").to_pylist()
-    assert ids == sorted(ids) and len(ids) == 3
-    assert evidence_listing(data_dirs) == ["rail", f"rail/{batch.pk}-{batch.sha256[:8]}.parquet"]
+    name = f"b{batch.pk}-{batch.sha256[:8]}"
+    assert batch.evidence_path == f"_manifest/{name}.json"
+    month_files = [f"kind=rail/month={m}/{name}.parquet" for m in ("2026-03", "2026-04", "2026-06")]
+    assert list(store.batch_manifests([batch])[0].files) == month_files  # one file per month touched
+    keys = []
+    for relative in month_files:
+        table = pq.read_table(data_dirs / "evidence" / relative)
+        assert table.column_names == list(store.EVIDENCE_COLUMNS)
+        keys += table.column("id_key").to_pylist()
+    assert sorted(keys) == sorted(int(i[:17]) for i in (ID_A, ID_B, ID_E))
+    assert evidence_listing(data_dirs) == [
+        "_manifest", f"_manifest/{name}.json", "kind=rail",
+        "kind=rail/month=2026-03", month_files[0], "kind=rail/month=2026-04", month_files[1],
+        "kind=rail/month=2026-06", month_files[2],
+    ]  # fmt: skip
     assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(5, "bad_id_checksum")]
 
 
@@ -390,8 +399,9 @@ def test_a_crash_after_the_parquet_file_is_written_leaves_the_store_as_before(
 
 def test_an_evidence_file_no_succeeded_batch_refers_to_is_ignored(files: Path, data_dirs: Path) -> None:
     batch = do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()))
-    stray = data_dirs / "evidence" / "rail" / "999-deadbeef.parquet"  # left by a crash
-    stray.write_bytes(store.evidence_file(batch.evidence_path).read_bytes())
+    source = data_dirs / "evidence" / store.batch_manifests([batch])[0].files[1]  # ID_B's month
+    stray = source.with_name("b999-deadbeef.parquet")  # left by a crash
+    stray.write_bytes(source.read_bytes())
     assert len(selectors.evidence_for_person(id_number=ID_B)) == 1
     again = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rail_rows()[2:3]))
     assert again.duplicate_rows == 1  # deduplicated against the batch, once
@@ -494,7 +504,8 @@ def test_evidence_files_have_small_row_groups_and_a_lookup_finds_ids_in_any_of_t
     rows = [[i, "张三", "2026-03-05", "G1", "太原", "北京"] for i in ids]
     batch = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rows))
     assert batch.status == ImportStatus.SUCCEEDED, batch.message
-    meta = pq.ParquetFile(store.evidence_file(batch.evidence_path)).metadata
+    [(_, path)] = store.evidence_files("rail")  # one month
+    meta = pq.ParquetFile(path).metadata
     assert meta.num_row_groups >= 3
     assert all(meta.row_group(g).num_rows <= 2048 for g in range(meta.num_row_groups))
     for wanted in (min(ids), sorted(ids)[2500], max(ids)):

@@ -1,1 +1,375 @@
-"""Models of the benefits app."""
+"""Payment actions (待遇处理), their export to the payment system, recovery and fraud cases.
+
+- `PaymentAction`: stop 停发 / suspend 暂停发放 / resume 恢复发放 (with back pay 补发), proposed by
+  a run, a verification, an overdue task or a person, approved by a second person (maker-checker:
+  `action_maker_is_not_checker`), exported once (`ExportLine`), confirmed by the payment system.
+  A wrong action is undone by a reversal (`reverses`), never edited.
+- `ExportBatch` / `ExportLine`: the files handed to the payment system (xlsx + csv + sha256).
+- `RecoveryCase` / `RecoveryPayment`: 追回 of months paid after death (notice 二(二)).
+- `FraudCase` / `Blacklist`: 冒领 (notice 四(二)): fine 2–5× the amount obtained
+  (`fraud_fine_between_2x_and_5x`), 黑名单, referral to the judicial authorities (移送司法机关).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+# Half a fen: the database compares decimals as floating point on SQLite; amounts are whole fen,
+# so a tolerance of half a fen changes no answer and absorbs the float error (PostgreSQL is exact).
+HALF_FEN = Decimal("0.005")
+
+
+class ActionKind(models.TextChoices):
+    STOP = "stop", "停发"
+    SUSPEND = "suspend", "暂停发放"
+    RESUME = "resume", "恢复发放"
+
+
+class ActionSource(models.TextChoices):
+    RUN = "run", "认证批次"
+    VERIFICATION = "verification", "单位核实"
+    OVERDUE = "overdue", "核实逾期"
+    MANUAL = "manual", "人工提出"
+    REVERSAL = "reversal", "撤销（冲正）"
+
+
+class ActionState(models.TextChoices):
+    PROPOSED = "proposed", "待审批"
+    APPROVED = "approved", "已审批"
+    EXPORTED = "exported", "已导出"
+    CONFIRMED = "confirmed", "已确认"
+    REJECTED = "rejected", "已驳回"
+    WITHDRAWN = "withdrawn", "已撤回"
+
+
+# An action in one of these states counts: it holds its (recipient, kind, month) slot.
+LIVE_STATES = (ActionState.PROPOSED, ActionState.APPROVED, ActionState.EXPORTED, ActionState.CONFIRMED)
+APPROVED_STATES = (ActionState.APPROVED, ActionState.EXPORTED, ActionState.CONFIRMED)
+
+
+class PaymentAction(models.Model):
+    recipient = models.ForeignKey(
+        "roster.Recipient", on_delete=models.PROTECT, related_name="payment_actions"
+    )
+    unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=ActionKind.choices)
+    effective_month = models.CharField(max_length=7)  # YYYY-MM
+    months = models.PositiveIntegerField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    source = models.CharField(max_length=16, choices=ActionSource.choices)
+    source_ref = models.CharField(max_length=100, blank=True)  # run:12, task:34, action:56 …
+    note = models.TextField(blank=True)
+    run = models.ForeignKey(
+        "certification.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_actions"
+    )
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
+    )
+    state = models.CharField(max_length=16, choices=ActionState.choices, default=ActionState.PROPOSED)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )  # None: proposed by the system (a run)
+    proposed_at = models.DateTimeField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(  # who rejected or withdrew
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.TextField(blank=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in ActionKind]), name="action_kind_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=[s.value for s in ActionSource]), name="action_source_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=[s.value for s in ActionState]), name="action_state_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_month__regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), name="action_month_yyyy_mm"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0), name="action_amount_not_negative"
+            ),
+            # Maker-checker: whoever proposed an action never approves it.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True)
+                | Q(proposed_by__isnull=True)
+                | ~Q(approved_by=F("proposed_by")),
+                name="action_maker_is_not_checker",
+            ),
+            # An approved action always has a human approver (system proposals too).
+            models.CheckConstraint(
+                condition=~Q(state__in=[s.value for s in APPROVED_STATES]) | Q(approved_by__isnull=False),
+                name="action_approved_has_approver",
+            ),
+            # One live action per person, kind and month (reversals are not counted).
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "effective_month"],
+                condition=Q(state__in=[s.value for s in LIVE_STATES], reverses__isnull=True),
+                name="one_live_action_per_person_kind_month",
+            ),
+            # At most one live reversal of an action.
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=Q(state__in=[s.value for s in LIVE_STATES], reverses__isnull=False),
+                name="one_live_reversal_per_action",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "kind"]),
+            models.Index(fields=["recipient", "proposed_at"]),
+            models.Index(fields=["source", "state"]),
+        ]
+
+    @property
+    def export_code(self) -> str:
+        """The action column of the export file: `stop`, or `reverse_stop` for a reversal."""
+        return f"reverse_{self.kind}" if self.reverses_id else self.kind
+
+    @property
+    def export_label(self) -> str:
+        label = ActionKind(self.kind).label
+        return f"撤销{label}" if self.reverses_id else label
+
+
+class BatchState(models.TextChoices):
+    EXPORTED = "exported", "已导出"
+    CONFIRMED = "confirmed", "已确认"
+    VOID = "void", "已作废"
+
+
+class ExportBatch(models.Model):
+    """A file for the payment system: the approved actions not exported before."""
+
+    state = models.CharField(max_length=16, choices=BatchState.choices, default=BatchState.EXPORTED)
+    count = models.PositiveIntegerField()
+    total_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    file_stem = models.CharField(max_length=100)  # payments-<id>-<yyyymmdd>: .csv/.xlsx (+ .sha256)
+    csv_sha256 = models.CharField(max_length=64)
+    xlsx_sha256 = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    reexports = models.PositiveIntegerField(default=0)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirm_ref = models.CharField(max_length=200, blank=True)  # the payment system's acknowledgement
+    void_reason = models.TextField(blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=[s.value for s in BatchState]), name="batch_state_known"
+            ),
+            models.CheckConstraint(condition=Q(count__gt=0), name="batch_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(state="confirmed") | Q(confirmed_at__isnull=False),
+                name="batch_confirmed_has_time",
+            ),
+        ]
+
+
+class ExportLine(models.Model):
+    """An action in a batch. `active` is cleared when the batch is voided: an action belongs to
+    at most one non-void batch (`action_exported_once`)."""
+
+    batch = models.ForeignKey(ExportBatch, on_delete=models.PROTECT, related_name="lines")
+    action = models.ForeignKey(PaymentAction, on_delete=models.PROTECT, related_name="export_lines")
+    line_no = models.PositiveIntegerField()
+    active = models.BooleanField(default=True)
+    # What was written to the file, kept so that a re-export gives the same bytes.
+    person_no = models.CharField(max_length=64)
+    id_number = models.CharField(max_length=18)
+    name = models.CharField(max_length=100)
+    unit_no = models.CharField(max_length=64)
+    unit_name = models.CharField(max_length=200, blank=True)
+    action_code = models.CharField(max_length=24)
+    effective_month = models.CharField(max_length=7)
+    months = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["action"], condition=Q(active=True), name="action_exported_once"),
+            models.UniqueConstraint(fields=["batch", "line_no"], name="batch_line_no_unique"),
+        ]
+
+
+class RecoveryStatus(models.TextChoices):
+    OPEN = "open", "已立案"
+    NOTIFIED = "notified", "已通知"
+    REPAYING = "repaying", "退还中"
+    RECOVERED = "recovered", "已追回"
+    WRITE_OFF_PROPOSED = "write_off_proposed", "核销待审批"
+    WRITTEN_OFF = "written_off", "已核销"
+    CANCELLED = "cancelled", "已撤销"
+
+
+class RecoveryCase(models.Model):
+    """追回: the pension paid for the months after death (notice 二(二), docs/rules.md §5.1)."""
+
+    action = models.OneToOneField(PaymentAction, on_delete=models.PROTECT, related_name="recovery_case")
+    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+    months = models.PositiveIntegerField()
+    recovered = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    status = models.CharField(max_length=24, choices=RecoveryStatus.choices, default=RecoveryStatus.OPEN)
+    debtor_name = models.CharField(max_length=100, blank=True)  # the estate or who collected it
+    debtor_relation = models.CharField(max_length=50, blank=True)  # 遗产继承人 / 配偶 / 子女 / 代领人 …
+    debtor_contact = models.CharField(max_length=200, blank=True)
+    opened_at = models.DateTimeField()
+    notified_on = models.DateField(null=True, blank=True)
+    write_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    write_off_reason = models.TextField(blank=True)
+    write_off_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in RecoveryStatus]), name="recovery_status_known"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="recovery_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(recovered__gte=0) & Q(recovered__lte=F("amount") + HALF_FEN),
+                name="recovery_not_over_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(write_off_approved_by__isnull=True) | ~Q(write_off_approved_by=F("write_off_by")),
+                name="recovery_write_off_two_people",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="written_off") | Q(write_off_approved_by__isnull=False),
+                name="recovery_written_off_approved",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["unit", "status"])]
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.amount - self.recovered
+
+
+class RecoveryPayment(models.Model):
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+    paid_on = models.DateField()
+    method = models.CharField(max_length=50)  # 银行转账 / 现金 / 从遗属待遇中扣回 …
+    note = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="recovery_payment_positive")]
+
+
+class FraudStatus(models.TextChoices):
+    OPEN = "open", "已立案"
+    FINED = "fined", "已处罚"
+    CLOSED = "closed", "已结案"
+    DISMISSED = "dismissed", "不予处罚"
+
+
+class FraudCase(models.Model):
+    """冒领 (notice 四(二)): 责令退回, a fine of 2 to 5 times the amount obtained, 黑名单,
+    and referral to the judicial authorities (移送司法机关) when it may be a crime."""
+
+    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="fraud_cases")
+    unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
+    amount_obtained = models.DecimalField(max_digits=16, decimal_places=2)
+    fine = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    fine_collected = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    status = models.CharField(max_length=16, choices=FraudStatus.choices, default=FraudStatus.OPEN)
+    source_ref = models.CharField(max_length=100, blank=True)
+    note = models.TextField(blank=True)
+    referred = models.BooleanField(default=False)  # 移送司法机关
+    referred_on = models.DateField(null=True, blank=True)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+    fined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    fined_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in FraudStatus]), name="fraud_status_known"
+            ),
+            models.CheckConstraint(condition=Q(amount_obtained__gt=0), name="fraud_amount_positive"),
+            # Notice 四(二): 处骗取金额二倍以上五倍以下的罚款.
+            models.CheckConstraint(
+                condition=Q(fine__isnull=True)
+                | (
+                    Q(fine__gte=F("amount_obtained") * 2 - HALF_FEN)
+                    & Q(fine__lte=F("amount_obtained") * 5 + HALF_FEN)
+                ),
+                name="fraud_fine_between_2x_and_5x",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["fined", "closed"]) | Q(fine__isnull=False),
+                name="fraud_fined_has_fine",
+            ),
+            models.CheckConstraint(
+                condition=Q(fine_collected__gte=0)
+                & (Q(fine__isnull=True, fine_collected=0) | Q(fine_collected__lte=F("fine") + HALF_FEN)),
+                name="fraud_collected_within_fine",
+            ),
+            models.CheckConstraint(
+                condition=Q(referred=False) | Q(referred_on__isnull=False), name="fraud_referral_has_date"
+            ),
+        ]
+
+
+class SubjectType(models.TextChoices):
+    PERSON = "person", "个人"
+    UNIT = "unit", "单位"
+
+
+class Blacklist(models.Model):
+    """社会保险失信"黑名单" (notice 四(二)): a person or a unit, why, since when, entered by whom."""
+
+    subject_type = models.CharField(max_length=8, choices=SubjectType.choices)
+    person_name = models.CharField(max_length=100, blank=True)
+    person_id_number = models.CharField(max_length=18, blank=True)
+    unit = models.ForeignKey("roster.Unit", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    since = models.DateField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    fraud_case = models.ForeignKey(
+        FraudCase, null=True, blank=True, on_delete=models.PROTECT, related_name="blacklist_entries"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(subject_type="person") & ~Q(person_name="") & Q(unit__isnull=True))
+                | (Q(subject_type="unit") & Q(unit__isnull=False)),
+                name="blacklist_subject_complete",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="blacklist_has_reason"),
+        ]

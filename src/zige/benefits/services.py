@@ -1,9 +1,1046 @@
-"""Payment actions and cases: writes. Placeholder until the benefits work lands."""
+"""Payment actions and cases (writes).
+
+- Payment actions 待遇处理 (notice 二(二), 三(一)3–4; docs/rules.md §5): proposed by a run
+  (`payment_actions_for_run`, inside the run's transaction), by a verification or an overdue task
+  (`payment_action_propose`, called by zige.verification) or by a person; approved by a second
+  person (maker-checker, in `payment_action_approve` and by the constraint
+  `action_maker_is_not_checker`); exported to the payment system (`export_batch_create`);
+  confirmed (`export_batch_confirm`). A wrong action is undone by a reversal
+  (`payment_action_reverse`): a new action that goes through approval and export itself.
+- Recovery 追回 (notice 二(二) 死亡次月停发): an approved stop with months paid after the death
+  opens a `RecoveryCase`; payments are recorded until it is recovered, or it is written off by two
+  people.
+- Fraud 冒领 (notice 四(二)): `fraud_case_open`, a fine of 2 to 5 times the amount obtained
+  (`fraud_case_fine`), 黑名单 (`blacklist_add`), referral to the judicial authorities
+  (`fraud_case_refer`).
+
+Every state change follows a transition table and is audited in the same transaction.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from zige.accounts.models import Role
+from zige.audit.services import audit_record
+from zige.benefits.models import (
+    APPROVED_STATES,
+    LIVE_STATES,
+    ActionKind,
+    ActionSource,
+    ActionState,
+    BatchState,
+    Blacklist,
+    ExportBatch,
+    ExportLine,
+    FraudCase,
+    FraudStatus,
+    PaymentAction,
+    RecoveryCase,
+    RecoveryPayment,
+    RecoveryStatus,
+    SubjectType,
+)
+from zige.roster.models import Recipient, Unit
+
+FEN = Decimal("0.01")
 
 
-def payment_actions_for_run(*, run_id: int, now: datetime) -> None:
-    """Propose the payment actions a run implies (not yet implemented)."""
+class BenefitsError(ValueError):
+    """A refused change (shown to the user as it is)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Transition tables
+
+
+ACTION_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (ActionState.PROPOSED, ActionState.APPROVED),
+        (ActionState.PROPOSED, ActionState.REJECTED),
+        (ActionState.PROPOSED, ActionState.WITHDRAWN),
+        (ActionState.APPROVED, ActionState.EXPORTED),
+        (ActionState.EXPORTED, ActionState.CONFIRMED),
+        (ActionState.EXPORTED, ActionState.APPROVED),  # its batch was voided: back in the pool
+    }
+)
+
+BATCH_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {(BatchState.EXPORTED, BatchState.CONFIRMED), (BatchState.EXPORTED, BatchState.VOID)}
+)
+
+RECOVERY_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (RecoveryStatus.OPEN, RecoveryStatus.NOTIFIED),
+        (RecoveryStatus.NOTIFIED, RecoveryStatus.NOTIFIED),  # a new debtor or contact
+        (RecoveryStatus.REPAYING, RecoveryStatus.REPAYING),  # another instalment
+        (RecoveryStatus.OPEN, RecoveryStatus.REPAYING),
+        (RecoveryStatus.NOTIFIED, RecoveryStatus.REPAYING),
+        (RecoveryStatus.OPEN, RecoveryStatus.RECOVERED),
+        (RecoveryStatus.NOTIFIED, RecoveryStatus.RECOVERED),
+        (RecoveryStatus.REPAYING, RecoveryStatus.RECOVERED),
+        (RecoveryStatus.OPEN, RecoveryStatus.WRITE_OFF_PROPOSED),
+        (RecoveryStatus.NOTIFIED, RecoveryStatus.WRITE_OFF_PROPOSED),
+        (RecoveryStatus.REPAYING, RecoveryStatus.WRITE_OFF_PROPOSED),
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.WRITTEN_OFF),
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.NOTIFIED),  # write-off refused
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.REPAYING),  # refused, payments exist
+        (RecoveryStatus.OPEN, RecoveryStatus.CANCELLED),  # its stop was reversed
+        (RecoveryStatus.NOTIFIED, RecoveryStatus.CANCELLED),
+    }
+)
+
+FRAUD_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (FraudStatus.OPEN, FraudStatus.FINED),
+        (FraudStatus.OPEN, FraudStatus.DISMISSED),
+        (FraudStatus.FINED, FraudStatus.CLOSED),
+    }
+)
+
+ACTION_STATE_ZH = dict(ActionState.choices)
+RECOVERY_STATUS_ZH = dict(RecoveryStatus.choices)
+FRAUD_STATUS_ZH = dict(FraudStatus.choices)
+BATCH_STATE_ZH = dict(BatchState.choices)
+
+
+def _check(table: frozenset[tuple[str, str]], old: str, new: str, labels: dict[str, str]) -> None:
+    if (old, new) not in table:
+        raise BenefitsError(f"状态不能从“{labels.get(old, old)}”变为“{labels.get(new, new)}”")
+
+
+def _require_bureau(user: Any) -> None:
+    if getattr(user, "role", "") not in (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR):
+        raise BenefitsError("只有社保局经办人员可以办理待遇业务")
+
+
+def _money(value: Decimal | int | str | None, what: str = "金额") -> Decimal:
+    try:
+        amount = Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise BenefitsError(f"{what}不是有效的数字")
+    if amount != amount.quantize(FEN, rounding=ROUND_HALF_UP):
+        raise BenefitsError(f"{what}最多两位小数（元、角、分）")
+    return amount.quantize(FEN)
+
+
+def _check_month(month: str) -> str:
+    month = (month or "").strip()
+    ok = len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
+    if not ok or not 1 <= int(month[5:]) <= 12:
+        raise BenefitsError(f"生效月份应为 YYYY-MM，不是 {month!r}")
+    return month
+
+
+def _action_snapshot(action: PaymentAction) -> dict[str, Any]:
+    return {
+        "recipient": action.recipient_id, "kind": action.kind, "effective_month": action.effective_month,
+        "months": action.months, "amount": action.amount, "source": action.source, "state": action.state,
+        "source_ref": action.source_ref, "reverses": action.reverses_id,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Payment actions
+
+
+def _live_action(*, recipient_id: int, kind: str, effective_month: str) -> PaymentAction | None:
+    return (
+        PaymentAction.objects.filter(
+            recipient_id=recipient_id,
+            kind=kind,
+            effective_month=effective_month,
+            state__in=LIVE_STATES,
+            reverses__isnull=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def payment_action_propose(
+    *,
+    recipient: Recipient,
+    kind: str,
+    effective_month: str,
+    months: int | None,
+    amount: Decimal | None,
+    source: str,
+    source_ref: str,
+    proposed_by: Any | None,
+    now: datetime,
+    note: str = "",
+) -> PaymentAction:
+    """Propose stop / suspend / resume for a person (docs/rules.md §5). Idempotent: while a
+    live action (proposed, approved, exported, confirmed) exists for the same person, kind and
+    month, it is returned and nothing is written. `proposed_by=None` means the system."""
+    if kind not in ActionKind.values:
+        raise BenefitsError(f"未知的待遇处理类型 {kind!r}")
+    if source not in ActionSource.values or source == ActionSource.REVERSAL:
+        raise BenefitsError(f"未知的来源 {source!r}")
+    if proposed_by is not None:
+        _require_bureau(proposed_by)
+    month = _check_month(effective_month)
+    if months is not None and months < 0:
+        raise BenefitsError("月数不能为负数")
+    money = None if amount is None else _money(amount)
+    if money is not None and money < 0:
+        raise BenefitsError("金额不能为负数")
+    existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            action = PaymentAction.objects.create(
+                recipient=recipient, unit_id=recipient.unit_id, kind=kind, effective_month=month, months=months,
+                amount=money, source=source, source_ref=source_ref[:100], note=note, proposed_by=proposed_by,
+                proposed_at=now,
+            )  # fmt: skip
+            audit_record(
+                actor=proposed_by, action="payment_action.proposed", target_type="payment_action",
+                target_id=action.pk, after=_action_snapshot(action), at=now,
+            )  # fmt: skip
+    except IntegrityError:
+        # Another transaction proposed the same action first: it is the one.
+        existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
+        if existing is None:
+            raise
+        return existing
+    return action
+
+
+def _locked_action(action_id: int) -> PaymentAction:
+    try:
+        return PaymentAction.objects.select_for_update().get(pk=action_id)
+    except PaymentAction.DoesNotExist:
+        raise BenefitsError(f"待遇处理 #{action_id} 不存在") from None
+
+
+def _set_action_state(action: PaymentAction, new: str, *, actor: Any, now: datetime, event: str,
+                      fields: dict[str, Any] | None = None, detail: dict[str, Any] | None = None) -> None:  # fmt: skip
+    old = action.state
+    _check(ACTION_TRANSITIONS, old, new, ACTION_STATE_ZH)
+    action.state = new
+    for name, value in (fields or {}).items():
+        setattr(action, name, value)
+    action.save(update_fields=["state", *(fields or {})])
+    audit_record(
+        actor=actor, action=f"payment_action.{event}", target_type="payment_action", target_id=action.pk,
+        before={"state": old}, after={"state": new, **(detail or {})}, at=now,
+    )  # fmt: skip
+
+
+def payment_action_approve(*, action_id: int, user: Any, now: datetime) -> PaymentAction:
+    """Approve a proposed action. Maker-checker: the proposer can never approve (the database
+    refuses it too). An approved stop with months paid after death opens a recovery case; an
+    approved reversal of a stop cancels the recovery case that has nothing recovered yet."""
+    _require_bureau(user)
+    with transaction.atomic():
+        action = _locked_action(action_id)
+        if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
+            raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
+        _set_action_state(
+            action, ActionState.APPROVED, actor=user, now=now, event="approved",
+            fields={"approved_by": user, "approved_at": now},
+        )  # fmt: skip
+        if (
+            action.reverses_id is None
+            and action.kind == ActionKind.STOP
+            and (action.months or 0) > 0
+            and (action.amount or 0) > 0
+        ):
+            _recovery_case_open(action=action, now=now, actor=user)
+        if action.reverses_id is not None:
+            _recovery_case_cancel_for(original_id=action.reverses_id, now=now, actor=user)
+    return action
+
+
+def payment_actions_approve_many(*, action_ids: list[int], user: Any, now: datetime) -> dict[str, int]:
+    """Approve several proposals at once (批量审批), each exactly as `payment_action_approve`
+    (maker-checker, audit, recovery case). The ones refused (own proposals, no longer proposed)
+    are counted and left as they are."""
+    _require_bureau(user)
+    counts = {"approved": 0, "refused": 0}
+    for action_id in sorted(set(action_ids)):
+        try:
+            payment_action_approve(action_id=action_id, user=user, now=now)
+        except BenefitsError:
+            counts["refused"] += 1
+        else:
+            counts["approved"] += 1
+    return counts
+
+
+def payment_action_reject(*, action_id: int, user: Any, reason: str, now: datetime) -> PaymentAction:
+    """Refuse a proposed action (by someone other than the proposer)."""
+    _require_bureau(user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise BenefitsError("请填写驳回理由")
+    with transaction.atomic():
+        action = _locked_action(action_id)
+        if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
+            raise BenefitsError("提出人不能驳回自己提出的待遇处理，请使用“撤回”")
+        _set_action_state(
+            action, ActionState.REJECTED, actor=user, now=now, event="rejected",
+            fields={"closed_by": user, "closed_at": now, "close_reason": reason}, detail={"reason": reason},
+        )  # fmt: skip
+    return action
+
+
+def payment_action_withdraw(*, action_id: int, user: Any, reason: str, now: datetime) -> PaymentAction:
+    """The proposer takes back a proposal not yet decided. A system proposal has no proposer to
+    take it back: it is rejected, with a reason."""
+    _require_bureau(user)
+    with transaction.atomic():
+        action = _locked_action(action_id)
+        if action.proposed_by_id is None:
+            raise BenefitsError("系统提出的待遇处理不能撤回，请填写理由“驳回”")
+        if action.proposed_by_id != user.pk:
+            raise BenefitsError("只有提出人可以撤回；其他人请使用“驳回”")
+        _set_action_state(
+            action, ActionState.WITHDRAWN, actor=user, now=now, event="withdrawn",
+            fields={"closed_by": user, "closed_at": now, "close_reason": reason.strip()},
+            detail={"reason": reason.strip()},
+        )  # fmt: skip
+    return action
+
+
+def payment_action_reverse(*, action_id: int, user: Any, reason: str, now: datetime) -> PaymentAction:
+    """Undo an approved, exported or confirmed action: a new action (source `reversal`, same kind,
+    month, months and amount, exported as `reverse_<kind>`) that needs approval and export like
+    any other. The original is never edited."""
+    _require_bureau(user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise BenefitsError("请填写撤销理由")
+    with transaction.atomic():
+        original = _locked_action(action_id)
+        if original.reverses_id is not None:
+            raise BenefitsError("撤销记录本身不能再撤销；如需要，请提出新的待遇处理")
+        if original.state not in APPROVED_STATES:
+            raise BenefitsError("只有已审批、已导出或已确认的待遇处理需要撤销；待审批的请驳回或撤回")
+        if original.reversals.filter(state__in=LIVE_STATES).exists():
+            raise BenefitsError("该待遇处理已有撤销记录")
+        reversal = PaymentAction.objects.create(
+            recipient_id=original.recipient_id, unit_id=original.unit_id, kind=original.kind,
+            effective_month=original.effective_month, months=original.months, amount=original.amount,
+            source=ActionSource.REVERSAL, source_ref=f"action:{original.pk}", note=reason, reverses=original,
+            proposed_by=user, proposed_at=now,
+        )  # fmt: skip
+        audit_record(
+            actor=user, action="payment_action.reversal_proposed", target_type="payment_action",
+            target_id=reversal.pk, after={**_action_snapshot(reversal), "reason": reason}, at=now,
+        )  # fmt: skip
+    return reversal
+
+
+def _month_key(month: str) -> str:
+    return month or "0000-00"
+
+
+def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
+    """Propose the payment actions of a run's decisions (docs/rules.md §5), inside the run's
+    transaction; returns how many were proposed.
+
+    Idempotent across runs: nothing is proposed for a person whose latest live action (by
+    effective month) is already of the same kind (the payment already goes that way: a stop
+    stays proposed or done, a resume's month moves on each month until the roster shows 正常),
+    nor when the same person, kind and month was proposed by a run before and rejected. One
+    audit event per run lists the actions it proposed."""
+    from zige.certification.models import Decision
+
+    decisions = list(
+        Decision.objects.filter(run_id=run_id)
+        .exclude(action="")
+        .values_list("recipient_id", "unit_id", "action", "effective_month", "months", "amount")
+    )
+    if not decisions:
+        return 0
+    people = {d[0] for d in decisions}
+    latest: dict[int, tuple[str, int, str]] = {}  # recipient -> (month, pk, kind) of the latest live action
+    taken: set[tuple[int, str, str]] = set()
+    rows = PaymentAction.objects.filter(reverses__isnull=True).filter(
+        Q(state__in=LIVE_STATES) | Q(state=ActionState.REJECTED, source=ActionSource.RUN)
+    )
+    if len(people) < 5000:
+        rows = rows.filter(recipient_id__in=people)
+    for rid, kind, month, state, pk in rows.values_list(
+        "recipient_id", "kind", "effective_month", "state", "pk"
+    ):
+        taken.add((rid, kind, month))
+        if state in LIVE_STATES and (_month_key(month), pk) > latest.get(rid, ("", 0, ""))[:2]:
+            latest[rid] = (_month_key(month), pk, kind)
+    new = [
+        PaymentAction(
+            recipient_id=rid,
+            unit_id=uid,
+            kind=kind,
+            effective_month=month,
+            months=months,
+            amount=None if amount is None else Decimal(amount).quantize(FEN),
+            source=ActionSource.RUN,
+            source_ref=f"run:{run_id}",
+            run_id=run_id,
+            proposed_by=None,
+            proposed_at=now,
+        )
+        for rid, uid, kind, month, months, amount in decisions
+        if kind in ActionKind.values
+        and (rid, kind, month) not in taken
+        and latest.get(rid, ("", 0, ""))[2] != kind
+    ]
+    if not new:
+        return 0
+    created = PaymentAction.objects.bulk_create(new, batch_size=2000)
+    ids = [a.pk for a in created if a.pk is not None]
+    if len(ids) != len(created):  # backends that do not return ids from bulk inserts
+        ids = list(
+            PaymentAction.objects.filter(run_id=run_id, source=ActionSource.RUN, proposed_at=now).values_list(
+                "pk", flat=True
+            )
+        )
+    counts: dict[str, int] = {}
+    for a in created:
+        counts[a.kind] = counts.get(a.kind, 0) + 1
+    audit_record(
+        actor=None, action="payment_action.proposed_by_run", target_type="run", target_id=run_id,
+        after={"count": len(created), "kinds": counts, "actions": ids}, at=now,
+    )  # fmt: skip
+    return len(created)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export to the payment system
+
+EXPORT_COLUMNS = (
+    "line_no", "action_id", "person_no", "id_number", "name", "unit_no", "unit_name", "action",
+    "effective_month", "months", "amount",
+)  # fmt: skip
+EXPORT_HEADERS_ZH = (
+    "序号", "业务编号", "个人编号", "身份证号", "姓名", "单位编号", "单位名称", "业务类型", "生效月份", "月数",
+    "金额（元）",
+)  # fmt: skip
+TOTAL_MARK = "TOTAL"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    line_no: int
+    action_id: int
+    person_no: str
+    id_number: str
+    name: str
+    unit_no: str
+    unit_name: str
+    action: str
+    effective_month: str
+    months: int
+    amount: Decimal
+
+    def values(self) -> list[Any]:
+        return [self.line_no, self.action_id, self.person_no, self.id_number, self.name, self.unit_no,
+                self.unit_name, self.action, self.effective_month, self.months, f"{self.amount:.2f}"]  # fmt: skip
+
+
+def export_dir() -> Path:
+    return Path(settings.DATA_DIR) / "payments"
+
+
+def batch_paths(batch: ExportBatch) -> dict[str, Path]:
+    base = export_dir() / batch.file_stem
+    return {
+        "csv": base.with_suffix(".csv"),
+        "xlsx": base.with_suffix(".xlsx"),
+        "csv.sha256": base.with_suffix(".csv.sha256"),
+        "xlsx.sha256": base.with_suffix(".xlsx.sha256"),
+    }
+
+
+def _rows_of(batch: ExportBatch) -> list[ExportRow]:
+    return [
+        ExportRow(
+            line_no=line.line_no,
+            action_id=line.action_id,
+            person_no=line.person_no,
+            id_number=line.id_number,
+            name=line.name,
+            unit_no=line.unit_no,
+            unit_name=line.unit_name,
+            action=line.action_code,
+            effective_month=line.effective_month,
+            months=line.months,
+            amount=line.amount,
+        )
+        for line in batch.lines.order_by("line_no")
+    ]
+
+
+def render_csv(*, batch_id: int, rows: list[ExportRow], total: Decimal) -> bytes:
+    """UTF-8 (with BOM, as Excel reads it): a header row, one row per action, and a control
+    row `TOTAL, <count>, …, <sum of amounts>`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(row.values())
+    writer.writerow([TOTAL_MARK, len(rows), f"batch:{batch_id}", "", "", "", "", "", "", "", f"{total:.2f}"])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _deterministic_zip(data: bytes) -> bytes:
+    """The same workbook always gives the same bytes: zip entries re-written in order with a
+    fixed time stamp (openpyxl stamps them with the time of writing)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            target.writestr(entry, source.read(info.filename))
+    return out.getvalue()
+
+
+def render_xlsx(*, batch_id: int, rows: list[ExportRow], total: Decimal, created: datetime) -> bytes:
+    """Sheet `payments`: header, rows, control row (as the CSV); sheet `control`: batch, count,
+    total."""
+    from openpyxl import Workbook
+    from openpyxl.writer.excel import ExcelWriter
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "payments"
+    ws.append(list(EXPORT_COLUMNS))
+    for row in rows:
+        values = row.values()
+        values[-1] = float(row.amount)  # a number cell; the CSV carries the exact text
+        ws.append(values)
+    ws.append(
+        [TOTAL_MARK, len(rows), f"batch:{batch_id}", None, None, None, None, None, None, None, float(total)]
+    )
+    for cell in ws["K"][1:]:
+        cell.number_format = "0.00"
+    control = wb.create_sheet("control")
+    control.append(["batch", batch_id])
+    control.append(["count", len(rows)])
+    control.append(["total_amount", f"{total:.2f}"])
+    control.append(["headers_zh", "、".join(EXPORT_HEADERS_ZH)])
+    stamp = created.replace(tzinfo=None, microsecond=0)
+    wb.properties.created = stamp
+    wb.properties.modified = stamp
+    wb.properties.creator = "zige"
+    buffer = io.BytesIO()
+    # ExcelWriter directly: Workbook.save() would stamp the properties with the time of writing.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        ExcelWriter(wb, archive).save()
+    return _deterministic_zip(buffer.getvalue())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_files(
+    batch: ExportBatch, rows: list[ExportRow], expect: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Render and write the batch's files; with `expect`, refuse (before writing anything) when a
+    checksum differs from the recorded one."""
+    csv_bytes = render_csv(batch_id=batch.pk, rows=rows, total=batch.total_amount)
+    xlsx_bytes = render_xlsx(batch_id=batch.pk, rows=rows, total=batch.total_amount, created=batch.created_at)
+    sums = {"csv": _sha256(csv_bytes), "xlsx": _sha256(xlsx_bytes)}
+    if expect is not None and sums != expect:
+        raise BenefitsError("重新生成的文件与原校验值不一致，已停止（请联系管理员）")
+    paths = batch_paths(batch)
+    paths["csv"].parent.mkdir(parents=True, exist_ok=True)
+    for kind, data in (("csv", csv_bytes), ("xlsx", xlsx_bytes)):
+        tmp = paths[kind].with_suffix(paths[kind].suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(paths[kind])
+        paths[f"{kind}.sha256"].write_text(f"{sums[kind]}  {paths[kind].name}\n", encoding="ascii")
+    return sums
+
+
+def export_batch_create(*, user: Any | None, now: datetime) -> ExportBatch | None:
+    """Put every approved action not yet exported into a new batch and write its files
+    (xlsx, csv, each with a .sha256 sidecar) under `ZIGE_DATA_DIR/payments/`. None when there
+    is nothing to export. `user=None`: the command line."""
+    if user is not None:
+        _require_bureau(user)
+    with transaction.atomic():
+        actions = list(
+            PaymentAction.objects.select_for_update()
+            .filter(state=ActionState.APPROVED)
+            .exclude(export_lines__active=True)
+            .select_related("recipient", "unit")
+            .order_by("pk")
+        )
+        if not actions:
+            return None
+        total = sum(((a.amount or Decimal("0")) for a in actions), Decimal("0")).quantize(FEN)
+        batch = ExportBatch.objects.create(
+            count=len(actions), total_amount=total, file_stem="", csv_sha256="", xlsx_sha256="",
+            created_by=user, created_at=now,
+        )  # fmt: skip
+        batch.file_stem = f"payments-{batch.pk:06d}-{timezone.localtime(now):%Y%m%d}"
+        ExportLine.objects.bulk_create(
+            [
+                ExportLine(
+                    batch=batch,
+                    action=a,
+                    line_no=i,
+                    person_no=a.recipient.person_no,
+                    id_number=a.recipient.id_number,
+                    name=a.recipient.name,
+                    unit_no=a.unit.unit_no,
+                    unit_name=a.unit.name,
+                    action_code=a.export_code,
+                    effective_month=a.effective_month,
+                    months=a.months or 0,
+                    amount=(a.amount or Decimal("0")).quantize(FEN),
+                )
+                for i, a in enumerate(actions, start=1)
+            ]
+        )
+        for a in actions:
+            _check(ACTION_TRANSITIONS, a.state, ActionState.EXPORTED, ACTION_STATE_ZH)
+        PaymentAction.objects.filter(pk__in=[a.pk for a in actions]).update(
+            state=ActionState.EXPORTED, exported_at=now
+        )
+        sums = _write_files(batch, _rows_of(batch))
+        batch.csv_sha256, batch.xlsx_sha256 = sums["csv"], sums["xlsx"]
+        batch.save(update_fields=["file_stem", "csv_sha256", "xlsx_sha256"])
+        audit_record(
+            actor=user, action="export_batch.created", target_type="export_batch", target_id=batch.pk,
+            after={"count": batch.count, "total_amount": total, "csv_sha256": sums["csv"],
+                   "xlsx_sha256": sums["xlsx"], "actions": [a.pk for a in actions],
+                   "state": {"from": ActionState.APPROVED, "to": ActionState.EXPORTED}},
+            at=now,
+        )  # fmt: skip
+    return batch
+
+
+def export_batch_reexport(*, batch_id: int, user: Any | None, reason: str, now: datetime) -> ExportBatch:
+    """Write a batch's files again (lost, or asked for again by the payment system) from the
+    lines kept with it: the same bytes, checked against the recorded SHA-256. Audited."""
+    if user is not None:
+        _require_bureau(user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise BenefitsError("请填写重新导出的原因")
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        if batch.state == BatchState.VOID:
+            raise BenefitsError("已作废的批次不能重新导出")
+        sums = _write_files(
+            batch, _rows_of(batch), expect={"csv": batch.csv_sha256, "xlsx": batch.xlsx_sha256}
+        )
+        batch.reexports += 1
+        batch.save(update_fields=["reexports"])
+        audit_record(
+            actor=user, action="export_batch.reexported", target_type="export_batch", target_id=batch.pk,
+            after={"reason": reason, "reexports": batch.reexports, "csv_sha256": sums["csv"],
+                   "xlsx_sha256": sums["xlsx"]},
+            at=now,
+        )  # fmt: skip
+    return batch
+
+
+def _locked_batch(batch_id: int) -> ExportBatch:
+    try:
+        return ExportBatch.objects.select_for_update().get(pk=batch_id)
+    except ExportBatch.DoesNotExist:
+        raise BenefitsError(f"导出批次 #{batch_id} 不存在") from None
+
+
+def export_batch_confirm(*, batch_id: int, user: Any | None, ref: str, now: datetime) -> ExportBatch:
+    """The payment system took the batch: the batch and its actions are confirmed."""
+    if user is not None:
+        _require_bureau(user)
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        _check(BATCH_TRANSITIONS, batch.state, BatchState.CONFIRMED, BATCH_STATE_ZH)
+        ids = list(batch.lines.filter(active=True).values_list("action_id", flat=True))
+        for state in PaymentAction.objects.filter(pk__in=ids).values_list("state", flat=True).distinct():
+            _check(ACTION_TRANSITIONS, state, ActionState.CONFIRMED, ACTION_STATE_ZH)
+        PaymentAction.objects.filter(pk__in=ids).update(state=ActionState.CONFIRMED, confirmed_at=now)
+        batch.state = BatchState.CONFIRMED
+        batch.confirmed_by = user
+        batch.confirmed_at = now
+        batch.confirm_ref = (ref or "").strip()[:200]
+        batch.save(update_fields=["state", "confirmed_by", "confirmed_at", "confirm_ref"])
+        audit_record(
+            actor=user, action="export_batch.confirmed", target_type="export_batch", target_id=batch.pk,
+            before={"state": BatchState.EXPORTED},
+            after={"state": BatchState.CONFIRMED, "ref": batch.confirm_ref, "actions": ids}, at=now,
+        )  # fmt: skip
+    return batch
+
+
+def export_batch_void(*, batch_id: int, user: Any, reason: str, now: datetime) -> ExportBatch:
+    """The payment system refused the file: the batch is void and its actions go back to
+    approved, to be exported in a new batch."""
+    _require_bureau(user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise BenefitsError("请填写作废原因")
+    with transaction.atomic():
+        batch = _locked_batch(batch_id)
+        _check(BATCH_TRANSITIONS, batch.state, BatchState.VOID, BATCH_STATE_ZH)
+        ids = list(batch.lines.filter(active=True).values_list("action_id", flat=True))
+        batch.lines.update(active=False)
+        PaymentAction.objects.filter(pk__in=ids).update(state=ActionState.APPROVED, exported_at=None)
+        batch.state = BatchState.VOID
+        batch.void_reason = reason
+        batch.voided_at = now
+        batch.save(update_fields=["state", "void_reason", "voided_at"])
+        audit_record(
+            actor=user, action="export_batch.voided", target_type="export_batch", target_id=batch.pk,
+            before={"state": BatchState.EXPORTED}, after={"state": BatchState.VOID, "reason": reason, "actions": ids},
+            at=now,
+        )  # fmt: skip
+    return batch
+
+
+def export_file_download(*, batch_id: int, kind: str, user: Any, ip: str, now: datetime) -> Path:
+    """The path of a batch file for a download, audited (bureau staff only)."""
+    _require_bureau(user)
+    batch = ExportBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise BenefitsError(f"导出批次 #{batch_id} 不存在")
+    path = batch_paths(batch).get(kind)
+    if path is None:
+        raise BenefitsError(f"未知的文件类型 {kind!r}")
+    if not path.is_file():
+        raise BenefitsError("文件不存在，请先“重新导出”")
+    with transaction.atomic():
+        audit_record(
+            actor=user, action="export_batch.downloaded", target_type="export_batch", target_id=batch.pk,
+            after={"file": path.name}, ip=ip, at=now,
+        )  # fmt: skip
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Recovery 追回
+
+
+def _set_recovery_status(case: RecoveryCase, new: str, *, actor: Any, now: datetime, event: str,
+                         fields: list[str] | None = None, detail: dict[str, Any] | None = None) -> None:  # fmt: skip
+    old = case.status
+    _check(RECOVERY_TRANSITIONS, old, new, RECOVERY_STATUS_ZH)
+    case.status = new
+    if new in (RecoveryStatus.RECOVERED, RecoveryStatus.WRITTEN_OFF, RecoveryStatus.CANCELLED):
+        case.closed_at = now
+        fields = [*(fields or []), "closed_at"]
+    case.save(update_fields=["status", *(fields or [])])
+    audit_record(
+        actor=actor, action=f"recovery_case.{event}", target_type="recovery_case", target_id=case.pk,
+        before={"status": old}, after={"status": new, **(detail or {})}, at=now,
+    )  # fmt: skip
+
+
+def _recovery_case_open(*, action: PaymentAction, now: datetime, actor: Any) -> RecoveryCase:
+    case = RecoveryCase.objects.create(
+        action=action, recipient_id=action.recipient_id, unit_id=action.unit_id,
+        amount=action.amount or Decimal("0"), months=action.months or 0, opened_at=now,
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action="recovery_case.opened", target_type="recovery_case", target_id=case.pk,
+        after={"action": action.pk, "amount": case.amount, "months": case.months, "status": case.status}, at=now,
+    )  # fmt: skip
+    return case
+
+
+def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) -> None:
+    case = RecoveryCase.objects.select_for_update().filter(action_id=original_id).first()
+    if case is None:
+        return
+    if case.recovered == 0 and (case.status, RecoveryStatus.CANCELLED) in RECOVERY_TRANSITIONS:
+        _set_recovery_status(case, RecoveryStatus.CANCELLED, actor=actor, now=now, event="cancelled",
+                             detail={"why": "stop reversed"})  # fmt: skip
+
+
+def _locked_case(case_id: int) -> RecoveryCase:
+    try:
+        return RecoveryCase.objects.select_for_update().get(pk=case_id)
+    except RecoveryCase.DoesNotExist:
+        raise BenefitsError(f"追回案件 #{case_id} 不存在") from None
+
+
+def recovery_case_notify(
+    *, case_id: int, debtor_name: str, debtor_relation: str, debtor_contact: str, notified_on: date,
+    user: Any, now: datetime,
+) -> RecoveryCase:  # fmt: skip
+    """Record who owes the money (the estate or the person who collected it) and that they
+    were notified (责令退回)."""
+    _require_bureau(user)
+    if not debtor_name.strip():
+        raise BenefitsError("请填写退还义务人（遗产继承人或代领人）姓名")
+    with transaction.atomic():
+        case = _locked_case(case_id)
+        case.debtor_name = debtor_name.strip()[:100]
+        case.debtor_relation = debtor_relation.strip()[:50]
+        case.debtor_contact = debtor_contact.strip()[:200]
+        case.notified_on = notified_on
+        _set_recovery_status(
+            case, RecoveryStatus.NOTIFIED, actor=user, now=now, event="notified",
+            fields=["debtor_name", "debtor_relation", "debtor_contact", "notified_on"],
+            detail={"debtor_name": case.debtor_name, "relation": case.debtor_relation, "notified_on": notified_on},
+        )  # fmt: skip
+    return case
+
+
+def recovery_payment_record(
+    *, case_id: int, amount: Decimal, paid_on: date, method: str, note: str = "", user: Any, now: datetime
+) -> RecoveryPayment:
+    """A repayment: the case is repaying, or recovered when the whole amount is back. More than
+    the outstanding amount is refused."""
+    _require_bureau(user)
+    money = _money(amount)
+    if money <= 0:
+        raise BenefitsError("退还金额应大于 0")
+    if not method.strip():
+        raise BenefitsError("请填写退还方式")
+    with transaction.atomic():
+        case = _locked_case(case_id)
+        outstanding = case.amount - case.recovered
+        if money > outstanding:
+            raise BenefitsError(f"退还金额 {money} 元超过未追回金额 {outstanding} 元")
+        payment = RecoveryPayment.objects.create(
+            case=case, amount=money, paid_on=paid_on, method=method.strip()[:50], note=note.strip()[:200],
+            recorded_by=user, recorded_at=now,
+        )  # fmt: skip
+        case.recovered += money
+        new = RecoveryStatus.RECOVERED if case.recovered == case.amount else RecoveryStatus.REPAYING
+        _set_recovery_status(
+            case, new, actor=user, now=now, event="payment_recorded", fields=["recovered"],
+            detail={"payment": payment.pk, "amount": money, "paid_on": paid_on, "method": payment.method,
+                    "recovered": case.recovered},
+        )  # fmt: skip
+    return payment
+
+
+def recovery_case_write_off_propose(*, case_id: int, reason: str, user: Any, now: datetime) -> RecoveryCase:
+    """Propose to write off what cannot be recovered (a second person approves)."""
+    _require_bureau(user)
+    if not reason.strip():
+        raise BenefitsError("请填写核销理由")
+    with transaction.atomic():
+        case = _locked_case(case_id)
+        case.write_off_by = user
+        case.write_off_reason = reason.strip()
+        case.write_off_approved_by = None
+        _set_recovery_status(
+            case, RecoveryStatus.WRITE_OFF_PROPOSED, actor=user, now=now, event="write_off_proposed",
+            fields=["write_off_by", "write_off_reason", "write_off_approved_by"], detail={"reason": case.write_off_reason},
+        )  # fmt: skip
+    return case
+
+
+def recovery_case_write_off_decide(*, case_id: int, approve: bool, user: Any, now: datetime) -> RecoveryCase:
+    """Approve (→ written off) or refuse (→ back to notified / repaying) a write-off; never by the
+    person who proposed it."""
+    _require_bureau(user)
+    with transaction.atomic():
+        case = _locked_case(case_id)
+        if case.status != RecoveryStatus.WRITE_OFF_PROPOSED:
+            raise BenefitsError("该案件没有待审批的核销")
+        if case.write_off_by_id == user.pk:
+            raise BenefitsError("提出核销的人不能审批自己的核销（需由另一名经办人员审批）")
+        if approve:
+            case.write_off_approved_by = user
+            _set_recovery_status(case, RecoveryStatus.WRITTEN_OFF, actor=user, now=now, event="written_off",
+                                 fields=["write_off_approved_by"], detail={"outstanding": case.outstanding})  # fmt: skip
+        else:
+            back = RecoveryStatus.REPAYING if case.recovered > 0 else RecoveryStatus.NOTIFIED
+            _set_recovery_status(case, back, actor=user, now=now, event="write_off_refused")
+    return case
+
+
+# ---------------------------------------------------------------------------------------------
+# Fraud 冒领 and the blacklist
+
+
+def fine_bounds(amount_obtained: Decimal) -> tuple[Decimal, Decimal]:
+    """Notice 四(二): 处骗取金额二倍以上五倍以下的罚款 — both ends included."""
+    return (amount_obtained * 2).quantize(FEN), (amount_obtained * 5).quantize(FEN)
+
+
+def fraud_case_open(
+    *,
+    recipient: Recipient,
+    amount_obtained: Decimal,
+    opened_by: Any,
+    source_ref: str,
+    note: str,
+    now: datetime,
+) -> FraudCase:
+    """Open a fraud case (someone collected or certified on a dead person's behalf)."""
+    _require_bureau(opened_by)
+    money = _money(amount_obtained, "骗取金额")
+    if money <= 0:
+        raise BenefitsError("骗取金额应大于 0")
+    with transaction.atomic():
+        case = FraudCase.objects.create(
+            recipient=recipient, unit_id=recipient.unit_id, amount_obtained=money, source_ref=source_ref[:100],
+            note=note, opened_by=opened_by, opened_at=now,
+        )  # fmt: skip
+        audit_record(
+            actor=opened_by, action="fraud_case.opened", target_type="fraud_case", target_id=case.pk,
+            after={"recipient": recipient.pk, "amount_obtained": money, "source_ref": case.source_ref,
+                   "status": case.status},
+            at=now,
+        )  # fmt: skip
+    return case
+
+
+def _locked_fraud(case_id: int) -> FraudCase:
+    try:
+        return FraudCase.objects.select_for_update().get(pk=case_id)
+    except FraudCase.DoesNotExist:
+        raise BenefitsError(f"欺诈案件 #{case_id} 不存在") from None
+
+
+def _set_fraud_status(case: FraudCase, new: str, *, actor: Any, now: datetime, event: str,
+                      fields: list[str], detail: dict[str, Any]) -> None:  # fmt: skip
+    old = case.status
+    _check(FRAUD_TRANSITIONS, old, new, FRAUD_STATUS_ZH)
+    case.status = new
+    case.save(update_fields=["status", *fields])
+    audit_record(
+        actor=actor, action=f"fraud_case.{event}", target_type="fraud_case", target_id=case.pk,
+        before={"status": old}, after={"status": new, **detail}, at=now,
+    )  # fmt: skip
+
+
+def fraud_case_fine(*, case_id: int, fine: Decimal, user: Any, now: datetime) -> FraudCase:
+    """Set the fine: between 2 and 5 times the amount obtained, both included (notice 四(二));
+    anything else is refused here and by the constraint `fraud_fine_between_2x_and_5x`."""
+    _require_bureau(user)
+    money = _money(fine, "罚款金额")
+    with transaction.atomic():
+        case = _locked_fraud(case_id)
+        low, high = fine_bounds(case.amount_obtained)
+        if not low <= money <= high:
+            raise BenefitsError(
+                f"罚款应为骗取金额 {case.amount_obtained} 元的二倍以上五倍以下，即 {low} 至 {high} 元，不能是 {money} 元"
+            )
+        case.fine = money
+        case.fined_by = user
+        case.fined_at = now
+        _set_fraud_status(case, FraudStatus.FINED, actor=user, now=now, event="fined",
+                          fields=["fine", "fined_by", "fined_at"],
+                          detail={"fine": money, "multiple": (money / case.amount_obtained).quantize(FEN)})  # fmt: skip
+    return case
+
+
+def fraud_case_dismiss(*, case_id: int, reason: str, user: Any, now: datetime) -> FraudCase:
+    _require_bureau(user)
+    if not reason.strip():
+        raise BenefitsError("请填写不予处罚的理由")
+    with transaction.atomic():
+        case = _locked_fraud(case_id)
+        case.closed_at = now
+        case.note = (case.note + "\n" if case.note else "") + f"不予处罚：{reason.strip()}"
+        _set_fraud_status(case, FraudStatus.DISMISSED, actor=user, now=now, event="dismissed",
+                          fields=["closed_at", "note"], detail={"reason": reason.strip()})  # fmt: skip
+    return case
+
+
+def fraud_case_collect(*, case_id: int, amount: Decimal, user: Any, now: datetime) -> FraudCase:
+    """Record fine money received (never more than the fine)."""
+    _require_bureau(user)
+    money = _money(amount)
+    if money <= 0:
+        raise BenefitsError("缴纳金额应大于 0")
+    with transaction.atomic():
+        case = _locked_fraud(case_id)
+        if case.status != FraudStatus.FINED or case.fine is None:
+            raise BenefitsError("只有已处罚、未结案的案件可以登记罚款缴纳")
+        if case.fine_collected + money > case.fine:
+            raise BenefitsError(f"缴纳金额超过未缴罚款 {case.fine - case.fine_collected} 元")
+        case.fine_collected += money
+        case.save(update_fields=["fine_collected"])
+        audit_record(
+            actor=user, action="fraud_case.fine_collected", target_type="fraud_case", target_id=case.pk,
+            after={"amount": money, "fine_collected": case.fine_collected}, at=now,
+        )  # fmt: skip
+    return case
+
+
+def fraud_case_close(*, case_id: int, user: Any, now: datetime) -> FraudCase:
+    _require_bureau(user)
+    with transaction.atomic():
+        case = _locked_fraud(case_id)
+        case.closed_at = now
+        _set_fraud_status(case, FraudStatus.CLOSED, actor=user, now=now, event="closed", fields=["closed_at"],
+                          detail={"fine_collected": case.fine_collected})  # fmt: skip
+    return case
+
+
+def fraud_case_refer(*, case_id: int, referred_on: date, user: Any, now: datetime) -> FraudCase:
+    """移送司法机关 (notice 四(二); 人社部发〔2015〕14号): flag the case with the date."""
+    _require_bureau(user)
+    with transaction.atomic():
+        case = _locked_fraud(case_id)
+        if case.referred:
+            raise BenefitsError("该案件已移送司法机关")
+        if case.status == FraudStatus.DISMISSED:
+            raise BenefitsError("不予处罚的案件不能移送")
+        case.referred = True
+        case.referred_on = referred_on
+        case.save(update_fields=["referred", "referred_on"])
+        audit_record(
+            actor=user, action="fraud_case.referred", target_type="fraud_case", target_id=case.pk,
+            after={"referred_on": referred_on}, at=now,
+        )  # fmt: skip
+    return case
+
+
+def blacklist_add(
+    *, subject_type: str, reason: str, since: date, user: Any, now: datetime, person_name: str = "",
+    person_id_number: str = "", unit: Unit | None = None, fraud_case: FraudCase | None = None,
+) -> Blacklist:  # fmt: skip
+    """社会保险失信"黑名单" (notice 四(二)): a person (name, ID number) or a unit."""
+    _require_bureau(user)
+    if subject_type not in SubjectType.values:
+        raise BenefitsError("请选择列入黑名单的是个人还是单位")
+    if not reason.strip():
+        raise BenefitsError("请填写列入黑名单的原因")
+    if subject_type == SubjectType.PERSON and not person_name.strip():
+        raise BenefitsError("请填写个人姓名")
+    if subject_type == SubjectType.UNIT and unit is None:
+        raise BenefitsError("请选择单位")
+    with transaction.atomic():
+        entry = Blacklist.objects.create(
+            subject_type=subject_type, person_name=person_name.strip()[:100] if subject_type == "person" else "",
+            person_id_number=person_id_number.strip().upper()[:18] if subject_type == "person" else "",
+            unit=unit if subject_type == "unit" else None, reason=reason.strip(), since=since, by=user,
+            fraud_case=fraud_case, created_at=now,
+        )  # fmt: skip
+        audit_record(
+            actor=user, action="blacklist.added", target_type="blacklist", target_id=entry.pk,
+            after={"subject_type": subject_type, "person_name": entry.person_name,
+                   "unit": unit.unit_no if unit else "", "since": since,
+                   "fraud_case": fraud_case.pk if fraud_case else None},
+            at=now,
+        )  # fmt: skip
+    return entry

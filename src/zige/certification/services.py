@@ -244,7 +244,7 @@ def _evidence_sql(batches: list[ImportBatch]) -> str:
            FROM pushed"""
     ]
     if batches:
-        files = store.parquet_list_sql([store.evidence_file(b.evidence_path) for b in batches])
+        files = store.evidence_batches_sql(batches)
         parts.append(
             "SELECT CAST(batch_id AS INTEGER), row_no, feed_kind, id_number, name, name_key, event_date, "
             f"end_date, sub, detail, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR) "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from zige.engine import forms
+from zige.engine import forms, fuzzy
 from zige.engine.labels import KIND_ZH
 from zige.engine.sql import quote, roster_rejects_sql
 
@@ -70,6 +70,9 @@ def write_all(run: Certification) -> dict[str, Any]:
         out / "actions.csv",
     )
     _copy(run, _rejects_query(), out / "rejects.csv")
+    if run.fuzzy_counts is None:
+        run.suggest()
+    _copy(run, fuzzy.report_sql(), out / "suggested_matches.csv")
     _copy(
         run,
         "SELECT person_no, channel, CASE WHEN channel = 'sms' THEN mobile END AS phone, due_on, "
@@ -292,4 +295,5 @@ def _summary(run: Certification, pending_units: int, out_of_province: int) -> di
         "reconciles": all(f["reconciles"] for f in files),
         "pending_workbooks": pending_units,
         "out_of_province": out_of_province,
+        "suggested_matches": run.fuzzy_counts,
     }

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from zige.engine import sql
+from zige.engine import fuzzy, sql
 from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
 from zige.engine.labels import KIND_ZH
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
@@ -114,6 +114,8 @@ class Certification:
         self.timings: dict[str, float] = {}
         self._feed_table_ready = False
         self._recipients_ready = False
+        self._fuzzy_hints = False
+        self.fuzzy_counts: dict[str, int] | None = None
 
     def progress(self, label: str) -> None:
         self._report_progress(label, self.steps_done, self.steps_total)
@@ -171,6 +173,11 @@ class Certification:
         )
         self.con.register("raw_source", table)
         self.con.execute(f"INSERT INTO staged_feed {query}")
+        hints = fuzzy.feed_hints_sql(kind=kind, source="raw_source", present=present, file_no=file_no)
+        if hints is not None:  # the feed's own birth date / age, for the fuzzy fallback
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS fuzzy_hints ({fuzzy.HINTS_COLUMNS})")
+            self.con.execute(f"INSERT INTO fuzzy_hints {hints}")
+            self._fuzzy_hints = True
         self.con.unregister("raw_source")
         self.files.append(report)
 
@@ -221,23 +228,10 @@ class Certification:
         with self.step("deduplicate"):
             if not self._recipients_ready:
                 con.execute(f"CREATE TABLE roster_outcome AS {sql.roster_outcome_sql()}")
-                con.execute(
-                    "CREATE TABLE recipients AS SELECT s.* FROM staged_roster s "
-                    "JOIN roster_outcome o USING (file_no, row_no) "
-                    "WHERE o.outcome = 'used' AND s.benefit_status IN ('normal', 'suspended')"
-                )
+                con.execute(f"CREATE TABLE recipients AS {sql.used_recipients_sql()}")
                 self._recipients_ready = True
             con.execute(f"CREATE TABLE feed_copies AS {sql.feed_duplicates_sql()}")
-            alive_always = [k.code for k in self.config.kinds if k.alive == "alive"]
-            ranks = dict(sql.ALIVE_RANK)
-            for kind in self.config.kinds:
-                if kind.alive == "alive" and kind.code not in ranks:
-                    ranks[kind.code] = 20 + kind.rank  # custom kinds rank after the built-in ones
-            con.execute(
-                "CREATE TABLE evidence AS SELECT s.*, "
-                f"{sql.classify_sql(alive_ranks=ranks, alive_always=alive_always)} "
-                "FROM staged_feed s JOIN feed_copies c USING (file_no, row_no) WHERE c.copy_no = 1"
-            )
+            con.execute(f"CREATE TABLE evidence AS {sql.evidence_sql(self.config.kinds)}")
         with self.step("decide"):
             con.execute(f"CREATE TEMP VIEW scoped AS {sql.scoped_evidence_sql(as_of)}")
             con.execute(f"CREATE TABLE facts AS {sql.person_facts_sql()}")
@@ -246,39 +240,35 @@ class Certification:
             con.execute(f"CREATE TABLE decisions AS {sql.decisions_sql(as_of)}")
             con.execute(f"CREATE TABLE actions AS {sql.actions_sql(as_of)}")
 
+    def suggest(self) -> None:
+        """Fuzzy fallback for broken IDs (`zige.engine.fuzzy`): suggested matches for a person to
+        accept, in tables of their own; never evidence, never a decision (docs/rules.md §4a)."""
+        with self.step("suggest"):
+            roster_columns = {c[0] for c in self.con.execute("DESCRIBE recipients").fetchall()}
+            self.fuzzy_counts = fuzzy.create_suggestions(
+                self.con,
+                as_of=self.config.as_of,
+                hints="fuzzy_hints" if self._fuzzy_hints else None,
+                roster_birth="r.birth_date_text" if "birth_date_text" in roster_columns else None,
+            )
+
     # -- counting ----------------------------------------------------------------------------
 
     def reconcile(self) -> None:
-        as_of = sql.date_literal(self.config.as_of)
-        roster_counts = dict(
-            self.con.execute(
-                "SELECT coalesce(o.outcome, 'rejected'), count(*) FROM staged_roster s "
-                "LEFT JOIN roster_outcome o USING (file_no, row_no) GROUP BY ALL"
-            ).fetchall()
+        self.apply_counts(
+            roster_rows=self.con.execute(sql.roster_counts_sql()).fetchall(),
+            feed_rows=self.con.execute(sql.feed_counts_sql(self.config.as_of)).fetchall(),
         )
+
+    def apply_counts(self, *, roster_rows: list[Any], feed_rows: list[Any]) -> None:
+        """The file reports from the rows of `sql.roster_counts_sql` and `sql.feed_counts_sql`."""
+        roster_counts = {outcome: n for outcome, n, _ in roster_rows}
         roster = self.files[0]
         roster.duplicate_rows = roster_counts.get("duplicate", 0)
         roster.rows_used = roster_counts.get("used", 0)
         roster.rows_rejected = roster.rows_read - roster.rows_used - roster.duplicate_rows
-        roster.out_of_scope = self.con.execute(
-            "SELECT count(*) FROM staged_roster s JOIN roster_outcome o USING (file_no, row_no) "
-            "WHERE o.outcome = 'used' AND s.benefit_status = 'terminated'"
-        ).fetchone()[0]  # type: ignore[index]
-        rows = self.con.execute(
-            f"""
-            SELECT s.file_no,
-              count(*) FILTER (WHERE s.reject_reason IS NOT NULL),
-              count(*) FILTER (WHERE c.copy_no > 1),
-              count(*) FILTER (WHERE c.copy_no = 1),
-              count(*) FILTER (WHERE c.copy_no = 1 AND r.id_number IS NULL),
-              count(*) FILTER (WHERE c.copy_no = 1 AND s.event_date > {as_of})
-            FROM staged_feed s
-            LEFT JOIN feed_copies c USING (file_no, row_no)
-            LEFT JOIN (SELECT DISTINCT id_number FROM recipients) r ON s.id_number = r.id_number
-            GROUP BY s.file_no
-            """
-        ).fetchall()
-        for file_no, rejected, duplicates, used, unmatched, later in rows:
+        roster.out_of_scope = sum(out_of_scope for _, _, out_of_scope in roster_rows)
+        for file_no, rejected, duplicates, used, unmatched, later in feed_rows:
             report = self.files[file_no]
             report.rows_rejected, report.duplicate_rows, report.rows_used = rejected, duplicates, used
             report.unmatched, report.after_as_of = unmatched, later
@@ -293,15 +283,23 @@ class Certification:
             return outputs.write_all(self)
 
 
-def certify(config: CertifyConfig, progress: Progress | None = None) -> RunResult:
-    """Run the whole certification and write the outputs to `config.out`."""
+def certify(
+    config: CertifyConfig,
+    progress: Progress | None = None,
+    *,
+    engine: Callable[[CertifyConfig, Progress | None], Certification] = Certification,
+) -> RunResult:
+    """Run the whole certification and write the outputs to `config.out`.
+
+    `engine` makes the run: DuckDB's `Certification`, or `zige.engine.spark`'s on Spark."""
     if not config.roster.is_file():
         raise CertifyError(f"{config.roster}: roster file not found")
     feeds = discover_feeds(config.feeds, config.kinds)
-    run = Certification(config, progress)
+    run = engine(config, progress)
     started = time.perf_counter()
     run.stage(feeds)
     run.decide()
+    run.suggest()
     run.reconcile()
     config.out.mkdir(parents=True, exist_ok=True)
     summary = run.write_outputs()

@@ -91,3 +91,69 @@ class PushedResult(models.Model):
     similarity = models.CharField(max_length=16, blank=True)
     nonce = models.CharField(max_length=64, unique=True)  # refuses a replayed request
     received_at = models.DateTimeField()
+
+
+class SuggestionStatus(models.TextChoices):
+    OPEN = "open", "待处理"
+    ACCEPTED = "accepted", "已采纳"
+    REJECTED = "rejected", "已驳回"
+
+
+class SuggestedMatch(models.Model):
+    """A feed row rejected for a broken check digit, and a recipient one keystroke away from its
+    ID with the same name and birth date (docs/rules.md §4a). Never evidence by itself: a bureau
+    operator accepts it (the corrected row is imported as a new file) or rejects it.
+    `candidates` > 1: the row is ambiguous, every candidate is listed and none preferred."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="suggestions")
+    row = models.PositiveIntegerField()
+    original_id = models.CharField(max_length=18)
+    name = models.CharField(max_length=100)
+    event_date = models.DateField(null=True, blank=True)
+    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="+")
+    suggested_id = models.CharField(max_length=18)
+    edit = models.CharField(max_length=16)  # substitution / transposition
+    position = models.PositiveSmallIntegerField()
+    from_text = models.CharField(max_length=2)
+    to_text = models.CharField(max_length=2)
+    confirmed_by = models.CharField(max_length=100)
+    candidates = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=SuggestionStatus.choices, default=SuggestionStatus.OPEN)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    correction = models.ForeignKey(  # the import of the corrected row, once accepted
+        ImportBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "row", "recipient"], name="suggestion_once"),
+            models.UniqueConstraint(
+                fields=["batch", "row"],
+                condition=Q(status="accepted"),
+                name="suggestion_one_accepted_per_row",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "accepted", "rejected"]), name="suggestion_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", decided_at__isnull=True)
+                | (~Q(status="open") & Q(decided_at__isnull=False)),
+                name="suggestion_decided_when_closed",
+            ),
+            models.CheckConstraint(
+                condition=Q(position__gte=1, position__lte=18), name="suggestion_position"
+            ),
+            models.CheckConstraint(
+                condition=Q(edit__in=["substitution", "transposition"]), name="suggestion_edit_known"
+            ),
+            models.CheckConstraint(condition=Q(candidates__gte=1), name="suggestion_candidates"),
+        ]
+        indexes = [models.Index(fields=["batch", "status"])]
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.candidates > 1

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from zige.accounts.models import Role
-from zige.engine.sql import record_kind_sql
+from zige.engine.sql import id_number_from_key_sql, record_kind_sql
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportReject, PushedResult
 from zige.ids import clean_id, upgrade_15_to_18
@@ -91,16 +91,16 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
     wanted = _normalised_id(id_number)
     records: list[dict[str, Any]] = []
     files = store.evidence_files()
-    if files and wanted:
+    if files and len(wanted) == 18 and wanted[:17].isdigit():
         names = dict(
             ImportBatch.objects.filter(pk__in=[pk for pk, _ in files]).values_list("pk", "file_name")
         )
-        with _duckdb_cursor() as con:
+        with _duckdb_cursor() as con:  # the store keys an ID by its first 17 digits (zige.engine.store)
             rows = con.execute(
                 f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
-                f"end_date, sub, detail FROM {store.parquet_list_sql([p for _, p in files])} "
-                "WHERE id_number = ?",
-                [wanted],
+                f"end_date, sub, detail FROM ({store.evidence_read_sql([p for _, p in files])}) "
+                f"WHERE id_key = ? AND {id_number_from_key_sql('id_key')} = ?",
+                [int(wanted[:17]), wanted],
             ).fetchall()
         for batch_id, row_no, kind, record_kind, day, end_date, sub, detail in rows:
             records.append(

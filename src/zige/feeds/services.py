@@ -7,9 +7,11 @@ then write everything in one transaction.
 
 - Roster: `zige.roster.services.roster_apply_staged` updates units, recipients and the history
   of each changed field.
-- Feed: rows are deduplicated within the file and against the evidence store of the same kind;
-  the used rows become one Parquet file, renamed into place *before* the transaction that marks
-  the batch succeeded. A file no succeeded batch refers to is ignored by everything.
+- Feed: rows are normalised into the partitioned evidence store (`zige.engine.store`: Parquet by
+  kind and month, the ID as a 64-bit key), deduplicated within the file and against the stored
+  rows of the same kind in the months the file touches; the batch's new files and its manifest
+  are renamed into place *before* the transaction that marks the batch succeeded. A file no
+  succeeded batch's manifest lists is ignored by everything.
 
 A failure at any point leaves the previous state intact and marks the batch `failed` with a
 message for the user (the traceback goes to the server log only).
@@ -37,6 +39,7 @@ from zige.audit.services import audit_record
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
+from zige.engine.store import BatchWrite, NotFastPath
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportReject, ImportStatus
 
@@ -198,7 +201,7 @@ class _Tracker:
     batch_id: int
     callback: Progress | None
     started: float = field(default_factory=time.perf_counter)
-    written: list[Path] = field(default_factory=list)
+    written: list[Path | BatchWrite] = field(default_factory=list)
 
     def step(self, label: str, percent: int, *, save: bool = True) -> None:
         if self.callback is not None:
@@ -363,92 +366,77 @@ def _execute_roster(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> 
 
 
 def _execute_feed(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> None:
+    """Normalise the file into the evidence store (`zige.engine.store`), then record the batch.
+
+    A UTF-8 CSV is read by DuckDB's parallel `read_csv` and normalised in the same pass; any
+    other file (GBK, UTF-16, Excel, Parquet, ragged rows, empty lines) by the engine's readers.
+    The batch's files and manifest are renamed into place before the transaction that marks it
+    succeeded; until then nothing reads them, and a failure removes them."""
     kind = KINDS[batch.kind]
-    tracker.step(f"read {batch.file_name}", 5)
-    raw = _read(batch, kind.columns)
-    tracker.step("normalise", 30)
+    tracker.step(f"read and normalise {batch.file_name}", 5)
+    estore = store.evidence_store()
+    existing = store.live_manifests(kind.code)
     con = duckdb.connect()
     try:
-        present = [c for c in raw.table.column_names if c != "_row"]
-        query = sql.stage_feed_sql(
-            kind=kind, source="raw_source", present=present, file_no=0, as_of=_staging_day(now)
-        )
-        con.register("raw_source", raw.table)
-        con.execute(f"CREATE TABLE staged_feed AS {query}")
-        con.unregister("raw_source")
-        tracker.step("deduplicate", 50)
-        con.execute(f"CREATE TABLE copies AS {sql.feed_duplicates_sql()}")
-        earlier = [path for _, path in store.evidence_files(kind.code)]
-        if earlier:
-            con.execute(
-                "CREATE TABLE in_store AS SELECT DISTINCT id_number, event_date, name_key, detail "
-                f"FROM {store.parquet_list_sql(earlier)} "
-                "WHERE id_number IN (SELECT id_number FROM staged_feed WHERE reject_reason IS NULL)"
+        tag, as_of = batch.sha256[:8], _staging_day(now)
+        try:
+            result = estore.ingest_csv(
+                con, path=store.upload_path(batch.stored_path), kind=kind, batch_id=batch.pk, tag=tag, as_of=as_of,
+                existing=existing,
+            )  # fmt: skip
+        except NotFastPath:
+            raw = _read(batch, kind.columns)
+            tracker.step("normalise", 30)
+            result = estore.ingest_table(
+                con, raw=raw, kind=kind, batch_id=batch.pk, tag=tag, as_of=as_of, existing=existing
             )
+            file_format = raw.format
         else:
-            con.execute(
-                "CREATE TABLE in_store (id_number VARCHAR, event_date DATE, name_key VARCHAR, detail VARCHAR)"
-            )
-        con.execute(
-            """
-            CREATE TABLE used AS
-            SELECT s.* FROM staged_feed s JOIN copies c USING (file_no, row_no)
-            WHERE c.copy_no = 1 AND NOT EXISTS (
-              SELECT 1 FROM in_store x
-              WHERE x.id_number = s.id_number AND x.event_date = s.event_date
-                AND x.name_key = s.name_key AND x.detail = s.detail
-            )
-            """
-        )
+            file_format = "csv"
+        tracker.written.append(result.write)
+        tracker.step(f"evidence written ({result.rows_used:,} rows in {len(result.months)} months)", 60)
+        tracker.step("match with the roll", 70)
         recipients = store.fetch_arrow(
             "SELECT CAST(id_number AS TEXT) FROM roster_recipient "
             "WHERE benefit_status IN ('normal', 'suspended')",
             ["id_number"],
         )
         con.register("recipient_ids", recipients)
-        counts = con.execute(
-            """
-            SELECT
-              (SELECT count(*) FROM used),
-              (SELECT count(*) FROM staged_feed WHERE reject_reason IS NOT NULL),
-              (SELECT count(*) FROM used u WHERE NOT EXISTS (
-                 SELECT 1 FROM recipient_ids r WHERE r.id_number = u.id_number))
-            """
-        ).fetchone()
-        assert counts is not None
-        used, rejected, unmatched = (int(c) for c in counts)
-        tracker.step("write evidence", 70)
-        relative = store.evidence_write(
-            con,
-            query=f"SELECT {batch.pk} AS batch_id, * FROM used",
-            kind=kind.code,
-            batch_id=batch.pk,
-            sha256=batch.sha256,
-        )
-        tracker.written.append(store.evidence_file(relative))
+        written = [estore.root / f for f in result.manifest.files]
+        unmatched = 0
+        if written:
+            unmatched = int(
+                con.execute(
+                    f"SELECT count(*) FROM ({estore.read_sql(written)}) u WHERE NOT EXISTS ("
+                    f"SELECT 1 FROM recipient_ids r WHERE {sql.id_key_sql('r.id_number')} = u.id_key)"
+                ).fetchone()[0]  # type: ignore[index]
+            )
         tracker.step("save", 90)
         with transaction.atomic():
             _lock_running(batch)
-            written = store.bulk_insert(
+            stored = store.bulk_insert(
                 ImportReject._meta.db_table,
                 ["batch_id", "row", "field", "value", "reason"],
                 store.duck_rows(
                     con,
-                    f"SELECT {batch.pk}, row_no, reject_field, reject_value, reject_reason FROM staged_feed "
-                    "WHERE reject_reason IS NOT NULL ORDER BY row_no",
+                    f"SELECT {batch.pk}, row_no, field, value, reason FROM ingest_rejects ORDER BY row_no",
                 ),
             )
-            assert written == rejected
+            assert stored == result.rows_rejected
             _finish(
                 batch,
                 now=tracker.at(now),
-                fields=_file_fields(raw)
-                | {
-                    "rows_used": used,
-                    "rows_rejected": rejected,
-                    "duplicate_rows": raw.rows_read - used - rejected,
+                fields={
+                    "format": file_format,
+                    "encoding": result.encoding[:32],
+                    "header_row": result.header_row,
+                    "rows_read": result.rows_read,
+                    "blank_rows": result.blank_rows,
+                    "rows_used": result.rows_used,
+                    "rows_rejected": result.rows_rejected,
+                    "duplicate_rows": result.duplicate_rows,
                     "unmatched": unmatched,
-                    "evidence_path": relative,
+                    "evidence_path": result.manifest.path,
                 },
             )
     finally:

@@ -3,10 +3,12 @@
 Files (all under `ZIGE_DATA_DIR`, none served directly):
 
 - uploads: every imported file, named by its content hash (`uploads/ab/ab12….csv`);
-- the evidence store: the used rows of each succeeded feed import as one Parquet file
-  (`evidence/<kind>/<batch_id>-<hash8>.parquet`), sorted by ID number so that DuckDB reads only
-  the row groups of the IDs asked for (small ones, `EVIDENCE_ROW_GROUP`: a person page reads one
-  from every file);
+- the evidence store (`zige.engine.store`): the used rows of each succeeded feed import in
+  Parquet files partitioned by kind and month
+  (`evidence/kind=<kind>/month=<YYYY-MM>/b<batch_id>-<hash8>.parquet`, listed by the batch's
+  manifest `evidence/_manifest/b<batch_id>-<hash8>.json`, which `ImportBatch.evidence_path`
+  names), sorted by ID key so that DuckDB reads only the row groups of the IDs asked for (small
+  ones, `EVIDENCE_ROW_GROUP`: a person page reads one from every file);
 - run copies: each run's decisions as Parquet (`runs/<run_id>/decisions.parquet`).
 
 A file is written under a temporary name and renamed into place *before* the database
@@ -36,13 +38,11 @@ import pyarrow as pa
 from django.conf import settings
 from django.db import connection
 
-from zige.engine.sql import quote
+from zige.engine.sql import id_number_from_key_sql, quote
+from zige.engine.store import STORE_COLUMNS, BatchManifest, BatchWrite, EvidenceStore
 
-# The columns of an evidence file: `staged_feed` without the reject columns, with the batch.
-EVIDENCE_COLUMNS = (
-    "batch_id", "row_no", "feed_kind", "id_number", "name", "name_key", "event_date", "end_date", "sub",
-    "detail",
-)  # fmt: skip
+# The columns of an evidence file (kind and month are in its path).
+EVIDENCE_COLUMNS = STORE_COLUMNS
 _CHUNK = 1 << 20
 # Rows per Parquet row group of an evidence file. The person page looks one ID up in every file
 # and DuckDB decodes the ID column of each row group whose min/max covers it: 16,384 rows make
@@ -100,59 +100,71 @@ def upload_path(stored_path: str) -> Path:
 # The evidence store
 
 
+def evidence_store() -> EvidenceStore:
+    """The partitioned evidence store under `EVIDENCE_DIR` (`zige.engine.store`)."""
+    return EvidenceStore(
+        Path(settings.EVIDENCE_DIR),
+        row_group_size=EVIDENCE_ROW_GROUP,
+        rename=lambda source, target: _rename(source, target),  # late-bound: tests inject failures
+    )
+
+
 def evidence_file(evidence_path: str) -> Path:
-    """The Parquet file of a batch (`ImportBatch.evidence_path`)."""
+    """The manifest of a batch (`ImportBatch.evidence_path`): the list of its Parquet files."""
     return Path(settings.EVIDENCE_DIR) / evidence_path
 
 
-def evidence_files(kind: str | None = None) -> list[tuple[int, Path]]:
-    """(batch id, Parquet file) of every succeeded feed import, oldest first; one kind or all."""
+def batch_manifests(batches: Iterable[Any]) -> list[BatchManifest]:
+    """The manifests of the given `ImportBatch` rows (those with evidence)."""
+    estore = evidence_store()
+    return [estore.manifest(b.evidence_path) for b in batches if b.evidence_path]
+
+
+def live_manifests(kind: str | None = None) -> list[BatchManifest]:
+    """The manifests of every succeeded feed import (the live batches), oldest first."""
     from zige.feeds.models import ImportBatch, ImportStatus
 
     batches = ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).exclude(evidence_path="")
     if kind is not None:
         batches = batches.filter(kind=kind)
-    return [
-        (pk, evidence_file(path)) for pk, path in batches.order_by("pk").values_list("pk", "evidence_path")
-    ]
+    return batch_manifests(batches.order_by("pk").only("pk", "evidence_path"))
+
+
+def evidence_files(kind: str | None = None) -> list[tuple[int, Path]]:
+    """(batch id, Parquet file) of every live data file, oldest batch first; one kind or all."""
+    root = Path(settings.EVIDENCE_DIR)
+    return [(m.batch_id, root / f) for m in live_manifests(kind) for f in m.files]
+
+
+def evidence_read_sql(paths: Sequence[Path]) -> str:
+    """The store's rows of the given files (`zige.engine.store.STORE_COLUMNS` + feed_kind, month)."""
+    return evidence_store().read_sql(paths)
 
 
 def parquet_list_sql(paths: Sequence[Path]) -> str:
-    """`read_parquet([...])` over the given files (callers make sure the list is not empty)."""
-    return "read_parquet([" + ", ".join(quote(str(p)) for p in paths) + "])"
+    """A subquery over the given evidence files with the columns of the old one-file-per-batch
+    layout as well: `id_number` (from the key), `name` (the name without spaces), `feed_kind`."""
+    return (
+        f"(SELECT *, {id_number_from_key_sql('id_key')} AS id_number, name_key AS name "
+        f"FROM ({evidence_read_sql(paths)}))"
+    )
+
+
+def evidence_batches_sql(batches: Iterable[Any]) -> str:
+    """`parquet_list_sql` over the files of the given succeeded `ImportBatch` rows."""
+    root = Path(settings.EVIDENCE_DIR)
+    return parquet_list_sql([root / f for m in batch_manifests(batches) for f in m.files])
 
 
 def _rename(source: Path, target: Path) -> None:
     source.replace(target)
 
 
-def evidence_write(
-    con: duckdb.DuckDBPyConnection, *, query: str, kind: str, batch_id: int, sha256: str
-) -> str:
-    """Write the rows of `query` (EVIDENCE_COLUMNS) as the batch's Parquet file; return its path.
-
-    Written to a temporary name and renamed into place, sorted by ID number and date.
-    """
-    relative = f"{kind}/{batch_id}-{sha256[:8]}.parquet"
-    target = Path(settings.EVIDENCE_DIR) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.tmp")
-    columns = ", ".join(EVIDENCE_COLUMNS)
-    try:
-        con.execute(
-            f"COPY (SELECT {columns} FROM ({query}) ORDER BY id_number, event_date, row_no) "
-            f"TO {quote(str(temp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {EVIDENCE_ROW_GROUP})"
-        )
-        _rename(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return relative
-
-
-def discard(path: Path | None) -> None:
-    """Remove a file nothing refers to (after a failure); never raises."""
-    if path is not None:
+def discard(path: Path | BatchWrite | None) -> None:
+    """Remove a file, or what a failed batch wrote, that nothing refers to; never raises."""
+    if isinstance(path, BatchWrite):
+        evidence_store().discard(path)
+    elif path is not None:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
 

@@ -327,6 +327,22 @@ def morning_summary(
         return _end_job(job, now=clock(), ok=False, detail={}, message=f"{type(exc).__name__}: {exc}")
 
 
+def tasks_sweep_daily(*, clock: Clock) -> JobRun | None:
+    """Once a day: the verification tasks' reminders and overdue escalation (issue #4,
+    `zige.verification.services.tasks_sweep`)."""
+    from zige.verification.services import tasks_sweep
+
+    now = clock()
+    job = _claim_job("tasks_sweep", timezone.localtime(now).date().isoformat(), now)
+    if job is None:
+        return None
+    try:
+        return _end_job(job, now=clock(), ok=True, detail=tasks_sweep(now=now))
+    except Exception as exc:
+        logger.exception("the verification sweep failed")
+        return _end_job(job, now=clock(), ok=False, detail={}, message=f"{type(exc).__name__}: {exc}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The schedule
 
@@ -338,6 +354,7 @@ def tick(*, clock: Clock, gateway: Gateway, config: NotifyConfig | None = None) 
     for name, step in (
         ("inbox", lambda: inbox_scan(now=clock(), config=config)),
         ("daily_run", lambda: daily_run(clock=clock, config=config)),
+        ("tasks_sweep", lambda: tasks_sweep_daily(clock=clock)),  # issue #4: verification deadlines
         ("send", lambda: messages_send_due(gateway=gateway, clock=clock, config=config).as_dict()),
         ("summary", lambda: morning_summary(clock=clock, config=config)),
     ):

@@ -1,9 +1,995 @@
-"""Verification tasks (核实任务): writes. Placeholder until the verification work lands."""
+"""Verification tasks (核实任务): writes.
+
+- `tasks_for_run`: called by `run_execute` inside the transaction that stores a run's decisions.
+  Every `pending` recipient gets a task for their unit (notice 二(三), 三(一)1: 3个月内完成核实确认),
+  every `review` recipient a task in the bureau's review queue — never twice for the same person
+  and period (database constraints) — and every active task whose person the run certifies
+  (`eligible`) or finds dead closes by itself (`auto_closed`, with the reason).
+- `task_submit`: the unit's report (附件1's fields) with evidence files; for the special groups
+  (very old, sick, immobile: notice 三(一)2) an on-site photo or video and a written
+  confirmation are required; for 无法联系 a written statement (notice 三(一)4).
+- `form1_apply`: the filled-in 附件1 workbook for many people: every row validated, all or nothing.
+- `submission_review`: the bureau approves or returns a report (maker-checker). An approval
+  becomes `unit_confirm` evidence (through the feeds app's import service) and, where the result
+  changes payment, a proposed payment action (`zige.benefits.services.payment_action_propose`).
+- `review_resolve`: the bureau's finding on a review-queue task (alive / dead / fraud).
+- `tasks_sweep`: the daily pass: reminders 30 and 7 days before the deadline, overdue tasks
+  escalated to the bureau and, with `ZIGE_OVERDUE_SUSPENDS`, a proposed suspension.
+
+Every status change follows `models.TRANSITIONS`, is written with a `TaskEvent` and audited in
+the same transaction. Nothing here reads the clock: callers pass `now`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from zige import rules
+from zige.accounts.models import Role, User
+from zige.accounts.scoping import can_operate
+from zige.audit.services import audit_record
+from zige.calendar import add_months
+from zige.certification.models import Decision, Run
+from zige.ids import birth_date_of
+from zige.roster.models import Recipient
+from zige.verification import config
+from zige.verification.models import (
+    ACTIVE,
+    TRANSITIONS,
+    Attachment,
+    AttachmentRole,
+    Finding,
+    Method,
+    Result,
+    Submission,
+    TaskEvent,
+    TaskKind,
+    TaskReminder,
+    TaskStatus,
+    VerificationTask,
+)
+from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
+
+logger = logging.getLogger(__name__)
+
+DEATH_REASONS = frozenset({"death", "cremation", "declared_dead"})
 
 
-def tasks_for_run(*, run_id: int, now: datetime) -> None:
-    """Open a task for every pending/review recipient of the run (not yet implemented)."""
+class TransitionRefused(ValueError):
+    """A status change the transition table does not allow (message for the user)."""
+
+
+class TaskNotFound(LookupError):
+    """No such task for this user (another unit's task is not found either)."""
+
+
+class SubmissionInvalid(ValueError):
+    """The report has errors: `errors` is a list of (field, message)."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces
+
+
+def period_of(*, status: str, reason: str, due_on: date | None, evidence_date: date | None) -> str:
+    """The certification cycle a decision belongs to: a pending person's missed deadline, a
+    review's reason and the date of the record that raised it."""
+    if status == "pending":
+        return f"due:{due_on.isoformat() if due_on else 'none'}"
+    return f"{reason}:{evidence_date.isoformat() if evidence_date else 'none'}"
+
+
+def deadline_for(as_of: date) -> date:
+    """三(一)1: 各参保单位接收到待核实人员名单后应于3个月内完成 (configurable)."""
+    days = config.deadline_days()
+    if days is not None:
+        return as_of + timedelta(days=days)
+    return add_months(as_of, config.deadline_months())
+
+
+def age_on(id_number: str, day: date) -> int | None:
+    if len(id_number) != 18:
+        return None
+    try:
+        born = birth_date_of(id_number)
+    except ValueError:
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def special_reasons(recipient: Recipient, *, as_of: date) -> list[str]:
+    """Why a person counts as unable to use the phone app (notice 三(一)2, 三(二)1): the special
+    groups of the service ledger (服务台账: 高龄 from the ID's birth date, 高危 and 行动不便 as marked)
+    when it is installed (`zige.ledger.selectors.groups_of`), else 80 or older on `as_of`."""
+    age = age_on(recipient.id_number, as_of)
+    try:
+        from zige.ledger.models import Group
+        from zige.ledger.selectors import groups_of
+    except ImportError:  # no ledger: the age alone
+        return [f"高龄（{age}岁）"] if age is not None and age >= config.special_age() else []
+    found = []
+    for group in groups_of(recipient=recipient, as_of=as_of):
+        found.append(
+            f"高龄（{age}岁）" if group == Group.VERY_OLD and age is not None else str(Group(group).label)
+        )
+    return found
+
+
+def _local_day(now: datetime) -> date:
+    return timezone.localtime(now).date() if timezone.is_aware(now) else now.date()
+
+
+def _transition(
+    task: VerificationTask, to: str, *, actor: User | None, now: datetime, note: str = "", **fields: Any
+) -> None:
+    """Change a (locked) task's status per `TRANSITIONS`, with its event and the audit record."""
+    before = task.status
+    if (before, to) not in TRANSITIONS:
+        raise TransitionRefused(
+            f"任务 #{task.pk} 当前为“{TaskStatus(before).label}”，不能变为“{TaskStatus(to).label}”。"
+            f" / Task {task.pk} is {before}; it cannot become {to}."
+        )
+    task.status = to
+    task.updated_at = now
+    if to not in ACTIVE:
+        task.closed_at = now
+    for name, value in fields.items():
+        setattr(task, name, value)
+    task.save()
+    TaskEvent.objects.create(
+        task=task, from_status=before, to_status=to, actor=actor, at=now, note=note[:500]
+    )
+    audit_record(
+        actor=actor, action=f"task.{to}", target_type="verification_task", target_id=task.pk, at=now,
+        before={"status": before}, after={"status": to, "note": note[:500], **{k: str(v) for k, v in fields.items()}},
+    )  # fmt: skip
+
+
+def _lock(task_id: int) -> VerificationTask:
+    return VerificationTask.objects.select_for_update().select_related("recipient", "unit").get(pk=task_id)
+
+
+def _scoped_task(task_id: int, user: User) -> VerificationTask:
+    qs = VerificationTask.objects.select_for_update().select_related("recipient", "unit")
+    if user.role == Role.UNIT_OPERATOR:
+        qs = qs.filter(unit_id=user.unit_id or 0)
+    try:
+        return qs.get(pk=task_id)
+    except VerificationTask.DoesNotExist:
+        raise TaskNotFound(task_id) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# From a run
+
+
+def tasks_for_run(*, run_id: int, now: datetime) -> dict[str, int]:
+    """Open the run's tasks and close those it makes moot (in the caller's transaction)."""
+    with transaction.atomic():
+        run = Run.objects.get(pk=run_id)
+        closed = _auto_close(run, now=now)
+        created = _create(run, now=now)
+        counts = {"created_unit": created[TaskKind.UNIT], "created_review": created[TaskKind.REVIEW],
+                  "auto_closed": len(closed)}  # fmt: skip
+        audit_record(
+            action="tasks.for_run", target_type="run_tasks", target_id=run_id, at=now,
+            after={**counts, "auto_closed_tasks": closed[:1000]},
+        )  # fmt: skip
+    return counts
+
+
+def _auto_close(run: Run, *, now: datetime) -> list[int]:
+    """Active tasks whose person this run certifies (eligible) or finds dead: closed by themselves."""
+    rows = list(
+        VerificationTask.objects.filter(status__in=("open", "overdue", "returned"))
+        .filter(recipient__decisions__run=run)
+        .values_list(
+            "pk", "status", "kind", "recipient__decisions__status", "recipient__decisions__reason",
+            "recipient__decisions__evidence_kind", "recipient__decisions__evidence_date",
+        )
+    )  # fmt: skip
+    closing: list[tuple[int, str, str]] = []
+    for pk, status, kind, d_status, d_reason, d_kind, d_date in rows:
+        if d_status == "eligible":
+            why = f"认证批次 #{run.pk} 已确认具备资格（{d_kind or d_reason} {d_date or ''}），单位无需再核实"
+        elif d_status == "stop" and d_reason in DEATH_REASONS and kind == TaskKind.UNIT:
+            why = f"认证批次 #{run.pk} 收到{d_reason}信息（{d_date or ''}），已按停发处理，单位无需再核实"
+        else:
+            continue
+        closing.append((pk, status, why.strip()))
+    if not closing:
+        return []
+    ids = [pk for pk, _, _ in closing]
+    for chunk_start in range(0, len(closing), 2000):
+        chunk = closing[chunk_start : chunk_start + 2000]
+        by_reason: dict[str, list[int]] = {}
+        for pk, _, why in chunk:
+            by_reason.setdefault(why, []).append(pk)
+        for why, pks in by_reason.items():
+            VerificationTask.objects.filter(pk__in=pks, status__in=("open", "overdue", "returned")).update(
+                status=TaskStatus.AUTO_CLOSED, closed_at=now, updated_at=now, closed_reason=why[:300],
+                closed_by_run=run,
+            )  # fmt: skip
+        _events_insert([(pk, status, TaskStatus.AUTO_CLOSED, why) for pk, status, why in chunk], now=now)
+    return ids
+
+
+_TASK_COLUMNS = (
+    "recipient_id", "unit_id", "kind", "period", "status", "run_id", "as_of", "reason", "evidence_kind",
+    "evidence_date", "deadline", "created_at", "updated_at", "closed_reason", "finding", "finding_note",
+    "payment_ref",
+)  # fmt: skip
+
+
+def _tasks_insert(rows: list[tuple[Any, ...]]) -> None:
+    """Many new tasks at once, rows in `_TASK_COLUMNS` order (COPY on PostgreSQL, executemany on
+    SQLite: a province's pending people in seconds, no model instance per person). The
+    candidates were checked against the existing tasks in this transaction; should another run
+    have created one meanwhile, the database's unique constraints refuse the batch and the ORM's
+    insert that skips conflicts takes over."""
+    from zige.feeds.store import bulk_insert
+
+    try:
+        with transaction.atomic():
+            bulk_insert(VerificationTask._meta.db_table, _TASK_COLUMNS, rows)
+    except (IntegrityError, connection.Database.IntegrityError):  # type: ignore[attr-defined]  # the driver's own
+        names = [c.removesuffix("_id") if c.endswith("_id") else c for c in _TASK_COLUMNS]
+        VerificationTask.objects.bulk_create(
+            [VerificationTask(**{f"{n}_id" if c.endswith("_id") else n: v for n, c, v in zip(names, _TASK_COLUMNS, row,
+                                                                                               strict=True)})
+             for row in rows],
+            batch_size=2000, ignore_conflicts=True,
+        )  # fmt: skip
+
+
+def _events_insert(events: list[tuple[int, str, str, str]], *, now: datetime) -> None:
+    """(task id, from, to, note) events, all at `now`, by the system."""
+    from zige.feeds.store import bulk_insert, db_datetime
+
+    at = db_datetime(now)
+    bulk_insert(
+        TaskEvent._meta.db_table,
+        ("task_id", "from_status", "to_status", "at", "note"),
+        ((pk, before, after, at, note[:500]) for pk, before, after, note in events),
+    )
+
+
+def _create(run: Run, *, now: datetime) -> dict[str, int]:
+    decisions = list(
+        Decision.objects.filter(run=run, status__in=("pending", "review")).values_list(
+            "recipient_id", "unit_id", "status", "reason", "evidence_kind", "evidence_date", "due_on"
+        )
+    )
+    created: dict[str, int] = {TaskKind.UNIT: 0, TaskKind.REVIEW: 0}
+    if not decisions:
+        return created
+    wanted = {(d[0], TaskKind.UNIT if d[2] == "pending" else TaskKind.REVIEW) for d in decisions}
+    people = {r for r, _ in wanted}
+    active: set[tuple[int, str]] = set()
+    seen: set[tuple[int, str, str]] = set()
+    people_list = sorted(people)
+    for start in range(0, len(people_list), 5000):
+        chunk = people_list[start : start + 5000]
+        for recipient_id, kind, period, status in VerificationTask.objects.filter(
+            recipient_id__in=chunk
+        ).values_list("recipient_id", "kind", "period", "status"):
+            seen.add((recipient_id, kind, period))
+            if status in ACTIVE:
+                active.add((recipient_id, kind))
+    deadline = deadline_for(run.as_of)
+    from zige.feeds.store import db_datetime
+
+    at = db_datetime(now)
+    new: list[tuple[Any, ...]] = []
+    for recipient_id, unit_id, status, reason, evidence_kind, evidence_date, due_on in decisions:
+        kind = TaskKind.UNIT if status == "pending" else TaskKind.REVIEW
+        period = period_of(status=status, reason=reason, due_on=due_on, evidence_date=evidence_date)
+        if (recipient_id, kind) in active or (recipient_id, kind, period) in seen:
+            continue
+        new.append(
+            (recipient_id, unit_id, kind.value, period, TaskStatus.OPEN.value, run.pk, run.as_of, reason,
+             evidence_kind or "", evidence_date, deadline, at, at, "", "", "", "")
+        )  # fmt: skip
+    _tasks_insert(new)
+    fresh = list(VerificationTask.objects.filter(run=run, events__isnull=True).values_list("pk", "kind"))
+    _events_insert([(pk, "", TaskStatus.OPEN, f"认证批次 #{run.pk}") for pk, _ in fresh], now=now)
+    for _, kind in fresh:
+        created[TaskKind(kind)] += 1
+    return created
+
+
+# ---------------------------------------------------------------------------------------------
+# The unit's report
+
+
+@dataclass
+class Report:
+    """附件1's fields for one person."""
+
+    method: str = ""
+    result: str = ""
+    confirmed_on: date | None = None
+    address: str = ""
+    health: str = ""
+    lost_reason: str = ""
+    lost_on: date | None = None
+    method_note: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    role: str  # AttachmentRole
+    upload: CheckedUpload
+
+
+def report_errors(
+    report: Report,
+    *,
+    task: VerificationTask,
+    today: date,
+    files: Sequence[Evidence],
+    carried: Sequence[Attachment] = (),
+) -> list[tuple[str, str]]:
+    """Everything wrong with a report, as (field, message); empty when it can be submitted."""
+    errors: list[tuple[str, str]] = []
+    if report.method not in Method.values:
+        errors.append(("method", "请选择确认方式"))
+    if report.method == Method.OTHER and not report.method_note.strip():
+        errors.append(("method_note", "确认方式为“其他”时请说明方式"))
+    if report.result not in Result.values:
+        errors.append(("result", "请选择确认结果"))
+    if report.confirmed_on is None:
+        errors.append(("confirmed_on", "请填写确认日期"))
+    elif report.confirmed_on > today:
+        errors.append(("confirmed_on", "确认日期不能晚于今天"))
+    elif report.confirmed_on < task.as_of - timedelta(days=366):
+        errors.append(("confirmed_on", "确认日期早于本认证周期"))
+    if report.result == Result.ELIGIBLE:
+        if not report.address.strip():
+            errors.append(("address", "经确认具备领取资格的人员须填写现居住地"))
+        if not report.health.strip():
+            errors.append(("health", "经确认具备领取资格的人员须填写健康状况"))
+    if report.result == Result.LOST:
+        if not report.lost_reason.strip():
+            errors.append(("lost_reason", "经确认丧失领取资格的人员须填写丧失原因"))
+        if report.lost_on is None:
+            errors.append(("lost_on", "经确认丧失领取资格的人员须填写丧失时间"))
+        elif report.lost_on > today:
+            errors.append(("lost_on", "丧失时间不能晚于今天"))
+    for name, limit in (("address", 300), ("health", 100), ("lost_reason", 200), ("method_note", 100)):
+        if len(getattr(report, name)) > limit:
+            errors.append((name, f"不能超过 {limit} 个字"))
+    on_site = [f for f in files if f.role == AttachmentRole.ON_SITE] + [
+        a for a in carried if a.role == AttachmentRole.ON_SITE
+    ]
+    written = [f for f in files if f.role == AttachmentRole.WRITTEN] + [
+        a for a in carried if a.role == AttachmentRole.WRITTEN
+    ]
+    for f in files:
+        if f.role == AttachmentRole.ON_SITE and f.upload.file_kind not in IMAGES | VIDEOS:
+            errors.append(("files", f"“{f.upload.name}”不是图片或视频，不能作为现场确认图片或视频"))
+    if report.result == Result.ELIGIBLE:
+        special = special_reasons(task.recipient, as_of=task.as_of)
+        if special:  # 三(一)2: 现场确认图片或视频等佐证资料和书面确认材料
+            if not on_site:
+                errors.append(("on_site", f"{'、'.join(special)}人员须上传现场确认图片或视频"))
+            if not written:
+                errors.append(("written", f"{'、'.join(special)}人员须上传书面确认材料"))
+    if report.result == Result.UNREACHABLE and not written:  # 三(一)4: 需出具书面材料
+        errors.append(("written", "无法联系的人员须上传书面说明材料"))
+    return errors
+
+
+def _store_attachments(
+    submission: Submission,
+    files: Iterable[Evidence],
+    carried: Iterable[Attachment],
+    *,
+    user: User,
+    now: datetime,
+) -> None:
+    rows = []
+    for f in files:
+        stored = attachment_store(upload=f.upload)
+        rows.append(
+            Attachment(
+                submission=submission, role=f.role, file_kind=stored.file_kind, original_name=f.upload.name,
+                sha256=stored.sha256, size=stored.size, stored_path=stored.stored_path, scan=f.upload.scan,
+                uploaded_by=user, uploaded_at=now,
+            )
+        )  # fmt: skip
+    for a in carried:  # the files of a returned report stay with the next one
+        rows.append(
+            Attachment(
+                submission=submission, role=a.role, file_kind=a.file_kind, original_name=a.original_name,
+                sha256=a.sha256, size=a.size, stored_path=a.stored_path, scan=a.scan, uploaded_by=a.uploaded_by,
+                uploaded_at=a.uploaded_at,
+            )
+        )  # fmt: skip
+    Attachment.objects.bulk_create(rows)
+
+
+def _carried(task: VerificationTask) -> list[Attachment]:
+    last = task.submissions.order_by("-number").first()
+    return list(last.attachments.all()) if last is not None and last.approved is False else []
+
+
+def _submit_locked(
+    task: VerificationTask,
+    *,
+    user: User,
+    report: Report,
+    files: Sequence[Evidence],
+    now: datetime,
+    source: str,
+) -> Submission:
+    if task.kind != TaskKind.UNIT:
+        raise TransitionRefused(
+            "疑点核查任务由社保局处理，单位不能上报。/ Review tasks are resolved by the bureau."
+        )
+    if task.status not in ("open", "overdue", "returned"):
+        raise TransitionRefused(
+            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能上报。/ Task {task.pk} is {task.status}."
+        )
+    carried = _carried(task)
+    errors = report_errors(report, task=task, today=_local_day(now), files=files, carried=carried)
+    if errors:
+        raise SubmissionInvalid(errors)
+    assert report.confirmed_on is not None  # checked by report_errors
+    number = (task.submissions.aggregate(n=Max("number"))["n"] or 0) + 1
+    submission = Submission.objects.create(
+        task=task, number=number, method=report.method, method_note=report.method_note.strip(),
+        address=report.address.strip(), health=report.health.strip(), result=report.result,
+        confirmed_on=report.confirmed_on, lost_reason=report.lost_reason.strip() if report.result == Result.LOST else "",
+        lost_on=report.lost_on if report.result == Result.LOST else None, note=report.note.strip(), source=source,
+        submitted_by=user, submitted_at=now,
+    )  # fmt: skip
+    _store_attachments(submission, files, carried, user=user, now=now)
+    _transition(
+        task, TaskStatus.SUBMITTED, actor=user, now=now,
+        note=f"第 {number} 次上报：{Result(report.result).label}（{Method(report.method).label}）",
+    )  # fmt: skip
+    return submission
+
+
+def task_submit(
+    *,
+    task_id: int,
+    user: User,
+    report: Report,
+    files: Sequence[Evidence] = (),
+    now: datetime,
+    source: str = "online",
+) -> Submission:
+    """The unit operator reports on one person (附件1 online). Raises `TaskNotFound` (not their
+    unit), `TransitionRefused`, `SubmissionInvalid` (with every error), `PermissionDenied`."""
+    if user.role != Role.UNIT_OPERATOR:
+        raise PermissionDenied("only the unit reports its verification (the bureau reviews it)")
+    with transaction.atomic():
+        task = _scoped_task(task_id, user)
+        return _submit_locked(task, user=user, report=report, files=files, now=now, source=source)
+
+
+# ---------------------------------------------------------------------------------------------
+# The filled-in 附件1 workbook
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # as the spreadsheet shows it
+    field: str
+    reason: str
+
+
+@dataclass
+class BulkResult:
+    applied: int = 0
+    skipped: int = 0  # rows the unit left unfilled
+    errors: list[RowError] = field(default_factory=list)
+
+
+_METHODS = (("上门", Method.VISIT), ("走访", Method.VISIT), ("视频", Method.VIDEO), ("电话", Method.PHONE),
+            ("来访", Method.CAME_IN))  # fmt: skip
+_DATE_TEXT = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+
+
+def parse_day(value: Any) -> date | None:
+    """A date cell or text (2026-03-05, 2026/3/5, 2026.3.5, 2026年3月5日, 20260305); None if empty.
+    Raises ValueError for text that is not a real day."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if re.fullmatch(r"\d{8}", text):
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    found = _DATE_TEXT.match(text)
+    if not found:
+        raise ValueError(text)
+    return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+
+
+def _method_of(text: str) -> tuple[str, str]:
+    for marker, method in _METHODS:
+        if marker in text:
+            return method, ""
+    return Method.OTHER, text
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _workbook_rows(data: bytes) -> tuple[dict[str, int], list[tuple[int, list[Any]]]]:
+    """The header map (label -> column) and the data rows (spreadsheet row, values) of 附件1."""
+    import openpyxl
+
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as f:
+        f.write(data)
+        f.flush()
+        wb = openpyxl.load_workbook(f.name, read_only=True, data_only=True)
+        try:
+            rows = [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)]
+        finally:
+            wb.close()
+    header_at = next(
+        (i for i, r in enumerate(rows[:30]) if {"个人编号", "身份证号"} <= {_cell(v) for v in r}), None
+    )
+    if header_at is None:
+        raise ValueError("找不到表头（须含“个人编号”和“身份证号”）：请上传系统下发的附件1")
+    top = rows[header_at]
+    below = rows[header_at + 1] if header_at + 1 < len(rows) else []
+    columns: dict[str, int] = {}
+    for i, v in enumerate(top):
+        label = _cell(v)
+        sub = _cell(below[i]) if i < len(below) else ""
+        for name in (label, sub):
+            if name and name not in columns and not name.startswith("经确认"):
+                columns[name.replace("\n", "")] = i
+    data_rows: list[tuple[int, list[Any]]] = []
+    for n in range(header_at + 1, len(rows)):
+        row = rows[n]
+        first = _cell(row[0]) if row else ""
+        if first == "栏目" or (n == header_at + 1 and any(_cell(v) in ("确认方式", "丧失原因") for v in row)):
+            continue  # the lower header row and the numbered 栏目 row
+        if first.startswith(("核实人", "填报", "说明")):
+            break  # the signature lines under the table
+        data_rows.append((n + 1, row))
+    return columns, data_rows
+
+
+def form1_apply(
+    *, user: User, data: bytes, now: datetime, written: CheckedUpload | None = None
+) -> BulkResult:
+    """Apply a filled-in 附件1 workbook: one report per filled row, all in one transaction or
+    nothing. `written`: the scanned, stamped form, attached to every row as the written
+    confirmation. Rows left empty in the 确认 columns are skipped."""
+    if user.role != Role.UNIT_OPERATOR:
+        raise PermissionDenied("only the unit reports its verification")
+    result = BulkResult()
+    try:
+        columns, rows = _workbook_rows(data)
+    except ValueError as exc:
+        result.errors.append(RowError(0, "文件", str(exc)))
+        return result
+    except Exception:  # not a workbook at all
+        result.errors.append(RowError(0, "文件", "无法读取：请上传 .xlsx 格式的附件1"))
+        return result
+    today = _local_day(now)
+
+    def value(row: list[Any], label: str) -> Any:
+        i = columns.get(label)
+        return row[i] if i is not None and i < len(row) else None
+
+    planned: list[tuple[int, Report]] = []
+    seen: dict[str, int] = {}
+    tasks = {
+        t.recipient.person_no: t
+        for t in VerificationTask.objects.select_related("recipient", "unit").filter(
+            unit_id=user.unit_id or 0, kind=TaskKind.UNIT, status__in=("open", "overdue", "returned")
+        )
+    }
+    files = [Evidence(AttachmentRole.WRITTEN, written)] if written is not None else []
+    with transaction.atomic():
+        for number, row in rows:
+            person_no = _cell(value(row, "个人编号"))
+            filled = {k: _cell(value(row, k)) for k in ("确认方式", "现居住地", "健康状况", "丧失原因", "丧失时间",
+                                                         "确认结果", "确认日期")}  # fmt: skip
+            if not person_no:
+                if any(filled.values()):
+                    result.errors.append(RowError(number, "个人编号", "缺少个人编号"))
+                continue  # the signature lines under the table
+            if not any(filled.values()):
+                result.skipped += 1
+                continue
+            if person_no in seen:
+                result.errors.append(RowError(number, "个人编号", f"与第 {seen[person_no]} 行重复"))
+                continue
+            seen[person_no] = number
+            task = tasks.get(person_no)
+            if task is None:
+                result.errors.append(RowError(number, "个人编号", "不是本单位待核实（未上报）的人员"))
+                continue
+            id_number = _cell(value(row, "身份证号")).upper().lstrip("'")
+            if id_number and id_number != task.recipient.id_number.upper():
+                result.errors.append(RowError(number, "身份证号", "与名册不符"))
+                continue
+            report = Report(
+                address=filled["现居住地"], health=filled["健康状况"], lost_reason=filled["丧失原因"]
+            )
+            try:
+                report.lost_on = parse_day(value(row, "丧失时间"))
+            except ValueError:
+                result.errors.append(RowError(number, "丧失时间", f"不是有效日期：{filled['丧失时间']}"))
+                continue
+            try:
+                report.confirmed_on = parse_day(value(row, "确认日期")) or today
+            except ValueError:
+                result.errors.append(RowError(number, "确认日期", f"不是有效日期：{filled['确认日期']}"))
+                continue
+            method_text, stated = filled["确认方式"], filled["确认结果"]
+            if stated:
+                if "不具备" in stated or "丧失" in stated:
+                    report.result = Result.LOST
+                elif any(m in stated for m in ("无法联系", "联系不上", "失联")):
+                    report.result = Result.UNREACHABLE
+                elif "具备" in stated:
+                    report.result = Result.ELIGIBLE
+                else:
+                    result.errors.append(RowError(number, "确认结果", f"无法识别：{stated}"))
+                    continue
+            elif report.lost_reason or report.lost_on:
+                report.result = Result.LOST
+            elif any(m in method_text for m in ("无法联系", "联系不上", "失联")):
+                report.result = Result.UNREACHABLE
+            else:
+                report.result = Result.ELIGIBLE
+            if any(m in method_text for m in ("无法联系", "联系不上", "失联")):
+                report.method, report.method_note = Method.OTHER, method_text
+            elif method_text:
+                report.method, report.method_note = _method_of(method_text)
+            elif report.result == Result.LOST:  # the form puts 确认方式 under 具备资格 only
+                report.method, report.method_note = Method.OTHER, "附件1未注明"
+            label = {"method": "确认方式", "method_note": "确认方式", "result": "确认结果", "confirmed_on": "确认日期",
+                     "address": "现居住地", "health": "健康状况", "lost_reason": "丧失原因", "lost_on": "丧失时间",
+                     "on_site": "现场确认图片或视频", "written": "书面确认材料", "files": "附件"}  # fmt: skip
+            problems = report_errors(report, task=task, today=today, files=files, carried=_carried(task))
+            if problems:
+                for name, message in problems:
+                    hint = "（请在任务页面逐人上传）" if name == "on_site" else ""
+                    result.errors.append(RowError(number, label.get(name, name), message + hint))
+                continue
+            planned.append((number, report))
+        if result.errors:
+            transaction.set_rollback(True)
+            return result
+        for number, report in planned:
+            person = next(p for p, n in seen.items() if n == number)
+            task = _lock(tasks[person].pk)
+            _submit_locked(task, user=user, report=report, files=files, now=now, source="workbook")
+            result.applied += 1
+        audit_record(
+            actor=user, action="tasks.workbook_applied", target_type="unit", target_id=user.unit_id or "", at=now,
+            after={"applied": result.applied, "skipped": result.skipped},
+        )  # fmt: skip
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The bureau's review
+
+
+def _recipient_facts(recipient: Recipient) -> rules.Recipient:
+    return rules.Recipient(
+        person_no=recipient.person_no, id_number=recipient.id_number,
+        benefit_status="suspended" if recipient.benefit_status == "suspended" else "normal",
+        status_since=recipient.status_since, status_reason=recipient.status_reason,
+        monthly_amount=recipient.monthly_amount,
+    )  # fmt: skip
+
+
+def payment_change(
+    *, recipient: Recipient, status: str, evidence_date: date | None, as_of: date
+) -> rules.Action | None:
+    """The payment change a verified status implies, per docs/rules.md §5 (the same function as
+    the runs: `zige.rules.payment_action`): 丧失资格 → stop from the month after the loss;
+    无法联系 → suspend from the month after the confirmation; 具备资格 for a 暂停 person →
+    resume with back pay."""
+    decision = rules.Decision(
+        status=status, reason="", evidence_kind="unit_confirm", evidence_date=evidence_date, certified_on=None,  # type: ignore[arg-type]
+        due_on=None, remind=False, channel=None, action=None,
+    )  # fmt: skip
+    return rules.payment_action(
+        recipient=_recipient_facts(recipient), decision=decision, latest_release=None, as_of=as_of
+    )
+
+
+def _propose(
+    *,
+    recipient: Recipient,
+    action: rules.Action | None,
+    source: str,
+    source_ref: str,
+    user: User | None,
+    now: datetime,
+) -> str:
+    if action is None:
+        return ""
+    from zige.benefits.services import payment_action_propose
+
+    try:
+        made = payment_action_propose(
+            recipient=recipient, kind=action.action, effective_month=action.effective_month, months=action.months,
+            amount=action.amount, source=source, source_ref=source_ref, proposed_by=user, now=now,
+        )  # fmt: skip
+    except ValueError as exc:  # the benefits service refused (its message is for the user)
+        raise TransitionRefused(f"待遇处理建议未能生成：{exc}") from exc
+    return f"payment_action:{getattr(made, 'pk', '')}"
+
+
+def _evidence_csv(submission: Submission) -> bytes:
+    """The approved result as one `unit_confirm` feed row (docs/rules.md §3). A 丧失资格 is dated
+    on the day of the loss (the engine stops from the month after it), the others on the day of
+    the confirmation. The task and report numbers make the file the report's own: approving it
+    again could only produce the same bytes, which the import service records as a duplicate."""
+    task = submission.task
+    day = (
+        submission.lost_on
+        if submission.result == Result.LOST and submission.lost_on
+        else submission.confirmed_on
+    )
+    method = Method(submission.method).label if submission.method != Method.OTHER else (
+        submission.method_note or Method.OTHER.label
+    )  # fmt: skip
+    header = "身份证号,姓名,确认日期,确认方式,确认结果,核实任务\n"
+    line = ",".join(
+        _csv_cell(v)
+        for v in (task.recipient.id_number, task.recipient.name, day.isoformat(), method,
+                  Result(submission.result).label, f"{task.pk}-{submission.number}")
+    )  # fmt: skip
+    return (header + line + "\n").encode("utf-8")
+
+
+def _csv_cell(value: str) -> str:
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    if text[:1] in ("=", "+", "-", "@"):
+        text = "'" + text
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"') else text
+
+
+def _import_evidence(submission: Submission, *, user: User, now: datetime) -> Any:
+    """Through the feeds app's public import service, synchronously; returns the batch that
+    holds the row (the earlier one when the same content was imported before)."""
+    from zige.feeds.models import ImportStatus
+    from zige.feeds.services import import_execute, import_submit
+
+    content = _evidence_csv(submission)
+    name = f"unit_confirm_task{submission.task_id}_{submission.number}.csv"
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / name
+        path.write_bytes(content)
+        batch = import_submit(
+            source=path, file_name=name, kind="unit_confirm", user=user, now=now, enqueue=False
+        )
+    if batch.status == ImportStatus.QUEUED:
+        batch = import_execute(batch_id=batch.pk, now=now)
+    if batch.status == ImportStatus.DUPLICATE and batch.duplicate_of_id:
+        return batch.duplicate_of
+    if batch.status != ImportStatus.SUCCEEDED or batch.rows_used + batch.duplicate_rows != 1:
+        raise TransitionRefused(
+            f"审核结果写入比对数据失败（导入 #{batch.pk}：{batch.message or batch.status}）。"
+            f" / The result could not be stored as evidence (import {batch.pk})."
+        )
+    return batch
+
+
+def submission_review(*, task_id: int, user: User, approve: bool, note: str, now: datetime) -> Submission:
+    """Approve or return the latest report of a task (bureau staff; never the report's maker)."""
+    if not can_operate(user):
+        raise PermissionDenied("only bureau staff review verifications")
+    note = note.strip()
+    if not approve and not note:
+        raise SubmissionInvalid([("note", "退回时须填写原因")])
+    with transaction.atomic():
+        task = _lock(task_id)
+        submission = task.submissions.order_by("-number").first()
+        if task.status != TaskStatus.SUBMITTED or submission is None or submission.approved is not None:
+            raise TransitionRefused(
+                f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，没有待审核的上报。/ Nothing to review."
+            )
+        if submission.submitted_by_id == user.pk:
+            raise PermissionDenied(
+                "上报人不能审核自己的上报（经办与复核分离）。/ The maker cannot be the checker."
+            )
+    batch = _import_evidence(submission, user=user, now=now) if approve else None
+    with transaction.atomic():
+        task = _lock(task_id)
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        if task.status != TaskStatus.SUBMITTED or submission.approved is not None:
+            raise TransitionRefused(f"任务 #{task.pk} 已被他人处理。/ Task {task.pk} was reviewed meanwhile.")
+        submission.reviewed_by = user
+        submission.reviewed_at = now
+        submission.approved = approve
+        submission.review_note = note
+        if approve:
+            submission.evidence_batch = batch
+            status = {Result.LOST: "stop", Result.UNREACHABLE: "suspend", Result.ELIGIBLE: "eligible"}[
+                Result(submission.result)
+            ]
+            day = submission.lost_on if submission.result == Result.LOST else submission.confirmed_on
+            action = payment_change(
+                recipient=task.recipient, status=status, evidence_date=day, as_of=_local_day(now)
+            )
+            submission.payment_ref = _propose(
+                recipient=task.recipient, action=action, source="verification",
+                source_ref=f"verification:{task.pk}-{submission.number}", user=user, now=now,
+            )  # fmt: skip
+        submission.save()
+        _transition(
+            task, TaskStatus.APPROVED if approve else TaskStatus.RETURNED, actor=user, now=now,
+            note=(f"审核通过：{Result(submission.result).label}" if approve else f"退回：{note}"),
+            **({"payment_ref": submission.payment_ref} if approve else {}),
+        )  # fmt: skip
+    return submission
+
+
+def review_resolve(
+    *,
+    task_id: int,
+    user: User,
+    finding: str,
+    note: str,
+    now: datetime,
+    death_date: date | None = None,
+    amount_obtained: Decimal | None = None,
+) -> VerificationTask:
+    """The bureau's finding on a review-queue task (疑点核查, notice 四(二)):
+
+    - `alive` 确认健在: a 暂停 person is resumed with back pay (a proposal);
+    - `dead` 确认死亡: payment stops from the month after `death_date` (the months paid since
+      are the overpayment to recover);
+    - `fraud` 疑似冒领: as `dead`, and a fraud case is opened for the amount collected after
+      the death (`amount_obtained`, by default the months paid since × 月养老金).
+    """
+    if not can_operate(user):
+        raise PermissionDenied("only bureau staff resolve review tasks")
+    errors: list[tuple[str, str]] = []
+    if finding not in Finding.values:
+        errors.append(("finding", "请选择核查结论"))
+    if not note.strip():
+        errors.append(("note", "请填写核查说明"))
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is None:
+        errors.append(("death_date", "确认死亡或疑似冒领时须填写死亡日期"))
+    today = _local_day(now)
+    if death_date is not None and death_date > today:
+        errors.append(("death_date", "死亡日期不能晚于今天"))
+    if errors:
+        raise SubmissionInvalid(errors)
+    with transaction.atomic():
+        task = _lock(task_id)
+        if task.kind != TaskKind.REVIEW:
+            raise TransitionRefused(
+                "单位核实任务须由单位上报后审核。/ Unit tasks are reviewed, not resolved."
+            )
+        ref = f"review:{task.pk}"
+        if finding == Finding.ALIVE:
+            action = payment_change(
+                recipient=task.recipient, status="eligible", evidence_date=today, as_of=today
+            )
+        else:
+            action = payment_change(
+                recipient=task.recipient, status="stop", evidence_date=death_date, as_of=today
+            )
+        payment = _propose(recipient=task.recipient, action=action, source="verification", source_ref=ref,
+                           user=user, now=now)  # fmt: skip
+        if finding == Finding.FRAUD:
+            obtained = (
+                amount_obtained if amount_obtained is not None else (action.amount if action else Decimal(0))
+            )
+            from zige.benefits.services import fraud_case_open
+
+            if obtained <= 0:
+                raise SubmissionInvalid([("amount_obtained", "冒领金额须大于 0：请填写冒领金额")])
+            try:
+                case = fraud_case_open(recipient=task.recipient, amount_obtained=obtained, opened_by=user,
+                                       source_ref=ref, note=note.strip(), now=now)  # fmt: skip
+            except ValueError as exc:
+                raise TransitionRefused(f"冒领案件未能立案：{exc}") from exc
+            payment = f"{payment} fraud_case:{case.pk}".strip()
+        _transition(
+            task, TaskStatus.RESOLVED, actor=user, now=now, note=f"{Finding(finding).label}：{note.strip()}",
+            finding=finding, finding_note=note.strip(), payment_ref=payment[:64],
+        )  # fmt: skip
+    return task
+
+
+# ---------------------------------------------------------------------------------------------
+# The daily sweep
+
+
+def tasks_sweep(*, now: datetime) -> dict[str, int]:
+    """Reminders before the deadline (once per task and threshold), overdue tasks escalated to
+    the bureau and, by `ZIGE_OVERDUE_SUSPENDS`, a proposed suspension (notice 三(一)4: 长期联系不到
+    … 暂停发放)."""
+    today = _local_day(now)
+    counts = {"reminders": 0, "overdue": 0, "suspensions": 0}
+    with transaction.atomic():
+        thresholds = config.reminder_days()
+        active = VerificationTask.objects.filter(kind=TaskKind.UNIT, status__in=("open", "returned"))
+        if thresholds:
+            due_soon = list(
+                active.filter(
+                    deadline__gte=today, deadline__lte=today + timedelta(days=max(thresholds))
+                ).values_list("pk", "deadline")
+            )
+            reminded = set(
+                TaskReminder.objects.filter(task_id__in=[pk for pk, _ in due_soon]).values_list(
+                    "task_id", "days_before"
+                )
+            )
+            new = []
+            for pk, deadline in due_soon:
+                left = (deadline - today).days
+                threshold = min(t for t in thresholds if left <= t)
+                if any((pk, t) in reminded for t in thresholds if t <= threshold):
+                    continue
+                new.append(TaskReminder(task_id=pk, days_before=threshold, created_at=now,
+                                        text=f"核实任务 #{pk} 将于 {deadline.isoformat()} 到期（还有 {left} 天）"))  # fmt: skip
+            TaskReminder.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+            counts["reminders"] = len(new)
+        late = list(active.filter(deadline__lt=today).select_related("recipient").order_by("pk"))
+        suspends = config.overdue_suspends()
+        for task in late:
+            task = _lock(task.pk)
+            note = f"已超过核实期限 {task.deadline.isoformat()}，上报社保局"
+            payment = ""
+            if suspends and task.recipient.benefit_status == "normal":
+                action = payment_change(recipient=task.recipient, status="suspend", evidence_date=task.deadline,
+                                        as_of=today)  # fmt: skip
+                payment = _propose(recipient=task.recipient, action=action, source="overdue",
+                                   source_ref=f"overdue:{task.pk}", user=None, now=now)  # fmt: skip
+                if payment:
+                    counts["suspensions"] += 1
+                    note += "，建议暂停发放"
+            _transition(
+                task,
+                TaskStatus.OVERDUE,
+                actor=None,
+                now=now,
+                note=note,
+                escalated_at=now,
+                payment_ref=payment,
+            )
+            counts["overdue"] += 1
+        audit_record(
+            action="tasks.swept",
+            target_type="verification",
+            target_id=today.isoformat(),
+            at=now,
+            after=counts,
+        )
+    return counts

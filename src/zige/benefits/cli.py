@@ -1,0 +1,92 @@
+"""`zige payments export`, `zige payments confirm BATCH`, `zige payments reexport BATCH`."""
+
+from __future__ import annotations
+
+import click
+
+from zige.cli_common import fail, out
+
+
+def _setup() -> None:
+    from zige.web.bootstrap import setup_django
+
+    setup_django()
+
+
+def _user(username: str | None) -> object | None:
+    if not username:
+        return None
+    from zige.accounts.models import User
+
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        fail(f"no active user {username!r}")
+    return user
+
+
+def register(main: click.Group) -> None:
+    @main.group(name="payments")
+    def payments() -> None:
+        """Payment actions: export approved actions to the payment system, confirm batches."""
+
+    @payments.command(name="export")
+    @click.option("--user", "username", default=None, help="bureau user to record as the exporter")
+    def export(username: str | None) -> None:
+        """Put every approved, not yet exported action into a new batch (xlsx, csv, .sha256)."""
+        _setup()
+        from django.utils import timezone
+
+        from zige.benefits.services import BenefitsError, batch_paths, export_batch_create
+
+        try:
+            batch = export_batch_create(user=_user(username), now=timezone.now())
+        except BenefitsError as exc:
+            fail(str(exc))
+        if batch is None:
+            out.print("nothing to export: no approved action waits for export", highlight=False)
+            return
+        paths = batch_paths(batch)
+        out.print(
+            f"batch #{batch.pk}: {batch.count:,} actions, total {batch.total_amount} yuan\n"
+            f"  {paths['xlsx']}  sha256 {batch.xlsx_sha256}\n  {paths['csv']}  sha256 {batch.csv_sha256}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    @payments.command(name="confirm")
+    @click.argument("batch_id", type=int)
+    @click.option("--ref", default="", help="the payment system's acknowledgement (回执号)")
+    @click.option("--user", "username", default=None, help="bureau user to record as the confirmer")
+    def confirm(batch_id: int, ref: str, username: str | None) -> None:
+        """The payment system took BATCH: the batch and its actions are confirmed."""
+        _setup()
+        from django.utils import timezone
+
+        from zige.benefits.services import BenefitsError, export_batch_confirm
+
+        try:
+            batch = export_batch_confirm(batch_id=batch_id, user=_user(username), ref=ref, now=timezone.now())
+        except BenefitsError as exc:
+            fail(str(exc))
+        out.print(f"batch #{batch.pk} confirmed: {batch.count:,} actions", highlight=False)
+
+    @payments.command(name="reexport")
+    @click.argument("batch_id", type=int)
+    @click.option("--reason", required=True, help="why the files are written again (audited)")
+    @click.option("--user", "username", default=None, help="bureau user to record")
+    def reexport(batch_id: int, reason: str, username: str | None) -> None:
+        """Write BATCH's files again: the same bytes, checked against the recorded SHA-256."""
+        _setup()
+        from django.utils import timezone
+
+        from zige.benefits.services import BenefitsError, export_batch_reexport
+
+        try:
+            batch = export_batch_reexport(
+                batch_id=batch_id, user=_user(username), reason=reason, now=timezone.now()
+            )
+        except BenefitsError as exc:
+            fail(str(exc))
+        out.print(
+            f"batch #{batch.pk} written again, sha256 unchanged (csv {batch.csv_sha256})", highlight=False
+        )

@@ -1,0 +1,195 @@
+"""Payment actions and cases (reads), and the recovered-vs-outstanding report.
+
+Bureau pages only (unit operators never come here: the views answer 403), so no unit scope
+is applied; personal numbers are masked in the templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncMonth
+
+from zige.benefits.models import (
+    Blacklist,
+    ExportBatch,
+    FraudCase,
+    FraudStatus,
+    PaymentAction,
+    RecoveryCase,
+    RecoveryStatus,
+)
+
+ZERO = Decimal("0.00")
+
+
+def actions_list(
+    *, state: str = "", kind: str = "", source: str = "", q: str = ""
+) -> QuerySet[PaymentAction]:
+    qs = PaymentAction.objects.select_related("recipient", "unit", "proposed_by", "approved_by")
+    if state:
+        qs = qs.filter(state=state)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if source:
+        qs = qs.filter(source=source)
+    if q:
+        qs = qs.filter(
+            Q(recipient__person_no=q) | Q(recipient__name__startswith=q) | Q(recipient__id_number=q)
+        )
+    return qs.order_by("-proposed_at", "-pk")
+
+
+def action_counts() -> dict[str, int]:
+    return dict(PaymentAction.objects.values_list("state").annotate(n=Count("pk")).order_by())
+
+
+def action_get(pk: int) -> PaymentAction | None:
+    return (
+        PaymentAction.objects.select_related(
+            "recipient", "unit", "proposed_by", "approved_by", "closed_by", "run", "reverses"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def exportable() -> QuerySet[PaymentAction]:
+    return PaymentAction.objects.filter(state="approved").exclude(export_lines__active=True)
+
+
+def batches_list() -> QuerySet[ExportBatch]:
+    return ExportBatch.objects.select_related("created_by", "confirmed_by").order_by("-pk")
+
+
+def batch_get(pk: int) -> ExportBatch | None:
+    return ExportBatch.objects.select_related("created_by", "confirmed_by").filter(pk=pk).first()
+
+
+def recovery_list(*, status: str = "") -> QuerySet[RecoveryCase]:
+    qs = RecoveryCase.objects.select_related("recipient", "unit", "action")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-opened_at", "-pk")
+
+
+def recovery_get(pk: int) -> RecoveryCase | None:
+    return (
+        RecoveryCase.objects.select_related(
+            "recipient", "unit", "action", "write_off_by", "write_off_approved_by"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def fraud_list(*, status: str = "") -> QuerySet[FraudCase]:
+    qs = FraudCase.objects.select_related("recipient", "unit", "opened_by")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-opened_at", "-pk")
+
+
+def fraud_get(pk: int) -> FraudCase | None:
+    return (
+        FraudCase.objects.select_related("recipient", "unit", "opened_by", "fined_by").filter(pk=pk).first()
+    )
+
+
+def blacklist_list() -> QuerySet[Blacklist]:
+    return Blacklist.objects.select_related("unit", "by", "fraud_case").order_by("-since", "-pk")
+
+
+# --- the report -------------------------------------------------------------------------------
+
+# Cases whose money is still owed (outstanding counts them); cancelled cases owe nothing,
+# written-off ones are reported apart.
+OWING = (
+    RecoveryStatus.OPEN,
+    RecoveryStatus.NOTIFIED,
+    RecoveryStatus.REPAYING,
+    RecoveryStatus.WRITE_OFF_PROPOSED,
+)
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    key: str
+    label: str
+    cases: int
+    amount: Decimal
+    recovered: Decimal
+    outstanding: Decimal
+    written_off: Decimal
+
+
+def _aggregates() -> dict[str, Any]:
+    return {
+        "n_cases": Count("pk"),
+        "s_amount": Coalesce(Sum("amount"), ZERO),
+        "s_recovered": Coalesce(Sum("recovered"), ZERO),
+        "owing_amount": Coalesce(Sum("amount", filter=Q(status__in=OWING)), ZERO),
+        "owing_recovered": Coalesce(Sum("recovered", filter=Q(status__in=OWING)), ZERO),
+        "off_amount": Coalesce(Sum("amount", filter=Q(status="written_off")), ZERO),
+        "off_recovered": Coalesce(Sum("recovered", filter=Q(status="written_off")), ZERO),
+    }
+
+
+def _sums(qs: QuerySet[RecoveryCase], key: str) -> list[dict[str, Any]]:
+    return list(qs.values(key).annotate(**_aggregates()).order_by(key))
+
+
+def _row(key: str, label: str, r: dict[str, Any]) -> ReportRow:
+    return ReportRow(
+        key=key, label=label, cases=r["n_cases"], amount=Decimal(r["s_amount"]), recovered=Decimal(r["s_recovered"]),
+        outstanding=Decimal(r["owing_amount"]) - Decimal(r["owing_recovered"]),
+        written_off=Decimal(r["off_amount"]) - Decimal(r["off_recovered"]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Report:
+    total: ReportRow
+    by_status: list[ReportRow]
+    by_unit: list[ReportRow]
+    by_month: list[ReportRow]
+    fines_imposed: Decimal
+    fines_collected: Decimal
+    fraud_cases: int
+    fraud_obtained: Decimal
+    referred: int
+    blacklisted: int
+
+
+def recovery_report() -> Report:
+    """Recovered vs outstanding (totals, by status, by unit, by month the case opened), and the
+    fines imposed and collected."""
+    qs = RecoveryCase.objects.exclude(status=RecoveryStatus.CANCELLED)
+    status_labels = dict(RecoveryStatus.choices)
+    by_status = [
+        _row(r["status"], status_labels.get(r["status"], r["status"]), r) for r in _sums(qs, "status")
+    ]
+    units = {u: n for u, n in qs.values_list("unit__unit_no", "unit__name").distinct()}
+    by_unit = sorted(
+        (_row(r["unit__unit_no"], units.get(r["unit__unit_no"], ""), r) for r in _sums(qs, "unit__unit_no")),
+        key=lambda row: (-row.outstanding, row.key),
+    )  # most outstanding first
+    months = _sums(qs.annotate(month=TruncMonth("opened_at")), "month")
+    by_month = [_row(f"{r['month']:%Y-%m}", "", r) for r in months if r["month"] is not None]
+    total = _row("total", "合计", qs.aggregate(**_aggregates()))
+    fraud = FraudCase.objects.aggregate(
+        imposed=Coalesce(Sum("fine", filter=Q(status__in=[FraudStatus.FINED, FraudStatus.CLOSED])), ZERO),
+        collected=Coalesce(Sum("fine_collected"), ZERO),
+        obtained=Coalesce(Sum("amount_obtained"), ZERO),
+        cases=Count("pk"),
+        n_referred=Count("pk", filter=Q(referred=True)),
+    )
+    return Report(
+        total=total, by_status=by_status, by_unit=by_unit, by_month=by_month,
+        fines_imposed=Decimal(fraud["imposed"]), fines_collected=Decimal(fraud["collected"]),
+        fraud_cases=fraud["cases"], fraud_obtained=Decimal(fraud["obtained"]), referred=fraud["n_referred"],
+        blacklisted=Blacklist.objects.count(),
+    )  # fmt: skip

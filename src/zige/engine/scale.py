@@ -1,0 +1,627 @@
+"""Certification at province scale: recipients (Parquet) + the evidence store -> decisions (issue 6).
+
+The decisions are exactly those of the batch chain (`Certification.decide`, spec §2 and §8 as
+written in docs/rules.md): the same builders of `zige.engine.sql` decide. What changes is how
+much evidence they read. A province's store holds a billion rows, most of them trips by people
+who draw no pension, and for each recipient most of their own rows cannot change a decision:
+of a hundred train trips only the newest can give `C`, and only the earliest one after a death
+can make a `review`. So one pass over the store keeps, per recipient:
+
+- every row of the rare kinds (deaths, cremations, declarations, unit confirmations, sentences,
+  releases: they decide `stop`, `suspend`, `review` and the back pay);
+- for each routine alive kind (rail, flight, hospital, checkup, border, app/terminal
+  authentication, overseas review) and result (`sub`): the newest record, the earliest record
+  after the person's earliest loss, and the earliest after their earliest declaration of
+  missing (notice 二(一), 二(二); docs/rules.md §2.1, §1 `C`);
+- every routine record dated within `window_days` before the as-of date or later (the
+  *recent* rows), so that a death reported tomorrow, or a later as-of date, can be decided
+  from the kept rows without reading the store again.
+
+Every kept row is a real row of the store, and the kept rows contain every extreme the
+decision builders look for (max alive date with its same-day ranks, min alive date after each
+date that matters), so the builders give the same answer on the reduced rows as on all rows.
+tests/integration/test_scale_certify.py holds the two to identical decisions and actions.
+
+The reduced rows are kept (Parquet, under a state directory) with the recipients' rare rows,
+their loss dates, their winners, and everyone's results and payment actions. A daily increment
+reads only the new batch's files: its rows join the kept rows, and only recipients whose
+earliest loss or declaration moved to before the recent window need a targeted re-read (of the
+store's months from that date on). At the state's as-of date a decision can change only for a
+recipient the batch has a row for, so only those are decided again and everyone else keeps the
+saved result; a later as-of date moves deadlines, reminders and the windows for everyone, so
+then everyone is decided again from the kept winners (still without reading the store).
+
+The builders (`*_sql`) use the dialect-neutral subset (joins, filters, GROUP BY with FILTER,
+min/max, UNION ALL) so the same text runs on Spark; only `store_scan_sql` and the file writes are
+DuckDB's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from zige.engine import sql
+
+# Kinds whose every record's class depends only on (kind, sub): reduced to extremes.
+AGGREGATED_KINDS: tuple[str, ...] = (
+    "rail", "flight", "hospital", "checkup", "border", "app_auth", "terminal_auth", "overseas_review",
+)  # fmt: skip
+# The other built-in kinds are kept whole (they are rare): death, cremation, declared,
+# unit_confirm, sentence, release.
+LOSS_CONDITION = (
+    "(feed_kind IN ('death', 'cremation') OR (feed_kind = 'declared' AND sub = 'dead') "
+    "OR (feed_kind = 'unit_confirm' AND sub = 'lost'))"
+)
+MISSING_CONDITION = "(feed_kind = 'declared' AND sub = 'missing')"
+STATE_VERSION = 3
+DEFAULT_WINDOW_DAYS = 10
+
+DECISION_COLUMNS = (
+    "person_no", "id_number", "name", "unit_no", "status", "reason", "evidence_kind", "evidence_date",
+    "certified_on", "due_on", "remind", "channel",
+)  # fmt: skip
+
+
+def _aggregated() -> str:
+    return sql.in_list_sql("e.feed_kind", AGGREGATED_KINDS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders (dialect-neutral)
+# ---------------------------------------------------------------------------------------------
+
+
+def recipient_keys_sql() -> str:
+    """The keys of the people decided: 正常 and 暂停 recipients (`recipients_input`)."""
+    return "SELECT DISTINCT id_key FROM recipients_input WHERE benefit_status IN ('normal', 'suspended')"
+
+
+def rare_rows_sql(source: str = "store", month_from: str | None = None) -> str:
+    """Every row of the kinds kept whole that belongs to a recipient (`recipient_keys`)."""
+    months = f" AND e.month >= {sql.quote(month_from)}" if month_from else ""
+    return f"""
+SELECT e.feed_kind, e.id_key, e.event_date, e.end_date, e.sub
+FROM {source} e JOIN recipient_keys k ON e.id_key = k.id_key
+WHERE NOT {_aggregated()}{months}
+"""
+
+
+def targets_sql(as_of: date, rare: str = "rare") -> str:
+    """Per recipient: the earliest loss and the earliest declaration of missing dated <= as_of
+    (the dates after which alive evidence makes a `review`, docs/rules.md §2.1)."""
+    day = sql.date_literal(as_of)
+    return f"""
+SELECT k.id_key, x.loss_date, x.missing_date
+FROM recipient_keys k LEFT JOIN (
+  SELECT id_key,
+    min(event_date) FILTER (WHERE {LOSS_CONDITION}) AS loss_date,
+    min(event_date) FILTER (WHERE {MISSING_CONDITION}) AS missing_date
+  FROM {rare} WHERE event_date <= {day}
+  GROUP BY id_key
+) x ON k.id_key = x.id_key
+"""
+
+
+# Kinds whose `sub` tells alive from not (the others have no `sub`).
+SUB_KINDS = ("app_auth", "terminal_auth")
+
+
+def birth_key_sql(col: str) -> str:
+    """The ID key without its region: birth date and sequence, `yyyymmddsss` (digits 7-17)."""
+    return f"({col} % 100000000000)"
+
+
+def births_sql() -> str:
+    """The lowest and highest `birth_key_sql` of the recipients."""
+    return f"SELECT min({birth_key_sql('id_key')}), max({birth_key_sql('id_key')}) FROM recipient_keys"
+
+
+def _alive_sql(kinds: Sequence[str]) -> str:
+    """A routine row that is alive evidence (docs/rules.md §3): every row of the always-alive
+    kinds, a passed app or terminal authentication."""
+    always = [k for k in kinds if k not in SUB_KINDS]
+    subs = [k for k in kinds if k in SUB_KINDS]
+    parts = [sql.in_list_sql("e.feed_kind", always)] if always else []
+    if subs:
+        parts.append(f"({sql.in_list_sql('e.feed_kind', subs)} AND e.sub = 'pass')")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _rank_sql(kinds: Sequence[str]) -> str:
+    return (
+        "CASE "
+        + " ".join(f"WHEN e.feed_kind = {sql.quote(k)} THEN {sql.ALIVE_RANK[k]}" for k in kinds)
+        + " END"
+    )
+
+
+def _kind_of_rank_sql(rank: str, kinds: Sequence[str]) -> str:
+    return (
+        "CASE " + " ".join(f"WHEN {rank} = {sql.ALIVE_RANK[k]} THEN {sql.quote(k)}" for k in kinds) + " END"
+    )
+
+
+def winners_sql(
+    *,
+    window_start: date,
+    births: tuple[int, int],
+    source: str = "store",
+    people: str = "targets",
+    month_from: str | None = None,
+    kinds: Sequence[str] = AGGREGATED_KINDS,
+    d: sql.Dialect = sql.DUCKDB,
+) -> str:
+    """Per person, over the routine rows dated on or before `window_start`: the newest alive
+    record and the earliest after the loss date and after the declaration of missing, each as
+    its day and the key `day x 100 + rank` the decision builders order by (same-day ties: the
+    first kind of the §3 table). Output: id_key, newest, newest_key, after_loss, after_loss_key,
+    after_missing, after_missing_key.
+
+    `births` (lowest, highest `birth_key_sql` of the recipients) is a cheap first filter before
+    the join: the young people who make most of the trips cannot be recipients.
+    """
+    start = sql.date_literal(window_start)
+    months = f" AND month >= {sql.quote(month_from)}" if month_from else ""
+    birth = f"{birth_key_sql('id_key')} BETWEEN {births[0]} AND {births[1]}"
+    # One branch per kind (its partitions only) with the rank as a literal, then one join.
+    branches = []
+    for kind in kinds:
+        alive = f"feed_kind = {sql.quote(kind)}" + (" AND sub = 'pass'" if kind in SUB_KINDS else "")
+        branches.append(
+            f"SELECT id_key, event_date, {sql.ALIVE_RANK[kind]} AS alive_rank FROM {source} "
+            f"WHERE {alive} AND event_date <= {start} AND {birth}{months}"
+        )
+    rows = "\n  UNION ALL ".join(branches)
+    newest_key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
+    key = f"{d.days('e.event_date')} * 100 + e.alive_rank"
+    after_loss = "e.event_date > t.loss_date"
+    after_missing = "e.event_date > t.missing_date"
+    return f"""
+SELECT e.id_key,
+  max(e.event_date) AS newest,
+  max({newest_key}) AS newest_key,
+  min(e.event_date) FILTER (WHERE {after_loss}) AS after_loss,
+  min({key}) FILTER (WHERE {after_loss}) AS after_loss_key,
+  min(e.event_date) FILTER (WHERE {after_missing}) AS after_missing,
+  min({key}) FILTER (WHERE {after_missing}) AS after_missing_key
+FROM (
+  {rows}
+) e JOIN {people} t ON e.id_key = t.id_key
+GROUP BY e.id_key
+"""
+
+
+def winner_rows_sql(winners: str = "winners", kinds: Sequence[str] = AGGREGATED_KINDS) -> str:
+    """The winners as evidence rows (feed_kind, id_key, sub, event_date)."""
+    parts = []
+    for day, rank in (
+        ("newest", "100 - newest_key % 100"),
+        ("after_loss", "after_loss_key % 100"),
+        ("after_missing", "after_missing_key % 100"),
+    ):
+        kind = _kind_of_rank_sql(f"({rank})", kinds)
+        sub = f"CASE WHEN {sql.in_list_sql(kind, SUB_KINDS)} THEN 'pass' END"
+        parts.append(
+            f"SELECT {kind} AS feed_kind, id_key, {sub} AS sub, {day} AS event_date FROM {winners} "
+            f"WHERE {day} IS NOT NULL"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def recent_rows_sql(
+    *,
+    window_start: date,
+    births: tuple[int, int],
+    source: str = "store",
+    people: str = "targets",
+    month_from: str | None = None,
+    kinds: Sequence[str] = AGGREGATED_KINDS,
+) -> str:
+    """The routine alive rows dated after `window_start` (the recent window, and anything after
+    the as-of date), one per row: a loss reported later, or a later as-of date, is decided from
+    them. Only the months from the window's on are read."""
+    start = sql.date_literal(window_start)
+    recent_month = f"{window_start.year:04d}-{window_start.month:02d}"
+    if month_from is not None and month_from > recent_month:
+        recent_month = month_from
+    birth = f"{birth_key_sql('e.id_key')} BETWEEN {births[0]} AND {births[1]}"
+    return (
+        "SELECT e.feed_kind, e.id_key, e.sub, e.event_date "
+        f"FROM {source} e JOIN {people} t ON e.id_key = t.id_key "
+        f"WHERE {sql.in_list_sql('e.feed_kind', kinds)} AND {_alive_sql(kinds)} "
+        f"AND e.month >= {sql.quote(recent_month)} AND e.event_date > {start} AND {birth}"
+    )
+
+
+def reduced_evidence_sql(reduced: str = "reduced", rare: str = "rare") -> str:
+    """The kept rows as evidence rows (feed_kind, id_key, event_date, end_date, sub)."""
+    return f"""
+SELECT feed_kind, id_key, event_date, CAST(NULL AS DATE) AS end_date, sub FROM {reduced}
+UNION ALL
+SELECT feed_kind, id_key, event_date, end_date, sub FROM {rare}
+"""
+
+
+def changed_targets_sql(old: str = "old_targets", new: str = "targets") -> str:
+    """Recipients whose loss date or declaration of missing moved (or appeared), with the date
+    that moved (the other one NULL)."""
+    loss = "n.loss_date IS NOT NULL AND (o.loss_date IS NULL OR n.loss_date <> o.loss_date)"
+    missing = "n.missing_date IS NOT NULL AND (o.missing_date IS NULL OR n.missing_date <> o.missing_date)"
+    return f"""
+SELECT n.id_key, n.loss_date, n.missing_date,
+  CASE WHEN {loss} THEN n.loss_date END AS loss_moved,
+  CASE WHEN {missing} THEN n.missing_date END AS missing_moved
+FROM {new} n LEFT JOIN {old} o ON n.id_key = o.id_key
+WHERE ({loss}) OR ({missing})
+"""
+
+
+def special_scoped_sql(as_of: date) -> str:
+    """The scoped rows `after_facts_sql` and `imprisonment_sql` can use: every row of the people
+    with a loss or a declaration of missing, and the 无法联系, custodial-sentence and release rows
+    of everyone (the other people's after-facts are empty either way)."""
+    return (
+        f"{sql.scoped_evidence_sql(as_of)} AND (e.is_unreachable OR e.is_custodial OR e.is_release OR "
+        "e.id_number IN (SELECT id_number FROM facts WHERE loss_date IS NOT NULL OR missing_date IS NOT NULL))"
+    )
+
+
+def compact_sql() -> str:
+    """The deciding routine rows of each person (feed_kind, id_key, sub, event_date), from a
+    decided run's `facts` and `after_facts`: the newest alive record, and the earliest alive
+    records after the loss and after the declaration of missing (the winners, same-day ranks
+    included). With the rare rows they decide the person exactly as all their rows do, and a
+    new batch's rows merge into them."""
+    parts = []
+    for kind, day, table in (
+        ("alive_kind", "alive_date", "facts"),
+        ("alive_after_loss_kind", "alive_after_loss_date", "after_facts"),
+        ("alive_after_missing_kind", "alive_after_missing_date", "after_facts"),
+    ):
+        sub = f"CASE WHEN {sql.in_list_sql(kind, SUB_KINDS)} THEN 'pass' END"
+        parts.append(
+            f"SELECT {kind} AS feed_kind, id_number AS id_key, {sub} AS sub, {day} AS event_date FROM {table} "
+            f"WHERE {day} IS NOT NULL AND {sql.in_list_sql(kind, AGGREGATED_KINDS)}"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def recipients_for_decide_sql() -> str:
+    """`recipients` as the decision builders read it, joined on the integer key."""
+    return """
+SELECT person_no, name, id_key AS id_number, id_number AS id18, unit_no, benefit_status, status_since,
+  status_reason, monthly_amount, mobile, retirement_date, last_certified_on
+FROM recipients_input WHERE benefit_status IN ('normal', 'suspended')
+"""
+
+
+def evidence_for_decide_sql(source: str, as_of: date) -> str:
+    """The `evidence` table of the decision builders (classified, keyed by `id_key`). Rows dated
+    after the as-of date are left out here: they are not evidence (`scoped_evidence_sql`)."""
+    ranks = dict(sql.ALIVE_RANK)
+    alive_always = ["rail", "flight", "hospital", "checkup", "border", "overseas_review", "release"]
+    return (
+        f"SELECT id_key AS id_number, feed_kind, event_date, end_date, sub, "
+        f"{sql.classify_sql(alive_ranks=ranks, alive_always=alive_always)} FROM {source} "
+        f"WHERE event_date <= {sql.date_literal(as_of)}"
+    )
+
+
+def results_sql(decisions: str = "decisions", recipients: str = "recipients") -> str:
+    """The decisions with the 18-character ID back in place."""
+    columns = ", ".join(f"d.{c}" if c != "id_number" else "r.id18 AS id_number" for c in DECISION_COLUMNS)
+    return f"SELECT {columns} FROM {decisions} d JOIN {recipients} r ON d.person_no = r.person_no"
+
+
+def decisions_of_results_sql(results: str = "results") -> str:
+    """`decisions` from results: the ID back to its integer key (its first 17 characters)."""
+    columns = ", ".join(
+        c if c != "id_number" else "CAST(substr(id_number, 1, 17) AS BIGINT) AS id_number"
+        for c in DECISION_COLUMNS
+    )
+    return f"SELECT {columns} FROM {results}"
+
+
+def touched_sql(batch_reduced: str = "batch_reduced", batch_rare: str = "batch_rare") -> str:
+    """The recipients' keys a new batch touches: every routine alive row and every rare row of the
+    batch that belongs to a recipient (the batch's other routine rows, failed authentications,
+    decide nothing). Only these people's decisions can change at an unchanged as-of date."""
+    return f"""
+SELECT DISTINCT id_key FROM (
+  SELECT id_key FROM {batch_reduced}
+  UNION ALL SELECT id_key FROM {batch_rare}
+) x
+"""
+
+
+def only_people_sql(table: str, people: str = "touched", key: str = "id_key") -> str:
+    """The rows of `table` whose `key` is among `people`' `id_key`s."""
+    return f"SELECT t.* FROM {table} t WHERE t.{key} IN (SELECT id_key FROM {people})"
+
+
+def merge_kept_sql(old: str, new: str, people: str, key: str = "person_no") -> str:
+    """The old rows of the people not decided again, and the new rows (`people`: a table with a
+    `key` column naming the people decided again)."""
+    return f"SELECT o.* FROM {old} o WHERE o.{key} NOT IN (SELECT {key} FROM {people}) UNION ALL SELECT * FROM {new}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Running on DuckDB
+# ---------------------------------------------------------------------------------------------
+
+
+EMPTY_STORE = (
+    "SELECT CAST(NULL AS VARCHAR) AS feed_kind, CAST(NULL AS VARCHAR) AS month, CAST(NULL AS BIGINT) AS id_key, "
+    "CAST(NULL AS DATE) AS event_date, CAST(NULL AS DATE) AS end_date, CAST(NULL AS VARCHAR) AS sub WHERE 1 = 0"
+)
+
+
+def store_scan_sql(paths: Sequence[Path | str]) -> str:
+    """The store's rows (hive partitions kind=/month=) as feed_kind, month, id_key, event_date,
+    end_date, sub. `paths` are store roots; roots without any file are skipped."""
+    roots = [p for p in paths if any(Path(p).glob("kind=*/month=*/*.parquet"))]
+    if not roots:
+        return EMPTY_STORE
+    globs = ", ".join(sql.quote(f"{p}/kind=*/month=*/*.parquet") for p in roots)
+    return (
+        "SELECT kind AS feed_kind, month, id_key, event_date, end_date, sub "
+        f"FROM read_parquet([{globs}], hive_partitioning = true, "
+        "hive_types = {'kind': VARCHAR, 'month': VARCHAR})"
+    )
+
+
+def floor_sql(paths: Sequence[Path | str]) -> str:
+    """The scan floor: read the columns the certification needs (kind, id_key, event_date, sub)."""
+    return (
+        "SELECT count(*), max(id_key), max(event_date), max(sub), count(DISTINCT feed_kind) "
+        f"FROM ({store_scan_sql(paths)})"
+    )
+
+
+@dataclass
+class ScaleRun:
+    """One certification on a DuckDB connection; `decisions` and `actions` tables when done."""
+
+    con: duckdb.DuckDBPyConnection
+    recipients: Path | str  # a Parquet file, or a query giving the normalised recipients
+    as_of: date
+    window_days: int = DEFAULT_WINDOW_DAYS
+    timings: dict[str, float] = field(default_factory=dict)
+    births: tuple[int, int] = (0, 0)
+    merged: bool = False  # a fast increment: `results` and `decisions` are views over the merge
+
+    def _timed(self, label: str, statement: str) -> None:
+        started = time.perf_counter()
+        self.con.execute(statement)
+        self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - started
+
+    def _load_recipients(self, kind: str = "TABLE") -> None:
+        self._timed(
+            "recipients",
+            f"CREATE OR REPLACE {kind} recipients_input AS "
+            + (
+                f"SELECT * FROM read_parquet({sql.quote(str(self.recipients))})"
+                if isinstance(self.recipients, Path)
+                else self.recipients
+            ),
+        )
+        self._timed("recipients", f"CREATE OR REPLACE TABLE recipient_keys AS {recipient_keys_sql()}")
+        low, high = self.con.execute(births_sql()).fetchone() or (None, None)
+        self.births = (int(low or 0), int(high or 0))
+
+    @property
+    def window_start(self) -> date:
+        return self.as_of - timedelta(days=self.window_days)
+
+    def full(self, store: Sequence[Path | str] | str, state: Path | None = None) -> None:
+        """Reduce the whole store, decide, and keep the reduced rows in `state`.
+
+        `store` lists store roots, or is a query giving the store's columns (`feed_kind`,
+        `month`, `id_key`, `event_date`, `end_date`, `sub`).
+        """
+        self._load_recipients()
+        source = store if isinstance(store, str) else store_scan_sql(store)
+        self.con.execute(f"CREATE OR REPLACE VIEW store AS {source}")
+        self._timed("rare", f"CREATE OR REPLACE TABLE rare AS {rare_rows_sql()}")
+        self._timed("reduce", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")
+        self._reduce("reduced", "reduce", window_start=self.window_start)
+        self.decide()
+        if state is not None:
+            self.save_state(state, state_as_of=self.as_of)
+
+    def _reduce(
+        self,
+        table: str,
+        label: str,
+        *,
+        window_start: date,
+        source: str = "store",
+        people: str = "targets",
+        month_from: str | None = None,
+    ) -> None:
+        """`table` := the winners of the older rows and every recent row of `people` in `source`."""
+        winners = winners_sql(
+            window_start=window_start, births=self.births, source=source, people=people, month_from=month_from
+        )
+        recent = recent_rows_sql(
+            window_start=window_start, births=self.births, source=source, people=people, month_from=month_from
+        )
+        self._timed(label, f"CREATE OR REPLACE TABLE winners AS {winners}")
+        self._timed(label, f"CREATE OR REPLACE TABLE {table} AS {winner_rows_sql()} UNION ALL {recent}")
+
+    def decide(self, reduced: str = "reduced", *, rare: str = "rare", people: str | None = None) -> None:
+        """Run the batch chain's decision builders on the kept rows (`reduced` and `rare`); with
+        `people` (a table of `id_key`s), only those recipients are decided."""
+        con = self.con
+        recipients = recipients_for_decide_sql()
+        if people is not None:
+            recipients += f" AND id_key IN (SELECT id_key FROM {people})"
+        self._timed("decide", f"CREATE OR REPLACE TABLE recipients AS {recipients}")
+        self._timed(
+            "decide evidence",
+            f"CREATE OR REPLACE TABLE evidence AS {evidence_for_decide_sql(f'({reduced_evidence_sql(reduced, rare)}) x', self.as_of)}",
+        )
+        self._timed("decide", f"CREATE OR REPLACE TEMP VIEW scoped AS {sql.scoped_evidence_sql(self.as_of)}")
+        self._timed("decide facts", f"CREATE OR REPLACE TABLE facts AS {sql.person_facts_sql()}")
+        self._timed("decide", f"CREATE OR REPLACE TEMP VIEW scoped AS {special_scoped_sql(self.as_of)}")
+        for table, query in (
+            ("after_facts", sql.after_facts_sql()),
+            ("imprisonment", sql.imprisonment_sql(self.as_of)),
+            ("decisions", sql.decisions_sql(self.as_of)),
+            ("actions", sql.actions_sql(self.as_of)),
+        ):
+            self._timed(f"decide {table}", f"CREATE OR REPLACE TABLE {table} AS {query}")
+        con.execute("DROP TABLE evidence")
+        self._timed("decide", f"CREATE OR REPLACE TABLE compact AS {compact_sql()}")
+
+    def save_state(self, state: Path, *, state_as_of: date) -> None:
+        started = time.perf_counter()
+        state.mkdir(parents=True, exist_ok=True)
+        for table in ("reduced", "rare", "targets", "compact", "actions", "results"):
+            target = state / f"{table}.parquet"
+            query = self._results_query() if table == "results" else f"SELECT * FROM {table}"
+            self.con.execute(f"COPY ({query}) TO {sql.quote(str(target))} (FORMAT parquet)")
+        meta = {
+            "version": STATE_VERSION, "as_of": state_as_of.isoformat(), "window_days": self.window_days,
+            "recipients": str(self.recipients),
+        }  # fmt: skip
+        (state / "state.json").write_text(json.dumps(meta, indent=2))
+        self.timings["save state"] = time.perf_counter() - started
+
+    def increment(
+        self,
+        *,
+        state: Path,
+        batch: Sequence[Path | str],
+        store: Sequence[Path | str],
+        save: Path | None = None,
+    ) -> None:
+        """Decide again after a new batch (its files under `batch`), from the kept rows.
+
+        `store` lists every store root including the batch's (read only for recipients whose
+        earliest loss moved to before the recent window). The as-of date may be the state's or
+        later. The recipients must be the state's.
+        """
+        meta = json.loads((state / "state.json").read_text())
+        if meta.get("version") != STATE_VERSION:
+            raise ValueError(f"{state}: state version {meta.get('version')} is not {STATE_VERSION}")
+        state_as_of = date.fromisoformat(meta["as_of"])
+        if self.as_of < state_as_of:
+            raise ValueError(f"as-of {self.as_of} is before the state's {state_as_of}: run in full")
+        self.window_days = int(meta["window_days"])
+        window_start = state_as_of - timedelta(days=self.window_days)
+        con = self.con
+        # A view: an increment reads the keys, and the whole rows of the people decided again.
+        self._load_recipients("VIEW")
+
+        def load(table: str, kind: str = "TABLE") -> str:
+            path = sql.quote(str(state / (table.removeprefix("old_") + ".parquet")))
+            return f"CREATE OR REPLACE {kind} {table} AS SELECT * FROM read_parquet({path})"
+
+        self._timed("load state", load("old_targets"))
+        self._timed("load state", load("old_rare"))
+        # The kept rows are read only for the people whose loss moved (or a later as-of date).
+        self._timed("load state", load("old_reduced", "VIEW"))
+        self._timed("load state", load("old_compact", "VIEW"))
+        con.execute(f"CREATE OR REPLACE VIEW batch AS {store_scan_sql(batch)}")
+        self._timed("batch", f"CREATE OR REPLACE TABLE batch_rare AS {rare_rows_sql('batch')}")
+        self._timed(
+            "batch",
+            "CREATE OR REPLACE TABLE rare AS SELECT * FROM old_rare UNION ALL SELECT * FROM batch_rare",
+        )
+        self._timed("batch targets", f"CREATE OR REPLACE TABLE targets AS {targets_sql(state_as_of)}")
+        self._timed("batch targets", f"CREATE OR REPLACE TABLE changed AS {changed_targets_sql()}")
+        self._reduce("batch_reduced", "batch", window_start=window_start, source="batch")
+        # Loss dates that moved to before the recent window: re-read those people's rows
+        # from the month of the earliest such date on (the store is partitioned by month).
+        start = sql.date_literal(window_start)
+        con.execute(
+            "CREATE OR REPLACE TABLE reread_people AS SELECT * FROM changed "
+            f"WHERE loss_moved <= {start} OR missing_moved <= {start}"
+        )
+        moved = con.execute(
+            f"SELECT min(CASE WHEN loss_moved <= {start} THEN loss_moved END), "
+            f"min(CASE WHEN missing_moved <= {start} THEN missing_moved END) FROM reread_people"
+        ).fetchone()
+        first = min((d for d in (moved or ()) if d is not None), default=None)
+        kept = ["SELECT * FROM old_reduced", "SELECT * FROM batch_reduced"]
+        # What decides now: the previous winners, the batch, and for people whose loss moved or
+        # when the as-of date moved on, the kept rows that can matter.
+        deciding = [
+            "SELECT * FROM old_compact",
+            "SELECT * FROM batch_reduced",
+            "SELECT o.* FROM old_reduced o JOIN changed c ON o.id_key = c.id_key",
+        ]
+        if self.as_of > state_as_of:
+            deciding.append(f"SELECT * FROM old_reduced WHERE event_date > {sql.date_literal(state_as_of)}")
+        if first is not None:
+            month_from = f"{first.year:04d}-{first.month:02d}"
+            con.execute(f"CREATE OR REPLACE VIEW store AS {store_scan_sql(store)}")
+            self._reduce(
+                "reread", "re-read", window_start=window_start, people="reread_people", month_from=month_from
+            )
+            self.timings["re-read from"] = float(first.year * 100 + first.month)
+            kept.append("SELECT * FROM reread")
+            deciding.append("SELECT * FROM reread")
+        # At the state's as-of date only the people the batch touches can be decided otherwise
+        # (a decision depends on the person's rows, the roll and the as-of date): decide them
+        # and keep everyone else's saved decision. A later as-of date moves deadlines,
+        # reminders and the newest-evidence window for everyone: decide them all.
+        fast = self.as_of == state_as_of
+        if fast:
+            self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {touched_sql()}")
+            self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")
+            deciding[0] = only_people_sql("old_compact")
+        self._timed("batch deciding", f"CREATE OR REPLACE TABLE deciding AS {' UNION ALL '.join(deciding)}")
+        if fast:
+            self.decide("deciding", rare="touched_rare", people="touched")
+            # The saved results of everyone else and the new ones, read lazily (by `write`).
+            self._timed("merge", load("old_results", "VIEW"))
+            self._timed("merge", load("old_actions", "VIEW"))
+            self._timed("merge", f"CREATE OR REPLACE TABLE new_results AS {results_sql()}")
+            merged = merge_kept_sql("old_actions", "actions", "recipients")
+            self._timed("merge", f"CREATE OR REPLACE TABLE merged_actions AS {merged}")
+            con.execute("DROP TABLE actions")
+            con.execute("ALTER TABLE merged_actions RENAME TO actions")
+            con.execute("DROP TABLE decisions")
+            merged = merge_kept_sql("old_results", "new_results", "recipients")
+            con.execute(f"CREATE OR REPLACE VIEW results AS {merged}")
+            con.execute(f"CREATE OR REPLACE VIEW decisions AS {decisions_of_results_sql()}")
+            self.merged = True
+            again = con.execute("SELECT count(*) FROM recipients").fetchone()
+            self.timings["decided again"] = float(again[0]) if again else 0.0
+            if save is not None:
+                merged = merge_kept_sql("old_compact", "compact", "touched", key="id_key")
+                self._timed("merge", f"CREATE OR REPLACE TABLE merged_compact AS {merged}")
+                con.execute("DROP TABLE compact")
+                con.execute("ALTER TABLE merged_compact RENAME TO compact")
+        else:
+            self.decide("deciding")
+        if save is not None:
+            # The new state is as of this run's date: its winners (`compact`) are.
+            self._timed("batch", f"CREATE OR REPLACE TABLE reduced AS {' UNION ALL '.join(kept)}")
+            self._timed("batch", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")
+            self.save_state(save, state_as_of=self.as_of)
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(self.con.execute("SELECT status, count(*) FROM decisions GROUP BY status").fetchall())
+
+    def _results_query(self) -> str:
+        """The results (decisions with the 18-character ID): merged ones after a fast increment."""
+        return "SELECT * FROM results" if self.merged else results_sql()
+
+    def write(self, out: Path) -> None:
+        started = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        self.con.execute(
+            f"COPY ({self._results_query()}) TO {sql.quote(str(out / 'results.parquet'))} (FORMAT parquet)"
+        )
+        self.con.execute(f"COPY actions TO {sql.quote(str(out / 'actions.parquet'))} (FORMAT parquet)")
+        self.timings["write"] = time.perf_counter() - started

@@ -1,0 +1,534 @@
+"""The evidence store: every imported feed row, normalised once, as partitioned Parquet (issue 6).
+
+Layout under the store's root (hive partitions, read with `hive_partitioning`):
+
+    kind=<feed kind>/month=<YYYY-MM of event_date, or none>/b<batch_id>-<tag>.parquet
+    _manifest/b<batch_id>-<tag>.json
+
+- One import batch writes its own new files into the partitions its rows fall in, and nothing
+  else: importing a day's file touches only that file's rows. Each file is sorted by `id_key`,
+  `event_date` (then row), in small row groups, so a lookup of one person reads one row group
+  per file and a join by key reads the files in order.
+- Columns: `id_key BIGINT NOT NULL` (the integer value of the first 17 digits of the normalised
+  ID; the 18th, the check character, follows from them: `sql.id_number_from_key_sql`),
+  `event_date DATE`, `end_date DATE`, `sub VARCHAR`, `detail VARCHAR`, `name_key VARCHAR`
+  (the name without spaces, compared for duplicates), `batch_id BIGINT`, `row_no BIGINT` (the
+  row of the file as a spreadsheet shows it). `kind` and `month` come from the path.
+- Atomicity: data files are written under hidden temporary names and renamed into place, then
+  the batch's manifest (the list of its files) is written the same way. The manifest is the
+  commit point of the engine-level store: `scan_sql()` reads only the files of manifests that
+  exist, so a crash at any point leaves no half batch. The system of record goes further and
+  reads only the manifests of its succeeded `ImportBatch` rows (`batches=`), because its
+  commit point is its database transaction.
+- Duplicates: the same record (kind, key, event date, end date, sub, detail and name without
+  spaces: docs/rules.md §4) is kept once: within the batch (the first row of the file) and
+  against the rows already stored for the same kind in the months the batch touches (an
+  anti-join over those partitions only).
+
+Two ways in: `ingest_csv` reads a UTF-8 CSV with DuckDB's parallel `read_csv` and normalises it
+in the same pass (`sql.stage_feed_keyed_sql`: no Python per row); `ingest_table` takes a raw
+table from `zige.engine.readers` (GBK/UTF-16 CSV, Excel, Parquet, title rows, ragged rows).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import mmap
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from zige.engine import readers, sql
+from zige.engine.kinds import FeedKind
+
+# Rows per Parquet row group. A person page looks one ID up in every file and decodes the key
+# column of each row group whose min/max covers it: small groups keep that lookup fast (see
+# zige.feeds.store), and cost nothing measurable to the scans that read whole files.
+ROW_GROUP = 16_384
+MANIFEST_DIR = "_manifest"
+NO_MONTH = "none"
+STORE_COLUMNS = ("id_key", "event_date", "end_date", "sub", "detail", "name_key", "batch_id", "row_no")
+# Columns compared for duplicates (kind is the partition).
+RECORD_KEY = ("id_key", "event_date", "end_date", "sub", "detail", "name_key")
+_EMPTY_SCAN = (
+    "SELECT CAST(NULL AS BIGINT) AS id_key, CAST(NULL AS DATE) AS event_date, CAST(NULL AS DATE) AS end_date, "
+    "CAST(NULL AS VARCHAR) AS sub, CAST(NULL AS VARCHAR) AS detail, CAST(NULL AS VARCHAR) AS name_key, "
+    "CAST(NULL AS BIGINT) AS batch_id, CAST(NULL AS BIGINT) AS row_no, CAST(NULL AS VARCHAR) AS feed_kind, "
+    "CAST(NULL AS VARCHAR) AS month WHERE false"
+)
+# Every Unicode space and the zero-width no-break space: a cell of only these is blank (as in
+# zige.engine.readers).
+_BLANK = readers._BLANK_CHARS
+
+Rename = Callable[[Path, Path], None]
+
+
+def _rename(source: Path, target: Path) -> None:
+    source.replace(target)
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    """One committed batch: its kind and its files (relative to the store root)."""
+
+    batch_id: int
+    kind: str
+    tag: str
+    files: tuple[str, ...]
+    rows: int
+
+    @property
+    def name(self) -> str:
+        return f"b{self.batch_id}-{self.tag}"
+
+    @property
+    def path(self) -> str:
+        """The manifest's path relative to the store root."""
+        return f"{MANIFEST_DIR}/{self.name}.json"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"batch_id": self.batch_id, "kind": self.kind, "tag": self.tag, "files": list(self.files),
+             "rows": self.rows},
+            ensure_ascii=False, indent=1,
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchManifest:
+        data = json.loads(text)
+        return cls(
+            int(data["batch_id"]),
+            str(data["kind"]),
+            str(data["tag"]),
+            tuple(data["files"]),
+            int(data["rows"]),
+        )
+
+
+@dataclass
+class BatchWrite:
+    """What one batch put on disk: the manifest (None until committed), its files and the
+    directories it created (all removed by `EvidenceStore.discard` after a failure)."""
+
+    manifest: BatchManifest | None = None
+    paths: list[Path] = field(default_factory=list)
+    created_dirs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    """Counts of one import (rows_read = rows_used + rows_rejected + duplicate_rows).
+
+    The rejects stay in the connection's table `ingest_rejects` (row_no, field, value, reason),
+    in row order."""
+
+    batch_id: int
+    kind: str
+    rows_read: int
+    rows_used: int
+    rows_rejected: int
+    duplicate_rows: int
+    blank_rows: int
+    header_row: int
+    encoding: str
+    fast: bool  # read by DuckDB's read_csv (True) or by zige.engine.readers
+    write: BatchWrite
+    months: list[str]
+
+    @property
+    def manifest(self) -> BatchManifest:
+        assert self.write.manifest is not None
+        return self.write.manifest
+
+
+class NotFastPath(Exception):
+    """The file needs the general readers (encoding, layout, empty lines); nothing was written."""
+
+
+class EvidenceStore:
+    """The store under `root`; see the module docstring. Engine-level: no Django."""
+
+    def __init__(self, root: Path, *, row_group_size: int = ROW_GROUP, rename: Rename | None = None) -> None:
+        self.root = Path(root)
+        self.row_group_size = row_group_size
+        self._rename = rename or _rename
+        # (wall, CPU) seconds of the steps of the last ingest or write, for the benchmark.
+        self.timings: dict[str, tuple[float, float]] = {}
+
+    @contextlib.contextmanager
+    def _step(self, label: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            done = (time.perf_counter() - wall, time.process_time() - cpu)
+            before = self.timings.get(label, (0.0, 0.0))
+            self.timings[label] = (before[0] + done[0], before[1] + done[1])
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def manifests(self) -> list[BatchManifest]:
+        """Every committed batch, by batch id."""
+        directory = self.root / MANIFEST_DIR
+        if not directory.is_dir():
+            return []
+        found = [BatchManifest.from_json(p.read_text(encoding="utf-8")) for p in directory.glob("b*.json")]
+        return sorted(found, key=lambda m: m.batch_id)
+
+    def manifest(self, path: str) -> BatchManifest:
+        """A manifest by its relative path (as `BatchManifest.path` gives it)."""
+        return BatchManifest.from_json((self.root / path).read_text(encoding="utf-8"))
+
+    def files(
+        self, kinds: Iterable[str] | None = None, *, batches: Iterable[BatchManifest] | None = None
+    ) -> list[Path]:
+        """The live data files: of the given batches (default: every committed one), of some kinds."""
+        wanted = None if kinds is None else set(kinds)
+        chosen = self.manifests() if batches is None else list(batches)
+        return [
+            self.root / f for m in chosen if wanted is None or m.kind in wanted for f in m.files
+        ]  # fmt: skip
+
+    def read_sql(self, paths: Sequence[Path]) -> str:
+        """The rows of the given data files with `feed_kind` and `month` from their paths."""
+        if not paths:
+            return _EMPTY_SCAN
+        listing = ", ".join(sql.quote(str(p)) for p in paths)
+        return (
+            f"SELECT {', '.join(STORE_COLUMNS)}, kind AS feed_kind, month "
+            f"FROM read_parquet([{listing}], hive_partitioning = true, "
+            "hive_types = {'kind': VARCHAR, 'month': VARCHAR})"
+        )
+
+    def scan_sql(
+        self, kinds: Iterable[str] | None = None, *, batches: Iterable[BatchManifest] | None = None
+    ) -> str:
+        """A SELECT over the live files: the store columns, `feed_kind` and `month`."""
+        return self.read_sql(self.files(kinds, batches=batches))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        source: str,
+        kind: str,
+        batch_id: int,
+        tag: str,
+        existing: Sequence[BatchManifest] | None = None,
+    ) -> tuple[BatchWrite, int, list[str]]:
+        """Store the valid rows of `source` (a table or query with RECORD_KEY and `row_no`) as
+        batch `batch_id`; returns (what was written, rows stored, months touched).
+
+        Duplicates within the batch keep their first row; rows already stored for `kind` in the
+        touched months (of the `existing` batches, default every committed one) are dropped.
+        Nothing is live until the manifest is renamed into place, last."""
+        write = BatchWrite()
+        month = "CASE WHEN event_date IS NULL THEN -1 ELSE year(event_date) * 100 + month(event_date) END"
+        keys = ", ".join(RECORD_KEY)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW store_source AS SELECT {keys}, row_no, {month} AS month_key FROM ({source})"
+        )
+        months = [
+            int(m)
+            for (m,) in con.execute("SELECT DISTINCT month_key FROM store_source ORDER BY 1").fetchall()
+        ]
+        labels = {m: (NO_MONTH if m < 0 else f"{m // 100:04d}-{m % 100:02d}") for m in months}
+        earlier = self._partition_files(kind, list(labels.values()), existing)
+        batch = f"SELECT {keys}, min(row_no) AS row_no, month_key FROM store_source GROUP BY ALL"
+        if earlier:
+            same = " AND ".join(f"b.{c} IS NOT DISTINCT FROM x.{c}" for c in RECORD_KEY if c != "id_key")
+            files_sql = ", ".join(sql.quote(str(p)) for p in earlier)
+            batch = (
+                f"SELECT b.* FROM ({batch}) b ANTI JOIN (SELECT {keys} FROM read_parquet([{files_sql}])) x "
+                f"ON b.id_key = x.id_key AND {same}"
+            )
+        with self._step("deduplicate and sort"):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE store_new AS {batch} ORDER BY month_key, id_key, event_date, row_no"
+            )
+        con.execute("DROP VIEW store_source")
+        counts = dict(con.execute("SELECT month_key, count(*) FROM store_new GROUP BY ALL").fetchall())
+        name = f"b{batch_id}-{tag}"
+        files: list[str] = []
+        try:
+            for key in months:
+                if not counts.get(key):
+                    continue
+                relative = f"kind={kind}/month={labels[key]}/{name}.parquet"
+                target = self.root / relative
+                self._mkdirs(target.parent, write)
+                temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+                write.paths.append(temp)
+                with self._step("write parquet"):
+                    con.execute(
+                        f"COPY (SELECT {', '.join(c if c != 'batch_id' else f'CAST({int(batch_id)} AS BIGINT) AS batch_id' for c in STORE_COLUMNS)} "
+                        f"FROM store_new WHERE month_key = {key}) TO {sql.quote(str(temp))} "
+                        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {self.row_group_size})"
+                    )
+                self._rename(temp, target)
+                write.paths[-1] = target
+                files.append(relative)
+            stored = sum(int(v) for v in counts.values())
+            manifest = BatchManifest(batch_id, kind, tag, tuple(files), stored)
+            target = self.root / manifest.path
+            self._mkdirs(target.parent, write)
+            temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+            write.paths.append(temp)
+            temp.write_text(manifest.to_json(), encoding="utf-8")
+            self._rename(temp, target)
+            write.paths[-1] = target
+            write.manifest = manifest
+        except BaseException:
+            self.discard(write)
+            raise
+        finally:
+            con.execute("DROP TABLE IF EXISTS store_new")
+        return write, stored, [labels[k] for k in months if counts.get(k)]
+
+    def _partition_files(
+        self, kind: str, months: Sequence[str], existing: Sequence[BatchManifest] | None
+    ) -> list[Path]:
+        chosen = self.manifests() if existing is None else existing
+        prefixes = tuple(f"kind={kind}/month={m}/" for m in months)
+        return [self.root / f for m in chosen if m.kind == kind for f in m.files if f.startswith(prefixes)]
+
+    def _mkdirs(self, directory: Path, write: BatchWrite) -> None:
+        missing = []
+        probe = directory
+        while not probe.exists() and probe != self.root.parent:
+            missing.append(probe)
+            probe = probe.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        write.created_dirs.extend(reversed(missing))
+
+    def discard(self, write: BatchWrite) -> None:
+        """Remove what a batch wrote (after a failure), manifest first; never raises."""
+        for path in sorted(write.paths, key=lambda p: p.parent.name != MANIFEST_DIR):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        for directory in sorted(write.created_dirs, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+        write.manifest = None
+
+    # -- importing ---------------------------------------------------------------------------
+
+    def ingest_csv(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        path: Path,
+        kind: FeedKind,
+        batch_id: int,
+        tag: str,
+        as_of: date,
+        existing: Sequence[BatchManifest] | None = None,
+    ) -> IngestResult:
+        """Normalise a UTF-8 CSV into the store with DuckDB's parallel `read_csv`.
+
+        Raises `NotFastPath` (nothing written) when the file needs `zige.engine.readers`: not
+        UTF-8, no header in the first rows, a title row spanning lines, ragged rows, or empty
+        lines / line breaks inside values (DuckDB numbers records, not lines, and skips empty
+        lines; the check counts the file's line ends, so the row numbers given are always the
+        rows a spreadsheet shows)."""
+        self.timings = {}
+        with self._step("sniff"):
+            header_index, delimiter, width, positions, encoding = _sniff(path, kind)
+        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+        source = (
+            f"read_csv({sql.quote(str(path))}, header = false, skip = {header_index + 1}, "
+            f"delim = {sql.quote(delimiter)}, quote = '\"', escape = '\"', all_varchar = true, "
+            f"auto_detect = false, columns = {columns}, strict_mode = true)"
+        )
+        blank = " AND ".join(f"trim(coalesce(c{i}, ''), {sql.quote(_BLANK)}) = ''" for i in range(width))
+        id_col = f"c{positions['id_number']}"
+        named = ", ".join(f'c{pos} AS "{name}"' for name, pos in positions.items())
+        raw = (
+            f"(SELECT {named}, CASE WHEN substr({id_col}, 1, 1) BETWEEN '0' AND '9' THEN false "
+            f"WHEN trim(coalesce({id_col}, ''), {sql.quote(_BLANK)}) <> '' THEN false "
+            f"ELSE {blank} END AS _blank FROM {source})"
+        )
+        query = sql.stage_feed_keyed_sql(
+            kind=kind, source=raw, present=list(positions), as_of=as_of, row="CAST(NULL AS BIGINT)",
+            keep=("_blank",),
+        )  # fmt: skip
+        try:
+            with self._step("read and normalise"):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE ingest_staged AS {query}")
+        except duckdb.Error as exc:  # invalid UTF-8, a ragged row, a quote problem
+            raise NotFastPath(f"read_csv: {exc}") from None
+        records = _scalar(con, "SELECT count(*) FROM ingest_staged")
+        with self._step("count line ends"):
+            lines = _count_line_ends(path) - _trailing_empty_lines(path)
+        # Lines = title and header rows + records, the last line with or without its line end.
+        if lines - (header_index + 1) not in (records, records - 1):
+            con.execute("DROP TABLE ingest_staged")
+            raise NotFastPath("empty lines or line breaks inside values: the readers number them")
+        first_row = header_index + 2
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW ingest_rows AS "
+            f"SELECT * REPLACE (rowid + {first_row} AS row_no) FROM ingest_staged WHERE NOT _blank"
+        )
+        return self._finish_ingest(
+            con, kind=kind, batch_id=batch_id, tag=tag, existing=existing, header_row=header_index + 1,
+            encoding=encoding, fast=True, blank_rows=_scalar(con, "SELECT count(*) FROM ingest_staged WHERE _blank"),
+        )  # fmt: skip
+
+    def ingest_table(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        raw: readers.RawTable,
+        kind: FeedKind,
+        batch_id: int,
+        tag: str,
+        as_of: date,
+        existing: Sequence[BatchManifest] | None = None,
+    ) -> IngestResult:
+        """Normalise a raw table from `zige.engine.readers` into the store (any file format)."""
+        self.timings = {}
+        present = [c for c in raw.table.column_names if c != "_row"]
+        con.register("ingest_raw", raw.table)
+        try:
+            query = sql.stage_feed_keyed_sql(kind=kind, source="ingest_raw", present=present, as_of=as_of)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE ingest_staged AS {query}")
+        finally:
+            con.unregister("ingest_raw")
+        con.execute("CREATE OR REPLACE TEMP VIEW ingest_rows AS SELECT * FROM ingest_staged")
+        return self._finish_ingest(
+            con, kind=kind, batch_id=batch_id, tag=tag, existing=existing, header_row=raw.header_row,
+            encoding=raw.encoding, fast=False, blank_rows=raw.blank_rows,
+        )  # fmt: skip
+
+    def _finish_ingest(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        kind: FeedKind,
+        batch_id: int,
+        tag: str,
+        existing: Sequence[BatchManifest] | None,
+        header_row: int,
+        encoding: str,
+        fast: bool,
+        blank_rows: int,
+    ) -> IngestResult:
+        with self._step("rejects"):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT row_no, reject_field AS field, "
+                "reject_value AS value, reject_reason AS reason FROM ingest_rows WHERE reject_reason IS NOT NULL "
+                "ORDER BY row_no"
+            )
+        rows_read = _scalar(con, "SELECT count(*) FROM ingest_rows")
+        rejected = _scalar(con, "SELECT count(*) FROM ingest_rejects")
+        try:
+            write, stored, months = self.write_batch(
+                con,
+                source=f"SELECT {', '.join(RECORD_KEY)}, row_no FROM ingest_rows WHERE reject_reason IS NULL",
+                kind=kind.code,
+                batch_id=batch_id,
+                tag=tag,
+                existing=existing,
+            )
+        finally:
+            con.execute("DROP VIEW IF EXISTS ingest_rows")
+            con.execute("DROP TABLE IF EXISTS ingest_staged")
+        return IngestResult(
+            batch_id=batch_id, kind=kind.code, rows_read=rows_read, rows_used=stored, rows_rejected=rejected,
+            duplicate_rows=rows_read - stored - rejected, blank_rows=blank_rows, header_row=header_row,
+            encoding=encoding, fast=fast, write=write, months=months,
+        )  # fmt: skip
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    row = con.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _sniff(path: Path, kind: FeedKind) -> tuple[int, str, int, dict[str, int], str]:
+    """(header row index, delimiter, header width, logical column positions, encoding) of a
+    UTF-8 CSV, found as `zige.engine.readers` finds them; `NotFastPath` otherwise."""
+    if path.suffix.lower() not in readers.CSV_SUFFIXES:
+        raise NotFastPath("not a CSV file")
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if b"\x00" in head[:4096]:
+        raise NotFastPath("UTF-16/32 or binary")
+    encoding = "utf-8"
+    if head.startswith(codecs.BOM_UTF8):
+        head, encoding = head[3:], "utf-8-sig"
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < 65536 - 3)
+    except UnicodeDecodeError:
+        raise NotFastPath("not UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise NotFastPath("a second byte-order mark")
+    for delimiter in readers._DELIMITERS:
+        reader = readers._csv_rows(text, delimiter)
+        rows = list(readers._limited(reader, readers.HEADER_SEARCH_ROWS))
+        found = readers._find_header(rows, kind.columns)
+        if found is not None:
+            header_index, positions, cells = found
+            lines_before = _lines_in(text, delimiter, header_index + 1)
+            if lines_before != header_index + 1:
+                raise NotFastPath("a title or header row spans lines")
+            return header_index, delimiter, len(cells), positions, encoding
+    raise NotFastPath("no header found by the fast path")
+
+
+def _lines_in(text: str, delimiter: str, records: int) -> int:
+    """How many lines the first `records` CSV records of `text` take."""
+    reader = readers._csv_rows(text, delimiter)
+    for _ in range(records):
+        next(reader)
+    return int(reader.line_num)
+
+
+def _trailing_empty_lines(path: Path) -> int:
+    """Empty lines at the end of the file (DuckDB skips them, and they shift no row number)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - 4096))
+        tail = handle.read()
+    stripped = tail.rstrip(b"\r\n")
+    ends = tail[len(stripped) :].count(b"\n")
+    return max(0, ends - 1)
+
+
+def _count_line_ends(path: Path) -> int:
+    """Line feeds in the file (numpy over a memory map: about 4 GB/s)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    total = 0
+    step = 1 << 26
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        data = np.frombuffer(view, dtype=np.uint8)
+        try:
+            for start in range(0, size, step):
+                total += int(np.count_nonzero(data[start : start + step] == 10))
+        finally:
+            del data
+    return total
+
+
+__all__ = [
+    "ROW_GROUP",
+    "STORE_COLUMNS",
+    "BatchManifest",
+    "BatchWrite",
+    "EvidenceStore",
+    "IngestResult",
+    "NotFastPath",
+]

@@ -1,0 +1,44 @@
+"""Forms of the verification pages (the unit's report, the bureau's review and finding, the workbook)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from zige.verification.models import Finding, Method, Result
+
+_DATE = forms.DateInput(attrs={"type": "date", "class": "input"}, format="%Y-%m-%d")
+
+
+class ReportForm(forms.Form):
+    """附件1's fields for one person (the files come from `request.FILES`)."""
+
+    method = forms.ChoiceField(label="确认方式", choices=[("", "请选择"), *list(Method.choices)])
+    method_note = forms.CharField(label="其他方式说明", max_length=100, required=False)
+    result = forms.ChoiceField(label="确认结果", choices=Result.choices, widget=forms.RadioSelect)
+    confirmed_on = forms.DateField(label="确认日期", widget=_DATE)
+    address = forms.CharField(label="现居住地", max_length=300, required=False)
+    health = forms.CharField(label="健康状况", max_length=100, required=False)
+    lost_reason = forms.CharField(label="丧失原因", max_length=200, required=False)
+    lost_on = forms.DateField(label="丧失时间", required=False, widget=_DATE)
+    note = forms.CharField(label="备注", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(label="审核结论", choices=[("approve", "审核通过"), ("return", "退回单位")])
+    note = forms.CharField(
+        label="审核意见（退回时必填）", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class ResolveForm(forms.Form):
+    finding = forms.ChoiceField(label="核查结论", choices=Finding.choices, widget=forms.RadioSelect)
+    death_date = forms.DateField(label="死亡日期（确认死亡、疑似冒领时必填）", required=False, widget=_DATE)
+    amount_obtained = forms.DecimalField(
+        label="冒领金额（元，空则按死亡次月起已发月数计算）", required=False, min_value=0, decimal_places=2
+    )
+    note = forms.CharField(label="核查说明", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class BulkForm(forms.Form):
+    workbook = forms.FileField(label="填好的附件1（.xlsx）")
+    written = forms.FileField(label="盖章的书面确认材料（扫描件 PDF 或照片，可选）", required=False)

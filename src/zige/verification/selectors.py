@@ -1,0 +1,91 @@
+"""Verification tasks (reads), scoped to the user: a unit operator sees their own unit's only."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from zige.accounts.scoping import scope_by_unit_field
+from zige.verification.models import Attachment, Submission, TaskKind, TaskReminder, VerificationTask
+
+DUE_SOON_DAYS = 30
+
+
+def tasks_visible(*, user: Any) -> QuerySet[VerificationTask]:
+    return scope_by_unit_field(VerificationTask.objects.select_related("recipient", "unit"), user, "unit_id")
+
+
+def tasks_list(
+    *, user: Any, status: str = "", kind: str = "", unit_no: str = "", active_only: bool = True
+) -> QuerySet[VerificationTask]:
+    """Tasks by deadline (soonest first), then person."""
+    qs = tasks_visible(user=user)
+    if status:
+        qs = qs.filter(status=status)
+    elif active_only:
+        qs = qs.filter(status__in=("open", "returned", "overdue", "submitted"))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if unit_no:
+        qs = qs.filter(unit__unit_no=unit_no)
+    return qs.order_by("deadline", "recipient__person_no")
+
+
+def review_queue(*, user: Any) -> QuerySet[VerificationTask]:
+    """What waits for the bureau: reports to review, review-queue tasks, overdue (escalated) tasks."""
+    qs = tasks_visible(user=user).filter(
+        Q(status="submitted") | Q(kind=TaskKind.REVIEW, status__in=("open", "overdue")) | Q(status="overdue")
+    )
+    return qs.order_by("deadline", "pk")
+
+
+def status_counts(*, user: Any) -> dict[str, int]:
+    rows = tasks_visible(user=user).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    return dict(rows)
+
+
+def due_soon_count(*, user: Any, today: date) -> int:
+    return (
+        tasks_visible(user=user)
+        .filter(status__in=("open", "returned"), deadline__lte=today + timedelta(days=DUE_SOON_DAYS))
+        .count()
+    )
+
+
+def reminders_for(*, user: Any, limit: int = 20) -> QuerySet[TaskReminder]:
+    return (
+        scope_by_unit_field(
+            TaskReminder.objects.select_related("task", "task__recipient"), user, "task__unit_id"
+        )
+        .filter(task__status__in=("open", "returned"))
+        .order_by("-created_at")[:limit]
+    )
+
+
+def task_get(*, user: Any, pk: int) -> VerificationTask:
+    try:
+        return tasks_visible(user=user).get(pk=pk)
+    except VerificationTask.DoesNotExist:
+        raise Http404("no such task") from None
+
+
+def submissions_of(task: VerificationTask) -> list[Submission]:
+    return list(
+        task.submissions.select_related("submitted_by", "reviewed_by", "evidence_batch")
+        .prefetch_related("attachments")
+        .order_by("-number")
+    )
+
+
+def attachment_get(*, user: Any, pk: int) -> Attachment:
+    qs = scope_by_unit_field(
+        Attachment.objects.select_related("submission__task__recipient"), user, "submission__task__unit_id"
+    )
+    try:
+        found: Attachment = qs.get(pk=pk)
+    except Attachment.DoesNotExist:
+        raise Http404("no such attachment") from None
+    return found

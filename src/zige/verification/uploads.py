@@ -1,0 +1,264 @@
+"""Evidence files (photos, short videos, scanned written confirmations): checked, then stored.
+
+Shared by the verification work (附件1 evidence) and the service ledger (home-visit photos).
+
+- `upload_check(name=, data=, allowed=)` reads the bytes (never more than the largest limit
+  plus one), decides the file's kind from its CONTENT — JPEG/PNG/WebP must open and verify in
+  Pillow, MP4/MOV must start with an ISO-BMFF `ftyp` box of a known brand, PDF must start with
+  `%PDF-` — never from the file name or the browser's content type, applies the size limit of
+  that kind, and runs the virus-scan hook. Anything else raises `UploadRefused` with a message
+  for the user.
+- `attachment_store(upload=)` writes the file under `ZIGE_DATA_DIR/attachments/ab/<sha256>.<ext>`
+  (outside the web root; the same content is stored once) and returns where.
+- `attachment_path(stored_path)` is the file to send back, from a view that has checked that
+  the viewer may see the person.
+
+The virus-scan hook (`ZIGE_VIRUS_SCAN`): `module:function` called with the file's path and
+returning True for clean, or a shell command containing `{path}` whose exit status 0 means
+clean and 1 infected. Unset: the file is recorded as `not_scanned`. A scanner that fails (any
+other exit status, an exception) refuses the file: nothing unscanned slips through a broken
+scanner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from PIL import Image, UnidentifiedImageError
+
+from zige.verification import config
+
+IMAGES = frozenset({"jpeg", "png", "webp"})
+VIDEOS = frozenset({"mp4", "mov"})
+DOCUMENTS = frozenset({"pdf"})
+EVERYTHING = IMAGES | VIDEOS | DOCUMENTS
+
+EXTENSION = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "mp4": ".mp4", "mov": ".mov", "pdf": ".pdf"}
+CONTENT_TYPE = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "pdf": "application/pdf",
+}
+LABEL = {"jpeg": "JPEG 图片", "png": "PNG 图片", "webp": "WebP 图片", "mp4": "MP4 视频", "mov": "MOV 视频",
+         "pdf": "PDF 文档"}  # fmt: skip
+
+# ISO-BMFF major brands: QuickTime, and the MP4 family (ISO, MPEG-4, H.264, 3GPP, Apple M4V).
+_MOV_BRANDS = {b"qt  "}
+_MP4_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ",
+               b"M4VH", b"M4VP", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"dash", b"MSNV", b"f4v ", b"mmp4"}  # fmt: skip
+
+
+class UploadRefused(ValueError):
+    """A file that is not accepted; the message is for the user (Chinese / English)."""
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    name: str  # the name the user gave (for display only)
+    file_kind: str  # jpeg, png, webp, mp4, mov, pdf
+    size: int
+    sha256: str
+    scan: str  # clean / not_scanned
+    data: bytes
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPE[self.file_kind]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    size: int
+    file_kind: str
+    stored_path: str  # relative to attachments_dir()
+
+
+def attachments_dir() -> Path:
+    return Path(settings.DATA_DIR) / "attachments"
+
+
+def _read(data: bytes | IO[bytes], limit: int) -> bytes:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    if hasattr(data, "seek"):
+        data.seek(0)
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = data.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def sniff(head: bytes) -> str | None:
+    """The kind a file's first bytes claim (before any deeper check), or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _MOV_BRANDS:
+            return "mov"
+        if brand in _MP4_BRANDS:
+            return "mp4"
+    return None
+
+
+def _image_ok(data: bytes, kind: str) -> bool:
+    expected = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}[kind]
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != expected:
+                return False
+            image.verify()  # structure and checksums (PNG CRCs); raises on a broken file
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # decodes the pixels: a header followed by garbage fails here
+            return image.width > 0 and image.height > 0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def _video_ok(data: bytes) -> bool:
+    """An ISO-BMFF file: a chain of boxes from the start, the first one `ftyp` with a sane size."""
+    size = int.from_bytes(data[0:4], "big")
+    if size < 16 or size > len(data) or data[4:8] != b"ftyp":
+        return False
+    offset = 0
+    while offset + 8 <= len(data):  # every box header inside the file (a truncated tail is tolerated)
+        box = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8]
+        if not all(32 <= c < 127 for c in kind):
+            return False
+        if box == 1 and offset + 16 <= len(data):
+            box = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        if box == 0:
+            break  # to the end of the file
+        if box < 8:
+            return False
+        offset += box
+    return True
+
+
+def _pdf_ok(data: bytes) -> bool:
+    return data.startswith(b"%PDF-") and b"%%EOF" in data[-2048:]
+
+
+def _scan(data: bytes, name: str) -> str:
+    hook = config.virus_scan()
+    if not hook:
+        return "not_scanned"
+    handle, temp = tempfile.mkstemp(prefix=".scan-", dir=tempfile.gettempdir())
+    path = Path(temp)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        try:
+            if "{path}" in hook:
+                done = subprocess.run(
+                    [part.replace("{path}", str(path)) for part in shlex.split(hook)],
+                    capture_output=True, timeout=120, check=False,
+                )  # fmt: skip
+                if done.returncode == 1:
+                    clean = False
+                elif done.returncode == 0:
+                    clean = True
+                else:
+                    raise RuntimeError(f"exit status {done.returncode}")
+            else:
+                module, _, function = hook.partition(":")
+                clean = bool(getattr(importlib.import_module(module), function)(path))
+        except Exception as exc:
+            raise UploadRefused(
+                f"病毒扫描失败，文件未接收：{name}。/ The virus scan failed ({type(exc).__name__}); "
+                "the file was not accepted."
+            ) from exc
+    finally:
+        path.unlink(missing_ok=True)
+    if not clean:
+        raise UploadRefused(
+            f"文件“{name}”未通过病毒扫描，已拒收。/ {name} failed the virus scan and was refused."
+        )
+    return "clean"
+
+
+def upload_check(*, name: str, data: bytes | IO[bytes], allowed: set[str] | frozenset[str]) -> CheckedUpload:
+    """Check an uploaded file by its content; raises `UploadRefused` (see the module doc)."""
+    shown = Path(name.replace("\\", "/")).name[:255] or "upload"
+    limit = max(config.max_bytes(k) for k in allowed)
+    content = _read(data, limit)
+    if not content:
+        raise UploadRefused(f"文件“{shown}”是空的。/ {shown} is empty.")
+    kind = sniff(content[:64])
+    accepted = "、".join(LABEL[k] for k in sorted(allowed))
+    if kind is None or kind not in allowed:
+        raise UploadRefused(
+            f"文件“{shown}”的内容不是可接受的类型（可接受：{accepted}）。"
+            f" / The content of {shown} is not an accepted type; the file name does not decide."
+        )
+    if len(content) > config.max_bytes(kind):
+        raise UploadRefused(
+            f"文件“{shown}”过大（{len(content):,} 字节，{LABEL[kind]}上限 {config.max_bytes(kind):,}）。"
+            f" / {shown} is too large."
+        )
+    checks = {"pdf": _pdf_ok, "mp4": _video_ok, "mov": _video_ok}
+    ok = _image_ok(content, kind) if kind in IMAGES else checks[kind](content)
+    if not ok:
+        raise UploadRefused(
+            f"文件“{shown}”已损坏或不是真正的{LABEL[kind]}。/ {shown} is damaged or not a real {kind} file."
+        )
+    scan = _scan(content, shown)
+    return CheckedUpload(
+        name=shown, file_kind=kind, size=len(content), sha256=hashlib.sha256(content).hexdigest(), scan=scan,
+        data=content,
+    )  # fmt: skip
+
+
+def attachment_store(*, upload: CheckedUpload) -> StoredFile:
+    """Write a checked file under its content hash (once per content); returns where."""
+    relative = f"{upload.sha256[:2]}/{upload.sha256}{EXTENSION[upload.file_kind]}"
+    final = attachments_dir() / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if not final.exists():
+        handle, temp = tempfile.mkstemp(prefix=".attachment-", dir=final.parent)
+        try:
+            with os.fdopen(handle, "wb") as f:
+                f.write(upload.data)
+            Path(temp).chmod(0o600)
+            Path(temp).replace(final)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    return StoredFile(
+        sha256=upload.sha256, size=upload.size, file_kind=upload.file_kind, stored_path=relative
+    )
+
+
+def attachment_path(stored_path: str) -> Path:
+    """The stored file (refuses a path that would leave the attachments directory)."""
+    root = attachments_dir().resolve()
+    path = (root / stored_path).resolve()
+    if root not in path.parents:
+        raise UploadRefused("bad stored path")
+    return path

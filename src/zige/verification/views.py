@@ -1,0 +1,282 @@
+"""Verification pages: the unit's task list, the task (form, history, review), the workbook upload,
+the bureau's review queue, and the evidence files (served only here, audited)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, cast
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from zige.accounts.access import role_required
+from zige.accounts.models import Role, User
+from zige.audit.services import audit_record
+from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
+from zige.verification import selectors
+from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
+from zige.verification.models import AttachmentRole, TaskKind, TaskStatus
+from zige.verification.services import (
+    Evidence,
+    Report,
+    SubmissionInvalid,
+    TaskNotFound,
+    TransitionRefused,
+    form1_apply,
+    review_resolve,
+    special_reasons,
+    submission_review,
+    task_submit,
+)
+from zige.verification.uploads import (
+    CONTENT_TYPE,
+    EVERYTHING,
+    IMAGES,
+    UploadRefused,
+    attachment_path,
+    upload_check,
+)
+
+UNIT_ROLES = frozenset({Role.UNIT_OPERATOR})
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)  # the role decorators let only logged-in users in
+
+
+FILE_FIELDS = (
+    ("on_site", AttachmentRole.ON_SITE),
+    ("written", AttachmentRole.WRITTEN),
+    ("other", AttachmentRole.OTHER),
+)
+
+
+@role_required(PEOPLE_ROLES)
+@require_GET
+def task_list(request: HttpRequest) -> HttpResponse:
+    statuses = tuple(TaskStatus.values)
+    status = param(request, "status", statuses)
+    kind = param(request, "kind", tuple(TaskKind.values))
+    today = timezone.localdate()
+    tasks = selectors.tasks_list(
+        user=_user(request), status=status, kind=kind, unit_no=param(request, "unit")
+    )
+    return render(
+        request,
+        "verification/list.html",
+        {
+            "page": paginate(request, tasks),
+            "status": status,
+            "kind": kind,
+            "counts": selectors.status_counts(user=_user(request)),
+            "statuses": TaskStatus.choices,
+            "due_soon": selectors.due_soon_count(user=_user(request), today=today),
+            "reminders": selectors.reminders_for(user=_user(request), limit=5),
+            "today": today,
+            "soon": today + timedelta(days=selectors.DUE_SOON_DAYS),
+            "nav": "verification",
+        },
+    )
+
+
+def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, Any]:
+    role = getattr(request.user, "role", "")
+    unit_may_report = (
+        role == Role.UNIT_OPERATOR
+        and task.kind == TaskKind.UNIT
+        and task.status in ("open", "overdue", "returned")
+    )
+    submissions = selectors.submissions_of(task)
+    latest = submissions[0] if submissions else None
+    context = {
+        "task": task,
+        "person": task.recipient,
+        "events": task.events.select_related("actor").order_by("at", "pk"),
+        "submissions": submissions,
+        "special": special_reasons(task.recipient, as_of=task.as_of),
+        "can_report": unit_may_report,
+        "can_review": role in OPERATOR_ROLES and task.status == TaskStatus.SUBMITTED,
+        "is_maker": bool(latest and latest.submitted_by_id == request.user.pk),
+        "can_resolve": role in OPERATOR_ROLES
+        and task.kind == TaskKind.REVIEW
+        and task.status in ("open", "overdue"),
+        "form": ReportForm(initial={"confirmed_on": timezone.localdate()}) if unit_may_report else None,
+        "review_form": ReviewForm(),
+        "resolve_form": ResolveForm(),
+        "nav": "verification",
+        "today": timezone.localdate(),
+    }
+    context.update(extra)
+    return context
+
+
+@role_required(PEOPLE_ROLES)
+@require_GET
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    task = selectors.task_get(user=_user(request), pk=pk)
+    return render(request, "verification/detail.html", _detail_context(request, task))
+
+
+def _files(request: HttpRequest) -> tuple[list[Evidence], list[str]]:
+    files: list[Evidence] = []
+    problems: list[str] = []
+    for name, role in FILE_FIELDS:
+        for upload in request.FILES.getlist(name):
+            allowed = EVERYTHING if role != AttachmentRole.ON_SITE else (IMAGES | {"mp4", "mov"})
+            try:
+                files.append(
+                    Evidence(role, upload_check(name=upload.name or "", data=upload, allowed=allowed))
+                )
+            except UploadRefused as exc:
+                problems.append(str(exc))
+    return files, problems
+
+
+@role_required(UNIT_ROLES)
+@require_POST
+def task_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = selectors.task_get(user=_user(request), pk=pk)  # another unit's task: 404
+    form = ReportForm(request.POST)
+    files, problems = _files(request)
+    if form.is_valid():
+        data = form.cleaned_data
+        report = Report(
+            method=data["method"], method_note=data.get("method_note") or "", result=data["result"],
+            confirmed_on=data.get("confirmed_on"), address=data.get("address") or "", health=data.get("health") or "",
+            lost_reason=data.get("lost_reason") or "", lost_on=data.get("lost_on"), note=data.get("note") or "",
+        )  # fmt: skip
+        if not problems:
+            try:
+                task_submit(
+                    task_id=task.pk, user=_user(request), report=report, files=files, now=timezone.now()
+                )
+            except SubmissionInvalid as exc:
+                problems.extend(message for _, message in exc.errors)
+            except (TransitionRefused, TaskNotFound) as exc:
+                messages.error(request, str(exc))
+                return redirect("verification:detail", pk=task.pk)
+            else:
+                messages.success(request, "已上报，等待社保局审核。")
+                return redirect("verification:detail", pk=task.pk)
+    context = _detail_context(request, task, problems=problems)
+    context["form"] = form
+    return render(request, "verification/detail.html", context, status=200)
+
+
+@role_required(OPERATOR_ROLES)
+@require_POST
+def task_review_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = selectors.task_get(user=_user(request), pk=pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "请选择审核结论。")
+        return redirect("verification:detail", pk=task.pk)
+    approve = form.cleaned_data["decision"] == "approve"
+    try:
+        submission_review(
+            task_id=task.pk,
+            user=_user(request),
+            approve=approve,
+            note=form.cleaned_data["note"],
+            now=timezone.now(),
+        )
+    except SubmissionInvalid as exc:
+        messages.error(request, "；".join(m for _, m in exc.errors))
+    except (TransitionRefused, PermissionDenied) as exc:
+        messages.error(request, str(exc) or "不能审核。")
+    else:
+        messages.success(request, "审核通过，结果已作为单位确认信息入库。" if approve else "已退回单位。")
+    return redirect("verification:detail", pk=task.pk)
+
+
+@role_required(OPERATOR_ROLES)
+@require_POST
+def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = selectors.task_get(user=_user(request), pk=pk)
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "请填写核查结论和说明。")
+        return redirect("verification:detail", pk=task.pk)
+    data = form.cleaned_data
+    try:
+        review_resolve(
+            task_id=task.pk, user=_user(request), finding=data["finding"], note=data["note"],
+            death_date=data.get("death_date"), amount_obtained=data.get("amount_obtained"), now=timezone.now(),
+        )  # fmt: skip
+    except SubmissionInvalid as exc:
+        messages.error(request, "；".join(m for _, m in exc.errors))
+    except (TransitionRefused, PermissionDenied) as exc:
+        messages.error(request, str(exc) or "不能处理。")
+    else:
+        messages.success(request, "核查结论已记录。")
+    return redirect("verification:detail", pk=task.pk)
+
+
+@role_required(RECORDS_ROLES)
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    tasks = selectors.review_queue(user=_user(request))
+    return render(
+        request,
+        "verification/queue.html",
+        {"page": paginate(request, tasks), "today": timezone.localdate(), "nav": "verification"},
+    )
+
+
+@role_required(UNIT_ROLES)
+@require_http_methods(["GET", "POST"])
+def bulk_upload(request: HttpRequest) -> HttpResponse:
+    result = None
+    problems: list[str] = []
+    form = BulkForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        written = None
+        if form.cleaned_data.get("written"):
+            upload = form.cleaned_data["written"]
+            try:
+                written = upload_check(
+                    name=upload.name or "", data=upload, allowed=EVERYTHING - {"mp4", "mov"}
+                )
+            except UploadRefused as exc:
+                problems.append(str(exc))
+        workbook = form.cleaned_data["workbook"]
+        if not problems:
+            data = workbook.read(20 * 1024 * 1024 + 1)
+            if len(data) > 20 * 1024 * 1024:
+                problems.append("工作簿过大（上限 20 MB）。")
+            else:
+                result = form1_apply(user=_user(request), data=data, now=timezone.now(), written=written)
+                if not result.errors:
+                    messages.success(
+                        request, f"已上报 {result.applied} 人（未填写的 {result.skipped} 行未处理）。"
+                    )
+                    return redirect("verification:list")
+    return render(
+        request,
+        "verification/bulk.html",
+        {"form": form, "result": result, "problems": problems, "nav": "verification"},
+    )
+
+
+@role_required(PEOPLE_ROLES)
+@require_GET
+def attachment_view(request: HttpRequest, pk: int) -> FileResponse:
+    attachment = selectors.attachment_get(user=_user(request), pk=pk)
+    audit_record(
+        actor=request.user, action="attachment.viewed", target_type="verification_attachment", target_id=pk,
+        ip=client_ip(request), at=timezone.now(),
+        after={"task": attachment.submission.task_id, "recipient": attachment.submission.task.recipient_id},
+    )  # fmt: skip
+    path = attachment_path(attachment.stored_path)
+    response = FileResponse(
+        path.open("rb"), content_type=CONTENT_TYPE.get(attachment.file_kind, "application/octet-stream")
+    )
+    inline = attachment.file_kind in ("jpeg", "png", "webp", "mp4", "mov", "pdf")
+    response["Content-Disposition"] = ("inline" if inline else "attachment") + f'; filename="attachment-{pk}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,175 @@
+"""待遇处理 pages and `zige payments`: a proposal by one officer, approved by another, exported,
+downloaded, confirmed; a fraud fine outside 2–5× refused on the page."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import RecipientFactory, UserFactory, fraud_case, payment_action
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.benefits.models import ActionState, BatchState, ExportBatch, FraudCase, PaymentAction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings: Any, tmp_path: Path) -> Path:
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def wang() -> Any:
+    return UserFactory(username="wang", role=Role.BUREAU_OPERATOR)
+
+
+@pytest.fixture
+def li() -> Any:
+    return UserFactory(username="li", role=Role.BUREAU_ADMIN)
+
+
+def as_user(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_propose_on_the_page_and_the_proposer_cannot_approve(wang: Any, li: Any) -> None:
+    person = RecipientFactory(name="张三丰")
+    client = as_user(wang)
+    response = client.post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": "2026-10", "months": "2",
+         "amount": "6000.00", "note": "火化信息 2026-09-12"},
+    )  # fmt: skip
+    action = PaymentAction.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "benefits:action", args=[action.pk]
+    )
+    assert action.proposed_by == wang and action.source == "manual"
+    page = client.get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert "您是提出人" in page and "disabled" in page
+    assert "张*丰" in page and "张三丰" not in page  # masked name
+    client.post(reverse("benefits:action_approve", args=[action.pk]), follow=True)
+    action.refresh_from_db()
+    assert action.state == ActionState.PROPOSED
+    other = as_user(li)
+    page = other.get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert "您是提出人" not in page
+    other.post(reverse("benefits:action_approve", args=[action.pk]))
+    action.refresh_from_db()
+    assert action.state == ActionState.APPROVED and action.approved_by == li
+
+
+def test_a_refused_change_is_shown_as_a_message(wang: Any) -> None:
+    action = payment_action(RecipientFactory(), proposed_by=wang)
+    response = as_user(wang).post(reverse("benefits:action_approve", args=[action.pk]), follow=True)
+    assert "提出人不能审批" in response.content.decode()
+
+
+def test_actions_list_filters(wang: Any) -> None:
+    stop = payment_action(RecipientFactory(), kind="stop")
+    suspend = payment_action(RecipientFactory(), kind="suspend", state="approved")
+    client = as_user(wang)
+    page = client.get(reverse("benefits:actions"), {"kind": "suspend"}).content.decode()
+    assert f"#{suspend.pk}<" in page and f"#{stop.pk}<" not in page
+    page = client.get(reverse("benefits:actions"), {"state": "proposed"}).content.decode()
+    assert f"#{stop.pk}<" in page and f"#{suspend.pk}<" not in page
+
+
+def test_export_download_and_confirm_on_the_pages(wang: Any) -> None:
+    actions = [payment_action(RecipientFactory(), state="approved", amount=a) for a in ("100.00", "250.50")]
+    client = as_user(wang)
+    response = client.post(reverse("benefits:batch_create"))
+    batch = ExportBatch.objects.get()
+    assert response["Location"] == reverse("benefits:batch", args=[batch.pk])
+    assert batch.total_amount == Decimal("350.50")
+    download = client.get(reverse("benefits:batch_download", args=[batch.pk, "csv"]))
+    body = b"".join(download.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == batch.csv_sha256
+    assert AuditEvent.objects.filter(action="export_batch.downloaded", actor="wang").count() == 1
+    assert client.get(reverse("benefits:batch_download", args=[batch.pk, "nope"])).status_code == 404
+    auditor = as_user(UserFactory(role=Role.AUDITOR))
+    assert auditor.get(reverse("benefits:batch", args=[batch.pk])).status_code == 200
+    assert auditor.get(reverse("benefits:batch_download", args=[batch.pk, "csv"])).status_code == 403
+    client.post(reverse("benefits:batch_confirm", args=[batch.pk]), {"ref": "ZF-1"})
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CONFIRMED
+    assert {a.state for a in PaymentAction.objects.filter(pk__in=[a.pk for a in actions])} == {"confirmed"}
+
+
+def test_fraud_fine_out_of_bounds_is_refused_on_the_page(wang: Any) -> None:
+    case = fraud_case(RecipientFactory(), amount="1000.00")
+    client = as_user(wang)
+    page = client.get(reverse("benefits:fraud", args=[case.pk])).content.decode()
+    assert "2,000.00 至 5,000.00" in page
+    response = client.post(reverse("benefits:fraud_fine", args=[case.pk]), {"fine": "5010"}, follow=True)
+    assert "二倍以上五倍以下" in response.content.decode()
+    case.refresh_from_db()
+    assert case.fine is None
+    client.post(reverse("benefits:fraud_fine", args=[case.pk]), {"fine": "5000"})
+    assert FraudCase.objects.get(pk=case.pk).fine == Decimal("5000.00")
+
+
+def test_report_page_and_csv(wang: Any) -> None:
+    client = as_user(wang)
+    assert "未追回" in client.get(reverse("benefits:report")).content.decode()
+    text = client.get(reverse("benefits:report_csv")).content.decode("utf-8")
+    assert text.startswith("\ufeffsection,key,label,cases,amount,recovered,outstanding,written_off")
+    assert "\r\ntotal,total,合计,0,0.00,0.00,0.00,0.00\r\n" in text
+
+
+def test_zige_payments_export_and_confirm(wang: Any) -> None:
+    from zige.cli import main
+
+    runner = CliRunner()
+    empty = runner.invoke(main, ["payments", "export"])
+    assert empty.exit_code == 0 and "nothing to export" in empty.output
+    payment_action(RecipientFactory(), state="approved", amount="123.45")
+    done = runner.invoke(main, ["payments", "export", "--user", "wang"])
+    assert done.exit_code == 0, done.output
+    batch = ExportBatch.objects.get()
+    assert f"batch #{batch.pk}: 1 actions, total 123.45 yuan" in done.output
+    assert batch.created_by == wang
+    again = runner.invoke(main, ["payments", "reexport", str(batch.pk), "--reason", "重发"])
+    assert again.exit_code == 0, again.output
+    confirmed = runner.invoke(main, ["payments", "confirm", str(batch.pk), "--ref", "ZF-9"])
+    assert confirmed.exit_code == 0, confirmed.output
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CONFIRMED and batch.confirm_ref == "ZF-9"
+    twice = runner.invoke(main, ["payments", "confirm", str(batch.pk)])
+    assert twice.exit_code == 2 and "状态不能从" in twice.output
+    unknown = runner.invoke(main, ["payments", "export", "--user", "nobody"])
+    assert unknown.exit_code == 2
+
+
+def test_nav_link_for_bureau_and_auditors_only(wang: Any) -> None:
+    from tests.factories import UnitOperatorFactory
+
+    assert "待遇处理</a>" in as_user(wang).get(reverse("reports:dashboard")).content.decode()
+    unit_page = as_user(UnitOperatorFactory()).get(reverse("reports:dashboard")).content.decode()
+    assert reverse("benefits:actions") not in unit_page
+
+
+def test_bulk_approve_skips_own_proposals(wang: Any, li: Any) -> None:
+    system = [payment_action(RecipientFactory()) for _ in range(3)]
+    own = payment_action(RecipientFactory(), proposed_by=li)
+    client = as_user(li)
+    page = client.get(reverse("benefits:actions"), {"state": "proposed"}).content.decode()
+    assert f'value="{system[0].pk}"' in page and f'value="{own.pk}"' not in page  # no box for one's own
+    response = client.post(
+        reverse("benefits:actions_approve"), {"ids": [*(a.pk for a in system), own.pk]}, follow=True
+    )
+    assert "已审批 3 条；1 条未审批" in response.content.decode()
+    assert {a.state for a in PaymentAction.objects.filter(pk__in=[a.pk for a in system])} == {"approved"}
+    assert PaymentAction.objects.get(pk=own.pk).state == "proposed"
+    assert AuditEvent.objects.filter(action="payment_action.approved").count() == 3

@@ -1,0 +1,212 @@
+"""The 服务台账 and 异地居住 pages over HTTP: a unit operator's own ledger only, a visit with a
+photo through the form (a real JPEG accepted, a disguised file refused), marks, the bureau's
+other-province list and its 附件2 export read back."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+from PIL import Image
+
+from tests.factories import RecipientFactory, UnitFactory, UnitOperatorFactory, UserFactory, make_id
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.ledger.config import LedgerConfig
+from zige.ledger.models import HomeVisit, OtherProvinceExport, SpecialMark
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings: Any, tmp_path: Path) -> Path:
+    settings.DATA_DIR = tmp_path / "data"
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.ZIGE_LEDGER = LedgerConfig()
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    today = timezone.localdate()
+    own, other = UnitFactory(unit_no="14019990001"), UnitFactory(unit_no="14019990002")
+    old_birth = date(today.year - 85, 1, 1)
+    young_birth = date(today.year - 65, 1, 1)
+    return {
+        "own": own,
+        "other": other,
+        "old": RecipientFactory(unit=own, name="高龄甲", id_number=make_id(901, old_birth)),
+        "young": RecipientFactory(unit=own, name="年轻乙", id_number=make_id(902, young_birth)),
+        "foreign": RecipientFactory(unit=other, name="外单位丙", id_number=make_id(903, old_birth)),
+        "away": RecipientFactory(
+            unit=own,
+            name="外省丁",
+            id_number=make_id(904, young_birth, region="130102"),
+            has_social_card="no",
+        ),
+        "unitop": UnitOperatorFactory(unit=own),
+        "staff": UserFactory(role=Role.BUREAU_OPERATOR),
+    }
+
+
+def jpeg(name: str = "visit.jpg") -> SimpleUploadedFile:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(out, format="JPEG")
+    return SimpleUploadedFile(name, out.getvalue(), content_type="image/jpeg")
+
+
+def test_a_unit_operator_lands_on_their_own_ledger_and_sees_no_other_unit(
+    client: Client, world: dict[str, Any]
+) -> None:
+    client.force_login(world["unitop"])
+    response = client.get("/ledger/")
+    assert response.status_code == 302 and response["Location"] == f"/ledger/units/{world['own'].unit_no}/"
+    page = client.get(response["Location"]).content.decode()
+    assert world["old"].person_no in page and "高*甲" in page  # names masked
+    assert world["young"].person_no not in page  # not in a special group
+    assert world["foreign"].person_no not in page
+    assert client.get(f"/ledger/units/{world['other'].unit_no}/").status_code == 404
+    assert client.get(f"/ledger/people/{world['foreign'].person_no}/").status_code == 404
+    assert client.get(f"/ledger/people/{world['foreign'].person_no}/visits/new/").status_code == 404
+    assert client.get("/ledger/other-province/").status_code == 403
+
+
+def test_a_visit_with_a_real_photo_through_the_form(
+    client: Client, world: dict[str, Any], data_dir: Path
+) -> None:
+    client.force_login(world["unitop"])
+    old = world["old"]
+    url = f"/ledger/people/{old.person_no}/visits/new/"
+    assert "登记走访" in client.get(url).content.decode()
+    response = client.post(
+        url,
+        {"visited_on": timezone.localdate().isoformat(), "visitor": "李社工", "outcome": "alive",
+         "notes": "精神良好", "photo": jpeg()},
+    )  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == f"/ledger/people/{old.person_no}/"
+    visit = HomeVisit.objects.get()
+    assert (visit.recorded_by, visit.visitor, visit.photo_content_type) == (
+        world["unitop"],
+        "李社工",
+        "image/jpeg",
+    )
+    page = client.get(response["Location"]).content.decode()
+    assert "精神良好" in page and "查看照片" in page
+    photo = client.get(f"/ledger/visits/{visit.pk}/photo/")
+    assert photo.status_code == 200 and photo["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(b"".join(photo.streaming_content))).size == (40, 30)
+    # the not-visited list no longer has the person
+    ledger = client.get(f"/ledger/units/{world['own'].unit_no}/?show=not_visited").content.decode()
+    assert old.person_no not in ledger
+    # a unit operator of another unit cannot open the photo
+    client.force_login(UnitOperatorFactory(unit=world["other"]))
+    assert client.get(f"/ledger/visits/{visit.pk}/photo/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [
+        SimpleUploadedFile("photo.jpg", b"<?php echo 'not a photo'; ?>" * 10, content_type="image/jpeg"),
+        SimpleUploadedFile("photo.png", b"GIF89a" + b"\x00" * 100, content_type="image/png"),
+    ],
+)
+def test_a_disguised_photo_is_refused_with_a_message(
+    client: Client, world: dict[str, Any], upload: Any
+) -> None:
+    client.force_login(world["unitop"])
+    response = client.post(
+        f"/ledger/people/{world['old'].person_no}/visits/new/",
+        {
+            "visited_on": timezone.localdate().isoformat(),
+            "visitor": "李社工",
+            "outcome": "alive",
+            "photo": upload,
+        },
+    )
+    assert response.status_code == 200
+    assert "不是可接受的类型" in response.content.decode()
+    assert not HomeVisit.objects.exists()
+
+
+def test_a_visit_dated_tomorrow_is_refused(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["staff"])
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    response = client.post(
+        f"/ledger/people/{world['old'].person_no}/visits/new/",
+        {"visited_on": tomorrow.isoformat(), "visitor": "李社工", "outcome": "alive"},
+    )
+    assert response.status_code == 200 and "走访日期不能晚于今天" in response.content.decode()
+    assert not HomeVisit.objects.exists()
+
+
+def test_marking_and_removing_through_the_person_page(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["unitop"])
+    young = world["young"]
+    response = client.post(
+        f"/ledger/people/{young.person_no}/marks/",
+        {"group": "high_risk", "reason": "独居", "since": "2026-01-01"},
+    )
+    assert response.status_code == 302
+    mark = SpecialMark.objects.get()
+    ledger = client.get(f"/ledger/units/{world['own'].unit_no}/?group=high_risk").content.decode()
+    assert young.person_no in ledger and world["old"].person_no not in ledger
+    again = client.post(
+        f"/ledger/people/{young.person_no}/marks/", {"group": "high_risk", "reason": "再标", "since": "2026-01-01"},
+        follow=True,
+    )  # fmt: skip
+    assert "已标记为高危" in again.content.decode()
+    client.post(f"/ledger/marks/{mark.pk}/remove/", {"reason": "子女已同住"})
+    mark.refresh_from_db()
+    assert (mark.active, mark.removal_reason) == (False, "子女已同住")
+    ledger_events = AuditEvent.objects.filter(action__startswith="ledger.").order_by("seq")
+    assert [e.action for e in ledger_events] == ["ledger.mark_add", "ledger.mark_remove"]
+    # an auditor reads the ledger but cannot write it
+    client.force_login(UserFactory(role=Role.AUDITOR))
+    assert client.get(f"/ledger/people/{young.person_no}/").status_code == 200
+    assert client.post(f"/ledger/marks/{mark.pk}/remove/", {"reason": "x"}).status_code == 403
+
+
+def test_the_not_visited_csv(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["unitop"])
+    response = client.get(f"/ledger/units/{world['own'].unit_no}/not-visited.csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    lines = text.strip().splitlines()
+    assert lines[0] == "个人编号,姓名,类别,上次走访,现居住地"
+    assert [line.split(",")[0] for line in lines[1:]] == [world["old"].person_no]
+
+
+def test_the_bureau_lists_and_exports_other_province_residents(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["staff"])
+    page = client.get("/ledger/other-province/").content.decode()
+    assert world["away"].person_no in page and world["old"].person_no not in page
+    assert 'data-testid="op-total">1<' in page
+    response = client.post("/ledger/other-province/export/", {"format": "xlsx"})
+    assert response.status_code == 302
+    export = OtherProvinceExport.objects.get()
+    download = client.get(f"/ledger/other-province/exports/{export.pk}/")
+    data = b"".join(download.streaming_content)
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    rows = [r for r in ws.iter_rows(min_row=4, values_only=True) if isinstance(r[0], int)]
+    assert [(r[4], r[9], r[2]) for r in rows] == [
+        (world["away"].person_no, world["away"].id_number, "140000")
+    ]
+    page = client.get("/ledger/other-province/").content.decode()
+    assert export.file_name in page and export.sha256[:16] in page
+    client.force_login(world["unitop"])
+    assert client.post("/ledger/other-province/export/", {"format": "xlsx"}).status_code == 403
+    assert client.get(f"/ledger/other-province/exports/{export.pk}/").status_code == 403
+
+
+def test_the_bureau_overview_counts_every_unit(client: Client, world: dict[str, Any]) -> None:
+    client.force_login(world["staff"])
+    page = client.get("/ledger/").content.decode()
+    assert world["own"].unit_no in page and world["other"].unit_no in page
+    assert 'data-testid="ledger-total">2<' in page and 'data-testid="ledger-not-visited">2<' in page
+    assert "服务台账" in page and "异地居住" in page  # the navigation links

@@ -1,0 +1,142 @@
+"""Verification pages over HTTP: the unit's list and form with a photo, the bureau's review,
+the evidence file view (audited, unit-isolated), the workbook page with row errors."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from tests.factories import (
+    RecipientFactory,
+    UnitFactory,
+    UnitOperatorFactory,
+    UserFactory,
+    make_id,
+    verification_task,
+)
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.verification.models import Attachment, Submission, VerificationTask
+
+pytestmark = pytest.mark.django_db
+
+
+def jpeg_file(name: str = "visit.jpg") -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 30, 30)).save(buffer, "JPEG")
+    buffer.seek(0)
+    buffer.name = name
+    return buffer
+
+
+@pytest.fixture
+def setup() -> dict[str, Any]:
+    unit, other = UnitFactory(), UnitFactory()
+    person = RecipientFactory(unit=unit, id_number=make_id(11, birth=date(1958, 4, 2)), name="张建国")
+    stranger = RecipientFactory(unit=other, id_number=make_id(12, birth=date(1958, 4, 3)), name="外单位人")
+    task = verification_task(person)
+    soon = verification_task(RecipientFactory(unit=unit, id_number=make_id(13, birth=date(1959, 1, 1))))
+    VerificationTask.objects.filter(pk=soon.pk).update(deadline=timezone.localdate() + timedelta(days=5))  # type: ignore[attr-defined]
+    foreign = verification_task(stranger)
+    return {
+        "task": task, "soon": soon, "foreign": foreign,
+        "unit_op": UnitOperatorFactory(unit=unit), "other_op": UnitOperatorFactory(unit=other),
+        "officer": UserFactory(role=Role.BUREAU_OPERATOR),
+    }  # fmt: skip
+
+
+def test_the_unit_sees_its_tasks_by_deadline(client: Client, setup: dict[str, Any]) -> None:
+    client.force_login(setup["unit_op"])
+    html = client.get(reverse("verification:list")).content.decode()
+    first, second = html.index(f"#{setup['soon'].pk}<"), html.index(f"#{setup['task'].pk}<")
+    assert first < second  # the one due soonest comes first
+    assert "vtask-due-soon" in html and "外单位人" not in html
+    assert "核实任务" in html  # the navigation link
+
+
+def test_report_with_a_photo_then_bureau_approval(
+    client: Client, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    task = setup["task"]
+    client.force_login(setup["unit_op"])
+    url = reverse("verification:submit", kwargs={"pk": task.pk})
+    form = {"method": "visit", "result": "eligible", "confirmed_on": timezone.localdate().isoformat(), "address": "太原市杏花岭区",
+            "health": "良好"}  # fmt: skip
+    disguised = io.BytesIO(b"<html><script>alert(1)</script></html>")
+    disguised.name = "photo.jpg"
+    refused = client.post(url, {**form, "on_site": disguised})
+    assert refused.status_code == 200 and "不是可接受的类型" in refused.content.decode()
+    assert not Submission.objects.exists()
+    response = client.post(url, {**form, "on_site": jpeg_file()})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    attachment = Attachment.objects.get()
+    assert attachment.file_kind == "jpeg"
+    # served only through the view, to those who may see the person, and audited
+    shown = client.get(reverse("verification:attachment", kwargs={"pk": attachment.pk}))
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/jpeg"
+    assert shown["X-Content-Type-Options"] == "nosniff"
+    assert AuditEvent.objects.filter(action="attachment.viewed", target_id=str(attachment.pk)).count() == 1
+    client.force_login(setup["other_op"])
+    assert client.get(reverse("verification:attachment", kwargs={"pk": attachment.pk})).status_code == 404
+    assert client.get(reverse("verification:detail", kwargs={"pk": task.pk})).status_code == 404
+    assert client.post(url, {**form, "on_site": jpeg_file()}).status_code == 404
+    # the bureau's queue lists it; approving it stores the evidence
+    client.force_login(setup["officer"])
+    queue = client.get(reverse("verification:queue")).content.decode()
+    assert "张建国" in queue
+    page = client.get(reverse("verification:detail", kwargs={"pk": task.pk})).content.decode()
+    assert "审核单位上报" in page and re.search(
+        r'<img class="vtask-thumb" src="/verification/attachments/\d+/"', page
+    )
+    done = client.post(
+        reverse("verification:review", kwargs={"pk": task.pk}), {"decision": "approve"}, follow=True
+    )
+    assert "审核通过" in done.content.decode()
+    task.refresh_from_db()
+    assert task.status == "approved"
+    assert Submission.objects.get().evidence_batch.kind == "unit_confirm"
+
+
+def test_workbook_page_shows_errors_per_row(client: Client, setup: dict[str, Any]) -> None:
+    client.force_login(setup["unit_op"])
+    junk = io.BytesIO(b"not a workbook")
+    junk.name = "form1.xlsx"
+    response = client.post(reverse("verification:bulk"), {"workbook": junk})
+    html = response.content.decode()
+    assert response.status_code == 200 and "全部未上报" in html and "无法读取" in html
+
+
+def test_the_bureau_records_a_fraud_finding_on_a_review_task(client: Client, setup: dict[str, Any]) -> None:
+    from decimal import Decimal
+
+    from zige.benefits.models import FraudCase
+
+    person = RecipientFactory(
+        id_number=make_id(21, birth=date(1950, 2, 2)), monthly_amount=Decimal("2000.00")
+    )
+    task = verification_task(person, kind="review")
+    url = reverse("verification:resolve", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    client.force_login(setup["unit_op"])
+    assert client.post(url, {"finding": "fraud", "note": "x"}).status_code == 403
+    client.force_login(setup["officer"])
+    page = client.get(reverse("verification:detail", kwargs={"pk": task.pk})).content.decode()  # type: ignore[attr-defined]
+    assert "疑点核查结论" in page
+    missing = client.post(url, {"finding": "fraud", "note": "家属代领"}, follow=True).content.decode()
+    assert "须填写死亡日期" in missing
+    done = client.post(
+        url,
+        {"finding": "fraud", "note": "家属代领", "death_date": "2026-08-15", "amount_obtained": "6000.00"},
+        follow=True,
+    )
+    assert "核查结论已记录" in done.content.decode()
+    assert FraudCase.objects.get(recipient=person).amount_obtained == Decimal("6000.00")
+    assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]

@@ -1,0 +1,364 @@
+"""Payment actions: proposal, maker-checker, every transition, reversals, proposals from runs."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from tests.factories import NOW, RecipientFactory, UserFactory
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.benefits.models import ActionSource, ActionState, PaymentAction, RecoveryCase, RecoveryStatus
+from zige.benefits.services import (
+    ACTION_TRANSITIONS,
+    BenefitsError,
+    payment_action_approve,
+    payment_action_propose,
+    payment_action_reject,
+    payment_action_reverse,
+    payment_action_withdraw,
+    payment_actions_for_run,
+)
+from zige.certification.models import Decision, Run, RunStatus, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def maker() -> Any:
+    return UserFactory(username="maker", role=Role.BUREAU_OPERATOR)
+
+
+@pytest.fixture
+def checker() -> Any:
+    return UserFactory(username="checker", role=Role.BUREAU_ADMIN)
+
+
+def propose(maker: Any, *, kind: str = "stop", month: str = "2026-09", months: int | None = 3,
+            amount: str | None = "9000.00", person: Any = None, source: str = "manual") -> PaymentAction:  # fmt: skip
+    return payment_action_propose(
+        recipient=person or RecipientFactory(), kind=kind, effective_month=month, months=months,
+        amount=None if amount is None else Decimal(amount), source=source, source_ref="test",
+        proposed_by=maker, now=NOW,
+    )  # fmt: skip
+
+
+def test_propose_is_audited_and_idempotent_while_live(maker: Any) -> None:
+    person = RecipientFactory()
+    first = propose(maker, person=person)
+    again = propose(maker, person=person)
+    assert again.pk == first.pk
+    assert PaymentAction.objects.count() == 1
+    assert AuditEvent.objects.filter(action="payment_action.proposed", target_id=str(first.pk)).count() == 1
+    assert first.state == ActionState.PROPOSED and first.proposed_by == maker
+    other_month = propose(maker, person=person, month="2026-10")
+    assert other_month.pk != first.pk
+
+
+def test_a_closed_proposal_frees_the_slot(maker: Any, checker: Any) -> None:
+    person = RecipientFactory()
+    first = propose(maker, person=person)
+    payment_action_reject(action_id=first.pk, user=checker, reason="证据不足", now=NOW)
+    second = propose(maker, person=person)
+    assert second.pk != first.pk
+
+
+@pytest.mark.parametrize(
+    ("kind", "month", "months", "amount", "message"),
+    [
+        ("cancel", "2026-09", 1, "1", "未知"),
+        ("stop", "2026-13", 1, "1", "YYYY-MM"),
+        ("stop", "202609", 1, "1", "YYYY-MM"),
+        ("stop", "2026-09", -1, "1", "负数"),
+        ("stop", "2026-09", 1, "-1", "负数"),
+        ("stop", "2026-09", 1, "1.001", "两位小数"),
+    ],
+)
+def test_propose_refuses_bad_values(
+    maker: Any, kind: str, month: str, months: int, amount: str, message: str
+) -> None:
+    with pytest.raises(BenefitsError, match=message):
+        propose(maker, kind=kind, month=month, months=months, amount=amount)
+
+
+def test_unit_operators_and_auditors_cannot_propose() -> None:
+    for role in (Role.AUDITOR, Role.UNIT_OPERATOR):
+        user = UserFactory(role=Role.AUDITOR) if role == Role.AUDITOR else None
+        if user is None:
+            from tests.factories import UnitOperatorFactory
+
+            user = UnitOperatorFactory()
+        with pytest.raises(BenefitsError, match="社保局"):
+            propose(user)
+
+
+# --- maker-checker --------------------------------------------------------------------------
+
+
+def test_the_proposer_can_never_approve(maker: Any, checker: Any) -> None:
+    action = propose(maker)
+    with pytest.raises(BenefitsError, match="提出人不能审批"):
+        payment_action_approve(action_id=action.pk, user=maker, now=NOW)
+    action.refresh_from_db()
+    assert action.state == ActionState.PROPOSED
+    approved = payment_action_approve(action_id=action.pk, user=checker, now=NOW)
+    assert approved.state == ActionState.APPROVED and approved.approved_by == checker
+
+
+def test_the_database_refuses_maker_as_checker(maker: Any, checker: Any) -> None:
+    """A raw UPDATE around the service: the check constraint refuses it (SQLite and PostgreSQL)."""
+    action = propose(maker)
+    table = PaymentAction._meta.db_table
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = 'approved', approved_by_id = proposed_by_id, approved_at = %s WHERE id = %s",
+            [NOW, action.pk],
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentAction.objects.filter(pk=action.pk).update(
+            state="approved", approved_by=maker, approved_at=NOW
+        )
+    # A different person passes the same constraint (the test can fail).
+    with transaction.atomic():
+        PaymentAction.objects.filter(pk=action.pk).update(
+            state="approved", approved_by=checker, approved_at=NOW
+        )
+    action.refresh_from_db()
+    assert action.approved_by == checker
+
+
+def test_a_system_proposal_still_needs_a_human_approver(checker: Any) -> None:
+    action = propose(None, source="run")
+    assert action.proposed_by is None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentAction.objects.filter(pk=action.pk).update(state="approved")
+    payment_action_approve(action_id=action.pk, user=checker, now=NOW)
+    action.refresh_from_db()
+    assert action.state == ActionState.APPROVED
+
+
+# --- the transition table ---------------------------------------------------------------------
+
+STATES = [s.value for s in ActionState]
+
+
+@pytest.mark.parametrize("start", STATES)
+@pytest.mark.parametrize("verb", ["approve", "reject", "withdraw"])
+def test_every_user_transition_against_the_table(start: str, verb: str, maker: Any, checker: Any) -> None:
+    action = propose(maker)
+    fields: dict[str, Any] = {"state": start}
+    if start in ("approved", "exported", "confirmed"):
+        fields.update(approved_by=checker, approved_at=NOW)
+    PaymentAction.objects.filter(pk=action.pk).update(**fields)
+    target = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}[verb]
+    call = {
+        "approve": lambda: payment_action_approve(action_id=action.pk, user=checker, now=NOW),
+        "reject": lambda: payment_action_reject(action_id=action.pk, user=checker, reason="不对", now=NOW),
+        "withdraw": lambda: payment_action_withdraw(action_id=action.pk, user=maker, reason="", now=NOW),
+    }[verb]
+    before = AuditEvent.objects.count()
+    if (start, target) in ACTION_TRANSITIONS:
+        assert call().state == target
+        assert AuditEvent.objects.filter(action=f"payment_action.{target}").count() == 1
+        assert AuditEvent.objects.count() > before
+    else:
+        with pytest.raises(BenefitsError, match="状态不能从"):
+            call()
+        action.refresh_from_db()
+        assert action.state == start
+        assert AuditEvent.objects.count() == before
+
+
+def test_the_table_is_the_documented_one() -> None:
+    assert {
+        ("proposed", "approved"), ("proposed", "rejected"), ("proposed", "withdrawn"),
+        ("approved", "exported"), ("exported", "confirmed"), ("exported", "approved"),
+    } == ACTION_TRANSITIONS  # fmt: skip
+
+
+def test_only_the_proposer_withdraws_and_only_others_reject(maker: Any, checker: Any) -> None:
+    action = propose(maker)
+    with pytest.raises(BenefitsError, match="只有提出人"):
+        payment_action_withdraw(action_id=action.pk, user=checker, reason="", now=NOW)
+    with pytest.raises(BenefitsError, match="撤回"):
+        payment_action_reject(action_id=action.pk, user=maker, reason="x", now=NOW)
+    with pytest.raises(BenefitsError, match="理由"):
+        payment_action_reject(action_id=action.pk, user=checker, reason=" ", now=NOW)
+    system = propose(None, source="run")
+    with pytest.raises(BenefitsError, match="系统提出的待遇处理不能撤回"):
+        payment_action_withdraw(action_id=system.pk, user=checker, reason="", now=NOW)
+
+
+# --- reversals ------------------------------------------------------------------------------
+
+
+def test_a_reversal_is_a_new_action_through_approval(maker: Any, checker: Any) -> None:
+    original = propose(maker)
+    with pytest.raises(BenefitsError, match="驳回或撤回"):
+        payment_action_reverse(action_id=original.pk, user=checker, reason="错了", now=NOW)
+    payment_action_approve(action_id=original.pk, user=checker, now=NOW)
+    reversal = payment_action_reverse(action_id=original.pk, user=checker, reason="死亡信息有误", now=NOW)
+    original.refresh_from_db()
+    assert original.state == ActionState.APPROVED  # never edited
+    assert reversal.reverses == original and reversal.source == ActionSource.REVERSAL
+    assert (reversal.kind, reversal.effective_month, reversal.months, reversal.amount) == (
+        original.kind, original.effective_month, original.months, original.amount,
+    )  # fmt: skip
+    assert reversal.export_code == "reverse_stop" and reversal.state == ActionState.PROPOSED
+    with pytest.raises(BenefitsError, match="已有撤销"):
+        payment_action_reverse(action_id=original.pk, user=maker, reason="again", now=NOW)
+    with pytest.raises(BenefitsError, match="提出人不能审批"):
+        payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=maker, now=NOW)
+    with pytest.raises(BenefitsError, match="不能再撤销"):
+        payment_action_reverse(action_id=reversal.pk, user=maker, reason="x", now=NOW)
+
+
+def test_an_approved_stop_with_months_opens_a_recovery_case_and_its_reversal_cancels_it(
+    maker: Any, checker: Any
+) -> None:
+    stop = propose(maker, months=3, amount="9000.00")
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    case = RecoveryCase.objects.get(action=stop)
+    assert (case.amount, case.months, case.status) == (Decimal("9000.00"), 3, RecoveryStatus.OPEN)
+    no_months = propose(maker, months=0, amount="0.00")
+    payment_action_approve(action_id=no_months.pk, user=checker, now=NOW)
+    suspend = propose(maker, kind="suspend", months=2, amount="6000.00")
+    payment_action_approve(action_id=suspend.pk, user=checker, now=NOW)
+    assert RecoveryCase.objects.count() == 1
+    reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.CANCELLED
+
+
+def test_the_database_allows_one_live_action_per_person_kind_month(maker: Any) -> None:
+    action = propose(maker)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentAction.objects.create(
+            recipient=action.recipient, unit=action.unit, kind="stop", effective_month="2026-09",
+            source="manual", proposed_at=NOW,
+        )  # fmt: skip
+
+
+# --- proposals from a run -------------------------------------------------------------------
+
+
+def _run(decisions: list[tuple[Any, str, str, str, int | None, str | None]], as_of: date) -> Run:
+    run = Run.objects.create(as_of=as_of, status=RunStatus.SUCCEEDED, created_at=NOW)
+    for person, status, action, month, months, amount in decisions:
+        Decision.objects.create(
+            run=run, recipient=person, unit=person.unit, status=status, reason="death", action=action,
+            effective_month=month, months=months, amount=None if amount is None else Decimal(amount),
+        )  # fmt: skip
+    return run
+
+
+def test_a_run_proposes_one_action_per_decision_with_an_action_idempotently(checker: Any) -> None:
+    dead, missing, back, fine = (RecipientFactory() for _ in range(4))
+    rows = [
+        (dead, Status.STOP, "stop", "2026-09", 3, "9000.00"),
+        (missing, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00"),
+        (back, Status.ELIGIBLE, "resume", "2026-12", 5, "15000.00"),
+        (fine, Status.ELIGIBLE, "", "", None, None),
+    ]
+    run1 = _run(rows, date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 3
+    actions = PaymentAction.objects.order_by("recipient_id")
+    assert [(a.recipient_id, a.kind, a.effective_month, a.months, a.amount, a.proposed_by_id, a.run_id)
+            for a in actions] == [
+        (dead.pk, "stop", "2026-09", 3, Decimal("9000.00"), None, run1.pk),
+        (missing.pk, "suspend", "2026-10", 2, Decimal("6000.00"), None, run1.pk),
+        (back.pk, "resume", "2026-12", 5, Decimal("15000.00"), None, run1.pk),
+    ]  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.proposed_by_run")
+    assert event.after["count"] == 3 and sorted(event.after["actions"]) == sorted(a.pk for a in actions)
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 0
+    # The next month's run: the resume's month moved on, the others are the same: nothing new.
+    run2 = _run(
+        [(dead, Status.STOP, "stop", "2026-09", 4, "12000.00"),
+         (missing, Status.SUSPEND, "suspend", "2026-10", 3, "9000.00"),
+         (back, Status.ELIGIBLE, "resume", "2027-01", 6, "18000.00")],
+        date(2026, 12, 31),
+    )  # fmt: skip
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    # A rejected run proposal is not proposed again for the same month.
+    stop = PaymentAction.objects.get(recipient=dead)
+    payment_action_reject(action_id=stop.pk, user=checker, reason="核实中", now=NOW)
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    # After a confirmed resume, a new suspension (another kind, another month) is proposed.
+    resume = PaymentAction.objects.get(recipient=back)
+    payment_action_approve(action_id=resume.pk, user=checker, now=NOW)
+    run3 = _run([(back, Status.SUSPEND, "suspend", "2027-03", 0, "0.00")], date(2027, 3, 31))
+    assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=120)) == 1
+
+
+def test_run_execute_calls_the_hook_in_its_transaction() -> None:
+    """The certification service imports the hook by this name and signature."""
+    import inspect
+
+    from zige.benefits import services
+
+    params = inspect.signature(services.payment_actions_for_run).parameters
+    assert [(p.name, p.kind) for p in params.values()] == [
+        ("run_id", inspect.Parameter.KEYWORD_ONLY), ("now", inspect.Parameter.KEYWORD_ONLY),
+    ]  # fmt: skip
+
+
+def test_a_real_run_proposes_the_stop_of_a_death_once(tmp_path: Any, settings: Any) -> None:
+    """Through `run_execute`: the roster, a death record, two runs; one proposed stop (rules §5.1)."""
+    import csv as csv_module
+    from datetime import UTC, datetime
+
+    from tests.factories import make_id
+    from zige.certification.services import run_execute, run_submit
+    from zige.feeds import services as feed_services
+
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    settings.RUNS_DIR = tmp_path / "runs"
+    id_a = make_id(11, date(1950, 1, 1))
+
+    def write(name: str, header: list[str], rows: list[list[str]]) -> Any:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv_module.writer(handle).writerows([header, *rows])
+        feed_services.import_submit(source=path, file_name=name, kind=None if name.startswith("death") else "roster",
+                                    user=None, now=NOW, enqueue=False)  # fmt: skip
+        from zige.feeds.models import ImportBatch
+
+        batch = ImportBatch.objects.order_by("-pk").first()
+        assert batch is not None
+        if batch.status == "queued":
+            feed_services.import_execute(batch_id=batch.pk, now=NOW)
+
+    write(
+        "roster.csv",
+        [
+            "个人编号",
+            "姓名",
+            "身份证号",
+            "单位编号",
+            "单位名称",
+            "待遇状态",
+            "月养老金",
+            "联系电话",
+            "退休日期",
+            "上次认证日期",
+        ],
+        [["P001", "张三", id_a, "U1", "单位U1", "正常", "3000", "13812345678", "2010-01-01", "2026-01-15"]],
+    )
+    write("death_2026.csv", ["身份证号", "姓名", "死亡日期"], [[id_a, "张三", "2026-08-10"]])
+    for when in (datetime(2026, 11, 30, 9, tzinfo=UTC), datetime(2026, 12, 1, 9, tzinfo=UTC)):
+        run = run_submit(as_of=date(2026, 11, 30), user=None, now=when, enqueue=False)
+        run = run_execute(run_id=run.pk, now=when)
+        assert run.status == RunStatus.SUCCEEDED, run.message
+    action = PaymentAction.objects.get()
+    assert (action.kind, action.effective_month, action.months, action.amount, action.source) == (
+        "stop", "2026-09", 3, Decimal("9000.00"), "run",
+    )  # fmt: skip
+    assert action.proposed_by is None and action.state == ActionState.PROPOSED

@@ -1,0 +1,371 @@
+"""Recovery cases (追回) and fraud cases (冒领): every transition, the 2–5× fine bound in the
+service and in the database, write-off by two people, the blacklist, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import NOW, RecipientFactory, UnitFactory, UserFactory, fraud_case, recovery_case
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.benefits.models import Blacklist, FraudCase, FraudStatus, RecoveryCase, RecoveryStatus
+from zige.benefits.selectors import recovery_report
+from zige.benefits.services import (
+    FRAUD_TRANSITIONS,
+    RECOVERY_TRANSITIONS,
+    BenefitsError,
+    blacklist_add,
+    fine_bounds,
+    fraud_case_close,
+    fraud_case_collect,
+    fraud_case_dismiss,
+    fraud_case_fine,
+    fraud_case_open,
+    fraud_case_refer,
+    recovery_case_notify,
+    recovery_case_write_off_decide,
+    recovery_case_write_off_propose,
+    recovery_payment_record,
+)
+
+pytestmark = pytest.mark.django_db
+DAY = date(2026, 12, 1)
+
+
+@pytest.fixture
+def officer() -> Any:
+    return UserFactory(username="officer", role=Role.BUREAU_OPERATOR)
+
+
+@pytest.fixture
+def second() -> Any:
+    return UserFactory(username="second", role=Role.BUREAU_ADMIN)
+
+
+# --- recovery ---------------------------------------------------------------------------------
+
+
+def test_notify_then_repay_in_instalments_until_recovered(officer: Any) -> None:
+    case = recovery_case(RecipientFactory(), amount="9000.00")
+    recovery_case_notify(case_id=case.pk, debtor_name="王小明", debtor_relation="子女（代领人）",
+                         debtor_contact="13812345678", notified_on=DAY, user=officer, now=NOW)  # fmt: skip
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.NOTIFIED and case.debtor_name == "王小明"
+    recovery_payment_record(
+        case_id=case.pk, amount=Decimal("4000.00"), paid_on=DAY, method="银行转账", user=officer, now=NOW
+    )
+    case.refresh_from_db()
+    assert (case.status, case.recovered) == (RecoveryStatus.REPAYING, Decimal("4000.00"))
+    with pytest.raises(BenefitsError, match=r"超过未追回金额 5000\.00"):
+        recovery_payment_record(
+            case_id=case.pk, amount=Decimal("5000.01"), paid_on=DAY, method="现金", user=officer, now=NOW
+        )
+    recovery_payment_record(
+        case_id=case.pk, amount=Decimal("5000.00"), paid_on=DAY, method="现金", user=officer, now=NOW
+    )
+    case.refresh_from_db()
+    assert (case.status, case.recovered, case.outstanding) == (
+        RecoveryStatus.RECOVERED,
+        Decimal("9000.00"),
+        0,
+    )
+    assert case.closed_at == NOW
+    with pytest.raises(BenefitsError):
+        recovery_payment_record(
+            case_id=case.pk, amount=Decimal("0.01"), paid_on=DAY, method="现金", user=officer, now=NOW
+        )
+    assert AuditEvent.objects.filter(action="recovery_case.payment_recorded").count() == 2
+
+
+def test_the_database_refuses_recovering_more_than_the_amount() -> None:
+    case = recovery_case(RecipientFactory(), amount="100.00")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RecoveryCase.objects.filter(pk=case.pk).update(recovered=Decimal("100.01"))
+    RecoveryCase.objects.filter(pk=case.pk).update(recovered=Decimal("100.00"))
+
+
+def test_a_write_off_needs_a_second_person(officer: Any, second: Any) -> None:
+    case = recovery_case(RecipientFactory())
+    recovery_case_write_off_propose(case_id=case.pk, reason="义务人下落不明，无遗产", user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match="不能审批自己的核销"):
+        recovery_case_write_off_decide(case_id=case.pk, approve=True, user=officer, now=NOW)
+    recovery_case_write_off_decide(case_id=case.pk, approve=True, user=second, now=NOW)
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.WRITTEN_OFF and case.write_off_approved_by == second
+    # The database refuses one person as both.
+    other = recovery_case(RecipientFactory())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RecoveryCase.objects.filter(pk=other.pk).update(
+            status="written_off", write_off_by=officer, write_off_approved_by=officer
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RecoveryCase.objects.filter(pk=other.pk).update(status="written_off")
+
+
+def test_a_refused_write_off_goes_back(officer: Any, second: Any) -> None:
+    case = recovery_case(RecipientFactory())
+    recovery_payment_record(
+        case_id=case.pk, amount=Decimal("10"), paid_on=DAY, method="现金", user=officer, now=NOW
+    )
+    recovery_case_write_off_propose(case_id=case.pk, reason="困难", user=officer, now=NOW)
+    recovery_case_write_off_decide(case_id=case.pk, approve=False, user=second, now=NOW)
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.REPAYING
+
+
+RECOVERY_STATES = [s.value for s in RecoveryStatus]
+
+
+def _recovery_calls(officer: Any, second: Any) -> dict[str, tuple[str, Callable[[int], Any]]]:
+    """verb -> (the status it moves to, the call)."""
+    return {
+        "notify": (RecoveryStatus.NOTIFIED, lambda pk: recovery_case_notify(
+            case_id=pk, debtor_name="李四", debtor_relation="配偶", debtor_contact="", notified_on=DAY,
+            user=officer, now=NOW)),
+        "pay_part": (RecoveryStatus.REPAYING, lambda pk: recovery_payment_record(
+            case_id=pk, amount=Decimal("1.00"), paid_on=DAY, method="现金", user=officer, now=NOW)),
+        "pay_all": (RecoveryStatus.RECOVERED, lambda pk: recovery_payment_record(
+            case_id=pk, amount=RecoveryCase.objects.get(pk=pk).outstanding, paid_on=DAY, method="现金",
+            user=officer, now=NOW)),
+        "write_off": (RecoveryStatus.WRITE_OFF_PROPOSED, lambda pk: recovery_case_write_off_propose(
+            case_id=pk, reason="无法追回", user=officer, now=NOW)),
+        "approve_write_off": (RecoveryStatus.WRITTEN_OFF, lambda pk: recovery_case_write_off_decide(
+            case_id=pk, approve=True, user=second, now=NOW)),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("start", RECOVERY_STATES)
+@pytest.mark.parametrize("verb", ["notify", "pay_part", "pay_all", "write_off", "approve_write_off"])
+def test_every_recovery_transition_against_the_table(
+    start: str, verb: str, officer: Any, second: Any
+) -> None:
+    case = recovery_case(RecipientFactory(), amount="100.00")
+    fields: dict[str, Any] = {"status": start, "recovered": Decimal("10.00")}
+    if start == "recovered":
+        fields["recovered"] = Decimal("100.00")
+    if start in ("write_off_proposed", "written_off"):
+        fields["write_off_by"] = officer
+    if start == "written_off":
+        fields["write_off_approved_by"] = second
+    RecoveryCase.objects.filter(pk=case.pk).update(**fields)
+    target, call = _recovery_calls(officer, second)[verb]
+    allowed = (start, target) in RECOVERY_TRANSITIONS
+    if verb == "pay_all" and start == "recovered":
+        allowed = False  # nothing outstanding
+    if verb == "approve_write_off" and start != "write_off_proposed":
+        allowed = False
+    if allowed:
+        call(case.pk)
+        case.refresh_from_db()
+        assert case.status == target
+    else:
+        with pytest.raises(BenefitsError):
+            call(case.pk)
+        case.refresh_from_db()
+        assert case.status == start
+
+
+# --- fraud: the 2–5× bound --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "fine", "ok"),
+    [
+        ("1000.00", "1990.00", False),  # 1.99×
+        ("1000.00", "1999.99", False),
+        ("1000.00", "2000.00", True),  # 2×
+        ("1000.00", "3500.00", True),
+        ("1000.00", "5000.00", True),  # 5×
+        ("1000.00", "5000.01", False),
+        ("1000.00", "5010.00", False),  # 5.01×
+        ("0.01", "0.02", True),
+        ("0.01", "0.05", True),
+        ("0.01", "0.06", False),
+        ("12345.67", "24691.34", True),
+        ("12345.67", "61728.35", True),
+        ("12345.67", "61728.36", False),
+    ],
+)
+def test_the_fine_is_between_2x_and_5x(amount: str, fine: str, ok: bool, officer: Any) -> None:
+    case = fraud_case(RecipientFactory(), amount=amount)
+    if ok:
+        fraud_case_fine(case_id=case.pk, fine=Decimal(fine), user=officer, now=NOW)
+        case.refresh_from_db()
+        assert case.fine == Decimal(fine) and case.status == FraudStatus.FINED
+    else:
+        with pytest.raises(BenefitsError, match="二倍以上五倍以下"):
+            fraud_case_fine(case_id=case.pk, fine=Decimal(fine), user=officer, now=NOW)
+        case.refresh_from_db()
+        assert case.fine is None and case.status == FraudStatus.OPEN
+
+
+@pytest.mark.parametrize(
+    ("amount", "fine", "ok"),
+    [("1000.00", "1990.00", False), ("1000.00", "2000.00", True), ("1000.00", "5000.00", True),
+     ("1000.00", "5010.00", False), ("1000.00", "5000.01", False), ("1000.00", "1999.99", False),
+     ("0.03", "0.15", True), ("0.03", "0.16", False), ("99999.99", "499999.95", True),
+     ("99999.99", "499999.96", False)],
+)  # fmt: skip
+def test_the_database_refuses_a_fine_outside_2x_to_5x(amount: str, fine: str, ok: bool) -> None:
+    """Around the service (a raw UPDATE), on SQLite and PostgreSQL."""
+    case = fraud_case(RecipientFactory(), amount=amount)
+    table = FraudCase._meta.db_table
+
+    def update() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET fine = %s WHERE id = %s", [Decimal(fine), case.pk])
+
+    if ok:
+        update()
+        case.refresh_from_db()
+        assert case.fine == Decimal(fine)
+    else:
+        with pytest.raises(IntegrityError):
+            update()
+
+
+CENTS = st.integers(min_value=1, max_value=10_000_000_000).map(lambda c: Decimal(c) / 100)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amount=CENTS, multiple=st.decimals(min_value=Decimal("1.5"), max_value=Decimal("5.5"), places=3))
+def test_service_and_database_agree_on_the_bound(amount: Decimal, multiple: Decimal, officer: Any) -> None:
+    fine = (amount * multiple).quantize(Decimal("0.01"))
+    expected = amount * 2 <= fine <= amount * 5
+    low, high = fine_bounds(amount)
+    assert (low <= fine <= high) == expected
+    case = fraud_case(RecipientFactory(), amount=str(amount), opened_by=officer)
+    try:
+        fraud_case_fine(case_id=case.pk, fine=fine, user=officer, now=NOW)
+        service_ok = True
+    except BenefitsError:
+        service_ok = False
+    assert service_ok == expected
+    FraudCase.objects.filter(pk=case.pk).update(fine=None, status="open")
+    try:
+        with transaction.atomic():
+            FraudCase.objects.filter(pk=case.pk).update(fine=fine)
+        db_ok = True
+    except IntegrityError:
+        db_ok = False
+    assert db_ok == expected
+
+
+# --- fraud: transitions, collection, referral, blacklist ------------------------------------
+
+FRAUD_STATES = [s.value for s in FraudStatus]
+
+
+@pytest.mark.parametrize("start", FRAUD_STATES)
+@pytest.mark.parametrize("verb", ["fine", "dismiss", "close"])
+def test_every_fraud_transition_against_the_table(start: str, verb: str, officer: Any) -> None:
+    case = fraud_case(RecipientFactory(), amount="100.00")
+    fields: dict[str, Any] = {"status": start}
+    if start in ("fined", "closed"):
+        fields["fine"] = Decimal("300.00")
+    FraudCase.objects.filter(pk=case.pk).update(**fields)
+    target, call = {
+        "fine": (FraudStatus.FINED, lambda: fraud_case_fine(case_id=case.pk, fine=Decimal("200.00"), user=officer, now=NOW)),
+        "dismiss": (FraudStatus.DISMISSED, lambda: fraud_case_dismiss(case_id=case.pk, reason="证据不足", user=officer, now=NOW)),
+        "close": (FraudStatus.CLOSED, lambda: fraud_case_close(case_id=case.pk, user=officer, now=NOW)),
+    }[verb]  # fmt: skip
+    if (start, target) in FRAUD_TRANSITIONS:
+        call()
+        case.refresh_from_db()
+        assert case.status == target
+        assert AuditEvent.objects.filter(target_type="fraud_case", target_id=str(case.pk)).exists()
+    else:
+        with pytest.raises(BenefitsError, match="状态不能从"):
+            call()
+        case.refresh_from_db()
+        assert case.status == start
+
+
+def test_open_collect_refer_and_blacklist(officer: Any) -> None:
+    person = RecipientFactory()
+    with pytest.raises(BenefitsError, match="大于 0"):
+        fraud_case_open(
+            recipient=person, amount_obtained=Decimal("0"), opened_by=officer, source_ref="", note="", now=NOW
+        )
+    with pytest.raises(BenefitsError, match="社保局"):
+        fraud_case_open(recipient=person, amount_obtained=Decimal("1"), opened_by=UserFactory(role=Role.AUDITOR),
+                        source_ref="", note="", now=NOW)  # fmt: skip
+    case = fraud_case_open(recipient=person, amount_obtained=Decimal("36000.00"), opened_by=officer,
+                           source_ref="task:7", note="死亡后由其子代为认证并领取", now=NOW)  # fmt: skip
+    with pytest.raises(BenefitsError, match="已处罚"):
+        fraud_case_collect(case_id=case.pk, amount=Decimal("1"), user=officer, now=NOW)
+    fraud_case_fine(case_id=case.pk, fine=Decimal("72000.00"), user=officer, now=NOW)
+    fraud_case_collect(case_id=case.pk, amount=Decimal("70000.00"), user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match=r"超过未缴罚款 2000\.00"):
+        fraud_case_collect(case_id=case.pk, amount=Decimal("2000.01"), user=officer, now=NOW)
+    fraud_case_refer(case_id=case.pk, referred_on=DAY, user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match="已移送"):
+        fraud_case_refer(case_id=case.pk, referred_on=DAY, user=officer, now=NOW)
+    case.refresh_from_db()
+    assert (case.referred, case.referred_on, case.fine_collected) == (True, DAY, Decimal("70000.00"))
+    entry = blacklist_add(subject_type="person", person_name="王大力", person_id_number="14010519800101123x",
+                          reason="冒领其父养老金", since=DAY, user=officer, now=NOW, fraud_case=case)  # fmt: skip
+    assert entry.person_id_number.endswith("X") and entry.unit is None
+    unit_entry = blacklist_add(subject_type="unit", reason="出具虚假证明", since=DAY, user=officer, now=NOW,
+                               unit=UnitFactory(), fraud_case=case)  # fmt: skip
+    assert unit_entry.person_name == ""
+    with pytest.raises(BenefitsError, match="姓名"):
+        blacklist_add(subject_type="person", reason="x", since=DAY, user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match="单位"):
+        blacklist_add(subject_type="unit", reason="x", since=DAY, user=officer, now=NOW)
+    assert AuditEvent.objects.filter(action="blacklist.added").count() == 2
+
+
+def test_the_database_refuses_an_incomplete_blacklist_entry_or_referral(officer: Any) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Blacklist.objects.create(subject_type="unit", reason="x", since=DAY, by=officer, created_at=NOW)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Blacklist.objects.create(
+            subject_type="person", person_name="", reason="x", since=DAY, by=officer, created_at=NOW
+        )
+    case = fraud_case(RecipientFactory())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FraudCase.objects.filter(pk=case.pk).update(referred=True)
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def test_report_recovered_vs_outstanding(officer: Any, second: Any) -> None:
+    unit_a, unit_b = UnitFactory(), UnitFactory()
+    a = recovery_case(RecipientFactory(unit=unit_a), amount="1000.00")
+    b = recovery_case(RecipientFactory(unit=unit_a), amount="500.00")
+    c = recovery_case(RecipientFactory(unit=unit_b), amount="300.00")
+    recovery_payment_record(
+        case_id=a.pk, amount=Decimal("400.00"), paid_on=DAY, method="现金", user=officer, now=NOW
+    )
+    recovery_payment_record(
+        case_id=b.pk, amount=Decimal("500.00"), paid_on=DAY, method="现金", user=officer, now=NOW
+    )
+    recovery_case_write_off_propose(case_id=c.pk, reason="无遗产", user=officer, now=NOW)
+    recovery_case_write_off_decide(case_id=c.pk, approve=True, user=second, now=NOW)
+    f = fraud_case(RecipientFactory(), amount="100.00")
+    fraud_case_fine(case_id=f.pk, fine=Decimal("250.00"), user=officer, now=NOW)
+    fraud_case_collect(case_id=f.pk, amount=Decimal("100.00"), user=officer, now=NOW)
+    report = recovery_report()
+    assert (report.total.cases, report.total.amount, report.total.recovered) == (
+        3,
+        Decimal("1800.00"),
+        Decimal("900.00"),
+    )
+    assert report.total.outstanding == Decimal("600.00")
+    assert report.total.written_off == Decimal("300.00")
+    by_unit = {r.key: r for r in report.by_unit}
+    assert by_unit[unit_a.unit_no].outstanding == Decimal("600.00")
+    assert by_unit[unit_b.unit_no].written_off == Decimal("300.00")
+    assert {r.key: r.cases for r in report.by_status} == {"repaying": 1, "recovered": 1, "written_off": 1}
+    assert [r.cases for r in report.by_month] == [3]
+    assert (report.fines_imposed, report.fines_collected) == (Decimal("250.00"), Decimal("100.00"))

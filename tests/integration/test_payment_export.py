@@ -1,0 +1,248 @@
+"""Export batches: files for the payment system, exported exactly once, checksums and control
+totals verified by reading the files back, re-export, confirm, void."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, transaction
+from openpyxl import load_workbook
+
+from tests.factories import NOW, RecipientFactory, UserFactory, payment_action
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.benefits.models import ActionState, BatchState, ExportLine, PaymentAction
+from zige.benefits.services import (
+    BATCH_TRANSITIONS,
+    EXPORT_COLUMNS,
+    BenefitsError,
+    batch_paths,
+    export_batch_confirm,
+    export_batch_create,
+    export_batch_reexport,
+    export_batch_void,
+    export_file_download,
+    payment_action_approve,
+    payment_action_reverse,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings: Any, tmp_path: Path) -> Path:
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def officer() -> Any:
+    return UserFactory(username="exporter", role=Role.BUREAU_OPERATOR)
+
+
+def approved(n: int, amounts: list[str] | None = None) -> list[PaymentAction]:
+    out = []
+    for i in range(n):
+        amount = amounts[i] if amounts else f"{1000 + i}.{i % 100:02d}"
+        out.append(payment_action(RecipientFactory(), state="approved", amount=amount))
+    return out
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
+    text = path.read_bytes().decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    return rows[0], rows[1:-1], rows[-1]
+
+
+def test_export_writes_xlsx_and_csv_with_control_totals_and_checksums(officer: Any) -> None:
+    actions = approved(5, ["3000.00", "0.00", "1234.56", "99999.99", "0.01"])
+    rejected_person = RecipientFactory()
+    payment_action(rejected_person, state="rejected")  # not approved: not exported
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    expected_total = Decimal("3000.00") + Decimal("1234.56") + Decimal("99999.99") + Decimal("0.01")
+    assert (batch.count, batch.total_amount) == (5, expected_total)
+    paths = batch_paths(batch)
+
+    # CSV: header, rows, control row; sha256 matches the bytes, the record and the sidecar.
+    header, rows, control = read_csv(paths["csv"])
+    assert tuple(header) == EXPORT_COLUMNS
+    assert len(rows) == 5
+    assert sum(Decimal(r[-1]) for r in rows) == expected_total
+    assert control[0] == "TOTAL" and int(control[1]) == 5 and Decimal(control[-1]) == expected_total
+    by_id = {int(r[1]): r for r in rows}
+    for a in actions:
+        r = by_id[a.pk]
+        assert r[2:4] == [a.recipient.person_no, a.recipient.id_number]  # full ID for the payment system
+        assert r[7:] == ["stop", "2026-09", "3", f"{a.amount:.2f}"]
+    csv_sum = hashlib.sha256(paths["csv"].read_bytes()).hexdigest()
+    assert csv_sum == batch.csv_sha256
+    assert paths["csv.sha256"].read_text() == f"{csv_sum}  {paths['csv'].name}\n"
+
+    # XLSX: the same rows, a control row and a control sheet.
+    xlsx_sum = hashlib.sha256(paths["xlsx"].read_bytes()).hexdigest()
+    assert xlsx_sum == batch.xlsx_sha256
+    assert paths["xlsx.sha256"].read_text().split() == [xlsx_sum, paths["xlsx"].name]
+    wb = load_workbook(paths["xlsx"])
+    sheet = list(wb["payments"].iter_rows(values_only=True))
+    assert tuple(sheet[0]) == EXPORT_COLUMNS
+    body, last = sheet[1:-1], sheet[-1]
+    assert [str(r[2]) for r in body] == [r[2] for r in rows]
+    assert sum(Decimal(str(r[-1])).quantize(Decimal("0.01")) for r in body) == expected_total
+    assert (
+        last[0] == "TOTAL"
+        and last[1] == 5
+        and Decimal(str(last[-1])).quantize(Decimal("0.01")) == expected_total
+    )
+    control_sheet = dict(wb["control"].iter_rows(values_only=True))
+    assert control_sheet["count"] == 5 and Decimal(control_sheet["total_amount"]) == expected_total
+
+    for a in actions:
+        a.refresh_from_db()
+        assert a.state == ActionState.EXPORTED and a.exported_at == NOW
+    event = AuditEvent.objects.get(action="export_batch.created")
+    assert sorted(event.after["actions"]) == sorted(a.pk for a in actions)
+
+
+def test_each_action_is_exported_exactly_once(officer: Any) -> None:
+    first_actions = approved(3)
+    first = export_batch_create(user=officer, now=NOW)
+    assert first is not None and first.count == 3
+    assert export_batch_create(user=officer, now=NOW) is None  # nothing new
+    later = approved(2)
+    second = export_batch_create(user=officer, now=NOW)
+    assert second is not None and second.count == 2
+    assert set(second.lines.values_list("action_id", flat=True)) == {a.pk for a in later}
+    # The database refuses a second live line for an action.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        line = first.lines.first()
+        assert line is not None
+        ExportLine.objects.create(
+            batch=second, action=first_actions[0], line_no=99, person_no="x", id_number="x", name="x",
+            unit_no="x", action_code="stop", effective_month="2026-09", months=1, amount=Decimal("1"),
+        )  # fmt: skip
+
+
+def test_reexport_gives_the_same_bytes_and_is_audited(officer: Any) -> None:
+    approved(3)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    paths = batch_paths(batch)
+    csv_before, xlsx_before = paths["csv"].read_bytes(), paths["xlsx"].read_bytes()
+    paths["csv"].unlink()
+    paths["xlsx"].unlink()
+    # The roster changes after the export: the batch keeps what it sent.
+    PaymentAction.objects.first().recipient.__class__.objects.update(name="改过的名字")  # type: ignore[union-attr]
+    with pytest.raises(BenefitsError, match="原因"):
+        export_batch_reexport(batch_id=batch.pk, user=officer, reason=" ", now=NOW)
+    export_batch_reexport(batch_id=batch.pk, user=officer, reason="支付系统要求重发", now=NOW)
+    assert paths["csv"].read_bytes() == csv_before
+    assert paths["xlsx"].read_bytes() == xlsx_before
+    batch.refresh_from_db()
+    assert batch.reexports == 1
+    event = AuditEvent.objects.get(action="export_batch.reexported")
+    assert event.after["reason"] == "支付系统要求重发"
+
+
+def test_confirm_and_void_follow_the_table(officer: Any) -> None:
+    assert {("exported", "confirmed"), ("exported", "void")} == BATCH_TRANSITIONS
+    actions = approved(2)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    export_batch_confirm(batch_id=batch.pk, user=officer, ref="ZF-2026-001", now=NOW)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CONFIRMED and batch.confirm_ref == "ZF-2026-001"
+    assert {a.state for a in PaymentAction.objects.filter(pk__in=[a.pk for a in actions])} == {"confirmed"}
+    for call in (
+        lambda: export_batch_confirm(batch_id=batch.pk, user=officer, ref="", now=NOW),
+        lambda: export_batch_void(batch_id=batch.pk, user=officer, reason="x", now=NOW),
+    ):
+        with pytest.raises(BenefitsError, match="状态不能从"):
+            call()
+
+
+def test_a_void_batch_frees_its_actions_for_the_next_export(officer: Any) -> None:
+    actions = approved(2)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    with pytest.raises(BenefitsError, match="原因"):
+        export_batch_void(batch_id=batch.pk, user=officer, reason="", now=NOW)
+    export_batch_void(batch_id=batch.pk, user=officer, reason="支付系统拒收：格式错误", now=NOW)
+    assert {a.state for a in PaymentAction.objects.filter(pk__in=[a.pk for a in actions])} == {"approved"}
+    with pytest.raises(BenefitsError, match="状态不能从"):
+        export_batch_confirm(batch_id=batch.pk, user=officer, ref="", now=NOW)
+    with pytest.raises(BenefitsError, match="作废"):
+        export_batch_reexport(batch_id=batch.pk, user=officer, reason="x", now=NOW)
+    again = export_batch_create(user=officer, now=NOW)
+    assert again is not None and again.count == 2
+
+
+def test_a_reversal_is_exported_after_its_approval(officer: Any) -> None:
+    checker = UserFactory(role=Role.BUREAU_ADMIN)
+    (original,) = approved(1, ["4500.00"])
+    export_batch_create(user=officer, now=NOW)
+    reversal = payment_action_reverse(action_id=original.pk, user=officer, reason="死亡信息错误", now=NOW)
+    assert export_batch_create(user=officer, now=NOW) is None  # not approved yet
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    _, rows, _ = read_csv(batch_paths(batch)["csv"])
+    assert [(int(r[1]), r[7], r[-1]) for r in rows] == [(reversal.pk, "reverse_stop", "4500.00")]
+    original.refresh_from_db()
+    assert original.state == ActionState.EXPORTED  # the original is never changed
+
+
+def test_download_is_audited_and_bureau_only(officer: Any) -> None:
+    approved(1)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    path = export_file_download(batch_id=batch.pk, kind="xlsx", user=officer, ip="10.0.0.1", now=NOW)
+    assert path == batch_paths(batch)["xlsx"]
+    assert AuditEvent.objects.filter(action="export_batch.downloaded", ip="10.0.0.1").count() == 1
+    with pytest.raises(BenefitsError, match="社保局"):
+        export_file_download(
+            batch_id=batch.pk, kind="xlsx", user=UserFactory(role=Role.AUDITOR), ip="", now=NOW
+        )
+    with pytest.raises(BenefitsError, match="未知"):
+        export_file_download(batch_id=batch.pk, kind="../secret", user=officer, ip="", now=NOW)
+
+
+def test_the_xlsx_is_byte_identical_whatever_the_time_of_writing(officer: Any) -> None:
+    """openpyxl stamps zip entries with the current time; the export does not."""
+    import time
+
+    from zige.benefits.services import _rows_of, render_xlsx
+
+    approved(2)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    one = render_xlsx(
+        batch_id=batch.pk, rows=_rows_of(batch), total=batch.total_amount, created=batch.created_at
+    )
+    time.sleep(2.1)
+    two = render_xlsx(
+        batch_id=batch.pk, rows=_rows_of(batch), total=batch.total_amount, created=batch.created_at
+    )
+    assert one == two
+
+
+def test_reexport_refuses_when_the_kept_lines_no_longer_give_the_recorded_checksum(officer: Any) -> None:
+    approved(2)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    paths = batch_paths(batch)
+    before = paths["csv"].read_bytes()
+    ExportLine.objects.filter(batch=batch, line_no=1).update(amount=Decimal("1.00"))  # tampered
+    with pytest.raises(BenefitsError, match="校验值不一致"):
+        export_batch_reexport(batch_id=batch.pk, user=officer, reason="重发", now=NOW)
+    assert paths["csv"].read_bytes() == before  # nothing was written
+    batch.refresh_from_db()
+    assert batch.reexports == 0
+    assert not AuditEvent.objects.filter(action="export_batch.reexported").exists()

@@ -1,0 +1,427 @@
+"""The province-scale path (`zige.engine.scale`) decides exactly what the batch chain decides.
+
+- generated stores (zige.bench.generate) of a few hundred recipients: the reduced path against
+  the full chain (`Certification.load_normalised` + `decide` over every stored row), at the
+  generator's as-of date and at earlier ones (many rows after D, month boundaries);
+- Hypothesis provinces (the strategy of test_engine_matches_oracle: records crowding around
+  D, same-day ties, sentences ending on D, dates after D) written as a store, against the
+  pure-Python oracle `zige.rules.decide`, with recent windows of 0, 3 and 400 days;
+- the daily increment: the kept rows plus a new batch give what a full run over everything
+  gives, including a loss reported late (dated before the recent window: the targeted
+  re-read) and a later as-of date.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.integration.test_engine_matches_oracle import Person, provinces
+from zige import rules
+from zige.bench.generate import BenchData, connect, generate, generate_increment, recipients_sql
+from zige.engine import sql
+from zige.engine.kinds import CUSTODIAL_PENALTIES, NON_CUSTODIAL_MARKERS
+from zige.engine.pipeline import Certification, CertifyConfig
+from zige.engine.scale import ScaleRun, store_scan_sql
+
+DECISION = "person_no, status, reason, evidence_kind, evidence_date, certified_on, due_on, remind, channel"
+ACTION = "person_no, action, effective_month, months, amount"
+
+
+def _scale(
+    recipients: Path, stores: list[Path], as_of: date, *, window_days: int = 10, state: Path | None = None
+) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]], ScaleRun]:
+    run = ScaleRun(connect(), recipients, as_of, window_days=window_days)
+    run.full(stores, state=state)
+    return (*_outcome(run.con), run)
+
+
+def _outcome(con: duckdb.DuckDBPyConnection) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    decisions = set(con.execute(f"SELECT {DECISION} FROM decisions").fetchall())
+    actions = set(con.execute(f"SELECT {ACTION} FROM actions").fetchall())
+    return decisions, actions
+
+
+def full_chain(
+    recipients: Path, stores: list[Path], as_of: date
+) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    """The batch chain over every stored row (the store is already deduplicated)."""
+    config = CertifyConfig(roster=Path("roster"), feeds=Path("feeds"), as_of=as_of, out=Path("out"))
+    run = Certification(config)
+    ident = "CAST(id_key AS VARCHAR) || " + sql.check_digit_sql("CAST(id_key AS VARCHAR)")
+    # Rows differing only in `sub`/`end_date` are different records: give them distinct details.
+    evidence = (
+        f"SELECT 1, row_number() OVER (), feed_kind, {ident}, '', '', event_date, end_date, sub, "
+        "coalesce(sub, '') || coalesce(CAST(end_date AS VARCHAR), ''), NULL, NULL, NULL "
+        f"FROM ({store_scan_sql(stores)}) s"
+    )
+    run.load_normalised(recipients=pq.read_table(recipients), evidence=evidence)
+    run.decide()
+    outcome = _outcome(run.con)
+    run.con.close()
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> list[BenchData]:
+    base = tmp_path_factory.mktemp("scale")
+    return [
+        generate(base / "s1", recipients=400, events=40_000, seed=1, threads=1, memory_limit="1GB"),
+        generate(base / "s2", recipients=3000, events=100_000, seed=2, threads=1, memory_limit="1GB"),
+    ]
+
+
+@pytest.mark.parametrize("shift", [0, 1, 16, 45, 200])
+def test_reduced_path_equals_full_chain_on_generated_stores(generated: list[BenchData], shift: int) -> None:
+    for data in generated:
+        as_of = data.as_of - timedelta(days=shift)
+        decisions, actions, run = _scale(data.recipients, [data.store], as_of)
+        expected_decisions, expected_actions = full_chain(data.recipients, [data.store], as_of)
+        assert decisions == expected_decisions
+        assert actions == expected_actions
+        run.con.close()
+
+
+def test_generated_store_has_every_status_and_the_layout(generated: list[BenchData]) -> None:
+    data = generated[1]
+    decisions, _, run = _scale(data.recipients, [data.store], data.as_of)
+    assert {d[1] for d in decisions} == {"eligible", "pending", "review", "stop", "suspend"}
+    reasons = {d[2] for d in decisions}
+    assert {
+        "rail",
+        "flight",
+        "no_evidence",
+        "alive_after_death",
+        "death",
+        "imprisoned",
+        "unreachable",
+    } <= reasons
+    files = list(data.store.glob("kind=*/month=*/*.parquet"))
+    assert {f.parent.parent.name for f in files} >= {"kind=rail", "kind=death", "kind=sentence"}
+    schema = pq.read_schema(files[0])
+    assert schema.field("id_key").type == pa.int64()
+    assert schema.names[:8] == [
+        "id_key",
+        "event_date",
+        "end_date",
+        "sub",
+        "detail",
+        "name_key",
+        "batch_id",
+        "row_no",
+    ]
+    # each file sorted by id_key, event_date; a fifth or so of the rows belong to recipients
+    keys = run.con.execute(
+        f"SELECT count(*) FILTER (WHERE id_key IN (SELECT id_key FROM recipients_input)) / count(*) "
+        f"FROM read_parquet('{files[0]}')"
+    ).fetchone()
+    assert keys is not None
+    table = pq.read_table(files[0]).select(["id_key", "event_date"]).to_pylist()
+    assert table == sorted(table, key=lambda r: (r["id_key"], r["event_date"]))
+    share = run.con.execute(
+        f"SELECT avg(CASE WHEN id_key IN (SELECT id_key FROM recipients_input) THEN 1 ELSE 0 END) "
+        f"FROM ({store_scan_sql([data.store])})"
+    ).fetchone()
+    assert share is not None and 0.12 < share[0] < 0.3
+    run.con.close()
+
+
+def test_generator_ids_are_unique_and_valid() -> None:
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT id_number, id_key FROM ({recipients_sql(5000, date(2026, 11, 15), 3)})"
+    ).fetchall()
+    assert len({r[0] for r in rows}) == 5000
+    from zige.ids import normalise_id
+
+    for ident, key in rows[:500]:
+        assert ident[:17] == str(key)
+        assert normalise_id(ident, as_of=date(2026, 11, 15)) == ident  # raises IdError if invalid
+
+
+def test_increment_equals_full_run_with_late_losses(generated: list[BenchData], tmp_path: Path) -> None:
+    data = generated[1]
+    state = tmp_path / "state"
+    _scale(data.recipients, [data.store], data.as_of, state=state)
+    batch = tmp_path / "batch"
+    generate_increment(data, batch, share=0.05, threads=1, memory_limit="1GB")
+    # Late reports: deaths dated long before the recent window for travellers with trips after.
+    con = connect(1, "1GB")
+    late = tmp_path / "late"
+    con.execute(
+        f"""COPY (
+          SELECT r.id_key, CAST({sql.date_literal(data.as_of)} - 300 AS DATE) AS event_date,
+                 CAST(NULL AS DATE) AS end_date, CAST(NULL AS VARCHAR) AS sub, CAST(NULL AS VARCHAR) AS detail,
+                 CAST(NULL AS VARCHAR) AS name_key, 3 AS batch_id, 1 AS row_no,
+                 'death' AS kind, strftime(CAST({sql.date_literal(data.as_of)} - 300 AS DATE), '%Y-%m') AS month
+          FROM read_parquet('{data.recipients}') r WHERE hash(r.id_key) % 40 = 0
+        ) TO '{late}' (FORMAT parquet, PARTITION_BY (kind, month))"""
+    )
+    # The batch's files sit in their own root; the late file joins them as part of the batch.
+    for path in late.rglob("*.parquet"):
+        target = batch / path.relative_to(late)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    for later in (0, 3):
+        as_of = data.as_of + timedelta(days=later)
+        run = ScaleRun(connect(), data.recipients, as_of)
+        run.increment(state=state, batch=[batch], store=[data.store, batch])
+        assert "re-read" in run.timings, "the late deaths must make the targeted re-read run"
+        got = _outcome(run.con)
+        expected = full_chain(data.recipients, [data.store, batch], as_of)
+        assert got == expected
+        assert any(d[2] == "alive_after_death" for d in got[0])
+        run.con.close()
+
+
+def _small_batch(
+    con: duckdb.DuckDBPyConnection, data: BenchData, root: Path, picks: list[tuple[str, str, int]]
+) -> Path:
+    """A batch of one row per pick (person_no, kind, days before the as-of date)."""
+    values = ", ".join(f"('{p}', '{k}', {d})" for p, k, d in picks)
+    day = f"CAST({sql.date_literal(data.as_of)} - x.days AS DATE)"
+    con.execute(
+        f"""COPY (
+          SELECT r.id_key, {day} AS event_date, CAST(NULL AS DATE) AS end_date,
+                 CASE WHEN x.kind = 'declared' THEN 'dead' END AS sub, CAST(NULL AS VARCHAR) AS detail,
+                 CAST(NULL AS VARCHAR) AS name_key, 9 AS batch_id, 1 AS row_no,
+                 x.kind, strftime({day}, '%Y-%m') AS month
+          FROM read_parquet('{data.recipients}') r JOIN (VALUES {values}) x(person_no, kind, days)
+            ON r.person_no = x.person_no
+        ) TO '{root}' (FORMAT parquet, PARTITION_BY (kind, month))"""
+    )
+    return root
+
+
+def test_increment_decides_again_only_the_people_the_batch_touches(
+    generated: list[BenchData], tmp_path: Path
+) -> None:
+    """Same as-of date: only the touched recipients are decided again; the others keep their
+    saved decision and actions; the result (and the chained next increment) equals a full run.
+    A later as-of date decides everyone again (deadlines and reminders move for all)."""
+    data = generated[1]
+    state = tmp_path / "state"
+    before, before_actions, run = _scale(data.recipients, [data.store], data.as_of, state=state)
+    status = {str(d[0]): str(d[1]) for d in before}
+    pending = sorted(p for p, s in status.items() if s == "pending")[:4]
+    eligible = sorted(p for p, s in status.items() if s == "eligible")[:3]
+    assert len(pending) == 4 and len(eligible) == 3
+    picks = [(p, "rail", 1) for p in pending] + [(p, "death", 2) for p in eligible[:2]]
+    picks += [(eligible[2], "declared", 0)]
+    batch = _small_batch(run.con, data, tmp_path / "batch", picks)
+    run.con.close()
+    stores = [data.store, batch]
+    touched = {p for p, _, _ in picks}
+
+    inc = ScaleRun(connect(), data.recipients, data.as_of)
+    inc.increment(state=state, batch=[batch], store=stores, save=tmp_path / "state1")
+    assert inc.timings["decided again"] == len(touched)
+    got = _outcome(inc.con)
+    assert got == full_chain(data.recipients, stores, data.as_of)
+    after = {d[0]: d for d in got[0]}
+    assert {p for p in touched if after[p][1] != status[p]} == touched  # each touched one moved
+    assert {d for d in before if d[0] not in touched} == {d for d in got[0] if d[0] not in touched}
+    assert {a for a in before_actions if a[0] not in touched} <= got[1]
+    inc.write(tmp_path / "out")
+    results = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    assert len(results) == len(before) and all(len(r["id_number"]) == 18 for r in results)
+    inc.con.close()
+
+    # The next day's increment from the merged state, at the same date, then one day later.
+    second = _small_batch(
+        connect(), data, tmp_path / "batch2", [(pending[0], "death", 0), (eligible[0], "flight", 0)]
+    )
+    stores2 = [*stores, second]
+    for later in (0, 1):
+        as_of = data.as_of + timedelta(days=later)
+        nxt = ScaleRun(connect(), data.recipients, as_of)
+        nxt.increment(state=tmp_path / "state1", batch=[second], store=stores2)
+        if later:
+            assert "decided again" not in nxt.timings  # everyone decided again
+        else:
+            assert nxt.timings["decided again"] == 2
+        assert _outcome(nxt.con) == full_chain(data.recipients, stores2, as_of)
+        nxt.con.close()
+
+
+def test_increment_refuses_an_earlier_as_of(generated: list[BenchData], tmp_path: Path) -> None:
+    data = generated[0]
+    _scale(data.recipients, [data.store], data.as_of, state=tmp_path / "state")
+    run = ScaleRun(connect(), data.recipients, data.as_of - timedelta(days=1))
+    with pytest.raises(ValueError, match="before the state"):
+        run.increment(state=tmp_path / "state", batch=[data.store], store=[data.store])
+
+
+# --- Hypothesis provinces against the oracle -------------------------------------------------
+
+
+def _sub(kind: str, label: str) -> str | None:
+    """The store's `sub`: the oracle's record carries the normalised result, or a sentence's text."""
+    if kind == "sentence":
+        if any(m in label for m in NON_CUSTODIAL_MARKERS):
+            return "non_custodial"
+        return "custodial" if any(p in label for p in CUSTODIAL_PENALTIES) else "non_custodial"
+    return label or None
+
+
+def write_province(root: Path, people: list[Person], split: list[int]) -> tuple[Path, list[Path]]:
+    """Recipients Parquet and one store root per batch (`split[i]`: the batch of record i)."""
+    recipients = pa.table(
+        {
+            "person_no": [p.recipient.person_no for p in people],
+            "name": [p.raw["name"] for p in people],
+            "id_key": [int(p.recipient.id_number[:17]) for p in people],
+            "id_number": [p.recipient.id_number for p in people],
+            "unit_no": ["U1" for _ in people],
+            "benefit_status": [p.recipient.benefit_status for p in people],
+            "status_since": pa.array([p.recipient.status_since for p in people], pa.date32()),
+            "status_reason": [p.recipient.status_reason for p in people],
+            "monthly_amount": pa.array([p.recipient.monthly_amount for p in people], pa.decimal128(18, 4)),
+            "mobile": pa.array([p.recipient.mobile for p in people], pa.string()),
+            "retirement_date": pa.array([p.recipient.retirement_date for p in people], pa.date32()),
+            "last_certified_on": pa.array([p.recipient.last_certified_on for p in people], pa.date32()),
+        }
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    pq.write_table(recipients, root / "recipients.parquet")
+    rows: list[dict[str, object]] = []
+    for p in people:
+        for record, _ in p.records:
+            rows.append(
+                {"id_key": int(p.recipient.id_number[:17]), "event_date": record.day, "end_date": record.end_date,
+                 "sub": _sub(record.kind, record.sub), "kind": record.kind,
+                 "month": f"{record.day.year:04d}-{record.day.month:02d}"}
+            )  # fmt: skip
+    stores = [root / f"batch{b}" for b in range(max(split, default=0) + 1)]
+    con = duckdb.connect()
+    for b, store in enumerate(stores):
+        chosen = [r for r, s in zip(rows, split, strict=True) if s == b]
+        store.mkdir()
+        if not chosen:
+            continue
+        table = pa.Table.from_pylist(
+            chosen,
+            schema=pa.schema(
+                [("id_key", pa.int64()), ("event_date", pa.date32()), ("end_date", pa.date32()),
+                 ("sub", pa.string()), ("kind", pa.string()), ("month", pa.string())]
+            ),
+        )  # fmt: skip
+        con.register("chosen", table)
+        con.execute(
+            "COPY (SELECT id_key, event_date, end_date, sub, CAST(NULL AS VARCHAR) AS detail, "
+            "CAST(NULL AS VARCHAR) AS name_key, 1 AS batch_id, 1 AS row_no, kind, month FROM chosen "
+            f"ORDER BY id_key, event_date) TO '{store}' (FORMAT parquet, PARTITION_BY (kind, month), OVERWRITE_OR_IGNORE)"
+        )
+        con.unregister("chosen")
+    return root / "recipients.parquet", stores
+
+
+def _expected(people: list[Person], as_of: date) -> dict[str, tuple[object, ...]]:
+    out: dict[str, tuple[object, ...]] = {}
+    for person in people:
+        e = rules.decide(recipient=person.recipient, records=[r for r, _ in person.records], as_of=as_of)
+        out[person.recipient.person_no] = (
+            e.status, e.reason, e.evidence_kind, e.evidence_date, e.certified_on, e.due_on, int(e.remind), e.channel,
+        )  # fmt: skip
+    return out
+
+
+def _got(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[object, ...]]:
+    return {r[0]: r[1:] for r in con.execute(f"SELECT {DECISION} FROM decisions").fetchall()}
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(province=provinces(), window=st.sampled_from([0, 3, 400]), data=st.data())
+def test_reduced_path_equals_oracle(
+    province: tuple[date, list[Person]],
+    window: int,
+    data: st.DataObject,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    as_of, people = province
+    root = tmp_path_factory.mktemp("hyp")
+    n_records = sum(len(p.records) for p in people)
+    split = data.draw(st.lists(st.integers(0, 1), min_size=n_records, max_size=n_records))
+    recipients, stores = write_province(root, people, split)
+    # the whole store at once
+    run = ScaleRun(connect(1, "1GB"), recipients, as_of, window_days=window)
+    run.full(stores, state=root / "state")
+    assert _got(run.con) == _expected(people, as_of)
+    run.con.close()
+    # batch 0 first, then batch 1 as the day's increment, possibly decided some days later
+    later = data.draw(st.sampled_from([0, 0, 1, 30]))
+    first = ScaleRun(connect(1, "1GB"), recipients, as_of, window_days=window)
+    first.full(stores[:1], state=root / "state0")
+    first.con.close()
+    increment = ScaleRun(connect(1, "1GB"), recipients, as_of + timedelta(days=later))
+    increment.increment(
+        state=root / "state0", batch=stores[1:] or stores[:1], store=stores, save=root / "state1"
+    )
+    assert _got(increment.con) == _expected(people, as_of + timedelta(days=later))
+    increment.con.close()
+    # the next day: the saved state with no new rows (the batch again changes nothing)
+    after = as_of + timedelta(days=later + data.draw(st.sampled_from([0, 1, 45])))
+    again = ScaleRun(connect(1, "1GB"), recipients, after)
+    again.increment(state=root / "state1", batch=stores[1:] or stores[:1], store=stores)
+    assert _got(again.con) == _expected(people, after)
+    again.con.close()
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+LAST_LINE = re.compile(
+    r"^bench: certify \d+\.\ds floor \d+\.\ds ratio \d+\.\d\d \| ingest (n/a|\d+\.\dM rows/s ratio (\d+\.\d|n/a)) "
+    r"\| pandas (x\d+|n/a) splink (x\d+|n/a) \| peak \d+\.\dGB$"
+)
+
+
+def _bench(tmp_path: Path, *extra: str) -> Result:
+    from zige.bench.cli import bench
+
+    args = ["--recipients", "600", "--events", "30000", "--data-dir", str(tmp_path), "--skip-ingest", *extra]
+    return CliRunner().invoke(bench, args, catch_exceptions=False)
+
+
+def test_bench_command_prints_the_table_and_the_last_line(tmp_path: Path) -> None:
+    result = _bench(tmp_path, "--slice", "200")
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert LAST_LINE.match(last), last
+    assert "pandas x" in last and "splink x" in last
+    assert "certify / floor" in result.output and "same counts" in result.output
+    # cached: the second run generates nothing
+    assert (tmp_path / "store-r600-e30000-s7-v4" / "meta.json").exists()
+
+
+def test_bench_command_fails_when_a_baseline_disagrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zige.bench import baselines
+
+    real = baselines.pandas_certify
+
+    def wrong(**kwargs: object) -> object:
+        decided = real(**kwargs)  # type: ignore[arg-type]
+        decided.loc[decided.index[0], "status"] = (
+            "stop" if decided.iloc[0]["status"] != "stop" else "eligible"
+        )
+        return decided
+
+    monkeypatch.setattr(baselines, "pandas_certify", wrong)
+    result = _bench(tmp_path, "--slice", "100")
+    assert result.exit_code == 1
+    assert "status counts disagree" in result.output or "counts differ" in result.output

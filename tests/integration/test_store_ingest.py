@@ -1,0 +1,156 @@
+"""Feeds into the evidence store: DuckDB's read_csv fast path against the general readers, and
+imports of the system of record that touch only their own rows (issue 6 items 1 and 2)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.factories import NOW, make_id
+from zige.engine import readers
+from zige.engine.kinds import BUILTIN_KINDS
+from zige.engine.store import EvidenceStore, NotFastPath
+from zige.feeds import selectors, services, store
+from zige.feeds.models import ImportBatch, ImportStatus
+
+RAIL = next(k for k in BUILTIN_KINDS if k.code == "rail")
+AS_OF = date(2026, 11, 30)
+ID_A = make_id(1, date(1950, 1, 1))
+ID_B = make_id(2, date(1951, 2, 2))
+HEADER = "身份证号,姓名,乘车日期,车次,出发站,到达站"
+BODY = [
+    f"{ID_A},张三,2026-03-05,G123,太原南,北京西",
+    f"{ID_A.lower()} ,张 三,2026/3/5,G123,太原南,北京西",  # the same trip, written differently
+    f"{ID_B[:6]}{ID_B[8:17]},李四,20260401,K601,大同,太原",  # 15 digits
+    f"{ID_B[:17]}{'0' if ID_B[17] != '0' else '1'},李四,2026-04-02,K1,大同,太原",  # check digit
+    f"{ID_B},李四,2026-02-30,K2,大同,太原",  # no such day
+    ",,,,,",  # a blank row keeps its number
+    f"{ID_B},,2026-04-03,K3,大同,太原",  # no name
+    f"\uff11{ID_B[1:]},李四,2026年4月4日,K4,大同,太原",  # a full-width digit
+]
+
+
+def write(path: Path, lines: list[str], *, bom: bool = False, encoding: str = "utf-8") -> Path:
+    path.write_bytes((("\ufeff" if bom else "") + "\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def stored(estore: EvidenceStore) -> list[tuple[Any, ...]]:
+    return (
+        duckdb.connect()
+        .execute(f"SELECT * EXCLUDE (batch_id) FROM ({estore.scan_sql()}) ORDER BY row_no")
+        .fetchall()
+    )
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_the_fast_path_gives_what_the_readers_give(tmp_path: Path, bom: bool) -> None:
+    path = write(tmp_path / "rail_2026.csv", ["2026年铁路出行记录", HEADER, *BODY], bom=bom)  # a title row
+    fast, slow = EvidenceStore(tmp_path / "fast"), EvidenceStore(tmp_path / "slow")
+    con_fast, con_slow = duckdb.connect(), duckdb.connect()
+    one = fast.ingest_csv(con_fast, path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+    two = slow.ingest_table(
+        con_slow, raw=readers.read_table(path, RAIL.columns), kind=RAIL, batch_id=1, tag="t", as_of=AS_OF
+    )
+    assert one.fast and not two.fast
+    counts = (
+        one.rows_read,
+        one.rows_used,
+        one.rows_rejected,
+        one.duplicate_rows,
+        one.blank_rows,
+        one.header_row,
+    )
+    assert counts == (two.rows_read, two.rows_used, two.rows_rejected, two.duplicate_rows, two.blank_rows,
+                      two.header_row) == (7, 3, 3, 1, 1, 2)  # fmt: skip
+    assert stored(fast) == stored(slow)
+    assert [r[0] for r in stored(fast)] == [int(ID_A[:17]), int(ID_B[:17]), int(ID_B[:17])]
+    rejects = "SELECT row_no, field, reason FROM ingest_rejects ORDER BY row_no"
+    assert (
+        con_fast.execute(rejects).fetchall()
+        == con_slow.execute(rejects).fetchall()
+        == [
+            (6, "身份证号", "bad_id_checksum"),
+            (7, "乘车日期", "bad_date"),
+            (9, "姓名", "missing_value"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [HEADER, BODY[0], "", BODY[2]],  # an empty line: DuckDB skips it, a spreadsheet numbers it
+        [HEADER, BODY[0], f'{ID_B},"李\n四",2026-04-01,K1,大同,太原'],  # a line break in a value
+        [HEADER, BODY[0], f"{ID_B},李四,2026-04-01"],  # a short row
+    ],
+)
+def test_files_the_fast_path_cannot_number_exactly_go_to_the_readers(
+    tmp_path: Path, lines: list[str]
+) -> None:
+    path = write(tmp_path / "rail.csv", lines)
+    estore = EvidenceStore(tmp_path / "store")
+    with pytest.raises(NotFastPath):
+        estore.ingest_csv(duckdb.connect(), path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+    assert estore.manifests() == [] and not list((tmp_path / "store").rglob("*.parquet"))
+
+
+def test_a_gbk_file_is_not_for_the_fast_path(tmp_path: Path) -> None:
+    path = write(tmp_path / "rail.csv", [HEADER, BODY[0]], encoding="gb18030")
+    with pytest.raises(NotFastPath, match="UTF-8"):
+        EvidenceStore(tmp_path / "s").ingest_csv(
+            duckdb.connect(), path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The system of record
+
+
+@pytest.fixture
+def data_dirs(settings: Any, tmp_path: Path) -> Path:
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
+    settings.RUNS_DIR = tmp_path / "data" / "runs"
+    return tmp_path / "data"
+
+
+def do_import(path: Path) -> ImportBatch:
+    batch = services.import_submit(
+        source=path, file_name=path.name, kind=None, user=None, now=NOW, enqueue=False
+    )
+    return services.import_execute(batch_id=batch.pk, now=NOW)
+
+
+@pytest.mark.django_db
+def test_a_days_file_adds_files_for_its_months_only(tmp_path: Path, data_dirs: Path) -> None:
+    first = do_import(write(tmp_path / "rail_0301.csv", [HEADER, BODY[0], BODY[2]]))
+    before = {p: p.read_bytes() for p in (data_dirs / "evidence").rglob("*.parquet")}
+    second = do_import(
+        write(tmp_path / "rail_0402.csv", [HEADER, BODY[2], f"{ID_A},张三,2026-04-02,G9,太原,大同"])
+    )
+    assert first.status == second.status == ImportStatus.SUCCEEDED
+    assert (second.rows_used, second.duplicate_rows) == (1, 1)  # ID_B's trip of April 1 was stored
+    after = {p: p.read_bytes() for p in (data_dirs / "evidence").rglob("*.parquet")}
+    assert {p: after[p] for p in before} == before, "earlier files untouched"
+    assert sorted(str(p.relative_to(data_dirs / "evidence")) for p in set(after) - set(before)) == [
+        f"kind=rail/month=2026-04/b{second.pk}-{second.sha256[:8]}.parquet"
+    ]
+    records = selectors.evidence_for_person(id_number=ID_A)
+    assert [(r["date"], r["file_name"], r["row"]) for r in records] == [
+        (date(2026, 4, 2), "rail_0402.csv", 3),
+        (date(2026, 3, 5), "rail_0301.csv", 2),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_file_with_empty_lines_keeps_the_rows_a_spreadsheet_shows(tmp_path: Path, data_dirs: Path) -> None:
+    batch = do_import(write(tmp_path / "rail_2026.csv", [HEADER, BODY[0], "", "", BODY[3], BODY[2]]))
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(5, "bad_id_checksum")]
+    assert [r["row"] for r in selectors.evidence_for_person(id_number=ID_B)] == [6]
+    assert store.live_manifests("rail")[0].batch_id == batch.pk

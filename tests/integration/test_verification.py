@@ -1,0 +1,647 @@
+"""Verification tasks (zige.verification.services): creation from runs, never twice, closing by
+themselves, every transition, the unit's report, the bureau's review, the workbook, the sweep."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from django.db import IntegrityError, transaction
+from PIL import Image
+
+from tests.factories import NOW, RecipientFactory, UnitFactory, UnitOperatorFactory, UserFactory, make_id
+from zige.accounts.models import Role
+from zige.audit.models import AuditEvent
+from zige.certification.models import Decision, Run, RunStatus
+from zige.engine.forms import write_pending_workbook
+from zige.feeds.models import ImportBatch
+from zige.roster.models import Recipient
+from zige.verification import services
+from zige.verification.models import (
+    ACTIVE,
+    TRANSITIONS,
+    Attachment,
+    Submission,
+    TaskEvent,
+    TaskReminder,
+    TaskStatus,
+    VerificationTask,
+)
+from zige.verification.services import (
+    Evidence,
+    Report,
+    SubmissionInvalid,
+    TaskNotFound,
+    TransitionRefused,
+    form1_apply,
+    review_resolve,
+    submission_review,
+    task_submit,
+    tasks_for_run,
+    tasks_sweep,
+)
+from zige.verification.uploads import EVERYTHING, upload_check
+
+pytestmark = pytest.mark.django_db
+AS_OF = date(2026, 11, 30)
+_seq = iter(range(500, 10_000))
+
+
+def young(unit: Any = None, **kw: Any) -> Recipient:
+    """A recipient aged 66 (not a special group by age)."""
+    n = next(_seq)
+    extra = {"unit": unit} if unit is not None else {}
+    return RecipientFactory(
+        id_number=make_id(n, birth=date(1960, 5, 1) + timedelta(days=n // 1000)), **extra, **kw
+    )
+
+
+def old(unit: Any = None, **kw: Any) -> Recipient:
+    """A recipient aged 86 (高龄)."""
+    n = next(_seq)
+    extra = {"unit": unit} if unit is not None else {}
+    return RecipientFactory(
+        id_number=make_id(n, birth=date(1940, 3, 1) + timedelta(days=n // 1000)), **extra, **kw
+    )
+
+
+def run_with(
+    rows: list[tuple[Recipient, str, str]], *, as_of: date = AS_OF, due_on: date | None = date(2026, 1, 15)
+) -> Run:
+    """A succeeded run whose decisions are (recipient, status, reason)."""
+    run = Run.objects.create(as_of=as_of, status=RunStatus.SUCCEEDED, created_at=NOW, recipients=len(rows))
+    for person, status, reason in rows:
+        Decision.objects.create(
+            run=run, recipient=person, unit=person.unit, status=status, reason=reason,
+            evidence_kind="rail" if status == "review" else "", evidence_date=date(2026, 6, 1) if status == "review" else None,
+            due_on=due_on if status != "review" else date(2027, 6, 1),
+        )  # fmt: skip
+    return run
+
+
+def jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 90)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n"
+
+
+def photo() -> Evidence:
+    return Evidence("on_site", upload_check(name="visit.jpg", data=jpeg(), allowed=EVERYTHING))
+
+
+def written() -> Evidence:
+    return Evidence("written", upload_check(name="signed.pdf", data=PDF, allowed=EVERYTHING))
+
+
+def eligible_report(**kw: Any) -> Report:
+    fields: dict[str, Any] = {"method": "visit", "result": "eligible", "confirmed_on": date(2026, 12, 2),
+                              "address": "太原市小店区坞城路 1 号", "health": "良好"}  # fmt: skip
+    fields.update(kw)
+    return Report(**fields)
+
+
+LATER = NOW + timedelta(days=3)
+
+
+@pytest.fixture
+def unit() -> Any:
+    return UnitFactory()
+
+
+@pytest.fixture
+def unit_op(unit: Any) -> Any:
+    return UnitOperatorFactory(unit=unit, username="unit_maker")
+
+
+@pytest.fixture
+def officer() -> Any:
+    return UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
+
+
+# --- tasks from runs -------------------------------------------------------------------------
+
+
+def test_pending_goes_to_the_unit_and_review_to_the_bureau(unit: Any) -> None:
+    pending, review, fine = young(unit), young(unit), young(unit)
+    run = run_with([(pending, "pending", "no_evidence"), (review, "review", "alive_after_death"),
+                    (fine, "eligible", "rail")])  # fmt: skip
+    counts = tasks_for_run(run_id=run.pk, now=NOW)
+    assert counts == {"created_unit": 1, "created_review": 1, "auto_closed": 0}
+    unit_task = VerificationTask.objects.get(recipient=pending)
+    assert (unit_task.kind, unit_task.status, unit_task.deadline) == ("unit", "open", date(2027, 2, 28))
+    assert unit_task.period == "due:2026-01-15"
+    review_task = VerificationTask.objects.get(recipient=review)
+    assert (review_task.kind, review_task.period) == ("review", "alive_after_death:2026-06-01")
+    assert not VerificationTask.objects.filter(recipient=fine).exists()
+    assert TaskEvent.objects.filter(to_status="open").count() == 2
+    assert AuditEvent.objects.filter(action="tasks.for_run", target_id=str(run.pk)).count() == 1
+
+
+def test_deadline_is_configurable(unit: Any, settings: Any) -> None:
+    settings.ZIGE_VERIFICATION_DAYS = 45
+    person = young(unit)
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    assert VerificationTask.objects.get(recipient=person).deadline == AS_OF + timedelta(days=45)
+
+
+def test_never_twice_for_the_same_person_and_period(unit: Any) -> None:
+    person = young(unit)
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    again = run_with([(person, "pending", "no_evidence")], as_of=AS_OF + timedelta(days=1))
+    assert tasks_for_run(run_id=again.pk, now=NOW)["created_unit"] == 0
+    # another period while the first task is still active: still one active task
+    third = run_with(
+        [(person, "pending", "no_evidence")], as_of=AS_OF + timedelta(days=2), due_on=date(2026, 2, 1)
+    )
+    assert tasks_for_run(run_id=third.pk, now=NOW)["created_unit"] == 0
+    assert VerificationTask.objects.filter(recipient=person).count() == 1
+    task = VerificationTask.objects.get(recipient=person)
+    # the database refuses a second task for the same person and period, and a second active one
+    for period in (task.period, "due:2025-01-01"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            VerificationTask.objects.create(
+                recipient=person, unit=unit, kind="unit", period=period, run=task.run, as_of=AS_OF,
+                reason="no_evidence", deadline=task.deadline, created_at=NOW, updated_at=NOW,
+            )  # fmt: skip
+
+
+def test_a_new_period_after_the_task_ended_is_a_new_task(unit: Any) -> None:
+    person = young(unit)
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    tasks_for_run(
+        run_id=run_with([(person, "eligible", "app_auth")], as_of=AS_OF + timedelta(days=1)).pk, now=NOW
+    )
+    later = run_with([(person, "pending", "no_evidence")], as_of=date(2027, 12, 30), due_on=date(2027, 12, 1))
+    assert tasks_for_run(run_id=later.pk, now=NOW)["created_unit"] == 1
+    assert list(VerificationTask.objects.filter(recipient=person).order_by("pk").values_list("status", flat=True)) == [
+        "auto_closed", "open"]  # fmt: skip
+
+
+def test_closes_by_itself_when_a_later_run_certifies_the_person(unit: Any) -> None:
+    certified, dead, still = young(unit), young(unit), young(unit)
+    first = run_with([(p, "pending", "no_evidence") for p in (certified, dead, still)])
+    tasks_for_run(run_id=first.pk, now=NOW)
+    second = run_with([(certified, "eligible", "app_auth"), (dead, "stop", "death"), (still, "pending", "no_evidence")],
+                      as_of=AS_OF + timedelta(days=7))  # fmt: skip
+    assert tasks_for_run(run_id=second.pk, now=LATER)["auto_closed"] == 2
+    task = VerificationTask.objects.get(recipient=certified)
+    assert task.status == "auto_closed" and task.closed_by_run == second and task.closed_at == LATER
+    assert "具备资格" in task.closed_reason
+    assert "death" in VerificationTask.objects.get(recipient=dead).closed_reason
+    assert VerificationTask.objects.get(recipient=still).status == "open"
+    assert TaskEvent.objects.filter(task=task, from_status="open", to_status="auto_closed").count() == 1
+    event = AuditEvent.objects.get(action="tasks.for_run", target_id=str(second.pk))
+    assert task.pk in event.after["auto_closed_tasks"]
+
+
+def test_a_submitted_task_is_not_closed_under_the_bureau(unit: Any, unit_op: Any) -> None:
+    person = young(unit)
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    task = VerificationTask.objects.get(recipient=person)
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(), now=LATER)
+    tasks_for_run(
+        run_id=run_with([(person, "eligible", "app_auth")], as_of=AS_OF + timedelta(days=7)).pk, now=LATER
+    )
+    assert VerificationTask.objects.get(pk=task.pk).status == "submitted"
+
+
+# --- the transition table --------------------------------------------------------------------
+
+STATUSES = [s.value for s in TaskStatus]
+PAIRS = [(a, b) for a in STATUSES for b in STATUSES if a != b]
+
+
+@pytest.mark.parametrize(("before", "after"), PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
+def test_every_transition_allowed_or_refused(before: str, after: str, unit: Any) -> None:
+    from tests.factories import verification_task
+
+    task = verification_task(young(unit), status=before)
+    locked = VerificationTask.objects.select_for_update().get(pk=task.pk)  # type: ignore[attr-defined]
+    events = TaskEvent.objects.count()
+    if (before, after) in TRANSITIONS:
+        services._transition(locked, after, actor=None, now=LATER, note="test")
+        task.refresh_from_db()  # type: ignore[attr-defined]
+        assert task.status == after  # type: ignore[attr-defined]
+        assert (task.closed_at is None) == (after in ACTIVE)  # type: ignore[attr-defined]
+        assert TaskEvent.objects.count() == events + 1
+        assert AuditEvent.objects.filter(action=f"task.{after}", target_id=str(task.pk)).exists()  # type: ignore[attr-defined]
+    else:
+        with pytest.raises(TransitionRefused):
+            services._transition(locked, after, actor=None, now=LATER)
+        task.refresh_from_db()  # type: ignore[attr-defined]
+        assert task.status == before  # type: ignore[attr-defined]
+        assert TaskEvent.objects.count() == events
+
+
+def test_the_table_has_no_way_out_of_a_final_status() -> None:
+    assert {a for a, _ in TRANSITIONS} <= ACTIVE
+    assert {"approved", "resolved", "auto_closed"} <= {b for _, b in TRANSITIONS}
+
+
+def test_the_database_refuses_an_unknown_status(unit: Any) -> None:
+    from tests.factories import verification_task
+
+    task = verification_task(young(unit))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        VerificationTask.objects.filter(pk=task.pk).update(status="lost_in_the_post")  # type: ignore[attr-defined]
+
+
+# --- the unit's report -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def task(unit: Any) -> VerificationTask:
+    person = young(unit, benefit_status="normal", monthly_amount=Decimal("3100.00"))
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    return VerificationTask.objects.get(recipient=person)
+
+
+@pytest.fixture
+def old_task(unit: Any) -> VerificationTask:
+    person = old(unit)
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    return VerificationTask.objects.get(recipient=person)
+
+
+REPORT_ERRORS = [
+    ("no method", {"method": ""}, "method"),
+    ("other without how", {"method": "other"}, "method_note"),
+    ("no result", {"result": ""}, "result"),
+    ("no date", {"confirmed_on": None}, "confirmed_on"),
+    ("date in the future", {"confirmed_on": date(2027, 1, 1)}, "confirmed_on"),
+    ("eligible without address", {"address": ""}, "address"),
+    ("eligible without health", {"health": " "}, "health"),
+    ("lost without reason", {"result": "lost", "lost_on": date(2026, 10, 3)}, "lost_reason"),
+    ("lost without date", {"result": "lost", "lost_reason": "死亡"}, "lost_on"),
+    ("unreachable without written statement", {"result": "unreachable"}, "written"),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "field"), REPORT_ERRORS, ids=[r[0] for r in REPORT_ERRORS])
+def test_report_errors(
+    what: str, change: dict[str, Any], field: str, task: VerificationTask, unit_op: Any
+) -> None:
+    with pytest.raises(SubmissionInvalid) as refused:
+        task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**change), now=LATER)
+    assert field in [f for f, _ in refused.value.errors]
+    assert VerificationTask.objects.get(pk=task.pk).status == "open"
+    assert not Submission.objects.exists()
+
+
+def test_the_very_old_need_an_on_site_photo_and_a_written_confirmation(
+    old_task: VerificationTask, unit_op: Any
+) -> None:
+    for files, missing in (
+        ([], {"on_site", "written"}),
+        ([photo()], {"written"}),
+        ([written()], {"on_site"}),
+    ):
+        with pytest.raises(SubmissionInvalid) as refused:
+            task_submit(task_id=old_task.pk, user=unit_op, report=eligible_report(), files=files, now=LATER)
+        assert {f for f, _ in refused.value.errors} == missing
+        assert "高龄" in str(refused.value)
+    # a PDF is not an on-site photo
+    pdf_as_photo = Evidence("on_site", written().upload)
+    with pytest.raises(SubmissionInvalid):
+        task_submit(
+            task_id=old_task.pk,
+            user=unit_op,
+            report=eligible_report(),
+            files=[pdf_as_photo, written()],
+            now=LATER,
+        )
+    submission = task_submit(
+        task_id=old_task.pk, user=unit_op, report=eligible_report(), files=[photo(), written()], now=LATER
+    )
+    assert sorted(submission.attachments.values_list("role", "file_kind")) == [
+        ("on_site", "jpeg"),
+        ("written", "pdf"),
+    ]
+    assert VerificationTask.objects.get(pk=old_task.pk).status == "submitted"
+
+
+def test_the_bureau_cannot_report_for_a_unit_and_another_unit_cannot_either(
+    task: VerificationTask, officer: Any
+) -> None:
+    with pytest.raises(Exception) as refused:
+        task_submit(task_id=task.pk, user=officer, report=eligible_report(), now=LATER)
+    assert type(refused.value).__name__ == "PermissionDenied"
+    stranger = UnitOperatorFactory(unit=UnitFactory())
+    with pytest.raises(TaskNotFound):
+        task_submit(task_id=task.pk, user=stranger, report=eligible_report(), now=LATER)
+
+
+# --- the bureau's review ---------------------------------------------------------------------
+
+
+def test_approval_becomes_unit_confirm_evidence_once(
+    task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(), now=LATER)
+    before = ImportBatch.objects.count()
+    submission = submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    assert submission.approved is True and submission.reviewed_by == officer
+    batch = submission.evidence_batch
+    assert batch is not None and (batch.kind, batch.status, batch.rows_used) == (
+        "unit_confirm",
+        "succeeded",
+        1,
+    )
+    assert ImportBatch.objects.count() == before + 1
+    assert VerificationTask.objects.get(pk=task.pk).status == "approved"
+    from zige.feeds.selectors import evidence_for_person
+
+    kinds = [(r.get("kind") or r.get("feed_kind"), str(r.get("event_date") or r.get("date"))) for r in
+             evidence_for_person(id_number=task.recipient.id_number)]  # fmt: skip
+    assert ("unit_confirm", "2026-12-02") in kinds, kinds
+    # approving again is refused and imports nothing
+    with pytest.raises(TransitionRefused):
+        submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    assert ImportBatch.objects.count() == before + 1
+    # the same content approved again (e.g. after a crash between import and approval) is a duplicate
+    again = services._import_evidence(submission, user=officer, now=LATER)
+    assert again.pk == batch.pk
+
+
+def test_maker_is_never_checker(task: VerificationTask, unit_op: Any) -> None:
+    submission = task_submit(task_id=task.pk, user=unit_op, report=eligible_report(), now=LATER)
+    with pytest.raises(Exception) as refused:  # a unit operator may not review at all
+        submission_review(task_id=task.pk, user=unit_op, approve=True, note="", now=LATER)
+    assert type(refused.value).__name__ == "PermissionDenied"
+    # a bureau user who made the report (e.g. an account whose role changed) may not check it
+    unit_op.role = Role.BUREAU_OPERATOR
+    unit_op.unit = None
+    unit_op.save()
+    with pytest.raises(Exception) as refused:
+        submission_review(task_id=task.pk, user=unit_op, approve=True, note="", now=LATER)
+    assert type(refused.value).__name__ == "PermissionDenied"
+    # and the database refuses it too
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Submission.objects.filter(pk=submission.pk).update(reviewed_by=submission.submitted_by)
+
+
+def test_return_needs_a_reason_then_the_unit_resubmits(
+    old_task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    task_submit(
+        task_id=old_task.pk, user=unit_op, report=eligible_report(), files=[photo(), written()], now=LATER
+    )
+    with pytest.raises(SubmissionInvalid):
+        submission_review(task_id=old_task.pk, user=officer, approve=False, note=" ", now=LATER)
+    returned = submission_review(
+        task_id=old_task.pk, user=officer, approve=False, note="照片看不清，请重拍", now=LATER
+    )
+    assert returned.approved is False
+    assert VerificationTask.objects.get(pk=old_task.pk).status == "returned"
+    # resubmitted without new files: the earlier ones stay with the report
+    second = task_submit(task_id=old_task.pk, user=unit_op, report=eligible_report(health="一般"), now=LATER)
+    assert second.number == 2 and second.attachments.count() == 2
+    submission_review(task_id=old_task.pk, user=officer, approve=True, note="", now=LATER)
+    history = list(TaskEvent.objects.filter(task=old_task).order_by("pk").values_list("to_status", flat=True))
+    assert history == ["open", "submitted", "returned", "submitted", "approved"]
+
+
+def _actions(person: Recipient) -> list[tuple[str, str, int | None, Decimal | None, str]]:
+    from zige.benefits.models import PaymentAction
+
+    return list(
+        PaymentAction.objects.filter(recipient=person).values_list(
+            "kind", "effective_month", "months", "amount", "source"
+        )
+    )
+
+
+PAYMENT_CASES = [
+    # result, recipient status, expected action (kind, month, months, amount) per docs/rules.md §5
+    (
+        "lost",
+        "normal",
+        ("stop", "2026-11", 1, Decimal("3100.00")),
+    ),  # lost 2026-10-03, paid through Dec? as of 12-03
+    ("unreachable", "normal", ("suspend", "2027-01", 0, Decimal("0.00"))),
+    ("eligible", "suspended", ("resume", "2027-01", 6, Decimal("18600.00"))),
+    ("eligible", "normal", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("result", "benefit", "expected"), PAYMENT_CASES, ids=[f"{c[0]}-{c[1]}" for c in PAYMENT_CASES]
+)
+def test_approval_proposes_the_payment_change(
+    result: str, benefit: str, expected: Any, task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    person = task.recipient
+    Recipient.objects.filter(pk=person.pk).update(
+        benefit_status=benefit, status_since=date(2026, 7, 10) if benefit == "suspended" else None
+    )
+    change = {"lost": {"result": "lost", "lost_reason": "死亡", "lost_on": date(2026, 10, 3)},
+              "unreachable": {"result": "unreachable", "confirmed_on": date(2026, 12, 2)}}.get(result, {})  # fmt: skip
+    files = [written()] if result == "unreachable" else []
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**change), files=files, now=LATER)
+    submission = submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    actions = _actions(person)
+    if expected is None:
+        assert actions == [] and submission.payment_ref == ""
+    else:
+        # as of 2026-12-03 (LATER): paid through 2026-12
+        kind, month, months, amount = expected
+        if result == "lost":
+            month, months, amount = "2026-11", 2, Decimal("6200.00")
+        assert actions == [(kind, month, months, amount, "verification")]
+        assert submission.payment_ref.startswith("payment_action:")
+
+
+# --- the review queue ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def review_task(unit: Any) -> VerificationTask:
+    person = young(unit, monthly_amount=Decimal("2500.00"))
+    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
+    return VerificationTask.objects.get(recipient=person)
+
+
+def test_review_resolution_fraud_opens_a_case(review_task: VerificationTask, officer: Any) -> None:
+    from zige.benefits.models import FraudCase
+
+    with pytest.raises(SubmissionInvalid):  # a death date is needed
+        review_resolve(task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", now=LATER)
+    review_resolve(
+        task_id=review_task.pk,
+        user=officer,
+        finding="fraud",
+        note="家属冒领",
+        death_date=date(2026, 5, 20),
+        now=LATER,
+    )
+    task = VerificationTask.objects.get(pk=review_task.pk)
+    assert (task.status, task.finding) == ("resolved", "fraud")
+    case = FraudCase.objects.get(recipient=task.recipient)
+    assert case.amount_obtained == Decimal("17500.00")  # 2026-06 … 2026-12: 7 months × 2500
+    assert _actions(task.recipient) == [("stop", "2026-06", 7, Decimal("17500.00"), "verification")]
+    with pytest.raises(TransitionRefused):
+        review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="again", now=LATER)
+
+
+def test_review_alive_resumes_a_suspended_person(review_task: VerificationTask, officer: Any) -> None:
+    Recipient.objects.filter(pk=review_task.recipient_id).update(
+        benefit_status="suspended", status_since=date(2026, 9, 1)
+    )
+    review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="本人来访", now=LATER)
+    assert _actions(review_task.recipient) == [("resume", "2027-01", 4, Decimal("10000.00"), "verification")]
+
+
+def test_unit_tasks_are_not_resolved_and_review_tasks_not_reported(task: VerificationTask, review_task: VerificationTask,
+                                                                    unit_op: Any, officer: Any) -> None:  # fmt: skip
+    with pytest.raises(TransitionRefused):
+        review_resolve(task_id=task.pk, user=officer, finding="alive", note="x", now=LATER)
+    with pytest.raises(TransitionRefused):
+        task_submit(task_id=review_task.pk, user=unit_op, report=eligible_report(), now=LATER)
+
+
+# --- the sweep -------------------------------------------------------------------------------
+
+
+def test_reminders_once_per_threshold_then_overdue_suspends(task: VerificationTask, settings: Any) -> None:
+    deadline = task.deadline  # 2027-02-28
+    at = lambda day: NOW.replace(year=day.year, month=day.month, day=day.day)  # noqa: E731
+    assert tasks_sweep(now=at(deadline - timedelta(days=31)))["reminders"] == 0
+    assert tasks_sweep(now=at(deadline - timedelta(days=30)))["reminders"] == 1
+    assert tasks_sweep(now=at(deadline - timedelta(days=20)))["reminders"] == 0
+    assert tasks_sweep(now=at(deadline - timedelta(days=6)))["reminders"] == 1
+    assert tasks_sweep(now=at(deadline - timedelta(days=1)))["reminders"] == 0
+    assert sorted(TaskReminder.objects.filter(task=task).values_list("days_before", flat=True)) == [7, 30]
+    assert tasks_sweep(now=at(deadline))["overdue"] == 0
+    counts = tasks_sweep(now=at(deadline + timedelta(days=1)))
+    assert counts == {"reminders": 0, "overdue": 1, "suspensions": 1}
+    task.refresh_from_db()
+    assert task.status == "overdue" and task.escalated_at is not None
+    # paid in advance through March 2027 (the month of the sweep): one month already paid
+    assert _actions(task.recipient) == [("suspend", "2027-03", 1, Decimal("3100.00"), "overdue")]
+    assert tasks_sweep(now=at(deadline + timedelta(days=2)))["overdue"] == 0
+
+
+def test_overdue_without_suspension_when_configured_off(task: VerificationTask, settings: Any) -> None:
+    settings.ZIGE_OVERDUE_SUSPENDS = False
+    counts = tasks_sweep(now=NOW.replace(year=2027, month=3, day=5))
+    assert counts["overdue"] == 1 and counts["suspensions"] == 0
+    assert _actions(task.recipient) == []
+
+
+# --- the filled-in 附件1 workbook -------------------------------------------------------------
+
+
+def _form1(path: Path, tasks: list[VerificationTask], fill: dict[int, dict[str, str]]) -> bytes:
+    """The unit's 附件1 as the engine writes it, with the 确认 columns filled per row index."""
+    rows = [{"person_no": t.recipient.person_no, "name": t.recipient.name, "id_number": t.recipient.id_number,
+             "sex": "男", "reason": "no_evidence"} for t in tasks]  # fmt: skip
+    write_pending_workbook(
+        path, unit_no=tasks[0].unit.unit_no, unit_name=tasks[0].unit.name, as_of=AS_OF, rows=rows
+    )
+    wb = openpyxl.load_workbook(path)
+    ws = wb.worksheets[0]
+    header = {str(c.value): c.column for r in ws.iter_rows(min_row=4, max_row=5) for c in r if c.value}
+    first = 7  # title, unit line, two header rows, the 栏目 row
+    for i, values in fill.items():
+        for label, value in values.items():
+            ws.cell(row=first + i, column=header[label], value=value)
+    wb.save(path)
+    return path.read_bytes()
+
+
+def test_workbook_with_faulty_rows_applies_nothing(unit: Any, unit_op: Any, tmp_path: Path) -> None:
+    people = [young(unit) for _ in range(4)] + [old(unit)]
+    tasks_for_run(run_id=run_with([(p, "pending", "no_evidence") for p in people]).pk, now=NOW)
+    tasks = list(VerificationTask.objects.filter(unit=unit).order_by("recipient__person_no"))
+    data = _form1(tmp_path / "form1.xlsx", tasks, {
+        0: {"确认方式": "上门走访", "现居住地": "太原市迎泽区", "健康状况": "良好"},
+        1: {"确认方式": "电话", "现居住地": "", "健康状况": "一般"},  # no address
+        2: {"丧失原因": "死亡", "丧失时间": "2026年13月2日"},  # no such day
+        # row 3 left empty: skipped
+        4: {"确认方式": "视频", "现居住地": "晋中市", "健康状况": "卧床"},  # 86 years old: needs photo + written
+    })  # fmt: skip
+    result = form1_apply(user=unit_op, data=data, now=LATER)
+    assert result.applied == 0
+    found = {(e.row, e.field) for e in result.errors}
+    assert {(8, "现居住地"), (9, "丧失时间"), (11, "现场确认图片或视频"), (11, "书面确认材料")} <= found, (
+        result.errors
+    )
+    assert (7, "确认方式") not in found
+    assert not Submission.objects.exists()
+    assert set(VerificationTask.objects.filter(unit=unit).values_list("status", flat=True)) == {"open"}
+
+
+def test_workbook_applies_every_filled_row_in_one_go(unit: Any, unit_op: Any, tmp_path: Path) -> None:
+    people = [young(unit) for _ in range(4)]
+    tasks_for_run(run_id=run_with([(p, "pending", "no_evidence") for p in people]).pk, now=NOW)
+    tasks = list(VerificationTask.objects.filter(unit=unit).order_by("recipient__person_no"))
+    data = _form1(tmp_path / "form1.xlsx", tasks, {
+        0: {"确认方式": "上门走访", "现居住地": "太原市迎泽区", "健康状况": "良好"},
+        1: {"丧失原因": "死亡", "丧失时间": "2026-10-02"},
+        2: {"确认方式": "无法联系"},
+    })  # fmt: skip
+    scan = upload_check(name="stamped.pdf", data=PDF, allowed=EVERYTHING)
+    result = form1_apply(user=unit_op, data=data, now=LATER, written=scan)
+    assert (result.applied, result.skipped, result.errors) == (3, 1, [])
+    got = {
+        s.task.recipient_id: (s.result, s.method, s.source) for s in Submission.objects.select_related("task")
+    }
+    assert got == {
+        tasks[0].recipient_id: ("eligible", "visit", "workbook"),
+        tasks[1].recipient_id: ("lost", "other", "workbook"),
+        tasks[2].recipient_id: ("unreachable", "other", "workbook"),
+    }
+    assert Submission.objects.get(task=tasks[1]).lost_on == date(2026, 10, 2)
+    assert Attachment.objects.filter(role="written").count() == 3
+    assert VerificationTask.objects.get(pk=tasks[3].pk).status == "open"
+
+
+def test_workbook_rows_of_another_unit_are_errors(unit: Any, unit_op: Any, tmp_path: Path) -> None:
+    other_unit = UnitFactory()
+    stranger = young(other_unit)
+    tasks_for_run(run_id=run_with([(stranger, "pending", "no_evidence")]).pk, now=NOW)
+    data = _form1(tmp_path / "form1.xlsx", list(VerificationTask.objects.filter(unit=other_unit)),
+                  {0: {"确认方式": "电话", "现居住地": "x", "健康状况": "良好"}})  # fmt: skip
+    result = form1_apply(user=unit_op, data=data, now=LATER)
+    assert [(e.row, e.field) for e in result.errors] == [(7, "个人编号")]
+    assert not Submission.objects.exists()
+
+
+def test_not_a_workbook(unit_op: Any) -> None:
+    result = form1_apply(user=unit_op, data=b"<html>not excel</html>", now=LATER)
+    assert result.applied == 0 and result.errors and result.errors[0].row == 0
+
+
+def test_a_task_created_meanwhile_does_not_fail_the_run(unit: Any) -> None:
+    """The bulk insert meets a task another run made after the candidates were chosen: the
+    database refuses the batch, the conflict-skipping insert writes the others."""
+    first, second = young(unit), young(unit)
+    run = run_with([(first, "pending", "no_evidence"), (second, "pending", "no_evidence")])
+    rows = [
+        (p.pk, unit.pk, "unit", "due:2026-01-15", "open", run.pk, AS_OF, "no_evidence", "", None, date(2027, 2, 28), NOW,
+         NOW, "", "", "", "")
+        for p in (first, second)
+    ]  # fmt: skip
+    services._tasks_insert(rows[:1])
+    services._tasks_insert(rows)  # the first row conflicts now
+    assert VerificationTask.objects.filter(run=run).count() == 2
+
+
+def test_the_schedule_sweeps_once_a_day(task: VerificationTask) -> None:
+    from zige.notifications import jobs
+
+    late = NOW.replace(year=2027, month=3, day=5)
+    done = jobs.tasks_sweep_daily(clock=lambda: late)
+    assert done is not None and done.status == "succeeded" and done.detail["overdue"] == 1
+    assert (
+        jobs.tasks_sweep_daily(clock=lambda: late + timedelta(hours=2)) is None
+    )  # same day: claimed already
+    assert VerificationTask.objects.get(pk=task.pk).status == "overdue"
