@@ -170,7 +170,7 @@ def demo(
     )  # fmt: skip
     out.print(
         "batch outputs: results.csv, actions.csv, rejects.csv, reminders.csv, summary.json, "
-        f"pending/<unit_no>.xlsx (附件1), out_of_province.xlsx (附件2) in {out_dir}",
+        f"suggested_matches.csv, pending/<unit_no>.xlsx (附件1), out_of_province.xlsx (附件2) in {out_dir}",
         highlight=False,
     )
     accounts = _load_demo_system(province.roster, feed_files, as_of)
