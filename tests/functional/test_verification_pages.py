@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -140,3 +141,49 @@ def test_the_bureau_records_a_fraud_finding_on_a_review_task(client: Client, set
     assert "核查结论已记录" in done.content.decode()
     assert FraudCase.objects.get(recipient=person).amount_obtained == Decimal("6000.00")
     assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]
+
+
+def test_the_unit_downloads_its_form1_fills_it_and_uploads_it_back(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """附件1 round trip: the list the unit downloads is the one its upload is checked against."""
+    client.force_login(setup["unit_op"])
+    response = client.get(reverse("verification:form1"), {"unit": "someone-elses"})  # ignored: own unit
+    assert response.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    sheet = book.worksheets[0]
+    header = {str(c.value): c.column for r in sheet.iter_rows(min_row=4, max_row=5) for c in r if c.value}
+    by_person = {
+        str(sheet.cell(row=r, column=header["个人编号"]).value): r
+        for r in range(7, sheet.max_row + 1)
+        if sheet.cell(row=r, column=header["个人编号"]).value
+    }
+    mine = {setup["task"].recipient.person_no, setup["soon"].recipient.person_no}
+    assert set(by_person) == mine  # both open tasks of the unit, nobody else's
+    assert AuditEvent.objects.filter(action="tasks.form1_downloaded").count() == 1
+    row = by_person[setup["task"].recipient.person_no]
+    for label, value in {"确认方式": "上门走访", "现居住地": "太原市迎泽区", "健康状况": "良好"}.items():
+        sheet.cell(row=row, column=header[label], value=value)
+    filled = io.BytesIO()
+    book.save(filled)
+    filled.seek(0)
+    filled.name = "form1.xlsx"
+    response = client.post(reverse("verification:bulk"), {"workbook": filled})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    setup["task"].refresh_from_db()
+    setup["soon"].refresh_from_db()
+    assert (setup["task"].status, setup["soon"].status) == ("submitted", "open")
+
+
+def test_the_bureau_names_the_unit_of_the_form1_and_another_unit_operator_gets_404(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    client.force_login(setup["officer"])
+    assert client.get(reverse("verification:form1")).status_code == 404  # no unit named
+    unit_no = setup["task"].unit.unit_no
+    assert client.get(reverse("verification:form1"), {"unit": unit_no}).status_code == 200
+    client.force_login(setup["other_op"])
+    response = client.get(reverse("verification:form1"), {"unit": unit_no})
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    cells = {str(c.value) for r in book.worksheets[0].iter_rows() for c in r if c.value}
+    assert setup["task"].recipient.person_no not in cells  # their own list, never unit_no's

@@ -3,7 +3,7 @@
 - the scan floor: DuckDB reading the columns the certification needs from the same files;
 - the full certification (`zige.engine.scale.ScaleRun.full`), keeping its reduced rows;
 - the daily increment: a new batch of 1 % more rows, decided from the kept rows;
-- the ingest figure of helper A1's `zige.bench.ingest.measure_ingest` (n/a when absent);
+- the ingest figure of `zige.bench.ingest.measure_ingest` (messy CSV into a fresh store);
 - the baselines of `zige.bench.baselines` (pandas, Splink) on a slice of the recipients, each
   with its status counts, which must equal the engine's on the same people.
 """
@@ -124,21 +124,10 @@ def measure_increment(
 
 
 def measure_ingest(workdir: Path, rows: int) -> tuple[dict[str, Any] | None, str]:
-    """Helper A1's ingest measurement, or (None, why not)."""
-    try:
-        from zige.bench import ingest  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None, "zige.bench.ingest not available"
-    measure = getattr(ingest, "measure_ingest", None)
-    if measure is None:
-        return None, "zige.bench.ingest.measure_ingest not available"
-    try:
-        result = measure(workdir=workdir, rows=rows)
-    except Exception as exc:  # another helper's code: report, do not crash the bench
-        return None, f"measure_ingest failed: {exc}"
-    if not isinstance(result, dict):
-        result = dict(getattr(result, "__dict__", {}))
-    return result, ""
+    """The ingest measurement (`zige.bench.ingest`) as (figures, note)."""
+    from zige.bench import ingest
+
+    return ingest.measure_ingest(workdir=workdir, rows=rows), ""
 
 
 def ingest_rate(result: dict[str, Any] | None) -> tuple[float | None, float | None]:
@@ -177,24 +166,16 @@ def engine_on_slice(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[float,
 
 
 def run_baselines(recipients: Any, evidence: Any, as_of: date, *, say: Say) -> dict[str, dict[str, Any]]:
-    """pandas and Splink (helper C's `zige.bench.baselines`) on the slice, or a note why not."""
+    """pandas and Splink (`zige.bench.baselines`) on the slice, each with its status counts.
+
+    A baseline that raises fails the bench: its status counts could not be compared."""
+    from zige.bench import baselines
+
     results: dict[str, dict[str, Any]] = {}
-    try:
-        from zige.bench import baselines
-    except ImportError as exc:
-        return {"pandas": {"note": f"n/a ({exc})"}, "splink": {"note": f"n/a ({exc})"}}
-    for name, function in (("pandas", "pandas_certify"), ("splink", "splink_certify")):
-        decide = getattr(baselines, function, None)
-        if decide is None:
-            results[name] = {"note": f"n/a (no {function})"}
-            continue
+    for name, decide in (("pandas", baselines.pandas_certify), ("splink", baselines.splink_certify)):
         say(f"baseline {name} on {len(recipients):,} recipients, {len(evidence):,} rows")
         started = time.perf_counter()
-        try:
-            decided = decide(recipients=recipients, evidence=evidence, as_of=as_of)
-        except Exception as exc:  # another helper's code: report, do not crash
-            results[name] = {"note": f"failed: {exc}"}
-            continue
+        decided = decide(recipients=recipients, evidence=evidence, as_of=as_of)
         seconds = time.perf_counter() - started
         status = {str(k): int(v) for k, v in decided["status"].value_counts().items()}
         results[name] = {"seconds": seconds, "status": status}

@@ -11,7 +11,7 @@ functions whose spelling differs between engines go through `Dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -266,6 +266,26 @@ def _date_check(col: str, parsed: str, required: bool) -> str:
     return f"CASE {missing}WHEN {parsed} IS NULL THEN 'bad_date' END"
 
 
+# The column of each kind that carries its result or class (`sub`); other kinds have none.
+_SUB_COLUMN = {
+    "app_auth": "auth_result",
+    "terminal_auth": "auth_result",
+    "unit_confirm": "unit_result",
+    "declared": "declared_class",
+    "sentence": "penalty_class",
+}
+
+
+def _detail_and_sub(kind: FeedKind, col: Callable[[str], str]) -> tuple[str, str | None]:
+    """The `detail` expression (the kind's other columns joined by '|', dates as parsed in
+    `c_<name>`) and the name of the column that gives `sub`, shared by both staging paths."""
+    parts = [
+        f"coalesce(CAST(c_{c.name} AS VARCHAR), '')" if c.type == "date" else clean_text_sql(col(c.name))
+        for c in kind.others
+    ]
+    return (" || '|' || ".join(parts) if parts else "''"), _SUB_COLUMN.get(kind.code)
+
+
 def stage_feed_sql(
     *,
     kind: FeedKind,
@@ -285,21 +305,7 @@ def stage_feed_sql(
     def col(name: str) -> str:
         return f'"{name}"' if name in present else "CAST(NULL AS VARCHAR)"
 
-    others = [c for c in kind.others]
-    detail_parts = []
-    for c in others:
-        if c.type == "date":
-            detail_parts.append(f"coalesce(CAST(c_{c.name} AS VARCHAR), '')")
-        else:
-            detail_parts.append(clean_text_sql(col(c.name)))
-    detail = " || '|' || ".join(detail_parts) if detail_parts else "''"
-    sub = {
-        "app_auth": "auth_result",
-        "terminal_auth": "auth_result",
-        "unit_confirm": "unit_result",
-        "declared": "declared_class",
-        "sentence": "penalty_class",
-    }.get(kind.code)
+    detail, sub = _detail_and_sub(kind, col)
 
     derived = [
         f"{id18_sql('id_clean', d)} AS id18",
@@ -317,7 +323,7 @@ def stage_feed_sql(
         (_required(col("name")), "姓名", coalesce_sql(col("name"))),
         (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
     ]
-    for c in others:
+    for c in kind.others:
         if c.name == "end_date":
             checks.append(
                 (_date_check(col("end_date"), "c_end_date", False), c.zh, coalesce_sql(col(c.name)))
@@ -940,20 +946,7 @@ def stage_feed_keyed_sql(
     def col(name: str) -> str:
         return f'"{name}"' if name in present else "CAST(NULL AS VARCHAR)"
 
-    detail_parts = []
-    for c in kind.others:
-        if c.type == "date":
-            detail_parts.append(f"coalesce(CAST(c_{c.name} AS VARCHAR), '')")
-        else:
-            detail_parts.append(clean_text_sql(col(c.name)))
-    detail = " || '|' || ".join(detail_parts) if detail_parts else "''"
-    sub = {
-        "app_auth": "auth_result",
-        "terminal_auth": "auth_result",
-        "unit_confirm": "unit_result",
-        "declared": "declared_class",
-        "sentence": "penalty_class",
-    }.get(kind.code)
+    detail, sub = _detail_and_sub(kind, col)
     key, id_reason, id_derived = fast_id_sql(col("id_number"), as_of, d)
     derived = [
         f"CASE WHEN NOT id_plain THEN {id18_sql('id_clean', d)} END AS id18",

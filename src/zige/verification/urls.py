@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.task_list, name="list"),
     path("review/", views.review_queue, name="queue"),
     path("bulk/", views.bulk_upload, name="bulk"),
+    path("form1.xlsx", views.form1_download, name="form1"),
     path("tasks/<int:pk>/", views.task_detail, name="detail"),
     path("tasks/<int:pk>/submit/", views.task_submit_view, name="submit"),
     path("tasks/<int:pk>/review/", views.task_review_view, name="review"),

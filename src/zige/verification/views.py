@@ -3,7 +3,9 @@ the bureau's review queue, and the evidence files (served only here, audited).""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from django.contrib import messages
@@ -16,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from zige.accounts.access import role_required
 from zige.accounts.models import Role, User
 from zige.audit.services import audit_record
+from zige.engine.forms import write_pending_workbook
 from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
 from zige.verification import selectors
 from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
@@ -225,6 +228,35 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         "verification/queue.html",
         {"page": paginate(request, tasks), "today": timezone.localdate(), "nav": "verification"},
     )
+
+
+@role_required(PEOPLE_ROLES)
+@require_GET
+def form1_download(request: HttpRequest) -> HttpResponse:
+    """The unit's 附件1 workbook of the people it still has to verify, to fill in and upload back.
+
+    A unit operator gets their own unit; bureau staff and auditors name one with ?unit=. The file
+    holds full ID numbers, so every download is audited.
+    """
+    user = _user(request)
+    unit_no = user.unit.unit_no if user.unit_id and user.unit else param(request, "unit")
+    unit, rows = selectors.form1_rows(user=user, unit_no=unit_no)
+    now = timezone.now()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "form1.xlsx"
+        write_pending_workbook(
+            path, unit_no=unit.unit_no, unit_name=unit.name, as_of=timezone.localdate(now), rows=rows
+        )
+        data = path.read_bytes()
+    audit_record(
+        actor=user, action="tasks.form1_downloaded", target_type="unit", target_id=unit.unit_no, at=now,
+        after={"people": len(rows)}, ip=client_ip(request),
+    )  # fmt: skip
+    response = HttpResponse(
+        data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = f'attachment; filename="form1-{unit.unit_no}.xlsx"'
+    return response
 
 
 @role_required(UNIT_ROLES)
