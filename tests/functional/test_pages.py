@@ -600,3 +600,30 @@ def test_start_a_run(world: World) -> None:
     assert reverse("certification:progress", args=[run.pk]) in html and "排队中" in html
     bad = client.post(reverse("certification:start"), {"as_of": "30/11/2026"}, follow=True)
     assert "请填写正确的比对基准日" in _html(bad)
+
+
+def test_dashboard_work_queue_counts_what_waits_for_each_role(world: World) -> None:
+    """待办: a unit sees its own tasks only; the bureau sees reviews, approvals and cases."""
+    from tests.factories import payment_action, verification_task
+
+    verification_task(world.bob, run=world.run)  # unit A, open
+    verification_task(world.alice, status="overdue", run=world.run)  # unit A, past its deadline
+    verification_task(world.carol, status="submitted", run=world.run)  # unit B, awaiting review
+    dan = RecipientFactory(person_no="P0000000004", name="赵德", unit=world.unit_a, id_number=make_id(14))
+    verification_task(dan, kind="review", run=world.run)  # the bureau's, not unit A's
+    payment_action(world.carol, state="proposed")
+    payment_action(world.bob, state="approved", kind="suspend")
+
+    def queue(user: str) -> dict[str, int]:
+        response = _client(world.users[user]).get(reverse("reports:dashboard"))
+        assert "待办" in _html(response)
+        return {w.label: w.count for w in response.context["work"]}
+
+    unit_a = queue("unit_a")
+    assert (unit_a["待核实"], unit_a["已逾期"]) == (2, 1)  # bob's and alice's; dan's review is not theirs
+    assert queue("unit_b")["待核实"] == 0  # carol's is submitted: it waits for the bureau now
+    bureau = queue("operator")
+    assert bureau["单位上报待审核"] == 1
+    assert bureau["疑点核查待处理"] == 1
+    assert bureau["核实任务已逾期"] == 1
+    assert (bureau["待遇处理待审批"], bureau["已审批待导出"]) == (1, 1)

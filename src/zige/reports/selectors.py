@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -485,3 +485,89 @@ def rejects_for(batch: ImportBatch, *, reason: str = "") -> QuerySet[ImportRejec
 
 def reject_reasons(batch: ImportBatch) -> list[dict[str, Any]]:
     return list(batch.rejects.values("reason").annotate(n=Count("pk")).order_by("-n", "reason"))
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One queue of the dashboard's 待办 strip: what waits for someone, and where to do it."""
+
+    label: str
+    count: int
+    url: str
+    urgent: bool = False
+
+
+def work_queue(user: Any, *, today: date) -> list[WorkItem]:
+    """What waits for a person, so that nothing falls through (notice 三): for a unit operator
+    their unit's tasks; for bureau staff and auditors the review queue, overdue tasks, payment
+    actions awaiting a second person, export batches awaiting the payment system, open recovery
+    and fraud cases. Counts only: each is one indexed query."""
+    from django.urls import reverse
+
+    from zige.benefits.models import (
+        ActionState,
+        BatchState,
+        ExportBatch,
+        FraudCase,
+        FraudStatus,
+        PaymentAction,
+        RecoveryCase,
+        RecoveryStatus,
+    )
+    from zige.verification.selectors import DUE_SOON_DAYS, tasks_visible
+
+    tasks = tasks_visible(user=user)
+    tasks_url = reverse("verification:list")
+    if getattr(user, "role", "") == "unit_operator":
+        tasks = tasks.filter(kind="unit")  # review tasks are the bureau's to resolve
+        waiting = tasks.filter(status__in=("open", "returned", "overdue"))
+        return [
+            WorkItem("待核实", waiting.count(), tasks_url),
+            WorkItem(
+                f"{DUE_SOON_DAYS} 天内到期",
+                waiting.filter(deadline__lte=today + timedelta(days=DUE_SOON_DAYS)).count(),
+                tasks_url,
+                urgent=True,
+            ),
+            WorkItem(
+                "已退回待重报", tasks.filter(status="returned").count(), f"{tasks_url}?status=returned", True
+            ),
+            WorkItem("已逾期", tasks.filter(status="overdue").count(), f"{tasks_url}?status=overdue", True),
+        ]
+    open_recovery = (RecoveryStatus.OPEN, RecoveryStatus.NOTIFIED, RecoveryStatus.REPAYING)
+    return [
+        WorkItem("单位上报待审核", tasks.filter(status="submitted").count(), reverse("verification:queue")),
+        WorkItem(
+            "疑点核查待处理",
+            tasks.filter(kind="review", status__in=("open", "overdue")).count(),
+            f"{tasks_url}?kind=review",
+        ),
+        WorkItem(
+            "核实任务已逾期", tasks.filter(status="overdue").count(), f"{tasks_url}?status=overdue", True
+        ),
+        WorkItem(
+            "待遇处理待审批",
+            PaymentAction.objects.filter(state=ActionState.PROPOSED).count(),
+            f"{reverse('benefits:actions')}?state=proposed",
+        ),
+        WorkItem(
+            "已审批待导出",
+            PaymentAction.objects.filter(state=ActionState.APPROVED).count(),
+            reverse("benefits:batches"),
+        ),
+        WorkItem(
+            "导出待支付确认",
+            ExportBatch.objects.filter(state=BatchState.EXPORTED).count(),
+            reverse("benefits:batches"),
+        ),
+        WorkItem(
+            "追回中案件",
+            RecoveryCase.objects.filter(status__in=open_recovery).count(),
+            reverse("benefits:recoveries"),
+        ),
+        WorkItem(
+            "冒领案件未结",
+            FraudCase.objects.filter(status__in=(FraudStatus.OPEN, FraudStatus.FINED)).count(),
+            reverse("benefits:frauds"),
+        ),
+    ]

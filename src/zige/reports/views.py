@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from zige.reports import selectors
 from zige.reports.pages import people_view
@@ -23,6 +24,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "board": board,
             "cards": cards,
             "charts": selectors.chart_options(board),
+            "work": selectors.work_queue(request.user, today=timezone.localdate()),
             "nav": "dashboard",
         },
     )
