@@ -19,6 +19,7 @@ import pyarrow as pa
 from zige.engine import forms, fuzzy
 from zige.engine.labels import KIND_ZH
 from zige.engine.sql import quote, roster_rejects_sql
+from zige.ids import sex_of
 
 if TYPE_CHECKING:
     from zige.engine.pipeline import Certification
@@ -107,7 +108,8 @@ def _unit_names(run: Certification) -> dict[str, str]:
     return {unit: name or "" for unit, name in rows}
 
 
-def _evidence_text(kind: str | None, day: Any) -> str:
+def evidence_text(kind: str | None, day: Any) -> str:
+    """附件1's evidence line: the kind in Chinese and the record's date ("铁路出行 2026-03-05")."""
     if not kind:
         return ""
     return f"{KIND_ZH.get(kind, kind)} {day.isoformat() if day else ''}".strip()
@@ -133,7 +135,7 @@ def _write_pending(run: Certification) -> int:
             {
                 "person_no": row["person_no"],
                 "name": row["name"],
-                "sex": row["sex"] or _sex_from_id(row["id_number"]),
+                "sex": row["sex"] or sex_of(row["id_number"]),
                 "id_number": row["id_number"],
                 "benefit_status": BENEFIT_STATUS_ZH.get(row["benefit_status"], ""),
                 "status_since": row["status_since"].isoformat() if row["status_since"] else "",
@@ -142,7 +144,7 @@ def _write_pending(run: Certification) -> int:
                 "health": row["health"] or "",
                 "status": row["status"],
                 "reason": row["reason"],
-                "evidence": _evidence_text(row["evidence_kind"], row["evidence_date"]),
+                "evidence": evidence_text(row["evidence_kind"], row["evidence_date"]),
             }
         )
     names = _unit_names(run)
@@ -177,10 +179,6 @@ def _write_pending_chunk(jobs: list[PendingJob]) -> None:
         forms.write_pending_workbook(path, unit_no=unit_no, unit_name=unit_name, as_of=as_of, rows=rows)
 
 
-def _sex_from_id(id_number: str) -> str:
-    return "男" if int(id_number[16]) % 2 else "女"
-
-
 def _region6(value: str | None, fallback: str) -> str:
     digits = re.sub(r"\D", "", value or "")
     return digits[:6] if len(digits) >= 6 else fallback
@@ -204,7 +202,7 @@ def _write_out_of_province(run: Certification) -> int:
                 "residence_region": _region6(r["residence_region"], ident[:6]),
                 "person_no": r["person_no"],
                 "name": r["name"],
-                "sex": r["sex"] or _sex_from_id(ident),
+                "sex": r["sex"] or sex_of(ident),
                 "ethnicity": r["ethnicity"] or "",
                 "birth_date": f"{ident[6:10]}-{ident[10:12]}-{ident[12:14]}",
                 "id_number": ident,

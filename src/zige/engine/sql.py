@@ -286,6 +286,44 @@ def _detail_and_sub(kind: FeedKind, col: Callable[[str], str]) -> tuple[str, str
     return (" || '|' || ".join(parts) if parts else "''"), _SUB_COLUMN.get(kind.code)
 
 
+def _kind_columns(kind: FeedKind, col: Callable[[str], str], d: Dialect) -> list[str]:
+    """The derived columns only some kinds have: auth and unit results, declaration and penalty
+    classes, a sentence's end date (empty strings for the others)."""
+    return [
+        f"{auth_result_sql(col('result'))} AS auth_result"
+        if kind.code in ("app_auth", "terminal_auth")
+        else "",
+        f"{unit_result_sql(col('result'))} AS unit_result" if kind.code == "unit_confirm" else "",
+        f"{declared_type_sql(col('declared_type'))} AS declared_class" if kind.code == "declared" else "",
+        f"{penalty_sql(col('penalty'))} AS penalty_class" if kind.code == "sentence" else "",
+        f"{parse_date_sql(col('end_date'), d)} AS c_end_date" if kind.code == "sentence" else "",
+    ]
+
+
+def _feed_checks(
+    kind: FeedKind, col: Callable[[str], str], sub: str | None, id_reason: str
+) -> list[tuple[str, str, str]]:
+    """(reason expression, field, raw value) of every check of a feed row, in the order the first
+    failure is reported: ID, name, event date, then the kind's own columns."""
+    checks: list[tuple[str, str, str]] = [
+        (id_reason, "身份证号", coalesce_sql(col("id_number"))),
+        (_required(col("name")), "姓名", coalesce_sql(col("name"))),
+        (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
+    ]
+    for c in kind.others:
+        if c.name == "end_date":
+            checks.append(
+                (_date_check(col("end_date"), "c_end_date", False), c.zh, coalesce_sql(col(c.name)))
+            )
+        elif c.required:
+            checks.append((_required(col(c.name)), c.zh, coalesce_sql(col(c.name))))
+            if c.name in ("result", "declared_type"):
+                checks.append(
+                    (f"CASE WHEN {sub} IS NULL THEN 'bad_value' END", c.zh, coalesce_sql(col(c.name)))
+                )
+    return checks
+
+
 def stage_feed_sql(
     *,
     kind: FeedKind,
@@ -310,31 +348,11 @@ def stage_feed_sql(
     derived = [
         f"{id18_sql('id_clean', d)} AS id18",
         f"{parse_date_sql(col('event_date'), d)} AS ev_date",
-        f"{auth_result_sql(col('result'))} AS auth_result"
-        if kind.code in ("app_auth", "terminal_auth")
-        else "",
-        f"{unit_result_sql(col('result'))} AS unit_result" if kind.code == "unit_confirm" else "",
-        f"{declared_type_sql(col('declared_type'))} AS declared_class" if kind.code == "declared" else "",
-        f"{penalty_sql(col('penalty'))} AS penalty_class" if kind.code == "sentence" else "",
-        f"{parse_date_sql(col('end_date'), d)} AS c_end_date" if kind.code == "sentence" else "",
+        *_kind_columns(kind, col, d),
     ]
-    checks: list[tuple[str, str, str]] = [
-        (id_reason_sql("id_clean", "id18", as_of, d), "身份证号", coalesce_sql(col("id_number"))),
-        (_required(col("name")), "姓名", coalesce_sql(col("name"))),
-        (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
-    ]
-    for c in kind.others:
-        if c.name == "end_date":
-            checks.append(
-                (_date_check(col("end_date"), "c_end_date", False), c.zh, coalesce_sql(col(c.name)))
-            )
-        elif c.required:
-            checks.append((_required(col(c.name)), c.zh, coalesce_sql(col(c.name))))
-            if c.name in ("result", "declared_type"):
-                checks.append(
-                    (f"CASE WHEN {sub} IS NULL THEN 'bad_value' END", c.zh, coalesce_sql(col(c.name)))
-                )
-    check_columns, reason, field, value = _first_failure(checks)
+    check_columns, reason, field, value = _first_failure(
+        _feed_checks(kind, col, sub, id_reason_sql("id_clean", "id18", as_of, d))
+    )
     derived_columns = ", ".join(x for x in derived if x)
     return f"""
 SELECT {file_no} AS file_no, _row AS row_no, {quote(kind.code)} AS feed_kind,
@@ -951,31 +969,9 @@ def stage_feed_keyed_sql(
     derived = [
         f"CASE WHEN NOT id_plain THEN {id18_sql('id_clean', d)} END AS id18",
         f"{fast_date_sql(col('event_date'), d)} AS ev_date",
-        f"{auth_result_sql(col('result'))} AS auth_result"
-        if kind.code in ("app_auth", "terminal_auth")
-        else "",
-        f"{unit_result_sql(col('result'))} AS unit_result" if kind.code == "unit_confirm" else "",
-        f"{declared_type_sql(col('declared_type'))} AS declared_class" if kind.code == "declared" else "",
-        f"{penalty_sql(col('penalty'))} AS penalty_class" if kind.code == "sentence" else "",
-        f"{parse_date_sql(col('end_date'), d)} AS c_end_date" if kind.code == "sentence" else "",
+        *_kind_columns(kind, col, d),
     ]
-    checks: list[tuple[str, str, str]] = [
-        (id_reason, "身份证号", coalesce_sql(col("id_number"))),
-        (_required(col("name")), "姓名", coalesce_sql(col("name"))),
-        (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
-    ]
-    for c in kind.others:
-        if c.name == "end_date":
-            checks.append(
-                (_date_check(col("end_date"), "c_end_date", False), c.zh, coalesce_sql(col(c.name)))
-            )
-        elif c.required:
-            checks.append((_required(col(c.name)), c.zh, coalesce_sql(col(c.name))))
-            if c.name in ("result", "declared_type"):
-                checks.append(
-                    (f"CASE WHEN {sub} IS NULL THEN 'bad_value' END", c.zh, coalesce_sql(col(c.name)))
-                )
-    check_columns, reason, field, value = _first_failure(checks)
+    check_columns, reason, field, value = _first_failure(_feed_checks(kind, col, sub, id_reason))
     derived_columns = ", ".join(x for x in derived if x)
     kept = "".join(f", {k}" for k in keep)
     return f"""

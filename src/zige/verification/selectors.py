@@ -98,7 +98,8 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
     the unit's report (open, returned or overdue), by deadline then 个人编号. A unit operator only
     ever gets their own unit (404 for another one).
     """
-    from zige.engine.labels import KIND_ZH
+    from zige.engine.outputs import BENEFIT_STATUS_ZH, evidence_text
+    from zige.ids import sex_of
     from zige.roster.models import Unit
 
     unit = Unit.objects.filter(unit_no=unit_no).first()
@@ -109,28 +110,23 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
         .filter(unit=unit, kind=TaskKind.UNIT, status__in=("open", "returned", "overdue"))
         .order_by("deadline", "recipient__person_no")
     )
-    benefit = {"normal": "正常", "suspended": "暂停", "terminated": "终止"}
     rows = []
     for task in tasks:
         person = task.recipient
-        evidence = ""
-        if task.evidence_kind:
-            day = task.evidence_date.isoformat() if task.evidence_date else ""
-            evidence = f"{KIND_ZH.get(task.evidence_kind, task.evidence_kind)} {day}".strip()
         rows.append(
             {
                 "person_no": person.person_no,
                 "name": person.name,
-                "sex": person.sex or ("男" if int(person.id_number[16]) % 2 else "女"),
+                "sex": person.sex or sex_of(person.id_number),
                 "id_number": person.id_number,
-                "benefit_status": benefit.get(person.benefit_status, ""),
+                "benefit_status": BENEFIT_STATUS_ZH.get(person.benefit_status, ""),
                 "status_since": person.status_since.isoformat() if person.status_since else "",
                 "status_reason": person.status_reason or "",
                 "address": person.address or "",
                 "health": person.health or "",
                 "status": "pending",
                 "reason": task.reason,
-                "evidence": evidence,
+                "evidence": evidence_text(task.evidence_kind, task.evidence_date),
             }
         )
     return unit, rows
