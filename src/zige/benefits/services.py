@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -224,11 +224,15 @@ def payment_action_propose(
     return action
 
 
-def _locked_action(action_id: int) -> PaymentAction:
+_Row = TypeVar("_Row", PaymentAction, ExportBatch, RecoveryCase, FraudCase)
+
+
+def _locked(model: type[_Row], label: str, pk: int) -> _Row:
+    """The row, locked for the rest of the transaction (two officers acting at once queue here)."""
     try:
-        return PaymentAction.objects.select_for_update().get(pk=action_id)
-    except PaymentAction.DoesNotExist:
-        raise BenefitsError(f"待遇处理 #{action_id} 不存在") from None
+        return model.objects.select_for_update().get(pk=pk)
+    except model.DoesNotExist:
+        raise BenefitsError(f"{label} #{pk} 不存在") from None
 
 
 def _set_action_state(action: PaymentAction, new: str, *, actor: Any, now: datetime, event: str,
@@ -251,7 +255,7 @@ def payment_action_approve(*, action_id: int, user: Any, now: datetime) -> Payme
     approved reversal of a stop cancels the recovery case that has nothing recovered yet."""
     _require_bureau(user)
     with transaction.atomic():
-        action = _locked_action(action_id)
+        action = _locked(PaymentAction, "待遇处理", action_id)
         if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
         _set_action_state(
@@ -293,7 +297,7 @@ def payment_action_reject(*, action_id: int, user: Any, reason: str, now: dateti
     if not reason:
         raise BenefitsError("请填写驳回理由")
     with transaction.atomic():
-        action = _locked_action(action_id)
+        action = _locked(PaymentAction, "待遇处理", action_id)
         if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
             raise BenefitsError("提出人不能驳回自己提出的待遇处理，请使用“撤回”")
         _set_action_state(
@@ -308,7 +312,7 @@ def payment_action_withdraw(*, action_id: int, user: Any, reason: str, now: date
     take it back: it is rejected, with a reason."""
     _require_bureau(user)
     with transaction.atomic():
-        action = _locked_action(action_id)
+        action = _locked(PaymentAction, "待遇处理", action_id)
         if action.proposed_by_id is None:
             raise BenefitsError("系统提出的待遇处理不能撤回，请填写理由“驳回”")
         if action.proposed_by_id != user.pk:
@@ -330,7 +334,7 @@ def payment_action_reverse(*, action_id: int, user: Any, reason: str, now: datet
     if not reason:
         raise BenefitsError("请填写撤销理由")
     with transaction.atomic():
-        original = _locked_action(action_id)
+        original = _locked(PaymentAction, "待遇处理", action_id)
         if original.reverses_id is not None:
             raise BenefitsError("撤销记录本身不能再撤销；如需要，请提出新的待遇处理")
         if original.state not in APPROVED_STATES:
@@ -646,7 +650,7 @@ def export_batch_reexport(*, batch_id: int, user: Any | None, reason: str, now: 
     if not reason:
         raise BenefitsError("请填写重新导出的原因")
     with transaction.atomic():
-        batch = _locked_batch(batch_id)
+        batch = _locked(ExportBatch, "导出批次", batch_id)
         if batch.state == BatchState.VOID:
             raise BenefitsError("已作废的批次不能重新导出")
         sums = _write_files(
@@ -663,19 +667,12 @@ def export_batch_reexport(*, batch_id: int, user: Any | None, reason: str, now: 
     return batch
 
 
-def _locked_batch(batch_id: int) -> ExportBatch:
-    try:
-        return ExportBatch.objects.select_for_update().get(pk=batch_id)
-    except ExportBatch.DoesNotExist:
-        raise BenefitsError(f"导出批次 #{batch_id} 不存在") from None
-
-
 def export_batch_confirm(*, batch_id: int, user: Any | None, ref: str, now: datetime) -> ExportBatch:
     """The payment system took the batch: the batch and its actions are confirmed."""
     if user is not None:
         _require_bureau(user)
     with transaction.atomic():
-        batch = _locked_batch(batch_id)
+        batch = _locked(ExportBatch, "导出批次", batch_id)
         _check(BATCH_TRANSITIONS, batch.state, BatchState.CONFIRMED, BATCH_STATE_ZH)
         ids = list(batch.lines.filter(active=True).values_list("action_id", flat=True))
         for state in PaymentAction.objects.filter(pk__in=ids).values_list("state", flat=True).distinct():
@@ -702,7 +699,7 @@ def export_batch_void(*, batch_id: int, user: Any, reason: str, now: datetime) -
     if not reason:
         raise BenefitsError("请填写作废原因")
     with transaction.atomic():
-        batch = _locked_batch(batch_id)
+        batch = _locked(ExportBatch, "导出批次", batch_id)
         _check(BATCH_TRANSITIONS, batch.state, BatchState.VOID, BATCH_STATE_ZH)
         ids = list(batch.lines.filter(active=True).values_list("action_id", flat=True))
         batch.lines.update(active=False)
@@ -778,13 +775,6 @@ def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) ->
                              detail={"why": "stop reversed"})  # fmt: skip
 
 
-def _locked_case(case_id: int) -> RecoveryCase:
-    try:
-        return RecoveryCase.objects.select_for_update().get(pk=case_id)
-    except RecoveryCase.DoesNotExist:
-        raise BenefitsError(f"追回案件 #{case_id} 不存在") from None
-
-
 def recovery_case_notify(
     *, case_id: int, debtor_name: str, debtor_relation: str, debtor_contact: str, notified_on: date,
     user: Any, now: datetime,
@@ -795,7 +785,7 @@ def recovery_case_notify(
     if not debtor_name.strip():
         raise BenefitsError("请填写退还义务人（遗产继承人或代领人）姓名")
     with transaction.atomic():
-        case = _locked_case(case_id)
+        case = _locked(RecoveryCase, "追回案件", case_id)
         case.debtor_name = debtor_name.strip()[:100]
         case.debtor_relation = debtor_relation.strip()[:50]
         case.debtor_contact = debtor_contact.strip()[:200]
@@ -820,7 +810,7 @@ def recovery_payment_record(
     if not method.strip():
         raise BenefitsError("请填写退还方式")
     with transaction.atomic():
-        case = _locked_case(case_id)
+        case = _locked(RecoveryCase, "追回案件", case_id)
         outstanding = case.amount - case.recovered
         if money > outstanding:
             raise BenefitsError(f"退还金额 {money} 元超过未追回金额 {outstanding} 元")
@@ -844,7 +834,7 @@ def recovery_case_write_off_propose(*, case_id: int, reason: str, user: Any, now
     if not reason.strip():
         raise BenefitsError("请填写核销理由")
     with transaction.atomic():
-        case = _locked_case(case_id)
+        case = _locked(RecoveryCase, "追回案件", case_id)
         case.write_off_by = user
         case.write_off_reason = reason.strip()
         case.write_off_approved_by = None
@@ -860,7 +850,7 @@ def recovery_case_write_off_decide(*, case_id: int, approve: bool, user: Any, no
     person who proposed it."""
     _require_bureau(user)
     with transaction.atomic():
-        case = _locked_case(case_id)
+        case = _locked(RecoveryCase, "追回案件", case_id)
         if case.status != RecoveryStatus.WRITE_OFF_PROPOSED:
             raise BenefitsError("该案件没有待审批的核销")
         if case.write_off_by_id == user.pk:
@@ -912,13 +902,6 @@ def fraud_case_open(
     return case
 
 
-def _locked_fraud(case_id: int) -> FraudCase:
-    try:
-        return FraudCase.objects.select_for_update().get(pk=case_id)
-    except FraudCase.DoesNotExist:
-        raise BenefitsError(f"欺诈案件 #{case_id} 不存在") from None
-
-
 def _set_fraud_status(case: FraudCase, new: str, *, actor: Any, now: datetime, event: str,
                       fields: list[str], detail: dict[str, Any]) -> None:  # fmt: skip
     old = case.status
@@ -937,7 +920,7 @@ def fraud_case_fine(*, case_id: int, fine: Decimal, user: Any, now: datetime) ->
     _require_bureau(user)
     money = _money(fine, "罚款金额")
     with transaction.atomic():
-        case = _locked_fraud(case_id)
+        case = _locked(FraudCase, "欺诈案件", case_id)
         low, high = fine_bounds(case.amount_obtained)
         if not low <= money <= high:
             raise BenefitsError(
@@ -957,7 +940,7 @@ def fraud_case_dismiss(*, case_id: int, reason: str, user: Any, now: datetime) -
     if not reason.strip():
         raise BenefitsError("请填写不予处罚的理由")
     with transaction.atomic():
-        case = _locked_fraud(case_id)
+        case = _locked(FraudCase, "欺诈案件", case_id)
         case.closed_at = now
         case.note = (case.note + "\n" if case.note else "") + f"不予处罚：{reason.strip()}"
         _set_fraud_status(case, FraudStatus.DISMISSED, actor=user, now=now, event="dismissed",
@@ -972,7 +955,7 @@ def fraud_case_collect(*, case_id: int, amount: Decimal, user: Any, now: datetim
     if money <= 0:
         raise BenefitsError("缴纳金额应大于 0")
     with transaction.atomic():
-        case = _locked_fraud(case_id)
+        case = _locked(FraudCase, "欺诈案件", case_id)
         if case.status != FraudStatus.FINED or case.fine is None:
             raise BenefitsError("只有已处罚、未结案的案件可以登记罚款缴纳")
         if case.fine_collected + money > case.fine:
@@ -989,7 +972,7 @@ def fraud_case_collect(*, case_id: int, amount: Decimal, user: Any, now: datetim
 def fraud_case_close(*, case_id: int, user: Any, now: datetime) -> FraudCase:
     _require_bureau(user)
     with transaction.atomic():
-        case = _locked_fraud(case_id)
+        case = _locked(FraudCase, "欺诈案件", case_id)
         case.closed_at = now
         _set_fraud_status(case, FraudStatus.CLOSED, actor=user, now=now, event="closed", fields=["closed_at"],
                           detail={"fine_collected": case.fine_collected})  # fmt: skip
@@ -1000,7 +983,7 @@ def fraud_case_refer(*, case_id: int, referred_on: date, user: Any, now: datetim
     """移送司法机关 (notice 四(二); 人社部发〔2015〕14号): flag the case with the date."""
     _require_bureau(user)
     with transaction.atomic():
-        case = _locked_fraud(case_id)
+        case = _locked(FraudCase, "欺诈案件", case_id)
         if case.referred:
             raise BenefitsError("该案件已移送司法机关")
         if case.status == FraudStatus.DISMISSED:

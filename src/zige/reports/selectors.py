@@ -514,13 +514,14 @@ def work_queue(user: Any, *, today: date) -> list[WorkItem]:
         RecoveryCase,
         RecoveryStatus,
     )
+    from zige.verification.models import AWAITING_UNIT
     from zige.verification.selectors import DUE_SOON_DAYS, tasks_visible
 
     tasks = tasks_visible(user=user)
     tasks_url = reverse("verification:list")
     if getattr(user, "role", "") == "unit_operator":
         tasks = tasks.filter(kind="unit")  # review tasks are the bureau's to resolve
-        waiting = tasks.filter(status__in=("open", "returned", "overdue"))
+        waiting = tasks.filter(status__in=AWAITING_UNIT)
         return [
             WorkItem("待核实", waiting.count(), tasks_url),
             WorkItem(

@@ -55,6 +55,8 @@ TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         ("overdue", "resolved"),
     }
 )
+# The unit still has to report (open, late, or sent back to it); with "submitted", ACTIVE.
+AWAITING_UNIT: frozenset[str] = frozenset({"open", "returned", "overdue"})
 ACTIVE: frozenset[str] = frozenset({"open", "submitted", "returned", "overdue"})
 FINAL: frozenset[str] = frozenset({"approved", "resolved", "auto_closed"})
 

@@ -9,7 +9,15 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from zige.accounts.scoping import scope_by_unit_field
-from zige.verification.models import Attachment, Submission, TaskKind, TaskReminder, VerificationTask
+from zige.verification.models import (
+    ACTIVE,
+    AWAITING_UNIT,
+    Attachment,
+    Submission,
+    TaskKind,
+    TaskReminder,
+    VerificationTask,
+)
 
 DUE_SOON_DAYS = 30
 
@@ -26,7 +34,7 @@ def tasks_list(
     if status:
         qs = qs.filter(status=status)
     elif active_only:
-        qs = qs.filter(status__in=("open", "returned", "overdue", "submitted"))
+        qs = qs.filter(status__in=ACTIVE)
     if kind:
         qs = qs.filter(kind=kind)
     if unit_no:
@@ -107,7 +115,7 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
         raise Http404("no such unit")
     tasks = (
         tasks_visible(user=user)
-        .filter(unit=unit, kind=TaskKind.UNIT, status__in=("open", "returned", "overdue"))
+        .filter(unit=unit, kind=TaskKind.UNIT, status__in=AWAITING_UNIT)
         .order_by("deadline", "recipient__person_no")
     )
     rows = []

@@ -48,6 +48,7 @@ from zige.roster.models import Recipient
 from zige.verification import config
 from zige.verification.models import (
     ACTIVE,
+    AWAITING_UNIT,
     TRANSITIONS,
     Attachment,
     AttachmentRole,
@@ -198,7 +199,7 @@ def tasks_for_run(*, run_id: int, now: datetime) -> dict[str, int]:
 def _auto_close(run: Run, *, now: datetime) -> list[int]:
     """Active tasks whose person this run certifies (eligible) or finds dead: closed by themselves."""
     rows = list(
-        VerificationTask.objects.filter(status__in=("open", "overdue", "returned"))
+        VerificationTask.objects.filter(status__in=AWAITING_UNIT)
         .filter(recipient__decisions__run=run)
         .values_list(
             "pk", "status", "kind", "recipient__decisions__status", "recipient__decisions__reason",
@@ -223,7 +224,7 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
         for pk, _, why in chunk:
             by_reason.setdefault(why, []).append(pk)
         for why, pks in by_reason.items():
-            VerificationTask.objects.filter(pk__in=pks, status__in=("open", "overdue", "returned")).update(
+            VerificationTask.objects.filter(pk__in=pks, status__in=AWAITING_UNIT).update(
                 status=TaskStatus.AUTO_CLOSED, closed_at=now, updated_at=now, closed_reason=why[:300],
                 closed_by_run=run,
             )  # fmt: skip
@@ -445,7 +446,7 @@ def _submit_locked(
         raise TransitionRefused(
             "疑点核查任务由社保局处理，单位不能上报。/ Review tasks are resolved by the bureau."
         )
-    if task.status not in ("open", "overdue", "returned"):
+    if task.status not in AWAITING_UNIT:
         raise TransitionRefused(
             f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能上报。/ Task {task.pk} is {task.status}."
         )
@@ -610,7 +611,7 @@ def form1_apply(
     tasks = {
         t.recipient.person_no: t
         for t in VerificationTask.objects.select_related("recipient", "unit").filter(
-            unit_id=user.unit_id or 0, kind=TaskKind.UNIT, status__in=("open", "overdue", "returned")
+            unit_id=user.unit_id or 0, kind=TaskKind.UNIT, status__in=AWAITING_UNIT
         )
     }
     files = [Evidence(AttachmentRole.WRITTEN, written)] if written is not None else []

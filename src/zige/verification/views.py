@@ -22,7 +22,7 @@ from zige.engine.forms import write_pending_workbook
 from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
 from zige.verification import selectors
 from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
-from zige.verification.models import AttachmentRole, TaskKind, TaskStatus
+from zige.verification.models import AWAITING_UNIT, AttachmentRole, TaskKind, TaskStatus
 from zige.verification.services import (
     Evidence,
     Report,
@@ -89,9 +89,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
 def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, Any]:
     role = getattr(request.user, "role", "")
     unit_may_report = (
-        role == Role.UNIT_OPERATOR
-        and task.kind == TaskKind.UNIT
-        and task.status in ("open", "overdue", "returned")
+        role == Role.UNIT_OPERATOR and task.kind == TaskKind.UNIT and task.status in AWAITING_UNIT
     )
     submissions = selectors.submissions_of(task)
     latest = submissions[0] if submissions else None
