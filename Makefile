@@ -12,7 +12,7 @@ ZIGE_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/zige
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup assets demo test test-sqlite test-postgres lint typecheck migrations-check bench clean
+.PHONY: setup assets native demo test test-sqlite test-postgres lint typecheck migrations-check bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,7 +34,15 @@ $(VENDOR)/.copied: package.json package-lock.json scripts/vendor_assets.py
 
 assets: $(VENDOR)/.copied
 
-setup: $(VENV)/.synced assets
+# The evidence store's native CSV scan (C, loaded with ctypes); without a C compiler the store
+# ingests through SQL only (same store, slower).
+NATIVE := src/zige/engine/native/_fastcsv.so
+$(NATIVE): src/zige/engine/native/fastcsv.c $(VENV)/.synced
+	$(VENV)/bin/python -m zige.engine.native
+
+native: $(NATIVE)
+
+setup: $(VENV)/.synced assets native
 
 demo: setup
 	$(VENV)/bin/zige demo $(DEMO_ARGS)
@@ -52,8 +60,9 @@ migrations-check: setup
 # Everything on the embedded default (SQLite), then every database test again on PostgreSQL.
 test: lint typecheck migrations-check test-sqlite test-postgres
 
+# The native scan is built by setup: its tests must run, not be skipped.
 test-sqlite: setup
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	ZIGE_REQUIRE_NATIVE=1 $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-postgres: setup
 	ZIGE_DATABASE_URL=$(ZIGE_TEST_DATABASE_URL) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "django_db or postgres" $(PYTEST_ARGS)

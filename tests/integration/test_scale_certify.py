@@ -8,7 +8,9 @@
   pure-Python oracle `zige.rules.decide`, with recent windows of 0, 3 and 400 days;
 - the daily increment: the kept rows plus a new batch give what a full run over everything
   gives, including a loss reported late (dated before the recent window: the targeted
-  re-read) and a later as-of date.
+  re-read) and a later as-of date; at the state's date only the people whose decision the
+  batch can change are decided again, and the written output (the saved files and the
+  changed rows beside them) reads as a full run's files.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from zige.bench.generate import BenchData, connect, generate, generate_increment
 from zige.engine import sql
 from zige.engine.kinds import CUSTODIAL_PENALTIES, NON_CUSTODIAL_MARKERS
 from zige.engine.pipeline import Certification, CertifyConfig
-from zige.engine.scale import ScaleRun, store_scan_sql
+from zige.engine.scale import ScaleRun, output_sql, store_scan_sql
 
 DECISION = "person_no, status, reason, evidence_kind, evidence_date, certified_on, due_on, remind, channel"
 ACTION = "person_no, action, effective_month, months, amount"
@@ -186,13 +188,15 @@ def test_increment_equals_full_run_with_late_losses(generated: list[BenchData], 
 def _small_batch(
     con: duckdb.DuckDBPyConnection, data: BenchData, root: Path, picks: list[tuple[str, str, int]]
 ) -> Path:
-    """A batch of one row per pick (person_no, kind, days before the as-of date)."""
+    """A batch of one row per pick (person_no, kind, days before the as-of date; an `app_auth`
+    row is a failed authentication)."""
     values = ", ".join(f"('{p}', '{k}', {d})" for p, k, d in picks)
     day = f"CAST({sql.date_literal(data.as_of)} - x.days AS DATE)"
     con.execute(
         f"""COPY (
           SELECT r.id_key, {day} AS event_date, CAST(NULL AS DATE) AS end_date,
-                 CASE WHEN x.kind = 'declared' THEN 'dead' END AS sub, CAST(NULL AS VARCHAR) AS detail,
+                 CASE WHEN x.kind = 'declared' THEN 'dead' WHEN x.kind = 'app_auth' THEN 'fail' END AS sub,
+                 CAST(NULL AS VARCHAR) AS detail,
                  CAST(NULL AS VARCHAR) AS name_key, 9 AS batch_id, 1 AS row_no,
                  x.kind, strftime({day}, '%Y-%m') AS month
           FROM read_parquet('{data.recipients}') r JOIN (VALUES {values}) x(person_no, kind, days)
@@ -232,8 +236,8 @@ def test_increment_decides_again_only_the_people_the_batch_touches(
     assert {d for d in before if d[0] not in touched} == {d for d in got[0] if d[0] not in touched}
     assert {a for a in before_actions if a[0] not in touched} <= got[1]
     inc.write(tmp_path / "out")
-    results = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
-    assert len(results) == len(before) and all(len(r["id_number"]) == 18 for r in results)
+    results = inc.con.execute(f"SELECT * FROM ({output_sql(tmp_path / 'out', 'results')})").fetchall()
+    assert len(results) == len(before) and all(len(r[1]) == 18 for r in results)
     inc.con.close()
 
     # The next day's increment from the merged state, at the same date, then one day later.
@@ -251,6 +255,95 @@ def test_increment_decides_again_only_the_people_the_batch_touches(
             assert nxt.timings["decided again"] == 2
         assert _outcome(nxt.con) == full_chain(data.recipients, stores2, as_of)
         nxt.con.close()
+
+
+def _written(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """A written run's results and actions (`output_sql`), sorted."""
+    con = duckdb.connect()
+    tables = [sorted(con.execute(output_sql(out, t)).fetchall(), key=repr) for t in ("results", "actions")]
+    con.close()
+    return tables[0], tables[1]
+
+
+def test_increment_decides_again_only_whom_the_batch_can_change(
+    generated: list[BenchData], tmp_path: Path
+) -> None:
+    """At the state's date a touched recipient is decided again only if the batch has a rare row
+    of theirs or alive evidence newer than their saved newest (same day: a kind of lower rank in
+    docs/rules.md §3 wins) or after their loss. Older trips, the same record again, a lower
+    ranked kind on the same day, rows after the as-of date and failed authentications change
+    nothing. The written files, read as `output_sql` does, equal a full run's."""
+    data = generated[1]
+    state = tmp_path / "state"
+    before, _, run = _scale(data.recipients, [data.store], data.as_of, state=state)
+    run.write(tmp_path / "out-before")
+    by_reason: dict[str, list[tuple[object, ...]]] = {}
+    for d in sorted(before, key=repr):
+        if d[1] == "eligible":
+            by_reason.setdefault(str(d[2]), []).append(d)
+    # Who has rows of the rare kinds: without any, a person is decided from the batch's newest
+    # record alone (`newest_facts_sql`); with some, by all the builders.
+    rare_kinds = "('death', 'cremation', 'declared', 'unit_confirm', 'sentence', 'release')"
+    with_rare = {
+        str(r[0])
+        for r in run.con.execute(
+            f"SELECT DISTINCT r.person_no FROM read_parquet('{data.recipients}') r "
+            f"JOIN ({store_scan_sql([data.store])}) s ON r.id_key = s.id_key WHERE s.feed_kind IN {rare_kinds}"
+        ).fetchall()
+    }
+    pending = sorted(str(d[0]) for d in before if d[1] == "pending" and str(d[0]) not in with_rare)
+    rail = [d for d in by_reason["rail"] if str(d[0]) not in with_rare]
+    flight = [d for d in by_reason["flight"] if str(d[0]) not in with_rare]
+    ruled = [d for d in by_reason["rail"] if str(d[0]) in with_rare and d[4] != data.as_of]
+    assert len(rail) >= 6 and flight and pending and ruled
+
+    def days(decision: tuple[object, ...]) -> int:
+        evidence = decision[4]
+        assert isinstance(evidence, date)
+        return (data.as_of - evidence).days
+
+    changing = [
+        (pending[0], "rail", 1),  # newer
+        (str(flight[0][0]), "rail", days(flight[0])),  # same day, rank 1
+        (str(ruled[0][0]), "flight", days(ruled[0]) - 1),  # newer, for one with rare rows
+    ]
+    unchanged = [
+        (str(rail[0][0]), "rail", days(rail[0]) + 5),  # older than the saved newest
+        (str(rail[1][0]), "rail", days(rail[1])),  # the same winner again
+        (str(rail[2][0]), "hospital", days(rail[2])),  # same day, a kind ranked after rail
+        (str(rail[3][0]), "flight", -3),  # after the as-of date: not evidence yet
+        (str(rail[4][0]), "app_auth", 0),  # a failed authentication
+    ]
+    batch = _small_batch(run.con, data, tmp_path / "batch", changing + unchanged)
+    run.con.close()
+    stores = [data.store, batch]
+
+    inc = ScaleRun(connect(), data.recipients, data.as_of)
+    inc.increment(state=state, batch=[batch], store=stores)
+    assert inc.timings["decided again"] == len(changing)
+    assert inc.timings["decided from the newest"] == len(changing) - 1
+    got = _outcome(inc.con)
+    assert got == full_chain(data.recipients, stores, data.as_of)
+    after = {d[0]: d for d in got[0]}
+    assert after[flight[0][0]][2] == "rail"  # the same-day tie goes to rail
+    assert {d for d in got[0] if d[0] not in {p for p, _, _ in changing}} <= before
+    inc.write(tmp_path / "out")
+    assert (tmp_path / "out" / "results-changed.parquet").exists()
+    inc.con.close()
+
+    full = ScaleRun(connect(), data.recipients, data.as_of)
+    full.full(stores)
+    full.write(tmp_path / "out-full")
+    full.con.close()
+    assert _written(tmp_path / "out") == _written(tmp_path / "out-full")
+    assert _written(tmp_path / "out") != _written(tmp_path / "out-before")
+    # A full run written over an increment's output leaves no changed rows behind.
+    again = ScaleRun(connect(), data.recipients, data.as_of)
+    again.full([data.store])
+    again.write(tmp_path / "out")
+    again.con.close()
+    assert not (tmp_path / "out" / "results-changed.parquet").exists()
+    assert _written(tmp_path / "out") == _written(tmp_path / "out-before")
 
 
 def test_increment_refuses_an_earlier_as_of(generated: list[BenchData], tmp_path: Path) -> None:

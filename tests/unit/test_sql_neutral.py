@@ -27,6 +27,7 @@ BUILDER_MODULES = ("zige.engine.sql", "zige.engine.scale")
 DUCKDB_ONLY = {
     "zige.engine.scale.store_scan_sql": "reads the Parquet store with DuckDB's read_parquet",
     "zige.engine.scale.floor_sql": "DuckDB's own scan floor for the benchmark",
+    "zige.engine.scale.output_sql": "reads a written run's Parquet files with DuckDB's read_parquet",
 }
 # Builders of fragments (an open FROM, say) that only make sense inside another builder's query:
 # each is translated as part of that one.

@@ -7,9 +7,12 @@ differently — then times, in the same process:
 
 - the plain read: DuckDB's `read_csv` of the same file, every column into a table (all text),
   and, for reference, `count(*)` over it;
-- the ingest: `EvidenceStore.ingest_csv` into a fresh store (sniff the header, `read_csv` +
-  normalisation in one pass, count the line ends for exact row numbers, deduplicate, sort each
-  month by key, write Parquet, manifest).
+- the ingest: `EvidenceStore.ingest_csv` into a fresh store: sniff the header, then the native
+  scan (zige.engine.native: C, one thread per core) normalises the rows it is sure of, the same SQL
+  as the other path the rest (a side file of their lines), the rows are ordered and deduplicated
+  by cache-sized buckets, Parquet is written two months at a time, then the manifest. Without the
+  native library (`ZIGE_NATIVE=0`), the SQL path: `read_csv` + normalisation in one pass, line-end
+  count, `GROUP BY` + `ORDER BY`, DuckDB's COPY.
 
 The generator is vectorised DuckDB SQL over `range()` (no Python per row); the same rows and
 seed give the same file.
@@ -167,6 +170,8 @@ def measure_ingest(
         "duplicates": result.duplicate_rows,
         "months": len(result.months),
         "fast_path": result.fast,
+        "native": result.native,
+        "native_note": estore.native_note,
         "csv_bytes": path.stat().st_size,
         "store_bytes": store_bytes,
         "plain_read": "read_csv(all_varchar) of every column into a DuckDB table",

@@ -17,6 +17,13 @@ can make a `review`. So one pass over the store keeps, per recipient:
   *recent* rows), so that a death reported tomorrow, or a later as-of date, can be decided
   from the kept rows without reading the store again.
 
+The winners are looked for newest months first, in two parts over disjoint months: the month
+before the window's and the window's month for every recipient, then the older months
+(most of the store) only for the recipients who had no alive record there or have a loss or a
+declaration of missing; DuckDB's join filter drops everyone else's rows in the scan, so the
+join and the per-person aggregate see a small share of the recipients' rows
+(`ScaleRun._reduce_full`).
+
 Every kept row is a real row of the store, and the kept rows contain every extreme the
 decision builders look for (max alive date with its same-day ranks, min alive date after each
 date that matters), so the builders give the same answer on the reduced rows as on all rows.
@@ -27,9 +34,14 @@ their loss dates, their winners, and everyone's results and payment actions. A d
 reads only the new batch's files: its rows join the kept rows, and only recipients whose
 earliest loss or declaration moved to before the recent window need a targeted re-read (of the
 store's months from that date on). At the state's as-of date a decision can change only for a
-recipient the batch has a row for, so only those are decided again and everyone else keeps the
-saved result; a later as-of date moves deadlines, reminders and the windows for everyone, so
-then everyone is decided again from the kept winners (still without reading the store).
+recipient the batch has a deciding row for — a rare row, alive evidence newer than their saved
+newest, or alive evidence after their loss (`decide_again_sql`; most of a day's rows are trips
+older than the person's newest) — so only those are decided again: the ones with no rare row at
+all from the batch's newest winner alone (`newest_facts_sql`), the others from their rows, and
+everyone else keeps the saved result. The written output is then the saved files with the
+changed rows beside them (`output_sql` reads the merge). A later as-of date moves deadlines,
+reminders and the windows for everyone, so then everyone is decided again from the kept winners
+(still without reading the store).
 
 The builders (`*_sql`) use the dialect-neutral subset (joins, filters, GROUP BY with FILTER,
 min/max, UNION ALL) so the same text runs on Spark; only `store_scan_sql` and the file writes are
@@ -39,6 +51,7 @@ DuckDB's.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -148,6 +161,19 @@ def _kind_of_rank_sql(rank: str, kinds: Sequence[str]) -> str:
     )
 
 
+def alive_branches_sql(source: str, columns: str, where: str, kinds: Sequence[str] = AGGREGATED_KINDS) -> str:
+    """The routine alive rows of `source` (passed authentications only) matching `where`: one
+    SELECT of `columns` per kind with its rank as a literal `alive_rank` (cheaper than a CASE, and
+    each branch reads its kind's partitions only), joined by UNION ALL."""
+    branches = []
+    for kind in kinds:
+        alive = f"feed_kind = {sql.quote(kind)}" + (" AND sub = 'pass'" if kind in SUB_KINDS else "")
+        branches.append(
+            f"SELECT {columns}, {sql.ALIVE_RANK[kind]} AS alive_rank FROM {source} WHERE {alive} AND {where}"
+        )
+    return "\n  UNION ALL ".join(branches)
+
+
 def winners_sql(
     *,
     window_start: date,
@@ -157,6 +183,8 @@ def winners_sql(
     month_from: str | None = None,
     kinds: Sequence[str] = AGGREGATED_KINDS,
     d: sql.Dialect = sql.DUCKDB,
+    since: date | None = None,
+    before: date | None = None,
 ) -> str:
     """Per person, over the routine rows dated on or before `window_start`: the newest alive
     record and the earliest after the loss date and after the declaration of missing, each as
@@ -166,19 +194,26 @@ def winners_sql(
 
     `births` (lowest, highest `birth_key_sql` of the recipients) is a cheap first filter before
     the join: the young people who make most of the trips cannot be recipients.
+
+    `since` / `before`: only the rows dated on or after / before that day (and only the month
+    partitions that can hold them): `ScaleRun.full` reduces the recent months and the older ones
+    apart.
     """
     start = sql.date_literal(window_start)
     months = f" AND month >= {sql.quote(month_from)}" if month_from else ""
-    birth = f"{birth_key_sql('id_key')} BETWEEN {births[0]} AND {births[1]}"
-    # One branch per kind (its partitions only) with the rank as a literal, then one join.
-    branches = []
-    for kind in kinds:
-        alive = f"feed_kind = {sql.quote(kind)}" + (" AND sub = 'pass'" if kind in SUB_KINDS else "")
-        branches.append(
-            f"SELECT id_key, event_date, {sql.ALIVE_RANK[kind]} AS alive_rank FROM {source} "
-            f"WHERE {alive} AND event_date <= {start} AND {birth}{months}"
+    if since is not None:
+        months += (
+            f" AND month >= {sql.quote(_month_label(since))} AND event_date >= {sql.date_literal(since)}"
         )
-    rows = "\n  UNION ALL ".join(branches)
+    if before is not None:
+        months += (
+            f" AND month <= {sql.quote(_month_label(before))} AND event_date < {sql.date_literal(before)}"
+        )
+    birth = f"{birth_key_sql('id_key')} BETWEEN {births[0]} AND {births[1]}"
+    # One branch per kind (its partitions only), then one join.
+    rows = alive_branches_sql(
+        source, "id_key, event_date", f"event_date <= {start} AND {birth}{months}", kinds
+    )
     newest_key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
     key = f"{d.days('e.event_date')} * 100 + e.alive_rank"
     after_loss = "e.event_date > t.loss_date"
@@ -195,6 +230,35 @@ FROM (
   {rows}
 ) e JOIN {people} t ON e.id_key = t.id_key
 GROUP BY e.id_key
+"""
+
+
+def _month_label(day: date) -> str:
+    """The store's month partition of a day (`month=YYYY-MM`)."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def unresolved_sql(recent_winners: str = "recent_winners", people: str = "targets") -> str:
+    """The people whose winners the older rows can still change: those without an alive record
+    in the recent months (their newest may be older), and those with a loss or a declaration of
+    missing (their earliest alive record after it may be older). For everyone else an older row
+    is older than the newest, and no earliest-after is looked for."""
+    return (
+        f"SELECT t.* FROM {people} t WHERE t.loss_date IS NOT NULL OR t.missing_date IS NOT NULL "
+        f"OR t.id_key NOT IN (SELECT id_key FROM {recent_winners})"
+    )
+
+
+def merged_winners_sql(parts: Sequence[str]) -> str:
+    """The winners over the union of the rows of `parts` (winner tables over disjoint rows): the
+    newest is the newest of the newest, the earliest the earliest of the earliest."""
+    rows = " UNION ALL ".join(f"SELECT * FROM {p}" for p in parts)
+    return f"""
+SELECT id_key, max(newest) AS newest, max(newest_key) AS newest_key,
+  min(after_loss) AS after_loss, min(after_loss_key) AS after_loss_key,
+  min(after_missing) AS after_missing, min(after_missing_key) AS after_missing_key
+FROM ({rows}) w
+GROUP BY id_key
 """
 
 
@@ -329,18 +393,6 @@ def decisions_of_results_sql(results: str = "results") -> str:
     return f"SELECT {columns} FROM {results}"
 
 
-def touched_sql(batch_reduced: str = "batch_reduced", batch_rare: str = "batch_rare") -> str:
-    """The recipients' keys a new batch touches: every routine alive row and every rare row of the
-    batch that belongs to a recipient (the batch's other routine rows, failed authentications,
-    decide nothing). Only these people's decisions can change at an unchanged as-of date."""
-    return f"""
-SELECT DISTINCT id_key FROM (
-  SELECT id_key FROM {batch_reduced}
-  UNION ALL SELECT id_key FROM {batch_rare}
-) x
-"""
-
-
 def only_people_sql(table: str, people: str = "touched", key: str = "id_key") -> str:
     """The rows of `table` whose `key` is among `people`' `id_key`s."""
     return f"SELECT t.* FROM {table} t WHERE t.{key} IN (SELECT id_key FROM {people})"
@@ -350,6 +402,116 @@ def merge_kept_sql(old: str, new: str, people: str, key: str = "person_no") -> s
     """The old rows of the people not decided again, and the new rows (`people`: a table with a
     `key` column naming the people decided again)."""
     return f"SELECT o.* FROM {old} o WHERE o.{key} NOT IN (SELECT {key} FROM {people}) UNION ALL SELECT * FROM {new}"
+
+
+def _newest_key_sql(d: sql.Dialect) -> str:
+    # The key `person_facts_sql` takes the newest alive record by (`winners_sql`'s newest_key).
+    return f"{d.days('e.event_date')} * 100 + 100 - {_rank_sql(AGGREGATED_KINDS)}"
+
+
+def saved_newest_sql(
+    targets: str = "targets", compact: str = "old_compact", d: sql.Dialect = sql.DUCKDB
+) -> str:
+    """Per recipient: the earliest loss and declaration of missing (`targets`) and the key of the
+    saved newest alive winner (`compact`; NULL when the newest is a rare row's or there is none).
+    A person with a loss or a declaration of missing has a row per saved winner (the winners
+    after them too): comparing a batch record with a winner older than the newest can only
+    decide them again needlessly, never skip them."""
+    return f"""
+SELECT t.id_key, t.loss_date, t.missing_date, c.newest_key
+FROM {targets} t LEFT JOIN (SELECT e.id_key, {_newest_key_sql(d)} AS newest_key FROM {compact} e) c
+  ON t.id_key = c.id_key
+"""
+
+
+def batch_newer_sql(
+    as_of: date,
+    *,
+    births: tuple[int, int],
+    batch: str = "batch",
+    saved: str = "saved",
+    d: sql.Dialect = sql.DUCKDB,
+) -> str:
+    """The batch's alive records dated on or before `as_of` that can change a recipient's
+    decision: newer than their saved newest winner (`saved_newest_sql`; none saved counts as
+    older, it may be a rare row's) or after their earliest loss or declaration of missing; as
+    kept rows (feed_kind, id_key, sub, event_date). One pass over the batch's files (`births` as
+    in `winners_sql`).
+
+    Any other alive record of the batch changes none of what the decision builders read: not the
+    newest alive record (docs/rules.md §1 `C`: it is not newer; the same day and kind is the same
+    winner), not the earliest alive records after the loss and the declaration of missing (§2.1:
+    it is not after them). So these rows, the saved winners (and, for a person whose loss
+    moved, the kept rows) decide exactly as all the person's rows do."""
+    birth = f"{birth_key_sql('id_key')} BETWEEN {births[0]} AND {births[1]}"
+    rows = alive_branches_sql(
+        batch, "feed_kind, id_key, sub, event_date", f"event_date <= {sql.date_literal(as_of)} AND {birth}"
+    )
+    key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
+    return f"""
+SELECT DISTINCT e.feed_kind, e.id_key, e.sub, e.event_date
+FROM (
+  {rows}
+) e JOIN {saved} s ON e.id_key = s.id_key
+WHERE s.newest_key IS NULL OR {key} > s.newest_key OR e.event_date > s.loss_date OR e.event_date > s.missing_date
+"""
+
+
+def decide_again_sql(
+    batch_newer: str = "batch_newer", batch_rare: str = "batch_rare", changed: str = "changed"
+) -> str:
+    """The recipients a batch touches whose decision can change at the state's as-of date: those
+    with a rare row in the batch or a loss date that moved, and those with alive evidence in the
+    batch that can change it (`batch_newer_sql`). Everyone else keeps their saved decision and
+    actions: a person's decision depends only on their roll row, their rows and the as-of date,
+    and the batch changes none of what the builders read of theirs (no rare row, and see
+    `batch_newer_sql`)."""
+    return f"SELECT id_key FROM {batch_rare} UNION SELECT id_key FROM {changed} UNION SELECT id_key FROM {batch_newer}"
+
+
+def plain_again_sql(again: str = "touched", rare: str = "rare", changed: str = "changed") -> str:
+    """The people decided again who have no row of a rare kind (kept or in the batch) and no
+    moved loss date (hence no loss either): `decide_again_sql` took them because the batch's
+    newest alive record is newer than their saved one."""
+    return (
+        f"SELECT a.id_key FROM {again} a WHERE a.id_key NOT IN (SELECT id_key FROM {rare}) "
+        f"AND a.id_key NOT IN (SELECT id_key FROM {changed})"
+    )
+
+
+def newest_facts_sql(rows: str = "batch_newer", people: str = "plain", d: sql.Dialect = sql.DUCKDB) -> str:
+    """`person_facts_sql`'s row (id_number, alive_date, alive_kind; the rest NULL) for each of
+    `people` (`plain_again_sql`): with no row of a rare kind there is no loss, declaration of
+    missing or release, and the newest alive record (docs/rules.md §1 `C`) is the batch's newest
+    record (the newest of `rows`: `batch_newer_sql`), so their decision needs none of their rows."""
+    kind = _kind_of_rank_sql("(100 - w.newest_key % 100)", AGGREGATED_KINDS)
+    return f"""
+SELECT w.id_key, w.newest, {kind} FROM (
+  SELECT e.id_key, max(e.event_date) AS newest, max({_newest_key_sql(d)}) AS newest_key FROM {rows} e
+  WHERE e.id_key IN (SELECT id_key FROM {people}) GROUP BY e.id_key
+) w
+"""
+
+
+CHANGED_SUFFIX = "-changed"  # results-changed.parquet, actions-changed.parquet
+
+
+def output_sql(out: Path, table: str) -> str:
+    """A written run's `results` or `actions` (`ScaleRun.write`). After a fast increment the
+    directory holds the previous run's files and, beside them, the rows of the people decided
+    again (`results-changed.parquet`, `actions-changed.parquet`), which replace those people's
+    rows (their actions too: a person decided again may have none now)."""
+
+    def path(name: str) -> str:
+        return f"read_parquet({sql.quote(str(out / f'{name}.parquet'))})"
+
+    if not (out / f"results{CHANGED_SUFFIX}.parquet").exists():
+        return f"SELECT * FROM {path(table)}"
+    again = path(f"results{CHANGED_SUFFIX}")
+    return (
+        f"SELECT o.* FROM {path(table)} o WHERE o.person_no NOT IN (SELECT person_no FROM {again}) "
+        f"UNION ALL SELECT * FROM {path(table + CHANGED_SUFFIX)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,13 +558,16 @@ class ScaleRun:
     timings: dict[str, float] = field(default_factory=dict)
     births: tuple[int, int] = (0, 0)
     merged: bool = False  # a fast increment: `results` and `decisions` are views over the merge
+    base: Path | None = None  # with `merged`: the state whose saved results the new rows replace
+    saved: Path | None = None  # a full run's state, which holds its results and actions
 
     def _timed(self, label: str, statement: str) -> None:
         started = time.perf_counter()
         self.con.execute(statement)
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - started
 
-    def _load_recipients(self, kind: str = "TABLE") -> None:
+    def _load_recipients(self, kind: str = "TABLE", keys: str | None = None) -> None:
+        """`recipients_input` and `recipient_keys` (`keys`: a query giving them, e.g. the state's)."""
         self._timed(
             "recipients",
             f"CREATE OR REPLACE {kind} recipients_input AS "
@@ -412,7 +577,7 @@ class ScaleRun:
                 else self.recipients
             ),
         )
-        self._timed("recipients", f"CREATE OR REPLACE TABLE recipient_keys AS {recipient_keys_sql()}")
+        self._timed("recipients", f"CREATE OR REPLACE TABLE recipient_keys AS {keys or recipient_keys_sql()}")
         low, high = self.con.execute(births_sql()).fetchone() or (None, None)
         self.births = (int(low or 0), int(high or 0))
 
@@ -426,15 +591,41 @@ class ScaleRun:
         `store` lists store roots, or is a query giving the store's columns (`feed_kind`,
         `month`, `id_key`, `event_date`, `end_date`, `sub`).
         """
-        self._load_recipients()
+        # A view: the keys and the decided recipients' rows are each read once.
+        self._load_recipients("VIEW")
         source = store if isinstance(store, str) else store_scan_sql(store)
         self.con.execute(f"CREATE OR REPLACE VIEW store AS {source}")
         self._timed("rare", f"CREATE OR REPLACE TABLE rare AS {rare_rows_sql()}")
         self._timed("reduce", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")
-        self._reduce("reduced", "reduce", window_start=self.window_start)
+        self._reduce_full(window_start=self.window_start)
         self.decide()
         if state is not None:
             self.save_state(state, state_as_of=self.as_of)
+            self.saved = state
+
+    def _reduce_full(self, *, window_start: date) -> None:
+        """`reduced` := the winners of the store's older rows and every recent row of the
+        recipients, newest months first.
+
+        A recipient with any alive record in the month before the window's (or in the window's
+        month, before it) has their newest there, so their rows of the older months can change
+        nothing unless they have a loss or a declaration of missing (`unresolved_sql`). The
+        older months, most of the store, are then joined to the few others only: DuckDB's join
+        filter drops the other people's rows in the scan, and the hash join and the per-person
+        aggregate see a sliver of the recipients' rows instead of all of them."""
+        split = date(window_start.year, window_start.month, 1) - timedelta(days=1)
+        split = date(split.year, split.month, 1)
+        recent = winners_sql(window_start=window_start, births=self.births, since=split)
+        self._timed("reduce recent", f"CREATE OR REPLACE TABLE recent_winners AS {recent}")
+        self._timed("reduce older", f"CREATE OR REPLACE TABLE unresolved AS {unresolved_sql()}")
+        older = winners_sql(window_start=window_start, births=self.births, people="unresolved", before=split)
+        self._timed("reduce older", f"CREATE OR REPLACE TABLE older_winners AS {older}")
+        merged = merged_winners_sql(["recent_winners", "older_winners"])
+        self._timed("reduce recent", f"CREATE OR REPLACE TABLE winners AS {merged}")
+        recent = recent_rows_sql(window_start=window_start, births=self.births)
+        self._timed(
+            "reduce recent", f"CREATE OR REPLACE TABLE reduced AS {winner_rows_sql()} UNION ALL {recent}"
+        )
 
     def _reduce(
         self,
@@ -456,10 +647,19 @@ class ScaleRun:
         self._timed(label, f"CREATE OR REPLACE TABLE winners AS {winners}")
         self._timed(label, f"CREATE OR REPLACE TABLE {table} AS {winner_rows_sql()} UNION ALL {recent}")
 
-    def decide(self, reduced: str = "reduced", *, rare: str = "rare", people: str | None = None) -> None:
+    def decide(
+        self,
+        reduced: str = "reduced",
+        *,
+        rare: str = "rare",
+        people: str | None = None,
+        newest_facts: str | None = None,
+    ) -> None:
         """Run the batch chain's decision builders on the kept rows (`reduced` and `rare`); with
-        `people` (a table of `id_key`s), only those recipients are decided."""
+        `people` (a table of `id_key`s), only those recipients are decided. `newest_facts`: the
+        facts of recipients decided without rows (`newest_facts_sql`)."""
         con = self.con
+        self.saved = None  # new decisions: a state saved before does not hold them
         recipients = recipients_for_decide_sql()
         if people is not None:
             recipients += f" AND id_key IN (SELECT id_key FROM {people})"
@@ -470,6 +670,10 @@ class ScaleRun:
         )
         self._timed("decide", f"CREATE OR REPLACE TEMP VIEW scoped AS {sql.scoped_evidence_sql(self.as_of)}")
         self._timed("decide facts", f"CREATE OR REPLACE TABLE facts AS {sql.person_facts_sql()}")
+        if newest_facts is not None:
+            self._timed(
+                "decide facts", f"INSERT INTO facts (id_number, alive_date, alive_kind) {newest_facts}"
+            )
         self._timed("decide", f"CREATE OR REPLACE TEMP VIEW scoped AS {special_scoped_sql(self.as_of)}")
         for table, query in (
             ("after_facts", sql.after_facts_sql()),
@@ -518,8 +722,8 @@ class ScaleRun:
         self.window_days = int(meta["window_days"])
         window_start = state_as_of - timedelta(days=self.window_days)
         con = self.con
-        # A view: an increment reads the keys, and the whole rows of the people decided again.
-        self._load_recipients("VIEW")
+        # `recipients_input` is a view: an increment reads the whole rows of the people decided
+        # again only.
 
         def load(table: str, kind: str = "TABLE") -> str:
             path = sql.quote(str(state / (table.removeprefix("old_") + ".parquet")))
@@ -527,6 +731,8 @@ class ScaleRun:
 
         self._timed("load state", load("old_targets"))
         self._timed("load state", load("old_rare"))
+        # The state's recipients are this run's: their keys are the saved targets' (one row each).
+        self._load_recipients("VIEW", keys="SELECT id_key FROM old_targets")
         # The kept rows are read only for the people whose loss moved (or a later as-of date).
         self._timed("load state", load("old_reduced", "VIEW"))
         self._timed("load state", load("old_compact", "VIEW"))
@@ -538,7 +744,10 @@ class ScaleRun:
         )
         self._timed("batch targets", f"CREATE OR REPLACE TABLE targets AS {targets_sql(state_as_of)}")
         self._timed("batch targets", f"CREATE OR REPLACE TABLE changed AS {changed_targets_sql()}")
-        self._reduce("batch_reduced", "batch", window_start=window_start, source="batch")
+        fast = self.as_of == state_as_of
+        if not fast or save is not None:
+            # The batch's kept rows: for the next state, and when everyone is decided again.
+            self._reduce("batch_reduced", "batch", window_start=window_start, source="batch")
         # Loss dates that moved to before the recent window: re-read those people's rows
         # from the month of the earliest such date on (the store is partitioned by month).
         start = sql.date_literal(window_start)
@@ -556,7 +765,7 @@ class ScaleRun:
         # when the as-of date moved on, the kept rows that can matter.
         deciding = [
             "SELECT * FROM old_compact",
-            "SELECT * FROM batch_reduced",
+            "SELECT * FROM batch_reduced" if not fast else only_people_sql("batch_newer", "general"),
             "SELECT o.* FROM old_reduced o JOIN changed c ON o.id_key = c.id_key",
         ]
         if self.as_of > state_as_of:
@@ -574,29 +783,45 @@ class ScaleRun:
         # (a decision depends on the person's rows, the roll and the as-of date): decide them
         # and keep everyone else's saved decision. A later as-of date moves deadlines,
         # reminders and the newest-evidence window for everyone: decide them all.
-        fast = self.as_of == state_as_of
         if fast:
-            self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {touched_sql()}")
+            # Of the people the batch touches, most only get a trip older than their newest
+            # evidence: `decide_again_sql` keeps only those whose decision can change.
+            self._timed("touched", f"CREATE OR REPLACE TABLE saved AS {saved_newest_sql()}")
+            newer = batch_newer_sql(state_as_of, births=self.births)
+            self._timed("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
+            self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql()}")
             self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")
-            deciding[0] = only_people_sql("old_compact")
+            # Most of them have only routine rows: their facts follow from the batch's newest
+            # record (`newest_facts_sql`). The others (`general`) are decided from their rows.
+            self._timed("touched", f"CREATE OR REPLACE TABLE plain AS {plain_again_sql()}")
+            self._timed(
+                "touched",
+                "CREATE OR REPLACE TABLE general AS "
+                "SELECT id_key FROM touched WHERE id_key NOT IN (SELECT id_key FROM plain)",
+            )
+            deciding[0] = only_people_sql("old_compact", "general")
         self._timed("batch deciding", f"CREATE OR REPLACE TABLE deciding AS {' UNION ALL '.join(deciding)}")
         if fast:
-            self.decide("deciding", rare="touched_rare", people="touched")
-            # The saved results of everyone else and the new ones, read lazily (by `write`).
+            self.decide("deciding", rare="touched_rare", people="touched", newest_facts=newest_facts_sql())
+            # Only the new rows are materialised: `write` puts them beside the saved files, and
+            # `results`, `actions` and `decisions` are views over the merge (read lazily).
             self._timed("merge", load("old_results", "VIEW"))
             self._timed("merge", load("old_actions", "VIEW"))
             self._timed("merge", f"CREATE OR REPLACE TABLE new_results AS {results_sql()}")
-            merged = merge_kept_sql("old_actions", "actions", "recipients")
-            self._timed("merge", f"CREATE OR REPLACE TABLE merged_actions AS {merged}")
-            con.execute("DROP TABLE actions")
-            con.execute("ALTER TABLE merged_actions RENAME TO actions")
+            con.execute("ALTER TABLE actions RENAME TO new_actions")
+            con.execute(
+                f"CREATE OR REPLACE VIEW actions AS {merge_kept_sql('old_actions', 'new_actions', 'recipients')}"
+            )
             con.execute("DROP TABLE decisions")
             merged = merge_kept_sql("old_results", "new_results", "recipients")
             con.execute(f"CREATE OR REPLACE VIEW results AS {merged}")
             con.execute(f"CREATE OR REPLACE VIEW decisions AS {decisions_of_results_sql()}")
             self.merged = True
+            self.base = state
             again = con.execute("SELECT count(*) FROM recipients").fetchone()
             self.timings["decided again"] = float(again[0]) if again else 0.0
+            plain = con.execute("SELECT count(*) FROM plain").fetchone()
+            self.timings["decided from the newest"] = float(plain[0]) if plain else 0.0
             if save is not None:
                 merged = merge_kept_sql("old_compact", "compact", "touched", key="id_key")
                 self._timed("merge", f"CREATE OR REPLACE TABLE merged_compact AS {merged}")
@@ -618,10 +843,26 @@ class ScaleRun:
         return "SELECT * FROM results" if self.merged else results_sql()
 
     def write(self, out: Path) -> None:
+        """`results.parquet` and `actions.parquet` in `out`. After a fast increment: the state's
+        files, copied, and the rows of the people decided again beside them (`output_sql` reads
+        the merge): rewriting every result for a few changed ones would cost more than the
+        increment's decisions."""
         started = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
-        self.con.execute(
-            f"COPY ({self._results_query()}) TO {sql.quote(str(out / 'results.parquet'))} (FORMAT parquet)"
-        )
-        self.con.execute(f"COPY actions TO {sql.quote(str(out / 'actions.parquet'))} (FORMAT parquet)")
+        for table in ("results", "actions"):
+            target = out / f"{table}.parquet"
+            changed = out / f"{table}{CHANGED_SUFFIX}.parquet"
+            changed.unlink(missing_ok=True)
+            if self.merged and self.base is not None:
+                shutil.copyfile(self.base / f"{table}.parquet", target)
+                query, target = f"SELECT * FROM new_{table}", changed
+            elif self.saved is not None and not self.merged:
+                # The full run's state holds the same files: copied, not computed again.
+                saved = self.saved / f"{table}.parquet"
+                if saved.resolve() != target.resolve():
+                    shutil.copyfile(saved, target)
+                continue
+            else:
+                query = self._results_query() if table == "results" else "SELECT * FROM actions"
+            self.con.execute(f"COPY ({query}) TO {sql.quote(str(target))} (FORMAT parquet)")
         self.timings["write"] = time.perf_counter() - started

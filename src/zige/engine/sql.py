@@ -276,6 +276,11 @@ _SUB_COLUMN = {
 }
 
 
+def kind_sub_column(kind: FeedKind) -> str | None:
+    """The derived column that gives a kind's `sub` (its result or class), or None."""
+    return _SUB_COLUMN.get(kind.code)
+
+
 def _detail_and_sub(kind: FeedKind, col: Callable[[str], str]) -> tuple[str, str | None]:
     """The `detail` expression (the kind's other columns joined by '|', dates as parsed in
     `c_<name>`) and the name of the column that gives `sub`, shared by both staging paths."""
@@ -283,7 +288,7 @@ def _detail_and_sub(kind: FeedKind, col: Callable[[str], str]) -> tuple[str, str
         f"coalesce(CAST(c_{c.name} AS VARCHAR), '')" if c.type == "date" else clean_text_sql(col(c.name))
         for c in kind.others
     ]
-    return (" || '|' || ".join(parts) if parts else "''"), _SUB_COLUMN.get(kind.code)
+    return (" || '|' || ".join(parts) if parts else "''"), kind_sub_column(kind)
 
 
 def _kind_columns(kind: FeedKind, col: Callable[[str], str], d: Dialect) -> list[str]:

@@ -368,7 +368,9 @@ def _execute_roster(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> 
 def _execute_feed(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> None:
     """Normalise the file into the evidence store (`zige.engine.store`), then record the batch.
 
-    A UTF-8 CSV is read by DuckDB's parallel `read_csv` and normalised in the same pass; any
+    A UTF-8 CSV is scanned by the native C scan (zige.engine.native: the rows it is sure of,
+    one thread per core; the others through the same SQL), or, without the library or for kinds
+    with a result column, read by DuckDB's parallel `read_csv` and normalised in the same pass; any
     other file (GBK, UTF-16, Excel, Parquet, ragged rows, empty lines) by the engine's readers.
     The batch's files and manifest are renamed into place before the transaction that marks it
     succeeded; until then nothing reads them, and a failure removes them."""
@@ -394,7 +396,10 @@ def _execute_feed(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> No
         else:
             file_format = "csv"
         tracker.written.append(result.write)
-        tracker.step(f"evidence written ({result.rows_used:,} rows in {len(result.months)} months)", 60)
+        scanned = ", native scan" if result.native else ""
+        tracker.step(
+            f"evidence written ({result.rows_used:,} rows in {len(result.months)} months{scanned})", 60
+        )
         tracker.step("match with the roll", 70)
         recipients = store.fetch_arrow(
             "SELECT CAST(id_number AS TEXT) FROM roster_recipient "

@@ -1,0 +1,372 @@
+"""The native fast path of the evidence store's CSV ingest (`fastcsv.c`), loaded with ctypes.
+
+Built by `python -m zige.engine.native` (which `make setup` runs) into `_fastcsv.so` next to the
+source, with the machine's C compiler and no Python headers. ctypes releases the GIL for the
+duration of each call, so `scan_chunks` runs one scan per core on separate byte ranges of the file.
+
+Without the library (no compiler, or `ZIGE_NATIVE=0`) the store uses its SQL path, which gives the
+same store, only slower: `available()` says which one runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import shutil
+import subprocess
+import sysconfig
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE / "fastcsv.c"
+LIBRARY = HERE / "_fastcsv.so"
+OK, ABORT, FULL = 0, 1, 2
+ABORT_REASONS = {
+    1: "an empty line",
+    2: "a row of another width",
+    3: "a quoted value spanning lines",
+    4: "invalid UTF-8",
+}
+
+_P = ctypes.c_void_p
+_I64 = ctypes.c_int64
+_I32 = ctypes.c_int32
+
+
+class _ScanArgs(ctypes.Structure):
+    """Mirror of `zige_scan_args` in fastcsv.c (same order and types)."""
+
+    _fields_ = [
+        ("buf", _P), ("begin", _I64), ("end", _I64), ("width", _I32), ("delim", _I32),
+        ("id_col", _I32), ("name_col", _I32), ("date_col", _I32), ("n_other", _I32),
+        ("other_cols", _P), ("other_required", _P), ("birth_low", _I32), ("birth_high", _I32),
+        ("max_rows", _I64), ("row_base", _I64),
+        ("id_key", _P), ("day", _P), ("month", _P), ("sort_key", _P), ("row_no", _P),
+        ("name_start", _P), ("name_end", _P), ("name_data", _P), ("name_pos", _I64), ("name_limit", _I64),
+        ("detail_start", _P), ("detail_end", _P), ("detail_data", _P), ("detail_pos", _I64), ("detail_limit", _I64),
+        ("slow_data", _P), ("slow_cap", _I64),
+        ("n_fast", _I64), ("n_lines", _I64), ("n_slow", _I64), ("slow_bytes", _I64), ("abort_line", _I64),
+        ("status", _I32), ("abort_reason", _I32),
+    ]  # fmt: skip
+
+
+def build(*, force: bool = False, quiet: bool = False) -> Path | None:
+    """Compile `fastcsv.c` into `_fastcsv.so` (when missing or older than the source)."""
+    if not force and LIBRARY.exists() and LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime:
+        return LIBRARY
+    compiler = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    program = compiler.split()[0]
+    if shutil.which(program) is None:
+        if not quiet:
+            print(f"zige.engine.native: no C compiler ({program}); the store ingests through SQL only")
+        return None
+    temp = LIBRARY.with_name(f".{LIBRARY.name}.{os.getpid()}.tmp")
+    command = [
+        *compiler.split(),
+        "-O3",
+        "-std=gnu99",
+        "-pthread",
+        "-shared",
+        "-fPIC",
+        "-o",
+        str(temp),
+        str(SOURCE),
+    ]
+    subprocess.run(command, check=True)
+    temp.replace(LIBRARY)
+    if not quiet:
+        print(f"zige.engine.native: built {LIBRARY}")
+    return LIBRARY
+
+
+@cache
+def _library() -> Any:
+    if os.environ.get("ZIGE_NATIVE", "1") == "0" or not LIBRARY.exists():
+        return None
+    lib = ctypes.CDLL(str(LIBRARY))
+    lib.zige_count_lines.restype = _I64
+    lib.zige_count_lines.argtypes = [_P, _I64, _I64]
+    lib.zige_scan.restype = _I32
+    lib.zige_scan.argtypes = [ctypes.POINTER(_ScanArgs)]
+    lib.zige_order_rows.restype = _I64
+    lib.zige_order_rows.argtypes = [_I64, *([_P] * 12), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64]
+    return lib
+
+
+def available() -> bool:
+    """Whether the native library is built and enabled (`ZIGE_NATIVE` is not `0`)."""
+    return _library() is not None
+
+
+def _ptr(array: npt.NDArray[Any]) -> int:
+    return int(array.ctypes.data)
+
+
+# The per-row arrays of a scan: name -> dtype.
+ROW_ARRAYS = {
+    "id_key": np.int64, "day": np.int32, "month": np.int32, "sort_key": np.uint64, "row_no": np.int64,
+    "name_start": np.int64, "name_end": np.int64, "detail_start": np.int64, "detail_end": np.int64,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Region:
+    """One range of whole lines and where its rows and texts go in the shared arrays."""
+
+    begin: int
+    end: int
+    lines: int  # line feeds + 1: an upper bound of its rows
+    row_at: int
+    first_row: int  # the spreadsheet row number of its first line
+    name_at: int
+    name_cap: int
+    detail_at: int
+    detail_cap: int
+
+
+@dataclass
+class Scan:
+    """A scanned file: per-row arrays shared by all ranges (range k's fast rows at
+    `[row_at_k, row_at_k + fast_k)`, then room for the rows the SQL path normalises from `tail`
+    on), the text buffers (row i's name key is `name_data[name_start[i]:name_end[i]]`), the
+    lines each range had and the slow lines' text of each."""
+
+    arrays: dict[str, npt.NDArray[Any]]
+    name_data: npt.NDArray[np.uint8]
+    detail_data: npt.NDArray[np.uint8]
+    ranges: list[tuple[int, int]]  # (first row index, fast rows) of each range
+    lines: list[int]
+    slow: list[bytes]
+    tail: int
+    name_tail: int
+    detail_tail: int
+
+    def append(self, columns: dict[str, npt.NDArray[Any]], names: Any, details: Any) -> npt.NDArray[np.int64]:
+        """Put the SQL path's rows (`columns` by name; `names` and `details` Arrow strings) after
+        the fast rows; their indices."""
+        n = len(names)
+        at = self.tail
+        for name, values in columns.items():
+            self.arrays[name][at : at + n] = values
+        for texts, data, tail in (
+            ("name", self.name_data, self.name_tail),
+            ("detail", self.detail_data, self.detail_tail),
+        ):
+            values = (names if texts == "name" else details).cast(pa.large_string())
+            if not n:
+                continue
+            offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[
+                values.offset : values.offset + n + 1
+            ]
+            first, last = int(offsets[0]), int(offsets[-1])
+            if last > first:
+                data[tail : tail + last - first] = np.frombuffer(values.buffers()[2], dtype=np.uint8)[
+                    first:last
+                ]
+            self.arrays[f"{texts}_start"][at : at + n] = offsets[:-1] - first + tail
+            self.arrays[f"{texts}_end"][at : at + n] = offsets[1:] - first + tail
+        return np.arange(at, at + n, dtype=np.int64)
+
+
+class ScanAborted(Exception):
+    """The file holds something only the SQL path reads (then the whole file goes there)."""
+
+
+def line_ends(buf: npt.NDArray[np.uint8], begin: int, end: int) -> int:
+    lib = _library()
+    return int(lib.zige_count_lines(_ptr(buf), begin, end))
+
+
+def _scan(
+    buf: npt.NDArray[np.uint8],
+    region: _Region,
+    arrays: dict[str, npt.NDArray[Any]],
+    name_data: npt.NDArray[np.uint8],
+    detail_data: npt.NDArray[np.uint8],
+    *,
+    width: int,
+    delimiter: str,
+    id_col: int,
+    name_col: int,
+    date_col: int,
+    other_cols: list[int],
+    other_required: list[bool],
+    birth_low: int,
+    birth_high: int,
+) -> tuple[int, int, bytes]:
+    """Scan one region; (fast rows, lines, slow lines' text)."""
+    lib = _library()
+    others = np.asarray(other_cols, dtype=np.int32)
+    required = np.asarray(other_required, dtype=np.uint8)
+    rows = region.lines
+    # a slow line gains its number and a delimiter. np.empty only reserves: untouched pages cost nothing.
+    slow_data = np.empty(region.end - region.begin + rows * 24, dtype=np.uint8)
+
+    def row_ptr(name: str) -> int:
+        array = arrays[name]
+        return _ptr(array) + region.row_at * array.itemsize
+
+    args = _ScanArgs(
+        _ptr(buf), region.begin, region.end, width, ord(delimiter), id_col, name_col, date_col, len(other_cols),
+        _ptr(others), _ptr(required), birth_low, birth_high,
+        rows, region.first_row,
+        *(row_ptr(k) for k in ("id_key", "day", "month", "sort_key", "row_no")),
+        row_ptr("name_start"), row_ptr("name_end"), _ptr(name_data), region.name_at, region.name_at + region.name_cap,
+        row_ptr("detail_start"), row_ptr("detail_end"), _ptr(detail_data), region.detail_at,
+        region.detail_at + region.detail_cap,
+        _ptr(slow_data), slow_data.size,
+    )  # fmt: skip
+    status = lib.zige_scan(ctypes.byref(args))
+    if status != OK:
+        reason = ABORT_REASONS.get(args.abort_reason, "an output buffer too small")
+        raise ScanAborted(f"{reason} at data line {args.abort_line + 1}")
+    return int(args.n_fast), int(args.n_lines), slow_data[: args.slow_bytes].tobytes()
+
+
+def split_points(buf: npt.NDArray[np.uint8], begin: int, end: int, parts: int) -> list[int]:
+    """Byte offsets cutting `[begin, end)` into about `parts` ranges of whole lines."""
+    cuts = [begin]
+    for k in range(1, parts):
+        target = begin + (end - begin) * k // parts
+        if target <= cuts[-1]:
+            continue
+        found = np.flatnonzero(buf[target : min(end, target + (1 << 20))] == 10)
+        if found.size == 0:
+            continue
+        cuts.append(target + int(found[0]) + 1)
+    cuts.append(end)
+    return [c for i, c in enumerate(cuts) if i == 0 or c > cuts[i - 1]]
+
+
+def scan_file(
+    buf: npt.NDArray[np.uint8], begin: int, end: int, *, first_row: int, threads: int, **options: Any
+) -> Scan:
+    """Scan `buf[begin:end]` (whole lines; the first is spreadsheet row `first_row`) in
+    `threads` ranges at once (small files: one); `ScanAborted` when the SQL path must read it."""
+    parts = max(1, threads) if end - begin > (4 << 20) else 1
+    cuts = split_points(buf, begin, end, parts)
+    others = len(options["other_cols"])
+    regions: list[_Region] = []
+    row_at = name_at = detail_at = 0
+    row_number = first_row
+    for a, b in itertools.pairwise(cuts):
+        feeds = line_ends(buf, a, b)
+        lines = feeds + 1
+        # A row's name and detail are no longer than its line (plus separators).
+        name_cap, detail_cap = b - a + 1, b - a + lines * (others + 1)
+        regions.append(_Region(a, b, lines, row_at, row_number, name_at, name_cap, detail_at, detail_cap))
+        row_at, name_at, detail_at = row_at + lines, name_at + name_cap, detail_at + detail_cap
+        row_number += feeds  # a range other than the last ends with its last line feed
+    # Room after the fast rows for the SQL path's rows and texts: no more rows than lines, texts
+    # no longer than theirs. np.empty only reserves: the pages never written cost nothing.
+    arrays = {name: np.empty(2 * row_at + 1, dtype=dtype) for name, dtype in ROW_ARRAYS.items()}
+    name_data = np.empty(2 * name_at + 1, dtype=np.uint8)
+    detail_data = np.empty(2 * detail_at + 1, dtype=np.uint8)
+
+    def run(region: _Region) -> tuple[int, int, bytes]:
+        return _scan(buf, region, arrays, name_data, detail_data, **options)
+
+    if len(regions) <= 1:
+        results = [run(r) for r in regions]
+    else:
+        with ThreadPoolExecutor(len(regions)) as pool:
+            results = list(pool.map(run, regions))
+    return Scan(
+        arrays, name_data, detail_data,
+        ranges=[(r.row_at, fast) for r, (fast, _, _) in zip(regions, results, strict=True)],
+        lines=[lines for _, lines, _ in results], slow=[slow for _, _, slow in results],
+        tail=row_at, name_tail=name_at, detail_tail=detail_at,
+    )  # fmt: skip
+
+
+# Rows a bucket of `order_rows` should hold: a bucket's rows and texts stay in the cache.
+BUCKET_ROWS = 8192
+MAX_BUCKETS = 1 << 22
+
+
+@dataclass
+class Ordered:
+    """Rows in the store's order, duplicates dropped: the columns and the texts (Arrow buffers)."""
+
+    id_key: npt.NDArray[np.int64]
+    day: npt.NDArray[np.int32]
+    month: npt.NDArray[np.int32]
+    row_no: npt.NDArray[np.int64]
+    name_off: npt.NDArray[np.int64]
+    name_data: npt.NDArray[np.uint8]
+    detail_off: npt.NDArray[np.int64]
+    detail_data: npt.NDArray[np.uint8]
+    spare: npt.NDArray[np.int64]  # a free int64 array of at least as many rows (pages in memory)
+
+
+def order_rows(
+    scan: Scan,
+    ranges: list[tuple[int, int]],
+    *,
+    bucket_rows: int = BUCKET_ROWS,
+    threads: int = 2,
+    split_from: int = 65_536,
+) -> Ordered:
+    """The rows of `ranges` ((first index, count) into the scan's arrays) in the store's order
+    (month, id_key, day, row number) without exact duplicates (same key, day, name and detail:
+    the first row of the file wins): zige_order_rows, by cache-sized buckets, the last pass on
+    `threads` (1 or 2) threads from `split_from` rows on."""
+    lib = _library()
+    a = scan.arrays
+    ranges = [(at, n) for at, n in ranges if n]
+    total = sum(n for _, n in ranges)
+    at_arr = np.asarray([at for at, _ in ranges] or [0], dtype=np.int64)
+    n_arr = np.asarray([n for _, n in ranges] or [0], dtype=np.int64)
+    if total:
+        lowest = min(int(a["month"][at : at + n].min()) for at, n in ranges)
+        highest = max(int(a["month"][at : at + n].max()) for at, n in ranges)
+        months = highest - lowest + 1
+        # Splitters: quantiles of a sample of the sort keys (every step-th row).
+        step = max(1, total // 65_536)
+        sample = np.sort(np.concatenate([a["sort_key"][at : at + n : step] for at, n in ranges]))
+        per_month = max(1, min(total // (bucket_rows * months), MAX_BUCKETS // months, sample.size))
+        splitters = np.unique(sample[(np.arange(1, per_month) * sample.size) // per_month])
+        name_bytes = sum(
+            int((a["name_end"][at : at + n] - a["name_start"][at : at + n]).sum()) for at, n in ranges
+        )
+        detail_bytes = sum(
+            int((a["detail_end"][at : at + n] - a["detail_start"][at : at + n]).sum()) for at, n in ranges
+        )
+    else:
+        lowest, months, name_bytes, detail_bytes = 0, 1, 0, 0
+        splitters = np.zeros(0, dtype=np.uint64)
+    splitters = np.ascontiguousarray(splitters, dtype=np.uint64)
+    # The outputs overwrite the scan's arrays (read only before the outputs are written): their
+    # pages are in memory already. id_key (not read: the key is in the sort key) holds the buckets.
+    out = Ordered(
+        a["sort_key"].view(np.int64), a["day"], a["month"], a["row_no"], a["name_start"], scan.name_data,
+        a["detail_start"], scan.detail_data, a["id_key"],
+    )  # fmt: skip
+    assert (
+        out.name_off.size > total and out.name_data.size > name_bytes and out.detail_data.size > detail_bytes
+    )
+    kept = lib.zige_order_rows(
+        len(ranges), _ptr(at_arr), _ptr(n_arr), _ptr(a["sort_key"]), _ptr(a["day"]), _ptr(a["month"]),
+        _ptr(a["row_no"]), _ptr(a["name_start"]), _ptr(a["name_end"]), _ptr(scan.name_data),
+        _ptr(a["detail_start"]), _ptr(a["detail_end"]), _ptr(scan.detail_data), lowest, months,
+        _ptr(splitters), splitters.size, _ptr(a["id_key"]),
+        _ptr(out.id_key), _ptr(out.day), _ptr(out.month), _ptr(out.row_no),
+        _ptr(out.name_off), _ptr(out.name_data), _ptr(out.detail_off), _ptr(out.detail_data), threads,
+        split_from,
+    )  # fmt: skip
+    if kept < 0:
+        raise MemoryError("order rows: no memory for the buckets")
+    return Ordered(
+        out.id_key[:kept], out.day[:kept], out.month[:kept], out.row_no[:kept],
+        out.name_off[: kept + 1], out.name_data[: int(out.name_off[kept])],
+        out.detail_off[: kept + 1], out.detail_data[: int(out.detail_off[kept])], out.spare[:kept],
+    )  # fmt: skip

@@ -1,0 +1,735 @@
+/*
+ * zige native ingest: the evidence store's fast path for feed CSV files (issue 6, item 2).
+ *
+ * Plain C with no Python headers, loaded with ctypes (which releases the GIL during the call, so
+ * two threads scan the two halves of a file at once). It does three things:
+ *
+ *   zige_count_lines      line feeds in a byte range (to size the output arrays);
+ *   zige_scan             split lines into fields and normalise the rows it is *sure* of;
+ *   zige_order_rows       the rows in the store's order without exact duplicates, by buckets
+ *                         small enough for the cache (no random reads over the whole data).
+ *
+ * The scan is a fast path, not a second definition of the rules. A row is "fast" only when every
+ * value is one the SQL normalisation (zige.engine.sql.stage_feed_keyed_sql) would accept, and then
+ * the values written are the ones that SQL gives: the ID's store key (GB 11643 check character
+ * and birth date verified, 15-digit numbers upgraded), the event date, the name without spaces and
+ * the detail text. Every other row (a quote, a control character, an ID or date this code does
+ * not recognise, a missing value, a bad check digit ...) is copied verbatim, prefixed by its line
+ * number, into a side buffer that the caller runs through the SQL path, which gives the reject
+ * reason. tests/unit/test_native_ingest.py holds the two paths to identical stores.
+ *
+ * A file the SQL fast path would refuse (an empty line, a row of the wrong width, a quoted value
+ * spanning lines, invalid UTF-8) makes the scan stop with status ABORT; the caller then uses the
+ * SQL path for the whole file, which refuses it the same way as before.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ZIGE_OK 0
+#define ZIGE_ABORT 1
+#define ZIGE_FULL 2
+
+#define MAX_WIDTH 256
+#define MAX_OTHERS 32
+
+typedef struct {
+    /* input */
+    const uint8_t *buf;
+    int64_t begin, end;          /* [begin, end): whole lines; the last may lack its line feed */
+    int32_t width;               /* fields per row */
+    int32_t delim;
+    int32_t id_col, name_col, date_col; /* physical field indices, -1 when absent */
+    int32_t n_other;
+    const int32_t *other_cols;   /* n_other physical indices (-1: absent) */
+    const uint8_t *other_required;
+    int32_t birth_low, birth_high; /* YYYYMMDD bounds of a valid birth date */
+    /* output: row i of the range goes to index i of these (the caller offsets the pointers) */
+    int64_t max_rows;
+    int64_t row_base;            /* the spreadsheet row number of the range's first line */
+    int64_t *id_key;
+    int32_t *day;                /* days since 1970-01-01 */
+    int32_t *month;              /* months since 1970-01 */
+    uint64_t *sort_key;          /* id_key << 5 | (day of month - 1) */
+    int64_t *row_no;
+    int64_t *name_start;         /* a fast row's name key: name_data[name_start[i]..name_end[i]) */
+    int64_t *name_end;
+    uint8_t *name_data;          /* the whole buffer; this range writes from name_pos on */
+    int64_t name_pos, name_limit;
+    int64_t *detail_start;
+    int64_t *detail_end;
+    uint8_t *detail_data;
+    int64_t detail_pos, detail_limit;
+    uint8_t *slow_data;          /* "<line index><delim><line>\n" per slow row */
+    int64_t slow_cap;
+    /* results */
+    int64_t n_fast, n_lines, n_slow, slow_bytes, abort_line;
+    int32_t status;
+    int32_t abort_reason;        /* 1 empty line, 2 width, 3 quote, 4 UTF-8, 5 capacity */
+} zige_scan_args;
+
+static const int WEIGHTS[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+static const char CHECK_CHARS[12] = "10X98765432";
+
+int64_t zige_count_lines(const uint8_t *buf, int64_t begin, int64_t end) {
+    int64_t n = 0;
+    const uint8_t *p = buf + begin, *e = buf + end;
+    while (p < e) {
+        const uint8_t *q = memchr(p, '\n', (size_t)(e - p));
+        if (!q) break;
+        n++;
+        p = q + 1;
+    }
+    return n;
+}
+
+/* Length of the Unicode space separator (Zs) starting at p, or 0: what DuckDB's trim() removes. */
+static int zs_at(const uint8_t *p, const uint8_t *e) {
+    if (p >= e) return 0;
+    if (p[0] == ' ') return 1;
+    if (e - p >= 2 && p[0] == 0xC2 && p[1] == 0xA0) return 2;
+    if (e - p >= 3) {
+        if (p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) return 3;                  /* U+1680 */
+        if (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xAF))
+            return 3;                                                                 /* U+2000-200A, 202F */
+        if (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) return 3;                  /* U+205F */
+        if (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) return 3;                  /* U+3000 */
+    }
+    return 0;
+}
+
+/* Length of the Zs character ending at e (exclusive), or 0. */
+static int zs_before(const uint8_t *s, const uint8_t *e) {
+    if (e - s >= 1 && e[-1] == ' ') return 1;
+    if (e - s >= 2 && zs_at(e - 2, e) == 2) return 2;
+    if (e - s >= 3 && zs_at(e - 3, e) == 3) return 3;
+    return 0;
+}
+
+/* trim(): strip Zs characters at both ends. */
+static void trim(const uint8_t **s, const uint8_t **e) {
+    int k;
+    while ((k = zs_at(*s, *e)) > 0) *s += k;
+    while (*e > *s && (k = zs_before(*s, *e)) > 0) *e -= k;
+}
+
+/* The length of the valid UTF-8 character at p (not ASCII: no overlongs, no surrogates, at most
+ * U+10FFFF, as DuckDB requires), or 0. */
+static int utf8_char(const uint8_t *p, const uint8_t *e) {
+    const uint8_t c = *p;
+    if (c >= 0xC2 && c <= 0xDF) {
+        return e - p >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (e - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && p[1] < 0xA0) return 0;
+        if (c == 0xED && p[1] >= 0xA0) return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (e - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && p[1] < 0x90) return 0;
+        if (c == 0xF4 && p[1] >= 0x90) return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static int leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static int valid_ymd(int y, int m, int d) {
+    static const int days[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || d < 1) return 0;
+    int last = days[m] + (m == 2 && leap(y));
+    return d <= last;
+}
+
+/* Days from 1970-01-01 (proleptic Gregorian). */
+static int32_t days_from_civil(int y, int m, int d) {
+    y -= m <= 2;
+    const int era = (y >= 0 ? y : y - 399) / 400;
+    const int yoe = y - era * 400;
+    const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int32_t)(era * 146097 + doe - 719468);
+}
+
+/*
+ * The ID's store key, as zige.engine.sql.fast_id_sql / clean_id_sql / id18_sql / id_reason_sql
+ * give it for a usable ID; 0 when this code is not sure (the SQL path decides).
+ * Cleaning: full-width digits and x/X to ASCII, x upper-cased, and removed: ASCII space,
+ * U+3000, U+00A0, apostrophes ' ‘ ’ and the backtick (Excel's text marker).
+ */
+static int64_t id_key_of(const uint8_t *p, const uint8_t *e, int birth_low, int birth_high) {
+    char c[19];
+    int n = 0;
+    while (p < e) {
+        uint8_t b = *p;
+        char out = 0;
+        int step = 1;
+        if (b >= '0' && b <= '9') out = (char)b;
+        else if (b == 'X' || b == 'x') out = 'X';
+        else if (b == ' ' || b == '\'' || b == '`') out = 0;
+        else if (b == 0xC2 && e - p >= 2 && p[1] == 0xA0) step = 2;
+        else if (b == 0xE3 && e - p >= 3 && p[1] == 0x80 && p[2] == 0x80) step = 3;
+        else if (b == 0xE2 && e - p >= 3 && p[1] == 0x80 && (p[2] == 0x98 || p[2] == 0x99)) step = 3;
+        else if (b == 0xEF && e - p >= 3 && p[1] == 0xBC && p[2] >= 0x90 && p[2] <= 0x99) {
+            out = (char)('0' + (p[2] - 0x90));
+            step = 3;
+        } else if (b == 0xEF && e - p >= 3 && ((p[1] == 0xBD && p[2] == 0x98) || (p[1] == 0xBC && p[2] == 0xB8))) {
+            out = 'X';
+            step = 3;
+        } else return 0;
+        if (out) {
+            if (n >= 18) return 0;
+            c[n++] = out;
+        }
+        p += step;
+    }
+    char id[18];
+    if (n == 18) {
+        for (int i = 0; i < 17; i++) if (c[i] == 'X') return 0;
+        memcpy(id, c, 18);
+    } else if (n == 15) {
+        for (int i = 0; i < 15; i++) if (c[i] == 'X') return 0;
+        memcpy(id, c, 6);
+        id[6] = '1';
+        id[7] = '9';
+        memcpy(id + 8, c + 6, 9);
+    } else {
+        return 0;
+    }
+    int sum = 0;
+    int64_t key = 0;
+    for (int i = 0; i < 17; i++) {
+        int digit = id[i] - '0';
+        sum += digit * WEIGHTS[i];
+        key = key * 10 + digit;
+    }
+    char check = CHECK_CHARS[sum % 11];
+    if (n == 18 && id[17] != check) return 0;
+    int y = (id[6] - '0') * 1000 + (id[7] - '0') * 100 + (id[8] - '0') * 10 + (id[9] - '0');
+    int m = (id[10] - '0') * 10 + (id[11] - '0');
+    int d = (id[12] - '0') * 10 + (id[13] - '0');
+    int ymd = y * 10000 + m * 100 + d;
+    if (!valid_ymd(y, m, d) || ymd < birth_low || ymd > birth_high) return 0;
+    return key;
+}
+
+/*
+ * The event date as zige.engine.sql.parse_date_sql reads it; 0 and *ok = 0 when unsure.
+ * text = trim(value with U+3000 as space); the day part is what precedes the first space or 'T';
+ * '日' dropped, '年' '月' '.' '/' become '-'; eight digits become YYYY-MM-DD; the result must be
+ * [1-9]YYY-M(M)-D(D) and a real day. Excel serial numbers (five digits) are left to SQL.
+ */
+static int parse_day(const uint8_t *s, const uint8_t *e, int *year, int *month_, int *dom) {
+    trim(&s, &e);
+    if (s >= e) return 0;
+    /* five digits (optionally a fraction): an Excel serial date, left to SQL */
+    {
+        const uint8_t *p = s;
+        int digits = 0;
+        while (p < e && *p >= '0' && *p <= '9') { p++; digits++; }
+        if (digits == 5 && (p == e || *p == '.')) return 0;
+    }
+    char u[16];
+    int n = 0;
+    const uint8_t *p = s;
+    while (p < e) {
+        uint8_t b = *p;
+        if (b == ' ' || b == 'T') break;
+        if (b == 0xE3 && e - p >= 3 && p[1] == 0x80 && p[2] == 0x80) break; /* U+3000, a space */
+        char out;
+        int step = 1;
+        if (b >= '0' && b <= '9') out = (char)b;
+        else if (b == '-' || b == '.' || b == '/') out = '-';
+        else if (b == 0xE5 && e - p >= 3 && p[1] == 0xB9 && p[2] == 0xB4) { out = '-'; step = 3; } /* 年 */
+        else if (b == 0xE6 && e - p >= 3 && p[1] == 0x9C && p[2] == 0x88) { out = '-'; step = 3; } /* 月 */
+        else if (b == 0xE6 && e - p >= 3 && p[1] == 0x97 && p[2] == 0xA5) { out = 0; step = 3; }   /* 日 */
+        else return 0;
+        if (out) {
+            if (n >= 15) return 0;
+            u[n++] = out;
+        }
+        p += step;
+    }
+    int y, m, d;
+    if (n == 8) {
+        for (int i = 0; i < 8; i++) if (u[i] == '-') goto dashed;
+        y = (u[0] - '0') * 1000 + (u[1] - '0') * 100 + (u[2] - '0') * 10 + (u[3] - '0');
+        m = (u[4] - '0') * 10 + (u[5] - '0');
+        d = (u[6] - '0') * 10 + (u[7] - '0');
+        if (u[0] == '0') return 0;
+        goto check;
+    }
+dashed:
+    /* [1-9][0-9]{3}-[0-9]{1,2}-[0-9]{1,2} */
+    if (n < 8 || n > 10) return 0;
+    for (int i = 0; i < 4; i++) if (u[i] < '0' || u[i] > '9') return 0;
+    if (u[0] == '0' || u[4] != '-') return 0;
+    {
+        int i = 5, md[2];
+        for (int part = 0; part < 2; part++) {
+            int start = i, v = 0;
+            while (i < n && u[i] != '-') {
+                if (i - start >= 2) return 0;
+                v = v * 10 + (u[i] - '0');
+                i++;
+            }
+            if (i == start) return 0;
+            md[part] = v;
+            if (part == 0) {
+                if (i >= n || u[i] != '-') return 0;
+                i++;
+            }
+        }
+        if (i != n) return 0;
+        y = (u[0] - '0') * 1000 + (u[1] - '0') * 100 + (u[2] - '0') * 10 + (u[3] - '0');
+        m = md[0];
+        d = md[1];
+    }
+check:
+    if (!valid_ymd(y, m, d)) return 0;
+    *year = y;
+    *month_ = m;
+    *dom = d;
+    return 1;
+}
+
+/* Append `s..e` with U+3000 replaced by a space (after trim): clean_text_sql. */
+static uint8_t *put_clean(uint8_t *w, const uint8_t *s, const uint8_t *e) {
+    trim(&s, &e);
+    while (s < e) {
+        if (s[0] == 0xE3 && e - s >= 3 && s[1] == 0x80 && s[2] == 0x80) {
+            *w++ = ' ';
+            s += 3;
+        } else {
+            *w++ = *s++;
+        }
+    }
+    return w;
+}
+
+static uint8_t *put_decimal(uint8_t *w, int64_t v) {
+    char tmp[24];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *w++ = (uint8_t)tmp[--n];
+    return w;
+}
+
+#define FAIL(reason_) do { a->status = (reason_) == 5 ? ZIGE_FULL : ZIGE_ABORT; a->abort_reason = (reason_); a->abort_line = line; goto done; } while (0)
+
+int zige_scan(zige_scan_args *a) {
+    const uint8_t *buf = a->buf;
+    const uint8_t *p = buf + a->begin, *end = buf + a->end;
+    const int width = a->width;
+    const uint8_t delim = (uint8_t)a->delim;
+    const uint8_t *fs[MAX_WIDTH], *fe[MAX_WIDTH];
+    int64_t line = 0, fast = 0, slow = 0;
+    uint8_t *slow_w = a->slow_data;
+    /* byte classes: 1 delimiter, 2 quote, 4 control character, 8 not ASCII */
+    uint8_t cls[256];
+    for (int b = 0; b < 256; b++) cls[b] = (uint8_t)(b < 0x20 || b == 0x7F ? 4 : b >= 0x80 ? 8 : 0);
+    cls['"'] = 2;
+    cls[delim] = 1;
+    a->status = ZIGE_OK;
+    a->abort_reason = 0;
+    a->abort_line = -1;
+    int64_t name_w = a->name_pos, detail_w = a->detail_pos;
+    if (width < 1 || width > MAX_WIDTH || a->n_other > MAX_OTHERS) FAIL(2);
+    while (p < end) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+        const uint8_t *le = nl ? nl : end; /* line end, without the line feed */
+        const uint8_t *next = nl ? nl + 1 : end;
+        const uint8_t *ce = le;            /* content end, without a CR of CRLF */
+        if (ce > p && ce[-1] == '\r') ce--;
+        if (ce == p) FAIL(1);
+        /* split, and look for what only the SQL path handles */
+        int fields = 1, quotes = 0;
+        uint8_t seen = 0;
+        fs[0] = p;
+        int bad_utf8 = 0;
+        for (const uint8_t *q = p; q < ce;) {
+            const uint8_t c = cls[*q];
+            if (c == 0) {
+                q++;
+            } else if (c == 1) {
+                if (fields < MAX_WIDTH) { fe[fields - 1] = q; fs[fields] = q + 1; }
+                fields++;
+                q++;
+            } else if (c == 8) { /* a character beyond ASCII: validated here, in one step */
+                const int k = utf8_char(q, ce);
+                if (!k) { bad_utf8 = 1; break; }
+                q += k;
+            } else {
+                seen |= c;
+                quotes += c == 2;
+                q++;
+            }
+        }
+        if (fields <= MAX_WIDTH) fe[fields - 1] = ce;
+        if (bad_utf8) FAIL(4);
+        if (quotes & 1) FAIL(3);
+        if (!quotes && fields != width) FAIL(2);
+        int ok = !quotes && !(seen & 4) && a->id_col >= 0 && a->name_col >= 0 && a->date_col >= 0;
+        int64_t key = 0;
+        int y = 0, m = 0, d = 0;
+        if (ok) {
+            key = id_key_of(fs[a->id_col], fe[a->id_col], a->birth_low, a->birth_high);
+            ok = key > 0 && parse_day(fs[a->date_col], fe[a->date_col], &y, &m, &d);
+        }
+        if (ok) {
+            /* the name is required: not blank after trim */
+            const uint8_t *ts = fs[a->name_col], *te = fe[a->name_col];
+            trim(&ts, &te);
+            ok = ts < te;
+            for (int i = 0; ok && i < a->n_other; i++) {
+                int col = a->other_cols[i];
+                if (a->other_required[i]) {
+                    const uint8_t *os = col >= 0 ? fs[col] : p, *oe = col >= 0 ? fe[col] : p;
+                    trim(&os, &oe);
+                    ok = os < oe;
+                }
+            }
+        }
+        if (ok) {
+            if (fast >= a->max_rows) FAIL(5);
+            /* the name key: without spaces and U+3000 */
+            const uint8_t *s = fs[a->name_col], *e = fe[a->name_col];
+            if (name_w + (e - s) > a->name_limit) FAIL(5);
+            uint8_t *w = a->name_data + name_w;
+            while (s < e) {
+                if (*s == ' ') { s++; continue; }
+                if (s[0] == 0xE3 && e - s >= 3 && s[1] == 0x80 && s[2] == 0x80) { s += 3; continue; }
+                *w++ = *s++;
+            }
+            a->name_start[fast] = name_w;
+            name_w = w - a->name_data;
+            a->name_end[fast] = name_w;
+            /* the detail: the other columns, each trimmed, joined by '|' */
+            int64_t need = a->n_other;
+            for (int i = 0; i < a->n_other; i++) {
+                int col = a->other_cols[i];
+                if (col >= 0) need += fe[col] - fs[col];
+            }
+            if (detail_w + need > a->detail_limit) FAIL(5);
+            w = a->detail_data + detail_w;
+            for (int i = 0; i < a->n_other; i++) {
+                int col = a->other_cols[i];
+                if (i) *w++ = '|';
+                if (col >= 0) w = put_clean(w, fs[col], fe[col]);
+            }
+            a->detail_start[fast] = detail_w;
+            detail_w = w - a->detail_data;
+            a->detail_end[fast] = detail_w;
+            a->id_key[fast] = key;
+            a->day[fast] = days_from_civil(y, m, d);
+            a->month[fast] = (int32_t)((y - 1970) * 12 + (m - 1));
+            a->sort_key[fast] = ((uint64_t)key << 5) | (uint64_t)(d - 1);
+            a->row_no[fast] = a->row_base + line;
+            fast++;
+        } else {
+            int64_t need = (le - p) + 24;
+            if ((slow_w - a->slow_data) + need > a->slow_cap) FAIL(5);
+            slow_w = put_decimal(slow_w, line);
+            *slow_w++ = delim;
+            memcpy(slow_w, p, (size_t)(le - p));
+            slow_w += le - p;
+            *slow_w++ = '\n';
+            slow++;
+        }
+        line++;
+        p = next;
+    }
+done:
+    a->n_fast = fast;
+    a->n_slow = slow;
+    a->n_lines = line;
+    a->slow_bytes = slow_w - a->slow_data;
+    return a->status;
+}
+
+/*
+ * zige_order_rows: the store's order (month, key, day, row) of the valid rows, without exact
+ * duplicates, written straight into the output columns, with no random reads over the whole
+ * data:
+ *
+ *   1. each row gets a bucket: its month (rank from month_lowest), then its sort key's place
+ *      among `splitters` (sampled quantiles), so that a bucket holds a few thousand rows;
+ *   2. the rows (sort key, row number, day, texts) are copied, in scan order, to their bucket
+ *      (one write stream a bucket);
+ *   3. each bucket, small enough for the cache, is sorted (radix on the sort key, then the row
+ *      number among equal keys), its duplicates dropped (same key and day, name and detail: the
+ *      first row wins), and appended to the output.
+ *
+ * Rows are given as index ranges [range_at[r], range_at[r] + range_n[r]). `bucket` is scratch
+ * space for one value a row. The inputs are read only in the first two passes, so the outputs
+ * may be the input arrays themselves (pages already in memory: on this kind of machine a fresh
+ * page costs more than the work done on it). Returns the rows kept, or -1 without memory.
+ */
+typedef struct {
+    uint64_t sort_key;
+    int64_t row_no;
+    int64_t name_at;   /* in the bucket text buffer */
+    int64_t detail_at;
+    int32_t name_len, detail_len;
+    int32_t day, pad;
+} bucket_row;
+
+static int64_t bucket_of(uint64_t key, const uint64_t *splitters, int64_t n_split) {
+    /* the number of splitters <= key, by a branch-free binary search */
+    if (n_split == 0) return 0;
+    const uint64_t *base = splitters;
+    int64_t n = n_split;
+    while (n > 1) {
+        const int64_t half = n >> 1;
+        base = base[half] <= key ? base + half : base;
+        n -= half;
+    }
+    return (base - splitters) + (*base <= key);
+}
+
+typedef struct {
+    uint64_t sort_key;
+    int64_t at;        /* the row's place in its bucket */
+} key_at;
+
+/* The bucket's rows by (sort key, row number): a stable LSD radix sort of (key, place) pairs,
+ * 8 bits a pass, skipping the bytes all keys of the bucket share, then the row number among
+ * equal keys (runs are short). */
+static void sort_bucket(const bucket_row *rows, key_at *keys, key_at *tmp, int64_t n) {
+    int64_t count[256];
+    for (int64_t i = 0; i < n; i++) { keys[i].sort_key = rows[i].sort_key; keys[i].at = i; }
+    key_at *src = keys, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        memset(count, 0, sizeof count);
+        const int shift = 8 * b;
+        for (int64_t i = 0; i < n; i++) count[(src[i].sort_key >> shift) & 0xFF]++;
+        int skip = 0;
+        for (int v = 0; v < 256; v++) if (count[v] == n) { skip = 1; break; }
+        if (skip) continue;
+        int64_t total = 0;
+        for (int v = 0; v < 256; v++) { int64_t t = count[v]; count[v] = total; total += t; }
+        for (int64_t i = 0; i < n; i++) dst[count[(src[i].sort_key >> shift) & 0xFF]++] = src[i];
+        key_at *t = src; src = dst; dst = t;
+    }
+    if (src != keys) memcpy(keys, src, (size_t)n * sizeof *keys);
+    for (int64_t i = 1; i < n; i++) {
+        if (keys[i].sort_key != keys[i - 1].sort_key || rows[keys[i].at].row_no >= rows[keys[i - 1].at].row_no) continue;
+        key_at v = keys[i];
+        int64_t j = i - 1;
+        while (j >= 0 && keys[j].sort_key == v.sort_key && rows[keys[j].at].row_no > rows[v.at].row_no) {
+            keys[j + 1] = keys[j];
+            j--;
+        }
+        keys[j + 1] = v;
+    }
+}
+
+/* Pass 3 of zige_order_rows over the buckets [b_from, b_to), into its own outputs. */
+typedef struct {
+    const bucket_row *rows;
+    const uint8_t *names, *details;
+    const int64_t *count;
+    int64_t per_month;
+    int32_t month_lowest;
+    int64_t b_from, b_to, largest;
+    int64_t *out_key;
+    int32_t *out_day, *out_month;
+    int64_t *out_row, *out_name_off;
+    uint8_t *out_name_data;
+    int64_t *out_detail_off;
+    uint8_t *out_detail_data;
+    int64_t kept;          /* out: rows written (-1: no memory) */
+    int64_t name_bytes;    /* out: text bytes written */
+    int64_t detail_bytes;
+} emit_job;
+
+static void emit(emit_job *j) {
+    key_at *keys = malloc((size_t)(j->largest > 0 ? j->largest : 1) * sizeof *keys);
+    key_at *tmp = malloc((size_t)(j->largest > 0 ? j->largest : 1) * sizeof *tmp);
+    int64_t kept = 0, name_out = 0, detail_out = 0;
+    if (!keys || !tmp) { free(keys); free(tmp); j->kept = -1; return; }
+    j->out_name_off[0] = 0;
+    j->out_detail_off[0] = 0;
+    for (int64_t b = j->b_from; b < j->b_to; b++) {
+        const int64_t first = j->count[b], m = j->count[b + 1] - first;
+        if (m == 0) continue;
+        const bucket_row *br = j->rows + first;
+        sort_bucket(br, keys, tmp, m);
+        const int32_t bucket_month = j->month_lowest + (int32_t)(b / j->per_month);
+        int64_t run_start = kept; /* the first kept row with the current (key, day) */
+        for (int64_t x = 0; x < m; x++) {
+            const bucket_row *v = br + keys[x].at;
+            if (x == 0 || v->sort_key != keys[x - 1].sort_key) {
+                run_start = kept;
+            } else {
+                int dup = 0;
+                for (int64_t y = run_start; y < kept && !dup; y++) {
+                    const int64_t yl = j->out_name_off[y + 1] - j->out_name_off[y];
+                    const int64_t yd = j->out_detail_off[y + 1] - j->out_detail_off[y];
+                    dup = yl == v->name_len && yd == v->detail_len
+                          && memcmp(j->out_name_data + j->out_name_off[y], j->names + v->name_at, (size_t)yl) == 0
+                          && memcmp(j->out_detail_data + j->out_detail_off[y], j->details + v->detail_at, (size_t)yd) == 0;
+                }
+                if (dup) continue;
+            }
+            j->out_key[kept] = (int64_t)(v->sort_key >> 5);
+            j->out_day[kept] = v->day;
+            j->out_month[kept] = bucket_month;
+            j->out_row[kept] = v->row_no;
+            memcpy(j->out_name_data + name_out, j->names + v->name_at, (size_t)v->name_len);
+            name_out += v->name_len;
+            j->out_name_off[kept + 1] = name_out;
+            memcpy(j->out_detail_data + detail_out, j->details + v->detail_at, (size_t)v->detail_len);
+            detail_out += v->detail_len;
+            j->out_detail_off[kept + 1] = detail_out;
+            kept++;
+        }
+    }
+    free(keys);
+    free(tmp);
+    j->kept = kept;
+    j->name_bytes = name_out;
+    j->detail_bytes = detail_out;
+}
+
+static void *emit_thread(void *job) {
+    emit((emit_job *)job);
+    return NULL;
+}
+
+int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t *range_n,
+                        const uint64_t *sort_key, const int32_t *day, const int32_t *month,
+                        const int64_t *row_no, const int64_t *name_start, const int64_t *name_end,
+                        const uint8_t *name_data, const int64_t *detail_start, const int64_t *detail_end,
+                        const uint8_t *detail_data, int32_t month_lowest, int64_t n_months,
+                        const uint64_t *splitters, int64_t n_split, int64_t *bucket,
+                        int64_t *out_key, int32_t *out_day, int32_t *out_month, int64_t *out_row,
+                        int64_t *out_name_off, uint8_t *out_name_data, int64_t *out_detail_off,
+                        uint8_t *out_detail_data, int32_t threads, int64_t split_from) {
+    const int64_t per_month = n_split + 1, n_buckets = n_months * per_month;
+    int64_t n = 0;
+    for (int64_t r = 0; r < n_ranges; r++) n += range_n[r];
+    int64_t *count = calloc((size_t)n_buckets + 1, sizeof *count);
+    int64_t *name_bytes = calloc((size_t)n_buckets + 1, sizeof *name_bytes);
+    int64_t *detail_bytes = calloc((size_t)n_buckets + 1, sizeof *detail_bytes);
+    int64_t result = -1;
+    bucket_row *rows = NULL;
+    uint8_t *names = NULL, *details = NULL;
+    if (!count || !name_bytes || !detail_bytes) goto out;
+    /* 1. buckets and their sizes */
+    int64_t k = 0, largest = 0, name_total = 0, detail_total = 0;
+    for (int64_t r = 0; r < n_ranges; r++) {
+        for (int64_t i = range_at[r]; i < range_at[r] + range_n[r]; i++, k++) {
+            int64_t b = (int64_t)(month[i] - month_lowest) * per_month + bucket_of(sort_key[i], splitters, n_split);
+            bucket[k] = b;
+            count[b]++;
+            name_bytes[b] += name_end[i] - name_start[i];
+            detail_bytes[b] += detail_end[i] - detail_start[i];
+        }
+    }
+    /* prefix sums: where each bucket's rows and texts start */
+    int64_t at = 0, name_at = 0, detail_at = 0;
+    for (int64_t b = 0; b < n_buckets; b++) {
+        int64_t c = count[b], nb = name_bytes[b], db = detail_bytes[b];
+        if (c > largest) largest = c;
+        count[b] = at; name_bytes[b] = name_at; detail_bytes[b] = detail_at;
+        at += c; name_at += nb; detail_at += db;
+    }
+    count[n_buckets] = at; name_bytes[n_buckets] = name_at; detail_bytes[n_buckets] = detail_at;
+    name_total = name_at;
+    detail_total = detail_at;
+    rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
+    names = malloc((size_t)(name_total > 0 ? name_total : 1));
+    details = malloc((size_t)(detail_total > 0 ? detail_total : 1));
+    if (!rows || !names || !details) goto out;
+    /* 2. rows and texts to their buckets, in scan order (cursors: the starts, advanced) */
+    int64_t *cur = malloc((size_t)(3 * n_buckets + 1) * sizeof *cur);
+    if (!cur) goto out;
+    int64_t *cur_name = cur + n_buckets, *cur_detail = cur + 2 * n_buckets;
+    memcpy(cur, count, (size_t)n_buckets * sizeof *cur);
+    memcpy(cur_name, name_bytes, (size_t)n_buckets * sizeof *cur);
+    memcpy(cur_detail, detail_bytes, (size_t)n_buckets * sizeof *cur);
+    k = 0;
+    for (int64_t r = 0; r < n_ranges; r++) {
+        for (int64_t i = range_at[r]; i < range_at[r] + range_n[r]; i++, k++) {
+            const int64_t b = bucket[k];
+            bucket_row *w = rows + cur[b]++;
+            const int64_t nl = name_end[i] - name_start[i], dl = detail_end[i] - detail_start[i];
+            w->sort_key = sort_key[i];
+            w->row_no = row_no[i];
+            w->day = day[i];
+            w->name_at = cur_name[b];
+            w->name_len = (int32_t)nl;
+            w->detail_at = cur_detail[b];
+            w->detail_len = (int32_t)dl;
+            memcpy(names + cur_name[b], name_data + name_start[i], (size_t)nl);
+            memcpy(details + cur_detail[b], detail_data + detail_start[i], (size_t)dl);
+            cur_name[b] += nl;
+            cur_detail[b] += dl;
+        }
+    }
+    free(cur);
+    /* 3. each bucket: sort, drop duplicates, append; the buckets in two halves of about as many
+     * rows, on two threads (from split_from rows on): the first half straight into the outputs,
+     * the second into buffers of its own, appended after the join */
+    int64_t mid = n_buckets;
+    if (threads > 1 && n >= split_from) {
+        for (mid = 0; mid < n_buckets && count[mid] < n / 2; mid++) {}
+    }
+    emit_job first = {rows, names, details, count, per_month, month_lowest, 0, mid, largest,
+                      out_key, out_day, out_month, out_row, out_name_off, out_name_data,
+                      out_detail_off, out_detail_data, 0, 0, 0};
+    emit_job second = first;
+    int64_t *b_key = NULL, *b_row = NULL, *b_name_off = NULL, *b_detail_off = NULL;
+    int32_t *b_day = NULL, *b_month = NULL;
+    uint8_t *b_name = NULL, *b_detail = NULL;
+    pthread_t worker;
+    int started = 0;
+    if (mid < n_buckets) {
+        const int64_t rows_b = n - count[mid];
+        b_key = malloc((size_t)rows_b * sizeof *b_key);
+        b_row = malloc((size_t)rows_b * sizeof *b_row);
+        b_day = malloc((size_t)rows_b * sizeof *b_day);
+        b_month = malloc((size_t)rows_b * sizeof *b_month);
+        b_name_off = malloc((size_t)(rows_b + 1) * sizeof *b_name_off);
+        b_detail_off = malloc((size_t)(rows_b + 1) * sizeof *b_detail_off);
+        b_name = malloc((size_t)(name_total - name_bytes[mid] + 1));
+        b_detail = malloc((size_t)(detail_total - detail_bytes[mid] + 1));
+        if (b_key && b_row && b_day && b_month && b_name_off && b_detail_off && b_name && b_detail) {
+            second = (emit_job){rows, names, details, count, per_month, month_lowest, mid, n_buckets, largest,
+                                b_key, b_day, b_month, b_row, b_name_off, b_name, b_detail_off, b_detail, 0, 0, 0};
+            started = pthread_create(&worker, NULL, emit_thread, &second) == 0;
+        }
+        if (!started) first.b_to = n_buckets; /* no memory or no thread: one pass does it all */
+    }
+    emit(&first);
+    if (started) pthread_join(worker, NULL);
+    if (first.kept < 0 || (started && second.kept < 0)) goto free_second;
+    int64_t kept = first.kept;
+    if (started) {
+        const int64_t k2 = second.kept, nb = first.name_bytes, db = first.detail_bytes;
+        memcpy(out_key + kept, b_key, (size_t)k2 * sizeof *b_key);
+        memcpy(out_row + kept, b_row, (size_t)k2 * sizeof *b_row);
+        memcpy(out_day + kept, b_day, (size_t)k2 * sizeof *b_day);
+        memcpy(out_month + kept, b_month, (size_t)k2 * sizeof *b_month);
+        memcpy(out_name_data + nb, b_name, (size_t)second.name_bytes);
+        memcpy(out_detail_data + db, b_detail, (size_t)second.detail_bytes);
+        for (int64_t i = 1; i <= k2; i++) {
+            out_name_off[kept + i] = nb + b_name_off[i];
+            out_detail_off[kept + i] = db + b_detail_off[i];
+        }
+        kept += k2;
+    }
+    result = kept;
+free_second:
+    free(b_key); free(b_row); free(b_day); free(b_month); free(b_name_off); free(b_detail_off);
+    free(b_name); free(b_detail);
+out:
+    free(count); free(name_bytes); free(detail_bytes);
+    free(rows); free(names); free(details);
+    return result;
+}

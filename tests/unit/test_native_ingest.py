@@ -1,0 +1,352 @@
+"""The native CSV scan (zige.engine.native) gives the store the SQL path gives (issue 6 item 2).
+
+Every test ingests the same file twice, once through the native scan and once through SQL only
+(`EvidenceStore(use_native=False)`), and compares everything an import leaves: the files of the
+store (names and rows, in order), the manifest, the counts and the rejects. The native scan is a
+fast path: a row it is not sure of goes through the SQL, so the comparison covers both the rows it
+normalises itself and its hand-over.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zige.bench.ingest import messy_csv
+from zige.engine import native
+from zige.engine.kinds import BUILTIN_KINDS
+from zige.engine.store import EvidenceStore, IngestResult, NotFastPath, _months_and_days, native_eligible
+from zige.ids import check_digit
+
+REQUIRED = os.environ.get("ZIGE_REQUIRE_NATIVE") == "1"  # make test: setup built it
+pytestmark = pytest.mark.skipif(
+    not native.available() and not REQUIRED, reason="native library not built (make setup)"
+)
+
+AS_OF = date(2026, 11, 30)
+KINDS = {k.code: k for k in BUILTIN_KINDS}
+RAIL = KINDS["rail"]
+HEADER = "身份证号,姓名,乘车日期,车次,出发站,到达站"
+
+
+def make_id(region: int, born: date, seq: int) -> str:
+    first17 = f"{region:06d}{born:%Y%m%d}{seq:03d}"
+    return first17 + check_digit(first17)
+
+
+GOOD = make_id(140105, date(1950, 3, 5), 123)
+OTHER = make_id(140106, date(1948, 12, 31), 7)
+
+
+def ingest(
+    tmp_path: Path, name: str, path: Path, *, use_native: bool, kind: Any = RAIL, batches: int = 1
+) -> tuple[EvidenceStore, list[IngestResult], list[list[tuple[Any, ...]]]]:
+    """Ingest `path` as batches 1..n into a fresh store; the results and each batch's rejects."""
+    estore = EvidenceStore(tmp_path / name, use_native=use_native)
+    con = duckdb.connect()
+    results, rejects = [], []
+    for batch in range(1, batches + 1):
+        results.append(estore.ingest_csv(con, path=path, kind=kind, batch_id=batch, tag="t", as_of=AS_OF))
+        rejects.append(con.execute("SELECT * FROM ingest_rejects ORDER BY row_no").fetchall())
+    return estore, results, rejects
+
+
+def store_contents(estore: EvidenceStore) -> dict[str, list[dict[str, Any]]]:
+    """Every file of the store (relative path) with its rows in file order."""
+    return {
+        str(path.relative_to(estore.root)): pq.read_table(path).to_pylist()
+        for path in sorted(estore.root.rglob("*.parquet"))
+    }
+
+
+def counts(result: IngestResult) -> tuple[Any, ...]:
+    return (
+        result.rows_read, result.rows_used, result.rows_rejected, result.duplicate_rows, result.blank_rows,
+        result.header_row, result.encoding, result.months, result.manifest.files, result.manifest.rows,
+    )  # fmt: skip
+
+
+def assert_same_store(
+    tmp_path: Path, path: Path, *, kind: Any = RAIL, batches: int = 1
+) -> list[IngestResult]:
+    fast, fast_results, fast_rejects = ingest(
+        tmp_path, "native", path, use_native=True, kind=kind, batches=batches
+    )
+    slow, slow_results, slow_rejects = ingest(
+        tmp_path, "sql", path, use_native=False, kind=kind, batches=batches
+    )
+    assert all(r.native for r in fast_results), fast.native_note
+    assert not any(r.native for r in slow_results)
+    assert [counts(r) for r in fast_results] == [counts(r) for r in slow_results]
+    assert fast_rejects == slow_rejects
+    assert store_contents(fast) == store_contents(slow)
+    return fast_results
+
+
+def write_csv(path: Path, lines: list[str], *, newline: str = "\n", end: str = "\n") -> Path:
+    path.write_bytes((newline.join([HEADER, *lines]) + end).encode("utf-8"))
+    return path
+
+
+def test_the_generated_messy_feed_gives_the_same_store(tmp_path: Path) -> None:
+    path = messy_csv(tmp_path / "gen", 40_000, seed=3)
+    result = assert_same_store(tmp_path, path)[0]
+    # The generator's mess reaches both sides: rejects, duplicates and several months.
+    assert result.rows_rejected > 100
+    assert result.duplicate_rows > 50
+    assert len(result.months) == 12
+
+
+EDGE_ROWS = [
+    f"{GOOD},张三,2026-03-05,G1,太原南,北京西",
+    f"{GOOD.lower()} ,张 三,2026/3/5,G1, 太原南,北京西\u3000",  # same record written differently
+    f"\u3000{GOOD[:6]} {GOOD[6:]},张三,20260305,G1,太原南,北京西",  # a third copy
+    f"'{GOOD},张三,2026年3月5日,G1,太原南,北京西",
+    f"{GOOD.translate(str.maketrans('0123456789', '０１２３４５６７８９'))},张三,2026.03.05,G2,太原南,大同",
+    f"{GOOD[:6]}{GOOD[8:17]},老号码,1999-12-31 08:30:00,K7,大同,太原",  # a 15-digit number
+    f"{OTHER},李四,2026-02-29,G3,太原,北京",  # not a day
+    f"{OTHER},李四,2026-13-01,G3,太原,北京",
+    f"{OTHER},李四,45000,G3,太原,北京",  # an Excel serial day
+    f"{OTHER},李四,2026-3-5T10:00,G3,太原,北京",
+    f"{OTHER},李四,0999-01-01,G3,太原,北京",
+    f"{OTHER},,2026-03-06,G3,太原,北京",  # no name
+    f"{OTHER},\u3000,2026-03-06,G3,太原,北京",
+    f"{OTHER},\u00a0李四\u00a0,2026-03-06,G3,太原,北京",
+    f"{OTHER},李四,,G3,太原,北京",  # no date
+    f"{OTHER[:17]}{'1' if OTHER[17] != '1' else '2'},李四,2026-03-07,G3,太原,北京",  # check digit
+    f"{OTHER[:16]},李四,2026-03-07,G3,太原,北京",  # too short
+    f"{OTHER}X,李四,2026-03-07,G3,太原,北京",  # too long
+    "14010520300101123X,未来,2026-03-07,G3,太原,北京",  # born after the as-of date
+    ",,,,,",  # a blank row
+    " , ,\u3000, , ,",  # another
+    f'{OTHER},"李四, 先生",2026-03-08,G5,"太原,南",北京',  # quoted values
+    f'{OTHER},"李""四",2026-03-08,G5,太原,北京',
+    f"{OTHER},李\t四,2026-03-09,G6,太原,北京",  # a tab inside
+    f"{OTHER},李四,2026-03-10,\u2003G7\u2003,太原\u3000南,北京",
+    f"{OTHER},李四,2026-03-10,G7,太原 南,北京",  # not the same detail as the row above
+    f"{OTHER},李四,2026-03-10,G7,太原 南,北京",  # an exact duplicate of the row above
+    f"{OTHER},李四,2026-01-31,D1,大同,忻州",
+    f"{OTHER},李四,2025-12-31,D1,大同,忻州",
+]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_edge_rows_give_the_same_store(tmp_path: Path, newline: str) -> None:
+    path = write_csv(tmp_path / "edge.csv", EDGE_ROWS, newline=newline, end=newline * 3)
+    result = assert_same_store(tmp_path, path)[0]
+    assert result.blank_rows == 2
+    assert result.rows_rejected >= 10
+
+
+def test_a_second_batch_of_the_same_rows_is_all_duplicates_on_both_paths(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "again.csv", EDGE_ROWS)
+    first, second = assert_same_store(tmp_path, path, batches=2)
+    assert second.rows_used == 0
+    assert second.duplicate_rows == first.rows_read - first.rows_rejected
+
+
+def test_a_file_without_the_last_line_end_and_with_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(("\ufeff" + "\n".join([HEADER, *EDGE_ROWS[:6]])).encode("utf-8"))
+    assert_same_store(tmp_path, path)
+
+
+def test_a_title_row_above_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "title.csv"
+    path.write_bytes("\n".join(["2026年3月铁路出行数据,,,,,", HEADER, *EDGE_ROWS]).encode("utf-8"))
+    results = assert_same_store(tmp_path, path)
+    assert results[0].header_row == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            f"{GOOD},张三,2026-03-05,G1,太原,北京\n\n{OTHER},李四,2026-03-05,G1,太原,北京\n", id="empty-line"
+        ),
+        pytest.param(f"{GOOD},张三,2026-03-05,G1,太原\n", id="ragged"),
+        pytest.param(f'{GOOD},"张\n三",2026-03-05,G1,太原,北京\n', id="quoted-line-break"),
+    ],
+)
+def test_what_the_sql_path_refuses_the_native_scan_hands_over(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(f"{HEADER}\n{body}".encode())
+    for use_native in (True, False):
+        estore = EvidenceStore(tmp_path / f"s{use_native}", use_native=use_native)
+        with pytest.raises(NotFastPath):
+            estore.ingest_csv(duckdb.connect(), path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+        assert not list(estore.root.rglob("*.parquet")) if estore.root.exists() else True
+    assert EvidenceStore(tmp_path / "n").native_note == ""
+
+
+def test_invalid_utf8_is_handed_over_too(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    good = "".join(f"{GOOD},张三,2026-03-05,G{i},太原,北京\n" for i in range(2000))  # past the sniffed head
+    path.write_bytes(f"{HEADER}\n{good}{GOOD},".encode() + b"\xe5\xbc" + b",2026-03-05,G1,a,b\n")
+    estore = EvidenceStore(tmp_path / "s")
+    with pytest.raises(NotFastPath):
+        estore.ingest_csv(duckdb.connect(), path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+    assert "UTF-8" in estore.native_note
+
+
+def test_the_library_is_built_and_loaded() -> None:
+    assert native.available(), "make setup builds src/zige/engine/native/_fastcsv.so"
+
+
+def test_only_kinds_without_a_result_column_take_the_native_scan() -> None:
+    eligible = {code for code, kind in KINDS.items() if native_eligible(kind)}
+    assert {"rail", "flight", "death", "cremation", "release"} <= eligible
+    assert not eligible & {"app_auth", "terminal_auth", "unit_confirm", "declared", "sentence"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated rows: fragments of every kind of mess, combined at random
+
+
+def _id(draw: st.DrawFn) -> str:
+    region = draw(st.integers(110000, 659999))
+    born = draw(st.dates(date(1890, 1, 1), date(2027, 1, 1)))
+    base = make_id(region, born, draw(st.integers(0, 999)))
+    how = draw(
+        st.sampled_from(["plain", "plain", "lower", "space", "full", "old", "bad", "short", "quote", "empty"])
+    )
+    return {
+        "plain": base,
+        "lower": base.lower() + " ",
+        "space": f" {base[:6]}\u00a0{base[6:]}",
+        "full": base.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")),
+        "old": base[:6] + base[8:17],
+        "bad": base[:17] + ("0" if base[17] != "0" else "1"),
+        "short": base[: draw(st.integers(0, 17))],
+        "quote": "`" + base,
+        "empty": "",
+    }[how]
+
+
+def _day(draw: st.DrawFn) -> str:
+    d = draw(st.dates(date(1000, 1, 1), date(9999, 12, 31)))
+    how = draw(st.sampled_from(["iso", "iso", "slash", "compact", "zh", "dot", "time", "junk", "bad"]))
+    if how == "junk":
+        return draw(st.text("0123456789-/.年月日T :\u3000", max_size=14))
+    if how == "bad":
+        return f"{d.year}-{draw(st.integers(0, 14)):02d}-{draw(st.integers(0, 33)):02d}"
+    return {
+        "iso": f"{d:%Y-%m-%d}",
+        "slash": f"{d.year}/{d.month}/{d.day}",
+        "compact": f"{d:%Y%m%d}",
+        "zh": f"{d.year}年{d.month}月{d.day}日",
+        "dot": f"{d:%Y.%m.%d}",
+        "time": f" {d:%Y-%m-%d} 08:30:00",
+    }[how]
+
+
+_TEXT = st.text(st.sampled_from(list("张李王 大同太原南G1\u3000\u00a0\u2003|-")), max_size=6)
+
+
+@st.composite
+def feed_rows(draw: st.DrawFn) -> list[str]:
+    rows = []
+    for _ in range(draw(st.integers(1, 25))):
+        row = [_id(draw), draw(_TEXT), _day(draw), draw(_TEXT), draw(_TEXT), draw(_TEXT)]
+        rows.append(",".join(row))
+        if draw(st.booleans()):
+            rows.append(rows[draw(st.integers(0, len(rows) - 1))])  # a duplicate
+    return rows
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(feed_rows())
+def test_generated_rows_give_the_same_store(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[str]
+) -> None:
+    tmp_path = tmp_path_factory.mktemp("gen")
+    assert_same_store(tmp_path, write_csv(tmp_path / "g.csv", rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# The order: buckets small enough for the cache give the SQL path's ORDER BY and GROUP BY
+
+
+def make_scan(rows: list[tuple[int, int, int, str, str]]) -> native.Scan:
+    """A scan holding rows (id_key, day since 1970, row number, name key, detail)."""
+    n = len(rows)
+    arrays = {name: np.zeros(n + 1, dtype=dtype) for name, dtype in native.ROW_ARRAYS.items()}
+    months, days_of_month = _months_and_days(np.asarray([r[1] for r in rows] or [0], dtype=np.int32))
+    texts = {"name": bytearray(), "detail": bytearray()}
+    for i, (key, day, row_no, name, detail) in enumerate(rows):
+        arrays["id_key"][i], arrays["day"][i], arrays["row_no"][i] = key, day, row_no
+        arrays["month"][i] = months[i]
+        arrays["sort_key"][i] = (key << 5) | int(days_of_month[i] - 1)
+        for column, text in (("name", name), ("detail", detail)):
+            arrays[f"{column}_start"][i] = len(texts[column])
+            texts[column] += text.encode()
+            arrays[f"{column}_end"][i] = len(texts[column])
+    data = {k: np.frombuffer(bytes(v) + b"\0", dtype=np.uint8).copy() for k, v in texts.items()}
+    return native.Scan(arrays, data["name"], data["detail"], [(0, n)], [n], [b""], n, 0, 0)
+
+
+KEYS = st.sampled_from([110101195001011234, 110101195001011235, 140105194803050012, 650102193001010101, 1])
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            KEYS,
+            st.integers(20_000, 20_070),
+            st.sampled_from(["张三", "李四"]),
+            st.sampled_from(["G1|a|b", "D2"]),
+        ),
+        max_size=60,
+    ),
+    st.sampled_from([1, 2, 3, 8192]),
+    st.randoms(use_true_random=False),
+    st.sampled_from([1, 2]),
+)
+def test_rows_come_out_in_the_store_order_without_duplicates(
+    facts: list[tuple[int, int, str, str]], bucket_rows: int, random: Any, threads: int
+) -> None:
+    row_numbers = list(range(2, len(facts) + 2))
+    random.shuffle(row_numbers)  # the SQL path's rows come in any order
+    rows = [
+        (key // 10, day, row, name, detail)
+        for (key, day, name, detail), row in zip(facts, row_numbers, strict=True)
+    ]
+    out = native.order_rows(
+        make_scan(rows), [(0, len(rows))], bucket_rows=bucket_rows, threads=threads, split_from=2
+    )
+    expected, seen = [], set()
+    for key, day, row, name, detail in sorted(
+        rows, key=lambda r: (_months_and_days(np.asarray([r[1]]))[0][0], r[0], r[1], r[2])
+    ):
+        if (key, day, name, detail) not in seen:
+            seen.add((key, day, name, detail))
+            expected.append((key, day, row, name, detail))
+    got = [
+        (
+            int(out.id_key[i]), int(out.day[i]), int(out.row_no[i]),
+            bytes(out.name_data[out.name_off[i] : out.name_off[i + 1]]).decode(),
+            bytes(out.detail_data[out.detail_off[i] : out.detail_off[i + 1]]).decode(),
+        )
+        for i in range(out.id_key.size)
+    ]  # fmt: skip
+    assert got == expected
+    assert out.month.tolist() == [int(_months_and_days(np.asarray([r[1]]))[0][0]) for r in expected]
+
+
+def test_a_header_without_rows(tmp_path: Path) -> None:
+    result = assert_same_store(tmp_path, write_csv(tmp_path / "empty.csv", []))[0]
+    assert result.rows_read == 0 and result.manifest.files == ()
