@@ -60,9 +60,9 @@ migrations-check: setup
 # Everything on the embedded default (SQLite), then every database test again on PostgreSQL.
 test: lint typecheck migrations-check test-sqlite test-postgres
 
-# The native scan is built by setup: its tests must run, not be skipped.
+# With a C compiler, setup built the native scan: its tests must run, not be skipped.
 test-sqlite: setup
-	ZIGE_REQUIRE_NATIVE=1 $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	ZIGE_REQUIRE_NATIVE=$$(command -v $${CC:-cc} >/dev/null 2>&1 && echo 1 || echo 0) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-postgres: setup
 	ZIGE_DATABASE_URL=$(ZIGE_TEST_DATABASE_URL) $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "django_db or postgres" $(PYTEST_ARGS)

@@ -280,8 +280,14 @@ def test_generated_rows_give_the_same_store(
 # The order: buckets small enough for the cache give the SQL path's ORDER BY and GROUP BY
 
 
-def make_scan(rows: list[tuple[int, int, int, str, str]]) -> native.Scan:
-    """A scan holding rows (id_key, day since 1970, row number, name key, detail)."""
+HOLE = 3  # rows of garbage between the two ranges of a scan, as between a scan's threads' ranges
+
+
+def make_scan(rows: list[tuple[int, int, int, str, str]], cut: int = 0) -> native.Scan:
+    """A scan holding rows (id_key, day since 1970, row number, name key, detail): the first
+    `cut` in one range, then a hole of garbage, then the others in a second range."""
+    cut = min(cut, len(rows))
+    rows = rows[:cut] + [(999, 99_999, -1, "garbage", "garbage")] * (HOLE if cut else 0) + rows[cut:]
     n = len(rows)
     arrays = {name: np.zeros(n + 1, dtype=dtype) for name, dtype in native.ROW_ARRAYS.items()}
     months, days_of_month = _months_and_days(np.asarray([r[1] for r in rows] or [0], dtype=np.int32))
@@ -295,7 +301,8 @@ def make_scan(rows: list[tuple[int, int, int, str, str]]) -> native.Scan:
             texts[column] += text.encode()
             arrays[f"{column}_end"][i] = len(texts[column])
     data = {k: np.frombuffer(bytes(v) + b"\0", dtype=np.uint8).copy() for k, v in texts.items()}
-    return native.Scan(arrays, data["name"], data["detail"], [(0, n)], [n], [b""], n, 0, 0)
+    ranges = [(0, cut), (cut + HOLE, n - cut - HOLE)] if cut else [(0, n)]
+    return native.Scan(arrays, data["name"], data["detail"], ranges, [n], [b""], n, 0, 0)
 
 
 KEYS = st.sampled_from([110101195001011234, 110101195001011235, 140105194803050012, 650102193001010101, 1])
@@ -315,9 +322,10 @@ KEYS = st.sampled_from([110101195001011234, 110101195001011235, 1401051948030500
     st.sampled_from([1, 2, 3, 8192]),
     st.randoms(use_true_random=False),
     st.sampled_from([1, 2]),
+    st.integers(0, 30),
 )
 def test_rows_come_out_in_the_store_order_without_duplicates(
-    facts: list[tuple[int, int, str, str]], bucket_rows: int, random: Any, threads: int
+    facts: list[tuple[int, int, str, str]], bucket_rows: int, random: Any, threads: int, cut: int
 ) -> None:
     row_numbers = list(range(2, len(facts) + 2))
     random.shuffle(row_numbers)  # the SQL path's rows come in any order
@@ -325,9 +333,8 @@ def test_rows_come_out_in_the_store_order_without_duplicates(
         (key // 10, day, row, name, detail)
         for (key, day, name, detail), row in zip(facts, row_numbers, strict=True)
     ]
-    out = native.order_rows(
-        make_scan(rows), [(0, len(rows))], bucket_rows=bucket_rows, threads=threads, split_from=2
-    )
+    scan = make_scan(rows, cut)
+    out = native.order_rows(scan, scan.ranges, bucket_rows=bucket_rows, threads=threads, split_from=2)
     expected, seen = [], set()
     for key, day, row, name, detail in sorted(
         rows, key=lambda r: (_months_and_days(np.asarray([r[1]]))[0][0], r[0], r[1], r[2])

@@ -601,6 +601,78 @@ static void *emit_thread(void *job) {
     return NULL;
 }
 
+/* Passes 1 and 2 of zige_order_rows over one half of the valid rows. */
+typedef struct {
+    int64_t n_ranges;
+    const int64_t *range_at, *range_n;
+    int64_t r0, i0, k0, cnt; /* from range r0, index i0 (the k0-th valid row): cnt rows */
+    const uint64_t *sort_key;
+    const int32_t *day, *month;
+    const int64_t *row_no, *name_start, *name_end, *detail_start, *detail_end;
+    const uint8_t *name_data, *detail_data;
+    int32_t month_lowest;
+    int64_t per_month;
+    const uint64_t *splitters;
+    int64_t n_split;
+    int64_t *bucket;
+    int64_t *count, *name_bytes, *detail_bytes; /* pass 1: this half's sizes; pass 2: its cursors */
+    bucket_row *rows;
+    uint8_t *names, *details;
+} half_job;
+
+#define EACH_ROW(h, ...)                                                           \
+    do {                                                                           \
+        int64_t r_ = (h)->r0, i = (h)->i0, k = (h)->k0, left_ = (h)->cnt;           \
+        while (left_ > 0 && r_ < (h)->n_ranges) {                                  \
+            const int64_t end_ = (h)->range_at[r_] + (h)->range_n[r_];             \
+            for (; i < end_ && left_ > 0; i++, k++, left_--) { __VA_ARGS__ }       \
+            if (++r_ < (h)->n_ranges) i = (h)->range_at[r_];                        \
+        }                                                                          \
+    } while (0)
+
+static void *half_count(void *job) {
+    half_job *h = job;
+    EACH_ROW(h, {
+        const int64_t b = (int64_t)(h->month[i] - h->month_lowest) * h->per_month
+                          + bucket_of(h->sort_key[i], h->splitters, h->n_split);
+        h->bucket[k] = b;
+        h->count[b]++;
+        h->name_bytes[b] += h->name_end[i] - h->name_start[i];
+        h->detail_bytes[b] += h->detail_end[i] - h->detail_start[i];
+    });
+    return NULL;
+}
+
+static void *half_copy(void *job) {
+    half_job *h = job;
+    EACH_ROW(h, {
+        const int64_t b = h->bucket[k];
+        bucket_row *w = h->rows + h->count[b]++;
+        const int64_t nl = h->name_end[i] - h->name_start[i], dl = h->detail_end[i] - h->detail_start[i];
+        w->sort_key = h->sort_key[i];
+        w->row_no = h->row_no[i];
+        w->day = h->day[i];
+        w->name_at = h->name_bytes[b];
+        w->name_len = (int32_t)nl;
+        w->detail_at = h->detail_bytes[b];
+        w->detail_len = (int32_t)dl;
+        memcpy(h->names + h->name_bytes[b], h->name_data + h->name_start[i], (size_t)nl);
+        memcpy(h->details + h->detail_bytes[b], h->detail_data + h->detail_start[i], (size_t)dl);
+        h->name_bytes[b] += nl;
+        h->detail_bytes[b] += dl;
+    });
+    return NULL;
+}
+
+/* Run `pass` on the halves: the second on a thread of its own (or here, without a thread). */
+static void run_halves(half_job *half, int halves, void *(*pass)(void *)) {
+    pthread_t worker;
+    int started = halves == 2 && pthread_create(&worker, NULL, pass, &half[1]) == 0;
+    pass(&half[0]);
+    if (started) pthread_join(worker, NULL);
+    else if (halves == 2) pass(&half[1]);
+}
+
 int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t *range_n,
                         const uint64_t *sort_key, const int32_t *day, const int32_t *month,
                         const int64_t *row_no, const int64_t *name_start, const int64_t *name_end,
@@ -620,59 +692,62 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     bucket_row *rows = NULL;
     uint8_t *names = NULL, *details = NULL;
     if (!count || !name_bytes || !detail_bytes) goto out;
-    /* 1. buckets and their sizes */
-    int64_t k = 0, largest = 0, name_total = 0, detail_total = 0;
-    for (int64_t r = 0; r < n_ranges; r++) {
-        for (int64_t i = range_at[r]; i < range_at[r] + range_n[r]; i++, k++) {
-            int64_t b = (int64_t)(month[i] - month_lowest) * per_month + bucket_of(sort_key[i], splitters, n_split);
-            bucket[k] = b;
-            count[b]++;
-            name_bytes[b] += name_end[i] - name_start[i];
-            detail_bytes[b] += detail_end[i] - detail_start[i];
-        }
+    /* 1. buckets and their sizes, and 2. rows and texts to their buckets: the valid rows in two
+     * halves (from split_from rows on), each counted and then copied by a thread of its own;
+     * the first half's rows of a bucket go before the second's, so each bucket keeps scan order */
+    half_job half[2];
+    int halves = threads > 1 && n >= split_from ? 2 : 1;
+    for (int h = 0; h < 2; h++) {
+        half[h] = (half_job){n_ranges, range_at, range_n, 0, 0, 0, 0, sort_key, day, month, row_no,
+                             name_start, name_end, detail_start, detail_end, name_data, detail_data,
+                             month_lowest, per_month, splitters, n_split, bucket, NULL, NULL, NULL,
+                             NULL, NULL, NULL};
     }
-    /* prefix sums: where each bucket's rows and texts start */
-    int64_t at = 0, name_at = 0, detail_at = 0;
+    half[0].i0 = n_ranges > 0 ? range_at[0] : 0;
+    half[0].cnt = halves == 2 ? n / 2 : n;
+    if (halves == 2) { /* where the second half starts: range, index, valid-row number */
+        int64_t k = half[0].cnt, r = 0;
+        while (r < n_ranges && k >= range_n[r]) { k -= range_n[r]; r++; }
+        half[1].r0 = r;
+        half[1].i0 = r < n_ranges ? range_at[r] + k : 0;
+        half[1].k0 = half[0].cnt;
+        half[1].cnt = n - half[0].cnt;
+    }
+    for (int h = 0; h < halves; h++) {
+        half[h].count = calloc((size_t)n_buckets, sizeof(int64_t));
+        half[h].name_bytes = calloc((size_t)n_buckets, sizeof(int64_t));
+        half[h].detail_bytes = calloc((size_t)n_buckets, sizeof(int64_t));
+        if (!half[h].count || !half[h].name_bytes || !half[h].detail_bytes) goto free_halves;
+    }
+    run_halves(half, halves, half_count);
+    /* prefix sums: where each bucket's rows and texts start, and each half's part of it */
+    int64_t at = 0, name_at = 0, detail_at = 0, largest = 0;
     for (int64_t b = 0; b < n_buckets; b++) {
-        int64_t c = count[b], nb = name_bytes[b], db = detail_bytes[b];
-        if (c > largest) largest = c;
         count[b] = at; name_bytes[b] = name_at; detail_bytes[b] = detail_at;
-        at += c; name_at += nb; detail_at += db;
+        int64_t c = 0;
+        for (int h = 0; h < halves; h++) {
+            const int64_t ch = half[h].count[b], nh = half[h].name_bytes[b], dh = half[h].detail_bytes[b];
+            half[h].count[b] = at; half[h].name_bytes[b] = name_at; half[h].detail_bytes[b] = detail_at;
+            at += ch; name_at += nh; detail_at += dh; c += ch;
+        }
+        if (c > largest) largest = c;
     }
     count[n_buckets] = at; name_bytes[n_buckets] = name_at; detail_bytes[n_buckets] = detail_at;
-    name_total = name_at;
-    detail_total = detail_at;
+    const int64_t name_total = name_at, detail_total = detail_at;
     rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
     names = malloc((size_t)(name_total > 0 ? name_total : 1));
     details = malloc((size_t)(detail_total > 0 ? detail_total : 1));
-    if (!rows || !names || !details) goto out;
-    /* 2. rows and texts to their buckets, in scan order (cursors: the starts, advanced) */
-    int64_t *cur = malloc((size_t)(3 * n_buckets + 1) * sizeof *cur);
-    if (!cur) goto out;
-    int64_t *cur_name = cur + n_buckets, *cur_detail = cur + 2 * n_buckets;
-    memcpy(cur, count, (size_t)n_buckets * sizeof *cur);
-    memcpy(cur_name, name_bytes, (size_t)n_buckets * sizeof *cur);
-    memcpy(cur_detail, detail_bytes, (size_t)n_buckets * sizeof *cur);
-    k = 0;
-    for (int64_t r = 0; r < n_ranges; r++) {
-        for (int64_t i = range_at[r]; i < range_at[r] + range_n[r]; i++, k++) {
-            const int64_t b = bucket[k];
-            bucket_row *w = rows + cur[b]++;
-            const int64_t nl = name_end[i] - name_start[i], dl = detail_end[i] - detail_start[i];
-            w->sort_key = sort_key[i];
-            w->row_no = row_no[i];
-            w->day = day[i];
-            w->name_at = cur_name[b];
-            w->name_len = (int32_t)nl;
-            w->detail_at = cur_detail[b];
-            w->detail_len = (int32_t)dl;
-            memcpy(names + cur_name[b], name_data + name_start[i], (size_t)nl);
-            memcpy(details + cur_detail[b], detail_data + detail_start[i], (size_t)dl);
-            cur_name[b] += nl;
-            cur_detail[b] += dl;
-        }
+    if (!rows || !names || !details) goto free_halves;
+    for (int h = 0; h < halves; h++) {
+        half[h].rows = rows;
+        half[h].names = names;
+        half[h].details = details;
     }
-    free(cur);
+    run_halves(half, halves, half_copy);
+    for (int h = 0; h < halves; h++) {
+        free(half[h].count); free(half[h].name_bytes); free(half[h].detail_bytes);
+        half[h].count = NULL;
+    }
     /* 3. each bucket: sort, drop duplicates, append; the buckets in two halves of about as many
      * rows, on two threads (from split_from rows on): the first half straight into the outputs,
      * the second into buffers of its own, appended after the join */
@@ -728,6 +803,11 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
 free_second:
     free(b_key); free(b_row); free(b_day); free(b_month); free(b_name_off); free(b_detail_off);
     free(b_name); free(b_detail);
+    goto out;
+free_halves:
+    for (int h = 0; h < 2; h++) {
+        if (half[h].count) { free(half[h].count); free(half[h].name_bytes); free(half[h].detail_bytes); }
+    }
 out:
     free(count); free(name_bytes); free(detail_bytes);
     free(rows); free(names); free(details);
