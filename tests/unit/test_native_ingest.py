@@ -147,6 +147,20 @@ def test_edge_rows_give_the_same_store(tmp_path: Path, newline: str) -> None:
     assert result.rows_rejected >= 10
 
 
+@pytest.mark.parametrize("earliest", [None, "1950-01-01"])
+def test_dates_before_1970_and_far_apart(tmp_path: Path, earliest: str | None) -> None:
+    rows = [
+        f"{GOOD},张三,1969-12-31,G1,太原,北京",  # the month just before 1970 (month -1)
+        f"{GOOD},张三,1969-12-30,G1,太原,北京",
+        f"{OTHER},李四,2999-06-30,G1,太原,北京",
+        f"{OTHER},李四,1970-01-01,G1,太原,北京",
+    ]
+    if earliest:
+        rows.append(f"{OTHER},李四,{earliest},G1,太原,北京")
+    result = assert_same_store(tmp_path, write_csv(tmp_path / "old.csv", rows))[0]
+    assert result.months == [*(["1950-01"] if earliest else []), "1969-12", "1970-01", "2999-06"]
+
+
 def test_a_second_batch_of_the_same_rows_is_all_duplicates_on_both_paths(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "again.csv", EDGE_ROWS)
     first, second = assert_same_store(tmp_path, path, batches=2)

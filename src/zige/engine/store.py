@@ -456,8 +456,9 @@ class EvidenceStore:
     ) -> IngestResult:
         """`ingest_csv` through the native scan (zige.engine.native): the rows it is sure of are
         normalised in C, one thread per core; the rest (messy or rejected) go through the same SQL
-        as the other path, read from a side file of their lines; duplicates are dropped and the
-        rows ordered by a radix sort. Same store, same counts, same rejects as the SQL path
+        as the other path, read from a side file of their lines; the rows are ordered and their
+        duplicates dropped by cache-sized buckets (`native.order_rows`). Same store, same counts,
+        same rejects as the SQL path
         (tests/unit/test_native_ingest.py). Raises `native.ScanAborted` before writing anything
         when the file needs the SQL path."""
         first_row = header_index + 2
@@ -534,8 +535,11 @@ class EvidenceStore:
             del scan
             table, month_of_row = _store_table(rows, batch_id), rows.month
             del rows
-            # month_of_row is sorted: its distinct values start where it changes.
-            labels = _month_labels(month_of_row[np.flatnonzero(np.diff(month_of_row, prepend=-1))])
+            # month_of_row is sorted: its distinct values start where it changes (months before
+            # 1970 are negative).
+            first_of_month = np.ones(month_of_row.size, dtype=bool)
+            first_of_month[1:] = month_of_row[1:] != month_of_row[:-1]
+            labels = _month_labels(month_of_row[first_of_month])
         with self._step("drop rows stored before"):
             earlier = self._partition_files(kind.code, sorted(set(labels.values())), existing)
             if earlier and table.num_rows:

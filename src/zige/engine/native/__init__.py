@@ -2,7 +2,8 @@
 
 Built by `python -m zige.engine.native` (which `make setup` runs) into `_fastcsv.so` next to the
 source, with the machine's C compiler and no Python headers. ctypes releases the GIL for the
-duration of each call, so `scan_chunks` runs one scan per core on separate byte ranges of the file.
+duration of each call, so `scan_file` runs one scan per core on separate byte ranges of the file
+(and `order_rows` starts a second thread of its own, with pthreads).
 
 Without the library (no compiler, or `ZIGE_NATIVE=0`) the store uses its SQL path, which gives the
 same store, only slower: `available()` says which one runs.
