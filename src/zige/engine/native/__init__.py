@@ -30,7 +30,7 @@ import pyarrow as pa
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "fastcsv.c"
 LIBRARY = HERE / "_fastcsv.so"
-OK, ABORT, FULL = 0, 1, 2
+OK = 0  # zige_scan returns ZIGE_OK, or ZIGE_ABORT / ZIGE_FULL (reason in abort_reason)
 ABORT_REASONS = {
     1: "an empty line",
     2: "a row of another width",
