@@ -75,6 +75,24 @@ def birth_date_of(id18: str) -> date:
     return date(int(id18[6:10]), int(id18[10:12]), int(id18[12:14]))
 
 
+def store_key(id18: str) -> int:
+    """The evidence store's 64-bit key of a normalised ID: its first 17 digits with the birth date
+    and sequence (digits 7-17) before the region (digits 1-6), as one integer.
+
+    Birth first because the store's files are sorted by this key: a pension roll's people are
+    born in a few decades, so the rows of everyone younger fall in row groups whose key range
+    lies outside the roll's, and a scan skips them on the row groups' statistics
+    (docs/architecture.md, "The store key"). `zige.engine.sql.id_key_sql` is the same in SQL."""
+    return int(id18[6:17] + id18[:6])
+
+
+def id_from_store_key(key: int) -> str:
+    """The 18-character ID of a `store_key` (the check character follows from the 17 digits)."""
+    digits = f"{key:017d}"
+    first17 = digits[11:] + digits[:11]
+    return first17 + check_digit(first17)
+
+
 def sex_of(id18: str) -> str:
     """男 for an odd 17th digit, 女 for an even one."""
     return "男" if int(id18[16]) % 2 else "女"

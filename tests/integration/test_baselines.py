@@ -25,7 +25,7 @@ from zige.bench.baselines import (
 )
 from zige.demo import generate_province
 from zige.engine.pipeline import Certification, CertifyConfig, discover_feeds
-from zige.ids import check_digit
+from zige.ids import check_digit, store_key
 
 AS_OF = date(2026, 11, 30)
 COMPARED = (
@@ -98,7 +98,7 @@ def test_frames_from_the_engine_carry_the_integer_id_key(province: dict[str, Any
         "id_key", "feed_kind", "event_date", "end_date", "sub", "detail", "name_key",
     ]  # fmt: skip
     for row in recipients.head(50).itertuples():
-        assert row.id_key == int(row.id_number[:17])
+        assert row.id_key == store_key(row.id_number)
     assert str(evidence["id_key"].dtype) == "int64"
     assert isinstance(recipients["monthly_amount"].dropna().iloc[0], Decimal)
 
@@ -159,7 +159,7 @@ def make_id(birth: str, seq: str) -> str:
 
 def recipient(person_no: str, ident: str, name: str, **extra: Any) -> dict[str, Any]:
     row = {
-        "person_no": person_no, "name": name, "name_key": name, "id_number": ident, "id_key": int(ident[:17]),
+        "person_no": person_no, "name": name, "name_key": name, "id_number": ident, "id_key": store_key(ident),
         "unit_no": "U1", "benefit_status": "normal", "monthly_amount": Decimal("3000.00"),
         "mobile": "13812345678", "status_since": None, "status_reason": "", "retirement_date": None,
         "last_certified_on": None,
@@ -169,7 +169,7 @@ def recipient(person_no: str, ident: str, name: str, **extra: Any) -> dict[str, 
 
 def record(ident: str, kind: str, day: date, sub: str | None = None, **extra: Any) -> dict[str, Any]:
     row = {
-        "id_key": int(ident[:17]), "feed_kind": kind, "event_date": day, "end_date": None, "sub": sub,
+        "id_key": store_key(ident), "feed_kind": kind, "event_date": day, "end_date": None, "sub": sub,
         "detail": "", "name_key": "",
     }  # fmt: skip
     return {**row, **extra}

@@ -24,6 +24,7 @@ from zige.accounts.models import DeviceClient, Role
 from zige.audit.models import AuditEvent
 from zige.feeds import selectors, services, store
 from zige.feeds.models import ImportBatch, ImportReject, ImportStatus, PushedResult
+from zige.ids import store_key
 from zige.roster.models import Recipient, RecipientChange, Unit
 
 pytestmark = pytest.mark.django_db
@@ -304,7 +305,7 @@ def test_a_feed_import_writes_one_parquet_file_per_month_and_counts_reconcile(
         table = pq.read_table(data_dirs / "evidence" / relative)
         assert table.column_names == list(store.EVIDENCE_COLUMNS)
         keys += table.column("id_key").to_pylist()
-    assert sorted(keys) == sorted(int(i[:17]) for i in (ID_A, ID_B, ID_E))
+    assert sorted(keys) == sorted(store_key(i) for i in (ID_A, ID_B, ID_E))
     assert evidence_listing(data_dirs) == [
         "_manifest", f"_manifest/{name}.json", "kind=rail",
         "kind=rail/month=2026-03", month_files[0], "kind=rail/month=2026-04", month_files[1],

@@ -16,6 +16,7 @@ from zige.engine.kinds import BUILTIN_KINDS
 from zige.engine.store import EvidenceStore, NotFastPath
 from zige.feeds import selectors, services, store
 from zige.feeds.models import ImportBatch, ImportStatus
+from zige.ids import store_key
 
 RAIL = next(k for k in BUILTIN_KINDS if k.code == "rail")
 AS_OF = date(2026, 11, 30)
@@ -68,7 +69,7 @@ def test_the_fast_path_gives_what_the_readers_give(tmp_path: Path, bom: bool) ->
     assert counts == (two.rows_read, two.rows_used, two.rows_rejected, two.duplicate_rows, two.blank_rows,
                       two.header_row) == (7, 3, 3, 1, 1, 2)  # fmt: skip
     assert stored(fast) == stored(slow)
-    assert [r[0] for r in stored(fast)] == [int(ID_A[:17]), int(ID_B[:17]), int(ID_B[:17])]
+    assert [r[0] for r in stored(fast)] == [store_key(ID_A), store_key(ID_B), store_key(ID_B)]
     rejects = "SELECT row_no, field, reason FROM ingest_rejects ORDER BY row_no"
     assert (
         con_fast.execute(rejects).fetchall()

@@ -6,6 +6,7 @@ The ID key builders and the fast normalisation are held against the pure-Python 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from hypothesis import strategies as st
 
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS
-from zige.engine.store import STORE_COLUMNS, EvidenceStore
-from zige.ids import IdError, check_digit, normalise_id
+from zige.engine.store import STORE_COLUMNS, EvidenceStore, StoreLayoutError
+from zige.ids import IdError, birth_date_of, check_digit, id_from_store_key, normalise_id, store_key
 
 AS_OF = date(2026, 3, 31)
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,8 +63,20 @@ valid_ids = st.builds(
 @given(st.lists(valid_ids, min_size=1, max_size=40))
 def test_the_key_round_trips_to_the_id_with_its_check_character(ids: list[str]) -> None:
     keys = values(sql.id_key_sql("v"), ids)
-    assert keys == [int(i[:17]) for i in ids]
+    assert keys == [store_key(i) for i in ids]
     assert values(sql.id_number_from_key_sql("v"), keys, pa.int64()) == ids
+
+
+@PROPERTY
+@given(st.lists(valid_ids, min_size=2, max_size=40))
+def test_keys_order_people_by_birth_date_first(ids: list[str]) -> None:
+    """The store is sorted by key, so a roll's key range (its birth dates) skips the row groups of
+    everyone born outside it (zige.engine.scale.key_range_sql)."""
+    keys = [store_key(i) for i in ids]
+    assert [id_from_store_key(k) for k in keys] == ids
+    by_key = [i for _, i in sorted(zip(keys, ids, strict=True))]
+    births = [birth_date_of(i) for i in by_key]
+    assert births == sorted(births)
 
 
 def test_a_key_with_leading_zeros_and_an_x_check_character() -> None:
@@ -130,7 +143,7 @@ def messy_id(draw: st.DrawFn) -> str:
 
 def python_id(raw: str) -> tuple[int | None, str | None]:
     try:
-        return int(normalise_id(raw, as_of=AS_OF)[:17]), None
+        return store_key(normalise_id(raw, as_of=AS_OF)), None
     except IdError as exc:
         return None, exc.reason
 
@@ -193,7 +206,7 @@ def test_keyed_staging_matches_the_general_staging(kind_code: str, rows: list[tu
     CON.register("raw", pa.table(columns))
     try:
         general = CON.execute(
-            "SELECT row_no, CASE WHEN reject_reason IS NULL THEN CAST(substr(id_number, 1, 17) AS BIGINT) END, "
+            f"SELECT row_no, CASE WHEN reject_reason IS NULL THEN {sql.id_key_sql('id_number')} END, "
             "name_key, event_date, end_date, sub, detail, reject_reason, reject_field, reject_value FROM ("
             + sql.stage_feed_sql(kind=kind, source="raw", present=present, file_no=0, as_of=AS_OF)
             + ") ORDER BY row_no"
@@ -217,7 +230,7 @@ def rows_table(rows: list[tuple[str, str, str, int]]) -> pa.Table:
     """(id, event date, detail, row) -> a source for `write_batch`."""
     return pa.table(
         {
-            "id_key": pa.array([int(r[0][:17]) for r in rows], pa.int64()),
+            "id_key": pa.array([store_key(r[0]) for r in rows], pa.int64()),
             "event_date": pa.array([date.fromisoformat(r[1]) for r in rows], pa.date32()),
             "end_date": pa.array([None] * len(rows), pa.date32()),
             "sub": pa.array([None] * len(rows), pa.string()),
@@ -269,7 +282,7 @@ def test_a_batch_writes_one_sorted_file_per_month_and_a_manifest(tmp_path: Path)
     assert march.column("id_key").to_pylist() == sorted(march.column("id_key").to_pylist())
     assert march.column("row_no").to_pylist() == [5, 3, 2]  # A's two days by date, then C
     assert [m.batch_id for m in estore.manifests()] == [1]
-    assert scan(estore)[0] == ("rail", "2026-03", int(A[:17]), date(2026, 3, 5), "G1", 1, 5)
+    assert scan(estore)[0] == ("rail", "2026-03", store_key(A), date(2026, 3, 5), "G1", 1, 5)
 
 
 def test_rows_already_stored_are_dropped_and_only_the_touched_months_are_read(tmp_path: Path) -> None:
@@ -300,6 +313,19 @@ def test_a_failed_rename_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     assert len(calls) == 3, "both data files were in place before the manifest failed"
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "store").rglob("*")) == before
     assert [m.batch_id for m in estore.manifests()] == [1]
+
+
+def test_a_store_written_with_another_key_layout_is_refused(tmp_path: Path) -> None:
+    estore = EvidenceStore(tmp_path / "store")
+    written, _ = write(estore, 1, [(A, "2026-03-05", "G1", 2)])
+    path = tmp_path / "store" / written.manifest.path
+    old = json.loads(path.read_text())
+    del old["key_layout"]  # as the manifests before the birth-first key: their keys are the ID's digits
+    path.write_text(json.dumps(old))
+    with pytest.raises(StoreLayoutError, match="key layout 1"):
+        estore.manifests()
+    with pytest.raises(StoreLayoutError, match="import the batch's file again"):
+        estore.manifest(written.manifest.path)
 
 
 def test_files_without_a_manifest_are_not_read(tmp_path: Path) -> None:

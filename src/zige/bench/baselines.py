@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zige import rules
+from zige.engine.sql import id_key_sql
 
 # The engine stores a sentence's 刑罚种类 as its class; the oracle reads the penalty text.
 PENALTY_TEXT = {"custodial": "有期徒刑", "non_custodial": "管制"}
@@ -45,7 +46,7 @@ RESULT_COLUMNS = (
     "person_no", "status", "reason", "evidence_kind", "evidence_date", "certified_on", "due_on", "remind",
     "channel", "action", "effective_month", "months", "amount",
 )  # fmt: skip
-ID_KEY_SQL = "CAST(substr({col}, 1, 17) AS BIGINT)"
+ID_KEY_SQL = id_key_sql("{col}")  # the store key of an ID (zige.ids.store_key)
 
 
 # --- the engine's tables as frames ------------------------------------------------------------
@@ -187,8 +188,8 @@ def pandas_certify(
 
 
 def _birth_key(id_key: pd.Series) -> pd.Series:
-    """出生日期 yyyymmdd from the ID key (digits 7-14 of the ID)."""
-    return (id_key // 1000) % 100_000_000
+    """出生日期 yyyymmdd from the store key (it begins with the birth date: zige.ids.store_key)."""
+    return id_key // 1_000_000_000
 
 
 def splink_pairs(

@@ -39,9 +39,9 @@ from pathlib import Path
 
 import duckdb
 
-from zige.engine.sql import check_digit_sql, date_literal
+from zige.engine.sql import date_literal, id_number_from_key_sql
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5  # 5: the birth-first store key
 INCREMENT_VERSION = 2  # the daily batch (its new losses are dated within the last week)
 DEFAULT_AS_OF = date(2026, 11, 15)
 MONTHS = 24  # the store holds the 24 months up to the as-of month
@@ -105,7 +105,8 @@ def _next_month(day: date) -> date:
 
 
 def id_key_sql(p: str, n_recipients: int) -> str:
-    """The 17-digit ID key of generated person `p` (recipients are 0..N-1, older and 14-prefixed).
+    """The store key (`zige.ids.store_key`: birth date, sequence, region) of generated person `p`
+    (recipients are 0..N-1, older and 14-prefixed).
 
     Region 14PPCC (11 prefectures x 9 counties), a birth day (days 1-28 of every month: integer
     arithmetic only, always a real date) from the person number, and a 3-digit sequence that
@@ -124,7 +125,9 @@ def id_key_sql(p: str, n_recipients: int) -> str:
         f"CASE WHEN {recip} THEN ({rest} // 10080) % 500 "
         f"ELSE 500 + (({p}) - {n_recipients}) // 99 // 17472 % 500 END"
     )
-    return f"(CAST({region} AS BIGINT) * 100000000000 + CAST({ymd} AS BIGINT) * 1000 + CAST({seq} AS BIGINT))"
+    return (
+        f"(CAST({ymd} AS BIGINT) * 1000000000 + CAST({seq} AS BIGINT) * 1000000 + CAST({region} AS BIGINT))"
+    )
 
 
 def _h(expr: str, salt: int) -> str:
@@ -141,7 +144,7 @@ def recipients_sql(n: int, as_of: date, seed: int) -> str:
     h3 = f"{_h('r', seed * 101 + 3)} % 100000"
     return f"""
 SELECT person_no, name, name AS name_key, id_key,
-  CAST(id_key AS VARCHAR) || {check_digit_sql("CAST(id_key AS VARCHAR)")} AS id_number,
+  {id_number_from_key_sql("id_key")} AS id_number,
   unit_no, benefit_status, status_since, status_reason, monthly_amount, mobile,
   retirement_date, last_certified_on, grp, role
 FROM (

@@ -126,14 +126,15 @@ FROM recipient_keys k LEFT JOIN (
 SUB_KINDS = ("app_auth", "terminal_auth")
 
 
-def birth_key_sql(col: str) -> str:
-    """The ID key without its region: birth date and sequence, `yyyymmddsss` (digits 7-17)."""
-    return f"({col} % 100000000000)"
+def key_range_sql() -> str:
+    """The lowest and highest store key of the recipients. A key begins with the birth date
+    (`zige.ids.store_key`), so the range is the roll's birth dates, and a filter on it skips the
+    store's row groups of everyone born after the youngest recipient on their statistics."""
+    return "SELECT min(id_key), max(id_key) FROM recipient_keys"
 
 
-def births_sql() -> str:
-    """The lowest and highest `birth_key_sql` of the recipients."""
-    return f"SELECT min({birth_key_sql('id_key')}), max({birth_key_sql('id_key')}) FROM recipient_keys"
+def _in_key_range_sql(key_range: tuple[int, int], col: str = "id_key") -> str:
+    return f"{col} BETWEEN {key_range[0]} AND {key_range[1]}"
 
 
 def _alive_sql(kinds: Sequence[str]) -> str:
@@ -174,50 +175,59 @@ def alive_branches_sql(source: str, columns: str, where: str, kinds: Sequence[st
     return "\n  UNION ALL ".join(branches)
 
 
-def winners_sql(
+def _period_sql(since: date | None, before: date | None) -> str:
+    """The month partitions and days from `since` (inclusive) to `before` (exclusive). A day that
+    begins a month is a partition boundary: then the month filter alone selects the rows, and
+    the date is not compared row by row (the scan need not decode `event_date` to filter)."""
+    where = ""
+    if since is not None:
+        # (`month=none` holds rows without a date: it sorts after every month)
+        where += f" AND month >= {sql.quote(_month_label(since))} AND month <> 'none'"
+        if since.day != 1:
+            where += f" AND event_date >= {sql.date_literal(since)}"
+    if before is not None:
+        if before.day == 1:
+            where += f" AND month < {sql.quote(_month_label(before))}"
+        else:
+            where += (
+                f" AND month <= {sql.quote(_month_label(before))} AND event_date < {sql.date_literal(before)}"
+            )
+    return where
+
+
+def joined_alive_sql(
     *,
-    window_start: date,
-    births: tuple[int, int],
+    key_range: tuple[int, int],
     source: str = "store",
     people: str = "targets",
-    month_from: str | None = None,
+    where: str = "",
     kinds: Sequence[str] = AGGREGATED_KINDS,
-    d: sql.Dialect = sql.DUCKDB,
-    since: date | None = None,
-    before: date | None = None,
 ) -> str:
-    """Per person, over the routine rows dated on or before `window_start`: the newest alive
-    record and the earliest after the loss date and after the declaration of missing, each as
-    its day and the key `day x 100 + rank` the decision builders order by (same-day ties: the
-    first kind of the §3 table). Output: id_key, newest, newest_key, after_loss, after_loss_key,
-    after_missing, after_missing_key.
+    """The routine alive rows of `source` (one branch per kind: its partitions only) that belong
+    to `people`, matching `where` (` AND …`), with the person's loss and missing dates: id_key,
+    event_date, alive_rank, loss_date, missing_date.
 
-    `births` (lowest, highest `birth_key_sql` of the recipients) is a cheap first filter before
-    the join: the young people who make most of the trips cannot be recipients.
+    `key_range` (`key_range_sql`) is a first filter before the join: the young people who make
+    most of the trips cannot be recipients, and their row groups are skipped unread."""
+    rows = alive_branches_sql(source, "id_key, event_date", f"{_in_key_range_sql(key_range)}{where}", kinds)
+    return f"""
+SELECT e.id_key, e.event_date, e.alive_rank, t.loss_date, t.missing_date
+FROM (
+  {rows}
+) e JOIN {people} t ON e.id_key = t.id_key
+"""
 
-    `since` / `before`: only the rows dated on or after / before that day (and only the month
-    partitions that can hold them): `ScaleRun.full` reduces the recent months and the older ones
-    apart.
-    """
-    start = sql.date_literal(window_start)
-    months = f" AND month >= {sql.quote(month_from)}" if month_from else ""
-    if since is not None:
-        months += (
-            f" AND month >= {sql.quote(_month_label(since))} AND event_date >= {sql.date_literal(since)}"
-        )
-    if before is not None:
-        months += (
-            f" AND month <= {sql.quote(_month_label(before))} AND event_date < {sql.date_literal(before)}"
-        )
-    birth = f"{birth_key_sql('id_key')} BETWEEN {births[0]} AND {births[1]}"
-    # One branch per kind (its partitions only), then one join.
-    rows = alive_branches_sql(
-        source, "id_key, event_date", f"event_date <= {start} AND {birth}{months}", kinds
-    )
+
+def winners_of_sql(rows: str, d: sql.Dialect = sql.DUCKDB) -> str:
+    """Per person, over `rows` (`joined_alive_sql`'s columns): the newest alive record and the
+    earliest after the loss date and after the declaration of missing, each as its day and the
+    key `day x 100 + rank` the decision builders order by (same-day ties: the first kind of the
+    §3 table). Output: id_key, newest, newest_key, after_loss, after_loss_key, after_missing,
+    after_missing_key."""
     newest_key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
     key = f"{d.days('e.event_date')} * 100 + e.alive_rank"
-    after_loss = "e.event_date > t.loss_date"
-    after_missing = "e.event_date > t.missing_date"
+    after_loss = "e.event_date > e.loss_date"
+    after_missing = "e.event_date > e.missing_date"
     return f"""
 SELECT e.id_key,
   max(e.event_date) AS newest,
@@ -226,11 +236,37 @@ SELECT e.id_key,
   min({key}) FILTER (WHERE {after_loss}) AS after_loss_key,
   min(e.event_date) FILTER (WHERE {after_missing}) AS after_missing,
   min({key}) FILTER (WHERE {after_missing}) AS after_missing_key
-FROM (
-  {rows}
-) e JOIN {people} t ON e.id_key = t.id_key
+FROM ({rows}) e
 GROUP BY e.id_key
 """
+
+
+def winners_sql(
+    *,
+    window_start: date,
+    key_range: tuple[int, int],
+    source: str = "store",
+    people: str = "targets",
+    month_from: str | None = None,
+    kinds: Sequence[str] = AGGREGATED_KINDS,
+    d: sql.Dialect = sql.DUCKDB,
+    since: date | None = None,
+    before: date | None = None,
+) -> str:
+    """`winners_of_sql` over the routine rows of `people` dated on or before `window_start`.
+
+    `since` / `before`: only the rows dated on or after / before that day (and only the month
+    partitions that can hold them): `ScaleRun.full` reduces the recent months and the older ones
+    apart.
+    """
+    # Rows before a `before` on or before the day after the window's start are all on or before it.
+    late = before is None or before > window_start + timedelta(days=1)
+    where = f" AND event_date <= {sql.date_literal(window_start)}" if late else ""
+    if month_from:
+        where += f" AND month >= {sql.quote(month_from)}"
+    where += _period_sql(since, before)
+    rows = joined_alive_sql(key_range=key_range, source=source, people=people, where=where, kinds=kinds)
+    return winners_of_sql(rows, d)
 
 
 def _month_label(day: date) -> str:
@@ -282,7 +318,7 @@ def winner_rows_sql(winners: str = "winners", kinds: Sequence[str] = AGGREGATED_
 def recent_rows_sql(
     *,
     window_start: date,
-    births: tuple[int, int],
+    key_range: tuple[int, int],
     source: str = "store",
     people: str = "targets",
     month_from: str | None = None,
@@ -295,13 +331,22 @@ def recent_rows_sql(
     recent_month = f"{window_start.year:04d}-{window_start.month:02d}"
     if month_from is not None and month_from > recent_month:
         recent_month = month_from
-    birth = f"{birth_key_sql('e.id_key')} BETWEEN {births[0]} AND {births[1]}"
+    in_range = _in_key_range_sql(key_range, "e.id_key")
     return (
         "SELECT e.feed_kind, e.id_key, e.sub, e.event_date "
         f"FROM {source} e JOIN {people} t ON e.id_key = t.id_key "
         f"WHERE {sql.in_list_sql('e.feed_kind', kinds)} AND {_alive_sql(kinds)} "
-        f"AND e.month >= {sql.quote(recent_month)} AND e.event_date > {start} AND {birth}"
+        f"AND e.month >= {sql.quote(recent_month)} AND e.event_date > {start} AND {in_range}"
     )
+
+
+def ranked_rows_sql(rows: str, kinds: Sequence[str] = AGGREGATED_KINDS) -> str:
+    """Rows with an `alive_rank` (`joined_alive_sql`) as kept rows (feed_kind, id_key, sub,
+    event_date): the rank names the kind, and an alive authentication's `sub` is `pass`."""
+    kind = _kind_of_rank_sql("e.alive_rank", kinds)
+    ranks = ", ".join(str(sql.ALIVE_RANK[k]) for k in kinds if k in SUB_KINDS)
+    sub = f"CASE WHEN e.alive_rank IN ({ranks}) THEN 'pass' END" if ranks else "CAST(NULL AS VARCHAR)"
+    return f"SELECT {kind} AS feed_kind, e.id_key, {sub} AS sub, e.event_date FROM ({rows}) e"
 
 
 def reduced_evidence_sql(reduced: str = "reduced", rare: str = "rare") -> str:
@@ -385,10 +430,9 @@ def results_sql(decisions: str = "decisions", recipients: str = "recipients") ->
 
 
 def decisions_of_results_sql(results: str = "results") -> str:
-    """`decisions` from results: the ID back to its integer key (its first 17 characters)."""
+    """`decisions` from results: the ID back to its store key."""
     columns = ", ".join(
-        c if c != "id_number" else "CAST(substr(id_number, 1, 17) AS BIGINT) AS id_number"
-        for c in DECISION_COLUMNS
+        c if c != "id_number" else f"{sql.id_key_sql('id_number')} AS id_number" for c in DECISION_COLUMNS
     )
     return f"SELECT {columns} FROM {results}"
 
@@ -427,7 +471,7 @@ FROM {targets} t LEFT JOIN (SELECT e.id_key, {_newest_key_sql(d)} AS newest_key 
 def batch_newer_sql(
     as_of: date,
     *,
-    births: tuple[int, int],
+    key_range: tuple[int, int],
     batch: str = "batch",
     saved: str = "saved",
     d: sql.Dialect = sql.DUCKDB,
@@ -435,17 +479,17 @@ def batch_newer_sql(
     """The batch's alive records dated on or before `as_of` that can change a recipient's
     decision: newer than their saved newest winner (`saved_newest_sql`; none saved counts as
     older, it may be a rare row's) or after their earliest loss or declaration of missing; as
-    kept rows (feed_kind, id_key, sub, event_date). One pass over the batch's files (`births` as
-    in `winners_sql`).
+    kept rows (feed_kind, id_key, sub, event_date). One pass over the batch's files (`key_range`
+    as in `winners_sql`).
 
     Any other alive record of the batch changes none of what the decision builders read: not the
     newest alive record (docs/rules.md §1 `C`: it is not newer; the same day and kind is the same
     winner), not the earliest alive records after the loss and the declaration of missing (§2.1:
     it is not after them). So these rows, the saved winners (and, for a person whose loss
     moved, the kept rows) decide exactly as all the person's rows do."""
-    birth = f"{birth_key_sql('id_key')} BETWEEN {births[0]} AND {births[1]}"
+    in_range = _in_key_range_sql(key_range)
     rows = alive_branches_sql(
-        batch, "feed_kind, id_key, sub, event_date", f"event_date <= {sql.date_literal(as_of)} AND {birth}"
+        batch, "feed_kind, id_key, sub, event_date", f"event_date <= {sql.date_literal(as_of)} AND {in_range}"
     )
     key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
     return f"""
@@ -556,7 +600,7 @@ class ScaleRun:
     as_of: date
     window_days: int = DEFAULT_WINDOW_DAYS
     timings: dict[str, float] = field(default_factory=dict)
-    births: tuple[int, int] = (0, 0)
+    key_range: tuple[int, int] = (0, 0)
     merged: bool = False  # a fast increment: `results` and `decisions` are views over the merge
     base: Path | None = None  # with `merged`: the state whose saved results the new rows replace
     saved: Path | None = None  # a full run's state, which holds its results and actions
@@ -578,8 +622,8 @@ class ScaleRun:
             ),
         )
         self._timed("recipients", f"CREATE OR REPLACE TABLE recipient_keys AS {keys or recipient_keys_sql()}")
-        low, high = self.con.execute(births_sql()).fetchone() or (None, None)
-        self.births = (int(low or 0), int(high or 0))
+        low, high = self.con.execute(key_range_sql()).fetchone() or (None, None)
+        self.key_range = (int(low or 0), int(high or 0))
 
     @property
     def window_start(self) -> date:
@@ -615,17 +659,25 @@ class ScaleRun:
         aggregate see a sliver of the recipients' rows instead of all of them."""
         split = date(window_start.year, window_start.month, 1) - timedelta(days=1)
         split = date(split.year, split.month, 1)
-        recent = winners_sql(window_start=window_start, births=self.births, since=split)
+        # The recent months are read and joined once: their rows up to the window's start give
+        # the winners, the later ones are kept whole.
+        start = sql.date_literal(window_start)
+        joined = joined_alive_sql(key_range=self.key_range, where=_period_sql(split, None))
+        self._timed("reduce recent", f"CREATE OR REPLACE TABLE recent_joined AS {joined}")
+        recent = winners_of_sql(f"SELECT * FROM recent_joined WHERE event_date <= {start}")
         self._timed("reduce recent", f"CREATE OR REPLACE TABLE recent_winners AS {recent}")
         self._timed("reduce older", f"CREATE OR REPLACE TABLE unresolved AS {unresolved_sql()}")
-        older = winners_sql(window_start=window_start, births=self.births, people="unresolved", before=split)
+        older = winners_sql(
+            window_start=window_start, key_range=self.key_range, people="unresolved", before=split
+        )
         self._timed("reduce older", f"CREATE OR REPLACE TABLE older_winners AS {older}")
         merged = merged_winners_sql(["recent_winners", "older_winners"])
         self._timed("reduce recent", f"CREATE OR REPLACE TABLE winners AS {merged}")
-        recent = recent_rows_sql(window_start=window_start, births=self.births)
+        recent = ranked_rows_sql(f"SELECT * FROM recent_joined WHERE event_date > {start}")
         self._timed(
             "reduce recent", f"CREATE OR REPLACE TABLE reduced AS {winner_rows_sql()} UNION ALL {recent}"
         )
+        self.con.execute("DROP TABLE recent_joined")
 
     def _reduce(
         self,
@@ -639,10 +691,18 @@ class ScaleRun:
     ) -> None:
         """`table` := the winners of the older rows and every recent row of `people` in `source`."""
         winners = winners_sql(
-            window_start=window_start, births=self.births, source=source, people=people, month_from=month_from
+            window_start=window_start,
+            key_range=self.key_range,
+            source=source,
+            people=people,
+            month_from=month_from,
         )
         recent = recent_rows_sql(
-            window_start=window_start, births=self.births, source=source, people=people, month_from=month_from
+            window_start=window_start,
+            key_range=self.key_range,
+            source=source,
+            people=people,
+            month_from=month_from,
         )
         self._timed(label, f"CREATE OR REPLACE TABLE winners AS {winners}")
         self._timed(label, f"CREATE OR REPLACE TABLE {table} AS {winner_rows_sql()} UNION ALL {recent}")
@@ -787,7 +847,7 @@ class ScaleRun:
             # Of the people the batch touches, most only get a trip older than their newest
             # evidence: `decide_again_sql` keeps only those whose decision can change.
             self._timed("touched", f"CREATE OR REPLACE TABLE saved AS {saved_newest_sql()}")
-            newer = batch_newer_sql(state_as_of, births=self.births)
+            newer = batch_newer_sql(state_as_of, key_range=self.key_range)
             self._timed("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
             self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql()}")
             self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")

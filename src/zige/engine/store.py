@@ -9,8 +9,9 @@ Layout under the store's root (hive partitions, read with `hive_partitioning`):
   else: importing a day's file touches only that file's rows. Each file is sorted by `id_key`,
   `event_date` (then row), in small row groups, so a lookup of one person reads one row group
   per file and a join by key reads the files in order.
-- Columns: `id_key BIGINT NOT NULL` (the integer value of the first 17 digits of the normalised
-  ID; the 18th, the check character, follows from them: `sql.id_number_from_key_sql`),
+- Columns: `id_key BIGINT NOT NULL` (the ID's first 17 digits as one integer, birth date and
+  sequence before the region: `zige.ids.store_key`; the 18th, the check character, follows
+  from them: `sql.id_number_from_key_sql`),
   `event_date DATE`, `end_date DATE`, `sub VARCHAR`, `detail VARCHAR`, `name_key VARCHAR`
   (the name without spaces, compared for duplicates), `batch_id BIGINT`, `row_no BIGINT` (the
   row of the file as a spreadsheet shows it). `kind` and `month` come from the path.
@@ -63,6 +64,10 @@ from zige.ids import EARLIEST_BIRTH
 # zige.feeds.store), and cost nothing measurable to the scans that read whole files.
 ROW_GROUP = 16_384
 MANIFEST_DIR = "_manifest"
+# The store key's layout, recorded in every manifest: 2 = birth date first (`zige.ids.store_key`).
+# A store written with another layout is refused (its keys would match no recipient): import its
+# files again.
+KEY_LAYOUT = 2
 NO_MONTH = "none"
 STORE_COLUMNS = ("id_key", "event_date", "end_date", "sub", "detail", "name_key", "batch_id", "row_no")
 # Columns compared for duplicates (kind is the partition).
@@ -98,6 +103,7 @@ class BatchManifest:
     tag: str
     files: tuple[str, ...]
     rows: int
+    key_layout: int = KEY_LAYOUT
 
     @property
     def name(self) -> str:
@@ -111,7 +117,7 @@ class BatchManifest:
     def to_json(self) -> str:
         return json.dumps(
             {"batch_id": self.batch_id, "kind": self.kind, "tag": self.tag, "files": list(self.files),
-             "rows": self.rows},
+             "rows": self.rows, "key_layout": self.key_layout},
             ensure_ascii=False, indent=1,
         )  # fmt: skip
 
@@ -124,6 +130,7 @@ class BatchManifest:
             str(data["tag"]),
             tuple(data["files"]),
             int(data["rows"]),
+            int(data.get("key_layout", 1)),  # manifests before the layout was recorded: 1
         )
 
 
@@ -162,6 +169,19 @@ class IngestResult:
     def manifest(self) -> BatchManifest:
         assert self.write.manifest is not None
         return self.write.manifest
+
+
+class StoreLayoutError(Exception):
+    """The store holds batches written with another key layout (`KEY_LAYOUT`)."""
+
+
+def check_layout(manifest: BatchManifest) -> None:
+    """`StoreLayoutError` unless the batch was written with this version's key layout."""
+    if manifest.key_layout != KEY_LAYOUT:
+        raise StoreLayoutError(
+            f"batch {manifest.name} was written with store key layout {manifest.key_layout}; this "
+            f"version reads layout {KEY_LAYOUT}: import the batch's file again"
+        )
 
 
 class NotFastPath(Exception):
@@ -207,11 +227,15 @@ class EvidenceStore:
         if not directory.is_dir():
             return []
         found = [BatchManifest.from_json(p.read_text(encoding="utf-8")) for p in directory.glob("b*.json")]
+        for manifest in found:
+            check_layout(manifest)
         return sorted(found, key=lambda m: m.batch_id)
 
     def manifest(self, path: str) -> BatchManifest:
         """A manifest by its relative path (as `BatchManifest.path` gives it)."""
-        return BatchManifest.from_json((self.root / path).read_text(encoding="utf-8"))
+        manifest = BatchManifest.from_json((self.root / path).read_text(encoding="utf-8"))
+        check_layout(manifest)
+        return manifest
 
     def files(
         self, kinds: Iterable[str] | None = None, *, batches: Iterable[BatchManifest] | None = None

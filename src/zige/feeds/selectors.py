@@ -20,7 +20,7 @@ from zige.accounts.models import Role
 from zige.engine.sql import id_number_from_key_sql, record_kind_sql
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportReject, PushedResult
-from zige.ids import clean_id, upgrade_15_to_18
+from zige.ids import clean_id, store_key, upgrade_15_to_18
 
 _SEES_IMPORTS = (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.AUDITOR)
 
@@ -95,12 +95,12 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
         names = dict(
             ImportBatch.objects.filter(pk__in=[pk for pk, _ in files]).values_list("pk", "file_name")
         )
-        with _duckdb_cursor() as con:  # the store keys an ID by its first 17 digits (zige.engine.store)
+        with _duckdb_cursor() as con:  # the store's key of an ID: zige.ids.store_key
             rows = con.execute(
                 f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
                 f"end_date, sub, detail FROM ({store.evidence_read_sql([p for _, p in files])}) "
                 f"WHERE id_key = ? AND {id_number_from_key_sql('id_key')} = ?",
-                [int(wanted[:17]), wanted],
+                [store_key(wanted), wanted],
             ).fetchall()
         for batch_id, row_no, kind, record_kind, day, end_date, sub, detail in rows:
             records.append(

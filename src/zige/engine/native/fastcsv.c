@@ -200,13 +200,17 @@ static int64_t id_key_of(const uint8_t *p, const uint8_t *e, int birth_low, int 
     } else {
         return 0;
     }
+    /* The store key: digits 7-17 (birth date, sequence), then the region (zige.ids.store_key). */
     int sum = 0;
     int64_t key = 0;
+    int64_t region = 0;
     for (int i = 0; i < 17; i++) {
         int digit = id[i] - '0';
         sum += digit * WEIGHTS[i];
-        key = key * 10 + digit;
+        if (i < 6) region = region * 10 + digit;
+        else key = key * 10 + digit;
     }
+    key = key * 1000000 + region;
     char check = CHECK_CHARS[sum % 11];
     if (n == 18 && id[17] != check) return 0;
     int y = (id[6] - '0') * 1000 + (id[7] - '0') * 100 + (id[8] - '0') * 10 + (id[9] - '0');
