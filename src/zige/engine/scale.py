@@ -18,11 +18,14 @@ can make a `review`. So one pass over the store keeps, per recipient:
   from the kept rows without reading the store again.
 
 The winners are looked for newest months first, in two parts over disjoint months: the month
-before the window's and the window's month for every recipient, then the older months
-(most of the store) only for the recipients who had no alive record there or have a loss or a
-declaration of missing; DuckDB's join filter drops everyone else's rows in the scan, so the
-join and the per-person aggregate see a small share of the recipients' rows
-(`ScaleRun._reduce_full`).
+before the window's and the window's month for every recipient (read and joined once: the same
+rows give the winners and the recent rows), then the older months (most of the store) only for
+the recipients who had no alive record there or have a loss or a declaration of missing;
+DuckDB's join filter drops everyone else's rows in the scan, so the join and the per-person
+aggregate see a small share of the recipients' rows (`ScaleRun._reduce_full`). Every scan is
+limited to the recipients' key range (`key_range_sql`): the store key begins with the birth date
+(`zige.ids.store_key`) and the files are sorted by it, so the row groups of everyone born after
+the youngest recipient are skipped on their statistics, unread.
 
 Every kept row is a real row of the store, and the kept rows contain every extreme the
 decision builders look for (max alive date with its same-day ranks, min alive date after each
@@ -30,7 +33,8 @@ date that matters), so the builders give the same answer on the reduced rows as 
 tests/integration/test_scale_certify.py holds the two to identical decisions and actions.
 
 The reduced rows are kept (Parquet, under a state directory) with the recipients' rare rows,
-their loss dates, their winners, and everyone's results and payment actions. A daily increment
+their loss dates, their winners, the key of each one's newest winner (`saved_newest_sql`), and
+everyone's results and payment actions. A daily increment
 reads only the new batch's files: its rows join the kept rows, and only recipients whose
 earliest loss or declaration moved to before the recent window need a targeted re-read (of the
 store's months from that date on). At the state's as-of date a decision can change only for a
@@ -73,7 +77,7 @@ LOSS_CONDITION = (
     "OR (feed_kind = 'unit_confirm' AND sub = 'lost'))"
 )
 MISSING_CONDITION = "(feed_kind = 'declared' AND sub = 'missing')"
-STATE_VERSION = 3
+STATE_VERSION = 4  # 4: saved.parquet
 DEFAULT_WINDOW_DAYS = 10
 
 DECISION_COLUMNS = (
@@ -106,13 +110,13 @@ WHERE NOT {_aggregated()}{months}
 """
 
 
-def targets_sql(as_of: date, rare: str = "rare") -> str:
-    """Per recipient: the earliest loss and the earliest declaration of missing dated <= as_of
-    (the dates after which alive evidence makes a `review`, docs/rules.md §2.1)."""
+def targets_sql(as_of: date, rare: str = "rare", keys: str = "recipient_keys") -> str:
+    """Per recipient (of `keys`): the earliest loss and the earliest declaration of missing dated
+    <= as_of (the dates after which alive evidence makes a `review`, docs/rules.md §2.1)."""
     day = sql.date_literal(as_of)
     return f"""
 SELECT k.id_key, x.loss_date, x.missing_date
-FROM recipient_keys k LEFT JOIN (
+FROM {keys} k LEFT JOIN (
   SELECT id_key,
     min(event_date) FILTER (WHERE {LOSS_CONDITION}) AS loss_date,
     min(event_date) FILTER (WHERE {MISSING_CONDITION}) AS missing_date
@@ -453,18 +457,28 @@ def _newest_key_sql(d: sql.Dialect) -> str:
     return f"{d.days('e.event_date')} * 100 + 100 - {_rank_sql(AGGREGATED_KINDS)}"
 
 
-def saved_newest_sql(
-    targets: str = "targets", compact: str = "old_compact", d: sql.Dialect = sql.DUCKDB
-) -> str:
-    """Per recipient: the earliest loss and declaration of missing (`targets`) and the key of the
-    saved newest alive winner (`compact`; NULL when the newest is a rare row's or there is none).
-    A person with a loss or a declaration of missing has a row per saved winner (the winners
-    after them too): comparing a batch record with a winner older than the newest can only
-    decide them again needlessly, never skip them."""
+def saved_newest_sql(targets: str = "targets", compact: str = "compact", d: sql.Dialect = sql.DUCKDB) -> str:
+    """Per recipient (one row each): the earliest loss and declaration of missing (`targets`) and
+    the key of their newest saved alive winner (`compact`; NULL when there is none: the newest
+    may then be a rare row's). A run's state keeps it (`saved.parquet`), so that an increment
+    compares a batch's records with it without joining the winners again."""
     return f"""
 SELECT t.id_key, t.loss_date, t.missing_date, c.newest_key
-FROM {targets} t LEFT JOIN (SELECT e.id_key, {_newest_key_sql(d)} AS newest_key FROM {compact} e) c
-  ON t.id_key = c.id_key
+FROM {targets} t LEFT JOIN (
+  SELECT e.id_key, max({_newest_key_sql(d)}) AS newest_key FROM {compact} e GROUP BY e.id_key
+) c ON t.id_key = c.id_key
+"""
+
+
+def saved_with_changes_sql(saved: str = "old_saved", changed: str = "changed") -> str:
+    """The saved newest keys with the loss and missing dates of the people whose dates the batch
+    moved (`changed_targets_sql`): `saved_newest_sql` of the new targets."""
+    return f"""
+SELECT s.id_key,
+  CASE WHEN c.id_key IS NULL THEN s.loss_date ELSE c.loss_date END AS loss_date,
+  CASE WHEN c.id_key IS NULL THEN s.missing_date ELSE c.missing_date END AS missing_date,
+  s.newest_key
+FROM {saved} s LEFT JOIN {changed} c ON s.id_key = c.id_key
 """
 
 
@@ -748,9 +762,11 @@ class ScaleRun:
     def save_state(self, state: Path, *, state_as_of: date) -> None:
         started = time.perf_counter()
         state.mkdir(parents=True, exist_ok=True)
-        for table in ("reduced", "rare", "targets", "compact", "actions", "results"):
+        for table in ("reduced", "rare", "targets", "compact", "saved", "actions", "results"):
             target = state / f"{table}.parquet"
-            query = self._results_query() if table == "results" else f"SELECT * FROM {table}"
+            query = {"results": self._results_query(), "saved": saved_newest_sql()}.get(
+                table, f"SELECT * FROM {table}"
+            )
             self.con.execute(f"COPY ({query}) TO {sql.quote(str(target))} (FORMAT parquet)")
         meta = {
             "version": STATE_VERSION, "as_of": state_as_of.isoformat(), "window_days": self.window_days,
@@ -798,14 +814,24 @@ class ScaleRun:
         self._timed("load state", load("old_compact", "VIEW"))
         con.execute(f"CREATE OR REPLACE VIEW batch AS {store_scan_sql(batch)}")
         self._timed("batch", f"CREATE OR REPLACE TABLE batch_rare AS {rare_rows_sql('batch')}")
+        fast = self.as_of == state_as_of
+        # Everyone's loss dates are needed when everyone's kept rows are (below); otherwise only
+        # the people with a rare row in the batch can have new ones.
+        everyone = not fast or save is not None
         self._timed(
             "batch",
-            "CREATE OR REPLACE TABLE rare AS SELECT * FROM old_rare UNION ALL SELECT * FROM batch_rare",
+            f"CREATE OR REPLACE {'TABLE' if everyone else 'VIEW'} rare AS "
+            "SELECT * FROM old_rare UNION ALL SELECT * FROM batch_rare",
         )
-        self._timed("batch targets", f"CREATE OR REPLACE TABLE targets AS {targets_sql(state_as_of)}")
+        if everyone:
+            self._timed("batch targets", f"CREATE OR REPLACE TABLE targets AS {targets_sql(state_as_of)}")
+        else:
+            batch_people = "(SELECT DISTINCT id_key FROM batch_rare)"
+            rows = f"(SELECT * FROM rare WHERE id_key IN {batch_people})"
+            query = targets_sql(state_as_of, rare=rows, keys=batch_people)
+            self._timed("batch targets", f"CREATE OR REPLACE TABLE targets AS {query}")
         self._timed("batch targets", f"CREATE OR REPLACE TABLE changed AS {changed_targets_sql()}")
-        fast = self.as_of == state_as_of
-        if not fast or save is not None:
+        if everyone:
             # The batch's kept rows: for the next state, and when everyone is decided again.
             self._reduce("batch_reduced", "batch", window_start=window_start, source="batch")
         # Loss dates that moved to before the recent window: re-read those people's rows
@@ -846,7 +872,8 @@ class ScaleRun:
         if fast:
             # Of the people the batch touches, most only get a trip older than their newest
             # evidence: `decide_again_sql` keeps only those whose decision can change.
-            self._timed("touched", f"CREATE OR REPLACE TABLE saved AS {saved_newest_sql()}")
+            self._timed("touched", load("old_saved", "VIEW"))
+            self._timed("touched", f"CREATE OR REPLACE VIEW saved AS {saved_with_changes_sql()}")
             newer = batch_newer_sql(state_as_of, key_range=self.key_range)
             self._timed("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
             self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql()}")
