@@ -310,8 +310,23 @@ def worker() -> None:
     run, reminders, the morning summary; off with ZIGE_SCHEDULE=0) until Ctrl-C or SIGTERM."""
     _django()
     from django.core.management import call_command
+    from django.utils import timezone
 
+    from zige.certification.services import runs_mark_interrupted
+    from zige.feeds.services import imports_mark_interrupted
     from zige.notifications.cli import start_scheduler_thread
+
+    if os.environ.get("ZIGE_RECOVER_INTERRUPTED", "1") != "0":
+        # One worker per installation (as `zige serve` runs it): what is still `running` when it
+        # starts was running in a process that has ended. With several workers set
+        # ZIGE_RECOVER_INTERRUPTED=0, or one would fail the others' work.
+        now = timezone.now()
+        imports, runs = (
+            imports_mark_interrupted(now=now, started_before=now),
+            runs_mark_interrupted(now=now, started_before=now),
+        )
+        if imports or runs:
+            err.print(f"interrupted work marked failed: {imports} import(s), {runs} run(s)", highlight=False)
 
     start_scheduler_thread()
 

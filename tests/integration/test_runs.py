@@ -20,7 +20,7 @@ from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.certification import selectors
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus
-from zige.certification.services import run_execute, run_submit
+from zige.certification.services import run_execute, run_submit, runs_mark_interrupted
 from zige.demo import generate_province
 from zige.engine.kinds import BUILTIN_KINDS
 from zige.engine.pipeline import CertifyConfig, certify, discover_feeds
@@ -395,3 +395,72 @@ def test_a_run_over_an_empty_roll_succeeds_with_no_decisions() -> None:
         ("eligible", "stop", "suspend", "review", "pending"), 0
     )
     assert run.summary["units"] == {"total": 0, "top": []}
+
+
+def test_work_interrupted_by_a_dead_worker_is_marked_failed_and_can_be_redone(tmp_path: Path) -> None:
+    roster = write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)])
+    do_import(roster, "roster")
+    rail = write_csv(tmp_path / "rail.csv", ["身份证号", "姓名", "乘车日期"], [[ID_A, "张三", "2026-11-20"]])
+    # A worker took these and died: still `running`, started before the new worker came up.
+    stuck = feed_services.import_submit(
+        source=rail, file_name=rail.name, kind="rail", user=None, now=NOW, enqueue=False
+    )
+    run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    ImportBatch.objects.filter(pk=stuck.pk).update(status=ImportStatus.RUNNING, started_at=NOW)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=NOW)
+    half_written = store.run_decisions_file(run.pk)
+    half_written.parent.mkdir(parents=True, exist_ok=True)
+    half_written.write_bytes(b"PAR1")
+    # Work started after the worker came up is someone else's, and queued work waits.
+    later = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    other = run_submit(as_of=AS_OF, user=None, now=later, enqueue=False)
+    Run.objects.filter(pk=other.pk).update(status=RunStatus.RUNNING, started_at=later)
+    queued = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    worker_start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+    assert feed_services.imports_mark_interrupted(now=worker_start, started_before=worker_start) == 1
+    assert runs_mark_interrupted(now=worker_start, started_before=worker_start) == 1
+    assert feed_services.imports_mark_interrupted(now=worker_start, started_before=worker_start) == 0
+
+    stuck.refresh_from_db()
+    run.refresh_from_db()
+    assert (
+        stuck.status == ImportStatus.FAILED and "中断" in stuck.message and stuck.finished_at == worker_start
+    )
+    assert run.status == RunStatus.FAILED and "interrupted" in run.message
+    assert not half_written.exists()
+    assert Run.objects.get(pk=other.pk).status == RunStatus.RUNNING
+    assert Run.objects.get(pk=queued.pk).status == RunStatus.QUEUED
+    assert AuditEvent.objects.filter(action="import.interrupted", target_id=str(stuck.pk)).count() == 1
+    assert AuditEvent.objects.filter(action="run.interrupted", target_id=str(run.pk)).count() == 1
+
+    # Nothing of the interrupted import counts: the same file is imported again, not a duplicate.
+    again = do_import(rail, "rail")
+    assert again.rows_used == 1 and again.pk != stuck.pk
+    Run.objects.filter(pk=other.pk).update(status=RunStatus.FAILED)
+    Run.objects.filter(pk=queued.pk).delete()
+    assert do_run().status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("recover", ["1", "0"])
+def test_the_worker_marks_interrupted_work_when_it_starts(
+    monkeypatch: pytest.MonkeyPatch, recover: str
+) -> None:
+    from click.testing import CliRunner
+
+    from zige.cli_admin import worker
+
+    run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    # started before the worker (which reads the clock): any past moment
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    started: list[str] = []
+    monkeypatch.setattr("django.core.management.call_command", lambda name, **_: started.append(name))
+    monkeypatch.setattr("zige.notifications.cli.start_scheduler_thread", lambda: None)
+    monkeypatch.setenv("ZIGE_RECOVER_INTERRUPTED", recover)
+    result = CliRunner().invoke(worker, [])
+    assert result.exit_code == 0, result.output
+    assert started == ["db_worker"]
+    expected = RunStatus.FAILED if recover == "1" else RunStatus.RUNNING
+    assert Run.objects.get(pk=run.pk).status == expected

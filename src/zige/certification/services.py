@@ -145,6 +145,36 @@ def run_execute(*, run_id: int, now: datetime, progress: Progress | None = None)
     return run
 
 
+INTERRUPTED_MESSAGE = (
+    "认证运行被中断（处理进程已终止），未保存任何结果；请重新发起运行。"
+    " / The run was interrupted (its worker process ended); no result was stored: start it again."
+)
+
+
+def runs_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
+    """Mark `failed` every run still `running` that a task worker started before
+    `started_before` (see `feeds.services.imports_mark_interrupted`). A run stores its decisions
+    in its final transaction, so an interrupted one left none; its half-written decisions file
+    is removed. Returns how many; each gets an audit row in the same transaction."""
+    marked = 0
+    stuck = Run.objects.filter(status=RunStatus.RUNNING, started_at__lt=started_before)
+    for run in stuck.order_by("pk"):
+        with transaction.atomic():
+            updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now
+            )
+            if not updated:
+                continue
+            audit_record(
+                actor=None, action="run.interrupted", target_type="run", target_id=run.pk, at=now,
+                before={"status": RunStatus.RUNNING, "started_at": run.started_at.isoformat() if run.started_at else None},
+                after={"status": RunStatus.FAILED, "as_of": run.as_of.isoformat()},
+            )  # fmt: skip
+        store.discard(store.run_decisions_file(run.pk))
+        marked += 1
+    return marked
+
+
 def _record_failure(run: Run, exc: Exception, *, now: datetime) -> None:
     logger.exception("run %s (as of %s) failed", run.pk, run.as_of)
     message = (

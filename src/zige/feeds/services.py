@@ -253,6 +253,37 @@ def import_execute(*, batch_id: int, now: datetime, progress: Progress | None = 
     return batch
 
 
+INTERRUPTED_MESSAGE = (
+    "导入被中断（处理进程已终止），未写入任何数据；请重新上传该文件。"
+    " / The import was interrupted (its worker process ended); nothing was stored: upload the file again."
+)
+
+
+def imports_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
+    """Mark `failed` every import still `running` that a task worker started before
+    `started_before` (the start of the only worker: whatever was running then, its process
+    ended mid-import). Nothing of such an import is live: its evidence files are listed by no
+    succeeded batch and its roster rows were never committed (the import's final transaction
+    is the commit point), so failing it loses nothing and the file can be uploaded again.
+    Returns how many; each gets an audit row in the same transaction."""
+    marked = 0
+    stuck = ImportBatch.objects.filter(status=ImportStatus.RUNNING, started_at__lt=started_before)
+    for batch in stuck.select_related("created_by").order_by("pk"):
+        with transaction.atomic():
+            updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
+                status=ImportStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now, evidence_path=""
+            )
+            if not updated:
+                continue
+            audit_record(
+                actor=None, action="import.interrupted", target_type="import", target_id=batch.pk, at=now,
+                before={"status": ImportStatus.RUNNING, "started_at": batch.started_at.isoformat() if batch.started_at else None},
+                after={"status": ImportStatus.FAILED, "kind": batch.kind, "file_name": batch.file_name},
+            )  # fmt: skip
+        marked += 1
+    return marked
+
+
 def _user_message(batch: ImportBatch, exc: Exception) -> str:
     if isinstance(exc, ReadError):
         return f"{batch.file_name}: {exc.reason}"
