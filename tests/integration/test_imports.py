@@ -7,6 +7,7 @@ and on PostgreSQL (`ZIGE_DATABASE_URL`).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.db import connection
@@ -22,6 +24,7 @@ from django.http import Http404
 from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id
 from zige.accounts.models import DeviceClient, Role
 from zige.audit.models import AuditEvent
+from zige.engine.store import StoreLayoutError
 from zige.feeds import selectors, services, store
 from zige.feeds.models import ImportBatch, ImportReject, ImportStatus, PushedResult
 from zige.ids import store_key
@@ -312,6 +315,37 @@ def test_a_feed_import_writes_one_parquet_file_per_month_and_counts_reconcile(
         "kind=rail/month=2026-06", month_files[2],
     ]  # fmt: skip
     assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(5, "bad_id_checksum")]
+
+
+def test_zige_store_upgrade_rewrites_a_store_of_the_older_key_layout(files: Path, data_dirs: Path) -> None:
+    from click.testing import CliRunner
+
+    from zige.cli_admin import store_group
+
+    do_import(write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    batch = do_import(write_csv(files / "rail_2026q1.csv", RAIL_HEADER, rail_rows()))
+    before = selectors.evidence_for_person(id_number=ID_B)
+    assert before
+    # As the region-first layout wrote it: keys = the ID's 17 digits, no layout in the manifest.
+    root = data_dirs / "evidence"
+    manifest_path = root / batch.evidence_path
+    manifest = json.loads(manifest_path.read_text())
+    for relative in manifest["files"]:
+        table = pq.ParquetFile(root / relative).read()
+        keys = table.column("id_key").to_numpy()
+        old_keys = pa.array((keys % 1_000_000) * 100_000_000_000 + keys // 1_000_000, pa.int64())
+        pq.write_table(table.set_column(0, "id_key", old_keys).sort_by("id_key"), root / relative)
+    del manifest["key_layout"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(StoreLayoutError, match="zige store upgrade"):
+        selectors.evidence_for_person(id_number=ID_B)
+
+    result = CliRunner().invoke(store_group, ["upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "1 batch(es) rewritten" in result.output
+    assert selectors.evidence_for_person(id_number=ID_B) == before
+    assert actions("store.upgraded")[0].after == {"batches": [f"b{batch.pk}-{batch.sha256[:8]}"]}
+    assert "0 batch(es)" in CliRunner().invoke(store_group, ["upgrade"]).output
 
 
 def test_feed_rows_already_in_the_store_count_as_duplicates(files: Path) -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS
-from zige.engine.store import STORE_COLUMNS, EvidenceStore, StoreLayoutError
+from zige.engine.store import KEY_LAYOUT, STORE_COLUMNS, EvidenceStore, StoreLayoutError
 from zige.ids import IdError, birth_date_of, check_digit, id_from_store_key, normalise_id, store_key
 
 AS_OF = date(2026, 3, 31)
@@ -326,6 +326,50 @@ def test_a_store_written_with_another_key_layout_is_refused(tmp_path: Path) -> N
         estore.manifests()
     with pytest.raises(StoreLayoutError, match="import the batch's file again"):
         estore.manifest(written.manifest.path)
+
+
+def _as_layout_1(estore: EvidenceStore, manifest: Any) -> None:
+    """Rewrite a batch as the region-first layout wrote it: keys = the ID's 17 digits in order,
+    files sorted by them, no `key_layout` in the manifest."""
+    for relative in manifest.files:
+        table = pq.ParquetFile(estore.root / relative).read()
+        keys = table.column("id_key").to_numpy()
+        first17 = (keys % 1_000_000) * 100_000_000_000 + keys // 1_000_000
+        table = table.set_column(0, "id_key", pa.array(first17, pa.int64())).sort_by(
+            [("id_key", "ascending"), ("event_date", "ascending"), ("row_no", "ascending")]
+        )
+        pq.write_table(table, estore.root / relative)
+    data = json.loads((estore.root / manifest.path).read_text())
+    del data["key_layout"]
+    (estore.root / manifest.path).write_text(json.dumps(data))
+
+
+def test_upgrade_rewrites_an_older_key_layout_and_nothing_else(tmp_path: Path) -> None:
+    estore = EvidenceStore(tmp_path / "store")
+    rows = [
+        (C, "2026-03-05", "G1", 2),
+        (A, "2026-03-09", "G2", 3),
+        (B, "2026-04-01", "K1", 4),
+        (A, "2026-03-05", "G1", 5),
+    ]
+    first, _ = write(estore, 1, rows)
+    second, _ = write(estore, 2, [(B, "2026-03-07", "K2", 2)])
+    expected = scan(estore)
+    _as_layout_1(estore, first.manifest)
+    with pytest.raises(StoreLayoutError):
+        scan(estore)
+
+    assert estore.upgrade_key_layout() == ["b1-t"]
+    assert estore.upgrade_key_layout() == []  # up to date: nothing to do
+    assert scan(estore) == expected
+    upgraded = estore.manifests()[0]
+    assert upgraded.key_layout == KEY_LAYOUT and upgraded.rows == first.manifest.rows
+    assert upgraded.files == tuple(f.removesuffix(".parquet") + "-k2.parquet" for f in first.manifest.files)
+    assert not any((estore.root / f).exists() for f in first.manifest.files)
+    for relative in upgraded.files:
+        keys = pq.read_table(estore.root / relative).column("id_key").to_pylist()
+        assert keys == sorted(keys)
+    assert estore.manifests()[1] == second.manifest
 
 
 def test_files_without_a_manifest_are_not_read(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def check_layout(manifest: BatchManifest) -> None:
     if manifest.key_layout != KEY_LAYOUT:
         raise StoreLayoutError(
             f"batch {manifest.name} was written with store key layout {manifest.key_layout}; this "
-            f"version reads layout {KEY_LAYOUT}: import the batch's file again"
+            f"version reads layout {KEY_LAYOUT}: run `zige store upgrade` (or import the batch's file again)"
         )
 
 
@@ -399,6 +399,53 @@ class EvidenceStore:
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when empty
         write.manifest = None
+
+    # -- upgrading ---------------------------------------------------------------------------
+
+    def upgrade_key_layout(self) -> list[str]:
+        """Rewrite every batch of key layout 1 (the ID's 17 digits in order) to `KEY_LAYOUT`;
+        returns the upgraded batches' names. Nothing else changes: same rows, same partitions.
+
+        Per batch, each file is read, its keys turned birth-first (`zige.ids.store_key`), sorted
+        again and written under a new name (`…-k2.parquet`); then the rewritten manifest lists the
+        new files (the commit point, as for an import); then the old files are removed. A crash
+        leaves the old batch whole (its manifest unchanged; the new files unlisted, written again
+        by the next upgrade) or the new one (old files unlisted)."""
+        directory = self.root / MANIFEST_DIR
+        upgraded: list[str] = []
+        for path in sorted(directory.glob("b*.json")) if directory.is_dir() else []:
+            manifest = BatchManifest.from_json(path.read_text(encoding="utf-8"))
+            if manifest.key_layout == KEY_LAYOUT:
+                continue
+            if manifest.key_layout != 1:
+                check_layout(manifest)
+            files = []
+            for relative in manifest.files:
+                table = pq.ParquetFile(self.root / relative).read()
+                first17 = table.column("id_key").to_numpy()
+                after_region = 100_000_000_000  # digits 7-17 of the ID, then the region (6 digits)
+                keys = (first17 % after_region) * 1_000_000 + first17 // after_region
+                table = table.set_column(
+                    table.schema.get_field_index("id_key"), "id_key", pa.array(keys, pa.int64())
+                ).sort_by([("id_key", "ascending"), ("event_date", "ascending"), ("row_no", "ascending")])
+                target = relative.removesuffix(".parquet") + "-k2.parquet"
+                temp = self.root / f"{target}.{uuid.uuid4().hex[:8]}.tmp"
+                pq.write_table(
+                    table, temp, compression="zstd", compression_level=1, row_group_size=self.row_group_size,
+                    store_schema=False, use_dictionary=list(_DICTIONARY_COLUMNS),
+                    write_statistics=list(_STATISTICS_COLUMNS),
+                )  # fmt: skip
+                self._rename(temp, self.root / target)
+                files.append(target)
+            new = BatchManifest(manifest.batch_id, manifest.kind, manifest.tag, tuple(files), manifest.rows)
+            temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            temp.write_text(new.to_json(), encoding="utf-8")
+            self._rename(temp, path)
+            for relative in manifest.files:
+                with contextlib.suppress(OSError):
+                    (self.root / relative).unlink()
+            upgraded.append(manifest.name)
+        return upgraded
 
     # -- importing ---------------------------------------------------------------------------
 
