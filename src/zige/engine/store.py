@@ -65,8 +65,8 @@ from zige.ids import EARLIEST_BIRTH
 ROW_GROUP = 16_384
 MANIFEST_DIR = "_manifest"
 # The store key's layout, recorded in every manifest: 2 = birth date first (`zige.ids.store_key`).
-# A store written with another layout is refused (its keys would match no recipient): import its
-# files again.
+# A store written with another layout is refused (its keys would match no recipient) until
+# `EvidenceStore.upgrade_key_layout` (`zige store upgrade`) rewrites it.
 KEY_LAYOUT = 2
 NO_MONTH = "none"
 STORE_COLUMNS = ("id_key", "event_date", "end_date", "sub", "detail", "name_key", "batch_id", "row_no")
@@ -169,6 +169,16 @@ class IngestResult:
     def manifest(self) -> BatchManifest:
         assert self.write.manifest is not None
         return self.write.manifest
+
+
+def _write_parquet(table: pa.Table, path: Path, *, row_group_size: int) -> None:
+    """A store file written by pyarrow (the native ingest, the key upgrade). store_schema=False:
+    plain types for every reader, as DuckDB's COPY writes them; dictionaries and statistics only
+    where they pay (docs/performance.md)."""
+    pq.write_table(
+        table, path, compression="zstd", compression_level=1, row_group_size=row_group_size,
+        store_schema=False, use_dictionary=list(_DICTIONARY_COLUMNS), write_statistics=list(_STATISTICS_COLUMNS),
+    )  # fmt: skip
 
 
 class StoreLayoutError(Exception):
@@ -430,11 +440,7 @@ class EvidenceStore:
                 ).sort_by([("id_key", "ascending"), ("event_date", "ascending"), ("row_no", "ascending")])
                 target = relative.removesuffix(".parquet") + "-k2.parquet"
                 temp = self.root / f"{target}.{uuid.uuid4().hex[:8]}.tmp"
-                pq.write_table(
-                    table, temp, compression="zstd", compression_level=1, row_group_size=self.row_group_size,
-                    store_schema=False, use_dictionary=list(_DICTIONARY_COLUMNS),
-                    write_statistics=list(_STATISTICS_COLUMNS),
-                )  # fmt: skip
+                _write_parquet(table, temp, row_group_size=self.row_group_size)
                 self._rename(temp, self.root / target)
                 files.append(target)
             new = BatchManifest(manifest.batch_id, manifest.kind, manifest.tag, tuple(files), manifest.rows)
@@ -622,12 +628,7 @@ class EvidenceStore:
 
         def parquet(part: pa.Table) -> Callable[[Path], None]:
             def run(temp: Path) -> None:
-                # store_schema=False: plain types for every reader, as DuckDB's COPY writes them.
-                pq.write_table(
-                    part, temp, compression="zstd", compression_level=1, row_group_size=self.row_group_size,
-                    store_schema=False, use_dictionary=list(_DICTIONARY_COLUMNS),
-                    write_statistics=list(_STATISTICS_COLUMNS),
-                )  # fmt: skip
+                _write_parquet(part, temp, row_group_size=self.row_group_size)
 
             return run
 
