@@ -82,7 +82,8 @@ def store_key(id18: str) -> int:
     Birth first because the store's files are sorted by this key: a pension roll's people are
     born in a few decades, so the rows of everyone younger fall in row groups whose key range
     lies outside the roll's, and a scan skips them on the row groups' statistics
-    (docs/architecture.md, "The evidence store": `id_key`, the store key). `zige.engine.sql.id_key_sql` is the same in SQL."""
+    (docs/architecture.md, "The evidence store": `id_key`, the store key).
+    `zige.engine.sql.id_key_sql` is the same in SQL."""
     return int(id18[6:17] + id18[:6])
 
 
