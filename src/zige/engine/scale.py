@@ -141,17 +141,6 @@ def _in_key_range_sql(key_range: tuple[int, int], col: str = "id_key") -> str:
     return f"{col} BETWEEN {key_range[0]} AND {key_range[1]}"
 
 
-def _alive_sql(kinds: Sequence[str]) -> str:
-    """A routine row that is alive evidence (docs/rules.md §3): every row of the always-alive
-    kinds, a passed app or terminal authentication."""
-    always = [k for k in kinds if k not in SUB_KINDS]
-    subs = [k for k in kinds if k in SUB_KINDS]
-    parts = [sql.in_list_sql("e.feed_kind", always)] if always else []
-    if subs:
-        parts.append(f"({sql.in_list_sql('e.feed_kind', subs)} AND e.sub = 'pass')")
-    return "(" + " OR ".join(parts) + ")"
-
-
 def _rank_sql(kinds: Sequence[str]) -> str:
     return (
         "CASE "
@@ -251,7 +240,6 @@ def winners_sql(
     key_range: tuple[int, int],
     source: str = "store",
     people: str = "targets",
-    month_from: str | None = None,
     kinds: Sequence[str] = AGGREGATED_KINDS,
     d: sql.Dialect = sql.DUCKDB,
     since: date | None = None,
@@ -266,8 +254,6 @@ def winners_sql(
     # Rows before a `before` on or before the day after the window's start are all on or before it.
     late = before is None or before > window_start + timedelta(days=1)
     where = f" AND event_date <= {sql.date_literal(window_start)}" if late else ""
-    if month_from:
-        where += f" AND month >= {sql.quote(month_from)}"
     where += _period_sql(since, before)
     rows = joined_alive_sql(key_range=key_range, source=source, people=people, where=where, kinds=kinds)
     return winners_of_sql(rows, d)
@@ -317,31 +303,6 @@ def winner_rows_sql(winners: str = "winners", kinds: Sequence[str] = AGGREGATED_
             f"WHERE {day} IS NOT NULL"
         )
     return "\nUNION ALL\n".join(parts)
-
-
-def recent_rows_sql(
-    *,
-    window_start: date,
-    key_range: tuple[int, int],
-    source: str = "store",
-    people: str = "targets",
-    month_from: str | None = None,
-    kinds: Sequence[str] = AGGREGATED_KINDS,
-) -> str:
-    """The routine alive rows dated after `window_start` (the recent window, and anything after
-    the as-of date), one per row: a loss reported later, or a later as-of date, is decided from
-    them. Only the months from the window's on are read."""
-    start = sql.date_literal(window_start)
-    recent_month = f"{window_start.year:04d}-{window_start.month:02d}"
-    if month_from is not None and month_from > recent_month:
-        recent_month = month_from
-    in_range = _in_key_range_sql(key_range, "e.id_key")
-    return (
-        "SELECT e.feed_kind, e.id_key, e.sub, e.event_date "
-        f"FROM {source} e JOIN {people} t ON e.id_key = t.id_key "
-        f"WHERE {sql.in_list_sql('e.feed_kind', kinds)} AND {_alive_sql(kinds)} "
-        f"AND e.month >= {sql.quote(recent_month)} AND e.event_date > {start} AND {in_range}"
-    )
 
 
 def ranked_rows_sql(rows: str, kinds: Sequence[str] = AGGREGATED_KINDS) -> str:
@@ -703,23 +664,18 @@ class ScaleRun:
         people: str = "targets",
         month_from: str | None = None,
     ) -> None:
-        """`table` := the winners of the older rows and every recent row of `people` in `source`."""
-        winners = winners_sql(
-            window_start=window_start,
-            key_range=self.key_range,
-            source=source,
-            people=people,
-            month_from=month_from,
-        )
-        recent = recent_rows_sql(
-            window_start=window_start,
-            key_range=self.key_range,
-            source=source,
-            people=people,
-            month_from=month_from,
-        )
+        """`table` := the winners of the older rows and every recent row of `people` in `source`
+        (from the month `month_from` on), as `_reduce_full` keeps them: the rows read and joined
+        once, then split at the window's start."""
+        months = f" AND month >= {sql.quote(month_from)}" if month_from else ""
+        joined = joined_alive_sql(key_range=self.key_range, source=source, people=people, where=months)
+        self._timed(label, f"CREATE OR REPLACE TABLE {table}_joined AS {joined}")
+        start = sql.date_literal(window_start)
+        winners = winners_of_sql(f"SELECT * FROM {table}_joined WHERE event_date <= {start}")
         self._timed(label, f"CREATE OR REPLACE TABLE winners AS {winners}")
+        recent = ranked_rows_sql(f"SELECT * FROM {table}_joined WHERE event_date > {start}")
         self._timed(label, f"CREATE OR REPLACE TABLE {table} AS {winner_rows_sql()} UNION ALL {recent}")
+        self.con.execute(f"DROP TABLE {table}_joined")
 
     def decide(
         self,
