@@ -431,13 +431,13 @@ class EvidenceStore:
                 check_layout(manifest)
             files = []
             for relative in manifest.files:
-                table = pq.ParquetFile(self.root / relative).read()
-                first17 = table.column("id_key").to_numpy()
-                after_region = 100_000_000_000  # digits 7-17 of the ID, then the region (6 digits)
-                keys = (first17 % after_region) * 1_000_000 + first17 // after_region
-                table = table.set_column(
-                    table.schema.get_field_index("id_key"), "id_key", pa.array(keys, pa.int64())
-                ).sort_by([("id_key", "ascending"), ("event_date", "ascending"), ("row_no", "ascending")])
+                # Layout 1's key is the integer of the ID's first 17 digits: `key_of_digits_sql`.
+                source = f"read_parquet({sql.quote(str(self.root / relative))}, hive_partitioning = false)"
+                rekeyed = f"SELECT * REPLACE ({sql.key_of_digits_sql('id_key')} AS id_key) FROM {source}"
+                with duckdb.connect() as con:
+                    table = con.sql(
+                        f"SELECT * FROM ({rekeyed}) ORDER BY id_key, event_date, row_no"
+                    ).to_arrow_table()
                 target = relative.removesuffix(".parquet") + "-k2.parquet"
                 temp = self.root / f"{target}.{uuid.uuid4().hex[:8]}.tmp"
                 _write_parquet(table, temp, row_group_size=self.row_group_size)
