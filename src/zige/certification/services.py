@@ -1,7 +1,8 @@
 """Certification runs (writes): queue a run, and execute it over the system of record.
 
-`run_execute` feeds the batch engine (`zige.engine.pipeline.Certification`, the same SQL chain
-as `zige certify`) with the database's recipients and the evidence store, then stores every
+`run_execute` feeds the province-scale engine (`zige.engine.scale.ScaleRun`: the decision
+builders of `zige certify`'s batch chain over the store's rows, reduced by key first) with the
+database's recipients, the evidence store and the pushed results, then stores every
 recipient's decision, what changed since the previous run, a summary for the dashboard and a
 fingerprint of the inputs — in one transaction. A copy of the decisions is written as Parquet
 (`runs/<id>/decisions.parquet`) before that transaction; the next run compares with it.
@@ -23,6 +24,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -33,8 +35,8 @@ from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
 from zige.engine.outputs import decision_counts
-from zige.engine.pipeline import Certification, CertifyConfig
-from zige.engine.sql import quote
+from zige.engine.scale import ScaleRun
+from zige.engine.sql import id_number_from_key_sql, quote
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
 from zige.roster.models import Unit
@@ -193,8 +195,10 @@ def _record_failure(run: Run, exc: Exception, *, now: datetime) -> None:
         )  # fmt: skip
 
 
-def _load_roll(cert: Certification) -> pa.Table:
-    """Recipients (正常/暂停) from the database, shaped as the engine's `staged_roster`."""
+def _load_roll(con: duckdb.DuckDBPyConnection) -> None:
+    """Table `run_roll`: the recipients (正常/暂停) from the database, in the columns the decision
+    builders read (`zige.engine.scale.recipients_for_decide_sql`), with their database keys and
+    store key (`id_key`)."""
     columns = ", ".join(
         f"CAST(u.{c} AS TEXT)" if c == "unit_no" else f"CAST(r.{c} AS TEXT)"
         for c in ("id" if c == "recipient_id" else c for c in _ROLL_TEXT)
@@ -204,7 +208,6 @@ def _load_roll(cert: Certification) -> pa.Table:
         "WHERE r.benefit_status IN ('normal', 'suspended')",
         list(_ROLL_TEXT),
     )
-    con = cert.con
     con.register("roll_text", text)
     shaped = []
     for c in _ROLL_TEXT:
@@ -218,18 +221,19 @@ def _load_roll(cert: Certification) -> pa.Table:
             shaped.append(f"nullif({c}, '') AS {c}")
         else:
             shaped.append(f"coalesce({c}, '') AS {c}")
-    table = con.sql(
-        f"""
-        SELECT 0 AS file_no, CAST(row_number() OVER (ORDER BY person_no) AS BIGINT) AS row_no,
-               {", ".join(shaped)},
-               regexp_replace(coalesce(name, ''), '[\\s\u3000]', '', 'g') AS name_key,
-               CAST(NULL AS VARCHAR) AS reject_reason, CAST(NULL AS VARCHAR) AS reject_field,
-               CAST(NULL AS VARCHAR) AS reject_value
-        FROM roll_text ORDER BY person_no
-        """
-    ).to_arrow_table()
+    con.execute(
+        f"CREATE TABLE run_roll AS SELECT *, {_valid_key_sql('id_number')} AS id_key "
+        f"FROM (SELECT {', '.join(shaped)} FROM roll_text) ORDER BY person_no"
+    )
     con.unregister("roll_text")
-    return table
+
+
+def _valid_key_sql(expr: str) -> str:
+    """The store key of an ID text that is a valid 18-character number (the key's ID is the text
+    itself), else NULL: such a text matches no stored record, as the batch chain's text match
+    found none (the store holds valid IDs only)."""
+    key = f"TRY_CAST(substr({expr}, 7, 11) || substr({expr}, 1, 6) AS BIGINT)"
+    return f"CASE WHEN length({expr}) = 18 AND {id_number_from_key_sql(key)} = {expr} THEN {key} END"
 
 
 def _pushed_table() -> pa.Table:
@@ -266,19 +270,17 @@ def _pushed_table() -> pa.Table:
 
 
 def _evidence_sql(batches: list[ImportBatch]) -> str:
+    """The evidence as `zige.engine.scale` reads a store (feed_kind, month, id_key, event_date,
+    end_date, sub): the files of the succeeded feed imports and the pushed results."""
     parts = [
-        """SELECT 0 AS file_no, row_no, feed_kind, id_number, name,
-                  regexp_replace(name, '[\\s\u3000]', '', 'g') AS name_key, event_date,
-                  CAST(NULL AS DATE) AS end_date, sub, detail,
-                  CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR)
-           FROM pushed"""
+        f"SELECT feed_kind, strftime(event_date, '%Y-%m') AS month, {_valid_key_sql('id_number')} AS id_key, "
+        "event_date, CAST(NULL AS DATE) AS end_date, sub FROM pushed"
     ]
     if batches:
-        files = store.evidence_batches_sql(batches)
+        root = Path(settings.EVIDENCE_DIR)
+        files = [root / f for m in store.batch_manifests(batches) for f in m.files]
         parts.append(
-            "SELECT CAST(batch_id AS INTEGER), row_no, feed_kind, id_number, name, name_key, event_date, "
-            f"end_date, sub, detail, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR) "
-            f"FROM {files}"
+            f"SELECT feed_kind, month, id_key, event_date, end_date, sub FROM ({store.evidence_read_sql(files)})"
         )
     return "\nUNION ALL\n".join(parts)
 
@@ -301,7 +303,7 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: l
     roll_hash = con.execute(
         "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), "
         + ", ".join(f"coalesce(CAST({c} AS VARCHAR), chr(0))" for c in roll_columns)
-        + ")), '' ORDER BY person_no)), '') FROM recipients"
+        + ")), '' ORDER BY person_no)), '') FROM run_roll"
     ).fetchone()
     pushed_hash = con.execute(
         "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), feed_kind, id_number, name, "
@@ -406,20 +408,20 @@ def _summary(
 
 
 def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
-    cert = Certification(CertifyConfig(roster=Path(), feeds=Path(), as_of=run.as_of, out=Path()))
-    con = cert.con
+    con = duckdb.connect()
     try:
         tracker.step("load the roll")
-        roll = _load_roll(cert)
+        _load_roll(con)
         tracker.step("load the evidence")
         pushed = _pushed_table()
         con.register("pushed", pushed)
         inputs = _inputs(pushed=pushed.num_rows)
-        cert.load_normalised(recipients=roll, evidence=_evidence_sql(inputs.feed_batches))
-        del roll
-        evidence_count = con.execute("SELECT count(*) FROM staged_feed").fetchone()
+        evidence = _evidence_sql(inputs.feed_batches)
+        evidence_count = con.execute(f"SELECT count(*) FROM ({evidence}) e").fetchone()
         tracker.step("decide")
-        cert.decide()
+        # The province-scale engine (zige.engine.scale; the same decision builders as the batch
+        # chain of `zige certify`): the store's rows are read once, by key, never as ID text.
+        ScaleRun(con, "SELECT * FROM run_roll", run.as_of).full(evidence)
         con.execute(
             """
             CREATE TABLE run_decisions AS
@@ -428,7 +430,7 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
                    coalesce(d.channel, '') AS channel, coalesce(a.action, '') AS action,
                    coalesce(a.effective_month, '') AS effective_month, CAST(a.months AS BIGINT) AS months,
                    CAST(a.amount AS DECIMAL(16, 2)) AS amount
-            FROM decisions d JOIN recipients r USING (person_no) LEFT JOIN actions a USING (person_no)
+            FROM decisions d JOIN run_roll r USING (person_no) LEFT JOIN actions a USING (person_no)
             """
         )
         tracker.step("compare with the previous run")
