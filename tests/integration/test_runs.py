@@ -26,7 +26,7 @@ from zige.engine.kinds import BUILTIN_KINDS
 from zige.engine.pipeline import CertifyConfig, certify, discover_feeds
 from zige.feeds import services as feed_services
 from zige.feeds import store
-from zige.feeds.models import ImportBatch, ImportStatus
+from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
 from zige.roster.models import Recipient, Unit
 
 pytestmark = pytest.mark.django_db
@@ -262,6 +262,37 @@ def test_changes_between_two_runs(tmp_path: Path) -> None:
     store.run_decisions_file(first.pk).unlink()
     third = do_run(now=datetime(2026, 12, 2, tzinfo=UTC))
     assert third.previous_id == second.pk and third.changed == 0
+
+
+def test_pushed_results_are_evidence_only_for_the_exact_id(tmp_path: Path) -> None:
+    """App and terminal results pushed to the system count as evidence of the person whose ID
+    they carry, matched by the store key; an ID with a wrong check character or of another form
+    matches nobody, even when its first 17 digits are a recipient's."""
+    from zige.accounts.models import DeviceClient
+
+    rows = [roster_row(f"P00{i}", name, id_number) for i, (name, id_number) in enumerate(
+        (("张三", ID_A), ("李四", ID_B), ("王五", ID_C)), start=1
+    )]  # fmt: skip
+    for row in rows:
+        row[-1] = "2025-06-01"  # certified 18 months ago: pending without new evidence
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    client = DeviceClient.objects.create(
+        client_id="app", name="app", kind="app_auth", secret="s", created_at=NOW
+    )
+    wrong_check = ID_B[:17] + ("0" if ID_B[17] != "0" else "1")
+    pushed = ((ID_A, "pass"), (wrong_check, "pass"), (ID_C[:17] + "Y", "pass"), (ID_C, "fail"))
+    for i, (id_number, result) in enumerate(pushed):
+        PushedResult.objects.create(
+            client=client, kind="app_auth", id_number=id_number, name="某人",
+            auth_time=datetime(2026, 11, 20, 2, tzinfo=UTC), result=result, nonce=f"n{i}", received_at=NOW,
+        )  # fmt: skip
+    decided = {p: d[:4] for p, d in decisions_of(do_run()).items()}
+    assert decided == {
+        "P001": ("eligible", "app_auth", "app_auth", date(2026, 11, 20)),
+        "P002": ("pending", "no_evidence", "last_certified", date(2025, 6, 1)),
+        # a failed face check proves nothing; an ID ending in Y is no ID
+        "P003": ("pending", "no_evidence", "last_certified", date(2025, 6, 1)),
+    }
 
 
 def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ from zige.audit.services import audit_record
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
-from zige.engine.sql import id_number_from_key_sql, quote
+from zige.engine.sql import check_char_parts_sql, quote
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
 from zige.roster.models import Unit
@@ -221,19 +221,27 @@ def _load_roll(con: duckdb.DuckDBPyConnection) -> None:
             shaped.append(f"nullif({c}, '') AS {c}")
         else:
             shaped.append(f"coalesce({c}, '') AS {c}")
-    con.execute(
-        f"CREATE TABLE run_roll AS SELECT *, {_valid_key_sql('id_number')} AS id_key "
-        f"FROM (SELECT {', '.join(shaped)} FROM roll_text) ORDER BY person_no"
-    )
+    keyed = _with_key_sql(f"(SELECT {', '.join(shaped)} FROM roll_text)")
+    con.execute(f"CREATE TABLE run_roll AS {keyed} ORDER BY person_no")
     con.unregister("roll_text")
 
 
-def _valid_key_sql(expr: str) -> str:
-    """The store key of an ID text that is a valid 18-character number (the key's ID is the text
-    itself), else NULL: such a text matches no stored record, as the batch chain's text match
-    found none (the store holds valid IDs only)."""
-    key = f"TRY_CAST(substr({expr}, 7, 11) || substr({expr}, 1, 6) AS BIGINT)"
-    return f"CASE WHEN length({expr}) = 18 AND {id_number_from_key_sql(key)} = {expr} THEN {key} END"
+def _with_key_sql(source: str) -> str:
+    """`source`'s rows with `id_key`: the store key of their `id_number` when it is a valid
+    18-character number (digits, an upper-case X last, the GB 11643 check character right), else
+    NULL — such a text matches no stored record, as the batch chain's text match found none (the
+    store holds valid IDs only). Integer arithmetic on two parts of the number, each computed
+    once per row (`sql.check_char_parts_sql`, as the ingest's)."""
+    check = check_char_parts_sql("id_hi", "id_lo", div="float")
+    key = "TRY_CAST(substr(id_number, 7, 11) || substr(id_number, 1, 6) AS BIGINT)"
+    return f"""
+SELECT * EXCLUDE (id_plain, id_hi, id_lo),
+  CASE WHEN id_plain AND {check} = substr(id_number, 18, 1) THEN {key} END AS id_key
+FROM (
+  SELECT *, CASE WHEN id_plain THEN TRY_CAST(substr(id_number, 1, 9) AS BIGINT) END AS id_hi,
+    CASE WHEN id_plain THEN TRY_CAST(substr(id_number, 10, 8) AS BIGINT) END AS id_lo
+  FROM (SELECT *, regexp_full_match(id_number, '[0-9]{{17}}[0-9X]') AS id_plain FROM {source})
+)"""
 
 
 def _pushed_table() -> pa.Table:
@@ -273,8 +281,8 @@ def _evidence_sql(batches: list[ImportBatch]) -> str:
     """The evidence as `zige.engine.scale` reads a store (feed_kind, month, id_key, event_date,
     end_date, sub): the files of the succeeded feed imports and the pushed results."""
     parts = [
-        f"SELECT feed_kind, strftime(event_date, '%Y-%m') AS month, {_valid_key_sql('id_number')} AS id_key, "
-        "event_date, CAST(NULL AS DATE) AS end_date, sub FROM pushed"
+        "SELECT feed_kind, strftime(event_date, '%Y-%m') AS month, id_key, event_date, "
+        f"CAST(NULL AS DATE) AS end_date, sub FROM ({_with_key_sql('pushed')})"
     ]
     if batches:
         root = Path(settings.EVIDENCE_DIR)
