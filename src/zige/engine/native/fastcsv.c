@@ -753,8 +753,10 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
         half[h].count = NULL;
     }
     /* 3. each bucket: sort, drop duplicates, append; the buckets in two halves of about as many
-     * rows, on two threads (from split_from rows on): the first half straight into the outputs,
-     * the second into buffers of its own, appended after the join */
+     * rows, on two threads (from split_from rows on). Both write straight into the outputs: the
+     * first half from the start, the second from where its rows and texts begin in the buckets
+     * (no half keeps more than it was given, so they never meet), moved down after the join. No
+     * fresh memory: on this kind of machine a fresh page costs more than the work done on it. */
     int64_t mid = n_buckets;
     if (threads > 1 && n >= split_from) {
         for (mid = 0; mid < n_buckets && count[mid] < n / 2; mid++) {}
@@ -763,50 +765,39 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
                       out_key, out_day, out_month, out_row, out_name_off, out_name_data,
                       out_detail_off, out_detail_data, 0, 0, 0};
     emit_job second = first;
-    int64_t *b_key = NULL, *b_row = NULL, *b_name_off = NULL, *b_detail_off = NULL;
-    int32_t *b_day = NULL, *b_month = NULL;
-    uint8_t *b_name = NULL, *b_detail = NULL;
     pthread_t worker;
     int started = 0;
+    /* the second half's offsets from slot at2 + 1 on: slot at2 may hold the first half's last one */
+    const int64_t at2 = mid < n_buckets ? count[mid] : n, names2 = name_bytes[mid < n_buckets ? mid : n_buckets],
+                  details2 = detail_bytes[mid < n_buckets ? mid : n_buckets];
     if (mid < n_buckets) {
-        const int64_t rows_b = n - count[mid];
-        b_key = malloc((size_t)rows_b * sizeof *b_key);
-        b_row = malloc((size_t)rows_b * sizeof *b_row);
-        b_day = malloc((size_t)rows_b * sizeof *b_day);
-        b_month = malloc((size_t)rows_b * sizeof *b_month);
-        b_name_off = malloc((size_t)(rows_b + 1) * sizeof *b_name_off);
-        b_detail_off = malloc((size_t)(rows_b + 1) * sizeof *b_detail_off);
-        b_name = malloc((size_t)(name_total - name_bytes[mid] + 1));
-        b_detail = malloc((size_t)(detail_total - detail_bytes[mid] + 1));
-        if (b_key && b_row && b_day && b_month && b_name_off && b_detail_off && b_name && b_detail) {
-            second = (emit_job){rows, names, details, count, per_month, month_lowest, mid, n_buckets, largest,
-                                b_key, b_day, b_month, b_row, b_name_off, b_name, b_detail_off, b_detail, 0, 0, 0};
-            started = pthread_create(&worker, NULL, emit_thread, &second) == 0;
-        }
-        if (!started) first.b_to = n_buckets; /* no memory or no thread: one pass does it all */
+        second = (emit_job){rows, names, details, count, per_month, month_lowest, mid, n_buckets, largest,
+                            out_key + at2, out_day + at2, out_month + at2, out_row + at2,
+                            out_name_off + at2 + 1, out_name_data + names2, out_detail_off + at2 + 1,
+                            out_detail_data + details2, 0, 0, 0};
+        started = pthread_create(&worker, NULL, emit_thread, &second) == 0;
+        if (!started) first.b_to = n_buckets; /* no thread: one pass does it all */
     }
     emit(&first);
     if (started) pthread_join(worker, NULL);
-    if (first.kept < 0 || (started && second.kept < 0)) goto free_second;
+    if (first.kept < 0 || (started && second.kept < 0)) goto out;
     int64_t kept = first.kept;
     if (started) {
         const int64_t k2 = second.kept, nb = first.name_bytes, db = first.detail_bytes;
-        memcpy(out_key + kept, b_key, (size_t)k2 * sizeof *b_key);
-        memcpy(out_row + kept, b_row, (size_t)k2 * sizeof *b_row);
-        memcpy(out_day + kept, b_day, (size_t)k2 * sizeof *b_day);
-        memcpy(out_month + kept, b_month, (size_t)k2 * sizeof *b_month);
-        memcpy(out_name_data + nb, b_name, (size_t)second.name_bytes);
-        memcpy(out_detail_data + db, b_detail, (size_t)second.detail_bytes);
+        memmove(out_key + kept, out_key + at2, (size_t)k2 * sizeof *out_key);
+        memmove(out_row + kept, out_row + at2, (size_t)k2 * sizeof *out_row);
+        memmove(out_day + kept, out_day + at2, (size_t)k2 * sizeof *out_day);
+        memmove(out_month + kept, out_month + at2, (size_t)k2 * sizeof *out_month);
+        memmove(out_name_data + nb, out_name_data + names2, (size_t)second.name_bytes);
+        memmove(out_detail_data + db, out_detail_data + details2, (size_t)second.detail_bytes);
+        /* read ahead of where it writes (kept <= at2): an ascending copy is safe */
         for (int64_t i = 1; i <= k2; i++) {
-            out_name_off[kept + i] = nb + b_name_off[i];
-            out_detail_off[kept + i] = db + b_detail_off[i];
+            out_name_off[kept + i] = nb + out_name_off[at2 + 1 + i];
+            out_detail_off[kept + i] = db + out_detail_off[at2 + 1 + i];
         }
         kept += k2;
     }
     result = kept;
-free_second:
-    free(b_key); free(b_row); free(b_day); free(b_month); free(b_name_off); free(b_detail_off);
-    free(b_name); free(b_detail);
     goto out;
 free_halves:
     for (int h = 0; h < 2; h++) {
