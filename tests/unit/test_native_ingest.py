@@ -295,6 +295,11 @@ def test_generated_rows_give_the_same_store(
 
 
 HOLE = 3  # rows of garbage between the two ranges of a scan, as between a scan's threads' ranges
+GUARD = 77
+
+
+def guards_intact(scan: native.Scan) -> bool:
+    return all(int(array.base[-1]) == GUARD for array in scan.arrays.values())
 
 
 def make_scan(rows: list[tuple[int, int, int, str, str]], cut: int = 0) -> native.Scan:
@@ -303,7 +308,11 @@ def make_scan(rows: list[tuple[int, int, int, str, str]], cut: int = 0) -> nativ
     cut = min(cut, len(rows))
     rows = rows[:cut] + [(999, 99_999, -1, "garbage", "garbage")] * (HOLE if cut else 0) + rows[cut:]
     n = len(rows)
-    arrays = {name: np.zeros(n + 1, dtype=dtype) for name, dtype in native.ROW_ARRAYS.items()}
+    # n + 1 slots (as many as `order_rows` may use) over a buffer with one more: a guard slot,
+    # which no call may write (`guards_intact`).
+    arrays = {name: np.full(n + 2, GUARD, dtype=dtype)[: n + 1] for name, dtype in native.ROW_ARRAYS.items()}
+    for array in arrays.values():
+        array[:] = 0
     months, days_of_month = _months_and_days(np.asarray([r[1] for r in rows] or [0], dtype=np.int32))
     texts = {"name": bytearray(), "detail": bytearray()}
     for i, (key, day, row_no, name, detail) in enumerate(rows):
@@ -366,6 +375,7 @@ def test_rows_come_out_in_the_store_order_without_duplicates(
     ]  # fmt: skip
     assert got == expected
     assert out.month.tolist() == [int(_months_and_days(np.asarray([r[1]]))[0][0]) for r in expected]
+    assert guards_intact(scan)  # nothing written past the rows' slots
 
 
 def test_a_header_without_rows(tmp_path: Path) -> None:

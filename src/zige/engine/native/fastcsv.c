@@ -542,9 +542,9 @@ typedef struct {
     int64_t b_from, b_to, largest;
     int64_t *out_key;
     int32_t *out_day, *out_month;
-    int64_t *out_row, *out_name_off;
+    int64_t *out_row, *out_name_end; /* row i's texts end at out_*_end[i] (start: the row before's end) */
     uint8_t *out_name_data;
-    int64_t *out_detail_off;
+    int64_t *out_detail_end;
     uint8_t *out_detail_data;
     int64_t kept;          /* out: rows written (-1: no memory) */
     int64_t name_bytes;    /* out: text bytes written */
@@ -556,8 +556,6 @@ static void emit(emit_job *j) {
     key_at *tmp = malloc((size_t)(j->largest > 0 ? j->largest : 1) * sizeof *tmp);
     int64_t kept = 0, name_out = 0, detail_out = 0;
     if (!keys || !tmp) { free(keys); free(tmp); j->kept = -1; return; }
-    j->out_name_off[0] = 0;
-    j->out_detail_off[0] = 0;
     for (int64_t b = j->b_from; b < j->b_to; b++) {
         const int64_t first = j->count[b], m = j->count[b + 1] - first;
         if (m == 0) continue;
@@ -572,11 +570,11 @@ static void emit(emit_job *j) {
             } else {
                 int dup = 0;
                 for (int64_t y = run_start; y < kept && !dup; y++) {
-                    const int64_t yl = j->out_name_off[y + 1] - j->out_name_off[y];
-                    const int64_t yd = j->out_detail_off[y + 1] - j->out_detail_off[y];
+                    const int64_t ys = y ? j->out_name_end[y - 1] : 0, ds = y ? j->out_detail_end[y - 1] : 0;
+                    const int64_t yl = j->out_name_end[y] - ys, yd = j->out_detail_end[y] - ds;
                     dup = yl == v->name_len && yd == v->detail_len
-                          && memcmp(j->out_name_data + j->out_name_off[y], j->names + v->name_at, (size_t)yl) == 0
-                          && memcmp(j->out_detail_data + j->out_detail_off[y], j->details + v->detail_at, (size_t)yd) == 0;
+                          && memcmp(j->out_name_data + ys, j->names + v->name_at, (size_t)yl) == 0
+                          && memcmp(j->out_detail_data + ds, j->details + v->detail_at, (size_t)yd) == 0;
                 }
                 if (dup) continue;
             }
@@ -586,10 +584,10 @@ static void emit(emit_job *j) {
             j->out_row[kept] = v->row_no;
             memcpy(j->out_name_data + name_out, j->names + v->name_at, (size_t)v->name_len);
             name_out += v->name_len;
-            j->out_name_off[kept + 1] = name_out;
+            j->out_name_end[kept] = name_out;
             memcpy(j->out_detail_data + detail_out, j->details + v->detail_at, (size_t)v->detail_len);
             detail_out += v->detail_len;
-            j->out_detail_off[kept + 1] = detail_out;
+            j->out_detail_end[kept] = detail_out;
             kept++;
         }
     }
@@ -767,13 +765,15 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     emit_job second = first;
     pthread_t worker;
     int started = 0;
-    /* the second half's offsets from slot at2 + 1 on: slot at2 may hold the first half's last one */
+    /* the halves write their rows' text ends (each relative to its own texts) into slots
+     * [0, first.kept) and [at2, at2 + second.kept): never the same slot; turned into the
+     * offsets (n + 1 slots, the first 0) at the end */
     const int64_t at2 = mid < n_buckets ? count[mid] : n, names2 = name_bytes[mid < n_buckets ? mid : n_buckets],
                   details2 = detail_bytes[mid < n_buckets ? mid : n_buckets];
     if (mid < n_buckets) {
         second = (emit_job){rows, names, details, count, per_month, month_lowest, mid, n_buckets, largest,
                             out_key + at2, out_day + at2, out_month + at2, out_row + at2,
-                            out_name_off + at2 + 1, out_name_data + names2, out_detail_off + at2 + 1,
+                            out_name_off + at2, out_name_data + names2, out_detail_off + at2,
                             out_detail_data + details2, 0, 0, 0};
         started = pthread_create(&worker, NULL, emit_thread, &second) == 0;
         if (!started) first.b_to = n_buckets; /* no thread: one pass does it all */
@@ -790,13 +790,18 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
         memmove(out_month + kept, out_month + at2, (size_t)k2 * sizeof *out_month);
         memmove(out_name_data + nb, out_name_data + names2, (size_t)second.name_bytes);
         memmove(out_detail_data + db, out_detail_data + details2, (size_t)second.detail_bytes);
-        /* read ahead of where it writes (kept <= at2): an ascending copy is safe */
-        for (int64_t i = 1; i <= k2; i++) {
-            out_name_off[kept + i] = nb + out_name_off[at2 + 1 + i];
-            out_detail_off[kept + i] = db + out_detail_off[at2 + 1 + i];
+        /* reads at or ahead of where it writes (kept <= at2): an ascending copy is safe */
+        for (int64_t i = 0; i < k2; i++) {
+            out_name_off[kept + i] = nb + out_name_off[at2 + i];
+            out_detail_off[kept + i] = db + out_detail_off[at2 + i];
         }
         kept += k2;
     }
+    /* text ends -> offsets: row i's texts from off[i] to off[i + 1] */
+    memmove(out_name_off + 1, out_name_off, (size_t)kept * sizeof *out_name_off);
+    memmove(out_detail_off + 1, out_detail_off, (size_t)kept * sizeof *out_detail_off);
+    out_name_off[0] = 0;
+    out_detail_off[0] = 0;
     result = kept;
     goto out;
 free_halves:
