@@ -107,16 +107,22 @@ def bench(
     workdir.mkdir(exist_ok=True)
     figures = measure.Figures(data=data)
 
+    def floor() -> tuple[float, float]:
+        cpu = measure.cpu_seconds()
+        seconds = measure.measure_floor(data, threads=threads, memory_limit=memory_limit)
+        return seconds, measure.cpu_seconds() - cpu
+
     say("scan floor")
-    cpu = measure.cpu_seconds()
-    figures.floor_s = measure.measure_floor(data, threads=threads, memory_limit=memory_limit)
-    figures.cpu_s["floor"] = measure.cpu_seconds() - cpu
+    floor_before = floor()  # also brings the store into the page cache when it fits
     say("certify (full)")
     cpu = measure.cpu_seconds()
     figures.certify_s, figures.certify_steps, figures.status, con = measure.measure_certify(
         data, workdir, threads=threads, memory_limit=memory_limit
     )
     figures.cpu_s["certify"] = measure.cpu_seconds() - cpu
+    say("scan floor again")
+    # The faster of the two: a first read from disk must not flatter the ratio.
+    figures.floor_s, figures.cpu_s["floor"] = min(floor_before, floor())
     say(f"certify {figures.certify_s:.1f}s (floor {figures.floor_s:.1f}s); daily increment")
     cpu = measure.cpu_seconds()
     figures.increment_s, figures.increment_rows, figures.increment_status = measure.measure_increment(
