@@ -266,8 +266,9 @@ def test_changes_between_two_runs(tmp_path: Path) -> None:
 
 def test_pushed_results_are_evidence_only_for_the_exact_id(tmp_path: Path) -> None:
     """App and terminal results pushed to the system count as evidence of the person whose ID
-    they carry, matched by the store key; an ID with a wrong check character or of another form
-    matches nobody, even when its first 17 digits are a recipient's."""
+    they carry, matched by the store key; an ID a feed import would reject (a wrong check
+    character, a letter other than X) matches nobody, even when its first 17 digits are a
+    recipient's."""
     from zige.accounts.models import DeviceClient
 
     rows = [roster_row(f"P00{i}", name, id_number) for i, (name, id_number) in enumerate(

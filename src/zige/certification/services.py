@@ -19,12 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -36,7 +34,7 @@ from zige.audit.services import audit_record
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
-from zige.engine.sql import check_char_parts_sql, quote
+from zige.engine.sql import fast_id_sql, id18_sql, quote
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
 from zige.roster.models import Unit
@@ -195,7 +193,7 @@ def _record_failure(run: Run, exc: Exception, *, now: datetime) -> None:
         )  # fmt: skip
 
 
-def _load_roll(con: duckdb.DuckDBPyConnection) -> None:
+def _load_roll(con: duckdb.DuckDBPyConnection, *, as_of: date) -> None:
     """Table `run_roll`: the recipients (正常/暂停) from the database, in the columns the decision
     builders read (`zige.engine.scale.recipients_for_decide_sql`), with their database keys and
     store key (`id_key`)."""
@@ -221,31 +219,29 @@ def _load_roll(con: duckdb.DuckDBPyConnection) -> None:
             shaped.append(f"nullif({c}, '') AS {c}")
         else:
             shaped.append(f"coalesce({c}, '') AS {c}")
-    keyed = _with_key_sql(f"(SELECT {', '.join(shaped)} FROM roll_text)")
+    keyed = _with_key_sql(f"(SELECT {', '.join(shaped)} FROM roll_text)", as_of)
     con.execute(f"CREATE TABLE run_roll AS {keyed} ORDER BY person_no")
     con.unregister("roll_text")
 
 
-def _with_key_sql(source: str) -> str:
-    """`source`'s rows with `id_key`: the store key of their `id_number` when it is a valid
-    18-character number (digits, an upper-case X last, the GB 11643 check character right), else
-    NULL — such a text matches no stored record, as the batch chain's text match found none (the
-    store holds valid IDs only). Integer arithmetic on two parts of the number, each computed
-    once per row (`sql.check_char_parts_sql`, as the ingest's)."""
-    check = check_char_parts_sql("id_hi", "id_lo", div="float")
-    key = "TRY_CAST(substr(id_number, 7, 11) || substr(id_number, 1, 6) AS BIGINT)"
+def _with_key_sql(source: str, as_of: date) -> str:
+    """`source`'s rows with `id_key`: the store key of their `id_number` as a feed's ID is keyed
+    (`sql.fast_id_sql`: cleaned, 15-digit numbers upgraded, check character and birth date
+    verified), NULL when the import would have rejected it — such an ID matches no stored record
+    (the store holds valid IDs only)."""
+    key, reason, derived = fast_id_sql("id_number", as_of)
+    # `derived` ends in an open subquery, closed by `FROM source) s0a`.
     return f"""
-SELECT * EXCLUDE (id_plain, id_hi, id_lo),
-  CASE WHEN id_plain AND {check} = substr(id_number, 18, 1) THEN {key} END AS id_key
+SELECT * EXCLUDE (id_plain, id_hi, id_lo, id_clean, id18), CASE WHEN {reason} IS NULL THEN {key} END AS id_key
 FROM (
-  SELECT *, CASE WHEN id_plain THEN TRY_CAST(substr(id_number, 1, 9) AS BIGINT) END AS id_hi,
-    CASE WHEN id_plain THEN TRY_CAST(substr(id_number, 10, 8) AS BIGINT) END AS id_lo
-  FROM (SELECT *, regexp_full_match(id_number, '[0-9]{{17}}[0-9X]') AS id_plain FROM {source})
-)"""
+  SELECT *, CASE WHEN NOT id_plain THEN {id18_sql("id_clean")} END AS id18
+  FROM (SELECT *, {derived} FROM {source}) s0a) s0
+) s1"""
 
 
 def _pushed_table() -> pa.Table:
-    """Results pushed by the app and terminals, as `staged_feed` rows (file_no 0)."""
+    """Results pushed by the app and terminals, one row each (`row_no`: their key): evidence of
+    the run (`_evidence_sql`) and part of its fingerprint."""
     rows = list(
         PushedResult.objects.order_by("pk").values_list(
             "pk", "kind", "id_number", "name", "auth_time", "result", "method", "device_no", "similarity"
@@ -277,19 +273,16 @@ def _pushed_table() -> pa.Table:
     )
 
 
-def _evidence_sql(batches: list[ImportBatch]) -> str:
+def _evidence_sql(batches: list[ImportBatch], *, as_of: date) -> str:
     """The evidence as `zige.engine.scale` reads a store (feed_kind, month, id_key, event_date,
     end_date, sub): the files of the succeeded feed imports and the pushed results."""
     parts = [
         "SELECT feed_kind, strftime(event_date, '%Y-%m') AS month, id_key, event_date, "
-        f"CAST(NULL AS DATE) AS end_date, sub FROM ({_with_key_sql('pushed')})"
+        f"CAST(NULL AS DATE) AS end_date, sub FROM ({_with_key_sql('pushed', as_of)})"
     ]
     if batches:
-        root = Path(settings.EVIDENCE_DIR)
-        files = [root / f for m in store.batch_manifests(batches) for f in m.files]
-        parts.append(
-            f"SELECT feed_kind, month, id_key, event_date, end_date, sub FROM ({store.evidence_read_sql(files)})"
-        )
+        files = store.evidence_read_sql(store.evidence_batch_files(batches))
+        parts.append(f"SELECT feed_kind, month, id_key, event_date, end_date, sub FROM ({files})")
     return "\nUNION ALL\n".join(parts)
 
 
@@ -419,12 +412,12 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
     con = duckdb.connect()
     try:
         tracker.step("load the roll")
-        _load_roll(con)
+        _load_roll(con, as_of=run.as_of)
         tracker.step("load the evidence")
         pushed = _pushed_table()
         con.register("pushed", pushed)
         inputs = _inputs(pushed=pushed.num_rows)
-        evidence = _evidence_sql(inputs.feed_batches)
+        evidence = _evidence_sql(inputs.feed_batches, as_of=run.as_of)
         evidence_count = con.execute(f"SELECT count(*) FROM ({evidence}) e").fetchone()
         tracker.step("decide")
         # The province-scale engine (zige.engine.scale; the same decision builders as the batch

@@ -150,10 +150,10 @@ def parquet_list_sql(paths: Sequence[Path]) -> str:
     )
 
 
-def evidence_batches_sql(batches: Iterable[Any]) -> str:
-    """`parquet_list_sql` over the files of the given succeeded `ImportBatch` rows."""
+def evidence_batch_files(batches: Iterable[Any]) -> list[Path]:
+    """The data files of the given succeeded `ImportBatch` rows."""
     root = Path(settings.EVIDENCE_DIR)
-    return parquet_list_sql([root / f for m in batch_manifests(batches) for f in m.files])
+    return [root / f for m in batch_manifests(batches) for f in m.files]
 
 
 def _rename(source: Path, target: Path) -> None:
