@@ -99,7 +99,7 @@ def _library() -> Any:
     lib.zige_scan.restype = _I32
     lib.zige_scan.argtypes = [ctypes.POINTER(_ScanArgs)]
     lib.zige_order_rows.restype = _I64
-    lib.zige_order_rows.argtypes = [_I64, *([_P] * 12), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64]
+    lib.zige_order_rows.argtypes = [_I64, *([_P] * 11), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64]
     return lib
 
 
@@ -356,7 +356,7 @@ def order_rows(
         out.name_off.size > total and out.name_data.size > name_bytes and out.detail_data.size > detail_bytes
     )
     kept = lib.zige_order_rows(
-        len(ranges), _ptr(at_arr), _ptr(n_arr), _ptr(a["sort_key"]), _ptr(a["day"]), _ptr(a["month"]),
+        len(ranges), _ptr(at_arr), _ptr(n_arr), _ptr(a["sort_key"]), _ptr(a["month"]),
         _ptr(a["row_no"]), _ptr(a["name_start"]), _ptr(a["name_end"]), _ptr(scan.name_data),
         _ptr(a["detail_start"]), _ptr(a["detail_end"]), _ptr(scan.detail_data), lowest, months,
         _ptr(splitters), splitters.size, _ptr(a["id_key"]),

@@ -473,13 +473,13 @@ done:
  * may be the input arrays themselves (pages already in memory: on this kind of machine a fresh
  * page costs more than the work done on it). Returns the rows kept, or -1 without memory.
  */
+/* A row in its bucket: 24 bytes. Its texts follow the bucket's earlier rows' texts (the bucket's
+ * rows and texts are laid out in the same order) and its day is the bucket's month with the day
+ * of the month in the sort key's last five bits, so neither is stored. */
 typedef struct {
     uint64_t sort_key;
     int64_t row_no;
-    int64_t name_at;   /* in the bucket text buffer */
-    int64_t detail_at;
     int32_t name_len, detail_len;
-    int32_t day, pad;
 } bucket_row;
 
 static int64_t bucket_of(uint64_t key, const uint64_t *splitters, int64_t n_split) {
@@ -536,7 +536,7 @@ static void sort_bucket(const bucket_row *rows, key_at *keys, key_at *tmp, int64
 typedef struct {
     const bucket_row *rows;
     const uint8_t *names, *details;
-    const int64_t *count;
+    const int64_t *count, *name_start, *detail_start; /* each bucket's first row and texts */
     int64_t per_month;
     int32_t month_lowest;
     int64_t b_from, b_to, largest;
@@ -552,16 +552,30 @@ typedef struct {
 } emit_job;
 
 static void emit(emit_job *j) {
-    key_at *keys = malloc((size_t)(j->largest > 0 ? j->largest : 1) * sizeof *keys);
-    key_at *tmp = malloc((size_t)(j->largest > 0 ? j->largest : 1) * sizeof *tmp);
+    const size_t largest = (size_t)(j->largest > 0 ? j->largest : 1);
+    key_at *keys = malloc(largest * sizeof *keys);
+    key_at *tmp = malloc(largest * sizeof *tmp);
+    int64_t *name_at = malloc(largest * sizeof *name_at), *detail_at = malloc(largest * sizeof *detail_at);
     int64_t kept = 0, name_out = 0, detail_out = 0;
-    if (!keys || !tmp) { free(keys); free(tmp); j->kept = -1; return; }
+    if (!keys || !tmp || !name_at || !detail_at) {
+        free(keys); free(tmp); free(name_at); free(detail_at);
+        j->kept = -1;
+        return;
+    }
     for (int64_t b = j->b_from; b < j->b_to; b++) {
         const int64_t first = j->count[b], m = j->count[b + 1] - first;
         if (m == 0) continue;
         const bucket_row *br = j->rows + first;
+        int64_t na = j->name_start[b], da = j->detail_start[b];
+        for (int64_t i = 0; i < m; i++) {
+            name_at[i] = na; na += br[i].name_len;
+            detail_at[i] = da; da += br[i].detail_len;
+        }
         sort_bucket(br, keys, tmp, m);
         const int32_t bucket_month = j->month_lowest + (int32_t)(b / j->per_month);
+        /* months since 1970-01, floored for months before it */
+        const int32_t year = 1970 + (bucket_month >= 0 ? bucket_month / 12 : -((11 - bucket_month) / 12));
+        const int32_t month_of_year = bucket_month - (year - 1970) * 12 + 1;
         int64_t run_start = kept; /* the first kept row with the current (key, day) */
         for (int64_t x = 0; x < m; x++) {
             const bucket_row *v = br + keys[x].at;
@@ -573,19 +587,19 @@ static void emit(emit_job *j) {
                     const int64_t ys = y ? j->out_name_end[y - 1] : 0, ds = y ? j->out_detail_end[y - 1] : 0;
                     const int64_t yl = j->out_name_end[y] - ys, yd = j->out_detail_end[y] - ds;
                     dup = yl == v->name_len && yd == v->detail_len
-                          && memcmp(j->out_name_data + ys, j->names + v->name_at, (size_t)yl) == 0
-                          && memcmp(j->out_detail_data + ds, j->details + v->detail_at, (size_t)yd) == 0;
+                          && memcmp(j->out_name_data + ys, j->names + name_at[keys[x].at], (size_t)yl) == 0
+                          && memcmp(j->out_detail_data + ds, j->details + detail_at[keys[x].at], (size_t)yd) == 0;
                 }
                 if (dup) continue;
             }
             j->out_key[kept] = (int64_t)(v->sort_key >> 5);
-            j->out_day[kept] = v->day;
+            j->out_day[kept] = days_from_civil(year, month_of_year, (int)(v->sort_key & 31) + 1);
             j->out_month[kept] = bucket_month;
             j->out_row[kept] = v->row_no;
-            memcpy(j->out_name_data + name_out, j->names + v->name_at, (size_t)v->name_len);
+            memcpy(j->out_name_data + name_out, j->names + name_at[keys[x].at], (size_t)v->name_len);
             name_out += v->name_len;
             j->out_name_end[kept] = name_out;
-            memcpy(j->out_detail_data + detail_out, j->details + v->detail_at, (size_t)v->detail_len);
+            memcpy(j->out_detail_data + detail_out, j->details + detail_at[keys[x].at], (size_t)v->detail_len);
             detail_out += v->detail_len;
             j->out_detail_end[kept] = detail_out;
             kept++;
@@ -593,6 +607,8 @@ static void emit(emit_job *j) {
     }
     free(keys);
     free(tmp);
+    free(name_at);
+    free(detail_at);
     j->kept = kept;
     j->name_bytes = name_out;
     j->detail_bytes = detail_out;
@@ -609,7 +625,7 @@ typedef struct {
     const int64_t *range_at, *range_n;
     int64_t r0, i0, k0, cnt; /* from range r0, index i0 (the k0-th valid row): cnt rows */
     const uint64_t *sort_key;
-    const int32_t *day, *month;
+    const int32_t *month;
     const int64_t *row_no, *name_start, *name_end, *detail_start, *detail_end;
     const uint8_t *name_data, *detail_data;
     int32_t month_lowest;
@@ -653,10 +669,7 @@ static void *half_copy(void *job) {
         const int64_t nl = h->name_end[i] - h->name_start[i], dl = h->detail_end[i] - h->detail_start[i];
         w->sort_key = h->sort_key[i];
         w->row_no = h->row_no[i];
-        w->day = h->day[i];
-        w->name_at = h->name_bytes[b];
         w->name_len = (int32_t)nl;
-        w->detail_at = h->detail_bytes[b];
         w->detail_len = (int32_t)dl;
         memcpy(h->names + h->name_bytes[b], h->name_data + h->name_start[i], (size_t)nl);
         memcpy(h->details + h->detail_bytes[b], h->detail_data + h->detail_start[i], (size_t)dl);
@@ -676,7 +689,7 @@ static void run_halves(half_job *half, int halves, void *(*pass)(void *)) {
 }
 
 int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t *range_n,
-                        const uint64_t *sort_key, const int32_t *day, const int32_t *month,
+                        const uint64_t *sort_key, const int32_t *month,
                         const int64_t *row_no, const int64_t *name_start, const int64_t *name_end,
                         const uint8_t *name_data, const int64_t *detail_start, const int64_t *detail_end,
                         const uint8_t *detail_data, int32_t month_lowest, int64_t n_months,
@@ -700,7 +713,7 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     half_job half[2];
     int halves = threads > 1 && n >= split_from ? 2 : 1;
     for (int h = 0; h < 2; h++) {
-        half[h] = (half_job){n_ranges, range_at, range_n, 0, 0, 0, 0, sort_key, day, month, row_no,
+        half[h] = (half_job){n_ranges, range_at, range_n, 0, 0, 0, 0, sort_key, month, row_no,
                              name_start, name_end, detail_start, detail_end, name_data, detail_data,
                              month_lowest, per_month, splitters, n_split, bucket, NULL, NULL, NULL,
                              NULL, NULL, NULL};
@@ -759,7 +772,7 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     if (threads > 1 && n >= split_from) {
         for (mid = 0; mid < n_buckets && count[mid] < n / 2; mid++) {}
     }
-    emit_job first = {rows, names, details, count, per_month, month_lowest, 0, mid, largest,
+    emit_job first = {rows, names, details, count, name_bytes, detail_bytes, per_month, month_lowest, 0, mid, largest,
                       out_key, out_day, out_month, out_row, out_name_off, out_name_data,
                       out_detail_off, out_detail_data, 0, 0, 0};
     emit_job second = first;
@@ -771,7 +784,7 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     const int64_t at2 = mid < n_buckets ? count[mid] : n, names2 = name_bytes[mid < n_buckets ? mid : n_buckets],
                   details2 = detail_bytes[mid < n_buckets ? mid : n_buckets];
     if (mid < n_buckets) {
-        second = (emit_job){rows, names, details, count, per_month, month_lowest, mid, n_buckets, largest,
+        second = (emit_job){rows, names, details, count, name_bytes, detail_bytes, per_month, month_lowest, mid, n_buckets, largest,
                             out_key + at2, out_day + at2, out_month + at2, out_row + at2,
                             out_name_off + at2, out_name_data + names2, out_detail_off + at2,
                             out_detail_data + details2, 0, 0, 0};
