@@ -462,7 +462,7 @@ done:
  *
  *   1. each row gets a bucket: its month (rank from month_lowest), then its sort key's place
  *      among `splitters` (sampled quantiles), so that a bucket holds a few thousand rows;
- *   2. the rows (sort key, row number, day, texts) are copied, in scan order, to their bucket
+ *   2. the rows (sort key, row number, texts) are copied, in scan order, to their bucket
  *      (one write stream a bucket);
  *   3. each bucket, small enough for the cache, is sorted (radix on the sort key, then the row
  *      number among equal keys), its duplicates dropped (same key and day, name and detail: the
@@ -471,7 +471,8 @@ done:
  * Rows are given as index ranges [range_at[r], range_at[r] + range_n[r]). `bucket` is scratch
  * space for one value a row. The inputs are read only in the first two passes, so the outputs
  * may be the input arrays themselves (pages already in memory: on this kind of machine a fresh
- * page costs more than the work done on it). Returns the rows kept, or -1 without memory.
+ * page costs more than the work done on it); the offset outputs need n + 1 slots, the others
+ * n. Returns the rows kept, or -1 without memory.
  */
 /* A row in its bucket: 24 bytes. Its texts follow the bucket's earlier rows' texts (the bucket's
  * rows and texts are laid out in the same order) and its day is the bucket's month with the day
