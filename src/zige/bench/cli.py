@@ -176,14 +176,17 @@ def _print(f: object, *, full_size: bool) -> None:
         _mark(f.certify_s <= TARGET_CERTIFY_S) if full_size else "",
     )  # fmt: skip
     table.add_row("  steps", steps, f"CPU {f.cpu_s.get('certify', 0):.1f}s", "")
+    # The issue sets these two at the full size; a small store's run is mostly fixed costs.
+    at_size = "" if full_size else " at 2M x 1e9 (n/a here)"
     table.add_row(
-        "certify / floor", f"{f.ratio:.2f}", f"<= {TARGET_RATIO:.0f}", _mark(f.ratio <= TARGET_RATIO)
-    )
+        "certify / floor", f"{f.ratio:.2f}", f"<= {TARGET_RATIO:.0f}{at_size}",
+        _mark(f.ratio <= TARGET_RATIO) if full_size else "",
+    )  # fmt: skip
     if f.increment_s is not None:
         share = f.increment_s / f.certify_s if f.certify_s else float("nan")
         table.add_row(
             f"daily increment (+{f.increment_rows:,} rows)", f"{_s(f.increment_s)} = {share:.1%} of full",
-            f"<= {TARGET_INCREMENT:.0%}", _mark(share <= TARGET_INCREMENT),
+            f"<= {TARGET_INCREMENT:.0%}{at_size}", _mark(share <= TARGET_INCREMENT) if full_size else "",
         )  # fmt: skip
     rate, ratio = ingest_rate(f.ingest)
     if rate is not None:
