@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +61,20 @@ print(json.dumps({
 """
 
 
-def measure(engine: str, recipients: int, events: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class Result:
+    seconds: float
+    peak_gb: float
+    status: dict[str, int]
+
+
+def measure(engine: str, recipients: int, events: int) -> Result:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(recipients), str(events), engine],
         cwd=ROOT, check=True, capture_output=True, text=True,
-        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )  # fmt: skip
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return Result(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
@@ -80,19 +88,18 @@ def main() -> None:
     # engine runs once before and once after the chain, and the faster of its two runs counts.
     first = measure("scale", args.recipients, args.events)
     before = measure("chain", args.recipients, args.events)
-    now = min(first, measure("scale", args.recipients, args.events), key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+    now = min(first, measure("scale", args.recipients, args.events), key=lambda r: r.seconds)
     print(f"{'engine':<34} {'wall':>8} {'peak':>8}")
     for label, result in (("batch chain over ID text (before)", before), ("ScaleRun (runs now)", now)):
-        print(f"{label:<34} {result['seconds']:>7.1f}s {result['peak_gb']:>6.1f}GB")
-    same = before["status"] == now["status"]
-    ratio = float(before["seconds"]) / float(now["seconds"])  # type: ignore[arg-type]
+        print(f"{label:<34} {result.seconds:>7.1f}s {result.peak_gb:>6.1f}GB")
+    same = before.status == now.status
     print(
         f"run engines: {args.recipients:,} recipients x {args.events:,} rows | chain "
-        f"{before['seconds']:.1f}s scale {now['seconds']:.1f}s x{ratio:.0f} | "
-        f"status counts {'agree' if same else 'DISAGREE'}: {now['status']}"
+        f"{before.seconds:.1f}s scale {now.seconds:.1f}s x{before.seconds / now.seconds:.0f} | "
+        f"status counts {'agree' if same else 'DISAGREE'}: {dict(sorted(now.status.items()))}"
     )
     if not same:
-        print(f"chain {before['status']}", file=sys.stderr)
+        print(f"chain {dict(sorted(before.status.items()))}", file=sys.stderr)
         sys.exit(1)
 
 
