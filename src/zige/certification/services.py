@@ -220,7 +220,7 @@ def _load_roll(con: duckdb.DuckDBPyConnection, *, as_of: date) -> None:
         else:
             shaped.append(f"coalesce({c}, '') AS {c}")
     keyed = _with_key_sql(f"(SELECT {', '.join(shaped)} FROM roll_text)", as_of)
-    con.execute(f"CREATE TABLE run_roll AS {keyed} ORDER BY person_no")
+    con.execute(f"CREATE TABLE run_roll AS {keyed}")  # no order: every reader orders what it needs
     con.unregister("roll_text")
 
 
