@@ -268,7 +268,7 @@ def imports_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     Returns how many; each gets an audit row in the same transaction."""
     marked = 0
     stuck = ImportBatch.objects.filter(status=ImportStatus.RUNNING, started_at__lt=started_before)
-    for batch in stuck.select_related("created_by").order_by("pk"):
+    for batch in stuck.order_by("pk"):
         with transaction.atomic():
             updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
                 status=ImportStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now, evidence_path=""
