@@ -55,6 +55,7 @@ DuckDB's.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -77,7 +78,7 @@ LOSS_CONDITION = (
     "OR (feed_kind = 'unit_confirm' AND sub = 'lost'))"
 )
 MISSING_CONDITION = "(feed_kind = 'declared' AND sub = 'missing')"
-STATE_VERSION = 4  # 4: saved.parquet
+STATE_VERSION = 5  # 4: saved.parquet; 5: its newer_than
 DEFAULT_WINDOW_DAYS = 10
 
 DECISION_COLUMNS = (
@@ -98,6 +99,11 @@ def _aggregated() -> str:
 def recipient_keys_sql() -> str:
     """The keys of the people decided: 正常 and 暂停 recipients (`recipients_input`)."""
     return "SELECT DISTINCT id_key FROM recipients_input WHERE benefit_status IN ('normal', 'suspended')"
+
+
+def rare_kinds_sql(source: str) -> str:
+    """Every row of `source` of the kinds kept whole."""
+    return f"SELECT e.* FROM {source} e WHERE NOT {_aggregated()}"
 
 
 def rare_rows_sql(source: str = "store", month_from: str | None = None) -> str:
@@ -217,7 +223,7 @@ def winners_of_sql(rows: str, d: sql.Dialect = sql.DUCKDB) -> str:
     key `day x 100 + rank` the decision builders order by (same-day ties: the first kind of the
     §3 table). Output: id_key, newest, newest_key, after_loss, after_loss_key, after_missing,
     after_missing_key."""
-    newest_key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
+    newest_key = _newest_key_sql(d, "e.alive_rank")
     key = f"{d.days('e.event_date')} * 100 + e.alive_rank"
     after_loss = "e.event_date > e.loss_date"
     after_missing = "e.event_date > e.missing_date"
@@ -413,18 +419,31 @@ def merge_kept_sql(old: str, new: str, people: str, key: str = "person_no") -> s
     return f"SELECT o.* FROM {old} o WHERE o.{key} NOT IN (SELECT {key} FROM {people}) UNION ALL SELECT * FROM {new}"
 
 
-def _newest_key_sql(d: sql.Dialect) -> str:
-    # The key `person_facts_sql` takes the newest alive record by (`winners_sql`'s newest_key).
-    return f"{d.days('e.event_date')} * 100 + 100 - {_rank_sql(AGGREGATED_KINDS)}"
+def _newest_key_sql(d: sql.Dialect, rank: str | None = None) -> str:
+    """The key `person_facts_sql` takes the newest alive record by (`winners_sql`'s newest_key) of
+    a row `e`: its day x 100 + 100 - its rank (`rank`: an expression of it; else its kind's)."""
+    return f"{d.days('e.event_date')} * 100 + 100 - {rank or _rank_sql(AGGREGATED_KINDS)}"
+
+
+def _after_day_key_sql(day: str, d: sql.Dialect) -> str:
+    """The highest `_newest_key_sql` of a record dated `day`: a record's key is above it exactly
+    when the record is dated after `day` (ranks are 1-99, so a day's keys are day x 100 + 1 to
+    day x 100 + 99)."""
+    return f"{d.days(day)} * 100 + 99"
 
 
 def saved_newest_sql(targets: str = "targets", compact: str = "compact", d: sql.Dialect = sql.DUCKDB) -> str:
-    """Per recipient (one row each): the earliest loss and declaration of missing (`targets`) and
-    the key of their newest saved alive winner (`compact`; NULL when there is none: the newest
-    may then be a rare row's). A run's state keeps it (`saved.parquet`), so that an increment
-    compares a batch's records with it without joining the winners again."""
+    """Per recipient (one row each): `newer_than`, the key (`_newest_key_sql`) above which a new
+    alive record can change their decision: the lowest of the key of their newest saved alive
+    winner (`compact`), and the keys after their earliest loss and declaration of missing
+    (`targets`, `_after_day_key_sql`). NULL when no alive winner is saved (the newest may then be
+    a rare row's): every record can. A run's state keeps it (`saved.parquet`), so that an
+    increment compares a batch's records with one number a person, without joining the winners
+    again (`batch_newer_sql`)."""
+    loss, missing = _after_day_key_sql("t.loss_date", d), _after_day_key_sql("t.missing_date", d)
+    # least() skips NULLs in both dialects: a person without a loss keeps their newest key.
     return f"""
-SELECT t.id_key, t.loss_date, t.missing_date, c.newest_key
+SELECT t.id_key, CASE WHEN c.newest_key IS NOT NULL THEN least(c.newest_key, {loss}, {missing}) END AS newer_than
 FROM {targets} t LEFT JOIN (
   SELECT e.id_key, max({_newest_key_sql(d)}) AS newest_key FROM {compact} e GROUP BY e.id_key
 ) c ON t.id_key = c.id_key
@@ -432,15 +451,13 @@ FROM {targets} t LEFT JOIN (
 
 
 def saved_with_changes_sql(saved: str = "old_saved", changed: str = "changed") -> str:
-    """The saved newest keys with the loss and missing dates of the people whose dates the batch
-    moved (`changed_targets_sql`): `saved_newest_sql` of the new targets."""
-    return f"""
-SELECT s.id_key,
-  CASE WHEN c.id_key IS NULL THEN s.loss_date ELSE c.loss_date END AS loss_date,
-  CASE WHEN c.id_key IS NULL THEN s.missing_date ELSE c.missing_date END AS missing_date,
-  s.newest_key
-FROM {saved} s LEFT JOIN {changed} c ON s.id_key = c.id_key
-"""
+    """The saved thresholds, with none (every record counts) for the people whose loss or
+    missing date the batch moved (`changed_targets_sql`): they are decided again from their kept
+    rows anyway, and more of their rows decide as the needed ones do."""
+    return (
+        f"SELECT s.id_key, CASE WHEN s.id_key IN (SELECT id_key FROM {changed}) THEN NULL "
+        f"ELSE s.newer_than END AS newer_than FROM {saved} s"
+    )
 
 
 def batch_newer_sql(
@@ -452,10 +469,10 @@ def batch_newer_sql(
     d: sql.Dialect = sql.DUCKDB,
 ) -> str:
     """The batch's alive records dated on or before `as_of` that can change a recipient's
-    decision: newer than their saved newest winner (`saved_newest_sql`; none saved counts as
-    older, it may be a rare row's) or after their earliest loss or declaration of missing; as
-    kept rows (feed_kind, id_key, sub, event_date). One pass over the batch's files (`key_range`
-    as in `winners_sql`).
+    decision: those whose key is above the person's saved `newer_than` (`saved_newest_sql`:
+    newer than their newest saved winner, or after their earliest loss or declaration of
+    missing; with none saved, every record), as (id_key, event_date, alive_rank), each once.
+    One pass over the batch's files (`key_range` as in `winners_sql`).
 
     Any other alive record of the batch changes none of what the decision builders read: not the
     newest alive record (docs/rules.md §1 `C`: it is not newer; the same day and kind is the same
@@ -464,15 +481,14 @@ def batch_newer_sql(
     moved, the kept rows) decide exactly as all the person's rows do."""
     in_range = _in_key_range_sql(key_range)
     rows = alive_branches_sql(
-        batch, "feed_kind, id_key, sub, event_date", f"event_date <= {sql.date_literal(as_of)} AND {in_range}"
+        batch, "id_key, event_date", f"event_date <= {sql.date_literal(as_of)} AND {in_range}"
     )
-    key = f"{d.days('e.event_date')} * 100 + 100 - e.alive_rank"
     return f"""
-SELECT DISTINCT e.feed_kind, e.id_key, e.sub, e.event_date
+SELECT DISTINCT e.id_key, e.event_date, e.alive_rank
 FROM (
   {rows}
 ) e JOIN {saved} s ON e.id_key = s.id_key
-WHERE s.newest_key IS NULL OR {key} > s.newest_key OR e.event_date > s.loss_date OR e.event_date > s.missing_date
+WHERE s.newer_than IS NULL OR {_newest_key_sql(d, "e.alive_rank")} > s.newer_than
 """
 
 
@@ -506,7 +522,7 @@ def newest_facts_sql(rows: str = "batch_newer", people: str = "plain", d: sql.Di
     kind = _kind_of_rank_sql("(100 - w.newest_key % 100)", AGGREGATED_KINDS)
     return f"""
 SELECT w.id_key, w.newest, {kind} FROM (
-  SELECT e.id_key, max(e.event_date) AS newest, max({_newest_key_sql(d)}) AS newest_key FROM {rows} e
+  SELECT e.id_key, max(e.event_date) AS newest, max({_newest_key_sql(d, "e.alive_rank")}) AS newest_key FROM {rows} e
   WHERE e.id_key IN (SELECT id_key FROM {people}) GROUP BY e.id_key
 ) w
 """
@@ -566,6 +582,19 @@ def floor_sql(paths: Sequence[Path | str]) -> str:
     )
 
 
+def _link(source: Path, target: Path) -> None:
+    """`target` as a second name of `source` (a copy where the file system has none). Neither
+    is changed in place afterwards: `ScaleRun.save_state` renames new files over a state's, and
+    `ScaleRun.write` removes a name before it writes one."""
+    if source.resolve() == target.resolve():
+        return
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 @dataclass
 class ScaleRun:
     """One certification on a DuckDB connection; `decisions` and `actions` tables when done."""
@@ -584,6 +613,16 @@ class ScaleRun:
         started = time.perf_counter()
         self.con.execute(statement)
         self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - started
+
+    def _timed_build_right(self, label: str, statement: str) -> None:
+        """`_timed`, with each hash join's right side as its hash table. DuckDB estimates a
+        filtered Parquet scan at a fraction of its rows and would hash a batch's millions of rows
+        to probe them with the 2 million saved ones, at twice the cost of the other way round."""
+        self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        try:
+            self._timed(label, statement)
+        finally:
+            self.con.execute("RESET disabled_optimizers")
 
     def _load_recipients(self, kind: str = "TABLE", keys: str | None = None) -> None:
         """`recipients_input` and `recipient_keys` (`keys`: a query giving them, e.g. the state's)."""
@@ -723,7 +762,11 @@ class ScaleRun:
             query = {"results": self._results_query(), "saved": saved_newest_sql()}.get(
                 table, f"SELECT * FROM {table}"
             )
-            self.con.execute(f"COPY ({query}) TO {sql.quote(str(target))} (FORMAT parquet)")
+            # Written beside and renamed over: a file linked from a run's output (`write`)
+            # keeps its content.
+            temp = target.with_name(f".{target.name}.tmp")
+            self.con.execute(f"COPY ({query}) TO {sql.quote(str(temp))} (FORMAT parquet)")
+            temp.replace(target)
         meta = {
             "version": STATE_VERSION, "as_of": state_as_of.isoformat(), "window_days": self.window_days,
             "recipients": str(self.recipients),
@@ -761,7 +804,7 @@ class ScaleRun:
             path = sql.quote(str(state / (table.removeprefix("old_") + ".parquet")))
             return f"CREATE OR REPLACE {kind} {table} AS SELECT * FROM read_parquet({path})"
 
-        self._timed("load state", load("old_targets"))
+        self._timed("load state", load("old_targets", "VIEW"))
         self._timed("load state", load("old_rare"))
         # The state's recipients are this run's: their keys are the saved targets' (one row each).
         self._load_recipients("VIEW", keys="SELECT id_key FROM old_targets")
@@ -769,7 +812,11 @@ class ScaleRun:
         self._timed("load state", load("old_reduced", "VIEW"))
         self._timed("load state", load("old_compact", "VIEW"))
         con.execute(f"CREATE OR REPLACE VIEW batch AS {store_scan_sql(batch)}")
-        self._timed("batch", f"CREATE OR REPLACE TABLE batch_rare AS {rare_rows_sql('batch')}")
+        # A batch's rows of the rare kinds are few: kept first, with their exact count, so that
+        # the join hashes them rather than the 2 million keys (DuckDB estimates a filtered
+        # Parquet scan at millions of rows).
+        self._timed("batch", f"CREATE OR REPLACE TEMP TABLE batch_rare_kinds AS {rare_kinds_sql('batch')}")
+        self._timed("batch", f"CREATE OR REPLACE TABLE batch_rare AS {rare_rows_sql('batch_rare_kinds')}")
         fast = self.as_of == state_as_of
         # Everyone's loss dates are needed when everyone's kept rows are (below); otherwise only
         # the people with a rare row in the batch can have new ones.
@@ -807,7 +854,9 @@ class ScaleRun:
         # when the as-of date moved on, the kept rows that can matter.
         deciding = [
             "SELECT * FROM old_compact",
-            "SELECT * FROM batch_reduced" if not fast else only_people_sql("batch_newer", "general"),
+            "SELECT * FROM batch_reduced"
+            if not fast
+            else ranked_rows_sql(only_people_sql("batch_newer", "general")),
             "SELECT o.* FROM old_reduced o JOIN changed c ON o.id_key = c.id_key",
         ]
         if self.as_of > state_as_of:
@@ -831,7 +880,7 @@ class ScaleRun:
             self._timed("touched", load("old_saved", "VIEW"))
             self._timed("touched", f"CREATE OR REPLACE VIEW saved AS {saved_with_changes_sql()}")
             newer = batch_newer_sql(state_as_of, key_range=self.key_range)
-            self._timed("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
+            self._timed_build_right("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
             self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql()}")
             self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")
             # Most of them have only routine rows: their facts follow from the batch's newest
@@ -897,15 +946,14 @@ class ScaleRun:
             changed = out / f"{table}{CHANGED_SUFFIX}.parquet"
             changed.unlink(missing_ok=True)
             if self.merged and self.base is not None:
-                shutil.copyfile(self.base / f"{table}.parquet", target)
+                _link(self.base / f"{table}.parquet", target)
                 query, target = f"SELECT * FROM new_{table}", changed
             elif self.saved is not None and not self.merged:
-                # The full run's state holds the same files: copied, not computed again.
-                saved = self.saved / f"{table}.parquet"
-                if saved.resolve() != target.resolve():
-                    shutil.copyfile(saved, target)
+                # The full run's state holds the same files: linked, not computed again.
+                _link(self.saved / f"{table}.parquet", target)
                 continue
             else:
                 query = self._results_query() if table == "results" else "SELECT * FROM actions"
+                target.unlink(missing_ok=True)  # it may be a state file's second name
             self.con.execute(f"COPY ({query}) TO {sql.quote(str(target))} (FORMAT parquet)")
         self.timings["write"] = time.perf_counter() - started
