@@ -805,7 +805,7 @@ class ScaleRun:
             return f"CREATE OR REPLACE {kind} {table} AS SELECT * FROM read_parquet({path})"
 
         self._timed("load state", load("old_targets", "VIEW"))
-        self._timed("load state", load("old_rare"))
+        self._timed("load state", load("old_rare", "VIEW"))
         # The state's recipients are this run's: their keys are the saved targets' (one row each).
         self._load_recipients("VIEW", keys="SELECT id_key FROM old_targets")
         # The kept rows are read only for the people whose loss moved (or a later as-of date).
@@ -899,12 +899,13 @@ class ScaleRun:
             # `results`, `actions` and `decisions` are views over the merge (read lazily).
             self._timed("merge", load("old_results", "VIEW"))
             self._timed("merge", load("old_actions", "VIEW"))
-            self._timed("merge", f"CREATE OR REPLACE TABLE new_results AS {results_sql()}")
+            # A view: `write` computes the new results once, into their file.
+            con.execute("ALTER TABLE decisions RENAME TO new_decisions")
+            self._timed("merge", f"CREATE OR REPLACE VIEW new_results AS {results_sql('new_decisions')}")
             con.execute("ALTER TABLE actions RENAME TO new_actions")
             con.execute(
                 f"CREATE OR REPLACE VIEW actions AS {merge_kept_sql('old_actions', 'new_actions', 'recipients')}"
             )
-            con.execute("DROP TABLE decisions")
             merged = merge_kept_sql("old_results", "new_results", "recipients")
             con.execute(f"CREATE OR REPLACE VIEW results AS {merged}")
             con.execute(f"CREATE OR REPLACE VIEW decisions AS {decisions_of_results_sql()}")
