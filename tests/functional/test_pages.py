@@ -267,6 +267,19 @@ def test_person_page_explains_the_current_decision(world: World, monkeypatch: py
     assert "139****5678" in html and "13912345678" not in html
 
 
+def test_person_page_marks_the_records_a_review_cleared(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    death = {
+        "kind": "death", "record_kind": "death", "date": date(2026, 4, 10), "end_date": None, "sub": "",
+        "detail": "", "file_name": "death_2026.csv", "row": 2, "batch_id": world.batch.pk, "cleared_by": 4711,
+    }  # fmt: skip
+    later = {**death, "date": date(2026, 6, 1), "row": 3, "cleared_by": None}
+    monkeypatch.setattr("zige.reports.selectors.evidence_for", lambda recipient: [later, death])
+    html = _html(_client(world.users["operator"]).get(reverse("roster:person", args=[world.alice.person_no])))
+    assert html.count("已核销（疑点核查 #4711 确认健在）") == 1
+
+
 def test_person_page_explains_death_and_pending(world: World) -> None:
     client = _client(world.users["operator"])
     html = _html(client.get(reverse("roster:person", args=[world.carol.person_no])))

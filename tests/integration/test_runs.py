@@ -296,6 +296,66 @@ def test_pushed_results_are_evidence_only_for_the_exact_id(tmp_path: Path) -> No
     }
 
 
+def test_a_review_found_alive_clears_the_earlier_losses_from_later_runs(tmp_path: Path) -> None:
+    """A bureau review that finds the person alive (确认健在) clears their loss records and
+    declarations of missing dated on or before the finding: the next run decides them by the
+    rest of their evidence, the person page marks the cleared records, and a loss dated after
+    the finding counts again (docs/rules.md §8.5). Someone else's review is untouched."""
+    from zige.reports.selectors import evidence_for
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.services import review_resolve
+
+    rows = [
+        roster_row("P001", "张三", ID_A),
+        roster_row("P002", "李四", ID_B),
+        roster_row("P003", "王五", ID_C),
+    ]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    deaths = [[ID_A, "张三", "2026-10-01"], [ID_B, "李四", "2026-10-02"]]
+    do_import(write_csv(tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], deaths))
+    do_import(write_csv(tmp_path / "declared_2026.csv", ["身份证号", "姓名", "宣告日期", "宣告类型"],
+                        [[ID_C, "王五", "2026-09-01", "宣告失踪"]]))  # fmt: skip
+    trips = [
+        [ID_A, "张三", "2026-11-01", "G1"],
+        [ID_B, "李四", "2026-11-02", "G2"],
+        [ID_C, "王五", "2026-11-03", "G3"],
+    ]
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    first = do_run()
+    assert {p: d[:2] for p, d in decisions_of(first).items()} == {
+        "P001": ("review", "alive_after_death"),
+        "P002": ("review", "alive_after_death"),
+        "P003": ("review", "alive_after_missing"),
+    }
+    officer = UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
+    found = datetime(2026, 12, 1, 2, tzinfo=UTC)
+    for person in ("P001", "P003"):
+        task = VerificationTask.objects.get(recipient__person_no=person, kind=TaskKind.REVIEW)
+        review_resolve(task_id=task.pk, user=officer, finding="alive", note="本人到场核实", now=found)
+
+    second = do_run(now=datetime(2026, 12, 2, tzinfo=UTC))
+    decided = {p: d[:4] for p, d in decisions_of(second).items()}
+    assert decided == {
+        "P001": ("eligible", "rail", "rail", date(2026, 11, 1)),
+        "P002": ("review", "alive_after_death", "rail", date(2026, 11, 2)),
+        "P003": ("eligible", "rail", "rail", date(2026, 11, 3)),
+    }
+    assert second.summary["inputs"]["cleared_by_review"] == 2
+    assert second.inputs_fingerprint != first.inputs_fingerprint
+    person = Recipient.objects.get(person_no="P001")
+    task = VerificationTask.objects.get(recipient=person, kind=TaskKind.REVIEW)
+    marks = {(r["record_kind"], r["date"]): r.get("cleared_by") for r in evidence_for(person)}
+    assert marks == {("death", date(2026, 10, 1)): task.pk, ("rail", date(2026, 11, 1)): None}
+
+    # A death dated after the finding is a new loss.
+    do_import(write_csv(tmp_path / "death_2026_12.csv", ["身份证号", "姓名", "死亡日期"],
+                        [[ID_A, "张三", "2026-12-10"]]))  # fmt: skip
+    third = do_run(as_of=date(2026, 12, 31), now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert decisions_of(third)["P001"][:4] == ("stop", "death", "death", date(2026, 12, 10))
+    marks = {(r["record_kind"], r["date"]): r.get("cleared_by") for r in evidence_for(person)}
+    assert marks[("death", date(2026, 12, 10))] is None
+
+
 def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
 

@@ -363,6 +363,51 @@ def test_increment_refuses_an_earlier_as_of(generated: list[BenchData], tmp_path
         run.increment(state=tmp_path / "state", batch=[data.store], store=[data.store])
 
 
+def test_cleared_losses_are_no_evidence_and_a_cleared_state_takes_no_increment(
+    generated: list[BenchData], tmp_path: Path
+) -> None:
+    """`full(cleared=…)`: a person's loss and missing records dated on or before their day in
+    `cleared` are no evidence; those dated later are; nobody else's decision moves."""
+    data = generated[1]
+    before, _, plain = _scale(data.recipients, [data.store], data.as_of)
+    by_person = {row[0]: row for row in before}
+    targets = plain.con.execute(
+        "SELECT r.person_no, t.id_key, t.loss_date, t.missing_date FROM targets t "
+        "JOIN recipients r ON r.id_number = t.id_key WHERE t.loss_date IS NOT NULL OR t.missing_date IS NOT NULL "
+        "ORDER BY r.person_no"
+    ).fetchall()
+    plain.con.close()
+    assert len(targets) > 20
+    # Half cleared on their earliest loss or declaration, half the day before it (no effect).
+    earliest = {
+        person: min(d for d in (loss, missing) if d is not None) for person, _, loss, missing in targets
+    }
+    on_day = {person for i, (person, *_rest) in enumerate(targets) if i % 2 == 0}
+    cleared = [
+        (key, earliest[person] - timedelta(days=0 if person in on_day else 1))
+        for person, key, _, _ in targets
+    ]
+    run = ScaleRun(connect(), data.recipients, data.as_of)
+    run.con.execute("CREATE TABLE cleared (id_key BIGINT, cleared_on DATE)")
+    run.con.executemany("INSERT INTO cleared VALUES (?, ?)", cleared)
+    run.full([data.store], state=tmp_path / "state", cleared="cleared")
+    after = {row[0]: row for row in _outcome(run.con)[0]}
+    left = run.con.execute(
+        "SELECT r.person_no, t.loss_date, t.missing_date FROM targets t JOIN recipients r ON r.id_number = t.id_key"
+    ).fetchall()
+    moved = {person for person in after if after[person] != by_person[person]}
+    assert moved and moved <= on_day  # only people cleared on (or after) their earliest record
+    for person, loss, missing in left:
+        if person in on_day:  # what is left of their records is dated after the day cleared
+            assert all(d is None or d > earliest[person] for d in (loss, missing))
+        elif person in earliest:
+            assert earliest[person] in (loss, missing)
+    run.con.close()
+    increment = ScaleRun(connect(), data.recipients, data.as_of)
+    with pytest.raises(ValueError, match="cleared"):
+        increment.increment(state=tmp_path / "state", batch=[data.store], store=[data.store])
+
+
 # --- Hypothesis provinces against the oracle -------------------------------------------------
 
 

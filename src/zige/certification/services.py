@@ -121,6 +121,7 @@ class _Inputs:
     feed_batches: list[ImportBatch]
     roster_batches: list[ImportBatch]
     pushed: int
+    cleared: int  # people a resolved review found alive (`_load_cleared`)
 
 
 def run_execute(*, run_id: int, now: datetime, progress: Progress | None = None) -> Run:
@@ -286,20 +287,41 @@ def _evidence_sql(batches: list[ImportBatch], *, as_of: date) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def _inputs(*, pushed: int) -> _Inputs:
+def _load_cleared(con: duckdb.DuckDBPyConnection) -> int:
+    """Table `run_cleared` (id_key, cleared_on) for `ScaleRun.full`: the people of the roll a
+    resolved review found alive, with the day of the latest finding (their loss and missing
+    records dated on or before it are no evidence: docs/rules.md §8.5). Returns how many."""
+    from zige.verification.selectors import alive_findings
+
+    found = alive_findings()
+    people = sorted(found)
+    con.execute(
+        "CREATE OR REPLACE TABLE cleared_people AS "
+        "SELECT unnest(?::BIGINT[]) AS recipient_id, unnest(?::DATE[]) AS cleared_on",
+        [people, [found[p][0] for p in people]],
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE run_cleared AS SELECT r.id_key, c.cleared_on "
+        "FROM cleared_people c JOIN run_roll r ON r.recipient_id = c.recipient_id WHERE r.id_key IS NOT NULL"
+    )
+    return len(people)
+
+
+def _inputs(*, pushed: int, cleared: int) -> _Inputs:
     """Every succeeded import: the roster imports made the roll, the feed imports the evidence."""
     succeeded = list(ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).order_by("pk"))
     return _Inputs(
         feed_batches=[b for b in succeeded if b.kind != "roster"],
         roster_batches=[b for b in succeeded if b.kind == "roster"],
         pushed=pushed,
+        cleared=cleared,
     )
 
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: list[ImportBatch]) -> str:
     """sha256 over the engine version, the as-of date, the content hashes of the evidence
-    imports, the pushed results and the roll (every 正常/暂停 recipient's fields that the
-    decisions read, with their 个人编号 and 单位编号)."""
+    imports, the pushed results, the roll (every 正常/暂停 recipient's fields that the
+    decisions read, with their 个人编号 and 单位编号) and the reviews' alive findings."""
     roll_columns = [c for c in _ROLL_TEXT if c not in ("recipient_id", "unit_id")]
     roll_hash = con.execute(
         "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), "
@@ -310,13 +332,18 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: l
         "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), feed_kind, id_number, name, "
         "CAST(event_date AS VARCHAR), sub, detail)), '' ORDER BY row_no)), '') FROM pushed"
     ).fetchone()
-    assert roll_hash is not None and pushed_hash is not None
+    cleared_hash = con.execute(
+        "SELECT coalesce(sha256(string_agg(concat_ws(':', recipient_id, cleared_on), ',' "
+        "ORDER BY recipient_id)), '') FROM cleared_people"
+    ).fetchone()
+    assert roll_hash is not None and pushed_hash is not None and cleared_hash is not None
     payload = {
         "engine": zige.__version__,
         "as_of": as_of.isoformat(),
         "evidence": sorted(f"{b.kind}:{b.sha256}" for b in feed_batches),
         "pushed": pushed_hash[0],
         "roll": roll_hash[0],
+        "cleared": cleared_hash[0],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -404,6 +431,7 @@ def _summary(
             "roster_imports": len(inputs.roster_batches),
             "evidence_records": evidence_rows,
             "pushed_results": inputs.pushed,
+            "cleared_by_review": inputs.cleared,
         },
     }
 
@@ -416,13 +444,13 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
         tracker.step("load the evidence")
         pushed = _pushed_table()
         con.register("pushed", pushed)
-        inputs = _inputs(pushed=pushed.num_rows)
+        inputs = _inputs(pushed=pushed.num_rows, cleared=_load_cleared(con))
         evidence = _evidence_sql(inputs.feed_batches, as_of=run.as_of)
         evidence_count = con.execute(f"SELECT count(*) FROM ({evidence}) e").fetchone()
         tracker.step("decide")
         # The province-scale engine (zige.engine.scale; the same decision builders as the batch
         # chain of `zige certify`): the store's rows are read once, by key, never as ID text.
-        ScaleRun(con, "SELECT * FROM run_roll", run.as_of).full(evidence)
+        ScaleRun(con, "SELECT * FROM run_roll", run.as_of).full(evidence, cleared="run_cleared")
         con.execute(
             """
             CREATE TABLE run_decisions AS

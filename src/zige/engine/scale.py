@@ -116,6 +116,17 @@ WHERE NOT {_aggregated()}{months}
 """
 
 
+def uncleared_sql(rows: str, cleared: str = "cleared") -> str:
+    """`rows` (rare rows: feed_kind, id_key, event_date, sub, …) less the loss records and
+    declarations of missing that a bureau review cleared: a person's in `cleared` (id_key,
+    cleared_on; one row a person) dated on or before the day the review found them alive
+    (确认健在, docs/rules.md §8.5). Those dated later count again."""
+    return f"""
+SELECT e.* FROM ({rows}) e LEFT JOIN {cleared} c ON e.id_key = c.id_key
+WHERE c.id_key IS NULL OR e.event_date > c.cleared_on OR NOT ({LOSS_CONDITION} OR {MISSING_CONDITION})
+"""
+
+
 def targets_sql(as_of: date, rare: str = "rare", keys: str = "recipient_keys") -> str:
     """Per recipient (of `keys`): the earliest loss and the earliest declaration of missing dated
     <= as_of (the dates after which alive evidence makes a `review`, docs/rules.md §2.1)."""
@@ -608,6 +619,7 @@ class ScaleRun:
     merged: bool = False  # a fast increment: `results` and `decisions` are views over the merge
     base: Path | None = None  # with `merged`: the state whose saved results the new rows replace
     saved: Path | None = None  # a full run's state, which holds its results and actions
+    cleared: bool = False  # decided with cleared loss records (`full`): no increment from its state
 
     def _timed(self, label: str, statement: str) -> None:
         started = time.perf_counter()
@@ -643,17 +655,23 @@ class ScaleRun:
     def window_start(self) -> date:
         return self.as_of - timedelta(days=self.window_days)
 
-    def full(self, store: Sequence[Path | str] | str, state: Path | None = None) -> None:
+    def full(
+        self, store: Sequence[Path | str] | str, state: Path | None = None, *, cleared: str | None = None
+    ) -> None:
         """Reduce the whole store, decide, and keep the reduced rows in `state`.
 
         `store` lists store roots, or is a query giving the store's columns (`feed_kind`,
-        `month`, `id_key`, `event_date`, `end_date`, `sub`).
+        `month`, `id_key`, `event_date`, `end_date`, `sub`). `cleared`: a table of the people a
+        bureau review found alive (id_key, cleared_on; `uncleared_sql`), whose earlier loss and
+        missing records are then no evidence (a state saved with them takes no increment).
         """
         # A view: the keys and the decided recipients' rows are each read once.
         self._load_recipients("VIEW")
         source = store if isinstance(store, str) else store_scan_sql(store)
         self.con.execute(f"CREATE OR REPLACE VIEW store AS {source}")
-        self._timed("rare", f"CREATE OR REPLACE TABLE rare AS {rare_rows_sql()}")
+        rare = rare_rows_sql() if cleared is None else uncleared_sql(rare_rows_sql(), cleared)
+        self._timed("rare", f"CREATE OR REPLACE TABLE rare AS {rare}")
+        self.cleared = cleared is not None
         self._timed("reduce", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")
         self._reduce_full(window_start=self.window_start)
         self.decide()
@@ -769,7 +787,7 @@ class ScaleRun:
             temp.replace(target)
         meta = {
             "version": STATE_VERSION, "as_of": state_as_of.isoformat(), "window_days": self.window_days,
-            "recipients": str(self.recipients),
+            "recipients": str(self.recipients), "cleared": self.cleared,
         }  # fmt: skip
         (state / "state.json").write_text(json.dumps(meta, indent=2))
         self.timings["save state"] = time.perf_counter() - started
@@ -791,6 +809,10 @@ class ScaleRun:
         meta = json.loads((state / "state.json").read_text())
         if meta.get("version") != STATE_VERSION:
             raise ValueError(f"{state}: state version {meta.get('version')} is not {STATE_VERSION}")
+        if meta.get("cleared"):
+            # The batch's rows of a cleared person, and clearances since, would need the state's
+            # rare rows cleared again: a full run decides.
+            raise ValueError(f"{state}: decided with cleared loss records: run in full")
         state_as_of = date.fromisoformat(meta["as_of"])
         if self.as_of < state_as_of:
             raise ValueError(f"as-of {self.as_of} is before the state's {state_as_of}: run in full")

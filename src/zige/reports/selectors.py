@@ -22,6 +22,7 @@ from zige.accounts.models import Role
 from zige.accounts.scoping import scope_recipients, scope_units
 from zige.certification import selectors as certification_selectors
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
+from zige.engine.kinds import LOSS_KINDS
 from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.feeds import selectors as feeds_selectors
 from zige.feeds.models import ImportBatch, ImportReject
@@ -351,8 +352,23 @@ def roster_changes(recipient: Recipient, user: Any) -> list[RecipientChange]:
 
 
 def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
-    """The person's records in the evidence store and pushed results, newest first."""
-    return feeds_selectors.evidence_for_person(id_number=recipient.id_number)
+    """The person's records in the evidence store and pushed results, newest first. A loss
+    record or declaration of missing that a review's alive finding cleared (docs/rules.md §8.5)
+    carries `cleared_by`: the review task's number (runs no longer count it)."""
+    from zige.verification.selectors import alive_findings
+
+    records = feeds_selectors.evidence_for_person(id_number=recipient.id_number)
+    finding = alive_findings(recipient_id=recipient.pk).get(recipient.pk)
+    if finding is not None:
+        day, task = finding
+        for record in records:
+            if record["record_kind"] in _CLEARABLE and record["date"] <= day:
+                record["cleared_by"] = task
+    return records
+
+
+# The record kinds an alive finding clears: the losses and the declaration of missing.
+_CLEARABLE = frozenset((*LOSS_KINDS, "declared_missing"))
 
 
 def _sort_day(value: Any) -> str:

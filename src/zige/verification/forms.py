@@ -31,7 +31,11 @@ class ReviewForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    finding = forms.ChoiceField(label="核查结论", choices=Finding.choices, widget=forms.RadioSelect)
+    finding = forms.ChoiceField(
+        label="核查结论", choices=Finding.choices, widget=forms.RadioSelect,
+        help_text="确认健在：此人今日及以前的死亡、火化、宣告死亡、单位确认丧失资格和宣告失踪记录核销，"
+        "以后的认证不再据此停发或列为疑点；日期在今日以后的此类记录照常比对。",
+    )  # fmt: skip
     death_date = forms.DateField(label="死亡日期（确认死亡、疑似冒领时必填）", required=False, widget=_DATE)
     amount_obtained = forms.DecimalField(
         label="冒领金额（元，空则按死亡次月起已发月数计算）", required=False, min_value=0, decimal_places=2

@@ -7,15 +7,18 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from zige.accounts.scoping import scope_by_unit_field
 from zige.verification.models import (
     ACTIVE,
     AWAITING_UNIT,
     Attachment,
+    Finding,
     Submission,
     TaskKind,
     TaskReminder,
+    TaskStatus,
     VerificationTask,
 )
 
@@ -138,3 +141,23 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
             }
         )
     return unit, rows
+
+
+def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, int]]:
+    """Per person a resolved review found alive (确认健在, `services.review_resolve`): the day of
+    the latest such finding and its task. The person's loss records and declarations of missing
+    dated on or before that day are no longer evidence (docs/rules.md §8.5); later ones are.
+    `recipient_id`: that person's only. Not scoped: the run and the person page (already
+    scoped) read it."""
+    qs = VerificationTask.objects.filter(
+        kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, finding=Finding.ALIVE, closed_at__isnull=False
+    )
+    if recipient_id is not None:
+        qs = qs.filter(recipient_id=recipient_id)
+    found: dict[int, tuple[date, int]] = {}
+    # Few rows (one a resolved review): the latest finding of each person wins.
+    for person, closed_at, pk in qs.order_by("closed_at", "pk").values_list(
+        "recipient_id", "closed_at", "pk"
+    ):
+        found[person] = (timezone.localtime(closed_at).date(), pk)
+    return found
