@@ -143,6 +143,16 @@ def test_the_bureau_records_a_fraud_finding_on_a_review_task(client: Client, set
     assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]
 
 
+def test_an_alive_finding_says_which_records_it_cleared(client: Client, setup: dict[str, Any]) -> None:
+    person = RecipientFactory(id_number=make_id(22, birth=date(1950, 3, 3)))
+    task = verification_task(person, kind="review")
+    client.force_login(setup["officer"])
+    url = reverse("verification:resolve", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    done = client.post(url, {"finding": "alive", "note": "本人到场"}, follow=True).content.decode()
+    assert "核查结论已记录" in done
+    assert "及以前的死亡、火化、宣告死亡、单位确认丧失资格和宣告失踪记录已核销" in done
+
+
 def test_the_unit_downloads_its_form1_fills_it_and_uploads_it_back(
     client: Client, setup: dict[str, Any]
 ) -> None:
