@@ -550,6 +550,8 @@ def test_bench_command_prints_the_table_and_the_last_line(tmp_path: Path) -> Non
     assert LAST_LINE.match(last), last
     assert "pandas x" in last and "splink x" in last
     assert "certify / floor" in result.output and "same counts" in result.output
+    assert "daily" in result.output and "saving the" in result.output  # (the table wraps at 80 columns)
+    assert not (tmp_path / f"store-r600-e30000-s7-v{GENERATOR_VERSION}" / "work" / "state-next").exists()
     # cached: the second run generates nothing
     assert (tmp_path / f"store-r600-e30000-s7-v{GENERATOR_VERSION}" / "meta.json").exists()
 

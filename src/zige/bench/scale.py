@@ -38,6 +38,7 @@ class Figures:
     certify_steps: dict[str, float] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)
     increment_s: float | None = None
+    chained_s: float | None = None  # the increment saving the next day's state as well
     increment_rows: int = 0
     increment_status: dict[str, int] = field(default_factory=dict)
     ingest: dict[str, Any] | None = None
@@ -103,8 +104,9 @@ def measure_certify(
 
 def measure_increment(
     data: BenchData, workdir: Path, *, threads: int, memory_limit: str, share: float = 0.01
-) -> tuple[float, int, dict[str, int]]:
-    """Generate a new batch (share x the store's rows) and decide again from the kept rows."""
+) -> tuple[float, float, int, dict[str, int]]:
+    """Generate a new batch (share x the store's rows) and decide again from the kept rows:
+    (seconds, seconds when the next day's state is saved as well, rows, status counts)."""
     batch = data.root / f"increment-{int(share * 10000)}bp-v{INCREMENT_VERSION}"
     marker = batch / ".rows"
     if marker.exists():
@@ -120,7 +122,18 @@ def measure_increment(
     seconds = time.perf_counter() - started
     counts = run.status_counts()
     con.close()
-    return seconds, rows, counts
+    # A day of a chain: the same, and the state the next day's increment starts from.
+    con = connect(threads, memory_limit)
+    run = ScaleRun(con, data.recipients, data.as_of)
+    started = time.perf_counter()
+    run.increment(
+        state=workdir / "state", batch=[batch], store=[data.store, batch], save=workdir / "state-next"
+    )
+    run.write(workdir / "out-increment")
+    chained = time.perf_counter() - started
+    con.close()
+    shutil.rmtree(workdir / "state-next")
+    return seconds, chained, rows, counts
 
 
 def measure_ingest(workdir: Path, rows: int) -> tuple[dict[str, Any] | None, str]:
