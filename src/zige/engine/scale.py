@@ -33,8 +33,8 @@ date that matters), so the builders give the same answer on the reduced rows as 
 tests/integration/test_scale_certify.py holds the two to identical decisions and actions.
 
 The reduced rows are kept (Parquet, under a state directory) with the recipients' rare rows,
-their loss dates, their winners, the key of each one's newest winner (`saved_newest_sql`), and
-everyone's results and payment actions. A daily increment
+their loss dates, their winners, the key above which a new record can change each one's
+decision (`saved_thresholds_sql`), and everyone's results and payment actions. A daily increment
 reads only the new batch's files: its rows join the kept rows, and only recipients whose
 earliest loss or declaration moved to before the recent window need a targeted re-read (of the
 store's months from that date on). At the state's as-of date a decision can change only for a
@@ -443,7 +443,9 @@ def _after_day_key_sql(day: str, d: sql.Dialect) -> str:
     return f"{d.days(day)} * 100 + 99"
 
 
-def saved_newest_sql(targets: str = "targets", compact: str = "compact", d: sql.Dialect = sql.DUCKDB) -> str:
+def saved_thresholds_sql(
+    targets: str = "targets", compact: str = "compact", d: sql.Dialect = sql.DUCKDB
+) -> str:
     """Per recipient (one row each): `newer_than`, the key (`_newest_key_sql`) above which a new
     alive record can change their decision: the lowest of the key of their newest saved alive
     winner (`compact`), and the keys after their earliest loss and declaration of missing
@@ -480,7 +482,7 @@ def batch_newer_sql(
     d: sql.Dialect = sql.DUCKDB,
 ) -> str:
     """The batch's alive records dated on or before `as_of` that can change a recipient's
-    decision: those whose key is above the person's saved `newer_than` (`saved_newest_sql`:
+    decision: those whose key is above the person's saved `newer_than` (`saved_thresholds_sql`:
     newer than their newest saved winner, or after their earliest loss or declaration of
     missing; with none saved, every record), as (id_key, event_date, alive_rank), each once.
     One pass over the batch's files (`key_range` as in `winners_sql`).
@@ -777,7 +779,7 @@ class ScaleRun:
         state.mkdir(parents=True, exist_ok=True)
         for table in ("reduced", "rare", "targets", "compact", "saved", "actions", "results"):
             target = state / f"{table}.parquet"
-            query = {"results": self._results_query(), "saved": saved_newest_sql()}.get(
+            query = {"results": self._results_query(), "saved": saved_thresholds_sql()}.get(
                 table, f"SELECT * FROM {table}"
             )
             # Written beside and renamed over: a file linked from a run's output (`write`)
