@@ -111,6 +111,29 @@ def test_a_run_writes_one_reminder_per_person_deadline_and_channel(tmp_path: Pat
     assert messages_for_run(run_id=run.pk, now=timezone.now())["created"] == 0
 
 
+def test_a_later_run_renders_no_message_that_an_earlier_run_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The people already reminded for the same deadline are skipped before their message is
+    built (a province's daily run would otherwise render them all for the database to refuse);
+    a new deadline or a new channel is still written."""
+    from zige.notifications import services
+
+    roster(tmp_path, [person(1, "13812345678"), person(2, "")])
+    do_run()
+    rendered: list[str] = []
+    real = services.render
+    monkeypatch.setattr(services, "render", lambda *a, **k: rendered.append(k["person_no"]) or real(*a, **k))
+    do_run(as_of=date(2026, 12, 1), now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert rendered == [] and Message.objects.count() == 2
+    roster(tmp_path, [person(1, "13812345678"), person(2, "13912345678")], name="roster2.csv")
+    do_run(as_of=date(2026, 12, 2), now=datetime(2026, 12, 2, 9, tzinfo=UTC))
+    assert rendered == ["P002"]  # now with a mobile: an SMS beside the unit's notice
+    assert set(Message.objects.values_list("recipient__person_no", "channel")) == {
+        ("P001", "sms"), ("P002", "unit"), ("P002", "sms"),
+    }  # fmt: skip
+
+
 def test_the_database_refuses_a_second_reminder(tmp_path: Path) -> None:
     roster(tmp_path, [person(1, "13812345678")])
     do_run()

@@ -138,12 +138,12 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
                     continue  # certified again after the failure (another way)
                 rows.append(_row(d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on))
         before = Message.objects.count()
-        messages = [_message(row, run_id=run_id, now=now, config=config) for row in rows]
+        messages = [_message(row, run_id=run_id, now=now, config=config) for row in _not_yet_written(rows)]
         Message.objects.bulk_create(messages, batch_size=2000, ignore_conflicts=True)
         created = Message.objects.count() - before
         counts = {
             "created": created,
-            "candidates": len(messages),
+            "candidates": len(rows),
             "sms": sum(1 for m in messages if m.channel == Channel.SMS),
             "unit": sum(1 for m in messages if m.channel == Channel.UNIT),
             "app_failed": sum(1 for m in messages if m.kind == Kind.APP_FAILED),
@@ -162,8 +162,31 @@ def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _
     )  # fmt: skip
 
 
+_IN_CHUNK = 5_000  # people per IN (...) list: SQLite limits the parameters of one statement
+
+
+def _not_yet_written(rows: list[_Row]) -> list[_Row]:
+    """The rows whose message (same person, deadline, channel and kind) no earlier run wrote.
+    A daily run's reminders are mostly yesterday's (same people, same deadlines): the database's
+    unique key would refuse them anyway, after each was rendered and sent to it — at a province's
+    size the most of a run's time after its decisions."""
+    people = sorted({row.recipient_id for row in rows})
+    written: set[tuple[int, date, str, str]] = set()
+    for start in range(0, len(people), _IN_CHUNK):
+        written.update(
+            Message.objects.filter(recipient_id__in=people[start : start + _IN_CHUNK]).values_list(
+                "recipient_id", "due_on", "channel", "kind"
+            )
+        )
+    return [row for row in rows if (row.recipient_id, row.due_on, _channel(row), row.kind) not in written]
+
+
+def _channel(row: _Row) -> str:
+    return Channel.SMS if row.mobile else Channel.UNIT
+
+
 def _message(row: _Row, *, run_id: int, now: datetime, config: NotifyConfig) -> Message:
-    channel = Channel.SMS if row.mobile else Channel.UNIT
+    channel = _channel(row)
     try:
         rendered = render(
             config, kind=row.kind, channel=channel, name=row.name, due_on=row.due_on,
