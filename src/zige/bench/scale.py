@@ -114,24 +114,21 @@ def measure_increment(
     else:
         rows = generate_increment(data, batch, share=share, threads=threads, memory_limit=memory_limit)
         marker.write_text(str(rows))
-    con = connect(threads, memory_limit)
-    run = ScaleRun(con, data.recipients, data.as_of)
-    started = time.perf_counter()
-    run.increment(state=workdir / "state", batch=[batch], store=[data.store, batch])
-    run.write(workdir / "out-increment")
-    seconds = time.perf_counter() - started
-    counts = run.status_counts()
-    con.close()
+
+    def timed(save: Path | None) -> tuple[float, dict[str, int]]:
+        con = connect(threads, memory_limit)
+        run = ScaleRun(con, data.recipients, data.as_of)
+        started = time.perf_counter()
+        run.increment(state=workdir / "state", batch=[batch], store=[data.store, batch], save=save)
+        run.write(workdir / "out-increment")
+        seconds = time.perf_counter() - started
+        counts = run.status_counts()
+        con.close()
+        return seconds, counts
+
+    seconds, counts = timed(None)
     # A day of a chain: the same, and the state the next day's increment starts from.
-    con = connect(threads, memory_limit)
-    run = ScaleRun(con, data.recipients, data.as_of)
-    started = time.perf_counter()
-    run.increment(
-        state=workdir / "state", batch=[batch], store=[data.store, batch], save=workdir / "state-next"
-    )
-    run.write(workdir / "out-increment")
-    chained = time.perf_counter() - started
-    con.close()
+    chained, _ = timed(workdir / "state-next")
     shutil.rmtree(workdir / "state-next")
     return seconds, chained, rows, counts
 
