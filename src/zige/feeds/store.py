@@ -210,6 +210,16 @@ def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[
         yield chunk
 
 
+# Values per IN (...) list of one statement: SQLite limits a statement's parameters.
+IN_LIST_SIZE = 5_000
+
+
+def in_lists(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """`values` in slices short enough for one `field__in=` filter each."""
+    for start in range(0, len(values), IN_LIST_SIZE):
+        yield values[start : start + IN_LIST_SIZE]
+
+
 # PostgreSQL: a bulk write of at least this many rows refreshes the table's planner statistics.
 ANALYZE_AFTER_ROWS = 10_000
 

@@ -275,9 +275,6 @@ def residence_code(recipient: Recipient | ListedPerson) -> str:
     return digits[:6] if len(digits) >= 6 else recipient.id_number[:6]
 
 
-_IN_CHUNK = 5_000  # IDs per IN (...) list: SQLite limits the parameters of one statement
-
-
 @dataclass(frozen=True)
 class RemoteStatus:
     last_date: date | None = None
@@ -297,9 +294,9 @@ def remote_results(
         return {}
     pushed = [
         (ident.upper(), timezone.localtime(at).date(), result)
-        for start in range(0, len(id_numbers), _IN_CHUNK)
+        for chunk in store.in_lists(id_numbers)
         for ident, at, result in PushedResult.objects.filter(
-            kind__in=cfg.remote_kinds, id_number__in=id_numbers[start : start + _IN_CHUNK]
+            kind__in=cfg.remote_kinds, id_number__in=chunk
         ).values_list("id_number", "auth_time", "result")
     ]
     con = duckdb.connect()

@@ -162,19 +162,15 @@ def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _
     )  # fmt: skip
 
 
-_IN_CHUNK = 5_000  # people per IN (...) list: SQLite limits the parameters of one statement
-
-
 def _not_yet_written(rows: list[_Row]) -> list[_Row]:
     """The rows whose message (same person, deadline, channel and kind) no earlier run wrote.
     A daily run's reminders are mostly yesterday's (same people, same deadlines): the database's
     unique key would refuse them anyway, after each was rendered and sent to it — at a province's
     size the most of a run's time after its decisions."""
-    people = sorted({row.recipient_id for row in rows})
     written: set[tuple[int, date, str, str]] = set()
-    for start in range(0, len(people), _IN_CHUNK):
+    for people in store.in_lists(sorted({row.recipient_id for row in rows})):
         written.update(
-            Message.objects.filter(recipient_id__in=people[start : start + _IN_CHUNK]).values_list(
+            Message.objects.filter(recipient_id__in=people).values_list(
                 "recipient_id", "due_on", "channel", "kind"
             )
         )

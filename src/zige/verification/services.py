@@ -285,9 +285,9 @@ def _create(run: Run, *, now: datetime) -> dict[str, int]:
     people = {r for r, _ in wanted}
     active: set[tuple[int, str]] = set()
     seen: set[tuple[int, str, str]] = set()
-    people_list = sorted(people)
-    for start in range(0, len(people_list), 5000):
-        chunk = people_list[start : start + 5000]
+    from zige.feeds.store import in_lists
+
+    for chunk in in_lists(sorted(people)):
         for recipient_id, kind, period, status in VerificationTask.objects.filter(
             recipient_id__in=chunk
         ).values_list("recipient_id", "kind", "period", "status"):
