@@ -39,6 +39,7 @@ class SmsGatewayServer:
         self.faults: list[str] = []
         self.accepted: Counter[str] = Counter()
         self.records: list[dict[str, Any]] = []
+        self.send_requests: list[dict[str, str]] = []  # Aliyun SendSms parameters, as received
         self.requests = 0
         self.bad_signatures = 0
         self.lock = threading.Lock()
@@ -125,6 +126,8 @@ class SmsGatewayServer:
                 "TotalCount": len(rows),
                 "SmsSendDetailDTOs": {"SmsSendDetailDTO": rows},
             }
+        with self.lock:
+            self.send_requests.append(params)
         return self._send(params.get("OutId", ""), params.get("PhoneNumbers", ""))
 
     def _send(self, out_id: str, mobile: str) -> tuple[int, Any]:

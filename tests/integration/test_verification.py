@@ -521,7 +521,7 @@ def test_reminders_once_per_threshold_then_overdue_suspends(task: VerificationTa
     assert sorted(TaskReminder.objects.filter(task=task).values_list("days_before", flat=True)) == [7, 30]
     assert tasks_sweep(now=at(deadline))["overdue"] == 0
     counts = tasks_sweep(now=at(deadline + timedelta(days=1)))
-    assert counts == {"reminders": 0, "overdue": 1, "suspensions": 1}
+    assert counts == {"reminders": 0, "overdue": 1, "suspensions": 1, "unit_sms": 0}
     task.refresh_from_db()
     assert task.status == "overdue" and task.escalated_at is not None
     # paid in advance through March 2027 (the month of the sweep): one month already paid

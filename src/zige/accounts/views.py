@@ -27,7 +27,7 @@ from zige.accounts.access import ADMIN_ROLES, role_required
 from zige.accounts.backends import client_ip
 from zige.accounts.forms import LoginForm, OwnPasswordForm, SetPasswordForm, UserCreateForm, UserEditForm
 from zige.accounts.models import User
-from zige.accounts.scoping import can_reveal, scope_recipients
+from zige.accounts.scoping import can_reveal, scope_recipients, scope_units
 from zige.accounts.services import (
     LoginOutcome,
     UserError,
@@ -37,7 +37,7 @@ from zige.accounts.services import (
     user_update,
 )
 from zige.audit.services import audit_record
-from zige.roster.models import Recipient
+from zige.roster.models import Recipient, Unit
 
 # --- login / logout ---------------------------------------------------------------------------
 
@@ -146,6 +146,13 @@ REVEALABLE: dict[str, Revealable] = {
         fields=frozenset({"id_number", "phone", "mobile"}),
         audit_type="roster.Recipient",
         audit_key=lambda obj: obj.person_no,
+    ),
+    # A unit's contact number: the mobile its deadline SMS go to (zige.notifications.unit_messages).
+    "unit": Revealable(
+        queryset=lambda user: scope_units(Unit.objects.all(), user),
+        fields=frozenset({"phone"}),
+        audit_type="roster.Unit",
+        audit_key=lambda obj: obj.unit_no,
     ),
 }
 

@@ -39,6 +39,7 @@ class NotifyConfig:
     sign_name: str = "山西人社"
     template_reminder_id: str = ""
     template_app_failed_id: str = ""
+    template_unit_deadline_id: str = ""  # the unit's SMS about its tasks' deadlines
     outbox_file: str = ""  # file gateway: JSON lines; default ZIGE_DATA_DIR/sms/outbox.jsonl
     timeout_s: float = 10.0
     quiet_start: time = time(21, 0)  # no SMS from quiet_start ...
@@ -57,6 +58,8 @@ class NotifyConfig:
     template_reminder: str = ""  # override of the province's text (placeholders: see content.py)
     template_app_failed: str = ""
     template_unit: str = ""
+    template_unit_deadline: str = ""
+    unit_sms: bool = True  # the verification sweep texts a unit's mobile about its tasks' deadlines
     max_segments: int = 2
     daily_run_at: time | None = time(2, 0)  # None: no daily run
     daily_run_window_h: int = 6  # a scheduler started later than this after daily_run_at waits a day
@@ -94,6 +97,7 @@ def from_environ(env: Mapping[str, str]) -> NotifyConfig:
         sign_name=get("ZIGE_SMS_SIGN_NAME", d.sign_name),
         template_reminder_id=get("ZIGE_SMS_TEMPLATE_ID"),
         template_app_failed_id=get("ZIGE_SMS_TEMPLATE_ID_APP_FAILED"),
+        template_unit_deadline_id=get("ZIGE_SMS_TEMPLATE_ID_UNIT_DEADLINE"),
         outbox_file=get("ZIGE_SMS_OUTBOX_FILE"),
         timeout_s=float(get("ZIGE_SMS_TIMEOUT", "10")),
         quiet_start=quiet_start,
@@ -108,6 +112,8 @@ def from_environ(env: Mapping[str, str]) -> NotifyConfig:
         template_reminder=get("ZIGE_SMS_TEXT_REMINDER"),
         template_app_failed=get("ZIGE_SMS_TEXT_APP_FAILED"),
         template_unit=get("ZIGE_UNIT_NOTICE_TEXT"),
+        template_unit_deadline=get("ZIGE_SMS_TEXT_UNIT_DEADLINE"),
+        unit_sms=get("ZIGE_UNIT_SMS", "1").lower() not in ("0", "off", "no", "false"),
         max_segments=int(get("ZIGE_SMS_MAX_SEGMENTS", "2")),
         daily_run_at=_optional_time(get("ZIGE_DAILY_RUN_AT", "02:00"), "ZIGE_DAILY_RUN_AT"),
         summary_at=_optional_time(get("ZIGE_SUMMARY_AT", "07:30"), "ZIGE_SUMMARY_AT"),

@@ -2,6 +2,8 @@
 
 Placeholders: {name} (masked: 王*明), {due} (2027年01月15日), {app}, {service_points},
 {phone} (the unit's phone, else the bureau's hotline), {person_no} (unit notices only).
+The unit's SMS about its verification tasks (`unit_deadline`): {unit_no}, {count} (tasks),
+{due} (the earliest deadline), {days} (the reminder threshold), {phone} (the bureau's hotline).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ PROVINCE_TEMPLATES: dict[str, dict[str, str]] = {
         "unit_app_failed": (
             "请通知{name}（个人编号{person_no}）：本人在“{app}”APP的资格认证未通过，请协助重新认证，"
             "或到{service_points}办理，{due}前完成。"
+        ),
+        "unit_deadline": (  # to the unit's mobile, from the verification sweep (notice 三(一)1)
+            "贵单位（单位编号{unit_no}）有{count}名退休人员的领取待遇资格核实将于{due}前到期（最早），"
+            "请登录系统完成核实。"
         ),
     },
 }
@@ -81,6 +87,7 @@ def _template(config: NotifyConfig, key: str) -> str:
         "reminder": config.template_reminder,
         "app_failed": config.template_app_failed,
         "unit": config.template_unit,
+        "unit_deadline": config.template_unit_deadline,
     }.get(key, "")
     if override:
         return override
@@ -94,7 +101,7 @@ def render(
     key = ("unit" if kind == "reminder" else "unit_app_failed") if channel == "unit" else kind
     params = {
         "name": mask_name(name),
-        "due": f"{due_on.year}年{due_on.month:02d}月{due_on.day:02d}日",
+        "due": due_text(due_on),
         "app": config.app_name,
         "service_points": config.service_points,
         "phone": unit_phone.strip() or config.service_phone,
@@ -116,8 +123,51 @@ def render(
     return Rendered(text=text, params=params, segments=parts)
 
 
-def check_templates(config: NotifyConfig) -> list[str]:
-    """Problems of the configured templates with a long name: for `zige status` and startup."""
+def due_text(day: date) -> str:
+    return f"{day.year}年{day.month:02d}月{day.day:02d}日"
+
+
+def _fit(config: NotifyConfig, key: str, text: str) -> int:
+    """The SMS parts of `text` with the signature the gateway puts in front (【山西人社】);
+    TemplateError beyond `max_segments`."""
+    parts = segments(f"【{config.sign_name}】{text}")
+    if parts > config.max_segments:
+        raise TemplateError(
+            f"the {key} SMS is {len(text)} characters + signature = {parts} parts; "
+            f"at most {config.max_segments} allowed (ZIGE_SMS_MAX_SEGMENTS)"
+        )
+    return parts
+
+
+def render_unit_deadline(
+    config: NotifyConfig, *, unit_no: str, count: int, due_on: date, days_before: int
+) -> Rendered:
+    """The SMS to a unit: `count` of its verification tasks near their deadline, the earliest
+    on `due_on` (sent as template parameters unit_no, count, due by HTTP gateways)."""
+    params = {
+        "unit_no": unit_no, "count": str(count), "due": due_text(due_on), "days": str(days_before),
+        "phone": config.service_phone,
+    }  # fmt: skip
+    try:
+        text = _template(config, "unit_deadline").format(**params)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise TemplateError(f"the unit_deadline template is broken: {exc!r}") from None
+    parts = _fit(config, "unit_deadline", text)
+    return Rendered(text=text, params={k: params[k] for k in ("unit_no", "count", "due")}, segments=parts)
+
+
+def check_unit_template(config: NotifyConfig) -> list[str]:
+    """Problems of the unit SMS template with a long unit number and count."""
+    try:
+        render_unit_deadline(config, unit_no="1" * 20, count=99999, due_on=date(2027, 12, 31), days_before=30)
+    except TemplateError as exc:
+        return [str(exc)]
+    return []
+
+
+def check_templates(config: NotifyConfig, *, unit: bool = True) -> list[str]:
+    """Problems of the configured templates with a long name: for `zige status` and startup.
+    `unit=False`: the person's templates only (a run's messages do not need the unit's)."""
     problems = []
     for kind in ("reminder", "app_failed"):
         for channel in ("sms", "unit"):
@@ -128,4 +178,4 @@ def check_templates(config: NotifyConfig) -> list[str]:
                 )  # fmt: skip
             except TemplateError as exc:
                 problems.append(str(exc))
-    return problems
+    return problems + (check_unit_template(config) if unit and config.unit_sms else [])

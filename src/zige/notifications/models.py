@@ -5,6 +5,11 @@ transaction as the run whose decision caused it. The unique constraint
 `one_message_per_person_deadline_channel_kind` makes a second reminder for the same person,
 deadline, channel and kind impossible, whatever is re-run. Messages on the `unit` channel are
 the unit's notice list (没有手机号码的退休人员由参保单位通知): they are never sent, they are listed.
+
+A `unit_deadline` message is an SMS to a unit (核实任务到期提醒), written by the verification
+sweep in the transaction of its reminders: no recipient and no run, but the threshold
+(`days_before`), the sweep's day (`sweep_day`) and how many tasks it is about (`task_count`);
+one per unit, threshold and day (`one_unit_sms_per_threshold_day`). The same sender delivers it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from django.db.models import Q
 class Kind(models.TextChoices):
     REMINDER = "reminder", "到期认证提醒"
     APP_FAILED = "app_failed", "APP认证未通过"
+    UNIT_DEADLINE = "unit_deadline", "核实任务到期提醒（单位）"
+
+
+# Kinds addressed to a unit (no recipient, no run), written by the verification sweep.
+UNIT_KINDS: tuple[str, ...] = (Kind.UNIT_DEADLINE.value,)
 
 
 class Channel(models.TextChoices):
@@ -35,9 +45,15 @@ class MessageStatus(models.TextChoices):
 
 
 class Message(models.Model):
-    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="messages")
+    # A person's message (reminder, app failure): recipient and run. A unit's (unit_deadline):
+    # neither — `message_recipient_or_unit_kind` holds the two shapes apart.
+    recipient = models.ForeignKey(
+        "roster.Recipient", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
     unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="messages")
-    run = models.ForeignKey("certification.Run", on_delete=models.PROTECT, related_name="messages")
+    run = models.ForeignKey(
+        "certification.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     # The deadline the message is about (reminder: the decision's due_on; app failure: the
@@ -59,12 +75,37 @@ class Message(models.Model):
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # unit_deadline only: the reminder threshold (days before the deadline), the sweep's local
+    # day and the number of tasks the SMS is about (due_on: the earliest of their deadlines).
+    days_before = models.PositiveSmallIntegerField(null=True, blank=True)
+    sweep_day = models.DateField(null=True, blank=True)
+    task_count = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["recipient", "due_on", "channel", "kind"],
                 name="one_message_per_person_deadline_channel_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["unit", "days_before", "sweep_day"],
+                condition=Q(kind__in=UNIT_KINDS),
+                name="one_unit_sms_per_threshold_day",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind__in=UNIT_KINDS,
+                        recipient__isnull=True,
+                        run__isnull=True,
+                        channel="sms",
+                        days_before__isnull=False,
+                        sweep_day__isnull=False,
+                        task_count__gt=0,
+                    )
+                    | (~Q(kind__in=UNIT_KINDS) & Q(recipient__isnull=False, run__isnull=False))
+                ),
+                name="message_recipient_or_unit_kind",
             ),
             models.CheckConstraint(condition=Q(kind__in=[k.value for k in Kind]), name="message_kind_known"),
             models.CheckConstraint(

@@ -1,4 +1,5 @@
-"""Reminders (reads): a person's reminder history, a unit's notice list, the operator's status."""
+"""Reminders (reads): a person's reminder history, a unit's notice list, a unit's deadline SMS,
+the operator's status."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Max, QuerySet
 
 from zige.accounts.scoping import scope_by_unit_field, scope_recipients
-from zige.notifications.models import InboxFile, InboxStatus, JobRun, Message, MessageStatus
+from zige.notifications.models import InboxFile, InboxStatus, JobRun, Kind, Message, MessageStatus
 from zige.roster.models import Recipient, Unit
 
 
@@ -26,6 +27,15 @@ def unit_notices(unit: Unit, user: Any) -> QuerySet[Message]:
         .select_related("recipient")
         .order_by("due_on", "recipient__person_no", "kind")
     )
+
+
+def unit_sms(user: Any, unit: Unit | None = None) -> QuerySet[Message]:
+    """The SMS sent to units about their verification tasks' deadlines, newest first: `unit`'s
+    or every unit the user may see (a unit operator: their own only)."""
+    qs = Message.objects.filter(kind=Kind.UNIT_DEADLINE)
+    if unit is not None:
+        qs = qs.filter(unit=unit)
+    return scope_by_unit_field(qs, user, "unit_id").select_related("unit").order_by("-created_at", "-pk")
 
 
 def outbox_counts() -> dict[str, int]:
@@ -54,6 +64,6 @@ def quarantined(limit: int = 20) -> list[InboxFile]:
 def failed_messages(limit: int = 20) -> list[Message]:
     return list(
         Message.objects.filter(status=MessageStatus.FAILED)
-        .select_related("recipient")
+        .select_related("recipient", "unit")
         .order_by("-pk")[:limit]
     )

@@ -111,7 +111,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
     transaction); returns counts. Existing messages (same person, deadline, channel, kind) stay
     as they are: nobody is reminded twice."""
     config = config or current()
-    problems = check_templates(config)
+    problems = check_templates(config, unit=False)
     with transaction.atomic():
         if problems:  # nothing is lost: the next run creates them once the template is fixed
             audit_record(
@@ -374,9 +374,10 @@ def _deliver(
         attempt = DeliveryAttempt.objects.create(
             message=message, number=message.attempts, worker=token[:64], started_at=now
         )
-    template_id = (
-        config.template_app_failed_id if message.kind == Kind.APP_FAILED else config.template_reminder_id
-    )
+    template_id = {
+        Kind.APP_FAILED.value: config.template_app_failed_id,
+        Kind.UNIT_DEADLINE.value: config.template_unit_deadline_id,
+    }.get(message.kind, config.template_reminder_id)
     outcome = gateway.send(
         SmsRequest(
             out_id=message.out_id, mobile=message.mobile, text=message.text, template_id=template_id,

@@ -69,8 +69,11 @@ def unit_notices_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
     def rows() -> Iterator[Any]:
         yield "\ufeff" + writer.writerow(["个人编号", "姓名", "类型", "截止日期", "通知内容", "列入日期"])
         for m in notices.iterator():
+            person = m.recipient
+            if person is None:  # a unit's own SMS (unit_deadline) is never on the notice list
+                continue
             yield writer.writerow(
-                [m.recipient.person_no, mask_name(m.recipient.name), m.get_kind_display(), m.due_on.isoformat(),
+                [person.person_no, mask_name(person.name), m.get_kind_display(), m.due_on.isoformat(),
                  m.text, timezone.localtime(m.created_at).date().isoformat()]
             )  # fmt: skip
 

@@ -13,7 +13,8 @@
   becomes `unit_confirm` evidence (through the feeds app's import service) and, where the result
   changes payment, a proposed payment action (`zige.benefits.services.payment_action_propose`).
 - `review_resolve`: the bureau's finding on a review-queue task (alive / dead / fraud).
-- `tasks_sweep`: the daily pass: reminders 30 and 7 days before the deadline, overdue tasks
+- `tasks_sweep`: the daily pass: reminders 30 and 7 days before the deadline (and one SMS per
+  unit and threshold to the unit's mobile, `zige.notifications.unit_messages`), overdue tasks
   escalated to the bureau and, with `ZIGE_OVERDUE_SUSPENDS`, a proposed suspension.
 
 Every status change follows `models.TRANSITIONS`, is written with a `TaskEvent` and audited in
@@ -44,6 +45,7 @@ from zige.audit.services import audit_record
 from zige.calendar import add_months
 from zige.certification.models import Decision, Run
 from zige.ids import birth_date_of
+from zige.notifications.unit_messages import DueTask, unit_deadline_messages
 from zige.roster.models import Recipient
 from zige.verification import config
 from zige.verification.models import (
@@ -939,7 +941,7 @@ def tasks_sweep(*, now: datetime) -> dict[str, int]:
     the bureau and, by `ZIGE_OVERDUE_SUSPENDS`, a proposed suspension (notice 三(一)4: 长期联系不到
     … 暂停发放)."""
     today = _local_day(now)
-    counts = {"reminders": 0, "overdue": 0, "suspensions": 0}
+    counts = {"reminders": 0, "overdue": 0, "suspensions": 0, "unit_sms": 0}
     with transaction.atomic():
         thresholds = config.reminder_days()
         active = VerificationTask.objects.filter(kind=TaskKind.UNIT, status__in=("open", "returned"))
@@ -947,23 +949,27 @@ def tasks_sweep(*, now: datetime) -> dict[str, int]:
             due_soon = list(
                 active.filter(
                     deadline__gte=today, deadline__lte=today + timedelta(days=max(thresholds))
-                ).values_list("pk", "deadline")
+                ).values_list("pk", "deadline", "unit_id")
             )
             reminded = set(
-                TaskReminder.objects.filter(task_id__in=[pk for pk, _ in due_soon]).values_list(
+                TaskReminder.objects.filter(task_id__in=[pk for pk, _, _ in due_soon]).values_list(
                     "task_id", "days_before"
                 )
             )
             new = []
-            for pk, deadline in due_soon:
+            to_text = []
+            for pk, deadline, unit_id in due_soon:
                 left = (deadline - today).days
                 threshold = min(t for t in thresholds if left <= t)
                 if any((pk, t) in reminded for t in thresholds if t <= threshold):
                     continue
                 new.append(TaskReminder(task_id=pk, days_before=threshold, created_at=now,
                                         text=f"核实任务 #{pk} 将于 {deadline.isoformat()} 到期（还有 {left} 天）"))  # fmt: skip
+                to_text.append(DueTask(unit_id=unit_id, days_before=threshold, deadline=deadline))
             TaskReminder.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
             counts["reminders"] = len(new)
+            # One SMS per unit and threshold to the unit's mobile, sent later by the SMS sender.
+            counts["unit_sms"] = unit_deadline_messages(tasks=to_text, day=today, now=now)["unit_sms"]
         late = list(active.filter(deadline__lt=today).select_related("recipient").order_by("pk"))
         suspends = config.overdue_suspends()
         for task in late:

@@ -17,9 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from zige.accounts.access import role_required
 from zige.accounts.models import Role, User
+from zige.accounts.scoping import scope_units
 from zige.audit.services import audit_record
 from zige.engine.forms import write_pending_workbook
 from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
+from zige.roster.models import Unit
 from zige.verification import selectors
 from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
 from zige.verification.models import AWAITING_UNIT, AttachmentRole, TaskKind, TaskStatus
@@ -65,9 +67,14 @@ def task_list(request: HttpRequest) -> HttpResponse:
     status = param(request, "status", statuses)
     kind = param(request, "kind", tuple(TaskKind.values))
     today = timezone.localdate()
-    tasks = selectors.tasks_list(
-        user=_user(request), status=status, kind=kind, unit_no=param(request, "unit")
-    )
+    unit_no = param(request, "unit")
+    tasks = selectors.tasks_list(user=_user(request), status=status, kind=kind, unit_no=unit_no)
+    # The unit whose deadline SMS are shown: the operator's own, or the bureau's `?unit=`
+    # (None: the latest of every unit).
+    units = scope_units(Unit.objects.all(), request.user)
+    sms_unit = units.filter(pk=_user(request).unit_id).first() if _user(request).unit_id else None
+    if sms_unit is None and unit_no:
+        sms_unit = units.filter(unit_no=unit_no).first()
     return render(
         request,
         "verification/list.html",
@@ -79,6 +86,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
             "statuses": TaskStatus.choices,
             "due_soon": selectors.due_soon_count(user=_user(request), today=today),
             "reminders": selectors.reminders_for(user=_user(request), limit=5),
+            "sms_unit": sms_unit,
             "today": today,
             "soon": today + timedelta(days=selectors.DUE_SOON_DAYS),
             "nav": "verification",
