@@ -215,6 +215,7 @@ def _register_subcommands() -> None:
     from zige import cli_admin, cli_records
 
     cli_records.register(main)
+    cli_records.register_decisions(main)  # decision retention: zige decisions prune / export
     cli_admin.register(main)
     from zige.notifications import cli as cli_notifications  # issue #5
 

@@ -7,6 +7,7 @@ fetch single objects through these querysets, so another unit's person is simply
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -31,6 +32,26 @@ def scope_recipients(qs: QuerySet[Any], user: Any) -> QuerySet[Any]:
     if _is_unit_operator(user):
         return qs.filter(unit_id=user.unit_id)
     return qs
+
+
+@dataclass(frozen=True)
+class UnitScope:
+    """`scope_recipients` for rows read outside the database (an archived run's decisions in its
+    Parquet copy, filtered by their `unit_id` column): nothing, one unit, or every unit."""
+
+    nothing: bool
+    unit_id: int | None = None  # when not `nothing`: the only unit, or None for every unit
+
+
+def unit_scope(user: Any) -> UnitScope:
+    """The same rule as `scope_recipients`, as a value for a query the ORM does not build."""
+    if not _can_see_anything(user):
+        return UnitScope(nothing=True)
+    if _is_unit_operator(user):
+        if user.unit_id is None:
+            return UnitScope(nothing=True)
+        return UnitScope(nothing=False, unit_id=int(user.unit_id))
+    return UnitScope(nothing=False)
 
 
 def scope_units(qs: QuerySet[Any], user: Any) -> QuerySet[Any]:

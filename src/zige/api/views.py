@@ -33,7 +33,8 @@ from zige.api.schemas import (
     TokenIn,
     TokenOut,
 )
-from zige.certification.models import Decision, Run, RunStatus
+from zige.certification.models import Run, RunStatus
+from zige.certification.selectors import decision_in_run
 from zige.engine.labels import REASON_ZH, STATUS_ZH
 from zige.feeds.push import PushRefused, PushSignature, max_bytes, max_items, pushed_result_record
 from zige.roster.models import BenefitStatus, Recipient
@@ -160,7 +161,7 @@ def _current_decision(person: Recipient) -> dict[str, Any] | None:
     run = Run.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of", "-pk").first()
     if run is None:
         return None
-    decision = Decision.objects.filter(run=run, recipient=person).first()
+    decision = decision_in_run(run=run, recipient=person)  # an archived run's from its copy
     if decision is None:
         return None
     return {

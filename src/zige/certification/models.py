@@ -1,4 +1,10 @@
-"""Certification runs, every recipient's decision in each, and what changed between runs."""
+"""Certification runs, every recipient's decision in each, and what changed between runs.
+
+Decision retention (docs/architecture.md, "Decision retention"): the `Decision` rows of the
+latest `ZIGE_KEEP_RUN_DECISIONS` succeeded runs stay in the database; an older run's rows are
+deleted once its Parquet copy (`runs/<id>/decisions.parquet`) is checked, and the run is marked
+`decisions_pruned_at`. Its summary, counts and `DecisionChange` rows stay for good.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +45,18 @@ class Run(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Archived (逐人结果已归档): the run's Decision rows were deleted from the database at this
+    # moment; its Parquet copy, whose SHA-256 is recorded here, is the record of them since.
+    decisions_pruned_at = models.DateTimeField(null=True, blank=True)
+    decisions_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "as_of"])]
+
+    @property
+    def decisions_archived(self) -> bool:
+        """True when the run's decisions are read from its Parquet copy, not the database."""
+        return self.decisions_pruned_at is not None
 
 
 class Decision(models.Model):
@@ -89,4 +104,9 @@ class DecisionChange(models.Model):
     new_reason = models.CharField(max_length=32)
 
     class Meta:
-        indexes = [models.Index(fields=["run", "new_status"]), models.Index(fields=["run", "unit"])]
+        indexes = [
+            models.Index(fields=["run", "new_status"]),
+            models.Index(fields=["run", "unit"]),
+            # A person's changes across runs: their history once older runs are archived.
+            models.Index(fields=["recipient", "run"], name="decisionchange_person_run"),
+        ]

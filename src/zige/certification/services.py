@@ -8,6 +8,11 @@ fingerprint of the inputs — in one transaction. A copy of the decisions is wri
 (`runs/<id>/decisions.parquet`) before that transaction; the next run compares with it.
 
 Same inputs and as-of date give the same decisions and the same fingerprint.
+
+Decision retention (`runs_prune_decisions`, docs/architecture.md): after a run succeeds, the
+runs older than the latest `ZIGE_KEEP_RUN_DECISIONS` succeeded ones lose their `Decision` rows,
+each only once its Parquet copy is checked; the copy is their record from then on
+(`certification.archive` reads it).
 """
 
 from __future__ import annotations
@@ -19,18 +24,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 import zige
 from zige.accounts.models import User
 from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
+from zige.certification import archive
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
@@ -52,10 +60,7 @@ _ROLL_TEXT = (
     "status_reason", "monthly_amount", "mobile", "retirement_date", "last_certified_on",
 )  # fmt: skip
 _DATES = ("status_since", "retirement_date", "last_certified_on")
-_DECISION_COLUMNS = (
-    "recipient_id", "unit_id", "status", "reason", "evidence_kind", "evidence_date", "certified_on", "due_on",
-    "remind", "channel", "action", "effective_month", "months", "amount",
-)  # fmt: skip
+_DECISION_COLUMNS = archive.COPY_COLUMNS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,9 +146,27 @@ def run_execute(*, run_id: int, now: datetime, progress: Progress | None = None)
             store.discard(store.run_decisions_file(run.pk))
         _record_failure(run, exc, now=tracker.at(now))
     run.refresh_from_db()
+    if run.status == RunStatus.SUCCEEDED:
+        _apply_retention(now=tracker.at(now))
     if progress is not None and run.status == RunStatus.SUCCEEDED:
         progress("done", tracker.total, tracker.total)
     return run
+
+
+def _apply_retention(*, now: datetime) -> None:
+    """After a run committed: archive the runs older than the latest `ZIGE_KEEP_RUN_DECISIONS`
+    (`runs_prune_decisions`). A failure here is logged and leaves the run succeeded: the rows
+    stay, and the next run (or `zige decisions prune`) tries again."""
+    keep = settings.ZIGE_KEEP_RUN_DECISIONS
+    if keep is None:
+        return
+    try:
+        result = runs_prune_decisions(keep=keep, now=now)
+    except Exception:
+        logger.exception("decision retention failed (the run itself succeeded)")
+        return
+    for refused in result.refused:
+        logger.warning("run %s keeps its decisions in the database: %s", refused.run_id, refused.reason)
 
 
 INTERRUPTED_MESSAGE = (
@@ -369,6 +392,12 @@ def _load_previous(con: duckdb.DuckDBPyConnection, previous: Run | None) -> None
             f"FROM read_parquet({quote(str(copy))})"
         )
         return
+    if previous.decisions_archived:
+        # Never the case with the retention rule (the latest run keeps its rows); comparing with
+        # no rows would record every recipient as new.
+        raise RuntimeError(
+            f"run {previous.pk}'s decisions are archived but its copy {archive.copy_name(previous.pk)} is missing"
+        )
     text = store.fetch_arrow(
         "SELECT CAST(recipient_id AS TEXT), CAST(unit_id AS TEXT), status, reason "
         f"FROM {Decision._meta.db_table} WHERE run_id = {int(previous.pk)}",
@@ -547,3 +576,187 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
             # --- end issue #4 ---
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision retention (docs/architecture.md, "Decision retention")
+
+MIN_KEEP = 2
+# Decision rows deleted per statement, each statement its own transaction: SQLite's write lock
+# and PostgreSQL's transaction stay short while a run's 2,000,000 rows go.
+PRUNE_CHUNK_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class PrunedRun:
+    run_id: int
+    as_of: date
+    rows: int  # Decision rows deleted from the database by this call
+    archived_now: bool  # False: archived before; rows an interrupted deletion left were removed now
+
+
+@dataclass(frozen=True)
+class RefusedRun:
+    run_id: int
+    as_of: date
+    reason: str  # why the run keeps its rows (its copy is missing, unreadable or incomplete)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    keep: int
+    kept: tuple[int, ...]  # the latest `keep` succeeded runs, newest first: untouched
+    pruned: tuple[PrunedRun, ...]
+    refused: tuple[RefusedRun, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.pruned)
+
+
+def runs_prune_decisions(*, keep: int, now: datetime, user: Any = None) -> PruneResult:
+    """Delete the `Decision` rows of every succeeded run older than the latest `keep` (by
+    finishing time, as `latest_run` orders them), each only once its Parquet copy is checked
+    (`archive.check_copy`: present, readable, `run.recipients` rows by its metadata, every
+    column, the summary's count per status); a run whose copy fails keeps its rows and is
+    reported with the reason. Returns what was kept, pruned and refused.
+
+    Each run is archived in its own transaction — `decisions_pruned_at`, the copy's SHA-256 and
+    one audit row (`run.decisions_pruned`) — and from that commit on every reader takes its
+    decisions from the copy (`certification.archive`). Its rows are then deleted
+    `PRUNE_CHUNK_ROWS` at a time, each chunk committed on its own; rows an interrupted deletion
+    left are removed by the next call. Idempotent: a second call finds nothing to do.
+    """
+    if keep < MIN_KEEP:
+        raise ValueError(f"keep must be {MIN_KEEP} or more (the latest run and the one it compares with)")
+    if isinstance(user, User) and not can_operate(user):
+        raise PermissionDenied("only bureau staff prune decisions")
+    succeeded = Run.objects.filter(status=RunStatus.SUCCEEDED)
+    kept = tuple(succeeded.order_by("-finished_at", "-pk").values_list("pk", flat=True)[:keep])
+    pruned: list[PrunedRun] = []
+    refused: list[RefusedRun] = []
+    for run in succeeded.exclude(pk__in=kept).order_by("finished_at", "pk"):
+        archived_now = False
+        if not run.decisions_archived:
+            check = archive.check_copy(run)
+            if check.problem:
+                refused.append(RefusedRun(run.pk, run.as_of, check.problem))
+                continue
+            archived_now = _archive_run(run, check=check, keep=keep, now=now, user=user)
+            if (
+                not archived_now
+                and not Run.objects.filter(pk=run.pk, decisions_pruned_at__isnull=False).exists()
+            ):
+                continue
+        rows = _delete_decisions(run.pk)
+        if archived_now or rows:
+            pruned.append(PrunedRun(run.pk, run.as_of, rows, archived_now))
+    return PruneResult(keep=keep, kept=kept, pruned=tuple(pruned), refused=tuple(refused))
+
+
+def _archive_run(run: Run, *, check: archive.CopyCheck, keep: int, now: datetime, user: Any) -> bool:
+    """Mark `run` archived, audited in the same transaction; False if it no longer qualifies."""
+    with transaction.atomic():
+        locked = (
+            Run.objects.select_for_update()
+            .filter(pk=run.pk, status=RunStatus.SUCCEEDED, decisions_pruned_at__isnull=True)
+            .first()
+        )
+        if locked is None:
+            return False
+        in_database = Decision.objects.filter(run_id=run.pk).count()
+        Run.objects.filter(pk=run.pk).update(decisions_pruned_at=now, decisions_sha256=check.sha256)
+        audit_record(
+            actor=user, action="run.decisions_pruned", target_type="run", target_id=run.pk, at=now,
+            before={"decisions_in_database": in_database},
+            after={"as_of": run.as_of.isoformat(), "recipients": run.recipients, "copy": archive.copy_name(run.pk),
+                   "copy_rows": check.rows, "copy_sha256": check.sha256, "copy_status": check.status,
+                   "keep": keep},
+        )  # fmt: skip
+    return True
+
+
+def _delete_decisions(run_id: int) -> int:
+    """Delete an archived run's Decision rows, `PRUNE_CHUNK_ROWS` per statement and transaction
+    (`DELETE … WHERE id IN (SELECT id … WHERE run_id = ? LIMIT n)`: the run_id index finds the
+    next chunk on SQLite and PostgreSQL alike). Returns how many."""
+    table = connection.ops.quote_name(Decision._meta.db_table)
+    statement = (
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE run_id = %s LIMIT {PRUNE_CHUNK_ROWS})"
+    )
+    deleted = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [run_id])
+            count = max(int(cursor.rowcount), 0)
+        deleted += count
+        if count < PRUNE_CHUNK_ROWS:
+            return deleted
+
+
+def run_decisions_export(
+    *, run_id: int, out: Path, now: datetime, user: Any = None, unit_no: str | None = None
+) -> int:
+    """Write run `run_id`'s decisions to the CSV file `out` (UTF-8, header), from its Parquet
+    copy whether the run is archived or not, with each person's 个人编号 and 单位编号; `unit_no`
+    keeps one unit. An archived run's copy must still have the SHA-256 recorded when it was
+    archived. Audited (`run.decisions_exported`); returns the number of rows."""
+    from zige.accounts.models import Role
+    from zige.roster.models import Unit
+
+    if isinstance(user, User) and user.role not in (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.AUDITOR):
+        raise PermissionDenied("only bureau staff and auditors export a run's decisions")
+    run = Run.objects.get(pk=run_id, status=RunStatus.SUCCEEDED)
+    path = archive.copy_path(run.pk)
+    if not path.is_file():
+        raise ArchiveError(f"run {run.pk} has no decisions copy ({archive.copy_name(run.pk)})")
+    sha256 = archive.file_sha256(path)
+    if run.decisions_archived and sha256 != run.decisions_sha256:
+        raise ArchiveError(
+            f"run {run.pk}'s copy {archive.copy_name(run.pk)} has changed since it was archived "
+            f"(SHA-256 {sha256[:12]}…, recorded {run.decisions_sha256[:12]}…)"
+        )
+    unit_filter = ""
+    if unit_no is not None:
+        unit = Unit.objects.filter(unit_no=unit_no).first()
+        if unit is None:
+            raise ArchiveError(f"no unit {unit_no!r}")
+        unit_filter = f"WHERE d.unit_id = {int(unit.pk)}"
+    con = duckdb.connect()
+    try:
+        con.register(
+            "people",
+            store.fetch_arrow(
+                "SELECT CAST(id AS TEXT), person_no FROM roster_recipient", ["id", "person_no"]
+            ),
+        )
+        con.register(
+            "units", store.fetch_arrow("SELECT CAST(id AS TEXT), unit_no FROM roster_unit", ["id", "unit_no"])
+        )
+        columns = ", ".join(f"d.{c}" for c in _DECISION_COLUMNS[2:])
+        query = f"""
+            SELECT {int(run.pk)} AS run_id, DATE {quote(run.as_of.isoformat())} AS as_of, p.person_no, u.unit_no,
+                   d.recipient_id, {columns}
+            FROM read_parquet({quote(str(path))}) d
+            LEFT JOIN people p ON CAST(p.id AS BIGINT) = d.recipient_id
+            LEFT JOIN units u ON CAST(u.id AS BIGINT) = d.unit_id
+            {unit_filter}
+            ORDER BY p.person_no, d.recipient_id"""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temp = out.with_name(f".{out.name}.tmp")
+        written = con.execute(f"COPY ({query}) TO {quote(str(temp))} (HEADER, DELIMITER ',')").fetchone()
+        rows = int(written[0]) if written else 0
+        temp.replace(out)
+    finally:
+        con.close()
+    with transaction.atomic():
+        audit_record(
+            actor=user, action="run.decisions_exported", target_type="run", target_id=run.pk, at=now,
+            after={"as_of": run.as_of.isoformat(), "rows": rows, "unit_no": unit_no or "", "file": out.name,
+                   "file_sha256": archive.file_sha256(out), "copy_sha256": sha256},
+        )  # fmt: skip
+    return rows
+
+
+class ArchiveError(Exception):
+    """A run's decisions copy cannot be used (missing, or changed since it was archived)."""

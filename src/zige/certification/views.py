@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from zige.accounts.models import User
 from zige.accounts.scoping import can_operate
+from zige.certification import archive
 from zige.certification.forms import RunForm
 from zige.certification.models import Run, RunStatus
 from zige.certification.selectors import run_get
@@ -86,6 +87,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if run.status == RunStatus.SUCCEEDED:
         context.update(_summary_tables(run, request.user))
+    if run.decisions_archived:
+        context["archive_name"] = archive.copy_name(run.pk)
     return render(request, "certification/detail.html", context)
 
 

@@ -19,7 +19,8 @@ from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Qu
 from django.db.models.functions import Coalesce
 
 from zige.accounts.models import Role
-from zige.accounts.scoping import scope_recipients, scope_units
+from zige.accounts.scoping import scope_recipients, scope_units, unit_scope
+from zige.certification import archive
 from zige.certification import selectors as certification_selectors
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
 from zige.engine.kinds import LOSS_KINDS
@@ -102,14 +103,18 @@ def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashbo
     )
     runs.reverse()
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    missing = [r.pk for r in runs if not (_sees_everything(user) and "status" in (r.summary or {}))]
+    missing = [r for r in runs if not (_sees_everything(user) and "status" in (r.summary or {}))]
     for r in runs:
-        if r.pk not in missing:
+        if r not in missing:
             counts[r.pk] = {k: int(v) for k, v in r.summary["status"].items()}
-    if missing:
-        rows = scope_recipients(Decision.objects.filter(run__in=missing), user)
+    in_database = [r.pk for r in missing if not r.decisions_archived]
+    if in_database:
+        rows = scope_recipients(Decision.objects.filter(run__in=in_database), user)
         for row in rows.values("run_id", "status").annotate(n=Count("pk")):
             counts[row["run_id"]][row["status"]] = row["n"]
+    archived = [r for r in missing if r.decisions_archived]
+    if archived:  # a unit's counts of runs whose decisions are in their Parquet copies only
+        counts.update(archive.status_counts(archived, unit_scope(user)))
     board.trend = [{"run": r, "as_of": r.as_of, "counts": counts.get(r.pk, {})} for r in runs]
     return board
 
@@ -119,6 +124,8 @@ def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
     board = Dashboard(run=run)
     if _sees_everything(user) and _summary_usable(run):
         _fill_from_summary(board, run, top_units)
+    elif run.decisions_archived:
+        _fill_from_archive(board, run, user, top_units)
     else:
         _fill_from_decisions(board, run, user, top_units)
     board.total = sum(board.by_status.values())
@@ -186,6 +193,21 @@ def _fill_from_decisions(board: Dashboard, run: Run, user: Any, top_units: int) 
         .order_by("-work", "unit__unit_no")[:top_units]
     )
     board.units = list(units)
+
+
+def _fill_from_archive(board: Dashboard, run: Run, user: Any, top_units: int) -> None:
+    """`_fill_from_decisions` for an archived run: the same counts from its Parquet copy, for
+    the rows of the user's scope."""
+    found = archive.counts(run, unit_scope(user), top_units=top_units)
+    board.by_status, board.by_reason, board.remind, board.actions = (
+        found.by_status, found.by_reason, found.remind, found.actions,
+    )  # fmt: skip
+    names = Unit.objects.in_bulk([u["unit_id"] for u in found.units])
+    board.units = [
+        {**u, "unit_no": names[u["unit_id"]].unit_no, "name": names[u["unit_id"]].name}
+        for u in found.units
+        if u["unit_id"] in names
+    ]
 
 
 def reason_text(reason: str) -> str:
@@ -343,8 +365,13 @@ def search_recipients(user: Any, q: str, *, status: str = "", unit_no: str = "")
 
 
 def decision_history(recipient: Recipient, user: Any) -> list[Decision]:
-    """Every decision about the person, newest run first."""
+    """Every decision about the person in the runs kept in the database, newest run first."""
     return list(certification_selectors.decision_history(user=user, recipient=recipient))
+
+
+def archived_history(recipient: Recipient, user: Any) -> list[certification_selectors.ArchivedSpan]:
+    """The person's decisions in archived runs, as spans of runs with the same result."""
+    return certification_selectors.archived_history(user=user, recipient=recipient)
 
 
 def roster_changes(recipient: Recipient, user: Any) -> list[RecipientChange]:
@@ -410,14 +437,22 @@ def contradicted_record(decision: Decision | None, evidence: list[dict[str, Any]
 
 
 def timeline(
-    decisions: list[Decision], evidence: list[dict[str, Any]], changes: list[RecipientChange]
+    decisions: list[Decision],
+    evidence: list[dict[str, Any]],
+    changes: list[RecipientChange],
+    archived: list[certification_selectors.ArchivedSpan] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evidence, decisions and roster changes on one line, newest first."""
+    """Evidence, decisions (of the runs in the database, and of archived runs as spans with the
+    same result) and roster changes on one line, newest first."""
     items: list[dict[str, Any]] = []
     for row in evidence:
         items.append({"type": "evidence", "day": _sort_day(row.get("date"))[:10], "record": row})
     for d in decisions:
         items.append({"type": "decision", "day": d.run.as_of.isoformat(), "decision": d})
+    for span in archived or []:
+        items.append(
+            {"type": "decision", "day": span.first.as_of.isoformat(), "decision": span.decision, "span": span}
+        )
     for c in changes:
         items.append({"type": "change", "day": c.changed_at.date().isoformat(), "change": c})
     order = {"decision": 0, "change": 1, "evidence": 2}

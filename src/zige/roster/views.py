@@ -61,7 +61,10 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
             "explanation": explanation,
             "latest_run": latest,
             "timeline": selectors.timeline(
-                decisions, evidence, selectors.roster_changes(recipient, request.user)
+                decisions,
+                evidence,
+                selectors.roster_changes(recipient, request.user),
+                selectors.archived_history(recipient, request.user),
             ),
             "evidence_count": len(evidence),
             "can_reveal": can_reveal(request.user),

@@ -9,6 +9,9 @@ Everything a deployment changes comes from the environment:
   (`1` when served over HTTPS: secure cookies and HSTS), `ZIGE_TLS_PROXY` (`1` behind a proxy
   that terminates TLS and sets X-Forwarded-Proto), `ZIGE_SESSION_MINUTES` (idle timeout, 30),
   `ZIGE_LOCKOUT_FAILURES` (5) and `ZIGE_LOCKOUT_MINUTES` (15).
+- `ZIGE_KEEP_RUN_DECISIONS` (7, at least 2; `all` keeps every run's): how many of the latest
+  succeeded runs keep their decisions in the database; older runs' are read from their Parquet
+  copies (docs/architecture.md, "Decision retention").
 """
 
 from __future__ import annotations
@@ -189,6 +192,25 @@ CONTENT_SECURITY_POLICY = {
 # Login lockout: after this many failures in a row the account is locked for the period.
 ZIGE_LOCKOUT_FAILURES = int(os.environ.get("ZIGE_LOCKOUT_FAILURES", "5"))
 ZIGE_LOCKOUT_MINUTES = int(os.environ.get("ZIGE_LOCKOUT_MINUTES", "15"))
+
+
+def _keep_run_decisions(text: str) -> int | None:
+    """`ZIGE_KEEP_RUN_DECISIONS`: a whole number of runs, at least 2, or `all` (None: no pruning)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        keep = int(text)
+    except ValueError:
+        keep = 0
+    if keep < 2:
+        # The latest run and the one before it always keep their rows (the next run compares with
+        # the latest; the latest's page compares with the one before).
+        raise ValueError(f"ZIGE_KEEP_RUN_DECISIONS={text!r}: give a number of runs, 2 or more, or 'all'")
+    return keep
+
+
+# Decision retention: the latest N succeeded runs keep their Decision rows in the database.
+ZIGE_KEEP_RUN_DECISIONS = _keep_run_decisions(os.environ.get("ZIGE_KEEP_RUN_DECISIONS", "7"))
 
 TASKS = {
     "default": {
