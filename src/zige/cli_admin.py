@@ -359,6 +359,57 @@ def store_upgrade_cmd() -> None:
     out.print(f"store key layout: {len(upgraded)} batch(es) rewritten", highlight=False)
 
 
+@store_group.command("compact")
+@click.option(
+    "--min-files", type=click.IntRange(min=2), default=2, show_default=True,
+    help="merge a kind/month partition holding at least this many files",
+)  # fmt: skip
+@click.option("--kind", default=None, help="only this feed kind (default: every kind)")
+@click.option(
+    "--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
+    help="keep replaced files this long after a merge, for reads that listed them before",
+)  # fmt: skip
+def store_compact_cmd(min_files: int, kind: str | None, grace_hours: float) -> None:
+    """Merge each kind/month partition's files of succeeded imports into one sorted file
+    (小文件合并: a person page then reads one file per partition instead of one per import), and
+    remove the files earlier merges replaced once their grace period is over. Audited."""
+    _django()
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from zige.engine.store import CompactedPartition, StoreBusy
+    from zige.feeds.services import store_compact
+
+    def report(p: CompactedPartition) -> None:
+        rate = p.rows / p.seconds if p.seconds > 0 else 0.0
+        out.print(
+            f"{p.kind} {p.month}: {p.files} files -> 1 ({p.batches} batches, {p.rows:,} rows, "
+            f"{p.bytes_before / 1e6:.1f} -> {p.bytes_after / 1e6:.1f} MB) in {p.seconds:.2f} s "
+            f"({rate / 1e6:.2f} M rows/s)",
+            highlight=False,
+        )
+
+    try:
+        result = store_compact(
+            now=timezone.now(),
+            min_files=min_files,
+            kind=kind,
+            grace=timedelta(hours=grace_hours),
+            progress=report,
+        )
+    except StoreBusy as exc:
+        _fail(str(exc))
+    except OSError as exc:  # the partition being merged is as it was (nothing of it committed)
+        _fail(f"store compact failed: {exc}; the partition being merged is unchanged, run it again")
+    rows = sum(p.rows for p in result.partitions)
+    out.print(
+        f"store compact: {len(result.partitions)} partition(s) merged ({rows:,} rows); "
+        f"{len(result.removed)} replaced file(s) removed ({result.removed_bytes / 1e6:.1f} MB)",
+        highlight=False,
+    )
+
+
 @click.command()
 def migrate() -> None:
     """Bring the database schema up to date."""

@@ -539,7 +539,7 @@ def test_evidence_files_have_small_row_groups_and_a_lookup_finds_ids_in_any_of_t
     rows = [[i, "张三", "2026-03-05", "G1", "太原", "北京"] for i in ids]
     batch = do_import(write_csv(files / "rail_2026q2.csv", RAIL_HEADER, rows))
     assert batch.status == ImportStatus.SUCCEEDED, batch.message
-    [(_, path)] = store.evidence_files("rail")  # one month
+    [path] = store.evidence_files("rail")  # one month
     meta = pq.ParquetFile(path).metadata
     assert meta.num_row_groups >= 3
     assert all(meta.row_group(g).num_rows <= 2048 for g in range(meta.num_row_groups))

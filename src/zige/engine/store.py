@@ -25,6 +25,18 @@ Layout under the store's root (hive partitions, read with `hive_partitioning`):
   spaces: docs/rules.md §4) is kept once: within the batch (the first row of the file) and
   against the rows already stored for the same kind in the months the batch touches (an
   anti-join over those partitions only).
+- Compaction (小文件合并, `EvidenceStore.compact`): daily imports leave many small files per
+  partition, and a lookup reads one row group in every file. Compaction merges a kind/month
+  partition's files into one file `kind=<kind>/month=<month>/c<n>-<tag>.parquet`, sorted by
+  `id_key`, `event_date`, `batch_id`, `row_no` (each batch's rows keep their order), with every
+  column and the ingest's writer settings, then writes its record `_compact/c<n>.json` (which
+  batches' files it holds: the commit point). Batch manifests are never rewritten: readers
+  resolve a batch's files through the records (`resolve`), reading a merged file in place of
+  the files it holds, and only for the batches asked for (`FileList.partial`). The replaced
+  files stay for a grace period (`DEFAULT_GRACE`), so a reader that listed them before the
+  commit still finds them; a later compaction removes them. One compaction at a time (a lock
+  file); imports need no lock against it (they only add files, and read either side of a
+  commit: the same rows).
 
 Two ways in: `ingest_csv` takes a UTF-8 CSV: for kinds without a result column through the native
 scan (`zige.engine.native`, C: the rows it is sure of, then the others through the same SQL, then
@@ -38,16 +50,18 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
 import itertools
 import json
 import mmap
+import re
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -64,6 +78,13 @@ from zige.ids import EARLIEST_BIRTH
 # zige.feeds.store), and cost nothing measurable to the scans that read whole files.
 ROW_GROUP = 16_384
 MANIFEST_DIR = "_manifest"
+# Compaction records (`Compaction`), one per merged file, and the lock of compaction and upgrade.
+COMPACT_DIR = "_compact"
+# How long the files a compaction replaced stay after its commit, for readers that listed them
+# before: longer than any read of the store (a province's run reads it for minutes).
+DEFAULT_GRACE = timedelta(hours=1)
+# The order of a merged file: the store's order (key, date), then each batch's rows in turn.
+MERGE_ORDER = ("id_key", "event_date", "batch_id", "row_no")
 # The store key's layout, recorded in every manifest: 2 = birth date first (`zige.ids.store_key`).
 # A store written with another layout is refused (its keys would match no recipient) until
 # `EvidenceStore.upgrade_key_layout` (`zige store upgrade`) rewrites it.
@@ -77,6 +98,15 @@ RECORD_KEY = ("id_key", "event_date", "end_date", "sub", "detail", "name_key")
 # only where a reader prunes by them (the person page by key; the month is the partition).
 _DICTIONARY_COLUMNS = ("name_key", "batch_id", "sub")
 _STATISTICS_COLUMNS = ("id_key", "event_date")
+_PARQUET_OPTIONS: dict[str, object] = {
+    "compression": "zstd", "compression_level": 1, "store_schema": False,
+    "use_dictionary": list(_DICTIONARY_COLUMNS), "write_statistics": list(_STATISTICS_COLUMNS),
+}  # fmt: skip
+# The columns as every reader sees them (pyarrow's and DuckDB's writers give the same Parquet types).
+_STORE_SCHEMA = pa.schema(
+    [("id_key", pa.int64()), ("event_date", pa.date32()), ("end_date", pa.date32()), ("sub", pa.string()),
+     ("detail", pa.string()), ("name_key", pa.string()), ("batch_id", pa.int64()), ("row_no", pa.int64())]
+)  # fmt: skip
 _EMPTY_SCAN = (
     "SELECT CAST(NULL AS BIGINT) AS id_key, CAST(NULL AS DATE) AS event_date, CAST(NULL AS DATE) AS end_date, "
     "CAST(NULL AS VARCHAR) AS sub, CAST(NULL AS VARCHAR) AS detail, CAST(NULL AS VARCHAR) AS name_key, "
@@ -134,6 +164,100 @@ class BatchManifest:
         )
 
 
+@dataclass(frozen=True)
+class Compaction:
+    """One merged file of a kind/month partition and what it holds: the record, written last,
+    is the compaction's commit point. Of a partition's records the highest `number` is live;
+    it holds every row of the lower ones."""
+
+    number: int
+    kind: str
+    month: str
+    file: str  # the merged file, relative to the store root
+    sources: tuple[tuple[int, str], ...]  # (batch id, the batch's own file) of every row in it
+    replaces: tuple[str, ...]  # the files this merge read: batch files, the previous merged file
+    rows: int
+    committed_at: str  # ISO 8601 with its offset: the replaced files go `DEFAULT_GRACE` after it
+    key_layout: int = KEY_LAYOUT
+
+    @property
+    def path(self) -> str:
+        """The record's path relative to the store root."""
+        return f"{COMPACT_DIR}/c{self.number}.json"
+
+    @property
+    def batch_ids(self) -> frozenset[int]:
+        return frozenset(b for b, _ in self.sources)
+
+    def committed(self) -> datetime:
+        return datetime.fromisoformat(self.committed_at)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"number": self.number, "kind": self.kind, "month": self.month, "file": self.file,
+             "sources": [list(x) for x in self.sources], "replaces": list(self.replaces), "rows": self.rows,
+             "committed_at": self.committed_at, "key_layout": self.key_layout},
+            ensure_ascii=False, indent=1,
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> Compaction:
+        data = json.loads(text)
+        return cls(
+            int(data["number"]), str(data["kind"]), str(data["month"]), str(data["file"]),
+            tuple((int(b), str(f)) for b, f in data["sources"]), tuple(data["replaces"]), int(data["rows"]),
+            str(data["committed_at"]), int(data["key_layout"]),
+        )  # fmt: skip
+
+
+class FileList(list[Path]):
+    """Store files to read: a list of paths, and the batches they were resolved for.
+
+    `partial` are merged files that also hold rows of batches not asked for: they are read for
+    the rows of `batch_ids` only. `EvidenceStore.read_sql` (and everything reading through it)
+    applies that filter; a plain list made from this one would not."""
+
+    def __init__(
+        self, paths: Iterable[Path] = (), *, partial: Iterable[Path] = (), batch_ids: Iterable[int] = ()
+    ) -> None:
+        super().__init__(paths)
+        self.partial = frozenset(partial)
+        self.batch_ids = frozenset(batch_ids)
+
+    def existing(self) -> FileList:
+        """The files that are on disk (for readers that tolerate a missing one)."""
+        return FileList(
+            (p for p in self if p.is_file()), partial=(p for p in self.partial if p.is_file()),
+            batch_ids=self.batch_ids,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CompactedPartition:
+    """What one partition's merge did (for the operator's report and the audit log)."""
+
+    kind: str
+    month: str
+    files: int  # the files merged (the previous merged file counts as one)
+    batches: int  # batches whose rows the new file holds
+    rows: int
+    bytes_before: int
+    bytes_after: int
+    seconds: float
+    record: str  # the record's relative path
+
+
+@dataclass
+class CompactionResult:
+    partitions: list[CompactedPartition] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # files and records the sweeps removed
+    removed_bytes: int = 0
+
+
+class StoreBusy(Exception):
+    """Another compaction or key upgrade holds the store's lock."""
+
+
 @dataclass
 class BatchWrite:
     """What one batch put on disk: the manifest (None until committed), its files and the
@@ -175,10 +299,40 @@ def _write_parquet(table: pa.Table, path: Path, *, row_group_size: int) -> None:
     """A store file written by pyarrow (the native ingest, the key upgrade). store_schema=False:
     plain types for every reader, as DuckDB's COPY writes them; dictionaries and statistics only
     where they pay (docs/performance.md)."""
-    pq.write_table(
-        table, path, compression="zstd", compression_level=1, row_group_size=row_group_size,
-        store_schema=False, use_dictionary=list(_DICTIONARY_COLUMNS), write_statistics=list(_STATISTICS_COLUMNS),
-    )  # fmt: skip
+    pq.write_table(table, path, row_group_size=row_group_size, **_PARQUET_OPTIONS)
+
+
+def _write_parquet_stream(batches: Iterable[pa.RecordBatch], path: Path, *, row_group_size: int) -> int:
+    """`_write_parquet` of a stream of record batches (the compaction's sorted rows): the same
+    settings and row groups of exactly `row_group_size` rows (the last one shorter), without
+    holding more than a row group in memory. Returns the rows written."""
+    written = 0
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    with pq.ParquetWriter(path, _STORE_SCHEMA, **_PARQUET_OPTIONS) as writer:
+
+        def flush(table: pa.Table) -> None:
+            writer.write_table(table, row_group_size=row_group_size)
+
+        for batch in batches:
+            pending.append(batch.cast(_STORE_SCHEMA))
+            held += batch.num_rows
+            if held >= row_group_size:
+                table = pa.Table.from_batches(pending, _STORE_SCHEMA)
+                full = held - held % row_group_size
+                flush(table.slice(0, full))
+                written += full
+                rest = table.slice(full)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            flush(pa.Table.from_batches(pending, _STORE_SCHEMA))
+            written += held
+    return written
+
+
+def _remove(path: Path) -> None:
+    """Remove a file that nothing lists any more (tests make it fail)."""
+    path.unlink(missing_ok=True)
 
 
 class StoreLayoutError(Exception):
@@ -247,26 +401,71 @@ class EvidenceStore:
         check_layout(manifest)
         return manifest
 
+    def compactions(self) -> list[Compaction]:
+        """Every committed compaction record, by number (superseded ones too, until swept)."""
+        directory = self.root / COMPACT_DIR
+        if not directory.is_dir():
+            return []
+        found = []
+        for path in directory.glob("c*.json"):
+            try:
+                record = Compaction.from_json(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:  # swept meanwhile: a later record of its partition holds its rows
+                continue
+            if record.key_layout != KEY_LAYOUT:
+                raise StoreLayoutError(
+                    f"compacted file {record.file} was written with store key layout {record.key_layout}; "
+                    f"this version reads layout {KEY_LAYOUT}"
+                )
+            found.append(record)
+        return sorted(found, key=lambda c: c.number)
+
+    def live_compactions(self) -> dict[tuple[str, str], Compaction]:
+        """The live record of each compacted partition (kind, month): its highest number."""
+        live: dict[tuple[str, str], Compaction] = {}
+        for record in self.compactions():
+            live[record.kind, record.month] = record
+        return live
+
+    def resolve(self, batches: Iterable[BatchManifest], kinds: Iterable[str] | None = None) -> FileList:
+        """The files holding the rows of `batches` (of some kinds): each batch file, or the live
+        merged file of its partition in its place (once), marked partial when it also holds
+        rows of batches not asked for."""
+        wanted = None if kinds is None else set(kinds)
+        chosen = [m for m in batches if wanted is None or m.kind in wanted]
+        ids = {m.batch_id for m in chosen}
+        holder = {f: c for c in self.live_compactions().values() for _, f in c.sources}
+        paths: list[Path] = []
+        partial: list[Path] = []
+        used: set[int] = set()
+        for m in chosen:
+            for f in m.files:
+                record = holder.get(f)
+                if record is None:
+                    paths.append(self.root / f)
+                elif record.number not in used:
+                    used.add(record.number)
+                    paths.append(self.root / record.file)
+                    if not record.batch_ids <= ids:
+                        partial.append(self.root / record.file)
+        return FileList(paths, partial=partial, batch_ids=ids if partial else ())
+
     def files(
         self, kinds: Iterable[str] | None = None, *, batches: Iterable[BatchManifest] | None = None
-    ) -> list[Path]:
-        """The live data files: of the given batches (default: every committed one), of some kinds."""
-        wanted = None if kinds is None else set(kinds)
-        chosen = self.manifests() if batches is None else list(batches)
-        return [
-            self.root / f for m in chosen if wanted is None or m.kind in wanted for f in m.files
-        ]  # fmt: skip
+    ) -> FileList:
+        """The files holding the rows of the given batches (default: every committed one), of some
+        kinds: batch files and merged files (`resolve`)."""
+        return self.resolve(self.manifests() if batches is None else batches, kinds)
 
     def read_sql(self, paths: Sequence[Path]) -> str:
-        """The rows of the given data files with `feed_kind` and `month` from their paths."""
+        """The rows of the given data files with `feed_kind` and `month` from their paths (a
+        `FileList`'s partial files for the rows of its batches only)."""
         if not paths:
             return _EMPTY_SCAN
-        listing = ", ".join(sql.quote(str(p)) for p in paths)
-        return (
-            f"SELECT {', '.join(STORE_COLUMNS)}, kind AS feed_kind, month "
-            f"FROM read_parquet([{listing}], hive_partitioning = true, "
-            "hive_types = {'kind': VARCHAR, 'month': VARCHAR})"
-        )
+        return _read_parquet_sql(
+            paths, f"{', '.join(STORE_COLUMNS)}, kind AS feed_kind, month",
+            "hive_partitioning = true, hive_types = {'kind': VARCHAR, 'month': VARCHAR}",
+        )  # fmt: skip
 
     def scan_sql(
         self, kinds: Iterable[str] | None = None, *, batches: Iterable[BatchManifest] | None = None
@@ -386,10 +585,16 @@ class EvidenceStore:
 
     def _partition_files(
         self, kind: str, months: Sequence[str], existing: Sequence[BatchManifest] | None
-    ) -> list[Path]:
+    ) -> FileList:
+        """The files holding the stored rows of `kind` in `months` (of the `existing` batches)."""
         chosen = self.manifests() if existing is None else existing
-        prefixes = tuple(f"kind={kind}/month={m}/" for m in months)
-        return [self.root / f for m in chosen if m.kind == kind for f in m.files if f.startswith(prefixes)]
+        prefixes = tuple(str(self.root / f"kind={kind}/month={m}") + "/" for m in months)
+        files = self.resolve(chosen, [kind])
+        return FileList(
+            (p for p in files if str(p).startswith(prefixes)),
+            partial=files.partial,
+            batch_ids=files.batch_ids,
+        )
 
     def _mkdirs(self, directory: Path, write: BatchWrite) -> None:
         missing = []
@@ -410,6 +615,167 @@ class EvidenceStore:
                 directory.rmdir()  # only when empty
         write.manifest = None
 
+    # -- compacting --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's compaction lock (compaction and key upgrade, one at a time, across
+        processes); `StoreBusy` when another holds it."""
+        directory = self.root / COMPACT_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / ".lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusy(f"another compaction or upgrade of {self.root} is running") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def compact(
+        self,
+        *,
+        now: datetime,
+        batches: Sequence[BatchManifest] | None = None,
+        kinds: Iterable[str] | None = None,
+        min_files: int = 2,
+        grace: timedelta = DEFAULT_GRACE,
+        con: duckdb.DuckDBPyConnection | None = None,
+        progress: Callable[[CompactedPartition], None] | None = None,
+    ) -> CompactionResult:
+        """Merge each kind/month partition holding `min_files` or more files of `batches`
+        (default: every committed batch; the system of record gives its succeeded ones) into one
+        file; remove what earlier compactions replaced once `grace` has passed since their commit.
+
+        Per partition: the rows of its files (the batches' own files and the partition's live
+        merged file, whole) are sorted by `MERGE_ORDER` and written with the ingest's settings
+        under a temporary name, renamed into place, then the record (`Compaction`) is written and
+        renamed: the commit point. A failure or a crash before it leaves the partition as it was
+        (the next compaction removes a left-over file); after it, readers resolve the batches to
+        the new file and the replaced files wait for the sweep. `now` (aware) dates the commit."""
+        if min_files < 2:
+            raise ValueError("min_files must be at least 2")
+        if now.tzinfo is None:
+            raise ValueError("now must be an aware datetime")
+        result = CompactionResult()
+        wanted = None if kinds is None else set(kinds)
+        with self.lock():
+            self._sweep(now, grace, result)
+            chosen = self.manifests() if batches is None else list(batches)
+            for manifest in chosen:
+                check_layout(manifest)
+            live = self.live_compactions()
+            holder = {f: c for c in live.values() for _, f in c.sources}
+            fresh: dict[tuple[str, str], list[tuple[int, str]]] = {}
+            for manifest in chosen:
+                if wanted is not None and manifest.kind not in wanted:
+                    continue
+                for f in manifest.files:
+                    if f not in holder:
+                        fresh.setdefault((manifest.kind, _month_of(f)), []).append((manifest.batch_id, f))
+            own = con is None
+            con = duckdb.connect() if con is None else con
+            try:
+                for (kind, month), new in sorted(fresh.items()):
+                    previous = live.get((kind, month))
+                    if len(new) + (previous is not None) < min_files:
+                        continue
+                    done = self._merge(con, kind=kind, month=month, previous=previous, new=new, now=now)
+                    result.partitions.append(done)
+                    if progress is not None:
+                        progress(done)
+            finally:
+                if own:
+                    con.close()
+            self._sweep(now, grace, result)
+        return result
+
+    def _merge(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        kind: str,
+        month: str,
+        previous: Compaction | None,
+        new: Sequence[tuple[int, str]],
+        now: datetime,
+    ) -> CompactedPartition:
+        """Merge one partition (see `compact`)."""
+        started = time.perf_counter()
+        inputs = ([previous.file] if previous is not None else []) + [f for _, f in new]
+        sources = (previous.sources if previous is not None else ()) + tuple(new)
+        records = self.compactions()
+        number = max((c.number for c in records), default=0) + 1
+        # The commit times rise with the numbers, whatever clock the callers pass (the sweep relies on it).
+        committed = max([now, *(c.committed() for c in records)])
+        relative = f"kind={kind}/month={month}/c{number}-{uuid.uuid4().hex[:8]}.parquet"
+        target = self.root / relative
+        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        expected = sum(pq.ParquetFile(self.root / f).metadata.num_rows for f in inputs)
+        before = sum((self.root / f).stat().st_size for f in inputs)
+        record = Compaction(
+            number, kind, month, relative, sources, tuple(inputs), expected, committed.isoformat()
+        )
+        record_path = self.root / record.path
+        record_temp = record_path.with_name(f".{record_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        listing = ", ".join(sql.quote(str(self.root / f)) for f in inputs)
+        query = (
+            f"SELECT {', '.join(STORE_COLUMNS)} FROM read_parquet([{listing}], hive_partitioning = false) "
+            f"ORDER BY {', '.join(MERGE_ORDER)}"
+        )
+        try:
+            with self._step("compact: sort and write"):
+                reader = con.sql(query).to_arrow_reader(self.row_group_size)
+                written = _write_parquet_stream(reader, temp, row_group_size=self.row_group_size)
+            if written != expected:
+                raise RuntimeError(f"compaction of {kind}/{month} wrote {written} rows of {expected}")
+            self._rename(temp, target)
+            record_temp.write_text(record.to_json(), encoding="utf-8")
+            self._rename(record_temp, record_path)  # the commit point
+        except BaseException:
+            for path in (record_temp, temp, target):
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            raise
+        return CompactedPartition(
+            kind=kind, month=month, files=len(inputs), batches=len(sources), rows=written, bytes_before=before,
+            bytes_after=target.stat().st_size, seconds=time.perf_counter() - started, record=record.path,
+        )  # fmt: skip
+
+    def _sweep(self, now: datetime, grace: timedelta, result: CompactionResult) -> None:
+        """Under the lock: remove the files each record replaced once `grace` has passed since its
+        commit, then the records a later one superseded (their file is gone with it), then what a
+        compaction that never committed left (its merged file, temporary files)."""
+        records = self.compactions()
+        expired = [c for c in records if c.committed() + grace <= now]
+
+        def remove(relative: str) -> None:
+            path = self.root / relative
+            if path.exists():
+                size = path.stat().st_size
+                _remove(path)
+                result.removed.append(relative)
+                result.removed_bytes += size
+
+        for record in expired:
+            for relative in record.replaces:
+                remove(relative)
+        done = {c.number for c in expired}
+        by_partition: dict[tuple[str, str], list[Compaction]] = {}
+        for record in records:
+            by_partition.setdefault((record.kind, record.month), []).append(record)
+        for chain in by_partition.values():
+            for record, successor in itertools.pairwise(chain):
+                if successor.number in done:  # its replaced files, `record.file` among them, are gone
+                    remove(record.path)
+        kept = {c.file for c in records}
+        for pattern in ("kind=*/month=*/c*.parquet", "kind=*/month=*/.c*.tmp", f"{COMPACT_DIR}/.c*.tmp"):
+            for path in self.root.glob(pattern):
+                relative = path.relative_to(self.root).as_posix()
+                if relative not in kept and _COMPACTED_NAME.match(path.name):
+                    remove(relative)
+
     # -- upgrading ---------------------------------------------------------------------------
 
     def upgrade_key_layout(self) -> list[str]:
@@ -421,6 +787,10 @@ class EvidenceStore:
         new files (the commit point, as for an import); then the old files are removed. A crash
         leaves the old batch whole (its manifest unchanged; the new files unlisted, written again
         by the next upgrade) or the new one (old files unlisted)."""
+        with self.lock():
+            return self._upgrade_key_layout()
+
+    def _upgrade_key_layout(self) -> list[str]:
         directory = self.root / MANIFEST_DIR
         upgraded: list[str] = []
         for path in sorted(directory.glob("b*.json")) if directory.is_dir() else []:
@@ -729,10 +1099,39 @@ class EvidenceStore:
         )  # fmt: skip
 
 
+# Names only a compaction writes: merged files, and its temporary files (records and data).
+_COMPACTED_NAME = re.compile(
+    r"^(c\d+-[0-9a-f]{8}\.parquet|\.c\d+-[0-9a-f]{8}\.parquet\.[0-9a-f]{8}\.tmp|\.c\d+\.json\.[0-9a-f]{8}\.tmp)$"
+)
+
+
+def _month_of(relative: str) -> str:
+    """The month label of a data file's relative path (`kind=…/month=<label>/…`)."""
+    return relative.split("/")[1].removeprefix("month=")
+
+
 def _stored_records_sql(files: Sequence[Path]) -> str:
     """The record keys of stored files, for the anti-join that drops rows stored before."""
-    listing = ", ".join(sql.quote(str(p)) for p in files)
-    return f"(SELECT {', '.join(RECORD_KEY)} FROM read_parquet([{listing}]))"
+    return f"({_read_parquet_sql(files, ', '.join(RECORD_KEY), 'hive_partitioning = false')})"
+
+
+def _read_parquet_sql(files: Sequence[Path], columns: str, options: str) -> str:
+    """`SELECT columns FROM read_parquet(files, options)`; a `FileList`'s partial files only for
+    the rows of its batches."""
+    partial = files.partial if isinstance(files, FileList) else frozenset()
+
+    def listing(paths: Iterable[Path]) -> str:
+        return ", ".join(sql.quote(str(p)) for p in paths)
+
+    whole = [p for p in files if p not in partial]
+    some = [p for p in files if p in partial]
+    parts = [f"SELECT {columns} FROM read_parquet([{listing(whole)}], {options})"] if whole else []
+    if some:
+        assert isinstance(files, FileList)
+        ids = ", ".join(str(int(b)) for b in sorted(files.batch_ids))
+        where = f"batch_id IN ({ids})" if ids else "false"
+        parts.append(f"SELECT {columns} FROM read_parquet([{listing(some)}], {options}) WHERE {where}")
+    return " UNION ALL ".join(parts)
 
 
 def _same_record_sql(a: str, b: str) -> str:
@@ -933,11 +1332,17 @@ def _count_line_ends(path: Path) -> int:
 
 
 __all__ = [
+    "DEFAULT_GRACE",
     "ROW_GROUP",
     "STORE_COLUMNS",
     "BatchManifest",
     "BatchWrite",
+    "CompactedPartition",
+    "Compaction",
+    "CompactionResult",
     "EvidenceStore",
+    "FileList",
     "IngestResult",
     "NotFastPath",
+    "StoreBusy",
 ]

@@ -90,18 +90,16 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
     """
     wanted = _normalised_id(id_number)
     records: list[dict[str, Any]] = []
-    files = store.evidence_files()
+    files = store.evidence_files()  # batch files and merged ones (`zige store compact`)
     if files and len(wanted) == 18 and wanted[:17].isdigit():
-        names = dict(
-            ImportBatch.objects.filter(pk__in=[pk for pk, _ in files]).values_list("pk", "file_name")
-        )
         with _duckdb_cursor() as con:  # the store's key of an ID: zige.ids.store_key
             rows = con.execute(
                 f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
-                f"end_date, sub, detail FROM ({store.evidence_read_sql([p for _, p in files])}) "
+                f"end_date, sub, detail FROM ({store.evidence_read_sql(files)}) "
                 f"WHERE id_key = ? AND {id_number_from_key_sql('id_key')} = ?",
                 [store_key(wanted), wanted],
             ).fetchall()
+        names = dict(ImportBatch.objects.filter(pk__in={r[0] for r in rows}).values_list("pk", "file_name"))
         for batch_id, row_no, kind, record_kind, day, end_date, sub, detail in rows:
             records.append(
                 {

@@ -39,7 +39,7 @@ from zige.audit.services import audit_record
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
-from zige.engine.store import BatchWrite, NotFastPath
+from zige.engine.store import DEFAULT_GRACE, BatchWrite, CompactedPartition, CompactionResult, NotFastPath
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportReject, ImportStatus
 
@@ -477,3 +477,44 @@ def _execute_feed(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> No
             )
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Compacting the evidence store
+
+
+def store_compact(
+    *,
+    now: datetime,
+    min_files: int = 2,
+    kind: str | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+    progress: Callable[[CompactedPartition], None] | None = None,
+) -> CompactionResult:
+    """Merge each kind/month partition of the evidence store holding `min_files` or more files
+    of succeeded imports (of one kind or all) into one file (`EvidenceStore.compact`); audited
+    when it merged or removed anything.
+
+    Only succeeded imports are merged: an import still running has its manifest on disk before
+    its transaction commits, and its files stay its own. No lock against imports is needed: an
+    import only adds its own new files, and its duplicate check reads the partition either
+    before or after a compaction's commit — the same rows — while the replaced files stay for
+    `grace`. Two compactions (or a compaction and `zige store upgrade`) exclude each other by
+    the store's lock file (`StoreBusy`)."""
+    result = store.evidence_store().compact(
+        now=now, batches=store.live_manifests(kind), kinds=None if kind is None else [kind],
+        min_files=min_files, grace=grace, progress=progress,
+    )  # fmt: skip
+    if result.partitions or result.removed:
+        with transaction.atomic():
+            audit_record(
+                action="store.compacted", target_type="evidence_store", at=now,
+                after={
+                    "partitions": [
+                        {"kind": p.kind, "month": p.month, "files": p.files, "rows": p.rows, "record": p.record}
+                        for p in result.partitions
+                    ],
+                    "removed": len(result.removed), "removed_bytes": result.removed_bytes,
+                },
+            )  # fmt: skip
+    return result

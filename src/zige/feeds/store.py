@@ -8,7 +8,10 @@ Files (all under `ZIGE_DATA_DIR`, none served directly):
   (`evidence/kind=<kind>/month=<YYYY-MM>/b<batch_id>-<hash8>.parquet`, listed by the batch's
   manifest `evidence/_manifest/b<batch_id>-<hash8>.json`, which `ImportBatch.evidence_path`
   names), sorted by ID key so that DuckDB reads only the row groups of the IDs asked for (small
-  ones, `EVIDENCE_ROW_GROUP`: a person page reads one from every file);
+  ones, `EVIDENCE_ROW_GROUP`: a person page reads one from every file); `zige store compact`
+  merges each partition's files into one (`evidence/kind=…/month=…/c<n>-<tag>.parquet`, recorded
+  in `evidence/_compact/c<n>.json`), and every read below resolves a batch's files through those
+  records (`EvidenceStore.resolve`);
 - run copies: each run's decisions as Parquet (`runs/<run_id>/decisions.parquet`).
 
 A file is written under a temporary name and renamed into place *before* the database
@@ -39,7 +42,7 @@ from django.conf import settings
 from django.db import connection
 
 from zige.engine.sql import id_number_from_key_sql, quote
-from zige.engine.store import STORE_COLUMNS, BatchManifest, BatchWrite, EvidenceStore
+from zige.engine.store import STORE_COLUMNS, BatchManifest, BatchWrite, EvidenceStore, FileList
 
 # The columns of an evidence file (kind and month are in its path).
 EVIDENCE_COLUMNS = STORE_COLUMNS
@@ -120,24 +123,27 @@ def batch_manifests(batches: Iterable[Any]) -> list[BatchManifest]:
     return [estore.manifest(b.evidence_path) for b in batches if b.evidence_path]
 
 
-def live_manifests(kind: str | None = None) -> list[BatchManifest]:
-    """The manifests of every succeeded feed import (the live batches), oldest first."""
+def live_manifests(kind: str | Sequence[str] | None = None) -> list[BatchManifest]:
+    """The manifests of every succeeded feed import (the live batches; of one kind, some or
+    all), oldest first."""
     from zige.feeds.models import ImportBatch, ImportStatus
 
     batches = ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).exclude(evidence_path="")
     if kind is not None:
-        batches = batches.filter(kind=kind)
+        batches = batches.filter(kind__in=[kind] if isinstance(kind, str) else list(kind))
     return batch_manifests(batches.order_by("pk").only("pk", "evidence_path"))
 
 
-def evidence_files(kind: str | None = None) -> list[tuple[int, Path]]:
-    """(batch id, Parquet file) of every live data file, oldest batch first; one kind or all."""
-    root = Path(settings.EVIDENCE_DIR)
-    return [(m.batch_id, root / f) for m in live_manifests(kind) for f in m.files]
+def evidence_files(kind: str | Sequence[str] | None = None) -> FileList:
+    """The files holding the rows of every succeeded feed import (one kind, some or all): batch files
+    and merged ones. Read them with `evidence_read_sql` or `parquet_list_sql`, which read a
+    merged file that also holds other batches' rows for these batches' rows only."""
+    return evidence_store().files(batches=live_manifests(kind))
 
 
 def evidence_read_sql(paths: Sequence[Path]) -> str:
-    """The store's rows of the given files (`zige.engine.store.STORE_COLUMNS` + feed_kind, month)."""
+    """The store's rows of the given files (`zige.engine.store.STORE_COLUMNS` + feed_kind, month);
+    of a `FileList`, only its batches' rows."""
     return evidence_store().read_sql(paths)
 
 
@@ -150,10 +156,10 @@ def parquet_list_sql(paths: Sequence[Path]) -> str:
     )
 
 
-def evidence_batch_files(batches: Iterable[Any]) -> list[Path]:
-    """The data files of the given succeeded `ImportBatch` rows."""
-    root = Path(settings.EVIDENCE_DIR)
-    return [root / f for m in batch_manifests(batches) for f in m.files]
+def evidence_batch_files(batches: Iterable[Any]) -> FileList:
+    """The files holding the rows of the given succeeded `ImportBatch` rows (their own files, or
+    the merged files that hold them: read with `evidence_read_sql`)."""
+    return evidence_store().files(batches=batch_manifests(batches))
 
 
 def _rename(source: Path, target: Path) -> None:

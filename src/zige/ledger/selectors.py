@@ -309,7 +309,7 @@ def remote_results(
             [[p[0] for p in pushed], [p[1] for p in pushed], [p[2] for p in pushed]],
         )
         parts = ["SELECT id_number, event_date, sub FROM pushed"]
-        files = [p for kind in cfg.remote_kinds for _, p in store.evidence_files(kind) if p.is_file()]
+        files = store.evidence_files(cfg.remote_kinds).existing()
         if files:
             parts.append(f"SELECT id_number, event_date, sub FROM {store.parquet_list_sql(files)}")
         rows = con.execute(

@@ -27,6 +27,19 @@ def _optional_time(text: str, name: str) -> time | None:
     return None if text.lower() in ("", "off", "none") else _hhmm(text, name)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekly(text: str, name: str) -> tuple[int, time] | None:
+    """`sun 04:00` -> (6, 04:00) (Monday is 0, as `date.weekday`); `off` -> None."""
+    if text.lower() in ("", "off", "none"):
+        return None
+    day, _, at = text.strip().partition(" ")
+    if day.lower()[:3] not in WEEKDAYS:
+        raise ConfigError(f"{name}={text!r} is not a weekday and a time, e.g. 'sun 04:00'")
+    return WEEKDAYS.index(day.lower()[:3]), _hhmm(at, name)
+
+
 @dataclass(frozen=True)
 class NotifyConfig:
     gateway: str = "file"  # file | http
@@ -64,6 +77,8 @@ class NotifyConfig:
     daily_run_at: time | None = time(2, 0)  # None: no daily run
     daily_run_window_h: int = 6  # a scheduler started later than this after daily_run_at waits a day
     summary_at: time | None = time(7, 30)  # None: no summary
+    # The weekly compaction of the evidence store (weekday, Monday 0; local time); None: none.
+    store_compact_at: tuple[int, time] | None = (6, time(4, 0))
     schedule: bool = True  # `zige worker` runs the schedule beside the task queue
     inbox_settle_s: int = 30  # a file is picked up once it has not changed for this long
     tick_s: float = 30.0
@@ -117,6 +132,7 @@ def from_environ(env: Mapping[str, str]) -> NotifyConfig:
         max_segments=int(get("ZIGE_SMS_MAX_SEGMENTS", "2")),
         daily_run_at=_optional_time(get("ZIGE_DAILY_RUN_AT", "02:00"), "ZIGE_DAILY_RUN_AT"),
         summary_at=_optional_time(get("ZIGE_SUMMARY_AT", "07:30"), "ZIGE_SUMMARY_AT"),
+        store_compact_at=_weekly(get("ZIGE_STORE_COMPACT_AT", "sun 04:00"), "ZIGE_STORE_COMPACT_AT"),
         schedule=get("ZIGE_SCHEDULE", "1") not in ("0", "off", "no"),
         lease_s=int(get("ZIGE_SMS_LEASE_SECONDS", "120")),
         batch_size=int(get("ZIGE_SMS_BATCH_SIZE", "50")),

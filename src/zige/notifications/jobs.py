@@ -343,12 +343,43 @@ def tasks_sweep_daily(*, clock: Clock) -> JobRun | None:
         return _end_job(job, now=clock(), ok=False, detail={}, message=f"{type(exc).__name__}: {exc}")
 
 
+def store_compact_weekly(*, clock: Clock, config: NotifyConfig | None = None) -> JobRun | None:
+    """Once a week, at or after `store_compact_at` on its weekday (within `daily_run_window_h`):
+    merge the evidence store's partitions of many small files (`zige store compact`), keyed by
+    the ISO week."""
+    from zige.feeds.services import store_compact
+
+    config = config or current()
+    if config.store_compact_at is None:
+        return None
+    now = clock()
+    local = timezone.localtime(now)
+    weekday, at = config.store_compact_at
+    start = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    if local.weekday() != weekday or not start <= local < start + timedelta(hours=config.daily_run_window_h):
+        return None
+    year, week, _ = local.isocalendar()
+    job = _claim_job("store_compact", f"{year}-W{week:02d}", now)
+    if job is None:
+        return None
+    try:
+        result = store_compact(now=now)
+        detail = {
+            "partitions": len(result.partitions), "rows": sum(p.rows for p in result.partitions),
+            "removed": len(result.removed), "removed_bytes": result.removed_bytes,
+        }  # fmt: skip
+        return _end_job(job, now=clock(), ok=True, detail=detail)
+    except Exception as exc:
+        logger.exception("the store compaction failed")
+        return _end_job(job, now=clock(), ok=False, detail={}, message=f"{type(exc).__name__}: {exc}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The schedule
 
 
 def tick(*, clock: Clock, gateway: Gateway, config: NotifyConfig | None = None) -> dict[str, Any]:
-    """One pass: the inbox, the daily run, sending, the morning summary."""
+    """One pass: the inbox, the daily run, sending, the morning summary, the weekly compaction."""
     config = config or current()
     result: dict[str, Any] = {}
     for name, step in (
@@ -357,6 +388,7 @@ def tick(*, clock: Clock, gateway: Gateway, config: NotifyConfig | None = None) 
         ("tasks_sweep", lambda: tasks_sweep_daily(clock=clock)),  # issue #4: verification deadlines
         ("send", lambda: messages_send_due(gateway=gateway, clock=clock, config=config).as_dict()),
         ("summary", lambda: morning_summary(clock=clock, config=config)),
+        ("store_compact", lambda: store_compact_weekly(clock=clock, config=config)),  # weekly
     ):
         try:
             value = step()

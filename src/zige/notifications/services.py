@@ -75,7 +75,7 @@ def _app_failures(as_of: date) -> dict[str, date]:
             ),
         )
         parts = ["SELECT id_number, event_date, sub FROM pushed"]
-        files = [path for _, path in store.evidence_files("app_auth") if path.is_file()]
+        files = store.evidence_files("app_auth").existing()
         if files:
             parts.append(f"SELECT id_number, event_date, sub FROM {store.parquet_list_sql(files)}")
         rows = con.execute(
