@@ -381,3 +381,23 @@ def test_rows_come_out_in_the_store_order_without_duplicates(
 def test_a_header_without_rows(tmp_path: Path) -> None:
     result = assert_same_store(tmp_path, write_csv(tmp_path / "empty.csv", []))[0]
     assert result.rows_read == 0 and result.manifest.files == ()
+
+
+def test_store_files_are_encoded_for_the_certification_scans(tmp_path: Path) -> None:
+    """The native path's files (docs/performance.md, "The store's Parquet encodings"): the sorted
+    key and the row number delta-packed and uncompressed, the dates as dictionaries, the detail
+    text zstd; and they read back as the SQL path's files do (`assert_same_store`)."""
+    path = messy_csv(tmp_path / "gen", 20_000, seed=5)
+    result = assert_same_store(tmp_path, path)[0]
+    files = sorted((tmp_path / "native").rglob("*.parquet"))
+    assert files and result.rows_used > 0
+    for file in files:
+        group = pq.ParquetFile(file).metadata.row_group(0)
+        column = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+        assert "DELTA_BINARY_PACKED" in column["id_key"].encodings, file
+        assert "DELTA_BINARY_PACKED" in column["row_no"].encodings, file
+        assert column["id_key"].compression == "UNCOMPRESSED"
+        assert column["event_date"].compression == "UNCOMPRESSED"
+        assert any("DICTIONARY" in e for e in column["event_date"].encodings)
+        assert column["detail"].compression == "ZSTD"
+        assert column["id_key"].statistics is not None and column["id_key"].statistics.has_min_max

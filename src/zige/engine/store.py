@@ -98,9 +98,18 @@ RECORD_KEY = ("id_key", "event_date", "end_date", "sub", "detail", "name_key")
 # only where a reader prunes by them (the person page by key; the month is the partition).
 _DICTIONARY_COLUMNS = ("name_key", "batch_id", "sub")
 _STATISTICS_COLUMNS = ("id_key", "event_date")
+# Per column (2026-11-30, docs/performance.md "The store's Parquet encodings"): the sorted key and
+# the row number delta-packed and not compressed (a few bits a row; decoding them is what a
+# certification's scan does most, and zstd on them cost more to write and to read than it saved),
+# the dates as dictionaries (a month file holds at most 31 days), the detail text zstd level 1.
+_DELTA_COLUMNS = ("id_key", "row_no")
+_ZSTD_COLUMNS = ("detail",)
 _PARQUET_OPTIONS: dict[str, object] = {
-    "compression": "zstd", "compression_level": 1, "store_schema": False,
-    "use_dictionary": list(_DICTIONARY_COLUMNS), "write_statistics": list(_STATISTICS_COLUMNS),
+    "compression": {c: "zstd" if c in _ZSTD_COLUMNS else "none" for c in STORE_COLUMNS},
+    "compression_level": dict.fromkeys(_ZSTD_COLUMNS, 1), "store_schema": False,
+    "use_dictionary": [*_DICTIONARY_COLUMNS, "event_date", "end_date"],
+    "write_statistics": list(_STATISTICS_COLUMNS),
+    "column_encoding": dict.fromkeys(_DELTA_COLUMNS, "DELTA_BINARY_PACKED"),
 }  # fmt: skip
 # The columns as every reader sees them (pyarrow's and DuckDB's writers give the same Parquet types).
 _STORE_SCHEMA = pa.schema(
