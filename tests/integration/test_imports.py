@@ -550,12 +550,12 @@ def test_evidence_files_have_small_row_groups_and_a_lookup_finds_ids_in_any_of_t
 
 def test_evidence_lookups_share_one_duckdb_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Opening DuckDB costs more than a lookup: a process keeps one (a forked child its own)."""
-    first, second = selectors._duckdb_cursor(), selectors._duckdb_cursor()
+    first, second = selectors.duckdb_cursor(), selectors.duckdb_cursor()
     try:
         first.execute("CREATE TABLE shared_probe AS SELECT 1 AS x")
         assert second.execute("SELECT x FROM shared_probe").fetchall() == [(1,)]
         monkeypatch.setattr(selectors.os, "getpid", lambda: -1)  # as in a child after fork
-        with selectors._duckdb_cursor() as child, pytest.raises(duckdb.CatalogException):
+        with selectors.duckdb_cursor() as child, pytest.raises(duckdb.CatalogException):
             child.execute("SELECT x FROM shared_probe")
     finally:
         first.execute("DROP TABLE IF EXISTS shared_probe")

@@ -142,9 +142,9 @@ def _files_sql(paths: Iterable[str]) -> str:
 def _query(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Rows of one query on the process's DuckDB (the person page's, `feeds.selectors`: opening a
     database costs more than reading a person's row group from a copy)."""
-    from zige.feeds.selectors import _duckdb_cursor
+    from zige.feeds.selectors import duckdb_cursor
 
-    with _duckdb_cursor() as con:
+    with duckdb_cursor() as con:
         return con.execute(sql, list(params)).fetchall()
 
 

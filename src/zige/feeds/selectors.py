@@ -58,7 +58,7 @@ _duck_lock = threading.Lock()
 _duck: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, this process's DuckDB)
 
 
-def _duckdb_cursor() -> duckdb.DuckDBPyConnection:
+def duckdb_cursor() -> duckdb.DuckDBPyConnection:
     """A cursor on one in-memory DuckDB database per process (a cursor per call: thread-safe).
 
     Opening a database costs about 30 ms, more than the lookup itself, and the person page reads
@@ -92,7 +92,7 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     files = store.evidence_files()  # batch files and merged ones (`zige store compact`)
     if files and len(wanted) == 18 and wanted[:17].isdigit():
-        with _duckdb_cursor() as con:  # the store's key of an ID: zige.ids.store_key
+        with duckdb_cursor() as con:  # the store's key of an ID: zige.ids.store_key
             rows = con.execute(
                 f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
                 f"end_date, sub, detail FROM ({store.evidence_read_sql(files)}) "
