@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import factory
 from factory.django import DjangoModelFactory
@@ -161,3 +163,12 @@ def verification_attachment(task: object) -> object:
         size=stored.size, stored_path=stored.stored_path, scan="not_scanned", uploaded_by=submission.submitted_by,
         uploaded_at=NOW,
     )  # fmt: skip
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    """A UTF-8 CSV file of `header` and `rows` (an import's input)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -6,7 +6,6 @@ and on PostgreSQL (`ZIGE_DATABASE_URL`).
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -21,7 +20,7 @@ import pytest
 from django.db import connection
 from django.http import Http404
 
-from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id
+from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id, write_csv
 from zige.accounts.models import DeviceClient, Role
 from zige.audit.models import AuditEvent
 from zige.engine.store import StoreLayoutError
@@ -69,14 +68,6 @@ FIRST_ROSTER = [
     person("P005", "钱七", ID_D),  # P005 twice with different data: both rejected
     person("P005", "钱七", ID_D, phone="13900000000"),
 ]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(autouse=True)

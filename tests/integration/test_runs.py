@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.http import Http404
 
-from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id
+from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id, write_csv
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.certification import selectors
@@ -56,14 +56,6 @@ def data_dirs(settings: Any, tmp_path: Path) -> Path:
     settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
     settings.RUNS_DIR = tmp_path / "data" / "runs"
     return tmp_path / "data"
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def do_import(path: Path, kind: str | None = None, now: datetime = NOW) -> ImportBatch:

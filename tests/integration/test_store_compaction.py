@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from tests.factories import NOW, make_id
+from tests.factories import NOW, make_id, write_csv
 from zige.audit.models import AuditEvent
 from zige.certification.models import Decision, Run, RunStatus
 from zige.certification.services import run_execute, run_submit
@@ -65,14 +65,6 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]
         for part in range(4):
             feeds.append(write_csv(base / f"{rail.stem}_part{part}.csv", RAIL_HEADER, rows[part::4]))
     return Path(generated.roster), feeds
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def do_import(path: Path, kind: str | None = None) -> ImportBatch:
