@@ -94,20 +94,21 @@ STORE_COLUMNS = ("id_key", "event_date", "end_date", "sub", "detail", "name_key"
 # Columns compared for duplicates (kind is the partition).
 RECORD_KEY = ("id_key", "event_date", "end_date", "sub", "detail", "name_key")
 # The native path's Parquet settings (measured on 3.3M rail rows: 38 % less CPU than pyarrow's
-# defaults, 24 % smaller files): dictionaries where values repeat (a name, the batch), min/max
-# only where a reader prunes by them (the person page by key; the month is the partition).
-_DICTIONARY_COLUMNS = ("name_key", "batch_id", "sub")
+# defaults, 24 % smaller files): dictionaries where values repeat (a name, the batch, the dates: a
+# month file holds at most 31 days), min/max only where a reader prunes by them (the person page
+# by key; the month is the partition).
+_DICTIONARY_COLUMNS = ("name_key", "batch_id", "sub", "event_date", "end_date")
 _STATISTICS_COLUMNS = ("id_key", "event_date")
 # Per column (2026-11-30, docs/performance.md "The store's Parquet encodings"): the sorted key and
 # the row number delta-packed and not compressed (a few bits a row; decoding them is what a
 # certification's scan does most, and zstd on them cost more to write and to read than it saved),
-# the dates as dictionaries (a month file holds at most 31 days), the detail text zstd level 1.
+# the detail text zstd level 1.
 _DELTA_COLUMNS = ("id_key", "row_no")
 _ZSTD_COLUMNS = ("detail",)
 _PARQUET_OPTIONS: dict[str, object] = {
     "compression": {c: "zstd" if c in _ZSTD_COLUMNS else "none" for c in STORE_COLUMNS},
     "compression_level": dict.fromkeys(_ZSTD_COLUMNS, 1), "store_schema": False,
-    "use_dictionary": [*_DICTIONARY_COLUMNS, "event_date", "end_date"],
+    "use_dictionary": list(_DICTIONARY_COLUMNS),
     "write_statistics": list(_STATISTICS_COLUMNS),
     "column_encoding": dict.fromkeys(_DELTA_COLUMNS, "DELTA_BINARY_PACKED"),
 }  # fmt: skip
