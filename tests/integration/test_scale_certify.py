@@ -8,9 +8,10 @@
   pure-Python oracle `zige.rules.decide`, with recent windows of 0, 3 and 400 days;
 - the daily increment: the kept rows plus a new batch give what a full run over everything
   gives, including a loss reported late (dated before the recent window: the targeted
-  re-read) and a later as-of date; at the state's date only the people whose decision the
-  batch can change are decided again, and the written output (the saved files and the
-  changed rows beside them) reads as a full run's files.
+  re-read) and a later as-of date; only the people whose decision the batch or the later date
+  can change are decided again, and the written output (the saved files and the changed rows
+  beside them) reads as a full run's files. The oracle's provinces compare the payment
+  actions too, at later dates across month ends, deadlines and reminders.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def test_increment_decides_again_only_the_people_the_batch_touches(
 ) -> None:
     """Same as-of date: only the touched recipients are decided again; the others keep their
     saved decision and actions; the result (and the chained next increment) equals a full run.
-    A later as-of date decides everyone again (deadlines and reminders move for all)."""
+    A later as-of date also decides again the people it is due for (`due_again_sql`)."""
     data = generated[1]
     state = tmp_path / "state"
     before, before_actions, run = _scale(data.recipients, [data.store], data.as_of, state=state)
@@ -258,10 +259,10 @@ def test_increment_decides_again_only_the_people_the_batch_touches(
         as_of = data.as_of + timedelta(days=later)
         nxt = ScaleRun(connect(), data.recipients, as_of)
         nxt.increment(state=tmp_path / "state1", batch=[second], store=stores2)
-        if later:
-            assert "decided again" not in nxt.timings  # everyone decided again
-        else:
-            assert nxt.timings["decided again"] == 2
+        # A day later, the people whose decision the date itself can change are decided too.
+        due = nxt.timings.get("due at the later date", 0.0)
+        assert bool(due) == bool(later)
+        assert nxt.timings["decided again"] <= 2 + due < len(before)
         assert _outcome(nxt.con) == full_chain(data.recipients, stores2, as_of)
         nxt.con.close()
 
@@ -272,6 +273,69 @@ def _written(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ..
     tables = [sorted(con.execute(output_sql(out, t)).fetchall(), key=repr) for t in ("results", "actions")]
     con.close()
     return tables[0], tables[1]
+
+
+def test_a_later_date_decides_again_whom_the_date_changes(generated: list[BenchData], tmp_path: Path) -> None:
+    """Decided days later with no new row that matters: the people whose custodial sentence's
+    planned end passed, whose roll date came, or whose deadline or reminder came are decided
+    again (`due_again_sql`), and the result equals a full run at the later date."""
+    data = generated[1]
+    later = data.as_of + timedelta(days=10)
+    day = sql.date_literal(data.as_of)
+    con = connect(1, "1GB")
+    # A custodial sentence ending between the two dates for a few recipients: suspended at the
+    # state's date, no longer at the later one.
+    sentences = tmp_path / "sentences"
+    con.execute(
+        f"""COPY (
+          SELECT r.id_key, CAST({day} - 200 AS DATE) AS event_date, CAST({day} + 5 AS DATE) AS end_date,
+                 'custodial' AS sub, CAST(NULL AS VARCHAR) AS detail, CAST(NULL AS VARCHAR) AS name_key,
+                 4 AS batch_id, 1 AS row_no, 'sentence' AS kind,
+                 strftime(CAST({day} - 200 AS DATE), '%Y-%m') AS month
+          FROM read_parquet('{data.recipients}') r
+          WHERE r.benefit_status = 'normal' AND hash(r.id_key) % 50 = 0
+        ) TO '{sentences}' (FORMAT parquet, PARTITION_BY (kind, month))"""
+    )
+    # And a last certification the roll dates between the two dates for a few others.
+    recipients = tmp_path / "recipients.parquet"
+    con.execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN hash(id_key) % 50 = 1 THEN CAST({day} + 5 AS DATE) "
+        f"ELSE last_certified_on END AS last_certified_on) FROM read_parquet('{data.recipients}')) "
+        f"TO '{recipients}' (FORMAT parquet)"
+    )
+    certified = dict(
+        con.execute(
+            f"SELECT person_no, id_key FROM read_parquet('{recipients}') WHERE hash(id_key) % 50 = 1"
+        ).fetchall()
+    )
+    serving = dict(
+        con.execute(
+            f"SELECT r.person_no, r.id_key FROM read_parquet('{data.recipients}') r "
+            f"SEMI JOIN read_parquet('{sentences}/**/*.parquet') s ON r.id_key = s.id_key"
+        ).fetchall()
+    )
+    stores = [data.store, sentences]
+    state = tmp_path / "state"
+    before, _, run = _scale(recipients, stores, data.as_of, state=state)
+    imprisoned = {d[0] for d in before if d[2] == "imprisoned" and d[0] in serving}
+    assert imprisoned
+    run.con.close()
+    # The day's batch: one trip, of someone else, long ago (it changes no decision).
+    other = sorted(str(d[0]) for d in before)[0]
+    batch = _small_batch(con, data, tmp_path / "batch", [(other, "rail", 900)])
+    inc = ScaleRun(connect(), recipients, later)
+    inc.increment(state=state, batch=[batch], store=[*stores, batch])
+    after = _outcome(inc.con)
+    assert after == full_chain(recipients, [*stores, batch], later)
+    still = {d[0] for d in after[0] if d[2] == "imprisoned"}
+    assert imprisoned - still  # the sentence's end changed their decision (nothing else did)
+    due = {r[0] for r in inc.con.execute("SELECT id_key FROM due").fetchall()}
+    assert {serving[p] for p in imprisoned} <= due
+    pending = {d[0] for d in before if d[0] in certified and d[1] == "pending"}
+    assert pending and {certified[p] for p in pending} <= due
+    assert pending & {d[0] for d in after[0] if d[1] == "eligible"}  # certified on the roll since
+    assert 0 < inc.timings["decided again"] < len(before)
+    inc.con.close()
 
 
 def test_increment_decides_again_only_whom_the_batch_can_change(
@@ -476,14 +540,22 @@ def _expected(people: list[Person], as_of: date) -> dict[str, tuple[object, ...]
     out: dict[str, tuple[object, ...]] = {}
     for person in people:
         e = rules.decide(recipient=person.recipient, records=[r for r, _ in person.records], as_of=as_of)
+        a = e.action
         out[person.recipient.person_no] = (
             e.status, e.reason, e.evidence_kind, e.evidence_date, e.certified_on, e.due_on, int(e.remind), e.channel,
+            *((a.action, a.effective_month, a.months, a.amount) if a else (None,) * 4),
         )  # fmt: skip
     return out
 
 
 def _got(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[object, ...]]:
-    return {r[0]: r[1:] for r in con.execute(f"SELECT {DECISION} FROM decisions").fetchall()}
+    """Each decision with its payment action (NULLs without one), as `_expected` gives them."""
+    columns = ", ".join(f"d.{c.strip()}" for c in DECISION.split(","))
+    actions = ", ".join(f"a.{c.strip()}" for c in ACTION.split(",")[1:])
+    rows = con.execute(
+        f"SELECT {columns}, {actions} FROM decisions d LEFT JOIN actions a ON d.person_no = a.person_no"
+    ).fetchall()
+    return {r[0]: r[1:] for r in rows}
 
 
 @settings(
@@ -509,7 +581,8 @@ def test_reduced_path_equals_oracle(
     assert _got(run.con) == _expected(people, as_of)
     run.con.close()
     # batch 0 first, then batch 1 as the day's increment, possibly decided some days later
-    later = data.draw(st.sampled_from([0, 0, 1, 30]))
+    # (across month ends, deadlines, reminders and sentences' ends: `due_again_sql`)
+    later = data.draw(st.sampled_from([0, 0, 1, 17, 30, 92, 200]))
     first = ScaleRun(connect(1, "1GB"), recipients, as_of, window_days=window)
     first.full(stores[:1], state=root / "state0")
     first.con.close()
@@ -520,7 +593,7 @@ def test_reduced_path_equals_oracle(
     assert _got(increment.con) == _expected(people, as_of + timedelta(days=later))
     increment.con.close()
     # the next day: the saved state with no new rows (the batch again changes nothing)
-    after = as_of + timedelta(days=later + data.draw(st.sampled_from([0, 1, 45])))
+    after = as_of + timedelta(days=later + data.draw(st.sampled_from([0, 1, 16, 45, 120])))
     again = ScaleRun(connect(1, "1GB"), recipients, after)
     again.increment(state=root / "state1", batch=stores[1:] or stores[:1], store=stores)
     assert _got(again.con) == _expected(people, after)

@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Figures:
     status: dict[str, int] = field(default_factory=dict)
     increment_s: float | None = None
     chained_s: float | None = None  # the increment saving the next day's state as well
+    next_day_s: float | None = None  # the increment decided one day after the state's date
     increment_rows: int = 0
     increment_status: dict[str, int] = field(default_factory=dict)
     ingest: dict[str, Any] | None = None
@@ -104,9 +105,10 @@ def measure_certify(
 
 def measure_increment(
     data: BenchData, workdir: Path, *, threads: int, memory_limit: str, share: float = 0.01
-) -> tuple[float, float, int, dict[str, int]]:
+) -> tuple[float, float, float, int, dict[str, int]]:
     """Generate a new batch (share x the store's rows) and decide again from the kept rows:
-    (seconds, seconds when the next day's state is saved as well, rows, status counts)."""
+    (seconds, seconds when the next day's state is saved as well, seconds when decided a day
+    after the state's date, rows, status counts at the state's date)."""
     batch = data.root / f"increment-{int(share * 10000)}bp-v{INCREMENT_VERSION}"
     marker = batch / ".rows"
     if marker.exists():
@@ -115,9 +117,9 @@ def measure_increment(
         rows = generate_increment(data, batch, share=share, threads=threads, memory_limit=memory_limit)
         marker.write_text(str(rows))
 
-    def timed(save: Path | None) -> tuple[float, dict[str, int]]:
+    def timed(save: Path | None, days_later: int = 0) -> tuple[float, dict[str, int]]:
         con = connect(threads, memory_limit)
-        run = ScaleRun(con, data.recipients, data.as_of)
+        run = ScaleRun(con, data.recipients, data.as_of + timedelta(days=days_later))
         started = time.perf_counter()
         run.increment(state=workdir / "state", batch=[batch], store=[data.store, batch], save=save)
         run.write(workdir / "out-increment")
@@ -130,7 +132,9 @@ def measure_increment(
     # A day of a chain: the same, and the state the next day's increment starts from.
     chained, _ = timed(workdir / "state-next")
     shutil.rmtree(workdir / "state-next")
-    return seconds, chained, rows, counts
+    # The next day: also decided again, whom the later date can change (`zige.engine.scale.due_again_sql`).
+    next_day, _ = timed(None, days_later=1)
+    return seconds, chained, next_day, rows, counts
 
 
 def measure_ingest(workdir: Path, rows: int) -> tuple[dict[str, Any] | None, str]:

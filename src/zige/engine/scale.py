@@ -43,9 +43,11 @@ newest, or alive evidence after their loss (`decide_again_sql`; most of a day's 
 older than the person's newest) — so only those are decided again: the ones with no rare row at
 all from the batch's newest winner alone (`newest_facts_sql`), the others from their rows, and
 everyone else keeps the saved result. The written output is then the saved files with the
-changed rows beside them (`output_sql` reads the merge). A later as-of date moves deadlines,
-reminders and the windows for everyone, so then everyone is decided again from the kept winners
-(still without reading the store).
+changed rows beside them (`output_sql` reads the merge). A later as-of date changes a decision
+only where the builders read something of the date that differs between the two: a kept row
+dated in between, a deadline or a reminder reached, a sentence's planned end passed, a roll date
+reached, an action's months in a new month (`due_again_sql`). Those people are decided again
+too, from their kept rows; everyone else keeps the saved result.
 
 The builders (`*_sql`) use the dialect-neutral subset (joins, filters, GROUP BY with FILTER,
 min/max, UNION ALL) so the same text runs on Spark; only `store_scan_sql` and the file writes are
@@ -505,25 +507,77 @@ WHERE s.newer_than IS NULL OR {_newest_key_sql(d, "e.alive_rank")} > s.newer_tha
 """
 
 
-def decide_again_sql(
-    batch_newer: str = "batch_newer", batch_rare: str = "batch_rare", changed: str = "changed"
+def due_again_sql(
+    state_as_of: date,
+    as_of: date,
+    *,
+    results: str = "old_results",
+    actions: str = "old_actions",
+    roll: str = "recipients_input",
+    kept: Sequence[str] = ("old_reduced", "old_rare"),
+    rare: str = "old_rare",
+    d: sql.Dialect = sql.DUCKDB,
 ) -> str:
-    """The recipients a batch touches whose decision can change at the state's as-of date: those
-    with a rare row in the batch or a loss date that moved, and those with alive evidence in the
-    batch that can change it (`batch_newer_sql`). Everyone else keeps their saved decision and
-    actions: a person's decision depends only on their roll row, their rows and the as-of date,
-    and the batch changes none of what the builders read of theirs (no rare row, and see
-    `batch_newer_sql`)."""
-    return f"SELECT id_key FROM {batch_rare} UNION SELECT id_key FROM {changed} UNION SELECT id_key FROM {batch_newer}"
+    """The recipients whose saved decision or action (decided at `state_as_of`, D) the later
+    as-of date D' can change with no new row: what the decision builders read of the as-of date
+    (docs/rules.md §2, §3, §8), each compared at both dates from the state's files:
+    - a row dated in (D, D'] becomes evidence (`sql.scoped_evidence_sql`; `kept`: the routine rows
+      after D and every rare row);
+    - a custodial sentence with its planned end in [D, D') stops counting (`sql.imprisonment_sql`);
+    - the roll's last certification, retirement or status date in (D, D'] starts counting;
+    - an eligible decision's deadline is reached (due_on <= D'), or its reminder starts
+      (`sql.decisions_sql`'s own test, at D');
+    - in a new month, every action: its months and amount count to the as-of month
+      (`sql.actions_sql`).
+    Everyone else's decision and action at D' are the saved ones."""
+    before, day = sql.date_literal(state_as_of), sql.date_literal(as_of)
+    parts = [
+        f"SELECT {sql.id_key_sql('id_number')} AS id_key FROM {results} WHERE status = 'eligible' "
+        f"AND (due_on <= {day} OR (remind = 0 AND due_on <= {d.add_months(day, 3)}))",
+        *(f"SELECT id_key FROM {rows} WHERE event_date > {before} AND event_date <= {day}" for rows in kept),
+        f"SELECT id_key FROM {rare} WHERE feed_kind = 'sentence' AND sub = 'custodial' "
+        f"AND end_date >= {before} AND end_date < {day}",
+        *(
+            f"SELECT id_key FROM {roll} WHERE {col} > {before} AND {col} <= {day}"
+            for col in ("last_certified_on", "retirement_date", "status_since")
+        ),
+    ]
+    if (as_of.year, as_of.month) != (state_as_of.year, state_as_of.month):
+        parts.append(f"SELECT id_key FROM {roll} WHERE person_no IN (SELECT person_no FROM {actions})")
+    return "\nUNION ".join(parts)
 
 
-def plain_again_sql(again: str = "touched", rare: str = "rare", changed: str = "changed") -> str:
-    """The people decided again who have no row of a rare kind (kept or in the batch) and no
-    moved loss date (hence no loss either): `decide_again_sql` took them because the batch's
-    newest alive record is newer than their saved one."""
+def decide_again_sql(
+    batch_newer: str = "batch_newer",
+    batch_rare: str = "batch_rare",
+    changed: str = "changed",
+    due: str | None = None,
+) -> str:
+    """The recipients whose decision can change: those with a rare row in the batch or a loss
+    date that moved, those with alive evidence in the batch that can change it
+    (`batch_newer_sql`), and at a later as-of date those it is `due` for (`due_again_sql`).
+    Everyone else keeps their saved decision and actions: a person's decision depends only on
+    their roll row, their rows and the as-of date, the batch changes none of what the builders
+    read of theirs (no rare row, and see `batch_newer_sql`), and the new as-of date changes
+    nothing the builders read of theirs (`due_again_sql`)."""
+    due_people = f" UNION SELECT id_key FROM {due}" if due else ""
+    return (
+        f"SELECT id_key FROM {batch_rare} UNION SELECT id_key FROM {changed} "
+        f"UNION SELECT id_key FROM {batch_newer}{due_people}"
+    )
+
+
+def plain_again_sql(
+    again: str = "touched", rare: str = "rare", changed: str = "changed", due: str | None = None
+) -> str:
+    """The people decided again who have no row of a rare kind (kept or in the batch), no moved
+    loss date (hence no loss either) and whom the as-of date does not make `due`:
+    `decide_again_sql` took them because the batch's newest alive record is newer than their
+    saved one. (A person due may have kept rows dated between the two as-of dates.)"""
+    not_due = f" AND a.id_key NOT IN (SELECT id_key FROM {due})" if due else ""
     return (
         f"SELECT a.id_key FROM {again} a WHERE a.id_key NOT IN (SELECT id_key FROM {rare}) "
-        f"AND a.id_key NOT IN (SELECT id_key FROM {changed})"
+        f"AND a.id_key NOT IN (SELECT id_key FROM {changed}){not_due}"
     )
 
 
@@ -841,10 +895,10 @@ class ScaleRun:
         # Parquet scan at millions of rows).
         self._timed("batch", f"CREATE OR REPLACE TEMP TABLE batch_rare_kinds AS {rare_kinds_sql('batch')}")
         self._timed("batch", f"CREATE OR REPLACE TABLE batch_rare AS {rare_rows_sql('batch_rare_kinds')}")
-        fast = self.as_of == state_as_of
-        # Everyone's loss dates are needed when everyone's kept rows are (below); otherwise only
-        # the people with a rare row in the batch can have new ones.
-        everyone = not fast or save is not None
+        later = self.as_of > state_as_of
+        # Everyone's loss dates are needed when everyone's kept rows are (the next state);
+        # otherwise only the people with a rare row in the batch can have new ones.
+        everyone = save is not None
         self._timed(
             "batch",
             f"CREATE OR REPLACE {'TABLE' if everyone else 'VIEW'} rare AS "
@@ -859,7 +913,7 @@ class ScaleRun:
             self._timed("batch targets", f"CREATE OR REPLACE TABLE targets AS {query}")
         self._timed("batch targets", f"CREATE OR REPLACE TABLE changed AS {changed_targets_sql()}")
         if everyone:
-            # The batch's kept rows: for the next state, and when everyone is decided again.
+            # The batch's kept rows, for the next state.
             self._reduce("batch_reduced", "batch", window_start=window_start, source="batch")
         # Loss dates that moved to before the recent window: re-read those people's rows
         # from the month of the earliest such date on (the store is partitioned by month).
@@ -874,17 +928,17 @@ class ScaleRun:
         ).fetchone()
         first = min((d for d in (moved or ()) if d is not None), default=None)
         kept = ["SELECT * FROM old_reduced", "SELECT * FROM batch_reduced"]
-        # What decides now: the previous winners, the batch, and for people whose loss moved or
-        # when the as-of date moved on, the kept rows that can matter.
+        # What decides the people decided from their rows (`general`, below): their previous
+        # winners, the batch's rows that can matter, for people whose loss moved their kept rows,
+        # and at a later as-of date the kept rows dated since the state's.
         deciding = [
-            "SELECT * FROM old_compact",
-            "SELECT * FROM batch_reduced"
-            if not fast
-            else ranked_rows_sql(only_people_sql("batch_newer", "general")),
+            only_people_sql("old_compact", "general"),
+            ranked_rows_sql(only_people_sql("batch_newer", "general")),
             "SELECT o.* FROM old_reduced o JOIN changed c ON o.id_key = c.id_key",
         ]
-        if self.as_of > state_as_of:
-            deciding.append(f"SELECT * FROM old_reduced WHERE event_date > {sql.date_literal(state_as_of)}")
+        if later:
+            since = f"(SELECT * FROM old_reduced WHERE event_date > {sql.date_literal(state_as_of)})"
+            deciding.append(only_people_sql(since, "general"))
         if first is not None:
             month_from = f"{first.year:04d}-{first.month:02d}"
             con.execute(f"CREATE OR REPLACE VIEW store AS {store_scan_sql(store)}")
@@ -894,58 +948,59 @@ class ScaleRun:
             self.timings["re-read from"] = float(first.year * 100 + first.month)
             kept.append("SELECT * FROM reread")
             deciding.append("SELECT * FROM reread")
-        # At the state's as-of date only the people the batch touches can be decided otherwise
-        # (a decision depends on the person's rows, the roll and the as-of date): decide them
-        # and keep everyone else's saved decision. A later as-of date moves deadlines,
-        # reminders and the newest-evidence window for everyone: decide them all.
-        if fast:
-            # Of the people the batch touches, most only get a trip older than their newest
-            # evidence: `decide_again_sql` keeps only those whose decision can change.
-            self._timed("touched", load("old_saved", "VIEW"))
-            self._timed("touched", f"CREATE OR REPLACE VIEW saved AS {saved_with_changes_sql()}")
-            newer = batch_newer_sql(state_as_of, key_range=self.key_range)
-            self._timed_build_right("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
-            self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql()}")
-            self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")
-            # Most of them have only routine rows: their facts follow from the batch's newest
-            # record (`newest_facts_sql`). The others (`general`) are decided from their rows.
-            self._timed("touched", f"CREATE OR REPLACE TABLE plain AS {plain_again_sql()}")
-            self._timed(
-                "touched",
-                "CREATE OR REPLACE TABLE general AS "
-                "SELECT id_key FROM touched WHERE id_key NOT IN (SELECT id_key FROM plain)",
-            )
-            deciding[0] = only_people_sql("old_compact", "general")
+        # Only the people the batch or the new as-of date can decide otherwise are decided again
+        # (a decision depends on the person's rows, the roll and the as-of date); everyone else
+        # keeps their saved decision. Of the people the batch touches, most only get a trip
+        # older than their newest evidence: `decide_again_sql` keeps only those whose decision
+        # can change; at a later as-of date, those whom the date itself can change are added.
+        self._timed("touched", load("old_saved", "VIEW"))
+        self._timed("touched", f"CREATE OR REPLACE VIEW saved AS {saved_with_changes_sql()}")
+        newer = batch_newer_sql(self.as_of, key_range=self.key_range)
+        self._timed_build_right("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
+        self._timed("merge", load("old_results", "VIEW"))
+        self._timed("merge", load("old_actions", "VIEW"))
+        due = None
+        if later:
+            due = "due"
+            self._timed("due", f"CREATE OR REPLACE TABLE due AS {due_again_sql(state_as_of, self.as_of)}")
+        self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql(due=due)}")
+        self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")
+        # Most of them have only routine rows: their facts follow from the batch's newest
+        # record (`newest_facts_sql`). The others (`general`) are decided from their rows.
+        self._timed("touched", f"CREATE OR REPLACE TABLE plain AS {plain_again_sql(due=due)}")
+        self._timed(
+            "touched",
+            "CREATE OR REPLACE TABLE general AS "
+            "SELECT id_key FROM touched WHERE id_key NOT IN (SELECT id_key FROM plain)",
+        )
         self._timed("batch deciding", f"CREATE OR REPLACE TABLE deciding AS {' UNION ALL '.join(deciding)}")
-        if fast:
-            self.decide("deciding", rare="touched_rare", people="touched", newest_facts=newest_facts_sql())
-            # Only the new rows are materialised: `write` puts them beside the saved files, and
-            # `results`, `actions` and `decisions` are views over the merge (read lazily).
-            self._timed("merge", load("old_results", "VIEW"))
-            self._timed("merge", load("old_actions", "VIEW"))
-            # A view: `write` computes the new results once, into their file.
-            con.execute("ALTER TABLE decisions RENAME TO new_decisions")
-            self._timed("merge", f"CREATE OR REPLACE VIEW new_results AS {results_sql('new_decisions')}")
-            con.execute("ALTER TABLE actions RENAME TO new_actions")
-            con.execute(
-                f"CREATE OR REPLACE VIEW actions AS {merge_kept_sql('old_actions', 'new_actions', 'recipients')}"
-            )
-            merged = merge_kept_sql("old_results", "new_results", "recipients")
-            con.execute(f"CREATE OR REPLACE VIEW results AS {merged}")
-            con.execute(f"CREATE OR REPLACE VIEW decisions AS {decisions_of_results_sql()}")
-            self.merged = True
-            self.base = state
-            again = con.execute("SELECT count(*) FROM recipients").fetchone()
-            self.timings["decided again"] = float(again[0]) if again else 0.0
-            plain = con.execute("SELECT count(*) FROM plain").fetchone()
-            self.timings["decided from the newest"] = float(plain[0]) if plain else 0.0
-            if save is not None:
-                merged = merge_kept_sql("old_compact", "compact", "touched", key="id_key")
-                self._timed("merge", f"CREATE OR REPLACE TABLE merged_compact AS {merged}")
-                con.execute("DROP TABLE compact")
-                con.execute("ALTER TABLE merged_compact RENAME TO compact")
-        else:
-            self.decide("deciding")
+        self.decide("deciding", rare="touched_rare", people="touched", newest_facts=newest_facts_sql())
+        # Only the new rows are materialised: `write` puts them beside the saved files, and
+        # `results`, `actions` and `decisions` are views over the merge (read lazily).
+        # A view: `write` computes the new results once, into their file.
+        con.execute("ALTER TABLE decisions RENAME TO new_decisions")
+        self._timed("merge", f"CREATE OR REPLACE VIEW new_results AS {results_sql('new_decisions')}")
+        con.execute("ALTER TABLE actions RENAME TO new_actions")
+        con.execute(
+            f"CREATE OR REPLACE VIEW actions AS {merge_kept_sql('old_actions', 'new_actions', 'recipients')}"
+        )
+        merged = merge_kept_sql("old_results", "new_results", "recipients")
+        con.execute(f"CREATE OR REPLACE VIEW results AS {merged}")
+        con.execute(f"CREATE OR REPLACE VIEW decisions AS {decisions_of_results_sql()}")
+        self.merged = True
+        self.base = state
+        again = con.execute("SELECT count(*) FROM recipients").fetchone()
+        self.timings["decided again"] = float(again[0]) if again else 0.0
+        plain = con.execute("SELECT count(*) FROM plain").fetchone()
+        self.timings["decided from the newest"] = float(plain[0]) if plain else 0.0
+        if due is not None:
+            due_count = con.execute("SELECT count(*) FROM due").fetchone()
+            self.timings["due at the later date"] = float(due_count[0]) if due_count else 0.0
+        if save is not None:
+            merged = merge_kept_sql("old_compact", "compact", "touched", key="id_key")
+            self._timed("merge", f"CREATE OR REPLACE TABLE merged_compact AS {merged}")
+            con.execute("DROP TABLE compact")
+            con.execute("ALTER TABLE merged_compact RENAME TO compact")
         if save is not None:
             # The new state is as of this run's date: its winners (`compact`) are.
             self._timed("batch", f"CREATE OR REPLACE TABLE reduced AS {' UNION ALL '.join(kept)}")
