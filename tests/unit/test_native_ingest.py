@@ -10,6 +10,8 @@ normalises itself and its hand-over.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -401,3 +403,33 @@ def test_store_files_are_encoded_for_the_certification_scans(tmp_path: Path) -> 
         assert any("DICTIONARY" in e for e in column["event_date"].encodings)
         assert column["detail"].compression == "ZSTD"
         assert column["id_key"].statistics is not None and column["id_key"].statistics.has_min_max
+
+
+def test_an_import_does_not_load_pandas(tmp_path: Path) -> None:
+    """pyarrow's `to_numpy` imports pandas on its first call (1-4 s in a fresh process here): a
+    feed import with rows for the SQL path (quoted values) and a second batch (the check against
+    the stored rows) must not pay it (`store._integers`)."""
+    path = write_csv(tmp_path / "edge.csv", EDGE_ROWS)
+    program = f"""
+import sys
+import duckdb
+from datetime import date
+from pathlib import Path
+from zige.engine.kinds import BUILTIN_KINDS
+from zige.engine.store import EvidenceStore
+AS_OF, RAIL = date({AS_OF.year}, {AS_OF.month}, {AS_OF.day}), next(k for k in BUILTIN_KINDS if k.code == "rail")
+estore = EvidenceStore(Path({str(tmp_path / "store")!r}), use_native=True)
+con = duckdb.connect()
+for batch in (1, 2):
+    result = estore.ingest_csv(con, path=Path({str(path)!r}), kind=RAIL, batch_id=batch, tag="t", as_of=AS_OF)
+    assert result.native and result.rows_read > result.rows_rejected, result
+print(result.rows_used, "pandas" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.stdout.split() == ["0", "False"], done.stdout + done.stderr

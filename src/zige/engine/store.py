@@ -1001,7 +1001,7 @@ class EvidenceStore:
             earlier = self._partition_files(kind.code, sorted(set(labels.values())), existing)
             if earlier and table.num_rows:
                 keep = self._not_stored(con, table, earlier)
-                table, month_of_row = table.filter(pa.array(keep)), month_of_row[keep]
+                table, month_of_row = table.filter(_booleans(keep)), month_of_row[keep]
         stored = table.num_rows
         cuts = np.flatnonzero(np.diff(month_of_row)) + 1
         bounds = [0, *cuts.tolist(), stored] if stored else [0]
@@ -1039,7 +1039,7 @@ class EvidenceStore:
             ).fetchnumpy()["row_no"]
         finally:
             con.unregister("native_new")
-        row_no = table.column("row_no").to_numpy()
+        row_no = _integers(table.column("row_no"), np.int64)
         keep: np.ndarray = ~np.isin(row_no, np.asarray(stored, dtype=np.int64))
         return keep
 
@@ -1204,16 +1204,36 @@ def _data_end(buf: np.ndarray) -> int:
     return end
 
 
+def _integers(column: pa.ChunkedArray | pa.Array, dtype: type[np.int32] | type[np.int64]) -> np.ndarray:
+    """A null-free integer or date column as numpy, read from its data buffer. pyarrow's
+    `to_numpy` imports pandas on its first call (1-4 s in a fresh process on this kind of
+    machine), which every `zige import feed` would pay for a few thousand rows."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.null_count:
+        raise ValueError(f"{array.null_count} NULLs in a column that has none")
+    if not len(array):
+        return np.zeros(0, dtype=dtype)
+    width = array.type.bit_width // 8
+    values = np.frombuffer(array.buffers()[1], dtype=f"<i{width}")[array.offset : array.offset + len(array)]
+    return values.astype(dtype)
+
+
+def _booleans(values: np.ndarray) -> pa.Array:
+    """A numpy bool array as an Arrow one, packed here (`pa.array` of numpy imports pandas too)."""
+    bits = np.packbits(values.astype(bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), int(values.size), [None, pa.py_buffer(bits)])
+
+
 def _append_slow_rows(scan: native.Scan, slow_ok: pa.Table) -> int:
     """Put the SQL-normalised valid rows after the scan's rows; how many."""
-    slow_day = slow_ok.column("event_date").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int32)
-    slow_key = slow_ok.column("id_key").to_numpy(zero_copy_only=False).astype(np.int64)
+    slow_day = _integers(slow_ok.column("event_date"), np.int32)  # date32: days since 1970-01-01
+    slow_key = _integers(slow_ok.column("id_key"), np.int64)
     slow_month, slow_dom = _months_and_days(slow_day)
     added = scan.append(
         {
             "id_key": slow_key, "day": slow_day, "month": slow_month,
             "sort_key": (slow_key.astype(np.uint64) << np.uint64(5)) | (slow_dom - 1).astype(np.uint64),
-            "row_no": slow_ok.column("row_no").to_numpy(zero_copy_only=False),
+            "row_no": _integers(slow_ok.column("row_no"), np.int64),
         },
         slow_ok.column("name_key").combine_chunks(),
         slow_ok.column("detail").combine_chunks(),
