@@ -272,6 +272,48 @@ def test_a_failed_compaction_changes_nothing_and_says_so(
     assert selectors.evidence_for_person(id_number=who[1]) == page
 
 
+def test_a_person_page_parses_each_manifest_and_record_once_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page lists every succeeded import's manifest and the compaction records on each
+    request: parsed once (`zige.engine.store_cache`), then read again only when new or replaced."""
+    who = ids()
+    for n in range(3):
+        do_import(
+            rail_file(tmp_path / f"rail_0{n}.csv", [(who[n], "2026-03-05"), (who[0], f"2026-04-0{n + 1}")])
+        )
+    parsed: list[str] = []
+    real = engine_store.json.loads
+
+    def counting(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(text, str) and '"key_layout"' in text:  # not the audit log's JSON
+            parsed.append("record" if '"sources"' in text else "manifest")
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(engine_store.json, "loads", counting)
+    page = selectors.evidence_for_person(id_number=who[0])
+    assert len([r for r in page if r["source"] == "import"]) == 4
+    parsed.clear()
+    assert selectors.evidence_for_person(id_number=who[0]) == page
+    assert parsed == [], "the second request parsed manifests again"
+
+    # An import after the cache was filled: its manifest alone is read, its rows are on the page.
+    late = do_import(rail_file(tmp_path / "rail_late.csv", [(who[0], "2026-03-20")]))
+    parsed.clear()
+    newer = selectors.evidence_for_person(id_number=who[0])
+    assert parsed == ["manifest"]
+    assert [r for r in newer if r["batch_id"] == late.pk] and len(newer) == len(page) + 1
+    # A compaction after it: its records alone are read (by the compaction), the page is the same.
+    parsed.clear()
+    assert compact().exit_code == 0
+    assert selectors.evidence_for_person(id_number=who[0]) == newer
+    assert sorted(set(parsed)) == ["record"]
+    # The replaced files go after the grace: still the same page, nothing parsed again.
+    services.store_compact(now=LATER)
+    parsed.clear()
+    assert selectors.evidence_for_person(id_number=who[0]) == newer and parsed == []
+
+
 def test_the_command_takes_a_kind_and_a_threshold_and_refuses_a_second_compaction(tmp_path: Path) -> None:
     who = ids()
     for n in range(3):

@@ -201,6 +201,22 @@ def test_rows_streamed_in_batches_of_any_size_make_row_groups_of_exactly_the_siz
     assert pq.read_table(path).equals(table)
 
 
+def forget_parsed() -> None:
+    """Empty this process's parsed manifests and records (`zige.engine.store_cache`)."""
+    store_module._MANIFESTS.clear()
+    store_module._COMPACTIONS.clear()
+    store_module._HOLDERS.clear()
+
+
+def assert_same_files_without_the_cache(estore: EvidenceStore) -> None:
+    """The files resolved with the parsed manifests and records of earlier steps are the files
+    resolved from the files on disk alone."""
+    warm = estore.files()
+    forget_parsed()
+    cold = estore.files()
+    assert (list(warm), warm.partial, warm.batch_ids) == (list(cold), cold.partial, cold.batch_ids)
+
+
 # ---------------------------------------------------------------------------------------------
 # Every reader, exactly once
 
@@ -254,6 +270,7 @@ def test_every_reader_sees_the_rows_of_a_store_never_compacted(
             else:
                 clock += timedelta(hours=3)
             assert scan(packed) == scan(plain)
+            assert_same_files_without_the_cache(packed)
         manifests = packed.manifests()
         assert manifests == plain.manifests()
         for kinds in (None, ["rail"], ["death"]):
@@ -521,3 +538,116 @@ def test_a_file_imported_again_after_a_compaction_stores_nothing(tmp_path: Path,
     assert (again.rows_used, again.duplicate_rows) == (0, 40)
     assert scan(estore) == before
     assert [m.batch_id for m in estore.manifests()] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------------
+# The parsed manifests and records (`zige.engine.store_cache`): read once per process, and again
+# only when the file at their path is another one
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The JSON texts parsed (manifests and compaction records: the only JSON the store reads)."""
+    parsed: list[str] = []
+    real = json.loads
+
+    def counting(text: Any, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.json, "loads", counting)
+    return parsed
+
+
+def kinds_of(parsed: list[str]) -> list[str]:
+    return sorted("record" if '"sources"' in text else "manifest" for text in parsed)
+
+
+def test_a_second_lookup_reads_no_manifest_and_no_record(tmp_path: Path, parses: list[str]) -> None:
+    estore = fragmented(tmp_path / "s")
+    estore.compact(now=NOW)
+    paths = [m.path for m in estore.manifests()]
+    # As the person page does it: the succeeded imports' manifests by path, then resolve.
+    first = estore.resolve([estore.manifest(p) for p in paths])
+    parses.clear()
+    again = EvidenceStore(estore.root).resolve([EvidenceStore(estore.root).manifest(p) for p in paths])
+    assert parses == [], "a second lookup parsed manifests or records again"
+    assert again == first and again.partial == first.partial and len(again) == 3
+    assert estore.files() == first and parses == []
+
+
+def test_a_manifest_written_after_the_cache_was_filled_is_read(tmp_path: Path, parses: list[str]) -> None:
+    estore = fragmented(tmp_path / "s", batches=3)
+    estore.compact(now=NOW)
+    before = estore.files()
+    parses.clear()
+    write(estore, 9, [(1, day(3, 30), "new"), (2, day(4, 2), "new")])
+    parses.clear()
+    files = estore.files()
+    assert kinds_of(parses) == ["manifest"], "only the new manifest is read"
+    assert sorted(files) == sorted(
+        [*before, *(estore.root / f for f in estore.manifest("_manifest/b9-t.json").files)]
+    )
+    assert len(scan(estore)) == sum(m.rows for m in estore.manifests())
+
+
+def test_a_compaction_committed_after_the_cache_was_filled_is_read(tmp_path: Path, parses: list[str]) -> None:
+    estore = fragmented(tmp_path / "s")
+    listed, expected = estore.files(), scan(estore)
+    assert len(listed) == 18 and not merged_files(estore)
+    parses.clear()
+    estore.compact(now=NOW)
+    files = estore.files()
+    assert kinds_of(parses) == ["record"] * 3, "only the new records are read, each once"
+    assert sorted(files) == merged_files(estore) and scan(estore) == expected
+    # A later one supersedes a record: the next reader resolves to the newer merged file.
+    write(estore, 7, [(1, day(3, 30), "x")])
+    estore.compact(now=NOW)
+    files = estore.files()
+    assert len(files) == 3 and sorted(files) == sorted(
+        estore.root / c.file for c in estore.live_compactions().values()
+    )
+    assert len(scan(estore)) == len(expected) + 1
+
+
+def test_a_replaced_or_removed_manifest_or_record_is_read_again(tmp_path: Path) -> None:
+    estore = fragmented(tmp_path / "s", batches=3)
+    second = estore.manifests()[1]
+    assert estore.manifest(second.path) == second
+    # Replaced by a rename (as `zige store upgrade` rewrites one): the new file is read.
+    fewer = BatchManifest(second.batch_id, second.kind, second.tag, second.files[:1], 1)
+    temp = estore.root / "_manifest" / ".b2-t.json.0123abcd.tmp"
+    temp.write_text(fewer.to_json(), encoding="utf-8")
+    temp.replace(estore.root / second.path)
+    assert estore.manifest(second.path) == fewer and estore.manifests()[1] == fewer
+    assert set(estore.files()) == {estore.root / f for m in estore.manifests() for f in m.files}
+    # Rewritten in place (an operator's editor): read again too.
+    (estore.root / second.path).write_text(second.to_json(), encoding="utf-8")
+    assert estore.manifest(second.path) == second
+    # Removed (a failed import's discard): gone for every reader.
+    (estore.root / second.path).unlink()
+    with pytest.raises(FileNotFoundError):
+        estore.manifest(second.path)
+    assert [m.batch_id for m in estore.manifests()] == [1, 3]
+    # Records: superseded ones swept after the grace leave the listing; the live ones stay.
+    estore.compact(now=NOW)
+    write(estore, 8, [(1, day(3, 30), "x")])
+    estore.compact(now=NOW)
+    assert [c.number for c in estore.compactions()] == [1, 2, 3, 4]
+    expected = scan(estore)
+    estore.compact(now=LATER)
+    assert [c.number for c in estore.compactions()] == [2, 3, 4]
+    assert sorted(estore.files()) == merged_files(estore) and scan(estore) == expected
+
+
+def test_readers_in_threads_share_the_parsed_files(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    estore = fragmented(tmp_path / "s")
+    estore.compact(now=NOW, kinds=["rail"])
+    forget_parsed()
+    expected = estore.files()
+    forget_parsed()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: EvidenceStore(estore.root).files(), range(64)))
+    assert all(list(g) == list(expected) and g.partial == expected.partial for g in got)

@@ -69,7 +69,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zige.engine import native, readers, sql
+from zige.engine import native, readers, sql, store_cache
 from zige.engine.kinds import FeedKind
 from zige.ids import EARLIEST_BIRTH
 
@@ -218,6 +218,16 @@ class Compaction:
             tuple((int(b), str(f)) for b, f in data["sources"]), tuple(data["replaces"]), int(data["rows"]),
             str(data["committed_at"]), int(data["key_layout"]),
         )  # fmt: skip
+
+
+# This process's parsed manifests and compaction records, checked against each file's identity on
+# every read (`zige.engine.store_cache`): a person page lists thousands of imports' manifests per
+# request, and reading and parsing them cost more than its query (docs/performance.md).
+_MANIFESTS = store_cache.ParsedFiles(BatchManifest.from_json)
+_COMPACTIONS = store_cache.ParsedFiles(Compaction.from_json)
+# Per store root: the live records (the objects `_COMPACTIONS` gave) and which holds each batch
+# file (`EvidenceStore._holder`).
+_HOLDERS: dict[str, tuple[tuple[Compaction, ...], dict[str, Compaction]]] = {}
 
 
 class FileList(list[Path]):
@@ -374,6 +384,7 @@ class EvidenceStore:
         use_native: bool = True,
     ) -> None:
         self.root = Path(root)
+        self._root = str(self.root)
         # The native scan for CSV ingests when built (zige.engine.native); False: SQL only.
         self.use_native = use_native
         self.row_group_size = row_group_size
@@ -396,30 +407,38 @@ class EvidenceStore:
     # -- reading -----------------------------------------------------------------------------
 
     def manifests(self) -> list[BatchManifest]:
-        """Every committed batch, by batch id."""
-        directory = self.root / MANIFEST_DIR
-        if not directory.is_dir():
-            return []
-        found = [BatchManifest.from_json(p.read_text(encoding="utf-8")) for p in directory.glob("b*.json")]
-        for manifest in found:
+        """Every committed batch, by batch id (each manifest parsed once per process: `_MANIFESTS`)."""
+        directory = f"{self._root}/{MANIFEST_DIR}"
+        names = store_cache.listing(directory, "b", ".json")
+        found = []
+        for name in names:
+            try:
+                manifest = _MANIFESTS.get(directory, name)
+            except FileNotFoundError:  # discarded meanwhile (a failed import): not committed
+                continue
             check_layout(manifest)
+            found.append(manifest)
+        _MANIFESTS.keep_only(directory, names)
         return sorted(found, key=lambda m: m.batch_id)
 
     def manifest(self, path: str) -> BatchManifest:
-        """A manifest by its relative path (as `BatchManifest.path` gives it)."""
-        manifest = BatchManifest.from_json((self.root / path).read_text(encoding="utf-8"))
+        """A manifest by its relative path (as `BatchManifest.path` gives it), parsed once per
+        process (`_MANIFESTS`: read again when the file at the path is another one)."""
+        folder, _, name = path.rpartition("/")  # string operations: 10,000 a request
+        directory = folder if folder.startswith("/") else f"{self._root}/{folder}" if folder else self._root
+        manifest = _MANIFESTS.get(directory, name)
         check_layout(manifest)
         return manifest
 
     def compactions(self) -> list[Compaction]:
-        """Every committed compaction record, by number (superseded ones too, until swept)."""
-        directory = self.root / COMPACT_DIR
-        if not directory.is_dir():
-            return []
+        """Every committed compaction record, by number (superseded ones too, until swept); each
+        parsed once per process (`_COMPACTIONS`)."""
+        directory = f"{self._root}/{COMPACT_DIR}"
+        names = store_cache.listing(directory, "c", ".json")
         found = []
-        for path in directory.glob("c*.json"):
+        for name in names:
             try:
-                record = Compaction.from_json(path.read_text(encoding="utf-8"))
+                record = _COMPACTIONS.get(directory, name)
             except FileNotFoundError:  # swept meanwhile: a later record of its partition holds its rows
                 continue
             if record.key_layout != KEY_LAYOUT:
@@ -428,6 +447,7 @@ class EvidenceStore:
                     f"this version reads layout {KEY_LAYOUT}"
                 )
             found.append(record)
+        _COMPACTIONS.keep_only(directory, names)
         return sorted(found, key=lambda c: c.number)
 
     def live_compactions(self) -> dict[tuple[str, str], Compaction]:
@@ -444,7 +464,7 @@ class EvidenceStore:
         wanted = None if kinds is None else set(kinds)
         chosen = [m for m in batches if wanted is None or m.kind in wanted]
         ids = {m.batch_id for m in chosen}
-        holder = {f: c for c in self.live_compactions().values() for _, f in c.sources}
+        holder = self._holder(self.live_compactions().values())
         paths: list[Path] = []
         partial: list[Path] = []
         used: set[int] = set()
@@ -459,6 +479,22 @@ class EvidenceStore:
                     if not record.batch_ids <= ids:
                         partial.append(self.root / record.file)
         return FileList(paths, partial=partial, batch_ids=ids if partial else ())
+
+    def _holder(self, live: Iterable[Compaction]) -> dict[str, Compaction]:
+        """The live record holding each batch file, by the file; built again only when the live
+        records are other objects (`_COMPACTIONS` gives the same object while a record's file
+        is the same). The dictionary is shared: read it, never change it."""
+        records = tuple(sorted(live, key=lambda c: c.number))
+        cached = _HOLDERS.get(self._root)
+        if (
+            cached is not None
+            and len(cached[0]) == len(records)
+            and all(a is b for a, b in zip(cached[0], records, strict=True))
+        ):
+            return cached[1]
+        holder = {f: c for c in records for _, f in c.sources}
+        _HOLDERS[self._root] = (records, holder)  # one assignment: safe between threads
+        return holder
 
     def files(
         self, kinds: Iterable[str] | None = None, *, batches: Iterable[BatchManifest] | None = None
