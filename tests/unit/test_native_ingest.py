@@ -406,10 +406,11 @@ def test_store_files_are_encoded_for_the_certification_scans(tmp_path: Path) -> 
 
 
 def test_an_import_does_not_load_pandas(tmp_path: Path) -> None:
-    """pyarrow's `to_numpy` imports pandas on its first call (1-4 s in a fresh process here): a
-    feed import with rows for the SQL path (quoted values) and a second batch (the check against
-    the stored rows) must not pay it (`store._integers`)."""
+    """pyarrow imports pandas on the first `to_numpy` and the like (1-4 s in a fresh process
+    here): a feed import with no rows for the SQL path, one with some (quoted values) and a
+    repeated batch (the check against the stored rows) must not pay it (`store._integers`)."""
     path = write_csv(tmp_path / "edge.csv", EDGE_ROWS)
+    clean = write_csv(tmp_path / "clean.csv", [f"{GOOD},张三,2026-03-05,G1,太原,北京"])  # no SQL rows
     program = f"""
 import sys
 import duckdb
@@ -420,8 +421,8 @@ from zige.engine.store import EvidenceStore
 AS_OF, RAIL = date({AS_OF.year}, {AS_OF.month}, {AS_OF.day}), next(k for k in BUILTIN_KINDS if k.code == "rail")
 estore = EvidenceStore(Path({str(tmp_path / "store")!r}), use_native=True)
 con = duckdb.connect()
-for batch in (1, 2):
-    result = estore.ingest_csv(con, path=Path({str(path)!r}), kind=RAIL, batch_id=batch, tag="t", as_of=AS_OF)
+for batch, csv in ((1, {str(clean)!r}), (2, {str(path)!r}), (3, {str(path)!r})):
+    result = estore.ingest_csv(con, path=Path(csv), kind=RAIL, batch_id=batch, tag="t", as_of=AS_OF)
     assert result.native and result.rows_read > result.rows_rejected, result
 print(result.rows_used, "pandas" in sys.modules)
 """

@@ -1241,17 +1241,19 @@ def _data_end(buf: np.ndarray) -> int:
 
 
 def _integers(column: pa.ChunkedArray | pa.Array, dtype: type[np.int32] | type[np.int64]) -> np.ndarray:
-    """A null-free integer or date column as numpy, read from its data buffer. pyarrow's
-    `to_numpy` imports pandas on its first call (1-4 s in a fresh process on this kind of
-    machine), which every `zige import feed` would pay for a few thousand rows."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if array.null_count:
-        raise ValueError(f"{array.null_count} NULLs in a column that has none")
-    if not len(array):
-        return np.zeros(0, dtype=dtype)
-    width = array.type.bit_width // 8
-    values = np.frombuffer(array.buffers()[1], dtype=f"<i{width}")[array.offset : array.offset + len(array)]
-    return values.astype(dtype)
+    """A null-free integer or date column as numpy, read from its chunks' data buffers. pyarrow's
+    `to_numpy`, `combine_chunks` of no chunks and `pa.array` of Python or numpy values import
+    pandas on their first call (1-4 s in a fresh process on this kind of machine), which every
+    `zige import feed` would pay."""
+    parts = []
+    for array in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        if array.null_count:
+            raise ValueError(f"{array.null_count} NULLs in a column that has none")
+        if len(array):
+            width = array.type.bit_width // 8
+            values = np.frombuffer(array.buffers()[1], dtype=f"<i{width}")
+            parts.append(values[array.offset : array.offset + len(array)])
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
 def _booleans(values: np.ndarray) -> pa.Array:
@@ -1262,6 +1264,8 @@ def _booleans(values: np.ndarray) -> pa.Array:
 
 def _append_slow_rows(scan: native.Scan, slow_ok: pa.Table) -> int:
     """Put the SQL-normalised valid rows after the scan's rows; how many."""
+    if not slow_ok.num_rows:
+        return 0  # (and no empty text columns to combine: see `_integers`)
     slow_day = _integers(slow_ok.column("event_date"), np.int32)  # date32: days since 1970-01-01
     slow_key = _integers(slow_ok.column("id_key"), np.int64)
     slow_month, slow_dom = _months_and_days(slow_day)
