@@ -1206,14 +1206,26 @@ def _read_csv_sql(path: Path, skip: int, delimiter: str, width: int, *, row_colu
 def _raw_rows_sql(source: str, positions: dict[str, int], width: int, *, row: str | None = None) -> str:
     """The logical columns of `source` (c0..) and `_blank` (every cell blank), and `_row` from
     the expression `row` when given."""
-    blank = " AND ".join(f"trim(coalesce(c{i}, ''), {sql.quote(_BLANK)}) = ''" for i in range(width))
+    blank = " AND ".join(_blank_sql(f"c{i}") for i in range(width))
     id_col = f"c{positions['id_number']}"
     named = ", ".join(f'c{pos} AS "{name}"' for name, pos in positions.items())
     row_sql = f", {row} AS _row" if row else ""
     return (
         f"(SELECT {named}{row_sql}, CASE WHEN substr({id_col}, 1, 1) BETWEEN '0' AND '9' THEN false "
-        f"WHEN trim(coalesce({id_col}, ''), {sql.quote(_BLANK)}) <> '' THEN false "
+        f"WHEN NOT {_blank_sql(id_col)} THEN false "
         f"ELSE {blank} END AS _blank FROM {source})"
+    )
+
+
+def _blank_sql(col: str) -> str:
+    """Whether the cell `col` is empty or only blank characters (`readers._BLANK_CHARS`). DuckDB's
+    trim with a set of characters costs about 2 µs a call here, so it runs only on a cell that
+    starts with one of them (a rejected row's empty ID and its cells: 0.3 s of a 10 M-row
+    file's 70,000 rejects)."""
+    chars = sql.quote(_BLANK)
+    return (
+        f"({col} IS NULL OR {col} = '' OR "
+        f"(strpos({chars}, substr({col}, 1, 1)) > 0 AND trim({col}, {chars}) = ''))"
     )
 
 
