@@ -183,24 +183,23 @@ def _print(f: object, *, full_size: bool) -> None:
         "certify / floor", f"{f.ratio:.2f}", f"<= {TARGET_RATIO:.0f}{at_size}",
         _mark(f.ratio <= TARGET_RATIO) if full_size else "",
     )  # fmt: skip
+
+    def share_of_full(seconds: float) -> tuple[float, str]:
+        share = seconds / f.certify_s if f.certify_s else float("nan")
+        return share, f"{_s(seconds)} = {share:.1%} of full"
+
     if f.increment_s is not None:
-        share = f.increment_s / f.certify_s if f.certify_s else float("nan")
+        share, figure = share_of_full(f.increment_s)
         table.add_row(
-            f"daily increment (+{f.increment_rows:,} rows)", f"{_s(f.increment_s)} = {share:.1%} of full",
+            f"daily increment (+{f.increment_rows:,} rows)", figure,
             f"<= {TARGET_INCREMENT:.0%}{at_size}", _mark(share <= TARGET_INCREMENT) if full_size else "",
         )  # fmt: skip
-    if f.chained_s is not None:
-        share = f.chained_s / f.certify_s if f.certify_s else float("nan")
-        table.add_row(
-            "  saving the next day's state too", f"{_s(f.chained_s)} = {share:.1%} of full",
-            "(a chained day; no target)", "",
-        )  # fmt: skip
-    if f.next_day_s is not None:
-        share = f.next_day_s / f.certify_s if f.certify_s else float("nan")
-        table.add_row(
-            "  decided a day later", f"{_s(f.next_day_s)} = {share:.1%} of full",
-            "(the as-of date moved; no target)", "",
-        )  # fmt: skip
+    for seconds, label, note in (
+        (f.chained_s, "  saving the next day's state too", "(a chained day; no target)"),
+        (f.next_day_s, "  decided a day later", "(the as-of date moved; no target)"),
+    ):
+        if seconds is not None:
+            table.add_row(label, share_of_full(seconds)[1], note, "")
     rate, ratio = ingest_rate(f.ingest)
     if rate is not None:
         table.add_row(
