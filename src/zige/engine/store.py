@@ -408,17 +408,9 @@ class EvidenceStore:
 
     def manifests(self) -> list[BatchManifest]:
         """Every committed batch, by batch id (each manifest parsed once per process: `_MANIFESTS`)."""
-        directory = f"{self._root}/{MANIFEST_DIR}"
-        names = store_cache.listing(directory, "b", ".json")
-        found = []
-        for name in names:
-            try:
-                manifest = _MANIFESTS.get(directory, name)
-            except FileNotFoundError:  # discarded meanwhile (a failed import): not committed
-                continue
+        found = _MANIFESTS.every(f"{self._root}/{MANIFEST_DIR}", "b")
+        for manifest in found:
             check_layout(manifest)
-            found.append(manifest)
-        _MANIFESTS.keep_only(directory, names)
         return sorted(found, key=lambda m: m.batch_id)
 
     def manifest(self, path: str) -> BatchManifest:
@@ -433,21 +425,13 @@ class EvidenceStore:
     def compactions(self) -> list[Compaction]:
         """Every committed compaction record, by number (superseded ones too, until swept); each
         parsed once per process (`_COMPACTIONS`)."""
-        directory = f"{self._root}/{COMPACT_DIR}"
-        names = store_cache.listing(directory, "c", ".json")
-        found = []
-        for name in names:
-            try:
-                record = _COMPACTIONS.get(directory, name)
-            except FileNotFoundError:  # swept meanwhile: a later record of its partition holds its rows
-                continue
+        found = _COMPACTIONS.every(f"{self._root}/{COMPACT_DIR}", "c")
+        for record in found:
             if record.key_layout != KEY_LAYOUT:
                 raise StoreLayoutError(
                     f"compacted file {record.file} was written with store key layout {record.key_layout}; "
                     f"this version reads layout {KEY_LAYOUT}"
                 )
-            found.append(record)
-        _COMPACTIONS.keep_only(directory, names)
         return sorted(found, key=lambda c: c.number)
 
     def live_compactions(self) -> dict[tuple[str, str], Compaction]:

@@ -73,6 +73,20 @@ class ParsedFiles(Generic[T]):
             self._entries.setdefault(directory, {})[name] = (found, value)
         return value
 
+    def every(self, directory: str, prefix: str, suffix: str = ".json") -> list[T]:
+        """Every file of `directory` named `prefix`...`suffix`, parsed. A file removed between the
+        listing and its reading is left out (a failed import's manifest discarded, a superseded
+        compaction record swept: neither is live); entries of files gone are dropped."""
+        names = listing(directory, prefix, suffix)
+        found = []
+        for name in names:
+            try:
+                found.append(self.get(directory, name))
+            except FileNotFoundError:
+                continue
+        self.keep_only(directory, names)
+        return found
+
     def keep_only(self, directory: str, names: Iterable[str]) -> None:
         """Drop the entries of `directory` whose file is not among `names` (a listing of it):
         removed files do not stay in memory."""
