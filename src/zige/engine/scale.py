@@ -957,8 +957,8 @@ class ScaleRun:
         self._timed("touched", f"CREATE OR REPLACE VIEW saved AS {saved_with_changes_sql()}")
         newer = batch_newer_sql(self.as_of, key_range=self.key_range)
         self._timed_build_right("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
-        self._timed("merge", load("old_results", "VIEW"))
-        self._timed("merge", load("old_actions", "VIEW"))
+        self._timed("load state", load("old_results", "VIEW"))
+        self._timed("load state", load("old_actions", "VIEW"))
         due = None
         if later:
             due = "due"

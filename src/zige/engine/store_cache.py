@@ -60,9 +60,7 @@ class ParsedFiles(Generic[T]):
         # Read without the lock: a dictionary lookup is atomic, and entries are only replaced whole.
         entries = self._entries.get(directory)
         entry = None if entries is None else entries.get(name)
-        if entry is not None and entry[0] == (
-            now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns
-        ):  # fmt: skip
+        if entry is not None and entry[0] == identity(now):
             return entry[1]
         # The identity of the file actually read (it may have been replaced since the stat).
         with open(path, encoding="utf-8") as handle:  # noqa: PTH123 - as the stat above
