@@ -38,7 +38,7 @@ from zige.bench.generate import (
     generate_increment,
     recipients_sql,
 )
-from zige.engine import sql
+from zige.engine import scale, sql
 from zige.engine.kinds import CUSTODIAL_PENALTIES, NON_CUSTODIAL_MARKERS
 from zige.engine.pipeline import Certification, CertifyConfig
 from zige.engine.scale import ScaleRun, output_sql, store_scan_sql
@@ -267,11 +267,71 @@ def test_increment_decides_again_only_the_people_the_batch_touches(
         nxt.con.close()
 
 
+def test_a_chained_day_writes_only_what_changed(generated: list[BenchData], tmp_path: Path) -> None:
+    """A saved increment's state: the base state's kept rows, results and actions as second names
+    of its files, the day's kept rows as one more part, and the results and actions of the
+    people decided again since the base beside them. A full run saved over it leaves none of
+    those."""
+    data = generated[1]
+    state0 = tmp_path / "state0"
+    before, _, run = _scale(data.recipients, [data.store], data.as_of, state=state0)
+    people = sorted(str(d[0]) for d in before)
+    first = _small_batch(run.con, data, tmp_path / "b1", [(people[0], "rail", 0), (people[1], "death", 1)])
+    second = _small_batch(run.con, data, tmp_path / "b2", [(people[2], "death", 0)])
+    run.con.close()
+    stores = [data.store, first, second]
+    changed: set[str] = set()
+    for day, batch in ((1, first), (2, second)):
+        chained = ScaleRun(connect(), data.recipients, data.as_of)
+        chained.increment(
+            state=tmp_path / f"state{day - 1}",
+            batch=[batch],
+            store=stores[: day + 1],
+            save=tmp_path / f"state{day}",
+        )
+        changed |= {str(r[0]) for r in chained.con.execute("SELECT person_no FROM recipients").fetchall()}
+        assert _outcome(chained.con) == full_chain(data.recipients, stores[: day + 1], data.as_of)
+        chained.con.close()
+        state = tmp_path / f"state{day}"
+        assert {p.name for p in state.glob("reduced*.parquet")} == {
+            "reduced.parquet",
+            *(f"reduced-{k:04d}.parquet" for k in range(1, day + 1)),
+        }
+        for name in ("reduced.parquet", "results.parquet", "actions.parquet"):
+            assert (state / name).samefile(state0 / name)
+        con = duckdb.connect()
+        written = con.execute(f"SELECT person_no FROM read_parquet('{state / 'results-changed.parquet'}')")
+        assert sorted(str(r[0]) for r in written.fetchall()) == sorted(changed)
+        # The thresholds, merged from the base's and the people decided again, are what the
+        # state's loss dates and winners give.
+        for table in ("targets", "compact", "saved"):
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{state / table}.parquet')")
+        assert sorted(con.execute("SELECT * FROM saved").fetchall()) == sorted(
+            con.execute(scale.saved_thresholds_sql()).fetchall()
+        )
+        con.close()
+    # The last state reads as the merge of its files: the same as a full run's.
+    nxt = ScaleRun(connect(), data.recipients, data.as_of + timedelta(days=1))
+    nxt.increment(state=tmp_path / "state2", batch=[second], store=stores)
+    assert _outcome(nxt.con) == full_chain(data.recipients, stores, data.as_of + timedelta(days=1))
+    nxt.con.close()
+    _scale(data.recipients, stores, data.as_of, state=tmp_path / "state2")[2].con.close()
+    assert sorted(p.name for p in (tmp_path / "state2").glob("*.parquet")) == [
+        f"{t}.parquet" for t in ("actions", "compact", "rare", "reduced", "results", "saved", "targets")
+    ]
+
+
 def _written(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """A written run's results and actions (`output_sql`), sorted."""
     con = duckdb.connect()
     tables = [sorted(con.execute(output_sql(out, t)).fetchall(), key=repr) for t in ("results", "actions")]
     con.close()
+    return tables[0], tables[1]
+
+
+def _written_now(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The run's own results and actions, sorted as `_written` sorts a written run's."""
+    tables = [sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in ("results", "actions")]
     return tables[0], tables[1]
 
 
@@ -563,12 +623,21 @@ def _got(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[object, ...]]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(province=provinces(), window=st.sampled_from([0, 3, 400]), data=st.data())
+@given(
+    province=provinces(),
+    window=st.sampled_from([0, 3, 400]),
+    parts=st.sampled_from([2, scale.MAX_REDUCED_PARTS]),
+    rebase=st.sampled_from([0.0, scale.REBASE_SHARE, 1.0]),
+    data=st.data(),
+)
 def test_reduced_path_equals_oracle(
     province: tuple[date, list[Person]],
     window: int,
+    parts: int,
+    rebase: float,
     data: st.DataObject,
     tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     as_of, people = province
     root = tmp_path_factory.mktemp("hyp")
@@ -592,12 +661,21 @@ def test_reduced_path_equals_oracle(
     )
     assert _got(increment.con) == _expected(people, as_of + timedelta(days=later))
     increment.con.close()
-    # the next day: the saved state with no new rows (the batch again changes nothing)
-    after = as_of + timedelta(days=later + data.draw(st.sampled_from([0, 1, 16, 45, 120])))
-    again = ScaleRun(connect(1, "1GB"), recipients, after)
-    again.increment(state=root / "state1", batch=stores[1:] or stores[:1], store=stores)
-    assert _got(again.con) == _expected(people, after)
-    again.con.close()
+    # the next days: a chain of saved states with no new rows (batch 0 again changes nothing, and
+    # batch 1's rows are only in the state), each the previous one's files with the day's kept
+    # rows and changed results beside them, or written whole (`parts`, `rebase`: how soon)
+    monkeypatch.setattr(scale, "MAX_REDUCED_PARTS", parts)
+    monkeypatch.setattr(scale, "REBASE_SHARE", rebase)
+    after = as_of + timedelta(days=later)
+    for day in (1, 2, 3):
+        after += timedelta(days=data.draw(st.sampled_from([0, 1, 16, 45, 120])))
+        again = ScaleRun(connect(1, "1GB"), recipients, after)
+        save = root / f"state{day + 1}" if day < 3 else None
+        again.increment(state=root / f"state{day}", batch=stores[:1], store=stores, save=save)
+        assert _got(again.con) == _expected(people, after)
+        again.write(root / f"out{day}")
+        assert _written(root / f"out{day}") == _written_now(again.con)
+        again.con.close()
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -49,6 +49,14 @@ dated in between, a deadline or a reminder reached, a sentence's planned end pas
 reached, an action's months in a new month (`due_again_sql`). Those people are decided again
 too, from their kept rows; everyone else keeps the saved result.
 
+A day of a chain (an increment that saves the next state) writes only what changed: the kept
+rows the batch added as one more part beside the state's (`reduced-0001.parquet`, ...), and the
+results and actions of the people decided since the state's base as `results-changed.parquet`
+and `actions-changed.parquet` beside the base files (read as `output_sql` reads a run's output);
+the loss dates, winners and thresholds are written again (a few seconds less than rewriting the
+2 million results and the kept rows each day). Past `MAX_REDUCED_PARTS` parts, or when the
+changed results reach `REBASE_SHARE` of the base's, they are written whole again.
+
 The builders (`*_sql`) use the dialect-neutral subset (joins, filters, GROUP BY with FILTER,
 min/max, UNION ALL) so the same text runs on Spark; only `store_scan_sql` and the file writes are
 DuckDB's.
@@ -80,7 +88,14 @@ LOSS_CONDITION = (
     "OR (feed_kind = 'unit_confirm' AND sub = 'lost'))"
 )
 MISSING_CONDITION = "(feed_kind = 'declared' AND sub = 'missing')"
-STATE_VERSION = 5  # 4: saved.parquet; 5: its newer_than
+STATE_VERSION = 6  # 4: saved.parquet; 5: its newer_than; 6: parts and changed results of chained days
+# A version-5 state reads as a version-6 one with no parts and no changed results.
+READABLE_STATE_VERSIONS = (5, 6)
+# A chained day adds a part of kept rows; past this many the kept rows are written as one file.
+MAX_REDUCED_PARTS = 32
+# The changed results of chained days are written beside the base's until they hold this share
+# of its rows; then the merged results and actions are written whole (the base of what follows).
+REBASE_SHARE = 0.25
 DEFAULT_WINDOW_DAYS = 10
 
 DECISION_COLUMNS = (
@@ -649,6 +664,11 @@ def floor_sql(paths: Sequence[Path | str]) -> str:
     )
 
 
+def reduced_parts(state: Path) -> list[Path]:
+    """A state's kept rows: `reduced.parquet`, then the parts chained days added, in order."""
+    return [state / "reduced.parquet", *sorted(state.glob("reduced-*.parquet"))]
+
+
 def _link(source: Path, target: Path) -> None:
     """`target` as a second name of `source` (a copy where the file system has none). Neither
     is changed in place afterwards: `ScaleRun.save_state` renames new files over a state's, and
@@ -829,24 +849,76 @@ class ScaleRun:
         self._timed("decide", f"CREATE OR REPLACE TABLE compact AS {compact_sql()}")
 
     def save_state(self, state: Path, *, state_as_of: date) -> None:
+        """Write the state an increment starts from: every file after a full run; after a
+        chained day's increment, what changed beside the base state's files (`_chained_files`).
+        A file of an earlier state in `state` that this one does not hold is removed."""
         started = time.perf_counter()
         state.mkdir(parents=True, exist_ok=True)
-        for table in ("reduced", "rare", "targets", "compact", "saved", "actions", "results"):
-            target = state / f"{table}.parquet"
-            query = {"results": self._results_query(), "saved": saved_thresholds_sql()}.get(
-                table, f"SELECT * FROM {table}"
-            )
-            # Written beside and renamed over: a file linked from a run's output (`write`)
-            # keeps its content.
-            temp = target.with_name(f".{target.name}.tmp")
-            self.con.execute(f"COPY ({query}) TO {sql.quote(str(temp))} (FORMAT parquet)")
+        # file name -> the query that gives it, or the file it is a second name of
+        files: dict[str, str | Path] = {
+            f"{t}.parquet": f"SELECT * FROM {t}" for t in ("rare", "targets", "compact")
+        }
+        files["saved.parquet"] = saved_thresholds_sql()
+        if self.merged and self.base is not None:
+            files.update(self._chained_files(self.base))
+        else:
+            files["reduced.parquet"] = "SELECT * FROM reduced"
+            files["results.parquet"] = self._results_query()
+            files["actions.parquet"] = "SELECT * FROM actions"
+        # Written (or linked) beside, and renamed over once all are: a file linked from a run's
+        # output (`write`), or one a query still to run reads (a state saved over its base),
+        # keeps its content.
+        renames = []
+        for name, source in files.items():
+            target, temp = state / name, state / f".{name}.tmp"
+            if isinstance(source, Path):
+                if source.resolve() == target.resolve():
+                    continue
+                _link(source, temp)
+            else:
+                self.con.execute(f"COPY ({source}) TO {sql.quote(str(temp))} (FORMAT parquet)")
+            renames.append((temp, target))
+        for temp, target in renames:
             temp.replace(target)
+        for path in state.glob("*.parquet"):
+            if path.name not in files:
+                path.unlink()
         meta = {
             "version": STATE_VERSION, "as_of": state_as_of.isoformat(), "window_days": self.window_days,
             "recipients": str(self.recipients), "cleared": self.cleared,
         }  # fmt: skip
         (state / "state.json").write_text(json.dumps(meta, indent=2))
         self.timings["save state"] = time.perf_counter() - started
+
+    def _chained_files(self, base: Path) -> dict[str, str | Path]:
+        """A chained day's state files over the `base` state's: its kept-row parts and this
+        day's kept rows (`new_reduced`) as one more (past `MAX_REDUCED_PARTS`, all in one file);
+        its results and actions with the rows of everyone decided again since it was written
+        whole beside them (`changed_results`, `changed_actions`: `output_sql` reads the two), or
+        the merged ones written whole once those reach `REBASE_SHARE` of its results."""
+        # Loss dates and winners change only for the people decided again (`touched`: a batch's
+        # rare row or a rare row dated since the state's date makes a person so), and so do the
+        # thresholds: the others' are the base's.
+        touched = [f"({only_people_sql(table)})" for table in ("targets", "compact")]
+        files: dict[str, str | Path] = {
+            "saved.parquet": merge_kept_sql(
+                "old_saved", f"({saved_thresholds_sql(*touched)})", "touched", key="id_key"
+            )
+        }
+        parts = reduced_parts(base)
+        if len(parts) >= MAX_REDUCED_PARTS:
+            files["reduced.parquet"] = "SELECT * FROM old_reduced UNION ALL SELECT * FROM new_reduced"
+        else:
+            files.update({part.name: part for part in parts})
+            files[f"reduced-{len(parts):04d}.parquet"] = "SELECT * FROM new_reduced"
+        changed = self._count("changed_results")
+        if changed > REBASE_SHARE * self._count(f"read_parquet({sql.quote(str(base / 'results.parquet'))})"):
+            files.update({f"{t}.parquet": f"SELECT * FROM {t}" for t in ("results", "actions")})
+        else:
+            for table in ("results", "actions"):
+                files[f"{table}.parquet"] = base / f"{table}.parquet"
+                files[f"{table}{CHANGED_SUFFIX}.parquet"] = f"SELECT * FROM changed_{table}"
+        return files
 
     def increment(
         self,
@@ -863,7 +935,7 @@ class ScaleRun:
         later. The recipients must be the state's.
         """
         meta = json.loads((state / "state.json").read_text())
-        if meta.get("version") != STATE_VERSION:
+        if meta.get("version") not in READABLE_STATE_VERSIONS:
             raise ValueError(f"{state}: state version {meta.get('version')} is not {STATE_VERSION}")
         if meta.get("cleared"):
             # The batch's rows of a cleared person, and clearances since, would need the state's
@@ -887,7 +959,10 @@ class ScaleRun:
         # The state's recipients are this run's: their keys are the saved targets' (one row each).
         self._load_recipients("VIEW", keys="SELECT id_key FROM old_targets")
         # The kept rows are read only for the people whose loss moved (or a later as-of date).
-        self._timed("load state", load("old_reduced", "VIEW"))
+        parts = ", ".join(sql.quote(str(part)) for part in reduced_parts(state))
+        self._timed(
+            "load state", f"CREATE OR REPLACE VIEW old_reduced AS SELECT * FROM read_parquet([{parts}])"
+        )
         self._timed("load state", load("old_compact", "VIEW"))
         con.execute(f"CREATE OR REPLACE VIEW batch AS {store_scan_sql(batch)}")
         # A batch's rows of the rare kinds are few: kept first, with their exact count, so that
@@ -927,7 +1002,7 @@ class ScaleRun:
             f"min(CASE WHEN missing_moved <= {start} THEN missing_moved END) FROM reread_people"
         ).fetchone()
         first = min((d for d in (moved or ()) if d is not None), default=None)
-        kept = ["SELECT * FROM old_reduced", "SELECT * FROM batch_reduced"]
+        kept = ["SELECT * FROM batch_reduced"]  # the next state's kept rows beside the state's
         # What decides the people decided from their rows (`general`, below): their previous
         # winners, the batch's rows that can matter, for people whose loss moved their kept rows,
         # and at a later as-of date the kept rows dated since the state's.
@@ -957,8 +1032,9 @@ class ScaleRun:
         self._timed("touched", f"CREATE OR REPLACE VIEW saved AS {saved_with_changes_sql()}")
         newer = batch_newer_sql(self.as_of, key_range=self.key_range)
         self._timed_build_right("touched", f"CREATE OR REPLACE TABLE batch_newer AS {newer}")
-        self._timed("load state", load("old_results", "VIEW"))
-        self._timed("load state", load("old_actions", "VIEW"))
+        # A chained day's state: its base results with the changed ones beside (`save_state`).
+        for table in ("results", "actions"):
+            self._timed("load state", f"CREATE OR REPLACE VIEW old_{table} AS {output_sql(state, table)}")
         due = None
         if later:
             due = "due"
@@ -987,6 +1063,18 @@ class ScaleRun:
         merged = merge_kept_sql("old_results", "new_results", "recipients")
         con.execute(f"CREATE OR REPLACE VIEW results AS {merged}")
         con.execute(f"CREATE OR REPLACE VIEW decisions AS {decisions_of_results_sql()}")
+        # The rows `write` puts beside the state's base files: the new ones, and those of a
+        # chained state's changed files of the people not decided again today. A table when
+        # the next state is saved (it holds them too), else computed once, into their file.
+        kind = "TABLE" if save is not None else "VIEW"
+        for table in ("results", "actions"):
+            changed_file = state / f"{table}{CHANGED_SUFFIX}.parquet"
+            query = f"SELECT * FROM new_{table}"
+            if changed_file.exists():
+                query = merge_kept_sql(
+                    f"read_parquet({sql.quote(str(changed_file))})", f"new_{table}", "recipients"
+                )
+            self._timed("merge", f"CREATE OR REPLACE {kind} changed_{table} AS {query}")
         self.merged = True
         self.base = state
         again = con.execute("SELECT count(*) FROM recipients").fetchone()
@@ -1003,9 +1091,13 @@ class ScaleRun:
             con.execute("ALTER TABLE merged_compact RENAME TO compact")
         if save is not None:
             # The new state is as of this run's date: its winners (`compact`) are.
-            self._timed("batch", f"CREATE OR REPLACE TABLE reduced AS {' UNION ALL '.join(kept)}")
+            self._timed("batch", f"CREATE OR REPLACE VIEW new_reduced AS {' UNION ALL '.join(kept)}")
             self._timed("batch", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")
             self.save_state(save, state_as_of=self.as_of)
+
+    def _count(self, table: str) -> int:
+        (row,) = self.con.execute(f"SELECT count(*) FROM {table}").fetchall()
+        return int(row[0])
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, count(*) FROM decisions GROUP BY status").fetchall())
@@ -1016,9 +1108,9 @@ class ScaleRun:
 
     def write(self, out: Path) -> None:
         """`results.parquet` and `actions.parquet` in `out`. After a fast increment: the state's
-        files, copied, and the rows of the people decided again beside them (`output_sql` reads
-        the merge): rewriting every result for a few changed ones would cost more than the
-        increment's decisions."""
+        base files, linked, and the rows of the people decided again since beside them
+        (`output_sql` reads the merge): rewriting every result for a few changed ones would cost
+        more than the increment's decisions."""
         started = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
         for table in ("results", "actions"):
@@ -1027,7 +1119,7 @@ class ScaleRun:
             changed.unlink(missing_ok=True)
             if self.merged and self.base is not None:
                 _link(self.base / f"{table}.parquet", target)
-                query, target = f"SELECT * FROM new_{table}", changed
+                query, target = f"SELECT * FROM changed_{table}", changed
             elif self.saved is not None and not self.merged:
                 # The full run's state holds the same files: linked, not computed again.
                 _link(self.saved / f"{table}.parquet", target)
