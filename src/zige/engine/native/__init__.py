@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import mmap
 import os
 import shutil
 import subprocess
@@ -112,6 +113,21 @@ def _ptr(array: npt.NDArray[Any]) -> int:
     return int(array.ctypes.data)
 
 
+def small_pages(count: int, dtype: Any) -> npt.NDArray[Any]:
+    """An uninitialised array of `count` items (like `np.empty`) on memory of its own in the
+    kernel's small pages. NumPy asks for transparent huge pages for large arrays; on a virtual
+    machine that reports free memory to its host (the development machines,
+    benchmarks/fresh_memory.py) a fresh huge page is one the host has taken back, and filling it
+    costs 1.7-2.3 s a GB against about 0.45 s in small pages: the scan's 1.5 GB of arrays took
+    2.1-2.4 s in huge pages, 1.35-1.6 s in small ones (docs/performance.md). The memory is
+    returned when the last array or Arrow buffer over it goes."""
+    size = max(1, count * np.dtype(dtype).itemsize)
+    area = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        area.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(area, dtype=dtype, count=count)
+
+
 # The per-row arrays of a scan: name -> dtype.
 ROW_ARRAYS = {
     "id_key": np.int64, "day": np.int32, "month": np.int32, "sort_key": np.uint64, "row_no": np.int64,
@@ -209,8 +225,8 @@ def _scan(
     others = np.asarray(other_cols, dtype=np.int32)
     required = np.asarray(other_required, dtype=np.uint8)
     rows = region.lines
-    # a slow line gains its number and a delimiter. np.empty only reserves: untouched pages cost nothing.
-    slow_data = np.empty(region.end - region.begin + rows * 24, dtype=np.uint8)
+    # a slow line gains its number and a delimiter. Only reserved: untouched pages cost nothing.
+    slow_data = small_pages(region.end - region.begin + rows * 24, np.uint8)
 
     def row_ptr(name: str) -> int:
         array = arrays[name]
@@ -268,10 +284,10 @@ def scan_file(
         row_at, name_at, detail_at = row_at + lines, name_at + name_cap, detail_at + detail_cap
         row_number += feeds  # a range other than the last ends with its last line feed
     # Room after the fast rows for the SQL path's rows and texts: no more rows than lines, texts
-    # no longer than theirs. np.empty only reserves: the pages never written cost nothing.
-    arrays = {name: np.empty(2 * row_at + 1, dtype=dtype) for name, dtype in ROW_ARRAYS.items()}
-    name_data = np.empty(2 * name_at + 1, dtype=np.uint8)
-    detail_data = np.empty(2 * detail_at + 1, dtype=np.uint8)
+    # no longer than theirs. Only reserved: the pages never written cost nothing.
+    arrays = {name: small_pages(2 * row_at + 1, dtype) for name, dtype in ROW_ARRAYS.items()}
+    name_data = small_pages(2 * name_at + 1, np.uint8)
+    detail_data = small_pages(2 * detail_at + 1, np.uint8)
 
     def run(region: _Region) -> tuple[int, int, bytes]:
         return _scan(buf, region, arrays, name_data, detail_data, **options)
