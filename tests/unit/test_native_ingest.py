@@ -9,6 +9,7 @@ normalises itself and its hand-over.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -216,6 +217,19 @@ def test_invalid_utf8_is_handed_over_too(tmp_path: Path) -> None:
 
 def test_the_library_is_built_and_loaded() -> None:
     assert native.available(), "make setup builds src/zige/engine/native/_fastcsv.so"
+
+
+def test_small_pages_are_an_array_of_their_own_that_outlives_its_slices() -> None:
+    """The scan's arrays (`native.small_pages`): as `np.empty` gives them, writable, and the
+    memory stays mapped while any slice of it is alive."""
+    whole = native.small_pages(1 << 20, np.int64)
+    assert whole.shape == (1 << 20,) and whole.dtype == np.int64 and whole.flags.writeable
+    whole[:] = np.arange(1 << 20)
+    tail = whole[-3:]
+    del whole
+    gc.collect()
+    assert tail.tolist() == [(1 << 20) - 3, (1 << 20) - 2, (1 << 20) - 1]
+    assert native.small_pages(0, np.uint8).size == 0
 
 
 def test_only_kinds_without_a_result_column_take_the_native_scan() -> None:
