@@ -53,9 +53,10 @@ A day of a chain (an increment that saves the next state) writes only what chang
 rows the batch added as one more part beside the state's (`reduced-0001.parquet`, ...), and the
 results and actions of the people decided since the state's base as `results-changed.parquet`
 and `actions-changed.parquet` beside the base files (read as `output_sql` reads a run's output);
-the loss dates, winners and thresholds are written again (a few seconds less than rewriting the
-2 million results and the kept rows each day). Past `MAX_REDUCED_PARTS` parts, or when the
-changed results reach `REBASE_SHARE` of the base's, they are written whole again.
+the thresholds are merged (only the people decided again have new ones), the loss dates and
+winners written again (a few seconds less than rewriting the 2 million results and the kept rows
+each day). Past `MAX_REDUCED_PARTS` parts, or when the changed results reach `REBASE_SHARE` of
+the base's, they are written whole again.
 
 The builders (`*_sql`) use the dialect-neutral subset (joins, filters, GROUP BY with FILTER,
 min/max, UNION ALL) so the same text runs on Spark; only `store_scan_sql` and the file writes are
