@@ -321,6 +321,35 @@ def test_a_chained_day_writes_only_what_changed(generated: list[BenchData], tmp_
     ]
 
 
+def test_a_state_is_replaced_whole_or_not_at_all(
+    generated: list[BenchData], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`save_state` writes a new directory and swaps it in: a failure while writing leaves the
+    earlier state as it was; a directory that is not a state is refused, untouched; a chained
+    day cannot be saved over the state it starts from."""
+    data = generated[0]
+    state = tmp_path / "state"
+    _scale(data.recipients, [data.store], data.as_of, state=state)[2].con.close()
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    monkeypatch.setattr(scale, "saved_thresholds_sql", lambda *a, **k: "SELECT no_such_column")
+    with pytest.raises(duckdb.Error):
+        _scale(data.recipients, [data.store], data.as_of + timedelta(days=1), state=state)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in state.iterdir()} == before
+
+    other = tmp_path / "not-a-state"
+    other.mkdir()
+    (other / "keep.parquet").write_bytes(b"mine")
+    with pytest.raises(ValueError, match="not a state directory"):
+        _scale(data.recipients, [data.store], data.as_of, state=other)
+    assert [p.name for p in other.iterdir()] == ["keep.parquet"]
+
+    run = ScaleRun(connect(), data.recipients, data.as_of)
+    with pytest.raises(ValueError, match="beside the state"):
+        run.increment(state=state, batch=[data.store], store=[data.store], save=state)
+    run.con.close()
+
+
 def _written(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """A written run's results and actions (`output_sql`), sorted."""
     con = duckdb.connect()

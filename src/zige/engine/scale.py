@@ -672,7 +672,7 @@ def reduced_parts(state: Path) -> list[Path]:
 
 def _link(source: Path, target: Path) -> None:
     """`target` as a second name of `source` (a copy where the file system has none). Neither
-    is changed in place afterwards: `ScaleRun.save_state` renames new files over a state's, and
+    is changed in place afterwards: `ScaleRun.save_state` writes a new state directory, and
     `ScaleRun.write` removes a name before it writes one."""
     if source.resolve() == target.resolve():
         return
@@ -852,9 +852,19 @@ class ScaleRun:
     def save_state(self, state: Path, *, state_as_of: date) -> None:
         """Write the state an increment starts from: every file after a full run; after a
         chained day's increment, what changed beside the base state's files (`_chained_files`).
-        A file of an earlier state in `state` that this one does not hold is removed."""
+
+        The state is written whole into a new directory beside `state`, which then replaces
+        it: a crash while writing leaves the earlier state as it was, and between the two
+        renames there is no state at `state` (an increment refuses to start) and the earlier
+        one lies beside it (`.<name>.old`) — never some files of each. `state` must be a state
+        directory, an empty one or none."""
         started = time.perf_counter()
-        state.mkdir(parents=True, exist_ok=True)
+        if state.exists() and any(state.iterdir()) and not (state / "state.json").exists():
+            raise ValueError(f"{state}: not a state directory (no state.json); nothing was written")
+        fresh, old = state.with_name(f".{state.name}.new"), state.with_name(f".{state.name}.old")
+        for leftover in (fresh, old):
+            shutil.rmtree(leftover, ignore_errors=True)
+        fresh.mkdir(parents=True)
         # file name -> the query that gives it, or the file it is a second name of
         files: dict[str, str | Path] = {
             f"{t}.parquet": f"SELECT * FROM {t}" for t in ("rare", "targets", "compact")
@@ -866,29 +876,20 @@ class ScaleRun:
             files["reduced.parquet"] = "SELECT * FROM reduced"
             files["results.parquet"] = self._results_query()
             files["actions.parquet"] = "SELECT * FROM actions"
-        # Written (or linked) beside, and renamed over once all are: a file linked from a run's
-        # output (`write`), or one a query still to run reads (a state saved over its base),
-        # keeps its content.
-        renames = []
         for name, source in files.items():
-            target, temp = state / name, state / f".{name}.tmp"
             if isinstance(source, Path):
-                if source.resolve() == target.resolve():
-                    continue
-                _link(source, temp)
+                _link(source, fresh / name)
             else:
-                self.con.execute(f"COPY ({source}) TO {sql.quote(str(temp))} (FORMAT parquet)")
-            renames.append((temp, target))
-        for temp, target in renames:
-            temp.replace(target)
-        for path in state.glob("*.parquet"):
-            if path.name not in files:
-                path.unlink()
+                self.con.execute(f"COPY ({source}) TO {sql.quote(str(fresh / name))} (FORMAT parquet)")
         meta = {
             "version": STATE_VERSION, "as_of": state_as_of.isoformat(), "window_days": self.window_days,
             "recipients": str(self.recipients), "cleared": self.cleared,
         }  # fmt: skip
-        (state / "state.json").write_text(json.dumps(meta, indent=2))
+        (fresh / "state.json").write_text(json.dumps(meta, indent=2))
+        if state.exists():
+            state.rename(old)
+        fresh.rename(state)
+        shutil.rmtree(old, ignore_errors=True)
         self.timings["save state"] = time.perf_counter() - started
 
     def _chained_files(self, base: Path) -> dict[str, str | Path]:
@@ -900,11 +901,9 @@ class ScaleRun:
         # Loss dates and winners change only for the people decided again (`touched`: a batch's
         # rare row or a rare row dated since the state's date makes a person so), and so do the
         # thresholds: the others' are the base's.
-        touched = [f"({only_people_sql(table)})" for table in ("targets", "compact")]
+        theirs = saved_thresholds_sql(f"({only_people_sql('targets')})", f"({only_people_sql('compact')})")
         files: dict[str, str | Path] = {
-            "saved.parquet": merge_kept_sql(
-                "old_saved", f"({saved_thresholds_sql(*touched)})", "touched", key="id_key"
-            )
+            "saved.parquet": merge_kept_sql("old_saved", f"({theirs})", "touched", key="id_key")
         }
         parts = reduced_parts(base)
         if len(parts) >= MAX_REDUCED_PARTS:
@@ -942,6 +941,9 @@ class ScaleRun:
             # The batch's rows of a cleared person, and clearances since, would need the state's
             # rare rows cleared again: a full run decides.
             raise ValueError(f"{state}: decided with cleared loss records: run in full")
+        if save is not None and save.resolve() == state.resolve():
+            # The views of this run read the state's files until they are written.
+            raise ValueError(f"{save}: the next state is saved beside the state it starts from, not over it")
         state_as_of = date.fromisoformat(meta["as_of"])
         if self.as_of < state_as_of:
             raise ValueError(f"as-of {self.as_of} is before the state's {state_as_of}: run in full")
