@@ -118,7 +118,7 @@ def small_pages(count: int, dtype: Any) -> npt.NDArray[Any]:
     kernel's small pages. NumPy asks for transparent huge pages for large arrays; on a virtual
     machine that reports free memory to its host (the development machines,
     benchmarks/fresh_memory.py) a fresh huge page is one the host has taken back, and filling it
-    costs 1.7-2.3 s a GB against about 0.45 s in small pages: the scan's 1.5 GB of arrays took
+    costs 1.7-2.3 s a GB against about 0.45 s in small pages: the scan's 1 GB of arrays took
     2.1-2.4 s in huge pages, 1.35-1.6 s in small ones (docs/performance.md). The memory is
     returned when the last array or Arrow buffer over it goes."""
     size = max(1, count * np.dtype(dtype).itemsize)
