@@ -1080,20 +1080,16 @@ class ScaleRun:
             self._timed("merge", f"CREATE OR REPLACE {kind} changed_{table} AS {query}")
         self.merged = True
         self.base = state
-        again = con.execute("SELECT count(*) FROM recipients").fetchone()
-        self.timings["decided again"] = float(again[0]) if again else 0.0
-        plain = con.execute("SELECT count(*) FROM plain").fetchone()
-        self.timings["decided from the newest"] = float(plain[0]) if plain else 0.0
+        self.timings["decided again"] = float(self._count("recipients"))
+        self.timings["decided from the newest"] = float(self._count("plain"))
         if due is not None:
-            due_count = con.execute("SELECT count(*) FROM due").fetchone()
-            self.timings["due at the later date"] = float(due_count[0]) if due_count else 0.0
+            self.timings["due at the later date"] = float(self._count("due"))
         if save is not None:
+            # The new state is as of this run's date: its winners (`compact`) are.
             merged = merge_kept_sql("old_compact", "compact", "touched", key="id_key")
             self._timed("merge", f"CREATE OR REPLACE TABLE merged_compact AS {merged}")
             con.execute("DROP TABLE compact")
             con.execute("ALTER TABLE merged_compact RENAME TO compact")
-        if save is not None:
-            # The new state is as of this run's date: its winners (`compact`) are.
             self._timed("batch", f"CREATE OR REPLACE VIEW new_reduced AS {' UNION ALL '.join(kept)}")
             self._timed("batch", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")
             self.save_state(save, state_as_of=self.as_of)
