@@ -139,6 +139,21 @@ EDGE_ROWS = [
     f"{OTHER},李四,2026-03-10,G7,太原 南,北京",  # an exact duplicate of the row above
     f"{OTHER},李四,2026-01-31,D1,大同,忻州",
     f"{OTHER},李四,2025-12-31,D1,大同,忻州",
+    # The rejects the native scan gives itself (an empty ID on a row with a date, a plain ID with
+    # a wrong check character) and their neighbours, which it leaves to the SQL path.
+    '"",张三,2026-03-05,G1,太原南,北京西',
+    ",张三,2026-03-05,G1,太原南,北京西",
+    '"",,2026-03-05,"",,',  # not blank: the date
+    '"","","","","",""',  # blank
+    '"",张三,"",G1,太原南,北京西',  # no date either: the SQL path says which comes first
+    '"",张三,2026-13-05,G1,太原南,北京西',
+    '" ",张三,2026-03-05,G1,太原南,北京西',
+    '"\u3000",张三,2026-03-05,G1,太原南,北京西',
+    f'{OTHER[:17]}{"X" if OTHER[17] != "X" else "0"},"",2026-03-05,"",太原,',
+    f"{OTHER[:17]}{'X' if OTHER[17] != 'X' else '0'},张三,2026-13-05,G1,太原,北京",
+    f'"{OTHER[:17]}{"X" if OTHER[17] != "X" else "0"}",张三,2026-03-05,G1,太原,北京',
+    f"{OTHER[:17]}{'x' if OTHER[17] != 'X' else '0'},张三,2026-03-05,G1,太原,北京",
+    f"{OTHER[:16]}A{OTHER[17]},张三,2026-03-05,G1,太原,北京",
 ]
 
 
@@ -146,8 +161,41 @@ EDGE_ROWS = [
 def test_edge_rows_give_the_same_store(tmp_path: Path, newline: str) -> None:
     path = write_csv(tmp_path / "edge.csv", EDGE_ROWS, newline=newline, end=newline * 3)
     result = assert_same_store(tmp_path, path)[0]
-    assert result.blank_rows == 2
+    assert result.blank_rows == 3
     assert result.rows_rejected >= 10
+
+
+def test_the_scan_rejects_only_an_empty_id_on_a_dated_row_and_a_plain_id_with_a_wrong_check() -> None:
+    """Which of the edge rows the scan rejects itself (the test above holds them to the SQL
+    path's rejects): spreadsheet rows, reasons and values."""
+    body = "\n".join(EDGE_ROWS).encode() + b"\n"
+    buf = np.frombuffer(body, dtype=np.uint8)
+    scan = native.scan_file(
+        buf, 0, len(body), first_row=2, threads=1, width=6, delimiter=",", id_col=0, name_col=1, date_col=2,
+        other_cols=[3, 4, 5], other_required=[c.required for c in RAIL.others],
+        birth_low=18900101, birth_high=20261130,
+    )  # fmt: skip
+    (part,) = scan.rejects
+    values = [bytes(part.data[a:b]).decode() for a, b in zip([0, *part.ends[:-1]], part.ends, strict=True)]
+    got = [
+        (int(row), native.REJECT_REASONS[int(code)], value)
+        for row, code, value in zip(part.rows, part.codes, values, strict=True)
+    ]
+    wrong = f"{OTHER[:17]}{'X' if OTHER[17] != 'X' else '0'}"
+    expected_lines = {
+        f"{OTHER[:17]}{'1' if OTHER[17] != '1' else '2'},李四,2026-03-07,G3,太原,北京": "bad_id_checksum",
+        "14010520300101123X,未来,2026-03-07,G3,太原,北京": "bad_id_checksum",  # the first check fails
+        '"",张三,2026-03-05,G1,太原南,北京西': "missing_value",
+        ",张三,2026-03-05,G1,太原南,北京西": "missing_value",
+        '"",,2026-03-05,"",,': "missing_value",
+        f'{wrong},"",2026-03-05,"",太原,': "bad_id_checksum",
+        f"{wrong},张三,2026-13-05,G1,太原,北京": "bad_id_checksum",
+    }
+    expected = [
+        (EDGE_ROWS.index(line) + 2, reason, line.split(",")[0] if reason == "bad_id_checksum" else "")
+        for line, reason in expected_lines.items()
+    ]
+    assert got == sorted(expected)
 
 
 @pytest.mark.parametrize("earliest", [None, "1950-01-01"])
@@ -247,7 +295,21 @@ def _id(draw: st.DrawFn) -> str:
     born = draw(st.dates(date(1890, 1, 1), date(2027, 1, 1)))
     base = make_id(region, born, draw(st.integers(0, 999)))
     how = draw(
-        st.sampled_from(["plain", "plain", "lower", "space", "full", "old", "bad", "short", "quote", "empty"])
+        st.sampled_from(
+            [
+                "plain",
+                "plain",
+                "lower",
+                "space",
+                "full",
+                "old",
+                "bad",
+                "short",
+                "quote",
+                "empty",
+                "quoted empty",
+            ]
+        )
     )
     return {
         "plain": base,
@@ -259,6 +321,7 @@ def _id(draw: st.DrawFn) -> str:
         "short": base[: draw(st.integers(0, 17))],
         "quote": "`" + base,
         "empty": "",
+        "quoted empty": '""',
     }[how]
 
 
@@ -287,6 +350,7 @@ def feed_rows(draw: st.DrawFn) -> list[str]:
     rows = []
     for _ in range(draw(st.integers(1, 25))):
         row = [_id(draw), draw(_TEXT), _day(draw), draw(_TEXT), draw(_TEXT), draw(_TEXT)]
+        row = [cell if cell or not draw(st.booleans()) else '""' for cell in row]  # empty, or quoted empty
         rows.append(",".join(row))
         if draw(st.booleans()):
             rows.append(rows[draw(st.integers(0, len(rows) - 1))])  # a duplicate

@@ -305,13 +305,17 @@ def _kind_columns(kind: FeedKind, col: Callable[[str], str], d: Dialect) -> list
     ]
 
 
+# The field a reject of the ID names (zige.engine.native's own rejects name it too).
+ID_FIELD = "身份证号"
+
+
 def _feed_checks(
     kind: FeedKind, col: Callable[[str], str], sub: str | None, id_reason: str
 ) -> list[tuple[str, str, str]]:
     """(reason expression, field, raw value) of every check of a feed row, in the order the first
     failure is reported: ID, name, event date, then the kind's own columns."""
     checks: list[tuple[str, str, str]] = [
-        (id_reason, "身份证号", coalesce_sql(col("id_number"))),
+        (id_reason, ID_FIELD, coalesce_sql(col("id_number"))),
         (_required(col("name")), "姓名", coalesce_sql(col("name"))),
         (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
     ]

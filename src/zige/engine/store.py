@@ -117,6 +117,7 @@ _STORE_SCHEMA = pa.schema(
     [("id_key", pa.int64()), ("event_date", pa.date32()), ("end_date", pa.date32()), ("sub", pa.string()),
      ("detail", pa.string()), ("name_key", pa.string()), ("batch_id", pa.int64()), ("row_no", pa.int64())]
 )  # fmt: skip
+_NATIVE_REJECTS = pa.schema([("row_no", pa.int64()), ("code", pa.uint8()), ("value", pa.large_string())])
 _EMPTY_SCAN = (
     "SELECT CAST(NULL AS BIGINT) AS id_key, CAST(NULL AS DATE) AS event_date, CAST(NULL AS DATE) AS end_date, "
     "CAST(NULL AS VARCHAR) AS sub, CAST(NULL AS VARCHAR) AS detail, CAST(NULL AS VARCHAR) AS name_key, "
@@ -964,37 +965,59 @@ class EvidenceStore:
             raise native.ScanAborted(aborted)
         starts = np.cumsum([0, *scan.lines])
         with self._step("slow rows (SQL)"), tempfile.TemporaryDirectory(prefix="zige-ingest-") as tmp:
-            parts = []
+            sources = []
             for index, slow in enumerate(scan.slow):
                 if not slow:
                     continue
                 slow_path = Path(tmp) / f"slow-{index}.csv"
                 slow_path.write_bytes(slow)
                 read = _read_csv_sql(slow_path, 0, delimiter, width, row_column=True)
-                parts.append(
+                sources.append(
                     f"SELECT * REPLACE (CAST(c_row AS BIGINT) + {first_row + int(starts[index])} AS c_row) FROM {read}"
                 )
-            if not parts:
-                parts.append(
+            if not sources:
+                sources.append(
                     "SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in ["c_row", *(f"c{i}" for i in range(width))])
                     + " WHERE false"
                 )  # fmt: skip
-            raw = _raw_rows_sql(
-                "(" + " UNION ALL ".join(parts) + ")", positions, width, row="CAST(c_row AS BIGINT)"
-            )
-            query = sql.stage_feed_keyed_sql(
-                kind=kind, source=raw, present=list(positions), as_of=as_of, keep=("_blank",)
-            )
+
+            def staged(source: str) -> pa.Table:
+                raw = _raw_rows_sql(f"({source})", positions, width, row="CAST(c_row AS BIGINT)")
+                query = sql.stage_feed_keyed_sql(
+                    kind=kind, source=raw, present=list(positions), as_of=as_of, keep=("_blank",)
+                )
+                with con.cursor() as cursor:
+                    return cursor.sql(query).to_arrow_table()
+
             try:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE ingest_slow AS {query}")
+                # Each range's slow rows on a connection of its own, at once: DuckDB runs a query
+                # over a few tens of thousands of rows on one thread (one row group), and its
+                # normalisation costs about 4 µs a row (docs/performance.md).
+                if len(sources) > 1 and threads > 1:
+                    with ThreadPoolExecutor(min(threads, len(sources))) as pool:
+                        tables = list(pool.map(staged, sources))
+                else:
+                    tables = [staged(source) for source in sources]
             except duckdb.Error as exc:  # a quoted value DuckDB refuses: the SQL path reads the file
                 raise native.ScanAborted(f"read_csv of the slow rows: {exc}") from None
+            con.register("ingest_slow_staged", pa.concat_tables(tables))
+            try:
+                con.execute("CREATE OR REPLACE TEMP TABLE ingest_slow AS SELECT * FROM ingest_slow_staged")
+            finally:
+                con.unregister("ingest_slow_staged")
+        rejected_here = _native_rejects(scan.rejects)
+        con.register("ingest_native_rejects", rejected_here)
         try:
             with self._step("rejects"):
+                reasons = " ".join(
+                    f"WHEN {code} THEN {sql.quote(r)}" for code, r in native.REJECT_REASONS.items()
+                )
                 con.execute(
-                    "CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT row_no, reject_field AS field, "
-                    "reject_value AS value, reject_reason AS reason FROM ingest_slow "
-                    "WHERE NOT _blank AND reject_reason IS NOT NULL ORDER BY row_no"
+                    "CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT * FROM ("
+                    "SELECT row_no, reject_field AS field, reject_value AS value, reject_reason AS reason "
+                    "FROM ingest_slow WHERE NOT _blank AND reject_reason IS NOT NULL UNION ALL "
+                    f"SELECT row_no, {sql.quote(sql.ID_FIELD)}, CAST(value AS VARCHAR), CASE code {reasons} END "
+                    "FROM ingest_native_rejects) ORDER BY row_no"
                 )
             blank_rows = _scalar(con, "SELECT count(*) FROM ingest_slow WHERE _blank")
             slow_read = _scalar(con, "SELECT count(*) FROM ingest_slow WHERE NOT _blank")
@@ -1005,6 +1028,7 @@ class EvidenceStore:
             ).to_arrow_table()
         finally:
             con.execute("DROP TABLE IF EXISTS ingest_slow")
+            con.unregister("ingest_native_rejects")
         with self._step("sort and deduplicate"):
             ranges = [*scan.ranges, (scan.tail, _append_slow_rows(scan, slow_ok))]
             valid = sum(n for _, n in ranges)
@@ -1039,7 +1063,7 @@ class EvidenceStore:
         write = self._write_files(
             kind=kind.code, batch_id=batch_id, tag=tag, parts=parts_to_write, stored=stored, threads=threads
         )
-        rows_read = valid - slow_ok.num_rows + slow_read
+        rows_read = valid - slow_ok.num_rows + slow_read + rejected_here.num_rows
         return IngestResult(
             batch_id=batch_id, kind=kind.code, rows_read=rows_read, rows_used=stored,
             rows_rejected=rejected, duplicate_rows=rows_read - stored - rejected,
@@ -1256,6 +1280,22 @@ def _booleans(values: np.ndarray) -> pa.Array:
     """A numpy bool array as an Arrow one, packed here (`pa.array` of numpy imports pandas too)."""
     bits = np.packbits(values.astype(bool), bitorder="little")
     return pa.Array.from_buffers(pa.bool_(), int(values.size), [None, pa.py_buffer(bits)])
+
+
+def _native_rejects(rejects: Sequence[native.Rejects]) -> pa.Table:
+    """The rows the native scan rejected itself, as a table (row_no, code, value): Arrow arrays
+    over its buffers (`pa.array` of NumPy values would import pandas)."""
+    parts = []
+    for part in rejects:
+        n = int(part.rows.size)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        offsets[1:] = part.ends
+        values = pa.LargeStringArray.from_buffers(
+            n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(part.data))
+        )
+        columns = [_numbers(pa.int64(), part.rows), _numbers(pa.uint8(), part.codes), values]
+        parts.append(pa.Table.from_arrays(columns, schema=_NATIVE_REJECTS))
+    return pa.concat_tables(parts) if parts else _NATIVE_REJECTS.empty_table()
 
 
 def _append_slow_rows(scan: native.Scan, slow_ok: pa.Table) -> int:

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sysconfig
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,10 @@ ABORT_REASONS = {
     4: "invalid UTF-8",
 }
 
+# The rejects the scan gives itself (REJECT_* in fastcsv.c): code -> the SQL path's reason. Both
+# are that path's first failing check of the row, the ID's (`zige.engine.sql.fast_id_sql`).
+REJECT_REASONS = {1: "missing_value", 2: "bad_id_checksum"}
+
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 _I32 = ctypes.c_int32
@@ -56,8 +60,9 @@ class _ScanArgs(ctypes.Structure):
         ("name_start", _P), ("name_end", _P), ("name_data", _P), ("name_pos", _I64), ("name_limit", _I64),
         ("detail_start", _P), ("detail_end", _P), ("detail_data", _P), ("detail_pos", _I64), ("detail_limit", _I64),
         ("slow_data", _P), ("slow_cap", _I64),
+        ("reject_row", _P), ("reject_code", _P), ("reject_end", _P), ("reject_data", _P), ("reject_cap", _I64),
         ("n_fast", _I64), ("n_lines", _I64), ("n_slow", _I64), ("slow_bytes", _I64), ("abort_line", _I64),
-        ("status", _I32), ("abort_reason", _I32),
+        ("n_reject", _I64), ("status", _I32), ("abort_reason", _I32),
     ]  # fmt: skip
 
 
@@ -150,12 +155,24 @@ class _Region:
     detail_cap: int
 
 
+@dataclass(frozen=True)
+class Rejects:
+    """The rows of a range the scan rejected itself: spreadsheet row numbers, reason codes
+    (`REJECT_REASONS`), and the ID cells' values as Arrow string buffers (`ends`: each value's
+    end in `data`, the first starting at 0)."""
+
+    rows: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.uint8]
+    ends: npt.NDArray[np.int64]
+    data: npt.NDArray[np.uint8]
+
+
 @dataclass
 class Scan:
     """A scanned file: per-row arrays shared by all ranges (range k's fast rows at
     `[row_at_k, row_at_k + fast_k)`, then room for the rows the SQL path normalises from `tail`
     on), the text buffers (row i's name key is `name_data[name_start[i]:name_end[i]]`), the
-    lines each range had and the slow lines' text of each."""
+    lines each range had, the slow lines' text of each and the rows each rejected itself."""
 
     arrays: dict[str, npt.NDArray[Any]]
     name_data: npt.NDArray[np.uint8]
@@ -166,6 +183,7 @@ class Scan:
     tail: int
     name_tail: int
     detail_tail: int
+    rejects: list[Rejects] = field(default_factory=list)  # of each range (none: `order_rows`' tests)
 
     def append(self, columns: dict[str, npt.NDArray[Any]], names: Any, details: Any) -> npt.NDArray[np.int64]:
         """Put the SQL path's rows (`columns` by name; `names` and `details` Arrow strings) after
@@ -219,14 +237,20 @@ def _scan(
     other_required: list[bool],
     birth_low: int,
     birth_high: int,
-) -> tuple[int, int, bytes]:
-    """Scan one region; (fast rows, lines, slow lines' text)."""
+) -> tuple[int, int, bytes, Rejects]:
+    """Scan one region; (fast rows, lines, slow lines' text, the rows it rejected itself)."""
     lib = _library()
     others = np.asarray(other_cols, dtype=np.int32)
     required = np.asarray(other_required, dtype=np.uint8)
     rows = region.lines
     # a slow line gains its number and a delimiter. Only reserved: untouched pages cost nothing.
     slow_data = small_pages(region.end - region.begin + rows * 24, np.uint8)
+    # A reject's value is its ID cell: no longer than its line.
+    reject_row, reject_code = small_pages(rows, np.int64), small_pages(rows, np.uint8)
+    reject_end, reject_data = (
+        small_pages(rows + 1, np.int64),
+        small_pages(region.end - region.begin + 1, np.uint8),
+    )
 
     def row_ptr(name: str) -> int:
         array = arrays[name]
@@ -241,12 +265,16 @@ def _scan(
         row_ptr("detail_start"), row_ptr("detail_end"), _ptr(detail_data), region.detail_at,
         region.detail_at + region.detail_cap,
         _ptr(slow_data), slow_data.size,
+        _ptr(reject_row), _ptr(reject_code), _ptr(reject_end), _ptr(reject_data), reject_data.size,
     )  # fmt: skip
     status = lib.zige_scan(ctypes.byref(args))
     if status != OK:
         reason = ABORT_REASONS.get(args.abort_reason, "an output buffer too small")
         raise ScanAborted(f"{reason} at data line {args.abort_line + 1}")
-    return int(args.n_fast), int(args.n_lines), slow_data[: args.slow_bytes].tobytes()
+    n = int(args.n_reject)
+    ends = reject_end[:n]
+    rejects = Rejects(reject_row[:n], reject_code[:n], ends, reject_data[: int(ends[-1]) if n else 0])
+    return int(args.n_fast), int(args.n_lines), slow_data[: args.slow_bytes].tobytes(), rejects
 
 
 def split_points(buf: npt.NDArray[np.uint8], begin: int, end: int, parts: int) -> list[int]:
@@ -289,7 +317,7 @@ def scan_file(
     name_data = small_pages(2 * name_at + 1, np.uint8)
     detail_data = small_pages(2 * detail_at + 1, np.uint8)
 
-    def run(region: _Region) -> tuple[int, int, bytes]:
+    def run(region: _Region) -> tuple[int, int, bytes, Rejects]:
         return _scan(buf, region, arrays, name_data, detail_data, **options)
 
     if len(regions) <= 1:
@@ -299,8 +327,9 @@ def scan_file(
             results = list(pool.map(run, regions))
     return Scan(
         arrays, name_data, detail_data,
-        ranges=[(r.row_at, fast) for r, (fast, _, _) in zip(regions, results, strict=True)],
-        lines=[lines for _, lines, _ in results], slow=[slow for _, _, slow in results],
+        ranges=[(r.row_at, fast) for r, (fast, *_) in zip(regions, results, strict=True)],
+        lines=[result[1] for result in results], slow=[result[2] for result in results],
+        rejects=[result[3] for result in results],
         tail=row_at, name_tail=name_at, detail_tail=detail_at,
     )  # fmt: skip
 
