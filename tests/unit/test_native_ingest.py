@@ -362,12 +362,13 @@ def feed_rows(draw: st.DrawFn) -> list[str]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(feed_rows())
+@given(feed_rows(), st.sampled_from(["\n", "\r\n"]), st.sampled_from(["", "\n", "\n\n"]))
 def test_generated_rows_give_the_same_store(
-    tmp_path_factory: pytest.TempPathFactory, rows: list[str]
+    tmp_path_factory: pytest.TempPathFactory, rows: list[str], newline: str, end: str
 ) -> None:
     tmp_path = tmp_path_factory.mktemp("gen")
-    assert_same_store(tmp_path, write_csv(tmp_path / "g.csv", rows))
+    path = write_csv(tmp_path / "g.csv", rows, newline=newline, end=end.replace("\n", newline))
+    assert_same_store(tmp_path, path)
 
 
 # ---------------------------------------------------------------------------------------------
