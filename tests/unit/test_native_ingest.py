@@ -10,6 +10,7 @@ normalises itself and its hand-over.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import subprocess
 import sys
@@ -27,7 +28,14 @@ from hypothesis import strategies as st
 from zige.bench.ingest import messy_csv
 from zige.engine import native
 from zige.engine.kinds import BUILTIN_KINDS
-from zige.engine.store import EvidenceStore, IngestResult, NotFastPath, _months_and_days, native_eligible
+from zige.engine.store import (
+    EvidenceStore,
+    IngestResult,
+    NotFastPath,
+    _months_and_days,
+    _pieces,
+    native_eligible,
+)
 from zige.ids import check_digit
 
 REQUIRED = os.environ.get("ZIGE_REQUIRE_NATIVE") == "1"  # make test: setup built it
@@ -217,6 +225,56 @@ def test_a_second_batch_of_the_same_rows_is_all_duplicates_on_both_paths(tmp_pat
     first, second = assert_same_store(tmp_path, path, batches=2)
     assert second.rows_used == 0
     assert second.duplicate_rows == first.rows_read - first.rows_rejected
+
+
+def test_a_month_larger_than_its_share_is_written_in_pieces_holding_the_same_rows(tmp_path: Path) -> None:
+    """A month of more rows than `piece_rows` and than its share of the threads' work is written
+    as several files of consecutive rows (so that a day's feed, one month, is written on every
+    core): together, in order, they hold the SQL path's rows of the month; a second batch of
+    the same file finds every row stored before, in the pieces."""
+    path = messy_csv(tmp_path / "gen", 6_000, seed=5)
+    stores = {
+        "native": EvidenceStore(tmp_path / "native", use_native=True, piece_rows=100),
+        "sql": EvidenceStore(tmp_path / "sql", use_native=False),
+    }
+    con = duckdb.connect()
+    con.execute("SET threads = 64")  # a share of the work: 6,000 / 64 rows; `piece_rows` is more
+    results = {
+        name: [estore.ingest_csv(con, path=path, kind=RAIL, batch_id=b, tag="t", as_of=AS_OF) for b in (1, 2)]
+        for name, estore in stores.items()
+    }
+    native_first, sql_first = results["native"][0], results["sql"][0]
+    assert native_first.native and not sql_first.native
+    assert native_first.months == sql_first.months and len(native_first.months) == 12
+    assert (native_first.rows_used, native_first.rows_rejected, native_first.duplicate_rows) == (
+        sql_first.rows_used, sql_first.rows_rejected, sql_first.duplicate_rows,
+    )  # fmt: skip
+    for month in sql_first.months:
+        directory = f"kind=rail/month={month}"
+        expected = pq.read_table(stores["sql"].root / f"{directory}/b1-t.parquet").to_pylist()
+        pieces = [f for f in native_first.manifest.files if f.startswith(directory + "/")]
+        count = -(-len(expected) // 100)  # about 500 rows a month, at most 100 a piece
+        assert count >= 4 and [Path(f).name for f in pieces] == [
+            f"b1-t-{k}.parquet" for k in range(1, count + 1)
+        ]
+        assert [
+            row for f in pieces for row in pq.read_table(stores["native"].root / f).to_pylist()
+        ] == expected
+        sizes = [pq.ParquetFile(stores["native"].root / f).metadata.num_rows for f in pieces]
+        assert max(sizes) - min(sizes) <= 1
+    for name in stores:
+        second = results[name][1]
+        first = results[name][0]
+        assert second.rows_used == 0 and second.duplicate_rows == first.rows_read - first.rows_rejected
+
+
+def test_pieces_cover_a_month_in_order_each_at_most_the_limit() -> None:
+    for first, last, at_most in [(0, 0, 5), (3, 4, 5), (0, 10, 5), (0, 11, 5), (7, 1_007, 1), (0, 10, 100)]:
+        pieces = _pieces(first, last, at_most)
+        assert pieces[0][0] == first and pieces[-1][1] == last
+        assert all(a == b for (_, a), (b, _) in itertools.pairwise(pieces))
+        assert all(b - a <= at_most for a, b in pieces)
+        assert len(pieces) == max(1, -(-(last - first) // at_most))
 
 
 def test_a_file_without_the_last_line_end_and_with_a_bom(tmp_path: Path) -> None:
