@@ -6,7 +6,9 @@ Layout under the store's root (hive partitions, read with `hive_partitioning`):
     _manifest/b<batch_id>-<tag>.json
 
 - One import batch writes its own new files into the partitions its rows fall in, and nothing
-  else: importing a day's file touches only that file's rows. Each file is sorted by `id_key`,
+  else: importing a day's file touches only that file's rows. (The native ingest writes a
+  month of many rows as pieces `b<batch_id>-<tag>-1.parquet`, `-2`, …: consecutive rows, each
+  piece sorted, so that one month is written on every core.) Each file is sorted by `id_key`,
   `event_date` (then row), in small row groups, so a lookup of one person reads one row group
   per file and a join by key reads the files in order.
 - Columns: `id_key BIGINT NOT NULL` (the ID's first 17 digits as one integer, birth date and
