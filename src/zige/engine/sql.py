@@ -424,7 +424,7 @@ def stage_roster_sql(
     checks: list[tuple[str, str, str]] = [
         (_required(col("person_no")), "个人编号", coalesce_sql(col("person_no"))),
         (_required(col("name")), "姓名", coalesce_sql(col("name"))),
-        (id_reason_sql("id_clean", "id18", as_of, d), "身份证号", coalesce_sql(col("id_number"))),
+        (id_reason_sql("id_clean", "id18", as_of, d), ID_FIELD, coalesce_sql(col("id_number"))),
         (_required(col("unit_no")), "单位编号", coalesce_sql(col("unit_no"))),
         (
             "CASE WHEN p_benefit_status IS NULL THEN 'bad_value' END",

@@ -13,10 +13,12 @@
  * value is one the SQL normalisation (zige.engine.sql.stage_feed_keyed_sql) would accept, and then
  * the values written are the ones that SQL gives: the ID's store key (GB 11643 check character
  * and birth date verified, 15-digit numbers upgraded), the event date, the name without spaces and
- * the detail text. Every other row (a quote, a control character, an ID or date this code does
- * not recognise, a missing value, a bad check digit ...) is copied verbatim, prefixed by its line
+ * the detail text. Two rejects it gives itself, the commonest, each the SQL path's first failing
+ * check of its row: a plain ID with a wrong check character and an empty ID on a dated row (the
+ * reject's row, reason code and ID cell). Every other row (a quote, a control character, an ID or
+ * date this code does not recognise, a missing value ...) is copied verbatim, prefixed by its line
  * number, into a side buffer that the caller runs through the SQL path, which gives the reject
- * reason. tests/unit/test_native_ingest.py holds the two paths to identical stores.
+ * reason. tests/unit/test_native_ingest.py holds the two paths to identical stores and rejects.
  *
  * A file the SQL fast path would refuse (an empty line, a row of the wrong width, a quoted value
  * spanning lines, invalid UTF-8) makes the scan stop with status ABORT; the caller then uses the
