@@ -32,6 +32,7 @@ from zige.engine.store import (
     EvidenceStore,
     IngestResult,
     NotFastPath,
+    _month_runs,
     _months_and_days,
     _pieces,
     native_eligible,
@@ -275,6 +276,15 @@ def test_pieces_cover_a_month_in_order_each_at_most_the_limit() -> None:
         assert all(a == b for (_, a), (b, _) in itertools.pairwise(pieces))
         assert all(b - a <= at_most for a, b in pieces)
         assert len(pieces) == max(1, -(-(last - first) // at_most))
+
+
+@given(st.lists(st.integers(min_value=-30, max_value=30), max_size=60))
+def test_month_runs_give_each_month_of_a_sorted_array_and_where_it_starts(values: list[int]) -> None:
+    months = np.asarray(sorted(values), dtype=np.int32)  # the ordered rows' months, as int32
+    found, starts = _month_runs(months)
+    assert found == sorted(set(values))
+    assert starts == [sorted(values).index(m) for m in found]
+    assert all(isinstance(m, int) for m in found)
 
 
 def test_a_file_without_the_last_line_end_and_with_a_bom(tmp_path: Path) -> None:

@@ -1388,13 +1388,15 @@ def _pieces(first: int, last: int, at_most: int) -> list[tuple[int, int]]:
 
 def _month_runs(months: np.ndarray) -> tuple[list[int], list[int]]:
     """The distinct values of a sorted array of months (since 1970-01, negative before it) and
-    where each starts: one binary search a month, not a pass over the rows."""
+    where each starts: one binary search a month, not a pass over the rows. The value searched
+    for is the array's own scalar: with a Python int, numpy converts the whole array to int64
+    first (19 ms for 10 M rows, each month: 0.2-0.4 s of a 10 M-row import)."""
     found: list[int] = []
     starts: list[int] = []
     at = 0
     while at < months.size:
-        month = int(months[at])
-        found.append(month)
+        month = months[at]
+        found.append(int(month))
         starts.append(at)
         at = int(np.searchsorted(months, month, side="right"))
     return found, starts
