@@ -1064,7 +1064,7 @@ class EvidenceStore:
         with self._step("drop rows stored before"):
             earlier = self._partition_files(kind.code, [_month_label(m) for m in months], existing)
             if earlier and table.num_rows:
-                keep = self._not_stored(con, _with_batch_columns(table, batch_id), earlier)
+                keep = self._not_stored(con, _with_empty_columns(table), earlier)
                 table, month_of_row = table.filter(_booleans(keep)), month_of_row[keep]
                 months, month_starts = _month_runs(month_of_row)
         stored = table.num_rows
@@ -1364,16 +1364,20 @@ def _store_table(rows: native.Ordered) -> pa.Table:
     )
 
 
-def _with_batch_columns(table: pa.Table, batch_id: int) -> pa.Table:
-    """`_store_table`'s rows with every store column, in the store's order: no end date and no
-    `sub` (the kinds the native scan reads have neither), and the batch."""
+def _with_empty_columns(table: pa.Table) -> pa.Table:
+    """`_store_table`'s rows with the record columns the kinds the native scan reads leave
+    empty: no end date and no `sub` (what `_not_stored` compares: `RECORD_KEY`)."""
     n = table.num_rows
-    added = {
-        "end_date": pa.nulls(n, pa.date32()),
-        "sub": pa.nulls(n, pa.string()),
-        "batch_id": _numbers(pa.int64(), np.full(n, batch_id, dtype=np.int64)),
-    }
-    return pa.table({name: added[name] if name in added else table.column(name) for name in STORE_COLUMNS})
+    return table.append_column("end_date", pa.nulls(n, pa.date32())).append_column(
+        "sub", pa.nulls(n, pa.string())
+    )
+
+
+def _with_batch_columns(table: pa.Table, batch_id: int) -> pa.Table:
+    """`_store_table`'s rows with every store column, in the store's order: the empty ones
+    (`_with_empty_columns`) and the batch."""
+    batch = _numbers(pa.int64(), np.full(table.num_rows, batch_id, dtype=np.int64))
+    return _with_empty_columns(table).append_column("batch_id", batch).select(list(STORE_COLUMNS))
 
 
 def _pieces(first: int, last: int, at_most: int) -> list[tuple[int, int]]:
