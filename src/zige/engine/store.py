@@ -1039,17 +1039,16 @@ class EvidenceStore:
                     f"SELECT row_no, {sql.quote(sql.ID_FIELD)} AS field, CAST(value AS VARCHAR) AS value, "
                     f"CASE code {reasons} END AS reason FROM ingest_native_rejects) ORDER BY row_no"
                 )
-            blank_rows = _scalar(con, "SELECT count(*) FROM ingest_slow WHERE _blank") if tables else 0
-            slow_read = _scalar(con, "SELECT count(*) FROM ingest_slow WHERE NOT _blank") if tables else 0
             rejected = _scalar(con, "SELECT count(*) FROM ingest_rejects")
-            slow_ok = (
-                con.sql(
+            blank_rows = slow_read = 0
+            slow_ok = pa.table({})
+            if tables:  # the rows the SQL path normalised
+                blank_rows = _scalar(con, "SELECT count(*) FROM ingest_slow WHERE _blank")
+                slow_read = _scalar(con, "SELECT count(*) FROM ingest_slow WHERE NOT _blank")
+                slow_ok = con.sql(
                     "SELECT id_key, CAST(event_date AS DATE) AS event_date, row_no, name_key, detail "
                     "FROM ingest_slow WHERE NOT _blank AND reject_reason IS NULL"
                 ).to_arrow_table()
-                if tables
-                else pa.table({})
-            )
         finally:
             con.execute("DROP TABLE IF EXISTS ingest_slow")
             con.unregister("ingest_native_rejects")
