@@ -451,15 +451,17 @@ def guards_intact(scan: native.Scan) -> bool:
     return all(int(array.base[-1]) == GUARD for array in scan.arrays.values())
 
 
-def make_scan(rows: list[tuple[int, int, int, str, str]], cut: int = 0) -> native.Scan:
+def make_scan(rows: list[tuple[int, int, int, str, str]], cut: int = 0, room: int = 0) -> native.Scan:
     """A scan holding rows (id_key, day since 1970, row number, name key, detail): the first
-    `cut` in one range, then a hole of garbage, then the others in a second range."""
+    `cut` in one range, then a hole of garbage, then the others in a second range, whose texts
+    begin `room` bytes of garbage after the hole's (as `scan_file` reserves room for a range's
+    texts), with as many bytes and `room` again after the last."""
     cut = min(cut, len(rows))
     rows = rows[:cut] + [(999, 99_999, -1, "garbage", "garbage")] * (HOLE if cut else 0) + rows[cut:]
     n = len(rows)
-    # n + 1 slots (as many as `order_rows` may use) over a buffer with one more: a guard slot,
+    # n + 2 slots (as many as `order_rows` may use) over a buffer with one more: a guard slot,
     # which no call may write (`guards_intact`).
-    arrays = {name: np.full(n + 2, GUARD, dtype=dtype)[: n + 1] for name, dtype in native.ROW_ARRAYS.items()}
+    arrays = {name: np.full(n + 3, GUARD, dtype=dtype)[: n + 2] for name, dtype in native.ROW_ARRAYS.items()}
     for array in arrays.values():
         array[:] = 0
     months, days_of_month = _months_and_days(np.asarray([r[1] for r in rows] or [0], dtype=np.int32))
@@ -469,10 +471,15 @@ def make_scan(rows: list[tuple[int, int, int, str, str]], cut: int = 0) -> nativ
         arrays["month"][i] = months[i]
         arrays["sort_key"][i] = (key << 5) | int(days_of_month[i] - 1)
         for column, text in (("name", name), ("detail", detail)):
+            if cut and i == cut + HOLE:
+                texts[column] += b"~" * room
             arrays[f"{column}_start"][i] = len(texts[column])
             texts[column] += text.encode()
             arrays[f"{column}_end"][i] = len(texts[column])
-    data = {k: np.frombuffer(bytes(v) + b"\0", dtype=np.uint8).copy() for k, v in texts.items()}
+    data = {
+        k: np.frombuffer(bytes(v) + b"\0" * (len(v) + room + 1), dtype=np.uint8).copy()
+        for k, v in texts.items()
+    }
     ranges = [(0, cut), (cut + HOLE, n - cut - HOLE)] if cut else [(0, n)]
     return native.Scan(arrays, data["name"], data["detail"], ranges, [n], [b""], n, 0, 0)
 
@@ -495,9 +502,10 @@ KEYS = st.sampled_from([110101195001011234, 110101195001011235, 1401051948030500
     st.randoms(use_true_random=False),
     st.sampled_from([1, 2]),
     st.integers(0, 30),
+    st.sampled_from([0, 3, 200]),
 )
 def test_rows_come_out_in_the_store_order_without_duplicates(
-    facts: list[tuple[int, int, str, str]], bucket_rows: int, random: Any, threads: int, cut: int
+    facts: list[tuple[int, int, str, str]], bucket_rows: int, random: Any, threads: int, cut: int, room: int
 ) -> None:
     row_numbers = list(range(2, len(facts) + 2))
     random.shuffle(row_numbers)  # the SQL path's rows come in any order
@@ -505,8 +513,12 @@ def test_rows_come_out_in_the_store_order_without_duplicates(
         (key // 10, day, row, name, detail)
         for (key, day, name, detail), row in zip(facts, row_numbers, strict=True)
     ]
-    scan = make_scan(rows, cut)
-    out = native.order_rows(scan, scan.ranges, bucket_rows=bucket_rows, threads=threads, split_from=2)
+    scan = make_scan(rows, cut, room)
+    filled = [at for at, n in scan.ranges if n]
+    # where the second range's texts begin (order_rows writes its outputs over the scan's arrays)
+    second_texts = [int(scan.arrays[f"{c}_start"][filled[-1]]) for c in ("name", "detail")] if filled else []
+    parts = native.order_rows(scan, scan.ranges, bucket_rows=bucket_rows, threads=threads, split_from=2)
+    assert 1 <= len(parts) <= threads
     expected, seen = [], set()
     for key, day, row, name, detail in sorted(
         rows, key=lambda r: (_months_and_days(np.asarray([r[1]]))[0][0], r[0], r[1], r[2])
@@ -520,10 +532,24 @@ def test_rows_come_out_in_the_store_order_without_duplicates(
             bytes(out.name_data[out.name_off[i] : out.name_off[i + 1]]).decode(),
             bytes(out.detail_data[out.detail_off[i] : out.detail_off[i + 1]]).decode(),
         )
+        for out in parts
         for i in range(out.id_key.size)
     ]  # fmt: skip
     assert got == expected
-    assert out.month.tolist() == [int(_months_and_days(np.asarray([r[1]]))[0][0]) for r in expected]
+    months = [m for out in parts for m in out.month.tolist()]
+    assert months == [int(_months_and_days(np.asarray([r[1]]))[0][0]) for r in expected]
+    for out in parts:  # each part's offsets start at 0, one more than its rows
+        assert out.name_off[0] == 0 and out.detail_off[0] == 0
+        assert out.name_off.size == out.detail_off.size == out.id_key.size + 1
+    if len(parts) == 2 and len(filled) == 2 and room:
+        # the second part's texts where the second range's were (pages the scan wrote)
+        for texts, base, start in zip(
+            (parts[1].name_data, parts[1].detail_data),
+            (scan.name_data, scan.detail_data),
+            second_texts,
+            strict=True,
+        ):
+            assert texts.ctypes.data - base.ctypes.data == start
     assert guards_intact(scan)  # nothing written past the rows' slots
 
 

@@ -1055,10 +1055,11 @@ class EvidenceStore:
         with self._step("sort and deduplicate"):
             ranges = [*scan.ranges, (scan.tail, _append_slow_rows(scan, slow_ok))]
             valid = sum(n for _, n in ranges)
-            rows = native.order_rows(scan, ranges, threads=threads)
+            parts = native.order_rows(scan, ranges, threads=threads)
             del scan
-            table, month_of_row = _store_table(rows), rows.month
-            del rows
+            table = _store_table(parts)
+            month_of_row = parts[0].month if len(parts) == 1 else np.concatenate([p.month for p in parts])
+            del parts
             months, month_starts = _month_runs(month_of_row)
         with self._step("drop rows stored before"):
             earlier = self._partition_files(kind.code, [_month_label(m) for m in months], existing)
@@ -1344,23 +1345,28 @@ def _numbers(arrow_type: pa.DataType, values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
 
 
-def _store_table(rows: native.Ordered) -> pa.Table:
-    """Ordered rows as the store's columns that vary by row (no copies: Arrow arrays over the
-    scan's memory); `_with_batch_columns` adds the others."""
-    n = int(rows.id_key.size)
-    return pa.table(
-        {
-            "id_key": _numbers(pa.int64(), rows.id_key),
-            "event_date": _numbers(pa.date32(), rows.day),
-            "detail": pa.LargeStringArray.from_buffers(
-                n, pa.py_buffer(rows.detail_off), pa.py_buffer(rows.detail_data)
-            ),
-            "name_key": pa.LargeStringArray.from_buffers(
-                n, pa.py_buffer(rows.name_off), pa.py_buffer(rows.name_data)
-            ),
-            "row_no": _numbers(pa.int64(), rows.row_no),
-        }
-    )
+def _store_table(parts: Sequence[native.Ordered]) -> pa.Table:
+    """Ordered rows (`native.order_rows`' parts, a chunk each) as the store's columns that vary
+    by row (no copies: Arrow arrays over the scan's memory); `_with_batch_columns` adds the
+    others."""
+
+    def chunk(rows: native.Ordered) -> pa.Table:
+        n = int(rows.id_key.size)
+        return pa.table(
+            {
+                "id_key": _numbers(pa.int64(), rows.id_key),
+                "event_date": _numbers(pa.date32(), rows.day),
+                "detail": pa.LargeStringArray.from_buffers(
+                    n, pa.py_buffer(rows.detail_off), pa.py_buffer(rows.detail_data)
+                ),
+                "name_key": pa.LargeStringArray.from_buffers(
+                    n, pa.py_buffer(rows.name_off), pa.py_buffer(rows.name_data)
+                ),
+                "row_no": _numbers(pa.int64(), rows.row_no),
+            }
+        )
+
+    return pa.concat_tables([chunk(rows) for rows in parts])
 
 
 def _with_empty_columns(table: pa.Table) -> pa.Table:

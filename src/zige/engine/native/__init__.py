@@ -105,7 +105,20 @@ def _library() -> Any:
     lib.zige_scan.restype = _I32
     lib.zige_scan.argtypes = [ctypes.POINTER(_ScanArgs)]
     lib.zige_order_rows.restype = _I64
-    lib.zige_order_rows.argtypes = [_I64, *([_P] * 11), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64]
+    lib.zige_order_rows.argtypes = [
+        _I64,
+        *([_P] * 11),
+        _I32,
+        _I64,
+        _P,
+        _I64,
+        *([_P] * 9),
+        _I32,
+        _I64,
+        _I64,
+        _I64,
+        _P,
+    ]
     return lib
 
 
@@ -317,8 +330,9 @@ def scan_file(
         row_at, name_at, detail_at = row_at + lines, name_at + name_cap, detail_at + detail_cap
         row_number += feeds  # a range other than the last ends with its last line feed
     # Room after the fast rows for the SQL path's rows and texts: no more rows than lines, texts
-    # no longer than theirs. Only reserved: the pages never written cost nothing.
-    arrays = {name: small_pages(2 * row_at + 1, dtype) for name, dtype in ROW_ARRAYS.items()}
+    # no longer than theirs (and the two slots more that `order_rows`' text offsets take). Only
+    # reserved: the pages never written cost nothing.
+    arrays = {name: small_pages(2 * row_at + 2, dtype) for name, dtype in ROW_ARRAYS.items()}
     name_data = small_pages(2 * name_at + 1, np.uint8)
     detail_data = small_pages(2 * detail_at + 1, np.uint8)
 
@@ -365,11 +379,14 @@ def order_rows(
     bucket_rows: int = BUCKET_ROWS,
     threads: int = 2,
     split_from: int = 65_536,
-) -> Ordered:
+) -> list[Ordered]:
     """The rows of `ranges` ((first index, count) into the scan's arrays) in the store's order
     (month, id_key, day, row number) without exact duplicates (same key, day, name and detail:
     the first row of the file wins): zige_order_rows, by cache-sized buckets, the last pass on
-    `threads` (1 or 2) threads from `split_from` rows on."""
+    `threads` (1 or 2) threads from `split_from` rows on. The rows come in parts, one after the
+    other in that order: two when the last pass ran on two threads, each written over the
+    scan's memory where its pages are in memory already (the second part's texts where the
+    scan's second range wrote its own), and not moved together."""
     lib = _library()
     a = scan.arrays
     ranges = [(at, n) for at, n in ranges if n]
@@ -401,8 +418,21 @@ def order_rows(
         a["detail_start"], scan.detail_data,
     )  # fmt: skip
     assert (
-        out.name_off.size > total and out.name_data.size > name_bytes and out.detail_data.size > detail_bytes
+        out.name_off.size >= total + 2
+        and out.name_data.size > name_bytes
+        and out.detail_data.size > detail_bytes
     )
+    # The second part's texts from where the second range's begin, when they fit from there.
+    name_from2 = detail_from2 = 0
+    if len(ranges) > 1:
+        second_at = ranges[1][0]
+        name_from2, detail_from2 = int(a["name_start"][second_at]), int(a["detail_start"][second_at])
+        if (
+            name_from2 + name_bytes >= out.name_data.size
+            or detail_from2 + detail_bytes >= out.detail_data.size
+        ):
+            name_from2 = detail_from2 = 0
+    second = np.zeros(4, dtype=np.int64)
     kept = lib.zige_order_rows(
         len(ranges), _ptr(at_arr), _ptr(n_arr), _ptr(a["sort_key"]), _ptr(a["month"]),
         _ptr(a["row_no"]), _ptr(a["name_start"]), _ptr(a["name_end"]), _ptr(scan.name_data),
@@ -410,12 +440,26 @@ def order_rows(
         _ptr(splitters), splitters.size, _ptr(a["id_key"]),
         _ptr(out.id_key), _ptr(out.day), _ptr(out.month), _ptr(out.row_no),
         _ptr(out.name_off), _ptr(out.name_data), _ptr(out.detail_off), _ptr(out.detail_data), threads,
-        split_from,
+        split_from, name_from2, detail_from2, _ptr(second),
     )  # fmt: skip
     if kept < 0:
         raise MemoryError("order rows: no memory for the buckets")
+    at, rows, names_at, details_at = (int(v) for v in second)
+    parts = [_part(out, 0, kept, 0, 0, 0)]
+    if rows:
+        parts.append(_part(out, at, rows, at + 1, names_at, details_at))
+    return parts
+
+
+def _part(out: Ordered, at: int, rows: int, off_at: int, names_at: int, details_at: int) -> Ordered:
+    """`rows` rows of `out` from row `at`, their text offsets from slot `off_at` and texts from
+    bytes `names_at` and `details_at` (each part's offsets start at 0)."""
+    name_off, detail_off = (
+        out.name_off[off_at : off_at + rows + 1],
+        out.detail_off[off_at : off_at + rows + 1],
+    )
     return Ordered(
-        out.id_key[:kept], out.day[:kept], out.month[:kept], out.row_no[:kept],
-        out.name_off[: kept + 1], out.name_data[: int(out.name_off[kept])],
-        out.detail_off[: kept + 1], out.detail_data[: int(out.detail_off[kept])],
+        out.id_key[at : at + rows], out.day[at : at + rows], out.month[at : at + rows],
+        out.row_no[at : at + rows], name_off, out.name_data[names_at : names_at + int(name_off[-1])],
+        detail_off, out.detail_data[details_at : details_at + int(detail_off[-1])],
     )  # fmt: skip

@@ -545,8 +545,12 @@ done:
  * Rows are given as index ranges [range_at[r], range_at[r] + range_n[r]). `bucket` is scratch
  * space for one value a row. The inputs are read only in the first two passes, so the outputs
  * may be the input arrays themselves (pages already in memory: on this kind of machine a fresh
- * page costs more than the work done on it); the offset outputs need n + 1 slots, the others
- * n. Returns the rows kept, or -1 without memory.
+ * page costs more than the work done on it); the offset outputs need n + 2 slots, the others
+ * n, the text outputs their bytes (and with name_from2 / detail_from2, the second part's bytes
+ * from there). The rows kept come out in two parts (one when the last pass runs on one
+ * thread): the first from row 0, its texts from byte 0, the second from row second_part[0]
+ * (second_part[1] rows; texts from bytes second_part[2] and second_part[3]; offsets from slot
+ * second_part[0] + 1). Returns the first part's rows, or -1 without memory.
  */
 /* A row in its bucket: 24 bytes. Its texts follow the bucket's earlier rows' texts (the bucket's
  * rows and texts are laid out in the same order) and its day is the bucket's month with the day
@@ -771,7 +775,8 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
                         const uint64_t *splitters, int64_t n_split, int64_t *bucket,
                         int64_t *out_key, int32_t *out_day, int32_t *out_month, int64_t *out_row,
                         int64_t *out_name_off, uint8_t *out_name_data, int64_t *out_detail_off,
-                        uint8_t *out_detail_data, int32_t threads, int64_t split_from) {
+                        uint8_t *out_detail_data, int32_t threads, int64_t split_from,
+                        int64_t name_from2, int64_t detail_from2, int64_t *second_part) {
     const int64_t per_month = n_split + 1, n_buckets = n_months * per_month;
     int64_t n = 0;
     for (int64_t r = 0; r < n_ranges; r++) n += range_n[r];
@@ -840,28 +845,35 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     }
     /* 3. each bucket: sort, drop duplicates, append; the buckets in two halves of about as many
      * rows, on two threads (from split_from rows on). Both write straight into the outputs: the
-     * first half from the start, the second from where its rows and texts begin in the buckets
-     * (no half keeps more than it was given, so they never meet), moved down after the join. No
-     * fresh memory: on this kind of machine a fresh page costs more than the work done on it. */
+     * first half from the start, the second from where its rows begin in the buckets (no half
+     * keeps more than it was given, so they never meet) and its texts from name_from2 and
+     * detail_from2 when the caller gives them (past the first half's; where the scan's second
+     * range wrote its texts: pages in memory, where the bytes right after the first half's texts
+     * lie in the room the scan reserved but never wrote) — else right after the first half's.
+     * The halves stay where they are, as two parts of the result (`second_part`): moving them
+     * together would move half of the outputs on one thread, onto such pages too. No fresh
+     * memory: on this kind of machine a fresh page costs more than the work done on it. */
     int64_t mid = n_buckets;
     if (threads > 1 && n >= split_from) {
         for (mid = 0; mid < n_buckets && count[mid] < n / 2; mid++) {}
     }
+    /* Each part's text offsets (its rows + 1 slots, the first 0) are its rows' text ends after a
+     * slot of its own: the first part's in [0, kept + 1), the second's in [at2 + 1, at2 + 2 +
+     * kept2), so the offset outputs need n + 2 slots, and the parts' slots never meet
+     * (kept <= at2). */
     emit_job first = {rows, names, details, count, name_bytes, detail_bytes, per_month, month_lowest, 0, mid, largest,
-                      out_key, out_day, out_month, out_row, out_name_off, out_name_data,
-                      out_detail_off, out_detail_data, 0, 0, 0};
+                      out_key, out_day, out_month, out_row, out_name_off + 1, out_name_data,
+                      out_detail_off + 1, out_detail_data, 0, 0, 0};
     emit_job second = first;
     pthread_t worker;
     int started = 0;
-    /* the halves write their rows' text ends (each relative to its own texts) into slots
-     * [0, first.kept) and [at2, at2 + second.kept): never the same slot; turned into the
-     * offsets (n + 1 slots, the first 0) at the end */
-    const int64_t at2 = mid < n_buckets ? count[mid] : n, names2 = name_bytes[mid < n_buckets ? mid : n_buckets],
-                  details2 = detail_bytes[mid < n_buckets ? mid : n_buckets];
+    const int64_t at2 = mid < n_buckets ? count[mid] : n;
+    const int64_t names2 = name_from2 > name_bytes[mid] ? name_from2 : name_bytes[mid];
+    const int64_t details2 = detail_from2 > detail_bytes[mid] ? detail_from2 : detail_bytes[mid];
     if (mid < n_buckets) {
         second = (emit_job){rows, names, details, count, name_bytes, detail_bytes, per_month, month_lowest, mid, n_buckets, largest,
                             out_key + at2, out_day + at2, out_month + at2, out_row + at2,
-                            out_name_off + at2, out_name_data + names2, out_detail_off + at2,
+                            out_name_off + at2 + 2, out_name_data + names2, out_detail_off + at2 + 2,
                             out_detail_data + details2, 0, 0, 0};
         started = pthread_create(&worker, NULL, emit_thread, &second) == 0;
         if (!started) first.b_to = n_buckets; /* no thread: one pass does it all */
@@ -869,27 +881,18 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     emit(&first);
     if (started) pthread_join(worker, NULL);
     if (first.kept < 0 || (started && second.kept < 0)) goto out;
-    int64_t kept = first.kept;
-    if (started) {
-        const int64_t k2 = second.kept, nb = first.name_bytes, db = first.detail_bytes;
-        memmove(out_key + kept, out_key + at2, (size_t)k2 * sizeof *out_key);
-        memmove(out_row + kept, out_row + at2, (size_t)k2 * sizeof *out_row);
-        memmove(out_day + kept, out_day + at2, (size_t)k2 * sizeof *out_day);
-        memmove(out_month + kept, out_month + at2, (size_t)k2 * sizeof *out_month);
-        memmove(out_name_data + nb, out_name_data + names2, (size_t)second.name_bytes);
-        memmove(out_detail_data + db, out_detail_data + details2, (size_t)second.detail_bytes);
-        /* reads at or ahead of where it writes (kept <= at2): an ascending copy is safe */
-        for (int64_t i = 0; i < k2; i++) {
-            out_name_off[kept + i] = nb + out_name_off[at2 + i];
-            out_detail_off[kept + i] = db + out_detail_off[at2 + i];
-        }
-        kept += k2;
-    }
-    /* text ends -> offsets: row i's texts from off[i] to off[i + 1] */
-    memmove(out_name_off + 1, out_name_off, (size_t)kept * sizeof *out_name_off);
-    memmove(out_detail_off + 1, out_detail_off, (size_t)kept * sizeof *out_detail_off);
+    const int64_t kept = first.kept;
     out_name_off[0] = 0;
     out_detail_off[0] = 0;
+    /* the second part: its first row, its rows, where its texts begin */
+    second_part[0] = started ? at2 : kept;
+    second_part[1] = started ? second.kept : 0;
+    second_part[2] = started ? names2 : 0;
+    second_part[3] = started ? details2 : 0;
+    if (started) {
+        out_name_off[at2 + 1] = 0;
+        out_detail_off[at2 + 1] = 0;
+    }
     result = kept;
     goto out;
 free_halves:
