@@ -754,3 +754,39 @@ def test_bench_command_fails_when_a_baseline_disagrees(
     result = _bench(tmp_path, "--slice", "100")
     assert result.exit_code == 1
     assert "status counts disagree" in result.output or "counts differ" in result.output
+
+
+def test_the_ingest_is_timed_in_rounds_after_a_warm_up_and_its_medians_reported(tmp_path: Path) -> None:
+    from zige.bench.ingest import measure_ingest
+
+    result = measure_ingest(workdir=tmp_path, rows=20_000, rounds=3, warmup=1)
+    assert result["rounds"] == 3 and result["warmup"] == 1 and len(result["rounds_s"]) == 4
+    timed = result["rounds_s"][1:]
+    plain, ingest = sorted(p for p, _ in timed)[1], sorted(i for _, i in timed)[1]
+    assert result["ingest_s"] == pytest.approx(ingest, abs=1e-3)
+    assert result["plain_read_s"] == pytest.approx(plain, abs=1e-3)
+    assert result["ratio"] == pytest.approx(ingest / plain, rel=1e-2)
+    assert result["rows_per_s"] == round(20_000 / ingest)
+    assert result["first"]["ingest_s"] == result["rounds_s"][0][1]
+    # every round imports the same file into a fresh store: the same rows kept and rejected
+    assert result["used"] + result["rejected"] + result["duplicates"] == 20_000
+    with pytest.raises(ValueError, match="rounds"):
+        measure_ingest(workdir=tmp_path, rows=20_000, rounds=0)
+
+
+def test_bench_command_prints_the_ingest_with_its_warm_up_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zige.bench import ingest
+
+    real = ingest.measure_ingest
+    monkeypatch.setattr(ingest, "measure_ingest", lambda **kw: real(**{**kw, "rows": 20_000}))
+    from zige.bench.cli import bench
+
+    args = ["--recipients", "600", "--events", "30000", "--data-dir", str(tmp_path), "--skip-baselines"]
+    result = CliRunner().invoke(bench, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "median of 3" in result.output and "warm-up" in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert LAST_LINE.match(last), last
+    assert "ingest n/a" not in last
