@@ -106,19 +106,8 @@ def _library() -> Any:
     lib.zige_scan.argtypes = [ctypes.POINTER(_ScanArgs)]
     lib.zige_order_rows.restype = _I64
     lib.zige_order_rows.argtypes = [
-        _I64,
-        *([_P] * 11),
-        _I32,
-        _I64,
-        _P,
-        _I64,
-        *([_P] * 9),
-        _I32,
-        _I64,
-        _I64,
-        _I64,
-        _P,
-    ]
+        _I64, *([_P] * 11), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64, _I64, _I64, _P,
+    ]  # fmt: skip
     return lib
 
 
