@@ -772,6 +772,8 @@ def test_the_ingest_is_timed_in_rounds_after_a_warm_up_and_its_medians_reported(
     assert result["used"] + result["rejected"] + result["duplicates"] == 20_000
     with pytest.raises(ValueError, match="rounds"):
         measure_ingest(workdir=tmp_path, rows=20_000, rounds=0)
+    once = measure_ingest(workdir=tmp_path, rows=20_000, rounds=1, warmup=0)
+    assert once["first"] is None and once["ingest_s"] == once["rounds_s"][0][1]
 
 
 def test_bench_command_prints_the_ingest_with_its_warm_up_round(

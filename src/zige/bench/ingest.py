@@ -154,7 +154,7 @@ def measure_ingest(
     memory back to its host, the first pass over fresh memory costs up to twice a later one for
     the plain read and the ingest alike (benchmarks/fresh_memory.py, docs/performance.md), which
     is the machine's state rather than the import's speed. Each round's figures are in
-    `rounds_s` as (plain read, ingest) seconds."""
+    `rounds_s` as (plain read, ingest) seconds (`first` is None without a warm-up)."""
     if rounds < 1 or warmup < 0:
         raise ValueError(f"rounds must be >= 1 and warmup >= 0 (got {rounds}, {warmup})")
     workdir = Path(workdir)
@@ -190,7 +190,9 @@ def measure_ingest(
             "plain_read_s": first["plain_read_s"],
             "rows_per_s": first["rows_per_s"],
             "ratio": first["ratio"],
-        },
+        }
+        if warmup
+        else None,  # without a warm-up, the first round is one of the timed
     }
 
 
