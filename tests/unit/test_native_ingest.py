@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import mmap
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -608,3 +610,109 @@ print(result.rows_used, "pandas" in sys.modules)
         cwd=Path(__file__).parents[2],
     )
     assert done.stdout.split() == ["0", "False"], done.stdout + done.stderr
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch) -> native.MappingPool:
+    """A fresh pool of the scan's mappings for the test (`native.small_pages` takes from it)."""
+    fresh = native.MappingPool()
+    monkeypatch.setattr(native, "POOL", fresh)
+    return fresh
+
+
+HOLDERS = {
+    "a view": lambda a: a[10:20],
+    "an Arrow buffer": lambda a: pa.py_buffer(a),
+    "an Arrow array": lambda a: pa.Array.from_buffers(pa.int64(), a.size // 8, [None, pa.py_buffer(a)]),
+}
+
+
+def _first_byte(held: Any) -> int:
+    return (
+        int(np.frombuffer(held, dtype=np.uint8)[0])
+        if not isinstance(held, pa.Array)
+        else int(np.frombuffer(held.buffers()[1], dtype=np.uint8)[0])
+    )
+
+
+@pytest.mark.parametrize("holder", HOLDERS)
+def test_a_mapping_is_handed_out_again_only_when_nothing_refers_to_it(
+    pool: native.MappingPool, holder: str
+) -> None:
+    size = 3 << 20
+    first = native.small_pages(size, np.uint8)
+    first[:] = 7
+    held = HOLDERS[holder](first)
+    first_address = first.ctypes.data
+    del first
+    gc.collect()
+    # Still referred to (by a view or an Arrow object over it): not handed out.
+    while_held = native.small_pages(size, np.uint8)
+    second_address = while_held.ctypes.data
+    while_held[:] = 9
+    assert second_address != first_address and pool.reuses == 0
+    assert _first_byte(held) == 7
+    del while_held, held
+    gc.collect()
+    # Both free now: the next request of the same size takes one of them, no third mapping.
+    again = native.small_pages(size, np.uint8)
+    assert again.ctypes.data in {first_address, second_address}
+    assert pool.reuses == 1 and pool.held_bytes() == 2 * native.MappingPool.size_class(size)
+
+
+def test_small_arrays_are_not_pooled(pool: native.MappingPool) -> None:
+    small = native.small_pages(native.POOL_SMALLEST // 2, np.uint8)
+    del small
+    assert pool.held_bytes() == 0 and native.small_pages(10, np.uint8).size == 10
+
+
+def test_recycle_keeps_the_newest_free_mappings_and_never_one_in_use(pool: native.MappingPool) -> None:
+    pool.keep = 2
+    arrays = [native.small_pages((2 + k) << 20, np.uint8) for k in range(4)]
+    arrays[0][:] = 5
+    in_use = arrays[0]
+    del arrays
+    gc.collect()
+    pool.recycle()
+    # Three free: the oldest of them unmapped; the one in use kept and intact.
+    assert pool.held_bytes() == sum(native.MappingPool.size_class((2 + k) << 20) for k in (0, 2, 3))
+    assert int(in_use[0]) == 5 and int(in_use[-1]) == 5
+    assert native.small_pages(3 << 20, np.uint8).size == 3 << 20 and pool.reuses == 1
+    pool.clear()
+    assert pool.held_bytes() == 0 and int(in_use[1]) == 5
+
+
+def test_a_pool_turned_off_maps_afresh_every_time() -> None:
+    off = native.MappingPool(enabled=False)
+    off.add(mmap.mmap(-1, 1 << 20))
+    assert off.take(1) is None and off.held_bytes() == 0
+
+
+@given(st.integers(min_value=native.POOL_SMALLEST, max_value=1 << 40))
+def test_size_classes_round_up_to_within_a_fifth_in_whole_pages(size: int) -> None:
+    rounded = native.MappingPool.size_class(size)
+    assert size <= rounded <= size * 1.19 + mmap.PAGESIZE
+    assert rounded % mmap.PAGESIZE == 0
+    assert native.MappingPool.size_class(rounded) == rounded  # a class is its own class
+
+
+def test_an_import_over_the_last_imports_memory_gives_the_same_store(
+    tmp_path: Path, pool: native.MappingPool
+) -> None:
+    """Reused memory holds the last import's bytes: filled with garbage here before each reuse,
+    an import must still give, byte for byte, the store it gives on fresh memory."""
+    pool.fill_on_reuse = 0xA5
+    larger, smaller = messy_csv(tmp_path / "a", 120_000, seed=5), messy_csv(tmp_path / "b", 100_000, seed=6)
+    ingest(tmp_path, "first", larger, use_native=True)
+    _, results, rejects = ingest(tmp_path, "reused", smaller, use_native=True)
+    assert pool.reuses >= 10  # the scan's arrays and the buckets' room, at least
+    fresh = native.MappingPool(enabled=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(native, "POOL", fresh)
+        _, fresh_results, fresh_rejects = ingest(tmp_path, "fresh", smaller, use_native=True)
+    assert all(r.native for r in results)
+    assert [counts(r) for r in results] == [counts(r) for r in fresh_results]
+    assert rejects == fresh_rejects
+    assert store_contents(EvidenceStore(tmp_path / "reused")) == store_contents(
+        EvidenceStore(tmp_path / "fresh")
+    )

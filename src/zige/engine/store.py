@@ -903,6 +903,9 @@ class EvidenceStore:
                 # Something only the SQL path reads (and that path may refuse the file): it decides.
                 self.timings["native scan aborted"] = (0.0, 0.0)
                 self.native_note = str(exc)
+            finally:
+                # The import's scratch memory, free again, kept for the next (`native.MappingPool`).
+                native.POOL.recycle()
         raw = _raw_rows_sql(_read_csv_sql(path, header_index + 1, delimiter, width), positions, width)
         query = sql.stage_feed_keyed_sql(
             kind=kind, source=raw, present=list(positions), as_of=as_of, row="CAST(NULL AS BIGINT)",

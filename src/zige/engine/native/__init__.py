@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import math
 import mmap
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -107,7 +110,10 @@ def _library() -> Any:
     lib.zige_order_rows.restype = _I64
     lib.zige_order_rows.argtypes = [
         _I64, *([_P] * 11), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64, _I64, _I64, _P,
+        _P, _I64, _P, _I64, _P, _I64,
     ]  # fmt: skip
+    lib.zige_bucket_row_bytes.restype = _I64
+    lib.zige_bucket_row_bytes.argtypes = []
     return lib
 
 
@@ -126,13 +132,139 @@ def small_pages(count: int, dtype: Any) -> npt.NDArray[Any]:
     machine that reports free memory to its host (the development machines,
     benchmarks/fresh_memory.py) a fresh huge page is one the host has taken back, and filling it
     costs 1.7-2.3 s a GB against about 0.45 s in small pages: the scan's 1 GB of arrays took
-    2.1-2.4 s in huge pages, 1.35-1.6 s in small ones (docs/performance.md). The memory is
-    returned when the last array or Arrow buffer over it goes."""
+    2.1-2.4 s in huge pages, 1.35-1.6 s in small ones (docs/performance.md).
+
+    A mapping of 1 MB or more comes from the `POOL` when one there is free and large enough: its
+    pages are in memory already, where a fresh one costs the kernel a fault and a zeroed page
+    each. The memory is free again when the last array or Arrow buffer over it goes."""
     size = max(1, count * np.dtype(dtype).itemsize)
+    area = POOL.take(size) if size >= POOL_SMALLEST else None
+    if area is None:
+        area = _mapping(POOL.size_class(size) if size >= POOL_SMALLEST else size)
+        if size >= POOL_SMALLEST:
+            POOL.add(area)
+    return np.frombuffer(area, dtype=dtype, count=count)
+
+
+def _mapping(size: int) -> mmap.mmap:
     area = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if hasattr(mmap, "MADV_NOHUGEPAGE"):
         area.madvise(mmap.MADV_NOHUGEPAGE)
-    return np.frombuffer(area, dtype=dtype, count=count)
+    return area
+
+
+POOL_SMALLEST = 1 << 20  # smaller arrays come and go with malloc's own reuse
+
+
+@dataclass
+class _Kept:
+    area: mmap.mmap
+    advised: bool = False  # handed back to the kernel as reclaimable (MADV_FREE) since its last use
+
+
+class MappingPool:
+    """The native ingest's large mappings, kept between imports in one process.
+
+    An import maps about 1.6 GB of scratch memory per 10 M rows (the scan's arrays, the buckets
+    of `order_rows`) and, without a pool, gives it back at its end. On these virtual machines the
+    next import's fresh pages then cost 0.32-0.40 s a GB (the kernel's fault and zeroing, and the
+    host's page given back): 16-20 % of an import's CPU. A worker that imports one file after
+    another (a morning's feeds, a backlog) uses the same pages again instead.
+
+    A mapping is free when nothing refers to it but the pool: no NumPy array, view or Arrow
+    buffer over it is left (CPython's reference count says so; a mapping still referred to is
+    never handed out). `recycle()`, at the end of an import, marks the free ones MADV_FREE: the
+    kernel may take their pages back when memory runs short (the next use then gets fresh zero
+    pages, as without the pool), and otherwise they stay where they are. At most `keep` free
+    mappings are kept (the oldest others are unmapped). Sizes are rounded up to a class (at
+    most a fifth more, virtual only: pages never touched cost nothing), so that the next day's
+    file, a little longer, fits in today's mappings. `ZIGE_NATIVE_POOL=0` turns it off."""
+
+    def __init__(self, *, keep: int = 48, enabled: bool = True) -> None:
+        self.keep = keep
+        self.enabled = enabled
+        self.fill_on_reuse: int | None = None  # tests: a reused mapping filled with this byte first
+        self.reuses = 0  # mappings handed out again
+        self._kept: list[_Kept] = []
+        self._lock = threading.Lock()
+        probe = _Kept(mmap.mmap(-1, 1))
+        self._unused_refs = sys.getrefcount(probe.area)  # the pool's own and the call's
+        probe.area.close()
+
+    @staticmethod
+    def size_class(size: int) -> int:
+        """The smallest class of `size` bytes or more: 2^(k/4) MB, in whole pages (at most 19 %
+        and a page above `size`; a class is its own class)."""
+
+        def of(k: int) -> int:
+            return -(-math.ceil(POOL_SMALLEST * 2 ** (k / 4)) // mmap.PAGESIZE) * mmap.PAGESIZE
+
+        k = max(0, math.ceil(4 * math.log2(max(size, 1) / POOL_SMALLEST)))
+        while k > 0 and of(k - 1) >= size:
+            k -= 1
+        while of(k) < size:
+            k += 1
+        return of(k)
+
+    def _free(self, kept: _Kept) -> bool:
+        return sys.getrefcount(kept.area) <= self._unused_refs
+
+    def take(self, size: int) -> mmap.mmap | None:
+        """The smallest free mapping of `size` bytes or more (None: map a new one)."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            best: _Kept | None = None
+            for kept in self._kept:
+                if (
+                    len(kept.area) >= size
+                    and self._free(kept)
+                    and (best is None or len(kept.area) < len(best.area))
+                ):
+                    best = kept
+            if best is None:
+                return None
+            best.advised = False
+            self.reuses += 1
+            self._kept.remove(best)
+            self._kept.append(best)  # the most recently used last
+            area = best.area
+        if self.fill_on_reuse is not None:
+            np.frombuffer(area, dtype=np.uint8)[:size].fill(self.fill_on_reuse)
+        return area
+
+    def add(self, area: mmap.mmap) -> None:
+        if self.enabled:
+            with self._lock:
+                self._kept.append(_Kept(area))
+
+    def recycle(self) -> None:
+        """Mark the free mappings reclaimable, and unmap the oldest past `keep` free ones."""
+        with self._lock:
+            free = [kept for kept in self._kept if self._free(kept)]
+            for kept in free[: max(0, len(free) - self.keep)]:
+                self._kept.remove(kept)
+                kept.area.close()
+            for kept in free[max(0, len(free) - self.keep) :]:
+                if not kept.advised and hasattr(mmap, "MADV_FREE"):
+                    kept.area.madvise(mmap.MADV_FREE)
+                kept.advised = True
+
+    def clear(self) -> None:
+        """Unmap every free mapping (those still in use are forgotten, and go with their arrays)."""
+        with self._lock:
+            for kept in self._kept:
+                if self._free(kept):
+                    kept.area.close()
+            self._kept.clear()
+
+    def held_bytes(self) -> int:
+        """The mappings' sizes (virtual: what was touched of them is what they hold)."""
+        with self._lock:
+            return sum(len(kept.area) for kept in self._kept)
+
+
+POOL = MappingPool(enabled=os.environ.get("ZIGE_NATIVE_POOL", "1") != "0")
 
 
 # The per-row arrays of a scan: name -> dtype.
@@ -422,6 +554,9 @@ def order_rows(
         ):
             name_from2 = detail_from2 = 0
     second = np.zeros(4, dtype=np.int64)
+    # The buckets' room: from the pool, where the last import's is (its pages in memory).
+    room_rows = small_pages(max(1, total) * int(lib.zige_bucket_row_bytes()), np.uint8)
+    room_names, room_details = small_pages(name_bytes + 1, np.uint8), small_pages(detail_bytes + 1, np.uint8)
     kept = lib.zige_order_rows(
         len(ranges), _ptr(at_arr), _ptr(n_arr), _ptr(a["sort_key"]), _ptr(a["month"]),
         _ptr(a["row_no"]), _ptr(a["name_start"]), _ptr(a["name_end"]), _ptr(scan.name_data),
@@ -430,7 +565,9 @@ def order_rows(
         _ptr(out.id_key), _ptr(out.day), _ptr(out.month), _ptr(out.row_no),
         _ptr(out.name_off), _ptr(out.name_data), _ptr(out.detail_off), _ptr(out.detail_data), threads,
         split_from, name_from2, detail_from2, _ptr(second),
+        _ptr(room_rows), total, _ptr(room_names), room_names.size, _ptr(room_details), room_details.size,
     )  # fmt: skip
+    del room_rows, room_names, room_details  # free again for the pool
     if kept < 0:
         raise MemoryError("order rows: no memory for the buckets")
     at, rows, names_at, details_at = (int(v) for v in second)

@@ -776,7 +776,9 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
                         int64_t *out_key, int32_t *out_day, int32_t *out_month, int64_t *out_row,
                         int64_t *out_name_off, uint8_t *out_name_data, int64_t *out_detail_off,
                         uint8_t *out_detail_data, int32_t threads, int64_t split_from,
-                        int64_t name_from2, int64_t detail_from2, int64_t *second_part) {
+                        int64_t name_from2, int64_t detail_from2, int64_t *second_part,
+                        void *rows_room, int64_t rows_cap, uint8_t *names_room, int64_t names_cap,
+                        uint8_t *details_room, int64_t details_cap) {
     const int64_t per_month = n_split + 1, n_buckets = n_months * per_month;
     int64_t n = 0;
     for (int64_t r = 0; r < n_ranges; r++) n += range_n[r];
@@ -786,6 +788,7 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     int64_t result = -1;
     bucket_row *rows = NULL;
     uint8_t *names = NULL, *details = NULL;
+    int own_rows = 1, own_names = 1, own_details = 1;
     if (!count || !name_bytes || !detail_bytes) goto out;
     /* 1. buckets and their sizes, and 2. rows and texts to their buckets: the valid rows in two
      * halves (from split_from rows on), each counted and then copied by a thread of its own;
@@ -829,9 +832,14 @@ int64_t zige_order_rows(int64_t n_ranges, const int64_t *range_at, const int64_t
     }
     count[n_buckets] = at; name_bytes[n_buckets] = name_at; detail_bytes[n_buckets] = detail_at;
     const int64_t name_total = name_at, detail_total = detail_at;
-    rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
-    names = malloc((size_t)(name_total > 0 ? name_total : 1));
-    details = malloc((size_t)(detail_total > 0 ? detail_total : 1));
+    /* The buckets in the caller's room where it gives enough (rows: of zige_bucket_row_bytes()
+     * each; memory it keeps from call to call, whose pages are in memory), else our own. */
+    own_rows = !rows_room || rows_cap < n;
+    own_names = !names_room || names_cap < name_total;
+    own_details = !details_room || details_cap < detail_total;
+    rows = own_rows ? malloc((size_t)(n > 0 ? n : 1) * sizeof *rows) : rows_room;
+    names = own_names ? malloc((size_t)(name_total > 0 ? name_total : 1)) : names_room;
+    details = own_details ? malloc((size_t)(detail_total > 0 ? detail_total : 1)) : details_room;
     if (!rows || !names || !details) goto free_halves;
     for (int h = 0; h < halves; h++) {
         half[h].rows = rows;
@@ -901,6 +909,11 @@ free_halves:
     }
 out:
     free(count); free(name_bytes); free(detail_bytes);
-    free(rows); free(names); free(details);
+    if (own_rows) free(rows);
+    if (own_names) free(names);
+    if (own_details) free(details);
     return result;
 }
+
+/* The bytes of one row of zige_order_rows' buckets (its caller's room holds n of them). */
+int64_t zige_bucket_row_bytes(void) { return (int64_t)sizeof(bucket_row); }
