@@ -536,6 +536,55 @@ def test_overdue_without_suspension_when_configured_off(task: VerificationTask, 
     assert _actions(task.recipient) == []
 
 
+# --- a person moves to another unit ----------------------------------------------------------
+
+
+def test_an_overdue_task_of_a_person_who_moved_restarts_with_the_new_unit(
+    task: VerificationTask, settings: Any
+) -> None:
+    """The new unit gets its own three months, not a task that is overdue the day it arrives;
+    the proposed suspension stays with the bureau; the reminders start over."""
+    at = lambda day: NOW.replace(year=day.year, month=day.month, day=day.day)  # noqa: E731
+    tasks_sweep(now=at(task.deadline - timedelta(days=30)))
+    tasks_sweep(now=at(task.deadline + timedelta(days=1)))  # overdue, suspension proposed
+    task.refresh_from_db()
+    assert task.status == "overdue" and task.payment_ref and task.reminders.count() == 1
+    new_unit = UnitFactory()
+    Recipient.objects.filter(pk=task.recipient_id).update(unit=new_unit)
+    moved_at = at(date(2027, 3, 10))
+    assert services.tasks_reassign(recipient_ids=[task.recipient_id], now=moved_at, source="（测试）") == [
+        task.pk
+    ]
+    task.refresh_from_db()
+    assert (task.unit_id, task.status, task.deadline) == (new_unit.pk, "open", date(2027, 6, 10))
+    assert task.escalated_at is None and task.closed_at is None and not task.reminders.exists()
+    event = task.events.order_by("-pk").first()
+    assert (event.from_status, event.to_status) == ("overdue", "open") and "暂停发放建议" in event.note
+    audit = AuditEvent.objects.get(action="task.reassigned", target_id=str(task.pk))
+    assert audit.before["status"] == "overdue" and audit.after["deadline"] == "2027-06-10"
+    assert _actions(task.recipient) == [("suspend", "2027-03", 1, Decimal("3100.00"), "overdue")]  # untouched
+    assert tasks_sweep(now=at(date(2027, 5, 11)))["reminders"] == 1  # 30 days before the new deadline
+
+
+def test_a_move_never_shortens_a_deadline_nor_touches_closed_or_review_tasks(unit: Any) -> None:
+    from tests.factories import verification_task
+
+    person = young(unit)
+    closed = verification_task(person, status="approved")
+    VerificationTask.objects.filter(pk=closed.pk).update(period="due:2025")  # type: ignore[attr-defined]
+    open_task = verification_task(person)  # deadline 2027-02-28
+    review = verification_task(person, kind="review")
+    new_unit = UnitFactory()
+    Recipient.objects.filter(pk=person.pk).update(unit=new_unit)
+    moved = services.tasks_reassign(recipient_ids=[person.pk], now=NOW - timedelta(days=60))  # 2026-10-01
+    assert sorted(moved) == sorted([open_task.pk, review.pk])  # type: ignore[attr-defined]
+    rows = {t.pk: t for t in VerificationTask.objects.all()}
+    assert rows[open_task.pk].deadline == date(2027, 2, 28)  # type: ignore[attr-defined]  # later than 3 months on
+    assert rows[review.pk].unit_id == new_unit.pk and rows[review.pk].deadline == date(2027, 2, 28)  # type: ignore[attr-defined]
+    assert rows[closed.pk].unit_id == unit.pk  # type: ignore[attr-defined]  # history as it was
+    assert services.tasks_reassign(recipient_ids=[person.pk], now=NOW) == []  # nothing left to move
+
+
 # --- the filled-in 附件1 workbook -------------------------------------------------------------
 
 

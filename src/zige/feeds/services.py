@@ -377,7 +377,7 @@ def _execute_roster(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> 
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROSTER_LOCK])
             counts = roster_apply_staged(
-                con=con, batch_id=batch.pk, now=now,
+                con=con, batch_id=batch.pk, now=now, actor=batch.created_by,
                 progress=lambda label: tracker.step(label, next(steps, 95), save=False),
             )  # fmt: skip
             _finish(

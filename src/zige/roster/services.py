@@ -8,6 +8,8 @@ recipients in the database — in DuckDB, set-based — and writes in bulk:
 - new units (and a unit's name when the roster names it differently);
 - new recipients; changed recipients (every tracked field, `roster.models.TRACKED_FIELDS`);
 - one `RecipientChange` per changed field, old and new value as text;
+- the active verification tasks of everyone whose unit changed, moved to the new unit
+  (`zige.verification.services.tasks_reassign`, audited as `task.reassigned`);
 - the rejects of the file (`ImportReject`), including rows that collide with a *different*
   recipient already on the roll (`duplicate_id_number`) and rows the store cannot hold.
 
@@ -244,9 +246,11 @@ def roster_apply_staged(
     con: duckdb.DuckDBPyConnection,
     batch_id: int,
     now: datetime,
+    actor: Any | None = None,
     progress: Progress | None = None,
 ) -> RosterCounts:
-    """Apply the staged roster in `con` to the roll; call inside the import's transaction."""
+    """Apply the staged roster in `con` to the roll; call inside the import's transaction.
+    `actor`: who started the import (audit of the verification tasks that follow a move)."""
     report = progress or (lambda _label: None)
     report("compare with the roll")
     _load_existing(con)
@@ -296,6 +300,19 @@ def roster_apply_staged(
         ).fetchall()
     ]
     _write_changes(change_rows)
+
+    # People who moved to another unit take their active verification tasks with them, in this
+    # transaction (docs/verification.md §3: a unit sees and acts on its current people only).
+    movers = [
+        r
+        for (r,) in con.execute(
+            "SELECT DISTINCT recipient_id FROM changes WHERE field = 'unit_id'"
+        ).fetchall()
+    ]
+    if movers:
+        from zige.verification.services import tasks_reassign
+
+        tasks_reassign(recipient_ids=movers, now=now, actor=actor, source=f"（名册导入 #{batch_id}）")
 
     report("write rejects")
     rejects = store.bulk_insert(

@@ -47,6 +47,7 @@ TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         ("submitted", "approved"),  # the bureau accepts the report (another person than the unit's)
         ("submitted", "returned"),  # the bureau returns it with a reason
         ("open", "overdue"),  # the deadline passed: escalated to the bureau
+        ("overdue", "open"),  # the person moved to another unit: its own time (services.tasks_reassign)
         ("returned", "overdue"),
         ("open", "auto_closed"),  # a later run certified the person before the unit acted
         ("overdue", "auto_closed"),

@@ -25,8 +25,20 @@ from zige.verification.models import (
 DUE_SOON_DAYS = 30
 
 
+def _scoped(qs: QuerySet[Any], user: Any, task: str = "") -> QuerySet[Any]:
+    """Rows of tasks (`task`: the path to the task, "" for the tasks themselves) the user may see.
+
+    A unit operator: tasks of their unit whose person is in their unit now. Both conditions:
+    the roster import moves a person's active tasks with them (`services.tasks_reassign`), and a
+    task row that still names the old unit (a closed task, or one missed) never lets the old
+    unit reach the person (defence in depth). Bureau roles and auditors: every task.
+    """
+    qs = scope_by_unit_field(qs, user, f"{task}unit_id")
+    return scope_by_unit_field(qs, user, f"{task}recipient__unit_id")
+
+
 def tasks_visible(*, user: Any) -> QuerySet[VerificationTask]:
-    return scope_by_unit_field(VerificationTask.objects.select_related("recipient", "unit"), user, "unit_id")
+    return _scoped(VerificationTask.objects.select_related("recipient", "unit"), user)
 
 
 def tasks_list(
@@ -68,9 +80,7 @@ def due_soon_count(*, user: Any, today: date) -> int:
 
 def reminders_for(*, user: Any, limit: int = 20) -> QuerySet[TaskReminder]:
     return (
-        scope_by_unit_field(
-            TaskReminder.objects.select_related("task", "task__recipient"), user, "task__unit_id"
-        )
+        _scoped(TaskReminder.objects.select_related("task", "task__recipient"), user, "task__")
         .filter(task__status__in=("open", "returned"))
         .order_by("-created_at")[:limit]
     )
@@ -92,9 +102,7 @@ def submissions_of(task: VerificationTask) -> list[Submission]:
 
 
 def attachment_get(*, user: Any, pk: int) -> Attachment:
-    qs = scope_by_unit_field(
-        Attachment.objects.select_related("submission__task__recipient"), user, "submission__task__unit_id"
-    )
+    qs = _scoped(Attachment.objects.select_related("submission__task__recipient"), user, "submission__task__")
     try:
         found: Attachment = qs.get(pk=pk)
     except Attachment.DoesNotExist:
@@ -107,7 +115,7 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
 
     The list the unit works from (notice 三(一)1): one row per person whose task still waits for
     the unit's report (open, returned or overdue), by deadline then 个人编号. A unit operator only
-    ever gets their own unit (404 for another one).
+    ever gets their own unit (404 for another one), and only the people in it now.
     """
     from zige.engine.outputs import BENEFIT_STATUS_ZH, evidence_text
     from zige.ids import sex_of

@@ -5,6 +5,8 @@
   every `review` recipient a task in the bureau's review queue — never twice for the same person
   and period (database constraints) — and every active task whose person the run certifies
   (`eligible`) or finds dead closes by itself (`auto_closed`, with the reason).
+- `tasks_reassign`: called by the roster import for people whose unit changed: their active tasks
+  go to the new unit, which gets its own time (deadline restarted, an overdue task open again).
 - `task_submit`: the unit's report (附件1's fields) with evidence files; for the special groups
   (very old, sick, immobile: notice 三(一)2) an on-site photo or video and a written
   confirmation are required; for 无法联系 a written statement (notice 三(一)4).
@@ -35,7 +37,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from zige import rules
@@ -170,9 +172,11 @@ def _lock(task_id: int) -> VerificationTask:
 
 
 def _scoped_task(task_id: int, user: User) -> VerificationTask:
+    """A task the user may act on, locked. A unit operator: a task of their unit whose person is
+    in their unit now (both: a task row that still names a person's old unit is not enough)."""
     qs = VerificationTask.objects.select_for_update().select_related("recipient", "unit")
     if user.role == Role.UNIT_OPERATOR:
-        qs = qs.filter(unit_id=user.unit_id or 0)
+        qs = qs.filter(unit_id=user.unit_id or 0, recipient__unit_id=user.unit_id or 0)
     try:
         return qs.get(pk=task_id)
     except VerificationTask.DoesNotExist:
@@ -316,6 +320,84 @@ def _create(run: Run, *, now: datetime) -> dict[str, int]:
     for _, kind in fresh:
         created[TaskKind(kind)] += 1
     return created
+
+
+# ---------------------------------------------------------------------------------------------
+# A person moves to another unit
+
+
+def tasks_reassign(
+    *, recipient_ids: Iterable[int], now: datetime, actor: User | None = None, source: str = ""
+) -> list[int]:
+    """The active tasks (not final) of these people that name another unit than the person's
+    current one go to that unit (called by the roster import, in its transaction, for everyone
+    whose 单位编号 changed). Returns the tasks moved.
+
+    The new unit gets its own time (notice 三(一)1: 3个月内): a unit task's deadline becomes the
+    later of the old one and `deadline_for(the day of the move)`; an overdue task is open again
+    (escalation cleared) and its reminders start over. A suspension the overdue task proposed
+    stays with the bureau (待遇处理) to reject or approve: nothing here decides payment. Review
+    tasks (the bureau's) keep their deadline. Final tasks keep their unit: the history of who
+    verified stays as it was. Each move is a `TaskEvent` and an audit record `task.reassigned`.
+    """
+    from zige.feeds.store import in_lists
+
+    today = _local_day(now)
+    fresh = deadline_for(today)
+    moved: list[int] = []
+    with transaction.atomic():
+        for chunk in in_lists(sorted(set(recipient_ids))):
+            tasks = (
+                VerificationTask.objects.select_for_update(of=("self",))
+                .select_related("unit", "recipient__unit")
+                .filter(recipient_id__in=chunk, status__in=ACTIVE)
+                .exclude(unit_id=F("recipient__unit_id"))
+                .order_by("pk")
+            )
+            for task in tasks:
+                old_unit, new_unit = task.unit, task.recipient.unit
+                before = {
+                    "unit": old_unit.unit_no,
+                    "status": task.status,
+                    "deadline": task.deadline.isoformat(),
+                }
+                status = task.status
+                cleared = 0
+                if task.kind == TaskKind.UNIT:
+                    task.deadline = max(task.deadline, fresh)
+                    if status == TaskStatus.OVERDUE:
+                        status = TaskStatus.OPEN
+                        if (task.status, status) not in TRANSITIONS:  # the table allows it; stay honest
+                            raise TransitionRefused(f"task {task.pk}: {task.status} -> {status}")
+                        task.escalated_at = None
+                    if task.deadline != date.fromisoformat(before["deadline"]):
+                        cleared, _ = TaskReminder.objects.filter(task=task).delete()
+                note = (
+                    f"人员所属单位由“{old_unit}”变更为“{new_unit}”{source}，任务转交新单位"
+                    + (f"，核实期限重新计算至 {task.deadline.isoformat()}" if task.kind == TaskKind.UNIT else "")
+                    + ("；逾期时提出的暂停发放建议由社保局在待遇处理中审批或驳回" if task.payment_ref and
+                       before["status"] == TaskStatus.OVERDUE else "")
+                )  # fmt: skip
+                task.unit = new_unit
+                task.status = status
+                task.updated_at = now
+                task.save(update_fields=["unit", "status", "deadline", "escalated_at", "updated_at"])
+                TaskEvent.objects.create(
+                    task=task,
+                    from_status=before["status"],
+                    to_status=status,
+                    actor=actor,
+                    at=now,
+                    note=note[:500],
+                )
+                audit_record(
+                    actor=actor, action="task.reassigned", target_type="verification_task", target_id=task.pk,
+                    at=now, before=before,
+                    after={"unit": new_unit.unit_no, "status": status, "deadline": task.deadline.isoformat(),
+                           "reminders_cleared": cleared, "source": source, "payment_ref": task.payment_ref},
+                )  # fmt: skip
+                moved.append(task.pk)
+    return moved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +695,10 @@ def form1_apply(
     tasks = {
         t.recipient.person_no: t
         for t in VerificationTask.objects.select_related("recipient", "unit").filter(
-            unit_id=user.unit_id or 0, kind=TaskKind.UNIT, status__in=AWAITING_UNIT
+            unit_id=user.unit_id or 0,
+            recipient__unit_id=user.unit_id or 0,
+            kind=TaskKind.UNIT,
+            status__in=AWAITING_UNIT,
         )
     }
     files = [Evidence(AttachmentRole.WRITTEN, written)] if written is not None else []

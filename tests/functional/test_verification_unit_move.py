@@ -1,0 +1,152 @@
+"""A person moves to another unit (a roster import changes their 单位编号): their active
+verification tasks go with them, and the old unit loses the task page, the evidence files, the
+form1 row and the right to report — even where a task row still names the old unit."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import (
+    NOW,
+    UnitOperatorFactory,
+    make_id,
+    verification_attachment,
+    verification_task,
+    write_csv,
+)
+from zige.audit.models import AuditEvent
+from zige.feeds import services as feeds
+from zige.feeds.models import ImportStatus
+from zige.roster.models import Recipient, Unit
+from zige.verification.models import Submission, VerificationTask
+
+pytestmark = pytest.mark.django_db
+
+HEADER = ["个人编号", "姓名", "身份证号", "单位编号", "单位名称", "待遇状态", "月养老金", "联系电话"]
+ID_MOVER = make_id(21, date(1958, 4, 2))
+ID_STAYER = make_id(22, date(1958, 4, 3))
+MOVED_AT = datetime(2027, 2, 20, 9, 0, tzinfo=UTC)  # eight days before the task's deadline
+
+
+@pytest.fixture(autouse=True)
+def data_dirs(settings: Any, tmp_path: Path) -> None:
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
+    settings.RUNS_DIR = tmp_path / "data" / "runs"
+
+
+def roster(tmp_path: Path, name: str, mover_unit: str, *, now: datetime) -> None:
+    rows = [
+        ["P001", "张迁出", ID_MOVER, mover_unit, f"单位{mover_unit}", "正常", "3000", "13812345678"],
+        ["P002", "李留下", ID_STAYER, "U_A", "单位U_A", "正常", "3000", "13812345679"],
+    ]
+    path = write_csv(tmp_path / name, HEADER, rows)
+    batch = feeds.import_submit(
+        source=path, file_name=path.name, kind="roster", user=None, now=now, enqueue=False
+    )
+    if batch.status == ImportStatus.QUEUED:
+        batch = feeds.import_execute(batch_id=batch.pk, now=now)
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> dict[str, Any]:
+    roster(tmp_path, "roster_1.csv", "U_A", now=NOW)
+    mover = Recipient.objects.get(person_no="P001")
+    task = verification_task(mover)  # open, deadline 2027-02-28, unit U_A
+    stayer_task = verification_task(Recipient.objects.get(person_no="P002"))
+    roster(tmp_path, "roster_2.csv", "U_B", now=MOVED_AT)  # P001 moves to U_B
+    return {
+        "task": task,
+        "stayer_task": stayer_task,
+        "op_a": UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_A")),
+        "op_b": UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_B")),
+    }
+
+
+def form1_people(client: Client) -> set[str]:
+    response = client.get(reverse("verification:form1"))
+    assert response.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    return {str(c.value) for r in book.worksheets[0].iter_rows() for c in r if c.value}
+
+
+REPORT = {"method": "visit", "result": "lost", "lost_reason": "死亡"}
+
+
+def test_the_open_task_follows_the_person_to_the_new_unit(client: Client, world: dict[str, Any]) -> None:
+    task = VerificationTask.objects.get(pk=world["task"].pk)
+    assert task.unit.unit_no == "U_B"
+    # the new unit gets its own three months from the day the move was recorded
+    assert task.status == "open" and task.deadline == date(2027, 5, 20)
+    moved = AuditEvent.objects.get(action="task.reassigned", target_id=str(task.pk))
+    assert moved.before["unit"] == "U_A" and moved.after["unit"] == "U_B"
+    assert "单位U_A" in task.events.order_by("-pk").first().note  # the task's history says so
+
+    detail = reverse("verification:detail", kwargs={"pk": task.pk})
+    submit = reverse("verification:submit", kwargs={"pk": task.pk})
+    report = {
+        **REPORT,
+        "confirmed_on": timezone.localdate().isoformat(),
+        "lost_on": timezone.localdate().isoformat(),
+    }
+    client.force_login(world["op_a"])  # the old unit: nothing of the person any more
+    assert client.get(detail).status_code == 404
+    assert client.post(submit, report).status_code == 404
+    assert "P001" not in form1_people(client) and "P002" in form1_people(client)
+    assert "张迁出" not in client.get(reverse("verification:list")).content.decode()
+    assert not Submission.objects.exists()
+
+    client.force_login(world["op_b"])  # the new unit sees, downloads and reports
+    assert client.get(detail).status_code == 200
+    assert "P001" in form1_people(client) and "P002" not in form1_people(client)
+    assert "张迁出" in client.get(reverse("verification:list")).content.decode()
+    response = client.post(submit, report)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert VerificationTask.objects.get(pk=task.pk).status == "submitted"
+
+
+def test_the_old_unit_loses_the_evidence_files_of_a_submitted_task(
+    client: Client, tmp_path: Path, settings: Any
+) -> None:
+    settings.DATA_DIR = tmp_path / "data"
+    roster(tmp_path, "roster_1.csv", "U_A", now=NOW)
+    task = verification_task(Recipient.objects.get(person_no="P001"), status="submitted")
+    attachment = verification_attachment(task)
+    roster(tmp_path, "roster_2.csv", "U_B", now=MOVED_AT)
+    url = reverse("verification:attachment", kwargs={"pk": attachment.pk})  # type: ignore[attr-defined]
+    client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_A")))
+    assert client.get(url).status_code == 404
+    client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_B")))
+    assert client.get(url).status_code == 200
+
+
+def test_a_task_row_naming_the_old_unit_is_still_out_of_its_reach(
+    client: Client, world: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
+    """Defence in depth: whatever a task row says, a unit reaches only its current people."""
+    settings.DATA_DIR = tmp_path / "data"
+    unit_a = Unit.objects.get(unit_no="U_A")
+    stale = world["task"]
+    VerificationTask.objects.filter(pk=stale.pk).update(unit=unit_a)  # as if never reassigned
+    attachment = verification_attachment(VerificationTask.objects.get(pk=stale.pk))
+    client.force_login(world["op_a"])
+    assert client.get(reverse("verification:detail", kwargs={"pk": stale.pk})).status_code == 404
+    assert client.get(reverse("verification:attachment", kwargs={"pk": attachment.pk})).status_code == 404  # type: ignore[attr-defined]
+    assert "P001" not in form1_people(client)
+    report = {
+        **REPORT,
+        "confirmed_on": timezone.localdate().isoformat(),
+        "lost_on": timezone.localdate().isoformat(),
+    }
+    assert client.post(reverse("verification:submit", kwargs={"pk": stale.pk}), report).status_code == 404
+    assert "张迁出" not in client.get(reverse("verification:list")).content.decode()
