@@ -197,3 +197,28 @@ def test_the_bureau_names_the_unit_of_the_form1_and_another_unit_operator_gets_4
     book = openpyxl.load_workbook(io.BytesIO(response.content))
     cells = {str(c.value) for r in book.worksheets[0].iter_rows() for c in r if c.value}
     assert setup["task"].recipient.person_no not in cells  # their own list, never unit_no's
+
+
+def _form1_cells(response: Any) -> set[str]:
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    return {str(c.value) for r in book.worksheets[0].iter_rows() for c in r if c.value}
+
+
+def test_an_auditor_gets_the_form1_with_masked_id_numbers_and_the_bureau_in_full(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """docs/security.md: auditors see everything, numbers masked, and cannot reveal them."""
+    person = setup["task"].recipient
+    unit_no = setup["task"].unit.unit_no
+    masked = person.id_number[:6] + "********" + person.id_number[-4:]
+    client.force_login(UserFactory(role=Role.AUDITOR))
+    response = client.get(reverse("verification:form1"), {"unit": unit_no})
+    assert response.status_code == 200
+    cells = _form1_cells(response)
+    assert person.person_no in cells and masked in cells
+    assert not any(person.id_number in c for c in cells)
+    client.force_login(setup["officer"])
+    cells = _form1_cells(client.get(reverse("verification:form1"), {"unit": unit_no}))
+    assert person.id_number in cells
+    downloads = AuditEvent.objects.filter(action="tasks.form1_downloaded").order_by("seq")
+    assert [e.after["id_numbers"] for e in downloads] == ["masked", "full"]

@@ -116,7 +116,12 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
     The list the unit works from (notice 三(一)1): one row per person whose task still waits for
     the unit's report (open, returned or overdue), by deadline then 个人编号. A unit operator only
     ever gets their own unit (404 for another one), and only the people in it now.
+
+    ID numbers are full only for the roles that may reveal them (`scoping.can_reveal`: bureau
+    staff, the unit's operator); anyone else (an auditor) gets them masked, as on every page.
     """
+    from zige.accounts.masking import mask_id
+    from zige.accounts.scoping import can_reveal
     from zige.engine.outputs import BENEFIT_STATUS_ZH, evidence_text
     from zige.ids import sex_of
     from zige.roster.models import Unit
@@ -129,6 +134,7 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
         .filter(unit=unit, kind=TaskKind.UNIT, status__in=AWAITING_UNIT)
         .order_by("deadline", "recipient__person_no")
     )
+    full = can_reveal(user)
     rows = []
     for task in tasks:
         person = task.recipient
@@ -137,7 +143,7 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
                 "person_no": person.person_no,
                 "name": person.name,
                 "sex": person.sex or sex_of(person.id_number),
-                "id_number": person.id_number,
+                "id_number": person.id_number if full else mask_id(person.id_number),
                 "benefit_status": BENEFIT_STATUS_ZH.get(person.benefit_status, ""),
                 "status_since": person.status_since.isoformat() if person.status_since else "",
                 "status_reason": person.status_reason or "",

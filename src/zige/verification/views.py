@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from zige.accounts.access import role_required
 from zige.accounts.models import Role, User
-from zige.accounts.scoping import scope_units
+from zige.accounts.scoping import can_reveal, scope_units
 from zige.audit.services import audit_record
 from zige.engine.forms import write_pending_workbook
 from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
@@ -241,8 +241,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 def form1_download(request: HttpRequest) -> HttpResponse:
     """The unit's 附件1 workbook of the people it still has to verify, to fill in and upload back.
 
-    A unit operator gets their own unit; bureau staff and auditors name one with ?unit=. The file
-    holds full ID numbers, so every download is audited.
+    A unit operator gets their own unit; bureau staff and auditors name one with ?unit=. Roles
+    that may reveal ID numbers (`scoping.can_reveal`) get them in full, auditors masked (the
+    selector decides); every download is audited, with which of the two it was.
     """
     user = _user(request)
     unit_no = user.unit.unit_no if user.unit_id and user.unit else param(request, "unit")
@@ -256,7 +257,7 @@ def form1_download(request: HttpRequest) -> HttpResponse:
         data = path.read_bytes()
     audit_record(
         actor=user, action="tasks.form1_downloaded", target_type="unit", target_id=unit.unit_no, at=now,
-        after={"people": len(rows)}, ip=client_ip(request),
+        after={"people": len(rows), "id_numbers": "full" if can_reveal(user) else "masked"}, ip=client_ip(request),
     )  # fmt: skip
     response = HttpResponse(
         data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
