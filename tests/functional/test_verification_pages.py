@@ -222,3 +222,48 @@ def test_an_auditor_gets_the_form1_with_masked_id_numbers_and_the_bureau_in_full
     assert person.id_number in cells
     downloads = AuditEvent.objects.filter(action="tasks.form1_downloaded").order_by("seq")
     assert [e.after["id_numbers"] for e in downloads] == ["masked", "full"]
+
+
+def test_too_many_evidence_files_or_bytes_are_refused_before_any_is_read(
+    client: Client, setup: dict[str, Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zige.verification import views
+
+    read: list[str] = []
+    real_check = views.upload_check
+
+    def counting_check(**kw: Any) -> Any:
+        read.append(kw["name"])
+        return real_check(**kw)
+
+    monkeypatch.setattr(views, "upload_check", counting_check)
+    client.force_login(setup["unit_op"])
+    url = reverse("verification:submit", kwargs={"pk": setup["task"].pk})
+    form = {"method": "visit", "result": "eligible", "confirmed_on": timezone.localdate().isoformat(),
+            "address": "太原市杏花岭区", "health": "良好"}  # fmt: skip
+    many = {"on_site": [jpeg_file(f"p{n}.jpg") for n in range(12)],
+            "other": [jpeg_file(f"o{n}.jpg") for n in range(9)]}  # fmt: skip
+    response = client.post(url, {**form, **many})  # 21 files: the default limit is 20
+    assert response.status_code == 200
+    assert "一次最多上传 20 个文件（本次 21 个）" in response.content.decode()
+    assert read == [] and not Submission.objects.exists()
+
+    size = len(jpeg_file().getvalue())
+    settings.ZIGE_UPLOAD_MAX_TOTAL_BYTES = 2 * size
+    response = client.post(
+        url, {**form, "on_site": [jpeg_file("a.jpg"), jpeg_file("b.jpg")], "other": jpeg_file()}
+    )
+    assert "一次上传的文件合计不能超过" in response.content.decode()
+    assert read == [] and not Submission.objects.exists()
+
+    settings.ZIGE_UPLOAD_MAX_TOTAL_BYTES = 200 * 1024 * 1024
+    settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES = settings.ZIGE_UPLOAD_MAX_VIDEO_BYTES = (
+        size - 1
+    )  # on_site: both kinds
+    response = client.post(url, {**form, "on_site": jpeg_file("big.jpg")})
+    assert "文件“big.jpg”过大" in response.content.decode()
+    assert read == [] and not Submission.objects.exists()
+
+    del settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES, settings.ZIGE_UPLOAD_MAX_VIDEO_BYTES
+    response = client.post(url, {**form, "on_site": [jpeg_file(f"p{n}.jpg") for n in range(20)]})
+    assert response.status_code == 302 and len(read) == 20  # 20 files of the default limit are fine

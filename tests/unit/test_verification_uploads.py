@@ -164,3 +164,20 @@ def test_stored_by_content_hash_outside_the_web_root(settings, tmp_path: Path) -
 def test_sniff_reads_only_the_start() -> None:
     assert sniff(b"\xff\xd8\xff\xdb") == "jpeg"
     assert sniff(b"GIF89a") is None
+
+
+def test_the_precheck_counts_files_and_bytes_from_their_sizes_alone(settings: object) -> None:
+    from zige.verification.uploads import EVERYTHING, IMAGES, uploads_precheck
+
+    settings.ZIGE_UPLOAD_MAX_FILES = 3  # type: ignore[attr-defined]
+    settings.ZIGE_UPLOAD_MAX_TOTAL_BYTES = 100  # type: ignore[attr-defined]
+    uploads_precheck(files=[("a.jpg", 40, IMAGES), ("b.pdf", 60, EVERYTHING), ("c", None, EVERYTHING)])
+    with pytest.raises(UploadRefused, match="一次最多上传 3 个文件（本次 4 个）"):
+        uploads_precheck(files=[("x.jpg", 1, IMAGES)] * 4)
+    with pytest.raises(UploadRefused, match="合计不能超过"):
+        uploads_precheck(files=[("a.jpg", 40, IMAGES), ("b.pdf", 61, EVERYTHING)])
+    settings.ZIGE_UPLOAD_MAX_TOTAL_BYTES = 10**9  # type: ignore[attr-defined]
+    settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES = 50  # type: ignore[attr-defined]
+    with pytest.raises(UploadRefused, match=r"“a\.jpg”过大"):
+        uploads_precheck(files=[("dir/a.jpg", 51, IMAGES)])
+    uploads_precheck(files=[("a.pdf", 51, EVERYTHING)])  # a PDF or a video may be larger

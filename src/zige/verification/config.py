@@ -10,6 +10,8 @@
 | `ZIGE_UPLOAD_MAX_IMAGE_BYTES` | 10 MB | largest photo |
 | `ZIGE_UPLOAD_MAX_VIDEO_BYTES` | 50 MB | largest video |
 | `ZIGE_UPLOAD_MAX_PDF_BYTES` | 20 MB | largest PDF |
+| `ZIGE_UPLOAD_MAX_FILES` | 20 | most evidence files in one report (all three kinds together) |
+| `ZIGE_UPLOAD_MAX_TOTAL_BYTES` | 200 MB | most bytes of evidence files in one report |
 | `ZIGE_VIRUS_SCAN` | (unset) | `module:function` taking (path) -> bool (clean), or a shell command with `{path}`; exit 0 = clean |
 """
 
@@ -62,6 +64,14 @@ def max_bytes(file_kind: str) -> int:
     if file_kind in ("mp4", "mov"):
         return int(_value("ZIGE_UPLOAD_MAX_VIDEO_BYTES", 50 * 1024 * 1024))
     return int(_value("ZIGE_UPLOAD_MAX_PDF_BYTES", 20 * 1024 * 1024))
+
+
+def max_files() -> int:
+    return int(_value("ZIGE_UPLOAD_MAX_FILES", 20))
+
+
+def max_total_bytes() -> int:
+    return int(_value("ZIGE_UPLOAD_MAX_TOTAL_BYTES", 200 * 1024 * 1024))
 
 
 def virus_scan() -> str:

@@ -8,6 +8,10 @@ Shared by the verification work (附件1 evidence) and the service ledger (home-
   `%PDF-` — never from the file name or the browser's content type, applies the size limit of
   that kind, and runs the virus-scan hook. Anything else raises `UploadRefused` with a message
   for the user.
+- `uploads_precheck(files=)` checks the files of one submission by the sizes the upload handler
+  already knows, before any content is read: at most `ZIGE_UPLOAD_MAX_FILES` files and
+  `ZIGE_UPLOAD_MAX_TOTAL_BYTES` together, none larger than the largest limit of its kinds. The
+  checked contents of one submission are held in memory together, so this bounds them.
 - `attachment_store(upload=)` writes the file under `ZIGE_DATA_DIR/attachments/ab/<sha256>.<ext>`
   (outside the web root; the same content is stored once) and returns where.
 - `attachment_path(stored_path)` is the file to send back, from a view that has checked that
@@ -29,6 +33,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -201,6 +206,36 @@ def _scan(data: bytes, name: str) -> str:
             f"文件“{name}”未通过病毒扫描，已拒收。/ {name} failed the virus scan and was refused."
         )
     return "clean"
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
+
+
+def uploads_precheck(*, files: Sequence[tuple[str, int | None, set[str] | frozenset[str]]]) -> None:
+    """(name, size, allowed kinds) of every file of one submission, sizes as the upload handler
+    counted them: raises `UploadRefused` before anything is read when there are too many files,
+    too many bytes together, or a file larger than any kind it may be (see the module doc)."""
+    most, budget = config.max_files(), config.max_total_bytes()
+    if len(files) > most:
+        raise UploadRefused(
+            f"一次最多上传 {most} 个文件（本次 {len(files)} 个），请删减后重新提交。"
+            f" / At most {most} files per report ({len(files)} sent)."
+        )
+    total = 0
+    for name, size, allowed in files:
+        shown = Path(name.replace("\\", "/")).name[:255] or "upload"
+        limit = max(config.max_bytes(k) for k in allowed)
+        if size is not None and size > limit:
+            raise UploadRefused(
+                f"文件“{shown}”过大（{size:,} 字节，上限 {limit:,}）。/ {shown} is too large."
+            )
+        total += size or 0
+    if total > budget:
+        raise UploadRefused(
+            f"一次上传的文件合计不能超过 {_mb(budget)}（本次 {_mb(total)}），请分批或压缩后重新提交。"
+            f" / At most {_mb(budget)} of files per report ({_mb(total)} sent)."
+        )
 
 
 def upload_check(*, name: str, data: bytes | IO[bytes], allowed: set[str] | frozenset[str]) -> CheckedUpload:

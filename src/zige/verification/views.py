@@ -44,6 +44,7 @@ from zige.verification.uploads import (
     UploadRefused,
     attachment_path,
     upload_check,
+    uploads_precheck,
 )
 
 UNIT_ROLES = frozenset({Role.UNIT_OPERATOR})
@@ -131,17 +132,24 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _files(request: HttpRequest) -> tuple[list[Evidence], list[str]]:
+    """The report's evidence files, checked. The number and sizes first, from what the upload
+    handler counted (`uploads_precheck`): too many or too large, and none is read at all."""
+    uploads = [
+        (role, upload, EVERYTHING if role != AttachmentRole.ON_SITE else (IMAGES | {"mp4", "mov"}))
+        for name, role in FILE_FIELDS
+        for upload in request.FILES.getlist(name)
+    ]
+    try:
+        uploads_precheck(files=[(u.name or "", u.size, allowed) for _, u, allowed in uploads])
+    except UploadRefused as exc:
+        return [], [str(exc)]
     files: list[Evidence] = []
     problems: list[str] = []
-    for name, role in FILE_FIELDS:
-        for upload in request.FILES.getlist(name):
-            allowed = EVERYTHING if role != AttachmentRole.ON_SITE else (IMAGES | {"mp4", "mov"})
-            try:
-                files.append(
-                    Evidence(role, upload_check(name=upload.name or "", data=upload, allowed=allowed))
-                )
-            except UploadRefused as exc:
-                problems.append(str(exc))
+    for role, upload, allowed in uploads:
+        try:
+            files.append(Evidence(role, upload_check(name=upload.name or "", data=upload, allowed=allowed)))
+        except UploadRefused as exc:
+            problems.append(str(exc))
     return files, problems
 
 

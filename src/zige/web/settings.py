@@ -150,6 +150,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # that check the user's rights.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Files of up to FILE_UPLOAD_MAX_MEMORY_SIZE are parsed into memory before any view runs: refuse a
+# request with more files than any form takes (400) well before that adds up. The verification
+# report's own, friendlier limit is lower (ZIGE_UPLOAD_MAX_FILES, docs/verification.md §4).
+DATA_UPLOAD_MAX_NUMBER_FILES = 50
 ZIGE_MAX_IMPORT_BYTES = int(os.environ.get("ZIGE_MAX_IMPORT_BYTES", str(2 * 1024**3)))
 
 # Sessions and cookies
