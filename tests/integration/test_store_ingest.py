@@ -155,3 +155,25 @@ def test_a_file_with_empty_lines_keeps_the_rows_a_spreadsheet_shows(tmp_path: Pa
     assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(5, "bad_id_checksum")]
     assert [r["row"] for r in selectors.evidence_for_person(id_number=ID_B)] == [6]
     assert store.live_manifests("rail")[0].batch_id == batch.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("end", ["\r", "\r\r\n"])
+def test_a_feed_with_carriage_returns_keeps_every_row_and_its_spreadsheet_row(
+    tmp_path: Path, data_dirs: Path, end: str
+) -> None:
+    """Lone CRs end rows for the readers and a spreadsheet; the native scan used to read none of
+    a CR-only file's rows (and the content hash then refused the file again) and to number
+    `\\r\\r\\n` rows by line feeds."""
+    bad = f"{ID_B[:17]}{'0' if ID_B[17] != '0' else '1'}"
+    lines = ["身份证号,姓名,死亡日期,信息来源", f"{ID_A},张三,2026-06-01,民政", f"{bad},李四,2026-06-02,民政"]
+    path = tmp_path / "death_0601.csv"
+    path.write_bytes(("".join(line + end for line in lines)).encode())
+    batch = do_import(path)
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    step = 2 if end == "\r\r\n" else 1  # CR CR LF: a row end, then an empty row
+    assert (batch.rows_used, batch.rows_rejected) == (1, 1)
+    assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [
+        (1 + 2 * step, "bad_id_checksum")
+    ]
+    assert [r["row"] for r in selectors.evidence_for_person(id_number=ID_A)] == [1 + step]

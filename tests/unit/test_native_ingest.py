@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zige.bench.ingest import messy_csv
-from zige.engine import native
+from zige.engine import native, readers
 from zige.engine.kinds import BUILTIN_KINDS
 from zige.engine.store import (
     EvidenceStore,
@@ -321,6 +321,58 @@ def test_what_the_sql_path_refuses_the_native_scan_hands_over(tmp_path: Path, bo
             estore.ingest_csv(duckdb.connect(), path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
         assert not list(estore.root.rglob("*.parquet")) if estore.root.exists() else True
     assert EvidenceStore(tmp_path / "n").native_note == ""
+
+
+BAD_CHECK = f"{OTHER[:17]}{'1' if OTHER[17] != '1' else '2'}"
+A_ROW, B_ROW, BAD_ROW = (
+    f"{GOOD},张三,2026-03-05,G1,太原,北京",
+    f"{OTHER},李四,2026-03-06,G2,太原,北京",
+    f"{BAD_CHECK},王五,2026-03-07,G3,太原,北京",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        # CR only: the readers (and a spreadsheet) read one row; line feeds count none
+        pytest.param(f"{HEADER}\r{A_ROW}\r", [2], id="lone-cr-only"),
+        pytest.param(f"{HEADER}\r{A_ROW}\n{B_ROW}\n", [2, 3], id="lone-cr-after-the-header"),
+        pytest.param(f"{HEADER}\n{A_ROW}\r{B_ROW}\n{BAD_ROW}\n", [2, 3, 4], id="lone-cr-between-rows"),
+        pytest.param(f"{HEADER}\n{A_ROW}\r\n{B_ROW}\r{BAD_ROW}", [2, 3, 4], id="lone-cr-no-final-end"),
+        # CR CR LF: a row end and an empty row to the readers and a spreadsheet
+        pytest.param(f"{HEADER}\r\r\n{A_ROW}\r\r\n{BAD_ROW}\r\r\n{B_ROW}\r\r\n", [3, 5, 7], id="cr-cr-lf"),
+        pytest.param(f"{HEADER}\r\n{A_ROW}\r\r\n{BAD_ROW}\r\n{B_ROW}\r\n", [2, 4, 5], id="cr-cr-lf-once"),
+    ],
+)
+def test_a_lone_carriage_return_goes_to_the_readers_on_both_paths(
+    tmp_path: Path, text: str, rows: list[int]
+) -> None:
+    """Python's csv module (the sniffer, the readers) ends a row at a lone CR, the native scan
+    and the SQL path's line count at a line feed only: neither may read such a file (the
+    native scan used to read 0 rows of a CR-only file, and number `\\r\\r\\n` rows otherwise)."""
+    path = tmp_path / "cr.csv"
+    path.write_bytes(text.encode())
+    for use_native in (True, False):
+        estore = EvidenceStore(tmp_path / f"s{use_native}", use_native=use_native)
+        with pytest.raises(NotFastPath):
+            estore.ingest_csv(duckdb.connect(), path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+        assert not estore.root.exists() or not list(estore.root.rglob("*.parquet"))
+    raw = readers.read_table(path, RAIL.columns)
+    assert raw.table.column("_row").to_pylist() == rows
+
+
+@pytest.mark.parametrize(
+    "line", [f"{A_ROW}\r{B_ROW}", f"{GOOD},张\r三,2026-03-05,G1,太原,北京", f"{A_ROW}\r\r"]
+)
+def test_the_scan_stops_at_a_carriage_return_inside_a_line(line: str) -> None:
+    body = f"{B_ROW}\n{line}\n{B_ROW}\n".encode()
+    buf = np.frombuffer(body, dtype=np.uint8)
+    with pytest.raises(native.ScanAborted, match="carriage return"):
+        native.scan_file(
+            buf, 0, len(body), first_row=2, threads=1, width=6, delimiter=",", id_col=0, name_col=1,
+            date_col=2, other_cols=[3, 4, 5], other_required=[c.required for c in RAIL.others],
+            birth_low=18900101, birth_high=20261130,
+        )  # fmt: skip
 
 
 def test_invalid_utf8_is_handed_over_too(tmp_path: Path) -> None:

@@ -884,8 +884,10 @@ class EvidenceStore:
         """Normalise a UTF-8 CSV into the store with DuckDB's parallel `read_csv`.
 
         Raises `NotFastPath` (nothing written) when the file needs `zige.engine.readers`: not
-        UTF-8, no header in the first rows, a title row spanning lines, ragged rows, or empty
-        lines / line breaks inside values (DuckDB numbers records, not lines, and skips empty
+        UTF-8, no header in the first rows, a title row spanning lines, ragged rows, a carriage
+        return not followed by a line feed (a row end to the readers and a spreadsheet, not to
+        the line counts here), or empty lines / line breaks inside values (DuckDB numbers
+        records, not lines, and skips empty
         lines; the check counts the file's line ends, so the row numbers given are always the
         rows a spreadsheet shows)."""
         self.timings = {}
@@ -976,6 +978,10 @@ class EvidenceStore:
             aborted = ""
             try:
                 begin, end = _data_begin(buf, header_index + 1), _data_end(buf)
+                if _lone_cr(buf[:begin]):
+                    # `_sniff` found the header with the csv module (a lone CR ends a line there),
+                    # `_data_begin` counted line feeds: they disagree on where the data starts.
+                    raise native.ScanAborted("a carriage return not followed by a line feed before the data")
                 with self._step("native scan"):
                     scan = native.scan_file(
                         buf, begin, max(begin, end), first_row=first_row, threads=threads, **options
@@ -1275,6 +1281,14 @@ def _data_begin(buf: np.ndarray, lines_before: int) -> int:
         seen += found.size
         start += step
     return int(buf.size)
+
+
+def _lone_cr(head: np.ndarray) -> bool:
+    """Whether `head` (the title and header rows: small) holds a CR that is not part of a CRLF."""
+    cr = head == 13
+    if not cr.any():
+        return False
+    return bool((cr[:-1] & (head[1:] != 10)).any() or cr[-1])
 
 
 def _data_end(buf: np.ndarray) -> int:

@@ -40,6 +40,7 @@ ABORT_REASONS = {
     2: "a row of another width",
     3: "a quoted value spanning lines",
     4: "invalid UTF-8",
+    6: "a carriage return not followed by a line feed",
 }
 
 # The rejects the scan gives itself (REJECT_* in fastcsv.c): code -> the SQL path's reason. Both

@@ -22,7 +22,9 @@
  *
  * A file the SQL fast path would refuse (an empty line, a row of the wrong width, a quoted value
  * spanning lines, invalid UTF-8) makes the scan stop with status ABORT; the caller then uses the
- * SQL path for the whole file, which refuses it the same way as before.
+ * SQL path for the whole file, which refuses it the same way as before. So does a carriage return
+ * left in a line (one not part of its CRLF): the readers and a spreadsheet end a row at a lone CR,
+ * and this scan counts line feeds only, so it would merge two rows (or number the rest wrongly).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -76,7 +78,7 @@ typedef struct {
     /* results */
     int64_t n_fast, n_lines, n_slow, slow_bytes, abort_line, n_reject;
     int32_t status;
-    int32_t abort_reason;        /* 1 empty line, 2 width, 3 quote, 4 UTF-8, 5 capacity */
+    int32_t abort_reason;        /* 1 empty line, 2 width, 3 quote, 4 UTF-8, 5 capacity, 6 lone CR */
 } zige_scan_args;
 
 /* The reject reasons the scan gives itself (zige.engine.native.REJECT_REASONS). */
@@ -392,7 +394,7 @@ int zige_scan(zige_scan_args *a) {
         if (ce > p && ce[-1] == '\r') ce--;
         if (ce == p) FAIL(1);
         /* split, and look for what only the SQL path handles */
-        int fields = 1, quotes = 0;
+        int fields = 1, quotes = 0, cr = 0;
         uint8_t seen = 0;
         fs[0] = p;
         int bad_utf8 = 0;
@@ -411,10 +413,12 @@ int zige_scan(zige_scan_args *a) {
             } else {
                 seen |= c;
                 quotes += c == 2;
+                cr |= *q == '\r';
                 q++;
             }
         }
         if (fields <= MAX_WIDTH) fe[fields - 1] = ce;
+        if (cr) FAIL(6);
         if (bad_utf8) FAIL(4);
         if (quotes & 1) FAIL(3);
         if (!quotes && fields != width) FAIL(2);
