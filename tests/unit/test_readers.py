@@ -689,3 +689,67 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
     assert str(rows[0]["last_certified_on"]).startswith("2025-06-30 09:30")
     assert str(rows[2]["last_certified_on"]).startswith("2025-07-01")
     assert [r["health"] for r in rows] == ["良好", "", ""]
+
+
+# A death at 2026-06-01 03:00 China time, as an instant: 2026-05-31 19:00 UTC.
+DEATH_UTC = naive(2026, 5, 31, 19)
+
+
+def death_parquet(path: Path, values: pa.Array) -> Path:
+    table = pa.table({"身份证号": [ID_A, ID_A], "姓名": ["张三", "张三"], "死亡日期": values})
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/London", "Asia/Shanghai"])
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_a_parquet_timestamp_with_a_time_zone_is_taken_in_china_time(
+    tmp_path: Path, unit: str, zone: str
+) -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    instants = [
+        DEATH_UTC.replace(tzinfo=UTC),
+        datetime(2026, 6, 30, 16, 0, tzinfo=UTC),
+    ]  # 07-01 00:00 in China
+    values = pa.array([t.astimezone(ZoneInfo(zone)) for t in instants], pa.timestamp(unit, tz=zone))
+    raw = read_table(death_parquet(tmp_path / "death.parquet", values), KINDS["death"].columns)
+    assert [str(v)[:19] for v in column(raw, "event_date")] == ["2026-06-01 03:00:00", "2026-07-01 00:00:00"]
+
+
+def test_without_the_zone_database_of_pyarrow_python_converts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.compute as pc
+
+    def no_database(*args: object, **kwargs: object) -> None:
+        raise pa.ArrowInvalid("Cannot locate timezone 'Asia/Shanghai'")
+
+    monkeypatch.setattr(pc, "local_timestamp", no_database)
+    values = pa.array([DEATH_UTC, None], pa.timestamp("us", tz="UTC"))
+    raw = read_table(death_parquet(tmp_path / "death.parquet", values), KINDS["death"].columns)
+    assert [str(v)[:19] for v in column(raw, "event_date")] == ["2026-06-01 03:00:00", ""]
+
+
+def test_a_parquet_timestamp_without_a_zone_is_local_time_already(tmp_path: Path) -> None:
+    values = pa.array([DEATH_UTC, naive(2026, 6, 1)], pa.timestamp("us"))
+    raw = read_table(death_parquet(tmp_path / "death.parquet", values), KINDS["death"].columns)
+    assert [str(v)[:19] for v in column(raw, "event_date")] == ["2026-05-31 19:00:00", "2026-06-01 00:00:00"]
+
+
+def test_the_evidence_day_of_a_utc_timestamp_is_the_day_in_china(tmp_path: Path) -> None:
+    import duckdb
+
+    from zige.engine.store import EvidenceStore
+
+    values = pa.array([DEATH_UTC, naive(2026, 6, 2, 1)], pa.timestamp("us", tz="UTC"))
+    path = death_parquet(tmp_path / "death.parquet", values)
+    estore, con = EvidenceStore(tmp_path / "store"), duckdb.connect()
+    raw = read_table(path, KINDS["death"].columns)
+    result = estore.ingest_table(
+        con, raw=raw, kind=KINDS["death"], batch_id=1, tag="t", as_of=date(2026, 11, 30)
+    )
+    assert result.rows_used == 2
+    stored = con.execute(f"SELECT event_date FROM ({estore.scan_sql()}) ORDER BY row_no").fetchall()
+    assert stored == [(date(2026, 6, 1),), (date(2026, 6, 2),)]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +38,9 @@ EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 SUPPORTED_SUFFIXES = CSV_SUFFIXES | EXCEL_SUFFIXES | PARQUET_SUFFIXES
 _DELIMITERS = (",", "\t", "|", ";")
+# The time zone of evidence days: a timestamp with a zone is converted to it before its date is
+# taken (`_parquet_text`); one without a zone is taken as local time already.
+LOCAL_TIME_ZONE = "Asia/Shanghai"
 # What counts as empty in a cell, for dropping blank rows: every Unicode space (full-width
 # U+3000 included) and the zero-width no-break space (a stray BOM). One set for every reader, so
 # the Arrow and the csv-module paths and Excel/Parquet agree on which rows are blank.
@@ -341,10 +345,30 @@ def read_excel(path: Path, columns: Sequence[Column]) -> RawTable:
     return RawTable(path, fmt, "", header_index + 1, headers, table, blank)
 
 
+def _china_time(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A timestamp column with a time zone (an instant, often stored in UTC) as the wall-clock
+    time in China (`LOCAL_TIME_ZONE`), without a zone: an evidence day is the day in China, and
+    2026-06-01 03:00 China time is 2026-05-31 19:00 UTC. pyarrow reads the system's zone
+    database; without one (a slim container) Python's `zoneinfo` does, which falls back to the
+    `tzdata` package (installed with pandas)."""
+    unit = column.type.unit
+    try:
+        local = pc.cast(column, pa.timestamp(unit, tz=LOCAL_TIME_ZONE))
+        return pc.local_timestamp(local)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        zone = ZoneInfo(LOCAL_TIME_ZONE)
+        values = [None if v is None else v.astimezone(zone).replace(tzinfo=None) for v in column.to_pylist()]
+        return pa.chunked_array([pa.array(values, pa.timestamp(unit))])
+
+
 def _parquet_text(column: pa.ChunkedArray) -> pa.Array:
-    """A Parquet column as cell text; nulls as empty. Floats as a spreadsheet shows them."""
+    """A Parquet column as cell text; nulls as empty. Floats as a spreadsheet shows them. A
+    timestamp with a time zone is taken in China time (`_china_time`); one without a zone is
+    taken as it is, as local (China) time already."""
     if pa.types.is_floating(column.type):
         return pa.array([_cell_text(v) for v in column.to_pylist()], pa.string())
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        column = _china_time(column)
     return pc.fill_null(pc.cast(column, pa.string()), "").combine_chunks()
 
 
