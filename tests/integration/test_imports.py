@@ -301,7 +301,7 @@ def test_a_feed_import_writes_one_parquet_file_per_month_and_counts_reconcile(
         keys += table.column("id_key").to_pylist()
     assert sorted(keys) == sorted(store_key(i) for i in (ID_A, ID_B, ID_E))
     assert evidence_listing(data_dirs) == [
-        "_manifest", f"_manifest/{name}.json", "kind=rail",
+        "_locks", "_locks/import-rail.lock", "_manifest", f"_manifest/{name}.json", "kind=rail",
         "kind=rail/month=2026-03", month_files[0], "kind=rail/month=2026-04", month_files[1],
         "kind=rail/month=2026-06", month_files[2],
     ]  # fmt: skip

@@ -177,3 +177,68 @@ def test_a_feed_with_carriage_returns_keeps_every_row_and_its_spreadsheet_row(
         (1 + 2 * step, "bad_id_checksum")
     ]
     assert [r["row"] for r in selectors.evidence_for_person(id_number=ID_A)] == [1 + step]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_overlapping_files_at_once_store_each_row_once(
+    tmp_path: Path, data_dirs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import A pauses after reading the stored rows until B has read them too (or, once B
+    waits for A's lock, until a second has passed); B then normalises its file only after A
+    has committed. Without a lock both read the store empty and both store ID_A's trip."""
+    import threading
+
+    from django.db import connection
+
+    shared = f"{ID_A},张三,2026-03-05,G123,太原南,北京西"
+    path_a = write(tmp_path / "rail_a.csv", [HEADER, shared, f"{ID_B},李四,2026-03-06,K1,大同,太原"])
+    path_b = write(tmp_path / "rail_b.csv", [HEADER, f"{ID_B},李四,2026-03-07,K2,大同,太原", shared])
+    # The audit log is append-only (triggers): a transactional test's flush could not remove it.
+    monkeypatch.setattr(services, "audit_record", lambda **kwargs: None)
+    batches = {
+        name: services.import_submit(source=p, file_name=p.name, kind=None, user=None, now=NOW, enqueue=False)
+        for name, p in (("A", path_a), ("B", path_b))
+    }
+    a_paused, b_read, a_done = threading.Event(), threading.Event(), threading.Event()
+    live_manifests, ingest_csv = store.live_manifests, EvidenceStore.ingest_csv
+
+    def reading(kind: str | None = None) -> Any:
+        found = live_manifests(kind)
+        if threading.current_thread().name == "B":
+            b_read.set()
+        return found
+
+    def ingesting(self: EvidenceStore, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "A":
+            a_paused.set()
+            b_read.wait(timeout=1)
+        else:
+            assert a_done.wait(timeout=60)
+        return ingest_csv(self, *args, **kwargs)
+
+    monkeypatch.setattr(store, "live_manifests", reading)
+    monkeypatch.setattr(EvidenceStore, "ingest_csv", ingesting)
+    done: dict[str, ImportBatch] = {}
+
+    def run(name: str) -> None:
+        try:
+            done[name] = services.import_execute(batch_id=batches[name].pk, now=NOW)
+        finally:
+            if name == "A":
+                a_done.set()
+            connection.close()
+
+    thread_a = threading.Thread(target=run, args=("A",), name="A")
+    thread_a.start()
+    assert a_paused.wait(timeout=60)
+    thread_b = threading.Thread(target=run, args=("B",), name="B")
+    thread_b.start()
+    thread_a.join(timeout=120)
+    thread_b.join(timeout=120)
+    assert done["A"].status == done["B"].status == ImportStatus.SUCCEEDED, (
+        done["A"].message,
+        done["B"].message,
+    )
+    assert (done["A"].rows_used, done["B"].rows_used, done["B"].duplicate_rows) == (2, 1, 1)
+    keys = [row[0] for row in stored(store.evidence_store())]
+    assert sorted(keys) == sorted([store_key(ID_A), store_key(ID_B), store_key(ID_B)])

@@ -85,6 +85,8 @@ PIECE_ROWS = 1_000_000
 MANIFEST_DIR = "_manifest"
 # Compaction records (`Compaction`), one per merged file, and the lock of compaction and upgrade.
 COMPACT_DIR = "_compact"
+# The lock files of the imports, one per kind (`EvidenceStore.import_lock`).
+LOCK_DIR = "_locks"
 # How long the files a compaction replaced stay after its commit, for readers that listed them
 # before: longer than any read of the store (a province's run reads it for minutes).
 DEFAULT_GRACE = timedelta(hours=1)
@@ -673,6 +675,24 @@ class EvidenceStore:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreBusy(f"another compaction or upgrade of {self.root} is running") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def import_lock(self, kind: str) -> Iterator[None]:
+        """Hold the lock of the imports of one kind, waiting for it (across processes). An
+        import reads the rows stored before (the succeeded batches' manifests), drops its rows
+        already among them, writes its files and then commits its batch: two imports of a kind
+        in that window at once would each miss the other's rows and both store the rows they
+        share. The system of record (zige.feeds.services) holds this lock from reading the
+        manifests to its commit. Not the compaction lock (`lock`): imports need none against a
+        compaction, and must not fail while one runs."""
+        directory = self.root / LOCK_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / f"import-{kind}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:

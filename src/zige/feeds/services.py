@@ -39,7 +39,14 @@ from zige.audit.services import audit_record
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
-from zige.engine.store import DEFAULT_GRACE, BatchWrite, CompactedPartition, CompactionResult, NotFastPath
+from zige.engine.store import (
+    DEFAULT_GRACE,
+    BatchWrite,
+    CompactedPartition,
+    CompactionResult,
+    EvidenceStore,
+    NotFastPath,
+)
 from zige.feeds import store
 from zige.feeds.models import ImportBatch, ImportReject, ImportStatus
 
@@ -404,10 +411,22 @@ def _execute_feed(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> No
     with a result column, read by DuckDB's parallel `read_csv` and normalised in the same pass; any
     other file (GBK, UTF-16, Excel, Parquet, ragged rows, empty lines) by the engine's readers.
     The batch's files and manifest are renamed into place before the transaction that marks it
-    succeeded; until then nothing reads them, and a failure removes them."""
+    succeeded; until then nothing reads them, and a failure removes them.
+
+    Imports of one kind run one at a time (`EvidenceStore.import_lock`, a file lock beside the
+    store, so the same for SQLite and PostgreSQL): from reading the rows stored before to the
+    commit, or two imports of overlapping files would both store the rows they share."""
     kind = KINDS[batch.kind]
     tracker.step(f"read and normalise {batch.file_name}", 5)
     estore = store.evidence_store()
+    with estore.import_lock(kind.code):
+        _execute_feed_locked(batch, kind=kind, estore=estore, now=now, tracker=tracker)
+
+
+def _execute_feed_locked(
+    batch: ImportBatch, *, kind: FeedKind, estore: EvidenceStore, now: datetime, tracker: _Tracker
+) -> None:
+    """`_execute_feed` under the kind's import lock."""
     existing = store.live_manifests(kind.code)
     con = duckdb.connect()
     try:
