@@ -158,6 +158,21 @@ def test_a_file_with_empty_lines_keeps_the_rows_a_spreadsheet_shows(tmp_path: Pa
 
 
 @pytest.mark.django_db
+def test_an_empty_line_in_a_file_without_its_last_line_end_keeps_the_numbering(
+    tmp_path: Path, data_dirs: Path
+) -> None:
+    """The SQL path allowed one line fewer than its records for a missing last line end, which
+    also hid one skipped empty line: the rows after it were numbered one too low."""
+    path = tmp_path / "rail_0305.csv"
+    path.write_bytes("\n".join([HEADER, BODY[0], "", BODY[3], BODY[2]]).encode())
+    batch = do_import(path)
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert (batch.rows_read, batch.blank_rows) == (3, 1)
+    assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(4, "bad_id_checksum")]
+    assert [r["row"] for r in selectors.evidence_for_person(id_number=ID_B)] == [5]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("end", ["\r", "\r\r\n"])
 def test_a_feed_with_carriage_returns_keeps_every_row_and_its_spreadsheet_row(
     tmp_path: Path, data_dirs: Path, end: str

@@ -308,6 +308,11 @@ def test_a_title_row_above_the_header(tmp_path: Path) -> None:
         pytest.param(
             f"{GOOD},张三,2026-03-05,G1,太原,北京\n\n{OTHER},李四,2026-03-05,G1,太原,北京\n", id="empty-line"
         ),
+        pytest.param(
+            f"{GOOD},张三,2026-03-05,G1,太原,北京\n\n{OTHER[:17]}{'1' if OTHER[17] != '1' else '2'},李四,2026-03-05,"
+            f"G1,太原,北京\n{OTHER},李四,2026-03-06,G1,太原,北京",
+            id="empty-line-and-no-last-line-end",  # not one line short for the missing end
+        ),
         pytest.param(f"{GOOD},张三,2026-03-05,G1,太原\n", id="ragged"),
         pytest.param(f'{GOOD},"张\n三",2026-03-05,G1,太原,北京\n', id="quoted-line-break"),
     ],

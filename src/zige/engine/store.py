@@ -940,9 +940,11 @@ class EvidenceStore:
             raise NotFastPath(f"read_csv: {exc}") from None
         records = _scalar(con, "SELECT count(*) FROM ingest_staged")
         with self._step("count line ends"):
-            lines = _count_line_ends(path) - _trailing_empty_lines(path)
-        # Lines = title and header rows + records, the last line with or without its line end.
-        if lines - (header_index + 1) not in (records, records - 1):
+            trailing, final_end = _file_end(path)
+            lines = _count_line_ends(path) - trailing
+        # Lines = title and header rows + records, the last without its line end when the file
+        # has none: told apart, so that a skipped empty line cannot stand in for a missing end.
+        if lines - (header_index + 1) != records - (0 if final_end else 1):
             con.execute("DROP TABLE ingest_staged")
             raise NotFastPath("empty lines or line breaks inside values: the readers number them")
         first_row = header_index + 2
@@ -1512,15 +1514,16 @@ def _lines_in(text: str, delimiter: str, records: int) -> int:
     return int(reader.line_num)
 
 
-def _trailing_empty_lines(path: Path) -> int:
-    """Empty lines at the end of the file (DuckDB skips them, and they shift no row number)."""
+def _file_end(path: Path) -> tuple[int, bool]:
+    """(empty lines at the end of the file, whether its last line has a line feed). DuckDB
+    skips the empty lines, and they shift no row number."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         handle.seek(max(0, size - 4096))
         tail = handle.read()
     stripped = tail.rstrip(b"\r\n")
     ends = tail[len(stripped) :].count(b"\n")
-    return max(0, ends - 1)
+    return max(0, ends - 1), ends > 0
 
 
 def _count_line_ends(path: Path) -> int:
