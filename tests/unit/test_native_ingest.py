@@ -380,6 +380,31 @@ def test_the_scan_stops_at_a_carriage_return_inside_a_line(line: str) -> None:
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("length", [200_000, 3_000_000])
+def test_a_long_cell_gives_the_same_rows_on_every_path(tmp_path: Path, length: int) -> None:
+    """A long cell in an ignored column: the native scan reads it, the SQL path reads it or (a
+    line past DuckDB's `max_line_size`) hands the file to the readers, which read it too (they
+    refused a cell over 131,072 characters)."""
+    path = tmp_path / "long.csv"
+    path.write_bytes(
+        (f"{HEADER},备注\n{A_ROW},{'x' * length}\n{BAD_ROW},\n{B_ROW},{'y' * length}\n").encode()
+    )
+    outcomes = []
+    for use_native in (True, False):
+        estore, con = EvidenceStore(tmp_path / f"s{use_native}", use_native=use_native), duckdb.connect()
+        try:
+            result = estore.ingest_csv(con, path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+        except NotFastPath:
+            raw = readers.read_table(path, RAIL.columns)
+            result = estore.ingest_table(con, raw=raw, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
+        rejects = con.execute("SELECT row_no, reason FROM ingest_rejects").fetchall()
+        rows = [r["row_no"] for rows in store_contents(estore).values() for r in rows]
+        outcomes.append((result.rows_read, result.rows_used, result.rows_rejected, rejects, sorted(rows)))
+    raw = readers.read_table(path, RAIL.columns)
+    assert outcomes[0] == outcomes[1] == (3, 2, 1, [(3, "bad_id_checksum")], [2, 4])
+    assert raw.table.column("_row").to_pylist() == [2, 3, 4]
+
+
 def test_invalid_utf8_is_handed_over_too(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     good = "".join(f"{GOOD},张三,2026-03-05,G{i},太原,北京\n" for i in range(2000))  # past the sniffed head

@@ -46,6 +46,12 @@ LOCAL_TIME_ZONE = "Asia/Shanghai"
 # the Arrow and the csv-module paths and Excel/Parquet agree on which rows are blank.
 _BLANK_CHARS = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
 _LINE_END = re.compile(r"\r\n|\r|\n")
+# The longest cell the csv module reads (its default, 131,072 characters, refused whole files that
+# the evidence store's native scan and DuckDB read: a long note in an ignored column). A cell is
+# as long as the file may be (`ZIGE_MAX_IMPORT_BYTES`, 2 GiB by default): the readers hold the
+# whole text in memory already, so a limit here would only make the outcome depend on the path.
+FIELD_LIMIT = 2**31 - 1
+csv.field_size_limit(FIELD_LIMIT)
 
 
 def _is_blank(text: str) -> bool:
