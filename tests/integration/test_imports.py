@@ -573,3 +573,38 @@ def test_a_large_bulk_write_refreshes_the_planner_statistics_on_postgresql(
     before = planner_rows()  # two rows are below the threshold: no ANALYZE
     store.bulk_insert("roster_unit", ["unit_no", "name", "phone"], [(f"S{n}", "", "") for n in range(3, 8)])
     assert planner_rows() == Unit.objects.count() != before
+
+
+def test_zige_status_reports_an_import_left_running(files: Path) -> None:
+    """An import whose process was killed stays `running` until `zige worker` starts again;
+    `zige status` names one running for over an hour (not one that started minutes ago)."""
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+    from django.utils import timezone
+
+    from zige.notifications.cli import status
+
+    now = timezone.now()
+    old, recent = (
+        services.import_submit(
+            source=write_csv(files / name, RAIL_HEADER, rail_rows()),
+            file_name=name,
+            kind=None,
+            user=None,
+            now=NOW,
+            enqueue=False,
+        )
+        for name in ("rail_old.csv", "rail_recent.csv")
+    )
+    ImportBatch.objects.filter(pk=old.pk).update(
+        status=ImportStatus.RUNNING, started_at=now - timedelta(hours=2)
+    )
+    ImportBatch.objects.filter(pk=recent.pk).update(
+        status=ImportStatus.RUNNING, started_at=now - timedelta(minutes=10)
+    )
+    result = CliRunner().invoke(status, ["--json"])
+    data = json.loads(result.output)
+    assert data["stale_imports"] == [old.pk]
+    assert any(f"#{old.pk}" in p and "still running" in p for p in data["problems"])
+    assert result.exit_code == 1

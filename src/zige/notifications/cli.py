@@ -92,6 +92,11 @@ def sms_send(echo: bool) -> None:
     click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
+# An import running longer than this is reported by `zige status` (a 10-million-row feed takes
+# minutes: docs/performance.md).
+STALE_IMPORT = timedelta(hours=1)
+
+
 def _ago(now: Any, then: Any) -> str:
     if then is None:
         return "never"
@@ -144,6 +149,16 @@ def status(as_json: bool) -> None:
     )
     if failed_imports.exists():
         problems.append(f"{failed_imports.count()} import(s) failed in the last 24 h")
+    # An import whose process was killed stays `running` until `zige worker` starts again and
+    # marks it failed (`imports_mark_interrupted`): one running this long is most likely that.
+    stale = ImportBatch.objects.filter(status=ImportStatus.RUNNING, started_at__lt=now - STALE_IMPORT)
+    data["stale_imports"] = list(stale.order_by("pk").values_list("pk", flat=True))
+    if data["stale_imports"]:
+        numbers = ", ".join(f"#{pk}" for pk in data["stale_imports"][:10])
+        problems.append(
+            f"{len(data['stale_imports'])} import(s) still running after {STALE_IMPORT.total_seconds() / 3600:g} h "
+            f"({numbers}): interrupted? `zige worker` marks them failed when it starts"
+        )
     counts = data["outbox"]
     lines.append("outbox     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
     if counts.get(MessageStatus.FAILED):
