@@ -190,8 +190,18 @@ def test_the_bureau_lists_and_exports_other_province_residents(client: Client, w
     response = client.post("/ledger/other-province/export/", {"format": "xlsx"})
     assert response.status_code == 302
     export = OtherProvinceExport.objects.get()
-    download = client.get(f"/ledger/other-province/exports/{export.pk}/")
+    download = client.get(f"/ledger/other-province/exports/{export.pk}/", REMOTE_ADDR="10.0.0.9")
     data = b"".join(download.streaming_content)
+    # every download is audited (the file holds full ID and phone numbers): who, which file, from where
+    event = AuditEvent.objects.get(action="ledger.other_province_export_downloaded")
+    assert (event.actor, event.target_id, event.after["file_name"], event.ip) == (
+        world["staff"].username,
+        str(export.pk),
+        export.file_name,
+        "10.0.0.9",
+    )
+    client.get(f"/ledger/other-province/exports/{export.pk}/")
+    assert AuditEvent.objects.filter(action="ledger.other_province_export_downloaded").count() == 2
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
     rows = [r for r in ws.iter_rows(min_row=4, values_only=True) if isinstance(r[0], int)]
     assert [(r[4], r[9], r[2]) for r in rows] == [

@@ -154,6 +154,44 @@ def test_only_bureau_staff_export(role: str, roster: dict[str, Any], data_dir: P
     assert not (data_dir / "exports").exists() or not any((data_dir / "exports").rglob("*.*"))
 
 
+def test_every_download_of_an_export_is_audited(roster: dict[str, Any], data_dir: Path) -> None:
+    """The file holds full ID and phone numbers: each download is its own audit row (who, which
+    file), as the payment batches' files, rejects.csv and 附件1 are."""
+    staff = UserFactory(role=Role.BUREAU_OPERATOR)
+    export = services.other_province_export(actor=staff, as_of=AS_OF, fmt="csv", now=NOW)
+    for _ in range(2):
+        path = services.other_province_export_download(actor=staff, export=export, now=NOW, ip="10.0.0.7")
+        assert path == services.export_path(export) and path.is_file()
+    events = list(AuditEvent.objects.filter(action="ledger.other_province_export_downloaded").order_by("seq"))
+    assert len(events) == 2
+    assert {(e.actor, e.target_type, e.target_id, e.ip) for e in events} == {
+        (staff.username, "other_province_export", str(export.pk), "10.0.0.7")
+    }
+    assert events[0].after == {"file_name": export.file_name, "rows": 3, "sha256": export.sha256}
+
+
+@pytest.mark.parametrize("role", [Role.UNIT_OPERATOR, Role.AUDITOR])
+def test_only_bureau_staff_download_an_export(role: str, roster: dict[str, Any]) -> None:
+    export = services.other_province_export(actor=UserFactory(), as_of=AS_OF, fmt="csv", now=NOW)
+    actor = (
+        UnitOperatorFactory(unit=roster["hebei"].unit)
+        if role == Role.UNIT_OPERATOR
+        else UserFactory(role=role)
+    )
+    with pytest.raises(services.LedgerError):
+        services.other_province_export_download(actor=actor, export=export, now=NOW)
+    assert not AuditEvent.objects.filter(action="ledger.other_province_export_downloaded").exists()
+
+
+def test_a_download_of_a_missing_file_is_refused_unaudited(roster: dict[str, Any]) -> None:
+    staff = UserFactory(role=Role.BUREAU_OPERATOR)
+    export = services.other_province_export(actor=staff, as_of=AS_OF, fmt="csv", now=NOW)
+    services.export_path(export).unlink()
+    with pytest.raises(services.LedgerError):
+        services.other_province_export_download(actor=staff, export=export, now=NOW)
+    assert not AuditEvent.objects.filter(action="ledger.other_province_export_downloaded").exists()
+
+
 def test_an_export_whose_record_fails_leaves_no_file(
     roster: dict[str, Any], data_dir: Path, monkeypatch: Any
 ) -> None:

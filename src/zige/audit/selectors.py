@@ -27,6 +27,8 @@ KNOWN_ACTIONS: dict[str, str] = {
     "import.failed": "导入失败",
     "import.duplicate": "重复文件",
     "rejects_download": "下载错误行",
+    "ledger.other_province_export": "导出附件2",
+    "ledger.other_province_export_downloaded": "下载附件2",
     "run.submitted": "发起认证批次",
     "run.succeeded": "认证批次完成",
     "run.failed": "认证批次失败",

@@ -309,3 +309,23 @@ def other_province_export(
         target.unlink(missing_ok=True)
         raise
     return export
+
+
+def other_province_export_download(
+    *, actor: Any, export: OtherProvinceExport, now: datetime, ip: str = ""
+) -> Path:
+    """The stored file of a 附件2 export for a download, audited on every download (the file
+    holds the full ID and phone number of everyone in it), as the payment batches' files,
+    rejects.csv and 附件1 are. Bureau staff only."""
+    if getattr(actor, "role", "") not in BUREAU_WRITERS:
+        raise LedgerError("只有社保局经办人员可以下载附件2")
+    path = export_path(export)
+    if not path.is_file():
+        raise LedgerError("附件2文件不存在")
+    with transaction.atomic():
+        audit_record(
+            actor=actor, action="ledger.other_province_export_downloaded", target_type="other_province_export",
+            target_id=export.pk, after={"file_name": export.file_name, "rows": export.rows, "sha256": export.sha256},
+            ip=ip, at=now,
+        )  # fmt: skip
+    return path

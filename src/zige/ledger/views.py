@@ -286,9 +286,12 @@ def other_province_export(request: HttpRequest) -> HttpResponse:
 @require_GET
 def export_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     export = selectors.export_get(pk=pk)
-    path = services.export_path(export)
-    if not path.is_file():
-        raise Http404
+    try:
+        path = services.other_province_export_download(
+            actor=request.user, export=export, now=timezone.now(), ip=client_ip(request)
+        )
+    except services.LedgerError:
+        raise Http404 from None
     content_type = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         if export.format == "xlsx"
