@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import RecipientFactory, UserFactory, fraud_case, payment_action
+from tests.factories import RecipientFactory, UserFactory, fraud_case, payment_action, recovery_case
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
-from zige.benefits.models import ActionState, BatchState, ExportBatch, FraudCase, PaymentAction
+from zige.benefits.models import ActionState, BatchState, ExportBatch, FraudCase, PaymentAction, RecoveryCase
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +173,56 @@ def test_bulk_approve_skips_own_proposals(wang: Any, li: Any) -> None:
     assert {a.state for a in PaymentAction.objects.filter(pk__in=[a.pk for a in system])} == {"approved"}
     assert PaymentAction.objects.get(pk=own.pk).state == "proposed"
     assert AuditEvent.objects.filter(action="payment_action.approved").count() == 3
+
+
+def _notify(client: Client, case: Any, **fields: str) -> Any:
+    data = {"debtor_name": "王小明", "debtor_relation": "子女", "notified_on": "2026-12-01", **fields}
+    return client.post(reverse("benefits:recovery_notify", args=[case.pk]), data)
+
+
+def test_the_recovery_page_never_carries_the_debtors_full_contact(wang: Any) -> None:
+    """Masked on the page and absent from the edit field (page source included): the full number
+    comes only through the audited reveal; the form keeps, replaces or clears it."""
+    case: Any = recovery_case(RecipientFactory())
+    client = as_user(wang)
+    _notify(client, case, debtor_contact="13812345678")
+    case.refresh_from_db()
+    assert case.debtor_contact == "13812345678"
+    page = client.get(reverse("benefits:recovery", args=[case.pk])).content.decode()
+    assert "13812345678" not in page and "138****5678" in page
+    assert (
+        'name="target_type" value="recovery_case"' in page and 'name="field" value="debtor_contact"' in page
+    )
+    assert "留空则保持不变" in page
+    # edited without touching the contact: kept
+    _notify(client, case, debtor_contact="", debtor_name="王大明")
+    case.refresh_from_db()
+    assert (case.debtor_name, case.debtor_contact) == ("王大明", "13812345678")
+    # a new number replaces it, 清除联系方式 clears it; the audit says which, never the value
+    _notify(client, case, debtor_contact=" 13900001111 ")
+    assert RecoveryCase.objects.get(pk=case.pk).debtor_contact == "13900001111"
+    _notify(client, case, clear_contact="1")
+    assert RecoveryCase.objects.get(pk=case.pk).debtor_contact == ""
+    events = AuditEvent.objects.filter(action="recovery_case.notified").order_by("seq")
+    assert [e.after["contact"] for e in events] == ["set", "kept", "set", "cleared"]
+    assert not any("13812345678" in str(e.after) or "13900001111" in str(e.after) for e in events)
+
+
+def test_the_debtors_contact_is_revealed_through_the_audited_path(wang: Any) -> None:
+    case: Any = recovery_case(RecipientFactory())
+    RecoveryCase.objects.filter(pk=case.pk).update(debtor_contact="13812345678")
+    data = {"target_type": "recovery_case", "target_id": case.pk, "field": "debtor_contact"}
+    response = as_user(wang).post(reverse("accounts:reveal"), data, REMOTE_ADDR="10.0.0.3")
+    assert response.status_code == 200 and "13812345678" in response.content.decode()
+    [event] = AuditEvent.objects.filter(action="pii.reveal")
+    assert (event.actor, event.target_type, event.target_id, event.after, event.ip) == (
+        "wang", "benefits.RecoveryCase", str(case.pk), {"field": "debtor_contact"}, "10.0.0.3"
+    )  # fmt: skip
+    # an auditor reads the case, masked, and may not reveal; a unit operator never sees recovery cases
+    auditor = as_user(UserFactory(role=Role.AUDITOR))
+    page = auditor.get(reverse("benefits:recovery", args=[case.pk])).content.decode()
+    assert "138****5678" in page and "13812345678" not in page and "hx-post" not in page
+    assert auditor.post(reverse("accounts:reveal"), data).status_code == 403
+    unit_operator = as_user(UserFactory(role=Role.UNIT_OPERATOR, unit=case.unit))
+    assert unit_operator.post(reverse("accounts:reveal"), data).status_code == 404
+    assert AuditEvent.objects.filter(action="pii.reveal").count() == 1

@@ -121,6 +121,19 @@ def test_a_refused_write_off_goes_back(officer: Any, second: Any) -> None:
     assert case.status == RecoveryStatus.REPAYING
 
 
+def test_notify_keeps_the_contact_unless_a_new_one_or_a_clear_is_given(officer: Any) -> None:
+    case = recovery_case(RecipientFactory())
+
+    def notify(**contact: Any) -> Any:
+        recovery_case_notify(case_id=case.pk, debtor_name="王小明", debtor_relation="子女", notified_on=DAY,
+                             user=officer, now=NOW, **contact)  # fmt: skip
+        return RecoveryCase.objects.get(pk=case.pk).debtor_contact
+
+    assert notify(debtor_contact="13812345678") == "13812345678"
+    assert notify() == "13812345678"  # None: the page sent no new number
+    assert notify(debtor_contact="") == ""
+
+
 RECOVERY_STATES = [s.value for s in RecoveryStatus]
 
 

@@ -27,7 +27,7 @@ from zige.accounts.access import ADMIN_ROLES, role_required
 from zige.accounts.backends import client_ip
 from zige.accounts.forms import LoginForm, OwnPasswordForm, SetPasswordForm, UserCreateForm, UserEditForm
 from zige.accounts.models import User
-from zige.accounts.scoping import can_reveal, scope_recipients, scope_units
+from zige.accounts.scoping import can_operate, can_reveal, scope_recipients, scope_units
 from zige.accounts.services import (
     LoginOutcome,
     UserError,
@@ -37,6 +37,7 @@ from zige.accounts.services import (
     user_update,
 )
 from zige.audit.services import audit_record
+from zige.benefits.models import RecoveryCase
 from zige.roster.models import Recipient, Unit
 
 # --- login / logout ---------------------------------------------------------------------------
@@ -153,6 +154,16 @@ REVEALABLE: dict[str, Revealable] = {
         fields=frozenset({"phone"}),
         audit_type="roster.Unit",
         audit_key=lambda obj: obj.unit_no,
+    ),
+    # A recovery case's debtor contact (追回, the heir or whoever collected the pension): only the
+    # bureau's staff see recovery cases at all.
+    "recovery_case": Revealable(
+        queryset=lambda user: (
+            RecoveryCase.objects.all() if can_operate(user) else RecoveryCase.objects.none()
+        ),
+        fields=frozenset({"debtor_contact"}),
+        audit_type="benefits.RecoveryCase",
+        audit_key=lambda obj: str(obj.pk),
     ),
 }
 

@@ -776,11 +776,15 @@ def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) ->
 
 
 def recovery_case_notify(
-    *, case_id: int, debtor_name: str, debtor_relation: str, debtor_contact: str, notified_on: date,
-    user: Any, now: datetime,
+    *, case_id: int, debtor_name: str, debtor_relation: str, debtor_contact: str | None = None,
+    notified_on: date, user: Any, now: datetime,
 ) -> RecoveryCase:  # fmt: skip
     """Record who owes the money (the estate or the person who collected it) and that they
-    were notified (责令退回)."""
+    were notified (责令退回).
+
+    `debtor_contact=None` keeps the contact already recorded (the page never sends the full
+    number back to the browser, so its field is empty unless the officer types a new one); `""`
+    clears it. The audit row says whether the contact was set, kept or cleared, never its value."""
     _require_bureau(user)
     if not debtor_name.strip():
         raise BenefitsError("请填写退还义务人（遗产继承人或代领人）姓名")
@@ -788,12 +792,18 @@ def recovery_case_notify(
         case = _locked(RecoveryCase, "追回案件", case_id)
         case.debtor_name = debtor_name.strip()[:100]
         case.debtor_relation = debtor_relation.strip()[:50]
-        case.debtor_contact = debtor_contact.strip()[:200]
+        contact = "kept"
+        if debtor_contact is not None:
+            new_contact = debtor_contact.strip()[:200]
+            if new_contact != case.debtor_contact:
+                contact = "set" if new_contact else "cleared"
+            case.debtor_contact = new_contact
         case.notified_on = notified_on
         _set_recovery_status(
             case, RecoveryStatus.NOTIFIED, actor=user, now=now, event="notified",
             fields=["debtor_name", "debtor_relation", "debtor_contact", "notified_on"],
-            detail={"debtor_name": case.debtor_name, "relation": case.debtor_relation, "notified_on": notified_on},
+            detail={"debtor_name": case.debtor_name, "relation": case.debtor_relation, "notified_on": notified_on,
+                    "contact": contact},
         )  # fmt: skip
     return case
 

@@ -316,12 +316,17 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @operator_required
 @require_POST
 def recovery_notify(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact field comes empty (the page never holds the full number): empty keeps the
+    recorded contact, 清除联系方式 clears it, anything typed replaces it."""
     p = request.POST
+    contact: str | None = p.get("debtor_contact", "").strip() or None
+    if p.get("clear_contact"):
+        contact = ""
 
     def call() -> Any:
         return services.recovery_case_notify(
             case_id=pk, debtor_name=p.get("debtor_name", ""), debtor_relation=p.get("debtor_relation", ""),
-            debtor_contact=p.get("debtor_contact", ""), notified_on=_day(p.get("notified_on", ""), "通知日期"),
+            debtor_contact=contact, notified_on=_day(p.get("notified_on", ""), "通知日期"),
             user=_user(request), now=timezone.now(),
         )  # fmt: skip
 

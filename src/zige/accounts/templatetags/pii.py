@@ -2,6 +2,7 @@
 
 {% load pii %}
 {% pii person "id_number" %}   {% pii person "mobile" %}   {% pii person "phone" %}
+{% pii case "debtor_contact" "recovery_case" %}   (a recovery case's debtor contact)
 
 The button is shown only to roles that may reveal (`scoping.can_reveal`); it posts to
 `accounts:reveal` with htmx and swaps in the full value. The reveal is audited there.
@@ -18,7 +19,7 @@ from zige.accounts.scoping import can_reveal
 
 register = template.Library()
 
-_MASKS = {"id_number": mask_id, "phone": mask_phone, "mobile": mask_phone}
+_MASKS = {"id_number": mask_id, "phone": mask_phone, "mobile": mask_phone, "debtor_contact": mask_phone}
 
 
 @register.inclusion_tag("accounts/pii.html", takes_context=True)
