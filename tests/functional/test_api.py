@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import RecipientFactory, UnitFactory, UnitOperatorFactory, UserFactory, make_id
-from zige.accounts.api_tokens import token_authenticate, token_issue
+from zige.accounts.api_tokens import token_authenticate, token_issue, token_revoke_all
 from zige.accounts.models import ApiToken, DeviceClient, Role, User
 from zige.api.clients import device_client_create, device_client_deactivate
 from zige.audit.models import AuditEvent
@@ -210,6 +210,105 @@ def test_token_lifetime_follows_settings(settings: Any, now: datetime) -> None:
     raw = token_issue(user=user, now=now)
     assert token_authenticate(raw=raw, now=now + timedelta(minutes=59)) == user
     assert token_authenticate(raw=raw, now=now + timedelta(minutes=61)) is None
+
+
+# --- revocation: password set or reset, deactivation -------------------------------------------
+
+NEW_PASSWORD = "Xin-mima-2026-qiang"
+
+
+def _token_for(username: str, password: str) -> dict[str, str]:
+    response = Client().post(
+        "/api/v1/token", {"username": username, "password": password}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['token']}"}
+
+
+def test_a_token_issued_before_a_password_reset_is_refused_after_it(password: str) -> None:
+    """An administrator resets the password on the user page: the token got with the old
+    password is dead at once (audited), a new one with the new password works."""
+    person = RecipientFactory()
+    user = UserFactory(username="zhou")
+    UserFactory(username="qian")  # a bystander, whose token must survive
+    headers, other = _token_for("zhou", password), _token_for("qian", password)
+    assert get_json(f"/api/v1/persons/{person.person_no}", **headers)[0] == 200
+    admin = Client()
+    admin.force_login(UserFactory(username="boss", role=Role.BUREAU_ADMIN))
+    response = admin.post(
+        f"/accounts/users/{user.pk}/",
+        {"set_password": "1", "p-password1": NEW_PASSWORD, "p-password2": NEW_PASSWORD},
+        REMOTE_ADDR="10.2.3.4",
+    )
+    assert response.status_code == 302
+    status, body = get_json(f"/api/v1/persons/{person.person_no}", **headers)
+    assert (status, body["code"]) == (401, "unauthenticated")
+    assert get_json(f"/api/v1/persons/{person.person_no}", **other)[0] == 200  # someone else's: untouched
+    event = AuditEvent.objects.get(action="api.tokens_revoked")
+    assert (event.actor, event.target_id, event.after, event.ip) == (
+        "boss", "zhou", {"tokens": 1, "reason": "password_set"}, "10.2.3.4"
+    )  # fmt: skip
+    assert ApiToken.objects.get(user=user).revoked_at is not None  # kept, with its last use
+    assert get_json(f"/api/v1/persons/{person.person_no}", **_token_for("zhou", NEW_PASSWORD))[0] == 200
+    assert audit_verify().ok
+
+
+def test_changing_ones_own_password_revokes_ones_tokens(password: str) -> None:
+    person = RecipientFactory()
+    user = UserFactory(username="sun")
+    headers = _token_for("sun", password)
+    client = Client()
+    client.force_login(user)
+    response = client.post(
+        "/accounts/password/",
+        {"old_password": password, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert get_json(f"/api/v1/persons/{person.person_no}", **headers)[0] == 401
+    assert AuditEvent.objects.get(action="api.tokens_revoked").after["reason"] == "password_set"
+
+
+def test_a_deactivated_users_token_stays_dead_after_reactivation(password: str) -> None:
+    person = RecipientFactory()
+    user = UserFactory(username="wu")
+    headers = _token_for("wu", password)
+    admin = Client()
+    admin.force_login(UserFactory(username="boss", role=Role.BUREAU_ADMIN))
+    admin.post(f"/accounts/users/{user.pk}/deactivate/")
+    assert get_json(f"/api/v1/persons/{person.person_no}", **headers)[0] == 401
+    admin.post(f"/accounts/users/{user.pk}/activate/")
+    user.refresh_from_db()
+    assert user.is_active
+    assert get_json(f"/api/v1/persons/{person.person_no}", **headers)[0] == 401
+    event = AuditEvent.objects.get(action="api.tokens_revoked")
+    assert (event.actor, event.target_id, event.after) == (
+        "boss",
+        "wu",
+        {"tokens": 1, "reason": "deactivated"},
+    )
+
+
+def test_web_logout_leaves_api_tokens_alone(password: str) -> None:
+    """Documented choice (docs/security.md): a browser session and an API token are separate
+    credentials; logging out ends the session only."""
+    person = RecipientFactory()
+    user = UserFactory(username="zheng")
+    headers = _token_for("zheng", password)
+    client = Client()
+    client.force_login(user)
+    client.post("/accounts/logout/")
+    assert AuditEvent.objects.filter(action="auth.logout", target_id="zheng").exists()
+    assert get_json(f"/api/v1/persons/{person.person_no}", **headers)[0] == 200
+    assert not AuditEvent.objects.filter(action="api.tokens_revoked").exists()
+
+
+def test_token_revoke_all_service(now: datetime) -> None:
+    user = UserFactory()
+    live, expired = token_issue(user=user, now=now), token_issue(user=user, now=now - timedelta(hours=9))
+    assert token_revoke_all(user=user, actor=None, reason="password_set", now=now) == 1  # the live one
+    assert token_authenticate(raw=live, now=now) is None and token_authenticate(raw=expired, now=now) is None
+    assert token_revoke_all(user=user, actor=None, reason="password_set", now=now) == 0
+    assert AuditEvent.objects.filter(action="api.tokens_revoked").count() == 1  # nothing to revoke: no row
 
 
 # --- persons -----------------------------------------------------------------------------------

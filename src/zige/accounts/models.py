@@ -50,13 +50,15 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A bearer token for the JSON API. Only a hash of the token is stored."""
+    """A bearer token for the JSON API. Only a hash of the token is stored. A revoked token
+    (password set or reset, account deactivated) keeps its row, with when it was last used."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
 
 class DeviceClient(models.Model):

@@ -24,6 +24,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from zige.accounts.api_tokens import token_revoke_all
 from zige.accounts.models import Role, User
 from zige.audit.services import audit_record
 from zige.roster.models import Unit
@@ -160,7 +161,8 @@ def user_update(
     with the values before and after (nothing is recorded when nothing changed).
 
     The last active bureau administrator cannot be deactivated or given another role, and nobody
-    can deactivate themselves."""
+    can deactivate themselves. Deactivating revokes the user's API tokens (`token_revoke_all`), so
+    that reactivating the account does not bring them back."""
     with transaction.atomic():
         user = User.objects.select_for_update(of=("self",)).select_related("unit").get(pk=user.pk)
         before = user_snapshot(user)
@@ -197,13 +199,15 @@ def user_update(
             ip=ip,
             at=now,
         )
+        if before["is_active"] and not user.is_active:
+            token_revoke_all(user=user, actor=actor, reason="deactivated", now=now, ip=ip)
     return user
 
 
 def user_set_password(*, actor: Any, user: User, password: str, now: datetime, ip: str = "") -> User:
     """Set a new (validated) password and lift any lockout; audited `user.password_set` (the
     password itself is never recorded). The user's other sessions end, since Django ties a session
-    to the password hash."""
+    to the password hash, and so do their API tokens (revoked, audited `api.tokens_revoked`)."""
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         _check_password(password, user)
@@ -220,6 +224,7 @@ def user_set_password(*, actor: Any, user: User, password: str, now: datetime, i
             ip=ip,
             at=now,
         )
+        token_revoke_all(user=user, actor=actor, reason="password_set", now=now, ip=ip)
     return user
 
 

@@ -22,6 +22,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "user.password_set": "设置密码",
     "audit.export": "导出审计日志",
     "api.token_issued": "签发API令牌",
+    "api.tokens_revoked": "吊销API令牌",
     "import.submitted": "提交导入",
     "import.succeeded": "导入完成",
     "import.failed": "导入失败",
