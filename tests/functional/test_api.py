@@ -149,10 +149,34 @@ def test_token_logins_share_the_lockout(settings: Any, password: str) -> None:
         "/api/v1/token", {"username": "zhao", "password": password}, content_type="application/json"
     )
     assert response.status_code == 401
-    assert response.json()["code"] == "locked"
-    assert "locked" in response.json()["detail"] and "锁定" in response.json()["detail"]
+    assert response.json()["code"] == "bad_credentials"  # never "locked": see the test below
     assert not ApiToken.objects.exists()
     assert AuditEvent.objects.filter(action="auth.locked", target_id="zhao").exists()
+
+
+def test_a_locked_account_and_an_unknown_username_get_the_same_answer(settings: Any, password: str) -> None:
+    settings.ZIGE_LOCKOUT_FAILURES = 3
+    UserFactory(username="zhao")
+
+    def ask(username: str, pw: str) -> tuple[int, Any]:
+        response = Client().post(
+            "/api/v1/token", {"username": username, "password": pw}, content_type="application/json"
+        )
+        return response.status_code, response.json()
+
+    answers = {}
+    for name in ("zhao", "nobody"):
+        for _ in range(4):
+            ask(name, "guess")
+        answers[name] = (ask(name, "guess"), ask(name, password))
+    assert answers["zhao"] == answers["nobody"]
+    status, body = answers["zhao"][1]
+    assert (status, body["code"]) == (401, "bad_credentials")
+    assert not ApiToken.objects.exists()
+    locked = AuditEvent.objects.get(action="auth.locked")
+    assert locked.target_id == "zhao"
+    last = AuditEvent.objects.filter(action="auth.login_failed", target_id="zhao").order_by("-seq").first()
+    assert last is not None and (last.after["reason"], last.after["via"]) == ("locked", "api")
 
 
 def test_token_request_needs_both_fields() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -232,7 +233,8 @@ def test_login_page_locks_out_and_an_admin_unlocks(three_strikes: None, client: 
         response = client.post(login, {"username": "chen", "password": "wrong"})
         assert response.status_code == 200 and "_auth_user_id" not in client.session
     response = client.post(login, {"username": "chen", "password": PASSWORD})
-    assert "已被锁定" in response.content.decode() and "_auth_user_id" not in client.session
+    assert "_auth_user_id" not in client.session and "用户名或密码错误" in response.content.decode()
+    assert events("auth.login_failed")[-1].after["reason"] == "locked"
 
     admin = UserFactory(role=Role.BUREAU_ADMIN)
     admin_client = Client()
@@ -242,6 +244,58 @@ def test_login_page_locks_out_and_an_admin_unlocks(three_strikes: None, client: 
     assert events("user.updated")[-1].after == {"locked_until": None}
     response = client.post(login, {"username": "chen", "password": PASSWORD})
     assert response.status_code == 302 and client.session["_auth_user_id"] == str(chen.pk)
+
+
+def _login_page_answer(username: str, password: str) -> tuple[int, str]:
+    """The login page's answer with what differs by construction taken out (the CSRF token, the
+    username typed back into the form)."""
+    response = Client().post(reverse("accounts:login"), {"username": username, "password": password})
+    html = re.sub(r'(csrfmiddlewaretoken" value=|"X-CSRFToken": )"[^"]*"', "", response.content.decode())
+    return response.status_code, html.replace(f'value="{username}"', 'value="USERNAME"')
+
+
+def test_a_locked_account_and_an_unknown_username_get_the_same_page(three_strikes: None) -> None:
+    """The page never says "locked": an unknown name and a real, locked account (even with its
+    right password) look alike from outside; the audit log still records the lockout."""
+    UserFactory(username="chen")
+    answers = {}
+    for name in ("chen", "nobody"):
+        for _ in range(4):
+            _login_page_answer(name, "wrong")
+        answers[name] = (_login_page_answer(name, "wrong"), _login_page_answer(name, PASSWORD))
+    assert answers["chen"] == answers["nobody"]
+    (status, page), _ = answers["chen"]
+    assert status == 200 and "用户名或密码错误，或账户已被暂时锁定" in page and "已被锁定" not in page
+    assert [e.target_id for e in events("auth.locked")] == ["chen"]
+    reasons = [e.after["reason"] for e in events("auth.login_failed") if e.target_id == "chen"]
+    assert reasons == ["bad_credentials"] * 3 + ["locked"] * 3
+    assert {e.after["reason"] for e in events("auth.login_failed") if e.target_id == "nobody"} == {
+        "unknown_user"
+    }
+
+
+def test_a_locked_account_costs_a_password_hash_as_an_unknown_name_does(
+    three_strikes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No timing hint either: the locked path hashes the password as the unknown-name path does."""
+    from zige.accounts import services
+
+    UserFactory(username="chen")
+    for i in range(3):
+        login_attempt(username="chen", password="wrong", now=NOW + timedelta(seconds=i))
+    calls: list[str] = []
+    real = services.make_password
+    monkeypatch.setattr(
+        services, "make_password", lambda raw, *a, **k: calls.append(raw) or real(raw, *a, **k)
+    )
+    assert (
+        login_attempt(username="chen", password=PASSWORD, now=NOW + timedelta(minutes=1)).reason == "locked"
+    )
+    assert (
+        login_attempt(username="nobody", password=PASSWORD, now=NOW + timedelta(minutes=1)).reason
+        == "unknown_user"
+    )
+    assert calls == [PASSWORD, PASSWORD]
 
 
 def test_login_and_logout_are_audited(client: Client) -> None:

@@ -52,7 +52,6 @@ class LockoutBackend(ModelBackend):
             ip=client_ip(request),
             via=_via(request),
         )
-        if request is not None:
-            # the login page shows "locked" rather than "wrong password" when that is the reason
-            request.zige_login_outcome = outcome  # type: ignore[attr-defined]
+        # The reason (wrong password, unknown, locked, inactive) stays in the audit log: every
+        # door answers a refused login the same way (docs/security.md, "Login").
         return outcome.user

@@ -270,6 +270,7 @@ def login_attempt(
             _audit_failure(username=username, reason="unknown_user", ip=ip, now=now, via=via)
             return LoginOutcome(None, "unknown_user")
         if user.locked_until is not None and user.locked_until > now:
+            make_password(password)  # as slow as a check: no timing hint that the account is locked
             _audit_failure(username=username, reason="locked", ip=ip, now=now, via=via, user=user)
             return LoginOutcome(None, "locked", user.locked_until)
         expired = user.locked_until is not None

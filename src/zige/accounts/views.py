@@ -29,9 +29,7 @@ from zige.accounts.forms import LoginForm, OwnPasswordForm, SetPasswordForm, Use
 from zige.accounts.models import User
 from zige.accounts.scoping import can_operate, can_reveal, scope_recipients, scope_units
 from zige.accounts.services import (
-    LoginOutcome,
     UserError,
-    lockout_failures,
     user_create,
     user_set_password,
     user_update,
@@ -42,8 +40,10 @@ from zige.roster.models import Recipient, Unit
 
 # --- login / logout ---------------------------------------------------------------------------
 
-BAD_LOGIN = "用户名或密码错误。"
-LOCKED = "该账户因连续 {n} 次登录失败已被锁定，请于 {until} 后再试，或联系社保局管理员解锁。"
+# One answer for every refused login — wrong password, unknown username, locked or deactivated
+# account — so that the page never tells which usernames exist (only real accounts lock). The
+# reason is in the audit log (`auth.login_failed`, `auth.locked`) for the bureau.
+BAD_LOGIN = "用户名或密码错误，或账户已被暂时锁定。请稍后再试，或联系社保局管理员。"
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -71,12 +71,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if user is not None:
             auth_login(request, user, backend="zige.accounts.backends.LockoutBackend")
             return redirect(_next_url(request))
-        outcome: LoginOutcome | None = getattr(request, "zige_login_outcome", None)
-        if outcome is not None and outcome.reason == "locked" and outcome.locked_until is not None:
-            until = timezone.localtime(outcome.locked_until).strftime("%H:%M")
-            error = LOCKED.format(n=lockout_failures(), until=until)
-        else:
-            error = BAD_LOGIN
+        error = BAD_LOGIN
     next_value = request.POST.get("next") or request.GET.get("next") or ""
     return render(
         request,

@@ -50,9 +50,11 @@ class ApiError(Exception):
 
 NOT_FOUND = "未找到 / Not found"
 UNAUTHENTICATED = "需要有效的访问令牌 / A valid bearer token is required"
-BAD_CREDENTIALS = "用户名或密码错误 / Incorrect username or password"
-LOCKED = (
-    "登录失败次数过多，账户已临时锁定，请稍后再试 / Too many failed logins: the account is locked for a while"
+# One answer for every refused token request (wrong password, unknown username, locked or
+# deactivated account): which usernames exist is never told; the reason is in the audit log.
+BAD_CREDENTIALS = (
+    "用户名或密码错误，或账户已被暂时锁定 / "
+    "Incorrect username or password, or the account is locked for a while"
 )
 
 DEVICE_SIGNATURE_SCHEME = {
@@ -130,12 +132,12 @@ def _push_refused(request: HttpRequest, exc: PushRefused) -> HttpResponse:
 def token_create(request: HttpRequest, body: TokenIn) -> dict[str, Any]:
     """Exchange a username and password for a bearer token (valid for 8 hours by default).
 
-    Failed attempts count towards the same lockout as the login page (`code`: `locked`)."""
+    Failed attempts count towards the same lockout as the login page. Every refusal is the same
+    401 `bad_credentials`, a locked account's too, so that the answer never tells whether a
+    username exists."""
     outcome = api_login(request=request, username=body.username, password=body.password)
-    if outcome.reason == "locked":
-        raise ApiError(401, "locked", LOCKED)
     user = outcome.user
-    if user is None:  # wrong password, unknown or inactive user: one answer for all three
+    if user is None:  # wrong password, unknown, locked or inactive user: one answer for all four
         raise ApiError(401, "bad_credentials", BAD_CREDENTIALS)
     now = timezone.now()
     raw = token_issue(user=user, now=now, ip=client_ip(request))
