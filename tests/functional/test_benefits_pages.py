@@ -226,3 +226,11 @@ def test_the_debtors_contact_is_revealed_through_the_audited_path(wang: Any) -> 
     unit_operator = as_user(UserFactory(role=Role.UNIT_OPERATOR, unit=case.unit))
     assert unit_operator.post(reverse("accounts:reveal"), data).status_code == 404
     assert AuditEvent.objects.filter(action="pii.reveal").count() == 1
+
+
+def test_report_csv_quotes_a_unit_name_a_spreadsheet_would_run(wang: Any) -> None:
+    case: Any = recovery_case(RecipientFactory())
+    case.unit.name = "=HYPERLINK(1)"
+    case.unit.save()
+    text = as_user(wang).get(reverse("benefits:report_csv")).content.decode("utf-8")
+    assert f"\r\nunit,{case.unit.unit_no},'=HYPERLINK(1),1,9000.00," in text

@@ -174,12 +174,15 @@ def test_marking_and_removing_through_the_person_page(client: Client, world: dic
 
 
 def test_the_not_visited_csv(client: Client, world: dict[str, Any]) -> None:
+    world["old"].address = "@SUM(A1)"  # from the roster: a spreadsheet must not run it
+    world["old"].save()
     client.force_login(world["unitop"])
     response = client.get(f"/ledger/units/{world['own'].unit_no}/not-visited.csv")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     lines = text.strip().splitlines()
     assert lines[0] == "个人编号,姓名,类别,上次走访,现居住地"
     assert [line.split(",")[0] for line in lines[1:]] == [world["old"].person_no]
+    assert lines[1].endswith(",'@SUM(A1)")
 
 
 def test_the_bureau_lists_and_exports_other_province_residents(client: Client, world: dict[str, Any]) -> None:

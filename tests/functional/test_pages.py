@@ -434,6 +434,11 @@ def test_rejects_csv_is_audited_and_not_for_auditors(world: World) -> None:
     body = b"".join(response.streaming_content).decode("utf-8")  # type: ignore[attr-defined]
     assert body.startswith("\ufefffile,row,field,value,reason")
     assert "rail_2026.csv,3,身份证号,140105195001011239,bad_id_checksum" in body
+    # a rejected value that a spreadsheet would run is quoted
+    world.batch.rejects.create(row=9, field="姓名", value="=HYPERLINK(1)", reason="missing_value")
+    again = _client(world.users["operator"]).get(url)
+    body = b"".join(again.streaming_content).decode("utf-8")  # type: ignore[attr-defined]
+    assert "rail_2026.csv,9,姓名,'=HYPERLINK(1),missing_value" in body
     assert AuditEvent.objects.filter(action="rejects_download", target_id=str(world.batch.pk)).exists()
 
 

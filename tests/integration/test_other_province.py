@@ -141,6 +141,20 @@ def test_the_csv_export_and_one_units_export(roster: dict[str, Any]) -> None:
     assert OtherProvinceExport.objects.count() == 2
 
 
+def test_the_csv_export_quotes_text_a_spreadsheet_would_run(roster: dict[str, Any]) -> None:
+    hebei = roster["hebei"]
+    hebei.address, hebei.former_employer, hebei.phone = "=cmd|' /C calc'!A0", "@SUM(1,2)", "+8613812345678"
+    hebei.save()
+    export = services.other_province_export(
+        actor=UserFactory(role=Role.BUREAU_ADMIN), as_of=AS_OF, fmt="csv", now=NOW, unit_no="14010000208"
+    )
+    rows = list(csv.reader(io.StringIO(services.export_path(export).read_bytes().decode("utf-8-sig"))))
+    [row] = [r for r in rows[1:] if r[5] == hebei.name]
+    headers = list(OUT_OF_PROVINCE_HEADERS)
+    assert "'=cmd|' /C calc'!A0" in row and "'@SUM(1,2)" in row and "'+8613812345678" in row
+    assert row[9] == hebei.id_number and row[0] == "1" and len(row) == len(headers)
+
+
 @pytest.mark.parametrize("role", [Role.UNIT_OPERATOR, Role.AUDITOR])
 def test_only_bureau_staff_export(role: str, roster: dict[str, Any], data_dir: Path) -> None:
     actor = (

@@ -111,6 +111,26 @@ def test_export_writes_xlsx_and_csv_with_control_totals_and_checksums(officer: A
     assert sorted(event.after["actions"]) == sorted(a.pk for a in actions)
 
 
+def test_text_a_spreadsheet_would_run_is_quoted_in_the_csv_and_text_in_the_xlsx(officer: Any) -> None:
+    """Names and unit names come from the roster: `=...` must not become a formula in the
+    operator's spreadsheet (CSV: a leading apostrophe; XLSX: a text cell). Amounts are numbers."""
+    person = RecipientFactory(name='=HYPERLINK("http://evil","点我")')
+    person.unit.name = "@SUM(A1:A9)"
+    person.unit.save()
+    payment_action(person, state="approved", amount="1234.50")
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    paths = batch_paths(batch)
+    _, [row], control = read_csv(paths["csv"])
+    assert row[4] == "'" + person.name and row[6] == "'@SUM(A1:A9)"
+    assert row[-1] == "1234.50" and control[-1] == "1234.50"
+    wb = load_workbook(paths["xlsx"])
+    [cells] = wb["payments"].iter_rows(min_row=2, max_row=2)
+    assert (cells[4].value, cells[4].data_type) == (person.name, "s")
+    assert (cells[6].value, cells[6].data_type) == ("@SUM(A1:A9)", "s")
+    assert cells[-1].value == 1234.5
+
+
 def test_each_action_is_exported_exactly_once(officer: Any) -> None:
     first_actions = approved(3)
     first = export_batch_create(user=officer, now=NOW)

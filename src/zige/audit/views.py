@@ -20,6 +20,7 @@ from zige.accounts.backends import client_ip
 from zige.audit.models import AuditEvent
 from zige.audit.selectors import KNOWN_ACTIONS, AuditFilter, audit_events
 from zige.audit.services import audit_record
+from zige.spreadsheet import formula_safe
 
 PER_PAGE = 50
 CSV_COLUMNS = (
@@ -66,14 +67,6 @@ class _Echo:
         return value
 
 
-def _cell(value: str) -> str:
-    """Keep a spreadsheet from reading text as a formula (CSV injection): usernames typed at the
-    login page end up in the log verbatim."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value
-
-
 def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield "\ufeff"  # so that Excel opens the UTF-8 file with Chinese intact
@@ -83,8 +76,9 @@ def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
             [
                 e.seq,
                 timezone.localtime(e.at).isoformat(timespec="seconds"),
-                _cell(e.actor), e.actor_role, _cell(e.action), _cell(e.target_type), _cell(e.target_id),
-                _cell(_json(e.before)), _cell(_json(e.after)), e.ip, e.prev_hash, e.hash,
+                formula_safe(e.actor), e.actor_role, formula_safe(e.action), formula_safe(e.target_type),
+                formula_safe(e.target_id), formula_safe(_json(e.before)), formula_safe(_json(e.after)), e.ip,
+                e.prev_hash, e.hash,
             ]
         )  # fmt: skip
 

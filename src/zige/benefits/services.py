@@ -55,6 +55,7 @@ from zige.benefits.models import (
     SubjectType,
 )
 from zige.roster.models import Recipient, Unit
+from zige.spreadsheet import formula_safe
 
 FEN = Decimal("0.01")
 
@@ -498,12 +499,14 @@ def _rows_of(batch: ExportBatch) -> list[ExportRow]:
 
 def render_csv(*, batch_id: int, rows: list[ExportRow], total: Decimal) -> bytes:
     """UTF-8 (with BOM, as Excel reads it): a header row, one row per action, and a control
-    row `TOTAL, <count>, …, <sum of amounts>`."""
+    row `TOTAL, <count>, …, <sum of amounts>`. Text that a spreadsheet would run as a formula
+    is quoted (`zige.spreadsheet`); the amount is written as it is."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow(row.values())
+        *text, amount = row.values()
+        writer.writerow([*(formula_safe(v) for v in text), amount])
     writer.writerow([TOTAL_MARK, len(rows), f"batch:{batch_id}", "", "", "", "", "", "", "", f"{total:.2f}"])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
@@ -537,6 +540,9 @@ def render_xlsx(*, batch_id: int, rows: list[ExportRow], total: Decimal, created
         values = row.values()
         values[-1] = float(row.amount)  # a number cell; the CSV carries the exact text
         ws.append(values)
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":  # openpyxl takes text beginning with = as a formula: keep it text
+                cell.data_type = "s"
     ws.append(
         [TOTAL_MARK, len(rows), f"batch:{batch_id}", None, None, None, None, None, None, None, float(total)]
     )

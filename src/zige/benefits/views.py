@@ -33,6 +33,7 @@ from zige.benefits.models import (
 from zige.benefits.services import BenefitsError
 from zige.reports.pages import client_ip, operator_required, paginate, param, records_view
 from zige.roster.models import Recipient, Unit
+from zige.spreadsheet import formula_safe
 
 NAV = "benefits"
 UNITS_ON_PAGE = 50  # the report page lists the units owing most; the CSV has them all
@@ -519,8 +520,8 @@ def report_csv(request: HttpRequest) -> HttpResponse:
         ("month", data.by_month),
     ):
         for r in rows:
-            writer.writerow([section, r.key, r.label, r.cases, f"{r.amount:.2f}", f"{r.recovered:.2f}",
-                             f"{r.outstanding:.2f}", f"{r.written_off:.2f}"])  # fmt: skip
+            writer.writerow([section, formula_safe(r.key), formula_safe(r.label), r.cases, f"{r.amount:.2f}",
+                             f"{r.recovered:.2f}", f"{r.outstanding:.2f}", f"{r.written_off:.2f}"])  # fmt: skip
     writer.writerow(
         ["fines", "imposed", "罚款决定", data.fraud_cases, f"{data.fines_imposed:.2f}", "", "", ""]
     )

@@ -24,6 +24,7 @@ from zige.feeds.selectors import import_get
 from zige.feeds.services import ImportRefused, import_submit
 from zige.reports import selectors
 from zige.reports.pages import client_ip, operator_required, paginate, param, records_view
+from zige.spreadsheet import formula_safe
 
 FINISHED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.DUPLICATE)
 
@@ -138,7 +139,8 @@ def rejects_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     def rows() -> Iterator[Any]:
         yield "\ufeff" + writer.writerow(["file", "row", "field", "value", "reason"])
         for r in batch.rejects.order_by("row", "pk").iterator(chunk_size=2000):
-            yield writer.writerow([batch.file_name, r.row, r.field, r.value, r.reason])
+            yield writer.writerow([formula_safe(batch.file_name), r.row, formula_safe(r.field), formula_safe(r.value),
+                                   formula_safe(r.reason)])  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stem = Path(batch.file_name).stem or "import"

@@ -26,6 +26,7 @@ from zige.ledger.config import current
 from zige.ledger.forms import ExportForm, MarkForm, RemoveMarkForm, VisitForm
 from zige.ledger.models import Group, VisitOutcome
 from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
+from zige.spreadsheet import formula_safe
 
 WRITER_ROLES = frozenset({Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.UNIT_OPERATOR})
 people_view = role_required(PEOPLE_ROLES)
@@ -113,7 +114,9 @@ def not_visited_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
             labels = "、".join(Group(g).label for g in GROUPS if getattr(p, g))
             last_visit = getattr(p, "last_visit", None)
             last = last_visit.isoformat() if last_visit else ""
-            yield writer.writerow([p.person_no, mask_name(p.name), labels, last, p.address])
+            yield writer.writerow(
+                [formula_safe(v) for v in (p.person_no, mask_name(p.name), labels, last, p.address)]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="not-visited-{unit.unit_no}-{as_of:%Y%m%d}.csv"'

@@ -24,6 +24,7 @@ from zige.notifications.content import check_templates
 from zige.notifications.services import parse_reports, receipts_record
 from zige.reports.pages import people_view, records_view
 from zige.roster.models import Unit
+from zige.spreadsheet import formula_safe
 
 
 @records_view
@@ -73,8 +74,8 @@ def unit_notices_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
             if person is None:  # a unit's own SMS (unit_deadline) is never on the notice list
                 continue
             yield writer.writerow(
-                [person.person_no, mask_name(person.name), m.get_kind_display(), m.due_on.isoformat(),
-                 m.text, timezone.localtime(m.created_at).date().isoformat()]
+                [formula_safe(person.person_no), formula_safe(mask_name(person.name)), m.get_kind_display(),
+                 m.due_on.isoformat(), formula_safe(m.text), timezone.localtime(m.created_at).date().isoformat()]
             )  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
