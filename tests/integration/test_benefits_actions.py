@@ -297,6 +297,78 @@ def test_a_run_proposes_one_action_per_decision_with_an_action_idempotently(chec
     assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=120)) == 1
 
 
+def _confirm_all(maker: Any, checker: Any, at: Any) -> None:
+    """Approve every proposed action, export the batch and confirm it (the payment system paid)."""
+    from zige.benefits.services import export_batch_confirm, export_batch_create
+
+    for action in PaymentAction.objects.filter(state=ActionState.PROPOSED):
+        payment_action_approve(action_id=action.pk, user=checker, now=at)
+    batch = export_batch_create(user=maker, now=at)
+    assert batch is not None
+    export_batch_confirm(batch_id=batch.pk, user=checker, ref="ZF-1", now=at)
+
+
+def _roster_changes(person: Any, at: Any, **fields: Any) -> None:
+    """A roster import at `at` that changes the person's fields (as `RecipientChange` rows)."""
+    from zige.feeds.models import ImportBatch
+    from zige.roster.models import RecipientChange
+
+    batch = ImportBatch.objects.create(kind="roster", file_name="roster.csv", sha256=f"{at:%s}".zfill(64),
+                                       created_at=at)  # fmt: skip
+    for name, value in fields.items():
+        RecipientChange.objects.create(recipient=person, batch=batch, field=name, old_value=str(getattr(person, name)),
+                                       new_value=str(value), changed_at=at)  # fmt: skip
+        setattr(person, name, value)
+    person.save()
+
+
+def test_a_second_suspension_by_the_office_gets_a_new_resume(
+    maker: Any, checker: Any, settings: Any, tmp_path: Any
+) -> None:
+    """Spec §8, rules §8.6: the idempotence is keyed on the roster state, not on the kind of the
+    latest action. A confirmed resume, the office suspends the person itself a year later, the
+    person is found alive again: a new resume (with its back pay) is proposed."""
+    settings.DATA_DIR = tmp_path
+    person = RecipientFactory(benefit_status="suspended", status_since=date(2026, 6, 1), status_reason="失联")
+    run1 = _run([(person, Status.ELIGIBLE, "resume", "2026-12", 6, "18000.00")], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 1
+    _confirm_all(maker, checker, NOW)
+    # The roster not yet updated (still 暂停 since 2026-06-01): the confirmed resume applies to it.
+    run2 = _run([(person, Status.ELIGIBLE, "resume", "2027-01", 7, "21000.00")], date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    _roster_changes(person, NOW + timedelta(days=40), benefit_status="normal", status_since=date(2027, 1, 1))
+    # A year later the office suspends the person (roster 暂停 again, a new 状态变更日期).
+    _roster_changes(
+        person, NOW + timedelta(days=400), status_since=date(2027, 12, 1), benefit_status="suspended"
+    )
+    run3 = _run([(person, Status.ELIGIBLE, "resume", "2028-02", 2, "6000.00")], date(2028, 1, 31))
+    assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=427)) == 1
+    second = PaymentAction.objects.get(recipient=person, state=ActionState.PROPOSED)
+    assert (second.kind, second.effective_month, second.amount) == ("resume", "2028-02", Decimal("6000.00"))
+    # And not twice while it is on its way.
+    run4 = _run([(person, Status.ELIGIBLE, "resume", "2028-03", 3, "9000.00")], date(2028, 2, 29))
+    assert payment_actions_for_run(run_id=run4.pk, now=NOW + timedelta(days=456)) == 0
+
+
+def test_a_suspension_after_a_manual_resume_is_proposed_again(
+    maker: Any, checker: Any, settings: Any, tmp_path: Any
+) -> None:
+    """The mirror: a confirmed zige suspension, the office resumes the person by hand (roster 正常,
+    no 状态变更日期), then a new prison sentence: the new suspension is proposed."""
+    settings.DATA_DIR = tmp_path
+    person = RecipientFactory()
+    run1 = _run([(person, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00")], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 1
+    _confirm_all(maker, checker, NOW)
+    _roster_changes(
+        person, NOW + timedelta(days=20), benefit_status="suspended", status_since=date(2026, 12, 1)
+    )
+    _roster_changes(person, NOW + timedelta(days=200), benefit_status="normal", status_since=None)
+    run2 = _run([(person, Status.SUSPEND, "suspend", "2027-09", 1, "3000.00")], date(2027, 9, 30))
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=304)) == 1
+    assert PaymentAction.objects.filter(recipient=person, kind="suspend").count() == 2
+
+
 def test_run_execute_calls_the_hook_in_its_transaction() -> None:
     """The certification service imports the hook by this name and signature."""
     import inspect

@@ -355,19 +355,52 @@ def payment_action_reverse(*, action_id: int, user: Any, reason: str, now: datet
     return reversal
 
 
-def _month_key(month: str) -> str:
-    return month or "0000-00"
+def _roster_state_starts(people: set[int]) -> dict[int, tuple[date | None, datetime | None]]:
+    """For each recipient, when their current roster state (待遇状态 and 状态变更日期) began, as far
+    as the system can tell: the roster's 状态变更日期, and the time of the latest roster import that
+    changed either field (`RecipientChange`). Either may be unknown (None)."""
+    from zige.roster.models import RecipientChange
+
+    starts: dict[int, tuple[date | None, datetime | None]] = {}
+    recipients = Recipient.objects.all()
+    changes = RecipientChange.objects.filter(field__in=("benefit_status", "status_since"))
+    if len(people) < 5000:
+        recipients = recipients.filter(pk__in=people)
+        changes = changes.filter(recipient_id__in=people)
+    for rid, since in recipients.values_list("pk", "status_since"):
+        if rid in people:
+            starts[rid] = (since, None)
+    for rid, changed_at in changes.values_list("recipient_id", "changed_at"):
+        if rid in starts:
+            since, latest = starts[rid]
+            if latest is None or changed_at > latest:
+                starts[rid] = (since, changed_at)
+    return starts
+
+
+def _of_current_state(proposed_at: datetime, start: tuple[date | None, datetime | None]) -> bool:
+    """Whether an action proposed at `proposed_at` belongs to the recipient's current roster state:
+    proposed on or after its 状态变更日期 (China Standard Time) and after the last roster import
+    that changed it. With neither known, the roster never changed: it does."""
+    since, changed_at = start
+    if since is not None and timezone.localdate(proposed_at) < since:
+        return False
+    return changed_at is None or proposed_at >= changed_at
 
 
 def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
-    """Propose the payment actions of a run's decisions (docs/rules.md §5), inside the run's
+    """Propose the payment actions of a run's decisions (docs/rules.md §5, §8.6), inside the run's
     transaction; returns how many were proposed.
 
-    Idempotent across runs: nothing is proposed for a person whose latest live action (by
-    effective month) is already of the same kind (the payment already goes that way: a stop
-    stays proposed or done, a resume's month moves on each month until the roster shows 正常),
-    nor when the same person, kind and month was proposed by a run before and rejected. One
-    audit event per run lists the actions it proposed."""
+    Idempotent across runs, keyed on the recipient's current roster state (待遇状态 and
+    状态变更日期, spec §8): nothing is proposed for a person who has a live action of the same kind
+    still on its way (proposed, approved or exported), or a confirmed one proposed during the
+    current roster state (it was already applied to it: a resume's month moves on each month
+    until the roster shows 正常). A roster state that began after the last such action — the
+    office suspended or resumed the person itself — gets a new proposal (a second resume with its
+    back pay, a second suspension). Nor is anything proposed when the same person, kind and month
+    was proposed by a run before and rejected. One audit event per run lists the actions it
+    proposed."""
     from zige.certification.models import Decision
 
     decisions = list(
@@ -378,19 +411,28 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     if not decisions:
         return 0
     people = {d[0] for d in decisions}
-    latest: dict[int, tuple[str, int, str]] = {}  # recipient -> (month, pk, kind) of the latest live action
+    live: dict[int, list[tuple[str, str, datetime]]] = {}  # recipient -> (kind, state, proposed_at)
     taken: set[tuple[int, str, str]] = set()
     rows = PaymentAction.objects.filter(reverses__isnull=True).filter(
         Q(state__in=LIVE_STATES) | Q(state=ActionState.REJECTED, source=ActionSource.RUN)
     )
     if len(people) < 5000:
         rows = rows.filter(recipient_id__in=people)
-    for rid, kind, month, state, pk in rows.values_list(
-        "recipient_id", "kind", "effective_month", "state", "pk"
+    for rid, kind, month, state, proposed_at in rows.values_list(
+        "recipient_id", "kind", "effective_month", "state", "proposed_at"
     ):
         taken.add((rid, kind, month))
-        if state in LIVE_STATES and (_month_key(month), pk) > latest.get(rid, ("", 0, ""))[:2]:
-            latest[rid] = (_month_key(month), pk, kind)
+        if state in LIVE_STATES:
+            live.setdefault(rid, []).append((kind, state, proposed_at))
+    starts = _roster_state_starts({rid for rid in people if rid in live})
+
+    def blocked(rid: int, kind: str) -> bool:
+        return any(
+            k == kind
+            and (state != ActionState.CONFIRMED or _of_current_state(at, starts.get(rid, (None, None))))
+            for k, state, at in live.get(rid, ())
+        )
+
     new = [
         PaymentAction(
             recipient_id=rid,
@@ -406,9 +448,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             proposed_at=now,
         )
         for rid, uid, kind, month, months, amount in decisions
-        if kind in ActionKind.values
-        and (rid, kind, month) not in taken
-        and latest.get(rid, ("", 0, ""))[2] != kind
+        if kind in ActionKind.values and (rid, kind, month) not in taken and not blocked(rid, kind)
     ]
     if not new:
         return 0
