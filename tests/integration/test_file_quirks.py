@@ -362,3 +362,50 @@ def test_roster_repeat_with_a_differently_spaced_phone_is_a_duplicate(tmp_path: 
     result = certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
     report = result.summary["files"][0]
     assert (report["rows_used"], report["duplicate_rows"], report["rows_rejected"]) == (1, 1, 0)
+
+
+def test_a_row_rejected_for_its_amount_still_conflicts_on_its_id(tmp_path: Path) -> None:
+    """Spec §6: every row sharing a 身份证号 or 个人编号 is rejected, whatever else is wrong with
+    it (重复领取 is itself a finding); the conflict is the reason reported, one line per row."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "个人编号,姓名,身份证号,单位编号,月养老金\n"
+        f"P01,张三,{A},U01,abc\n"  # 2: bad amount, and the same ID as row 3
+        f"P02,张三,{A},U01,3000\n"  # 3
+        f"P03,李四,{B},U01,xyz\n"  # 4: bad amount, and the same 个人编号 as row 5 and 6
+        f"P03,李四,{B},U01,xyz\n"  # 5: the same bad row again
+        f"P03,王五,{C},U01,2000\n"  # 6
+        f"P04,赵六,{D},U01,bad\n"  # 7: bad amount only
+        f"P05,钱七,{A_BAD},U01,\n"  # 8: bad check digit: no ID to share
+        f"P06,孙八,{A_BAD},U01,\n",  # 9
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    result = certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    rejects = sorted(
+        (int(r["row"]), r["field"], r["value"], r["reason"])
+        for r in read_csv_rows(tmp_path / "out" / "rejects.csv")
+    )
+    assert rejects == [
+        (2, "身份证号", A, "duplicate_id_number"),
+        (3, "身份证号", A, "duplicate_id_number"),
+        (4, "个人编号", "P03", "duplicate_person_no"),
+        (5, "个人编号", "P03", "duplicate_person_no"),
+        (6, "个人编号", "P03", "duplicate_person_no"),
+        (7, "月养老金", "bad", "bad_amount"),
+        (8, "身份证号", A_BAD, "bad_id_checksum"),
+        (9, "身份证号", A_BAD, "bad_id_checksum"),
+    ]
+    assert read_csv_rows(tmp_path / "out" / "results.csv") == []
+    report = result.summary["files"][0]
+    assert (report["rows_read"], report["rows_used"], report["duplicate_rows"], report["rows_rejected"]) == (
+        8,
+        0,
+        0,
+        8,
+    )
+    assert report["reconciles"]
+    assert result.summary["rejects"]["reason"] == {
+        "bad_amount": 1, "bad_id_checksum": 2, "duplicate_id_number": 2, "duplicate_person_no": 3,
+    }  # fmt: skip

@@ -270,10 +270,9 @@ def _summary(run: Certification, pending_units: int, out_of_province: int) -> di
     con = run.con
     rejects = dict(
         con.execute(
-            """
+            f"""
             SELECT reason, count(*) FROM (
-              SELECT reject_reason AS reason FROM staged_roster WHERE reject_reason IS NOT NULL
-              UNION ALL SELECT outcome FROM roster_outcome WHERE outcome LIKE 'duplicate_%'
+              SELECT reason FROM ({roster_rejects_sql()})
               UNION ALL SELECT reject_reason FROM staged_feed WHERE reject_reason IS NOT NULL
             ) GROUP BY reason ORDER BY reason
             """

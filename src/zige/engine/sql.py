@@ -477,33 +477,53 @@ ROSTER_COMPARED = (
 
 
 def roster_outcome_sql() -> str:
-    """Each valid roster row marked `duplicate` (an exact repeat), a conflict reason, or used."""
+    """Each valid roster row marked `duplicate` (an exact repeat), a conflict reason, or used; and
+    each row rejected for its own values that also shares a 个人编号 or 身份证号 with a differing
+    row, marked with the conflict reason (spec §6: all rows sharing one are rejected, 重复领取 is
+    itself a finding; the conflict is the reason reported, before the row's own problem).
+
+    Conflicts are looked for among all rows, rejected ones included: a row rejected for a bad
+    月养老金 still names its person and ID. A rejected row takes part by its 个人编号 when that is
+    not empty, and by its 身份证号 when that is well formed with a valid check digit. Rejected rows
+    are never `duplicate` or `used` (they are not in this table unless in conflict)."""
     partition = ", ".join(ROSTER_COMPARED)
+    id_ok = (
+        f"({DUCKDB.matches('id_number', '[0-9]{17}[0-9X]')} "
+        f"AND {check_digit_sql('substr(id_number, 1, 17)')} = substr(id_number, 18, 1))"
+    )
     return f"""
-WITH valid AS (
-  SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY file_no, row_no) AS copy_no
-  FROM staged_roster WHERE reject_reason IS NULL
-), distinct_rows AS (
-  SELECT *,
-         count(*) OVER (PARTITION BY person_no) AS same_person_no,
-         count(*) OVER (PARTITION BY id_number) AS same_id
-  FROM valid WHERE copy_no = 1
+WITH copies AS (
+  SELECT file_no, row_no, reject_reason,
+         CASE WHEN person_no <> '' THEN person_no END AS pn_key,
+         CASE WHEN reject_reason IS NULL OR {id_ok} THEN id_number END AS id_key,
+         row_number() OVER (
+           PARTITION BY {partition}, reject_reason, reject_field, reject_value ORDER BY file_no, row_no
+         ) AS copy_no
+  FROM staged_roster
+), same_pn AS (
+  SELECT pn_key, count(*) AS n FROM copies WHERE copy_no = 1 AND pn_key IS NOT NULL GROUP BY pn_key
+), same_id AS (
+  SELECT id_key, count(*) AS n FROM copies WHERE copy_no = 1 AND id_key IS NOT NULL GROUP BY id_key
+), outcomes AS (
+  SELECT c.file_no, c.row_no,
+         CASE WHEN c.reject_reason IS NULL AND c.copy_no > 1 THEN 'duplicate'
+              WHEN p.n > 1 THEN 'duplicate_person_no'
+              WHEN i.n > 1 THEN 'duplicate_id_number'
+              WHEN c.reject_reason IS NULL THEN 'used' END AS outcome
+  FROM copies c LEFT JOIN same_pn p ON c.pn_key = p.pn_key LEFT JOIN same_id i ON c.id_key = i.id_key
 )
-SELECT v.file_no, v.row_no,
-       CASE WHEN v.copy_no > 1 THEN 'duplicate'
-            WHEN d.same_person_no > 1 THEN 'duplicate_person_no'
-            WHEN d.same_id > 1 THEN 'duplicate_id_number'
-            ELSE 'used' END AS outcome
-FROM valid v LEFT JOIN distinct_rows d ON v.file_no = d.file_no AND v.row_no = d.row_no
+SELECT file_no, row_no, outcome FROM outcomes WHERE outcome IS NOT NULL
 """
 
 
 def roster_rejects_sql() -> str:
-    """Rejected roster rows (file_no, row_no, field, value, reason): unusable values, and the rows
-    that share a 个人编号 or 身份证号 with a differing row (spec §6)."""
+    """Rejected roster rows (file_no, row_no, field, value, reason): the rows that share a
+    个人编号 or 身份证号 with a differing row (spec §6), and the other rows with unusable values.
+    One line per row: the conflict is reported before the row's own problem."""
     return """
-SELECT file_no, row_no, reject_field AS field, reject_value AS value, reject_reason AS reason
-FROM staged_roster WHERE reject_reason IS NOT NULL
+SELECT s.file_no, s.row_no, s.reject_field AS field, s.reject_value AS value, s.reject_reason AS reason
+FROM staged_roster s LEFT JOIN roster_outcome o USING (file_no, row_no)
+WHERE s.reject_reason IS NOT NULL AND o.outcome IS NULL
 UNION ALL
 SELECT s.file_no, s.row_no,
   CASE WHEN o.outcome = 'duplicate_person_no' THEN '个人编号' ELSE '身份证号' END,
