@@ -418,3 +418,61 @@ def test_mobile_sql_matches_python(raws: list[str]) -> None:
 @pytest.mark.parametrize("raw", ["139١2345678", "139\u20031234\u20035678"])
 def test_mobile_python_and_sql_agree_outside_ascii(raw: str) -> None:
     assert normalise_mobile(raw) == run_sql(CON, sql.mobile_sql("v"), [raw])[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Result texts: a negation or a revocation is never a loss, a death or a disappearance (rules §3)
+
+UNIT_RESULT_CASES = [
+    ("丧失资格", "lost"),
+    ("已丧失领取资格", "lost"),
+    ("不具备资格", "lost"),
+    ("LOST", "lost"),
+    ("未丧失资格", None),  # a negation: not a loss (and not 具备资格 either: unreadable)
+    ("不丧失资格", None),
+    ("并非丧失资格", None),
+    ("无丧失资格情形", None),
+    ("未丧失资格，具备资格", "eligible"),
+    ("撤销丧失资格认定", None),  # a revocation: not a loss
+    ("无法联系", "unreachable"),
+    ("失联", "unreachable"),
+    ("未失联", None),
+    ("具备资格", "eligible"),
+    ("未具备资格", None),  # before, 具备 was found in it: alive evidence
+    ("eligible", "eligible"),
+    ("", None),
+    ("其他", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), UNIT_RESULT_CASES)
+def test_unit_result_negations_and_revocations(
+    con: duckdb.DuckDBPyConnection, raw: str, expected: str | None
+) -> None:
+    from zige.engine.kinds import unit_result_of
+
+    assert run_sql(con, sql.unit_result_sql("v"), [raw]) == [expected]
+    assert unit_result_of(raw) == expected
+
+
+DECLARED_CASES = [
+    ("宣告死亡", "dead"),
+    ("死亡", "dead"),
+    ("宣告失踪", "missing"),
+    ("Missing", "missing"),
+    ("撤销宣告死亡", None),
+    ("撤销死亡宣告", None),
+    ("撤消死亡宣告", None),
+    ("撤销宣告失踪", None),
+    ("撤销失踪宣告", None),
+    ("未死亡", None),
+    ("宣告失踪（未死亡）", "missing"),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), DECLARED_CASES)
+def test_declared_negations_and_revocations(
+    con: duckdb.DuckDBPyConnection, raw: str, expected: str | None
+) -> None:
+    assert run_sql(con, sql.declared_type_sql("v"), [raw]) == [expected]

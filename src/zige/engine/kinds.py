@@ -197,6 +197,47 @@ CUSTODIAL_PENALTIES: tuple[str, ...] = (
 )
 NON_CUSTODIAL_MARKERS: tuple[str, ...] = ("缓刑", "管制", "监外执行")
 
+# Result texts (unit_confirm 确认结果, declared 宣告类型) are read by the terms they mention. A
+# term preceded by a negation (未丧失资格, 非死亡) is not mentioned, and a text that revokes
+# (撤销宣告死亡, 撤销死亡宣告, 撤销宣告失踪) mentions no loss, death or missing: read as a loss, such a
+# record would stop a pension and recover money from a person the record says is not lost.
+NEGATION_PREFIXES: tuple[str, ...] = ("未", "不", "非", "无", "没", "未被", "不被", "not ", "non-", "non")
+REVOCATION_MARKERS: tuple[str, ...] = ("撤销", "撤消", "撤回", "revoke", "revocation", "annul")
+UNIT_LOST_TERMS: tuple[str, ...] = ("不具备", "丧失", "lost")
+UNIT_UNREACHABLE_TERMS: tuple[str, ...] = ("无法联系", "联系不上", "失联", "unreachable")
+UNIT_ELIGIBLE_TERMS: tuple[str, ...] = ("具备", "eligible")
+DECLARED_DEAD_TERMS: tuple[str, ...] = ("死亡", "dead", "death")
+DECLARED_MISSING_TERMS: tuple[str, ...] = ("失踪", "missing")
+
+
+def negated_forms(term: str) -> tuple[str, ...]:
+    """The texts that negate `term` (未丧失, 不丧失, …)."""
+    return tuple(prefix + term for prefix in NEGATION_PREFIXES)
+
+
+def mentions(text: str, terms: tuple[str, ...]) -> bool:
+    """Whether the (lower-cased) text names one of `terms` without a negation right before it."""
+    return any(t in text and not any(n in text for n in negated_forms(t)) for t in terms)
+
+
+def revokes(text: str) -> bool:
+    return any(m in text for m in REVOCATION_MARKERS)
+
+
+def unit_result_of(text: str) -> Literal["eligible", "lost", "unreachable"] | None:
+    """A unit's 确认结果 as `eligible` / `lost` / `unreachable`, None when unreadable (the same rule
+    as `zige.engine.sql.unit_result_sql`): 丧失 or 不具备 is a loss unless negated (未丧失资格) or
+    revoked (撤销…); 未丧失资格 alone is not 具备资格 either, and is unreadable."""
+    value = text.replace("\u3000", " ").strip().lower()
+    if mentions(value, UNIT_LOST_TERMS) and not revokes(value):
+        return "lost"
+    if mentions(value, UNIT_UNREACHABLE_TERMS):
+        return "unreachable"
+    if mentions(value, UNIT_ELIGIBLE_TERMS):
+        return "eligible"
+    return None
+
+
 # 停发原因 that mean imprisonment (spec §8): back pay only from the month after release.
 IMPRISONMENT_REASON_MARKERS: tuple[str, ...] = ("服刑", "判刑", "刑事")
 

@@ -17,10 +17,17 @@ from datetime import date
 
 from zige.engine.kinds import (
     CUSTODIAL_PENALTIES,
+    DECLARED_DEAD_TERMS,
+    DECLARED_MISSING_TERMS,
     IMPRISONMENT_REASON_MARKERS,
     LOSS_KINDS,
     NON_CUSTODIAL_MARKERS,
+    REVOCATION_MARKERS,
+    UNIT_ELIGIBLE_TERMS,
+    UNIT_LOST_TERMS,
+    UNIT_UNREACHABLE_TERMS,
     FeedKind,
+    negated_forms,
 )
 from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
 
@@ -183,22 +190,43 @@ def auth_result_sql(col: str) -> str:
     )
 
 
+def mentions_sql(expr: str, terms: Sequence[str]) -> str:
+    """`expr` names one of `terms` without a negation right before it (`zige.engine.kinds.mentions`)."""
+    return (
+        "("
+        + " OR ".join(
+            f"(contains({expr}, {quote(t)}) AND NOT {contains_any_sql(expr, negated_forms(t))})"
+            for t in terms
+        )
+        + ")"
+    )
+
+
 def unit_result_sql(col: str) -> str:
-    """`eligible` / `lost` / `unreachable` for a unit's 确认结果; NULL for anything else."""
+    """`eligible` / `lost` / `unreachable` for a unit's 确认结果; NULL for anything else.
+
+    A negated term does not count (未丧失资格 is no loss) and a revocation (撤销…) is no loss:
+    docs/rules.md §3; the Python twin is `zige.engine.kinds.unit_result_of`."""
     value = f"lower({clean_text_sql(col)})"
     return (
-        f"CASE WHEN {contains_any_sql(value, ('不具备', '丧失', 'lost'))} THEN 'lost' "
-        f"WHEN {contains_any_sql(value, ('无法联系', '联系不上', '失联', 'unreachable'))} THEN 'unreachable' "
-        f"WHEN {contains_any_sql(value, ('具备', 'eligible'))} THEN 'eligible' END"
+        f"CASE WHEN {mentions_sql(value, UNIT_LOST_TERMS)} AND NOT {contains_any_sql(value, REVOCATION_MARKERS)} "
+        "THEN 'lost' "
+        f"WHEN {mentions_sql(value, UNIT_UNREACHABLE_TERMS)} THEN 'unreachable' "
+        f"WHEN {mentions_sql(value, UNIT_ELIGIBLE_TERMS)} THEN 'eligible' END"
     )
 
 
 def declared_type_sql(col: str) -> str:
-    """`dead` / `missing` for a 宣告类型; NULL for anything else."""
+    """`dead` / `missing` for a 宣告类型; NULL for anything else.
+
+    A revocation (撤销宣告死亡, 撤销死亡宣告, 撤销宣告失踪) and a negated term (未死亡) are neither: the
+    row is unreadable (`bad_value`), never a death or a disappearance (docs/rules.md §3)."""
     value = f"lower({clean_text_sql(col)})"
+    revoked = contains_any_sql(value, REVOCATION_MARKERS)
     return (
-        f"CASE WHEN {contains_any_sql(value, ('死亡', 'dead', 'death'))} THEN 'dead' "
-        f"WHEN {contains_any_sql(value, ('失踪', 'missing'))} THEN 'missing' END"
+        f"CASE WHEN {revoked} THEN NULL "
+        f"WHEN {mentions_sql(value, DECLARED_DEAD_TERMS)} THEN 'dead' "
+        f"WHEN {mentions_sql(value, DECLARED_MISSING_TERMS)} THEN 'missing' END"
     )
 
 

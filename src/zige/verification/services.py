@@ -46,6 +46,7 @@ from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.calendar import add_months
 from zige.certification.models import Decision, Run
+from zige.engine.kinds import unit_result_of
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
 from zige.roster.models import Recipient
@@ -741,12 +742,10 @@ def form1_apply(
                 continue
             method_text, stated = filled["确认方式"], filled["确认结果"]
             if stated:
-                if "不具备" in stated or "丧失" in stated:
-                    report.result = Result.LOST
-                elif any(m in stated for m in ("无法联系", "联系不上", "失联")):
-                    report.result = Result.UNREACHABLE
-                elif "具备" in stated:
-                    report.result = Result.ELIGIBLE
+                # The rule of the feeds (docs/rules.md §3): 未丧失资格 is no loss, 撤销… revokes.
+                read = unit_result_of(stated)
+                if read is not None:
+                    report.result = Result(read)
                 else:
                     result.errors.append(RowError(number, "确认结果", f"无法识别：{stated}"))
                     continue
