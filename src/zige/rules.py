@@ -17,10 +17,10 @@ from typing import Literal
 from zige.calendar import add_months, month_index, month_label
 from zige.engine.kinds import (
     CUSTODIAL_PENALTIES,
-    IMPRISONMENT_REASON_MARKERS,
     LOSS_KINDS,
     NON_CUSTODIAL_MARKERS,
 )
+from zige.engine.kinds import is_imprisonment_reason as kinds_imprisonment_reason
 
 Status = Literal["eligible", "stop", "suspend", "review", "pending"]
 BenefitStatus = Literal["normal", "suspended"]
@@ -269,7 +269,10 @@ def _amount(months: int, monthly: Decimal | None) -> Decimal:
 
 
 def is_imprisonment_reason(status_reason: str) -> bool:
-    return any(marker in status_reason for marker in IMPRISONMENT_REASON_MARKERS)
+    """Spec §8: a 停发原因 of imprisonment (服刑/判刑/刑事, or a custodial penalty such as
+    判处有期徒刑二年 without 缓刑/管制/监外执行): back pay only from the month after release.
+    The rule lives in `zige.engine.kinds` with the penalty words it shares with §2.3a."""
+    return kinds_imprisonment_reason(status_reason)
 
 
 def payment_action(

@@ -87,7 +87,11 @@ def provinces(draw: st.DrawFn) -> tuple[date, list[Person]]:
         benefit = draw(st.sampled_from(["normal", "normal", "suspended"]))
         since = draw(maybe_day)
         reason = (
-            draw(st.sampled_from(["", "服刑", "无法联系", "判刑入狱", "刑事处罚"]))
+            draw(
+                st.sampled_from(
+                    ["", "服刑", "无法联系", "判刑入狱", "刑事处罚", "判处有期徒刑二年", "拘役缓刑"]
+                )
+            )
             if benefit == "suspended"
             else ""
         )

@@ -476,3 +476,29 @@ def test_declared_negations_and_revocations(
     con: duckdb.DuckDBPyConnection, raw: str, expected: str | None
 ) -> None:
     assert run_sql(con, sql.declared_type_sql("v"), [raw]) == [expected]
+
+
+IMPRISONMENT_REASONS = [
+    ("服刑", True),
+    ("判刑入狱", True),
+    ("刑事处罚", True),
+    ("判处有期徒刑二年", True),
+    ("无期徒刑", True),
+    ("拘役六个月", True),
+    ("死缓", True),
+    ("收监执行", True),
+    ("判处有期徒刑一年缓刑二年", False),  # a suspended sentence: never in prison
+    ("判处管制一年", False),
+    ("判处罚金", False),
+    ("羁押", False),
+    ("无法联系", False),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), IMPRISONMENT_REASONS)
+def test_imprisonment_reasons(con: duckdb.DuckDBPyConnection, raw: str, expected: bool) -> None:
+    from zige.rules import is_imprisonment_reason
+
+    assert is_imprisonment_reason(raw) is expected
+    assert run_sql(con, sql.imprisonment_reason_sql("v"), [raw]) == [expected]

@@ -239,7 +239,23 @@ def unit_result_of(text: str) -> Literal["eligible", "lost", "unreachable"] | No
 
 
 # 停发原因 that mean imprisonment (spec §8): back pay only from the month after release.
+# The spec's own words count whatever else the text says.
 IMPRISONMENT_REASON_MARKERS: tuple[str, ...] = ("服刑", "判刑", "刑事")
+# [zige] Also a custodial penalty named as in a sentence record (判处有期徒刑二年, 拘役六个月, 死缓)
+# or a word for being taken into prison — unless the text also has a non-custodial marker
+# (有期徒刑一年缓刑二年, 判处管制): like a sentence record's 刑罚种类 (spec §2.3a), a suspended
+# sentence is no imprisonment, and its back pay runs from 状态变更日期. Bare 判处 is not enough
+# (判处罚金 is a fine), nor pre-trial 羁押/在押 (no sentence yet).
+CUSTODY_REASON_WORDS: tuple[str, ...] = (*CUSTODIAL_PENALTIES, "收监", "入狱", "监禁")
+
+
+def is_imprisonment_reason(status_reason: str) -> bool:
+    """Whether a 暂停 recipient's 停发原因 means imprisonment (spec §8; docs/rules.md §5.3)."""
+    if any(m in status_reason for m in IMPRISONMENT_REASON_MARKERS):
+        return True
+    return any(w in status_reason for w in CUSTODY_REASON_WORDS) and not any(
+        m in status_reason for m in NON_CUSTODIAL_MARKERS
+    )
 
 
 ROSTER_COLUMNS: tuple[Column, ...] = (

@@ -17,6 +17,7 @@ from datetime import date
 
 from zige.engine.kinds import (
     CUSTODIAL_PENALTIES,
+    CUSTODY_REASON_WORDS,
     DECLARED_DEAD_TERMS,
     DECLARED_MISSING_TERMS,
     IMPRISONMENT_REASON_MARKERS,
@@ -791,7 +792,12 @@ def month_index_sql(expr: str) -> str:
 
 
 def imprisonment_reason_sql(col: str) -> str:
-    return contains_any_sql(f"coalesce({col}, '')", IMPRISONMENT_REASON_MARKERS)
+    """A 停发原因 that means imprisonment (`zige.engine.kinds.is_imprisonment_reason`)."""
+    value = f"coalesce({col}, '')"
+    return (
+        f"({contains_any_sql(value, IMPRISONMENT_REASON_MARKERS)} "
+        f"OR ({contains_any_sql(value, CUSTODY_REASON_WORDS)} AND NOT {contains_any_sql(value, NON_CUSTODIAL_MARKERS)}))"
+    )
 
 
 def actions_sql(as_of: date) -> str:
