@@ -409,3 +409,25 @@ def test_a_row_rejected_for_its_amount_still_conflicts_on_its_id(tmp_path: Path)
     assert result.summary["rejects"]["reason"] == {
         "bad_amount": 1, "bad_id_checksum": 2, "duplicate_id_number": 2, "duplicate_person_no": 3,
     }  # fmt: skip
+
+
+def test_a_landline_in_one_phone_column_does_not_hide_a_mobile_in_another(tmp_path: Path) -> None:
+    """Spec §2: channel sms when the roster has a valid mobile, whichever of 联系电话/手机号码 holds it."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "个人编号,姓名,身份证号,单位编号,联系电话,手机号码,上次认证日期\n"
+        f"P01,张三,{A},U01,0351-7654321,13912345678,2025-05-15\n"  # landline first, mobile second
+        f"P02,李四,{B},U01,13800000001,0351-1234567,2025-05-15\n"  # mobile first
+        f"P03,王五,{C},U01,0351-7654321,,2025-05-15\n"  # no mobile anywhere
+        f"P04,赵六,{D},U01,,13700000002,2025-05-15\n",
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    results = {
+        r["person_no"]: (r["remind"], r["channel"]) for r in read_csv_rows(tmp_path / "out" / "results.csv")
+    }
+    assert results == {"P01": ("1", "sms"), "P02": ("1", "sms"), "P03": ("1", "unit"), "P04": ("1", "sms")}
+    reminders = {r["person_no"]: r["phone"] for r in read_csv_rows(tmp_path / "out" / "reminders.csv")}
+    assert reminders == {"P01": "13912345678", "P02": "13800000001", "P03": "", "P04": "13700000002"}

@@ -756,3 +756,16 @@ def test_the_evidence_day_of_a_utc_timestamp_is_the_day_in_china(tmp_path: Path)
     assert result.rows_used == 2
     stored = con.execute(f"SELECT event_date FROM ({estore.scan_sql()}) ORDER BY row_no").fetchall()
     assert stored == [(date(2026, 6, 1),), (date(2026, 6, 2),)]
+
+
+def test_every_phone_alias_present_is_read() -> None:
+    """联系电话 and 手机号码 both present: both are read (the staging picks the mobile, rules §2.6)."""
+    from zige.engine.kinds import ROSTER_COLUMNS
+
+    cells = ["个人编号", "姓名", "身份证号", "单位编号", "联系电话", "手机号码"]
+    assert match_header(cells, ROSTER_COLUMNS) == {
+        "person_no": 0, "name": 1, "id_number": 2, "unit_no": 3, "phone": 4, "phone_alt1": 5,
+    }  # fmt: skip
+    assert match_header(["手机号码", *cells[:4]], ROSTER_COLUMNS) == {
+        "person_no": 1, "name": 2, "id_number": 3, "unit_no": 4, "phone": 0,
+    }  # fmt: skip

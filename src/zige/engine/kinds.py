@@ -25,10 +25,19 @@ class Column:
     type: FieldType = "text"
     required: bool = False
     label: str = ""
+    # Read every alias present, not only the first: the first is the column, the others are
+    # `<name>_alt1`, `<name>_alt2` … in alias order, and the staging picks per row (联系电话 and
+    # 手机号码 both in one roster: a landline in one must not hide the mobile in the other).
+    every_alias: bool = False
 
     @property
     def zh(self) -> str:
         return self.label or self.aliases[0]
+
+
+def alternate_name(name: str, k: int) -> str:
+    """The raw-table name of the k-th (1-based) further alias column of an `every_alias` column."""
+    return f"{name}_alt{k}"
 
 
 ID_ALIASES = ("身份证号", "公民身份号码", "证件号码", "社会保障号码", "身份证号码", "id_number")
@@ -270,7 +279,7 @@ ROSTER_COLUMNS: tuple[Column, ...] = (
     Column("status_since", ("状态变更日期", "status_since"), "date"),
     Column("status_reason", ("停发原因", "status_reason")),
     Column("monthly_amount", ("月养老金", "月养老金额", "monthly_amount"), "amount"),
-    Column("phone", ("联系电话", "手机号码", "手机号", "phone")),
+    Column("phone", ("联系电话", "手机号码", "手机号", "phone"), every_alias=True),
     Column("address", ("现居住地", "居住地址", "address")),
     Column("retirement_date", ("退休日期", "retirement_date"), "date"),
     Column("last_certified_on", ("上次认证日期", "last_certified_on"), "date"),

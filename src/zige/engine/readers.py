@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from zige.engine.kinds import Column, normalise_header
+from zige.engine.kinds import Column, alternate_name, normalise_header
 
 if TYPE_CHECKING:
     import _csv
@@ -95,22 +95,29 @@ def match_header(cells: Sequence[object], columns: Sequence[Column]) -> dict[str
     """Positions of the logical columns in a header row, or None when a required one is missing.
 
     Each column takes its first alias present (aliases are ordered most specific first), and a
-    header cell serves one column only.
+    header cell serves one column only. A column with `every_alias` also takes its other aliases
+    present, as `<name>_alt1`, `<name>_alt2` … (`zige.engine.kinds.alternate_name`).
     """
     labels = [normalise_header(c) for c in cells]
     positions: dict[str, int] = {}
     taken: set[int] = set()
     for column in columns:
+        extra = 0
         for alias in column.aliases:
             wanted = normalise_header(alias)
             found = next((i for i, lab in enumerate(labels) if lab == wanted and i not in taken), None)
-            if found is not None:
+            if found is None:
+                continue
+            taken.add(found)
+            if column.name not in positions:
                 positions[column.name] = found
-                taken.add(found)
-                break
-        else:
-            if column.required:
-                return None
+                if not column.every_alias:
+                    break
+            else:
+                extra += 1
+                positions[alternate_name(column.name, extra)] = found
+        if column.name not in positions and column.required:
+            return None
     return positions
 
 

@@ -28,6 +28,7 @@ from zige.engine.kinds import (
     UNIT_LOST_TERMS,
     UNIT_UNREACHABLE_TERMS,
     FeedKind,
+    alternate_name,
     negated_forms,
 )
 from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
@@ -470,14 +471,29 @@ def stage_roster_sql(
     for name, label in ROSTER_DATE_LABELS.items():
         checks.append((_date_check(col(name), f"p_{name}", False), label, coalesce_sql(col(name))))
     check_columns, reason, field, value = _first_failure(checks)
-    texts = ", ".join(f"{clean_text_sql(col(c))} AS {c}" for c in ROSTER_TEXT_COLUMNS)
+    # 联系电话, 手机号码, 手机号 …: every one present, in alias order (`Column.every_alias`). The
+    # mobile is the first valid mobile among them, row by row (spec §2: channel sms when the
+    # roster has one); the phone text is the first non-empty one.
+    phones = [
+        "phone",
+        *(alternate_name("phone", k) for k in range(1, 10) if alternate_name("phone", k) in present),
+    ]
+    mobile = "coalesce(" + ", ".join(mobile_sql(col(c), d) for c in phones) + ")"
+    phone_text = (
+        "CASE "
+        + " ".join(f"WHEN {clean_text_sql(col(c))} <> '' THEN {clean_text_sql(col(c))}" for c in phones)
+        + " ELSE '' END"
+    )
+    texts = ", ".join(
+        f"{phone_text if c == 'phone' else clean_text_sql(col(c))} AS {c}" for c in ROSTER_TEXT_COLUMNS
+    )
     dates = ", ".join(f"{parse_date_sql(col(c), d)} AS p_{c}" for c in ROSTER_DATE_LABELS)
     return f"""
 SELECT {file_no} AS file_no, _row AS row_no, {clean_text_sql(col("person_no"))} AS person_no,
        {clean_text_sql(col("name"))} AS name, {name_key_sql(col("name"), d)} AS name_key,
        id18 AS id_number, {clean_text_sql(col("unit_no"))} AS unit_no,
        p_benefit_status AS benefit_status, p_monthly_amount AS monthly_amount, {texts},
-       {mobile_sql(col("phone"), d)} AS mobile,
+       {mobile} AS mobile,
        p_status_since AS status_since, p_retirement_date AS retirement_date,
        p_last_certified_on AS last_certified_on,
        {yes_no_sql(col("lives_abroad"))} AS lives_abroad, {yes_no_sql(col("has_social_card"))} AS has_social_card,
