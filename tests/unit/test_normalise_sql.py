@@ -225,6 +225,11 @@ DATE_CASES: list[tuple[str | None, date | None]] = [
     ("2026/3/5 8:15", DAY),
     ("2026年3月5日 10:00", DAY),
     ("20260305 101500", DAY),
+    ("20260305103000", DAY),  # a compact time stamp (spec §5: date-times with a time part)
+    ("202603051030", DAY),
+    ("2026年3月5日10:30", DAY),
+    ("2026年3月5日10时30分", DAY),
+    ("2026年03月05日 10时30分00秒", DAY),
     ("2026-03-05T10:00:00", DAY),
     ("2026-03-05T10:00:00.123+08:00", DAY),
     ("2026-03-05 10:00:00.000", DAY),
@@ -255,6 +260,10 @@ DATE_CASES: list[tuple[str | None, date | None]] = [
     ("26-3-5", None),
     ("2026030", None),
     ("202603051", None),
+    ("20260230103000", None),  # no 30 February, whatever the time
+    ("2026030510300", None),  # 13 digits
+    ("2026030510", None),  # 10 digits
+    ("2026年2月30日10:30", None),
     ("1234", None),
 ]
 
@@ -343,10 +352,11 @@ def test_parse_date_never_invents_a_day(texts: list[str]) -> None:
         if re.fullmatch(r"[0-9]{5}(\.[0-9]+)?", stripped):
             assert day == date(1899, 12, 30) + timedelta(days=int(stripped.split(".")[0]))
             continue
-        day_part = stripped.replace("T", " ").split(" ")[0]
-        groups = [int(g) for g in re.findall(r"[0-9]+", day_part)]
-        if len(groups) == 1:  # 20260305
-            g = f"{groups[0]:08d}"
+        day_part = stripped.replace("T", " ").split(" ")[0].split("日")[0]
+        digits = re.findall(r"[0-9]+", day_part)
+        groups = [int(g) for g in digits]
+        if len(groups) == 1:  # 20260305, or a compact stamp 20260305103000 / 202603051030
+            g = digits[0][:8] if len(digits[0]) in (12, 14) else f"{groups[0]:08d}"
             groups = [int(g[:4]), int(g[4:6]), int(g[6:])]
         assert groups == [day.year, day.month, day.day], (text, day)
 

@@ -123,13 +123,15 @@ def parse_date_sql(col: str, d: Dialect = DUCKDB) -> str:
     """A DATE from any format of spec §5, or NULL.
 
     `2026-03-05`, `2026/3/5`, `20260305`, `2026年3月5日`, `2026.03.05`, any of those with a time
-    part, and an Excel serial day number (a date cell read without its format).
+    part (after a space or `T`, after 日 even without one: `2026年3月5日10:30`, or run on in a
+    compact stamp: `20260305103000`, `202603051030`), and an Excel serial day number (a date cell
+    read without its format). The time part is not read.
     """
     text = clean_text_sql(col)
-    day_part = f"split_part(replace({text}, 'T', ' '), ' ', 1)"
-    unified = d.regexp_replace_all(f"replace({day_part}, '日', '')", "[年月./]", "-")
+    day_part = f"split_part(split_part(replace({text}, 'T', ' '), ' ', 1), '日', 1)"
+    unified = d.regexp_replace_all(day_part, "[年月./]", "-")
     compact = (
-        f"CASE WHEN {d.matches(unified, '[0-9]{8}')} "
+        f"CASE WHEN {d.matches(unified, '[0-9]{8}([0-9]{4}([0-9]{2})?)?')} "
         f"THEN substr({unified}, 1, 4) || '-' || substr({unified}, 5, 2) || '-' || substr({unified}, 7, 2) "
         f"ELSE {unified} END"
     )
