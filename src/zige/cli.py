@@ -13,6 +13,15 @@ from zige.cli_common import err, fail, out, parse_day, progress_bar
 from zige.engine.labels import KIND_ZH, REASON_ZH, STATUS_ZH
 
 
+def parse_region(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A click callback for a 6-digit 行政区划 code (附件2: 《全国行政区划代码》 6 位数字代码); empty
+    is the default (the province's own code)."""
+    code = (value or "").strip()
+    if code and not (len(code) == 6 and code.isascii() and code.isdigit()):
+        raise click.BadParameter(f"{value!r} is not a 6-digit 行政区划 code (e.g. 140100 for 太原市)")
+    return code
+
+
 @click.group()
 @click.version_option(package_name="zige")
 def main() -> None:
@@ -97,7 +106,12 @@ def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
 @click.option("--as-of", "as_of", required=True, callback=parse_day, help="比对基准日 YYYY-MM-DD")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="output directory")
 @click.option("--home-province", default="14", show_default=True, help="2-digit code of the home province")
-@click.option("--insured-region", default="", help="附件2 参保地行政区划 (default: <province>0000)")
+@click.option(
+    "--insured-region",
+    default="",
+    callback=parse_region,
+    help="附件2 参保地行政区划, a 6-digit code (default: <province>0000)",
+)
 @click.option(
     "--kinds-config",
     type=click.Path(path_type=Path),

@@ -431,3 +431,41 @@ def test_a_landline_in_one_phone_column_does_not_hide_a_mobile_in_another(tmp_pa
     assert results == {"P01": ("1", "sms"), "P02": ("1", "sms"), "P03": ("1", "unit"), "P04": ("1", "sms")}
     reminders = {r["person_no"]: r["phone"] for r in read_csv_rows(tmp_path / "out" / "reminders.csv")}
     assert reminders == {"P01": "13912345678", "P02": "13800000001", "P03": "", "P04": "13700000002"}
+
+
+def test_residence_region_text_is_kept_and_marked_not_replaced_by_the_hukou_region(tmp_path: Path) -> None:
+    """附件2 (spec §7; rules §6.1): 居住地行政区划 as text is kept and marked yellow for the unit, never
+    replaced by the ID's own (户籍) region; empty still takes the ID's region."""
+    hebei = make_id("130102", "19500101", 5)
+    henan = make_id("410105", "19500101", 6)
+    beijing = make_id("110101", "19500101", 7)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "个人编号,姓名,身份证号,单位编号,是否办理社保卡,居住地行政区划\n"
+        f"P01,张三,{hebei},U01,否,太原市小店区\n"
+        f"P02,李四,{henan},U01,否,140105\n"
+        f"P03,王五,{beijing},U01,否,\n",
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    out = tmp_path / "out"
+    certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=out))
+    sheet = openpyxl.load_workbook(out / "out_of_province.xlsx").active
+    assert sheet is not None
+    rows = {r[4].value: r for r in sheet.iter_rows() if r[4].value in ("P01", "P02", "P03")}
+    assert {p: rows[p][3].value for p in rows} == {"P01": "太原市小店区", "P02": "140105", "P03": "110101"}
+    assert rows["P01"][3].fill.fgColor.rgb.endswith("FFFF99")
+    assert not rows["P02"][3].fill.fgColor.rgb.endswith("FFFF99")
+
+
+@pytest.mark.parametrize("region", ["1401", "14010a", "太原市", "１４０１００", "1401000"])
+def test_cli_refuses_an_insured_region_that_is_not_six_digits(tmp_path: Path, region: str) -> None:
+    roster, feeds = _province(tmp_path)
+    args = ["certify", "--roster", str(roster), "--feeds", str(feeds), "--as-of", "2026-03-31"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--insured-region", region])
+    assert result.exit_code == 2, result.output
+    assert "--insured-region" in result.stderr and "6-digit" in result.stderr
+    assert not (tmp_path / "out").exists()  # refused before anything ran
+    ok = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "ok"), "--insured-region", "140100"])
+    assert ok.exit_code == 0, ok.output

@@ -127,7 +127,7 @@ PENDING_GROUPS: Mapping[str, tuple[str, ...]] = {
 }
 OUT_OF_PROVINCE_HEADERS: tuple[str, ...] = tuple(c.label for c in _OUT_COLS)
 
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 _REGION = re.compile(r"\d{6}")
 _WIDE = re.compile(r"[^\x00-\x7f]")
 
@@ -281,7 +281,7 @@ def _text(row: Mapping[str, str], key: str) -> str:
 
 def _region_code(raw: str) -> str:
     """A 行政区划 code as text, repaired from full-width digits or a float's `.0` tail."""
-    code = raw.strip().translate(_FULLWIDTH_DIGITS)
+    code = raw.strip().translate(FULLWIDTH_DIGITS)
     if code.endswith(".0"):
         code = code[:-2]
     return code

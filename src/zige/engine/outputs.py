@@ -180,8 +180,15 @@ def _write_pending_chunk(jobs: list[PendingJob]) -> None:
 
 
 def _region6(value: str | None, fallback: str) -> str:
-    digits = re.sub(r"\D", "", value or "")
-    return digits[:6] if len(digits) >= 6 else fallback
+    """附件2 居住地行政区划 (docs/rules.md §6.1): the roster's code cut to 6 digits; the ID's region
+    (`fallback`) only when the roster has nothing. A value that holds no 6-digit code
+    (`太原市小店区`) is kept as given: the workbook marks it yellow for the unit to correct, and
+    the 户籍 region, which is not where the person lives, is never put in its place."""
+    text = (value or "").strip()
+    if not text:
+        return fallback
+    digits = re.sub(r"[^0-9]", "", text.translate(forms.FULLWIDTH_DIGITS))
+    return digits[:6] if len(digits) >= 6 else text
 
 
 def _write_out_of_province(run: Certification) -> int:
