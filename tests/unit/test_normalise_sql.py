@@ -450,6 +450,8 @@ UNIT_RESULT_CASES = [
     ("具备资格", "eligible"),
     ("未具备资格", None),  # before, 具备 was found in it: alive evidence
     ("eligible", "eligible"),
+    ("ineligible", None),  # before, 'eligible' was found in it: alive evidence
+    ("not eligible", None),
     ("", None),
     ("其他", None),
 ]
