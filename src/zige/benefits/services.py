@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from zige.accounts.models import Role
@@ -359,22 +359,25 @@ def _roster_state_starts(people: set[int]) -> dict[int, tuple[date | None, datet
     """For each recipient, when their current roster state (待遇状态 and 状态变更日期) began, as far
     as the system can tell: the roster's 状态变更日期, and the time of the latest roster import that
     changed either field (`RecipientChange`). Either may be unknown (None)."""
+    from zige.feeds.store import in_lists
     from zige.roster.models import RecipientChange
 
     starts: dict[int, tuple[date | None, datetime | None]] = {}
-    recipients = Recipient.objects.all()
-    changes = RecipientChange.objects.filter(field__in=("benefit_status", "status_since"))
-    if len(people) < 5000:
-        recipients = recipients.filter(pk__in=people)
-        changes = changes.filter(recipient_id__in=people)
-    for rid, since in recipients.values_list("pk", "status_since"):
-        if rid in people:
+    # Only these people, a slice at a time: a province's roll is millions of rows.
+    for chunk in in_lists(sorted(people)):
+        for rid, since in Recipient.objects.filter(pk__in=chunk).values_list("pk", "status_since"):
             starts[rid] = (since, None)
-    for rid, changed_at in changes.values_list("recipient_id", "changed_at"):
-        if rid in starts:
-            since, latest = starts[rid]
-            if latest is None or changed_at > latest:
-                starts[rid] = (since, changed_at)
+        latest_changes = (
+            RecipientChange.objects.filter(
+                recipient_id__in=chunk, field__in=("benefit_status", "status_since")
+            )
+            .values("recipient_id")
+            .annotate(latest=Max("changed_at"))
+            .values_list("recipient_id", "latest")
+        )
+        for rid, changed_at in latest_changes:
+            if rid in starts:
+                starts[rid] = (starts[rid][0], changed_at)
     return starts
 
 
