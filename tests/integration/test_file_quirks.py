@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -469,3 +469,28 @@ def test_cli_refuses_an_insured_region_that_is_not_six_digits(tmp_path: Path, re
     assert not (tmp_path / "out").exists()  # refused before anything ran
     ok = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "ok"), "--insured-region", "140100"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_an_event_dated_before_the_persons_birth_is_a_bad_date_not_a_death(tmp_path: Path) -> None:
+    """A death typed 1926 for someone born in 1950: an impossible date (rules §4), rejected —
+    read as evidence it would stop the pension from 1926 and recover 100 years of it."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"个人编号,姓名,身份证号,单位编号,月养老金\nP001,张三,{A},U01,3000\n", encoding="utf-8")
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    born = f"{A[6:10]}-{A[10:12]}-{A[12:14]}"
+    before = (date.fromisoformat(born) - timedelta(days=1)).isoformat()
+    (feeds / "death_2026.csv").write_text(
+        f"身份证号,姓名,死亡日期,信息来源\n{A},张三,1926-06-01,民政\n{A},张三,{before},民政\n",
+        encoding="utf-8",
+    )
+    (feeds / "rail_2026.csv").write_text(f"身份证号,姓名,乘车日期\n{A},张三,{born}\n", encoding="utf-8")
+    certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    rejects = read_csv_rows(tmp_path / "out" / "rejects.csv")
+    assert [(r["file"], r["row"], r["field"], r["reason"]) for r in rejects] == [
+        ("death_2026.csv", "2", "死亡日期", "bad_date"),
+        ("death_2026.csv", "3", "死亡日期", "bad_date"),
+    ]
+    (result,) = read_csv_rows(tmp_path / "out" / "results.csv")
+    # Not stopped: no death is evidence; the trip on the day of birth itself is a possible date.
+    assert (result["status"], result["evidence_kind"], result["evidence_date"]) == ("pending", "rail", born)

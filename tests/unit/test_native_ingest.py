@@ -148,6 +148,9 @@ EDGE_ROWS = [
     f"{OTHER},李四,2026-03-10,\u2003G7\u2003,太原\u3000南,北京",
     f"{OTHER},李四,2026-03-10,G7,太原 南,北京",  # not the same detail as the row above
     f"{OTHER},李四,2026-03-10,G7,太原 南,北京",  # an exact duplicate of the row above
+    f"{GOOD},张三,1950-03-04,G1,太原南,北京西",  # a day before the birth date: bad_date
+    f"{GOOD},张三,1950-03-05,G9,太原南,北京西",  # the birth date itself: a possible day
+    f"{OTHER[:6]}{OTHER[8:17]},老号码,1948-12-30,K7,大同,太原",  # a 15-digit ID, before its birth
     f"{OTHER},李四,2026-01-31,D1,大同,忻州",
     f"{OTHER},李四,2025-12-31,D1,大同,忻州",
     # The rejects the native scan gives itself (an empty ID on a row with a date, a plain ID with

@@ -341,15 +341,28 @@ def _kind_columns(kind: FeedKind, col: Callable[[str], str], d: Dialect) -> list
 ID_FIELD = "身份证号"
 
 
+def _event_date_check(col: str, born: str) -> str:
+    """`_date_check` of a row's (required) event date, which also may not lie before the
+    person's birth date (`born`: YYYYMMDD as an integer, from the ID): a death in 1926 of someone
+    born in 1950 is a typo, not evidence, and read as one it would stop the pension from 1926
+    (docs/rules.md §4, an impossible date)."""
+    ymd = "(year(ev_date) * 10000 + month(ev_date) * 100 + day(ev_date))"
+    return (
+        f"CASE WHEN {clean_text_sql(col)} = '' THEN 'missing_value' WHEN ev_date IS NULL THEN 'bad_date' "
+        f"WHEN {ymd} < {born} THEN 'bad_date' END"
+    )
+
+
 def _feed_checks(
-    kind: FeedKind, col: Callable[[str], str], sub: str | None, id_reason: str
+    kind: FeedKind, col: Callable[[str], str], sub: str | None, id_reason: str, born: str
 ) -> list[tuple[str, str, str]]:
     """(reason expression, field, raw value) of every check of a feed row, in the order the first
-    failure is reported: ID, name, event date, then the kind's own columns."""
+    failure is reported: ID, name, event date (`born`: the birth date of a valid ID, YYYYMMDD),
+    then the kind's own columns."""
     checks: list[tuple[str, str, str]] = [
         (id_reason, ID_FIELD, coalesce_sql(col("id_number"))),
         (_required(col("name")), "姓名", coalesce_sql(col("name"))),
-        (_date_check(col("event_date"), "ev_date", True), kind.date.zh, coalesce_sql(col("event_date"))),
+        (_event_date_check(col("event_date"), born), kind.date.zh, coalesce_sql(col("event_date"))),
     ]
     for c in kind.others:
         if c.name == "end_date":
@@ -392,7 +405,7 @@ def stage_feed_sql(
         *_kind_columns(kind, col, d),
     ]
     check_columns, reason, field, value = _first_failure(
-        _feed_checks(kind, col, sub, id_reason_sql("id_clean", "id18", as_of, d))
+        _feed_checks(kind, col, sub, id_reason_sql("id_clean", "id18", as_of, d), _BORN_OF_ID18)
     )
     derived_columns = ", ".join(x for x in derived if x)
     return f"""
@@ -1002,6 +1015,10 @@ def birth_ok_sql(birth: str, as_of: date) -> str:
 
 
 _ID18_PATTERN = "[0-9]{17}[0-9X]"
+# The birth date (YYYYMMDD, an integer) of a plain ID split into `id_hi` and `id_lo`
+# (`fast_id_sql`), and of any other one from its 18-character form `id18` (NULL if not digits).
+_PLAIN_BIRTH = "(id_hi % 1000 * 100000 + CAST(floor(id_lo / 1000.0) AS BIGINT))"
+_BORN_OF_ID18 = "TRY_CAST(substr(id18, 7, 8) AS BIGINT)"
 
 
 def fast_id_sql(col: str, as_of: date, d: Dialect = DUCKDB) -> tuple[str, str, str]:
@@ -1021,7 +1038,7 @@ def fast_id_sql(col: str, as_of: date, d: Dialect = DUCKDB) -> tuple[str, str, s
         f"CASE WHEN NOT id_plain THEN {clean_id_sql(col, d)} END AS id_clean "
         f"FROM (SELECT *, {plain} AS id_plain"
     )
-    birth = "(id_hi % 1000 * 100000 + CAST(floor(id_lo / 1000.0) AS BIGINT))"
+    birth = _PLAIN_BIRTH
     fast_reason = (
         f"CASE WHEN {check_char_parts_sql('id_hi', 'id_lo', div='float')} <> substr({col}, 18, 1) "
         f"THEN 'bad_id_checksum' WHEN NOT {birth_ok_sql(birth, as_of)} THEN 'bad_id_birth_date' END"
@@ -1061,12 +1078,13 @@ def stage_feed_keyed_sql(
 
     detail, sub = _detail_and_sub(kind, col)
     key, id_reason, id_derived = fast_id_sql(col("id_number"), as_of, d)
+    born = f"CASE WHEN id_plain THEN {_PLAIN_BIRTH} ELSE {_BORN_OF_ID18} END"
     derived = [
         f"CASE WHEN NOT id_plain THEN {id18_sql('id_clean', d)} END AS id18",
         f"{fast_date_sql(col('event_date'), d)} AS ev_date",
         *_kind_columns(kind, col, d),
     ]
-    check_columns, reason, field, value = _first_failure(_feed_checks(kind, col, sub, id_reason))
+    check_columns, reason, field, value = _first_failure(_feed_checks(kind, col, sub, id_reason, born))
     derived_columns = ", ".join(x for x in derived if x)
     kept = "".join(f", {k}" for k in keep)
     return f"""

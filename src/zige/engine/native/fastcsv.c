@@ -428,6 +428,8 @@ int zige_scan(zige_scan_args *a) {
         if (ok) {
             key = id_key_of(fs[a->id_col], fe[a->id_col], a->birth_low, a->birth_high);
             ok = key > 0 && parse_day(fs[a->date_col], fe[a->date_col], &y, &m, &d);
+            /* a day before the birth date (the key's first 8 digits) is the SQL path's bad_date */
+            ok = ok && (int64_t)y * 10000 + m * 100 + d >= key / 1000000000;
         }
         if (ok) {
             /* the name is required: not blank after trim */
