@@ -210,7 +210,19 @@ NON_CUSTODIAL_MARKERS: tuple[str, ...] = ("缓刑", "管制", "监外执行")
 # term preceded by a negation (未丧失资格, 非死亡) is not mentioned, and a text that revokes
 # (撤销宣告死亡, 撤销死亡宣告, 撤销宣告失踪) mentions no loss, death or missing: read as a loss, such a
 # record would stop a pension and recover money from a person the record says is not lost.
-NEGATION_PREFIXES: tuple[str, ...] = ("未", "不", "非", "无", "没", "未被", "不被", "not ", "non-", "non", "in")
+NEGATION_PREFIXES: tuple[str, ...] = (
+    "未",
+    "不",
+    "非",
+    "无",
+    "没",
+    "未被",
+    "不被",
+    "not ",
+    "non-",
+    "non",
+    "in",
+)
 REVOCATION_MARKERS: tuple[str, ...] = ("撤销", "撤消", "撤回", "revoke", "revocation", "annul")
 UNIT_LOST_TERMS: tuple[str, ...] = ("不具备", "丧失", "lost")
 UNIT_UNREACHABLE_TERMS: tuple[str, ...] = ("无法联系", "联系不上", "失联", "unreachable")
