@@ -33,6 +33,7 @@ from zige.notifications.models import (
     JobRun,
     Message,
 )
+from zige.notifications.selectors import unit_notices
 from zige.notifications.services import _claim, messages_for_run, messages_send_due
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +166,29 @@ def test_a_failed_app_certification_gets_one_notice(tmp_path: Path) -> None:
     assert "未通过" in notices[0].text
     do_run()
     assert Message.objects.filter(kind="app_failed").count() == 2
+
+
+def test_a_later_run_that_stops_or_suspends_cancels_the_unsent_messages(tmp_path: Path) -> None:
+    """A reminder queued (quiet hours, a retry) or listed for the unit is not sent to someone a
+    later run finds dead or suspends: the run cancels it (notice 二(二))."""
+    roster(tmp_path, [person(1, "13812345678"), person(2, ""), person(3, "13812345673")])
+    do_run()
+    assert set(Message.objects.values_list("status", flat=True)) == {"queued", "listed"}
+    deaths = [[make_id(101, date(1950, 1, 1)), "王小1明", "2026-11-20"], [make_id(102, date(1950, 1, 1)), "王小2明", "2026-11-21"]]  # fmt: skip
+    do_import(write_csv(tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], deaths))
+    run = do_run(now=datetime(2026, 11, 30, 23, tzinfo=UTC))
+    assert set(Decision.objects.filter(run=run).values_list("recipient__person_no", "status")) == {
+        ("P001", "stop"), ("P002", "stop"), ("P003", "eligible"),
+    }  # fmt: skip
+    status = dict(Message.objects.values_list("recipient__person_no", "status"))
+    assert status == {"P001": "cancelled", "P002": "cancelled", "P003": "queued"}
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    report = messages_send_due(
+        gateway=gateway, clock=Clock(datetime(2026, 12, 1, 2, tzinfo=UTC)), config=CONFIG
+    )
+    assert report.sent == 1 and [x["mobile"] for x in lines(gateway.path)] == ["13812345673"]
+    unit = Message.objects.get(recipient__person_no="P002").unit
+    assert not unit_notices(unit, UserFactory(role="bureau_admin")).exists()
 
 
 def test_mobile_numbers_are_validated() -> None:

@@ -42,6 +42,9 @@ class MessageStatus(models.TextChoices):
     UNDELIVERED = "undelivered", "未送达"
     FAILED = "failed", "发送失败"
     LISTED = "listed", "已列入单位通知名单"
+    # Not sent / taken off the unit's list: a later run found the person dead, stopped or
+    # suspended before the message went out (notice 二(二): no reminder to certify then).
+    CANCELLED = "cancelled", "已取消"
 
 
 class Message(models.Model):

@@ -23,7 +23,11 @@ def person_messages(recipient: Recipient, user: Any) -> QuerySet[Message]:
 def unit_notices(unit: Unit, user: Any) -> QuerySet[Message]:
     """The unit's notice list: its people without a mobile number who are to be reminded."""
     return (
-        scope_by_unit_field(Message.objects.filter(unit=unit, channel="unit"), user, "unit_id")
+        scope_by_unit_field(
+            Message.objects.filter(unit=unit, channel="unit").exclude(status=MessageStatus.CANCELLED),
+            user,
+            "unit_id",
+        )
         .select_related("recipient")
         .order_by("due_on", "recipient__person_no", "kind")
     )

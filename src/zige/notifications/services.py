@@ -113,6 +113,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
     config = config or current()
     problems = check_templates(config, unit=False)
     with transaction.atomic():
+        cancelled = _cancel_for_lost(run_id=run_id, now=now)
         if problems:  # nothing is lost: the next run creates them once the template is fixed
             audit_record(
                 action="messages.skipped", target_type="run_messages", target_id=run_id, at=now,
@@ -147,11 +148,30 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             "sms": sum(1 for m in messages if m.channel == Channel.SMS),
             "unit": sum(1 for m in messages if m.channel == Channel.UNIT),
             "app_failed": sum(1 for m in messages if m.kind == Kind.APP_FAILED),
+            "cancelled": cancelled,
         }
         audit_record(
             action="messages.created", target_type="run_messages", target_id=run_id, at=now, after=counts
         )
     return counts
+
+
+# A run that finds someone dead (stop) or suspends them: whatever of theirs has not gone out yet
+# must not (a reminder to certify on a dead person's phone, or on their unit's list).
+NO_MESSAGE_STATUSES = ("stop", "suspend")
+
+
+def _cancel_for_lost(*, run_id: int, now: datetime) -> int:
+    """Cancel the unsent messages (queued, waiting to retry, on a unit's list) of everyone this
+    run stops or suspends; a message in flight (`sending`) is left to its sender."""
+    lost = Decision.objects.filter(run_id=run_id, status__in=NO_MESSAGE_STATUSES).values("recipient_id")
+    return Message.objects.filter(
+        recipient_id__in=lost,
+        status__in=(MessageStatus.QUEUED, MessageStatus.RETRYING, MessageStatus.LISTED),
+    ).update(
+        status=MessageStatus.CANCELLED, next_attempt_at=None,
+        last_error=f"cancelled by run {run_id} at {now.isoformat()}: stopped or suspended",
+    )  # fmt: skip
 
 
 def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _Row:
