@@ -459,6 +459,32 @@ def test_approval_proposes_the_payment_change(
         assert submission.payment_ref.startswith("payment_action:")
 
 
+def test_approval_back_pays_an_imprisoned_person_from_the_month_after_release(
+    task: VerificationTask, unit_op: Any, officer: Any, tmp_path: Path
+) -> None:
+    """A 暂停 person suspended for imprisonment (停发原因 服刑) whom the unit confirms alive: back pay
+    from the month after their release (docs/rules.md §5.3), as a run gives it — the release is in
+    the evidence store, imported like any feed."""
+    from zige.feeds.services import import_execute, import_submit
+
+    person = task.recipient
+    Recipient.objects.filter(pk=person.pk).update(
+        benefit_status="suspended", status_since=date(2025, 3, 1), status_reason="服刑"
+    )
+    release = tmp_path / "release_2026.csv"
+    release.write_text(
+        f"身份证号,姓名,释放日期\n{person.id_number},{person.name},2026-09-15\n", encoding="utf-8"
+    )
+    batch = import_submit(
+        source=release, file_name=release.name, kind=None, user=officer, now=NOW, enqueue=False
+    )
+    assert import_execute(batch_id=batch.pk, now=NOW).rows_used == 1
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(), now=LATER)
+    submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    # as of 2026-12-03: 2026-10 … 2026-12, not from 2025-03 (prison) and not nothing
+    assert _actions(person) == [("resume", "2027-01", 3, Decimal("9300.00"), "verification")]
+
+
 # --- the review queue ------------------------------------------------------------------------
 
 

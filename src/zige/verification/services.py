@@ -46,7 +46,7 @@ from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.calendar import add_months
 from zige.certification.models import Decision, Run
-from zige.engine.kinds import unit_result_of
+from zige.engine.kinds import is_imprisonment_reason, unit_result_of
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
 from zige.roster.models import Recipient
@@ -810,9 +810,30 @@ def payment_change(
         status=status, reason="", evidence_kind="unit_confirm", evidence_date=evidence_date, certified_on=None,  # type: ignore[arg-type]
         due_on=None, remind=False, channel=None, action=None,
     )  # fmt: skip
+    facts = _recipient_facts(recipient)
     return rules.payment_action(
-        recipient=_recipient_facts(recipient), decision=decision, latest_release=None, as_of=as_of
+        recipient=facts, decision=decision, latest_release=_latest_release(facts, status, as_of), as_of=as_of
     )
+
+
+def _latest_release(facts: rules.Recipient, status: str, as_of: date) -> date | None:
+    """The person's latest 刑满释放 record dated on or before `as_of`, where the payment change
+    needs it: a 暂停 person suspended for imprisonment and found eligible is back-paid from the
+    month after release (docs/rules.md §5.3), as in the runs (`rules.decide`)."""
+    if not (
+        status == "eligible"
+        and facts.benefit_status == "suspended"
+        and is_imprisonment_reason(facts.status_reason or "")
+    ):
+        return None
+    from zige.feeds.selectors import evidence_for_person
+
+    releases = [
+        r["date"]
+        for r in evidence_for_person(id_number=facts.id_number)
+        if r["kind"] == "release" and r["date"] is not None and r["date"] <= as_of
+    ]
+    return max(releases, default=None)
 
 
 def _propose(
