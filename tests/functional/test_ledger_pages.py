@@ -5,6 +5,7 @@ other-province list and its 附件2 export read back."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,22 @@ def test_the_bureau_overview_counts_every_unit(client: Client, world: dict[str, 
     assert world["own"].unit_no in page and world["other"].unit_no in page
     assert 'data-testid="ledger-total">2<' in page and 'data-testid="ledger-not-visited">2<' in page
     assert "服务台账" in page and "异地居住" in page  # the navigation links
+
+
+def test_the_visit_and_mark_forms_fill_their_date_fields_in_the_format_a_date_input_reads(
+    client: Client, world: dict[str, Any]
+) -> None:
+    """An <input type="date"> takes only yyyy-mm-dd: the zh-Hans format 2026/11/30 leaves it empty,
+    so the visit form lost its default date and, on an error, the date the user had typed."""
+    client.force_login(world["staff"])
+    url = f"/ledger/people/{world['old'].person_no}/visits/new/"
+    today = timezone.localdate()
+    page = client.get(url).content.decode()
+    assert f'name="visited_on" value="{today.isoformat()}"' in page
+    assert today.strftime("%Y/%m/%d") not in page
+    yesterday = today - timedelta(days=1)
+    refused = client.post(url, {"visited_on": yesterday.isoformat(), "visitor": "", "outcome": "alive"})
+    assert refused.status_code == 200
+    assert f'name="visited_on" value="{yesterday.isoformat()}"' in refused.content.decode()
+    person_page = client.get(f"/ledger/people/{world['young'].person_no}/").content.decode()
+    assert re.search(r'name="since" value="\d{4}-\d{2}-\d{2}"', person_page)

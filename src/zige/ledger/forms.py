@@ -6,7 +6,7 @@ from django import forms
 
 from zige.ledger.models import MARKABLE_GROUPS, ExportFormat, Group, VisitOutcome
 
-_DATE = forms.DateInput(attrs={"type": "date", "class": "input"})
+_DATE = forms.DateInput(attrs={"type": "date", "class": "input"}, format="%Y-%m-%d")  # what type=date reads
 
 
 class MarkForm(forms.Form):
