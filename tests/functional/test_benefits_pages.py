@@ -234,3 +234,14 @@ def test_report_csv_quotes_a_unit_name_a_spreadsheet_would_run(wang: Any) -> Non
     case.unit.save()
     text = as_user(wang).get(reverse("benefits:report_csv")).content.decode("utf-8")
     assert f"\r\nunit,{case.unit.unit_no},'=HYPERLINK(1),1,9000.00," in text
+
+
+def test_the_batch_page_names_each_line_s_kind_in_chinese(wang: Any) -> None:
+    """The 类型 column showed the export file's code (resume, stop) instead of 恢复发放, 停发."""
+    payment_action(RecipientFactory(), state="approved", kind="resume", amount="100.00")
+    payment_action(RecipientFactory(), state="approved", kind="stop", amount="200.00")
+    client = as_user(wang)
+    client.post(reverse("benefits:batch_create"))
+    page = client.get(reverse("benefits:batch", args=[ExportBatch.objects.get().pk])).content.decode()
+    assert "恢复发放" in page and "停发" in page
+    assert '<td class="mono">resume</td>' not in page
