@@ -433,6 +433,14 @@ def test_decision_from_latest_succeeded_run() -> None:
     }
 
 
+def test_an_eligible_decision_s_reason_label_is_the_evidence_kind_in_chinese() -> None:
+    """For 具备资格 the reason is the evidence kind (`rail`); its label was the bare code, not 铁路出行."""
+    person = RecipientFactory()
+    _decision(_run(as_of=date(2026, 11, 30)), person, status="eligible", reason="rail", evidence_kind="rail")
+    decision = get_json(f"/api/v1/persons/{person.person_no}", **bearer(UserFactory()))[1]["decision"]
+    assert (decision["reason"], decision["reason_label"]) == ("rail", "铁路出行")
+
+
 def test_no_decision_when_person_not_in_latest_run() -> None:
     person = RecipientFactory()
     _decision(_run(as_of=date(2026, 10, 31)), person, status="eligible", reason="rail")

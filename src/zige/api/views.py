@@ -35,7 +35,7 @@ from zige.api.schemas import (
 )
 from zige.certification.models import Run, RunStatus
 from zige.certification.selectors import decision_in_run
-from zige.engine.labels import REASON_ZH, STATUS_ZH
+from zige.engine.labels import KIND_ZH, REASON_ZH, STATUS_ZH
 from zige.feeds.push import PushRefused, PushSignature, max_bytes, max_items, pushed_result_record
 from zige.roster.models import BenefitStatus, Recipient
 
@@ -172,7 +172,7 @@ def _current_decision(person: Recipient) -> dict[str, Any] | None:
         "status": decision.status,
         "status_label": STATUS_ZH.get(decision.status, decision.status),
         "reason": decision.reason,
-        "reason_label": REASON_ZH.get(decision.reason, decision.reason),
+        "reason_label": REASON_ZH.get(decision.reason) or KIND_ZH.get(decision.reason) or decision.reason,
         "evidence_kind": decision.evidence_kind,
         "evidence_date": decision.evidence_date,
         "certified_on": decision.certified_on,
