@@ -245,3 +245,23 @@ def test_the_batch_page_names_each_line_s_kind_in_chinese(wang: Any) -> None:
     page = client.get(reverse("benefits:batch", args=[ExportBatch.objects.get().pk])).content.decode()
     assert "恢复发放" in page and "停发" in page
     assert '<td class="mono">resume</td>' not in page
+
+
+@pytest.mark.parametrize("amount", ["1e999", "1e20", "-1e999"])
+def test_an_amount_too_large_is_refused_with_a_message_not_a_server_error(wang: Any, amount: str) -> None:
+    """1e999 is a finite Decimal, but quantizing it to fen raised InvalidOperation: a 500."""
+    person = RecipientFactory()
+    case, fraud = recovery_case(person), fraud_case(person, amount="1000.00")
+    client = as_user(wang)
+    posts = [
+        (reverse("benefits:fraud_new"), {"person_no": person.person_no, "amount": amount, "note": "冒领"}),
+        (reverse("benefits:recovery_payment", args=[case.pk]), {"amount": amount, "paid_on": "2026-10-01", "method": "现金"}),
+        (reverse("benefits:fraud_fine", args=[fraud.pk]), {"fine": amount}),
+        (reverse("benefits:fraud_collect", args=[fraud.pk]), {"amount": amount}),
+    ]  # fmt: skip
+    for url, data in posts:
+        response = client.post(url, data, follow=True)
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert "超出允许范围" in page or "应大于" in page, url
+    assert FraudCase.objects.count() == 1

@@ -128,6 +128,9 @@ def _require_bureau(user: Any) -> None:
         raise BenefitsError("只有社保局经办人员可以办理待遇业务")
 
 
+MONEY_LIMIT = Decimal(10) ** 14  # the amount columns are DecimalField(max_digits=16, decimal_places=2)
+
+
 def _money(value: Decimal | int | str | None, what: str = "金额") -> Decimal:
     try:
         amount = Decimal(str(value)) if value is not None else None
@@ -135,6 +138,8 @@ def _money(value: Decimal | int | str | None, what: str = "金额") -> Decimal:
         amount = None
     if amount is None or not amount.is_finite():
         raise BenefitsError(f"{what}不是有效的数字")
+    if abs(amount) >= MONEY_LIMIT:  # also keeps quantize() from raising on 1e999
+        raise BenefitsError(f"{what}超出允许范围（不超过 14 位整数）")
     if amount != amount.quantize(FEN, rounding=ROUND_HALF_UP):
         raise BenefitsError(f"{what}最多两位小数（元、角、分）")
     return amount.quantize(FEN)
