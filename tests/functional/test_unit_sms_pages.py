@@ -128,6 +128,16 @@ def test_the_operators_failed_list_names_the_unit(client: Client, sms: dict[str,
     )
 
 
+def test_the_outbox_counts_are_labelled_in_chinese(client: Client, sms: dict[str, Any]) -> None:
+    """发件箱 listed each count under the bare status code (queued, failed, sent)."""
+    html = page(client, UserFactory(role=Role.BUREAU_ADMIN), reverse("notifications:overview"))
+    outbox = html[html.index("发件箱") :]
+    outbox = outbox[: outbox.index("</section>")]
+    assert "<dt>sent</dt>" not in outbox and "<dt>failed</dt>" not in outbox
+    assert '<dt>已发送 <span class="muted mono">sent</span></dt>' in outbox
+    assert '<dt>发送失败 <span class="muted mono">failed</span></dt>' in outbox
+
+
 def test_the_scope_holds_whatever_unit_is_asked_for(sms: dict[str, Any]) -> None:
     """The selector itself keeps a unit operator to their unit (another unit asked for: nothing)."""
     from zige.notifications.selectors import unit_sms

@@ -21,10 +21,13 @@ from zige.accounts.scoping import scope_units
 from zige.notifications import selectors
 from zige.notifications.config import current
 from zige.notifications.content import check_templates
+from zige.notifications.models import MessageStatus
 from zige.notifications.services import parse_reports, receipts_record
 from zige.reports.pages import people_view, records_view
 from zige.roster.models import Unit
 from zige.spreadsheet import formula_safe
+
+STATUS_LABELS = dict(MessageStatus.choices)
 
 
 @records_view
@@ -36,7 +39,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         "notifications/overview.html",
         {
             "jobs": selectors.latest_jobs(),
-            "outbox": sorted(selectors.outbox_counts().items()),
+            "outbox": [
+                (STATUS_LABELS.get(status, status), status, n)
+                for status, n in sorted(selectors.outbox_counts().items())
+            ],
             "summary": summary,
             "quarantined": selectors.quarantined(),
             "failed": selectors.failed_messages(),
