@@ -23,7 +23,7 @@ from tests.factories import (
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.notifications.config import NotifyConfig
-from zige.notifications.models import Kind, Message
+from zige.notifications.models import JobRun, Kind, Message
 from zige.verification.models import VerificationTask
 from zige.verification.services import tasks_sweep
 
@@ -136,6 +136,13 @@ def test_the_outbox_counts_are_labelled_in_chinese(client: Client, sms: dict[str
     assert "<dt>sent</dt>" not in outbox and "<dt>failed</dt>" not in outbox
     assert '<dt>已发送 <span class="muted mono">sent</span></dt>' in outbox
     assert '<dt>发送失败 <span class="muted mono">failed</span></dt>' in outbox
+
+
+def test_the_scheduled_jobs_are_named_in_chinese(client: Client, sms: dict[str, Any]) -> None:
+    """定时任务 listed the jobs under their internal names only (daily_run, tasks_sweep)."""
+    JobRun.objects.create(job="daily_run", key="2026-11-30", status="succeeded", started_at=NOW)
+    html = page(client, UserFactory(role=Role.BUREAU_ADMIN), reverse("notifications:overview"))
+    assert '<dt>每日认证运行 <span class="muted mono">daily_run 2026-11-30</span></dt>' in html
 
 
 def test_the_scope_holds_whatever_unit_is_asked_for(sms: dict[str, Any]) -> None:

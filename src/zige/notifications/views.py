@@ -28,6 +28,13 @@ from zige.roster.models import Unit
 from zige.spreadsheet import formula_safe
 
 STATUS_LABELS = dict(MessageStatus.choices)
+JOB_LABELS = {  # the JobRun.job names of zige.notifications.jobs
+    "daily_run": "每日认证运行",
+    "summary": "晨报",
+    "tasks_sweep": "核实任务逾期检查",
+    "store_compact": "证据库整理",
+    "scheduler": "调度进程",
+}
 
 
 @records_view
@@ -38,7 +45,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         request,
         "notifications/overview.html",
         {
-            "jobs": selectors.latest_jobs(),
+            "jobs": [(JOB_LABELS.get(j.job, j.job), j) for j in selectors.latest_jobs()],
             "outbox": [
                 (STATUS_LABELS.get(status, status), status, n)
                 for status, n in sorted(selectors.outbox_counts().items())
