@@ -408,7 +408,9 @@ def test_login_through_the_form(site: Site, tab: Tab) -> None:
     tab.shot("01-login")
 
     tab.submit_login(site.users["bureau"], PASSWORD + "x")
-    expect(page.get_by_role("alert")).to_have_text("用户名或密码错误。")
+    expect(page.get_by_role("alert")).to_have_text(
+        "用户名或密码错误，或账户已被暂时锁定。请稍后再试，或联系社保局管理员。"
+    )
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
     expect(page.locator("nav.mainnav")).to_have_count(0)
     tab.shot("01-login-wrong-password")
