@@ -293,9 +293,15 @@ def _required(col: str) -> str:
     return f"CASE WHEN {clean_text_sql(col)} = '' THEN 'missing_value' END"
 
 
-def _date_check(col: str, parsed: str, required: bool) -> str:
+def _date_check(col: str, parsed: str, required: bool, not_before: str | None = None) -> str:
+    """`missing_value` (when `required`) or `bad_date` for a date column; with `not_before` (a
+    YYYYMMDD integer expression) a parsed day before it is `bad_date` too."""
     missing = f"WHEN {clean_text_sql(col)} = '' THEN {'NULL' if not required else quote('missing_value')} "
-    return f"CASE {missing}WHEN {parsed} IS NULL THEN 'bad_date' END"
+    early = ""
+    if not_before is not None:
+        ymd = f"(year({parsed}) * 10000 + month({parsed}) * 100 + day({parsed}))"
+        early = f" WHEN {ymd} < {not_before} THEN 'bad_date'"
+    return f"CASE {missing}WHEN {parsed} IS NULL THEN 'bad_date'{early} END"
 
 
 # The column of each kind that carries its result or class (`sub`); other kinds have none.
@@ -341,18 +347,6 @@ def _kind_columns(kind: FeedKind, col: Callable[[str], str], d: Dialect) -> list
 ID_FIELD = "身份证号"
 
 
-def _event_date_check(col: str, born: str) -> str:
-    """`_date_check` of a row's (required) event date, which also may not lie before the
-    person's birth date (`born`: YYYYMMDD as an integer, from the ID): a death in 1926 of someone
-    born in 1950 is a typo, not evidence, and read as one it would stop the pension from 1926
-    (docs/rules.md §4, an impossible date)."""
-    ymd = "(year(ev_date) * 10000 + month(ev_date) * 100 + day(ev_date))"
-    return (
-        f"CASE WHEN {clean_text_sql(col)} = '' THEN 'missing_value' WHEN ev_date IS NULL THEN 'bad_date' "
-        f"WHEN {ymd} < {born} THEN 'bad_date' END"
-    )
-
-
 def _feed_checks(
     kind: FeedKind, col: Callable[[str], str], sub: str | None, id_reason: str, born: str
 ) -> list[tuple[str, str, str]]:
@@ -362,7 +356,13 @@ def _feed_checks(
     checks: list[tuple[str, str, str]] = [
         (id_reason, ID_FIELD, coalesce_sql(col("id_number"))),
         (_required(col("name")), "姓名", coalesce_sql(col("name"))),
-        (_event_date_check(col("event_date"), born), kind.date.zh, coalesce_sql(col("event_date"))),
+        # Not before the birth date in the ID (`born`): a death in 1926 of someone born in 1950 is
+        # a typo, not evidence — read as one it would stop the pension from 1926 (rules §4).
+        (
+            _date_check(col("event_date"), "ev_date", True, born),
+            kind.date.zh,
+            coalesce_sql(col("event_date")),
+        ),
     ]
     for c in kind.others:
         if c.name == "end_date":
