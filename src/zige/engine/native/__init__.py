@@ -139,11 +139,14 @@ def small_pages(count: int, dtype: Any) -> npt.NDArray[Any]:
     pages are in memory already, where a fresh one costs the kernel a fault and a zeroed page
     each. The memory is free again when the last array or Arrow buffer over it goes."""
     size = max(1, count * np.dtype(dtype).itemsize)
-    area = POOL.take(size) if size >= POOL_SMALLEST else None
-    if area is None:
-        area = _mapping(POOL.size_class(size) if size >= POOL_SMALLEST else size)
-        if size >= POOL_SMALLEST:
-            POOL.add(area)
+    if size < POOL_SMALLEST:
+        area = _mapping(size)
+    else:
+        taken = POOL.take(size)
+        if taken is None:
+            taken = _mapping(POOL.size_class(size))
+            POOL.add(taken)
+        area = taken
     return np.frombuffer(area, dtype=dtype, count=count)
 
 
