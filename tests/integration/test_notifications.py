@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from tests.factories import UnitFactory, UnitOperatorFactory, UserFactory, make_id
 from tests.integration.test_runs import ROSTER_HEADER, do_import, do_run, write_csv
+from zige.audit.models import AuditEvent
 from zige.certification.models import Decision
 from zige.feeds.models import PushedResult
 from zige.notifications import jobs
@@ -35,6 +36,7 @@ from zige.notifications.models import (
 )
 from zige.notifications.selectors import unit_notices
 from zige.notifications.services import _claim, messages_for_run, messages_send_due
+from zige.roster.models import Recipient
 
 pytestmark = pytest.mark.django_db
 
@@ -189,6 +191,49 @@ def test_a_later_run_that_stops_or_suspends_cancels_the_unsent_messages(tmp_path
     assert report.sent == 1 and [x["mobile"] for x in lines(gateway.path)] == ["13812345673"]
     unit = Message.objects.get(recipient__person_no="P002").unit
     assert not unit_notices(unit, UserFactory(role="bureau_admin")).exists()
+
+
+def terminated(row: list[str]) -> list[str]:
+    return [*row[:5], "终止", *row[6:]]
+
+
+def test_a_roster_import_that_terminates_someone_cancels_their_unsent_messages(tmp_path: Path) -> None:
+    """终止 comes through the roster, not a run's decision, and a 终止 person is in no later run:
+    the import that terminates them cancels what of theirs has not gone out, in its own
+    transaction, audited on the import. Nobody else's messages change."""
+    people = [person(1, "13812345678"), person(2, ""), person(3, "13812345673")]
+    roster(tmp_path, people)
+    do_run()
+    assert set(Message.objects.values_list("status", flat=True)) == {"queued", "listed"}
+    batch = do_import(
+        write_csv(
+            tmp_path / "roster2.csv", ROSTER_HEADER, [terminated(people[0]), terminated(people[1]), people[2]]
+        ),
+        "roster",
+    )
+    status = dict(Message.objects.values_list("recipient__person_no", "status"))
+    assert status == {"P001": "cancelled", "P002": "cancelled", "P003": "queued"}
+    event = AuditEvent.objects.get(action="messages.cancelled")
+    assert (event.target_type, event.target_id) == ("import", str(batch.pk))
+    assert event.after == {"cancelled": 2, "terminated": 2, "why": "terminated"}
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    report = messages_send_due(gateway=gateway, clock=Clock(at(18)), config=CONFIG)
+    assert report.sent == 1 and [x["mobile"] for x in lines(gateway.path)] == ["13812345673"]
+    unit = Message.objects.get(recipient__person_no="P002").unit
+    assert not unit_notices(unit, UserFactory(role="bureau_admin")).exists()
+
+
+def test_a_run_cancels_what_is_left_of_people_already_terminated(tmp_path: Path) -> None:
+    """Messages of someone terminated before imports cancelled them (or by a write that went
+    round the import) are cancelled by the next run, counted with its other cancellations."""
+    roster(tmp_path, [person(1, "13812345678"), person(2, "")])
+    do_run()
+    Recipient.objects.filter(person_no="P001").update(benefit_status="terminated")
+    run = do_run(now=datetime(2026, 11, 30, 23, tzinfo=UTC))
+    status = dict(Message.objects.values_list("recipient__person_no", "status"))
+    assert status == {"P001": "cancelled", "P002": "listed"}
+    event = AuditEvent.objects.get(action="messages.created", target_id=str(run.pk))
+    assert event.after["cancelled"] == 1
 
 
 def test_mobile_numbers_are_validated() -> None:

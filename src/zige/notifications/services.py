@@ -4,6 +4,8 @@ delivery receipts.
 - `messages_for_run` is called by `zige.certification.services.run_execute` inside the
   transaction that stores the run's decisions: a reminder exists if and only if its decision
   does. The unique constraint on (recipient, due_on, channel, kind) makes re-runs harmless.
+- `messages_cancel_for_terminated` is called by the roster import, in its transaction, for the
+  people it terminates (待遇状态 终止): what of theirs has not gone out yet is cancelled.
 - `messages_send_due` claims a batch of due SMS with a lease, calls the gateway for each and
   records the outcome; it honours quiet hours and the rate limit and reads the time only
   through the `clock` it is given. A message whose earlier attempt was cut short (a crash, a
@@ -17,7 +19,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from zige.audit.services import audit_record
@@ -44,6 +46,7 @@ from zige.notifications.models import (
     Message,
     MessageStatus,
 )
+from zige.roster.models import BenefitStatus
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -159,19 +162,53 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
 # A run that finds someone dead (stop) or suspends them: whatever of theirs has not gone out yet
 # must not (a reminder to certify on a dead person's phone, or on their unit's list).
 NO_MESSAGE_STATUSES = ("stop", "suspend")
+# Not gone out yet: queued, waiting to retry, on a unit's notice list. A message in flight
+# (`sending`) is left to its sender.
+UNSENT_STATUSES = (MessageStatus.QUEUED, MessageStatus.RETRYING, MessageStatus.LISTED)
+
+
+def _cancel_unsent(messages: QuerySet[Message], *, why: str) -> int:
+    return messages.filter(status__in=UNSENT_STATUSES).update(
+        status=MessageStatus.CANCELLED, next_attempt_at=None, last_error=why
+    )
 
 
 def _cancel_for_lost(*, run_id: int, now: datetime) -> int:
-    """Cancel the unsent messages (queued, waiting to retry, on a unit's list) of everyone this
-    run stops or suspends; a message in flight (`sending`) is left to its sender."""
+    """Cancel the unsent messages of everyone this run stops or suspends, and of anyone the roll
+    says is 终止 (the roster import that terminates someone cancels theirs at once,
+    `messages_cancel_for_terminated`; these are messages left from before it did)."""
     lost = Decision.objects.filter(run_id=run_id, status__in=NO_MESSAGE_STATUSES).values("recipient_id")
-    return Message.objects.filter(
-        recipient_id__in=lost,
-        status__in=(MessageStatus.QUEUED, MessageStatus.RETRYING, MessageStatus.LISTED),
-    ).update(
-        status=MessageStatus.CANCELLED, next_attempt_at=None,
-        last_error=f"cancelled by run {run_id} at {now.isoformat()}: stopped or suspended",
-    )  # fmt: skip
+    cancelled = _cancel_unsent(
+        Message.objects.filter(recipient_id__in=lost),
+        why=f"cancelled by run {run_id} at {now.isoformat()}: stopped or suspended",
+    )
+    return cancelled + _cancel_unsent(
+        Message.objects.filter(recipient__benefit_status=BenefitStatus.TERMINATED),
+        why=f"cancelled by run {run_id} at {now.isoformat()}: benefit terminated (终止)",
+    )
+
+
+def messages_cancel_for_terminated(
+    *, recipient_ids: Sequence[int], batch_id: int, now: datetime, actor: Any = None
+) -> int:
+    """Cancel the unsent messages of the people a roster import has just terminated (待遇状态
+    终止), in the import's transaction; returns how many. A 终止 person is in no later run, so no
+    run's decision would ever cancel them, and nobody whose pension has ended is asked to
+    certify for it. Audited as `messages.cancelled` on the import (with the count), as a run's
+    cancellations are counted in its `messages.created`."""
+    cancelled = 0
+    with transaction.atomic():
+        for people in store.in_lists(sorted(set(recipient_ids))):
+            cancelled += _cancel_unsent(
+                Message.objects.filter(recipient_id__in=people),
+                why=f"cancelled by import {batch_id} at {now.isoformat()}: benefit terminated (终止)",
+            )
+        if cancelled:
+            audit_record(
+                actor=actor, action="messages.cancelled", target_type="import", target_id=batch_id, at=now,
+                after={"cancelled": cancelled, "terminated": len(set(recipient_ids)), "why": "terminated"},
+            )  # fmt: skip
+    return cancelled
 
 
 def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _Row:

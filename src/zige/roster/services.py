@@ -10,6 +10,8 @@ recipients in the database — in DuckDB, set-based — and writes in bulk:
 - one `RecipientChange` per changed field, old and new value as text;
 - the active verification tasks of everyone whose unit changed, moved to the new unit
   (`zige.verification.services.tasks_reassign`, audited as `task.reassigned`);
+- the unsent reminders of everyone it terminates (待遇状态 终止), cancelled
+  (`zige.notifications.services.messages_cancel_for_terminated`, audited as `messages.cancelled`);
 - the rejects of the file (`ImportReject`), including rows that collide with a *different*
   recipient already on the roll (`duplicate_id_number`) and rows the store cannot hold.
 
@@ -313,6 +315,20 @@ def roster_apply_staged(
         from zige.verification.services import tasks_reassign
 
         tasks_reassign(recipient_ids=movers, now=now, actor=actor, source=f"（名册导入 #{batch_id}）")
+
+    # People this import terminates (待遇状态 终止) are in no later run, so no run will cancel
+    # their reminders: what of theirs has not gone out yet is cancelled here, in this transaction.
+    terminated = [
+        r
+        for (r,) in con.execute(
+            "SELECT DISTINCT recipient_id FROM changes "
+            "WHERE field = 'benefit_status' AND new_value = 'terminated' ORDER BY recipient_id"
+        ).fetchall()
+    ]
+    if terminated:
+        from zige.notifications.services import messages_cancel_for_terminated
+
+        messages_cancel_for_terminated(recipient_ids=terminated, batch_id=batch_id, now=now, actor=actor)
 
     report("write rejects")
     rejects = store.bulk_insert(
