@@ -236,6 +236,128 @@ def test_a_run_cancels_what_is_left_of_people_already_terminated(tmp_path: Path)
     assert event.after["cancelled"] == 1
 
 
+def dec(day: int, hour: int) -> datetime:
+    """A moment in December 2026, in the bureau's time zone."""
+    return datetime(2026, 12, day, hour, tzinfo=SHANGHAI)
+
+
+def statuses() -> dict[str, str]:
+    return dict(Message.objects.values_list("recipient__person_no", "status"))
+
+
+def test_a_reversed_stop_gets_its_reminders_back_from_the_next_run(tmp_path: Path) -> None:
+    """End to end through the services: reminded (the SMS held by quiet hours, the unit's list),
+    a wrong death record stops the person and cancels both, the stop is approved; a trip after
+    that death puts them under review, the bureau finds them alive (the death record is
+    cleared) and reverses the stop. The next run decides them eligible with the same deadline:
+    their messages are back — the same rows, no second one — the SMS goes out once and the unit
+    lists them again."""
+    from zige.benefits.models import PaymentAction
+    from zige.benefits.services import payment_action_approve, payment_action_reverse
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.services import review_resolve
+
+    roster(tmp_path, [person(1, "13812345678"), person(2, "")])
+    do_run(now=at(2))  # the 02:00 run: the SMS waits for the end of quiet hours
+    written = dict(Message.objects.values_list("recipient__person_no", "pk"))
+    ids = {p: make_id(100 + i, date(1950, 1, 1)) for i, p in ((1, "P001"), (2, "P002"))}
+    deaths = [[ids["P001"], "王小1明", "2025-12-01"], [ids["P002"], "王小2明", "2025-12-01"]]
+    do_import(write_csv(tmp_path / "death_2025.csv", ["身份证号", "姓名", "死亡日期"], deaths))
+    stopped = do_run(now=at(3))
+    assert set(Decision.objects.filter(run=stopped).values_list("status", flat=True)) == {"stop"}
+    assert statuses() == {"P001": "cancelled", "P002": "cancelled"}
+    maker, checker = UserFactory(), UserFactory()
+    stops = list(PaymentAction.objects.filter(run=stopped, kind="stop"))
+    for action in stops:
+        payment_action_approve(action_id=action.pk, user=checker, now=at(10))
+
+    trips = [[ids["P001"], "王小1明", "2025-12-20", "G1"], [ids["P002"], "王小2明", "2025-12-20", "G2"]]
+    do_import(write_csv(tmp_path / "rail_2025.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    review = do_run(as_of=date(2026, 12, 1), now=dec(1, 2))
+    assert set(Decision.objects.filter(run=review).values_list("status", flat=True)) == {"review"}
+    assert statuses() == {"P001": "cancelled", "P002": "cancelled"}  # a review restores nothing
+    for task in VerificationTask.objects.filter(kind=TaskKind.REVIEW):
+        review_resolve(task_id=task.pk, user=checker, finding="alive", note="本人到场核实", now=dec(1, 10))
+    for action in stops:
+        reversal = payment_action_reverse(
+            action_id=action.pk, user=maker, reason="死亡信息有误", now=dec(1, 11)
+        )
+        payment_action_approve(action_id=reversal.pk, user=checker, now=dec(1, 12))
+    assert statuses() == {"P001": "cancelled", "P002": "cancelled"}  # until a run decides
+
+    again = do_run(as_of=date(2026, 12, 2), now=dec(2, 2))
+    decided = set(Decision.objects.filter(run=again).values_list("status", "due_on", "remind"))
+    assert decided == {("eligible", date(2027, 1, 15), True)}
+    assert statuses() == {"P001": "queued", "P002": "listed"}
+    assert dict(Message.objects.values_list("recipient__person_no", "pk")) == written
+    assert set(Message.objects.values_list("run", "last_error")) == {(again.pk, "")}
+    assert AuditEvent.objects.get(action="messages.created", target_id=str(again.pk)).after["restored"] == 2
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    clock = Clock(dec(2, 8))
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).sent == 1
+    assert [x["mobile"] for x in lines(gateway.path)] == ["13812345678"]
+    unit = Message.objects.get(recipient__person_no="P002").unit
+    assert [m.recipient.person_no for m in unit_notices(unit, UserFactory(role="bureau_admin"))] == ["P002"]
+    do_run(as_of=date(2026, 12, 3), now=dec(3, 2))  # the next day's run: nothing new, nothing again
+    assert Message.objects.count() == 2
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).sent == 0
+
+
+def test_a_suspension_that_ends_restores_the_sms_without_sending_it_twice(tmp_path: Path) -> None:
+    """A short custodial sentence suspends the person while a timed-out SMS waits for its retry
+    (it may have reached the gateway); the run after the sentence's end decides them eligible
+    with the same deadline and restores the message with its attempt log, so the sender asks
+    the gateway first, finds it, and sends nothing again."""
+    from zige.notifications.gateways import TEMPORARY, Outcome
+
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run(now=at(18))
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+
+    class TimesOut(FileGateway):
+        def send(self, request: Any) -> Any:
+            super().send(request)  # the gateway took it, but the answer never came
+            return Outcome(TEMPORARY, code="timeout", detail="read timed out")
+
+    assert (
+        messages_send_due(gateway=TimesOut(gateway.path), clock=Clock(at(18, 1)), config=CONFIG).retrying == 1
+    )
+    sentence = [[make_id(101, date(1950, 1, 1)), "王小1明", "2026-11-25", "2026-12-05", "拘役"]]
+    do_import(
+        write_csv(
+            tmp_path / "sentence_2026.csv",
+            ["身份证号", "姓名", "刑期起始日期", "刑期截止日期", "刑罚种类"],
+            sentence,
+        )
+    )
+    suspended = do_run(as_of=date(2026, 12, 1), now=dec(1, 19))
+    assert Decision.objects.get(run=suspended).status == "suspend"
+    assert statuses() == {"P001": "cancelled"}
+
+    back = do_run(as_of=date(2026, 12, 10), now=dec(10, 19))
+    decision = Decision.objects.get(run=back)
+    assert (decision.status, decision.due_on, decision.remind) == ("eligible", date(2027, 1, 15), True)
+    message = Message.objects.get()
+    assert (message.status, message.attempts, message.run_id) == ("retrying", 1, back.pk)
+    report = messages_send_due(gateway=gateway, clock=Clock(dec(10, 20)), config=CONFIG)
+    assert report.found == 1 and report.sent == 1
+    assert len(lines(gateway.path)) == 1 and Message.objects.get().status == "sent"
+
+
+def test_a_person_the_roster_brings_back_from_termination_is_reminded_again(tmp_path: Path) -> None:
+    """终止 by mistake and back to 正常 in the next roster: the next run restores the cancelled
+    reminders of the same deadline."""
+    people = [person(1, "13812345678"), person(2, "")]
+    roster(tmp_path, people)
+    do_run()
+    roster(tmp_path, [terminated(people[0]), terminated(people[1])], name="roster2.csv")
+    do_run(as_of=date(2026, 12, 1), now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert statuses() == {"P001": "cancelled", "P002": "cancelled"}
+    roster(tmp_path, [*people, person(3, "")], name="roster3.csv")
+    do_run(as_of=date(2026, 12, 2), now=datetime(2026, 12, 2, 9, tzinfo=UTC))
+    assert statuses() == {"P001": "queued", "P002": "listed", "P003": "listed"}
+
+
 def test_mobile_numbers_are_validated() -> None:
     assert normalise_mobile("138 1234 5678") == "13812345678"
     assert normalise_mobile("+86 138-1234-5678") == "13812345678"

@@ -334,7 +334,9 @@ def payment_action_withdraw(*, action_id: int, user: Any, reason: str, now: date
 def payment_action_reverse(*, action_id: int, user: Any, reason: str, now: datetime) -> PaymentAction:
     """Undo an approved, exported or confirmed action: a new action (source `reversal`, same kind,
     month, months and amount, exported as `reverse_<kind>`) that needs approval and export like
-    any other. The original is never edited."""
+    any other. The original is never edited. Reminders are not touched here: those a stop or
+    suspension cancelled come back with the next run that finds the person due
+    (`zige.notifications.services.messages_for_run`)."""
     _require_bureau(user)
     reason = (reason or "").strip()
     if not reason:

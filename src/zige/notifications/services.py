@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, DateTimeField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from zige.audit.services import audit_record
@@ -112,7 +112,9 @@ class _Row:
 def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None = None) -> dict[str, int]:
     """Write the reminders and app-failure notices of a succeeded run (in the caller's
     transaction); returns counts. Existing messages (same person, deadline, channel, kind) stay
-    as they are: nobody is reminded twice."""
+    as they are: nobody is reminded twice. Only a cancelled one that this run's decisions call
+    for again (the stop, suspension or termination that cancelled it was reversed) is restored
+    (`_restore_cancelled`)."""
     config = config or current()
     problems = check_templates(config, unit=False)
     with transaction.atomic():
@@ -141,8 +143,10 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
                 if d["certified_on"] is not None and d["certified_on"] >= failed_on:
                     continue  # certified again after the failure (another way)
                 rows.append(_row(d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on))
+        new_rows, again = _not_yet_written(rows)
+        restored = _restore_cancelled(again, run_id=run_id, now=now)
         before = Message.objects.count()
-        messages = [_message(row, run_id=run_id, now=now, config=config) for row in _not_yet_written(rows)]
+        messages = [_message(row, run_id=run_id, now=now, config=config) for row in new_rows]
         Message.objects.bulk_create(messages, batch_size=2000, ignore_conflicts=True)
         created = Message.objects.count() - before
         counts = {
@@ -152,6 +156,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             "unit": sum(1 for m in messages if m.channel == Channel.UNIT),
             "app_failed": sum(1 for m in messages if m.kind == Kind.APP_FAILED),
             "cancelled": cancelled,
+            "restored": restored,
         }
         audit_record(
             action="messages.created", target_type="run_messages", target_id=run_id, at=now, after=counts
@@ -219,19 +224,58 @@ def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _
     )  # fmt: skip
 
 
-def _not_yet_written(rows: list[_Row]) -> list[_Row]:
-    """The rows whose message (same person, deadline, channel and kind) no earlier run wrote.
+def _not_yet_written(rows: list[_Row]) -> tuple[list[_Row], list[int]]:
+    """The rows whose message (same person, deadline, channel and kind) no earlier run wrote, and
+    the ids of the cancelled messages that other rows call for again.
     A daily run's reminders are mostly yesterday's (same people, same deadlines): the database's
     unique key would refuse them anyway, after each was rendered and sent to it — at a province's
     size the most of a run's time after its decisions."""
-    written: set[tuple[int, date, str, str]] = set()
+    written: dict[tuple[int, date, str, str], tuple[int, str]] = {}
     for people in store.in_lists(sorted({row.recipient_id for row in rows})):
-        written.update(
-            Message.objects.filter(recipient_id__in=people).values_list(
-                "recipient_id", "due_on", "channel", "kind"
-            )
+        for pk, recipient_id, due_on, channel, kind, status in Message.objects.filter(
+            recipient_id__in=people
+        ).values_list("pk", "recipient_id", "due_on", "channel", "kind", "status"):
+            written[(recipient_id, due_on, channel, kind)] = (pk, status)
+    new: list[_Row] = []
+    again: set[int] = set()
+    for row in rows:
+        found = written.get((row.recipient_id, row.due_on, _channel(row), row.kind))
+        if found is None:
+            new.append(row)
+        elif found[1] == MessageStatus.CANCELLED:
+            again.add(found[0])
+    return new, sorted(again)
+
+
+# Why a reversed stop, suspension or termination gets its reminder back here (the next run), and
+# not where it is reversed: the reversal has many doors — a review's 确认健在 clearing a death
+# record, a unit's 具备资格, a release or a sentence that ended, the roster turning 终止 back to
+# 正常, with a payment reversal or resume in benefits beside them — and none of them knows
+# whether the person is eligible again, what their deadline now is, or whether it falls within
+# three months (docs/rules.md §2.6): only the next run's decision does, and the run already
+# writes every reminder. So the run that decides `remind` again for the same person, deadline,
+# channel and kind restores the message it finds cancelled (a deadline that moved gets a new
+# message, as always). Restored, not written again: the one-message-per-deadline key holds, and
+# the message keeps its attempt log, so an earlier attempt that may have reached the gateway (a
+# timeout) is looked up before anything is sent again (`_deliver`): never two SMS.
+def _restore_cancelled(ids: list[int], *, run_id: int, now: datetime) -> int:
+    """Put cancelled messages back as they were before (queued, retrying after an attempt, or
+    listed for the unit), now owed to this run's decision; returns how many."""
+    restored = 0
+    for chunk in store.in_lists(ids):
+        restored += Message.objects.filter(pk__in=chunk, status=MessageStatus.CANCELLED).update(
+            status=Case(
+                When(channel=Channel.UNIT, then=Value(MessageStatus.LISTED.value)),
+                When(attempts__gt=0, then=Value(MessageStatus.RETRYING.value)),
+                default=Value(MessageStatus.QUEUED.value),
+            ),
+            next_attempt_at=Case(
+                When(channel=Channel.SMS, then=Value(now)), default=None, output_field=DateTimeField()
+            ),
+            run_id=run_id,
+            last_error="",
         )
-    return [row for row in rows if (row.recipient_id, row.due_on, _channel(row), row.kind) not in written]
+    return restored
 
 
 def _channel(row: _Row) -> str:

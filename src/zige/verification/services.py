@@ -979,7 +979,9 @@ def review_resolve(
 
     - `alive` 确认健在: a 暂停 person is resumed with back pay (a proposal), and the person's loss
       records and declarations of missing dated on or before today are cleared: later runs no
-      longer count them (`selectors.alive_findings`, docs/rules.md §8.5);
+      longer count them (`selectors.alive_findings`, docs/rules.md §8.5); the reminders their
+      stop or suspension cancelled come back with the next run that finds them due
+      (`zige.notifications.services.messages_for_run`), not here;
     - `dead` 确认死亡: payment stops from the month after `death_date` (the months paid since
       are the overpayment to recover);
     - `fraud` 疑似冒领: as `dead`, and a fraud case is opened for the amount collected after
