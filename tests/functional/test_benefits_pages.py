@@ -4,6 +4,7 @@ downloaded, confirmed; a fraud fine outside 2–5× refused on the page."""
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import RecipientFactory, UserFactory, fraud_case, payment_action, recovery_case
 from zige.accounts.models import Role
@@ -245,6 +247,25 @@ def test_the_batch_page_names_each_line_s_kind_in_chinese(wang: Any) -> None:
     page = client.get(reverse("benefits:batch", args=[ExportBatch.objects.get().pk])).content.decode()
     assert "恢复发放" in page and "停发" in page
     assert '<td class="mono">resume</td>' not in page
+
+
+def test_a_repayment_dated_after_today_is_refused_on_the_page(wang: Any) -> None:
+    """The form's date field stops at today, and a later date typed past it is refused with the
+    reason; nothing is recorded."""
+    case: Any = recovery_case(RecipientFactory())
+    client = as_user(wang)
+    today = timezone.localdate()
+    page = client.get(reverse("benefits:recovery", args=[case.pk])).content.decode()
+    assert f'name="paid_on" type="date" value="{today:%Y-%m-%d}" max="{today:%Y-%m-%d}"' in page
+    tomorrow = today + timedelta(days=1)
+    response = client.post(
+        reverse("benefits:recovery_payment", args=[case.pk]),
+        {"amount": "100.00", "paid_on": tomorrow.isoformat(), "method": "现金"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert f"退还日期（{tomorrow:%Y-%m-%d}）不能晚于登记当天（{today:%Y-%m-%d}）" in response.content.decode()
+    assert not case.payments.exists()
 
 
 @pytest.mark.parametrize("amount", ["1e999", "1e20", "-1e999"])

@@ -4,7 +4,7 @@ service and in the database, write-off by two people, the blacklist, the report.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +37,7 @@ from zige.benefits.services import (
 )
 
 pytestmark = pytest.mark.django_db
-DAY = date(2026, 12, 1)
+DAY = date(2026, 11, 30)  # the day of NOW in the bureau's time zone
 
 
 @pytest.fixture
@@ -83,6 +83,23 @@ def test_notify_then_repay_in_instalments_until_recovered(officer: Any) -> None:
             case_id=case.pk, amount=Decimal("0.01"), paid_on=DAY, method="现金", user=officer, now=NOW
         )
     assert AuditEvent.objects.filter(action="recovery_case.payment_recorded").count() == 2
+
+
+def test_a_repayment_dated_after_the_day_it_is_recorded_is_refused(officer: Any) -> None:
+    """A repayment is money received: one dated after the day it is recorded — the date of `now`
+    in China time, never the clock — is refused and changes nothing; that day itself is fine."""
+    case = recovery_case(RecipientFactory(), amount="900.00")
+    recorded = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)  # 2026-12-01 00:30 in Shanghai
+    with pytest.raises(BenefitsError, match=r"退还日期（2026-12-02）不能晚于登记当天（2026-12-01）"):
+        recovery_payment_record(case_id=case.pk, amount=Decimal("100.00"), paid_on=date(2026, 12, 2),
+                                method="现金", user=officer, now=recorded)  # fmt: skip
+    case.refresh_from_db()
+    assert (case.status, case.recovered, case.payments.count()) == (RecoveryStatus.OPEN, 0, 0)
+    assert not AuditEvent.objects.filter(action="recovery_case.payment_recorded").exists()
+    recovery_payment_record(case_id=case.pk, amount=Decimal("100.00"), paid_on=date(2026, 12, 1),
+                            method="现金", user=officer, now=recorded)  # fmt: skip
+    case.refresh_from_db()
+    assert (case.status, case.recovered) == (RecoveryStatus.REPAYING, Decimal("100.00"))
 
 
 def test_the_database_refuses_recovering_more_than_the_amount() -> None:

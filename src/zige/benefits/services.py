@@ -868,13 +868,19 @@ def recovery_payment_record(
     *, case_id: int, amount: Decimal, paid_on: date, method: str, note: str = "", user: Any, now: datetime
 ) -> RecoveryPayment:
     """A repayment: the case is repaying, or recovered when the whole amount is back. More than
-    the outstanding amount is refused."""
+    the outstanding amount is refused, and so is a repayment dated after the day it is recorded
+    (the local date of `now`): money not yet received is not recovered."""
     _require_bureau(user)
     money = _money(amount)
     if money <= 0:
         raise BenefitsError("退还金额应大于 0")
     if not method.strip():
         raise BenefitsError("请填写退还方式")
+    today = timezone.localdate(now)
+    if paid_on > today:
+        raise BenefitsError(
+            f"退还日期（{paid_on:%Y-%m-%d}）不能晚于登记当天（{today:%Y-%m-%d}）：只能登记已经收到的退还款"
+        )
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
         outstanding = case.amount - case.recovered
