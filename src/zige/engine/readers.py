@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -67,13 +67,36 @@ def _non_blank_mask(columns: Iterable[pa.Array | pa.ChunkedArray], length: int) 
     return mask if mask is not None else pa.array([True] * length, pa.bool_())
 
 
-class ReadError(Exception):
-    """A file that cannot be read at all. The message names the file."""
+# Why a whole file cannot be read: a stable code for each way, with the facts as parameters
+# (`ReadError.params`), so that the system of record can say it in Chinese
+# (`zige.feeds.failures`) while the message stays English for the command line and the logs.
+ReadErrorCode = Literal[
+    "no_such_file",  # file
+    "unsupported_type",  # file, suffix, supported
+    "binary",  # file
+    "bad_bom",  # file, encoding, byte: a byte-order mark the rest of the bytes do not follow
+    "undecodable",  # file, byte: neither UTF-8 nor GBK/GB18030
+    "no_header",  # file, required, rows: no row in the first `rows` has any required column
+    "missing_columns",  # file, row, missing, required: the closest row lacks `missing`
+    "bad_csv",  # file, error
+    "bad_excel",  # file, error
+    "bad_parquet",  # file, error
+    "column_not_text",  # file, error
+]
+READ_ERROR_CODES: tuple[ReadErrorCode, ...] = get_args(ReadErrorCode)
 
-    def __init__(self, path: Path, reason: str) -> None:
+
+class ReadError(Exception):
+    """A file that cannot be read at all. The message names the file and says why in English;
+    `code` (a `ReadErrorCode`) and `params` (`file` and the facts the reason names: column
+    labels, row and byte numbers) say the same for a translation."""
+
+    def __init__(self, path: Path, reason: str, *, code: ReadErrorCode, **params: str | int) -> None:
         super().__init__(f"{path.name}: {reason}")
         self.path = path
         self.reason = reason
+        self.code: ReadErrorCode = code
+        self.params: dict[str, str | int] = {"file": path.name, **params}
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,29 @@ def _find_header(
 def _missing_header_reason(columns: Sequence[Column]) -> str:
     wanted = "、".join(c.zh for c in columns if c.required)
     return f"no header row with the required columns ({wanted}) in the first {HEADER_SEARCH_ROWS} rows"
+
+
+def _no_header(path: Path, columns: Sequence[Column], *heads: Sequence[Sequence[object]]) -> ReadError:
+    """The error for a file whose first rows (`heads`: each way of splitting them) hold no header:
+    `missing_columns` naming the required columns absent from the row that has the most of them
+    (the header the file meant; its number as a spreadsheet shows it), or `no_header` when no
+    row has any. The English message is the same for both."""
+    required = [c for c in columns if c.required]
+    best: tuple[int, list[Column]] | None = None
+    for rows in heads:
+        for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
+            labels = {normalise_header(c) for c in cells}
+            missing = [c for c in required if not any(normalise_header(a) in labels for a in c.aliases)]
+            if len(missing) < len(required) and (
+                best is None or (len(missing), index) < (len(best[1]), best[0])
+            ):
+                best = (index, missing)
+    reason = _missing_header_reason(columns)
+    wanted = "、".join(c.zh for c in required)
+    if best is None or not best[1]:
+        return ReadError(path, reason, code="no_header", required=wanted, rows=HEADER_SEARCH_ROWS)
+    absent = "、".join(c.zh for c in best[1])
+    return ReadError(path, reason, code="missing_columns", row=best[0] + 1, missing=absent, required=wanted)
 
 
 def _cell_text(value: object) -> str:
@@ -202,9 +248,14 @@ def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
             try:
                 text = data.decode(encoding)
             except UnicodeDecodeError as exc:
+                # From the file's start (the UTF-8 codec counts from after the mark, UTF-16/32 not).
+                at = exc.start + (len(bom) if encoding == "utf-8-sig" else 0)
                 raise ReadError(
                     path,
-                    f"starts with a {label} byte-order mark but is not valid {label} (byte {exc.start})",
+                    f"starts with a {label} byte-order mark but is not valid {label} (byte {at})",
+                    code="bad_bom",
+                    encoding=label,
+                    byte=at,
                 ) from None
             return text.removeprefix("\ufeff"), encoding
     try:
@@ -215,7 +266,9 @@ def decode_bytes(data: bytes, path: Path) -> tuple[str, str]:
         # GB18030 has its own byte-order mark (84 31 95 33), which decodes to U+FEFF.
         return data.decode("gb18030").removeprefix("\ufeff"), "gb18030"
     except UnicodeDecodeError as exc:
-        raise ReadError(path, f"not text in UTF-8 or GBK/GB18030 (byte {exc.start})") from None
+        raise ReadError(
+            path, f"not text in UTF-8 or GBK/GB18030 (byte {exc.start})", code="undecodable", byte=exc.start
+        ) from None
 
 
 def _csv_rows(text: str, delimiter: str) -> _csv.Reader:
@@ -227,21 +280,23 @@ def _csv_rows(text: str, delimiter: str) -> _csv.Reader:
 def read_csv(path: Path, columns: Sequence[Column]) -> RawTable:
     data = path.read_bytes()
     if b"\x00" in data[:4096] and not data.startswith(tuple(bom for bom, _, _ in _BOMS)):
-        raise ReadError(path, "binary content, not a CSV text file")
+        raise ReadError(path, "binary content, not a CSV text file", code="binary")
     text, encoding = decode_bytes(data, path)
     sample = text[:65536]
     try:
+        heads: list[list[list[str]]] = []
         for delimiter in _DELIMITERS:
             head = list(_limited(_csv_rows(sample, delimiter), HEADER_SEARCH_ROWS))
             found = _find_header(head, columns)
             if found is not None:
                 break
+            heads.append(head)
         else:
-            raise ReadError(path, _missing_header_reason(columns))
+            raise _no_header(path, columns, *heads)
         header_index, positions, header_cells = found
         table, blank = _parse_csv_body(text, delimiter, header_index, positions)
     except csv.Error as exc:  # e.g. a field longer than the csv module's limit
-        raise ReadError(path, f"not readable as CSV ({exc})") from None
+        raise ReadError(path, f"not readable as CSV ({exc})", code="bad_csv", error=str(exc)) from None
     headers = {name: str(header_cells[pos]).strip() for name, pos in positions.items()}
     return RawTable(path, "csv", encoding, header_index + 1, headers, table, blank)
 
@@ -346,11 +401,14 @@ def read_excel(path: Path, columns: Sequence[Column]) -> RawTable:
         # number a spreadsheet shows, however many empty rows sit above the data.
         rows: Sequence[Sequence[object]] = sheet.to_python(skip_empty_area=False)
     except Exception as exc:  # calamine raises its own error types for every malformed workbook
-        raise ReadError(path, f"not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
+        error = f"{type(exc).__name__}: {exc}"
+        raise ReadError(
+            path, f"not a readable Excel workbook ({error})", code="bad_excel", error=error
+        ) from None
     head = [[_cell_text(c) for c in r] for r in rows[:HEADER_SEARCH_ROWS]]
     found = _find_header(head, columns)
     if found is None:
-        raise ReadError(path, _missing_header_reason(columns))
+        raise _no_header(path, columns, head)
     header_index, positions, header_cells = found
     table, blank = _build_table(rows[header_index + 1 :], header_index + 2, positions, convert=True)
     headers = {name: str(header_cells[pos]).strip() for name, pos in positions.items()}
@@ -389,15 +447,19 @@ def read_parquet(path: Path, columns: Sequence[Column]) -> RawTable:
     try:
         source = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several error types for a broken file
-        raise ReadError(path, f"not a readable Parquet file ({exc})") from None
+        raise ReadError(
+            path, f"not a readable Parquet file ({exc})", code="bad_parquet", error=str(exc)
+        ) from None
     positions = match_header(source.column_names, columns)
     if positions is None:
-        raise ReadError(path, _missing_header_reason(columns))
+        raise _no_header(path, columns, [source.column_names])
     try:
         texts = {name: _parquet_text(source.column(pos)) for name, pos in positions.items()}
         all_text = [_parquet_text(c) for c in source.columns if _castable(c.type)]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ReadError(path, f"a column cannot be read as text ({exc})") from None
+        raise ReadError(
+            path, f"a column cannot be read as text ({exc})", code="column_not_text", error=str(exc)
+        ) from None
     numbers = pa.array(range(2, source.num_rows + 2), pa.int64())
     mask = _non_blank_mask(all_text, source.num_rows)
     arrays = {"_row": pc.filter(numbers, mask)} | {n: pc.filter(a, mask) for n, a in texts.items()}
@@ -414,7 +476,7 @@ def read_table(path: Path, columns: Sequence[Column]) -> RawTable:
     """Read any supported file into raw text columns; `ReadError` naming the file otherwise."""
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise ReadError(path, "no such file")
+        raise ReadError(path, "no such file", code="no_such_file")
     if suffix in CSV_SUFFIXES:
         return read_csv(path, columns)
     if suffix in EXCEL_SUFFIXES:
@@ -422,4 +484,10 @@ def read_table(path: Path, columns: Sequence[Column]) -> RawTable:
     if suffix in PARQUET_SUFFIXES:
         return read_parquet(path, columns)
     supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-    raise ReadError(path, f"unsupported file type {suffix or '(none)'}; expected one of {supported}")
+    raise ReadError(
+        path,
+        f"unsupported file type {suffix or '(none)'}; expected one of {supported}",
+        code="unsupported_type",
+        suffix=suffix,
+        supported=supported,
+    )

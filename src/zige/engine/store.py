@@ -1480,6 +1480,8 @@ def _sniff(path: Path, kind: FeedKind) -> tuple[int, str, int, dict[str, int], s
     UTF-8 CSV, found as `zige.engine.readers` finds them; `NotFastPath` otherwise."""
     if path.suffix.lower() not in readers.CSV_SUFFIXES:
         raise NotFastPath("not a CSV file")
+    if not path.is_file():
+        raise NotFastPath("no such file")  # the readers' `ReadError` says so
     with path.open("rb") as handle:
         head = handle.read(65536)
     if b"\x00" in head[:4096]:
