@@ -34,8 +34,9 @@ def _import(file: Path, kind: str | None) -> int:
     """
     from django.utils import timezone
 
+    from zige.feeds.failures import ImportRefused
     from zige.feeds.models import ImportStatus
-    from zige.feeds.services import ImportRefused, import_execute, import_submit
+    from zige.feeds.services import import_execute, import_submit
 
     if not file.is_file():
         error(f"{file}: no such file")
@@ -51,14 +52,14 @@ def _import(file: Path, kind: str | None) -> int:
         with progress_bar(f"import {file.name}") as report:
             batch = import_execute(batch_id=batch.pk, now=timezone.now(), progress=report)
     if batch.status == ImportStatus.DUPLICATE:
+        said = f"{batch.message} / {batch.detail}" if batch.detail else batch.message
         out.print(
-            f"import #{batch.pk} {batch.kind} {batch.file_name}: {batch.message}",
-            highlight=False,
-            soft_wrap=True,
+            f"import #{batch.pk} {batch.kind} {batch.file_name}: {said}", highlight=False, soft_wrap=True
         )
         return 0
     if batch.status != ImportStatus.SUCCEEDED:
-        error(f"import #{batch.pk} {batch.file_name} failed: {batch.message}")
+        # The English detail (the engine's reason, the exception); the pages show the Chinese.
+        error(f"import #{batch.pk} {batch.file_name} failed: {batch.detail or batch.message}")
         return 1
     out.print(_import_line(batch), highlight=False, soft_wrap=True)
     return 0

@@ -166,8 +166,8 @@ def test_the_same_bytes_twice_is_a_duplicate_that_changes_nothing(
     assert callbacks == [], "a duplicate queues no work"
     assert second.status == ImportStatus.DUPLICATE
     assert second.duplicate_of_id == first.pk
-    assert f"#{first.pk}" in second.message and "nothing imported" in second.message
-    assert "未重复导入" in second.message
+    assert second.message == f"与第 {first.pk} 号导入（roster.csv）内容相同，未重复导入。"
+    assert second.detail == f"Same content as import #{first.pk} (roster.csv); nothing imported."
     assert second.stored_path == first.stored_path
     assert snapshot() == before
     assert [e.after["duplicate_of"] for e in actions("import.duplicate")] == [first.pk]
@@ -263,7 +263,8 @@ def test_an_unreadable_file_fails_with_a_message_naming_it(files: Path) -> None:
     path.write_text("a,b\n1,2\n", encoding="utf-8")
     batch = do_import(path, "roster")
     assert batch.status == ImportStatus.FAILED
-    assert batch.message.startswith("roster.csv: ") and "个人编号" in batch.message
+    assert batch.message.startswith("文件“roster.csv”") and "个人编号" in batch.message
+    assert batch.detail.startswith("roster.csv: no header row")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -511,6 +511,7 @@ def test_work_interrupted_by_a_dead_worker_is_marked_failed_and_can_be_redone(tm
     assert (
         stuck.status == ImportStatus.FAILED and "中断" in stuck.message and stuck.finished_at == worker_start
     )
+    assert stuck.failure_code == "interrupted" and "interrupted" in stuck.detail and "/" not in stuck.message
     assert run.status == RunStatus.FAILED and "interrupted" in run.message
     assert not half_written.exists()
     assert Run.objects.get(pk=other.pk).status == RunStatus.RUNNING

@@ -37,7 +37,11 @@ class ImportBatch(models.Model):
     created = models.PositiveIntegerField(default=0)  # roster: recipients added
     updated = models.PositiveIntegerField(default=0)  # roster: recipients changed
     progress = models.PositiveSmallIntegerField(default=0)  # percent
+    # Why it failed or was a duplicate (`zige.feeds.failures`): a stable code, the officer's
+    # message in Chinese, and the English detail for support staff (technical, never the message).
     message = models.TextField(blank=True)
+    failure_code = models.CharField(max_length=32, blank=True)
+    detail = models.TextField(blank=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -14,7 +14,9 @@ then write everything in one transaction.
   succeeded batch's manifest lists is ignored by everything.
 
 A failure at any point leaves the previous state intact and marks the batch `failed` with a
-message for the user (the traceback goes to the server log only).
+code, a Chinese message for the officer and the English detail for support staff
+(`zige.feeds.failures`, the one place failures get their words); the traceback of a failure
+that is not the file's goes to the server log.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import duckdb
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from zige.accounts.models import User
@@ -38,7 +40,7 @@ from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.engine import sql
 from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
-from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
+from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, read_table
 from zige.engine.store import (
     DEFAULT_GRACE,
     BatchWrite,
@@ -48,6 +50,15 @@ from zige.engine.store import (
     NotFastPath,
 )
 from zige.feeds import store
+from zige.feeds.failures import (
+    INTERRUPTED,
+    ImportFailure,
+    ImportRefused,
+    duplicate_failure,
+    failure_for,
+    is_file_problem,
+    suffix_text,
+)
 from zige.feeds.models import ImportBatch, ImportReject, ImportStatus
 
 logger = logging.getLogger(__name__)
@@ -58,10 +69,6 @@ _ROSTER_LOCK = 7_262_019  # PostgreSQL advisory lock: one roster import writes a
 
 # progress(label, percent_done, 100)
 Progress = Callable[[str, int, int], None]
-
-
-class ImportRefused(ValueError):
-    """A file that cannot be imported as given; the message is for the user (Chinese / English)."""
 
 
 def _known_kinds() -> str:
@@ -75,14 +82,18 @@ def resolve_kind(*, kind: str | None, file_name: str) -> str:
         if code == ROSTER or code in KINDS:
             return code
         raise ImportRefused(
-            f"未知的数据类型“{kind}”。/ Unknown kind {kind!r}; known: {ROSTER}, {_known_kinds()}."
+            "unknown_kind",
+            kind=kind,
+            known=f"{ROSTER}、{'、'.join(KINDS)}",
+            detail=f"Unknown kind {kind!r}; known: {ROSTER}, {_known_kinds()}.",
         )
     found = kind_for_filename(file_name, BUILTIN_KINDS)
     if found is None:
         raise ImportRefused(
-            f"无法从文件名“{file_name}”识别数据类型：文件名须以类型代码开头（如 rail_2026.csv），或指定类型。"
-            f" / Cannot tell the kind of {file_name!r} from its name: start the name with a kind "
-            f"(e.g. rail_2026.csv) or give the kind ({_known_kinds()})."
+            "kind_from_name",
+            file=file_name,
+            detail=f"Cannot tell the kind of {file_name!r} from its name: start the name with a kind "
+            f"(e.g. rail_2026.csv) or give the kind ({_known_kinds()}).",
         )
     return found.code
 
@@ -121,14 +132,20 @@ def import_submit(
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise ImportRefused(
-            f"不支持的文件类型“{suffix or '（无）'}”。/ Unsupported file type {suffix or '(none)'}; "
-            f"expected one of {supported}."
+            "unsupported_type",
+            file=name,
+            suffix=suffix_text(suffix),
+            detail=f"Unsupported file type {suffix or '(none)'}; expected one of {supported}.",
         )
     size = source.stat().st_size
     limit = int(getattr(settings, "ZIGE_MAX_IMPORT_BYTES", 2 * 1024**3))
     if size > limit:
         raise ImportRefused(
-            f"文件过大（{size:,} 字节，上限 {limit:,}）。/ The file is too large ({size:,} bytes; limit {limit:,})."
+            "too_large",
+            file=name,
+            size=f"{size:,}",
+            limit=f"{limit:,}",
+            detail=f"The file is too large ({size:,} bytes; limit {limit:,}).",
         )
     stored = store.upload_save(source, suffix=suffix)
     with transaction.atomic():
@@ -160,20 +177,17 @@ def _enqueue(batch_id: int) -> None:
     import_task.enqueue(batch_id)
 
 
-def duplicate_message(original: ImportBatch) -> str:
-    return (
-        f"与第 {original.pk} 号导入（{original.file_name}）内容相同，未重复导入。"
-        f" / Same content as import #{original.pk} ({original.file_name}); nothing imported."
-    )
+_OUTCOME_FIELDS = ("status", "message", "failure_code", "detail")
 
 
 def _record_duplicate(batch: ImportBatch, original: ImportBatch, *, now: datetime) -> None:
+    failure = duplicate_failure(original_pk=original.pk, original_file=original.file_name)
     batch.status = ImportStatus.DUPLICATE
     batch.duplicate_of = original
-    batch.message = duplicate_message(original)
+    batch.message, batch.failure_code, batch.detail = failure.message, failure.code, failure.detail
     batch.progress = 100
     batch.finished_at = now
-    batch.save(update_fields=["status", "duplicate_of", "message", "progress", "finished_at"])
+    batch.save(update_fields=[*_OUTCOME_FIELDS, "duplicate_of", "progress", "finished_at"])
     audit_record(
         actor=batch.created_by, action="import.duplicate", target_type="import", target_id=batch.pk, at=now,
         after={"kind": batch.kind, "file_name": batch.file_name, "sha256": batch.sha256,
@@ -237,33 +251,29 @@ def import_execute(*, batch_id: int, now: datetime, progress: Progress | None = 
             _record_duplicate(batch, original, now=now)
         return batch
     ImportBatch.objects.filter(pk=batch.pk).update(
-        status=ImportStatus.RUNNING, started_at=now, progress=0, message=""
+        status=ImportStatus.RUNNING, started_at=now, progress=0, message="", failure_code="", detail=""
     )
     try:
         if batch.kind == ROSTER:
             _execute_roster(batch, now=now, tracker=tracker)
         else:
             _execute_feed(batch, now=now, tracker=tracker)
-    except _Twin as twin:
-        for path in tracker.written:
-            store.discard(path)
-        with transaction.atomic():
-            _record_duplicate(batch, twin.original, now=tracker.at(now))
     except Exception as exc:
-        if not ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.SUCCEEDED).exists():
+        original = _twin_of(batch, exc)
+        if original is not None:
             for path in tracker.written:
                 store.discard(path)
-        _record_failure(batch, exc, now=tracker.at(now))
+            with transaction.atomic():
+                _record_duplicate(batch, original, now=tracker.at(now))
+        else:
+            if not ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.SUCCEEDED).exists():
+                for path in tracker.written:
+                    store.discard(path)
+            _record_failure(batch, exc, now=tracker.at(now))
     batch.refresh_from_db()
     if progress is not None and batch.status == ImportStatus.SUCCEEDED:
         progress("done", 100, 100)
     return batch
-
-
-INTERRUPTED_MESSAGE = (
-    "导入被中断（处理进程已终止），未写入任何数据；请重新上传该文件。"
-    " / The import was interrupted (its worker process ended); nothing was stored: upload the file again."
-)
 
 
 def imports_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
@@ -278,8 +288,9 @@ def imports_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     for batch in stuck.order_by("pk"):
         with transaction.atomic():
             updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
-                status=ImportStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now, evidence_path=""
-            )
+                status=ImportStatus.FAILED, message=INTERRUPTED.message, failure_code=INTERRUPTED.code,
+                detail=INTERRUPTED.detail, finished_at=now, evidence_path="",
+            )  # fmt: skip
             if not updated:
                 continue
             audit_record(
@@ -291,30 +302,35 @@ def imports_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     return marked
 
 
-def _user_message(batch: ImportBatch, exc: Exception) -> str:
-    if isinstance(exc, ReadError):
-        return f"{batch.file_name}: {exc.reason}"
-    if isinstance(exc, ImportRefused):
-        return str(exc)
-    return (
-        f"导入失败：内部错误（{type(exc).__name__}），详见服务器日志。"
-        f" / Import failed: internal error ({type(exc).__name__}); see the server log."
-    )
+def _twin_of(batch: ImportBatch, exc: Exception) -> ImportBatch | None:
+    """The succeeded import of the same content that makes this failed one a duplicate: found by
+    the last check (`_Twin`), or committed by another import after that check, so that marking
+    this one succeeded broke the constraint `import_content_once`."""
+    if isinstance(exc, _Twin):
+        return exc.original
+    if isinstance(exc, IntegrityError):
+        return _succeeded_twin(batch)
+    return None
 
 
 def _record_failure(batch: ImportBatch, exc: Exception, *, now: datetime) -> None:
-    if not isinstance(exc, ReadError | ImportRefused):
-        logger.exception("import %s (%s, %s) failed", batch.pk, batch.kind, batch.file_name)
-    message = _user_message(batch, exc)
+    failure: ImportFailure = failure_for(exc, file_name=batch.file_name)
+    if is_file_problem(exc):
+        logger.warning("import %s (%s, %s) failed: %s", batch.pk, batch.kind, batch.file_name, failure.detail)
+    else:
+        logger.error("import %s (%s, %s) failed: %s", batch.pk, batch.kind, batch.file_name, failure.code,
+                     exc_info=exc)  # fmt: skip
     with transaction.atomic():
         updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
-            status=ImportStatus.FAILED, message=message, finished_at=now, evidence_path=""
-        )
+            status=ImportStatus.FAILED, message=failure.message, failure_code=failure.code,
+            detail=failure.detail, finished_at=now, evidence_path="",
+        )  # fmt: skip
         if not updated:  # finished after all (the error came after the commit), or taken over
             return
         audit_record(
             actor=batch.created_by, action="import.failed", target_type="import", target_id=batch.pk,
-            at=now, after={"kind": batch.kind, "file_name": batch.file_name, "message": message},
+            at=now, after={"kind": batch.kind, "file_name": batch.file_name, "code": failure.code,
+                           "message": failure.message, "detail": failure.detail},
         )  # fmt: skip
 
 
@@ -348,7 +364,10 @@ def _file_fields(raw: RawTable) -> dict[str, Any]:
 
 
 def _finish(batch: ImportBatch, *, now: datetime, fields: dict[str, Any]) -> None:
-    fields |= {"status": ImportStatus.SUCCEEDED, "progress": 100, "finished_at": now, "message": ""}
+    fields |= {
+        "status": ImportStatus.SUCCEEDED, "progress": 100, "finished_at": now, "message": "", "failure_code": "",
+        "detail": "",
+    }  # fmt: skip
     ImportBatch.objects.filter(pk=batch.pk).update(**fields)
     counts = {
         k: fields[k]

@@ -18,10 +18,11 @@ from django.views.decorators.http import require_GET
 
 from zige.accounts.models import User
 from zige.accounts.scoping import can_operate, can_reveal
+from zige.feeds.failures import ImportRefused
 from zige.feeds.forms import UploadForm
 from zige.feeds.models import ImportStatus
 from zige.feeds.selectors import import_get
-from zige.feeds.services import ImportRefused, import_submit
+from zige.feeds.services import import_submit
 from zige.reports import selectors
 from zige.reports.pages import client_ip, operator_required, paginate, param, records_view
 from zige.spreadsheet import formula_safe
@@ -70,7 +71,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                 now=timezone.now(),
             )
         except ImportRefused as exc:  # an unknown kind, an unsupported type, too large
-            form.add_error(None, str(exc).split(" / ")[0])
+            form.add_error(None, exc.message)
         else:
             messages.success(request, f"已提交导入：{name}")
             return redirect("feeds:detail", pk=batch.pk)

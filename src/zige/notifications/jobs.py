@@ -82,8 +82,10 @@ def inbox_scan(
 ) -> dict[str, int]:
     """Import every new settled file in `inbox/<agency>/` once; move it to `done/<date>/`, or
     to `quarantine/` with `<name>.error.txt` when it cannot be imported. A bad file never
-    blocks the others."""
-    from zige.feeds.services import ImportRefused, import_execute, import_submit
+    blocks the others. Why a file was quarantined is recorded in Chinese (`InboxFile.error`,
+    shown on the pages) and in English (the `.error.txt`, the audit row and the log)."""
+    from zige.feeds.failures import ImportRefused, failure_for
+    from zige.feeds.services import import_execute, import_submit
 
     config = config or current()
     root = root or inbox_dir()
@@ -104,7 +106,7 @@ def inbox_scan(
                     agency_dir / ("quarantine" if seen.status == InboxStatus.QUARANTINED else "done") / day,
                 )
                 continue
-            batch, error = None, ""
+            batch, error, detail = None, "", ""
             try:
                 kind = "roster" if agency == "roster" else None
                 try:
@@ -120,15 +122,17 @@ def inbox_scan(
                     )
                 batch = import_execute(batch_id=batch.pk, now=now)
                 if batch.status == ImportStatus.FAILED:
-                    error = batch.message or "import failed"
+                    error, detail = batch.message or "导入失败", batch.detail
             except Exception as exc:  # ImportRefused, an unreadable file, anything: quarantine it
-                error = str(exc) or type(exc).__name__
-                logger.warning("inbox %s/%s quarantined: %s", agency, path.name, error)
+                failure = failure_for(exc, file_name=path.name)
+                error, detail = failure.message, failure.detail
+                logger.warning("inbox %s/%s quarantined: %s", agency, path.name, detail)
             if error:
                 status = InboxStatus.QUARANTINED
                 target = _move(path, agency_dir / "quarantine")
                 Path(f"{target}.error.txt").write_text(
-                    f"{path.name}\n{timezone.localtime(now):%Y-%m-%d %H:%M:%S}\n\n{error}\n", encoding="utf-8"
+                    f"{path.name}\n{timezone.localtime(now):%Y-%m-%d %H:%M:%S}\n\n{error}\n{detail}\n",
+                    encoding="utf-8",
                 )
             else:
                 status = (
@@ -146,7 +150,8 @@ def inbox_scan(
                     )  # fmt: skip
                     audit_record(
                         action=f"inbox.{status}", target_type="inbox_file", target_id=f"{agency}/{path.name}",
-                        at=now, after={"sha256": sha, "batch": batch.pk if batch else None, "error": error[:500]},
+                        at=now, after={"sha256": sha, "batch": batch.pk if batch else None, "error": error[:500],
+                                       "detail": detail[:500]},
                     )  # fmt: skip
             except IntegrityError:
                 pass
