@@ -18,7 +18,15 @@ from django.utils import timezone
 from tests.factories import RecipientFactory, UserFactory, fraud_case, payment_action, recovery_case
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
-from zige.benefits.models import ActionState, BatchState, ExportBatch, FraudCase, PaymentAction, RecoveryCase
+from zige.benefits.models import (
+    ActionState,
+    BatchState,
+    Blacklist,
+    ExportBatch,
+    FraudCase,
+    PaymentAction,
+    RecoveryCase,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +186,8 @@ def test_bulk_approve_skips_own_proposals(wang: Any, li: Any) -> None:
 
 
 def _notify(client: Client, case: Any, **fields: str) -> Any:
-    data = {"debtor_name": "王小明", "debtor_relation": "子女", "notified_on": "2026-12-01", **fields}
+    data = {"debtor_name": "王小明", "debtor_relation": "子女", "notified_on": timezone.localdate().isoformat(),
+            **fields}  # fmt: skip
     return client.post(reverse("benefits:recovery_notify", args=[case.pk]), data)
 
 
@@ -266,6 +275,48 @@ def test_a_repayment_dated_after_today_is_refused_on_the_page(wang: Any) -> None
     assert response.status_code == 200
     assert f"退还日期（{tomorrow:%Y-%m-%d}）不能晚于登记当天（{today:%Y-%m-%d}）" in response.content.decode()
     assert not case.payments.exists()
+
+
+@pytest.mark.parametrize("field", ["notified_on", "referred_on", "since"])
+def test_a_notice_referral_or_blacklist_date_after_today_is_refused_on_the_page(
+    wang: Any, field: str
+) -> None:
+    """Each form's date field stops at today (the blacklist's on its own page and on the fraud
+    case's), and a later date typed past it is refused with the field's name; nothing changes."""
+    person = RecipientFactory()
+    recovery: Any = recovery_case(person)
+    fraud: Any = fraud_case(person)
+    client = as_user(wang)
+    today = timezone.localdate()
+    tomorrow = today + timedelta(days=1)
+    pages, post, label, recorded = {
+        "notified_on": (
+            [reverse("benefits:recovery", args=[recovery.pk])],
+            (reverse("benefits:recovery_notify", args=[recovery.pk]),
+             {"debtor_name": "王小明", "debtor_relation": "子女"}),
+            "通知日期", lambda: RecoveryCase.objects.get(pk=recovery.pk).notified_on is not None,
+        ),
+        "referred_on": (
+            [reverse("benefits:fraud", args=[fraud.pk])], (reverse("benefits:fraud_refer", args=[fraud.pk]), {}),
+            "移送司法机关日期", lambda: FraudCase.objects.get(pk=fraud.pk).referred,
+        ),
+        "since": (
+            [reverse("benefits:blacklist"), reverse("benefits:fraud", args=[fraud.pk])],
+            (reverse("benefits:blacklist_add"),
+             {"subject_type": "person", "person_name": "王大力", "reason": "冒领", "fraud_case": str(fraud.pk)}),
+            "列入日期", lambda: Blacklist.objects.exists(),
+        ),
+    }[field]  # fmt: skip
+    for url in pages:
+        page = client.get(url).content.decode()
+        assert f'name="{field}" type="date" value="{today:%Y-%m-%d}" max="{today:%Y-%m-%d}"' in page
+    url, data = post
+    response = client.post(url, {**data, field: tomorrow.isoformat()}, follow=True)
+    assert response.status_code == 200
+    assert f"{label}（{tomorrow:%Y-%m-%d}）不能晚于登记当天（{today:%Y-%m-%d}）" in response.content.decode()
+    assert not recorded()
+    client.post(url, {**data, field: today.isoformat()})
+    assert recorded()
 
 
 @pytest.mark.parametrize("amount", ["1e999", "1e20", "-1e999"])

@@ -143,6 +143,34 @@ def test_the_bureau_records_a_fraud_finding_on_a_review_task(client: Client, set
     assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]
 
 
+def _date_input(page: str, name: str) -> str:
+    found = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
+    assert found, name
+    return found.group(0)
+
+
+def test_dates_of_what_has_happened_stop_at_today_in_the_forms(client: Client, setup: dict[str, Any]) -> None:
+    """确认日期 and 丧失时间 of the unit's report and the 死亡日期 of the bureau's finding: the
+    services refuse a later day; the date fields stop at today too, also when the report comes
+    back with its errors."""
+    today = timezone.localdate()
+    limit = f'max="{today:%Y-%m-%d}"'
+    client.force_login(setup["unit_op"])
+    page = client.get(reverse("verification:detail", kwargs={"pk": setup["task"].pk})).content.decode()
+    assert limit in _date_input(page, "confirmed_on") and limit in _date_input(page, "lost_on")
+    back = client.post(
+        reverse("verification:submit", kwargs={"pk": setup["task"].pk}),
+        {"method": "visit", "result": "lost", "confirmed_on": today.isoformat(), "lost_reason": "死亡",
+         "lost_on": (today + timedelta(days=1)).isoformat()},
+    ).content.decode()  # fmt: skip
+    assert "丧失时间不能晚于今天" in back and not Submission.objects.exists()
+    assert limit in _date_input(back, "confirmed_on") and limit in _date_input(back, "lost_on")
+    review = verification_task(RecipientFactory(id_number=make_id(23, birth=date(1950, 4, 4))), kind="review")
+    client.force_login(setup["officer"])
+    page = client.get(reverse("verification:detail", kwargs={"pk": review.pk})).content.decode()  # type: ignore[attr-defined]
+    assert limit in _date_input(page, "death_date")
+
+
 def test_an_alive_finding_says_which_records_it_cleared(client: Client, setup: dict[str, Any]) -> None:
     person = RecipientFactory(id_number=make_id(22, birth=date(1950, 3, 3)))
     task = verification_task(person, kind="review")

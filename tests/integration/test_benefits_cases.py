@@ -102,6 +102,59 @@ def test_a_repayment_dated_after_the_day_it_is_recorded_is_refused(officer: Any)
     assert (case.status, case.recovered) == (RecoveryStatus.REPAYING, Decimal("100.00"))
 
 
+def _dated_entries(
+    officer: Any,
+) -> dict[str, tuple[str, Callable[[date, datetime], Any], Callable[[], tuple[Any, ...]]]]:
+    """field -> (its label in the message, the call with that date at that now, what it changed)."""
+    recovery: Any = recovery_case(RecipientFactory())
+    fraud: Any = fraud_case(RecipientFactory())
+
+    def notify(day: date, now: datetime) -> Any:
+        return recovery_case_notify(case_id=recovery.pk, debtor_name="王小明", debtor_relation="子女",
+                                    notified_on=day, user=officer, now=now)  # fmt: skip
+
+    def refer(day: date, now: datetime) -> Any:
+        return fraud_case_refer(case_id=fraud.pk, referred_on=day, user=officer, now=now)
+
+    def blacklist(day: date, now: datetime) -> Any:
+        return blacklist_add(subject_type="person", person_name="王大力", reason="冒领其父养老金", since=day,
+                             user=officer, now=now, fraud_case=fraud)  # fmt: skip
+
+    def recovery_state() -> tuple[Any, ...]:
+        case = RecoveryCase.objects.get(pk=recovery.pk)
+        return case.status, case.notified_on, case.debtor_name
+
+    def fraud_state() -> tuple[Any, ...]:
+        case = FraudCase.objects.get(pk=fraud.pk)
+        return case.referred, case.referred_on
+
+    def blacklist_state() -> tuple[Any, ...]:
+        return tuple(Blacklist.objects.values_list("since", flat=True))
+
+    return {
+        "notified_on": ("通知日期", notify, recovery_state),
+        "referred_on": ("移送司法机关日期", refer, fraud_state),
+        "since": ("列入日期", blacklist, blacklist_state),
+    }
+
+
+@pytest.mark.parametrize("field", ["notified_on", "referred_on", "since"])
+def test_a_notice_referral_or_blacklist_dated_after_the_day_it_is_recorded_is_refused(
+    field: str, officer: Any
+) -> None:
+    """Like a repayment: the date of something that has happened may not be after the day it is
+    recorded — the date of `now` in China time, never the clock. The refusal names the field and
+    changes nothing (no audit row); that day itself is accepted."""
+    label, call, state = _dated_entries(officer)[field]
+    recorded = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)  # 2026-12-01 00:30 in Shanghai
+    before, audited = state(), AuditEvent.objects.count()
+    with pytest.raises(BenefitsError, match=rf"^{label}（2026-12-02）不能晚于登记当天（2026-12-01）："):
+        call(date(2026, 12, 2), recorded)
+    assert (state(), AuditEvent.objects.count()) == (before, audited)
+    call(date(2026, 12, 1), recorded)
+    assert state() != before and date(2026, 12, 1) in state()
+
+
 def test_the_database_refuses_recovering_more_than_the_amount() -> None:
     case = recovery_case(RecipientFactory(), amount="100.00")
     with pytest.raises(IntegrityError), transaction.atomic():

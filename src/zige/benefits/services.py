@@ -145,6 +145,15 @@ def _money(value: Decimal | int | str | None, what: str = "金额") -> Decimal:
     return amount.quantize(FEN)
 
 
+def _not_after_day_recorded(day: date, *, label: str, now: datetime, why: str) -> None:
+    """Dates an officer types for something that has already happened (a repayment received, a
+    notice sent, a referral, a blacklist decision) may not be after the day they are recorded:
+    the local date (China time) of the `now` the service is given, never the clock."""
+    today = timezone.localdate(now)
+    if day > today:
+        raise BenefitsError(f"{label}（{day:%Y-%m-%d}）不能晚于登记当天（{today:%Y-%m-%d}）：{why}")
+
+
 def _check_month(month: str) -> str:
     month = (month or "").strip()
     ok = len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
@@ -840,10 +849,12 @@ def recovery_case_notify(
 
     `debtor_contact=None` keeps the contact already recorded (the page never sends the full
     number back to the browser, so its field is empty unless the officer types a new one); `""`
-    clears it. The audit row says whether the contact was set, kept or cleared, never its value."""
+    clears it. The audit row says whether the contact was set, kept or cleared, never its value.
+    A notice dated after the day it is recorded (the local date of `now`) is refused."""
     _require_bureau(user)
     if not debtor_name.strip():
         raise BenefitsError("请填写退还义务人（遗产继承人或代领人）姓名")
+    _not_after_day_recorded(notified_on, label="通知日期", now=now, why="只能登记已经发出的通知")
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
         case.debtor_name = debtor_name.strip()[:100]
@@ -876,11 +887,7 @@ def recovery_payment_record(
         raise BenefitsError("退还金额应大于 0")
     if not method.strip():
         raise BenefitsError("请填写退还方式")
-    today = timezone.localdate(now)
-    if paid_on > today:
-        raise BenefitsError(
-            f"退还日期（{paid_on:%Y-%m-%d}）不能晚于登记当天（{today:%Y-%m-%d}）：只能登记已经收到的退还款"
-        )
+    _not_after_day_recorded(paid_on, label="退还日期", now=now, why="只能登记已经收到的退还款")
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
         outstanding = case.amount - case.recovered
@@ -1052,8 +1059,10 @@ def fraud_case_close(*, case_id: int, user: Any, now: datetime) -> FraudCase:
 
 
 def fraud_case_refer(*, case_id: int, referred_on: date, user: Any, now: datetime) -> FraudCase:
-    """移送司法机关 (notice 四(二); 人社部发〔2015〕14号): flag the case with the date."""
+    """移送司法机关 (notice 四(二); 人社部发〔2015〕14号): flag the case with the date, which may not
+    be after the day it is recorded (the local date of `now`)."""
     _require_bureau(user)
+    _not_after_day_recorded(referred_on, label="移送司法机关日期", now=now, why="只能登记已经移送的案件")
     with transaction.atomic():
         case = _locked(FraudCase, "欺诈案件", case_id)
         if case.referred:
@@ -1074,7 +1083,8 @@ def blacklist_add(
     *, subject_type: str, reason: str, since: date, user: Any, now: datetime, person_name: str = "",
     person_id_number: str = "", unit: Unit | None = None, fraud_case: FraudCase | None = None,
 ) -> Blacklist:  # fmt: skip
-    """社会保险失信"黑名单" (notice 四(二)): a person (name, ID number) or a unit."""
+    """社会保险失信"黑名单" (notice 四(二)): a person (name, ID number) or a unit, listed from
+    `since`, which may not be after the day it is recorded (the local date of `now`)."""
     _require_bureau(user)
     if subject_type not in SubjectType.values:
         raise BenefitsError("请选择列入黑名单的是个人还是单位")
@@ -1084,6 +1094,7 @@ def blacklist_add(
         raise BenefitsError("请填写个人姓名")
     if subject_type == SubjectType.UNIT and unit is None:
         raise BenefitsError("请选择单位")
+    _not_after_day_recorded(since, label="列入日期", now=now, why="只能登记已经作出的列入决定")
     with transaction.atomic():
         entry = Blacklist.objects.create(
             subject_type=subject_type, person_name=person_name.strip()[:100] if subject_type == "person" else "",

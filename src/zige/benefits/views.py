@@ -453,7 +453,7 @@ def fraud_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def fraud_refer(request: HttpRequest, pk: int) -> HttpResponse:
     day = request.POST.get("referred_on", "")
-    return _fraud_post(request, pk, lambda: services.fraud_case_refer(case_id=pk, referred_on=_day(day, "移送日期"), user=_user(request), now=timezone.now()), "已标记移送司法机关")  # fmt: skip
+    return _fraud_post(request, pk, lambda: services.fraud_case_refer(case_id=pk, referred_on=_day(day, "移送司法机关日期"), user=_user(request), now=timezone.now()), "已标记移送司法机关")  # fmt: skip
 
 
 @records_view

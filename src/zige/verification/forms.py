@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django import forms
 
 from zige.verification.models import Finding, Method, Result
 
 _DATE = forms.DateInput(attrs={"type": "date", "class": "input"}, format="%Y-%m-%d")
+
+
+def _not_after(form: forms.Form, names: tuple[str, ...], today: date) -> None:
+    """Dates of what has already happened: the browser's date picker stops at today (the
+    service refuses a later day whatever is posted)."""
+    for name in names:
+        form.fields[name].widget.attrs["max"] = today.isoformat()
 
 
 class ReportForm(forms.Form):
@@ -21,6 +31,10 @@ class ReportForm(forms.Form):
     lost_reason = forms.CharField(label="丧失原因", max_length=200, required=False)
     lost_on = forms.DateField(label="丧失时间", required=False, widget=_DATE)
     note = forms.CharField(label="备注", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _not_after(self, ("confirmed_on", "lost_on"), today)
 
 
 class ReviewForm(forms.Form):
@@ -41,6 +55,10 @@ class ResolveForm(forms.Form):
         label="冒领金额（元，空则按死亡次月起已发月数计算）", required=False, min_value=0, decimal_places=2
     )
     note = forms.CharField(label="核查说明", widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _not_after(self, ("death_date",), today)
 
 
 class BulkForm(forms.Form):

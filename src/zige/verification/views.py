@@ -102,6 +102,7 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
     )
     submissions = selectors.submissions_of(task)
     latest = submissions[0] if submissions else None
+    today = timezone.localdate()
     context = {
         "task": task,
         "person": task.recipient,
@@ -114,11 +115,11 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "can_resolve": role in OPERATOR_ROLES
         and task.kind == TaskKind.REVIEW
         and task.status in ("open", "overdue"),
-        "form": ReportForm(initial={"confirmed_on": timezone.localdate()}) if unit_may_report else None,
+        "form": ReportForm(initial={"confirmed_on": today}, today=today) if unit_may_report else None,
         "review_form": ReviewForm(),
-        "resolve_form": ResolveForm(),
+        "resolve_form": ResolveForm(today=today),
         "nav": "verification",
-        "today": timezone.localdate(),
+        "today": today,
     }
     context.update(extra)
     return context
@@ -157,7 +158,7 @@ def _files(request: HttpRequest) -> tuple[list[Evidence], list[str]]:
 @require_POST
 def task_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
     task = selectors.task_get(user=_user(request), pk=pk)  # another unit's task: 404
-    form = ReportForm(request.POST)
+    form = ReportForm(request.POST, today=timezone.localdate())
     files, problems = _files(request)
     if form.is_valid():
         data = form.cleaned_data
@@ -214,7 +215,7 @@ def task_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
     task = selectors.task_get(user=_user(request), pk=pk)
-    form = ResolveForm(request.POST)
+    form = ResolveForm(request.POST, today=timezone.localdate())
     if not form.is_valid():
         messages.error(request, "请填写核查结论和说明。")
         return redirect("verification:detail", pk=task.pk)
