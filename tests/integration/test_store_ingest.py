@@ -35,8 +35,10 @@ BODY = [
 ]
 
 
-def write(path: Path, lines: list[str], *, bom: bool = False, encoding: str = "utf-8") -> Path:
-    path.write_bytes((("\ufeff" if bom else "") + "\n".join(lines) + "\n").encode(encoding))
+def write(
+    path: Path, lines: list[str], *, bom: bool = False, encoding: str = "utf-8", end: str = "\n"
+) -> Path:
+    path.write_bytes((("\ufeff" if bom else "") + "\n".join(lines) + end).encode(encoding))
     return path
 
 
@@ -48,9 +50,12 @@ def stored(estore: EvidenceStore) -> list[tuple[Any, ...]]:
     )
 
 
+@pytest.mark.parametrize("end", ["\n", "\n\n\n", "\r\n\r\n", "\r\r"])  # and empty lines at the end: no rows
 @pytest.mark.parametrize("bom", [False, True])
-def test_the_fast_path_gives_what_the_readers_give(tmp_path: Path, bom: bool) -> None:
-    path = write(tmp_path / "rail_2026.csv", ["2026年铁路出行记录", HEADER, *BODY], bom=bom)  # a title row
+def test_the_fast_path_gives_what_the_readers_give(tmp_path: Path, bom: bool, end: str) -> None:
+    path = write(
+        tmp_path / "rail_2026.csv", ["2026年铁路出行记录", HEADER, *BODY], bom=bom, end=end
+    )  # a title row
     fast, slow = EvidenceStore(tmp_path / "fast"), EvidenceStore(tmp_path / "slow")
     con_fast, con_slow = duckdb.connect(), duckdb.connect()
     one = fast.ingest_csv(con_fast, path=path, kind=RAIL, batch_id=1, tag="t", as_of=AS_OF)
@@ -170,6 +175,34 @@ def test_an_empty_line_in_a_file_without_its_last_line_end_keeps_the_numbering(
     assert (batch.rows_read, batch.blank_rows) == (3, 1)
     assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(4, "bad_id_checksum")]
     assert [r["row"] for r in selectors.evidence_for_person(id_number=ID_B)] == [5]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("end", ["\n\n\n", "\r\n\r\n", "\r\r"])
+def test_empty_lines_that_end_a_feed_are_no_rows_whichever_path_imports_it(
+    tmp_path: Path, data_dirs: Path, end: str
+) -> None:
+    """Two files ending in empty lines, one the store reads itself, one it hands to the readers
+    (an empty line between its rows): each counts its rows and its blank rows (the row of empty
+    cells, and the empty line between rows) and none for the empty lines at its end; the counts
+    reconcile."""
+    fast = do_import(write(tmp_path / "rail_0301.csv", [HEADER, *BODY], end=end))
+    trains = str.maketrans({"G": "D", "K": "T"})  # other trains: no row stored before
+    other = [
+        ",".join([*line.split(",")[:3], *(c.translate(trains) for c in line.split(",")[3:])]) for line in BODY
+    ]
+    slow = do_import(write(tmp_path / "rail_0302.csv", [HEADER, other[0], "", *other[1:]], end=end))
+    assert fast.status == slow.status == ImportStatus.SUCCEEDED, (fast.message, slow.message)
+    for batch, blank in ((fast, 1), (slow, 2)):
+        counts = (
+            batch.rows_read,
+            batch.rows_used,
+            batch.rows_rejected,
+            batch.duplicate_rows,
+            batch.blank_rows,
+        )
+        assert counts == (7, 3, 3, 1, blank)
+        assert batch.rows_read == batch.rows_used + batch.rows_rejected + batch.duplicate_rows
 
 
 @pytest.mark.django_db

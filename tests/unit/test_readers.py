@@ -380,7 +380,7 @@ def test_csv_blank_rows_skipped_but_counted(tmp_path: Path) -> None:
         " ,\u3000,\t,\n"  # 7: only spaces
         f'{ID_B},"李\n四",2026-03-06,G2\n'  # 8 (one row, two lines)
         f"{ID_A},王五,2026-03-07,G3\n"  # 9
-        "\n\n"  # 10, 11: trailing blank lines
+        "\n\n"  # empty lines that end the file: no rows at all
     )
     for newline in ("\n", "\r\n", "\r"):
         path = tmp_path / "rail.csv"
@@ -389,8 +389,27 @@ def test_csv_blank_rows_skipped_but_counted(tmp_path: Path) -> None:
         assert raw.header_row == 3
         assert column(raw, "_row") == [4, 8, 9], repr(newline)
         assert column(raw, "name") == ["张三", f"李{newline}四", "王五"]
-        assert raw.blank_rows == 5
+        assert raw.blank_rows == 3  # 5, 6 and 7
         assert raw.rows_read == 3
+
+
+@pytest.mark.parametrize("end", ["\n\n", "\r\n\r\n\r\n", "\r\r", "\r\r\n", "\n\r", "\r\n\r", "\n\r\n\n"])
+def test_empty_lines_that_end_a_csv_are_no_rows(tmp_path: Path, end: str) -> None:
+    """After the last line with any character, empty lines — however their ends are written, a
+    lone CR included — are no rows, not even blank ones, on the Arrow and the csv-module path
+    alike (the evidence store's SQL path and native scan skip them too). An empty line between
+    rows, and a line of only separators or spaces anywhere, is a blank row."""
+    body = f"{ID_A},张三,x,2026-03-05\n\n,,,\n{ID_B},李四,y,2026-03-06"  # 2, 3 (empty), 4 (empty cells), 5
+    for tail, blank in (("", 2), ("\n,,,", 3), ("\n,,,\n \u3000", 4)):
+        text = body + tail + end
+        slow = _tolerant_body(text, ",", POSITIONS, 2)
+        assert (slow[0].column("_row").to_pylist(), slow[1]) == ([2, 5], blank)
+        fast = _arrow_body(text, ",", POSITIONS, 2)
+        assert fast == slow if tail != "\n,,,\n \u3000" else fast is None  # one cell: ragged
+        path = tmp_path / "rail.csv"
+        path.write_bytes(("身份证号,姓名,备注,乘车日期\r\n" + text).encode())
+        raw = read_table(path, RAIL)
+        assert (column(raw, "_row"), raw.blank_rows, raw.rows_read) == ([2, 5], blank, 2)
 
 
 def test_csv_ragged_rows(tmp_path: Path) -> None:
@@ -465,6 +484,8 @@ def csv_bodies(draw: st.DrawFn) -> str:
 @example("a,b,c,d\rx,y,z,w\r")
 @example("\x1c,\u3000,\ufeff,\u00a0\n")
 @example("\ufeff1,,,\n")
+@example('a,b,c,"d\n\n')  # a quote left open: its line ends are the value's, not empty lines
+@example("a,b,c,d\n,,,\n\r\n\r\r")
 def test_fast_and_tolerant_paths_agree(body: str) -> None:
     """On any text the Arrow path accepts, it gives exactly the csv-module path's table."""
     fast = _arrow_body(body, ",", POSITIONS, 2)

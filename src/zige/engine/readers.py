@@ -6,7 +6,9 @@ the rows as a spreadsheet shows them. Every value stays text; cleaning and valid
 the engine's SQL (`zige.engine.sql`), vectorised over the whole file.
 
 The returned table has `_row` (the spreadsheet row number) and one string column per logical
-column found. Blank rows are dropped but keep their place in the numbering.
+column found. Blank rows are dropped but keep their place in the numbering, and are counted
+(`blank_rows`); the empty lines that end a CSV file are no rows at all (`_tolerant_body`), as in
+the evidence store's SQL path and native scan.
 """
 
 from __future__ import annotations
@@ -329,8 +331,29 @@ def _parse_csv_body(
 def _tolerant_body(
     body: str, delimiter: str, positions: dict[str, int], first_row_number: int
 ) -> tuple[pa.Table, int]:
-    """The csv-module path: any row width; a missing cell reads as empty."""
-    return _build_table(list(_csv_rows(body, delimiter)), first_row_number, positions, convert=False)
+    """The csv-module path: any row width; a missing cell reads as empty.
+
+    The empty lines at the end of the text (records with no character at all, which the csv
+    module reads as `[]`, after the last line with any character) are no rows: not blank rows
+    either. An empty line between records is a blank row (it has a row number after it, as a
+    spreadsheet shows), and so is a line of only separators or spaces anywhere: a record with
+    cells. DuckDB's `read_csv` and the native scan skip the empty lines that end a file too, so
+    every path counts a file's rows alike."""
+    rows = list(_csv_rows(body, delimiter))
+    while rows and not rows[-1]:
+        rows.pop()
+    return _build_table(rows, first_row_number, positions, convert=False)
+
+
+def _without_trailing_empty_lines(body: str) -> str:
+    """`body` without the empty lines that end it: up to its last character that is not a line
+    end, and that line's own end (LF, CRLF or a lone CR, as `_csv_rows` reads line ends). No
+    copy of a text that has no such lines (`rstrip` would copy a whole file's text)."""
+    content = len(body)
+    while content and body[content - 1] in "\r\n":
+        content -= 1
+    cut = content + (2 if body.startswith("\r\n", content) else 1) if content else 0
+    return body if cut >= len(body) else body[:cut]
 
 
 def _char_offset_of_line(text: str, line_count: int) -> int:
@@ -346,7 +369,10 @@ def _char_offset_of_line(text: str, line_count: int) -> int:
 def _arrow_body(
     body: str, delimiter: str, positions: dict[str, int], first_row_number: int
 ) -> tuple[pa.Table, int] | None:
-    """The Arrow path, or None when the rows are ragged (the tolerant path takes over)."""
+    """The Arrow path, or None when the rows are ragged (the tolerant path takes over). The
+    empty lines that end the text are cut first: Arrow would read each as a row of empty cells,
+    where the tolerant path reads none."""
+    body = _without_trailing_empty_lines(body)
     if not body:
         return pa.table(
             {"_row": pa.array([], pa.int64())} | {n: pa.array([], pa.string()) for n in positions}

@@ -1314,7 +1314,8 @@ def _lone_cr(head: np.ndarray) -> bool:
 
 
 def _data_end(buf: np.ndarray) -> int:
-    """The file without its trailing line ends (empty last lines, which DuckDB skips too)."""
+    """The file without its trailing line ends (empty last lines, which DuckDB skips too and
+    the readers drop: no rows on any path, `readers._tolerant_body`)."""
     end = int(buf.size)
     while end > 0 and buf[end - 1] in (10, 13):
         end -= 1
