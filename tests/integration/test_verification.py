@@ -366,9 +366,175 @@ def test_approval_becomes_unit_confirm_evidence_once(
     with pytest.raises(TransitionRefused):
         submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
     assert ImportBatch.objects.count() == before + 1
-    # the same content approved again (e.g. after a crash between import and approval) is a duplicate
+    # the same content imported again is a duplicate: the import service's own guard
     again = services._import_evidence(submission, user=officer, now=LATER)
     assert again.pk == batch.pk
+
+
+LOST = {"result": "lost", "lost_reason": "死亡", "lost_on": date(2026, 10, 3)}
+
+
+@pytest.fixture
+def own_store(settings: Any, tmp_path: Path) -> Path:
+    """An evidence store and upload folder of this test's own, to look at the files."""
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    return tmp_path
+
+
+def _unit_confirm_evidence(person: Recipient) -> list[dict[str, Any]]:
+    from zige.feeds.selectors import evidence_for_person
+
+    return [r for r in evidence_for_person(id_number=person.id_number) if r["kind"] == "unit_confirm"]
+
+
+def _nothing_of_the_approval(task: VerificationTask) -> None:
+    """No trace of an approval that did not commit: no evidence any run or page reads, no
+    import of it, no payment proposal, the report not approved."""
+    from zige.feeds import store
+
+    assert _unit_confirm_evidence(task.recipient) == []
+    assert store.live_manifests("unit_confirm") == []
+    assert not ImportBatch.objects.filter(kind="unit_confirm").exists()
+    assert _actions(task.recipient) == []
+    assert not Submission.objects.filter(task=task, approved=True).exists()
+    assert VerificationTask.objects.get(pk=task.pk).status != "approved"
+
+
+def _store_files(root: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "_locks" not in p.parts
+    )
+
+
+def test_a_report_returned_between_the_check_and_the_approval_never_becomes_evidence(
+    task: VerificationTask, unit_op: Any, officer: Any, own_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reviewer x approves a 丧失资格 report; reviewer y returns it after x's maker-checker check
+    and evidence import, before x's approval (the interleaving, made deterministic by running
+    y's return right after the import). x is refused, and the person's 'lost' — which would
+    make the next run stop the pension — is nowhere: evidence exists only with an approval.
+    (Here y's return runs in x's connection, so x's rollback takes it too; between two
+    connections y waits for x's lock: the PostgreSQL test below.)"""
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**LOST), now=LATER)
+    other = UserFactory(username="second_checker", role=Role.BUREAU_OPERATOR)
+    real = services._import_evidence
+
+    def import_then_returned(submission: Submission, **kwargs: Any) -> Any:
+        batch = real(submission, **kwargs)
+        submission_review(task_id=task.pk, user=other, approve=False, note="死亡证明不清楚", now=LATER)
+        return batch
+
+    monkeypatch.setattr(services, "_import_evidence", import_then_returned)
+    with pytest.raises(TransitionRefused, match="已被他人处理"):
+        submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    _nothing_of_the_approval(task)
+    assert _store_files(own_store / "evidence") == []
+    assert _store_files(own_store / "uploads") == []
+
+
+@pytest.mark.parametrize("cleaned", [True, False], ids=["failure", "process killed"])
+def test_a_crash_between_the_evidence_import_and_the_approval_leaves_no_evidence(
+    cleaned: bool, task: VerificationTask, unit_op: Any, officer: Any, own_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The approval fails after its evidence was imported: nothing of it stays. With the clean-up
+    (an exception) its files are gone too; when the process is killed nothing cleans up, and the
+    files left are listed by no succeeded import, so nothing reads them. Approving again then
+    stores the result once."""
+    from zige.feeds import store
+
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**LOST), now=LATER)
+    real = services._import_evidence
+
+    def import_then_crash(submission: Submission, **kwargs: Any) -> Any:
+        real(submission, **kwargs)
+        raise RuntimeError("the process stops here")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "_import_evidence", import_then_crash)
+        if not cleaned:
+            patch.setattr(store, "discard", lambda path: None)
+        with pytest.raises(RuntimeError):
+            submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    _nothing_of_the_approval(task)
+    assert VerificationTask.objects.get(pk=task.pk).status == "submitted"
+    left = _store_files(own_store / "evidence")
+    if cleaned:
+        assert left == [] and _store_files(own_store / "uploads") == []
+    else:
+        assert any(f.endswith(".parquet") for f in left)  # there, and read by nothing
+    submission = submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    assert submission.evidence_batch is not None and submission.evidence_batch.status == "succeeded"
+    assert [(r["kind"], r["date"]) for r in _unit_confirm_evidence(task.recipient)] == [
+        ("unit_confirm", date(2026, 10, 3))
+    ]
+    assert [a[0] for a in _actions(task.recipient)] == ["stop"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_between_two_connections_a_return_waits_for_the_approval_and_is_refused(
+    unit: Any, unit_op: Any, officer: Any, own_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, two sessions: x approves; after x's evidence import, y tries to return the
+    report and waits on x's lock until x commits (checked with pg_blocking_pids, not a sleep);
+    then y is refused. The approval and its evidence are there, once; y changed nothing."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between two sessions: PostgreSQL")
+    person = young(unit, benefit_status="normal", monthly_amount=Decimal("3100.00"))
+    tasks_for_run(run_id=run_with([(person, "pending", "no_evidence")]).pk, now=NOW)
+    task = VerificationTask.objects.get(recipient=person)
+    task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**LOST), now=LATER)
+    other = UserFactory(username="second_checker", role=Role.BUREAU_OPERATOR)
+    real = services._import_evidence
+    y_pid: list[int] = []
+    y_outcome: list[BaseException | Submission] = []
+
+    def y_returns() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                y_pid.append(cursor.fetchone()[0])
+            y_outcome.append(
+                submission_review(
+                    task_id=task.pk, user=other, approve=False, note="死亡证明不清楚", now=LATER
+                )
+            )
+        except BaseException as exc:
+            y_outcome.append(exc)
+        finally:
+            connection.close()
+
+    y = threading.Thread(target=y_returns)
+
+    def import_then_y_tries(submission: Submission, **kwargs: Any) -> Any:
+        batch = real(submission, **kwargs)
+        y.start()
+        for _ in range(600):  # until y waits for a lock, or is done (at most 60 s)
+            if y_outcome:
+                break
+            if y_pid:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT cardinality(pg_blocking_pids(%s))", [y_pid[0]])
+                    if cursor.fetchone()[0]:
+                        break
+            y.join(timeout=0.1)
+        return batch
+
+    monkeypatch.setattr(services, "_import_evidence", import_then_y_tries)
+    submission = submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    y.join(timeout=60)
+    assert submission.approved is True
+    assert len(y_outcome) == 1 and isinstance(y_outcome[0], TransitionRefused), y_outcome
+    assert VerificationTask.objects.get(pk=task.pk).status == "approved"
+    assert list(Submission.objects.filter(task=task).values_list("approved", "reviewed_by")) == [
+        (True, officer.pk)
+    ]
+    assert len(_unit_confirm_evidence(person)) == 1
 
 
 def test_maker_is_never_checker(task: VerificationTask, unit_op: Any) -> None:

@@ -378,3 +378,40 @@ def test_files_without_a_manifest_are_not_read(tmp_path: Path) -> None:
     (tmp_path / "store" / written.manifest.path).unlink()  # as after a crash before the commit
     assert scan(estore) == []
     assert duckdb.connect().execute(f"SELECT count(*) FROM ({estore.scan_sql()})").fetchall() == [(0,)]
+
+
+def test_the_import_lock_is_re_entrant_in_a_thread_and_exclusive_between_threads(tmp_path: Path) -> None:
+    """A caller holding a kind's import lock around its own transaction (the approval of a
+    verification report) runs an import that takes the same lock: the thread does not wait for
+    itself. Another thread still waits until the outer hold ends."""
+    import threading
+
+    estore = EvidenceStore(tmp_path / "store")
+    order: list[str] = []
+
+    def nested() -> None:
+        with estore.import_lock("unit_confirm"), estore.import_lock("unit_confirm"):
+            order.append("nested")
+
+    inner = threading.Thread(target=nested, daemon=True)
+    inner.start()
+    inner.join(timeout=10)
+    assert order == ["nested"], "the thread waited for its own lock"
+
+    entered = threading.Event()
+
+    def other() -> None:
+        with estore.import_lock("unit_confirm"):
+            order.append("other")
+            entered.set()
+
+    with estore.import_lock("unit_confirm"):
+        with estore.import_lock("unit_confirm"):
+            pass
+        waiting = threading.Thread(target=other, daemon=True)
+        waiting.start()
+        assert not entered.wait(timeout=0.3), "another thread entered while the lock was held"
+        order.append("outer done")
+    assert entered.wait(timeout=10)
+    waiting.join(timeout=10)
+    assert order == ["nested", "outer done", "other"]

@@ -59,6 +59,7 @@ import json
 import mmap
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -87,6 +88,8 @@ MANIFEST_DIR = "_manifest"
 COMPACT_DIR = "_compact"
 # The lock files of the imports, one per kind (`EvidenceStore.import_lock`).
 LOCK_DIR = "_locks"
+# The import locks this thread holds (`EvidenceStore.import_lock` is re-entrant within a thread).
+_HELD_IMPORT_LOCKS = threading.local()
 # How long the files a compaction replaced stay after its commit, for readers that listed them
 # before: longer than any read of the store (a province's run reads it for minutes).
 DEFAULT_GRACE = timedelta(hours=1)
@@ -688,14 +691,27 @@ class EvidenceStore:
         in that window at once would each miss the other's rows and both store the rows they
         share. The system of record (zige.feeds.services) holds this lock from reading the
         manifests to its commit. Not the compaction lock (`lock`): imports need none against a
-        compaction, and must not fail while one runs."""
+        compaction, and must not fail while one runs.
+
+        Re-entrant within a thread: a caller that runs an import inside a transaction of its own
+        (the bureau's approval of a verification report, whose evidence commits with the
+        approval) takes the lock before that transaction and holds it to its commit; the
+        import's own `import_lock` inside it then waits for nothing."""
         directory = self.root / LOCK_DIR
         directory.mkdir(parents=True, exist_ok=True)
-        with (directory / f"import-{kind}.lock").open("a") as handle:
+        path = (directory / f"import-{kind}.lock").resolve()
+        held: set[Path] = getattr(_HELD_IMPORT_LOCKS, "paths", None) or set()
+        _HELD_IMPORT_LOCKS.paths = held
+        if path in held:
+            yield
+            return
+        with path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            held.add(path)
             try:
                 yield
             finally:
+                held.discard(path)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def compact(

@@ -11,7 +11,10 @@ then write everything in one transaction.
   kind and month, the ID as a 64-bit key), deduplicated within the file and against the stored
   rows of the same kind in the months the file touches; the batch's new files and its manifest
   are renamed into place *before* the transaction that marks the batch succeeded. A file no
-  succeeded batch's manifest lists is ignored by everything.
+  succeeded batch's manifest lists is ignored by everything. Run inside a caller's transaction
+  (`zige.verification.services.submission_review`), that transaction is a savepoint and the
+  batch succeeds with the caller's commit; the caller holds the kind's import lock to it and
+  discards the files if it rolls back (`store.batch_written`).
 
 A failure at any point leaves the previous state intact and marks the batch `failed` with a
 code, a Chinese message for the officer and the English detail for support staff

@@ -39,7 +39,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from zige.engine.sql import id_number_from_key_sql, quote
 from zige.engine.store import STORE_COLUMNS, BatchManifest, BatchWrite, EvidenceStore, FileList
@@ -177,6 +177,34 @@ def discard(path: Path | BatchWrite | None) -> None:
     elif path is not None:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+def batch_written(evidence_path: str) -> BatchWrite:
+    """What a batch put in the evidence store — its manifest and its own files (those its
+    manifest lists) — for `discard`, when the transaction that was to mark it succeeded rolled
+    back: an import run inside a caller's transaction
+    (`zige.verification.services.submission_review`). Only for a batch that never committed: a
+    committed batch's files may be read, or merged, at any time."""
+    estore = evidence_store()
+    manifest = estore.manifest(evidence_path)
+    return BatchWrite(
+        manifest=manifest, paths=[*(estore.root / f for f in manifest.files), estore.root / manifest.path]
+    )
+
+
+def upload_discard(stored_path: str) -> None:
+    """Remove an uploaded file that no import batch refers to (its batch rolled back with the
+    caller's transaction); one a batch refers to stays. Never raises."""
+    from zige.feeds.models import ImportBatch
+
+    if not stored_path:
+        return
+    try:
+        referred = ImportBatch.objects.filter(stored_path=stored_path).exists()
+    except DatabaseError:  # cannot tell: keep it
+        return
+    if not referred:
+        discard(upload_path(stored_path))
 
 
 # ---------------------------------------------------------------------------------------------

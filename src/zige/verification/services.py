@@ -12,7 +12,8 @@
   confirmation are required; for 无法联系 a written statement (notice 三(一)4).
 - `form1_apply`: the filled-in 附件1 workbook for many people: every row validated, all or nothing.
 - `submission_review`: the bureau approves or returns a report (maker-checker). An approval
-  becomes `unit_confirm` evidence (through the feeds app's import service) and, where the result
+  becomes `unit_confirm` evidence (through the feeds app's import service, in the approval's own
+  transaction: evidence exists if and only if the approval committed) and, where the result
   changes payment, a proposed payment action (`zige.benefits.services.payment_action_propose`).
 - `review_resolve`: the bureau's finding on a review-queue task (alive / dead / fraud).
 - `tasks_sweep`: the daily pass: reminders 30 and 7 days before the deadline (and one SMS per
@@ -889,9 +890,34 @@ def _csv_cell(value: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"') else text
 
 
-def _import_evidence(submission: Submission, *, user: User, now: datetime) -> Any:
+EVIDENCE_KIND = "unit_confirm"
+
+
+@dataclass
+class _Imported:
+    """What an approval's evidence import wrote that its transaction must take back if it rolls
+    back: the new batch's evidence files and its upload (none for a duplicate of an earlier
+    batch, whose files are that batch's)."""
+
+    evidence_path: str = ""
+    stored_path: str = ""
+
+    def discard(self) -> None:
+        from zige.feeds import store
+
+        if self.evidence_path:
+            store.discard(store.batch_written(self.evidence_path))
+        store.upload_discard(self.stored_path)
+
+
+def _import_evidence(
+    submission: Submission, *, user: User, now: datetime, written: _Imported | None = None
+) -> Any:
     """Through the feeds app's public import service, synchronously; returns the batch that
-    holds the row (the earlier one when the same content was imported before)."""
+    holds the row (the earlier one when the same content was imported before). Called by
+    `submission_review` inside the approval's transaction: the batch becomes `succeeded` — its
+    row evidence — only when that transaction commits; `written` collects what to discard if it
+    does not."""
     from zige.feeds.models import ImportStatus
     from zige.feeds.services import import_execute, import_submit
 
@@ -901,10 +927,14 @@ def _import_evidence(submission: Submission, *, user: User, now: datetime) -> An
         path = Path(directory) / name
         path.write_bytes(content)
         batch = import_submit(
-            source=path, file_name=name, kind="unit_confirm", user=user, now=now, enqueue=False
+            source=path, file_name=name, kind=EVIDENCE_KIND, user=user, now=now, enqueue=False
         )
+    if written is not None:
+        written.stored_path = batch.stored_path
     if batch.status == ImportStatus.QUEUED:
         batch = import_execute(batch_id=batch.pk, now=now)
+    if written is not None and batch.status == ImportStatus.SUCCEEDED:
+        written.evidence_path = batch.evidence_path
     if batch.status == ImportStatus.DUPLICATE and batch.duplicate_of_id:
         return batch.duplicate_of
     if batch.status != ImportStatus.SUCCEEDED or batch.rows_used + batch.duplicate_rows != 1:
@@ -915,54 +945,99 @@ def _import_evidence(submission: Submission, *, user: User, now: datetime) -> An
     return batch
 
 
+def _reviewable(task_id: int, user: User, *, again: bool = False) -> tuple[VerificationTask, Submission]:
+    """The task (locked) and its latest report, when that report waits for review and `user`
+    did not make it."""
+    task = _lock(task_id)
+    submission = Submission.objects.select_for_update().filter(task=task).order_by("-number").first()
+    if task.status != TaskStatus.SUBMITTED or submission is None or submission.approved is not None:
+        if again:
+            raise TransitionRefused(f"任务 #{task.pk} 已被他人处理。/ Task {task.pk} was reviewed meanwhile.")
+        raise TransitionRefused(
+            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，没有待审核的上报。/ Nothing to review."
+        )
+    if submission.submitted_by_id == user.pk:
+        raise PermissionDenied(
+            "上报人不能审核自己的上报（经办与复核分离）。/ The maker cannot be the checker."
+        )
+    return task, submission
+
+
 def submission_review(*, task_id: int, user: User, approve: bool, note: str, now: datetime) -> Submission:
-    """Approve or return the latest report of a task (bureau staff; never the report's maker)."""
+    """Approve or return the latest report of a task (bureau staff; never the report's maker).
+
+    An approval and its evidence are one transaction: the maker-checker check, the import of
+    the result as a `unit_confirm` row, the payment proposal and the task's approval commit
+    together or not at all — a report that is returned meanwhile, refused or interrupted never
+    becomes evidence that the next run would act on (a 丧失资格 stops the pension).
+
+    Why inside the transaction rather than an import of its own kept pending: a feed import's
+    commit point is the transaction that marks its batch `succeeded`, and only a succeeded
+    batch's manifest is read by anything (runs, person pages, compaction; `zige.feeds.store`).
+    Run inside this transaction, that mark is a savepoint that commits with the approval, so
+    the evidence is invisible until the approval commits, with no new state for imports. The
+    Parquet files are renamed into place before, as for every import: if the transaction rolls
+    back they are discarded here (with the upload, when no batch refers to it); after a crash
+    they are files no succeeded batch lists, ignored like those of any interrupted import. The
+    kind's import lock (`EvidenceStore.import_lock`) is taken before the transaction and held
+    to its commit, as an import holds it from reading the stored rows to its commit; approvals
+    therefore wait for each other and for `unit_confirm` file imports."""
     if not can_operate(user):
         raise PermissionDenied("only bureau staff review verifications")
     note = note.strip()
     if not approve and not note:
         raise SubmissionInvalid([("note", "退回时须填写原因")])
-    with transaction.atomic():
-        task = _lock(task_id)
-        submission = task.submissions.order_by("-number").first()
-        if task.status != TaskStatus.SUBMITTED or submission is None or submission.approved is not None:
-            raise TransitionRefused(
-                f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，没有待审核的上报。/ Nothing to review."
-            )
-        if submission.submitted_by_id == user.pk:
-            raise PermissionDenied(
-                "上报人不能审核自己的上报（经办与复核分离）。/ The maker cannot be the checker."
-            )
-    batch = _import_evidence(submission, user=user, now=now) if approve else None
-    with transaction.atomic():
-        task = _lock(task_id)
-        submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        if task.status != TaskStatus.SUBMITTED or submission.approved is not None:
-            raise TransitionRefused(f"任务 #{task.pk} 已被他人处理。/ Task {task.pk} was reviewed meanwhile.")
-        submission.reviewed_by = user
-        submission.reviewed_at = now
-        submission.approved = approve
-        submission.review_note = note
-        if approve:
-            submission.evidence_batch = batch
-            status = {Result.LOST: "stop", Result.UNREACHABLE: "suspend", Result.ELIGIBLE: "eligible"}[
-                Result(submission.result)
-            ]
-            day = submission.lost_on if submission.result == Result.LOST else submission.confirmed_on
-            action = payment_change(
-                recipient=task.recipient, status=status, evidence_date=day, as_of=_local_day(now)
-            )
-            submission.payment_ref = _propose(
-                recipient=task.recipient, action=action, source="verification",
-                source_ref=f"verification:{task.pk}-{submission.number}", user=user, now=now,
-            )  # fmt: skip
-        submission.save()
-        _transition(
-            task, TaskStatus.APPROVED if approve else TaskStatus.RETURNED, actor=user, now=now,
-            note=(f"审核通过：{Result(submission.result).label}" if approve else f"退回：{note}"),
-            **({"payment_ref": submission.payment_ref} if approve else {}),
-        )  # fmt: skip
+    if not approve:
+        with transaction.atomic():
+            task, submission = _reviewable(task_id, user)
+            _review_record(task, submission, user=user, approve=False, note=note, batch=None, now=now)
+        return submission
+    from zige.feeds import store
+
+    written = _Imported()
+    with store.evidence_store().import_lock(EVIDENCE_KIND):
+        try:
+            with transaction.atomic():
+                task, submission = _reviewable(task_id, user)
+                batch = _import_evidence(submission, user=user, now=now, written=written)
+                # The import ran the feeds app's code in this transaction: read the task and
+                # its report again before changing them.
+                task, submission = _reviewable(task_id, user, again=True)
+                _review_record(task, submission, user=user, approve=True, note=note, batch=batch, now=now)
+        except BaseException:
+            written.discard()
+            raise
     return submission
+
+
+def _review_record(
+    task: VerificationTask, submission: Submission, *, user: User, approve: bool, note: str, batch: Any,
+    now: datetime,
+) -> None:  # fmt: skip
+    """The review on the (locked) report and task; for an approval, the payment proposal."""
+    submission.reviewed_by = user
+    submission.reviewed_at = now
+    submission.approved = approve
+    submission.review_note = note
+    if approve:
+        submission.evidence_batch = batch
+        status = {Result.LOST: "stop", Result.UNREACHABLE: "suspend", Result.ELIGIBLE: "eligible"}[
+            Result(submission.result)
+        ]
+        day = submission.lost_on if submission.result == Result.LOST else submission.confirmed_on
+        action = payment_change(
+            recipient=task.recipient, status=status, evidence_date=day, as_of=_local_day(now)
+        )
+        submission.payment_ref = _propose(
+            recipient=task.recipient, action=action, source="verification",
+            source_ref=f"verification:{task.pk}-{submission.number}", user=user, now=now,
+        )  # fmt: skip
+    submission.save()
+    _transition(
+        task, TaskStatus.APPROVED if approve else TaskStatus.RETURNED, actor=user, now=now,
+        note=(f"审核通过：{Result(submission.result).label}" if approve else f"退回：{note}"),
+        **({"payment_ref": submission.payment_ref} if approve else {}),
+    )  # fmt: skip
 
 
 def review_resolve(
