@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from tests.factories import NOW, RecipientFactory, UserFactory, payment_action
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
-from zige.benefits.models import ActionState, BatchState, ExportLine, PaymentAction
+from zige.benefits.models import ActionState, BatchState, ExportBatch, ExportLine, PaymentAction
 from zige.benefits.services import (
     BATCH_TRANSITIONS,
     EXPORT_COLUMNS,
@@ -148,6 +148,51 @@ def test_each_action_is_exported_exactly_once(officer: Any) -> None:
             batch=second, action=first_actions[0], line_no=99, person_no="x", id_number="x", name="x",
             unit_no="x", action_code="stop", effective_month="2026-09", months=1, amount=Decimal("1"),
         )  # fmt: skip
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("where", ["audit", "xlsx rename"])
+def test_a_batch_that_does_not_commit_leaves_no_files(
+    where: str, officer: Any, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files hold full ID numbers: they exist only for a committed batch. A failure after
+    they were rendered — the audit row, or the disk while renaming the xlsx into place after the
+    csv — leaves no batch, the actions approved, and no file (nor a temporary one)."""
+    from zige.benefits import services
+
+    actions = approved(2)
+    with monkeypatch.context() as patch:
+        if where == "audit":
+            real_audit = services.audit_record
+
+            def audit(**kwargs: Any) -> Any:
+                if kwargs["action"] == "export_batch.created":
+                    raise RuntimeError("audit log unavailable")
+                return real_audit(**kwargs)
+
+            patch.setattr(services, "audit_record", audit)
+        else:
+            real_replace = Path.replace
+
+            def replace(self: Path, target: Any) -> Any:
+                if str(target).endswith(".xlsx"):
+                    raise OSError(28, "No space left on device")
+                return real_replace(self, target)
+
+            patch.setattr(Path, "replace", replace)
+        with pytest.raises((RuntimeError, OSError)):
+            export_batch_create(user=officer, now=NOW)
+    assert not ExportBatch.objects.exists()
+    assert {a.state for a in PaymentAction.objects.filter(pk__in=[a.pk for a in actions])} == {"approved"}
+    assert _files(data_dir / "payments") == []
+    # The next batch (on SQLite, the same number) writes its own four files.
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None and batch.count == 2
+    assert _files(data_dir / "payments") == sorted(p.name for p in batch_paths(batch).values())
+    assert hashlib.sha256(batch_paths(batch)["csv"].read_bytes()).hexdigest() == batch.csv_sha256
 
 
 def test_reexport_gives_the_same_bytes_and_is_audited(officer: Any) -> None:

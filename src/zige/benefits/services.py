@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import secrets
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -627,32 +628,71 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_files(
-    batch: ExportBatch, rows: list[ExportRow], expect: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Render and write the batch's files; with `expect`, refuse (before writing anything) when a
-    checksum differs from the recorded one."""
-    csv_bytes = render_csv(batch_id=batch.pk, rows=rows, total=batch.total_amount)
-    xlsx_bytes = render_xlsx(batch_id=batch.pk, rows=rows, total=batch.total_amount, created=batch.created_at)
-    sums = {"csv": _sha256(csv_bytes), "xlsx": _sha256(xlsx_bytes)}
-    if expect is not None and sums != expect:
-        raise BenefitsError("重新生成的文件与原校验值不一致，已停止（请联系管理员）")
+def _render_files(batch: ExportBatch, rows: list[ExportRow]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The batch's two files (csv, xlsx) and their SHA-256."""
+    data = {
+        "csv": render_csv(batch_id=batch.pk, rows=rows, total=batch.total_amount),
+        "xlsx": render_xlsx(batch_id=batch.pk, rows=rows, total=batch.total_amount, created=batch.created_at),
+    }
+    return data, {kind: _sha256(content) for kind, content in data.items()}
+
+
+def _place_files(
+    batch: ExportBatch, data: dict[str, bytes], sums: dict[str, str], placed: list[Path]
+) -> None:
+    """Write each file and its .sha256 under a hidden temporary name and rename it into place;
+    `placed` gets every path written (temporary and final), for the caller to remove if its
+    transaction does not commit."""
     paths = batch_paths(batch)
-    paths["csv"].parent.mkdir(parents=True, exist_ok=True)
-    for kind, data in (("csv", csv_bytes), ("xlsx", xlsx_bytes)):
-        tmp = paths[kind].with_suffix(paths[kind].suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(paths[kind])
-        paths[f"{kind}.sha256"].write_text(f"{sums[kind]}  {paths[kind].name}\n", encoding="ascii")
+    folder = paths["csv"].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("csv", "xlsx"):
+        for target, content in (
+            (paths[kind], data[kind]),
+            (paths[f"{kind}.sha256"], f"{sums[kind]}  {paths[kind].name}\n".encode("ascii")),
+        ):
+            temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+            placed.append(temp)
+            temp.write_bytes(content)
+            placed.append(target)
+            temp.replace(target)
+
+
+def _write_files(batch: ExportBatch, rows: list[ExportRow], expect: dict[str, str]) -> dict[str, str]:
+    """Render and write the files of a batch again; refuse (before writing anything) when a
+    checksum differs from the recorded one."""
+    data, sums = _render_files(batch, rows)
+    if sums != expect:
+        raise BenefitsError("重新生成的文件与原校验值不一致，已停止（请联系管理员）")
+    _place_files(batch, data, sums, placed=[])
     return sums
 
 
 def export_batch_create(*, user: Any | None, now: datetime) -> ExportBatch | None:
     """Put every approved action not yet exported into a new batch and write its files
     (xlsx, csv, each with a .sha256 sidecar) under `ZIGE_DATA_DIR/payments/`. None when there
-    is nothing to export. `user=None`: the command line."""
+    is nothing to export. `user=None`: the command line.
+
+    The files (full ID numbers) exist only for a committed batch: they are rendered first,
+    renamed into place as the transaction's last step, after the batch, its lines and its
+    audit row, and removed again if anything fails up to and including the commit — as the
+    附件2 export does (`zige.ledger.services.other_province_export`). A crash in between can
+    leave files of a batch number the database never recorded; on SQLite the next batch reuses
+    that number and writes its own files over them. Called outside any transaction (the page,
+    the command line): an outer transaction that rolled back later would not remove them."""
     if user is not None:
         _require_bureau(user)
+    placed: list[Path] = []
+    try:
+        batch = _export_batch_create(user=user, now=now, placed=placed)
+    except BaseException:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        raise
+    return batch
+
+
+def _export_batch_create(*, user: Any | None, now: datetime, placed: list[Path]) -> ExportBatch | None:
     with transaction.atomic():
         actions = list(
             PaymentAction.objects.select_for_update()
@@ -693,7 +733,7 @@ def export_batch_create(*, user: Any | None, now: datetime) -> ExportBatch | Non
         PaymentAction.objects.filter(pk__in=[a.pk for a in actions]).update(
             state=ActionState.EXPORTED, exported_at=now
         )
-        sums = _write_files(batch, _rows_of(batch))
+        data, sums = _render_files(batch, _rows_of(batch))
         batch.csv_sha256, batch.xlsx_sha256 = sums["csv"], sums["xlsx"]
         batch.save(update_fields=["file_stem", "csv_sha256", "xlsx_sha256"])
         audit_record(
@@ -703,6 +743,7 @@ def export_batch_create(*, user: Any | None, now: datetime) -> ExportBatch | Non
                    "state": {"from": ActionState.APPROVED, "to": ActionState.EXPORTED}},
             at=now,
         )  # fmt: skip
+        _place_files(batch, data, sums, placed)
     return batch
 
 
