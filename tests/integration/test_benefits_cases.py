@@ -21,6 +21,7 @@ from zige.benefits.selectors import recovery_report
 from zige.benefits.services import (
     FRAUD_TRANSITIONS,
     RECOVERY_TRANSITIONS,
+    WRITE_OFF_REFUSALS,
     BenefitsError,
     blacklist_add,
     fine_bounds,
@@ -189,6 +190,66 @@ def test_a_refused_write_off_goes_back(officer: Any, second: Any) -> None:
     recovery_case_write_off_decide(case_id=case.pk, approve=False, user=second, now=NOW)
     case.refresh_from_db()
     assert case.status == RecoveryStatus.REPAYING
+
+
+@pytest.mark.parametrize("before", ["open", "notified", "repaying"])
+def test_a_refused_write_off_goes_back_to_where_the_case_was(before: str, officer: Any, second: Any) -> None:
+    """The refusal is its own step, by a second person, audited `write_off_refused`: an open
+    case goes back to open (nobody was notified), a notified one to notified, one with money
+    repaid to repaying."""
+    case = recovery_case(RecipientFactory(), amount="900.00")
+    if before != "open":
+        recovery_case_notify(case_id=case.pk, debtor_name="王小明", debtor_relation="子女", notified_on=DAY,
+                             user=officer, now=NOW)  # fmt: skip
+    if before == "repaying":
+        recovery_payment_record(case_id=case.pk, amount=Decimal("100.00"), paid_on=DAY, method="现金",
+                                user=officer, now=NOW)  # fmt: skip
+    recovery_case_write_off_propose(case_id=case.pk, reason="义务人下落不明", user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match="不能审批自己的核销"):
+        recovery_case_write_off_decide(case_id=case.pk, approve=False, user=officer, now=NOW)
+    recovery_case_write_off_decide(case_id=case.pk, approve=False, user=second, now=NOW)
+    case.refresh_from_db()
+    assert case.status == before
+    event = AuditEvent.objects.get(action="recovery_case.write_off_refused", target_id=str(case.pk))
+    assert (event.actor, event.before["status"], event.after["status"]) == (
+        "second",
+        "write_off_proposed",
+        before,
+    )
+    assert event.after["proposed_by"] == "officer" and event.after["reason"] == "义务人下落不明"
+
+
+def test_no_notice_nor_repayment_while_a_write_off_waits_for_its_checker(officer: Any, second: Any) -> None:
+    """Recording a debtor notice (or a repayment) used to take a pending write-off back to
+    notified (or repaying) with no checker — the proposer could cancel their own write-off, and
+    a case with money repaid ended `notified`. Both are refused until the second person decides."""
+    case = recovery_case(RecipientFactory(), amount="900.00")
+    recovery_payment_record(
+        case_id=case.pk, amount=Decimal("100.00"), paid_on=DAY, method="现金", user=officer, now=NOW
+    )
+    recovery_case_write_off_propose(case_id=case.pk, reason="义务人下落不明", user=officer, now=NOW)
+    for user in (officer, second):  # the proposer, and anyone else
+        with pytest.raises(BenefitsError, match="核销正在等待审批，暂不能登记退还义务人和通知"):
+            recovery_case_notify(case_id=case.pk, debtor_name="王小明", debtor_relation="子女", notified_on=DAY,
+                                 user=user, now=NOW)  # fmt: skip
+        with pytest.raises(BenefitsError, match="核销正在等待审批，暂不能登记退还"):
+            recovery_payment_record(case_id=case.pk, amount=Decimal("1.00"), paid_on=DAY, method="现金",
+                                    user=user, now=NOW)  # fmt: skip
+    case.refresh_from_db()
+    assert (case.status, case.recovered, case.debtor_name) == ("write_off_proposed", Decimal("100.00"), "")
+    assert not AuditEvent.objects.filter(action="recovery_case.notified").exists()
+    # Only the checker's decision leaves the pending write-off.
+    out_of_pending = {t for f, t in RECOVERY_TRANSITIONS if f == "write_off_proposed"}
+    assert out_of_pending == {"written_off"}
+    assert {f for f, _ in WRITE_OFF_REFUSALS} == {
+        "write_off_proposed"
+    } and not RECOVERY_TRANSITIONS & WRITE_OFF_REFUSALS
+    recovery_case_write_off_decide(case_id=case.pk, approve=False, user=second, now=NOW)
+    recovery_payment_record(
+        case_id=case.pk, amount=Decimal("1.00"), paid_on=DAY, method="现金", user=officer, now=NOW
+    )
+    case.refresh_from_db()
+    assert (case.status, case.recovered) == ("repaying", Decimal("101.00"))
 
 
 def test_notify_keeps_the_contact_unless_a_new_one_or_a_clear_is_given(officer: Any) -> None:

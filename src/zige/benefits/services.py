@@ -97,11 +97,21 @@ RECOVERY_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         (RecoveryStatus.OPEN, RecoveryStatus.WRITE_OFF_PROPOSED),
         (RecoveryStatus.NOTIFIED, RecoveryStatus.WRITE_OFF_PROPOSED),
         (RecoveryStatus.REPAYING, RecoveryStatus.WRITE_OFF_PROPOSED),
-        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.WRITTEN_OFF),
-        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.NOTIFIED),  # write-off refused
-        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.REPAYING),  # refused, payments exist
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.WRITTEN_OFF),  # approved by another person
         (RecoveryStatus.OPEN, RecoveryStatus.CANCELLED),  # its stop was reversed
         (RecoveryStatus.NOTIFIED, RecoveryStatus.CANCELLED),
+    }
+)
+
+# The refusal of a pending write-off, back to where the case was: its own step, taken only by
+# `recovery_case_write_off_decide` (a second person, audited `write_off_refused`). Not in
+# `RECOVERY_TRANSITIONS`, so that no other step — a notice, a repayment — can end a pending
+# write-off without its checker.
+WRITE_OFF_REFUSALS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.OPEN),
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.NOTIFIED),
+        (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.REPAYING),
     }
 )
 
@@ -846,9 +856,10 @@ def export_file_download(*, batch_id: int, kind: str, user: Any, ip: str, now: d
 
 
 def _set_recovery_status(case: RecoveryCase, new: str, *, actor: Any, now: datetime, event: str,
-                         fields: list[str] | None = None, detail: dict[str, Any] | None = None) -> None:  # fmt: skip
+                         fields: list[str] | None = None, detail: dict[str, Any] | None = None,
+                         table: frozenset[tuple[str, str]] = RECOVERY_TRANSITIONS) -> None:  # fmt: skip
     old = case.status
-    _check(RECOVERY_TRANSITIONS, old, new, RECOVERY_STATUS_ZH)
+    _check(table, old, new, RECOVERY_STATUS_ZH)
     case.status = new
     if new in (RecoveryStatus.RECOVERED, RecoveryStatus.WRITTEN_OFF, RecoveryStatus.CANCELLED):
         case.closed_at = now
@@ -881,6 +892,13 @@ def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) ->
                              detail={"why": "stop reversed"})  # fmt: skip
 
 
+def _refuse_while_write_off_pending(case: RecoveryCase, what: str) -> None:
+    """A pending write-off ends only by its checker's decision (approved or refused), never as
+    a side effect of another step."""
+    if case.status == RecoveryStatus.WRITE_OFF_PROPOSED:
+        raise BenefitsError(f"该案件的核销正在等待审批，暂不能{what}：请先由另一名经办人员批准或退回核销")
+
+
 def recovery_case_notify(
     *, case_id: int, debtor_name: str, debtor_relation: str, debtor_contact: str | None = None,
     notified_on: date, user: Any, now: datetime,
@@ -898,6 +916,7 @@ def recovery_case_notify(
     _not_after_day_recorded(notified_on, label="通知日期", now=now, why="只能登记已经发出的通知")
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
+        _refuse_while_write_off_pending(case, "登记退还义务人和通知")
         case.debtor_name = debtor_name.strip()[:100]
         case.debtor_relation = debtor_relation.strip()[:50]
         contact = "kept"
@@ -931,6 +950,7 @@ def recovery_payment_record(
     _not_after_day_recorded(paid_on, label="退还日期", now=now, why="只能登记已经收到的退还款")
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
+        _refuse_while_write_off_pending(case, "登记退还")
         outstanding = case.amount - case.recovered
         if money > outstanding:
             raise BenefitsError(f"退还金额 {money} 元超过未追回金额 {outstanding} 元")
@@ -966,8 +986,9 @@ def recovery_case_write_off_propose(*, case_id: int, reason: str, user: Any, now
 
 
 def recovery_case_write_off_decide(*, case_id: int, approve: bool, user: Any, now: datetime) -> RecoveryCase:
-    """Approve (→ written off) or refuse (→ back to notified / repaying) a write-off; never by the
-    person who proposed it."""
+    """Approve (→ written off) or refuse a write-off; never by the person who proposed it. A
+    refusal (`WRITE_OFF_REFUSALS`, audited `write_off_refused`) takes the case back to where it
+    was: repaying when money was repaid, notified when the debtor was notified, else open."""
     _require_bureau(user)
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
@@ -980,8 +1001,16 @@ def recovery_case_write_off_decide(*, case_id: int, approve: bool, user: Any, no
             _set_recovery_status(case, RecoveryStatus.WRITTEN_OFF, actor=user, now=now, event="written_off",
                                  fields=["write_off_approved_by"], detail={"outstanding": case.outstanding})  # fmt: skip
         else:
-            back = RecoveryStatus.REPAYING if case.recovered > 0 else RecoveryStatus.NOTIFIED
-            _set_recovery_status(case, back, actor=user, now=now, event="write_off_refused")
+            if case.recovered > 0:
+                back = RecoveryStatus.REPAYING
+            elif case.notified_on is not None:
+                back = RecoveryStatus.NOTIFIED
+            else:
+                back = RecoveryStatus.OPEN
+            _set_recovery_status(case, back, actor=user, now=now, event="write_off_refused",
+                                 detail={"proposed_by": getattr(case.write_off_by, "username", ""),
+                                         "reason": case.write_off_reason},
+                                 table=WRITE_OFF_REFUSALS)  # fmt: skip
     return case
 
 
