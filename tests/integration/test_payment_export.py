@@ -249,6 +249,24 @@ def test_a_void_batch_frees_its_actions_for_the_next_export(officer: Any) -> Non
     assert again is not None and again.count == 2
 
 
+def test_void_moves_back_only_exported_actions_as_the_table_says(officer: Any) -> None:
+    """Voiding follows ACTION_TRANSITIONS (exported → approved) as confirming does: a batch one
+    of whose actions is no longer exported (here confirmed, as if the payment system had taken
+    it) is not voided, and nothing changes — the confirmed action is not made approved again,
+    to be exported and paid a second time."""
+    actions = approved(2)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    PaymentAction.objects.filter(pk=actions[0].pk).update(state=ActionState.CONFIRMED, confirmed_at=NOW)
+    with pytest.raises(BenefitsError, match="状态不能从“已确认”变为“已审批”"):
+        export_batch_void(batch_id=batch.pk, user=officer, reason="支付系统拒收", now=NOW)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.EXPORTED and batch.lines.filter(active=True).count() == 2
+    states = dict(PaymentAction.objects.filter(pk__in=[a.pk for a in actions]).values_list("pk", "state"))
+    assert states == {actions[0].pk: "confirmed", actions[1].pk: "exported"}
+    assert not AuditEvent.objects.filter(action="export_batch.voided").exists()
+
+
 def test_a_reversal_is_exported_after_its_approval(officer: Any) -> None:
     checker = UserFactory(role=Role.BUREAU_ADMIN)
     (original,) = approved(1, ["4500.00"])

@@ -818,8 +818,17 @@ def export_batch_void(*, batch_id: int, user: Any, reason: str, now: datetime) -
         batch = _locked(ExportBatch, "导出批次", batch_id)
         _check(BATCH_TRANSITIONS, batch.state, BatchState.VOID, BATCH_STATE_ZH)
         ids = list(batch.lines.filter(active=True).values_list("action_id", flat=True))
+        # Every action of the batch goes back exactly as the table says (exported → approved),
+        # as confirming checks exported → confirmed; any other state refuses the whole void.
+        actions = PaymentAction.objects.filter(pk__in=ids)
+        for state in set(actions.select_for_update().values_list("state", flat=True)):
+            _check(ACTION_TRANSITIONS, state, ActionState.APPROVED, ACTION_STATE_ZH)
         batch.lines.update(active=False)
-        PaymentAction.objects.filter(pk__in=ids).update(state=ActionState.APPROVED, exported_at=None)
+        moved = actions.filter(state=ActionState.EXPORTED).update(
+            state=ActionState.APPROVED, exported_at=None
+        )
+        if moved != len(ids):  # cannot happen with the rows locked and checked: never half a void
+            raise BenefitsError("批次中的待遇处理与导出记录不一致，已停止作废（请联系管理员）")
         batch.state = BatchState.VOID
         batch.void_reason = reason
         batch.voided_at = now
