@@ -80,6 +80,37 @@ def test_propose_on_the_page_and_the_proposer_cannot_approve(wang: Any, li: Any)
     assert action.state == ActionState.APPROVED and action.approved_by == li
 
 
+def test_the_officer_who_started_a_run_sees_its_proposals_as_their_own(wang: Any, li: Any) -> None:
+    """A proposal of a run wang started: wang's page shows it as his (approve disabled, why),
+    his approval is refused with the reason and no box is offered for bulk approval; li may
+    approve it."""
+    from datetime import date
+
+    from zige.benefits.services import payment_actions_for_run
+    from zige.certification.models import Decision, Run, RunStatus
+
+    person = RecipientFactory()
+    run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_by=wang,
+                             created_at=timezone.now())  # fmt: skip
+    Decision.objects.create(run=run, recipient=person, unit=person.unit, status="eligible", reason="rail",
+                            action="resume", effective_month="2026-12", months=5, amount=Decimal("15000.00"))  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=timezone.now()) == 1
+    action = PaymentAction.objects.get(run=run)
+    client = as_user(wang)
+    page = client.get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert f"认证批次 #{run.pk} 由您发起" in page and "wang（发起认证批次）" in page
+    assert 'disabled aria-describedby="maker-note"' in page
+    listing = client.get(reverse("benefits:actions")).content.decode()
+    assert f'name="ids" value="{action.pk}"' not in listing
+    response = client.post(reverse("benefits:action_approve", args=[action.pk]), follow=True)
+    assert f"认证批次 #{run.pk} 由您发起" in response.content.decode()
+    action.refresh_from_db()
+    assert action.state == ActionState.PROPOSED
+    as_user(li).post(reverse("benefits:action_approve", args=[action.pk]))
+    action.refresh_from_db()
+    assert action.state == ActionState.APPROVED and action.approved_by == li
+
+
 def test_a_refused_change_is_shown_as_a_message(wang: Any) -> None:
     action = payment_action(RecipientFactory(), proposed_by=wang)
     response = as_user(wang).post(reverse("benefits:action_approve", args=[action.pk]), follow=True)

@@ -297,6 +297,77 @@ def test_a_run_proposes_one_action_per_decision_with_an_action_idempotently(chec
     assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=120)) == 1
 
 
+def test_the_officer_who_started_a_run_is_the_maker_of_its_proposals(maker: Any, checker: Any) -> None:
+    """A run's proposals are the act of the officer who started it: that officer cannot approve
+    them — a back pay included — one by one, in bulk, or in the database; a second person can.
+    A run started by the scheduler has no user: no proposer, and any officer approves."""
+    from zige.benefits.services import payment_actions_approve_many
+
+    dead, back = RecipientFactory(), RecipientFactory()
+    run = _run(
+        [(dead, Status.STOP, "stop", "2026-09", 3, "9000.00"),
+         (back, Status.ELIGIBLE, "resume", "2026-12", 5, "15000.00")],
+        date(2026, 11, 30),
+    )  # fmt: skip
+    Run.objects.filter(pk=run.pk).update(created_by=maker)
+    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 2
+    resume, stop = PaymentAction.objects.filter(run=run).order_by("kind")
+    assert (resume.kind, stop.kind) == ("resume", "stop")
+    assert {stop.proposed_by_id, resume.proposed_by_id} == {maker.pk}
+    with pytest.raises(BenefitsError, match=f"认证批次 #{run.pk} 由您发起"):
+        payment_action_approve(action_id=resume.pk, user=maker, now=NOW)
+    assert payment_actions_approve_many(action_ids=[stop.pk, resume.pk], user=maker, now=NOW) == {
+        "approved": 0,
+        "refused": 2,
+    }
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentAction.objects.filter(pk=resume.pk).update(
+            state="approved", approved_by=maker, approved_at=NOW
+        )
+    event = AuditEvent.objects.get(action="payment_action.proposed_by_run", target_id=str(run.pk))
+    assert (event.actor, event.after["proposed_by"]) == ("maker", "maker")
+    payment_action_approve(action_id=resume.pk, user=checker, now=NOW)
+    assert PaymentAction.objects.get(pk=resume.pk).state == ActionState.APPROVED
+    # The scheduler's run (no user): the system proposes, any officer approves.
+    scheduled = _run([(RecipientFactory(), Status.STOP, "stop", "2026-10", 1, "3000.00")], date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=scheduled.pk, now=NOW) == 1
+    system = PaymentAction.objects.get(run=scheduled)
+    assert system.proposed_by_id is None
+    payment_action_approve(action_id=system.pk, user=maker, now=NOW)
+
+
+def test_the_migration_makes_the_initiator_the_maker_of_pending_run_proposals(
+    maker: Any, checker: Any
+) -> None:
+    """Run proposals made before (no proposer) that still wait for approval get their run's
+    initiator as proposer; decided ones and the scheduler's keep theirs; reversible."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("zige.benefits.migrations.0002_run_proposals_proposer")
+    by_officer = _run([], date(2026, 11, 30))
+    Run.objects.filter(pk=by_officer.pk).update(created_by=maker)
+    scheduled = _run([], date(2026, 11, 30))
+
+    def made(run: Run, state: str = "proposed", approved_by: Any = None) -> PaymentAction:
+        person = RecipientFactory()
+        return PaymentAction.objects.create(
+            recipient=person, unit=person.unit, kind="stop", effective_month="2026-09", source="run",
+            source_ref=f"run:{run.pk}", run=run, state=state, proposed_at=NOW, approved_by=approved_by,
+            approved_at=NOW if approved_by else None,
+        )  # fmt: skip
+
+    pending, decided, system = made(by_officer), made(by_officer, "approved", maker), made(scheduled)
+    migration.forward(apps, None)
+    proposers = dict(PaymentAction.objects.values_list("pk", "proposed_by_id"))
+    assert proposers == {pending.pk: maker.pk, decided.pk: None, system.pk: None}
+    with pytest.raises(BenefitsError, match="由您发起"):
+        payment_action_approve(action_id=pending.pk, user=maker, now=NOW)
+    migration.backward(apps, None)
+    assert set(PaymentAction.objects.values_list("proposed_by_id", flat=True)) == {None}
+
+
 def _confirm_all(maker: Any, checker: Any, at: Any) -> None:
     """Approve every proposed action, export the batch and confirm it (the payment system paid)."""
     from zige.benefits.services import export_batch_confirm, export_batch_create

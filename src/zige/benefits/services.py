@@ -1,7 +1,8 @@
 """Payment actions and cases (writes).
 
 - Payment actions 待遇处理 (notice 二(二), 三(一)3–4; docs/rules.md §5): proposed by a run
-  (`payment_actions_for_run`, inside the run's transaction), by a verification or an overdue task
+  (`payment_actions_for_run`, inside the run's transaction; the officer who started the run is
+  their proposer, the maker), by a verification or an overdue task
   (`payment_action_propose`, called by zige.verification) or by a person; approved by a second
   person (maker-checker, in `payment_action_approve` and by the constraint
   `action_maker_is_not_checker`); exported to the payment system (`export_batch_create`);
@@ -283,6 +284,10 @@ def payment_action_approve(*, action_id: int, user: Any, now: datetime) -> Payme
     with transaction.atomic():
         action = _locked(PaymentAction, "待遇处理", action_id)
         if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
+            if action.source == ActionSource.RUN:
+                raise BenefitsError(
+                    f"认证批次 #{action.run_id} 由您发起，其提出的待遇处理视为由您提出，需由另一名经办人员审批"
+                )
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
         _set_action_state(
             action, ActionState.APPROVED, actor=user, now=now, event="approved",
@@ -430,8 +435,14 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     office suspended or resumed the person itself — gets a new proposal (a second resume with its
     back pay, a second suspension). Nor is anything proposed when the same person, kind and month
     was proposed by a run before and rejected. One audit event per run lists the actions it
-    proposed."""
-    from zige.certification.models import Decision
+    proposed.
+
+    Maker-checker: the officer who started the run (`Run.created_by`) is the maker of its
+    proposals, recorded as their `proposed_by` — so the service and the constraint
+    `action_maker_is_not_checker` keep them from approving them, back pay included, as for any
+    proposal of theirs. A run started by the scheduler or the command line has no user: its
+    proposals have no proposer (the system) and any officer approves them."""
+    from zige.certification.models import Decision, Run
 
     decisions = list(
         Decision.objects.filter(run_id=run_id)
@@ -440,6 +451,8 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     )
     if not decisions:
         return 0
+    run = Run.objects.select_related("created_by").get(pk=run_id)
+    maker = run.created_by
     people = {d[0] for d in decisions}
     live: dict[int, list[tuple[str, str, datetime]]] = {}  # recipient -> (kind, state, proposed_at)
     taken: set[tuple[int, str, str]] = set()
@@ -474,7 +487,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             source=ActionSource.RUN,
             source_ref=f"run:{run_id}",
             run_id=run_id,
-            proposed_by=None,
+            proposed_by=maker,
             proposed_at=now,
         )
         for rid, uid, kind, month, months, amount in decisions
@@ -494,8 +507,10 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     for a in created:
         counts[a.kind] = counts.get(a.kind, 0) + 1
     audit_record(
-        actor=None, action="payment_action.proposed_by_run", target_type="run", target_id=run_id,
-        after={"count": len(created), "kinds": counts, "actions": ids}, at=now,
+        actor=maker, action="payment_action.proposed_by_run", target_type="run", target_id=run_id,
+        after={"count": len(created), "kinds": counts, "actions": ids,
+               "proposed_by": maker.username if maker is not None else None},
+        at=now,
     )  # fmt: skip
     return len(created)
 
