@@ -243,3 +243,52 @@ def test_the_visit_and_mark_forms_fill_their_date_fields_in_the_format_a_date_in
     assert f'name="visited_on" value="{yesterday.isoformat()}"' in refused.content.decode()
     person_page = client.get(f"/ledger/people/{world['young'].person_no}/").content.decode()
     assert re.search(r'name="since" value="\d{4}-\d{2}-\d{2}"', person_page)
+
+
+def test_a_dead_visit_reaches_the_bureau_who_confirms_the_death_and_a_stop_is_proposed(
+    client: Client, world: dict[str, Any]
+) -> None:
+    """The unit records 已死亡 on the visit form; the bureau finds it in its queue and on the
+    dashboard's work list, sees the visit and its photo on the task, confirms the death; a stop
+    is proposed (to be approved by another person), never made by the visit."""
+    from zige.benefits.models import PaymentAction
+    from zige.reports.selectors import work_queue
+    from zige.verification.models import VerificationTask
+
+    old, staff = world["old"], world["staff"]
+    today = timezone.localdate()
+    assert {w.label: w.count for w in work_queue(staff, today=today)}["疑点核查待处理"] == 0
+    client.force_login(world["unitop"])
+    response = client.post(
+        f"/ledger/people/{old.person_no}/visits/new/",
+        {"visited_on": today.isoformat(), "visitor": "李社工", "outcome": "dead",
+         "notes": "邻居称已于上月去世", "photo": jpeg()},
+    )  # fmt: skip
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    task = VerificationTask.objects.get(recipient=old)
+    assert "已报社保局疑点核查" in page and f"已报社保局核查 #{task.pk}" in page
+    assert not PaymentAction.objects.exists()
+
+    client.force_login(staff)
+    assert {w.label: w.count for w in work_queue(staff, today=today)}["疑点核查待处理"] == 1
+    assert old.name in client.get("/verification/review/").content.decode()
+    detail = client.get(f"/verification/tasks/{task.pk}/").content.decode()
+    visit = HomeVisit.objects.get()
+    assert "上门走访发现已死亡" in detail and "邻居称已于上月去世" in detail
+    assert f"/ledger/visits/{visit.pk}/photo/" in detail and 'id="resolve"' in detail
+    response = client.post(
+        f"/verification/tasks/{task.pk}/resolve/",
+        {
+            "finding": "dead",
+            "death_date": (today - timedelta(days=20)).isoformat(),
+            "note": "走访及村委会证明",
+        },
+    )
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.status, task.finding) == ("resolved", "dead")
+    action = PaymentAction.objects.get(recipient=old)
+    assert (action.kind, action.state, action.proposed_by) == ("stop", "proposed", staff)
+    old.refresh_from_db()
+    assert old.benefit_status == "normal"  # paid until a second person approves the stop

@@ -397,3 +397,80 @@ def test_a_visit_photo_row_is_complete_or_empty_in_the_database() -> None:
             recorded_by=staff,
             recorded_at=NOW,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# A visit that finds the person dead goes to the bureau (疑点核查), never stops payment itself
+
+
+def test_a_dead_visit_opens_a_review_task_for_the_bureau_and_stops_nothing() -> None:
+    from zige.benefits.models import PaymentAction
+    from zige.verification.models import TaskEvent, VerificationTask
+
+    p = person(date(1930, 1, 1))
+    op = UnitOperatorFactory(unit=p.unit)
+    v = visit(
+        p, op, AS_OF, outcome="dead", notes="家属称 11 月 20 日去世", photo=Upload(jpeg_bytes(), "x.jpg")
+    )
+    task = VerificationTask.objects.get(recipient=p)
+    assert (task.kind, task.status, task.reason, task.run_id) == ("review", "open", "visit_dead", None)
+    assert (task.unit_id, task.evidence_kind, task.evidence_date, task.period) == (
+        p.unit_id, "home_visit", AS_OF, f"visit_dead:{v.pk}",
+    )  # fmt: skip
+    v.refresh_from_db()
+    assert v.review_task_id == task.pk
+    event = TaskEvent.objects.get(task=task)
+    assert (event.from_status, event.to_status, event.actor) == ("", "open", op)
+    audit = AuditEvent.objects.get(action="task.opened_from_visit")
+    assert (audit.target_id, audit.after["visit"], audit.after["photo_sha256"]) == (
+        str(task.pk), v.pk, v.photo_sha256,
+    )  # fmt: skip
+    assert not PaymentAction.objects.exists()  # the visit stops nothing: the bureau decides
+    p.refresh_from_db()
+    assert p.benefit_status == BenefitStatus.NORMAL
+    # a second dead visit joins the open task instead of opening another
+    v2 = visit(p, op, AS_OF, outcome="dead")
+    assert VerificationTask.objects.filter(recipient=p).count() == 1
+    v2.refresh_from_db()
+    assert v2.review_task_id == task.pk
+    assert AuditEvent.objects.filter(action="task.visit_added", target_id=str(task.pk)).exists()
+    # a terminated (终止) person's payment has ended: no task
+    gone = person(date(1930, 1, 1), benefit_status=BenefitStatus.TERMINATED)
+    assert visit(gone, UserFactory(), AS_OF, outcome="dead").review_task_id is None
+    assert not VerificationTask.objects.filter(recipient=gone).exists()
+
+
+@pytest.mark.parametrize("outcome", ["alive", "not_seen", "other"])
+def test_other_visit_outcomes_open_no_task(outcome: str) -> None:
+    from zige.verification.models import VerificationTask
+
+    p = person(date(1930, 1, 1))
+    v = visit(p, UserFactory(), AS_OF, outcome=outcome)
+    assert v.review_task_id is None and not VerificationTask.objects.exists()
+
+
+def test_a_run_that_finds_the_person_eligible_does_not_close_the_visits_review() -> None:
+    from zige.certification.models import Decision, Run, RunStatus
+    from zige.verification.models import VerificationTask
+    from zige.verification.services import review_resolve, tasks_for_run
+
+    p = person(date(1930, 1, 1))
+    visit(p, UnitOperatorFactory(unit=p.unit), AS_OF, outcome="dead")
+    run = Run.objects.create(as_of=AS_OF, status=RunStatus.SUCCEEDED, created_at=NOW, recipients=1)
+    Decision.objects.create(
+        run=run, recipient=p, unit=p.unit, status="eligible", reason="app_auth", evidence_kind="app_auth",
+        evidence_date=date(2026, 10, 1), due_on=date(2027, 10, 1),
+    )  # fmt: skip
+    assert tasks_for_run(run_id=run.pk, now=NOW)["auto_closed"] == 0
+    task = VerificationTask.objects.get(recipient=p)
+    assert task.status == "open"
+    # the bureau confirms the death: a stop is proposed (approved later by another person)
+    officer = UserFactory(role=Role.BUREAU_OPERATOR)
+    review_resolve(
+        task_id=task.pk, user=officer, finding="dead", note="走访及家属证明", death_date=date(2026, 11, 20),
+        now=NOW + timedelta(days=1),
+    )  # fmt: skip
+    from zige.benefits.models import PaymentAction
+
+    action = PaymentAction.objects.get(recipient=p)
+    assert (action.kind, action.source, action.state) == ("stop", "verification", "proposed")

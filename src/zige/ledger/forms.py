@@ -34,7 +34,10 @@ class VisitForm(forms.Form):
         label="走访人", max_length=100, widget=forms.TextInput(attrs={"class": "input"})
     )
     outcome = forms.ChoiceField(
-        label="走访结果", choices=VisitOutcome.choices, widget=forms.Select(attrs={"class": "select"})
+        label="走访结果",
+        choices=VisitOutcome.choices,
+        widget=forms.Select(attrs={"class": "select"}),
+        help_text="已死亡：保存后报社保局疑点核查，由社保局核实死亡日期后按规定停发；请在情况说明中写明死亡时间和信息来源。",
     )
     notes = forms.CharField(
         label="情况说明", required=False, max_length=2000,

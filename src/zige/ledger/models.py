@@ -95,6 +95,15 @@ class HomeVisit(models.Model):
     photo_size = models.PositiveIntegerField(default=0)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField()
+    # An 已死亡 visit goes to the bureau as a 疑点核查 review task (`verification.services.
+    # review_from_visit`): the officer confirms the death there; the visit itself stops nothing.
+    review_task = models.ForeignKey(
+        "verification.VerificationTask",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="home_visits",
+    )
 
     class Meta:
         constraints = [

@@ -48,6 +48,10 @@ class LedgerError(ValueError):
 MARK_TRANSITIONS: dict[tuple[str, str], str] = {("active", "removed"): "ledger.mark_remove"}
 
 BUREAU_WRITERS = (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR)
+# Visit outcomes that mean lost eligibility and go to the bureau as a 疑点核查 review task
+# (`verification.services.review_from_visit`). 无法见到 (nobody home once) is not 失联 and stays
+# in the ledger; long-term unreachability is the unit's 无法联系 report on a verification task.
+REPORTED_OUTCOMES = frozenset({VisitOutcome.DEAD.value})
 MAX_TEXT = 300
 
 
@@ -173,7 +177,11 @@ def visit_record(
     now: datetime,
     ip: str = "",
 ) -> HomeVisit:
-    """Record a home visit (上门走访/慰问, notice 三(二)1). The visit date is not after today."""
+    """Record a home visit (上门走访/慰问, notice 三(二)1). The visit date is not after today.
+
+    An 已死亡 visit also goes to the bureau as a 疑点核查 review task in the same transaction
+    (`REPORTED_OUTCOMES`); the officer confirms the death there and the stop is proposed then.
+    """
     _may_write(actor, recipient)
     if visited_on > _local_day(now):
         raise LedgerError("走访日期不能晚于今天")
@@ -195,6 +203,13 @@ def visit_record(
                    "outcome": outcome, "photo_sha256": visit.photo_sha256},
             ip=ip, at=now,
         )  # fmt: skip
+        if outcome in REPORTED_OUTCOMES:  # to the bureau's review queue; payment is decided there
+            from zige.verification.services import review_from_visit
+
+            task = review_from_visit(visit=visit, actor=actor, now=now)
+            if task is not None:
+                visit.review_task = task
+                visit.save(update_fields=["review_task"])
     return visit
 
 

@@ -198,7 +198,7 @@ def visit_new(request: HttpRequest, person_no: str) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                services.visit_record(
+                visit = services.visit_record(
                     actor=request.user, recipient=recipient, visited_on=data["visited_on"],
                     visitor=data["visitor"], outcome=data["outcome"], notes=data["notes"],
                     photo=data["photo"], now=timezone.now(), ip=client_ip(request),
@@ -206,7 +206,14 @@ def visit_new(request: HttpRequest, person_no: str) -> HttpResponse:
             except services.LedgerError as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, "走访记录已保存")
+                if visit.review_task_id:
+                    messages.success(
+                        request,
+                        f"走访记录已保存。走访结果“已死亡”已报社保局疑点核查（核实任务 #{visit.review_task_id}），"
+                        "由社保局核实死亡日期后按规定停发待遇。",
+                    )
+                else:
+                    messages.success(request, "走访记录已保存")
                 return redirect("ledger:person", person_no=recipient.person_no)
     else:
         form = VisitForm(initial={"visited_on": timezone.localdate(), "outcome": VisitOutcome.ALIVE})

@@ -98,8 +98,16 @@ class VerificationTask(models.Model):
     # person, `<reason>:<evidence_date>` for a review. Same person + kind + period = same task.
     period = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
-    run = models.ForeignKey("certification.Run", on_delete=models.PROTECT, related_name="verification_tasks")
-    as_of = models.DateField()  # the run's as-of date (age of the person, the list's date)
+    # The run that found the person; none for a review opened by a home visit that found the
+    # person dead (`services.review_from_visit`: the visit is `ledger.HomeVisit.review_task`).
+    run = models.ForeignKey(
+        "certification.Run",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="verification_tasks",
+    )
+    as_of = models.DateField()  # the run's as-of date (or the day of the visit's report)
     reason = models.CharField(max_length=32)  # the decision's reason (no_evidence, alive_after_death, …)
     evidence_kind = models.CharField(max_length=32, blank=True)
     evidence_date = models.DateField(null=True, blank=True)

@@ -16,6 +16,9 @@
   transaction: evidence exists if and only if the approval committed) and, where the result
   changes payment, a proposed payment action (`zige.benefits.services.payment_action_propose`).
 - `review_resolve`: the bureau's finding on a review-queue task (alive / dead / fraud).
+- `review_from_visit`: a home visit of the service ledger (服务台账) that found the person dead
+  goes to the bureau's review queue as a review task (or joins the person's open one); the visit
+  itself changes no payment.
 - `tasks_sweep`: the daily pass: reminders 30 and 7 days before the deadline (and one SMS per
   unit and threshold to the unit's mobile, `zige.notifications.unit_messages`), overdue tasks
   escalated to the bureau and, with `ZIGE_OVERDUE_SUSPENDS`, a proposed suspension.
@@ -73,6 +76,9 @@ from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_
 logger = logging.getLogger(__name__)
 
 DEATH_REASONS = frozenset({"death", "cremation", "declared_dead"})
+# A review opened by a home visit of the service ledger that found the person dead
+# (`review_from_visit`): only the bureau's finding closes it, never a run.
+VISIT_DEAD_REASON = "visit_dead"
 
 
 class TransitionRefused(ValueError):
@@ -208,6 +214,7 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
     """Active tasks whose person this run certifies (eligible) or finds dead: closed by themselves."""
     rows = list(
         VerificationTask.objects.filter(status__in=AWAITING_UNIT)
+        .exclude(kind=TaskKind.REVIEW, reason=VISIT_DEAD_REASON)  # a reported death: the bureau decides
         .filter(recipient__decisions__run=run)
         .values_list(
             "pk", "status", "kind", "recipient__decisions__status", "recipient__decisions__reason",
@@ -322,6 +329,60 @@ def _create(run: Run, *, now: datetime) -> dict[str, int]:
     for _, kind in fresh:
         created[TaskKind(kind)] += 1
     return created
+
+
+# ---------------------------------------------------------------------------------------------
+# From a home visit of the service ledger
+
+
+def review_from_visit(*, visit: Any, actor: User, now: datetime) -> VerificationTask | None:
+    """A home visit (服务台账, `zige.ledger`) that found the person dead goes to the bureau.
+
+    Opens a 疑点核查 review task for the person (period `visit_dead:<visit id>`, no run, the
+    deadline of a run's task counted from today), or, when the person already has an active
+    review task, adds the visit to that one. Either way a `TaskEvent` and an audit record
+    (`task.opened_from_visit` / `task.visit_added`) with the visit and its photo's SHA-256, in
+    the caller's transaction. The caller links the visit (`HomeVisit.review_task`). Payment is
+    never changed here: the officer confirms the death (with its date) through `review_resolve`,
+    which proposes the stop for a second person to approve. None for a terminated (终止) person,
+    whose payment has ended already.
+    """
+    with transaction.atomic():
+        person = Recipient.objects.select_for_update().get(pk=visit.recipient_id)
+        if person.benefit_status == "terminated":
+            return None
+        today = _local_day(now)
+        note = (
+            f"服务台账上门走访 #{visit.pk}（{visit.visited_on.isoformat()}，走访人 {visit.visitor}）"
+            f"结果为已死亡，请社保局核实并确认死亡日期"
+        )
+        task = (
+            VerificationTask.objects.select_for_update()
+            .filter(recipient=person, kind=TaskKind.REVIEW, status__in=ACTIVE)
+            .first()
+        )
+        if task is None:
+            task = VerificationTask.objects.create(
+                recipient=person, unit_id=person.unit_id, kind=TaskKind.REVIEW, period=f"{VISIT_DEAD_REASON}:{visit.pk}",
+                status=TaskStatus.OPEN, run=None, as_of=today, reason=VISIT_DEAD_REASON, evidence_kind="home_visit",
+                evidence_date=visit.visited_on, deadline=deadline_for(today), created_at=now, updated_at=now,
+            )  # fmt: skip
+            TaskEvent.objects.create(
+                task=task, from_status="", to_status=task.status, actor=actor, at=now, note=note
+            )
+            action = "task.opened_from_visit"
+        else:
+            TaskEvent.objects.create(
+                task=task, from_status=task.status, to_status=task.status, actor=actor, at=now, note=note
+            )
+            action = "task.visit_added"
+        audit_record(
+            actor=actor, action=action, target_type="verification_task", target_id=task.pk, at=now,
+            after={"status": task.status, "recipient": person.pk, "person_no": person.person_no, "visit": visit.pk,
+                   "visited_on": visit.visited_on.isoformat(), "outcome": visit.outcome,
+                   "photo_sha256": visit.photo_sha256},
+        )  # fmt: skip
+    return task
 
 
 # ---------------------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "events": task.events.select_related("actor").order_by("at", "pk"),
         "submissions": submissions,
         "special": special_reasons(task.recipient, as_of=task.as_of),
+        # Home visits of the service ledger that reported this person dead (a review they opened).
+        "visits": list(task.home_visits.select_related("recorded_by").order_by("visited_on", "pk")),
         "can_report": unit_may_report,
         "can_review": role in OPERATOR_ROLES and task.status == TaskStatus.SUBMITTED,
         "is_maker": bool(latest and latest.submitted_by_id == request.user.pk),

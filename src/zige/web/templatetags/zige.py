@@ -28,7 +28,13 @@ _STATUS_SHORT: dict[str, str] = {s.value: s.label for s in Status}
 _STATUS_SHORT[Status.SUSPEND] = "暂停发放"
 
 # Roster kinds and reject reasons, in the words staff use.
-_EXTRA_KINDS: dict[str, str] = {"roster": "待遇领取人员名册", "declared": "宣告死亡/失踪"}
+_EXTRA_KINDS: dict[str, str] = {
+    "roster": "待遇领取人员名册",
+    "declared": "宣告死亡/失踪",
+    "home_visit": "服务台账上门走访",
+}
+# Reasons of review tasks that no run decides (zige.verification.services.review_from_visit).
+_EXTRA_REASONS: dict[str, str] = {"visit_dead": "上门走访发现已死亡"}
 REJECT_REASON_ZH: dict[str, str] = {
     "missing_value": "缺少必填值",
     "bad_id_format": "身份证号格式错误",
@@ -105,7 +111,7 @@ def status_class(value: Any) -> str:
 def reason_label(value: Any) -> str:
     """A decision's reason; for 具备资格 the reason is the kind of the evidence (`rail` → 铁路出行)."""
     text = str(value or "")
-    return REASON_ZH.get(text) or KIND_ZH.get(text) or text
+    return REASON_ZH.get(text) or KIND_ZH.get(text) or _EXTRA_REASONS.get(text) or text
 
 
 @register.filter
