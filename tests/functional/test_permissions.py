@@ -279,7 +279,7 @@ TABLE: dict[str, Case] = {
     "verification:detail": Case(E(302, 200, 200, 200, 404, 200), kwargs=verification_task_pk),
     "verification:submit": Case(E(302, 403, 403, 200, 404, 403), method="post", kwargs=verification_task_pk),
     "verification:review": Case(E(302, 302, 302, 403, 403, 403), method="post", kwargs=verification_task_pk),
-    "verification:resolve": Case(E(302, 302, 302, 403, 403, 403), method="post", kwargs=verification_task_pk),
+    "verification:resolve": Case(E(302, 200, 200, 403, 403, 403), method="post", kwargs=verification_task_pk),
     "verification:attachment": Case(E(302, 200, 200, 200, 404, 200), kwargs=verification_attachment_pk),
     # special groups ledger 服务台账 and other-province residents 异地居住 (issue #4 items 7, 8)
     "ledger:index": Case(E(302, 200, 200, 302, 302, 200)),  # a unit operator goes to their own unit

@@ -39,6 +39,12 @@ def jpeg_file(name: str = "visit.jpg") -> io.BytesIO:
     return buffer
 
 
+def pdf_file(name: str = "signed.pdf") -> io.BytesIO:
+    buffer = io.BytesIO(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n")
+    buffer.name = name
+    return buffer
+
+
 @pytest.fixture
 def setup() -> dict[str, Any]:
     unit, other = UnitFactory(), UnitFactory()
@@ -176,9 +182,61 @@ def test_an_alive_finding_says_which_records_it_cleared(client: Client, setup: d
     task = verification_task(person, kind="review")
     client.force_login(setup["officer"])
     url = reverse("verification:resolve", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
-    done = client.post(url, {"finding": "alive", "note": "本人到场"}, follow=True).content.decode()
+    done = client.post(
+        url, {"finding": "alive", "note": "本人到场", "written": pdf_file()}, follow=True
+    ).content.decode()
     assert "核查结论已记录" in done
     assert "及以前的死亡、火化、宣告死亡、单位确认丧失资格和宣告失踪记录已核销" in done
+
+
+def test_the_review_resolve_form_takes_evidence_files_and_alive_needs_one(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """The banner says what 确认健在 needs; the form takes the files (checked by content, stored,
+    served to whoever may see the task, audited); a note alone is refused. A review task shows
+    no 单位上报 panel (a unit task still does)."""
+    person = RecipientFactory(
+        unit=setup["task"].unit, id_number=make_id(23, birth=date(1952, 4, 4)), name="李核查"
+    )
+    task = verification_task(person, kind="review")
+    detail = reverse("verification:detail", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    url = reverse("verification:resolve", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    client.force_login(setup["officer"])
+    page = client.get(detail).content.decode()
+    assert 'enctype="multipart/form-data"' in page and 'name="on_site"' in page and 'name="written"' in page
+    assert "确认健在的，须上传现场确认图片或视频，或书面确认材料（至少一份）" in page
+    assert "单位上报" not in page and "尚未上报" not in page
+    assert (
+        "单位上报"
+        in client.get(reverse("verification:detail", kwargs={"pk": setup["task"].pk})).content.decode()
+    )
+
+    refused = client.post(url, {"finding": "alive", "note": "电话确认"})
+    assert (
+        refused.status_code == 200
+        and "确认健在须上传现场确认图片或视频，或书面确认材料" in refused.content.decode()
+    )
+    disguised = io.BytesIO(b"MZ\x90\x00 not a photo" * 20)
+    disguised.name = "photo.jpg"
+    refused = client.post(url, {"finding": "alive", "note": "上门", "on_site": disguised})
+    assert refused.status_code == 200 and "不是可接受的类型" in refused.content.decode()
+    assert VerificationTask.objects.get(pk=task.pk).status == "open"  # type: ignore[attr-defined]
+    assert not Attachment.objects.exists()
+
+    done = client.post(url, {"finding": "alive", "note": "上门见到本人", "on_site": jpeg_file()}, follow=True)
+    html = done.content.decode()
+    assert "核查结论已记录" in html and "核查佐证材料" in html
+    stored = Attachment.objects.get(task=task)
+    assert (stored.role, stored.file_kind, stored.submission_id) == ("on_site", "jpeg", None)
+    assert AuditEvent.objects.get(action="task.resolved").after["files"][0]["sha256"] == stored.sha256
+    view = client.get(reverse("verification:attachment", kwargs={"pk": stored.pk}))
+    assert view.status_code == 200 and view["Content-Type"] == "image/jpeg"
+    assert AuditEvent.objects.get(action="attachment.viewed").after == {
+        "task": task.pk,
+        "recipient": person.pk,
+    }  # type: ignore[attr-defined]
+    client.force_login(setup["other_op"])
+    assert client.get(reverse("verification:attachment", kwargs={"pk": stored.pk})).status_code == 404
 
 
 def test_the_unit_downloads_its_form1_fills_it_and_uploads_it_back(

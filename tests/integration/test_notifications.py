@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import UnitFactory, UnitOperatorFactory, UserFactory, make_id
+from tests.factories import UnitFactory, UnitOperatorFactory, UserFactory, finding_evidence, make_id
 from tests.integration.test_runs import ROSTER_HEADER, do_import, do_run, write_csv
 from zige.audit.models import AuditEvent
 from zige.certification.models import Decision
@@ -277,7 +277,10 @@ def test_a_reversed_stop_gets_its_reminders_back_from_the_next_run(tmp_path: Pat
     assert set(Decision.objects.filter(run=review).values_list("status", flat=True)) == {"review"}
     assert statuses() == {"P001": "cancelled", "P002": "cancelled"}  # a review restores nothing
     for task in VerificationTask.objects.filter(kind=TaskKind.REVIEW):
-        review_resolve(task_id=task.pk, user=checker, finding="alive", note="本人到场核实", now=dec(1, 10))
+        review_resolve(
+            task_id=task.pk, user=checker, finding="alive", note="本人到场核实", now=dec(1, 10),
+            files=finding_evidence(),
+        )  # fmt: skip
     for action in stops:
         reversal = payment_action_reverse(
             action_id=action.pk, user=maker, reason="死亡信息有误", now=dec(1, 11)

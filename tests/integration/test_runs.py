@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.http import Http404
 
-from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id, write_csv
+from tests.factories import NOW, UnitOperatorFactory, UserFactory, finding_evidence, make_id, write_csv
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.certification import selectors
@@ -323,7 +323,14 @@ def test_a_review_found_alive_clears_the_earlier_losses_from_later_runs(tmp_path
     found = datetime(2026, 12, 1, 2, tzinfo=UTC)
     for person in ("P001", "P003"):
         task = VerificationTask.objects.get(recipient__person_no=person, kind=TaskKind.REVIEW)
-        review_resolve(task_id=task.pk, user=officer, finding="alive", note="本人到场核实", now=found)
+        review_resolve(
+            task_id=task.pk,
+            user=officer,
+            finding="alive",
+            note="本人到场核实",
+            now=found,
+            files=finding_evidence(),
+        )
 
     second = do_run(now=datetime(2026, 12, 2, tzinfo=UTC))
     decided = {p: d[:4] for p, d in decisions_of(second).items()}

@@ -687,8 +687,91 @@ def test_review_alive_resumes_a_suspended_person(review_task: VerificationTask, 
     Recipient.objects.filter(pk=review_task.recipient_id).update(
         benefit_status="suspended", status_since=date(2026, 9, 1)
     )
-    review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="本人来访", now=LATER)
+    review_resolve(
+        task_id=review_task.pk,
+        user=officer,
+        finding="alive",
+        note="本人来访",
+        now=LATER,
+        files=[photo(), written()],
+    )
     assert _actions(review_task.recipient) == [("resume", "2027-01", 4, Decimal("10000.00"), "verification")]
+
+
+def test_an_alive_finding_needs_evidence_files_stored_and_audited_with_it(
+    review_task: VerificationTask, officer: Any, settings: Any, tmp_path: Path
+) -> None:
+    from zige.benefits.models import PaymentAction
+
+    with pytest.raises(SubmissionInvalid, match="确认健在须上传"):  # a note alone is not evidence
+        review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="电话确认", now=LATER)
+    not_a_photo = Evidence("on_site", upload_check(name="scan.jpg", data=PDF, allowed=EVERYTHING))
+    with pytest.raises(SubmissionInvalid, match="不是图片或视频"):
+        review_resolve(
+            task_id=review_task.pk, user=officer, finding="alive", note="x", now=LATER, files=[not_a_photo]
+        )
+    assert VerificationTask.objects.get(pk=review_task.pk).status == "open"
+    assert not Attachment.objects.exists() and not PaymentAction.objects.exists()
+
+    paper = written()
+    review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="本人来访，签字确认", now=LATER,
+                   files=[paper])  # fmt: skip
+    task = VerificationTask.objects.get(pk=review_task.pk)
+    assert (task.status, task.finding) == ("resolved", "alive")
+    stored = Attachment.objects.get(task=task)
+    assert (stored.submission_id, stored.role, stored.file_kind, stored.uploaded_by) == (
+        None,
+        "written",
+        "pdf",
+        officer,
+    )
+    assert (Path(settings.DATA_DIR) / "attachments" / stored.stored_path).read_bytes() == PDF
+    audit = AuditEvent.objects.get(action="task.resolved", target_id=str(task.pk))
+    assert audit.after["files"] == [
+        {"attachment": stored.pk, "role": "written", "name": "signed.pdf", "kind": "pdf", "sha256": stored.sha256,
+         "size": len(PDF), "scan": "not_scanned"}
+    ]  # fmt: skip
+
+
+def test_an_alive_finding_for_a_special_group_person_needs_photo_and_written_confirmation(
+    unit: Any, officer: Any
+) -> None:
+    person = old(unit)  # 86: 高龄
+    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
+    task = VerificationTask.objects.get(recipient=person)
+    with pytest.raises(SubmissionInvalid) as refused:
+        review_resolve(task_id=task.pk, user=officer, finding="alive", note="x", now=LATER, files=[written()])
+    assert [f for f, _ in refused.value.errors] == ["on_site"]
+    review_resolve(
+        task_id=task.pk, user=officer, finding="alive", note="上门核实", now=LATER, files=[photo(), written()]
+    )
+    assert sorted(Attachment.objects.filter(task=task).values_list("role", flat=True)) == [
+        "on_site",
+        "written",
+    ]
+
+
+def test_a_death_finding_needs_no_file_but_keeps_the_ones_given(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    review_resolve(task_id=review_task.pk, user=officer, finding="dead", note="火化证明", death_date=date(2026, 10, 3),
+                   now=LATER, files=[written()])  # fmt: skip
+    assert Attachment.objects.filter(task=review_task).count() == 1
+
+
+def test_an_evidence_file_belongs_to_a_report_or_a_finding_never_both_or_none(review_task: VerificationTask,
+                                                                              officer: Any) -> None:  # fmt: skip
+    facts = {"role": "written", "file_kind": "pdf", "original_name": "a.pdf", "sha256": "0" * 64, "size": 1,
+             "stored_path": "00/x.pdf", "scan": "not_scanned", "uploaded_by": officer, "uploaded_at": NOW}  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Attachment.objects.create(**facts)  # no owner
+    report = Submission.objects.create(
+        task=review_task, number=1, method="visit", result="eligible", confirmed_on=AS_OF, submitted_by=officer,
+        submitted_at=NOW,
+    )  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Attachment.objects.create(**facts, task=review_task, submission=report)  # two owners
+    assert Attachment.objects.create(**facts, task=review_task).submission_id is None  # a finding's file
 
 
 def test_unit_tasks_are_not_resolved_and_review_tasks_not_reported(task: VerificationTask, review_task: VerificationTask,

@@ -225,9 +225,15 @@ class AttachmentRole(models.TextChoices):
 
 
 class Attachment(models.Model):
-    """An evidence file of a submission, stored by content hash (see `uploads.py`)."""
+    """An evidence file, stored by content hash (see `uploads.py`): of a unit's submission, or of
+    the bureau's finding on a review task (`task`, `services.review_resolve`) — exactly one."""
 
-    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="attachments")
+    submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.PROTECT, related_name="attachments"
+    )
+    task = models.ForeignKey(
+        VerificationTask, null=True, blank=True, on_delete=models.PROTECT, related_name="finding_attachments"
+    )
     role = models.CharField(max_length=8, choices=AttachmentRole.choices)
     file_kind = models.CharField(max_length=8)  # jpeg, png, webp, mp4, mov, pdf (from the content)
     original_name = models.CharField(max_length=255)
@@ -244,7 +250,17 @@ class Attachment(models.Model):
                 condition=Q(role__in=[r.value for r in AttachmentRole]), name="attachment_role_known"
             ),
             models.CheckConstraint(condition=Q(size__gte=0), name="attachment_size_not_negative"),
+            models.CheckConstraint(
+                condition=Q(submission__isnull=False, task__isnull=True)
+                | Q(submission__isnull=True, task__isnull=False),
+                name="attachment_one_owner",
+            ),
         ]
+
+    @property
+    def owner_task_id(self) -> int:
+        """The task the file belongs to (through its submission, or directly for a finding)."""
+        return self.task_id if self.task_id is not None else self.submission.task_id  # type: ignore[union-attr]
 
 
 class TaskReminder(models.Model):

@@ -102,12 +102,18 @@ def submissions_of(task: VerificationTask) -> list[Submission]:
 
 
 def attachment_get(*, user: Any, pk: int) -> Attachment:
-    qs = _scoped(Attachment.objects.select_related("submission__task__recipient"), user, "submission__task__")
-    try:
-        found: Attachment = qs.get(pk=pk)
-    except Attachment.DoesNotExist:
-        raise Http404("no such attachment") from None
+    """An evidence file of a task the user may see: a report's (through its submission) or a
+    finding's (the task's own); 404 otherwise."""
+    found = Attachment.objects.select_related("submission").filter(pk=pk).first()
+    if found is None:
+        raise Http404("no such attachment")
+    task_get(user=user, pk=found.owner_task_id)  # the same scope as the task page: 404 outside it
     return found
+
+
+def finding_attachments(task: VerificationTask) -> list[Attachment]:
+    """The evidence files of the bureau's finding on a review task."""
+    return list(task.finding_attachments.select_related("uploaded_by").order_by("pk"))
 
 
 def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:

@@ -150,9 +150,17 @@ def _local_day(now: datetime) -> date:
 
 
 def _transition(
-    task: VerificationTask, to: str, *, actor: User | None, now: datetime, note: str = "", **fields: Any
+    task: VerificationTask,
+    to: str,
+    *,
+    actor: User | None,
+    now: datetime,
+    note: str = "",
+    audit_extra: Any = None,  # a mapping or None (Any: `**fields` of str may be passed alongside)
+    **fields: Any,
 ) -> None:
-    """Change a (locked) task's status per `TRANSITIONS`, with its event and the audit record."""
+    """Change a (locked) task's status per `TRANSITIONS`, with its event and the audit record
+    (`audit_extra`: more facts for the record, e.g. the evidence files of a finding)."""
     before = task.status
     if (before, to) not in TRANSITIONS:
         raise TransitionRefused(
@@ -171,7 +179,8 @@ def _transition(
     )
     audit_record(
         actor=actor, action=f"task.{to}", target_type="verification_task", target_id=task.pk, at=now,
-        before={"status": before}, after={"status": to, "note": note[:500], **{k: str(v) for k, v in fields.items()}},
+        before={"status": before},
+        after={"status": to, "note": note[:500], **{k: str(v) for k, v in fields.items()}, **(audit_extra or {})},
     )  # fmt: skip
 
 
@@ -1101,6 +1110,53 @@ def _review_record(
     )  # fmt: skip
 
 
+def finding_errors(
+    *, task: VerificationTask, finding: str, files: Sequence[Evidence]
+) -> list[tuple[str, str]]:
+    """What the evidence files of a finding lack. 确认健在 says the records of a death or a loss
+    were wrong (notice 四(二)) and clears them for every later run (docs/rules.md §8.5), so it
+    needs evidence: at least one on-site photo or video or written confirmation; for a person in
+    a special group (三(一)2: 现场确认图片或视频等佐证资料和书面确认材料) both. Files of the on-site
+    kind are photos or videos. The special groups as of the task's date, as the task page says."""
+    errors: list[tuple[str, str]] = []
+    for f in files:
+        if f.role == AttachmentRole.ON_SITE and f.upload.file_kind not in IMAGES | VIDEOS:
+            errors.append(("files", f"“{f.upload.name}”不是图片或视频，不能作为现场确认图片或视频"))
+    if finding == Finding.ALIVE:
+        on_site = any(f.role == AttachmentRole.ON_SITE for f in files)
+        written = any(f.role == AttachmentRole.WRITTEN for f in files)
+        special = special_reasons(task.recipient, as_of=task.as_of)
+        if special:
+            if not on_site:
+                errors.append(("on_site", f"{'、'.join(special)}人员确认健在须上传现场确认图片或视频"))
+            if not written:
+                errors.append(("written", f"{'、'.join(special)}人员确认健在须上传书面确认材料"))
+        elif not (on_site or written):
+            errors.append(("files", "确认健在须上传现场确认图片或视频，或书面确认材料（至少一份）"))
+    return errors
+
+
+def _store_finding_files(
+    task: VerificationTask, files: Sequence[Evidence], *, user: User, now: datetime
+) -> list[dict[str, Any]]:
+    """The finding's evidence files, stored like a report's (by content, outside the web root);
+    returns their facts for the audit record of the finding."""
+    stored_rows = []
+    for f in files:
+        stored = attachment_store(upload=f.upload)
+        stored_rows.append(
+            Attachment.objects.create(
+                task=task, role=f.role, file_kind=stored.file_kind, original_name=f.upload.name, sha256=stored.sha256,
+                size=stored.size, stored_path=stored.stored_path, scan=f.upload.scan, uploaded_by=user, uploaded_at=now,
+            )
+        )  # fmt: skip
+    return [
+        {"attachment": a.pk, "role": a.role, "name": a.original_name, "kind": a.file_kind, "sha256": a.sha256,
+         "size": a.size, "scan": a.scan}
+        for a in stored_rows
+    ]  # fmt: skip
+
+
 def review_resolve(
     *,
     task_id: int,
@@ -1110,6 +1166,7 @@ def review_resolve(
     now: datetime,
     death_date: date | None = None,
     amount_obtained: Decimal | None = None,
+    files: Sequence[Evidence] = (),
 ) -> VerificationTask:
     """The bureau's finding on a review-queue task (疑点核查, notice 四(二)):
 
@@ -1122,6 +1179,10 @@ def review_resolve(
       are the overpayment to recover);
     - `fraud` 疑似冒领: as `dead`, and a fraud case is opened for the amount collected after
       the death (`amount_obtained`, by default the months paid since × 月养老金).
+
+    `files`: the evidence of the finding (on-site photos or videos, written confirmation, other),
+    checked by content by the caller (`uploads.upload_check`); `alive` needs some
+    (`finding_errors`). They are stored with the task and listed in the finding's audit record.
     """
     if not can_operate(user):
         raise PermissionDenied("only bureau staff resolve review tasks")
@@ -1143,6 +1204,13 @@ def review_resolve(
             raise TransitionRefused(
                 "单位核实任务须由单位上报后审核。/ Unit tasks are reviewed, not resolved."
             )
+        if task.status not in ("open", "overdue"):  # checked again by the transition table
+            raise TransitionRefused(
+                f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能再记录结论。/ Task {task.pk} is {task.status}."
+            )
+        problems = finding_errors(task=task, finding=finding, files=files)
+        if problems:
+            raise SubmissionInvalid(problems)
         ref = f"review:{task.pk}"
         if finding == Finding.ALIVE:
             action = payment_change(
@@ -1168,9 +1236,11 @@ def review_resolve(
             except ValueError as exc:
                 raise TransitionRefused(f"冒领案件未能立案：{exc}") from exc
             payment = f"{payment} fraud_case:{case.pk}".strip()
+        stored = _store_finding_files(task, files, user=user, now=now)
         _transition(
             task, TaskStatus.RESOLVED, actor=user, now=now, note=f"{Finding(finding).label}：{note.strip()}",
             finding=finding, finding_note=note.strip(), payment_ref=payment[:64],
+            audit_extra={"files": stored, "death_date": death_date.isoformat() if death_date else None},
         )  # fmt: skip
     return task
 

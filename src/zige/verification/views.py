@@ -24,7 +24,7 @@ from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, clie
 from zige.roster.models import Unit
 from zige.verification import selectors
 from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
-from zige.verification.models import AWAITING_UNIT, AttachmentRole, TaskKind, TaskStatus
+from zige.verification.models import AWAITING_UNIT, AttachmentRole, TaskKind, TaskStatus, VerificationTask
 from zige.verification.services import (
     Evidence,
     Report,
@@ -111,6 +111,7 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "special": special_reasons(task.recipient, as_of=task.as_of),
         # Home visits of the service ledger that reported this person dead (a review they opened).
         "visits": list(task.home_visits.select_related("recorded_by").order_by("visited_on", "pk")),
+        "finding_files": selectors.finding_attachments(task) if task.kind == TaskKind.REVIEW else [],
         "can_report": unit_may_report,
         "can_review": role in OPERATOR_ROLES and task.status == TaskStatus.SUBMITTED,
         "is_maker": bool(latest and latest.submitted_by_id == request.user.pk),
@@ -216,24 +217,35 @@ def task_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(OPERATOR_ROLES)
 @require_POST
 def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The bureau's finding on a review task, with its evidence files (checked by content and
+    size-limited as a unit's report is: `_files`). A refused finding shows the form again with
+    the reasons; nothing of it is kept."""
     task = selectors.task_get(user=_user(request), pk=pk)
     form = ResolveForm(request.POST, today=timezone.localdate())
+    files, problems = _files(request)
     if not form.is_valid():
-        messages.error(request, "请填写核查结论和说明。")
-        return redirect("verification:detail", pk=task.pk)
-    data = form.cleaned_data
-    try:
-        review_resolve(
-            task_id=task.pk, user=_user(request), finding=data["finding"], note=data["note"],
-            death_date=data.get("death_date"), amount_obtained=data.get("amount_obtained"), now=timezone.now(),
-        )  # fmt: skip
-    except SubmissionInvalid as exc:
-        messages.error(request, "；".join(m for _, m in exc.errors))
-    except (TransitionRefused, PermissionDenied) as exc:
-        messages.error(request, str(exc) or "不能处理。")
-    else:
-        messages.success(request, "核查结论已记录。")
-    return redirect("verification:detail", pk=task.pk)
+        problems.insert(0, "请填写核查结论和说明。")
+    if not problems:
+        data = form.cleaned_data
+        try:
+            review_resolve(
+                task_id=task.pk, user=_user(request), finding=data["finding"], note=data["note"],
+                death_date=data.get("death_date"), amount_obtained=data.get("amount_obtained"), now=timezone.now(),
+                files=files,
+            )  # fmt: skip
+        except SubmissionInvalid as exc:
+            problems.extend(m for _, m in exc.errors)
+        except (TransitionRefused, PermissionDenied) as exc:
+            messages.error(request, str(exc) or "不能处理。")
+            return redirect("verification:detail", pk=task.pk)
+        else:
+            messages.success(request, "核查结论已记录。")
+            return redirect("verification:detail", pk=task.pk)
+    return render(
+        request,
+        "verification/detail.html",
+        _detail_context(request, task, problems=problems, resolve_form=form),
+    )
 
 
 @role_required(RECORDS_ROLES)
@@ -319,7 +331,9 @@ def attachment_view(request: HttpRequest, pk: int) -> FileResponse:
     audit_record(
         actor=request.user, action="attachment.viewed", target_type="verification_attachment", target_id=pk,
         ip=client_ip(request), at=timezone.now(),
-        after={"task": attachment.submission.task_id, "recipient": attachment.submission.task.recipient_id},
+        after={"task": attachment.owner_task_id,
+               "recipient": VerificationTask.objects.values_list("recipient_id", flat=True).get(
+                   pk=attachment.owner_task_id)},
     )  # fmt: skip
     path = attachment_path(attachment.stored_path)
     response = FileResponse(
