@@ -200,7 +200,12 @@ def audit_verify_cmd(anchors: list[tuple[int, str]]) -> None:
             err.print(f"audit log BROKEN at seq {seq}: the anchored row {why}", highlight=False)
             sys.exit(1)
     head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    tail = f"; head {head[0]}:{head[1]}" if head else ""
+    # An emptied log verifies like a new one: only an anchor kept elsewhere tells them apart.
+    tail = (
+        f"; head {head[0]}:{head[1]}"
+        if head
+        else " (empty: a new installation, or a log emptied by its owner; --anchor with an earlier head tells which)"
+    )
     out.print(f"audit log intact: {report.events} events{tail}", highlight=False, soft_wrap=True)
 
 

@@ -1,4 +1,5 @@
-"""The audit log: append-only in the database itself, and hash-chained so tampering is found.
+"""The audit log: append-only in the database itself (UPDATE, DELETE and, on PostgreSQL,
+TRUNCATE refused), and hash-chained so tampering is found.
 
 A DBA with raw SQL can drop the triggers; the tests do the same (inside the test's transaction,
 which rolls the DDL back on SQLite and PostgreSQL alike) to show that `zige audit verify` then
@@ -63,6 +64,14 @@ def test_the_chain_links_each_row_to_the_one_before() -> None:
 
 def test_an_empty_log_verifies() -> None:
     assert audit_verify().ok
+
+
+def test_zige_audit_verify_says_when_the_log_is_empty() -> None:
+    """An empty log is consistent in itself: the command says so, and that an anchor tells an
+    emptied log from a new one."""
+    empty = CliRunner().invoke(main, ["audit", "verify"])
+    assert empty.exit_code == 0, empty.output
+    assert "intact: 0 events (empty" in empty.output and "--anchor" in empty.output
 
 
 def test_a_rolled_back_change_leaves_no_row_and_the_chain_intact() -> None:
@@ -151,6 +160,22 @@ def test_the_database_refuses_raw_sql_too() -> None:
     _refused(update)
     _refused(delete)
     assert audit_verify().ok
+
+
+def test_the_database_refuses_truncate_on_postgresql() -> None:
+    """TRUNCATE fires no row trigger: a statement-level one refuses it (SQLite has no TRUNCATE;
+    its DELETE without WHERE is refused above)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    _chain(3)
+
+    def truncate() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE audit_auditevent")
+
+    _refused(truncate)
+    report = audit_verify()
+    assert (report.ok, report.events) == (True, 3)
 
 
 def test_zige_audit_verify_exit_status() -> None:

@@ -6,9 +6,9 @@ from django.db import models
 
 
 class AuditEvent(models.Model):
-    """One audited action. Rows are never updated or deleted (database triggers refuse it), and
-    each row's hash covers the previous row's hash, so a changed or missing row is detected by
-    `zige audit verify`."""
+    """One audited action. Rows are never updated, deleted or truncated (database triggers refuse
+    it: migration 0002, and 0003 for PostgreSQL's TRUNCATE), and each row's hash covers the
+    previous row's hash, so a changed or missing row is detected by `zige audit verify`."""
 
     seq = models.BigAutoField(primary_key=True)
     at = models.DateTimeField()

@@ -97,7 +97,11 @@ def _events() -> Iterator[AuditEvent]:
 
 
 def audit_verify() -> ChainReport:
-    """Recompute the chain: an edited row, a deleted row or a reordered row is found."""
+    """Recompute the chain: an edited row, a deleted row or a reordered row is found.
+
+    Rows cut from the end, or every row, leave a consistent chain (an empty log verifies): only
+    a head recorded elsewhere (`zige audit verify --anchor`) tells such a log from one that never
+    had them. The id sequence is no witness (a rolled-back audited change uses a number too)."""
     prev_hash = GENESIS
     count = 0
     for event in _events():
