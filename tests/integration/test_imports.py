@@ -492,6 +492,59 @@ def test_executing_a_finished_batch_again_does_nothing(files: Path) -> None:
     assert len(actions("import.succeeded")) == 1
 
 
+@pytest.mark.parametrize("kind", ["roster", "rail"])
+def test_a_second_execution_of_an_import_already_running_does_nothing(
+    files: Path, data_dirs: Path, kind: str
+) -> None:
+    """A retried task or a second worker executes an import that a worker has already claimed:
+    it finds the batch `running`, not `queued`, and returns it untouched; one set of results."""
+    if kind == "rail":
+        do_import(write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+        path = write_csv(files / "rail_2026.csv", RAIL_HEADER, rail_rows())
+    else:
+        path = write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER)
+    user = UserFactory(role=Role.BUREAU_OPERATOR)
+    batch = services.import_submit(
+        source=path, file_name=path.name, kind=kind, user=user, now=NOW, enqueue=False
+    )
+    second: list[ImportBatch] = []
+
+    def meanwhile(label: str, done: int, total: int) -> None:
+        if not second:  # this worker has claimed the batch and is reading the file
+            second.append(services.import_execute(batch_id=batch.pk, now=NOW))
+
+    batch = services.import_execute(batch_id=batch.pk, now=NOW, progress=meanwhile)
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert [b.status for b in second] == [ImportStatus.RUNNING]
+    if kind == "rail":
+        assert (batch.rows_used, batch.rows_rejected, batch.duplicate_rows) == (3, 1, 1)
+        name = f"b{batch.pk}-{batch.sha256[:8]}"
+        assert [p for p in evidence_listing(data_dirs) if p.endswith(".parquet")] == [
+            f"kind=rail/month={m}/{name}.parquet" for m in ("2026-03", "2026-04", "2026-06")
+        ]  # one set of files: no second batch's leftovers
+    else:
+        assert Recipient.objects.count() == batch.created == 3
+    assert ImportReject.objects.filter(batch=batch).count() == batch.rows_rejected
+    events = AuditEvent.objects.filter(target_type="import", target_id=str(batch.pk)).order_by("seq")
+    assert [e.action for e in events] == ["import.submitted", "import.started", "import.succeeded"]
+    started = events[1]
+    assert started.actor == user.username and started.at == NOW
+    assert started.before == {"status": "queued"} and started.after["status"] == "running"
+
+
+def test_an_import_status_changes_only_along_its_transitions(files: Path) -> None:
+    path = write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER)
+    batch = services.import_submit(
+        source=path, file_name=path.name, kind="roster", user=None, now=NOW, enqueue=False
+    )
+    with pytest.raises(ValueError, match="does not change from queued to succeeded"):
+        services._move(batch.pk, ImportStatus.QUEUED, ImportStatus.SUCCEEDED)
+    assert services._move(batch.pk, ImportStatus.QUEUED, ImportStatus.RUNNING)
+    assert not services._move(batch.pk, ImportStatus.QUEUED, ImportStatus.RUNNING)  # taken: no second claim
+    assert services.import_execute(batch_id=batch.pk, now=NOW).status == ImportStatus.RUNNING
+    assert not actions("import.started") and Recipient.objects.count() == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Who sees imports
 

@@ -387,8 +387,58 @@ def test_run_submit_queues_the_task_on_commit(
     events = AuditEvent.objects.filter(target_type="run", target_id=str(run.pk)).order_by("seq")
     assert [(e.action, e.actor) for e in events] == [
         ("run.submitted", user.username),
+        ("run.started", user.username),
         ("run.succeeded", user.username),
     ]
+
+
+def test_a_second_execution_of_a_run_already_running_does_nothing(tmp_path: Path) -> None:
+    """A retried task or a second worker executes a run that a worker has already claimed: it
+    finds the run `running`, not `queued`, and returns it untouched; one set of results."""
+    from zige.notifications.models import Message
+    from zige.verification.models import VerificationTask
+
+    people = [roster_row("P001", "张三", ID_A), roster_row("P002", "李四", ID_B)]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, people), "roster")
+    user = UserFactory(role=Role.BUREAU_OPERATOR)
+    run = run_submit(as_of=AS_OF, user=user, now=NOW, enqueue=False)
+    second: list[Run] = []
+
+    def meanwhile(label: str, done: int, total: int) -> None:
+        if label == "decide":  # this worker has claimed the run and is deciding
+            second.append(run_execute(run_id=run.pk, now=NOW))
+            assert not Decision.objects.filter(run=run).exists()
+
+    run = run_execute(run_id=run.pk, now=NOW, progress=meanwhile)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    assert [r.status for r in second] == [RunStatus.RUNNING]
+    assert run_execute(run_id=run.pk, now=NOW).status == RunStatus.SUCCEEDED  # and once it is done
+    assert Decision.objects.filter(run=run).count() == run.recipients == 2
+    assert run.imports.count() == 1
+    assert Message.objects.filter(run=run).count() == 2
+    assert (
+        VerificationTask.objects.filter(run=run).count()
+        == Decision.objects.filter(run=run, status__in=("pending", "review")).count()
+    )
+    events = AuditEvent.objects.filter(target_type="run", target_id=str(run.pk)).order_by("seq")
+    assert [e.action for e in events] == ["run.submitted", "run.started", "run.succeeded"]
+    started = events[1]
+    assert started.actor == user.username and started.at == NOW
+    assert (started.before, started.after) == (
+        {"status": "queued"},
+        {"status": "running", "as_of": "2026-11-30"},
+    )
+
+
+def test_a_run_status_changes_only_along_its_transitions() -> None:
+    from zige.certification import services
+
+    run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    with pytest.raises(ValueError, match="does not change from queued to succeeded"):
+        services._move(run.pk, RunStatus.QUEUED, RunStatus.SUCCEEDED)
+    assert services._move(run.pk, RunStatus.QUEUED, RunStatus.RUNNING)
+    assert not services._move(run.pk, RunStatus.QUEUED, RunStatus.RUNNING)  # taken: no second claim
+    assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
 
 
 def test_a_unit_operator_may_not_start_a_run() -> None:

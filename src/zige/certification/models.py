@@ -28,6 +28,20 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "失败"
 
 
+# Allowed (from, to) changes of a run's status; each is a conditional UPDATE (`WHERE status =
+# from`) audited in its transaction (`services._move`). A worker claims a queued run (`running`:
+# `run.started`), so a second execution of the same run finds it taken and does nothing. A run
+# left `running` by a worker that died is failed when `zige worker` starts
+# (`runs_mark_interrupted`); a run is never started twice: it is submitted again.
+RUN_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("queued", "running"),  # a worker (or the CLI) claims it: run.started
+        ("running", "succeeded"),  # its decisions committed: run.succeeded
+        ("running", "failed"),  # its failure (run.failed) or its worker died (run.interrupted)
+    }
+)
+
+
 class Run(models.Model):
     """One certification of the whole roll as of a date."""
 

@@ -39,7 +39,7 @@ from zige.accounts.models import User
 from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.certification import archive
-from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
+from zige.certification.models import RUN_TRANSITIONS, Decision, DecisionChange, Run, RunStatus, Status
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
 from zige.engine.sql import fast_id_sql, id18_sql, quote
@@ -129,15 +129,43 @@ class _Inputs:
     cleared: int  # people a resolved review found alive (`_load_cleared`)
 
 
+def _move(run_id: int, before: str, to: str, **fields: Any) -> bool:
+    """Change run `run_id`'s status from `before` to `to` (one of `RUN_TRANSITIONS`) and set
+    `fields`, only if it is still `before` (a conditional UPDATE: of two callers, one wins).
+    True if it changed; the caller audits it in the same transaction."""
+    if (before, to) not in RUN_TRANSITIONS:
+        raise ValueError(f"a run's status does not change from {before} to {to}")
+    return bool(Run.objects.filter(pk=run_id, status=before).update(status=to, **fields))
+
+
+def _claim(run: Run, *, now: datetime) -> bool:
+    """Take a queued run for this worker (`queued → running`), audited `run.started` in the same
+    transaction. False, with nothing changed, when it is not queued: another worker (a retried
+    task, a second worker, the CLI) has it or had it."""
+    with transaction.atomic():
+        if not _move(run.pk, RunStatus.QUEUED, RunStatus.RUNNING, started_at=now, progress=0, message=""):
+            return False
+        audit_record(
+            actor=run.created_by, action="run.started", target_type="run", target_id=run.pk, at=now,
+            before={"status": RunStatus.QUEUED},
+            after={"status": RunStatus.RUNNING, "as_of": run.as_of.isoformat()},
+        )  # fmt: skip
+    return True
+
+
 def run_execute(*, run_id: int, now: datetime, progress: Progress | None = None) -> Run:
     """Decide every recipient for a queued run and store the results; returns the run.
 
-    Never raises for a failure of the run itself: the run is marked `failed` with a message.
+    The run is claimed first (`queued → running`, audited `run.started`): a run that is not
+    queued — running in another worker, or finished — is returned unchanged and not executed
+    again (logged). Never raises for a failure of the run itself: the run is marked `failed`
+    with a message.
     """
     run = Run.objects.select_related("created_by").get(pk=run_id)
-    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+    if not _claim(run, now=now):
+        run.refresh_from_db()
+        logger.warning("run %s is %s, not queued: not executed again", run.pk, run.status)
         return run
-    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, progress=0, message="")
     tracker = _Tracker(run.pk, progress)
     try:
         _execute(run, now=now, tracker=tracker)
@@ -184,10 +212,9 @@ def runs_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     stuck = Run.objects.filter(status=RunStatus.RUNNING, started_at__lt=started_before)
     for run in stuck.order_by("pk"):
         with transaction.atomic():
-            updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-                status=RunStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now
-            )
-            if not updated:
+            if not _move(
+                run.pk, RunStatus.RUNNING, RunStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now
+            ):
                 continue
             audit_record(
                 actor=None, action="run.interrupted", target_type="run", target_id=run.pk, at=now,
@@ -206,11 +233,8 @@ def _record_failure(run: Run, exc: Exception, *, now: datetime) -> None:
         f" / The run failed: internal error ({type(exc).__name__}); see the server log."
     )
     with transaction.atomic():
-        updated = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED, message=message, finished_at=now
-        )
-        if not updated:  # finished after all (the error came after the commit), or taken over
-            return
+        if not _move(run.pk, RunStatus.RUNNING, RunStatus.FAILED, message=message, finished_at=now):
+            return  # finished after all (the error came after the commit), or taken over
         audit_record(
             actor=run.created_by, action="run.failed", target_type="run", target_id=run.pk, at=now,
             after={"as_of": run.as_of.isoformat(), "message": message},
@@ -553,10 +577,11 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
             tracker.step("done", save=False)
             summary["timings_s"] = dict(tracker.timings)
             finished = tracker.at(now)
-            Run.objects.filter(pk=run.pk).update(
-                status=RunStatus.SUCCEEDED, previous=previous, inputs_fingerprint=fingerprint, summary=summary,
-                recipients=written, changed=changed, progress=100, finished_at=finished, message="",
-            )  # fmt: skip
+            if not _move(
+                run.pk, RunStatus.RUNNING, RunStatus.SUCCEEDED, previous=previous, inputs_fingerprint=fingerprint,
+                summary=summary, recipients=written, changed=changed, progress=100, finished_at=finished, message="",
+            ):  # fmt: skip
+                raise RuntimeError(f"run {run.pk} is no longer running")  # locked above: not expected
             audit_record(
                 actor=run.created_by, action="run.succeeded", target_type="run", target_id=run.pk, at=finished,
                 after={"as_of": run.as_of.isoformat(), "recipients": written, "changed": changed,

@@ -15,6 +15,22 @@ class ImportStatus(models.TextChoices):
     DUPLICATE = "duplicate", "重复文件（未导入）"
 
 
+# Allowed (from, to) changes of an import's status; each is a conditional UPDATE (`WHERE status =
+# from`) audited in its transaction. A worker claims a queued import (`running`:
+# `import.started`), so a second execution of the same import finds it taken and does nothing.
+# An import left `running` by a worker that died is failed when `zige worker` starts
+# (`imports_mark_interrupted`); the file is then uploaded again (a new import).
+IMPORT_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("queued", "running"),  # a worker (or the CLI, the inbox) claims it: import.started
+        ("queued", "duplicate"),  # the same content succeeded before it started: import.duplicate
+        ("running", "succeeded"),  # import.succeeded
+        ("running", "failed"),  # import.failed, or import.interrupted (its worker died)
+        ("running", "duplicate"),  # the same content committed first while it ran
+    }
+)
+
+
 class ImportBatch(models.Model):
     """One file imported (or refused). `kind` is `roster` or a feed kind (spec §3)."""
 

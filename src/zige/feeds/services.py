@@ -62,7 +62,7 @@ from zige.feeds.failures import (
     is_file_problem,
     suffix_text,
 )
-from zige.feeds.models import ImportBatch, ImportReject, ImportStatus
+from zige.feeds.models import IMPORT_TRANSITIONS, ImportBatch, ImportReject, ImportStatus
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def import_submit(
             stored_path=stored.stored_path, created_by=user, created_at=now,
         )  # fmt: skip
         if original is not None:
-            _record_duplicate(batch, original, now=now)
+            _record_duplicate(batch, original, now=now, before=ImportStatus.QUEUED)
             return batch
         audit_record(
             actor=user, action="import.submitted", target_type="import", target_id=batch.pk, at=now,
@@ -180,22 +180,33 @@ def _enqueue(batch_id: int) -> None:
     import_task.enqueue(batch_id)
 
 
-_OUTCOME_FIELDS = ("status", "message", "failure_code", "detail")
+def _move(batch_id: int, before: str, to: str, **fields: Any) -> bool:
+    """Change import `batch_id`'s status from `before` to `to` (one of `IMPORT_TRANSITIONS`) and
+    set `fields`, only if it is still `before` (a conditional UPDATE: of two callers, one wins).
+    True if it changed; the caller audits it in the same transaction."""
+    if (before, to) not in IMPORT_TRANSITIONS:
+        raise ValueError(f"an import's status does not change from {before} to {to}")
+    return bool(ImportBatch.objects.filter(pk=batch_id, status=before).update(status=to, **fields))
 
 
-def _record_duplicate(batch: ImportBatch, original: ImportBatch, *, now: datetime) -> None:
+def _record_duplicate(batch: ImportBatch, original: ImportBatch, *, now: datetime, before: str) -> bool:
+    """Mark `batch` (still `before`) a duplicate of `original`, audited; False if it was not."""
     failure = duplicate_failure(original_pk=original.pk, original_file=original.file_name)
+    outcome = {
+        "message": failure.message, "failure_code": failure.code, "detail": failure.detail,
+        "duplicate_of": original, "progress": 100, "finished_at": now,
+    }  # fmt: skip
+    if not _move(batch.pk, before, ImportStatus.DUPLICATE, **outcome):
+        return False
     batch.status = ImportStatus.DUPLICATE
-    batch.duplicate_of = original
-    batch.message, batch.failure_code, batch.detail = failure.message, failure.code, failure.detail
-    batch.progress = 100
-    batch.finished_at = now
-    batch.save(update_fields=[*_OUTCOME_FIELDS, "duplicate_of", "progress", "finished_at"])
+    for name, value in outcome.items():
+        setattr(batch, name, value)
     audit_record(
         actor=batch.created_by, action="import.duplicate", target_type="import", target_id=batch.pk, at=now,
         after={"kind": batch.kind, "file_name": batch.file_name, "sha256": batch.sha256,
                "duplicate_of": original.pk},
     )  # fmt: skip
+    return True
 
 
 def _succeeded_twin(batch: ImportBatch) -> ImportBatch | None:
@@ -238,24 +249,44 @@ class _Tracker:
         return now + timedelta(seconds=round(time.perf_counter() - self.started, 3))
 
 
+def _claim(batch: ImportBatch, *, now: datetime) -> bool:
+    """Take a queued import for this worker (`queued → running`), audited `import.started` in the
+    same transaction. False, with nothing changed, when it is not queued: another worker (a
+    retried task, a second worker) has it or had it."""
+    with transaction.atomic():
+        if not _move(
+            batch.pk, ImportStatus.QUEUED, ImportStatus.RUNNING, started_at=now, progress=0, message="",
+            failure_code="", detail="",
+        ):  # fmt: skip
+            return False
+        audit_record(
+            actor=batch.created_by, action="import.started", target_type="import", target_id=batch.pk, at=now,
+            before={"status": ImportStatus.QUEUED},
+            after={"status": ImportStatus.RUNNING, "kind": batch.kind, "file_name": batch.file_name},
+        )  # fmt: skip
+    return True
+
+
 def import_execute(*, batch_id: int, now: datetime, progress: Progress | None = None) -> ImportBatch:
     """Do the import of a queued batch; returns it succeeded, failed or duplicate.
 
-    Safe to call again for a batch that is no longer queued (it is returned unchanged). Never
-    raises for a bad file: the batch is marked `failed` with the reason.
+    The batch is claimed first (`queued → running`, audited `import.started`): a batch that is
+    not queued — running in another worker, or finished — is returned unchanged and not
+    imported again (logged). Never raises for a bad file: the batch is marked `failed` with the
+    reason.
     """
     batch = ImportBatch.objects.select_related("created_by").get(pk=batch_id)
-    if batch.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
-        return batch
-    tracker = _Tracker(batch.pk, progress)
-    original = _succeeded_twin(batch)
+    original = _succeeded_twin(batch) if batch.status == ImportStatus.QUEUED else None
     if original is not None:  # the same content succeeded while this one waited
         with transaction.atomic():
-            _record_duplicate(batch, original, now=now)
+            duplicate = _record_duplicate(batch, original, now=now, before=ImportStatus.QUEUED)
+        if duplicate:
+            return batch
+    if not _claim(batch, now=now):
+        batch.refresh_from_db()
+        logger.warning("import %s is %s, not queued: not executed again", batch.pk, batch.status)
         return batch
-    ImportBatch.objects.filter(pk=batch.pk).update(
-        status=ImportStatus.RUNNING, started_at=now, progress=0, message="", failure_code="", detail=""
-    )
+    tracker = _Tracker(batch.pk, progress)
     try:
         if batch.kind == ROSTER:
             _execute_roster(batch, now=now, tracker=tracker)
@@ -267,7 +298,7 @@ def import_execute(*, batch_id: int, now: datetime, progress: Progress | None = 
             for path in tracker.written:
                 store.discard(path)
             with transaction.atomic():
-                _record_duplicate(batch, original, now=tracker.at(now))
+                _record_duplicate(batch, original, now=tracker.at(now), before=ImportStatus.RUNNING)
         else:
             if not ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.SUCCEEDED).exists():
                 for path in tracker.written:
@@ -290,11 +321,10 @@ def imports_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     stuck = ImportBatch.objects.filter(status=ImportStatus.RUNNING, started_at__lt=started_before)
     for batch in stuck.order_by("pk"):
         with transaction.atomic():
-            updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
-                status=ImportStatus.FAILED, message=INTERRUPTED.message, failure_code=INTERRUPTED.code,
-                detail=INTERRUPTED.detail, finished_at=now, evidence_path="",
-            )  # fmt: skip
-            if not updated:
+            if not _move(
+                batch.pk, ImportStatus.RUNNING, ImportStatus.FAILED, message=INTERRUPTED.message,
+                failure_code=INTERRUPTED.code, detail=INTERRUPTED.detail, finished_at=now, evidence_path="",
+            ):  # fmt: skip
                 continue
             audit_record(
                 actor=None, action="import.interrupted", target_type="import", target_id=batch.pk, at=now,
@@ -324,12 +354,11 @@ def _record_failure(batch: ImportBatch, exc: Exception, *, now: datetime) -> Non
         logger.error("import %s (%s, %s) failed: %s", batch.pk, batch.kind, batch.file_name, failure.code,
                      exc_info=exc)  # fmt: skip
     with transaction.atomic():
-        updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.RUNNING).update(
-            status=ImportStatus.FAILED, message=failure.message, failure_code=failure.code,
-            detail=failure.detail, finished_at=now, evidence_path="",
-        )  # fmt: skip
-        if not updated:  # finished after all (the error came after the commit), or taken over
-            return
+        if not _move(
+            batch.pk, ImportStatus.RUNNING, ImportStatus.FAILED, message=failure.message,
+            failure_code=failure.code, detail=failure.detail, finished_at=now, evidence_path="",
+        ):  # fmt: skip
+            return  # finished after all (the error came after the commit), or taken over
         audit_record(
             actor=batch.created_by, action="import.failed", target_type="import", target_id=batch.pk,
             at=now, after={"kind": batch.kind, "file_name": batch.file_name, "code": failure.code,
@@ -367,11 +396,9 @@ def _file_fields(raw: RawTable) -> dict[str, Any]:
 
 
 def _finish(batch: ImportBatch, *, now: datetime, fields: dict[str, Any]) -> None:
-    fields |= {
-        "status": ImportStatus.SUCCEEDED, "progress": 100, "finished_at": now, "message": "", "failure_code": "",
-        "detail": "",
-    }  # fmt: skip
-    ImportBatch.objects.filter(pk=batch.pk).update(**fields)
+    fields |= {"progress": 100, "finished_at": now, "message": "", "failure_code": "", "detail": ""}
+    if not _move(batch.pk, ImportStatus.RUNNING, ImportStatus.SUCCEEDED, **fields):
+        raise RuntimeError(f"import {batch.pk} is no longer running")  # locked by `_lock_running`
     counts = {
         k: fields[k]
         for k in ("rows_read", "rows_used", "rows_rejected", "duplicate_rows", "blank_rows", "unmatched",
