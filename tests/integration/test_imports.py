@@ -545,6 +545,22 @@ def test_an_import_status_changes_only_along_its_transitions(files: Path) -> Non
     assert not actions("import.started") and Recipient.objects.count() == 0
 
 
+def test_the_database_refuses_an_unknown_import_status(files: Path) -> None:
+    """A raw UPDATE around the services: the check constraint refuses it (SQLite and PostgreSQL)."""
+    from django.db import IntegrityError, transaction
+
+    path = write_csv(files / "roster.csv", ROSTER_HEADER, FIRST_ROSTER)
+    batch = services.import_submit(
+        source=path, file_name=path.name, kind="roster", user=None, now=NOW, enqueue=False
+    )
+    table = connection.ops.quote_name(ImportBatch._meta.db_table)
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET status = %s WHERE id = %s", ["cancelled", batch.pk])
+    with connection.cursor() as cursor:  # a known status passes the same constraint
+        cursor.execute(f"UPDATE {table} SET status = %s WHERE id = %s", ["failed", batch.pk])
+    assert ImportBatch.objects.get(pk=batch.pk).status == ImportStatus.FAILED
+
+
 # ---------------------------------------------------------------------------------------------
 # Who sees imports
 

@@ -146,6 +146,28 @@ def test_the_database_refuses_a_second_reminder(tmp_path: Path) -> None:
                                due_on=m.due_on, mobile=m.mobile, text="again", created_at=m.created_at)  # fmt: skip
 
 
+def test_the_database_refuses_an_unknown_status_of_a_message_an_inbox_file_or_a_job(tmp_path: Path) -> None:
+    """A raw UPDATE around the services: check constraints refuse a status the code does not know
+    (SQLite and PostgreSQL); a known one passes (the test can fail)."""
+    from django.db import connection
+
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run()
+    rows = [
+        (Message, Message.objects.get().pk, "cancelled"),
+        (InboxFile, InboxFile.objects.create(agency="rail", file_name="rail.csv", sha256="0" * 64,
+                                             status=InboxStatus.IMPORTED, picked_at=at(9)).pk, "quarantined"),
+        (JobRun, JobRun.objects.create(job="summary", key="2026-11-30", started_at=at(9)).pk, "succeeded"),
+    ]  # fmt: skip
+    for model, pk, known in rows:
+        table = connection.ops.quote_name(model._meta.db_table)
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET status = %s WHERE id = %s", ["bogus", pk])
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET status = %s WHERE id = %s", [known, pk])
+        assert model.objects.get(pk=pk).status == known
+
+
 def test_a_failed_app_certification_gets_one_notice(tmp_path: Path) -> None:
     from zige.accounts.models import DeviceClient
 

@@ -441,6 +441,19 @@ def test_a_run_status_changes_only_along_its_transitions() -> None:
     assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
 
 
+def test_the_database_refuses_an_unknown_run_status() -> None:
+    """A raw UPDATE around the services: the check constraint refuses it (SQLite and PostgreSQL)."""
+    from django.db import IntegrityError, connection, transaction
+
+    run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
+    table = connection.ops.quote_name(Run._meta.db_table)
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET status = %s WHERE id = %s", ["done", run.pk])
+    with connection.cursor() as cursor:  # a known status passes the same constraint
+        cursor.execute(f"UPDATE {table} SET status = %s WHERE id = %s", ["failed", run.pk])
+    assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED
+
+
 def test_a_unit_operator_may_not_start_a_run() -> None:
     from django.core.exceptions import PermissionDenied
 

@@ -65,6 +65,11 @@ class Run(models.Model):
     decisions_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in RunStatus]), name="run_status_known"
+            ),
+        ]
         indexes = [models.Index(fields=["status", "as_of"])]
 
     @property

@@ -77,6 +77,9 @@ class ImportBatch(models.Model):
                 | Q(rows_read=models.F("rows_used") + models.F("rows_rejected") + models.F("duplicate_rows")),
                 name="import_counts_reconcile",
             ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in ImportStatus]), name="import_status_known"
+            ),
         ]
         indexes = [models.Index(fields=["kind", "status"]), models.Index(fields=["created_at"])]
 

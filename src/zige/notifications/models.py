@@ -112,6 +112,9 @@ class Message(models.Model):
             ),
             models.CheckConstraint(condition=Q(kind__in=[k.value for k in Kind]), name="message_kind_known"),
             models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in MessageStatus]), name="message_status_known"
+            ),
+            models.CheckConstraint(
                 condition=Q(channel__in=[c.value for c in Channel]), name="message_channel_known"
             ),
             models.CheckConstraint(
@@ -205,7 +208,10 @@ class InboxFile(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["agency", "file_name", "sha256"], name="one_pickup_per_inbox_file"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in InboxStatus]), name="inbox_file_status_known"
+            ),
         ]
         indexes = [models.Index(fields=["picked_at"])]
 
@@ -229,5 +235,10 @@ class JobRun(models.Model):
     message = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["job", "key"], name="one_job_run_per_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "key"], name="one_job_run_per_key"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in JobStatus]), name="job_run_status_known"
+            ),
+        ]
         indexes = [models.Index(fields=["job", "started_at"])]
