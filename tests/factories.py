@@ -88,6 +88,7 @@ def verification_task(
         run=run, as_of=date(2026, 11, 30), reason="no_evidence" if kind == "unit" else "alive_after_death",
         deadline=date(2027, 2, 28), created_at=NOW, updated_at=NOW,
         closed_at=None if status in ("open", "submitted", "returned", "overdue") else NOW,
+        closed_by_run=run if status == "auto_closed" else None,  # only a run closes a task by itself
     )  # fmt: skip
     TaskEvent.objects.create(task=task, from_status="", to_status="open", at=NOW)
     return task

@@ -11,7 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from PIL import Image
 
 from tests.factories import NOW, RecipientFactory, UnitFactory, UnitOperatorFactory, UserFactory, make_id
@@ -199,7 +199,73 @@ def test_closes_by_itself_when_a_later_run_certifies_the_person(unit: Any) -> No
     assert VerificationTask.objects.get(recipient=still).status == "open"
     assert TaskEvent.objects.filter(task=task, from_status="open", to_status="auto_closed").count() == 1
     event = AuditEvent.objects.get(action="tasks.for_run", target_id=str(second.pk))
-    assert task.pk in event.after["auto_closed_tasks"]
+    assert event.after["auto_closed"] == 2 and event.after["auto_closed_by_run"] == second.pk
+
+
+def test_the_audit_row_pins_every_task_a_run_closes_by_itself(unit: Any) -> None:
+    """More than the 1,000 ids an audit row once listed: the row keeps the count, the run they
+    are found by and a digest of all their ids; the list from the database matches it."""
+    from click.testing import CliRunner
+
+    from zige.cli import main
+    from zige.verification.selectors import auto_closed_check, auto_closed_digest
+
+    people = Recipient.objects.bulk_create(RecipientFactory.build_batch(1005, unit=unit))
+    first = run_with([])
+    Decision.objects.bulk_create(
+        [Decision(run=first, recipient=p, unit=unit, status="pending", reason="no_evidence", due_on=date(2026, 1, 15))
+         for p in people]
+    )  # fmt: skip
+    tasks_for_run(run_id=first.pk, now=NOW)
+    second = run_with([], as_of=AS_OF + timedelta(days=7))
+    Decision.objects.bulk_create(
+        [Decision(run=second, recipient=p, unit=unit, status="eligible", reason="app_auth") for p in people]
+    )
+    assert tasks_for_run(run_id=second.pk, now=LATER)["auto_closed"] == 1005
+
+    closed = sorted(VerificationTask.objects.filter(status="auto_closed").values_list("pk", flat=True))
+    assert len(closed) == 1005
+    assert TaskEvent.objects.filter(task__closed_by_run=second, to_status="auto_closed").count() == 1005
+    event = AuditEvent.objects.get(action="tasks.for_run", target_id=str(second.pk))
+    assert event.after["auto_closed"] == 1005 and event.after["auto_closed_by_run"] == second.pk
+    assert event.after["auto_closed_sha256"] == auto_closed_digest(closed)
+    assert len(str(event.after)) < 500, "a count and a digest, not the ids"
+    check = auto_closed_check(run_id=second.pk)
+    assert check.task_ids == closed and check.audit_seq == event.seq and check.problem == ""
+
+    listed = CliRunner().invoke(main, ["tasks", "auto-closed", str(second.pk)])
+    assert listed.exit_code == 0, listed.stderr
+    assert [int(line) for line in listed.stdout.split()] == closed
+    assert f"closed 1005 task(s) by itself, as its audit row says (seq {event.seq}" in listed.stderr
+
+    # Raw SQL moves one task to another run's list: the list no longer matches the audit row.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE verification_verificationtask SET closed_by_run_id = %s WHERE id = %s",
+            [first.pk, closed[0]],
+        )
+    assert "lists 1004 task(s); the audit row (seq" in auto_closed_check(run_id=second.pk).problem
+    moved = CliRunner().invoke(main, ["tasks", "auto-closed", str(second.pk)])
+    assert moved.exit_code == 1 and "recorded 1005 with another digest" in moved.stderr
+    assert (
+        CliRunner().invoke(main, ["tasks", "auto-closed", str(first.pk)]).exit_code == 1
+    )  # its row: 0 closed
+
+
+def test_the_database_keeps_the_closing_run_on_auto_closed_tasks_only(unit: Any) -> None:
+    person, other = young(unit), young(unit)
+    first = run_with([(person, "pending", "no_evidence"), (other, "pending", "no_evidence")])
+    tasks_for_run(run_id=first.pk, now=NOW)
+    second = run_with([(person, "eligible", "app_auth")], as_of=AS_OF + timedelta(days=7))
+    tasks_for_run(run_id=second.pk, now=LATER)
+    closed = VerificationTask.objects.get(recipient=person, status="auto_closed")
+    still = VerificationTask.objects.get(recipient=other, status="open")
+    for statement, pk in (
+        ("UPDATE verification_verificationtask SET closed_by_run_id = NULL WHERE id = %s", closed.pk),
+        (f"UPDATE verification_verificationtask SET closed_by_run_id = {second.pk} WHERE id = %s", still.pk),
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [pk])
 
 
 def test_a_submitted_task_is_not_closed_under_the_bureau(unit: Any, unit_op: Any) -> None:
@@ -227,7 +293,9 @@ def test_every_transition_allowed_or_refused(before: str, after: str, unit: Any)
     locked = VerificationTask.objects.select_for_update().get(pk=task.pk)  # type: ignore[attr-defined]
     events = TaskEvent.objects.count()
     if (before, after) in TRANSITIONS:
-        services._transition(locked, after, actor=None, now=LATER, note="test")
+        # only a run closes a task by itself, and it is named on the task (a check constraint)
+        by_run = {"closed_by_run_id": locked.run_id} if after == "auto_closed" else {}
+        services._transition(locked, after, actor=None, now=LATER, note="test", **by_run)
         task.refresh_from_db()  # type: ignore[attr-defined]
         assert task.status == after  # type: ignore[attr-defined]
         assert (task.closed_at is None) == (after in ACTIVE)  # type: ignore[attr-defined]

@@ -142,6 +142,13 @@ class VerificationTask(models.Model):
                 condition=Q(status__in=sorted(ACTIVE)) | Q(closed_at__isnull=False),
                 name="task_final_is_closed",
             ),
+            # The run that closed a task by itself is named on it, and only on such a task: the
+            # run's audit row `tasks.for_run` refers to its auto-closed tasks by this column.
+            models.CheckConstraint(
+                condition=Q(status="auto_closed", closed_by_run__isnull=False)
+                | (~Q(status="auto_closed") & Q(closed_by_run__isnull=True)),
+                name="task_auto_closed_names_its_run",
+            ),
         ]
         indexes = [
             models.Index(fields=["unit", "status", "deadline"]),

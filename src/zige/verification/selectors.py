@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -181,3 +184,68 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
     ):
         found[person] = (timezone.localtime(closed_at).date(), pk)
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The tasks a run closed by itself, against its audit row (`services.tasks_for_run`)
+
+
+def auto_closed_digest(task_ids: Iterable[int]) -> str:
+    """SHA-256 (hex) of task ids as the audit row `tasks.for_run` pins them: ascending, decimal,
+    joined by commas, no spaces, no newline (`printf '12,15,20' | sha256sum`)."""
+    text = ",".join(str(pk) for pk in sorted(task_ids))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def tasks_auto_closed_by(*, run_id: int) -> list[int]:
+    """The ids of the tasks run `run_id` closed by itself, ascending (each has a `TaskEvent` to
+    `auto_closed`). Not scoped: for the command line (`zige tasks auto-closed`)."""
+    return list(
+        VerificationTask.objects.filter(closed_by_run_id=run_id).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class AutoClosedCheck:
+    run_id: int
+    task_ids: list[int]  # as the database lists them now
+    audit_seq: int | None  # the run's `tasks.for_run` audit row, None when there is none
+    recorded_count: int | None
+    recorded_sha256: str
+
+    @property
+    def problem(self) -> str:
+        """Empty when the database's list is the one the audit row pinned."""
+        if self.audit_seq is None:
+            return f"run {self.run_id} has no tasks.for_run audit row (not a succeeded run?)"
+        if not self.recorded_sha256:
+            return f"the audit row (seq {self.audit_seq}) pins no digest (written before it did)"
+        if (
+            self.recorded_count != len(self.task_ids)
+            or auto_closed_digest(self.task_ids) != self.recorded_sha256
+        ):
+            return (
+                f"the database lists {len(self.task_ids)} task(s); the audit row (seq {self.audit_seq}) "
+                f"recorded {self.recorded_count} with another digest"
+            )
+        return ""
+
+
+def auto_closed_check(*, run_id: int) -> AutoClosedCheck:
+    """The tasks run `run_id` closed by itself, checked against its audit row: the same count and
+    the same digest, or a problem that says what differs."""
+    from zige.audit.models import AuditEvent
+
+    event = (
+        AuditEvent.objects.filter(action="tasks.for_run", target_type="run_tasks", target_id=str(run_id))
+        .order_by("seq")
+        .first()
+    )
+    after = (event.after if event is not None else None) or {}
+    return AutoClosedCheck(
+        run_id=run_id,
+        task_ids=tasks_auto_closed_by(run_id=run_id),
+        audit_seq=event.seq if event is not None else None,
+        recorded_count=after.get("auto_closed"),
+        recorded_sha256=str(after.get("auto_closed_sha256") or ""),
+    )

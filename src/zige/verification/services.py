@@ -205,7 +205,17 @@ def _scoped_task(task_id: int, user: User) -> VerificationTask:
 
 
 def tasks_for_run(*, run_id: int, now: datetime) -> dict[str, int]:
-    """Open the run's tasks and close those it makes moot (in the caller's transaction)."""
+    """Open the run's tasks and close those it makes moot (in the caller's transaction).
+
+    One audit row, `tasks.for_run`, holds the counts and, for the tasks closed by themselves,
+    not their ids (a province's run can close tens of thousands) but where they are and a
+    digest of them: `auto_closed_by_run` (the tasks with `closed_by_run` = this run, each with
+    its `TaskEvent`; the database keeps that column set exactly on `auto_closed` tasks, a final
+    status) and `auto_closed_sha256` (`selectors.auto_closed_digest` of their ids). An auditor
+    lists them and checks the list against the row with `zige tasks auto-closed RUN`
+    (`selectors.auto_closed_check`)."""
+    from zige.verification.selectors import auto_closed_digest
+
     with transaction.atomic():
         run = Run.objects.get(pk=run_id)
         closed = _auto_close(run, now=now)
@@ -214,13 +224,15 @@ def tasks_for_run(*, run_id: int, now: datetime) -> dict[str, int]:
                   "auto_closed": len(closed)}  # fmt: skip
         audit_record(
             action="tasks.for_run", target_type="run_tasks", target_id=run_id, at=now,
-            after={**counts, "auto_closed_tasks": closed[:1000]},
+            after={**counts, "auto_closed_by_run": run_id, "auto_closed_sha256": auto_closed_digest(closed)},
         )  # fmt: skip
     return counts
 
 
 def _auto_close(run: Run, *, now: datetime) -> list[int]:
-    """Active tasks whose person this run certifies (eligible) or finds dead: closed by themselves."""
+    """Active tasks whose person this run certifies (eligible) or finds dead: closed by themselves.
+    Returns the ids of the tasks it closed, ascending: those its updates changed (a task whose
+    status another transaction changed meanwhile is left alone, without an event)."""
     rows = list(
         VerificationTask.objects.filter(status__in=AWAITING_UNIT)
         .exclude(kind=TaskKind.REVIEW, reason=VISIT_DEAD_REASON)  # a reported death: the bureau decides
@@ -241,7 +253,7 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
         closing.append((pk, status, why.strip()))
     if not closing:
         return []
-    ids = [pk for pk, _, _ in closing]
+    ids: list[int] = []
     for chunk_start in range(0, len(closing), 2000):
         chunk = closing[chunk_start : chunk_start + 2000]
         by_reason: dict[str, list[int]] = {}
@@ -252,8 +264,15 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
                 status=TaskStatus.AUTO_CLOSED, closed_at=now, updated_at=now, closed_reason=why[:300],
                 closed_by_run=run,
             )  # fmt: skip
+        done = set(
+            VerificationTask.objects.filter(pk__in=[pk for pk, _, _ in chunk], closed_by_run=run).values_list(
+                "pk", flat=True
+            )
+        )
+        chunk = [c for c in chunk if c[0] in done]
         _events_insert([(pk, status, TaskStatus.AUTO_CLOSED, why) for pk, status, why in chunk], now=now)
-    return ids
+        ids.extend(pk for pk, _, _ in chunk)
+    return sorted(ids)
 
 
 _TASK_COLUMNS = (
