@@ -368,6 +368,81 @@ def test_the_migration_makes_the_initiator_the_maker_of_pending_run_proposals(
     assert set(PaymentAction.objects.values_list("proposed_by_id", flat=True)) == {None}
 
 
+def test_a_pending_run_proposal_follows_the_latest_run(checker: Any) -> None:
+    """Rules §8.6: pensions are paid in advance through the month of the as-of date, so a stop
+    proposed as of 2026-11-30 (2 months) is 3 months as of 2026-12-31; the proposal still awaiting
+    approval takes the later figure (audited), and approving it opens the recovery case for it."""
+    dead, back = RecipientFactory(), RecipientFactory()
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68"),
+                 (back, Status.ELIGIBLE, "resume", "2026-12", 5, "15000.00")], date(2026, 11, 30))  # fmt: skip
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 2
+    run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "10210.02"),
+                 (back, Status.ELIGIBLE, "resume", "2027-01", 6, "18000.00")], date(2026, 12, 31))  # fmt: skip
+    later = NOW + timedelta(days=31)
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    stop = PaymentAction.objects.get(recipient=dead)
+    resume = PaymentAction.objects.get(recipient=back)
+    assert (stop.state, stop.effective_month, stop.months, stop.amount) == (
+        ActionState.PROPOSED, "2026-10", 3, Decimal("10210.02"))  # fmt: skip
+    assert (resume.effective_month, resume.months, resume.amount) == ("2027-01", 6, Decimal("18000.00"))
+    assert stop.run_id == run1.pk  # still the run that proposed it
+    event = AuditEvent.objects.get(action="payment_action.revised_by_run", target_id=str(run2.pk))
+    revisions = {r["action"]: r for r in event.after["revisions"]}
+    assert revisions[stop.pk]["before"] == {"effective_month": "2026-10", "months": 2, "amount": "6806.68"}
+    assert revisions[stop.pk]["after"] == {"effective_month": "2026-10", "months": 3, "amount": "10210.02"}
+    run2.refresh_from_db()
+    assert run2.summary["payment_actions"] == {
+        "proposed": {},
+        "revised": {"resume": {"count": 1, "months": 6, "amount": "18000.00"},
+                    "stop": {"count": 1, "months": 3, "amount": "10210.02"}},
+    }  # fmt: skip
+    run1.refresh_from_db()
+    assert run1.summary["payment_actions"]["proposed"]["stop"] == {
+        "count": 1,
+        "months": 2,
+        "amount": "6806.68",
+    }
+    # The same figures again: nothing to revise, no event.
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    assert AuditEvent.objects.filter(action="payment_action.revised_by_run").count() == 1
+    payment_action_approve(action_id=stop.pk, user=checker, now=later)
+    assert RecoveryCase.objects.get(action=stop).amount == Decimal("10210.02")
+
+
+def test_approved_and_hand_made_proposals_are_never_revised(maker: Any, checker: Any) -> None:
+    """Only the run's proposal still awaiting approval (`other`) takes the later run's figures."""
+    dead, jailed, other = RecipientFactory(), RecipientFactory(), RecipientFactory()
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68"),
+                 (other, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))  # fmt: skip
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    stop = PaymentAction.objects.get(recipient=dead)
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    by_hand = propose(maker, person=jailed, kind="suspend", month="2026-10", months=2, amount="6000.00")
+    run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "10210.02"),
+                 (jailed, Status.SUSPEND, "suspend", "2026-10", 3, "9000.00"),
+                 (other, Status.STOP, "stop", "2026-10", 3, "9000.00")], date(2026, 12, 31))  # fmt: skip
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    stop.refresh_from_db()
+    by_hand.refresh_from_db()
+    assert (stop.state, stop.months, stop.amount) == (ActionState.APPROVED, 2, Decimal("6806.68"))
+    assert (by_hand.months, by_hand.amount) == (2, Decimal("6000.00"))
+    event = AuditEvent.objects.get(action="payment_action.revised_by_run")
+    assert [r["recipient"] for r in event.after["revisions"]] == [other.pk]
+    assert PaymentAction.objects.get(recipient=other).amount == Decimal("9000.00")
+
+
+def test_a_back_dated_run_revises_nothing() -> None:
+    dead = RecipientFactory()
+    run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "10210.02")], date(2026, 12, 31))
+    payment_actions_for_run(run_id=run2.pk, now=NOW)
+    earlier = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68")], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=earlier.pk, now=NOW + timedelta(days=1)) == 0
+    assert PaymentAction.objects.get(recipient=dead).amount == Decimal("10210.02")
+    run3 = _run([(dead, Status.STOP, "stop", "2026-10", 4, "13613.36")], date(2027, 1, 31))
+    assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=2)) == 0
+    assert PaymentAction.objects.get(recipient=dead).amount == Decimal("13613.36")
+
+
 def _confirm_all(maker: Any, checker: Any, at: Any) -> None:
     """Approve every proposed action, export the batch and confirm it (the payment system paid)."""
     from zige.benefits.services import export_batch_confirm, export_batch_create

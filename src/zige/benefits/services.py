@@ -60,6 +60,8 @@ from zige.roster.models import Recipient, Unit
 from zige.spreadsheet import formula_safe
 
 FEN = Decimal("0.01")
+# The key of `Run.summary` that holds what the run proposed and revised (`payment_actions_for_run`).
+RUN_ACTIONS_KEY = "payment_actions"
 
 
 class BenefitsError(ValueError):
@@ -437,12 +439,21 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     was proposed by a run before and rejected. One audit event per run lists the actions it
     proposed.
 
+    A run's proposal still awaiting approval follows the latest run (rules §8.6): when this run
+    computes another effective month, months or amount for the same person and kind, the
+    proposal is revised to this run's figures (the months paid in advance grow with each as-of
+    date, so the first run's figure would be too little by approval time). Approved, exported and
+    confirmed actions are never edited, and neither are proposals of a person or a task. One audit
+    event per run (`payment_action.revised_by_run`) lists each revision with its figures before
+    and after. What the run proposed and revised, by kind, is kept in `run.summary`
+    (`payment_actions`) for the run page and the dashboard.
+
     Maker-checker: the officer who started the run (`Run.created_by`) is the maker of its
     proposals, recorded as their `proposed_by` — so the service and the constraint
     `action_maker_is_not_checker` keep them from approving them, back pay included, as for any
     proposal of theirs. A run started by the scheduler or the command line has no user: its
     proposals have no proposer (the system) and any officer approves them."""
-    from zige.certification.models import Decision, Run
+    from zige.certification.models import Decision, Run, RunStatus
 
     decisions = list(
         Decision.objects.filter(run_id=run_id)
@@ -450,6 +461,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
         .values_list("recipient_id", "unit_id", "action", "effective_month", "months", "amount")
     )
     if not decisions:
+        _record_run_actions(run_id, proposed=[], revised=[], run_model=Run)
         return 0
     run = Run.objects.select_related("created_by").get(pk=run_id)
     maker = run.created_by
@@ -476,6 +488,16 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             for k, state, at in live.get(rid, ())
         )
 
+    # A back-dated run (another succeeded run has a later as-of date) revises nothing: the
+    # figures follow the latest as-of date.
+    this = Run.objects.filter(pk=run_id).values_list("as_of", flat=True).first()
+    latest = this is not None and not Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=this).exists()
+    revised = (
+        _revise_run_proposals(run_id=run_id, decisions=decisions, people=people, taken=taken, now=now)
+        if latest
+        else []
+    )
+    revised_people = {(a.recipient_id, a.kind) for a in revised}
     new = [
         PaymentAction(
             recipient_id=rid,
@@ -491,9 +513,13 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             proposed_at=now,
         )
         for rid, uid, kind, month, months, amount in decisions
-        if kind in ActionKind.values and (rid, kind, month) not in taken and not blocked(rid, kind)
+        if kind in ActionKind.values
+        and (rid, kind, month) not in taken
+        and (rid, kind) not in revised_people
+        and not blocked(rid, kind)
     ]
     if not new:
+        _record_run_actions(run_id, proposed=[], revised=revised, run_model=Run)
         return 0
     created = PaymentAction.objects.bulk_create(new, batch_size=2000)
     ids = [a.pk for a in created if a.pk is not None]
@@ -512,7 +538,87 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
                "proposed_by": maker.username if maker is not None else None},
         at=now,
     )  # fmt: skip
+    _record_run_actions(run_id, proposed=created, revised=revised, run_model=Run)
     return len(created)
+
+
+def _revise_run_proposals(
+    *,
+    run_id: int,
+    decisions: list[tuple[Any, ...]],
+    people: set[int],
+    taken: set[tuple[int, str, str]],
+    now: datetime,
+) -> list[PaymentAction]:
+    """Bring each still-proposed run proposal of these people to this run's figures (rules §8.6).
+
+    Only a proposal from a run (`source=run`, not a reversal) in state `proposed` is revised,
+    whoever started that run (its maker for maker-checker, `payment_actions_for_run`): a
+    person's or a task's proposal carries that person's figures, and an approved one is what the
+    checker signed. The rows are locked first: a checker approving at the same
+    moment waits for the run, or has approved first and the row is left as it is."""
+    computed: dict[tuple[int, str], tuple[str, int | None, Decimal | None]] = {}
+    for rid, _uid, kind, month, months, amount in decisions:
+        if kind in ActionKind.values:
+            computed[(rid, kind)] = (month, months, None if amount is None else Decimal(amount).quantize(FEN))
+    pending = PaymentAction.objects.select_for_update().filter(
+        state=ActionState.PROPOSED, source=ActionSource.RUN, reverses__isnull=True
+    )
+    if len(people) < 5000:
+        pending = pending.filter(recipient_id__in=people)
+    by_key: dict[tuple[int, str], list[PaymentAction]] = {}
+    for action in pending.order_by("pk"):
+        if (action.recipient_id, action.kind) in computed:
+            by_key.setdefault((action.recipient_id, action.kind), []).append(action)
+    revised: list[PaymentAction] = []
+    changes: list[dict[str, Any]] = []
+    for key, actions in by_key.items():
+        if len(actions) != 1:  # two proposals of one kind for one person: an officer decides
+            continue
+        action = actions[0]
+        month, months, amount = computed[key]
+        before = (action.effective_month, action.months, action.amount)
+        if before == (month, months, amount):
+            continue
+        if month != action.effective_month and (key[0], key[1], month) in taken:
+            continue  # that month was proposed before (and rejected, or is live): leave it
+        action.effective_month, action.months, action.amount = month, months, amount
+        revised.append(action)
+        changes.append({
+            "action": action.pk, "recipient": action.recipient_id, "kind": action.kind,
+            "before": {"effective_month": before[0], "months": before[1], "amount": before[2]},
+            "after": {"effective_month": month, "months": months, "amount": amount},
+        })  # fmt: skip
+    if revised:
+        PaymentAction.objects.bulk_update(revised, ["effective_month", "months", "amount"], batch_size=2000)
+        audit_record(
+            actor=None, action="payment_action.revised_by_run", target_type="run", target_id=run_id,
+            after={"count": len(revised), "revisions": changes}, at=now,
+        )  # fmt: skip
+    return revised
+
+
+def _action_totals(actions: list[PaymentAction]) -> dict[str, dict[str, Any]]:
+    totals: dict[str, dict[str, Any]] = {}
+    for a in actions:
+        t = totals.setdefault(a.kind, {"count": 0, "months": 0, "amount": Decimal("0.00")})
+        t["count"] += 1
+        t["months"] += a.months or 0
+        t["amount"] += a.amount or Decimal("0.00")
+    return {k: {**v, "amount": f"{v['amount']:.2f}"} for k, v in sorted(totals.items())}
+
+
+def _record_run_actions(
+    run_id: int, *, proposed: list[PaymentAction], revised: list[PaymentAction], run_model: Any
+) -> None:
+    """Keep in the run's summary what it proposed and revised, by kind (count, months, amount as
+    the run left them): the run page and the dashboard show these, not the decisions' figures."""
+    run = run_model.objects.filter(pk=run_id).only("summary").first()
+    if run is None:
+        return
+    summary = dict(run.summary or {})
+    summary[RUN_ACTIONS_KEY] = {"proposed": _action_totals(proposed), "revised": _action_totals(revised)}
+    run_model.objects.filter(pk=run_id).update(summary=summary)
 
 
 # ---------------------------------------------------------------------------------------------
