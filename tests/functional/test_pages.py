@@ -286,7 +286,74 @@ def test_person_page_explains_death_and_pending(world: World) -> None:
     # no record in the evidence store: the sentence comes from the decision alone
     assert "2026-04-10 死亡信息，自2026年5月起停发，应追回多发养老金5个月共15,000.00元" in html
     html = _html(client.get(reverse("roster:person", args=[world.bob.person_no])))
-    assert "认证期内无比对信息，需由单位核实（截止2026-12-31）" in html
+    assert "认证期内无比对信息，需由单位核实（截止2026-12-30）" in html
+
+
+def test_person_page_gives_the_units_task_deadline(world: World) -> None:
+    """The deadline is the task's own (the run that created it + ZIGE_VERIFICATION_MONTHS), not
+    one counted from the latest run's as-of date."""
+    from zige.verification.models import VerificationTask
+    from zige.verification.services import tasks_for_run
+
+    tasks_for_run(run_id=world.run.pk, now=NOW)
+    task = VerificationTask.objects.get(recipient=world.bob, kind="unit")
+    assert task.deadline == date(2026, 12, 30)
+    later = Run.objects.create(
+        as_of=date(2026, 11, 30), status="succeeded", created_at=NOW, previous=world.run
+    )
+    _decision(later, world.bob, "pending", "no_evidence", evidence_kind="last_certified",
+              evidence_date=date(2025, 1, 15), certified_on=date(2025, 1, 15), due_on=date(2026, 1, 15))  # fmt: skip
+    tasks_for_run(run_id=later.pk, now=NOW)  # the same missed deadline: no second task
+    html = _html(_client(world.users["unit_a"]).get(reverse("roster:person", args=[world.bob.person_no])))
+    assert "需由单位核实（截止2026-12-30）" in html
+    task_page = _html(_client(world.users["unit_a"]).get(reverse("verification:detail", args=[task.pk])))
+    assert "2026-12-30" in task_page
+
+
+def _stop_run(world: World, as_of: date, months: int, amount: str) -> Run:
+    run = Run.objects.create(as_of=as_of, status="succeeded", created_at=NOW, recipients=1)
+    _decision(
+        run, world.carol, "stop", "death", evidence_kind="death", evidence_date=date(2026, 4, 10),
+        action="stop", effective_month="2026-05", months=months, amount=Decimal(amount),
+    )  # fmt: skip
+    return run
+
+
+def test_run_pages_dashboard_and_person_page_show_the_payment_actions(world: World) -> None:
+    """Rules §8.6: a run's page and the dashboard show what the run proposed or revised, the
+    person page the action awaiting approval, with the figures of the latest run everywhere."""
+    from datetime import timedelta
+
+    from zige.benefits.models import PaymentAction
+    from zige.benefits.services import payment_action_approve, payment_actions_for_run
+
+    operator = _client(world.users["operator"])
+    payment_actions_for_run(run_id=world.run.pk, now=NOW)  # carol: stop, 5 months, 15,000.00
+    run2 = _stop_run(world, date(2026, 10, 31), 6, "18000.00")
+    payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31))
+    action = PaymentAction.objects.get(recipient=world.carol)
+    first = _html(operator.get(reverse("certification:detail", args=[world.run.pk])))
+    assert "停发（新提出）" in first and "15,000.00" in first
+    second = _html(operator.get(reverse("certification:detail", args=[run2.pk])))
+    assert "停发（更新待审批）" in second and "18,000.00" in second and "新提出" not in second
+    board = _html(operator.get(reverse("reports:dashboard")))
+    assert "停发（更新待审批）" in board and "18,000.00" in board
+    unit_b = _client(world.users["unit_b"]).get(reverse("reports:dashboard")).context["board"]
+    assert [(a["action"], a["change"], a["n"], a["amount"]) for a in unit_b.actions] == [
+        ("stop", "revised", 1, Decimal("18000.00"))
+    ]
+    assert _client(world.users["unit_a"]).get(reverse("reports:dashboard")).context["board"].actions == []
+    person = _html(operator.get(reverse("roster:person", args=[world.carol.person_no])))
+    assert f"#{action.pk}</a>（待审批）" in person
+    assert "应追回多发养老金6个月共18,000.00元" in person and "6 个月 18,000.00 元" in person
+    # Approved: a later run changes nothing and its pages say so (the decision still has a stop).
+    payment_action_approve(action_id=action.pk, user=world.users["admin"], now=NOW + timedelta(days=32))
+    run3 = _stop_run(world, date(2026, 11, 30), 7, "21000.00")
+    payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=61))
+    third = _html(operator.get(reverse("certification:detail", args=[run3.pk])))
+    assert "本批次未提出或更新待遇处理" in third and "21,000.00" not in third
+    person = _html(operator.get(reverse("roster:person", args=[world.carol.person_no])))
+    assert f"#{action.pk}</a>（已审批）" in person and "6 个月 18,000.00 元" in person
 
 
 @pytest.mark.parametrize(("role", "button"), [("operator", True), ("unit_a", True), ("auditor", False)])
@@ -558,6 +625,10 @@ def test_dashboard_reads_the_stored_summary_for_bureau_staff(world: World) -> No
             ],
         },
         "actions": {"stop": {"count": 10, "months": 30, "amount": "90000.00"}},
+        "payment_actions": {
+            "proposed": {"stop": {"count": 10, "months": 30, "amount": "90000.00"}},
+            "revised": {},
+        },
         "reminders": {"total": 12, "channel": {"sms": 10, "unit": 2}},
     }
     world.run.save()

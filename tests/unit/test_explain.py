@@ -148,11 +148,11 @@ def test_review_life_after_death() -> None:
 
 def test_pending() -> None:
     assert explain_decision(D("pending", "no_evidence"), None, as_of=AS_OF) == (
-        "认证期内无比对信息，需由单位核实（截止2026-12-31）"
+        "认证期内无比对信息，需由单位核实（截止2026-12-30）"
     )
     d = D("pending", "no_evidence", "last_certified", date(2025, 1, 15), date(2025, 1, 15), date(2026, 1, 15))
     assert explain_decision(d, None, as_of=AS_OF) == (
-        "最近一次认证2025-01-15（上次认证），已于2026-01-15到期；认证期内无比对信息，需由单位核实（截止2026-12-31）"
+        "最近一次认证2025-01-15（上次认证），已于2026-01-15到期；认证期内无比对信息，需由单位核实（截止2026-12-30）"
     )
 
 
@@ -172,13 +172,28 @@ def test_pending_reads_the_run_date_from_the_decision() -> None:
 @pytest.mark.parametrize(
     ("as_of", "deadline"),
     [
-        (date(2026, 9, 30), date(2026, 12, 31)),
+        (date(2026, 9, 30), date(2026, 12, 30)),
         (date(2026, 11, 30), date(2027, 2, 28)),
-        (date(2027, 11, 1), date(2028, 2, 29)),
+        (date(2027, 11, 1), date(2028, 2, 1)),
     ],
 )
-def test_unit_check_deadline_is_a_month_end_three_months_on(as_of: date, deadline: date) -> None:
+def test_unit_check_deadline_is_the_tasks_deadline(as_of: date, deadline: date) -> None:
+    """docs/verification.md §1: the run's as-of date + ZIGE_VERIFICATION_MONTHS (3)."""
     assert unit_check_deadline(as_of) == deadline
+
+
+def test_unit_check_deadline_follows_the_setting(settings: Any) -> None:
+    settings.ZIGE_VERIFICATION_MONTHS = 2
+    assert unit_check_deadline(date(2026, 9, 30)) == date(2026, 11, 30)
+    d = D("pending", "no_evidence")
+    assert (
+        explain_decision(d, None, as_of=date(2026, 9, 30))
+        == "认证期内无比对信息，需由单位核实（截止2026-11-30）"
+    )
+    # The task's own deadline, when the page has one, wins.
+    assert explain_decision(d, None, as_of=date(2026, 9, 30), deadline=date(2027, 1, 5)).endswith(
+        "（截止2027-01-05）"
+    )
 
 
 @pytest.mark.parametrize(

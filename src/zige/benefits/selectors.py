@@ -193,3 +193,15 @@ def recovery_report() -> Report:
         fraud_cases=fraud["cases"], fraud_obtained=Decimal(fraud["obtained"]), referred=fraud["n_referred"],
         blacklisted=Blacklist.objects.count(),
     )  # fmt: skip
+
+
+def live_actions_of(recipient_id: int, *, limit: int = 5) -> list[PaymentAction]:
+    """A person's payment actions that are live (proposed, approved, exported, confirmed), newest
+    first, for the person page: the figures the approval queue and the payment system have."""
+    from zige.benefits.models import LIVE_STATES
+
+    return list(
+        PaymentAction.objects.filter(recipient_id=recipient_id, state__in=LIVE_STATES)
+        .select_related("run")
+        .order_by("-proposed_at", "-pk")[:limit]
+    )

@@ -8,12 +8,11 @@ roster date) the sentence is built from the decision alone.
 
     2026-03-05 乘坐G602次列车（太原南→北京西），认证有效期至2027-03-05
     2026-04-10 公安部门死亡信息，自2026年5月起停发
-    认证期内无比对信息，需由单位核实（截止2026-12-31）
+    认证期内无比对信息，需由单位核实（截止2026-12-30）
 """
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,18 +22,16 @@ from zige.engine.labels import KIND_ZH, REASON_ZH
 
 __all__ = ["describe_record", "explain_decision", "unit_check_deadline"]
 
-# Notice 三(一)1: units complete the check within 3 months of receiving the pending list.
-UNIT_CHECK_MONTHS = 3
-
 
 def unit_check_deadline(as_of: date) -> date:
-    """Last day for a unit to verify a pending person: the end of the month 3 months after the run.
-
-    **[zige]** The notice gives three months from receipt of the list; offices count in whole
-    months, so the deadline is the month end (a run as of 2026-09-30 → 2026-12-31).
+    """Last day for a unit to verify a pending person when no task says otherwise: the deadline
+    the run's verification task gets (`zige.verification.services.deadline_for`: the as-of date
+    plus `ZIGE_VERIFICATION_MONTHS`, 3 by default, or `ZIGE_VERIFICATION_DAYS`; notice 三(一)1,
+    docs/verification.md §1). The person page passes the task's own deadline when there is one.
     """
-    day = add_months(as_of, UNIT_CHECK_MONTHS)
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    from zige.verification.services import deadline_for
+
+    return deadline_for(as_of)
 
 
 def _day(value: Any) -> str:
@@ -186,12 +183,15 @@ def explain_decision(
     *,
     as_of: date | None = None,
     earlier: dict[str, Any] | None = None,
+    deadline: date | None = None,
 ) -> str:
     """One sentence a case officer can read to the person (or the unit) on the phone.
 
     `as_of` is the run's as-of date (for the unit's deadline on a pending person); by default
     `decision.run.as_of`. `earlier` is, for a 疑点核查 decision, the loss or 宣告失踪 record the
-    alive evidence contradicts, when the evidence store has it.
+    alive evidence contradicts, when the evidence store has it. `deadline` is the unit's
+    deadline for a pending person (their verification task's); without it, the one a task of
+    the run gets (`unit_check_deadline`).
     """
     status = str(getattr(decision, "status", "") or "")
     reason = str(getattr(decision, "reason", "") or "")
@@ -265,8 +265,10 @@ def explain_decision(
             run = getattr(decision, "run", None)
             as_of = _as_date(getattr(run, "as_of", None)) if run is not None else None
         text = "认证期内无比对信息，需由单位核实"
-        if as_of is not None:
-            text += f"（截止{_day(unit_check_deadline(as_of))}）"
+        if deadline is None and as_of is not None:
+            deadline = unit_check_deadline(as_of)
+        if deadline is not None:
+            text += f"（截止{_day(deadline)}）"
         if certified_on and due_on:
             source = KIND_ZH.get(kind, "") if kind else ""
             last = f"最近一次认证{_day(certified_on)}" + (f"（{source}）" if source else "")

@@ -72,7 +72,7 @@ class Dashboard:
     total: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     by_reason: list[dict[str, Any]] = field(default_factory=list)  # status, reason, n
-    actions: list[dict[str, Any]] = field(default_factory=list)  # action, n, months, amount
+    actions: list[dict[str, Any]] = field(default_factory=list)  # action, change, n, months, amount
     units: list[dict[str, Any]] = field(default_factory=list)  # unit_no, name, total, pending, review
     trend: list[dict[str, Any]] = field(default_factory=list)  # run, as_of, counts by status
     remind: int = 0
@@ -128,6 +128,7 @@ def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
         _fill_from_archive(board, run, user, top_units)
     else:
         _fill_from_decisions(board, run, user, top_units)
+    board.actions = run_payment_actions(run, user)
     board.total = sum(board.by_status.values())
     shares = [u["pending"] * 100 / u["total"] if u["total"] else 0.0 for u in board.units]
     top = max(shares, default=0.0) or 1.0
@@ -135,6 +136,60 @@ def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
         unit["share"] = f"{share:.1f}%"
         unit["bar"] = share * 100 / top  # the longest bar is the unit with the largest share
     return board
+
+
+def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
+    """What a run did to the payment actions (rules §8.6), by kind: the proposals it made
+    (`change` "proposed") and the proposals awaiting approval it revised to its figures
+    ("revised") — not the decisions' computed figures, which include people whose action was
+    proposed by an earlier run or already paid. Each row: action, change, n, months, amount.
+
+    Bureau staff read what the run recorded in its summary; a unit's rows (and a run from before
+    the summary kept them) are read from the payment actions the run proposed and the revisions
+    its audit event lists, in the user's scope."""
+    from zige.benefits.models import ActionSource, PaymentAction
+    from zige.benefits.services import RUN_ACTIONS_KEY
+
+    kept = (run.summary or {}).get(RUN_ACTIONS_KEY)
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    if _sees_everything(user) and isinstance(kept, dict):
+        for change in ("proposed", "revised"):
+            for kind, t in (kept.get(change) or {}).items():
+                totals[(kind, change)] = {"n": int(t.get("count", 0)), "months": int(t.get("months", 0)),
+                                          "amount": Decimal(str(t.get("amount") or 0))}  # fmt: skip
+    else:
+        proposed = scope_recipients(
+            PaymentAction.objects.filter(run=run, source=ActionSource.RUN, reverses__isnull=True), user
+        )
+        for row in proposed.values("kind").annotate(
+            n=Count("pk"), months=Coalesce(Sum("months"), 0), amount=Sum("amount")
+        ):
+            totals[(row["kind"], "proposed")] = {"n": row["n"], "months": row["months"],
+                                                 "amount": row["amount"] or Decimal("0")}  # fmt: skip
+        from zige.audit.models import AuditEvent
+
+        revisions = [
+            r
+            for event in AuditEvent.objects.filter(
+                action="payment_action.revised_by_run", target_type="run", target_id=str(run.pk)
+            )
+            for r in (event.after or {}).get("revisions", [])
+        ]
+        visible = set(
+            scope_recipients(
+                Recipient.objects.filter(pk__in={r["recipient"] for r in revisions}), user
+            ).values_list("pk", flat=True)
+        )
+        for r in revisions:
+            if r["recipient"] in visible:
+                t = totals.setdefault((r["kind"], "revised"), {"n": 0, "months": 0, "amount": Decimal("0")})
+                t["n"] += 1
+                t["months"] += r["after"].get("months") or 0
+                t["amount"] += Decimal(str(r["after"].get("amount") or 0))
+    return [
+        {"action": kind, "change": change, **t}
+        for (kind, change), t in sorted(totals.items(), key=lambda kv: (kv[0][0], kv[0][1] != "proposed"))
+    ]
 
 
 def _fill_from_summary(board: Dashboard, run: Run, top_units: int) -> None:
@@ -146,15 +201,6 @@ def _fill_from_summary(board: Dashboard, run: Run, top_units: int) -> None:
         rows.append({"status": status, "reason": reason, "n": int(n)})
     board.by_reason = sorted(rows, key=lambda r: (-r["n"], r["status"], r["reason"]))
     board.remind = int(summary["reminders"].get("total", 0))
-    board.actions = [
-        {
-            "action": action,
-            "n": a.get("count", 0),
-            "months": a.get("months", 0),
-            "amount": Decimal(a.get("amount") or 0),
-        }
-        for action, a in sorted(summary["actions"].items())
-    ]
     units = []
     for u in summary["units"].get("top", []):
         counts = u.get("status", {})
@@ -173,12 +219,6 @@ def _fill_from_decisions(board: Dashboard, run: Run, user: Any, top_units: int) 
         decisions.values("status", "reason").annotate(n=Count("pk")).order_by("-n", "status", "reason")
     )
     board.remind = decisions.filter(remind=True).count()
-    board.actions = list(
-        decisions.exclude(action="")
-        .values("action")
-        .annotate(n=Count("pk"), months=Coalesce(Sum("months"), 0), amount=Sum("amount"))
-        .order_by("action")
-    )
     units = (
         decisions.values("unit_id")
         .annotate(
@@ -199,9 +239,7 @@ def _fill_from_archive(board: Dashboard, run: Run, user: Any, top_units: int) ->
     """`_fill_from_decisions` for an archived run: the same counts from its Parquet copy, for
     the rows of the user's scope."""
     found = archive.counts(run, unit_scope(user), top_units=top_units)
-    board.by_status, board.by_reason, board.remind, board.actions = (
-        found.by_status, found.by_reason, found.remind, found.actions,
-    )  # fmt: skip
+    board.by_status, board.by_reason, board.remind = found.by_status, found.by_reason, found.remind
     names = Unit.objects.in_bulk([u["unit_id"] for u in found.units])
     board.units = [
         {**u, "unit_no": names[u["unit_id"]].unit_no, "name": names[u["unit_id"]].name}

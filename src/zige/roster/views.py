@@ -7,10 +7,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from zige.accounts.models import Role
 from zige.accounts.scoping import can_reveal, scope_recipients, scope_units
+from zige.benefits.selectors import live_actions_of
 from zige.reports import selectors
 from zige.reports.explain import explain_decision
-from zige.reports.pages import paginate, param, people_view
+from zige.reports.pages import RECORDS_ROLES, paginate, param, people_view
 from zige.roster.models import Recipient, Unit
+from zige.verification.selectors import unit_deadline
 
 STATUS_FILTERS = (*selectors.STATUS_ORDER, "none")
 
@@ -50,7 +52,18 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
     explanation = ""
     if current is not None:
         earlier = selectors.contradicted_record(current, evidence)
-        explanation = explain_decision(current, record, as_of=current.run.as_of, earlier=earlier)
+        deadline = (
+            unit_deadline(recipient_id=recipient.pk, as_of=current.run.as_of)
+            if current.status == "pending"
+            else None
+        )
+        explanation = explain_decision(
+            current, record, as_of=current.run.as_of, earlier=earlier, deadline=deadline
+        )
+    # The payment actions as the approval queue has them (bureau pages only).
+    payment_actions = (
+        live_actions_of(recipient.pk) if getattr(request.user, "role", "") in RECORDS_ROLES else []
+    )
     return render(
         request,
         "roster/person.html",
@@ -59,6 +72,7 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
             "current": current,
             "record": record,
             "explanation": explanation,
+            "payment_actions": payment_actions,
             "latest_run": latest,
             "timeline": selectors.timeline(
                 decisions,

@@ -249,3 +249,18 @@ def auto_closed_check(*, run_id: int) -> AutoClosedCheck:
         recorded_count=after.get("auto_closed"),
         recorded_sha256=str(after.get("auto_closed_sha256") or ""),
     )
+
+
+def unit_deadline(*, recipient_id: int, as_of: date) -> date:
+    """The unit's deadline for a pending person, as the person page says it: their active unit
+    task's own deadline (set when the run that created it ran, moved by a reassignment); with no
+    such task yet, the one a task created by the run as of `as_of` gets (`deadline_for`)."""
+    from zige.verification.services import deadline_for
+
+    task = (
+        VerificationTask.objects.filter(recipient_id=recipient_id, kind=TaskKind.UNIT, status__in=ACTIVE)
+        .order_by("-created_at", "-pk")
+        .values_list("deadline", flat=True)
+        .first()
+    )
+    return task if task is not None else deadline_for(as_of)
