@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from zige.cli_common import err, fail, out, parse_day, progress_bar
+from zige.cli_common import err, fail, out, parse_day, progress_bar, today
 from zige.engine.labels import KIND_ZH, REASON_ZH, STATUS_ZH
 
 
@@ -146,7 +146,7 @@ def certify(
 
 @main.command()
 @click.option("--recipients", default=50_000, show_default=True, help="size of the synthetic province")
-@click.option("--as-of", "as_of", callback=parse_day, help="比对基准日 (default: today)")
+@click.option("--as-of", "as_of", callback=parse_day, help="比对基准日 (default: today, China Standard Time)")
 @click.option(
     "--dir", "work_dir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True
 )
@@ -169,7 +169,7 @@ def demo(
     system of record (imports, a run), create demo users and serve the site on 127.0.0.1."""
     from zige.demo import generate_province
 
-    as_of = as_of or date.today()  # noqa: DTZ011 - the command line may read the clock; rules never do
+    as_of = as_of or today()
 
     with err.status(f"generating a province of {recipients:,} recipients …"):
         province = generate_province(work_dir / "input", recipients=recipients, as_of=as_of, seed=seed)

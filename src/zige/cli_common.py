@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Exit with a one-line reason (never a traceback)."""
     error(message)
     sys.exit(code)
+
+
+def today() -> date:
+    """Today in the installation's time zone (Django's `TIME_ZONE`, China Standard Time), the
+    default date of every command that takes one: a host clock in UTC is still the day before
+    between 00:00 and 08:00 in China. The command line may read the clock; rules never do (they
+    are given the date)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zige.web.settings")
+    from django.utils import timezone
+
+    return timezone.localdate()
 
 
 def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:

@@ -26,7 +26,13 @@ def register(main: click.Group) -> None:
     @click.option("--user", "username", required=True, help="bureau user recorded as the exporter (audited)")
     @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True)
     @click.option("--unit", "unit_no", default="", help="only this unit's people")
-    @click.option("--as-of", "as_of", callback=parse_day, default=None, help="数据截至 date (default: today)")
+    @click.option(
+        "--as-of",
+        "as_of",
+        callback=parse_day,
+        default=None,
+        help="数据截至 date (default: today, China Standard Time)",
+    )
     def attachment2(username: str, fmt: str, unit_no: str, as_of: date | None) -> None:
         """Export 附件2 《外省户籍人员基本信息表》 of everyone on the roster who needs it."""
         _setup()
@@ -51,7 +57,13 @@ def register(main: click.Group) -> None:
         )
 
     @ledger.command(name="summary")
-    @click.option("--as-of", "as_of", callback=parse_day, default=None, help="date (default: today)")
+    @click.option(
+        "--as-of",
+        "as_of",
+        callback=parse_day,
+        default=None,
+        help="date (default: today, China Standard Time)",
+    )
     @click.option("--top", default=20, show_default=True, help="units shown (most not visited first)")
     def summary(as_of: date | None, top: int) -> None:
         """Special-group members and home visits this period, per unit."""
