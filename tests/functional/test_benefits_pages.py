@@ -216,6 +216,45 @@ def test_bulk_approve_skips_own_proposals(wang: Any, li: Any) -> None:
     assert AuditEvent.objects.filter(action="payment_action.approved").count() == 3
 
 
+def test_approval_is_of_the_figures_the_checker_saw(li: Any) -> None:
+    """Rules §8.6: a run may revise a proposal between the page and the click; the click approves
+    nothing then (single and bulk), and the page shown again has the new figures."""
+    import re
+
+    single, bulk, kept = (payment_action(RecipientFactory()) for _ in range(3))
+    client = as_user(li)
+    page = client.get(reverse("benefits:action", args=[single.pk])).content.decode()
+    seen = re.search(r'name="seen" value="([^"]+)"', page)
+    assert seen is not None and seen.group(1) == single.figures
+    listing = client.get(reverse("benefits:actions"), {"state": "proposed"}).content.decode()
+    seen_bulk = dict(re.findall(r'name="(seen-\d+)" value="([^"]+)"', listing))
+    assert set(seen_bulk) == {f"seen-{a.pk}" for a in (single, bulk, kept)}
+    # A later run revises two of them (one more month paid in advance).
+    for action in (single, bulk):
+        PaymentAction.objects.filter(pk=action.pk).update(
+            months=(action.months or 0) + 1, amount=Decimal("9999.99")
+        )
+    response = client.post(
+        reverse("benefits:action_approve", args=[single.pk]), {"seen": seen.group(1)}, follow=True
+    )
+    assert "已按最新认证批次更新，请核对后再审批" in response.content.decode()
+    assert PaymentAction.objects.get(pk=single.pk).state == ActionState.PROPOSED
+    assert "9,999.99" in response.content.decode()  # the page shown again: the new figures
+    response = client.post(
+        reverse("benefits:actions_approve"),
+        {"ids": [bulk.pk, kept.pk], f"seen-{bulk.pk}": seen_bulk[f"seen-{bulk.pk}"],
+         f"seen-{kept.pk}": seen_bulk[f"seen-{kept.pk}"]},
+        follow=True,
+    )  # fmt: skip
+    assert "已审批 1 条；1 条未审批" in response.content.decode()
+    assert PaymentAction.objects.get(pk=bulk.pk).state == ActionState.PROPOSED
+    assert PaymentAction.objects.get(pk=kept.pk).state == ActionState.APPROVED
+    # Approved with the figures now on the page.
+    fresh = PaymentAction.objects.get(pk=single.pk).figures
+    client.post(reverse("benefits:action_approve", args=[single.pk]), {"seen": fresh})
+    assert PaymentAction.objects.get(pk=single.pk).state == ActionState.APPROVED
+
+
 def _notify(client: Client, case: Any, **fields: str) -> Any:
     data = {"debtor_name": "王小明", "debtor_relation": "子女", "notified_on": timezone.localdate().isoformat(),
             **fields}  # fmt: skip

@@ -409,6 +409,26 @@ def test_a_pending_run_proposal_follows_the_latest_run(checker: Any) -> None:
     assert RecoveryCase.objects.get(action=stop).amount == Decimal("10210.02")
 
 
+def test_approval_refuses_figures_a_run_revised_since_the_checker_saw_them(checker: Any) -> None:
+    dead = RecipientFactory()
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68")], date(2026, 11, 30))
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    stop = PaymentAction.objects.get(recipient=dead)
+    seen = stop.figures
+    assert seen == "2026-10|2|6806.68"
+    run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "10210.02")], date(2026, 12, 31))
+    payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31))
+    with pytest.raises(BenefitsError, match="已按最新认证批次更新"):
+        payment_action_approve(action_id=stop.pk, user=checker, now=NOW + timedelta(days=31), seen=seen)
+    stop.refresh_from_db()
+    assert stop.state == ActionState.PROPOSED and not RecoveryCase.objects.exists()
+    approved = payment_action_approve(
+        action_id=stop.pk, user=checker, now=NOW + timedelta(days=31), seen="2026-10|3|10210.02"
+    )
+    assert approved.state == ActionState.APPROVED
+    assert RecoveryCase.objects.get(action=stop).amount == Decimal("10210.02")
+
+
 def test_approved_and_hand_made_proposals_are_never_revised(maker: Any, checker: Any) -> None:
     """Only the run's proposal still awaiting approval (`other`) takes the later run's figures."""
     dead, jailed, other = RecipientFactory(), RecipientFactory(), RecipientFactory()

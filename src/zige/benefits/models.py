@@ -86,6 +86,15 @@ class PaymentAction(models.Model):
     exported_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
+    @property
+    def figures(self) -> str:
+        """Effective month, months and amount as one text (`2026-10|3|10210.02`): what a checker
+        saw when approving, compared with the row's figures at approval (a later run may have
+        revised a proposal in between, rules §8.6)."""
+        months = "" if self.months is None else str(self.months)
+        amount = "" if self.amount is None else f"{self.amount:.2f}"
+        return f"{self.effective_month}|{months}|{amount}"
+
     class Meta:
         constraints = [
             models.CheckConstraint(

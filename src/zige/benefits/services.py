@@ -278,10 +278,15 @@ def _set_action_state(action: PaymentAction, new: str, *, actor: Any, now: datet
     )  # fmt: skip
 
 
-def payment_action_approve(*, action_id: int, user: Any, now: datetime) -> PaymentAction:
+def payment_action_approve(
+    *, action_id: int, user: Any, now: datetime, seen: str | None = None
+) -> PaymentAction:
     """Approve a proposed action. Maker-checker: the proposer can never approve (the database
     refuses it too). An approved stop with months paid after death opens a recovery case; an
-    approved reversal of a stop cancels the recovery case that has nothing recovered yet."""
+    approved reversal of a stop cancels the recovery case that has nothing recovered yet.
+
+    `seen`: the action's `figures` as the checker's page showed them; when a run has revised the
+    proposal since (rules §8.6), nothing is approved and the checker looks again."""
     _require_bureau(user)
     with transaction.atomic():
         action = _locked(PaymentAction, "待遇处理", action_id)
@@ -291,6 +296,10 @@ def payment_action_approve(*, action_id: int, user: Any, now: datetime) -> Payme
                     f"认证批次 #{action.run_id} 由您发起，其提出的待遇处理视为由您提出，需由另一名经办人员审批"
                 )
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
+        if seen is not None and action.state == ActionState.PROPOSED and seen != action.figures:
+            raise BenefitsError(
+                f"待遇处理 #{action.pk} 的生效月份、月数或金额已按最新认证批次更新，请核对后再审批"
+            )
         _set_action_state(
             action, ActionState.APPROVED, actor=user, now=now, event="approved",
             fields={"approved_by": user, "approved_at": now},
@@ -307,15 +316,18 @@ def payment_action_approve(*, action_id: int, user: Any, now: datetime) -> Payme
     return action
 
 
-def payment_actions_approve_many(*, action_ids: list[int], user: Any, now: datetime) -> dict[str, int]:
+def payment_actions_approve_many(
+    *, action_ids: list[int], user: Any, now: datetime, seen: dict[int, str] | None = None
+) -> dict[str, int]:
     """Approve several proposals at once (批量审批), each exactly as `payment_action_approve`
-    (maker-checker, audit, recovery case). The ones refused (own proposals, no longer proposed)
-    are counted and left as they are."""
+    (maker-checker, audit, recovery case; `seen` the figures the list showed, by id). The ones
+    refused (own proposals, no longer proposed, revised since the list was shown) are counted
+    and left as they are."""
     _require_bureau(user)
     counts = {"approved": 0, "refused": 0}
     for action_id in sorted(set(action_ids)):
         try:
-            payment_action_approve(action_id=action_id, user=user, now=now)
+            payment_action_approve(action_id=action_id, user=user, now=now, seen=(seen or {}).get(action_id))
         except BenefitsError:
             counts["refused"] += 1
         else:

@@ -145,7 +145,9 @@ def action_new(request: HttpRequest) -> HttpResponse:
 def action_approve(request: HttpRequest, pk: int) -> HttpResponse:
     _act(
         request,
-        lambda: services.payment_action_approve(action_id=pk, user=_user(request), now=timezone.now()),
+        lambda: services.payment_action_approve(
+            action_id=pk, user=_user(request), now=timezone.now(), seen=request.POST.get("seen")
+        ),
         "已审批",
     )
     return redirect("benefits:action", pk=pk)
@@ -159,12 +161,13 @@ def actions_approve(request: HttpRequest) -> HttpResponse:
     if not ids:
         messages.error(request, "请先勾选要审批的待遇处理")
     else:
+        seen = {pk: request.POST[f"seen-{pk}"] for pk in ids if f"seen-{pk}" in request.POST}
         counts = services.payment_actions_approve_many(
-            action_ids=ids, user=_user(request), now=timezone.now()
+            action_ids=ids, user=_user(request), now=timezone.now(), seen=seen
         )
         text = f"已审批 {counts['approved']} 条"
         if counts["refused"]:
-            text += f"；{counts['refused']} 条未审批（本人提出的或已不在待审批状态）"
+            text += f"；{counts['refused']} 条未审批（本人提出的、已不在待审批状态的，或金额已按最新认证批次更新、需重新核对的）"
         messages.success(request, text)
     return redirect(f"{reverse('benefits:actions')}?state=proposed")
 
