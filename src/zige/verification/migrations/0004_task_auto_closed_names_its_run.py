@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("certification", "0003_run_status_known"),
         ("roster", "0002_recipient_name_prefix_index"),
-        ("verification", "0001_initial"),
+        ("verification", "0003_finding_attachments"),
     ]
 
     operations = [
