@@ -600,3 +600,17 @@ def test_a_real_run_proposes_the_stop_of_a_death_once(tmp_path: Any, settings: A
         "stop", "2026-09", 3, Decimal("9000.00"), "run",
     )  # fmt: skip
     assert action.proposed_by is None and action.state == ActionState.PROPOSED
+
+
+def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(maker: Any, checker: Any) -> None:
+    """The run's initiator is recorded as its proposals' maker (maker-checker), and such a
+    proposal is still the run's: a later run revises it as it revises the scheduler's."""
+    dead = RecipientFactory()
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68")], date(2026, 11, 30))
+    Run.objects.filter(pk=run1.pk).update(created_by=maker)
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 1
+    assert PaymentAction.objects.get(recipient=dead).proposed_by_id == maker.pk
+    run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "10210.02")], date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    stop = PaymentAction.objects.get(recipient=dead)
+    assert (stop.months, stop.amount, stop.proposed_by_id) == (3, Decimal("10210.02"), maker.pk)
