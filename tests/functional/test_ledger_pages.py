@@ -133,6 +133,7 @@ def test_a_disguised_photo_is_refused_with_a_message(
     )
     assert response.status_code == 200
     assert "不是可接受的类型" in response.content.decode()
+    assert "not an accepted type" not in response.content.decode()  # Chinese only on the page
     assert not HomeVisit.objects.exists()
 
 

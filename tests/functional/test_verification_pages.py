@@ -82,6 +82,7 @@ def test_report_with_a_photo_then_bureau_approval(
     disguised.name = "photo.jpg"
     refused = client.post(url, {**form, "on_site": disguised})
     assert refused.status_code == 200 and "不是可接受的类型" in refused.content.decode()
+    assert "not an accepted type" not in refused.content.decode()  # Chinese only on the page
     assert not Submission.objects.exists()
     response = client.post(url, {**form, "on_site": jpeg_file()})
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -102,8 +102,11 @@ def test_disguised_and_broken_files_are_refused(what: str, name: str, data: byte
 
 
 def test_a_kind_outside_the_allowed_set_is_refused() -> None:
-    with pytest.raises(UploadRefused, match="不是可接受的类型"):
+    with pytest.raises(UploadRefused, match="不是可接受的类型") as refused:
         upload_check(name="confirm.pdf", data=PDF, allowed=IMAGES | VIDEOS)
+    # the officer's message is Chinese only; the English is the detail for support staff
+    assert "not an accepted type" not in str(refused.value)
+    assert "not an accepted type" in refused.value.detail
     assert upload_check(name="confirm.pdf", data=PDF, allowed=DOCUMENTS).file_kind == "pdf"
 
 

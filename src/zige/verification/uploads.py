@@ -67,7 +67,13 @@ _MP4_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"
 
 
 class UploadRefused(ValueError):
-    """A file that is not accepted; the message is for the user (Chinese / English)."""
+    """A file that is not accepted. `str(exc)` is the officer's message, in Chinese only; `detail`
+    is the English text for support staff (logged, never shown on a page)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -196,14 +202,14 @@ def _scan(data: bytes, name: str) -> str:
                 clean = bool(getattr(importlib.import_module(module), function)(path))
         except Exception as exc:
             raise UploadRefused(
-                f"病毒扫描失败，文件未接收：{name}。/ The virus scan failed ({type(exc).__name__}); "
-                "the file was not accepted."
+                f"病毒扫描失败，文件未接收：{name}。",
+                f"The virus scan failed ({type(exc).__name__}); the file was not accepted."
             ) from exc
     finally:
         path.unlink(missing_ok=True)
     if not clean:
         raise UploadRefused(
-            f"文件“{name}”未通过病毒扫描，已拒收。/ {name} failed the virus scan and was refused."
+            f"文件“{name}”未通过病毒扫描，已拒收。", f"{name} failed the virus scan and was refused."
         )
     return "clean"
 
@@ -219,8 +225,8 @@ def uploads_precheck(*, files: Sequence[tuple[str, int | None, set[str] | frozen
     most, budget = config.max_files(), config.max_total_bytes()
     if len(files) > most:
         raise UploadRefused(
-            f"一次最多上传 {most} 个文件（本次 {len(files)} 个），请删减后重新提交。"
-            f" / At most {most} files per report ({len(files)} sent)."
+            f"一次最多上传 {most} 个文件（本次 {len(files)} 个），请删减后重新提交。",
+            f"At most {most} files per report ({len(files)} sent).",
         )
     total = 0
     for name, size, allowed in files:
@@ -228,13 +234,13 @@ def uploads_precheck(*, files: Sequence[tuple[str, int | None, set[str] | frozen
         limit = max(config.max_bytes(k) for k in allowed)
         if size is not None and size > limit:
             raise UploadRefused(
-                f"文件“{shown}”过大（{size:,} 字节，上限 {limit:,}）。/ {shown} is too large."
+                f"文件“{shown}”过大（{size:,} 字节，上限 {limit:,}）。", f"{shown} is too large."
             )
         total += size or 0
     if total > budget:
         raise UploadRefused(
-            f"一次上传的文件合计不能超过 {_mb(budget)}（本次 {_mb(total)}），请分批或压缩后重新提交。"
-            f" / At most {_mb(budget)} of files per report ({_mb(total)} sent)."
+            f"一次上传的文件合计不能超过 {_mb(budget)}（本次 {_mb(total)}），请分批或压缩后重新提交。",
+            f"At most {_mb(budget)} of files per report ({_mb(total)} sent).",
         )
 
 
@@ -244,24 +250,24 @@ def upload_check(*, name: str, data: bytes | IO[bytes], allowed: set[str] | froz
     limit = max(config.max_bytes(k) for k in allowed)
     content = _read(data, limit)
     if not content:
-        raise UploadRefused(f"文件“{shown}”是空的。/ {shown} is empty.")
+        raise UploadRefused(f"文件“{shown}”是空的。", f"{shown} is empty.")
     kind = sniff(content[:64])
     accepted = "、".join(LABEL[k] for k in sorted(allowed))
     if kind is None or kind not in allowed:
         raise UploadRefused(
-            f"文件“{shown}”的内容不是可接受的类型（可接受：{accepted}）。"
-            f" / The content of {shown} is not an accepted type; the file name does not decide."
+            f"文件“{shown}”的内容不是可接受的类型（可接受：{accepted}）；是否接受由文件内容决定，与文件名无关。",
+            f"The content of {shown} is not an accepted type; the file name does not decide.",
         )
     if len(content) > config.max_bytes(kind):
         raise UploadRefused(
-            f"文件“{shown}”过大（{len(content):,} 字节，{LABEL[kind]}上限 {config.max_bytes(kind):,}）。"
-            f" / {shown} is too large."
+            f"文件“{shown}”过大（{len(content):,} 字节，{LABEL[kind]}上限 {config.max_bytes(kind):,}）。",
+            f"{shown} is too large.",
         )
     checks = {"pdf": _pdf_ok, "mp4": _video_ok, "mov": _video_ok}
     ok = _image_ok(content, kind) if kind in IMAGES else checks[kind](content)
     if not ok:
         raise UploadRefused(
-            f"文件“{shown}”已损坏或不是真正的{LABEL[kind]}。/ {shown} is damaged or not a real {kind} file."
+            f"文件“{shown}”已损坏或不是真正的{LABEL[kind]}。", f"{shown} is damaged or not a real {kind} file."
         )
     scan = _scan(content, shown)
     return CheckedUpload(
