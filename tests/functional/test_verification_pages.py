@@ -354,3 +354,39 @@ def test_too_many_evidence_files_or_bytes_are_refused_before_any_is_read(
     del settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES, settings.ZIGE_UPLOAD_MAX_VIDEO_BYTES
     response = client.post(url, {**form, "on_site": [jpeg_file(f"p{n}.jpg") for n in range(20)]})
     assert response.status_code == 302 and len(read) == 20  # 20 files of the default limit are fine
+
+
+def test_a_resolved_review_names_its_action_and_fraud_case_in_chinese_with_links(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    from decimal import Decimal
+
+    from zige.benefits.models import FraudCase, PaymentAction
+
+    person = RecipientFactory(
+        unit=setup["task"].recipient.unit, id_number=make_id(23, birth=date(1950, 2, 2)),
+        monthly_amount=Decimal("2000.00"),
+    )  # fmt: skip
+    task = verification_task(person, kind="review")
+    client.force_login(setup["officer"])
+    client.post(
+        reverse("verification:resolve", kwargs={"pk": task.pk}),  # type: ignore[attr-defined]
+        {"finding": "fraud", "note": "家属代领", "death_date": "2026-08-15", "amount_obtained": "6000.00"},
+    )
+    action, case = PaymentAction.objects.get(recipient=person), FraudCase.objects.get(recipient=person)
+    detail = reverse("verification:detail", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    page = client.get(detail).content.decode()
+    assert "payment_action:" not in page and "fraud_case:" not in page
+    assert f'<a href="{reverse("benefits:action", args=[action.pk])}">待遇处理 #{action.pk}</a>' in page
+    assert f'<a href="{reverse("benefits:fraud", args=[case.pk])}">冒领案件 #{case.pk}</a>' in page
+    # the action and the case came from the bureau's review, not from a unit
+    link = f'<a href="{detail}">疑点核查 #{task.pk}</a>'  # type: ignore[attr-defined]
+    shown = client.get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert link in shown and "review:" not in shown and "单位核实" not in shown
+    fraud = client.get(reverse("benefits:fraud", args=[case.pk])).content.decode()
+    assert link in fraud and "review:" not in fraud
+    # a unit operator reads the labels but gets no link to the bureau's records
+    client.force_login(setup["unit_op"])
+    page = client.get(detail).content.decode()
+    assert f"待遇处理 #{action.pk}" in page and f"冒领案件 #{case.pk}" in page
+    assert "/benefits/" not in page

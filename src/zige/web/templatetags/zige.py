@@ -275,3 +275,31 @@ def reject_value(reject: Any) -> str:
     if field in _PHONE_FIELDS:
         return masking.mask_phone(value)
     return value if len(value) <= 60 else value[:59] + "…"
+
+
+@register.simple_tag(takes_context=True)
+def refs(context: template.Context, value: Any) -> str:
+    """Internal references (`payment_action:12 fraud_case:3`) as Chinese labels, each linked when
+    the viewer may open its page (zige.web.refs); "—" when there are none."""
+    from django.utils.html import format_html, format_html_join
+
+    from zige.web import refs as references
+
+    request = context.get("request")
+    found = references.parse(str(value or ""), getattr(request, "user", None))
+    if not found:
+        return "—"
+    return format_html_join(
+        "、",
+        "{}",
+        ((format_html('<a href="{}">{}</a>', r.url, r.label) if r.url else format_html("{}", r.label),)
+         for r in found),
+    )  # fmt: skip
+
+
+@register.filter
+def action_source(action: Any) -> str:
+    """Where a payment action came from, in Chinese (a review task's action: 疑点核查)."""
+    from zige.web.refs import source_label
+
+    return source_label(action.source, str(action.get_source_display()), action.source_ref)
