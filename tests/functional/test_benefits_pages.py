@@ -169,6 +169,13 @@ def test_report_page_and_csv(wang: Any) -> None:
     assert "\r\ntotal,total,合计,0,0.00,0.00,0.00,0.00\r\n" in text
 
 
+def test_the_report_names_a_recovery_status_by_its_label_only(wang: Any) -> None:
+    case: Any = recovery_case(RecipientFactory())
+    RecoveryCase.objects.filter(pk=case.pk).update(status="repaying")
+    page = as_user(wang).get(reverse("benefits:report")).content.decode()
+    assert "<td>退还中</td>" in page and "repaying" not in page
+
+
 def test_zige_payments_export_and_confirm(wang: Any) -> None:
     from zige.cli import main
 

@@ -194,8 +194,9 @@ def test_closes_by_itself_when_a_later_run_certifies_the_person(unit: Any) -> No
     assert tasks_for_run(run_id=second.pk, now=LATER)["auto_closed"] == 2
     task = VerificationTask.objects.get(recipient=certified)
     assert task.status == "auto_closed" and task.closed_by_run == second and task.closed_at == LATER
-    assert "具备资格" in task.closed_reason
-    assert "death" in VerificationTask.objects.get(recipient=dead).closed_reason
+    assert "具备资格（手机APP刷脸认证" in task.closed_reason and "app_auth" not in task.closed_reason
+    dead_reason = VerificationTask.objects.get(recipient=dead).closed_reason
+    assert "收到死亡信息" in dead_reason and "death" not in dead_reason
     assert VerificationTask.objects.get(recipient=still).status == "open"
     assert TaskEvent.objects.filter(task=task, from_status="open", to_status="auto_closed").count() == 1
     event = AuditEvent.objects.get(action="tasks.for_run", target_id=str(second.pk))

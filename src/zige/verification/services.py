@@ -51,6 +51,7 @@ from zige.audit.services import audit_record
 from zige.calendar import add_months
 from zige.certification.models import Decision, Run
 from zige.engine.kinds import is_imprisonment_reason, unit_result_of
+from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
 from zige.roster.models import Recipient
@@ -245,9 +246,12 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
     closing: list[tuple[int, str, str]] = []
     for pk, status, kind, d_status, d_reason, d_kind, d_date in rows:
         if d_status == "eligible":
-            why = f"认证批次 #{run.pk} 已确认具备资格（{d_kind or d_reason} {d_date or ''}），单位无需再核实"
+            basis = d_kind or d_reason or ""
+            said = KIND_ZH.get(basis) or REASON_ZH.get(basis) or basis
+            why = f"认证批次 #{run.pk} 已确认具备资格（{said} {d_date or ''}），单位无需再核实"
         elif d_status == "stop" and d_reason in DEATH_REASONS and kind == TaskKind.UNIT:
-            why = f"认证批次 #{run.pk} 收到{d_reason}信息（{d_date or ''}），已按停发处理，单位无需再核实"
+            said = REASON_ZH.get(d_reason, d_reason)
+            why = f"认证批次 #{run.pk} 收到{said}信息（{d_date or ''}），已按停发处理，单位无需再核实"
         else:
             continue
         closing.append((pk, status, why.strip()))
