@@ -296,11 +296,15 @@ def test_the_page_lists_masked_suggestions_and_only_operators_get_the_buttons(
     client.force_login(system["operator"])
     detail = client.get(reverse("feeds:detail", kwargs={"pk": batch.pk})).content.decode()
     assert reverse("feeds:suggestions", kwargs={"pk": batch.pk}) in detail
+    before = client.get(reverse("feeds:suggestions", kwargs={"pk": batch.pk})).content.decode()
+    assert "尚未查找纠错建议" in before and "没有纠错建议" not in before  # not looked for yet: said so
     response = client.post(reverse("feeds:suggestions_find", kwargs={"pk": batch.pk}))
     assert response.status_code == 302
     page = client.get(reverse("feeds:suggestions", kwargs={"pk": batch.pk})).content.decode()
     assert mask_id(system["ids"]["A"]) in page and system["ids"]["A"] not in page
     assert "有歧义（2 人）" in page and page.count("采纳</button>") == 4
+    assert "姓名、建议号码中的出生日期" in page and "id_birth_date" not in page  # the basis in Chinese
+    assert "按当时的名册查找" in page
     client.force_login(UserFactory(role=Role.AUDITOR))
     page = client.get(reverse("feeds:suggestions", kwargs={"pk": batch.pk})).content.decode()
     assert "P-A" in page and "采纳</button>" not in page and "查找纠错建议" not in page

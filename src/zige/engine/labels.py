@@ -48,3 +48,12 @@ KIND_ZH: dict[str, str] = {
 }
 
 ACTION_ZH: dict[str, str] = {"stop": "停发", "suspend": "暂停发放", "resume": "恢复发放"}
+
+# The facts a suggested match was confirmed by (`zige.engine.fuzzy`: `confirmed_by`).
+CONFIRMED_BY_ZH: dict[str, str] = {
+    "name": "姓名",
+    "id_birth_date": "建议号码中的出生日期",
+    "roster_birth_date": "名册出生日期",
+    "feed_birth_date": "数据中的出生日期",
+    "feed_age": "数据中的年龄",
+}

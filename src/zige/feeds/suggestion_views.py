@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from zige.accounts.scoping import can_operate
+from zige.audit.models import AuditEvent
 from zige.feeds import suggestions
 from zige.feeds.selectors import import_get
 from zige.reports.pages import operator_required, paginate, records_view
@@ -18,6 +19,13 @@ from zige.reports.pages import operator_required, paginate, records_view
 def suggestion_list(request: HttpRequest, pk: int) -> HttpResponse:
     batch = import_get(user=request.user, batch_id=pk)
     page = paginate(request, suggestions.suggestions_for(user=request.user, batch=batch))
+    # When the suggestions were last looked for (the search is audited): none yet is said plainly.
+    searched = (
+        AuditEvent.objects.filter(action="suggestions.found", target_type="import", target_id=str(batch.pk))
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
     return render(
         request,
         "feeds/suggestions.html",
@@ -26,6 +34,7 @@ def suggestion_list(request: HttpRequest, pk: int) -> HttpResponse:
             "page": page,
             "checksum_rejects": batch.rejects.filter(reason="bad_id_checksum").count(),
             "can_operate": can_operate(request.user),
+            "searched": searched,
             "nav": "imports",
         },
     )

@@ -17,7 +17,7 @@ from django import template
 from zige.accounts import masking
 from zige.certification.models import RunStatus, Status
 from zige.engine.kinds import ID_ALIASES
-from zige.engine.labels import ACTION_ZH, KIND_ZH, REASON_ZH
+from zige.engine.labels import ACTION_ZH, CONFIRMED_BY_ZH, KIND_ZH, REASON_ZH
 from zige.feeds.models import ImportStatus
 from zige.roster.models import BenefitStatus
 
@@ -179,6 +179,12 @@ def reject_reason_label(value: Any) -> str:
 @register.filter
 def field_label(value: Any) -> str:
     return _FIELD_ZH.get(str(value), str(value or ""))
+
+
+@register.filter
+def confirmed_by_label(value: Any) -> str:
+    """A suggested match's `confirmed_by` (`name,id_birth_date,…`) in Chinese, joined by 、."""
+    return "、".join(CONFIRMED_BY_ZH.get(p, p) for p in str(value or "").split(",") if p)
 
 
 @register.filter
