@@ -375,6 +375,8 @@ def test_unit_page_masks_ids_and_paginates(world: World) -> None:
         assert person.id_number not in html
     assert mask_id(world.alice.id_number) in html
     assert "page=2" in html and "page=3" in html
+    # 待核实 is the unit's work; 疑点核查 is the bureau's (docs/verification.md §1)
+    assert html.count("需单位核实") == 1 and "由社保局核查" in html
     last = client.get(url, {"page": 3})
     assert len(last.context["page"].object_list) == 20
     assert last.context["page"].number == 3
