@@ -592,7 +592,7 @@ def test_inbox_imports_each_file_once_and_quarantines_bad_ones(tmp_path: Path, d
     assert jobs.inbox_scan(now=timezone.now(), config=CONFIG)["imported"] == 0
 
 
-def test_daily_run_and_morning_summary_once_a_day(tmp_path: Path, data_dirs: Path) -> None:
+def test_daily_run_and_morning_summary_once_a_day(tmp_path: Path, data_dirs: Path, client: Client) -> None:
     roster(tmp_path, [person(1, "13812345678"), person(2)])
     clock = Clock(at(1, 59))
     assert jobs.daily_run(clock=clock, config=CONFIG) is None
@@ -607,6 +607,14 @@ def test_daily_run_and_morning_summary_once_a_day(tmp_path: Path, data_dirs: Pat
     assert "晨报" in text and "需要人工处理" in text
     assert jobs.morning_summary(clock=clock, config=CONFIG) is None
     assert JobRun.objects.filter(job="daily_run").count() == 1
+    # the overview page says statuses, channels and jobs in Chinese; the worker's name is labelled
+    JobRun.objects.create(job="scheduler", key="vm:28715", started_at=at(7, 31))
+    client.force_login(UserFactory())
+    page = client.get(reverse("notifications:overview")).content.decode()
+    assert "每日认证运行" in page and "进程名 vm:28715" in page and "已列入单位通知名单" in page
+    assert "新建提醒 短信 1、单位通知 1" in page
+    for code in ("daily_run", "scheduler", ">listed", "listed<", "queued", "sms 1", "unit 1"):
+        assert code not in page, code
 
 
 def test_tick_does_everything_and_a_failing_step_does_not_stop_the_others(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -42,6 +43,23 @@ from zige.notifications.services import messages_send_due, worker_name
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 SKIP_SUFFIXES = (".part", ".tmp", ".crdownload", ".error.txt")
+JOB_LABELS = {  # the JobRun.job names below, as officers read them
+    "daily_run": "每日认证运行",
+    "summary": "晨报",
+    "tasks_sweep": "核实任务逾期检查",
+    "store_compact": "证据库整理",
+    "scheduler": "调度进程",
+}
+
+
+def job_key_label(job: str, key: str) -> str:
+    """A JobRun's key in Chinese: the day it ran for, the week of a compaction, the worker's name."""
+    if job == "scheduler":
+        return f"进程名 {key}"
+    week = re.fullmatch(r"(\d{4})-W(\d{2})", key)
+    if week:
+        return f"{week[1]} 年第 {int(week[2])} 周"
+    return key
 
 
 def inbox_dir() -> Path:
@@ -267,7 +285,7 @@ def summary_build(*, since: datetime, until: datetime) -> dict[str, Any]:
         needs.append(f"短信模板：{problem}")
     failed_jobs = JobRun.objects.filter(started_at__gt=since, started_at__lte=until, status=JobStatus.FAILED)
     for j in failed_jobs:
-        needs.append(f"任务 {j.job} {j.key} 失败：{j.message[:200]}")
+        needs.append(f"定时任务“{JOB_LABELS.get(j.job, j.job)}”（{job_key_label(j.job, j.key)}）失败：{j.message[:200]}")
     return {
         "since": since.isoformat(), "until": until.isoformat(), "inbox": inbox, "imports": imports, "runs": runs,
         "messages": {"created": created, "sent": sent, "outbox": outbox,

@@ -21,35 +21,31 @@ from zige.accounts.scoping import scope_units
 from zige.notifications import selectors
 from zige.notifications.config import current
 from zige.notifications.content import check_templates
-from zige.notifications.models import MessageStatus
+from zige.notifications.jobs import JOB_LABELS, job_key_label
+from zige.notifications.models import Channel, MessageStatus
 from zige.notifications.services import parse_reports, receipts_record
 from zige.reports.pages import people_view, records_view
 from zige.roster.models import Unit
 from zige.spreadsheet import formula_safe
 
 STATUS_LABELS = dict(MessageStatus.choices)
-JOB_LABELS = {  # the JobRun.job names of zige.notifications.jobs
-    "daily_run": "每日认证运行",
-    "summary": "晨报",
-    "tasks_sweep": "核实任务逾期检查",
-    "store_compact": "证据库整理",
-    "scheduler": "调度进程",
-}
+CHANNEL_LABELS = dict(Channel.choices)
 
 
 @records_view
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     summary = selectors.latest_summary()
+    created = ((summary.detail or {}).get("messages") or {}).get("created") or {} if summary else {}
     return render(
         request,
         "notifications/overview.html",
         {
-            "jobs": [(JOB_LABELS.get(j.job, j.job), j) for j in selectors.latest_jobs()],
-            "outbox": [
-                (STATUS_LABELS.get(status, status), status, n)
-                for status, n in sorted(selectors.outbox_counts().items())
+            "jobs": [
+                (JOB_LABELS.get(j.job, j.job), job_key_label(j.job, j.key), j) for j in selectors.latest_jobs()
             ],
+            "outbox": [(STATUS_LABELS.get(status, status), n) for status, n in sorted(selectors.outbox_counts().items())],
+            "created": [(CHANNEL_LABELS.get(k, k), n) for k, n in sorted(created.items())],
             "summary": summary,
             "quarantined": selectors.quarantined(),
             "failed": selectors.failed_messages(),
