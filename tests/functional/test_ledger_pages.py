@@ -192,6 +192,9 @@ def test_the_bureau_lists_and_exports_other_province_residents(client: Client, w
     page = client.get("/ledger/other-province/").content.decode()
     assert world["away"].person_no in page and world["old"].person_no not in page
     assert 'data-testid="op-total">1<' in page
+    # provinces and regions by name (the code beside the region), no internal kind code
+    assert ">河北省（1人）</option>" in page and "app_auth" not in page
+    assert '河北省石家庄市长安区 <span class="muted mono">130102</span>' in page
     response = client.post("/ledger/other-province/export/", {"format": "xlsx"})
     assert response.status_code == 302
     export = OtherProvinceExport.objects.get()

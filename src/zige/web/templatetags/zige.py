@@ -188,6 +188,28 @@ def confirmed_by_label(value: Any) -> str:
 
 
 @register.filter
+def province_name(value: Any) -> str:
+    """A 2-digit province code (or any code starting with one) as the province's name."""
+    from zige.regions import PROVINCES
+
+    code = str(value or "")
+    return PROVINCES.get(code[:2], code)
+
+
+@register.filter
+def region_name(value: Any) -> str:
+    """A 6-digit 行政区划 code as its full name; a code the table lacks, as its province's name
+    (or "" when not even that is known: the page shows the code beside it)."""
+    from zige.regions import PROVINCES, region
+
+    code = str(value or "")
+    found = region(code)
+    if found is not None:
+        return found.full_name
+    return PROVINCES.get(code[:2], "") if len(code) >= 2 else ""
+
+
+@register.filter
 def ymd(value: Any) -> str:
     """A date as `2026-03-05` (Django's zh-hans default would be `2026年3月5日`)."""
     if isinstance(value, date):
