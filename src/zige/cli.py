@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,17 @@ def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     actions = summary["actions"]
     out.print(
         "actions: "
-        + (", ".join(f"{a} {v['count']:,} ({v['amount']} yuan)" for a, v in actions.items()) or "none"),
+        + (
+            ", ".join(
+                f"{a} {v['count']:,} ({Decimal(str(v['amount'])):,.2f} yuan)" for a, v in actions.items()
+            )
+            or "none"
+        ),
         highlight=False,
     )
     reminders = summary["reminders"]
-    out.print(f"reminders: {reminders['total']:,} {reminders['channel']}", highlight=False)
+    channels = ", ".join(f"{channel} {n:,}" for channel, n in reminders["channel"].items())
+    out.print(f"reminders: {reminders['total']:,}" + (f" ({channels})" if channels else ""), highlight=False)
     out.print(f"outputs: {out_dir}", highlight=False)
 
 

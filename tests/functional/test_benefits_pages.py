@@ -128,12 +128,13 @@ def test_actions_list_filters(wang: Any) -> None:
 
 
 def test_export_download_and_confirm_on_the_pages(wang: Any) -> None:
-    actions = [payment_action(RecipientFactory(), state="approved", amount=a) for a in ("100.00", "250.50")]
+    actions = [payment_action(RecipientFactory(), state="approved", amount=a) for a in ("1000.00", "2500.50")]
     client = as_user(wang)
     response = client.post(reverse("benefits:batch_create"))
     batch = ExportBatch.objects.get()
     assert response["Location"] == reverse("benefits:batch", args=[batch.pk])
-    assert batch.total_amount == Decimal("350.50")
+    assert batch.total_amount == Decimal("3500.50")
+    assert "合计 3,500.50 元" in client.get(response["Location"]).content.decode()  # the flash message
     download = client.get(reverse("benefits:batch_download", args=[batch.pk, "csv"]))
     body = b"".join(download.streaming_content)
     assert hashlib.sha256(body).hexdigest() == batch.csv_sha256

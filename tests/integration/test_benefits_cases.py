@@ -65,7 +65,7 @@ def test_notify_then_repay_in_instalments_until_recovered(officer: Any) -> None:
     )
     case.refresh_from_db()
     assert (case.status, case.recovered) == (RecoveryStatus.REPAYING, Decimal("4000.00"))
-    with pytest.raises(BenefitsError, match=r"超过未追回金额 5000\.00"):
+    with pytest.raises(BenefitsError, match=r"超过未追回金额 5,000\.00"):
         recovery_payment_record(
             case_id=case.pk, amount=Decimal("5000.01"), paid_on=DAY, method="现金", user=officer, now=NOW
         )

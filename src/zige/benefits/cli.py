@@ -47,7 +47,7 @@ def register(main: click.Group) -> None:
             return
         paths = batch_paths(batch)
         out.print(
-            f"batch #{batch.pk}: {batch.count:,} actions, total {batch.total_amount} yuan\n"
+            f"batch #{batch.pk}: {batch.count:,} actions, total {batch.total_amount:,.2f} yuan\n"
             f"  {paths['xlsx']}  sha256 {batch.xlsx_sha256}\n  {paths['csv']}  sha256 {batch.csv_sha256}",
             highlight=False,
             soft_wrap=True,

@@ -1095,7 +1095,7 @@ def recovery_payment_record(
         _refuse_while_write_off_pending(case, "登记退还")
         outstanding = case.amount - case.recovered
         if money > outstanding:
-            raise BenefitsError(f"退还金额 {money} 元超过未追回金额 {outstanding} 元")
+            raise BenefitsError(f"退还金额 {money:,.2f} 元超过未追回金额 {outstanding:,.2f} 元")
         payment = RecoveryPayment.objects.create(
             case=case, amount=money, paid_on=paid_on, method=method.strip()[:50], note=note.strip()[:200],
             recorded_by=user, recorded_at=now,
@@ -1215,7 +1215,7 @@ def fraud_case_fine(*, case_id: int, fine: Decimal, user: Any, now: datetime) ->
         low, high = fine_bounds(case.amount_obtained)
         if not low <= money <= high:
             raise BenefitsError(
-                f"罚款应为骗取金额 {case.amount_obtained} 元的二倍以上五倍以下，即 {low} 至 {high} 元，不能是 {money} 元"
+                f"罚款应为骗取金额 {case.amount_obtained:,.2f} 元的二倍以上五倍以下，即 {low:,.2f} 至 {high:,.2f} 元，不能是 {money:,.2f} 元"
             )
         case.fine = money
         case.fined_by = user

@@ -229,7 +229,9 @@ def batch_create(request: HttpRequest) -> HttpResponse:
     if batch is None:
         messages.info(request, "没有待导出的已审批待遇处理")
         return redirect("benefits:batches")
-    messages.success(request, f"已生成导出批次 #{batch.pk}：{batch.count} 条，合计 {batch.total_amount} 元")
+    messages.success(
+        request, f"已生成导出批次 #{batch.pk}：{batch.count} 条，合计 {batch.total_amount:,.2f} 元"
+    )
     return redirect("benefits:batch", pk=batch.pk)
 
 

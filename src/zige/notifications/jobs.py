@@ -285,7 +285,9 @@ def summary_build(*, since: datetime, until: datetime) -> dict[str, Any]:
         needs.append(f"短信模板：{problem}")
     failed_jobs = JobRun.objects.filter(started_at__gt=since, started_at__lte=until, status=JobStatus.FAILED)
     for j in failed_jobs:
-        needs.append(f"定时任务“{JOB_LABELS.get(j.job, j.job)}”（{job_key_label(j.job, j.key)}）失败：{j.message[:200]}")
+        needs.append(
+            f"定时任务“{JOB_LABELS.get(j.job, j.job)}”（{job_key_label(j.job, j.key)}）失败：{j.message[:200]}"
+        )
     return {
         "since": since.isoformat(), "until": until.isoformat(), "inbox": inbox, "imports": imports, "runs": runs,
         "messages": {"created": created, "sent": sent, "outbox": outbox,

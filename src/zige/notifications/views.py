@@ -42,9 +42,13 @@ def overview(request: HttpRequest) -> HttpResponse:
         "notifications/overview.html",
         {
             "jobs": [
-                (JOB_LABELS.get(j.job, j.job), job_key_label(j.job, j.key), j) for j in selectors.latest_jobs()
+                (JOB_LABELS.get(j.job, j.job), job_key_label(j.job, j.key), j)
+                for j in selectors.latest_jobs()
             ],
-            "outbox": [(STATUS_LABELS.get(status, status), n) for status, n in sorted(selectors.outbox_counts().items())],
+            "outbox": [
+                (STATUS_LABELS.get(status, status), n)
+                for status, n in sorted(selectors.outbox_counts().items())
+            ],
             "created": [(CHANNEL_LABELS.get(k, k), n) for k, n in sorted(created.items())],
             "summary": summary,
             "quarantined": selectors.quarantined(),

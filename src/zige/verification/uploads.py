@@ -203,7 +203,7 @@ def _scan(data: bytes, name: str) -> str:
         except Exception as exc:
             raise UploadRefused(
                 f"病毒扫描失败，文件未接收：{name}。",
-                f"The virus scan failed ({type(exc).__name__}); the file was not accepted."
+                f"The virus scan failed ({type(exc).__name__}); the file was not accepted.",
             ) from exc
     finally:
         path.unlink(missing_ok=True)
@@ -267,7 +267,8 @@ def upload_check(*, name: str, data: bytes | IO[bytes], allowed: set[str] | froz
     ok = _image_ok(content, kind) if kind in IMAGES else checks[kind](content)
     if not ok:
         raise UploadRefused(
-            f"文件“{shown}”已损坏或不是真正的{LABEL[kind]}。", f"{shown} is damaged or not a real {kind} file."
+            f"文件“{shown}”已损坏或不是真正的{LABEL[kind]}。",
+            f"{shown} is damaged or not a real {kind} file.",
         )
     scan = _scan(content, shown)
     return CheckedUpload(
