@@ -43,7 +43,7 @@ def test_browse_filters(client: Client, auditor: User) -> None:
 
     def shown(**filters: str) -> list[str]:
         html = client.get(url, filters).content.decode()
-        return re.findall(r"<td><code>([a-z_.]+)</code>", html)
+        return re.findall(r'<code class="muted action-code">([a-z_.]+)</code></td>', html)
 
     assert shown() == ["auth.login", "auth.login_failed", "pii.reveal", "auth.login"]  # newest first
     assert shown(action="pii.reveal") == ["pii.reveal"]
@@ -52,6 +52,19 @@ def test_browse_filters(client: Client, auditor: User) -> None:
     assert shown(date_from="2026-03-02", date_to="2026-03-02") == ["auth.login_failed"]
     junk = client.get(url, {"date_from": "yesterday", "page": "x"})
     assert junk.status_code == 200
+
+
+def test_an_event_reads_in_chinese_with_its_raw_record_kept(client: Client, auditor: User) -> None:
+    audit_record(
+        action="payment_action.approved", target_type="payment_action", target_id="1829",
+        before={"state": "proposed"}, after={"state": "approved", "recipient": 50435, "amount": "6000.00"}, at=DAY1,
+    )  # fmt: skip
+    html = client.get(reverse("audit:browse")).content.decode()
+    assert "审批通过待遇处理" in html and "待遇处理 1829" in html
+    assert "<dt>状态</dt><dd>待审批</dd>" in html and "<dt>状态</dt><dd>已审批</dd>" in html
+    assert "<dt>人员（内部编号）</dt><dd>50435</dd>" in html and "<dt>金额（元）</dt><dd>6000.00</dd>" in html
+    # the stored JSON, as hashed, stays one click away for the auditor
+    assert '<summary>原始记录</summary><code class="json">{&quot;amount&quot;: &quot;6000.00&quot;' in html
 
 
 def test_browse_paginates(client: Client, auditor: User) -> None:

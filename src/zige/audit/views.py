@@ -17,8 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from zige.accounts.access import AUDIT_ROLES, role_required
 from zige.accounts.backends import client_ip
+from zige.audit import display
 from zige.audit.models import AuditEvent
-from zige.audit.selectors import KNOWN_ACTIONS, AuditFilter, audit_events
+from zige.audit.selectors import KNOWN_ACTIONS, AuditFilter, action_label, audit_events
 from zige.audit.services import audit_record
 from zige.spreadsheet import formula_safe
 
@@ -43,7 +44,10 @@ def browse(request: HttpRequest) -> HttpResponse:
             "event": e,
             "before": _json(e.before),
             "after": _json(e.after),
-            "action_label": KNOWN_ACTIONS.get(e.action, ""),
+            "before_fields": display.fields(e.before, e.target_type),
+            "after_fields": display.fields(e.after, e.target_type),
+            "target_label": display.TARGET_ZH.get(e.target_type, ""),
+            "action_label": action_label(e.action),
         }
         for e in page.object_list
     ]

@@ -1,0 +1,123 @@
+"""Every audit action the code records has a Chinese label on the audit page.
+
+The actions are found in the source: every `audit_record(action=…)` call under src/zige. A
+literal is taken as it is; an f-string `prefix.{event}` whose `event` is a parameter of the
+enclosing function is expanded with the literal `event=` values of that function's calls; the
+few other forms (a status, a job name, a transition table) are expanded from the value sets
+they are drawn from. A form the resolver does not know fails the test, so a new kind of action
+cannot slip past it either.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from zige.audit.selectors import KNOWN_ACTIONS, action_label
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "zige"
+
+
+def _calls_of(tree: ast.AST, name: str) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = (
+                func.id
+                if isinstance(func, ast.Name)
+                else func.attr
+                if isinstance(func, ast.Attribute)
+                else ""
+            )
+            if called == name:
+                yield node
+
+
+def _enclosing(tree: ast.AST, call: ast.Call) -> ast.FunctionDef:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any(child is call for child in ast.walk(node)):
+            inner = node  # the innermost wins (walk visits outer ones first)
+    return inner
+
+
+def _family_values() -> dict[str, set[str]]:
+    """The value sets behind the f-strings that are not fed by an `event=` argument."""
+    from zige.notifications.jobs import JOB_LABELS
+    from zige.notifications.models import InboxStatus
+    from zige.verification.models import TaskStatus
+
+    return {"task.": set(TaskStatus.values), "inbox.": set(InboxStatus.values), "job.": set(JOB_LABELS)}
+
+
+def emitted_actions() -> dict[str, str]:
+    """Every action code the application can record -> where (file:line)."""
+    from zige.feeds.suggestions import TRANSITIONS as SUGGESTION_TRANSITIONS
+    from zige.ledger.services import MARK_TRANSITIONS
+
+    tables = {
+        "action": set(SUGGESTION_TRANSITIONS.values()),
+        "MARK_TRANSITIONS": set(MARK_TRANSITIONS.values()),
+    }
+    families = _family_values()
+    found: dict[str, str] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for call in _calls_of(tree, "audit_record"):
+            where = f"{path.relative_to(SRC)}:{call.lineno}"
+            value = next((kw.value for kw in call.keywords if kw.arg == "action"), None)
+            assert value is not None, f"{where}: audit_record without action="
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                found[value.value] = where
+            elif isinstance(value, ast.JoinedStr):
+                prefix = "".join(str(v.value) for v in value.values if isinstance(v, ast.Constant))
+                holes = [v.value for v in value.values if isinstance(v, ast.FormattedValue)]
+                assert len(holes) == 1, f"{where}: unexpected action {ast.unparse(value)}"
+                hole = holes[0]
+                function = _enclosing(tree, call)
+                params = {a.arg for a in (*function.args.args, *function.args.kwonlyargs)}
+                if isinstance(hole, ast.Name) and hole.id == "event" and hole.id in params:
+                    events = {
+                        kw.value.value
+                        for other in _calls_of(tree, function.name)
+                        for kw in other.keywords
+                        if kw.arg == "event" and isinstance(kw.value, ast.Constant)
+                    }
+                    assert events, f"{where}: no call of {function.name} with a literal event="
+                    for event in events:
+                        found[f"{prefix}{event}"] = where
+                else:
+                    assert prefix in families, f"{where}: add the values of {ast.unparse(value)} to this test"
+                    for each in families[prefix]:
+                        found[f"{prefix}{each}"] = where
+            else:
+                name = ast.unparse(value).split("[")[0]
+                assert name in tables, f"{where}: add the values of {ast.unparse(value)} to this test"
+                for each in tables[name]:
+                    found[each] = where
+    return found
+
+
+def test_the_scan_finds_the_actions_of_every_family() -> None:
+    found = emitted_actions()
+    for code in ("pii.reveal", "payment_action.approved", "recovery_case.written_off", "fraud_case.fined",
+                 "task.submitted", "inbox.quarantined", "job.daily_run", "suggestion.accepted",
+                 "ledger.mark_remove", "tasks.for_run", "export_batch.created"):  # fmt: skip
+        assert code in found, code
+    assert len(found) > 80
+
+
+def test_every_emitted_action_has_a_chinese_label() -> None:
+    missing = {code: where for code, where in emitted_actions().items() if code not in KNOWN_ACTIONS}
+    assert not missing, f"add these to zige.audit.selectors.KNOWN_ACTIONS: {missing}"
+
+
+@pytest.mark.parametrize("code", sorted(KNOWN_ACTIONS))
+def test_a_label_is_chinese(code: str) -> None:
+    label = KNOWN_ACTIONS[code]
+    assert label and not any("a" <= ch.lower() <= "z" for ch in label.replace("API", "").replace("CSV", ""))
+    assert action_label(code) == label
