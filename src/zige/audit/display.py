@@ -152,12 +152,12 @@ def fields(value: Any, target_type: str = "") -> list[tuple[str, str]]:
     if not isinstance(value, dict):
         return [("", _shown(value))]
     states = _status_labels(target_type)
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for key, item in value.items():
         shown = (
             states.get(item, _shown(item))
             if key in ("state", "status") and isinstance(item, str)
             else _shown(item)
         )
-        pairs.append((FIELD_ZH.get(key, key), shown))
+        pairs.append((FIELD_ZH.get(str(key), str(key)), shown))
     return pairs
