@@ -390,3 +390,10 @@ def test_a_resolved_review_names_its_action_and_fraud_case_in_chinese_with_links
     page = client.get(detail).content.decode()
     assert f"待遇处理 #{action.pk}" in page and f"冒领案件 #{case.pk}" in page
     assert "/benefits/" not in page
+
+
+def test_a_refused_step_is_said_in_chinese_only(client: Client, setup: dict[str, Any]) -> None:
+    client.force_login(setup["officer"])
+    url = reverse("verification:resolve", kwargs={"pk": setup["task"].pk})  # a unit task: not resolved
+    page = client.post(url, {"finding": "alive", "note": "本人到场"}, follow=True).content.decode()
+    assert "单位核实任务须由单位上报后审核" in page and "Unit tasks are reviewed" not in page

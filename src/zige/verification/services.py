@@ -83,7 +83,13 @@ VISIT_DEAD_REASON = "visit_dead"
 
 
 class TransitionRefused(ValueError):
-    """A status change the transition table does not allow (message for the user)."""
+    """A status change the transition table does not allow. `str(exc)` is the user's message, in
+    Chinese only; `detail` the English text for support staff."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
 
 
 class TaskNotFound(LookupError):
@@ -165,8 +171,8 @@ def _transition(
     before = task.status
     if (before, to) not in TRANSITIONS:
         raise TransitionRefused(
-            f"任务 #{task.pk} 当前为“{TaskStatus(before).label}”，不能变为“{TaskStatus(to).label}”。"
-            f" / Task {task.pk} is {before}; it cannot become {to}."
+            f"任务 #{task.pk} 当前为“{TaskStatus(before).label}”，不能变为“{TaskStatus(to).label}”。",
+            f"Task {task.pk} is {before}; it cannot become {to}.",
         )
     task.status = to
     task.updated_at = now
@@ -623,11 +629,12 @@ def _submit_locked(
 ) -> Submission:
     if task.kind != TaskKind.UNIT:
         raise TransitionRefused(
-            "疑点核查任务由社保局处理，单位不能上报。/ Review tasks are resolved by the bureau."
+            "疑点核查任务由社保局处理，单位不能上报。", "Review tasks are resolved by the bureau."
         )
     if task.status not in AWAITING_UNIT:
         raise TransitionRefused(
-            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能上报。/ Task {task.pk} is {task.status}."
+            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能上报。",
+            f"Task {task.pk} is {task.status}.",
         )
     carried = _carried(task)
     errors = report_errors(report, task=task, today=_local_day(now), files=files, carried=carried)
@@ -1032,8 +1039,8 @@ def _import_evidence(
         return batch.duplicate_of
     if batch.status != ImportStatus.SUCCEEDED or batch.rows_used + batch.duplicate_rows != 1:
         raise TransitionRefused(
-            f"审核结果写入比对数据失败（导入 #{batch.pk}：{batch.message or batch.status}）。"
-            f" / The result could not be stored as evidence (import {batch.pk})."
+            f"审核结果写入比对数据失败（导入 #{batch.pk}：{batch.message or ImportStatus(batch.status).label}）。",
+            f"The result could not be stored as evidence (import {batch.pk}, {batch.status}).",
         )
     return batch
 
@@ -1045,14 +1052,15 @@ def _reviewable(task_id: int, user: User, *, again: bool = False) -> tuple[Verif
     submission = Submission.objects.select_for_update().filter(task=task).order_by("-number").first()
     if task.status != TaskStatus.SUBMITTED or submission is None or submission.approved is not None:
         if again:
-            raise TransitionRefused(f"任务 #{task.pk} 已被他人处理。/ Task {task.pk} was reviewed meanwhile.")
+            raise TransitionRefused(
+                f"任务 #{task.pk} 已被他人处理。", f"Task {task.pk} was reviewed meanwhile."
+            )
         raise TransitionRefused(
-            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，没有待审核的上报。/ Nothing to review."
+            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，没有待审核的上报。",
+            "Nothing to review.",
         )
     if submission.submitted_by_id == user.pk:
-        raise PermissionDenied(
-            "上报人不能审核自己的上报（经办与复核分离）。/ The maker cannot be the checker."
-        )
+        raise PermissionDenied("上报人不能审核自己的上报（经办与复核分离）。")
     return task, submission
 
 
@@ -1225,11 +1233,12 @@ def review_resolve(
         task = _lock(task_id)
         if task.kind != TaskKind.REVIEW:
             raise TransitionRefused(
-                "单位核实任务须由单位上报后审核。/ Unit tasks are reviewed, not resolved."
+                "单位核实任务须由单位上报后审核。", "Unit tasks are reviewed, not resolved."
             )
         if task.status not in ("open", "overdue"):  # checked again by the transition table
             raise TransitionRefused(
-                f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能再记录结论。/ Task {task.pk} is {task.status}."
+                f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能再记录结论。",
+                f"Task {task.pk} is {task.status}.",
             )
         problems = finding_errors(task=task, finding=finding, files=files)
         if problems:
