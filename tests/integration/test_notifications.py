@@ -605,6 +605,8 @@ def test_daily_run_and_morning_summary_once_a_day(tmp_path: Path, data_dirs: Pat
     assert summary is not None and summary.status == "succeeded"
     text = (data_dirs / "summaries" / "2026-11-30.txt").read_text(encoding="utf-8")
     assert "晨报" in text and "需要人工处理" in text
+    assert "新建 短信 1，单位通知 1" in text and "已完成" in text  # channels and statuses in Chinese
+    assert "{" not in text and "succeeded" not in text and "sms" not in text
     assert jobs.morning_summary(clock=clock, config=CONFIG) is None
     assert JobRun.objects.filter(job="daily_run").count() == 1
     # the overview page says statuses, channels and jobs in Chinese; the worker's name is labelled

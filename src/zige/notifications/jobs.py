@@ -31,6 +31,7 @@ from zige.notifications.config import NotifyConfig, current
 from zige.notifications.content import check_templates
 from zige.notifications.gateways import Gateway, build
 from zige.notifications.models import (
+    Channel,
     InboxFile,
     InboxStatus,
     JobRun,
@@ -296,25 +297,44 @@ def summary_build(*, since: datetime, until: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _said(counts: dict[str, Any], labels: dict[str, str]) -> str:
+    """{"sms": 2244, "unit": 658} -> 短信 2,244，单位通知 658 ("（无）" when empty)."""
+    return "，".join(f"{labels.get(k, k)} {v:,}" for k, v in counts.items()) or "（无）"
+
+
+def _transition_said(key: str) -> str:
+    """`eligible>stop` -> 具备资格→停发 (`-`: none)."""
+    from zige.engine.labels import STATUS_ZH
+
+    old, _, new = key.partition(">")
+    return "→".join("无" if s in ("", "-") else STATUS_ZH.get(s, s) for s in (old, new))
+
+
 def summary_text(summary: dict[str, Any]) -> str:
+    """The morning summary as the text file officers read (every status and channel in Chinese)."""
     lines = [f"zige 晨报 / morning summary  {summary['since'][:16]} → {summary['until'][:16]}", ""]
     lines.append("一、收到的文件")
+    inbox_zh = dict(InboxStatus.choices)
     for f in summary["inbox"] or []:
-        lines.append(f"  {f['agency']}/{f['file_name']}  {f['status']}")
+        lines.append(f"  {f['agency']}/{f['file_name']}  {inbox_zh.get(f['status'], f['status'])}")
     if not summary["inbox"]:
         lines.append("  （无）")
-    lines.append("  导入：" + ("，".join(f"{k} {v}" for k, v in summary["imports"].items()) or "（无）"))
+    lines.append("  导入：" + _said(summary["imports"], dict(ImportStatus.choices)))
     lines.append("二、认证批次")
+    run_zh = dict(RunStatus.choices)
     for r in summary["runs"]:
+        changes = "，".join(f"{_transition_said(k)} {v:,}" for k, v in (r["transitions"] or {}).items())
         lines.append(
-            f"  #{r['run']} 基准日 {r['as_of']} {r['status']}，变化 {r['changed']} 人 {r['transitions']}"
+            f"  #{r['run']} 基准日 {r['as_of']} {run_zh.get(r['status'], r['status'])}，变化 {r['changed'] or 0:,} 人"
+            + (f"（{changes}）" if changes else "")
         )
     if not summary["runs"]:
         lines.append("  （无）")
     m = summary["messages"]
     lines.append("三、提醒")
     lines.append(
-        f"  新建 {m['created']}，已发送 {m['sent']}，单位通知名单 {m['unit_notices']}，发件箱 {m['outbox']}"
+        f"  新建 {_said(m['created'], dict(Channel.choices))}；已发送 {m['sent']:,}；"
+        f"单位通知名单 {m['unit_notices']:,}；发件箱 {_said(m['outbox'], dict(MessageStatus.choices))}"
     )
     lines.append("四、需要人工处理")
     lines.extend(f"  - {n}" for n in summary["needs_a_person"]) if summary[
