@@ -602,7 +602,9 @@ def test_a_real_run_proposes_the_stop_of_a_death_once(tmp_path: Any, settings: A
     assert action.proposed_by is None and action.state == ActionState.PROPOSED
 
 
-def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(maker: Any, checker: Any) -> None:
+def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(
+    maker: Any, checker: Any
+) -> None:
     """The run's initiator is recorded as its proposals' maker (maker-checker), and such a
     proposal is still the run's: a later run revises it as it revises the scheduler's."""
     dead = RecipientFactory()
