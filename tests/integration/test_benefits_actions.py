@@ -55,8 +55,86 @@ def test_propose_is_audited_and_idempotent_while_live(maker: Any) -> None:
     assert PaymentAction.objects.count() == 1
     assert AuditEvent.objects.filter(action="payment_action.proposed", target_id=str(first.pk)).count() == 1
     assert first.state == ActionState.PROPOSED and first.proposed_by == maker
-    other_month = propose(maker, person=person, month="2026-10")
-    assert other_month.pk != first.pk
+    other_kind = propose(maker, person=person, kind="suspend", month="2026-10")
+    assert other_kind.pk != first.pk
+
+
+@pytest.mark.parametrize("kind", ["stop", "suspend"])
+def test_a_second_manual_stop_or_suspension_in_another_month_is_refused(
+    kind: str, maker: Any, checker: Any
+) -> None:
+    """Rules §8.6: one stop (and one suspension) on its way per person, whatever its month; the
+    refusal names the action in force. Once it is closed, a new one may be proposed."""
+    person = RecipientFactory()
+    first = propose(maker, person=person, kind=kind, month="2026-09")
+    with pytest.raises(BenefitsError, match=f"#{first.pk}（生效月份 2026-09"):
+        propose(checker, person=person, kind=kind, month="2026-08")
+    payment_action_approve(action_id=first.pk, user=checker, now=NOW)
+    with pytest.raises(BenefitsError, match=f"#{first.pk}.*已审批"):
+        propose(checker, person=person, kind=kind, month="2026-10")
+    assert PaymentAction.objects.filter(recipient=person, kind=kind).count() == 1
+    reversal = payment_action_reverse(action_id=first.pk, user=checker, reason="月份有误", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=maker, now=NOW)
+    # Approved but not yet exported: the original is still on its way to the payment system.
+    with pytest.raises(BenefitsError):
+        propose(checker, person=person, kind=kind, month="2026-08")
+
+
+def test_two_paths_stopping_one_death_give_one_stop_and_one_recovery_case(maker: Any, checker: Any) -> None:
+    """A run stops the person from 2026-10; a verification then finds the death a month earlier.
+    Both used to be live and approved: two stops, two recovery cases for one death."""
+    dead = RecipientFactory()
+    run = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
+    by_run = PaymentAction.objects.get(recipient=dead)
+    found = propose(maker, person=dead, month="2026-09", months=3, amount="9000.00", source="verification")
+    assert found.pk == by_run.pk
+    declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
+    assert declined.target_id == str(by_run.pk)
+    assert (declined.after["effective_month"], declined.after["in_force"]) == ("2026-09", by_run.pk)
+    # An overdue task's suspension is no second suspension either.
+    suspend = propose(maker, person=dead, kind="suspend", month="2026-12", months=0, amount="0.00",
+                      source="overdue")  # fmt: skip
+    assert propose(maker, person=dead, kind="suspend", month="2027-01", source="overdue").pk == suspend.pk
+    payment_action_approve(action_id=by_run.pk, user=checker, now=NOW)
+    assert PaymentAction.objects.filter(recipient=dead, kind="stop").count() == 1
+    assert RecoveryCase.objects.filter(action__recipient=dead).count() == 1
+
+
+def test_a_confirmed_stop_blocks_a_second_until_it_is_reversed(
+    maker: Any, checker: Any, settings: Any, tmp_path: Any
+) -> None:
+    settings.DATA_DIR = tmp_path
+    dead = RecipientFactory()
+    stop = propose(maker, person=dead, month="2026-10")
+    _confirm_all(maker, checker, NOW)
+    stop.refresh_from_db()
+    assert stop.state == ActionState.CONFIRMED
+    assert propose(maker, person=dead, month="2026-08", source="verification").pk == stop.pk
+    with pytest.raises(BenefitsError, match=f"#{stop.pk}.*已确认"):
+        propose(maker, person=dead, month="2026-08")
+    reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="死亡日期有误", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    again = propose(maker, person=dead, month="2026-08")
+    assert again.pk not in (stop.pk, reversal.pk) and again.state == ActionState.PROPOSED
+
+
+def test_the_database_allows_one_open_stop_per_person_whatever_the_month(maker: Any) -> None:
+    action = propose(maker)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentAction.objects.create(
+            recipient=action.recipient, unit=action.unit, kind="stop", effective_month="2026-07",
+            source="verification", proposed_at=NOW,
+        )  # fmt: skip
+    # A resume's month moves: two resumes in two months are the table's business, not this rule's.
+    PaymentAction.objects.create(
+        recipient=action.recipient, unit=action.unit, kind="resume", effective_month="2026-07",
+        source="run", proposed_at=NOW,
+    )  # fmt: skip
+    PaymentAction.objects.create(
+        recipient=action.recipient, unit=action.unit, kind="resume", effective_month="2026-08",
+        source="run", proposed_at=NOW,
+    )  # fmt: skip
 
 
 def test_a_closed_proposal_frees_the_slot(maker: Any, checker: Any) -> None:

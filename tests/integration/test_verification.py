@@ -752,6 +752,34 @@ def test_review_resolution_fraud_opens_a_case(review_task: VerificationTask, off
         review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="again", now=LATER)
 
 
+def test_a_death_finding_after_a_runs_stop_is_no_second_stop(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """Rules §8.6: a run proposed the stop from 2026-08; the bureau's finding dates the death in
+    May (stop from 2026-06). One stop, one recovery case; the finding's figures are in the audit."""
+    from zige.benefits.models import PaymentAction, RecoveryCase
+    from zige.benefits.services import payment_action_approve, payment_actions_for_run
+
+    person = review_task.recipient
+    run = Run.objects.create(as_of=AS_OF, status=RunStatus.SUCCEEDED, created_at=NOW)
+    Decision.objects.create(
+        run=run, recipient=person, unit=person.unit, status="stop", reason="death", action="stop",
+        effective_month="2026-08", months=5, amount=Decimal("12500.00"),
+    )  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
+    by_run = PaymentAction.objects.get(recipient=person)
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    assert _actions(person) == [("stop", "2026-08", 5, Decimal("12500.00"), "run")]
+    declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
+    assert (declined.target_id, declined.after["effective_month"]) == (str(by_run.pk), "2026-06")
+    payment_action_approve(
+        action_id=by_run.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN), now=LATER
+    )
+    assert RecoveryCase.objects.filter(action__recipient=person).count() == 1
+
+
 def test_review_alive_resumes_a_suspended_person(review_task: VerificationTask, officer: Any) -> None:
     Recipient.objects.filter(pk=review_task.recipient_id).update(
         benefit_status="suspended", status_since=date(2026, 9, 1)

@@ -49,6 +49,10 @@ class ActionState(models.TextChoices):
 # An action in one of these states counts: it holds its (recipient, kind, month) slot.
 LIVE_STATES = (ActionState.PROPOSED, ActionState.APPROVED, ActionState.EXPORTED, ActionState.CONFIRMED)
 APPROVED_STATES = (ActionState.APPROVED, ActionState.EXPORTED, ActionState.CONFIRMED)
+# A stop or a suspension in one of these states is on its way to the payment system: at most one
+# per person and kind, whatever its month (`one_open_stop_or_suspend_per_person`, rules §8.6).
+OPEN_STATES = (ActionState.PROPOSED, ActionState.APPROVED, ActionState.EXPORTED)
+SINGLE_KINDS = (ActionKind.STOP, ActionKind.SUSPEND)
 
 
 class PaymentAction(models.Model):
@@ -129,6 +133,19 @@ class PaymentAction(models.Model):
                 fields=["recipient", "kind", "effective_month"],
                 condition=Q(state__in=[s.value for s in LIVE_STATES], reverses__isnull=True),
                 name="one_live_action_per_person_kind_month",
+            ),
+            # One stop and one suspension on its way per person, whatever the month: two paths
+            # (a run, a verification, an officer) proposing a stop with different months would
+            # otherwise stop one death twice and open two recovery cases. Resumes move their
+            # month and are covered above; reversals are separate actions (`reverses` set).
+            models.UniqueConstraint(
+                fields=["recipient", "kind"],
+                condition=Q(
+                    kind__in=[k.value for k in SINGLE_KINDS],
+                    state__in=[s.value for s in OPEN_STATES],
+                    reverses__isnull=True,
+                ),
+                name="one_open_stop_or_suspend_per_person",
             ),
             # At most one live reversal of an action.
             models.UniqueConstraint(

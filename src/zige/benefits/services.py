@@ -41,6 +41,8 @@ from zige.audit.services import audit_record
 from zige.benefits.models import (
     APPROVED_STATES,
     LIVE_STATES,
+    OPEN_STATES,
+    SINGLE_KINDS,
     ActionKind,
     ActionSource,
     ActionState,
@@ -202,6 +204,38 @@ def _live_action(*, recipient_id: int, kind: str, effective_month: str) -> Payme
     )
 
 
+def _stop_or_suspend_in_force(*, recipient_id: int, kind: str) -> PaymentAction | None:
+    """The person's stop or suspension that a new one of the same kind would duplicate (rules
+    §8.6): one on its way (proposed, approved, exported; `one_open_stop_or_suspend_per_person`),
+    or — for a stop — a confirmed one of the person's current roster state that no approved
+    reversal undid (as the runs see it, `payment_actions_for_run`)."""
+    if kind not in SINGLE_KINDS:
+        return None
+    rows = PaymentAction.objects.filter(recipient_id=recipient_id, kind=kind, reverses__isnull=True)
+    open_one = rows.filter(state__in=OPEN_STATES).order_by("pk").first()
+    if open_one is not None or kind != ActionKind.STOP:
+        return open_one
+    confirmed = (
+        rows.filter(state=ActionState.CONFIRMED)
+        .exclude(reversals__state__in=APPROVED_STATES)
+        .order_by("-proposed_at", "-pk")
+        .first()
+    )
+    if confirmed is None:
+        return None
+    start = _roster_state_starts({recipient_id}).get(recipient_id, (None, None))
+    return confirmed if _of_current_state(confirmed.proposed_at, start) else None
+
+
+def _describe(action: PaymentAction) -> str:
+    figures = f"生效月份 {action.effective_month}"
+    if action.months is not None:
+        figures += f"，{action.months} 个月"
+    if action.amount is not None:
+        figures += f"，{action.amount:.2f} 元"
+    return f"{ActionKind(action.kind).label} #{action.pk}（{figures}，{ACTION_STATE_ZH[action.state]}）"
+
+
 def payment_action_propose(
     *,
     recipient: Recipient,
@@ -217,7 +251,14 @@ def payment_action_propose(
 ) -> PaymentAction:
     """Propose stop / suspend / resume for a person (docs/rules.md §5). Idempotent: while a
     live action (proposed, approved, exported, confirmed) exists for the same person, kind and
-    month, it is returned and nothing is written. `proposed_by=None` means the system."""
+    month, it is returned and nothing is written. `proposed_by=None` means the system.
+
+    One stop and one suspension per person (rules §8.6, docs/payments.md): while the person has
+    one on its way (proposed, approved, exported) — or a confirmed stop of the current roster
+    state — in another month, a second of the same kind is not created. A person's proposal
+    (source `manual`) is refused with a message naming the action in force; a verification's or
+    an overdue task's is answered with the action in force, and the figures it brought are kept
+    in the audit trail (`payment_action.proposal_declined`) for the officer to compare."""
     if kind not in ActionKind.values:
         raise BenefitsError(f"未知的待遇处理类型 {kind!r}")
     if source not in ActionSource.values or source == ActionSource.REVERSAL:
@@ -235,6 +276,12 @@ def payment_action_propose(
         return existing
     try:
         with transaction.atomic():
+            in_force = _stop_or_suspend_in_force(recipient_id=recipient.pk, kind=kind)
+            if in_force is not None:
+                return _decline(
+                    in_force, recipient=recipient, kind=kind, month=month, months=months, amount=money,
+                    source=source, source_ref=source_ref, proposed_by=proposed_by, now=now,
+                )  # fmt: skip
             action = PaymentAction.objects.create(
                 recipient=recipient, unit_id=recipient.unit_id, kind=kind, effective_month=month, months=months,
                 amount=money, source=source, source_ref=source_ref[:100], note=note, proposed_by=proposed_by,
@@ -245,12 +292,53 @@ def payment_action_propose(
                 target_id=action.pk, after=_action_snapshot(action), at=now,
             )  # fmt: skip
     except IntegrityError:
-        # Another transaction proposed the same action first: it is the one.
+        # Another transaction proposed the same action (or one of the same kind) first: it is the one.
         existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
-        if existing is None:
+        if existing is not None:
+            return existing
+        in_force = _stop_or_suspend_in_force(recipient_id=recipient.pk, kind=kind)
+        if in_force is None:
             raise
-        return existing
+        with transaction.atomic():
+            return _decline(
+                in_force, recipient=recipient, kind=kind, month=month, months=months, amount=money,
+                source=source, source_ref=source_ref, proposed_by=proposed_by, now=now,
+            )  # fmt: skip
     return action
+
+
+def _decline(
+    in_force: PaymentAction,
+    *,
+    recipient: Recipient,
+    kind: str,
+    month: str,
+    months: int | None,
+    amount: Decimal | None,
+    source: str,
+    source_ref: str,
+    proposed_by: Any | None,
+    now: datetime,
+) -> PaymentAction:
+    """A second stop or suspension for a person: refused for a person's proposal, answered with
+    the action in force for a verification's or a task's (audited with the figures it brought)."""
+    label = ActionKind(kind).label
+    if source == ActionSource.MANUAL:
+        raise BenefitsError(
+            f"该人员已有{_describe(in_force)}，同一人只能有一项进行中的{label}；"
+            f"如其月份或金额有误，请先驳回或撤回（已审批的请撤销）后再提出"
+        )
+    audit_record(
+        actor=proposed_by, action="payment_action.proposal_declined", target_type="payment_action",
+        target_id=in_force.pk,
+        after={
+            "recipient": recipient.pk, "kind": kind, "effective_month": month, "months": months,
+            "amount": amount, "source": source, "source_ref": source_ref[:100], "in_force": in_force.pk,
+            "in_force_effective_month": in_force.effective_month, "in_force_state": in_force.state,
+        },
+        at=now,
+    )  # fmt: skip
+    return in_force
 
 
 _Row = TypeVar("_Row", PaymentAction, ExportBatch, RecoveryCase, FraudCase)
