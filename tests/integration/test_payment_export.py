@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from tests.factories import NOW, RecipientFactory, UserFactory, payment_action
@@ -27,7 +30,10 @@ from zige.benefits.services import (
     export_batch_create,
     export_batch_reexport,
     export_batch_void,
+    export_dir,
     export_file_download,
+    export_orphans,
+    export_orphans_sweep,
     payment_action_approve,
     payment_action_reverse,
 )
@@ -329,3 +335,98 @@ def test_reexport_refuses_when_the_kept_lines_no_longer_give_the_recorded_checks
     batch.refresh_from_db()
     assert batch.reexports == 0
     assert not AuditEvent.objects.filter(action="export_batch.reexported").exists()
+
+
+# --- files no batch accounts for (a killed export) -------------------------------------------
+
+
+def _killed_export(officer: Any) -> list[str]:
+    """An export whose process died after renaming its files into place and before the commit:
+    the batch rolled back, and nobody removed the files (no `except` ran in the dead process)."""
+    from zige.benefits import services
+
+    approved(1)
+    batches = ExportBatch.objects.count()
+
+    class Killed(Exception):
+        pass
+
+    with pytest.raises(Killed), transaction.atomic():
+        services._export_batch_create(user=officer, now=NOW, placed=[])
+        raise Killed
+    assert ExportBatch.objects.count() == batches
+    return _files(export_dir())
+
+
+def _age(folder: Path, hours: float) -> None:
+    import os
+    import time
+
+    stamp = time.time() - hours * 3600
+    for path in folder.iterdir():
+        os.utime(path, (stamp, stamp))
+
+
+def test_status_reports_and_sweep_removes_only_files_without_a_batch(officer: Any, data_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from zige.cli import main
+
+    approved(1)
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    kept = sorted(p.name for p in batch_paths(batch).values())
+    orphans = sorted(set(_killed_export(officer)) - set(kept))
+    assert len(orphans) == 4  # csv, xlsx and their .sha256, with full ID numbers
+    folder = export_dir()
+    (folder / ".payments-000077-20261130.csv.0badf00d.tmp").write_bytes(b"half written")
+    (folder / "README.txt").write_text("not an export file", encoding="utf-8")
+    _age(folder, 2)
+    listed = export_orphans(now=timezone.now())
+    assert sorted(o.path.name for o in listed) == sorted(
+        [*orphans, ".payments-000077-20261130.csv.0badf00d.tmp"]
+    )
+    assert not set(kept) & {o.path.name for o in listed}
+
+    runner = CliRunner()
+    status = runner.invoke(main, ["status", "--json"])
+    report = json.loads(status.output)
+    assert status.exit_code == 1
+    assert sorted(Path(p).name for p in report["orphan_export_files"]) == sorted(o.path.name for o in listed)
+    assert any("without a batch" in p and "zige payments sweep" in p for p in report["problems"])
+
+    dry = runner.invoke(main, ["payments", "sweep", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"{len(listed)} file(s) would remove" in dry.output
+    assert len(_files(folder)) == len(kept) + len(listed) + 1
+    assert not AuditEvent.objects.filter(action="export_file.swept").exists()
+
+    done = runner.invoke(main, ["payments", "sweep", "--user", "exporter"])
+    assert done.exit_code == 0, done.output
+    assert _files(folder) == sorted([*kept, "README.txt"])
+    assert hashlib.sha256(batch_paths(batch)["csv"].read_bytes()).hexdigest() == batch.csv_sha256
+    event = AuditEvent.objects.get(action="export_file.swept")
+    assert event.actor == "exporter" and sorted(event.after["removed"]) == sorted(o.path.name for o in listed)
+    again = runner.invoke(main, ["status", "--json"])
+    assert json.loads(again.output)["orphan_export_files"] == []
+
+
+def test_recent_files_and_void_batches_files_are_never_swept(officer: Any, data_dir: Path) -> None:
+    """A file younger than an hour may be an export still committing; a void batch is still a
+    batch: neither is listed nor removed."""
+    orphans = _killed_export(officer)
+    assert export_orphans(now=timezone.now()) == []
+    assert export_orphans_sweep(user=officer, now=timezone.now(), dry_run=False) == []
+    assert _files(export_dir()) == orphans
+    with pytest.raises(BenefitsError, match="小时以前"):
+        export_orphans_sweep(user=officer, now=timezone.now(), dry_run=False, min_age=timedelta(minutes=5))
+    for path in export_dir().iterdir():
+        path.unlink()
+    batch = export_batch_create(user=officer, now=NOW)
+    assert batch is not None
+    export_batch_void(batch_id=batch.pk, user=officer, reason="支付系统退回", now=NOW)
+    _age(export_dir(), 2)
+    assert export_orphans_sweep(user=officer, now=timezone.now(), dry_run=False) == []
+    assert len(_files(export_dir())) == 4
+    with pytest.raises(BenefitsError):
+        export_orphans_sweep(user=UserFactory(role=Role.AUDITOR), now=timezone.now(), dry_run=True)

@@ -89,6 +89,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "export_batch.reexported": "重新导出支付批次",
     "export_batch.confirmed": "确认支付批次",
     "export_batch.voided": "作废支付批次",
+    "export_file.swept": "清理无批次记录的支付导出文件",
     "recovery_case.opened": "追回案件立案",
     "recovery_case.notified": "发出追回通知",
     "recovery_case.payment_recorded": "登记退还款",

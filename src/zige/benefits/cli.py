@@ -1,4 +1,5 @@
-"""`zige payments export`, `zige payments confirm BATCH`, `zige payments reexport BATCH`."""
+"""`zige payments export`, `zige payments confirm BATCH`, `zige payments reexport BATCH`,
+`zige payments sweep [--dry-run]`."""
 
 from __future__ import annotations
 
@@ -90,3 +91,29 @@ def register(main: click.Group) -> None:
         out.print(
             f"batch #{batch.pk} written again, sha256 unchanged (csv {batch.csv_sha256})", highlight=False
         )
+
+    @payments.command(name="sweep")
+    @click.option("--dry-run", is_flag=True, help="only list the files that would be removed")
+    @click.option(
+        "--user", "username", default=None, help="bureau user to record as the one who removed them"
+    )
+    def sweep(dry_run: bool, username: str | None) -> None:
+        """Remove export files no batch accounts for (left by a killed export; full ID numbers),
+        older than an hour. Files of recorded batches are never touched. Audited."""
+        _setup()
+        from django.utils import timezone
+
+        from zige.benefits.services import BenefitsError, export_orphans_sweep
+
+        try:
+            files = export_orphans_sweep(user=_user(username), now=timezone.now(), dry_run=dry_run)
+        except BenefitsError as exc:
+            fail(str(exc))
+        if not files:
+            out.print("no export file without a batch", highlight=False)
+            return
+        verb = "would remove" if dry_run else "removed"
+        for f in files:
+            kind = "temporary" if f.temporary else "no batch"
+            out.print(f"{verb} {f.path}  ({kind}, {f.size:,} bytes)", highlight=False, soft_wrap=True)
+        out.print(f"{len(files)} file(s) {verb}", highlight=False)

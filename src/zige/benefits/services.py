@@ -23,10 +23,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import secrets
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -1079,6 +1080,96 @@ def export_file_download(*, batch_id: int, kind: str, user: Any, ip: str, now: d
             after={"file": path.name}, ip=ip, at=now,
         )  # fmt: skip
     return path
+
+
+# Files an export writes: `payments-<batch>-<yyyymmdd>.<csv|xlsx>[.sha256]`, and their hidden
+# temporary names while being written (`_place_files`).
+_EXPORT_FILE = re.compile(r"^(payments-[0-9]{6,}-[0-9]{8})\.(?:csv|xlsx)(?:\.sha256)?$")
+_EXPORT_TEMP = re.compile(r"^\.payments-[0-9]{6,}-[0-9]{8}\.(?:csv|xlsx)(?:\.sha256)?\.[0-9a-f]+\.tmp$")
+# A file younger than this may belong to an export still committing: never reported nor removed.
+ORPHAN_MIN_AGE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class OrphanFile:
+    path: Path
+    temporary: bool  # a hidden temporary file, not a batch file renamed into place
+    size: int
+    modified: datetime
+
+
+def export_orphans(*, now: datetime, min_age: timedelta = ORPHAN_MIN_AGE) -> list[OrphanFile]:
+    """Files in the export directory (`ZIGE_DATA_DIR/payments/`) that no batch accounts for and
+    that are older than `min_age`: leftover temporary files, and payment files whose stem is no
+    `ExportBatch.file_stem` (a process killed between renaming the files into place and the
+    commit). Files of any recorded batch — void ones included — and files that are not named
+    as an export writes them are never listed."""
+    folder = export_dir()
+    if not folder.is_dir():
+        return []
+    stems = set(ExportBatch.objects.values_list("file_stem", flat=True))
+    found: list[OrphanFile] = []
+    for path in sorted(folder.iterdir()):
+        temporary = bool(_EXPORT_TEMP.match(path.name))
+        final = _EXPORT_FILE.match(path.name)
+        if not temporary and (final is None or final.group(1) in stems):
+            continue
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if not path.is_file() or path.is_symlink():
+            continue
+        modified = datetime.fromtimestamp(info.st_mtime, tz=UTC)
+        if now - modified < min_age:
+            continue
+        found.append(OrphanFile(path=path, temporary=temporary, size=info.st_size, modified=modified))
+    return found
+
+
+def export_orphans_sweep(
+    *, user: Any | None, now: datetime, dry_run: bool, min_age: timedelta = ORPHAN_MIN_AGE
+) -> list[OrphanFile]:
+    """Remove the files `export_orphans` lists (they hold full ID numbers no batch accounts for);
+    with `dry_run`, only list them. Each file is checked again against the batches just before
+    it is removed, so a batch committed meanwhile keeps its files. One audit event
+    (`export_file.swept`) names the files removed and those that could not be. `user=None`: the
+    command line."""
+    if user is not None:
+        _require_bureau(user)
+    if min_age < ORPHAN_MIN_AGE:
+        raise BenefitsError(
+            f"只能清理 {ORPHAN_MIN_AGE.total_seconds() / 3600:g} 小时以前的文件（导出可能仍在进行）"
+        )
+    orphans = export_orphans(now=now, min_age=min_age)
+    if dry_run or not orphans:
+        return orphans
+    removed: list[OrphanFile] = []
+    failed: dict[str, str] = {}
+    with transaction.atomic():
+        stems = set(ExportBatch.objects.select_for_update().values_list("file_stem", flat=True))
+        for orphan in orphans:
+            final = _EXPORT_FILE.match(orphan.path.name)
+            if final is not None and final.group(1) in stems:
+                continue
+            try:
+                orphan.path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                failed[orphan.path.name] = str(exc)
+                continue
+            removed.append(orphan)
+        if removed or failed:
+            audit_record(
+                actor=user, action="export_file.swept", target_type="export_dir", target_id="payments",
+                after={"removed": [o.path.name for o in removed], "failed": failed,
+                       "min_age_s": int(min_age.total_seconds())},
+                at=now,
+            )  # fmt: skip
+    if failed:
+        raise BenefitsError("以下文件未能删除：" + "；".join(f"{k}（{v}）" for k, v in failed.items()))
+    return removed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,6 +159,18 @@ def status(as_json: bool) -> None:
             f"{len(data['stale_imports'])} import(s) still running after {STALE_IMPORT.total_seconds() / 3600:g} h "
             f"({numbers}): interrupted? `zige worker` marks them failed when it starts"
         )
+    # Export files (full ID numbers) that no batch accounts for: a killed `export_batch_create`.
+    from zige.benefits.services import export_orphans
+
+    orphans = export_orphans(now=now)
+    data["orphan_export_files"] = [str(o.path) for o in orphans]
+    if orphans:
+        temporary = sum(1 for o in orphans if o.temporary)
+        names = ", ".join(o.path.name for o in orphans[:5])
+        problems.append(
+            f"{len(orphans)} payment export file(s) without a batch ({temporary} temporary): {names}; "
+            "`zige payments sweep --dry-run` lists them, `zige payments sweep` removes them"
+        )
     counts = data["outbox"]
     lines.append("outbox     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
     if counts.get(MessageStatus.FAILED):
