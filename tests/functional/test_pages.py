@@ -351,9 +351,34 @@ def test_run_pages_dashboard_and_person_page_show_the_payment_actions(world: Wor
     run3 = _stop_run(world, date(2026, 11, 30), 7, "21000.00")
     payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=61))
     third = _html(operator.get(reverse("certification:detail", args=[run3.pk])))
-    assert "本批次未提出或更新待遇处理" in third and "21,000.00" not in third
+    assert "本批次未提出、更新或撤回待遇处理" in third and "21,000.00" not in third
     person = _html(operator.get(reverse("roster:person", args=[world.carol.person_no])))
     assert f"#{action.pk}</a>（已审批）" in person and "6 个月 18,000.00 元" in person
+
+
+def test_run_page_and_dashboard_show_the_proposals_a_run_withdrew(world: World) -> None:
+    """Rules §8.6: a review cleared carol's death record; the next run proposes nothing for her,
+    withdraws the stop still awaiting approval and says so on its page and the dashboard."""
+    from datetime import timedelta
+
+    from zige.benefits.models import ActionState, PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    operator = _client(world.users["operator"])
+    payment_actions_for_run(run_id=world.run.pk, now=NOW)  # carol: stop, 5 months, 15,000.00
+    run2 = Run.objects.create(as_of=date(2026, 10, 31), status="succeeded", created_at=NOW, recipients=1)
+    _decision(run2, world.carol, "eligible", "rail")
+    payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31))
+    assert PaymentAction.objects.get(recipient=world.carol).state == ActionState.WITHDRAWN
+    page = _html(operator.get(reverse("certification:detail", args=[run2.pk])))
+    assert "停发（不再需要，已撤回）" in page and "15,000.00" in page and "新提出" not in page
+    board = _html(operator.get(reverse("reports:dashboard")))
+    assert "停发（不再需要，已撤回）" in board and "15,000.00" in board
+    unit_b = _client(world.users["unit_b"]).get(reverse("reports:dashboard")).context["board"]
+    assert [(a["action"], a["change"], a["n"], a["amount"]) for a in unit_b.actions] == [
+        ("stop", "withdrawn", 1, Decimal("15000.00"))
+    ]
+    assert _client(world.users["unit_a"]).get(reverse("reports:dashboard")).context["board"].actions == []
 
 
 @pytest.mark.parametrize(("role", "button"), [("operator", True), ("unit_a", True), ("auditor", False)])

@@ -473,6 +473,7 @@ def test_a_pending_run_proposal_follows_the_latest_run(checker: Any) -> None:
         "proposed": {},
         "revised": {"resume": {"count": 1, "months": 6, "amount": "18000.00"},
                     "stop": {"count": 1, "months": 3, "amount": "10210.02"}},
+        "withdrawn": {},
     }  # fmt: skip
     run1.refresh_from_db()
     assert run1.summary["payment_actions"]["proposed"]["stop"] == {
@@ -539,6 +540,112 @@ def test_a_back_dated_run_revises_nothing() -> None:
     run3 = _run([(dead, Status.STOP, "stop", "2026-10", 4, "13613.36")], date(2027, 1, 31))
     assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=2)) == 0
     assert PaymentAction.objects.get(recipient=dead).amount == Decimal("13613.36")
+
+
+def test_the_latest_run_withdraws_the_run_proposals_it_no_longer_calls_for(checker: Any) -> None:
+    """Rules §8.6: a suspension proposed for someone the latest run finds eligible, and a stop
+    for someone the latest run proposes nothing for (a review cleared the death record), are
+    withdrawn by that run — audited once, counted in its summary — and can no longer be
+    approved; a proposal the run still calls for stays."""
+    missing, cleared, dead = RecipientFactory(), RecipientFactory(), RecipientFactory()
+    run1 = _run([(missing, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00"),
+                 (cleared, Status.STOP, "stop", "2026-10", 2, "6806.68"),
+                 (dead, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))  # fmt: skip
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 3
+    suspend = PaymentAction.objects.get(recipient=missing)
+    stop = PaymentAction.objects.get(recipient=cleared)
+    run2 = _run([(missing, Status.ELIGIBLE, "", "", None, None),
+                 (cleared, Status.ELIGIBLE, "", "", None, None),
+                 (dead, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 12, 31))  # fmt: skip
+    later = NOW + timedelta(days=31)
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    suspend.refresh_from_db()
+    stop.refresh_from_db()
+    assert (suspend.state, suspend.closed_by_id, suspend.closed_at) == (ActionState.WITHDRAWN, None, later)
+    assert stop.state == ActionState.WITHDRAWN and f"#{run2.pk}" in stop.close_reason
+    assert PaymentAction.objects.get(recipient=dead).state == ActionState.PROPOSED
+    event = AuditEvent.objects.get(action="payment_action.withdrawn_by_run")
+    assert (event.target_type, event.target_id, event.actor) == ("run", str(run2.pk), "")
+    assert event.after["count"] == 2
+    assert {(w["action"], w["kind"], w["effective_month"], w["months"], w["amount"], w["decision"])
+            for w in event.after["withdrawals"]} == {
+        (suspend.pk, "suspend", "2026-10", 2, "6000.00", ""),
+        (stop.pk, "stop", "2026-10", 2, "6806.68", ""),
+    }  # fmt: skip
+    run2.refresh_from_db()
+    assert run2.summary["payment_actions"]["withdrawn"] == {
+        "stop": {"count": 1, "months": 2, "amount": "6806.68"},
+        "suspend": {"count": 1, "months": 2, "amount": "6000.00"},
+    }
+    with pytest.raises(BenefitsError):
+        payment_action_approve(action_id=suspend.pk, user=checker, now=later)
+    # The same run again: nothing more to withdraw, no second event.
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    assert AuditEvent.objects.filter(action="payment_action.withdrawn_by_run").count() == 1
+
+
+def test_a_run_withdraws_a_proposal_of_another_kind_and_proposes_its_own() -> None:
+    """A pending suspension for someone the latest run finds dead: the suspension is withdrawn
+    and the stop proposed, in the same run."""
+    person = RecipientFactory()
+    run1 = _run([(person, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00")], date(2026, 11, 30))
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    run2 = _run([(person, Status.STOP, "stop", "2026-11", 2, "6000.00")], date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 1
+    assert dict(PaymentAction.objects.values_list("kind", "state")) == {
+        "suspend": ActionState.WITHDRAWN, "stop": ActionState.PROPOSED,
+    }  # fmt: skip
+
+
+def test_approved_and_hand_made_proposals_are_never_withdrawn(maker: Any, checker: Any) -> None:
+    """Only the run's proposal still awaiting approval (`pending`) is withdrawn."""
+    approved, by_hand, by_task, pending = (RecipientFactory() for _ in range(4))
+    run1 = _run([(approved, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00"),
+                 (pending, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00")], date(2026, 11, 30))  # fmt: skip
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    waiting = PaymentAction.objects.get(recipient=pending)
+    done = payment_action_approve(
+        action_id=PaymentAction.objects.get(recipient=approved).pk, user=checker, now=NOW
+    )
+    manual = propose(maker, person=by_hand, kind="suspend", month="2026-10", months=2, amount="6000.00")
+    task = propose(maker, person=by_task, kind="stop", month="2026-10", source="verification")
+    run2 = _run([(p, Status.ELIGIBLE, "", "", None, None) for p in (approved, by_hand, by_task, pending)],
+                date(2026, 12, 31))  # fmt: skip
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    states = dict(PaymentAction.objects.values_list("pk", "state"))
+    assert states == {done.pk: ActionState.APPROVED, manual.pk: ActionState.PROPOSED,
+                      task.pk: ActionState.PROPOSED, waiting.pk: ActionState.WITHDRAWN}  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.withdrawn_by_run")
+    assert [w["action"] for w in event.after["withdrawals"]] == [waiting.pk]
+
+
+def test_a_back_dated_run_withdraws_nothing() -> None:
+    person = RecipientFactory()
+    run2 = _run([(person, Status.SUSPEND, "suspend", "2026-11", 2, "6000.00")], date(2026, 12, 31))
+    payment_actions_for_run(run_id=run2.pk, now=NOW)
+    earlier = _run([(person, Status.ELIGIBLE, "", "", None, None)], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=earlier.pk, now=NOW + timedelta(days=1)) == 0
+    assert PaymentAction.objects.get(recipient=person).state == ActionState.PROPOSED
+    assert not AuditEvent.objects.filter(action="payment_action.withdrawn_by_run").exists()
+    # The latest run that finds the person eligible does withdraw it.
+    run3 = _run([(person, Status.ELIGIBLE, "", "", None, None)], date(2027, 1, 31))
+    payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=2))
+    assert PaymentAction.objects.get(recipient=person).state == ActionState.WITHDRAWN
+
+
+def test_a_withdrawn_run_proposal_does_not_keep_a_later_run_from_proposing_again() -> None:
+    """Withdrawn by a run, then called for again (the person missing once more, the same month):
+    the later run proposes it anew."""
+    person = RecipientFactory()
+    run1 = _run([(person, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00")], date(2026, 11, 30))
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    run2 = _run([(person, Status.ELIGIBLE, "", "", None, None)], date(2026, 12, 31))
+    payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31))
+    run3 = _run([(person, Status.SUSPEND, "suspend", "2026-10", 4, "12000.00")], date(2027, 1, 31))
+    assert payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=62)) == 1
+    assert sorted(PaymentAction.objects.values_list("state", "run_id", "months")) == sorted([
+        (ActionState.WITHDRAWN, run1.pk, 2), (ActionState.PROPOSED, run3.pk, 4),
+    ])  # fmt: skip
 
 
 def _confirm_all(maker: Any, checker: Any, at: Any) -> None:

@@ -546,7 +546,12 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     date, so the first run's figure would be too little by approval time). Approved, exported and
     confirmed actions are never edited, and neither are proposals of a person or a task. One audit
     event per run (`payment_action.revised_by_run`) lists each revision with its figures before
-    and after. What the run proposed and revised, by kind, is kept in `run.summary`
+    and after. A run's proposal still awaiting approval that the latest run no longer calls for
+    at all — the person's decision in this run has no action of that kind (a suspension for
+    someone now eligible, a stop whose death record a review cleared) — is withdrawn by the run
+    (`_withdraw_stale_run_proposals`, one `payment_action.withdrawn_by_run` event per run); a
+    withdrawn proposal holds no slot, so a later run that calls for it again proposes it anew.
+    What the run proposed, revised and withdrew, by kind, is kept in `run.summary`
     (`payment_actions`) for the run page and the dashboard.
 
     Maker-checker: the officer who started the run (`Run.created_by`) is the maker of its
@@ -556,13 +561,18 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     proposals have no proposer (the system) and any officer approves them."""
     from zige.certification.models import Decision, Run, RunStatus
 
+    # A back-dated run (another succeeded run has a later as-of date) revises and withdraws
+    # nothing: the proposals still awaiting approval follow the latest as-of date.
+    this = Run.objects.filter(pk=run_id).values_list("as_of", flat=True).first()
+    latest = this is not None and not Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=this).exists()
+    withdrawn = _withdraw_stale_run_proposals(run_id=run_id, now=now) if latest else []
     decisions = list(
         Decision.objects.filter(run_id=run_id)
         .exclude(action="")
         .values_list("recipient_id", "unit_id", "action", "effective_month", "months", "amount")
     )
     if not decisions:
-        _record_run_actions(run_id, proposed=[], revised=[], run_model=Run)
+        _record_run_actions(run_id, proposed=[], revised=[], withdrawn=withdrawn, run_model=Run)
         return 0
     run = Run.objects.select_related("created_by").get(pk=run_id)
     maker = run.created_by
@@ -589,10 +599,6 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             for k, state, at in live.get(rid, ())
         )
 
-    # A back-dated run (another succeeded run has a later as-of date) revises nothing: the
-    # figures follow the latest as-of date.
-    this = Run.objects.filter(pk=run_id).values_list("as_of", flat=True).first()
-    latest = this is not None and not Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=this).exists()
     revised = (
         _revise_run_proposals(run_id=run_id, decisions=decisions, people=people, taken=taken, now=now)
         if latest
@@ -620,7 +626,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
         and not blocked(rid, kind)
     ]
     if not new:
-        _record_run_actions(run_id, proposed=[], revised=revised, run_model=Run)
+        _record_run_actions(run_id, proposed=[], revised=revised, withdrawn=withdrawn, run_model=Run)
         return 0
     created = PaymentAction.objects.bulk_create(new, batch_size=2000)
     ids = [a.pk for a in created if a.pk is not None]
@@ -639,7 +645,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
                "proposed_by": maker.username if maker is not None else None},
         at=now,
     )  # fmt: skip
-    _record_run_actions(run_id, proposed=created, revised=revised, run_model=Run)
+    _record_run_actions(run_id, proposed=created, revised=revised, withdrawn=withdrawn, run_model=Run)
     return len(created)
 
 
@@ -699,6 +705,60 @@ def _revise_run_proposals(
     return revised
 
 
+def _withdraw_stale_run_proposals(*, run_id: int, now: datetime) -> list[PaymentAction]:
+    """Withdraw each still-proposed run proposal that this run no longer calls for (rules §8.6).
+
+    A run decides everyone on the roll, and a decision without a payment action is stored with
+    an empty `action`: a proposal is stale when its person has a decision in this run whose action
+    is not the proposal's kind (none at all, or another one). A person this run did not decide is
+    left alone. Only a proposal from a run (`source=run`, not a reversal) in state `proposed`;
+    approved, exported and confirmed actions, and proposals of a person or a task, are never
+    touched. The rows are locked first, as for revisions: a checker approving at the same moment
+    waits for the run, or has approved first and the row is no longer proposed. A system
+    transition (no actor), audited once for the run with each action and its figures."""
+    from zige.certification.models import Decision
+    from zige.feeds.store import in_lists
+
+    pending = list(
+        PaymentAction.objects.select_for_update()
+        .filter(state=ActionState.PROPOSED, source=ActionSource.RUN, reverses__isnull=True)
+        .order_by("pk")
+    )
+    if not pending:
+        return []
+    calls: dict[int, str] = {}
+    for chunk in in_lists(sorted({a.recipient_id for a in pending})):
+        calls.update(
+            Decision.objects.filter(run_id=run_id, recipient_id__in=chunk).values_list(
+                "recipient_id", "action"
+            )
+        )
+    stale = [a for a in pending if a.recipient_id in calls and calls[a.recipient_id] != a.kind]
+    if not stale:
+        return []
+    reason = f"认证批次 #{run_id} 不再需要该处理，系统撤回"
+    withdrawals: list[dict[str, Any]] = []
+    for action in stale:
+        _check(ACTION_TRANSITIONS, action.state, ActionState.WITHDRAWN, ACTION_STATE_ZH)
+        action.state = ActionState.WITHDRAWN
+        action.closed_by = None
+        action.closed_at = now
+        action.close_reason = reason
+        withdrawals.append({
+            "action": action.pk, "recipient": action.recipient_id, "kind": action.kind, "run": action.run_id,
+            "effective_month": action.effective_month, "months": action.months, "amount": action.amount,
+            "decision": calls[action.recipient_id],
+        })  # fmt: skip
+    PaymentAction.objects.bulk_update(
+        stale, ["state", "closed_by", "closed_at", "close_reason"], batch_size=2000
+    )
+    audit_record(
+        actor=None, action="payment_action.withdrawn_by_run", target_type="run", target_id=run_id,
+        after={"count": len(stale), "withdrawals": withdrawals}, at=now,
+    )  # fmt: skip
+    return stale
+
+
 def _action_totals(actions: list[PaymentAction]) -> dict[str, dict[str, Any]]:
     totals: dict[str, dict[str, Any]] = {}
     for a in actions:
@@ -710,15 +770,25 @@ def _action_totals(actions: list[PaymentAction]) -> dict[str, dict[str, Any]]:
 
 
 def _record_run_actions(
-    run_id: int, *, proposed: list[PaymentAction], revised: list[PaymentAction], run_model: Any
+    run_id: int,
+    *,
+    proposed: list[PaymentAction],
+    revised: list[PaymentAction],
+    withdrawn: list[PaymentAction],
+    run_model: Any,
 ) -> None:
-    """Keep in the run's summary what it proposed and revised, by kind (count, months, amount as
-    the run left them): the run page and the dashboard show these, not the decisions' figures."""
+    """Keep in the run's summary what it proposed, revised and withdrew, by kind (count, months,
+    amount as the run left them): the run page and the dashboard show these, not the decisions'
+    figures."""
     run = run_model.objects.filter(pk=run_id).only("summary").first()
     if run is None:
         return
     summary = dict(run.summary or {})
-    summary[RUN_ACTIONS_KEY] = {"proposed": _action_totals(proposed), "revised": _action_totals(revised)}
+    summary[RUN_ACTIONS_KEY] = {
+        "proposed": _action_totals(proposed),
+        "revised": _action_totals(revised),
+        "withdrawn": _action_totals(withdrawn),
+    }
     run_model.objects.filter(pk=run_id).update(summary=summary)
 
 

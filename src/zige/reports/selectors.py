@@ -138,22 +138,26 @@ def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
     return board
 
 
+# What a run did to the payment actions, in the order the pages list them (rules §8.6).
+RUN_ACTION_CHANGES = ("proposed", "revised", "withdrawn")
+
+
 def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
     """What a run did to the payment actions (rules §8.6), by kind: the proposals it made
-    (`change` "proposed") and the proposals awaiting approval it revised to its figures
-    ("revised") — not the decisions' computed figures, which include people whose action was
+    (`change` "proposed"), the proposals awaiting approval it revised to its figures
+    ("revised") and those it withdrew because it no longer calls for them ("withdrawn") — not the decisions' computed figures, which include people whose action was
     proposed by an earlier run or already paid. Each row: action, change, n, months, amount.
 
     Bureau staff read what the run recorded in its summary; a unit's rows (and a run from before
     the summary kept them) are read from the payment actions the run proposed and the revisions
-    its audit event lists, in the user's scope."""
+    and withdrawals its audit events list, in the user's scope."""
     from zige.benefits.models import ActionSource, PaymentAction
     from zige.benefits.services import RUN_ACTIONS_KEY
 
     kept = (run.summary or {}).get(RUN_ACTIONS_KEY)
     totals: dict[tuple[str, str], dict[str, Any]] = {}
     if _sees_everything(user) and isinstance(kept, dict):
-        for change in ("proposed", "revised"):
+        for change in RUN_ACTION_CHANGES:
             for kind, t in (kept.get(change) or {}).items():
                 totals[(kind, change)] = {"n": int(t.get("count", 0)), "months": int(t.get("months", 0)),
                                           "amount": Decimal(str(t.get("amount") or 0))}  # fmt: skip
@@ -186,9 +190,29 @@ def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
                 t["n"] += 1
                 t["months"] += r["after"].get("months") or 0
                 t["amount"] += Decimal(str(r["after"].get("amount") or 0))
+        withdrawals = [
+            w
+            for event in AuditEvent.objects.filter(
+                action="payment_action.withdrawn_by_run", target_type="run", target_id=str(run.pk)
+            )
+            for w in (event.after or {}).get("withdrawals", [])
+        ]
+        visible = set(
+            scope_recipients(
+                Recipient.objects.filter(pk__in={w["recipient"] for w in withdrawals}), user
+            ).values_list("pk", flat=True)
+        )
+        for w in withdrawals:
+            if w["recipient"] in visible:
+                t = totals.setdefault((w["kind"], "withdrawn"), {"n": 0, "months": 0, "amount": Decimal("0")})
+                t["n"] += 1
+                t["months"] += w.get("months") or 0
+                t["amount"] += Decimal(str(w.get("amount") or 0))
     return [
         {"action": kind, "change": change, **t}
-        for (kind, change), t in sorted(totals.items(), key=lambda kv: (kv[0][0], kv[0][1] != "proposed"))
+        for (kind, change), t in sorted(
+            totals.items(), key=lambda kv: (kv[0][0], RUN_ACTION_CHANGES.index(kv[0][1]))
+        )
     ]
 
 
