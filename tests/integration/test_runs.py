@@ -365,7 +365,8 @@ def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: py
     run = run_submit(as_of=AS_OF, user=None, now=NOW, enqueue=False)
     run = run_execute(run_id=run.pk, now=NOW)
     assert run.status == RunStatus.FAILED
-    assert "RuntimeError" in run.message and "out of memory" not in run.message
+    assert "RuntimeError" in run.message and "out of memory" not in run.message and "/" not in run.message
+    assert (run.failure_code, run.detail) == ("unknown", "RuntimeError: out of memory")
     assert not Decision.objects.exists() and not run.imports.exists()
     assert not store.run_decisions_file(run.pk).exists()
     assert AuditEvent.objects.filter(action="run.failed", target_id=str(run.pk)).exists()
@@ -582,7 +583,8 @@ def test_work_interrupted_by_a_dead_worker_is_marked_failed_and_can_be_redone(tm
         stuck.status == ImportStatus.FAILED and "中断" in stuck.message and stuck.finished_at == worker_start
     )
     assert stuck.failure_code == "interrupted" and "interrupted" in stuck.detail and "/" not in stuck.message
-    assert run.status == RunStatus.FAILED and "interrupted" in run.message
+    assert run.status == RunStatus.FAILED and "中断" in run.message and "/" not in run.message
+    assert run.failure_code == "interrupted" and "interrupted" in run.detail
     assert not half_written.exists()
     assert Run.objects.get(pk=other.pk).status == RunStatus.RUNNING
     assert Run.objects.get(pk=queued.pk).status == RunStatus.QUEUED

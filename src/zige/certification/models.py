@@ -54,7 +54,9 @@ class Run(models.Model):
     recipients = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)
-    message = models.TextField(blank=True)
+    message = models.TextField(blank=True)  # Chinese, for the pages (a failure's: zige.feeds.failures)
+    failure_code = models.CharField(max_length=32, blank=True)  # zige.feeds.failures.RUN_FAILURE_ZH
+    detail = models.TextField(blank=True)  # English, for support staff (技术详情)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)

@@ -44,6 +44,7 @@ from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
 from zige.engine.sql import fast_id_sql, id18_sql, quote
 from zige.feeds import store
+from zige.feeds.failures import RUN_INTERRUPTED, run_failure_for
 from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
 from zige.roster.models import Unit
 
@@ -143,7 +144,16 @@ def _claim(run: Run, *, now: datetime) -> bool:
     transaction. False, with nothing changed, when it is not queued: another worker (a retried
     task, a second worker, the CLI) has it or had it."""
     with transaction.atomic():
-        if not _move(run.pk, RunStatus.QUEUED, RunStatus.RUNNING, started_at=now, progress=0, message=""):
+        if not _move(
+            run.pk,
+            RunStatus.QUEUED,
+            RunStatus.RUNNING,
+            started_at=now,
+            progress=0,
+            message="",
+            failure_code="",
+            detail="",
+        ):
             return False
         audit_record(
             actor=run.created_by, action="run.started", target_type="run", target_id=run.pk, at=now,
@@ -197,12 +207,6 @@ def _apply_retention(*, now: datetime) -> None:
         logger.warning("run %s keeps its decisions in the database: %s", refused.run_id, refused.reason)
 
 
-INTERRUPTED_MESSAGE = (
-    "认证运行被中断（处理进程已终止），未保存任何结果；请重新发起运行。"
-    " / The run was interrupted (its worker process ended); no result was stored: start it again."
-)
-
-
 def runs_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     """Mark `failed` every run still `running` that a task worker started before
     `started_before` (see `feeds.services.imports_mark_interrupted`). A run stores its decisions
@@ -213,8 +217,9 @@ def runs_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
     for run in stuck.order_by("pk"):
         with transaction.atomic():
             if not _move(
-                run.pk, RunStatus.RUNNING, RunStatus.FAILED, message=INTERRUPTED_MESSAGE, finished_at=now
-            ):
+                run.pk, RunStatus.RUNNING, RunStatus.FAILED, message=RUN_INTERRUPTED.message,
+                failure_code=RUN_INTERRUPTED.code, detail=RUN_INTERRUPTED.detail, finished_at=now,
+            ):  # fmt: skip
                 continue
             audit_record(
                 actor=None, action="run.interrupted", target_type="run", target_id=run.pk, at=now,
@@ -228,16 +233,17 @@ def runs_mark_interrupted(*, now: datetime, started_before: datetime) -> int:
 
 def _record_failure(run: Run, exc: Exception, *, now: datetime) -> None:
     logger.exception("run %s (as of %s) failed", run.pk, run.as_of)
-    message = (
-        f"认证运行失败：内部错误（{type(exc).__name__}），详见服务器日志。"
-        f" / The run failed: internal error ({type(exc).__name__}); see the server log."
-    )
+    failure = run_failure_for(exc)  # code, Chinese message, English detail (zige.feeds.failures)
     with transaction.atomic():
-        if not _move(run.pk, RunStatus.RUNNING, RunStatus.FAILED, message=message, finished_at=now):
+        if not _move(
+            run.pk, RunStatus.RUNNING, RunStatus.FAILED, message=failure.message,
+            failure_code=failure.code, detail=failure.detail, finished_at=now,
+        ):  # fmt: skip
             return  # finished after all (the error came after the commit), or taken over
         audit_record(
             actor=run.created_by, action="run.failed", target_type="run", target_id=run.pk, at=now,
-            after={"as_of": run.as_of.isoformat(), "message": message},
+            after={"as_of": run.as_of.isoformat(), "failure_code": failure.code, "message": failure.message,
+                   "detail": failure.detail},
         )  # fmt: skip
 
 
@@ -580,6 +586,7 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
             if not _move(
                 run.pk, RunStatus.RUNNING, RunStatus.SUCCEEDED, previous=previous, inputs_fingerprint=fingerprint,
                 summary=summary, recipients=written, changed=changed, progress=100, finished_at=finished, message="",
+                failure_code="", detail="",
             ):  # fmt: skip
                 raise RuntimeError(f"run {run.pk} is no longer running")  # locked above: not expected
             audit_record(

@@ -12,6 +12,10 @@ The one place where a whole-file import failure gets its Chinese text. Every fai
   file, or the exception's type and text. It is shown under 技术详情, kept in the audit row and
   the server log, and is what the command line prints.
 
+A certification run's failures (`Run.failure_code`, `Run.message`, `Run.detail`) are told here
+too (`RUN_FAILURE_ZH`, `run_failure_for`, `RUN_INTERRUPTED`): the same system failures, in a
+run's words, plus `store_busy` (the evidence store held by a compaction or upgrade).
+
 An exception nobody foresaw gets `unknown`: a Chinese message naming its type, its text as the
 detail. Nothing here raises: a failure is always recorded, whatever it was.
 """
@@ -28,7 +32,7 @@ import duckdb
 from django.db import OperationalError
 
 from zige.engine.readers import ReadError
-from zige.engine.store import StoreLayoutError
+from zige.engine.store import StoreBusy, StoreLayoutError
 
 UNKNOWN = "unknown"
 # The text of a detail is cut here (an exception's text may be long: a DuckDB error quotes SQL).
@@ -63,6 +67,18 @@ FAILURE_ZH: dict[str, str] = {
     # Failed before failures had codes (migration feeds 0003): the English text is the detail.
     "legacy": "导入失败（该记录早于失败原因的中文说明，原因见技术详情）。",
     UNKNOWN: "发生内部错误（{error_type}），本次导入未写入任何数据；请将技术详情提供给系统管理员。",
+}
+# Code -> the officer's message for a failed certification run (`run_failure_for`).
+RUN_FAILURE_ZH: dict[str, str] = {
+    "interrupted": "认证运行被中断（处理进程已终止），未保存任何结果；请重新发起运行。",
+    "store_busy": "证据库正被其他任务（整理或升级）占用，本次认证未保存任何结果；请稍后重新发起运行。",
+    "store_layout": "证据库中有旧格式的数据，须由系统管理员升级证据库（zige store upgrade）后才能运行认证；本次认证未保存任何结果。",
+    "out_of_memory": "服务器内存不足，本次认证未保存任何结果；请联系系统管理员。",
+    "disk_full": "服务器磁盘空间不足，本次认证未保存任何结果；请联系系统管理员。",
+    "database_busy": "数据库正忙（另一项导入或认证正在写入），等待超时；本次认证未保存任何结果，请稍后重新发起运行。",
+    # Failed before run failures had codes (migration certification 0004): the English text is the detail.
+    "legacy": "认证运行失败（该记录早于失败原因的中文说明，原因见技术详情）。",
+    UNKNOWN: "认证运行发生内部错误（{error_type}），未保存任何结果；请将技术详情提供给系统管理员。",
 }
 _SQLITE_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}  # extended codes keep these in the low byte
 # lock_not_available (lock_timeout), deadlock_detected, serialization_failure
@@ -124,6 +140,13 @@ INTERRUPTED = ImportFailure(
 )
 
 
+RUN_INTERRUPTED = ImportFailure(
+    "interrupted",
+    RUN_FAILURE_ZH["interrupted"],
+    "The run was interrupted (its worker process ended); no result was stored: start it again.",
+)
+
+
 def _database_busy(exc: BaseException) -> bool:
     """A write that waited for another's lock and gave up (SQLite: busy or locked; PostgreSQL:
     a lock timeout, a deadlock, a serialization failure). Django's `OperationalError` carries
@@ -168,6 +191,25 @@ def failure_for(exc: BaseException, *, file_name: str) -> ImportFailure:
     return ImportFailure(
         code, failure_message(code, {"file": file_name, "error_type": error_type}), _cut(detail)
     )
+
+
+def _store_busy(exc: BaseException) -> bool:
+    """The evidence store held by another: a compaction or key upgrade (`StoreBusy`), or a DuckDB
+    file another process holds locked."""
+    if isinstance(exc, StoreBusy):
+        return True
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def run_failure_for(exc: BaseException) -> ImportFailure:
+    """The failure `exc` means for a certification run: its code, Chinese message and English
+    detail (the exception's type and text). Never raises."""
+    code = "store_busy" if _store_busy(exc) else _system_code(exc)
+    error_type = type(exc).__name__
+    text = str(exc)
+    detail = f"{error_type}: {text}" if text else error_type
+    template = RUN_FAILURE_ZH.get(code, RUN_FAILURE_ZH[UNKNOWN])
+    return ImportFailure(code, template.format_map(_Facts({"error_type": error_type})), _cut(detail))
 
 
 def is_file_problem(exc: BaseException) -> bool:

@@ -76,6 +76,7 @@ class Dashboard:
     units: list[dict[str, Any]] = field(default_factory=list)  # unit_no, name, total, pending, review
     trend: list[dict[str, Any]] = field(default_factory=list)  # run, as_of, counts by status
     remind: int = 0
+    failed_run: Run | None = None  # the latest finished run, when it failed (after `run`)
 
 
 def _sees_everything(user: Any) -> bool:
@@ -95,9 +96,11 @@ def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashbo
     operator's counts are aggregated from their unit's decisions.
     """
     run = latest_run()
+    failed = _failed_latest()
     if run is None:
-        return Dashboard(run=None)
+        return Dashboard(run=None, failed_run=failed)
     board = run_counts(run, user, top_units=top_units)
+    board.failed_run = failed
     runs = list(
         Run.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of", "-finished_at", "-pk")[:trend_runs]
     )
@@ -117,6 +120,17 @@ def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashbo
         counts.update(archive.status_counts(archived, unit_scope(user)))
     board.trend = [{"run": r, "as_of": r.as_of, "counts": counts.get(r.pk, {})} for r in runs]
     return board
+
+
+def _failed_latest() -> Run | None:
+    """The latest finished run when it failed (so after the latest succeeded one, which the
+    dashboard shows): its Chinese message and collapsed detail are shown above the counts."""
+    last = (
+        Run.objects.filter(status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED], finished_at__isnull=False)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    return last if last is not None and last.status == RunStatus.FAILED else None
 
 
 def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
