@@ -124,7 +124,7 @@ def register(main: click.Group) -> None:
         with progress_bar(f"run as of {as_of.isoformat()}") as report:
             run = run_execute(run_id=run.pk, now=timezone.now(), progress=report)
         if run.status != RunStatus.SUCCEEDED:
-            fail(f"run #{run.pk} failed: {run.message}", code=1)
+            fail(f"run #{run.pk} failed: {run.detail or run.message}", code=1)
         status = run.summary.get("status", {})  # JSON keys come back in any order on PostgreSQL
         counts = ", ".join(f"{code} {status.get(code, 0):,}" for code in Status.values)
         previous = run.previous_id

@@ -173,3 +173,20 @@ def test_old_run_failure_messages_are_split_and_put_back() -> None:
     assert Run.objects.filter(pk=ok.pk).values_list("failure_code", "message").get() == ("", "")
     migration.backward(apps, None)
     assert [Run.objects.get(pk=r.pk).message for r in runs] == messages
+
+
+def test_zige_run_prints_the_english_detail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line, like `zige import`, says what failed in English (the detail)."""
+    from click.testing import CliRunner
+
+    from zige.cli import main
+
+    monkeypatch.setattr("zige.cli_records._setup", lambda: None)
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("manifest vanished")
+
+    monkeypatch.setattr("zige.certification.services._fingerprint", boom)
+    result = CliRunner().invoke(main, ["run", "--as-of", "2026-11-30"])
+    assert result.exit_code == 1
+    assert "failed: RuntimeError: manifest vanished" in result.output and "认证" not in result.output
