@@ -177,6 +177,8 @@ def demo(
     from zige.demo import generate_province
 
     as_of = as_of or today()
+    if as_of > today():  # the system of record runs as of today or earlier (run_submit)
+        fail(f"--as-of {as_of.isoformat()} is after today ({today().isoformat()}, China Standard Time)")
 
     with err.status(f"generating a province of {recipients:,} recipients …"):
         province = generate_province(work_dir / "input", recipients=recipients, as_of=as_of, seed=seed)

@@ -118,9 +118,12 @@ def register(main: click.Group) -> None:
         from django.utils import timezone
 
         from zige.certification.models import RunStatus, Status
-        from zige.certification.services import run_execute, run_submit
+        from zige.certification.services import RunRefused, run_execute, run_submit
 
-        run = run_submit(as_of=as_of, user=None, now=timezone.now(), enqueue=False)
+        try:
+            run = run_submit(as_of=as_of, user=None, now=timezone.now(), enqueue=False)
+        except RunRefused as exc:
+            fail(f"{exc} / the as-of date {as_of.isoformat()} is after today (China Standard Time)", code=2)
         with progress_bar(f"run as of {as_of.isoformat()}") as report:
             run = run_execute(run_id=run.pk, now=timezone.now(), progress=report)
         if run.status != RunStatus.SUCCEEDED:

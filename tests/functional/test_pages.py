@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -744,3 +744,18 @@ def test_dashboard_work_queue_counts_what_waits_for_each_role(world: World) -> N
     assert bureau["疑点核查待处理"] == 1
     assert bureau["核实任务已逾期"] == 1
     assert (bureau["待遇处理待审批"], bureau["已审批待导出"]) == (1, 1)
+
+
+def test_a_run_dated_after_today_is_refused_on_the_page(world: World) -> None:
+    """The date picker stops at today, and a later date posted anyway starts no run."""
+    from django.utils import timezone
+
+    client = _client(world.users["operator"])
+    today = timezone.localdate()
+    html = _html(client.get(reverse("certification:list")))
+    assert f'max="{today.isoformat()}"' in html
+    runs = Run.objects.count()
+    later = today + timedelta(days=1)
+    response = client.post(reverse("certification:start"), {"as_of": later.isoformat()}, follow=True)
+    assert f"比对基准日 {later:%Y-%m-%d} 晚于今天" in _html(response)
+    assert Run.objects.count() == runs

@@ -289,8 +289,9 @@ def test_the_next_run_refuses_to_compare_with_an_archived_run_without_its_copy(h
     Run.objects.filter(pk=latest.pk).update(decisions_pruned_at=PRUNED_AT)  # as if archived by hand
     Decision.objects.filter(run=latest).delete()
     store.run_decisions_file(latest.pk).unlink()
-    run = certification_services.run_submit(as_of=date(2026, 12, 31), user=None, now=PRUNED_AT, enqueue=False)
-    run = certification_services.run_execute(run_id=run.pk, now=PRUNED_AT)
+    at = datetime(2026, 12, 31, 20, tzinfo=UTC)  # a run is never dated after the day it starts
+    run = certification_services.run_submit(as_of=date(2026, 12, 31), user=None, now=at, enqueue=False)
+    run = certification_services.run_execute(run_id=run.pk, now=at)
     assert run.status == RunStatus.FAILED and not DecisionChange.objects.filter(run=run).exists()
 
 

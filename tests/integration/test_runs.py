@@ -164,7 +164,8 @@ def test_a_run_decides_exactly_as_zige_certify_and_is_reproducible(province: tup
     copy = pq.read_table(store.run_decisions_file(second.pk))
     assert copy.num_rows == second.recipients
     # Another as-of date is another fingerprint.
-    assert do_run(as_of=date(2026, 12, 31)).inputs_fingerprint != first.inputs_fingerprint
+    later = do_run(as_of=date(2026, 12, 31), now=datetime(2026, 12, 31, 9, tzinfo=UTC))
+    assert later.inputs_fingerprint != first.inputs_fingerprint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,3 +622,18 @@ def test_the_worker_marks_interrupted_work_when_it_starts(
     assert started == ["db_worker"]
     expected = RunStatus.FAILED if recover == "1" else RunStatus.RUNNING
     assert Run.objects.get(pk=run.pk).status == expected
+
+
+def test_a_run_is_never_dated_after_the_day_it_is_started() -> None:
+    """A run's decisions are real (its proposals count the months paid up to its as-of date, its
+    reminders go out): a run dated after today (China Standard Time) would stop and recover
+    months not yet paid. Refused before anything is written; today itself is accepted, by the
+    local date (09:00 UTC on 11-30 is 17:00 in Shanghai; 17:00 UTC is already 12-01 there)."""
+    from zige.certification.services import RunRefused
+
+    with pytest.raises(RunRefused, match="比对基准日 2026-12-01 晚于今天（2026-11-30）"):
+        run_submit(as_of=date(2026, 12, 1), user=None, now=NOW, enqueue=False)
+    assert not Run.objects.exists()
+    assert not AuditEvent.objects.filter(action="run.submitted").exists()
+    evening = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
+    assert run_submit(as_of=date(2026, 12, 1), user=None, now=evening, enqueue=False).as_of == date(2026, 12, 1)

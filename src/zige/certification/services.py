@@ -68,11 +68,25 @@ _DECISION_COLUMNS = archive.COPY_COLUMNS
 # Submitting
 
 
+class RunRefused(ValueError):
+    """A run that cannot be started as asked; the message is for the officer (Chinese)."""
+
+
 def run_submit(*, as_of: date, user: User | None, now: datetime, enqueue: bool = True) -> Run:
     """Record a run as of `as_of` and queue it (on commit); `enqueue=False` leaves the work to
-    the caller (the CLI runs `run_execute` inline)."""
+    the caller (the CLI runs `run_execute` inline).
+
+    `as_of` may not be after the day the run is started (China Standard Time, the local date of
+    `now`): a run's decisions are real — its proposals count the months paid up to `as_of`, its
+    reminders go out, the latest run revises and withdraws proposals — so a run dated in the
+    future would stop and recover months not yet paid (docs/rules.md §8.6)."""
     if user is not None and not can_operate(user):
         raise PermissionDenied("only bureau staff start certification runs")
+    today = timezone.localdate(now)
+    if as_of > today:
+        raise RunRefused(
+            f"比对基准日 {as_of:%Y-%m-%d} 晚于今天（{today:%Y-%m-%d}）：认证批次只能按今天或以前的日期比对"
+        )
     with transaction.atomic():
         run = Run.objects.create(as_of=as_of, status=RunStatus.QUEUED, created_by=user, created_at=now)
         audit_record(

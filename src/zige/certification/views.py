@@ -17,7 +17,7 @@ from zige.certification import archive
 from zige.certification.forms import RunForm
 from zige.certification.models import Run, RunStatus
 from zige.certification.selectors import run_get
-from zige.certification.services import run_submit
+from zige.certification.services import RunRefused, run_submit
 from zige.reports import selectors
 from zige.reports.pages import operator_required, paginate, param, records_view
 
@@ -28,7 +28,8 @@ FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)
 def runs(request: HttpRequest) -> HttpResponse:
     status = param(request, "status", tuple(s.value for s in RunStatus))
     page = paginate(request, selectors.runs_list(status=status))
-    form = RunForm(initial={"as_of": timezone.localdate()})
+    today = timezone.localdate()
+    form = RunForm(initial={"as_of": today}, today=today)
     return render(
         request,
         "certification/runs.html",
@@ -46,11 +47,15 @@ def runs(request: HttpRequest) -> HttpResponse:
 @operator_required
 @require_POST
 def start(request: HttpRequest) -> HttpResponse:
-    form = RunForm(request.POST)
+    form = RunForm(request.POST, today=timezone.localdate())
     if not form.is_valid():
         messages.error(request, "请填写正确的比对基准日（YYYY-MM-DD）")
         return redirect("certification:list")
-    run = run_submit(as_of=form.cleaned_data["as_of"], user=cast(User, request.user), now=timezone.now())
+    try:
+        run = run_submit(as_of=form.cleaned_data["as_of"], user=cast(User, request.user), now=timezone.now())
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("certification:list")
     messages.success(request, f"已提交认证批次：比对基准日 {run.as_of:%Y-%m-%d}")
     return redirect("certification:detail", pk=run.pk)
 
