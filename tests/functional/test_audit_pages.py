@@ -110,3 +110,50 @@ def test_bureau_admin_may_browse_and_operators_may_not(client: Client) -> None:
     client.force_login(UserFactory(role=Role.BUREAU_OPERATOR))
     assert client.get(reverse("audit:browse")).status_code == 403
     assert client.post(reverse("audit:export")).status_code == 403
+
+
+def test_before_and_after_cells_wrap_by_words_not_by_characters(client: Client, auditor: User) -> None:
+    from pathlib import Path
+
+    audit_record(action="import.started", target_type="import", target_id="7", before={"status": "queued"}, at=DAY1)
+    html = client.get(reverse("audit:browse")).content.decode()
+    rows = html.count('<code class="muted action-code">')
+    assert rows >= 1 and html.count('<td class="audit-change">') == 2 * rows  # each row's before and after
+    css = (Path(__file__).resolve().parents[2] / "src/zige/web/static/css/zige.css").read_text(encoding="utf-8")
+    rule = re.search(r"\.audit-kv dd \{([^}]*)\}", css)
+    assert rule is not None and "break-all" not in rule.group(1)  # break-all let a cell shrink to one character
+    change = re.search(r"\.table--audit td\.audit-change \{([^}]*)\}", css)
+    assert change is not None and "min-width" in change.group(1)
+
+
+def test_import_and_run_states_kinds_and_failure_codes_read_in_chinese(client: Client, auditor: User) -> None:
+    audit_record(action="import.started", target_type="import", target_id="7",
+                 before={"status": "queued"}, after={"status": "running", "kind": "rail", "file_name": "rail.csv"}, at=DAY1)  # fmt: skip
+    audit_record(action="import.failed", target_type="import", target_id="8",
+                 after={"kind": "rail", "file_name": "r.csv", "code": "missing_columns"}, at=DAY1)  # fmt: skip
+    audit_record(action="run.started", target_type="run", target_id="3", before={"status": "queued"}, at=DAY1)
+    html = client.get(reverse("audit:browse")).content.decode()
+    assert "<dt>状态</dt><dd>排队中</dd>" in html and "<dt>状态</dt><dd>导入中</dd>" in html
+    assert "<dd>queued</dd>" not in html and "<dd>running</dd>" not in html
+    assert "<dt>类型</dt><dd>铁路出行</dd>" in html and "<dd>rail</dd>" not in html
+    assert "<dt>代码</dt><dd>表头缺少必填列</dd>" in html and "<dd>missing_columns</dd>" not in html
+
+
+def test_a_run_s_payment_actions_read_as_counts_ids_and_rows(client: Client, auditor: User) -> None:
+    audit_record(action="payment_action.proposed_by_run", target_type="run", target_id="5",
+                 after={"count": 1, "kinds": {"stop": 1}, "actions": [186], "proposed_by": "op1"}, at=DAY1)  # fmt: skip
+    audit_record(action="payment_action.revised_by_run", target_type="run", target_id="5", after={"count": 1, "revisions": [
+        {"action": 12, "recipient": 23, "kind": "stop",
+         "before": {"effective_month": "2026-03", "months": 3, "amount": "10210.02"},
+         "after": {"effective_month": "2026-04", "months": 4, "amount": "13613.36"}}]}, at=DAY1)  # fmt: skip
+    audit_record(action="payment_action.withdrawn_by_run", target_type="run", target_id="6", after={"count": 1, "withdrawals": [
+        {"action": 13, "recipient": 24, "kind": "suspend", "run": 5, "effective_month": "2026-03",
+         "months": None, "amount": None, "decision": ""}]}, at=DAY1)  # fmt: skip
+    html = client.get(reverse("audit:browse")).content.decode()
+    assert "<dt>类型</dt><dd>停发 1</dd>" in html and "<dt>待遇处理</dt><dd>#186</dd>" in html
+    assert "<dt>提出人</dt><dd>op1</dd>" in html and "<dt>proposed_by</dt>" not in html
+    assert "<dt>调整</dt><dd>待遇处理 #12：停发，2026-03 起 3 个月 10,210.02 元 → 2026-04 起 4 个月 13,613.36 元</dd>" in html
+    assert "<dt>撤回</dt><dd>待遇处理 #13：暂停发放，2026-03 起，认证批次 #5，认证结论 无需处理</dd>" in html
+    shown = re.sub(r'<details class="audit-raw">.*?</details>', "", html, flags=re.S)
+    assert "recipient" not in shown and "revisions" not in shown and "withdrawals" not in shown
+    assert "&quot;recipient&quot;: 23" in html  # the raw record keeps it, folded

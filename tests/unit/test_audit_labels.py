@@ -121,3 +121,45 @@ def test_a_label_is_chinese(code: str) -> None:
     label = KNOWN_ACTIONS[code]
     assert label and not any("a" <= ch.lower() <= "z" for ch in label.replace("API", "").replace("CSV", ""))
     assert action_label(code) == label
+
+
+def test_status_values_of_imports_runs_messages_and_tasks_are_translated() -> None:
+    from zige.audit.display import fields
+    from zige.certification.models import RunStatus
+    from zige.feeds.models import ImportStatus
+    from zige.notifications.models import MessageStatus
+    from zige.verification.models import TaskStatus
+
+    for target, choices in (("import", ImportStatus), ("run", RunStatus), ("run_messages", MessageStatus),
+                            ("unit_deadline_messages", MessageStatus), ("run_tasks", TaskStatus)):  # fmt: skip
+        for value, label in choices.choices:
+            assert fields({"status": value}, target) == [("状态", label)], (target, value)
+
+
+def test_every_failure_code_has_a_short_chinese_name() -> None:
+    from zige.audit.display import FAILURE_SHORT_ZH, fields
+    from zige.feeds.failures import FAILURE_ZH, RUN_FAILURE_ZH
+
+    assert set(FAILURE_ZH) | set(RUN_FAILURE_ZH) <= set(FAILURE_SHORT_ZH)
+    assert fields({"code": "binary"}, "import") == [("代码", "含二进制内容，不是文本 CSV")]
+    assert fields({"failure_code": "store_busy"}, "run") == [("失败代码", "证据库被占用")]
+
+
+def test_generic_values_counts_ids_and_records() -> None:
+    from zige.audit.display import fields
+
+    assert fields({"kind": "rail"}, "import") == [("类型", "铁路出行")]
+    assert fields({"kinds": {"stop": 2, "suspend": 1}}, "run") == [("类型", "停发 2，暂停发放 1")]
+    assert fields({"actions": [1, 2]}, "run") == [("待遇处理", "#1、#2")]
+    assert fields({"actions": list(range(1, 31))}, "run") == [
+        ("待遇处理", "#1、#2、#3、#4、#5、#6、#7、#8、#9、#10 等，共 30 项")
+    ]
+    declined = fields(
+        {"recipient": 23, "kind": "stop", "effective_month": "2026-03", "source": "verification",
+         "in_force": 11, "in_force_state": "approved"}, "payment_action",
+    )  # fmt: skip
+    assert ("类型", "停发") in declined and ("来源", "单位核实") in declined
+    assert ("进行中的待遇处理", "#11") in declined and ("进行中的待遇处理状态", "已审批") in declined
+    assert all(name.isascii() is False for name, _ in declined)
+    rows = fields({"items": [{"task": 4, "kind": "review"}] * 25}, "run")[0][1].split("\n")
+    assert rows[0] == "核实任务 #4：疑点核查" and rows[-1] == "……共 25 项" and len(rows) == 21

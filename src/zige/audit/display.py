@@ -4,6 +4,7 @@ names. The stored JSON stays as it is (the hash chain covers it); the page shows
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # Audit `target_type` -> what the object is.
@@ -114,7 +115,7 @@ FIELD_ZH: dict[str, str] = {
     "size": "大小（字节）",
     "skipped": "跳过",
     "source": "来源",
-    "source_ref": "来源",
+    "source_ref": "来源记录",
     "state": "状态",
     "status": "状态",
     "task": "核实任务",
@@ -127,20 +128,99 @@ FIELD_ZH: dict[str, str] = {
     "visit": "走访",
     "visited_on": "走访日期",
     "why": "原因",
+    "effective_month": "起始月份",
+    "in_force": "进行中的待遇处理",
+    "in_force_effective_month": "进行中的待遇处理起始月份",
+    "in_force_state": "进行中的待遇处理状态",
+    "decision": "认证结论",
+    "revisions": "调整",
+    "withdrawals": "撤回",
+    "proposed_by": "提出人",
+    "failure_code": "失败代码",
+    "started_at": "开始时间",
+    "inputs_fingerprint": "输入指纹",
+    "run": "认证批次",
+    "before": "调整前",
+    "after": "调整后",
 }
+
+
+# A failure code (`zige.feeds.failures`: an import's `code`, a run's `failure_code`) -> a short
+# Chinese name; the full message is in the record's `message`.
+FAILURE_SHORT_ZH: dict[str, str] = {
+    "no_such_file": "文件已不在服务器上",
+    "unsupported_type": "文件类型不受支持",
+    "binary": "含二进制内容，不是文本 CSV",
+    "bad_bom": "文件编码标记与内容不符",
+    "undecodable": "文字编码无法识别",
+    "no_header": "找不到表头",
+    "missing_columns": "表头缺少必填列",
+    "bad_csv": "无法按 CSV 格式读取",
+    "bad_excel": "不是可以读取的 Excel 工作簿",
+    "bad_parquet": "不是可以读取的 Parquet 文件",
+    "column_not_text": "列无法转换为文本",
+    "unknown_kind": "未知的数据类型",
+    "kind_from_name": "无法从文件名识别数据类型",
+    "too_large": "文件过大",
+    "duplicate": "重复文件",
+    "interrupted": "处理被中断",
+    "database_busy": "数据库正忙",
+    "store_busy": "证据库被占用",
+    "store_layout": "证据库须升级",
+    "disk_full": "磁盘空间不足",
+    "out_of_memory": "内存不足",
+    "legacy": "早期失败记录",
+    "unknown": "内部错误",
+}
+
+# Keys whose value is the id of another object: shown as `#id` (the first names a record).
+ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of")
+# Keys not shown in a record of a list (internal ids; the raw record keeps them).
+HIDDEN_IN_RECORDS = frozenset({"recipient"})
+# The figures of a payment action, shown together as one phrase.
+FIGURES = ("effective_month", "months", "amount")
+LIST_LIMIT = 10  # ids shown of a long list
+RECORD_LIMIT = 20  # records shown of a long list
+TEXT_LIMIT = 300
 
 
 def _status_labels(target_type: str) -> dict[str, str]:
     """The Chinese names of the `state` / `status` values of a target of this type."""
     from zige.benefits.models import ActionState, BatchState, FraudStatus, RecoveryStatus
+    from zige.certification.models import RunStatus
+    from zige.feeds.models import ImportStatus, SuggestionStatus
+    from zige.notifications.models import InboxStatus, JobStatus, MessageStatus
     from zige.verification.models import TaskStatus
 
     choices: dict[str, Any] = {
         "payment_action": ActionState, "export_batch": BatchState, "fraud_case": FraudStatus,
-        "recovery_case": RecoveryStatus, "verification_task": TaskStatus,
+        "recovery_case": RecoveryStatus, "benefits.RecoveryCase": RecoveryStatus,
+        "verification_task": TaskStatus, "import": ImportStatus, "run": RunStatus,
+        "inbox_file": InboxStatus, "job": JobStatus, "suggested_match": SuggestionStatus,
+        "run_messages": MessageStatus, "unit_deadline_messages": MessageStatus,
+        "run_tasks": TaskStatus,
     }  # fmt: skip
     found = choices.get(target_type)
     return dict(found.choices) if found is not None else {}
+
+
+def _value_labels() -> dict[str, dict[str, str]]:
+    """Key -> the Chinese names of its code values, whatever the target."""
+    from zige.benefits.models import ActionKind, ActionSource, ActionState
+    from zige.engine.labels import ACTION_ZH, KIND_ZH
+
+    from zige.verification.models import TaskKind
+
+    kinds = {**KIND_ZH, **dict(TaskKind.choices), **dict(ActionKind.choices)}
+    return {
+        "kind": kinds, "kinds": kinds, "code": FAILURE_SHORT_ZH, "failure_code": FAILURE_SHORT_ZH,
+        "source": dict(ActionSource.choices), "in_force_state": dict(ActionState.choices),
+        "decision": {**ACTION_ZH, "": "无需处理"},
+    }  # fmt: skip
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
 def _shown(value: Any) -> str:
@@ -149,24 +229,110 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+        return _cut(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return _cut(str(value))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _money(value: Any) -> str:
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _figures(data: dict[str, Any]) -> str:
+    """A payment action's month, months and amount as one phrase: `2026-03 起 3 个月 10,210.02 元`."""
+    parts = []
+    if data.get("effective_month"):
+        parts.append(f"{data['effective_month']} 起")
+    if data.get("months") is not None:
+        parts.append(f"{data['months']} 个月")
+    if data.get("amount") is not None:
+        parts.append(f"{_money(data['amount'])} 元")
+    return " ".join(parts) or "—"
+
+
+class _Shower:
+    def __init__(self, target_type: str) -> None:
+        self.states = _status_labels(target_type)
+        self.labels = _value_labels()
+
+    def code(self, key: str, value: Any) -> str | None:
+        """A code value's Chinese name, or None if the key has none for it."""
+        if key in ("state", "status") and isinstance(value, str):
+            return self.states.get(value)
+        if isinstance(value, str) and key in self.labels:
+            return self.labels[key].get(value)
+        return None
+
+    def value(self, key: str, item: Any) -> str:
+        named = self.code(key, item)
+        if named is not None:
+            return named
+        if key in ID_KEYS and _is_count(item):
+            return f"#{item}"
+        if isinstance(item, list) and item and all(_is_count(x) for x in item):
+            return self.ids(item)
+        if isinstance(item, list) and item and all(isinstance(x, dict) for x in item):
+            return self.records(item)
+        if isinstance(item, dict) and item and all(_is_count(x) for x in item.values()):
+            return self.counts(key, item)
+        return _shown(item)
+
+    @staticmethod
+    def ids(items: list[int]) -> str:
+        shown = "、".join(f"#{x}" for x in items[:LIST_LIMIT])
+        return shown if len(items) <= LIST_LIMIT else f"{shown} 等，共 {len(items)} 项"
+
+    def counts(self, key: str, counts: dict[str, int]) -> str:
+        """Counts by kind (or by any code): `停发 1，暂停发放 2`."""
+        names = self.labels.get(key, {})
+        return "，".join(f"{names.get(k, FIELD_ZH.get(k, k))} {n}" for k, n in counts.items())
+
+    def records(self, items: list[dict[str, Any]]) -> str:
+        lines = [self.record(x) for x in items[:RECORD_LIMIT]]
+        if len(items) > RECORD_LIMIT:
+            lines.append(f"……共 {len(items)} 项")
+        return "\n".join(lines)
+
+    def record(self, data: dict[str, Any]) -> str:
+        """One record of a list as a readable line: `待遇处理 #12：停发，3 个月 10,210.02 元 → …`."""
+        head = ""
+        parts: list[str] = []
+        rest = {k: v for k, v in data.items() if k not in HIDDEN_IN_RECORDS}
+        for key in ID_KEYS:
+            if key in rest and _is_count(rest[key]) and not head:
+                head = f"{FIELD_ZH.get(key, key)} #{rest.pop(key)}"
+        if "kind" in rest:
+            parts.append(self.value("kind", rest.pop("kind")))
+        if isinstance(rest.get("before"), dict) and isinstance(rest.get("after"), dict):
+            parts.append(f"{self.nested(rest.pop('before'))} → {self.nested(rest.pop('after'))}")
+        if any(k in rest for k in FIGURES):
+            parts.append(_figures(rest))
+            rest = {k: v for k, v in rest.items() if k not in FIGURES}
+        parts += [f"{FIELD_ZH.get(k, k)} {self.value(k, v)}" for k, v in rest.items()]
+        body = "，".join(parts)
+        return f"{head}：{body}" if head and body else head or body
+
+    def nested(self, data: dict[str, Any]) -> str:
+        if any(k in data for k in FIGURES):
+            others = {k: v for k, v in data.items() if k not in FIGURES}
+            return "，".join([_figures(data), *(f"{FIELD_ZH.get(k, k)} {self.value(k, v)}" for k, v in others.items())])
+        return "，".join(f"{FIELD_ZH.get(k, k)} {self.value(k, v)}" for k, v in data.items())
 
 
 def fields(value: Any, target_type: str = "") -> list[tuple[str, str]]:
     """A stored before/after as (Chinese name, value) pairs; a key without a name stays as it is.
-    A value that is not an object (rare) is one pair with an empty name."""
+    Code values (states, kinds, failure codes) read under their Chinese names; a list of ids as
+    `#1、#2`, counts by kind as `停发 1`, a list of records one readable line each. A value that
+    is not an object (rare) is one pair with an empty name."""
     if value is None or value == {}:
         return []
     if not isinstance(value, dict):
         return [("", _shown(value))]
-    states = _status_labels(target_type)
-    pairs: list[tuple[str, str]] = []
-    for key, item in value.items():
-        shown = (
-            states.get(item, _shown(item))
-            if key in ("state", "status") and isinstance(item, str)
-            else _shown(item)
-        )
-        pairs.append((FIELD_ZH.get(str(key), str(key)), shown))
-    return pairs
+    shower = _Shower(target_type)
+    return [(FIELD_ZH.get(str(key), str(key)), shower.value(str(key), item)) for key, item in value.items()]
