@@ -115,13 +115,17 @@ def test_bureau_admin_may_browse_and_operators_may_not(client: Client) -> None:
 def test_before_and_after_cells_wrap_by_words_not_by_characters(client: Client, auditor: User) -> None:
     from pathlib import Path
 
-    audit_record(action="import.started", target_type="import", target_id="7", before={"status": "queued"}, at=DAY1)
+    audit_record(
+        action="import.started", target_type="import", target_id="7", before={"status": "queued"}, at=DAY1
+    )
     html = client.get(reverse("audit:browse")).content.decode()
     rows = html.count('<code class="muted action-code">')
     assert rows >= 1 and html.count('<td class="audit-change">') == 2 * rows  # each row's before and after
-    css = (Path(__file__).resolve().parents[2] / "src/zige/web/static/css/zige.css").read_text(encoding="utf-8")
+    css_file = Path(__file__).resolve().parents[2] / "src/zige/web/static/css/zige.css"
+    css = css_file.read_text(encoding="utf-8")
     rule = re.search(r"\.audit-kv dd \{([^}]*)\}", css)
-    assert rule is not None and "break-all" not in rule.group(1)  # break-all let a cell shrink to one character
+    # break-all let a cell shrink to one character a line
+    assert rule is not None and "break-all" not in rule.group(1)
     change = re.search(r"\.table--audit td\.audit-change \{([^}]*)\}", css)
     assert change is not None and "min-width" in change.group(1)
 
@@ -152,7 +156,10 @@ def test_a_run_s_payment_actions_read_as_counts_ids_and_rows(client: Client, aud
     html = client.get(reverse("audit:browse")).content.decode()
     assert "<dt>类型</dt><dd>停发 1</dd>" in html and "<dt>待遇处理</dt><dd>#186</dd>" in html
     assert "<dt>提出人</dt><dd>op1</dd>" in html and "<dt>proposed_by</dt>" not in html
-    assert "<dt>调整</dt><dd>待遇处理 #12：停发，2026-03 起 3 个月 10,210.02 元 → 2026-04 起 4 个月 13,613.36 元</dd>" in html
+    assert (
+        "<dt>调整</dt><dd>待遇处理 #12：停发，2026-03 起 3 个月 10,210.02 元 → 2026-04 起 4 个月 13,613.36 元</dd>"
+        in html
+    )
     assert "<dt>撤回</dt><dd>待遇处理 #13：暂停发放，2026-03 起，认证批次 #5，认证结论 无需处理</dd>" in html
     shown = re.sub(r'<details class="audit-raw">.*?</details>', "", html, flags=re.S)
     assert "recipient" not in shown and "revisions" not in shown and "withdrawals" not in shown

@@ -208,7 +208,6 @@ def _value_labels() -> dict[str, dict[str, str]]:
     """Key -> the Chinese names of its code values, whatever the target."""
     from zige.benefits.models import ActionKind, ActionSource, ActionState
     from zige.engine.labels import ACTION_ZH, KIND_ZH
-
     from zige.verification.models import TaskKind
 
     kinds = {**KIND_ZH, **dict(TaskKind.choices), **dict(ActionKind.choices)}
@@ -321,7 +320,9 @@ class _Shower:
     def nested(self, data: dict[str, Any]) -> str:
         if any(k in data for k in FIGURES):
             others = {k: v for k, v in data.items() if k not in FIGURES}
-            return "，".join([_figures(data), *(f"{FIELD_ZH.get(k, k)} {self.value(k, v)}" for k, v in others.items())])
+            return "，".join(
+                [_figures(data), *(f"{FIELD_ZH.get(k, k)} {self.value(k, v)}" for k, v in others.items())]
+            )
         return "，".join(f"{FIELD_ZH.get(k, k)} {self.value(k, v)}" for k, v in data.items())
 
 
