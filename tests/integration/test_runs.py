@@ -636,4 +636,5 @@ def test_a_run_is_never_dated_after_the_day_it_is_started() -> None:
     assert not Run.objects.exists()
     assert not AuditEvent.objects.filter(action="run.submitted").exists()
     evening = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
-    assert run_submit(as_of=date(2026, 12, 1), user=None, now=evening, enqueue=False).as_of == date(2026, 12, 1)
+    run = run_submit(as_of=date(2026, 12, 1), user=None, now=evening, enqueue=False)
+    assert run.as_of == date(2026, 12, 1)
