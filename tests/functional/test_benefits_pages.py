@@ -415,3 +415,17 @@ def test_an_amount_too_large_is_refused_with_a_message_not_a_server_error(wang: 
         page = response.content.decode()
         assert "超出允许范围" in page or "应大于" in page, url
     assert FraudCase.objects.count() == 1
+
+
+def test_a_run_proposal_names_its_run_once(wang: Any) -> None:
+    """来源 read "认证批次 认证批次 #3": the source's label, then the run's link with the same words."""
+    from zige.benefits.models import PaymentAction
+    from zige.certification.models import Run
+
+    run = Run.objects.create(as_of=timezone.localdate(), status="succeeded", created_at=timezone.now())
+    action = payment_action(RecipientFactory())
+    PaymentAction.objects.filter(pk=action.pk).update(source="run", source_ref=f"run:{run.pk}", run=run)  # type: ignore[attr-defined]
+    page = as_user(wang).get(reverse("benefits:action", args=[action.pk])).content.decode()  # type: ignore[attr-defined]
+    source = page[page.index('data-testid="source"') :]
+    source = source[: source.index("</dd>")]
+    assert source.count("认证批次") == 1 and f"认证批次 #{run.pk}</a>" in source
