@@ -184,50 +184,41 @@ def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
         ):
             totals[(row["kind"], "proposed")] = {"n": row["n"], "months": row["months"],
                                                  "amount": row["amount"] or Decimal("0")}  # fmt: skip
-        from zige.audit.models import AuditEvent
-
-        revisions = [
-            r
-            for event in AuditEvent.objects.filter(
-                action="payment_action.revised_by_run", target_type="run", target_id=str(run.pk)
-            )
-            for r in (event.after or {}).get("revisions", [])
-        ]
-        visible = set(
-            scope_recipients(
-                Recipient.objects.filter(pk__in={r["recipient"] for r in revisions}), user
-            ).values_list("pk", flat=True)
-        )
-        for r in revisions:
-            if r["recipient"] in visible:
-                t = totals.setdefault((r["kind"], "revised"), {"n": 0, "months": 0, "amount": Decimal("0")})
+        # A revision's figures are its `after`; a withdrawal's are the record itself.
+        for change, action, key in (
+            ("revised", "payment_action.revised_by_run", "revisions"),
+            ("withdrawn", "payment_action.withdrawn_by_run", "withdrawals"),
+        ):
+            for r in _run_audit_records(run, action=action, key=key, user=user):
+                figures = r["after"] if change == "revised" else r
+                t = totals.setdefault((r["kind"], change), {"n": 0, "months": 0, "amount": Decimal("0")})
                 t["n"] += 1
-                t["months"] += r["after"].get("months") or 0
-                t["amount"] += Decimal(str(r["after"].get("amount") or 0))
-        withdrawals = [
-            w
-            for event in AuditEvent.objects.filter(
-                action="payment_action.withdrawn_by_run", target_type="run", target_id=str(run.pk)
-            )
-            for w in (event.after or {}).get("withdrawals", [])
-        ]
-        visible = set(
-            scope_recipients(
-                Recipient.objects.filter(pk__in={w["recipient"] for w in withdrawals}), user
-            ).values_list("pk", flat=True)
-        )
-        for w in withdrawals:
-            if w["recipient"] in visible:
-                t = totals.setdefault((w["kind"], "withdrawn"), {"n": 0, "months": 0, "amount": Decimal("0")})
-                t["n"] += 1
-                t["months"] += w.get("months") or 0
-                t["amount"] += Decimal(str(w.get("amount") or 0))
+                t["months"] += figures.get("months") or 0
+                t["amount"] += Decimal(str(figures.get("amount") or 0))
     return [
         {"action": kind, "change": change, **t}
         for (kind, change), t in sorted(
             totals.items(), key=lambda kv: (kv[0][0], RUN_ACTION_CHANGES.index(kv[0][1]))
         )
     ]
+
+
+def _run_audit_records(run: Run, *, action: str, key: str, user: Any) -> list[dict[str, Any]]:
+    """The records (each naming its `recipient`) that the run's `action` audit events list under
+    `key`, of the people in the user's scope."""
+    from zige.audit.models import AuditEvent
+
+    records = [
+        r
+        for event in AuditEvent.objects.filter(action=action, target_type="run", target_id=str(run.pk))
+        for r in (event.after or {}).get(key, [])
+    ]
+    visible = set(
+        scope_recipients(
+            Recipient.objects.filter(pk__in={r["recipient"] for r in records}), user
+        ).values_list("pk", flat=True)
+    )
+    return [r for r in records if r["recipient"] in visible]
 
 
 def _fill_from_summary(board: Dashboard, run: Run, top_units: int) -> None:
