@@ -97,11 +97,17 @@ class _Facts(dict[str, Any]):
         return "？"  # a template field the raising code did not give: never an error page
 
 
-def failure_message(code: str, params: Mapping[str, Any]) -> str:
+def failure_message(code: str, params: Mapping[str, Any], *, table: Mapping[str, str] = FAILURE_ZH) -> str:
     """The Chinese message of a failure code with its facts (`unknown`'s for a code not in
-    `FAILURE_ZH`)."""
-    template = FAILURE_ZH.get(code, FAILURE_ZH[UNKNOWN])
+    `table`: an import's, or a run's `RUN_FAILURE_ZH`)."""
+    template = table.get(code, table[UNKNOWN])
     return template.format_map(_Facts(params))
+
+
+def _exception_detail(exc: BaseException) -> str:
+    """The English detail of an exception nobody raised for the officer: its type and text."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _cut(text: str) -> str:
@@ -185,12 +191,8 @@ def failure_for(exc: BaseException, *, file_name: str) -> ImportFailure:
     if isinstance(exc, ImportRefused):
         return ImportFailure(exc.code, exc.message, _cut(exc.detail))
     code = _system_code(exc)
-    error_type = type(exc).__name__
-    text = str(exc)
-    detail = f"{error_type}: {text}" if text else error_type
-    return ImportFailure(
-        code, failure_message(code, {"file": file_name, "error_type": error_type}), _cut(detail)
-    )
+    params = {"file": file_name, "error_type": type(exc).__name__}
+    return ImportFailure(code, failure_message(code, params), _cut(_exception_detail(exc)))
 
 
 def _store_busy(exc: BaseException) -> bool:
@@ -205,11 +207,8 @@ def run_failure_for(exc: BaseException) -> ImportFailure:
     """The failure `exc` means for a certification run: its code, Chinese message and English
     detail (the exception's type and text). Never raises."""
     code = "store_busy" if _store_busy(exc) else _system_code(exc)
-    error_type = type(exc).__name__
-    text = str(exc)
-    detail = f"{error_type}: {text}" if text else error_type
-    template = RUN_FAILURE_ZH.get(code, RUN_FAILURE_ZH[UNKNOWN])
-    return ImportFailure(code, template.format_map(_Facts({"error_type": error_type})), _cut(detail))
+    message = failure_message(code, {"error_type": type(exc).__name__}, table=RUN_FAILURE_ZH)
+    return ImportFailure(code, message, _cut(_exception_detail(exc)))
 
 
 def is_file_problem(exc: BaseException) -> bool:
