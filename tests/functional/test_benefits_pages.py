@@ -68,7 +68,7 @@ def test_propose_on_the_page_and_the_proposer_cannot_approve(wang: Any, li: Any)
     assert action.proposed_by == wang and action.source == "manual"
     page = client.get(reverse("benefits:action", args=[action.pk])).content.decode()
     assert "您是提出人" in page and "disabled" in page
-    assert "张*丰" in page and "张三丰" not in page  # masked name
+    assert "张三丰" in page and "张*丰" not in page  # the name in full, as on the person page
     client.post(reverse("benefits:action_approve", args=[action.pk]), follow=True)
     action.refresh_from_db()
     assert action.state == ActionState.PROPOSED
@@ -429,3 +429,36 @@ def test_a_run_proposal_names_its_run_once(wang: Any) -> None:
     source = page[page.index('data-testid="source"') :]
     source = source[: source.index("</dd>")]
     assert source.count("认证批次") == 1 and f"认证批次 #{run.pk}</a>" in source
+
+
+def test_every_payment_page_shows_the_name_as_the_person_page_does(wang: Any) -> None:
+    """Names were masked (张*丰) on 待遇处理 but in full on the person and task pages: the officer
+    approving a stop must see whose pension it is. Names are shown in full to every role that sees
+    the person (an auditor too); ID numbers stay masked."""
+    person = RecipientFactory(name="张三丰", id_number="140105195001011234")
+    recovery: Any = recovery_case(person)
+    RecoveryCase.objects.filter(pk=recovery.pk).update(debtor_name="张小丰")
+    fraud: Any = fraud_case(person)
+    Blacklist.objects.create(
+        subject_type="person", person_name="张三丰", person_id_number=person.id_number, reason="冒领",
+        since=timezone.localdate(), by=wang, created_at=timezone.now(),
+    )  # fmt: skip
+    as_user(wang).post(reverse("benefits:batch_create"))
+    pages = [
+        reverse("benefits:actions"),
+        reverse("benefits:action", args=[recovery.action_id]),
+        reverse("benefits:batch", args=[ExportBatch.objects.get().pk]),
+        reverse("benefits:recoveries"),
+        reverse("benefits:recovery", args=[recovery.pk]),
+        reverse("benefits:frauds"),
+        reverse("benefits:fraud", args=[fraud.pk]),
+        reverse("benefits:blacklist"),
+    ]
+    for user in (wang, UserFactory(role=Role.AUDITOR)):
+        client = as_user(user)
+        for url in pages:
+            page = client.get(url).content.decode()
+            assert "张三丰" in page and "张*丰" not in page, url
+            assert "140105195001011234" not in page, url
+    recoveries = as_user(wang).get(reverse("benefits:recoveries")).content.decode()
+    assert "张小丰" in recoveries  # the debtor too

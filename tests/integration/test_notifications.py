@@ -647,10 +647,12 @@ def test_person_page_history_and_unit_notice_list(tmp_path: Path, client: Client
     assert reverse("notifications:unit_notices", kwargs={"unit_no": "U1"}) in unit_page
     notices = client.get(reverse("notifications:unit_notices", kwargs={"unit_no": "U1"})).content.decode()
     assert "单位通知名单" in notices and "P002" in notices and "P001" not in notices
+    assert "王小2明" in notices  # the name in full, as on the person page
     csv_body = b"".join(
         client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": "U1"})).streaming_content
     )
     assert "P002" in csv_body.decode("utf-8-sig") and "P001" not in csv_body.decode("utf-8-sig")
+    assert ",王小2明," in csv_body.decode("utf-8-sig")
     overview = client.get(reverse("notifications:overview"))
     assert overview.status_code == 200
     other = UnitOperatorFactory(unit=UnitFactory())

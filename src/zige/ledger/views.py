@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from zige.accounts.access import role_required
-from zige.accounts.masking import mask_name
 from zige.accounts.models import Role
 from zige.ledger import selectors, services
 from zige.ledger.config import current
@@ -114,9 +113,7 @@ def not_visited_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
             labels = "、".join(Group(g).label for g in GROUPS if getattr(p, g))
             last_visit = getattr(p, "last_visit", None)
             last = last_visit.isoformat() if last_visit else ""
-            yield writer.writerow(
-                [formula_safe(v) for v in (p.person_no, mask_name(p.name), labels, last, p.address)]
-            )
+            yield writer.writerow([formula_safe(v) for v in (p.person_no, p.name, labels, last, p.address)])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="not-visited-{unit.unit_no}-{as_of:%Y%m%d}.csv"'

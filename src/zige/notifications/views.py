@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from zige.accounts.masking import mask_name
 from zige.accounts.scoping import scope_units
 from zige.notifications import selectors
 from zige.notifications.config import current
@@ -87,7 +86,7 @@ def unit_notices_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
             if person is None:  # a unit's own SMS (unit_deadline) is never on the notice list
                 continue
             yield writer.writerow(
-                [formula_safe(person.person_no), formula_safe(mask_name(person.name)), m.get_kind_display(),
+                [formula_safe(person.person_no), formula_safe(person.name), m.get_kind_display(),
                  m.due_on.isoformat(), formula_safe(m.text), timezone.localtime(m.created_at).date().isoformat()]
             )  # fmt: skip
 

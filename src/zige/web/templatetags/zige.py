@@ -92,11 +92,6 @@ def mask_phone(value: Any) -> str:
 
 
 @register.filter
-def mask_name(value: Any) -> str:
-    return masking.mask_name(str(value) if value else "")
-
-
-@register.filter
 def status_label(value: Any) -> str:
     return _STATUS_SHORT.get(str(value), str(value or ""))
 
