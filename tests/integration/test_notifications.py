@@ -613,10 +613,41 @@ def test_daily_run_and_morning_summary_once_a_day(tmp_path: Path, data_dirs: Pat
     JobRun.objects.create(job="scheduler", key="vm:28715", started_at=at(7, 31))
     client.force_login(UserFactory())
     page = client.get(reverse("notifications:overview")).content.decode()
-    assert "每日认证运行" in page and "进程名 vm:28715" in page and "已列入单位通知名单" in page
+    assert "每日认证运行" in page and "调度程序" in page and "已列入单位通知名单" in page
     assert "新建提醒 短信 1、单位通知 1" in page
     for code in ("daily_run", "scheduler", ">listed", "listed<", "queued", "sms 1", "unit 1"):
         assert code not in page, code
+
+
+def test_the_overview_names_the_scheduler_in_chinese_not_by_its_process(
+    client: Client, settings: Any
+) -> None:
+    """The 定时任务 panel showed the scheduler's key (进程名 vm:28715, host:pid) as its label: an
+    officer sees 调度程序, whether it runs, when it last checked and when the next daily
+    certification is due; the process name is left to the tooltip for an administrator."""
+    settings.ZIGE_NOTIFICATIONS = CONFIG
+    JobRun.objects.create(job="scheduler", key="vm:28715", started_at=timezone.now() - timedelta(seconds=20))
+    client.force_login(UserFactory())
+    page = client.get(reverse("notifications:overview")).content.decode()
+    assert "调度程序" in page and "运行中" in page and "最近检查" in page and "下次每日认证" in page
+    assert page.count("vm:28715") == 1 and 'title="进程 vm:28715"' in page  # the tooltip only
+    assert "进程名" not in page
+    JobRun.objects.filter(job="scheduler").update(started_at=timezone.now() - timedelta(hours=1))
+    page = client.get(reverse("notifications:overview")).content.decode()
+    assert "未在运行" in page and "运行中" not in page
+
+
+def test_scheduler_status_gives_the_next_daily_run() -> None:
+    beat = JobRun(job="scheduler", key="vm:1", started_at=at(1, 0))
+    before = jobs.scheduler_status(beat, now=at(1, 0), config=CONFIG)
+    assert timezone.localtime(before["next_daily_run"]) == at(2, 0) and before["alive"]
+    after = jobs.scheduler_status(beat, now=at(3, 0), config=CONFIG)
+    assert timezone.localtime(after["next_daily_run"]) == at(2, 0, day=30) + timedelta(days=1)
+    assert not after["alive"] and after["process"] == "vm:1"
+    assert (
+        jobs.scheduler_status(beat, now=at(1, 0), config=replace(CONFIG, daily_run_at=None))["next_daily_run"]
+        is None
+    )
 
 
 def test_tick_does_everything_and_a_failing_step_does_not_stop_the_others(

@@ -55,7 +55,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "job.summary": "定时任务：晨报",
     "job.tasks_sweep": "定时任务：核实任务逾期检查",
     "job.store_compact": "定时任务：证据库整理",
-    "job.scheduler": "定时任务：调度进程",
+    "job.scheduler": "定时任务：调度程序",
     "messages.created": "生成单位提醒短信",
     "messages.skipped": "跳过单位提醒短信",
     "messages.cancelled": "撤销提醒",

@@ -120,6 +120,7 @@ def status(as_json: bool) -> None:
     from zige.notifications import selectors
     from zige.notifications.config import current
     from zige.notifications.content import check_templates
+    from zige.notifications.jobs import scheduler_alive
     from zige.notifications.models import JobStatus, Message, MessageStatus
 
     now = timezone.now()
@@ -137,7 +138,7 @@ def status(as_json: bool) -> None:
         if job.status == JobStatus.FAILED:
             problems.append(f"job {job.job} {job.key} failed: {job.message[:200]}")
     beats = [j for j in selectors.latest_jobs() if j.job == "scheduler"]
-    if not beats or (now - beats[0].started_at).total_seconds() > 3 * current().tick_s + 120:
+    if not scheduler_alive(beats[0] if beats else None, now=now, config=current()):
         problems.append("no scheduler has run recently (is `zige worker` running?)")
     run = Run.objects.order_by("-pk").first()
     if run is not None:

@@ -49,18 +49,43 @@ JOB_LABELS = {  # the JobRun.job names below, as officers read them
     "summary": "晨报",
     "tasks_sweep": "核实任务逾期检查",
     "store_compact": "证据库整理",
-    "scheduler": "调度进程",
+    "scheduler": "调度程序",
 }
 
 
 def job_key_label(job: str, key: str) -> str:
-    """A JobRun's key in Chinese: the day it ran for, the week of a compaction, the worker's name."""
+    """A JobRun's key in Chinese: the day it ran for, the week of a compaction. The scheduler's
+    key is its process (host:pid), which means nothing to an officer: no label (see
+    `scheduler_status`, which keeps it for the page's tooltip)."""
     if job == "scheduler":
-        return f"进程名 {key}"
+        return ""
     week = re.fullmatch(r"(\d{4})-W(\d{2})", key)
     if week:
         return f"{week[1]} 年第 {int(week[2])} 周"
     return key
+
+
+def scheduler_alive(beat: JobRun | None, *, now: datetime, config: NotifyConfig) -> bool:
+    """A scheduler beat within three ticks and two minutes: one is running."""
+    return beat is not None and (now - beat.started_at).total_seconds() <= 3 * config.tick_s + 120
+
+
+def scheduler_status(beat: JobRun, *, now: datetime, config: NotifyConfig) -> dict[str, Any]:
+    """The scheduler's heartbeat as an officer reads it: running or not, when it last checked,
+    when the next daily certification is due; its process name only for an administrator."""
+    next_daily_run = None
+    if config.daily_run_at is not None:
+        local = timezone.localtime(now)
+        start = local.replace(
+            hour=config.daily_run_at.hour, minute=config.daily_run_at.minute, second=0, microsecond=0
+        )
+        next_daily_run = start if local < start else start + timedelta(days=1)
+    return {
+        "alive": scheduler_alive(beat, now=now, config=config),
+        "checked_at": beat.started_at,
+        "next_daily_run": next_daily_run,
+        "process": beat.key,
+    }
 
 
 def inbox_dir() -> Path:
@@ -286,9 +311,9 @@ def summary_build(*, since: datetime, until: datetime) -> dict[str, Any]:
         needs.append(f"短信模板：{problem}")
     failed_jobs = JobRun.objects.filter(started_at__gt=since, started_at__lte=until, status=JobStatus.FAILED)
     for j in failed_jobs:
-        needs.append(
-            f"定时任务“{JOB_LABELS.get(j.job, j.job)}”（{job_key_label(j.job, j.key)}）失败：{j.message[:200]}"
-        )
+        key = job_key_label(j.job, j.key)
+        said = f"“{JOB_LABELS.get(j.job, j.job)}”（{key}）" if key else f"“{JOB_LABELS.get(j.job, j.job)}”"
+        needs.append(f"定时任务{said}失败：{j.message[:200]}")
     return {
         "since": since.isoformat(), "until": until.isoformat(), "inbox": inbox, "imports": imports, "runs": runs,
         "messages": {"created": created, "sent": sent, "outbox": outbox,

@@ -20,7 +20,7 @@ from zige.accounts.scoping import scope_units
 from zige.notifications import selectors
 from zige.notifications.config import current
 from zige.notifications.content import check_templates
-from zige.notifications.jobs import JOB_LABELS, job_key_label
+from zige.notifications.jobs import JOB_LABELS, job_key_label, scheduler_status
 from zige.notifications.models import Channel, MessageStatus
 from zige.notifications.services import parse_reports, receipts_record
 from zige.reports.pages import people_view, records_view
@@ -36,13 +36,17 @@ CHANNEL_LABELS = dict(Channel.choices)
 def overview(request: HttpRequest) -> HttpResponse:
     summary = selectors.latest_summary()
     created = ((summary.detail or {}).get("messages") or {}).get("created") or {} if summary else {}
+    latest = selectors.latest_jobs()
+    beat = next((j for j in latest if j.job == "scheduler"), None)
     return render(
         request,
         "notifications/overview.html",
         {
+            "scheduler": scheduler_status(beat, now=timezone.now(), config=current()) if beat else None,
             "jobs": [
                 (JOB_LABELS.get(j.job, j.job), job_key_label(j.job, j.key), j)
-                for j in selectors.latest_jobs()
+                for j in latest
+                if j.job != "scheduler"
             ],
             "outbox": [
                 (STATUS_LABELS.get(status, status), n)
