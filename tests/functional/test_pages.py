@@ -240,6 +240,35 @@ def test_dashboard_shows_counts_charts_and_units(world: World) -> None:
     assert "死亡" in charts["reasons"]["labels"]
 
 
+def test_dashboard_trend_has_one_point_per_as_of_date_the_latest_run(world: World) -> None:
+    """Two runs of one as-of date (a re-run after new feeds) drew that date twice on the trend's
+    axis: the trend has one point per date, the counts of the date's latest finished run."""
+    from zige.reports import selectors as reports_selectors
+
+    Run.objects.filter(pk=world.old_run.pk).update(finished_at=NOW - timedelta(days=400))
+    Run.objects.filter(pk=world.run.pk).update(finished_at=NOW - timedelta(hours=2))
+    rerun = Run.objects.create(
+        as_of=AS_OF, status="succeeded", created_at=NOW, finished_at=NOW - timedelta(hours=1), recipients=3
+    )
+    for person in (world.alice, world.bob, world.carol):
+        _decision(rerun, person, "eligible", "rail")
+    # a failed run is never a point, however late it finished
+    Run.objects.create(as_of=date(2025, 9, 30), status="failed", created_at=NOW, finished_at=NOW)
+    response = _client(world.users["operator"]).get(reverse("reports:dashboard"))
+    board = response.context["board"]
+    assert [(t["as_of"], t["run"].pk) for t in board.trend] == [
+        (date(2025, 9, 30), world.old_run.pk),
+        (AS_OF, rerun.pk),
+    ]
+    trend = response.context["charts"]["trend"]
+    assert trend["labels"] == ["2025-09-30", "2026-09-30"]
+    assert trend["series"]["eligible"] == [3, 3] and trend["series"]["stop"] == [0, 0]
+    assert "最近 2 个比对基准日" in _html(response)
+    # `trend_runs` counts dates, not runs
+    only = reports_selectors.dashboard(world.users["operator"], trend_runs=1).trend
+    assert [(t["as_of"], t["run"].pk) for t in only] == [(AS_OF, rerun.pk)]
+
+
 def test_dashboard_without_runs_says_so(world: World) -> None:
     Decision.objects.all().delete()
     DecisionChange.objects.all().delete()

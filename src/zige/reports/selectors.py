@@ -74,7 +74,7 @@ class Dashboard:
     by_reason: list[dict[str, Any]] = field(default_factory=list)  # status, reason, n
     actions: list[dict[str, Any]] = field(default_factory=list)  # action, change, n, months, amount
     units: list[dict[str, Any]] = field(default_factory=list)  # unit_no, name, total, pending, review
-    trend: list[dict[str, Any]] = field(default_factory=list)  # run, as_of, counts by status
+    trend: list[dict[str, Any]] = field(default_factory=list)  # per as-of date: run, as_of, counts by status
     remind: int = 0
     failed_run: Run | None = None  # the latest finished run, when it failed (after `run`)
 
@@ -90,7 +90,8 @@ def _summary_usable(run: Run) -> bool:
 
 
 def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashboard:
-    """Counts of the latest run for the user's scope, and the status counts of recent runs.
+    """Counts of the latest run for the user's scope, and the status counts of the latest run of
+    each of the `trend_runs` latest as-of dates.
 
     Bureau staff read the summary each run stores (no scan of a province's decisions); a unit
     operator's counts are aggregated from their unit's decisions.
@@ -101,10 +102,7 @@ def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashbo
         return Dashboard(run=None, failed_run=failed)
     board = run_counts(run, user, top_units=top_units)
     board.failed_run = failed
-    runs = list(
-        Run.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of", "-finished_at", "-pk")[:trend_runs]
-    )
-    runs.reverse()
+    runs = _trend_runs(trend_runs)
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     missing = [r for r in runs if not (_sees_everything(user) and "status" in (r.summary or {}))]
     for r in runs:
@@ -120,6 +118,22 @@ def dashboard(user: Any, *, top_units: int = 10, trend_runs: int = 12) -> Dashbo
         counts.update(archive.status_counts(archived, unit_scope(user)))
     board.trend = [{"run": r, "as_of": r.as_of, "counts": counts.get(r.pk, {})} for r in runs]
     return board
+
+
+def _trend_runs(dates: int) -> list[Run]:
+    """One run per as-of date, the latest finished of that date, for the `dates` latest dates,
+    oldest first: runs repeated on one date (a re-run after new feeds) would draw that date twice
+    on the trend's axis."""
+    latest: dict[date, int] = {}
+    ordered = Run.objects.filter(status=RunStatus.SUCCEEDED).order_by(
+        "-as_of", F("finished_at").desc(nulls_last=True), "-pk"
+    )
+    for pk, as_of in ordered.values_list("pk", "as_of").iterator():
+        if len(latest) == dates:
+            break
+        latest.setdefault(as_of, pk)
+    runs = Run.objects.in_bulk(list(latest.values()))
+    return [runs[pk] for pk in reversed(latest.values())]
 
 
 def _failed_latest() -> Run | None:
@@ -286,8 +300,8 @@ def chart_options(board: Dashboard, *, top_reasons: int = 12) -> dict[str, Any]:
     """Data for the dashboard's charts (passed to the page with `json_script`).
 
     Reasons: the `top_reasons` largest, the rest summed as 其他; each bar is coloured by the
-    status the reason belongs to. Trend: per run, the counts of each status and the share of
-    具备资格 (one decimal).
+    status the reason belongs to. Trend: per as-of date (its latest run), the counts of each
+    status and the share of 具备资格 (one decimal).
     """
     reasons: dict[tuple[str, str], int] = defaultdict(int)
     for row in board.by_reason:
