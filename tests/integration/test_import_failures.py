@@ -20,6 +20,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
@@ -31,7 +32,7 @@ from zige.audit.models import AuditEvent
 from zige.engine.readers import ReadErrorCode
 from zige.engine.store import StoreLayoutError
 from zige.feeds import services
-from zige.feeds.failures import FAILURE_ZH, failure_message
+from zige.feeds.failures import FAILURE_ZH, ImportRefused, failure_message
 from zige.feeds.models import ImportBatch, ImportStatus
 from zige.notifications import jobs
 from zige.notifications.config import NotifyConfig
@@ -225,6 +226,30 @@ def test_every_way_a_file_is_unreadable_is_said_in_chinese(
     assert batch.detail.startswith(f"{name}: {reason}")
     assert "not " not in batch.message and "header" not in batch.message  # no English on the page
     assert batch.message in page(officer, batch)
+
+
+def test_file_sizes_read_the_same_on_every_import_page(files: Path, officer: Client, settings: Any) -> None:
+    """The upload form said its limit in whole MB (文件超过 0 MB 的上限 under a 2 KB limit), a file
+    refused as too large was counted in 字节 (3,072 字节，上限 2,048 字节) and an import's 大小 in
+    KB: every size on the import pages is now Django's filesizeformat (字节 / KB / MB / GB), the
+    exact bytes in the English detail only."""
+    settings.ZIGE_MAX_IMPORT_BYTES = 2048
+    form = officer.get(reverse("feeds:upload")).content.decode()
+    assert "不超过 2.0\xa0KB" in form
+    upload = SimpleUploadedFile("rail_big.csv", b"x" * 3072, content_type="text/csv")
+    refused = officer.post(reverse("feeds:upload"), {"file": upload, "kind": ""}).content.decode()
+    assert "文件大小 3.0\xa0KB，超过 2.0\xa0KB 的上限" in refused
+    assert "字节" not in refused and "MB" not in refused
+    path = files / "rail_big.csv"
+    path.write_bytes(b"x" * 3072)
+    with pytest.raises(ImportRefused) as said:  # the command line and the inbox
+        services.import_submit(source=path, file_name=path.name, kind=None, user=None, now=NOW)
+    assert said.value.message == "文件“rail_big.csv”过大（3.0\xa0KB，上限 2.0\xa0KB）。"
+    assert "3,072 bytes" in said.value.detail
+    batch = ImportBatch.objects.create(
+        kind="rail", file_name="rail.csv", sha256="cd" * 32, status="succeeded", size=1536, created_at=NOW
+    )
+    assert "<dd>1.5\xa0KB</dd>" in page(officer, batch)
 
 
 def test_an_upload_gone_from_the_server_is_said_in_chinese(files: Path, data_dirs: Path) -> None:

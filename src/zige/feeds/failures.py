@@ -56,7 +56,7 @@ FAILURE_ZH: dict[str, str] = {
     # Refused before an import is recorded (`ImportRefused`); `unsupported_type` above too.
     "unknown_kind": "未知的数据类型“{kind}”；可用的类型代码：{known}。",
     "kind_from_name": "无法从文件名“{file}”识别数据类型：文件名须以类型代码开头（如 rail_2026.csv），或指定类型。",
-    "too_large": "文件“{file}”过大（{size} 字节，上限 {limit} 字节）。",
+    "too_large": "文件“{file}”过大（{size}，上限 {limit}）。",
     # The system.
     "duplicate": "与第 {original} 号导入（{original_file}）内容相同，未重复导入。",
     "interrupted": "导入被中断（处理进程已终止），未写入任何数据；请重新上传该文件。",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from zige.engine.kinds import BUILTIN_KINDS
 
@@ -18,11 +21,18 @@ class UploadForm(forms.Form):
     file = forms.FileField(label="数据文件", help_text="CSV、XLSX、XLS 或 Parquet 文件")
     kind = forms.ChoiceField(label="数据类型", choices=KIND_CHOICES, required=False)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit = filesizeformat(int(settings.ZIGE_MAX_IMPORT_BYTES))
+        self.fields["file"].help_text = f"CSV、XLSX、XLS 或 Parquet 文件，不超过 {limit}"
+
     def clean_file(self) -> object:
         upload = self.cleaned_data["file"]
         limit = int(settings.ZIGE_MAX_IMPORT_BYTES)
         if upload.size > limit:
-            raise forms.ValidationError(f"文件超过 {limit // 1024 // 1024} MB 的上限")
+            raise forms.ValidationError(
+                f"文件大小 {filesizeformat(upload.size)}，超过 {filesizeformat(limit)} 的上限"
+            )
         if upload.size == 0:
             raise forms.ValidationError("文件为空")
         return upload

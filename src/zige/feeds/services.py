@@ -36,6 +36,7 @@ import duckdb
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from zige.accounts.models import User
@@ -146,8 +147,8 @@ def import_submit(
         raise ImportRefused(
             "too_large",
             file=name,
-            size=f"{size:,}",
-            limit=f"{limit:,}",
+            size=filesizeformat(size),  # as the import pages show sizes (字节 / KB / MB / GB)
+            limit=filesizeformat(limit),
             detail=f"The file is too large ({size:,} bytes; limit {limit:,}).",
         )
     stored = store.upload_save(source, suffix=suffix)
