@@ -758,6 +758,7 @@ class ScaleRun:
         self._reduce_full(window_start=self.window_start)
         self.decide()
         if state is not None:
+            self._keep_compact()
             self.save_state(state, state_as_of=self.as_of)
             self.saved = state
 
@@ -852,6 +853,10 @@ class ScaleRun:
         ):
             self._timed(f"decide {table}", f"CREATE OR REPLACE TABLE {table} AS {query}")
         con.execute("DROP TABLE evidence")
+
+    def _keep_compact(self) -> None:
+        """`compact` (`compact_sql`) from the decided run's facts: only a state saved from the run
+        reads it (its winners and thresholds), so a run that saves none does not build it."""
         self._timed("decide", f"CREATE OR REPLACE TABLE compact AS {compact_sql()}")
 
     def save_state(self, state: Path, *, state_as_of: date) -> None:
@@ -1091,6 +1096,7 @@ class ScaleRun:
             self.timings["due at the later date"] = float(self._count("due"))
         if save is not None:
             # The new state is as of this run's date: its winners (`compact`) are.
+            self._keep_compact()
             merged = merge_kept_sql("old_compact", "compact", "touched", key="id_key")
             self._timed("merge", f"CREATE OR REPLACE TABLE merged_compact AS {merged}")
             con.execute("DROP TABLE compact")
