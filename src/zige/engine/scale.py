@@ -52,7 +52,9 @@ too, from their kept rows; everyone else keeps the saved result.
 A day of a chain (an increment that saves the next state) writes only what changed: the kept
 rows the batch added as one more part beside the state's (`reduced-0001.parquet`, ...), and the
 results and actions of the people decided since the state's base as `results-changed.parquet`
-and `actions-changed.parquet` beside the base files (read as `output_sql` reads a run's output);
+and `actions-changed.parquet` beside the base files (read as `output_sql` reads a run's output;
+a changed result carries the decision, and its ID and name are the base row's, so an increment
+reads and writes none of the roll's widest text);
 the thresholds are merged (only the people decided again have new ones), the loss dates and
 winners written again (a few seconds less than rewriting the 2 million results and the kept rows
 each day). Past `MAX_REDUCED_PARTS` parts, or when the changed results reach `REBASE_SHARE` of
@@ -402,10 +404,14 @@ def compact_sql() -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def recipients_for_decide_sql() -> str:
-    """`recipients` as the decision builders read it, joined on the integer key."""
-    return """
-SELECT person_no, name, id_key AS id_number, id_number AS id18, unit_no, benefit_status, status_since,
+def recipients_for_decide_sql(*, text: bool = True) -> str:
+    """`recipients` as the decision builders read it, joined on the integer key. `text=False`:
+    without the name and the 18-character ID (NULL), which no decision reads and a result only
+    carries: an increment's changed results take them from the saved results (`output_sql`),
+    and leaving them unread spares it the roll's two widest text columns."""
+    name, id18 = ("name", "id_number") if text else ("CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)")
+    return f"""
+SELECT person_no, {name} AS name, id_key AS id_number, {id18} AS id18, unit_no, benefit_status, status_since,
   status_reason, monthly_amount, mobile, retirement_date, last_certified_on
 FROM recipients_input WHERE benefit_status IN ('normal', 'suspended')
 """
@@ -614,11 +620,26 @@ SELECT w.id_key, w.newest, {kind} FROM (
 CHANGED_SUFFIX = "-changed"  # results-changed.parquet, actions-changed.parquet
 
 
+# The columns of a result that are the roll's text, not the decision: a changed result leaves
+# them empty and takes them from the person's saved result (`output_sql`, `filled_results_sql`).
+ROLL_TEXT_COLUMNS = ("id_number", "name")
+
+
+def filled_results_sql(changed: str, base: str) -> str:
+    """`changed` results (`ROLL_TEXT_COLUMNS` empty) with those columns from the same person's
+    row of the `base` results: the recipients of an increment are its state's, so the person's
+    ID and name are the ones the base holds. A LEFT JOIN: a row is never lost, and a person the
+    base lacked would show with the columns empty rather than vanish."""
+    columns = ", ".join(f"b.{c}" if c in ROLL_TEXT_COLUMNS else f"c.{c}" for c in DECISION_COLUMNS)
+    return f"SELECT {columns} FROM {changed} c LEFT JOIN {base} b ON c.person_no = b.person_no"
+
+
 def output_sql(out: Path, table: str) -> str:
     """A written run's `results` or `actions` (`ScaleRun.write`). After a fast increment the
     directory holds the previous run's files and, beside them, the rows of the people decided
     again (`results-changed.parquet`, `actions-changed.parquet`), which replace those people's
-    rows (their actions too: a person decided again may have none now)."""
+    rows (their actions too: a person decided again may have none now). A changed result
+    carries the decision only: its ID and name are the base row's (`filled_results_sql`)."""
 
     def path(name: str) -> str:
         return f"read_parquet({sql.quote(str(out / f'{name}.parquet'))})"
@@ -626,9 +647,12 @@ def output_sql(out: Path, table: str) -> str:
     if not (out / f"results{CHANGED_SUFFIX}.parquet").exists():
         return f"SELECT * FROM {path(table)}"
     again = path(f"results{CHANGED_SUFFIX}")
+    changed = path(table + CHANGED_SUFFIX)
+    if table == "results":
+        changed = f"({filled_results_sql(again, path(table))})"
     return (
         f"SELECT o.* FROM {path(table)} o WHERE o.person_no NOT IN (SELECT person_no FROM {again}) "
-        f"UNION ALL SELECT * FROM {path(table + CHANGED_SUFFIX)}"
+        f"UNION ALL SELECT * FROM {changed}"
     )
 
 
@@ -824,13 +848,15 @@ class ScaleRun:
         rare: str = "rare",
         people: str | None = None,
         newest_facts: str | None = None,
+        roll_text: bool = True,
     ) -> None:
         """Run the batch chain's decision builders on the kept rows (`reduced` and `rare`); with
         `people` (a table of `id_key`s), only those recipients are decided. `newest_facts`: the
-        facts of recipients decided without rows (`newest_facts_sql`)."""
+        facts of recipients decided without rows (`newest_facts_sql`). `roll_text=False`: the
+        results are left without the roll's ID and name (`recipients_for_decide_sql`)."""
         con = self.con
         self.saved = None  # new decisions: a state saved before does not hold them
-        recipients = recipients_for_decide_sql()
+        recipients = recipients_for_decide_sql(text=roll_text)
         if people is not None:
             recipients += f" AND id_key IN (SELECT id_key FROM {people})"
         self._timed("decide", f"CREATE OR REPLACE TABLE recipients AS {recipients}")
@@ -1063,12 +1089,23 @@ class ScaleRun:
             "SELECT id_key FROM touched WHERE id_key NOT IN (SELECT id_key FROM plain)",
         )
         self._timed("batch deciding", f"CREATE OR REPLACE TABLE deciding AS {' UNION ALL '.join(deciding)}")
-        self.decide("deciding", rare="touched_rare", people="touched", newest_facts=newest_facts_sql())
+        # The roll's ID and name are the saved results' (the recipients are the state's): not read.
+        self.decide(
+            "deciding",
+            rare="touched_rare",
+            people="touched",
+            newest_facts=newest_facts_sql(),
+            roll_text=False,
+        )
         # Only the new rows are materialised: `write` puts them beside the saved files, and
         # `results`, `actions` and `decisions` are views over the merge (read lazily).
         # A view: `write` computes the new results once, into their file.
         con.execute("ALTER TABLE decisions RENAME TO new_decisions")
-        self._timed("merge", f"CREATE OR REPLACE VIEW new_results AS {results_sql('new_decisions')}")
+        # `new_rows`: the new results as written (ID and name empty); `new_results`: with them.
+        self._timed("merge", f"CREATE OR REPLACE VIEW new_rows AS {results_sql('new_decisions')}")
+        base_results = f"read_parquet({sql.quote(str(state / 'results.parquet'))})"  # every recipient's
+        filled = filled_results_sql("new_rows", base_results)
+        self._timed("merge", f"CREATE OR REPLACE VIEW new_results AS {filled}")
         con.execute("ALTER TABLE actions RENAME TO new_actions")
         con.execute(
             f"CREATE OR REPLACE VIEW actions AS {merge_kept_sql('old_actions', 'new_actions', 'recipients')}"
@@ -1082,11 +1119,10 @@ class ScaleRun:
         kind = "TABLE" if save is not None else "VIEW"
         for table in ("results", "actions"):
             changed_file = state / f"{table}{CHANGED_SUFFIX}.parquet"
-            query = f"SELECT * FROM new_{table}"
+            new = "new_rows" if table == "results" else f"new_{table}"
+            query = f"SELECT * FROM {new}"
             if changed_file.exists():
-                query = merge_kept_sql(
-                    f"read_parquet({sql.quote(str(changed_file))})", f"new_{table}", "recipients"
-                )
+                query = merge_kept_sql(f"read_parquet({sql.quote(str(changed_file))})", new, "recipients")
             self._timed("merge", f"CREATE OR REPLACE {kind} changed_{table} AS {query}")
         self.merged = True
         self.base = state
