@@ -491,11 +491,11 @@ def test_increment_decides_again_only_whom_the_batch_can_change(
     assert {d for d in got[0] if d[0] not in {p for p, _, _ in changing}} <= before
     inc.write(tmp_path / "out")
     changed_file = tmp_path / "out" / "results-changed.parquet"
-    # The changed rows carry the decision only: the ID and name are the base row's, filled in
-    # as `output_sql` reads them (the comparison with the full run below holds them to it).
+    # The changed rows carry the decision only: the ID, name and unit are the base row's, filled
+    # in as `output_sql` reads them (the comparison with the full run below holds them to it).
     assert inc.con.execute(
-        f"SELECT count(*), count(id_number), count(name) FROM read_parquet('{changed_file}')"
-    ).fetchone() == (len(changing), 0, 0)
+        f"SELECT count(*), count(id_number), count(name), count(unit_no) FROM read_parquet('{changed_file}')"
+    ).fetchone() == (len(changing), 0, 0, 0)
     inc.con.close()
 
     full = ScaleRun(connect(), data.recipients, data.as_of)

@@ -53,8 +53,8 @@ A day of a chain (an increment that saves the next state) writes only what chang
 rows the batch added as one more part beside the state's (`reduced-0001.parquet`, ...), and the
 results and actions of the people decided since the state's base as `results-changed.parquet`
 and `actions-changed.parquet` beside the base files (read as `output_sql` reads a run's output;
-a changed result carries the decision, and its ID and name are the base row's, so an increment
-reads and writes none of the roll's widest text);
+a changed result carries the decision, and its ID, name and unit are the base row's, so an
+increment reads and writes none of the roll's widest text);
 the thresholds are merged (only the people decided again have new ones), the loss dates and
 winners written again (a few seconds less than rewriting the 2 million results and the kept rows
 each day). Past `MAX_REDUCED_PARTS` parts, or when the changed results reach `REBASE_SHARE` of
@@ -406,12 +406,13 @@ def compact_sql() -> str:
 
 def recipients_for_decide_sql(*, text: bool = True) -> str:
     """`recipients` as the decision builders read it, joined on the integer key. `text=False`:
-    without the name and the 18-character ID (NULL), which no decision reads and a result only
-    carries: an increment's changed results take them from the saved results (`output_sql`),
-    and leaving them unread spares it the roll's two widest text columns."""
-    name, id18 = ("name", "id_number") if text else ("CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)")
+    without the name, the 18-character ID and the unit (NULL), which no decision reads and a
+    result only carries: an increment's changed results take them from the saved results
+    (`output_sql`), and leaving them unread spares it the roll's widest text columns."""
+    empty = "CAST(NULL AS VARCHAR)"
+    name, id18, unit = ("name", "id_number", "unit_no") if text else (empty, empty, empty)
     return f"""
-SELECT person_no, {name} AS name, id_key AS id_number, {id18} AS id18, unit_no, benefit_status, status_since,
+SELECT person_no, {name} AS name, id_key AS id_number, {id18} AS id18, {unit} AS unit_no, benefit_status, status_since,
   status_reason, monthly_amount, mobile, retirement_date, last_certified_on
 FROM recipients_input WHERE benefit_status IN ('normal', 'suspended')
 """
@@ -622,13 +623,13 @@ CHANGED_SUFFIX = "-changed"  # results-changed.parquet, actions-changed.parquet
 
 # The columns of a result that are the roll's text, not the decision: a changed result leaves
 # them empty and takes them from the person's saved result (`output_sql`, `filled_results_sql`).
-ROLL_TEXT_COLUMNS = ("id_number", "name")
+ROLL_TEXT_COLUMNS = ("id_number", "name", "unit_no")
 
 
 def filled_results_sql(changed: str, base: str) -> str:
     """`changed` results (`ROLL_TEXT_COLUMNS` empty) with those columns from the same person's
     row of the `base` results: the recipients of an increment are its state's, so the person's
-    ID and name are the ones the base holds. A LEFT JOIN: a row is never lost, and a person the
+    ID, name and unit are the ones the base holds. A LEFT JOIN: a row is never lost, and a person the
     base lacked would show with the columns empty rather than vanish."""
     columns = ", ".join(f"b.{c}" if c in ROLL_TEXT_COLUMNS else f"c.{c}" for c in DECISION_COLUMNS)
     return f"SELECT {columns} FROM {changed} c LEFT JOIN {base} b ON c.person_no = b.person_no"
@@ -639,7 +640,7 @@ def output_sql(out: Path, table: str) -> str:
     directory holds the previous run's files and, beside them, the rows of the people decided
     again (`results-changed.parquet`, `actions-changed.parquet`), which replace those people's
     rows (their actions too: a person decided again may have none now). A changed result
-    carries the decision only: its ID and name are the base row's (`filled_results_sql`)."""
+    carries the decision only: its ID, name and unit are the base row's (`filled_results_sql`)."""
 
     def path(name: str) -> str:
         return f"read_parquet({sql.quote(str(out / f'{name}.parquet'))})"
@@ -853,7 +854,7 @@ class ScaleRun:
         """Run the batch chain's decision builders on the kept rows (`reduced` and `rare`); with
         `people` (a table of `id_key`s), only those recipients are decided. `newest_facts`: the
         facts of recipients decided without rows (`newest_facts_sql`). `roll_text=False`: the
-        results are left without the roll's ID and name (`recipients_for_decide_sql`)."""
+        results are left without the roll's ID, name and unit (`recipients_for_decide_sql`)."""
         con = self.con
         self.saved = None  # new decisions: a state saved before does not hold them
         recipients = recipients_for_decide_sql(text=roll_text)
@@ -1089,7 +1090,7 @@ class ScaleRun:
             "SELECT id_key FROM touched WHERE id_key NOT IN (SELECT id_key FROM plain)",
         )
         self._timed("batch deciding", f"CREATE OR REPLACE TABLE deciding AS {' UNION ALL '.join(deciding)}")
-        # The roll's ID and name are the saved results' (the recipients are the state's): not read.
+        # The roll's ID, name and unit are the saved results' (the recipients are the state's): not read.
         self.decide(
             "deciding",
             rare="touched_rare",
@@ -1101,7 +1102,7 @@ class ScaleRun:
         # `results`, `actions` and `decisions` are views over the merge (read lazily).
         # A view: `write` computes the new results once, into their file.
         con.execute("ALTER TABLE decisions RENAME TO new_decisions")
-        # `new_rows`: the new results as written (ID and name empty); `new_results`: with them.
+        # `new_rows`: the new results as written (ID, name and unit empty); `new_results`: with them.
         self._timed("merge", f"CREATE OR REPLACE VIEW new_rows AS {results_sql('new_decisions')}")
         base_results = f"read_parquet({sql.quote(str(state / 'results.parquet'))})"  # every recipient's
         filled = filled_results_sql("new_rows", base_results)
