@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,50 @@ def test_the_precheck_counts_files_and_bytes_from_their_sizes_alone(settings: ob
     with pytest.raises(UploadRefused, match=r"“a\.jpg”过大"):
         uploads_precheck(files=[("dir/a.jpg", 51, IMAGES)])
     uploads_precheck(files=[("a.pdf", 51, EVERYTHING)])  # a PDF or a video may be larger
+
+
+def test_evidence_sizes_read_as_the_import_pages_say_them(settings: object) -> None:
+    """A refused evidence file was counted in 字节 with a bare limit (3,072 字节，上限 2,048) and a
+    report's total in MB however small (9.53674e-05 MB): every size now reads as the import
+    pages say it (Django's filesizeformat: 字节 / KB / MB / GB), the exact bytes in the English
+    detail only."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from zige.verification.uploads import uploads_precheck
+
+    settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES = 2048  # type: ignore[attr-defined]
+    with pytest.raises(UploadRefused) as refused:
+        uploads_precheck(files=[("dir/a.jpg", 3072, IMAGES)])
+    assert refused.value.message == "文件“a.jpg”过大（3.0\xa0KB，上限 2.0\xa0KB）。"
+    assert "3,072 bytes" in refused.value.detail and "2,048" in refused.value.detail
+
+    settings.ZIGE_UPLOAD_MAX_TOTAL_BYTES = 100  # type: ignore[attr-defined]
+    with pytest.raises(UploadRefused) as refused:
+        uploads_precheck(files=[("a.jpg", 60, IMAGES), ("b.jpg", 61, IMAGES)])
+    assert refused.value.message.startswith("一次上传的文件合计不能超过 100\xa0字节（本次 121\xa0字节）")
+    assert "100 bytes" in refused.value.detail and "121 sent" in refused.value.detail
+    settings.ZIGE_UPLOAD_MAX_TOTAL_BYTES = 2 * 1024 * 1024  # type: ignore[attr-defined]
+    settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES = 10**9  # type: ignore[attr-defined]
+    with pytest.raises(UploadRefused) as refused:
+        uploads_precheck(files=[("a.jpg", 3 * 1024 * 1024, IMAGES)])
+    assert refused.value.message.startswith("一次上传的文件合计不能超过 2.0\xa0MB（本次 3.0\xa0MB）")
+
+    noise = Image.frombytes("RGB", (64, 64), random.Random(6).randbytes(64 * 64 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG")
+    big = buffer.getvalue()
+    settings.ZIGE_UPLOAD_MAX_IMAGE_BYTES = 2048  # type: ignore[attr-defined]
+    shown = f"{len(big) / 1024:.1f}\xa0KB"
+    with pytest.raises(UploadRefused) as refused:
+        upload_check(name="big.png", data=big, allowed=IMAGES)
+    assert refused.value.message == f"文件“big.png”过大（{shown}，PNG 图片上限 2.0\xa0KB）。"
+    assert f"{len(big):,} bytes" in refused.value.detail
+    # an upload is read only up to the limit: its size is the upload's own, not the bytes read
+    upload = SimpleUploadedFile("big.png", big, content_type="image/png")
+    with pytest.raises(UploadRefused) as refused:
+        upload_check(name="big.png", data=upload, allowed=IMAGES)
+    assert refused.value.message == f"文件“big.png”过大（{shown}，PNG 图片上限 2.0\xa0KB）。"
+    with pytest.raises(UploadRefused) as refused:  # a stream of unknown size
+        upload_check(name="big.png", data=io.BytesIO(big), allowed=IMAGES)
+    assert refused.value.message == "文件“big.png”过大（超过PNG 图片上限 2.0\xa0KB）。"
+    assert "字节" not in refused.value.message

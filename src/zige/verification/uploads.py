@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from PIL import Image, UnidentifiedImageError
 
 from zige.verification import config
@@ -214,8 +215,19 @@ def _scan(data: bytes, name: str) -> str:
     return "clean"
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
+def _too_large(shown: str, size: int | None, limit: int, label: str = "") -> UploadRefused:
+    """A file over its limit, sized as the import pages size files (filesizeformat: 字节 / KB /
+    MB / GB); the exact bytes in the English detail only. `size` None: a stream without a
+    known size, read only up to the limit, so its size is not known."""
+    if size is None:
+        return UploadRefused(
+            f"文件“{shown}”过大（超过{label}上限 {filesizeformat(limit)}）。",
+            f"{shown} is too large (more than its limit of {limit:,} bytes).",
+        )
+    return UploadRefused(
+        f"文件“{shown}”过大（{filesizeformat(size)}，{label}上限 {filesizeformat(limit)}）。",
+        f"{shown} is too large ({size:,} bytes; limit {limit:,}).",
+    )
 
 
 def uploads_precheck(*, files: Sequence[tuple[str, int | None, set[str] | frozenset[str]]]) -> None:
@@ -233,14 +245,12 @@ def uploads_precheck(*, files: Sequence[tuple[str, int | None, set[str] | frozen
         shown = Path(name.replace("\\", "/")).name[:255] or "upload"
         limit = max(config.max_bytes(k) for k in allowed)
         if size is not None and size > limit:
-            raise UploadRefused(
-                f"文件“{shown}”过大（{size:,} 字节，上限 {limit:,}）。", f"{shown} is too large."
-            )
+            raise _too_large(shown, size, limit)
         total += size or 0
     if total > budget:
         raise UploadRefused(
-            f"一次上传的文件合计不能超过 {_mb(budget)}（本次 {_mb(total)}），请分批或压缩后重新提交。",
-            f"At most {_mb(budget)} of files per report ({_mb(total)} sent).",
+            f"一次上传的文件合计不能超过 {filesizeformat(budget)}（本次 {filesizeformat(total)}），请分批或压缩后重新提交。",
+            f"At most {budget:,} bytes of files per report ({total:,} sent).",
         )
 
 
@@ -259,10 +269,11 @@ def upload_check(*, name: str, data: bytes | IO[bytes], allowed: set[str] | froz
             f"The content of {shown} is not an accepted type; the file name does not decide.",
         )
     if len(content) > config.max_bytes(kind):
-        raise UploadRefused(
-            f"文件“{shown}”过大（{len(content):,} 字节，{LABEL[kind]}上限 {config.max_bytes(kind):,}）。",
-            f"{shown} is too large.",
-        )
+        size: int | None = len(content)
+        if len(content) > limit and not isinstance(data, bytes | bytearray | memoryview):
+            known = getattr(data, "size", None)  # read up to the limit only: an upload knows its size
+            size = known if isinstance(known, int) else None
+        raise _too_large(shown, size, config.max_bytes(kind), LABEL[kind])
     checks = {"pdf": _pdf_ok, "mp4": _video_ok, "mov": _video_ok}
     ok = _image_ok(content, kind) if kind in IMAGES else checks[kind](content)
     if not ok:
