@@ -11,6 +11,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from zige.accounts.models import Role, User
+from zige.certification.models import Run, RunStatus
 from zige.ids import check_digit
 from zige.roster.models import Recipient, Unit
 
@@ -69,6 +70,19 @@ class UserFactory(DjangoModelFactory[User]):
 class UnitOperatorFactory(UserFactory):
     role = Role.UNIT_OPERATOR
     unit = factory.SubFactory(UnitFactory)
+
+
+class RunFactory(DjangoModelFactory[Run]):
+    """A certification run's row alone (no decisions, no copy): succeeded as of `NOW`'s date."""
+
+    class Meta:
+        model = Run
+
+    as_of = date(2026, 11, 30)
+    status = RunStatus.SUCCEEDED
+    created_at = NOW
+    started_at = NOW
+    finished_at = NOW
 
 
 # --- issue #4: verification tasks ----------------------------------------------------------

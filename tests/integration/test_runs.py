@@ -15,12 +15,21 @@ import pyarrow.parquet as pq
 import pytest
 from django.http import Http404
 
-from tests.factories import NOW, UnitOperatorFactory, UserFactory, finding_evidence, make_id, write_csv
+from tests.factories import (
+    NOW,
+    RecipientFactory,
+    RunFactory,
+    UnitOperatorFactory,
+    UserFactory,
+    finding_evidence,
+    make_id,
+    write_csv,
+)
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.certification import selectors
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus
-from zige.certification.services import run_execute, run_submit, runs_mark_interrupted
+from zige.certification.services import run_execute, run_submit, runs_mark_interrupted, runs_prune_decisions
 from zige.demo import generate_province
 from zige.engine.kinds import BUILTIN_KINDS
 from zige.engine.pipeline import CertifyConfig, certify, discover_feeds
@@ -508,6 +517,30 @@ def test_run_selectors(two_runs: tuple[Run, Run]) -> None:
     assert selectors.run_get(run_id=first.pk) == first
     with pytest.raises(Http404):
         selectors.run_get(run_id=failed.pk + 100)
+
+
+def test_the_latest_run_is_the_last_finished_on_sqlite_and_postgresql() -> None:
+    """`latest_run` ordered by "-finished_at": PostgreSQL sorts NULL first in a descending order,
+    so a succeeded run without a finishing time (an old or hand-made row) was "the latest" there
+    and not on SQLite. A run that never finished is now the last chosen on both; ties go to the
+    later id; a queued, running or failed run is never the latest succeeded run. The decision
+    retention keeps the latest runs by the same order, and a person's history lists runs of one
+    date newest first by it."""
+    older = RunFactory(finished_at=datetime(2026, 11, 29, tzinfo=UTC))
+    finished = RunFactory(finished_at=datetime(2026, 11, 30, tzinfo=UTC))
+    unfinished = RunFactory(finished_at=None)
+    RunFactory(status=RunStatus.RUNNING, finished_at=None)
+    RunFactory(status=RunStatus.FAILED, finished_at=datetime(2026, 12, 1, tzinfo=UTC))
+    assert selectors.latest_run() == finished
+    assert runs_prune_decisions(keep=2, now=NOW).kept == (finished.pk, older.pk)  # no copies: refused
+    tie = RunFactory(finished_at=finished.finished_at)
+    assert selectors.latest_run() == tie
+
+    person = RecipientFactory()
+    for run in (finished, unfinished, older):
+        Decision.objects.create(run=run, recipient=person, unit=person.unit, status="eligible", reason="ok")
+    history = selectors.decision_history(user=UserFactory(), recipient=person)
+    assert [d.run for d in history] == [finished, older, unfinished]
 
 
 def test_decisions_and_changes_are_scoped_to_the_unit(two_runs: tuple[Run, Run]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class Status(models.TextChoices):
@@ -40,6 +40,13 @@ RUN_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         ("running", "failed"),  # its failure (run.failed) or its worker died (run.interrupted)
     }
 )
+
+
+# "The latest" run, as every reader and the decision retention pick it: the last to finish, a
+# run without a finishing time last (none succeeds without one; an old or hand-made row), ties
+# by id. Explicit, so that SQLite and PostgreSQL agree: PostgreSQL sorts NULL first in a
+# descending order, SQLite last. `order_by(*LATEST_FINISHED_FIRST)`.
+LATEST_FINISHED_FIRST = (F("finished_at").desc(nulls_last=True), F("pk").desc())
 
 
 class Run(models.Model):

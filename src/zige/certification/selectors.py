@@ -11,18 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from zige.accounts.scoping import scope_recipients, scope_units, unit_scope
 from zige.certification import archive
-from zige.certification.models import Decision, DecisionChange, Run, RunStatus
+from zige.certification.models import LATEST_FINISHED_FIRST, Decision, DecisionChange, Run, RunStatus
 from zige.roster.models import Recipient, Unit
 
 
 def latest_run() -> Run | None:
-    """The most recently finished succeeded run (the dashboard reads its `summary`)."""
-    return Run.objects.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at", "-pk").first()
+    """The most recently finished succeeded run (the dashboard reads its `summary`); a queued,
+    running or failed run never is (`LATEST_FINISHED_FIRST`)."""
+    return Run.objects.filter(status=RunStatus.SUCCEEDED).order_by(*LATEST_FINISHED_FIRST).first()
 
 
 def runs_list() -> QuerySet[Run]:
@@ -64,7 +65,7 @@ def decision_history(*, user: Any, recipient: Recipient) -> QuerySet[Decision]:
     return (
         Decision.objects.filter(recipient=recipient, run__decisions_pruned_at__isnull=True)
         .select_related("run", "unit")
-        .order_by("-run__as_of", "-run__finished_at", "-run_id")
+        .order_by("-run__as_of", F("run__finished_at").desc(nulls_last=True), "-run_id")
     )
 
 

@@ -39,7 +39,15 @@ from zige.accounts.models import User
 from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.certification import archive
-from zige.certification.models import RUN_TRANSITIONS, Decision, DecisionChange, Run, RunStatus, Status
+from zige.certification.models import (
+    LATEST_FINISHED_FIRST,
+    RUN_TRANSITIONS,
+    Decision,
+    DecisionChange,
+    Run,
+    RunStatus,
+    Status,
+)
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
 from zige.engine.sql import fast_id_sql, id18_sql, quote
@@ -419,7 +427,7 @@ def _previous_run(run: Run) -> Run | None:
     return (
         Run.objects.filter(status=RunStatus.SUCCEEDED)
         .exclude(pk=run.pk)
-        .order_by("-finished_at", "-pk")
+        .order_by(*LATEST_FINISHED_FIRST)
         .first()
     )
 
@@ -678,7 +686,7 @@ def runs_prune_decisions(*, keep: int, now: datetime, user: Any = None) -> Prune
     if isinstance(user, User) and not can_operate(user):
         raise PermissionDenied("only bureau staff prune decisions")
     succeeded = Run.objects.filter(status=RunStatus.SUCCEEDED)
-    kept = tuple(succeeded.order_by("-finished_at", "-pk").values_list("pk", flat=True)[:keep])
+    kept = tuple(succeeded.order_by(*LATEST_FINISHED_FIRST).values_list("pk", flat=True)[:keep])
     pruned: list[PrunedRun] = []
     refused: list[RefusedRun] = []
     for run in succeeded.exclude(pk__in=kept).order_by("finished_at", "pk"):
