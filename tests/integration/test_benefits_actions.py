@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from tests.factories import NOW, RecipientFactory, UserFactory
 from zige.accounts.models import Role
@@ -412,6 +413,25 @@ def test_the_officer_who_started_a_run_is_the_maker_of_its_proposals(maker: Any,
     system = PaymentAction.objects.get(run=scheduled)
     assert system.proposed_by_id is None
     payment_action_approve(action_id=system.pk, user=maker, now=NOW)
+
+
+def test_a_run_is_read_once_for_its_as_of_date_and_its_maker(maker: Any) -> None:
+    """`payment_actions_for_run` read the run's row twice, once for its as-of date (is it the
+    latest?) and once for the officer who started it (the maker): it is read once now, with the
+    officer, and proposes the same."""
+    run = _run([(RecipientFactory(), Status.STOP, "stop", "2026-09", 3, "9000.00")], date(2026, 11, 30))
+    Run.objects.filter(pk=run.pk).update(created_by=maker)
+    with CaptureQueriesContext(connection) as queries:
+        assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
+    # the reads of the run's row (its columns selected), not the check for a later run
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and '"certification_run"."as_of"' in q["sql"].split(" FROM ")[0]
+    ]
+    assert len(reads) == 1, reads
+    action = PaymentAction.objects.get(run=run)
+    assert (action.proposed_by, action.kind, action.months) == (maker, "stop", 3)
 
 
 def test_the_migration_makes_the_initiator_the_maker_of_pending_run_proposals(

@@ -561,10 +561,13 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     proposals have no proposer (the system) and any officer approves them."""
     from zige.certification.models import Decision, Run, RunStatus
 
+    # The run, read once: its as-of date and the officer who started it (the maker).
+    run = Run.objects.select_related("created_by").filter(pk=run_id).first()
     # A back-dated run (another succeeded run has a later as-of date) revises and withdraws
     # nothing: the proposals still awaiting approval follow the latest as-of date.
-    this = Run.objects.filter(pk=run_id).values_list("as_of", flat=True).first()
-    latest = this is not None and not Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=this).exists()
+    latest = (
+        run is not None and not Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=run.as_of).exists()
+    )
     withdrawn = _withdraw_stale_run_proposals(run_id=run_id, now=now) if latest else []
     decisions = list(
         Decision.objects.filter(run_id=run_id)
@@ -574,7 +577,8 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     if not decisions:
         _record_run_actions(run_id, proposed=[], revised=[], withdrawn=withdrawn, run_model=Run)
         return 0
-    run = Run.objects.select_related("created_by").get(pk=run_id)
+    if run is None:  # decisions without their run: not possible (foreign key)
+        raise Run.DoesNotExist(f"run {run_id} does not exist")
     maker = run.created_by
     people = {d[0] for d in decisions}
     live: dict[int, list[tuple[str, str, datetime]]] = {}  # recipient -> (kind, state, proposed_at)
