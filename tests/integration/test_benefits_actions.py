@@ -83,23 +83,60 @@ def test_a_second_manual_stop_or_suspension_in_another_month_is_refused(
 
 def test_two_paths_stopping_one_death_give_one_stop_and_one_recovery_case(maker: Any, checker: Any) -> None:
     """A run stops the person from 2026-10; a verification then finds the death a month earlier.
-    Both used to be live and approved: two stops, two recovery cases for one death."""
+    Both used to be live and approved: two stops, two recovery cases for one death. Now the run's
+    proposal, still awaiting approval, follows the finding (rules §8.6): one stop, from 2026-09."""
     dead = RecipientFactory()
     run = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))
     assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
     by_run = PaymentAction.objects.get(recipient=dead)
     found = propose(maker, person=dead, month="2026-09", months=3, amount="9000.00", source="verification")
     assert found.pk == by_run.pk
-    declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
-    assert declined.target_id == str(by_run.pk)
-    assert (declined.after["effective_month"], declined.after["in_force"]) == ("2026-09", by_run.pk)
+    assert (found.effective_month, found.months, found.amount, found.source, found.proposed_by) == (
+        "2026-09", 3, Decimal("9000.00"), ActionSource.VERIFICATION, maker)  # fmt: skip
+    assert AuditEvent.objects.filter(
+        action="payment_action.revised_by_finding", target_id=str(by_run.pk)
+    ).exists()
     # An overdue task's suspension is no second suspension either.
     suspend = propose(maker, person=dead, kind="suspend", month="2026-12", months=0, amount="0.00",
                       source="overdue")  # fmt: skip
     assert propose(maker, person=dead, kind="suspend", month="2027-01", source="overdue").pk == suspend.pk
     payment_action_approve(action_id=by_run.pk, user=checker, now=NOW)
+    # Approved: another finding's month is declined and audited, not applied.
+    assert propose(maker, person=dead, month="2026-08", months=4, amount="12000.00", source="verification").pk == (
+        by_run.pk)  # fmt: skip
+    declined = AuditEvent.objects.filter(action="payment_action.proposal_declined").order_by("pk").last()
+    assert declined is not None and declined.target_id == str(by_run.pk)
+    assert (declined.after["effective_month"], declined.after["in_force"]) == ("2026-08", by_run.pk)
     assert PaymentAction.objects.filter(recipient=dead, kind="stop").count() == 1
-    assert RecoveryCase.objects.filter(action__recipient=dead).count() == 1
+    assert RecoveryCase.objects.get(action__recipient=dead).amount == Decimal("9000.00")
+
+
+def test_a_finding_leaves_an_officers_own_stop_to_the_officer(maker: Any, checker: Any) -> None:
+    """An officer's proposal carries the officer's figures: a finding's other month is declined and
+    audited, as before (the officer withdraws it and proposes again)."""
+    dead = RecipientFactory()
+    by_hand = propose(maker, person=dead, month="2026-10", months=2, amount="6000.00")
+    assert propose(checker, person=dead, month="2026-09", source="verification").pk == by_hand.pk
+    by_hand.refresh_from_db()
+    assert (by_hand.effective_month, by_hand.source, by_hand.proposed_by) == ("2026-10", "manual", maker)
+    assert AuditEvent.objects.filter(action="payment_action.proposal_declined").count() == 1
+    assert not AuditEvent.objects.filter(action="payment_action.revised_by_finding").exists()
+
+
+def test_a_later_run_does_not_undo_a_findings_revision(maker: Any) -> None:
+    """The finding's stop is no longer a run's proposal: the next run (which may not know the
+    finding's date) neither revises it back nor withdraws it, nor proposes a second stop."""
+    dead = RecipientFactory()
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    propose(maker, person=dead, month="2026-09", months=3, amount="9000.00", source="verification")
+    run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "9000.00")], date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    assert list(PaymentAction.objects.filter(recipient=dead).values_list("effective_month", "months", "state")) == [
+        ("2026-09", 3, ActionState.PROPOSED)]  # fmt: skip
+    assert not AuditEvent.objects.filter(
+        action__in=("payment_action.revised_by_run", "payment_action.withdrawn_by_run")
+    ).exists()
 
 
 def test_a_confirmed_stop_blocks_a_second_until_it_is_reversed(

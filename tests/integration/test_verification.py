@@ -752,32 +752,177 @@ def test_review_resolution_fraud_opens_a_case(review_task: VerificationTask, off
         review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="again", now=LATER)
 
 
-def test_a_death_finding_after_a_runs_stop_is_no_second_stop(
+def _run_proposes(person: Recipient, kind: str, month: str, months: int, amount: str, *,
+                  by: Any = None) -> Any:  # fmt: skip
+    """A succeeded run (started by `by`) whose decision for the person is `kind` with these
+    figures, its payment actions proposed; returns the person's proposal."""
+    from zige.benefits.models import PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    run = Run.objects.create(as_of=AS_OF, status=RunStatus.SUCCEEDED, created_at=NOW, created_by=by)
+    Decision.objects.create(
+        run=run, recipient=person, unit=person.unit, status=kind, reason="death", action=kind,
+        effective_month=month, months=months, amount=Decimal(amount),
+    )  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
+    return PaymentAction.objects.get(recipient=person, kind=kind, run=run)
+
+
+def test_a_death_finding_revises_a_runs_stop_still_awaiting_approval(
     review_task: VerificationTask, officer: Any
 ) -> None:
     """Rules §8.6: a run proposed the stop from 2026-08; the bureau's finding dates the death in
-    May (stop from 2026-06). One stop, one recovery case; the finding's figures are in the audit."""
-    from zige.benefits.models import PaymentAction, RecoveryCase
-    from zige.benefits.services import payment_action_approve, payment_actions_for_run
+    May. The stop still awaiting approval follows the finding: from 2026-06, 2026-06 … 2026-12
+    = 7 months × 2500 (as of 2026-12-03), audited; one stop, one recovery case for that amount.
+    The finding's officer made the figures and cannot approve them; a checker who saw the run's
+    figures cannot approve the new ones with the old view."""
+    from zige.benefits.models import ActionState, PaymentAction, RecoveryCase
+    from zige.benefits.services import BenefitsError, payment_action_approve
 
     person = review_task.recipient
-    run = Run.objects.create(as_of=AS_OF, status=RunStatus.SUCCEEDED, created_at=NOW)
-    Decision.objects.create(
-        run=run, recipient=person, unit=person.unit, status="stop", reason="death", action="stop",
-        effective_month="2026-08", months=5, amount=Decimal("12500.00"),
+    starter = UserFactory(username="starter", role=Role.BUREAU_OPERATOR)
+    by_run = _run_proposes(person, "stop", "2026-08", 5, "12500.00", by=starter)
+    seen_before = by_run.figures
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
     )  # fmt: skip
-    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
-    by_run = PaymentAction.objects.get(recipient=person)
+    assert _actions(person) == [("stop", "2026-06", 7, Decimal("17500.00"), "verification")]
+    stop = PaymentAction.objects.get(recipient=person)
+    assert (stop.pk, stop.state, stop.source_ref, stop.proposed_by) == (
+        by_run.pk, ActionState.PROPOSED, f"review:{review_task.pk}", officer)  # fmt: skip
+    assert VerificationTask.objects.get(pk=review_task.pk).payment_ref.startswith(f"payment_action:{stop.pk}")
+    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
+    assert (event.target_type, event.target_id, event.actor) == ("payment_action", str(stop.pk), "checker")
+    assert event.before == {"effective_month": "2026-08", "months": 5, "amount": "12500.00", "source": "run",
+                            "source_ref": f"run:{by_run.run_id}", "proposed_by": "starter"}  # fmt: skip
+    assert event.after == {"effective_month": "2026-06", "months": 7, "amount": "17500.00",
+                           "source": "verification", "source_ref": f"review:{review_task.pk}",
+                           "proposed_by": "checker", "recipient": person.pk}  # fmt: skip
+    assert not AuditEvent.objects.filter(action="payment_action.proposal_declined").exists()
+    second = UserFactory(username="second", role=Role.BUREAU_ADMIN)
+    with pytest.raises(BenefitsError, match="已按最新核实结论更新"):
+        payment_action_approve(action_id=stop.pk, user=second, now=LATER, seen=seen_before)
+    with pytest.raises(BenefitsError, match="提出人不能审批"):
+        payment_action_approve(action_id=stop.pk, user=officer, now=LATER, seen=stop.figures)
+    assert PaymentAction.objects.get(pk=stop.pk).state == ActionState.PROPOSED
+    assert not RecoveryCase.objects.exists()
+    # The run's initiator did not make these figures: they may check them.
+    payment_action_approve(action_id=stop.pk, user=starter, now=LATER, seen="2026-06|7|17500.00")
+    assert RecoveryCase.objects.get(action__recipient=person).amount == Decimal("17500.00")
+
+
+def test_a_unit_report_of_a_loss_revises_a_runs_stop_still_awaiting_approval(
+    task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    """The unit's 丧失资格 report, approved by the bureau, dates the loss 2026-10-03: the run's
+    stop from 2026-12 becomes 2026-11, 2 months × 3100 (as of 2026-12-03)."""
+    from zige.benefits.models import PaymentAction
+
+    person = task.recipient
+    by_run = _run_proposes(person, "stop", "2026-12", 0, "0.00")
+    report = eligible_report(result="lost", lost_reason="死亡", lost_on=date(2026, 10, 3))
+    task_submit(task_id=task.pk, user=unit_op, report=report, now=LATER)
+    submission = submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    assert _actions(person) == [("stop", "2026-11", 2, Decimal("6200.00"), "verification")]
+    stop = PaymentAction.objects.get(recipient=person)
+    assert (stop.pk, stop.source_ref, stop.proposed_by) == (by_run.pk, f"verification:{task.pk}-1", officer)
+    assert submission.payment_ref == f"payment_action:{stop.pk}"
+    assert (
+        AuditEvent.objects.filter(action="payment_action.revised_by_finding", target_id=str(stop.pk)).count()
+        == 1
+    )
+
+
+def test_a_death_finding_of_the_same_month_revises_nothing(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """The finding dates the death in the month the run did (stop from 2026-06): the proposal is
+    the run's as it was, and later runs keep it up to date (rules §8.6)."""
+    person = review_task.recipient
+    by_run = _run_proposes(person, "stop", "2026-06", 6, "15000.00")
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 3), now=LATER
+    )  # fmt: skip
+    assert _actions(person) == [("stop", "2026-06", 6, Decimal("15000.00"), "run")]
+    by_run.refresh_from_db()
+    assert (by_run.source_ref, by_run.proposed_by) == (f"run:{by_run.run_id}", None)
+    assert not AuditEvent.objects.filter(
+        action__in=("payment_action.revised_by_finding", "payment_action.proposal_declined")
+    ).exists()
+
+
+def test_a_death_finding_after_an_approved_stop_is_declined_and_audited(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """An approved stop is what its checker signed: the finding's other month is not applied
+    (no second stop, no edit); its figures are in the audit for the officer, who reverses the
+    stop and proposes again if the finding is right."""
+    from zige.benefits.models import ActionState, RecoveryCase
+    from zige.benefits.services import payment_action_approve
+
+    person = review_task.recipient
+    by_run = _run_proposes(person, "stop", "2026-08", 5, "12500.00")
+    payment_action_approve(
+        action_id=by_run.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN), now=NOW
+    )
     review_resolve(
         task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
     )  # fmt: skip
     assert _actions(person) == [("stop", "2026-08", 5, Decimal("12500.00"), "run")]
+    by_run.refresh_from_db()
+    assert by_run.state == ActionState.APPROVED
     declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
-    assert (declined.target_id, declined.after["effective_month"]) == (str(by_run.pk), "2026-06")
-    payment_action_approve(
-        action_id=by_run.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN), now=LATER
+    assert (declined.target_id, declined.after["effective_month"], declined.after["in_force_state"]) == (
+        str(by_run.pk), "2026-06", "approved")  # fmt: skip
+    assert not AuditEvent.objects.filter(action="payment_action.revised_by_finding").exists()
+    assert RecoveryCase.objects.get(action__recipient=person).amount == Decimal("12500.00")
+
+
+def test_a_death_finding_supersedes_a_suspension_still_awaiting_approval(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """A run proposed a suspension (长期联系不到); the bureau then finds the person dead. The stop
+    is proposed and the suspension, still awaiting approval, is withdrawn (audited): nobody is
+    suspended and stopped for one death. An approved suspension is left to the officer."""
+    from zige.benefits.models import ActionState, PaymentAction
+
+    person = review_task.recipient
+    suspension = _run_proposes(person, "suspend", "2026-12", 0, "0.00")
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    stop = PaymentAction.objects.get(recipient=person, kind="stop")
+    assert (stop.state, stop.effective_month, stop.months, stop.amount) == (
+        ActionState.PROPOSED, "2026-06", 7, Decimal("17500.00"))  # fmt: skip
+    suspension.refresh_from_db()
+    assert (suspension.state, suspension.closed_by, suspension.closed_at) == (
+        ActionState.WITHDRAWN,
+        officer,
+        LATER,
     )
-    assert RecoveryCase.objects.filter(action__recipient=person).count() == 1
+    assert f"停发 #{stop.pk}" in suspension.close_reason
+    event = AuditEvent.objects.get(action="payment_action.superseded_by_finding")
+    assert (event.target_id, event.actor, event.before, event.after["state"], event.after["superseded_by"]) == (
+        str(suspension.pk), "checker", {"state": "proposed"}, "withdrawn", stop.pk)  # fmt: skip
+
+
+def test_a_death_finding_leaves_an_approved_suspension_to_the_officer(unit: Any, officer: Any) -> None:
+    from zige.benefits.models import ActionState, PaymentAction
+    from zige.benefits.services import payment_action_approve
+
+    person = young(unit, monthly_amount=Decimal("2500.00"))
+    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
+    review = VerificationTask.objects.get(recipient=person)
+    suspension = _run_proposes(person, "suspend", "2026-12", 0, "0.00")
+    payment_action_approve(action_id=suspension.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN),
+                           now=NOW)  # fmt: skip
+    review_resolve(
+        task_id=review.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    suspension.refresh_from_db()
+    assert suspension.state == ActionState.APPROVED
+    assert PaymentAction.objects.get(recipient=person, kind="stop").state == ActionState.PROPOSED
+    assert not AuditEvent.objects.filter(action="payment_action.superseded_by_finding").exists()
 
 
 def test_review_alive_resumes_a_suspended_person(review_task: VerificationTask, officer: Any) -> None:

@@ -136,6 +136,7 @@ FIELD_ZH: dict[str, str] = {
     "revisions": "调整",
     "withdrawals": "撤回",
     "proposed_by": "提出人",
+    "superseded_by": "取代它的停发",
     "failure_code": "失败代码",
     "started_at": "开始时间",
     "inputs_fingerprint": "输入指纹",
@@ -174,7 +175,7 @@ FAILURE_SHORT_ZH: dict[str, str] = {
 }
 
 # Keys whose value is the id of another object: shown as `#id` (the first names a record).
-ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of")
+ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by")
 # Keys not shown in a record of a list (internal ids; the raw record keeps them).
 HIDDEN_IN_RECORDS = frozenset({"recipient"})
 # The figures of a payment action, shown together as one phrase.

@@ -237,6 +237,33 @@ def _describe(action: PaymentAction) -> str:
     return f"{ActionKind(action.kind).label} #{action.pk}（{figures}，{ACTION_STATE_ZH[action.state]}）"
 
 
+def _revise_figures(
+    action: PaymentAction, *, effective_month: str, months: int | None, amount: Decimal | None
+) -> dict[str, Any] | None:
+    """Bring a proposal still awaiting approval to newer figures (rules §8.6): the one step shared
+    by a run's revision (`payment_action.revised_by_run`) and a finding's
+    (`payment_action.revised_by_finding`). Sets the figures on the (locked) row and returns the
+    revision's record, figures before and after, for the caller's audit event; None when the
+    figures are the same. The caller saves the row. A checker's approval sent with the figures
+    from before (`PaymentAction.figures`) is refused from then on (`payment_action_approve`)."""
+    if action.state != ActionState.PROPOSED or action.reverses_id is not None:
+        raise BenefitsError(f"{_describe(action)}不在待审批状态，不能更新（已审批的请撤销后重新提出）")
+    before = (action.effective_month, action.months, action.amount)
+    if before == (effective_month, months, amount):
+        return None
+    action.effective_month, action.months, action.amount = effective_month, months, amount
+    return {
+        "action": action.pk, "recipient": action.recipient_id, "kind": action.kind,
+        "before": {"effective_month": before[0], "months": before[1], "amount": before[2]},
+        "after": {"effective_month": effective_month, "months": months, "amount": amount},
+    }  # fmt: skip
+
+
+# Proposals that follow a finding (rules §8.6): those whose figures a system path computed — a run,
+# a verification, an overdue task. An officer's own proposal (`manual`) is the officer's to change.
+FOLLOWS_FINDING = (ActionSource.RUN, ActionSource.VERIFICATION, ActionSource.OVERDUE)
+
+
 def payment_action_propose(
     *,
     recipient: Recipient,
@@ -259,7 +286,16 @@ def payment_action_propose(
     state — in another month, a second of the same kind is not created. A person's proposal
     (source `manual`) is refused with a message naming the action in force; a verification's or
     an overdue task's is answered with the action in force, and the figures it brought are kept
-    in the audit trail (`payment_action.proposal_declined`) for the officer to compare."""
+    in the audit trail (`payment_action.proposal_declined`) for the officer to compare.
+
+    A finding (source `verification`: a unit's report approved by the bureau, the bureau's
+    疑点核查 finding) that establishes a loss is the newest fact about it (rules §8.6): when the
+    stop in force is still awaiting approval and was proposed by a run, a verification or a task,
+    it is revised to the finding's month, months, amount and reference instead, its proposer
+    becoming the finding's officer (`_follow_finding`, `payment_action.revised_by_finding`); a
+    still-proposed suspension of such a source is withdrawn, the stop supersedes it
+    (`_supersede_suspension`, `payment_action.superseded_by_finding`). An approved, exported or
+    confirmed stop, and an officer's own proposal, are declined as above."""
     if kind not in ActionKind.values:
         raise BenefitsError(f"未知的待遇处理类型 {kind!r}")
     if source not in ActionSource.values or source == ActionSource.REVERSAL:
@@ -272,20 +308,47 @@ def payment_action_propose(
     money = None if amount is None else _money(amount)
     if money is not None and money < 0:
         raise BenefitsError("金额不能为负数")
+    finding = source == ActionSource.VERIFICATION and kind == ActionKind.STOP
+    with transaction.atomic():
+        action = _propose_or_answer(
+            recipient=recipient, kind=kind, month=month, months=months, amount=money, source=source,
+            source_ref=source_ref, proposed_by=proposed_by, now=now, note=note,
+        )  # fmt: skip
+        if finding:
+            _supersede_suspension(recipient_id=recipient.pk, stop=action, user=proposed_by, now=now)
+    return action
+
+
+def _propose_or_answer(
+    *,
+    recipient: Recipient,
+    kind: str,
+    month: str,
+    months: int | None,
+    amount: Decimal | None,
+    source: str,
+    source_ref: str,
+    proposed_by: Any | None,
+    now: datetime,
+    note: str,
+) -> PaymentAction:
+    """`payment_action_propose` once its input is checked: the live action of that month, the
+    one in force answering (revised by a finding, or declining), or a new proposal."""
     existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
     if existing is not None:
         return existing
+    answer = {
+        "recipient": recipient, "kind": kind, "month": month, "months": months, "amount": amount,
+        "source": source, "source_ref": source_ref, "proposed_by": proposed_by, "now": now,
+    }  # fmt: skip
     try:
         with transaction.atomic():
             in_force = _stop_or_suspend_in_force(recipient_id=recipient.pk, kind=kind)
             if in_force is not None:
-                return _decline(
-                    in_force, recipient=recipient, kind=kind, month=month, months=months, amount=money,
-                    source=source, source_ref=source_ref, proposed_by=proposed_by, now=now,
-                )  # fmt: skip
+                return _answer_in_force(in_force, **answer)
             action = PaymentAction.objects.create(
                 recipient=recipient, unit_id=recipient.unit_id, kind=kind, effective_month=month, months=months,
-                amount=money, source=source, source_ref=source_ref[:100], note=note, proposed_by=proposed_by,
+                amount=amount, source=source, source_ref=source_ref[:100], note=note, proposed_by=proposed_by,
                 proposed_at=now,
             )  # fmt: skip
             audit_record(
@@ -301,11 +364,83 @@ def payment_action_propose(
         if in_force is None:
             raise
         with transaction.atomic():
-            return _decline(
-                in_force, recipient=recipient, kind=kind, month=month, months=months, amount=money,
-                source=source, source_ref=source_ref, proposed_by=proposed_by, now=now,
-            )  # fmt: skip
+            return _answer_in_force(in_force, **answer)
     return action
+
+
+def _answer_in_force(in_force: PaymentAction, **answer: Any) -> PaymentAction:
+    """The person already has a stop or suspension of this kind in force: a finding's stop
+    revises it while it awaits approval (`_follow_finding`), anything else is declined."""
+    if answer["source"] == ActionSource.VERIFICATION and answer["kind"] == ActionKind.STOP:
+        # Locked before it is looked at: a checker approving at the same moment waits for the
+        # finding, or has approved first and the finding is declined.
+        in_force = _locked(PaymentAction, "待遇处理", in_force.pk)
+        if in_force.state == ActionState.PROPOSED and in_force.source in FOLLOWS_FINDING:
+            return _follow_finding(in_force, **answer)
+    return _decline(in_force, **answer)
+
+
+def _follow_finding(
+    action: PaymentAction,
+    *,
+    recipient: Recipient,
+    kind: str,
+    month: str,
+    months: int | None,
+    amount: Decimal | None,
+    source: str,
+    source_ref: str,
+    proposed_by: Any | None,
+    now: datetime,
+) -> PaymentAction:
+    """Revise a stop still awaiting approval to a finding's figures (rules §8.6), as a later run
+    revises a run's proposal (`_revise_figures`). The proposal becomes the finding's: its source
+    and reference, and its proposer the finding's officer — who made these figures and so may not
+    approve them (maker-checker), while the officer who started the run that proposed the old
+    figures may now check the new ones. A later run no longer revises or withdraws it (it is no
+    longer a run's proposal). Audited in the same transaction (`payment_action.revised_by_finding`)."""
+    change = _revise_figures(action, effective_month=month, months=months, amount=amount)
+    if change is None:  # same figures: nothing to revise
+        return action
+
+    def origin() -> dict[str, Any]:
+        maker = action.proposed_by
+        return {"source": action.source, "source_ref": action.source_ref,
+                "proposed_by": maker.username if maker is not None else None}  # fmt: skip
+
+    change["before"].update(origin())
+    action.source, action.source_ref, action.proposed_by = source, source_ref[:100], proposed_by
+    action.save(update_fields=["effective_month", "months", "amount", "source", "source_ref", "proposed_by"])
+    change["after"].update(origin())
+    audit_record(
+        actor=proposed_by, action="payment_action.revised_by_finding", target_type="payment_action",
+        target_id=action.pk, before=change["before"], after={**change["after"], "recipient": recipient.pk},
+        at=now,
+    )  # fmt: skip
+    return action
+
+
+def _supersede_suspension(*, recipient_id: int, stop: PaymentAction, user: Any | None, now: datetime) -> None:
+    """A finding established a loss (a stop is on its way): a suspension of the person still
+    awaiting approval is withdrawn — nobody is suspended after they are stopped (rules §8.6).
+    Only one a run, a verification or a task proposed (an officer's own is the officer's to
+    withdraw); an approved or exported suspension is left to the officer (it is reversed, if at
+    all, through the correction path). Audited `payment_action.superseded_by_finding`, with the
+    stop that supersedes it."""
+    if stop.kind != ActionKind.STOP or stop.state not in LIVE_STATES:
+        return
+    pending = PaymentAction.objects.select_for_update().filter(
+        recipient_id=recipient_id, kind=ActionKind.SUSPEND, state=ActionState.PROPOSED,
+        source__in=FOLLOWS_FINDING, reverses__isnull=True,
+    )  # fmt: skip
+    for suspension in pending.order_by("pk"):
+        reason = f"核实结论确认丧失资格，由停发 #{stop.pk} 取代"
+        _set_action_state(
+            suspension, ActionState.WITHDRAWN, actor=user, now=now, event="superseded_by_finding",
+            fields={"closed_by": user, "closed_at": now, "close_reason": reason},
+            detail={"reason": reason, "superseded_by": stop.pk, "effective_month": suspension.effective_month,
+                    "months": suspension.months, "amount": suspension.amount},
+        )  # fmt: skip
 
 
 def _decline(
@@ -374,8 +509,8 @@ def payment_action_approve(
     refuses it too). An approved stop with months paid after death opens a recovery case; an
     approved reversal of a stop cancels the recovery case that has nothing recovered yet.
 
-    `seen`: the action's `figures` as the checker's page showed them; when a run has revised the
-    proposal since (rules §8.6), nothing is approved and the checker looks again."""
+    `seen`: the action's `figures` as the checker's page showed them; when a run or a finding
+    has revised the proposal since (rules §8.6), nothing is approved and the checker looks again."""
     _require_bureau(user)
     with transaction.atomic():
         action = _locked(PaymentAction, "待遇处理", action_id)
@@ -386,9 +521,9 @@ def payment_action_approve(
                 )
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
         if seen is not None and action.state == ActionState.PROPOSED and seen != action.figures:
-            raise BenefitsError(
-                f"待遇处理 #{action.pk} 的生效月份、月数或金额已按最新认证批次更新，请核对后再审批"
-            )
+            # Runs revise their own proposals, findings revise into a verification's (rules §8.6).
+            by = "最新核实结论" if action.source == ActionSource.VERIFICATION else "最新认证批次"
+            raise BenefitsError(f"待遇处理 #{action.pk} 的生效月份、月数或金额已按{by}更新，请核对后再审批")
         _set_action_state(
             action, ActionState.APPROVED, actor=user, now=now, event="approved",
             fields={"approved_by": user, "approved_at": now},
@@ -688,18 +823,13 @@ def _revise_run_proposals(
             continue
         action = actions[0]
         month, months, amount = computed[key]
-        before = (action.effective_month, action.months, action.amount)
-        if before == (month, months, amount):
-            continue
         if month != action.effective_month and (key[0], key[1], month) in taken:
             continue  # that month was proposed before (and rejected, or is live): leave it
-        action.effective_month, action.months, action.amount = month, months, amount
+        change = _revise_figures(action, effective_month=month, months=months, amount=amount)
+        if change is None:
+            continue
         revised.append(action)
-        changes.append({
-            "action": action.pk, "recipient": action.recipient_id, "kind": action.kind,
-            "before": {"effective_month": before[0], "months": before[1], "amount": before[2]},
-            "after": {"effective_month": month, "months": months, "amount": amount},
-        })  # fmt: skip
+        changes.append(change)
     if revised:
         PaymentAction.objects.bulk_update(revised, ["effective_month", "months", "amount"], batch_size=2000)
         audit_record(

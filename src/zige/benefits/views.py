@@ -167,7 +167,7 @@ def actions_approve(request: HttpRequest) -> HttpResponse:
         )
         text = f"已审批 {counts['approved']} 条"
         if counts["refused"]:
-            text += f"；{counts['refused']} 条未审批（本人提出的、已不在待审批状态的，或金额已按最新认证批次更新、需重新核对的）"
+            text += f"；{counts['refused']} 条未审批（本人提出的、已不在待审批状态的，或金额已按最新认证批次或核实结论更新、需重新核对的）"
         messages.success(request, text)
     return redirect(f"{reverse('benefits:actions')}?state=proposed")
 
