@@ -106,6 +106,10 @@ DECISION_COLUMNS = (
     "certified_on", "due_on", "remind", "channel",
 )  # fmt: skip
 
+# The columns of a result that are the roll's text, not the decision: a changed result leaves
+# them empty and takes them from the person's saved result (`output_sql`, `filled_results_sql`).
+ROLL_TEXT_COLUMNS = ("id_number", "name", "unit_no")
+
 
 def _aggregated() -> str:
     return sql.in_list_sql("e.feed_kind", AGGREGATED_KINDS)
@@ -436,6 +440,16 @@ def results_sql(decisions: str = "decisions", recipients: str = "recipients") ->
     return f"SELECT {columns} FROM {decisions} d JOIN {recipients} r ON d.person_no = r.person_no"
 
 
+def unfilled_results_sql(decisions: str = "decisions") -> str:
+    """The decisions as results without the roll's text (`ROLL_TEXT_COLUMNS` NULL): what an
+    increment writes for the people decided again (`filled_results_sql` fills them). Decided
+    without that text (`recipients_for_decide_sql(text=False)`), they need no join to the roll."""
+    columns = ", ".join(
+        f"CAST(NULL AS VARCHAR) AS {c}" if c in ROLL_TEXT_COLUMNS else f"d.{c}" for c in DECISION_COLUMNS
+    )
+    return f"SELECT {columns} FROM {decisions} d"
+
+
 def decisions_of_results_sql(results: str = "results") -> str:
     """`decisions` from results: the ID back to its store key."""
     columns = ", ".join(
@@ -619,11 +633,6 @@ SELECT w.id_key, w.newest, {kind} FROM (
 
 
 CHANGED_SUFFIX = "-changed"  # results-changed.parquet, actions-changed.parquet
-
-
-# The columns of a result that are the roll's text, not the decision: a changed result leaves
-# them empty and takes them from the person's saved result (`output_sql`, `filled_results_sql`).
-ROLL_TEXT_COLUMNS = ("id_number", "name", "unit_no")
 
 
 def filled_results_sql(changed: str, base: str) -> str:
@@ -1103,7 +1112,7 @@ class ScaleRun:
         # A view: `write` computes the new results once, into their file.
         con.execute("ALTER TABLE decisions RENAME TO new_decisions")
         # `new_rows`: the new results as written (ID, name and unit empty); `new_results`: with them.
-        self._timed("merge", f"CREATE OR REPLACE VIEW new_rows AS {results_sql('new_decisions')}")
+        self._timed("merge", f"CREATE OR REPLACE VIEW new_rows AS {unfilled_results_sql('new_decisions')}")
         base_results = f"read_parquet({sql.quote(str(state / 'results.parquet'))})"  # every recipient's
         filled = filled_results_sql("new_rows", base_results)
         self._timed("merge", f"CREATE OR REPLACE VIEW new_results AS {filled}")
