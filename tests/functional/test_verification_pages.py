@@ -272,6 +272,56 @@ def test_the_unit_downloads_its_form1_fills_it_and_uploads_it_back(
     assert (setup["task"].status, setup["soon"].status) == ("submitted", "open")
 
 
+def _upload_form1(client: Client, fill: dict[str, dict[str, str]]) -> Any:
+    """Download the unit's 附件1, fill the rows of the given people, upload it back."""
+    response = client.get(reverse("verification:form1"))
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    sheet = book.worksheets[0]
+    header = {str(c.value): c.column for r in sheet.iter_rows(min_row=4, max_row=5) for c in r if c.value}
+    rows = {str(sheet.cell(row=r, column=2).value): r for r in range(7, sheet.max_row + 1)}
+    for person_no, cells in fill.items():
+        for label, value in cells.items():
+            sheet.cell(row=rows[person_no], column=header[label], value=value)
+    filled = io.BytesIO()
+    book.save(filled)
+    filled.seek(0)
+    filled.name = "form1.xlsx"
+    return client.post(reverse("verification:bulk"), {"workbook": filled})
+
+
+def test_the_unit_cannot_upload_people_it_did_not_reach_as_eligible(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """The walkthrough: 电话无人接听 and 多次上门未见到本人 are refused row by row with the values the
+    form accepts, nothing is reported; the form's own value goes through, and the bureau's
+    reviewer sees what the unit wrote."""
+    task, soon = setup["task"], setup["soon"]
+    client.force_login(setup["unit_op"])
+    response = _upload_form1(client, {
+        task.recipient.person_no: {"确认方式": "电话无人接听", "现居住地": "不详", "健康状况": "不详"},
+        soon.recipient.person_no: {"确认方式": "多次上门未见到本人，联系不到", "现居住地": "不详", "健康状况": "不详"},
+    })  # fmt: skip
+    html = response.content.decode()
+    assert response.status_code == 200 and "全部未上报" in html
+    assert (
+        "“电话无人接听”不是可选的确认方式" in html
+        and "“多次上门未见到本人，联系不到”不是可选的确认方式" in html
+    )
+    assert "只能填写：上门走访、视频、电话、来访、无法联系" in html
+    assert not Submission.objects.exists()
+
+    response = _upload_form1(
+        client,
+        {task.recipient.person_no: {"确认方式": "电话", "现居住地": "太原市迎泽区", "健康状况": "良好"}},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    client.force_login(setup["officer"])
+    queue = client.get(reverse("verification:queue")).content.decode()
+    assert "具备资格（电话）" in queue
+    page = client.get(reverse("verification:detail", kwargs={"pk": task.pk})).content.decode()
+    assert re.search(r"附件1第\d+行原文：确认方式“电话”", page)
+
+
 def test_the_bureau_names_the_unit_of_the_form1_and_another_unit_operator_gets_404(
     client: Client, setup: dict[str, Any]
 ) -> None:

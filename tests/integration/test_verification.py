@@ -1118,6 +1118,9 @@ def _form1(path: Path, tasks: list[VerificationTask], fill: dict[int, dict[str, 
     first = 7  # title, unit line, two header rows, the 栏目 row
     for i, values in fill.items():
         for label, value in values.items():
+            if label not in header:  # an extra column (确认结果, 确认日期) after the form's own
+                header[label] = ws.max_column + 1
+                ws.cell(row=4, column=header[label], value=label)
             ws.cell(row=first + i, column=header[label], value=value)
     wb.save(path)
     return path.read_bytes()
@@ -1179,6 +1182,112 @@ def test_workbook_rows_of_another_unit_are_errors(unit: Any, unit_op: Any, tmp_p
     result = form1_apply(user=unit_op, data=data, now=LATER)
     assert [(e.row, e.field) for e in result.errors] == [(7, "个人编号")]
     assert not Submission.objects.exists()
+
+
+ACCEPTED = "上门走访、视频、电话、来访、无法联系"
+ADDRESS, HEALTH = {"现居住地": "太原市迎泽区", "健康状况": "良好"}, {}
+
+
+def _pending_tasks(unit: Any, n: int) -> list[VerificationTask]:
+    people = [young(unit) for _ in range(n)]
+    tasks_for_run(run_id=run_with([(p, "pending", "no_evidence") for p in people]).pk, now=NOW)
+    return list(VerificationTask.objects.filter(unit=unit).order_by("recipient__person_no"))
+
+
+def _scan() -> Any:
+    return upload_check(name="stamped.pdf", data=PDF, allowed=EVERYTHING)
+
+
+def test_workbook_never_reports_people_the_unit_did_not_reach_as_eligible(
+    unit: Any, unit_op: Any, tmp_path: Path
+) -> None:
+    """The walkthrough's two rows: free text that says the person was not reached is refused
+    (naming the row, the column and the accepted values), never read as 具备资格（电话/上门走访）."""
+    tasks = _pending_tasks(unit, 2)
+    data = _form1(tmp_path / "form1.xlsx", tasks, {
+        0: {"确认方式": "电话无人接听", "现居住地": "不详", "健康状况": "不详"},
+        1: {"确认方式": "多次上门未见到本人，联系不到", "现居住地": "不详", "健康状况": "不详"},
+    })  # fmt: skip
+    result = form1_apply(user=unit_op, data=data, now=LATER, written=_scan())
+    assert result.applied == 0
+    by_row = {(e.row, e.field): e.reason for e in result.errors}
+    for row, text in ((7, "电话无人接听"), (8, "多次上门未见到本人，联系不到")):
+        reason = by_row[(row, "确认方式")]
+        assert f"“{text}”不是可选的确认方式" in reason and ACCEPTED in reason
+        assert "联系不上本人的请选择“无法联系”" in reason
+    assert not Submission.objects.exists()
+    assert set(VerificationTask.objects.filter(unit=unit).values_list("status", flat=True)) == {"open"}
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "says"),
+    [
+        ({"确认方式": "微信", **ADDRESS}, "确认方式", f"“微信”不是可选的确认方式，只能填写：{ACCEPTED}"),
+        ({"确认方式": "上门", **ADDRESS}, "确认方式", ACCEPTED),
+        ({"确认方式": "其他", **ADDRESS}, "确认方式", "任务页面逐人上报"),
+        ({"确认方式": "电话", "现居住地": "不详", "健康状况": "良好"}, "现居住地", "须填写确知的现居住地"),
+        ({"确认方式": "电话", "现居住地": "太原市", "健康状况": "家属称本人失联"}, "健康状况", "未联系到本人"),
+        ({"确认方式": "无法联系", "确认结果": "具备资格"}, "确认结果", "确认结果却是“具备资格”"),
+        ({"确认方式": "电话", **ADDRESS, "确认结果": "具备资格，家属代接"}, "确认结果", "具备资格、丧失资格、无法联系"),
+        ({"确认方式": "电话", **ADDRESS, "丧失原因": "死亡", "丧失时间": "2026-10-02", "确认结果": "具备资格"},
+         "丧失原因", "确认结果却是“具备资格”"),
+        ({"确认方式": "上门走访", **ADDRESS, "丧失原因": "死亡", "丧失时间": "2026-10-02"}, "现居住地", "只填写一组"),
+    ],
+)  # fmt: skip
+def test_workbook_refuses_what_it_cannot_read_for_certain(
+    unit: Any, unit_op: Any, tmp_path: Path, cells: dict[str, str], column: str, says: str
+) -> None:
+    """确认方式 and 确认结果 are closed lists; a row that says two things, or 具备资格 with words
+    of an unreached person or an unknown address or health, is refused, never guessed."""
+    tasks = _pending_tasks(unit, 1)
+    data = _form1(tmp_path / "form1.xlsx", tasks, {0: cells})
+    result = form1_apply(user=unit_op, data=data, now=LATER, written=_scan())
+    assert result.applied == 0
+    assert any(e.row == 7 and e.field == column and says in e.reason for e in result.errors), result.errors
+    assert not Submission.objects.exists()
+
+
+def test_workbook_unreachable_needs_the_written_statement_and_keeps_the_words(
+    unit: Any, unit_op: Any, tmp_path: Path
+) -> None:
+    """无法联系 needs a written statement as on the task page (三(一)4): without the stamped scan the
+    row is refused, telling the unit how; with it, the report is 无法联系 with the unit's words."""
+    tasks = _pending_tasks(unit, 1)
+    cells = {"确认方式": "无法联系", "现居住地": "不详", "健康状况": "不详"}
+    data = _form1(tmp_path / "form1.xlsx", tasks, {0: cells})
+    refused = form1_apply(user=unit_op, data=data, now=LATER)
+    assert [(e.row, e.field) for e in refused.errors] == [(7, "书面确认材料")]
+    assert "任务页面逐人上报" in refused.errors[0].reason and not Submission.objects.exists()
+    result = form1_apply(user=unit_op, data=data, now=LATER, written=_scan())
+    assert (result.applied, result.errors) == (1, [])
+    s = Submission.objects.get()
+    assert (s.result, s.method, s.method_note, s.address, s.health) == (
+        "unreachable",
+        "other",
+        "无法联系",
+        "不详",
+        "不详",
+    )
+    assert s.note == "附件1第7行原文：确认方式“无法联系”"
+
+
+def test_workbook_accepts_the_form_s_values_and_keeps_what_the_unit_wrote(
+    unit: Any, unit_op: Any, tmp_path: Path
+) -> None:
+    tasks = _pending_tasks(unit, 3)
+    data = _form1(tmp_path / "form1.xlsx", tasks, {
+        0: {"确认方式": "电话", **ADDRESS},
+        1: {"确认方式": "上门　走访", "现居住地": "晋中市榆次区", "健康状况": "一般", "确认结果": "具备资格"},
+        2: {"确认方式": "电话", "确认结果": "无法联系"},  # tried by phone, not reached
+    })  # fmt: skip
+    result = form1_apply(user=unit_op, data=data, now=LATER, written=_scan())
+    assert (result.applied, result.errors) == (3, [])
+    got = {s.task_id: (s.result, s.method, s.method_note, s.note) for s in Submission.objects.all()}
+    assert got == {
+        tasks[0].pk: ("eligible", "phone", "", "附件1第7行原文：确认方式“电话”"),
+        tasks[1].pk: ("eligible", "visit", "", "附件1第8行原文：确认方式“上门　走访”；确认结果“具备资格”"),
+        tasks[2].pk: ("unreachable", "phone", "", "附件1第9行原文：确认方式“电话”；确认结果“无法联系”"),
+    }
 
 
 def test_not_a_workbook(unit_op: Any) -> None:

@@ -256,6 +256,22 @@ def test_pending_remark_in_chinese(tmp_path: Path, code: str, text: str) -> None
     assert "太原市小店区坞城路街道学府街社区" in remark  # the roster address helps the unit find the person
 
 
+def test_pending_method_cells_offer_the_accepted_methods_only(tmp_path: Path) -> None:
+    """确认方式 is a dropdown of the values the upload accepts (an Excel list validation that
+    stops any other entry); the other columns are free."""
+    ws = write_pending(tmp_path, [pending_row(1), pending_row(2), pending_row(3)])
+    validations = ws.data_validations.dataValidation
+    assert len(validations) == 1
+    dv = validations[0]
+    first, last = PENDING_FIRST_DATA_ROW, PENDING_FIRST_DATA_ROW + 2
+    assert str(dv.sqref) == f"I{first}:I{last}"  # 确认方式, column 9, every data row
+    assert (dv.type, dv.showErrorMessage) == ("list", True)
+    assert dv.errorStyle in (None, "stop")  # absent is Excel's default, stop
+    assert dv.formula1 == '"上门走访,视频,电话,来访,无法联系"'
+    assert "无法联系" in (dv.prompt or "")
+    assert not write_pending(tmp_path, []).data_validations.dataValidation  # no rows, no dropdown
+
+
 def test_pending_long_remark_gets_a_taller_row(tmp_path: Path) -> None:
     long = "；".join(["2026-02-03 铁路出行 K603 太原—大同"] * 4)
     ws = write_pending(tmp_path, [pending_row(1), pending_row(2, reason="alive_after_death", evidence=long)])

@@ -37,8 +37,11 @@ __all__ = [
     "OUT_OF_PROVINCE_TITLE",
     "PENDING_GROUPS",
     "PENDING_HEADERS",
+    "PENDING_METHODS",
+    "PENDING_METHOD_CHOICES",
     "PENDING_SHEET",
     "PENDING_TITLE",
+    "PENDING_UNREACHABLE",
     "REASON_TEXT",
     "write_out_of_province_workbook",
     "write_pending_workbook",
@@ -122,6 +125,12 @@ _OUT_COLS: tuple[_Col, ...] = (
 )
 
 PENDING_HEADERS: tuple[str, ...] = tuple(c.label for c in _PENDING_COLS)
+# 确认方式 of 附件1: how the unit confirmed the person (the 经确认具备领取资格 group), or 无法联系 for
+# a person the unit could not reach. The form's 确认方式 cells offer exactly these in a dropdown, and
+# the upload (`zige.verification.services.form1_apply`) accepts nothing else.
+PENDING_METHODS: tuple[str, ...] = ("上门走访", "视频", "电话", "来访")
+PENDING_UNREACHABLE = "无法联系"
+PENDING_METHOD_CHOICES: tuple[str, ...] = (*PENDING_METHODS, PENDING_UNREACHABLE)
 PENDING_GROUPS: Mapping[str, tuple[str, ...]] = {
     g: tuple(c.label for c in _PENDING_COLS if c.group == g) for g in (_CONFIRMED, _LOST)
 }
@@ -316,6 +325,27 @@ def _pending_remark(row: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _method_dropdown(ws: Worksheet, first: int, last: int) -> None:
+    """The 确认方式 cells of the data rows accept the values of `PENDING_METHOD_CHOICES` only."""
+    column = PENDING_HEADERS.index("确认方式")
+    choices = "、".join(PENDING_METHOD_CHOICES)
+    ws.data_validation(
+        first,
+        column,
+        last,
+        column,
+        {
+            "validate": "list",
+            "source": list(PENDING_METHOD_CHOICES),
+            "input_title": "确认方式",
+            "input_message": f"请从下拉列表选择：{choices}。联系不上本人的选“{PENDING_UNREACHABLE}”。",
+            "error_type": "stop",
+            "error_title": "确认方式",
+            "error_message": f"确认方式只能选择：{choices}。",
+        },
+    )
+
+
 def write_pending_workbook(
     path: Path,
     *,
@@ -330,7 +360,8 @@ def write_pending_workbook(
     means 正常); 停发时间 and 停发原因 are filled only for a recipient who is not 正常, since a
     paid pension has no stop date. The two 经确认… groups are left empty for the unit. 备注
     holds the system's reason in Chinese, the evidence text, and the roster's address and health
-    (to help the unit find the person; the 确认 columns are the unit's own finding).
+    (to help the unit find the person; the 确认 columns are the unit's own finding). The 确认方式
+    cells carry a dropdown of `PENDING_METHOD_CHOICES` (an Excel data validation).
     """
     cols = _PENDING_COLS
     width = {c.label: c.width for c in cols}
@@ -377,6 +408,8 @@ def write_pending_workbook(
             if height != _DATA_ROW_HEIGHT:
                 ws.set_row(r, height)
             r += 1
+        if r > first:
+            _method_dropdown(ws, first, r - 1)
 
         r += 1  # one empty line between the table and the signatures
         spans = [(0, 4), (5, 9), (10, ncols - 1)]

@@ -50,7 +50,8 @@ from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.calendar import add_months
 from zige.certification.models import Decision, Run
-from zige.engine.kinds import is_imprisonment_reason, unit_result_of
+from zige.engine.forms import PENDING_METHOD_CHOICES, PENDING_METHODS, PENDING_UNREACHABLE
+from zige.engine.kinds import is_imprisonment_reason
 from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
@@ -693,8 +694,19 @@ class BulkResult:
     errors: list[RowError] = field(default_factory=list)
 
 
-_METHODS = (("上门", Method.VISIT), ("走访", Method.VISIT), ("视频", Method.VIDEO), ("电话", Method.PHONE),
-            ("来访", Method.CAME_IN))  # fmt: skip
+# 确认方式 of 附件1 as the form's dropdown offers it (`zige.engine.forms.PENDING_METHOD_CHOICES`):
+# the method of a confirmation, or 无法联系. Nothing else is read: free text is never turned into
+# a method, let alone into 具备资格.
+_METHODS: dict[str, str] = {m.label: m.value for m in Method if m.label in PENDING_METHODS}
+# The optional extra column 确认结果, as the online form names the results.
+_RESULTS: dict[str, str] = {str(r.label): r.value for r in Result}
+# Words that say the unit did not reach the person (it tried and failed): such a row is never
+# 具备资格, whatever column they are in.
+_UNREACHED = ("无法联系", "联系不上", "联系不到", "未联系上", "没联系上", "未能联系", "未取得联系", "无人接听",
+              "无人应答", "未接听", "不接电话", "失联", "未见到本人", "未见本人", "没见到本人", "见不到本人",
+              "不见本人", "下落不明", "去向不明", "查无此人", "找不到本人", "空号", "停机", "关机")  # fmt: skip
+# 现居住地 / 健康状况 that say nothing: whom the unit confirmed, it knows where and how they live.
+_UNKNOWN = {"不详", "未知", "不清楚", "不知道", "不明", "无", "暂无", "空", "-", "--", "—", "/", "?", "？"}
 _DATE_TEXT = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
 
 
@@ -716,11 +728,97 @@ def parse_day(value: Any) -> date | None:
     return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
 
 
-def _method_of(text: str) -> tuple[str, str]:
-    for marker, method in _METHODS:
-        if marker in text:
-            return method, ""
-    return Method.OTHER, text
+def _squash(text: str) -> str:
+    """A cell's text without any whitespace (full-width spaces and line breaks too)."""
+    return re.sub(r"\s+", "", text)
+
+
+def _says_unreached(text: str) -> bool:
+    return any(m in _squash(text) for m in _UNREACHED)
+
+
+def _form1_outcome(filled: dict[str, str]) -> tuple[str, str, str] | list[tuple[str, str]]:
+    """(result, method, method_note) of one filled 附件1 row, or its errors as (column, message).
+
+    The result is what the row states, never guessed from free text: 确认方式 is one of the form's
+    dropdown values (`PENDING_METHOD_CHOICES`) and 确认结果, if given, one of 具备资格 / 丧失资格 /
+    无法联系. 无法联系 (either column) is 无法联系; the 经确认丧失领取资格 columns are 丧失资格; a
+    method with 现居住地 and 健康状况 is 具备资格. A row that says two things, or a 具备资格 row whose
+    words say the person was not reached (无人接听, 未见到本人 …) or whose 现居住地 / 健康状况 is
+    不详, is refused."""
+    choices = "、".join(PENDING_METHOD_CHOICES)
+    unreachable_hint = f"；联系不上本人的请选择“{PENDING_UNREACHABLE}”"
+    method_text, stated = _squash(filled["确认方式"]), _squash(filled["确认结果"])
+    errors: list[tuple[str, str]] = []
+    if method_text and method_text not in PENDING_METHOD_CHOICES:
+        if _says_unreached(method_text):
+            hint = unreachable_hint
+        elif method_text.startswith("其他"):
+            hint = "；其他确认方式请在该人员的任务页面逐人上报并说明方式"
+        else:
+            hint = ""
+        errors.append(
+            (
+                "确认方式",
+                f"“{filled['确认方式']}”不是可选的确认方式，只能填写：{choices}（表内下拉列表）{hint}",
+            )
+        )
+    if stated and stated not in _RESULTS:
+        hint = unreachable_hint if _says_unreached(stated) else ""
+        errors.append(
+            ("确认结果", f"“{filled['确认结果']}”不是可选的确认结果，只能填写：{'、'.join(_RESULTS)}{hint}")
+        )
+    if errors:
+        return errors
+    unreachable = method_text == PENDING_UNREACHABLE
+    lost = bool(filled["丧失原因"] or filled["丧失时间"])
+    confirmed = bool(filled["现居住地"] or filled["健康状况"])
+    if stated:
+        result = _RESULTS[stated]
+    elif unreachable:
+        result = Result.UNREACHABLE
+    elif lost:
+        result = Result.LOST
+    else:
+        result = Result.ELIGIBLE
+    if unreachable and result != Result.UNREACHABLE:
+        errors.append(("确认结果", f"确认方式为“{PENDING_UNREACHABLE}”，确认结果却是“{filled['确认结果']}”"))
+    if lost and result != Result.LOST:
+        errors.append(("丧失原因", f"填写了丧失原因或丧失时间，确认结果却是“{Result(result).label}”"))
+    if result == Result.LOST and confirmed:
+        errors.append(
+            (
+                "现居住地",
+                "同一行既填写了“经确认具备领取资格”栏目（现居住地、健康状况），又是丧失资格：请只填写一组",
+            )
+        )
+    if result == Result.ELIGIBLE:
+        if not method_text:
+            errors.append(
+                ("确认方式", f"经确认具备领取资格的人员须填写确认方式：{'、'.join(PENDING_METHODS)}")
+            )
+        for label in ("现居住地", "健康状况"):
+            text = filled[label]
+            if _says_unreached(text):
+                errors.append((label, f"“{text}”表明未联系到本人，不能作为具备资格上报{unreachable_hint}"))
+            elif text and _squash(text) in _UNKNOWN:
+                errors.append(
+                    (label, f"经确认具备领取资格的人员须填写确知的{label}，不能填“{text}”{unreachable_hint}")
+                )
+    if errors:
+        return errors
+    if method_text in _METHODS:
+        return result, _METHODS[method_text], ""
+    if unreachable:
+        return result, Method.OTHER, PENDING_UNREACHABLE
+    return result, Method.OTHER, "附件1未注明"  # the form puts 确认方式 under 具备资格 only
+
+
+def _form1_note(number: int, filled: dict[str, str]) -> str:
+    """What the unit wrote in the row's 确认方式 and 确认结果 cells, as written (the review page
+    shows it as the report's 备注)."""
+    said = [f"{label}“{filled[label]}”" for label in ("确认方式", "确认结果") if filled[label]]
+    return f"附件1第{number}行原文：" + "；".join(said) if said else ""
 
 
 def _cell(value: Any) -> str:
@@ -841,34 +939,20 @@ def form1_apply(
             except ValueError:
                 result.errors.append(RowError(number, "确认日期", f"不是有效日期：{filled['确认日期']}"))
                 continue
-            method_text, stated = filled["确认方式"], filled["确认结果"]
-            if stated:
-                # The rule of the feeds (docs/rules.md §3): 未丧失资格 is no loss, 撤销… revokes.
-                read = unit_result_of(stated)
-                if read is not None:
-                    report.result = Result(read)
-                else:
-                    result.errors.append(RowError(number, "确认结果", f"无法识别：{stated}"))
-                    continue
-            elif report.lost_reason or report.lost_on:
-                report.result = Result.LOST
-            elif any(m in method_text for m in ("无法联系", "联系不上", "失联")):
-                report.result = Result.UNREACHABLE
-            else:
-                report.result = Result.ELIGIBLE
-            if any(m in method_text for m in ("无法联系", "联系不上", "失联")):
-                report.method, report.method_note = Method.OTHER, method_text
-            elif method_text:
-                report.method, report.method_note = _method_of(method_text)
-            elif report.result == Result.LOST:  # the form puts 确认方式 under 具备资格 only
-                report.method, report.method_note = Method.OTHER, "附件1未注明"
+            outcome = _form1_outcome(filled)
+            if isinstance(outcome, list):
+                result.errors.extend(RowError(number, name, message) for name, message in outcome)
+                continue
+            report.result, report.method, report.method_note = outcome
+            report.note = _form1_note(number, filled)
             label = {"method": "确认方式", "method_note": "确认方式", "result": "确认结果", "confirmed_on": "确认日期",
                      "address": "现居住地", "health": "健康状况", "lost_reason": "丧失原因", "lost_on": "丧失时间",
                      "on_site": "现场确认图片或视频", "written": "书面确认材料", "files": "附件"}  # fmt: skip
             problems = report_errors(report, task=task, today=today, files=files, carried=_carried(task))
             if problems:
                 for name, message in problems:
-                    hint = "（请在任务页面逐人上传）" if name == "on_site" else ""
+                    hint = {"on_site": "（请在该人员的任务页面逐人上传）",
+                            "written": "（请随表上传加盖公章的附件1扫描件，或在该人员的任务页面逐人上报）"}.get(name, "")  # fmt: skip
                     result.errors.append(RowError(number, label.get(name, name), message + hint))
                 continue
             planned.append((number, report))
