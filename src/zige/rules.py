@@ -263,8 +263,10 @@ def _imprisoned_since(records: Sequence[Record], releases: Sequence[date], as_of
 FEN = Decimal("0.01")
 
 
-def _amount(months: int, monthly: Decimal | None) -> Decimal:
-    """months × 月养老金, in decimal, rounded half-up to fen; an unknown pension counts as 0."""
+def payment_amount(months: int, monthly: Decimal | None) -> Decimal:
+    """months × 月养老金, in decimal, rounded half-up to fen; an unknown pension counts as 0
+    (§5: the amount of every stop, suspension and resume; also the check of an officer's
+    figures, `zige.benefits.services.payment_action_propose`)."""
     return (Decimal(months) * (monthly or Decimal(0))).quantize(FEN, rounding=ROUND_HALF_UP)
 
 
@@ -299,7 +301,7 @@ def payment_action(
         months = max(0, last_paid - effective + 1)
         return Action(
             action="stop", effective_month=month_label(effective), months=months,
-            amount=_amount(months, recipient.monthly_amount),
+            amount=payment_amount(months, recipient.monthly_amount),
         )  # fmt: skip
     if decision.status == "suspend" and recipient.benefit_status == "normal":
         assert decision.evidence_date is not None
@@ -307,7 +309,7 @@ def payment_action(
         months = max(0, d_month - effective + 1)
         return Action(
             action="suspend", effective_month=month_label(effective), months=months,
-            amount=_amount(months, recipient.monthly_amount),
+            amount=payment_amount(months, recipient.monthly_amount),
         )  # fmt: skip
     if decision.status == "eligible" and recipient.benefit_status == "suspended":
         if since is None:
@@ -318,6 +320,6 @@ def payment_action(
             months = max(0, d_month - month_index(since) + 1)
         return Action(
             action="resume", effective_month=month_label(d_month + 1), months=months,
-            amount=_amount(months, recipient.monthly_amount),
+            amount=payment_amount(months, recipient.monthly_amount),
         )  # fmt: skip
     return None

@@ -53,13 +53,19 @@ def as_user(user: Any) -> Client:
     return client
 
 
+def last_month() -> str:
+    """The month before today's (China time): a stop from it has paid 2 months (rules §5)."""
+    today = timezone.localdate()
+    return f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
+
+
 def test_propose_on_the_page_and_the_proposer_cannot_approve(wang: Any, li: Any) -> None:
     person = RecipientFactory(name="张三丰")
     client = as_user(wang)
     response = client.post(
         reverse("benefits:action_new"),
-        {"person_no": person.person_no, "kind": "stop", "effective_month": "2026-10", "months": "2",
-         "amount": "6000.00", "note": "火化信息 2026-09-12"},
+        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+         "amount": "6000.00", "note": "火化信息"},
     )  # fmt: skip
     action = PaymentAction.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse(
@@ -462,3 +468,37 @@ def test_every_payment_page_shows_the_name_as_the_person_page_does(wang: Any) ->
             assert "140105195001011234" not in page, url
     recoveries = as_user(wang).get(reverse("benefits:recoveries")).content.decode()
     assert "张小丰" in recoveries  # the debtor too
+
+
+def test_a_manual_stop_s_amount_is_months_times_the_monthly_pension(wang: Any, li: Any) -> None:
+    """Walkthrough: a stop for a person with 月养老金 2,987.95 from last month for 2 months was
+    accepted at 99,999.00, approved, and opened a recovery case of 99,999.00. The amount is
+    months × 月养老金 (rules §5): refused with the calculated figure, unless the officer writes
+    why; the checker's page then shows 月养老金, the calculated amount and the reason."""
+    person = RecipientFactory(monthly_amount=Decimal("2987.95"))
+    client = as_user(wang)
+    data = {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+            "amount": "99999.00", "note": "死亡证明"}  # fmt: skip
+    page = client.post(reverse("benefits:action_new"), data, follow=True).content.decode()
+    assert not PaymentAction.objects.exists()
+    assert "5,975.90" in page and "2,987.95" in page and "与计算不符的说明" in page
+    page = client.post(
+        reverse("benefits:action_new"), {**data, "months": "3", "amount": "8963.85"}, follow=True
+    )
+    assert "月数按规则应为 2 个月" in page.content.decode() and not PaymentAction.objects.exists()
+
+    client.post(reverse("benefits:action_new"), {**data, "figures_note": "支付系统已多发一笔补差"})
+    action = PaymentAction.objects.get()
+    assert (action.amount, action.figures_note) == (Decimal("99999.00"), "支付系统已多发一笔补差")
+    event = AuditEvent.objects.get(action="payment_action.proposed", target_id=str(action.pk))
+    assert event.after["figures_note"] == "支付系统已多发一笔补差" and event.after["calculated"]["differs"]
+    checker = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert "2,987.95" in checker and "5,975.90" in checker and "99,999.00" in checker
+    assert "与计算金额不符" in checker and "支付系统已多发一笔补差" in checker
+
+    client.post(reverse("benefits:action_withdraw", args=[action.pk]), {"reason": "按计算金额重提"})
+    client.post(reverse("benefits:action_new"), {**data, "amount": ""})  # empty: the calculated amount
+    action = PaymentAction.objects.get(state=ActionState.PROPOSED)
+    assert (action.months, action.amount) == (2, Decimal("5975.90"))
+    checker = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert "与计算金额不符" not in checker and "5,975.90" in checker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -39,12 +39,19 @@ def checker() -> Any:
     return UserFactory(username="checker", role=Role.BUREAU_ADMIN)
 
 
-def propose(maker: Any, *, kind: str = "stop", month: str = "2026-09", months: int | None = 3,
-            amount: str | None = "9000.00", person: Any = None, source: str = "manual") -> PaymentAction:  # fmt: skip
+def propose(maker: Any, *, kind: str = "stop", month: str = "2026-09", months: int | str | None = "rules",
+            amount: str | None = "rules", person: Any = None, source: str = "manual",
+            figures_note: str = "") -> PaymentAction:  # fmt: skip
+    person = person or RecipientFactory()
+    # "rules": the months and amount the rules give (§5) as of NOW, paid through 2026-11.
+    if months == "rules":  # a 正常 person's stop or suspension: the months from `month` through 2026-11
+        months = max(0, 2026 * 12 + 11 - (int(month[:4]) * 12 + int(month[5:])) + 1)
+    if amount == "rules":
+        amount = None if months is None else f"{months * person.monthly_amount:.2f}"
     return payment_action_propose(
-        recipient=person or RecipientFactory(), kind=kind, effective_month=month, months=months,
+        recipient=person, kind=kind, effective_month=month, months=cast(int | None, months),
         amount=None if amount is None else Decimal(amount), source=source, source_ref="test",
-        proposed_by=maker, now=NOW,
+        proposed_by=maker, now=NOW, figures_note=figures_note,
     )  # fmt: skip
 
 
@@ -181,6 +188,46 @@ def test_a_closed_proposal_frees_the_slot(maker: Any, checker: Any) -> None:
     payment_action_reject(action_id=first.pk, user=checker, reason="证据不足", now=NOW)
     second = propose(maker, person=person)
     assert second.pk != first.pk
+
+
+def test_an_officer_s_figures_are_the_rules_months_times_the_monthly_pension(
+    maker: Any, checker: Any
+) -> None:
+    """Rules §5: amount = months × 月养老金; a stop or suspension's months run from the effective
+    month through the current month (paid in advance). Another figure is refused with the
+    calculated one unless the officer writes why (kept, audited); a system path's wrong figure is
+    refused outright."""
+    person = RecipientFactory(monthly_amount=Decimal("2987.95"))
+    with pytest.raises(
+        BenefitsError, match=r"2 个月 × 月养老金 2,987\.95 元 = 5,975\.90 元，填写的是 99,999\.00 元"
+    ):
+        propose(maker, person=person, month="2026-10", months=2, amount="99999.00")
+    with pytest.raises(BenefitsError, match="月数按规则应为 2 个月"):
+        propose(maker, person=person, month="2026-10", months=3, amount="8963.85")
+    with pytest.raises(BenefitsError, match="请填写月数"):
+        propose(maker, person=person, month="2026-10", months=None, amount="5975.90")
+    with pytest.raises(BenefitsError, match="金额与计算不符"):
+        propose(None, person=person, month="2026-10", months=2, amount="99999.00", source="verification")
+    with pytest.raises(BenefitsError, match=r"5,975\.90"):  # a reason of blanks is no reason
+        propose(maker, person=person, month="2026-10", months=2, amount="99999.00", figures_note="  ")
+    assert not PaymentAction.objects.exists()
+
+    overridden = propose(
+        maker, person=person, month="2026-10", months=2, amount="99999.00", figures_note="另有补差"
+    )
+    assert (overridden.amount, overridden.figures_note) == (Decimal("99999.00"), "另有补差")
+    event = AuditEvent.objects.get(action="payment_action.proposed", target_id=str(overridden.pk))
+    assert event.after["figures_note"] == "另有补差"
+    assert event.after["calculated"]["amount"] == "5975.90" and event.after["calculated"]["months"] == 2
+    payment_action_withdraw(action_id=overridden.pk, user=maker, reason="按计算金额重提", now=NOW)
+    filled = propose(maker, person=person, month="2026-10", months=2, amount=None)
+    assert filled.amount == Decimal("5975.90") and filled.figures_note == ""
+    suspended = RecipientFactory(monthly_amount=Decimal("1000.0050"), benefit_status="suspended",
+                                 status_since=date(2026, 9, 15))  # fmt: skip
+    # A 暂停 person's stop: paid through the month before 状态变更日期 (§5.1), half-up to fen.
+    with pytest.raises(BenefitsError, match="月数按规则应为 1 个月"):
+        propose(maker, person=suspended, month="2026-08", months=4, amount="4000.02")
+    assert propose(maker, person=suspended, month="2026-08", months=1, amount="1000.01").months == 1
 
 
 @pytest.mark.parametrize(
@@ -341,9 +388,9 @@ def test_an_approved_stop_with_months_opens_a_recovery_case_and_its_reversal_can
     payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
     case = RecoveryCase.objects.get(action=stop)
     assert (case.amount, case.months, case.status) == (Decimal("9000.00"), 3, RecoveryStatus.OPEN)
-    no_months = propose(maker, months=0, amount="0.00")
+    no_months = propose(maker, month="2026-12", months=0, amount="0.00")
     payment_action_approve(action_id=no_months.pk, user=checker, now=NOW)
-    suspend = propose(maker, kind="suspend", months=2, amount="6000.00")
+    suspend = propose(maker, kind="suspend", month="2026-10", months=2, amount="6000.00")
     payment_action_approve(action_id=suspend.pk, user=checker, now=NOW)
     assert RecoveryCase.objects.count() == 1
     reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)

@@ -67,6 +67,9 @@ class PaymentAction(models.Model):
     source = models.CharField(max_length=16, choices=ActionSource.choices)
     source_ref = models.CharField(max_length=100, blank=True)  # run:12, task:34, action:56 …
     note = models.TextField(blank=True)
+    # An officer's written reason for months or an amount other than the rules' calculation
+    # (months × 月养老金, rules §5): required for such a proposal, audited, shown to the checker.
+    figures_note = models.TextField(blank=True, default="")
     run = models.ForeignKey(
         "certification.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_actions"
     )

@@ -7,8 +7,9 @@ is applied; personal numbers are masked in the templates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
@@ -22,6 +23,10 @@ from zige.benefits.models import (
     RecoveryCase,
     RecoveryStatus,
 )
+
+if TYPE_CHECKING:
+    from zige import rules
+    from zige.roster.models import Recipient
 
 ZERO = Decimal("0.00")
 
@@ -55,6 +60,46 @@ def action_get(pk: int) -> PaymentAction | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def rule_figures(
+    *, recipient: Recipient, kind: str, effective_month: str, as_of: date
+) -> rules.Action | None:
+    """What the rules (docs/rules.md §5) give for a `kind` action of the person from
+    `effective_month`, as of `as_of` — the figures an officer's proposal is checked against
+    (`payment_action_propose`). A stop or suspension effective in a month stands for a loss or
+    deciding record in the month before (§5.1, §5.2: effective the month after it); a resume is
+    effective the month after `as_of` with its back pay (§5.3, the latest release read from the
+    evidence store as a run reads it). None when the rules give no such action for the person
+    (a suspension of someone already 暂停, a resume of someone 正常: "nothing else yields an
+    action")."""
+    from zige.verification.services import payment_change
+
+    year, month = int(effective_month[:4]), int(effective_month[5:])
+    before = date(year, month, 1) - timedelta(days=1)
+    status = {"stop": "stop", "suspend": "suspend", "resume": "eligible"}[kind]
+    action = payment_change(recipient=recipient, status=status, evidence_date=before, as_of=as_of)
+    return action if action is not None and action.action == kind else None
+
+
+@dataclass(frozen=True)
+class Calculation:
+    """An action's amount next to months × the person's 月养老金 now (rules §5), for the
+    checker's page: `amount` None when the action has no months."""
+
+    monthly_amount: Decimal | None
+    amount: Decimal | None
+    differs: bool
+
+
+def action_calculation(action: PaymentAction) -> Calculation:
+    from zige.rules import payment_amount
+
+    monthly = action.recipient.monthly_amount
+    if action.months is None:
+        return Calculation(monthly_amount=monthly, amount=None, differs=action.amount is not None)
+    calculated = payment_amount(action.months, monthly)
+    return Calculation(monthly_amount=monthly, amount=calculated, differs=action.amount != calculated)
 
 
 def exportable() -> QuerySet[PaymentAction]:

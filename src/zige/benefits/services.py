@@ -60,6 +60,7 @@ from zige.benefits.models import (
     SubjectType,
 )
 from zige.roster.models import Recipient, Unit
+from zige.rules import payment_amount
 from zige.spreadsheet import formula_safe
 
 FEN = Decimal("0.01")
@@ -183,7 +184,7 @@ def _action_snapshot(action: PaymentAction) -> dict[str, Any]:
     return {
         "recipient": action.recipient_id, "kind": action.kind, "effective_month": action.effective_month,
         "months": action.months, "amount": action.amount, "source": action.source, "state": action.state,
-        "source_ref": action.source_ref, "reverses": action.reverses_id,
+        "source_ref": action.source_ref, "reverses": action.reverses_id, "figures_note": action.figures_note,
     }  # fmt: skip
 
 
@@ -276,6 +277,7 @@ def payment_action_propose(
     proposed_by: Any | None,
     now: datetime,
     note: str = "",
+    figures_note: str = "",
 ) -> PaymentAction:
     """Propose stop / suspend / resume for a person (docs/rules.md §5). Idempotent: while a
     live action (proposed, approved, exported, confirmed) exists for the same person, kind and
@@ -295,7 +297,12 @@ def payment_action_propose(
     becoming the finding's officer (`_follow_finding`, `payment_action.revised_by_finding`); a
     still-proposed suspension of such a source is withdrawn, the stop supersedes it
     (`_supersede_suspension`, `payment_action.superseded_by_finding`). An approved, exported or
-    confirmed stop, and an officer's own proposal, are declined as above."""
+    confirmed stop, and an officer's own proposal, are declined as above.
+
+    The figures are checked against the rules (§5, `_check_figures`): the amount is months ×
+    the person's 月养老金, whatever the source; an officer's months are those the rules give from
+    the effective month as of today. An officer may propose other figures only with a written
+    reason (`figures_note`: kept with the action, audited, shown to the checker)."""
     if kind not in ActionKind.values:
         raise BenefitsError(f"未知的待遇处理类型 {kind!r}")
     if source not in ActionSource.values or source == ActionSource.REVERSAL:
@@ -308,15 +315,85 @@ def payment_action_propose(
     money = None if amount is None else _money(amount)
     if money is not None and money < 0:
         raise BenefitsError("金额不能为负数")
+    money, calculated = _check_figures(
+        recipient=recipient, kind=kind, month=month, months=months, amount=money, source=source,
+        figures_note=figures_note, now=now,
+    )  # fmt: skip
     finding = source == ActionSource.VERIFICATION and kind == ActionKind.STOP
     with transaction.atomic():
         action = _propose_or_answer(
             recipient=recipient, kind=kind, month=month, months=months, amount=money, source=source,
             source_ref=source_ref, proposed_by=proposed_by, now=now, note=note,
+            figures_note=figures_note.strip() if source == ActionSource.MANUAL else "", calculated=calculated,
         )  # fmt: skip
         if finding:
             _supersede_suspension(recipient_id=recipient.pk, stop=action, user=proposed_by, now=now)
     return action
+
+
+def _yuan(value: Decimal | None) -> str:
+    return "空（按 0 计）" if value is None else f"{value:,.2f} 元"
+
+
+def _check_figures(
+    *,
+    recipient: Recipient,
+    kind: str,
+    month: str,
+    months: int | None,
+    amount: Decimal | None,
+    source: str,
+    figures_note: str,
+    now: datetime,
+) -> tuple[Decimal | None, dict[str, Any]]:
+    """The figures of a proposal against the rules (docs/rules.md §5): `amount = months × 月养老金`
+    (the person's current monthly amount, Decimal, half-up to fen; an empty one counts as 0) for
+    every source; for an officer's proposal (`manual`) also the months — and a resume's effective
+    month — the rules give from the effective month as of today (China time; pensions are paid in
+    advance through the current month). A system path (a verification, an overdue task) computes
+    its figures with the same rules, so a difference there is a fault and is refused. An officer
+    may propose other figures only with a written reason (`figures_note`). Returns the amount
+    (an officer's empty amount becomes the calculated one) and the calculation, for the audit."""
+    manual = source == ActionSource.MANUAL
+    monthly = recipient.monthly_amount
+    problems: list[str] = []
+    expected_months: int | None = None
+    if manual:
+        if months is None:
+            raise BenefitsError("请填写月数（停发、暂停发放为已多发的月数，恢复发放为补发月数，见规则 §5）")
+        today = timezone.localdate(now)
+        from zige.benefits.selectors import rule_figures
+
+        rule = rule_figures(recipient=recipient, kind=kind, effective_month=month, as_of=today)
+        if rule is not None:
+            expected_months = rule.months
+            if rule.effective_month != month:
+                problems.append(
+                    f"生效月份按规则应为 {rule.effective_month}（截至 {today:%Y-%m-%d} 认证的次月）"
+                )
+            if rule.months != months:
+                problems.append(
+                    f"月数按规则应为 {rule.months} 个月（生效月份 {month}，截至 {today:%Y-%m}；养老金按月预发至当月）"
+                )
+    calculated = None if months is None else payment_amount(months, monthly)
+    if manual and amount is None:
+        amount = calculated
+    if calculated is not None and amount is not None and amount != calculated:
+        problems.append(
+            f"金额应为 {months} 个月 × 月养老金 {_yuan(monthly)} = {calculated:,.2f} 元，填写的是 {amount:,.2f} 元"
+        )
+    record = {
+        "monthly_amount": monthly, "months": expected_months, "amount": calculated,
+        "differs": problems, "as_of": timezone.localdate(now).isoformat(),
+    }  # fmt: skip
+    if problems and not (manual and figures_note.strip()):
+        text = "；".join(problems)
+        if manual:
+            raise BenefitsError(
+                f"{text}。请按计算结果填写；确需按其他月数或金额办理的，请在“与计算不符的说明”中写明理由"
+            )
+        raise BenefitsError(f"待遇处理的金额与计算不符（docs/rules.md §5）：{text}")
+    return amount, record
 
 
 def _propose_or_answer(
@@ -331,6 +408,8 @@ def _propose_or_answer(
     proposed_by: Any | None,
     now: datetime,
     note: str,
+    figures_note: str = "",
+    calculated: dict[str, Any] | None = None,
 ) -> PaymentAction:
     """`payment_action_propose` once its input is checked: the live action of that month, the
     one in force answering (revised by a finding, or declining), or a new proposal."""
@@ -348,12 +427,12 @@ def _propose_or_answer(
                 return _answer_in_force(in_force, **answer)
             action = PaymentAction.objects.create(
                 recipient=recipient, unit_id=recipient.unit_id, kind=kind, effective_month=month, months=months,
-                amount=amount, source=source, source_ref=source_ref[:100], note=note, proposed_by=proposed_by,
-                proposed_at=now,
+                amount=amount, source=source, source_ref=source_ref[:100], note=note, figures_note=figures_note,
+                proposed_by=proposed_by, proposed_at=now,
             )  # fmt: skip
             audit_record(
                 actor=proposed_by, action="payment_action.proposed", target_type="payment_action",
-                target_id=action.pk, after=_action_snapshot(action), at=now,
+                target_id=action.pk, after={**_action_snapshot(action), "calculated": calculated}, at=now,
             )  # fmt: skip
     except IntegrityError:
         # Another transaction proposed the same action (or one of the same kind) first: it is the one.

@@ -103,7 +103,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "benefits/action.html",
         _ctx(
-            request, action=action, is_proposer=is_proposer,
+            request, action=action, is_proposer=is_proposer, calculation=selectors.action_calculation(action),
             lines=action.export_lines.select_related("batch").order_by("pk"),
             reversals=action.reversals.order_by("pk"),
             recovery=getattr(action, "recovery_case", None) if action.kind == "stop" else None,
@@ -116,7 +116,7 @@ def action_new(request: HttpRequest) -> HttpResponse:
     """Propose a manual action (a second person approves it)."""
     values = {
         k: (request.POST.get(k) or "").strip()
-        for k in ("person_no", "kind", "effective_month", "months", "amount", "note")
+        for k in ("person_no", "kind", "effective_month", "months", "amount", "note", "figures_note")
     }
     if request.method == "POST":
         try:
@@ -131,6 +131,7 @@ def action_new(request: HttpRequest) -> HttpResponse:
                 recipient=person, kind=values["kind"], effective_month=values["effective_month"], months=months,
                 amount=amount, source=ActionSource.MANUAL, source_ref=f"manual:{_user(request).username}",
                 proposed_by=_user(request), now=timezone.now(), note=values["note"],
+                figures_note=values["figures_note"],
             )  # fmt: skip
         except (BenefitsError, ValueError) as exc:
             messages.error(request, str(exc) if isinstance(exc, BenefitsError) else "月数应为整数")
