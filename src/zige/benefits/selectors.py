@@ -102,6 +102,53 @@ def action_calculation(action: PaymentAction) -> Calculation:
     return Calculation(monthly_amount=monthly, amount=calculated, differs=action.amount != calculated)
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What decided a run's proposal (依据), for the checker: the run's decision in words as the
+    person page says it (`reports.explain.explain_decision`), the deciding record's kind and day,
+    and — when the evidence store has the record — its file and row. `cleared_by`: the review
+    task whose alive finding has cleared the record since (rules §8.5)."""
+
+    text: str
+    kind: str
+    day: date | None
+    file_name: str
+    row: int | None
+    cleared_by: int | None
+
+
+def action_basis(action: PaymentAction) -> Basis | None:
+    """The deciding evidence of a run's proposal: the decision of its run for the person. None for
+    any other action (an officer's has its note; a verification's or a task's names its task) or
+    when the run no longer holds the decision."""
+    if action.source != "run" or action.run_id is None:
+        return None
+    from zige.certification.models import Decision
+    from zige.engine.labels import KIND_ZH
+    from zige.reports import selectors as reports_selectors
+    from zige.reports.explain import explain_decision
+
+    decision = (
+        Decision.objects.select_related("run")
+        .filter(run_id=action.run_id, recipient_id=action.recipient_id)
+        .first()
+    )
+    if decision is None:
+        return None
+    evidence = reports_selectors.evidence_for(action.recipient)
+    record = reports_selectors.deciding_record(decision, evidence) or {}
+    earlier = reports_selectors.contradicted_record(decision, evidence)
+    text = explain_decision(decision, record or None, as_of=decision.run.as_of, earlier=earlier)
+    return Basis(
+        text=text,
+        kind=KIND_ZH.get(decision.evidence_kind, decision.evidence_kind),
+        day=decision.evidence_date,
+        file_name=str(record.get("file_name") or ""),
+        row=record.get("row"),
+        cleared_by=record.get("cleared_by"),
+    )
+
+
 def exportable() -> QuerySet[PaymentAction]:
     return PaymentAction.objects.filter(state="approved").exclude(export_lines__active=True)
 
