@@ -525,3 +525,33 @@ def test_a_run_s_stop_shows_the_death_record_that_decided_it(wang: Any, li: Any)
     basis = basis[: basis.index("</dd>")]
     assert "2026-09-12" in basis and "死亡信息" in basis and "自2026年10月起停发" in basis
     assert reverse("roster:person", args=[person.person_no]) in basis and "—" not in basis
+
+
+def test_a_cancelled_recovery_case_owes_nothing_and_says_so_once(wang: Any, li: Any) -> None:
+    """Walkthrough: after its stop was reversed the case page said 「案件已已撤销。」 and still
+    showed 未追回 99,999.00; the list too. A cancelled case owes nothing (—), and the report
+    counts it nowhere."""
+    from zige.benefits.selectors import recovery_report
+    from zige.benefits.services import payment_action_approve, payment_action_reverse
+
+    person = RecipientFactory(monthly_amount=Decimal("2987.95"))
+    as_user(wang).post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+         "amount": "99999.00", "note": "死亡证明", "figures_note": "另有补差"},
+    )  # fmt: skip
+    stop = PaymentAction.objects.get()
+    payment_action_approve(action_id=stop.pk, user=li, now=timezone.now())
+    case = RecoveryCase.objects.get(action=stop)
+    reversal = payment_action_reverse(action_id=stop.pk, user=li, reason="金额有误", now=timezone.now())
+    payment_action_approve(action_id=reversal.pk, user=wang, now=timezone.now())
+    case.refresh_from_db()
+    assert case.status == "cancelled" and case.outstanding == Decimal("0.00")
+    page = as_user(li).get(reverse("benefits:recovery", args=[case.pk])).content.decode()
+    assert "已已" not in page and "案件状态：已撤销" in page
+    outstanding = page[page.index('data-testid="outstanding"') :]
+    assert outstanding[: outstanding.index("</dd>")].count("99,999.00") == 0
+    listing = as_user(li).get(reverse("benefits:recoveries")).content.decode()
+    assert listing.count("99,999.00") == 1  # 应追回 only, not 未追回
+    report = recovery_report()
+    assert report.total.cases == 0 and report.total.outstanding == Decimal("0.00")

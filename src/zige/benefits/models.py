@@ -298,6 +298,10 @@ class RecoveryCase(models.Model):
 
     @property
     def outstanding(self) -> Decimal:
+        """What is still to be recovered: nothing for a cancelled case (its stop was reversed:
+        nobody owes it), as the report counts it (`selectors.recovery_report`)."""
+        if self.status == RecoveryStatus.CANCELLED:
+            return Decimal("0.00")
         return self.amount - self.recovered
 
 
