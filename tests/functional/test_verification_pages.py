@@ -150,6 +150,48 @@ def test_the_bureau_records_a_fraud_finding_on_a_review_task(client: Client, set
     assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]
 
 
+def test_a_death_finding_with_life_after_the_death_warns_and_needs_a_confirmation(
+    client: Client, setup: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
+    """确认死亡 with a death date before the person's latest check-up: the form comes back with a
+    warning in Chinese naming the latest record of life after the death (a sign of 冒领, notice
+    四(二)) and a box to tick; nothing is recorded or imported until the officer ticks it. Then
+    the finding is recorded, and is `unit_confirm` evidence (丧失资格 on the death date)."""
+    from tests.factories import write_csv
+    from zige.feeds.models import ImportBatch
+    from zige.feeds.services import import_execute, import_submit
+
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    today = timezone.localdate()
+    person = RecipientFactory(id_number=make_id(24, birth=date(1950, 5, 5)), name="王体检")
+    checkup, died = today - timedelta(days=10), today - timedelta(days=40)
+    path = write_csv(tmp_path / "checkup_2026.csv", ["身份证号", "姓名", "体检日期", "体检机构"],
+                     [[person.id_number, person.name, checkup.isoformat(), "太原市中心医院"]])  # fmt: skip
+    batch = import_submit(
+        source=path, file_name=path.name, kind=None, user=None, now=timezone.now(), enqueue=False
+    )
+    assert import_execute(batch_id=batch.pk, now=timezone.now()).status == "succeeded"
+    task = verification_task(person, kind="review")
+    url = reverse("verification:resolve", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    client.force_login(setup["officer"])
+    form = {"finding": "dead", "note": "家属称已去世", "death_date": died.isoformat()}
+    warned = client.post(url, form)
+    page = warned.content.decode()
+    assert warned.status_code == 200
+    assert (
+        f"死亡日期{died.isoformat()}之后仍有1条生存信息，最近一条：{checkup.isoformat()} 在太原市中心医院健康体检"
+        in page
+    )
+    assert "（checkup_2026.csv）" in page and "冒领" in page and 'name="confirm_alive_after"' in page
+    assert VerificationTask.objects.get(pk=task.pk).status == "open"  # type: ignore[attr-defined]
+    assert not ImportBatch.objects.filter(kind="unit_confirm").exists()
+    done = client.post(url, {**form, "confirm_alive_after": "on"}, follow=True)
+    assert "核查结论已记录" in done.content.decode()
+    assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]
+    assert ImportBatch.objects.get(kind="unit_confirm").status == "succeeded"
+
+
 def _date_input(page: str, name: str) -> str:
     found = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
     assert found, name

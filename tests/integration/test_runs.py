@@ -671,3 +671,93 @@ def test_a_run_is_never_dated_after_the_day_it_is_started() -> None:
     evening = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
     run = run_submit(as_of=date(2026, 12, 1), user=None, now=evening, enqueue=False)
     assert run.as_of == date(2026, 12, 1)
+
+
+def test_a_bureau_death_finding_is_loss_evidence_for_the_next_run(tmp_path: Path) -> None:
+    """The bureau's 确认死亡 on a review task (here opened by a home visit that found the person
+    dead) becomes a `unit_confirm` 丧失资格 row dated on the death, in the finding's transaction
+    (as an approved unit report does): the next run stops the person (docs/rules.md §2.2), and
+    the explanation names the finding. With alive evidence dated after the death, the finding
+    is refused with the latest such record until the officer confirms it; the next run then
+    decides 疑点核查 (§2.1: life after a loss), not a stop. A finding refused after its import
+    leaves no evidence."""
+    from decimal import Decimal
+
+    from zige.ledger.services import visit_record
+    from zige.reports.explain import explain_decision
+    from zige.reports.selectors import contradicted_record, deciding_record, evidence_for
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.services import SubmissionInvalid, review_resolve
+
+    rows = [roster_row("P001", "张三", ID_A), roster_row("P002", "李四", ID_B)]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    checkups = [
+        [ID_A, "张三", "2026-09-01", "太原市中心医院"],
+        [ID_B, "李四", "2026-09-01", "太原市中心医院"],
+    ]
+    do_import(
+        write_csv(tmp_path / "checkup_2026.csv", ["身份证号", "姓名", "体检日期", "体检机构"], checkups)
+    )
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"],
+                        [[ID_B, "李四", "2026-10-15", "G1"]]))  # fmt: skip
+    first = do_run()
+    assert {p: d[:2] for p, d in decisions_of(first).items()} == {
+        "P001": ("eligible", "checkup"),
+        "P002": ("eligible", "rail"),
+    }
+    officer = UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
+    tasks = {}
+    for no in ("P001", "P002"):
+        person = Recipient.objects.get(person_no=no)
+        visit_record(actor=officer, recipient=person, visited_on=AS_OF, visitor="社区网格员", outcome="dead",
+                     notes="家属称已去世", now=NOW)  # fmt: skip
+        tasks[no] = VerificationTask.objects.get(recipient=person, kind=TaskKind.REVIEW)
+    found = datetime(2026, 12, 1, 2, tzinfo=UTC)
+
+    # Refused after the import (no amount collected): nothing of it is evidence.
+    with pytest.raises(SubmissionInvalid):
+        review_resolve(task_id=tasks["P001"].pk, user=officer, finding="fraud", note="x",
+                       death_date=date(2026, 10, 1), amount_obtained=Decimal(0), now=found)  # fmt: skip
+    assert not ImportBatch.objects.filter(kind="unit_confirm", status=ImportStatus.SUCCEEDED).exists()
+    assert store.live_manifests("unit_confirm") == []
+
+    review_resolve(task_id=tasks["P001"].pk, user=officer, finding="dead", note="死亡证明",
+                   death_date=date(2026, 10, 1), now=found)  # fmt: skip
+    batch = ImportBatch.objects.get(kind="unit_confirm", status=ImportStatus.SUCCEEDED)
+    audit = AuditEvent.objects.get(action="task.resolved", target_id=str(tasks["P001"].pk))
+    assert (audit.after["evidence_batch"], audit.after["death_date"]) == (batch.pk, "2026-10-01")
+
+    # Life after the claimed death: refused with the latest record, nothing imported.
+    with pytest.raises(SubmissionInvalid) as refused:
+        review_resolve(task_id=tasks["P002"].pk, user=officer, finding="dead", note="家属口述",
+                       death_date=date(2026, 8, 1), now=found)  # fmt: skip
+    [(field, message)] = refused.value.errors
+    assert field == "confirm_alive_after"
+    assert "死亡日期2026-08-01之后仍有2条生存信息" in message
+    assert "最近一条：2026-10-15 乘坐G1次列车" in message and "冒领" in message
+    assert ImportBatch.objects.filter(kind="unit_confirm", status=ImportStatus.SUCCEEDED).count() == 1
+    review_resolve(task_id=tasks["P002"].pk, user=officer, finding="dead", note="家属口述，已核实",
+                   death_date=date(2026, 8, 1), now=found, confirm_alive_after=True)  # fmt: skip
+    audit = AuditEvent.objects.get(action="task.resolved", target_id=str(tasks["P002"].pk))
+    assert audit.after["alive_after_death"]["confirmed"] is True
+
+    second = do_run(now=datetime(2026, 12, 2, tzinfo=UTC))
+    decided = decisions_of(second)
+    assert decided["P001"][:4] == ("stop", "unit_confirmed_lost", "unit_confirmed_lost", date(2026, 10, 1))
+    assert decided["P001"][8:10] == ("stop", "2026-11")
+    assert decided["P002"][:4] == ("review", "alive_after_lost", "checkup", date(2026, 9, 1))
+    assert second.inputs_fingerprint != first.inputs_fingerprint
+
+    texts = {}
+    for no in ("P001", "P002"):
+        person = Recipient.objects.get(person_no=no)
+        decision = Decision.objects.get(run=second, recipient=person)
+        evidence = evidence_for(person)
+        texts[no] = explain_decision(decision, deciding_record(decision, evidence), as_of=second.as_of,
+                                     earlier=contradicted_record(decision, evidence))  # fmt: skip
+    assert texts["P001"].startswith(
+        f"2026-10-01 死亡（社保局疑点核查确认死亡，核查任务#{tasks['P001'].pk}），自2026年11月起停发"
+    ), texts["P001"]
+    assert texts["P002"].startswith(
+        f"2026-08-01 死亡（社保局疑点核查确认死亡，核查任务#{tasks['P002'].pk}），但2026-09-01 在太原市中心医院健康体检"
+    ), texts["P002"]

@@ -20,7 +20,11 @@ from typing import Any
 from zige.calendar import add_months
 from zige.engine.labels import KIND_ZH, REASON_ZH
 
-__all__ = ["describe_record", "explain_decision", "unit_check_deadline"]
+__all__ = ["BUREAU_FINDING", "describe_record", "explain_decision", "unit_check_deadline"]
+
+# The 确认方式 of the `unit_confirm` row a bureau's 确认死亡 / 疑似冒领 finding writes
+# (`zige.verification.services._finding_csv`): 「社保局疑点核查确认死亡，核查任务#12」.
+BUREAU_FINDING = "社保局疑点核查"
 
 
 def unit_check_deadline(as_of: date) -> date:
@@ -160,6 +164,9 @@ def _loss_phrase(kind: str, day: str, evidence: dict[str, Any] | None) -> str:
     if kind == "declared_dead":
         return f"{day} 法院宣告死亡"
     if kind == "unit_confirmed_lost":
+        method = _part(p, 0)
+        if method.startswith(BUREAU_FINDING):
+            return f"{day} 死亡（{method}）"
         return f"{day} 单位确认丧失资格"
     return f"{day} {KIND_ZH.get(kind, kind)}信息"
 
@@ -295,6 +302,8 @@ def describe_record(record: dict[str, Any]) -> str:
         return f"{where}{method}认证：{result or '—'}"
     if kind == "unit_confirm":
         method, result = _part(p, 0), _part(p, 1)
+        if method.startswith(BUREAU_FINDING):
+            return f"{method}（{result or '—'}）"
         return f"单位确认：{result or '—'}" + (f"（{method}）" if method else "")
     if kind == "death":
         return f"{_agency(_part(p, 0))}死亡信息"

@@ -55,6 +55,10 @@ class ResolveForm(forms.Form):
         label="冒领金额（元，空则按死亡次月起已发月数计算）", required=False, min_value=0, decimal_places=2
     )
     note = forms.CharField(label="核查说明", widget=forms.Textarea(attrs={"rows": 3}))
+    confirm_alive_after = forms.BooleanField(
+        label="已核实死亡日期之后的生存信息", required=False,
+        help_text="死亡日期之后仍有乘车、体检、刷脸认证等生存信息时须勾选：已逐条核实，确认死亡日期无误。",
+    )  # fmt: skip
 
     def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -186,6 +186,25 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
     return found
 
 
+def alive_records_after(*, id_number: str, after: date, until: date) -> list[dict[str, Any]]:
+    """The person's alive evidence (docs/rules.md §3: trips, check-ups, successful face checks, a
+    unit's 具备资格 …) dated after `after` and on or before `until`, newest first: the records
+    of life after a claimed death that make a run decide 疑点核查 (§2.1, a sign of 冒领, notice
+    四(二)). Records as `zige.feeds.selectors.evidence_for_person` gives them. Not scoped: the
+    caller has checked that the user may see the person."""
+    from zige import rules
+    from zige.feeds.selectors import evidence_for_person
+
+    found = []
+    for record in evidence_for_person(id_number=id_number):
+        day = record["date"]
+        if day is None or not after < day <= until:
+            continue
+        if rules.is_alive(rules.Record(kind=record["kind"], day=day, sub=record["sub"] or "")):
+            found.append(record)
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # The tasks a run closed by itself, against its audit row (`services.tasks_for_run`)
 

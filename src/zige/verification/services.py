@@ -33,6 +33,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -55,6 +56,7 @@ from zige.engine.kinds import is_imprisonment_reason
 from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
+from zige.reports.explain import BUREAU_FINDING, describe_record
 from zige.roster.models import Recipient
 from zige.verification import config
 from zige.verification.models import (
@@ -73,6 +75,7 @@ from zige.verification.models import (
     TaskStatus,
     VerificationTask,
 )
+from zige.verification.selectors import alive_records_after
 from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
 
 logger = logging.getLogger(__name__)
@@ -1074,6 +1077,24 @@ def _csv_cell(value: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"') else text
 
 
+def _finding_csv(task: VerificationTask, *, finding: str, death_date: date) -> bytes:
+    """The bureau's 确认死亡 / 疑似冒领 finding as one `unit_confirm` row with 确认结果 丧失资格
+    (docs/rules.md §1: a confirmation, after verification, that the person lost eligibility —
+    notice 三(一)3 — is the loss record `unit_confirmed_lost`), dated on the day of the death as an
+    approved unit report of a loss is: the next run stops from the month after it, or decides
+    疑点核查 when alive evidence is dated after it (§2.1). 确认方式 names the finding and its task
+    (`reports.explain` says so on the person page); the task number makes the file the finding's
+    own (a task is resolved once)."""
+    method = f"{BUREAU_FINDING}{Finding(finding).label}，核查任务#{task.pk}"
+    header = "身份证号,姓名,确认日期,确认方式,确认结果,核实任务\n"
+    line = ",".join(
+        _csv_cell(v)
+        for v in (task.recipient.id_number, task.recipient.name, death_date.isoformat(), method,
+                  Result.LOST.label, f"{task.pk}-finding")
+    )  # fmt: skip
+    return (header + line + "\n").encode("utf-8")
+
+
 EVIDENCE_KIND = "unit_confirm"
 
 
@@ -1102,11 +1123,17 @@ def _import_evidence(
     `submission_review` inside the approval's transaction: the batch becomes `succeeded` — its
     row evidence — only when that transaction commits; `written` collects what to discard if it
     does not."""
+    content = _evidence_csv(submission)
+    name = f"unit_confirm_task{submission.task_id}_{submission.number}.csv"
+    return _import_row(content, name=name, user=user, now=now, written=written)
+
+
+def _import_row(content: bytes, *, name: str, user: User, now: datetime, written: _Imported | None) -> Any:
+    """One `unit_confirm` row (`content`, a CSV file named `name`) through the feeds app's public
+    import service, in the caller's transaction (see `_import_evidence`)."""
     from zige.feeds.models import ImportStatus
     from zige.feeds.services import import_execute, import_submit
 
-    content = _evidence_csv(submission)
-    name = f"unit_confirm_task{submission.task_id}_{submission.number}.csv"
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / name
         path.write_bytes(content)
@@ -1282,6 +1309,7 @@ def review_resolve(
     death_date: date | None = None,
     amount_obtained: Decimal | None = None,
     files: Sequence[Evidence] = (),
+    confirm_alive_after: bool = False,
 ) -> VerificationTask:
     """The bureau's finding on a review-queue task (疑点核查, notice 四(二)):
 
@@ -1294,6 +1322,15 @@ def review_resolve(
       are the overpayment to recover);
     - `fraud` 疑似冒领: as `dead`, and a fraud case is opened for the amount collected after
       the death (`amount_obtained`, by default the months paid since × 月养老金).
+
+    A `dead` or `fraud` finding becomes evidence in its own transaction, as an approved unit
+    report does (`submission_review`): one `unit_confirm` row 丧失资格 dated `death_date`
+    (`_finding_csv`), imported through the feeds app's import service, so that the next run
+    decides 丧失资格 — or 疑点核查 when alive evidence is dated after the death (docs/rules.md
+    §2.1). When the person has such alive evidence (trips, check-ups, face checks …) dated after
+    `death_date`, the finding is refused with the latest of them unless `confirm_alive_after`
+    says the officer has checked them: records of life after a death are a sign of 冒领 (notice
+    四(二)) and must not be passed over unseen.
 
     `files`: the evidence of the finding (on-site photos or videos, written confirmation, other),
     checked by content by the caller (`uploads.upload_check`); `alive` needs some
@@ -1313,51 +1350,112 @@ def review_resolve(
         errors.append(("death_date", "死亡日期不能晚于今天"))
     if errors:
         raise SubmissionInvalid(errors)
-    with transaction.atomic():
-        task = _lock(task_id)
-        if task.kind != TaskKind.REVIEW:
-            raise TransitionRefused(
-                "单位核实任务须由单位上报后审核。", "Unit tasks are reviewed, not resolved."
-            )
-        if task.status not in ("open", "overdue"):  # checked again by the transition table
-            raise TransitionRefused(
-                f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能再记录结论。",
-                f"Task {task.pk} is {task.status}.",
-            )
-        problems = finding_errors(task=task, finding=finding, files=files)
-        if problems:
-            raise SubmissionInvalid(problems)
-        ref = f"review:{task.pk}"
-        if finding == Finding.ALIVE:
-            action = payment_change(
-                recipient=task.recipient, status="eligible", evidence_date=today, as_of=today
-            )
-        else:
-            action = payment_change(
-                recipient=task.recipient, status="stop", evidence_date=death_date, as_of=today
-            )
-        payment = _propose(recipient=task.recipient, action=action, source="verification", source_ref=ref,
-                           user=user, now=now)  # fmt: skip
-        if finding == Finding.FRAUD:
-            obtained = (
-                amount_obtained if amount_obtained is not None else (action.amount if action else Decimal(0))
-            )
-            from zige.benefits.services import fraud_case_open
+    dies = finding in (Finding.DEAD, Finding.FRAUD)
+    from zige.feeds import store
 
-            if obtained <= 0:
-                raise SubmissionInvalid([("amount_obtained", "冒领金额须大于 0：请填写冒领金额")])
-            try:
-                case = fraud_case_open(recipient=task.recipient, amount_obtained=obtained, opened_by=user,
-                                       source_ref=ref, note=note.strip(), now=now)  # fmt: skip
-            except ValueError as exc:
-                raise TransitionRefused(f"冒领案件未能立案：{exc}") from exc
-            payment = f"{payment} fraud_case:{case.pk}".strip()
-        stored = _store_finding_files(task, files, user=user, now=now)
-        _transition(
-            task, TaskStatus.RESOLVED, actor=user, now=now, note=f"{Finding(finding).label}：{note.strip()}",
-            finding=finding, finding_note=note.strip(), payment_ref=payment[:64],
-            audit_extra={"files": stored, "death_date": death_date.isoformat() if death_date else None},
-        )  # fmt: skip
+    written = _Imported()
+    # A death becomes `unit_confirm` evidence: the kind's import lock from before the
+    # transaction to its commit, as for an approval (`submission_review`).
+    with store.evidence_store().import_lock(EVIDENCE_KIND) if dies else nullcontext():
+        try:
+            with transaction.atomic():
+                return _resolve_locked(
+                    task_id, user=user, finding=finding, note=note, now=now, today=today, death_date=death_date,
+                    amount_obtained=amount_obtained, files=files, confirm_alive_after=confirm_alive_after,
+                    written=written,
+                )  # fmt: skip
+        except BaseException:
+            written.discard()
+            raise
+
+
+def alive_after_death_error(*, recipient: Recipient, death_date: date, today: date) -> tuple[str, str] | None:
+    """The form's warning when the person has alive evidence dated after `death_date` (up to
+    today): how many records, and the latest, e.g. 「死亡日期2026-08-01之后仍有2条生存信息，最近一条：
+    2026-09-01 在太原市中心医院健康体检（checkup_2026.csv）…」. None when there is none."""
+    after = alive_records_after(id_number=recipient.id_number, after=death_date, until=today)
+    if not after:
+        return None
+    latest = after[0]
+    source = f"（{latest['file_name']}）" if latest.get("file_name") else ""
+    return (
+        "confirm_alive_after",
+        f"死亡日期{death_date.isoformat()}之后仍有{len(after)}条生存信息，最近一条："
+        f"{_day_text(latest['date'])} {describe_record(latest)}{source}。死亡后的乘车、体检、刷脸认证等记录"
+        "是冒领的迹象（通知四(二)），下次认证将列为疑点核查、暂不停发：请逐条核实。确认死亡日期无误的，"
+        "请勾选“已核实死亡日期之后的生存信息”后再提交；系他人冒用的，请选择“疑似冒领”。",
+    )
+
+
+def _day_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value or "")
+
+
+def _resolve_locked(
+    task_id: int, *, user: User, finding: str, note: str, now: datetime, today: date, death_date: date | None,
+    amount_obtained: Decimal | None, files: Sequence[Evidence], confirm_alive_after: bool, written: _Imported,
+) -> VerificationTask:  # fmt: skip
+    """`review_resolve` inside its transaction."""
+    task = _lock(task_id)
+    if task.kind != TaskKind.REVIEW:
+        raise TransitionRefused("单位核实任务须由单位上报后审核。", "Unit tasks are reviewed, not resolved.")
+    if task.status not in ("open", "overdue"):  # checked again by the transition table
+        raise TransitionRefused(
+            f"任务 #{task.pk} 当前为“{TaskStatus(task.status).label}”，不能再记录结论。",
+            f"Task {task.pk} is {task.status}.",
+        )
+    problems = finding_errors(task=task, finding=finding, files=files)
+    alive_after: dict[str, Any] | None = None
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
+        warning = alive_after_death_error(recipient=task.recipient, death_date=death_date, today=today)
+        if warning is not None:
+            if not confirm_alive_after:
+                problems.append(warning)
+            else:
+                alive_after = {"confirmed": True, "warning": warning[1]}
+    if problems:
+        raise SubmissionInvalid(problems)
+    batch = None
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
+        content = _finding_csv(task, finding=finding, death_date=death_date)
+        batch = _import_row(
+            content, name=f"unit_confirm_review{task.pk}.csv", user=user, now=now, written=written
+        )
+        # The import ran the feeds app's code in this transaction: read the task again.
+        task = _lock(task_id)
+    ref = f"review:{task.pk}"
+    if finding == Finding.ALIVE:
+        action = payment_change(recipient=task.recipient, status="eligible", evidence_date=today, as_of=today)
+    else:
+        action = payment_change(
+            recipient=task.recipient, status="stop", evidence_date=death_date, as_of=today
+        )
+    payment = _propose(recipient=task.recipient, action=action, source="verification", source_ref=ref,
+                       user=user, now=now)  # fmt: skip
+    if finding == Finding.FRAUD:
+        obtained = (
+            amount_obtained if amount_obtained is not None else (action.amount if action else Decimal(0))
+        )
+        from zige.benefits.services import fraud_case_open
+
+        if obtained <= 0:
+            raise SubmissionInvalid([("amount_obtained", "冒领金额须大于 0：请填写冒领金额")])
+        try:
+            case = fraud_case_open(recipient=task.recipient, amount_obtained=obtained, opened_by=user,
+                                   source_ref=ref, note=note.strip(), now=now)  # fmt: skip
+        except ValueError as exc:
+            raise TransitionRefused(f"冒领案件未能立案：{exc}") from exc
+        payment = f"{payment} fraud_case:{case.pk}".strip()
+    stored = _store_finding_files(task, files, user=user, now=now)
+    _transition(
+        task, TaskStatus.RESOLVED, actor=user, now=now, note=f"{Finding(finding).label}：{note.strip()}",
+        finding=finding, finding_note=note.strip(), payment_ref=payment[:64],
+        audit_extra={
+            "files": stored, "death_date": death_date.isoformat() if death_date else None,
+            **({"evidence_batch": batch.pk} if batch is not None else {}),
+            **({"alive_after_death": alive_after} if alive_after is not None else {}),
+        },
+    )  # fmt: skip
     return task
 
 

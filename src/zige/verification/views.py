@@ -231,7 +231,7 @@ def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
             review_resolve(
                 task_id=task.pk, user=_user(request), finding=data["finding"], note=data["note"],
                 death_date=data.get("death_date"), amount_obtained=data.get("amount_obtained"), now=timezone.now(),
-                files=files,
+                files=files, confirm_alive_after=bool(data.get("confirm_alive_after")),
             )  # fmt: skip
         except SubmissionInvalid as exc:
             problems.extend(m for _, m in exc.errors)
