@@ -103,12 +103,18 @@ def test_a_visit_with_a_real_photo_through_the_form(
     photo = client.get(f"/ledger/visits/{visit.pk}/photo/")
     assert photo.status_code == 200 and photo["Content-Type"] == "image/jpeg"
     assert Image.open(io.BytesIO(b"".join(photo.streaming_content))).size == (40, 30)
+    # every view of the photo is audited, as a verification attachment's is
+    viewed = AuditEvent.objects.get(action="ledger.visit_photo_viewed")
+    assert (viewed.actor, viewed.target_type, viewed.target_id) == (
+        world["unitop"].username, "home_visit", str(visit.pk))  # fmt: skip
+    assert viewed.after == {"recipient": old.pk, "photo_sha256": visit.photo_sha256}
     # the not-visited list no longer has the person
     ledger = client.get(f"/ledger/units/{world['own'].unit_no}/?show=not_visited").content.decode()
     assert old.person_no not in ledger
     # a unit operator of another unit cannot open the photo
     client.force_login(UnitOperatorFactory(unit=world["other"]))
     assert client.get(f"/ledger/visits/{visit.pk}/photo/").status_code == 404
+    assert AuditEvent.objects.filter(action="ledger.visit_photo_viewed").count() == 1
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "ledger.mark_add": "列入服务台账",
     "ledger.mark_remove": "移出服务台账",
     "ledger.visit_record": "登记走访",
+    "ledger.visit_photo_viewed": "查看走访照片",
     "attachment.viewed": "查看核实附件",
     "task.open": "核实任务重新待核实",
     "task.submitted": "单位上报核实结果",

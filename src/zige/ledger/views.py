@@ -220,7 +220,9 @@ def visit_new(request: HttpRequest, person_no: str) -> HttpResponse:
 @people_view
 @require_GET
 def visit_photo(request: HttpRequest, pk: int) -> HttpResponseBase:
-    """The visit's photo, for those who may see the person (stored outside the web root)."""
+    """The visit's photo, for those who may see the person (stored outside the web root); every
+    view is audited (`ledger.visit_photo_viewed`), as a verification attachment's is."""
+    from zige.audit.services import audit_record
     from zige.verification import uploads
 
     visit = selectors.visit_get(user=request.user, pk=pk)
@@ -232,6 +234,11 @@ def visit_photo(request: HttpRequest, pk: int) -> HttpResponseBase:
         raise Http404 from None
     if not path.is_file():
         raise Http404
+    audit_record(
+        actor=request.user, action="ledger.visit_photo_viewed", target_type="home_visit", target_id=visit.pk,
+        ip=client_ip(request), at=timezone.now(),
+        after={"recipient": visit.recipient_id, "photo_sha256": visit.photo_sha256},
+    )  # fmt: skip
     response = FileResponse(path.open("rb"), content_type=visit.photo_content_type)
     response["Cache-Control"] = "private, no-store"
     return response
