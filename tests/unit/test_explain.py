@@ -201,7 +201,16 @@ def test_unit_check_deadline_follows_the_setting(settings: Any) -> None:
     [
         (ev("rail", date(2026, 3, 5), "G602|太原南|北京西"), "乘坐G602次列车（太原南→北京西）"),
         (ev("app_auth", date(2026, 3, 5), "失败|0.41"), "手机APP刷脸认证：失败（相似度0.41）"),
-        (ev("terminal_auth", date(2026, 3, 5), "指静脉|T9|通过"), "认证终端T9指静脉认证：通过"),
+        (ev("terminal_auth", date(2026, 3, 5), "指静脉|T9|通过"), "认证终端T9指静脉认证：成功"),
+        # The source file's raw value is said as 成功/失败 (the store's normalised sub decides).
+        (
+            ev("app_auth", date(2026, 3, 5), "pass|0.9817", sub="pass"),
+            "手机APP刷脸认证：成功（相似度0.9817）",
+        ),
+        (ev("app_auth", date(2026, 3, 5), "FAIL|0.41", sub="fail"), "手机APP刷脸认证：失败（相似度0.41）"),
+        (ev("app_auth", date(2026, 3, 5), "1|0.97"), "手机APP刷脸认证：成功（相似度0.97）"),
+        (ev("terminal_auth", date(2026, 3, 5), "人脸|T3|fail", sub="fail"), "认证终端T3人脸认证：失败"),
+        (ev("terminal_auth", date(2026, 3, 5), "人脸|T3|0", sub="fail"), "认证终端T3人脸认证：失败"),
         (ev("unit_confirm", date(2026, 3, 5), "电话|无法联系"), "单位确认：无法联系（电话）"),
         (ev("death", date(2026, 3, 5), "民政"), "民政部门死亡信息"),
         (ev("cremation", date(2026, 3, 5), ""), "火化信息"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from zige.calendar import add_months
 from zige.engine.labels import KIND_ZH, REASON_ZH
+from zige.engine.sql import FAIL_VALUES, PASS_VALUES
 
 __all__ = ["BUREAU_FINDING", "describe_record", "explain_decision", "unit_check_deadline"]
 
@@ -67,6 +68,20 @@ def _parts(evidence: dict[str, Any] | None) -> list[str]:
 
 def _part(parts: list[str], index: int) -> str:
     return parts[index] if index < len(parts) else ""
+
+
+def _auth_result(record: dict[str, Any], raw: str) -> str:
+    """An app or terminal result as the page says it: 成功 or 失败, whatever the source file
+    wrote (pass, 通过, 1 …). The store's normalised `sub` (pass/fail) decides; without one, the
+    raw text is read by the values the import accepts (docs/rules.md §3); anything else is shown
+    as written."""
+    sub = str(record.get("sub") or "").strip().lower()
+    value = raw.replace("\u3000", " ").strip().lower()
+    if sub == "pass" or (not sub and value in PASS_VALUES):
+        return "成功"
+    if sub == "fail" or (not sub and value in FAIL_VALUES):
+        return "失败"
+    return raw or "—"
 
 
 def _month_zh(value: Any) -> str:
@@ -295,11 +310,13 @@ def describe_record(record: dict[str, Any]) -> str:
     if kind == "app_auth":
         result = _part(p, 0)
         similarity = _part(p, 1)
-        return f"手机APP刷脸认证：{result or '—'}" + (f"（相似度{similarity}）" if similarity else "")
+        return f"手机APP刷脸认证：{_auth_result(record, result)}" + (
+            f"（相似度{similarity}）" if similarity else ""
+        )
     if kind == "terminal_auth":
         method, device, result = _part(p, 0), _part(p, 1), _part(p, 2)
         where = f"认证终端{device}" if device else "认证终端"
-        return f"{where}{method}认证：{result or '—'}"
+        return f"{where}{method}认证：{_auth_result(record, result)}"
     if kind == "unit_confirm":
         method, result = _part(p, 0), _part(p, 1)
         if method.startswith(BUREAU_FINDING):
