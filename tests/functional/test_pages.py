@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -563,6 +566,32 @@ def test_rejects_csv_is_audited_and_not_for_auditors(world: World) -> None:
     body = b"".join(again.streaming_content).decode("utf-8")  # type: ignore[attr-defined]
     assert "rail_2026.csv,9,姓名,'=HYPERLINK(1),missing_value" in body
     assert AuditEvent.objects.filter(action="rejects_download", target_id=str(world.batch.pk)).exists()
+
+
+def test_rejects_csv_explains_each_reason_in_chinese_after_the_spec_columns(world: World) -> None:
+    """The officer opens the download in Excel: each reason in the words the page uses (日期无法识别),
+    in a last column, after spec §6's five, which keep their names and order; UTF-8 with a BOM."""
+    response = _client(world.users["operator"]).get(reverse("feeds:rejects_csv", args=[world.batch.pk]))
+    raw = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert raw.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == ["file", "row", "field", "value", "reason", "原因说明"]
+    by_row = {r[1]: r for r in rows[1:]}
+    assert by_row["3"] == [
+        "rail_2026.csv",
+        "3",
+        "身份证号",
+        "140105195001011239",
+        "bad_id_checksum",
+        "身份证号校验码错误",
+    ]
+    assert by_row["4"][4:] == ["bad_date", "日期无法识别"]
+    assert all(len(r) == 6 for r in rows)
+    # a code the page has no words for is written as it is, as the page shows it
+    world.batch.rejects.create(row=9, field="姓名", value="", reason="some_new_code")
+    again = _client(world.users["operator"]).get(reverse("feeds:rejects_csv", args=[world.batch.pk]))
+    last = list(csv.reader(io.StringIO(b"".join(again.streaming_content).decode("utf-8-sig"))))[-1]  # type: ignore[attr-defined]
+    assert last[4:] == ["some_new_code", "some_new_code"]
 
 
 def test_auditor_reads_imports_and_runs_but_cannot_start_anything(world: World) -> None:

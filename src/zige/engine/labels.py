@@ -47,6 +47,26 @@ KIND_ZH: dict[str, str] = {
     "retirement": "退休",
 }
 
+# Why a row of an input file was rejected (spec §6; docs/rules.md §4): the page of an import and
+# its rejects.csv download (原因说明) say each code in these words.
+REJECT_REASON_ZH: dict[str, str] = {
+    "missing_value": "缺少必填值",
+    "bad_id_format": "身份证号格式错误",
+    "bad_id_checksum": "身份证号校验码错误",
+    "bad_id_birth_date": "身份证号出生日期错误",
+    "bad_date": "日期无法识别",
+    "bad_value": "取值无法识别",
+    "bad_amount": "金额无法识别",
+    "duplicate_person_no": "个人编号重复且内容不同",
+    "duplicate_id_number": "身份证号重复且内容不同",
+}
+
+
+def reject_reason_zh(code: str) -> str:
+    """A reject reason in Chinese; a code without words (from a newer version) as it is."""
+    return REJECT_REASON_ZH.get(code, code)
+
+
 ACTION_ZH: dict[str, str] = {"stop": "停发", "suspend": "暂停发放", "resume": "恢复发放"}
 
 # The facts a suggested match was confirmed by (`zige.engine.fuzzy`: `confirmed_by`).

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from zige.accounts.models import User
 from zige.accounts.scoping import can_operate, can_reveal
+from zige.engine.labels import reject_reason_zh
 from zige.feeds.failures import ImportRefused
 from zige.feeds.forms import UploadForm
 from zige.feeds.models import ImportStatus
@@ -119,7 +120,10 @@ class _Echo:
 @operator_required
 @require_GET
 def rejects_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
-    """rejects.csv of one import (spec §6 columns), UTF-8 with BOM so that Excel opens it.
+    """rejects.csv of one import, UTF-8 with BOM so that Excel opens it: spec §6's columns, in its
+    order (`file, row, field, value, reason`), then 原因说明, the reason in the words the import's
+    page uses (`zige.engine.labels.REJECT_REASON_ZH`) for the officer who reads it in Excel. The
+    batch's own rejects.csv (`zige certify --out`) keeps spec §6's five columns only.
 
     The values are unmasked (staff correct the source file from it), so the download is audited.
     """
@@ -138,10 +142,10 @@ def rejects_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[Any]:
-        yield "\ufeff" + writer.writerow(["file", "row", "field", "value", "reason"])
+        yield "\ufeff" + writer.writerow(["file", "row", "field", "value", "reason", "原因说明"])
         for r in batch.rejects.order_by("row", "pk").iterator(chunk_size=2000):
             yield writer.writerow([formula_safe(batch.file_name), r.row, formula_safe(r.field), formula_safe(r.value),
-                                   formula_safe(r.reason)])  # fmt: skip
+                                   formula_safe(r.reason), formula_safe(reject_reason_zh(r.reason))])  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stem = Path(batch.file_name).stem or "import"

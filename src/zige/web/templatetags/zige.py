@@ -17,7 +17,7 @@ from django import template
 from zige.accounts import masking
 from zige.certification.models import RunStatus, Status
 from zige.engine.kinds import ID_ALIASES
-from zige.engine.labels import ACTION_ZH, CONFIRMED_BY_ZH, KIND_ZH, REASON_ZH
+from zige.engine.labels import ACTION_ZH, CONFIRMED_BY_ZH, KIND_ZH, REASON_ZH, reject_reason_zh
 from zige.feeds.models import ImportStatus
 from zige.roster.models import BenefitStatus
 
@@ -27,7 +27,7 @@ register = template.Library()
 _STATUS_SHORT: dict[str, str] = {s.value: s.label for s in Status}
 _STATUS_SHORT[Status.SUSPEND] = "暂停发放"
 
-# Roster kinds and reject reasons, in the words staff use.
+# Roster kinds, in the words staff use (reject reasons: zige.engine.labels.REJECT_REASON_ZH).
 _EXTRA_KINDS: dict[str, str] = {
     "roster": "待遇领取人员名册",
     "declared": "宣告死亡/失踪",
@@ -35,17 +35,6 @@ _EXTRA_KINDS: dict[str, str] = {
 }
 # Reasons of review tasks that no run decides (zige.verification.services.review_from_visit).
 _EXTRA_REASONS: dict[str, str] = {"visit_dead": "上门走访发现已死亡"}
-REJECT_REASON_ZH: dict[str, str] = {
-    "missing_value": "缺少必填值",
-    "bad_id_format": "身份证号格式错误",
-    "bad_id_checksum": "身份证号校验码错误",
-    "bad_id_birth_date": "身份证号出生日期错误",
-    "bad_date": "日期无法识别",
-    "bad_value": "取值无法识别",
-    "bad_amount": "金额无法识别",
-    "duplicate_person_no": "个人编号重复且内容不同",
-    "duplicate_id_number": "身份证号重复且内容不同",
-}
 _FIELD_ZH: dict[str, str] = {
     "id_number": "身份证号",
     "name": "姓名",
@@ -168,7 +157,7 @@ def import_status_label(value: Any) -> str:
 
 @register.filter
 def reject_reason_label(value: Any) -> str:
-    return REJECT_REASON_ZH.get(str(value), str(value or ""))
+    return reject_reason_zh(str(value or ""))
 
 
 @register.filter
