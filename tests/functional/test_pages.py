@@ -550,6 +550,18 @@ def test_imports_pages(world: World) -> None:
     assert client.get(reverse("feeds:upload")).status_code == 200
 
 
+def test_a_reject_named_as_the_file_heads_its_column_is_masked_by_the_system_label(world: World) -> None:
+    """A reject's field may be the header as written with the label after it (手机号码（联系电话）,
+    zige.engine.kinds.field_as_written): the page masks by the label as it does for the label alone."""
+    world.batch.rejects.create(row=8, field="手机号码（联系电话）", value="13812345678", reason="bad_value")
+    world.batch.rejects.create(
+        row=9, field="证件号码（身份证号）", value="140105195001011239", reason="missing_value"
+    )
+    html = _html(_client(world.users["operator"]).get(reverse("feeds:detail", args=[world.batch.pk])))
+    assert "手机号码（联系电话）" in html and "13812345678" not in html
+    assert "140105195001011239" not in html and mask_id("140105195001011239") in html
+
+
 def test_rejects_csv_is_audited_and_not_for_auditors(world: World) -> None:
     from zige.audit.models import AuditEvent
 

@@ -135,10 +135,12 @@ def test_a_roster_without_a_required_column_names_the_column_and_the_header_row(
     assert batch.status == ImportStatus.FAILED and batch.failure_code == "missing_columns"
     assert batch.message == (
         "文件“名册2026年11月.csv”第 1 行的表头缺少必填列：身份证号（必填列为 个人编号、姓名、身份证号、单位编号）。"
+        "可用的列名：身份证号／公民身份号码／证件号码／社会保障号码／身份证号码／id_number。"
     )
     assert batch.detail == (
         "名册2026年11月.csv: no header row with the required columns (个人编号、姓名、身份证号、单位编号) "
-        "in the first 30 rows"
+        "in the first 30 rows; accepted headers: 个人编号/person_no; 姓名/name; "
+        "身份证号/公民身份号码/证件号码/社会保障号码/身份证号码/id_number; 单位编号/unit_no"
     )
     html = page(officer, batch)
     assert batch.message in html and batch.detail in html
@@ -170,14 +172,17 @@ UNREADABLE: list[tuple[str, Callable[[Path], None], str, str, str]] = [
             p, ["2026年第三季度铁路出行数据"], [["身份证号", "姓名", "车次"], [*RAIL_ROW[:2], "G1"]]
         ),
         "missing_columns",
-        "文件“rail_q3.csv”第 2 行的表头缺少必填列：乘车日期（必填列为 身份证号、姓名、乘车日期）。",
+        "文件“rail_q3.csv”第 2 行的表头缺少必填列：乘车日期（必填列为 身份证号、姓名、乘车日期）。"
+        "可用的列名：乘车日期／出行日期／travel_date。",
         "no header row with the required columns (身份证号、姓名、乘车日期) in the first 30 rows",
     ),
     (
         "rail_blank.csv",
         lambda p: p.write_bytes(b"a,b,c\n1,2,3\n"),
         "no_header",
-        "文件“rail_blank.csv”的前 30 行中找不到表头：表头须包含必填列 身份证号、姓名、乘车日期。",
+        "文件“rail_blank.csv”的前 30 行中找不到表头：表头须包含必填列 身份证号、姓名、乘车日期。"
+        "可用的列名：身份证号／公民身份号码／证件号码／社会保障号码／身份证号码／id_number；姓名／name；"
+        "乘车日期／出行日期／travel_date。",
         "no header row with the required columns (身份证号、姓名、乘车日期) in the first 30 rows",
     ),
     (
@@ -198,7 +203,8 @@ UNREADABLE: list[tuple[str, Callable[[Path], None], str, str, str]] = [
         "rail_cols.parquet",
         lambda p: _parquet(p, {"身份证号": [ID_A], "name": ["张三"]}),
         "missing_columns",
-        "文件“rail_cols.parquet”第 1 行的表头缺少必填列：乘车日期（必填列为 身份证号、姓名、乘车日期）。",
+        "文件“rail_cols.parquet”第 1 行的表头缺少必填列：乘车日期（必填列为 身份证号、姓名、乘车日期）。"
+        "可用的列名：乘车日期／出行日期／travel_date。",
         "no header row with the required columns (身份证号、姓名、乘车日期) in the first 30 rows",
     ),
 ]
@@ -269,7 +275,7 @@ def test_an_upload_gone_from_the_server_is_said_in_chinese(files: Path, data_dir
 def test_every_reader_code_has_chinese_words_and_a_missing_fact_is_no_error() -> None:
     assert set(get_args(ReadErrorCode)) <= set(FAILURE_ZH)
     assert failure_message("missing_columns", {"file": "a.csv"}) == (
-        "文件“a.csv”第 ？ 行的表头缺少必填列：？（必填列为 ？）。"
+        "文件“a.csv”第 ？ 行的表头缺少必填列：？（必填列为 ？）。可用的列名：？。"
     )
     assert failure_message("a code from a newer version", {}) == failure_message("unknown", {})
 

@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.db import connection
 from django.http import Http404
+from django.test import Client
+from django.urls import reverse
 
 from tests.factories import NOW, UnitOperatorFactory, UserFactory, make_id, write_csv
 from zige.accounts.models import DeviceClient, Role
@@ -307,6 +309,66 @@ def test_a_feed_import_writes_one_parquet_file_per_month_and_counts_reconcile(
         "kind=rail/month=2026-06", month_files[2],
     ]  # fmt: skip
     assert [(r.row, r.reason) for r in selectors.rejects_for(batch=batch)] == [(5, "bad_id_checksum")]
+
+
+# The demo's rail_2026q3.csv heads its date 出行日期, an alias of 乘车日期 (spec §3); 公民身份号码 of 身份证号.
+ALIAS_RAIL_HEADER = ["公民身份号码", "姓名*", "出行日期", "车次", "出发站", "到达站"]
+
+
+@pytest.mark.parametrize("path", ["native scan", "duckdb read_csv", "readers"])
+def test_a_feed_reject_names_the_column_as_the_file_heads_it(
+    files: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """An officer looks for the column the reject names in the file: 出行日期, not the system's
+    乘车日期 (shown after it). Every way an import reads a file says the same."""
+    rows = [
+        [ID_A, "张三", "2026-13-45", "G1", "太原南", "北京西"],  # bad_date
+        [BAD_ID, "张三", "2026-03-05", "G1", "太原南", "北京西"],  # bad_id_checksum
+        [ID_B, "", "2026-03-05", "G1", "太原南", "北京西"],  # no name: 姓名* is 姓名 with a marker
+        [ID_B, "李四", "2026-03-05", "G1", "太原南", "北京西"],
+    ]
+    path_of = write_csv(files / "rail_2026q3.csv", ALIAS_RAIL_HEADER, rows)
+    if path == "readers":  # GBK: only the readers decode it
+        path_of.write_bytes(path_of.read_text(encoding="utf-8").encode("gb18030"))
+    elif path == "duckdb read_csv":
+        monkeypatch.setattr("zige.engine.native.available", lambda: False)
+
+    batch = do_import(path_of)
+
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert [(r.row, r.field, r.reason) for r in selectors.rejects_for(batch=batch)] == [
+        (2, "出行日期（乘车日期）", "bad_date"),
+        (3, "公民身份号码（身份证号）", "bad_id_checksum"),
+        (4, "姓名", "missing_value"),
+    ]
+    officer = Client()
+    officer.force_login(UserFactory(role=Role.BUREAU_OPERATOR))
+    page = officer.get(reverse("feeds:detail", args=[batch.pk])).content.decode()
+    assert "出行日期（乘车日期）" in page and "公民身份号码（身份证号）" in page
+    download = officer.get(reverse("feeds:rejects_csv", args=[batch.pk]))
+    body = b"".join(download.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
+    assert "rail_2026q3.csv,2,出行日期（乘车日期）,2026-13-45,bad_date" in body
+
+
+def test_a_roster_reject_names_the_column_as_the_file_heads_it(files: Path) -> None:
+    header = ["个人编号", "姓名", "公民身份号码", "单位编号", "月养老金额"]
+    rows = [
+        ["P001", "张三", ID_A, "U001", "3000.00"],
+        ["P002", "李四", BAD_ID, "U001", "3000.00"],  # bad_id_checksum
+        ["P003", "王五", ID_C, "U001", "三千元"],  # bad_amount
+        ["P004", "赵六", ID_D, "U001", "3000.00"],  # one ID, two people: duplicate_id_number
+        ["P005", "钱七", ID_D, "U001", "3000.00"],
+    ]
+
+    batch = do_import(write_csv(files / "roster.csv", header, rows), "roster")
+
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert [(r.row, r.field, r.reason) for r in selectors.rejects_for(batch=batch)] == [
+        (3, "公民身份号码（身份证号）", "bad_id_checksum"),
+        (4, "月养老金额（月养老金）", "bad_amount"),
+        (5, "公民身份号码（身份证号）", "duplicate_id_number"),
+        (6, "公民身份号码（身份证号）", "duplicate_id_number"),
+    ]
 
 
 def test_zige_store_upgrade_rewrites_a_store_of_the_older_key_layout(files: Path, data_dirs: Path) -> None:

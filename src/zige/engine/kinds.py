@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -343,6 +344,44 @@ def normalise_header(label: object) -> str:
     text = _BRACKETED.sub("", text)
     text = _NOISE.sub("", text)
     return text.lower()
+
+
+# The longest field a reject names (`zige.feeds.models.ImportReject.field`).
+FIELD_MAX_LENGTH = 64
+
+
+def field_as_written(column: Column, header: str, *, limit: int = FIELD_MAX_LENGTH) -> str:
+    """The field a reject names for `column` in a file that heads it `header`: the column's own
+    label (`Column.zh`) when the header is that label (spaces, `*` markers and bracketed notes
+    aside), else the header as written with the label after it, 出行日期（乘车日期）, so that an
+    officer finds the column in the file and sees what the system read it as. At most `limit`
+    characters (a long header is cut, with …)."""
+    label = column.zh
+    written = header.strip()
+    if not written or normalise_header(written) == normalise_header(label):
+        return label
+    room = limit - len(label) - 2
+    if len(written) > room:
+        written = written[: max(room - 1, 1)] + "…"
+    return f"{written}（{label}）"
+
+
+def fields_as_written(columns: Sequence[Column], headers: Mapping[str, str]) -> dict[str, str]:
+    """Label -> field as written (`field_as_written`) for the columns of `columns` that a file
+    heads with another alias; `headers` maps logical column names to the headers as found
+    (`zige.engine.readers.RawTable.headers`). The labels of the other columns are not keys."""
+    fields: dict[str, str] = {}
+    for column in columns:
+        if column.name in headers:
+            shown = field_as_written(column, headers[column.name])
+            if shown != column.zh:
+                fields[column.zh] = shown
+    return fields
+
+
+def accepted_headers(column: Column, separator: str = "／") -> str:
+    """A column's accepted headers, its label first: 乘车日期／出行日期／travel_date."""
+    return separator.join(dict.fromkeys((column.zh, *column.aliases)))
 
 
 class KindsConfigError(ValueError):

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from zige.engine.kinds import Column, alternate_name, normalise_header
+from zige.engine.kinds import Column, accepted_headers, alternate_name, normalise_header
 
 if TYPE_CHECKING:
     import _csv
@@ -78,8 +78,8 @@ ReadErrorCode = Literal[
     "binary",  # file
     "bad_bom",  # file, encoding, byte: a byte-order mark the rest of the bytes do not follow
     "undecodable",  # file, byte: neither UTF-8 nor GBK/GB18030
-    "no_header",  # file, required, rows: no row in the first `rows` has any required column
-    "missing_columns",  # file, row, missing, required: the closest row lacks `missing`
+    "no_header",  # file, required, accepted, rows: no row in the first `rows` has any required column
+    "missing_columns",  # file, row, missing, required, accepted: the closest row lacks `missing`
     "bad_csv",  # file, error
     "bad_excel",  # file, error
     "bad_parquet",  # file, error
@@ -159,15 +159,26 @@ def _find_header(
 
 
 def _missing_header_reason(columns: Sequence[Column]) -> str:
-    wanted = "、".join(c.zh for c in columns if c.required)
-    return f"no header row with the required columns ({wanted}) in the first {HEADER_SEARCH_ROWS} rows"
+    required = [c for c in columns if c.required]
+    wanted = "、".join(c.zh for c in required)
+    accepted = "; ".join(accepted_headers(c, "/") for c in required)
+    return (
+        f"no header row with the required columns ({wanted}) in the first {HEADER_SEARCH_ROWS} rows; "
+        f"accepted headers: {accepted}"
+    )
+
+
+def _accepted(columns: Sequence[Column]) -> str:
+    """The headers each of `columns` may have, for the officer: 姓名／name；乘车日期／出行日期／travel_date."""
+    return "；".join(accepted_headers(c) for c in columns)
 
 
 def _no_header(path: Path, columns: Sequence[Column], *heads: Sequence[Sequence[object]]) -> ReadError:
     """The error for a file whose first rows (`heads`: each way of splitting them) hold no header:
     `missing_columns` naming the required columns absent from the row that has the most of them
     (the header the file meant; its number as a spreadsheet shows it), or `no_header` when no
-    row has any. The English message is the same for both."""
+    row has any. `accepted` lists every header each absent column may have (出行日期 is as good
+    as 乘车日期: spec §3). The English message is the same for both."""
     required = [c for c in columns if c.required]
     best: tuple[int, list[Column]] | None = None
     for rows in heads:
@@ -181,9 +192,19 @@ def _no_header(path: Path, columns: Sequence[Column], *heads: Sequence[Sequence[
     reason = _missing_header_reason(columns)
     wanted = "、".join(c.zh for c in required)
     if best is None or not best[1]:
-        return ReadError(path, reason, code="no_header", required=wanted, rows=HEADER_SEARCH_ROWS)
+        return ReadError(
+            path,
+            reason,
+            code="no_header",
+            required=wanted,
+            accepted=_accepted(required),
+            rows=HEADER_SEARCH_ROWS,
+        )
     absent = "、".join(c.zh for c in best[1])
-    return ReadError(path, reason, code="missing_columns", row=best[0] + 1, missing=absent, required=wanted)
+    return ReadError(
+        path, reason, code="missing_columns", row=best[0] + 1, missing=absent, required=wanted,
+        accepted=_accepted(best[1]),
+    )  # fmt: skip
 
 
 def _cell_text(value: object) -> str:

@@ -11,7 +11,7 @@ functions whose spelling differs between engines go through `Dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -345,6 +345,16 @@ def _kind_columns(kind: FeedKind, col: Callable[[str], str], d: Dialect) -> list
 
 # The field a reject of the ID names (zige.engine.native's own rejects name it too).
 ID_FIELD = "身份证号"
+
+
+def field_as_written_sql(field: str, fields: Mapping[str, str]) -> str:
+    """`field` (a reject's field: a column label, `ID_FIELD` …) as the file heads the column
+    (`zige.engine.kinds.fields_as_written`: label -> 出行日期（乘车日期）); one CASE over the
+    column, the same for every row of a file."""
+    if not fields:
+        return field
+    cases = " ".join(f"WHEN {quote(label)} THEN {quote(shown)}" for label, shown in fields.items())
+    return f"CASE {field} {cases} ELSE {field} END"
 
 
 def _feed_checks(

@@ -62,7 +62,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -74,7 +74,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zige.engine import native, readers, sql, store_cache
-from zige.engine.kinds import FeedKind
+from zige.engine.kinds import FeedKind, fields_as_written
 from zige.ids import EARLIEST_BIRTH
 
 # Rows per Parquet row group. A person page looks one ID up in every file and decodes the key
@@ -304,7 +304,8 @@ class IngestResult:
     """Counts of one import (rows_read = rows_used + rows_rejected + duplicate_rows).
 
     The rejects stay in the connection's table `ingest_rejects` (row_no, field, value, reason),
-    in row order."""
+    in row order; `field` names the column as the file heads it (出行日期（乘车日期）:
+    `zige.engine.kinds.fields_as_written`)."""
 
     batch_id: int
     kind: str
@@ -929,13 +930,14 @@ class EvidenceStore:
         self.timings = {}
         self.native_note = ""
         with self._step("sniff"):
-            header_index, delimiter, width, positions, encoding = _sniff(path, kind)
+            header_index, delimiter, width, positions, encoding, headers = _sniff(path, kind)
+        fields = fields_as_written(kind.columns, headers)
         if self.use_native and native_eligible(kind) and native.available():
             try:
                 return self._ingest_native(
                     con, path=path, kind=kind, batch_id=batch_id, tag=tag, as_of=as_of, existing=existing,
                     header_index=header_index, delimiter=delimiter, width=width, positions=positions,
-                    encoding=encoding,
+                    encoding=encoding, fields=fields,
                 )  # fmt: skip
             except native.ScanAborted as exc:
                 # Something only the SQL path reads (and that path may refuse the file): it decides.
@@ -971,6 +973,7 @@ class EvidenceStore:
         return self._finish_ingest(
             con, kind=kind, batch_id=batch_id, tag=tag, existing=existing, header_row=header_index + 1,
             encoding=encoding, fast=True, blank_rows=_scalar(con, "SELECT count(*) FROM ingest_staged WHERE _blank"),
+            fields=fields,
         )  # fmt: skip
 
     def _ingest_native(
@@ -988,6 +991,7 @@ class EvidenceStore:
         width: int,
         positions: dict[str, int],
         encoding: str,
+        fields: Mapping[str, str],
     ) -> IngestResult:
         """`ingest_csv` through the native scan (zige.engine.native): the rows it is sure of are
         normalised in C, one thread per core; the rest (messy or rejected) go through the same SQL
@@ -1078,12 +1082,14 @@ class EvidenceStore:
                     f"WHEN {code} THEN {sql.quote(r)}" for code, r in native.REJECT_REASONS.items()
                 )
                 slow_rejects = (
-                    "SELECT row_no, reject_field AS field, reject_value AS value, reject_reason AS reason "
+                    f"SELECT row_no, {sql.field_as_written_sql('reject_field', fields)} AS field, "
+                    "reject_value AS value, reject_reason AS reason "
                     "FROM ingest_slow WHERE NOT _blank AND reject_reason IS NOT NULL UNION ALL "
                 )
+                id_field = sql.quote(fields.get(sql.ID_FIELD, sql.ID_FIELD))
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT * FROM ({slow_rejects if tables else ''}"
-                    f"SELECT row_no, {sql.quote(sql.ID_FIELD)} AS field, CAST(value AS VARCHAR) AS value, "
+                    f"SELECT row_no, {id_field} AS field, CAST(value AS VARCHAR) AS value, "
                     f"CASE code {reasons} END AS reason FROM ingest_native_rejects) ORDER BY row_no"
                 )
             rejected = _scalar(con, "SELECT count(*) FROM ingest_rejects")
@@ -1180,6 +1186,7 @@ class EvidenceStore:
         return self._finish_ingest(
             con, kind=kind, batch_id=batch_id, tag=tag, existing=existing, header_row=raw.header_row,
             encoding=raw.encoding, fast=False, blank_rows=raw.blank_rows,
+            fields=fields_as_written(kind.columns, raw.headers),
         )  # fmt: skip
 
     def _finish_ingest(
@@ -1194,10 +1201,12 @@ class EvidenceStore:
         encoding: str,
         fast: bool,
         blank_rows: int,
+        fields: Mapping[str, str],
     ) -> IngestResult:
         with self._step("rejects"):
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT row_no, reject_field AS field, "
+                "CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT row_no, "
+                f"{sql.field_as_written_sql('reject_field', fields)} AS field, "
                 "reject_value AS value, reject_reason AS reason FROM ingest_rows WHERE reject_reason IS NOT NULL "
                 "ORDER BY row_no"
             )
@@ -1492,9 +1501,10 @@ def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
     return int(row[0])
 
 
-def _sniff(path: Path, kind: FeedKind) -> tuple[int, str, int, dict[str, int], str]:
-    """(header row index, delimiter, header width, logical column positions, encoding) of a
-    UTF-8 CSV, found as `zige.engine.readers` finds them; `NotFastPath` otherwise."""
+def _sniff(path: Path, kind: FeedKind) -> tuple[int, str, int, dict[str, int], str, dict[str, str]]:
+    """(header row index, delimiter, header width, logical column positions, encoding, headers as
+    found: logical column -> label) of a UTF-8 CSV, found as `zige.engine.readers` finds them;
+    `NotFastPath` otherwise."""
     if path.suffix.lower() not in readers.CSV_SUFFIXES:
         raise NotFastPath("not a CSV file")
     if not path.is_file():
@@ -1521,7 +1531,8 @@ def _sniff(path: Path, kind: FeedKind) -> tuple[int, str, int, dict[str, int], s
             lines_before = _lines_in(text, delimiter, header_index + 1)
             if lines_before != header_index + 1:
                 raise NotFastPath("a title or header row spans lines")
-            return header_index, delimiter, len(cells), positions, encoding
+            headers = {name: str(cells[pos]).strip() for name, pos in positions.items()}
+            return header_index, delimiter, len(cells), positions, encoding, headers
     raise NotFastPath("no header found by the fast path")
 
 

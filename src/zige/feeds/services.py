@@ -43,7 +43,7 @@ from zige.accounts.models import User
 from zige.accounts.scoping import can_operate
 from zige.audit.services import audit_record
 from zige.engine import sql
-from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
+from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, fields_as_written, kind_for_filename
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, read_table
 from zige.engine.store import (
     DEFAULT_GRACE,
@@ -436,6 +436,7 @@ def _execute_roster(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> 
             counts = roster_apply_staged(
                 con=con, batch_id=batch.pk, now=now, actor=batch.created_by,
                 progress=lambda label: tracker.step(label, next(steps, 95), save=False),
+                fields=fields_as_written(ROSTER_COLUMNS, raw.headers),
             )  # fmt: skip
             _finish(
                 batch,

@@ -21,7 +21,7 @@ status comes through 待遇状态). See docs/rules.md, "System of record".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 from django.db import connection
 
-from zige.engine.sql import quote, roster_rejects_sql
+from zige.engine.sql import field_as_written_sql, quote, roster_rejects_sql
 from zige.feeds import store
 from zige.roster.models import TRACKED_FIELDS, Unit
 
@@ -250,9 +250,12 @@ def roster_apply_staged(
     now: datetime,
     actor: Any | None = None,
     progress: Progress | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> RosterCounts:
     """Apply the staged roster in `con` to the roll; call inside the import's transaction.
-    `actor`: who started the import (audit of the verification tasks that follow a move)."""
+    `actor`: who started the import (audit of the verification tasks that follow a move).
+    `fields`: the rejects' fields as the file heads the columns (label -> 公民身份号码（身份证号）,
+    `zige.engine.kinds.fields_as_written`)."""
     report = progress or (lambda _label: None)
     report("compare with the roll")
     _load_existing(con)
@@ -337,7 +340,7 @@ def roster_apply_staged(
         store.duck_rows(
             con,
             f"""
-            SELECT {batch_id}, row_no, field, value, reason FROM (
+            SELECT {batch_id}, row_no, {field_as_written_sql("field", fields or {})}, value, reason FROM (
               SELECT row_no, field, value, reason FROM ({roster_rejects_sql()})
               UNION ALL
               SELECT row_no, store_field, store_value, store_reason FROM matched WHERE store_reason IS NOT NULL

@@ -278,8 +278,11 @@ _PHONE_FIELDS = {"联系电话", "手机号码", "手机号", "phone", "mobile"}
 @register.filter
 def reject_value(reject: Any) -> str:
     """A rejected cell as shown on the page: ID and phone numbers masked (the header may be any
-    alias, 身份证号 / 公民身份号码 / …; a value rejected as an ID is masked whatever its column)."""
+    alias, 身份证号 / 公民身份号码 / …, or as the file heads it with the label after it,
+    公民身份号码（身份证号）; a value rejected as an ID is masked whatever its column)."""
     field = str(getattr(reject, "field", "") or "").replace(" ", "")
+    if field.endswith("）") and "（" in field:
+        field = field[field.rindex("（") + 1 : -1]  # 出行日期（乘车日期）: zige.engine.kinds.field_as_written
     value = str(getattr(reject, "value", "") or "")
     reason = str(getattr(reject, "reason", "") or "")
     if field in _ID_FIELDS or reason.startswith("bad_id") or reason == "duplicate_id_number":
