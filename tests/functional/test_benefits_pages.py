@@ -555,3 +555,51 @@ def test_a_cancelled_recovery_case_owes_nothing_and_says_so_once(wang: Any, li: 
     assert listing.count("99,999.00") == 1  # 应追回 only, not 未追回
     report = recovery_report()
     assert report.total.cases == 0 and report.total.outstanding == Decimal("0.00")
+
+
+def test_figures_other_than_the_calculation_are_approved_one_by_one_never_in_bulk(wang: Any, li: Any) -> None:
+    """Walkthrough: wang proposed a stop at 99,999.00 instead of 2 × 2,987.95 = 5,975.90, with his
+    reason; li ticked it with others on the list page and approved them all, never seeing the
+    calculated amount or the reason. Such an action now has no box on the list, which says why
+    and shows the calculation; bulk approval (even with its id sent) leaves it proposed with a
+    message naming it, and audits nothing for it; its own page, which shows the difference and
+    the reason, approves it."""
+    import re
+
+    person = RecipientFactory(name="赵六", monthly_amount=Decimal("2987.95"))
+    as_user(wang).post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+         "amount": "99999.00", "note": "死亡证明", "figures_note": "支付系统已多发一笔补差"},
+    )  # fmt: skip
+    differs = PaymentAction.objects.get(recipient=person)
+    assert differs.figures_note and differs.state == ActionState.PROPOSED
+    plain = payment_action(RecipientFactory())
+    client = as_user(li)
+    listing = client.get(reverse("benefits:actions"), {"state": "proposed"}).content.decode()
+    assert f'name="ids" value="{plain.pk}"' in listing
+    assert f'name="ids" value="{differs.pk}"' not in listing and f'name="seen-{differs.pk}"' not in listing
+    row = re.search(rf'<tr data-action="{differs.pk}">(.*?)</tr>', listing, re.S)
+    assert row is not None
+    assert "金额与计算不符，需逐笔审批" in row.group(1)
+    assert "2 个月 × 2,987.95 = 5,975.90" in row.group(1) and "99,999.00" in row.group(1)
+
+    response = client.post(
+        reverse("benefits:actions_approve"),
+        {"ids": [plain.pk, differs.pk], f"seen-{plain.pk}": plain.figures, f"seen-{differs.pk}": differs.figures},
+        follow=True,
+    )  # fmt: skip
+    text = response.content.decode()
+    assert "已审批 1 条" in text and "1 条与计算不符，未批量审批" in text
+    assert f"待遇处理 #{differs.pk}（赵六）" in text and "5,975.90" in text and "逐笔审批" in text
+    assert PaymentAction.objects.get(pk=plain.pk).state == ActionState.APPROVED
+    assert PaymentAction.objects.get(pk=differs.pk).state == ActionState.PROPOSED
+    approved = AuditEvent.objects.filter(action="payment_action.approved")
+    assert [e.target_id for e in approved] == [str(plain.pk)]
+
+    page = client.get(reverse("benefits:action", args=[differs.pk])).content.decode()
+    assert "与计算金额不符" in page and "支付系统已多发一笔补差" in page and "5,975.90" in page
+    seen = re.search(r'name="seen" value="([^"]+)"', page)
+    assert seen is not None
+    client.post(reverse("benefits:action_approve", args=[differs.pk]), {"seen": seen.group(1)})
+    assert PaymentAction.objects.get(pk=differs.pk).state == ActionState.APPROVED

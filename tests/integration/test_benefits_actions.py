@@ -230,6 +230,47 @@ def test_an_officer_s_figures_are_the_rules_months_times_the_monthly_pension(
     assert propose(maker, person=suspended, month="2026-08", months=1, amount="1000.01").months == 1
 
 
+def test_figures_with_a_written_reason_are_never_approved_in_bulk(maker: Any, checker: Any) -> None:
+    """An officer's figures other than the calculation (kept with `figures_note`) are approved only
+    on the action's own page, where the checker sees the calculation and the reason: bulk
+    approval skips them with a message naming each (the amount and the calculation, or the
+    months), audits nothing for them and approves the others as before."""
+    from zige.benefits.services import payment_actions_approve_many
+
+    person = RecipientFactory(name="钱七", monthly_amount=Decimal("2987.95"))
+    amount = propose(
+        maker, person=person, month="2026-10", months=2, amount="99999.00", figures_note="另有补差"
+    )
+    months = propose(maker, month="2026-10", months=3, amount="rules", figures_note="家属称上月已多领一月")
+    plain = propose(maker, month="2026-10")
+    assert amount.approve_one_by_one and months.approve_one_by_one and not plain.approve_one_by_one
+    last = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    result = payment_actions_approve_many(
+        action_ids=[amount.pk, months.pk, plain.pk], user=checker, now=NOW,
+        seen={a.pk: a.figures for a in (amount, months, plain)},
+    )  # fmt: skip
+    assert result.approved == [plain.pk] and result.refused == {}
+    assert set(result.one_by_one) == {amount.pk, months.pk}
+    assert result.one_by_one[amount.pk] == (
+        f"待遇处理 #{amount.pk}（钱七）：金额 99,999.00 元与计算金额不符（2 个月 × 月养老金 2,987.95 元 = "
+        "5,975.90 元），经办人已写明理由，须在该业务页面核对后逐笔审批"
+    )
+    assert "月数或生效月份与规则计算不符" in result.one_by_one[months.pk]
+    assert {a.pk: a.state for a in PaymentAction.objects.all()} == {
+        amount.pk: "proposed", months.pk: "proposed", plain.pk: "approved"}  # fmt: skip
+    written = (
+        AuditEvent.objects.filter(pk__gt=last)
+        .order_by("pk")
+        .values_list("action", "target_type", "target_id")
+    )
+    assert [w for w in written if w[1] == "payment_action"] == [
+        ("payment_action.approved", "payment_action", str(plain.pk))
+    ]
+    # One by one, on its page: approved as before (the figures it showed).
+    payment_action_approve(action_id=amount.pk, user=checker, now=NOW, seen=amount.figures)
+    assert PaymentAction.objects.get(pk=amount.pk).state == ActionState.APPROVED
+
+
 @pytest.mark.parametrize(
     ("kind", "month", "months", "amount", "message"),
     [
@@ -479,10 +520,8 @@ def test_the_officer_who_started_a_run_is_the_maker_of_its_proposals(maker: Any,
     assert {stop.proposed_by_id, resume.proposed_by_id} == {maker.pk}
     with pytest.raises(BenefitsError, match=f"认证批次 #{run.pk} 由您发起"):
         payment_action_approve(action_id=resume.pk, user=maker, now=NOW)
-    assert payment_actions_approve_many(action_ids=[stop.pk, resume.pk], user=maker, now=NOW) == {
-        "approved": 0,
-        "refused": 2,
-    }
+    refused = payment_actions_approve_many(action_ids=[stop.pk, resume.pk], user=maker, now=NOW)
+    assert refused.approved == [] and set(refused.refused) == {stop.pk, resume.pk}
     with pytest.raises(IntegrityError), transaction.atomic():
         PaymentAction.objects.filter(pk=resume.pk).update(
             state="approved", approved_by=maker, approved_at=NOW

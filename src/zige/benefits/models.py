@@ -102,6 +102,13 @@ class PaymentAction(models.Model):
         amount = "" if self.amount is None else f"{self.amount:.2f}"
         return f"{self.effective_month}|{months}|{amount}"
 
+    @property
+    def approve_one_by_one(self) -> bool:
+        """Figures other than the rules' calculation, kept with the officer's written reason
+        (`figures_note`): approved only on the action's own page, which shows the checker the
+        calculation and the reason — never by bulk approval (docs/payments.md §1)."""
+        return bool(self.figures_note.strip())
+
     class Meta:
         constraints = [
             models.CheckConstraint(

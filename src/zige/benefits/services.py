@@ -26,7 +26,7 @@ import io
 import re
 import secrets
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -582,14 +582,19 @@ def _set_action_state(action: PaymentAction, new: str, *, actor: Any, now: datet
 
 
 def payment_action_approve(
-    *, action_id: int, user: Any, now: datetime, seen: str | None = None
+    *, action_id: int, user: Any, now: datetime, seen: str | None = None, bulk: bool = False
 ) -> PaymentAction:
     """Approve a proposed action. Maker-checker: the proposer can never approve (the database
     refuses it too). An approved stop with months paid after death opens a recovery case; an
     approved reversal of a stop cancels the recovery case that has nothing recovered yet.
 
     `seen`: the action's `figures` as the checker's page showed them; when a run or a finding
-    has revised the proposal since (rules §8.6), nothing is approved and the checker looks again."""
+    has revised the proposal since (rules §8.6), nothing is approved and the checker looks again.
+
+    `bulk`: the approval comes from the list's 批量审批, which shows neither the calculation nor
+    the officer's reason: an action whose figures differ from the calculation
+    (`PaymentAction.approve_one_by_one`) is refused (`ApproveOneByOne`, nothing written) and is
+    approved only on its own page."""
     _require_bureau(user)
     with transaction.atomic():
         action = _locked(PaymentAction, "待遇处理", action_id)
@@ -599,6 +604,8 @@ def payment_action_approve(
                     f"认证批次 #{action.run_id} 由您发起，其提出的待遇处理视为由您提出，需由另一名经办人员审批"
                 )
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
+        if bulk and action.state == ActionState.PROPOSED and action.approve_one_by_one:
+            raise ApproveOneByOne(_one_by_one_message(action))
         if seen is not None and action.state == ActionState.PROPOSED and seen != action.figures:
             # Runs revise their own proposals, findings revise into a verification's (rules §8.6).
             by = "最新核实结论" if action.source == ActionSource.VERIFICATION else "最新认证批次"
@@ -619,23 +626,63 @@ def payment_action_approve(
     return action
 
 
+class ApproveOneByOne(BenefitsError):
+    """Bulk approval of an action whose figures differ from the calculation: approved only on
+    its own page (the message names the action, its amount and the calculation)."""
+
+
+def _one_by_one_message(action: PaymentAction) -> str:
+    from zige.benefits.selectors import action_calculation
+
+    calc = action_calculation(action)
+    who = f"待遇处理 #{action.pk}（{action.recipient.name}）"
+    if calc.differs and calc.amount is not None and action.amount is not None:
+        what = (
+            f"金额 {action.amount:,.2f} 元与计算金额不符（{action.months} 个月 × 月养老金 "
+            f"{_yuan(calc.monthly_amount)} = {calc.amount:,.2f} 元）"
+        )
+    elif calc.differs:
+        what = "金额与计算金额不符（未填写月数）"
+    else:
+        what = "月数或生效月份与规则计算不符"
+    return f"{who}：{what}，经办人已写明理由，须在该业务页面核对后逐笔审批"
+
+
+@dataclass(frozen=True)
+class BulkApproval:
+    """What `payment_actions_approve_many` did: the ids approved; those refused, with the reason
+    (own proposals, no longer proposed, revised since the list was shown); and those whose
+    figures differ from the calculation, with a message each — left for approval on their page."""
+
+    approved: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+    one_by_one: dict[int, str] = field(default_factory=dict)
+
+
 def payment_actions_approve_many(
     *, action_ids: list[int], user: Any, now: datetime, seen: dict[int, str] | None = None
-) -> dict[str, int]:
+) -> BulkApproval:
     """Approve several proposals at once (批量审批), each exactly as `payment_action_approve`
     (maker-checker, audit, recovery case; `seen` the figures the list showed, by id). The ones
-    refused (own proposals, no longer proposed, revised since the list was shown) are counted
-    and left as they are."""
+    refused (own proposals, no longer proposed, revised since the list was shown) are left as
+    they are. So are actions whose figures differ from the calculation, kept with an officer's
+    written reason (`approve_one_by_one`): the list shows neither the calculation nor the
+    reason, so they are approved only on their own page; each gets a message, and nothing is
+    audited for it (as for any refusal, nothing was written)."""
     _require_bureau(user)
-    counts = {"approved": 0, "refused": 0}
+    result = BulkApproval()
     for action_id in sorted(set(action_ids)):
         try:
-            payment_action_approve(action_id=action_id, user=user, now=now, seen=(seen or {}).get(action_id))
-        except BenefitsError:
-            counts["refused"] += 1
+            payment_action_approve(
+                action_id=action_id, user=user, now=now, seen=(seen or {}).get(action_id), bulk=True
+            )
+        except ApproveOneByOne as exc:
+            result.one_by_one[action_id] = str(exc)
+        except BenefitsError as exc:
+            result.refused[action_id] = str(exc)
         else:
-            counts["approved"] += 1
-    return counts
+            result.approved.append(action_id)
+    return result
 
 
 def payment_action_reject(*, action_id: int, user: Any, reason: str, now: datetime) -> PaymentAction:

@@ -81,12 +81,20 @@ def actions(request: HttpRequest) -> HttpResponse:
     source = param(request, "source", tuple(ActionSource.values))
     q = param(request, "q")
     page = paginate(request, selectors.actions_list(state=state, kind=kind, source=source, q=q))
+    # Proposals whose figures differ from the calculation: no box, the calculation shown, approved
+    # on their own page only (`PaymentAction.approve_one_by_one`).
+    one_by_one = {
+        a.pk: selectors.action_calculation(a)
+        for a in page
+        if a.state == ActionState.PROPOSED and a.approve_one_by_one
+    }
     return render(
         request,
         "benefits/actions.html",
         _ctx(
             request, page=page, state=state, kind=kind, source=source, q=q, states=ActionState.choices,
             kinds=ActionKind.choices, sources=ActionSource.choices, counts=selectors.action_counts(),
+            one_by_one=one_by_one,
         ),
     )  # fmt: skip
 
@@ -164,13 +172,17 @@ def actions_approve(request: HttpRequest) -> HttpResponse:
         messages.error(request, "请先勾选要审批的待遇处理")
     else:
         seen = {pk: request.POST[f"seen-{pk}"] for pk in ids if f"seen-{pk}" in request.POST}
-        counts = services.payment_actions_approve_many(
+        result = services.payment_actions_approve_many(
             action_ids=ids, user=_user(request), now=timezone.now(), seen=seen
         )
-        text = f"已审批 {counts['approved']} 条"
-        if counts["refused"]:
-            text += f"；{counts['refused']} 条未审批（本人提出的、已不在待审批状态的，或金额已按最新认证批次或核实结论更新、需重新核对的）"
+        text = f"已审批 {len(result.approved)} 条"
+        if result.refused:
+            text += f"；{len(result.refused)} 条未审批（本人提出的、已不在待审批状态的，或金额已按最新认证批次或核实结论更新、需重新核对的）"
+        if result.one_by_one:
+            text += f"；{len(result.one_by_one)} 条与计算不符，未批量审批（见下，请逐笔审批）"
         messages.success(request, text)
+        for message in result.one_by_one.values():
+            messages.warning(request, message)
     return redirect(f"{reverse('benefits:actions')}?state=proposed")
 
 
