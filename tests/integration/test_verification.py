@@ -203,6 +203,70 @@ def test_closes_by_itself_when_a_later_run_certifies_the_person(unit: Any) -> No
     assert event.after["auto_closed"] == 2 and event.after["auto_closed_by_run"] == second.pk
 
 
+def _stops_on_a_confirmed_loss(people: list[Recipient], day: date, *, as_of: date) -> Run:
+    """A succeeded run that stops `people` on a confirmed loss (`unit_confirmed_lost`, rules §1)
+    dated `day`: a unit's approved 丧失资格 or the bureau's 确认死亡 finding."""
+    run = Run.objects.create(as_of=as_of, status=RunStatus.SUCCEEDED, created_at=NOW, recipients=len(people))
+    for person in people:
+        Decision.objects.create(
+            run=run, recipient=person, unit=person.unit, status="stop", reason="unit_confirmed_lost",
+            evidence_kind="unit_confirmed_lost", evidence_date=day, action="stop",
+        )  # fmt: skip
+    return run
+
+
+def test_a_confirmed_loss_closes_the_person_s_other_unit_task(unit: Any, unit_op: Any, officer: Any) -> None:
+    """Walkthrough: 张三's unit task was open when a home visit found him dead; the bureau's
+    确认死亡 finding (a `unit_confirm` 丧失资格 row) stopped him, yet the unit was still asked to
+    confirm a dead man. A stop on a confirmed loss closes the person's unit task as a death
+    record's does (auto_closed, the run named, a Chinese reason, an event, pinned in the run's
+    audit row); a report already with the bureau (submitted) is left to the bureau."""
+    from zige.ledger.services import visit_record
+
+    dead, reported = young(unit), young(unit)
+    tasks_for_run(run_id=run_with([(p, "pending", "no_evidence") for p in (dead, reported)]).pk, now=NOW)
+    unit_task = VerificationTask.objects.get(recipient=dead, kind="unit")
+    submitted = VerificationTask.objects.get(recipient=reported, kind="unit")
+    task_submit(task_id=submitted.pk, user=unit_op, report=eligible_report(), now=LATER)
+    visit_record(actor=officer, recipient=dead, visited_on=AS_OF, visitor="社区网格员", outcome="dead",
+                 notes="家属称已去世", now=NOW)  # fmt: skip
+    review = VerificationTask.objects.get(recipient=dead, kind="review")
+    review_resolve(task_id=review.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 10, 1),
+                   now=LATER)  # fmt: skip
+    assert VerificationTask.objects.get(pk=unit_task.pk).status == "open"
+
+    run = _stops_on_a_confirmed_loss([dead, reported], date(2026, 10, 1), as_of=AS_OF + timedelta(days=7))
+    assert tasks_for_run(run_id=run.pk, now=LATER)["auto_closed"] == 1
+    closed = VerificationTask.objects.get(pk=unit_task.pk)
+    assert (closed.status, closed.closed_by_run, closed.closed_at) == ("auto_closed", run, LATER)
+    assert closed.closed_reason == (
+        f"认证批次 #{run.pk} 收到确认丧失资格信息（单位确认丧失资格或社保局疑点核查确认死亡，2026-10-01），"
+        "已按停发处理，单位无需再核实"
+    )
+    assert TaskEvent.objects.filter(task=closed, from_status="open", to_status="auto_closed").count() == 1
+    assert VerificationTask.objects.get(pk=submitted.pk).status == "submitted"
+    assert VerificationTask.objects.get(pk=review.pk).status == "resolved"
+    event = AuditEvent.objects.get(action="tasks.for_run", target_id=str(run.pk))
+    assert event.after["auto_closed"] == 1 and event.after["auto_closed_by_run"] == run.pk
+
+
+def test_the_unit_report_that_is_the_loss_evidence_is_not_handled_again(
+    task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    """The unit's own 丧失资格 report, approved, is the loss record the run stops on: its task is
+    already approved (final, in the approval's transaction, as its evidence); the run closes
+    nothing and writes no event for it."""
+    report = eligible_report(result="lost", lost_reason="死亡", lost_on=date(2026, 10, 3))
+    task_submit(task_id=task.pk, user=unit_op, report=report, now=LATER)
+    submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    events = TaskEvent.objects.filter(task=task).count()
+    run = _stops_on_a_confirmed_loss([task.recipient], date(2026, 10, 3), as_of=AS_OF + timedelta(days=7))
+    assert tasks_for_run(run_id=run.pk, now=LATER)["auto_closed"] == 0
+    again = VerificationTask.objects.get(pk=task.pk)
+    assert (again.status, again.closed_by_run) == ("approved", None)
+    assert TaskEvent.objects.filter(task=task).count() == events
+
+
 def test_the_audit_row_pins_every_task_a_run_closes_by_itself(unit: Any) -> None:
     """More than the 1,000 ids an audit row once listed: the row keeps the count, the run they
     are found by and a digest of all their ids; the list from the database matches it."""

@@ -4,7 +4,8 @@
   Every `pending` recipient gets a task for their unit (notice 二(三), 三(一)1: 3个月内完成核实确认),
   every `review` recipient a task in the bureau's review queue — never twice for the same person
   and period (database constraints) — and every active task whose person the run certifies
-  (`eligible`) or finds dead closes by itself (`auto_closed`, with the reason).
+  (`eligible`) or finds dead (a death record, or a confirmed loss: a unit's approved 丧失资格, the
+  bureau's 确认死亡 finding) closes by itself (`auto_closed`, with the reason).
 - `tasks_reassign`: called by the roster import for people whose unit changed: their active tasks
   go to the new unit, which gets its own time (deadline restarted, an overdue task open again).
 - `task_submit`: the unit's report (附件1's fields) with evidence files; for the special groups
@@ -81,6 +82,10 @@ from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_
 logger = logging.getLogger(__name__)
 
 DEATH_REASONS = frozenset({"death", "cremation", "declared_dead"})
+# A loss confirmed after verification (rules §1, notice 三(一)3): a unit's 丧失资格 approved by the
+# bureau, a unit_confirm file's, or the bureau's 确认死亡 / 疑似冒领 finding (`_finding_csv`). A
+# stop on it closes the person's unit task as a death record's does (`_auto_close`).
+CONFIRMED_LOSS_REASON = "unit_confirmed_lost"
 # A review opened by a home visit of the service ledger that found the person dead
 # (`review_from_visit`): only the bureau's finding closes it, never a run.
 VISIT_DEAD_REASON = "visit_dead"
@@ -242,7 +247,11 @@ def tasks_for_run(*, run_id: int, now: datetime) -> dict[str, int]:
 
 def _auto_close(run: Run, *, now: datetime) -> list[int]:
     """Active tasks whose person this run certifies (eligible) or finds dead: closed by themselves.
-    Returns the ids of the tasks it closed, ascending: those its updates changed (a task whose
+    "Dead" is a stop on a death, cremation or declaration of death, or on a loss confirmed after
+    verification (`unit_confirmed_lost`: a unit's approved 丧失资格, the bureau's 确认死亡 finding);
+    only unit tasks still waiting for the unit (open, returned, overdue) are closed so — a report
+    already with the bureau (submitted) is the bureau's, review tasks are the bureau's finding,
+    and the task whose report or finding is the evidence is already final. Returns the ids of the tasks it closed, ascending: those its updates changed (a task whose
     status another transaction changed meanwhile is left alone, without an event)."""
     rows = list(
         VerificationTask.objects.filter(status__in=AWAITING_UNIT)
@@ -262,6 +271,14 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
         elif d_status == "stop" and d_reason in DEATH_REASONS and kind == TaskKind.UNIT:
             said = REASON_ZH.get(d_reason, d_reason)
             why = f"认证批次 #{run.pk} 收到{said}信息（{d_date or ''}），已按停发处理，单位无需再核实"
+        elif d_status == "stop" and d_reason == CONFIRMED_LOSS_REASON and kind == TaskKind.UNIT:
+            # The report or finding that is this evidence has already ended its own task
+            # (approved / resolved, in the transaction that imported it): only the person's
+            # other unit task still waiting for the unit is closed here.
+            why = (
+                f"认证批次 #{run.pk} 收到确认丧失资格信息（单位确认丧失资格或社保局疑点核查确认死亡，"
+                f"{d_date or ''}），已按停发处理，单位无需再核实"
+            )
         else:
             continue
         closing.append((pk, status, why.strip()))
