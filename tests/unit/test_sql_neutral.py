@@ -70,6 +70,8 @@ def _argument(name: str, annotation: str) -> Any:
         return BUILTIN_KINDS
     if annotation == "tuple[int, int]":
         return (19000101, 20261130)
+    if annotation == "Mapping[str, str]":
+        return {"乘车日期": "出行日期（乘车日期）"}
     raise TypeError(f"no test value for parameter {name}: {annotation}; extend _argument")
 
 
