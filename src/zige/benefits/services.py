@@ -416,15 +416,15 @@ def _propose_or_answer(
     existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
     if existing is not None:
         return existing
-    answer = {
-        "recipient": recipient, "kind": kind, "month": month, "months": months, "amount": amount,
-        "source": source, "source_ref": source_ref, "proposed_by": proposed_by, "now": now,
-    }  # fmt: skip
+    answer = _Proposed(
+        recipient=recipient, kind=kind, month=month, months=months, amount=amount, source=source,
+        source_ref=source_ref, proposed_by=proposed_by, now=now,
+    )  # fmt: skip
     try:
         with transaction.atomic():
             in_force = _stop_or_suspend_in_force(recipient_id=recipient.pk, kind=kind)
             if in_force is not None:
-                return _answer_in_force(in_force, **answer)
+                return _answer_in_force(in_force, answer)
             action = PaymentAction.objects.create(
                 recipient=recipient, unit_id=recipient.unit_id, kind=kind, effective_month=month, months=months,
                 amount=amount, source=source, source_ref=source_ref[:100], note=note, figures_note=figures_note,
@@ -443,42 +443,47 @@ def _propose_or_answer(
         if in_force is None:
             raise
         with transaction.atomic():
-            return _answer_in_force(in_force, **answer)
+            return _answer_in_force(in_force, answer)
     return action
 
 
-def _answer_in_force(in_force: PaymentAction, **answer: Any) -> PaymentAction:
+@dataclass(frozen=True)
+class _Proposed:
+    """What a proposal brought, for the action in force to answer (`_answer_in_force`)."""
+
+    recipient: Recipient
+    kind: str
+    month: str
+    months: int | None
+    amount: Decimal | None
+    source: str
+    source_ref: str
+    proposed_by: Any | None
+    now: datetime
+
+
+def _answer_in_force(in_force: PaymentAction, answer: _Proposed) -> PaymentAction:
     """The person already has a stop or suspension of this kind in force: a finding's stop
     revises it while it awaits approval (`_follow_finding`), anything else is declined."""
-    if answer["source"] == ActionSource.VERIFICATION and answer["kind"] == ActionKind.STOP:
+    if answer.source == ActionSource.VERIFICATION and answer.kind == ActionKind.STOP:
         # Locked before it is looked at: a checker approving at the same moment waits for the
         # finding, or has approved first and the finding is declined.
         in_force = _locked(PaymentAction, "待遇处理", in_force.pk)
         if in_force.state == ActionState.PROPOSED and in_force.source in FOLLOWS_FINDING:
-            return _follow_finding(in_force, **answer)
-    return _decline(in_force, **answer)
+            return _follow_finding(in_force, answer)
+    return _decline(in_force, answer)
 
 
-def _follow_finding(
-    action: PaymentAction,
-    *,
-    recipient: Recipient,
-    kind: str,
-    month: str,
-    months: int | None,
-    amount: Decimal | None,
-    source: str,
-    source_ref: str,
-    proposed_by: Any | None,
-    now: datetime,
-) -> PaymentAction:
+def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
     """Revise a stop still awaiting approval to a finding's figures (rules §8.6), as a later run
     revises a run's proposal (`_revise_figures`). The proposal becomes the finding's: its source
     and reference, and its proposer the finding's officer — who made these figures and so may not
     approve them (maker-checker), while the officer who started the run that proposed the old
     figures may now check the new ones. A later run no longer revises or withdraws it (it is no
     longer a run's proposal). Audited in the same transaction (`payment_action.revised_by_finding`)."""
-    change = _revise_figures(action, effective_month=month, months=months, amount=amount)
+    change = _revise_figures(
+        action, effective_month=finding.month, months=finding.months, amount=finding.amount
+    )
     if change is None:  # same figures: nothing to revise
         return action
 
@@ -488,13 +493,14 @@ def _follow_finding(
                 "proposed_by": maker.username if maker is not None else None}  # fmt: skip
 
     change["before"].update(origin())
-    action.source, action.source_ref, action.proposed_by = source, source_ref[:100], proposed_by
+    action.source, action.source_ref = finding.source, finding.source_ref[:100]
+    action.proposed_by = finding.proposed_by
     action.save(update_fields=["effective_month", "months", "amount", "source", "source_ref", "proposed_by"])
     change["after"].update(origin())
     audit_record(
-        actor=proposed_by, action="payment_action.revised_by_finding", target_type="payment_action",
-        target_id=action.pk, before=change["before"], after={**change["after"], "recipient": recipient.pk},
-        at=now,
+        actor=finding.proposed_by, action="payment_action.revised_by_finding", target_type="payment_action",
+        target_id=action.pk, before=change["before"],
+        after={**change["after"], "recipient": finding.recipient.pk}, at=finding.now,
     )  # fmt: skip
     return action
 
@@ -522,36 +528,25 @@ def _supersede_suspension(*, recipient_id: int, stop: PaymentAction, user: Any |
         )  # fmt: skip
 
 
-def _decline(
-    in_force: PaymentAction,
-    *,
-    recipient: Recipient,
-    kind: str,
-    month: str,
-    months: int | None,
-    amount: Decimal | None,
-    source: str,
-    source_ref: str,
-    proposed_by: Any | None,
-    now: datetime,
-) -> PaymentAction:
+def _decline(in_force: PaymentAction, proposal: _Proposed) -> PaymentAction:
     """A second stop or suspension for a person: refused for a person's proposal, answered with
     the action in force for a verification's or a task's (audited with the figures it brought)."""
-    label = ActionKind(kind).label
-    if source == ActionSource.MANUAL:
+    label = ActionKind(proposal.kind).label
+    if proposal.source == ActionSource.MANUAL:
         raise BenefitsError(
             f"该人员已有{_describe(in_force)}，同一人只能有一项进行中的{label}；"
             f"如其月份或金额有误，请先驳回或撤回（已审批的请撤销）后再提出"
         )
     audit_record(
-        actor=proposed_by, action="payment_action.proposal_declined", target_type="payment_action",
+        actor=proposal.proposed_by, action="payment_action.proposal_declined", target_type="payment_action",
         target_id=in_force.pk,
         after={
-            "recipient": recipient.pk, "kind": kind, "effective_month": month, "months": months,
-            "amount": amount, "source": source, "source_ref": source_ref[:100], "in_force": in_force.pk,
+            "recipient": proposal.recipient.pk, "kind": proposal.kind, "effective_month": proposal.month,
+            "months": proposal.months, "amount": proposal.amount, "source": proposal.source,
+            "source_ref": proposal.source_ref[:100], "in_force": in_force.pk,
             "in_force_effective_month": in_force.effective_month, "in_force_state": in_force.state,
         },
-        at=now,
+        at=proposal.now,
     )  # fmt: skip
     return in_force
 
