@@ -897,22 +897,90 @@ def test_a_unit_report_of_a_loss_revises_a_runs_stop_still_awaiting_approval(
     )
 
 
-def test_a_death_finding_of_the_same_month_revises_nothing(
+def test_a_death_finding_of_the_same_month_adopts_the_runs_stop(
     review_task: VerificationTask, officer: Any
 ) -> None:
-    """The finding dates the death in the month the run did (stop from 2026-06): the proposal is
-    the run's as it was, and later runs keep it up to date (rules §8.6)."""
+    """Rules §8.6: the finding dates the death in the month the run did (stop from 2026-06), but
+    as of 2026-12-03 that is 7 months × 2500, not the run's 6. The stop still awaiting approval
+    becomes the finding's all the same — its figures, reference and proposer — audited; a checker
+    who saw the run's figures cannot approve the new ones with the old view."""
+    from zige.benefits.models import ActionState, PaymentAction
+    from zige.benefits.services import BenefitsError, payment_action_approve
+
     person = review_task.recipient
     by_run = _run_proposes(person, "stop", "2026-06", 6, "15000.00")
+    seen_before = by_run.figures
     review_resolve(
         task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 3), now=LATER
     )  # fmt: skip
-    assert _actions(person) == [("stop", "2026-06", 6, Decimal("15000.00"), "run")]
-    by_run.refresh_from_db()
-    assert (by_run.source_ref, by_run.proposed_by) == (f"run:{by_run.run_id}", None)
-    assert not AuditEvent.objects.filter(
-        action__in=("payment_action.revised_by_finding", "payment_action.proposal_declined")
-    ).exists()
+    assert _actions(person) == [("stop", "2026-06", 7, Decimal("17500.00"), "verification")]
+    stop = PaymentAction.objects.get(recipient=person)
+    assert (stop.pk, stop.state, stop.source_ref, stop.proposed_by) == (
+        by_run.pk, ActionState.PROPOSED, f"review:{review_task.pk}", officer)  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
+    assert (event.target_id, event.actor) == (str(stop.pk), "checker")
+    assert event.before == {"effective_month": "2026-06", "months": 6, "amount": "15000.00", "source": "run",
+                            "source_ref": f"run:{by_run.run_id}", "proposed_by": None}  # fmt: skip
+    assert event.after == {"effective_month": "2026-06", "months": 7, "amount": "17500.00",
+                           "source": "verification", "source_ref": f"review:{review_task.pk}",
+                           "proposed_by": "checker", "recipient": person.pk}  # fmt: skip
+    assert not AuditEvent.objects.filter(action="payment_action.proposal_declined").exists()
+    second = UserFactory(username="second", role=Role.BUREAU_ADMIN)
+    with pytest.raises(BenefitsError, match="已按最新核实结论更新"):
+        payment_action_approve(action_id=stop.pk, user=second, now=LATER, seen=seen_before)
+    assert PaymentAction.objects.get(pk=stop.pk).state == ActionState.PROPOSED
+
+
+def test_a_death_finding_of_the_same_figures_adopts_the_runs_stop(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """The run's figures are the finding's (2026-06, 7 months as of 2026-12-03): the stop becomes
+    the finding's — source, reference, proposer — and the change is audited; the same finding
+    again changes nothing more."""
+    from zige.benefits.models import PaymentAction
+    from zige.benefits.services import payment_action_propose
+
+    person = review_task.recipient
+    by_run = _run_proposes(person, "stop", "2026-06", 7, "17500.00")
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 3), now=LATER
+    )  # fmt: skip
+    stop = PaymentAction.objects.get(recipient=person)
+    assert (stop.pk, stop.source, stop.source_ref, stop.proposed_by, stop.figures) == (
+        by_run.pk, "verification", f"review:{review_task.pk}", officer, by_run.figures)  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
+    assert (event.before["source"], event.before["months"], event.after["source"], event.after["months"]) == (
+        "run", 7, "verification", 7)  # fmt: skip
+    again = payment_action_propose(
+        recipient=person, kind="stop", effective_month="2026-06", months=7, amount=Decimal("17500.00"),
+        source="verification", source_ref=f"review:{review_task.pk}", proposed_by=officer, now=LATER,
+    )  # fmt: skip
+    assert again.pk == stop.pk
+    assert AuditEvent.objects.filter(action="payment_action.revised_by_finding").count() == 1
+
+
+def test_a_confirmed_death_of_the_runs_month_is_not_withdrawn_by_the_next_run(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """A run proposes the stop from 2026-06; the officer confirms the death on 2026-05-03 (so from
+    2026-06 too), having checked the records of life after it. The next run decides 疑点核查 (life
+    recorded after the death) and no longer calls for the stop: it used to withdraw it, leaving a
+    confirmed death unstopped. The finding adopted the stop: it stays proposed."""
+    from zige.benefits.models import ActionState, PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    person = review_task.recipient
+    by_run = _run_proposes(person, "stop", "2026-06", 6, "15000.00")
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="dead", note="死亡证明，已核实死亡后的生存信息",
+        death_date=date(2026, 5, 3), now=LATER, confirm_alive_after=True,
+    )  # fmt: skip
+    next_run = run_with([(person, "review", "alive_after_lost")], as_of=date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=next_run.pk, now=LATER) == 0
+    stop = PaymentAction.objects.get(pk=by_run.pk)
+    assert (stop.state, stop.source, stop.source_ref, stop.figures) == (
+        ActionState.PROPOSED, "verification", f"review:{review_task.pk}", "2026-06|7|17500.00")  # fmt: skip
+    assert not AuditEvent.objects.filter(action="payment_action.withdrawn_by_run").exists()
 
 
 def test_a_death_finding_after_an_approved_stop_is_declined_and_audited(

@@ -281,7 +281,9 @@ def payment_action_propose(
 ) -> PaymentAction:
     """Propose stop / suspend / resume for a person (docs/rules.md §5). Idempotent: while a
     live action (proposed, approved, exported, confirmed) exists for the same person, kind and
-    month, it is returned and nothing is written. `proposed_by=None` means the system.
+    month, it is returned and nothing is written — except that a finding's stop adopts a stop of
+    that month still proposed by a run, a verification or a task (below). `proposed_by=None`
+    means the system.
 
     One stop and one suspension per person (rules §8.6, docs/payments.md): while the person has
     one on its way (proposed, approved, exported) — or a confirmed stop of the current roster
@@ -292,7 +294,8 @@ def payment_action_propose(
 
     A finding (source `verification`: a unit's report approved by the bureau, the bureau's
     疑点核查 finding) that establishes a loss is the newest fact about it (rules §8.6): when the
-    stop in force is still awaiting approval and was proposed by a run, a verification or a task,
+    stop in force — of another month or the same — is still awaiting approval and was proposed
+    by a run, a verification or a task,
     it is revised to the finding's month, months, amount and reference instead, its proposer
     becoming the finding's officer (`_follow_finding`, `payment_action.revised_by_finding`); a
     still-proposed suspension of such a source is withdrawn, the stop supersedes it
@@ -413,13 +416,13 @@ def _propose_or_answer(
 ) -> PaymentAction:
     """`payment_action_propose` once its input is checked: the live action of that month, the
     one in force answering (revised by a finding, or declining), or a new proposal."""
-    existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
-    if existing is not None:
-        return existing
     answer = _Proposed(
         recipient=recipient, kind=kind, month=month, months=months, amount=amount, source=source,
         source_ref=source_ref, proposed_by=proposed_by, now=now,
     )  # fmt: skip
+    existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
+    if existing is not None:
+        return _answer_same_month(existing, answer)
     try:
         with transaction.atomic():
             in_force = _stop_or_suspend_in_force(recipient_id=recipient.pk, kind=kind)
@@ -438,7 +441,7 @@ def _propose_or_answer(
         # Another transaction proposed the same action (or one of the same kind) first: it is the one.
         existing = _live_action(recipient_id=recipient.pk, kind=kind, effective_month=month)
         if existing is not None:
-            return existing
+            return _answer_same_month(existing, answer)
         in_force = _stop_or_suspend_in_force(recipient_id=recipient.pk, kind=kind)
         if in_force is None:
             raise
@@ -462,10 +465,26 @@ class _Proposed:
     now: datetime
 
 
+def _is_finding(proposal: _Proposed) -> bool:
+    return proposal.source == ActionSource.VERIFICATION and proposal.kind == ActionKind.STOP
+
+
+def _answer_same_month(existing: PaymentAction, answer: _Proposed) -> PaymentAction:
+    """The live action of the proposal's own month: returned as it is (idempotent), except that a
+    finding's stop adopts a stop of that month still awaiting approval from a run, a verification
+    or a task (`_follow_finding`, rules §8.6) — else a later run that no longer decides "stop"
+    would withdraw it, and a confirmed death would go unstopped."""
+    adoptable = existing.state == ActionState.PROPOSED and existing.source in FOLLOWS_FINDING
+    if not (_is_finding(answer) and adoptable):
+        return existing
+    with transaction.atomic():
+        return _answer_in_force(existing, answer)
+
+
 def _answer_in_force(in_force: PaymentAction, answer: _Proposed) -> PaymentAction:
     """The person already has a stop or suspension of this kind in force: a finding's stop
     revises it while it awaits approval (`_follow_finding`), anything else is declined."""
-    if answer.source == ActionSource.VERIFICATION and answer.kind == ActionKind.STOP:
+    if _is_finding(answer):
         # Locked before it is looked at: a checker approving at the same moment waits for the
         # finding, or has approved first and the finding is declined.
         in_force = _locked(PaymentAction, "待遇处理", in_force.pk)
@@ -480,12 +499,20 @@ def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
     and reference, and its proposer the finding's officer — who made these figures and so may not
     approve them (maker-checker), while the officer who started the run that proposed the old
     figures may now check the new ones. A later run no longer revises or withdraws it (it is no
-    longer a run's proposal). Audited in the same transaction (`payment_action.revised_by_finding`)."""
+    longer a run's proposal). Audited in the same transaction (`payment_action.revised_by_finding`),
+    also when only the source, reference or proposer change (a finding of the stop's own month
+    and figures adopts it all the same); nothing when the finding is already the stop's."""
+    ref = finding.source_ref[:100]
+    maker_pk = getattr(finding.proposed_by, "pk", None)
+    figures = {"effective_month": action.effective_month, "months": action.months, "amount": action.amount}
     change = _revise_figures(
         action, effective_month=finding.month, months=finding.months, amount=finding.amount
     )
-    if change is None:  # same figures: nothing to revise
-        return action
+    if change is None:
+        if (action.source, action.source_ref, action.proposed_by_id) == (finding.source, ref, maker_pk):
+            return action  # the same finding again: nothing to revise
+        change = {"action": action.pk, "recipient": action.recipient_id, "kind": action.kind,
+                  "before": dict(figures), "after": dict(figures)}  # fmt: skip
 
     def origin() -> dict[str, Any]:
         maker = action.proposed_by
@@ -493,7 +520,7 @@ def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
                 "proposed_by": maker.username if maker is not None else None}  # fmt: skip
 
     change["before"].update(origin())
-    action.source, action.source_ref = finding.source, finding.source_ref[:100]
+    action.source, action.source_ref = finding.source, ref
     action.proposed_by = finding.proposed_by
     action.save(update_fields=["effective_month", "months", "amount", "source", "source_ref", "proposed_by"])
     change["after"].update(origin())
