@@ -983,6 +983,80 @@ def test_a_confirmed_death_of_the_runs_month_is_not_withdrawn_by_the_next_run(
     assert not AuditEvent.objects.filter(action="payment_action.withdrawn_by_run").exists()
 
 
+def _finding(person: Recipient, ref: str, month: str, months: int, by: Any) -> Any:
+    """A verification's stop for the person (`ref`: `review:N` the bureau's, `verification:N-k` a
+    unit's report), at 2500 a month."""
+    from zige.benefits.services import payment_action_propose
+
+    return payment_action_propose(
+        recipient=person, kind="stop", effective_month=month, months=months, amount=Decimal(2500 * months),
+        source="verification", source_ref=ref, proposed_by=by, now=LATER,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("month, months", [("2026-09", 4), ("2026-06", 7)])
+def test_a_unit_report_does_not_revise_the_bureaus_fraud_finding(
+    review_task: VerificationTask, officer: Any, month: str, months: int
+) -> None:
+    """Rules §8.6: the bureau's 疑似冒领 finding stops from 2026-06, 7 months = 17,500 (the fraud
+    case's amount). A unit's report approved later (another month, or the same) would have
+    shortened or taken over that stop: the bureau's finding outranks it — declined and audited,
+    the stop stays the bureau's."""
+    from zige.benefits.models import FraudCase, PaymentAction
+
+    person = review_task.recipient
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    stop = PaymentAction.objects.get(recipient=person)
+    other = UserFactory(username="other", role=Role.BUREAU_OPERATOR)
+    assert _finding(person, "verification:999-1", month, months, other).pk == stop.pk
+    stop.refresh_from_db()
+    assert (stop.effective_month, stop.months, stop.amount, stop.source_ref, stop.proposed_by) == (
+        "2026-06", 7, Decimal("17500.00"), f"review:{review_task.pk}", officer)  # fmt: skip
+    assert FraudCase.objects.get(recipient=person).amount_obtained == stop.amount
+    assert not AuditEvent.objects.filter(action="payment_action.revised_by_finding").exists()
+    declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
+    assert (declined.target_id, declined.actor, declined.after["source_ref"], declined.after["months"]) == (
+        str(stop.pk), "other", "verification:999-1", months)  # fmt: skip
+
+
+def test_a_later_bureau_finding_revises_an_earlier_ones_stop(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """Rules §8.6: a later finding of the bureau's is the newest fact, also about an earlier
+    finding's stop still awaiting approval: it is revised (audited), as it would be for a unit's
+    report. A unit's report revises a unit's report's stop too."""
+    from zige.benefits.models import PaymentAction
+
+    person = review_task.recipient
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    stop = PaymentAction.objects.get(recipient=person)
+    other = UserFactory(username="other", role=Role.BUREAU_OPERATOR)
+    assert _finding(person, "review:999", "2026-05", 8, other).pk == stop.pk
+    stop.refresh_from_db()
+    assert (stop.effective_month, stop.months, stop.amount, stop.source_ref, stop.proposed_by) == (
+        "2026-05", 8, Decimal("20000.00"), "review:999", other)  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
+    assert (event.before["source_ref"], event.after["source_ref"]) == (
+        f"review:{review_task.pk}",
+        "review:999",
+    )
+    assert not AuditEvent.objects.filter(action="payment_action.proposal_declined").exists()
+
+    unit_person = young(review_task.recipient.unit, monthly_amount=Decimal("2500.00"))
+    first = _finding(unit_person, "verification:998-1", "2026-09", 4, officer)
+    assert _finding(unit_person, "verification:999-1", "2026-08", 5, other).pk == first.pk
+    first.refresh_from_db()
+    assert (first.effective_month, first.source_ref, first.proposed_by) == (
+        "2026-08",
+        "verification:999-1",
+        other,
+    )
+
+
 def test_a_death_finding_after_an_approved_stop_is_declined_and_audited(
     review_task: VerificationTask, officer: Any
 ) -> None:

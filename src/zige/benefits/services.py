@@ -297,7 +297,9 @@ def payment_action_propose(
     stop in force — of another month or the same — is still awaiting approval and was proposed
     by a run, a verification or a task,
     it is revised to the finding's month, months, amount and reference instead, its proposer
-    becoming the finding's officer (`_follow_finding`, `payment_action.revised_by_finding`); a
+    becoming the finding's officer (`_follow_finding`, `payment_action.revised_by_finding`) —
+    except that a unit's report never revises the stop of the bureau's 疑点核查 finding
+    (`_outranked`: declined as below); a
     still-proposed suspension of such a source is withdrawn, the stop supersedes it
     (`_supersede_suspension`, `payment_action.superseded_by_finding`). An approved, exported or
     confirmed stop, and an officer's own proposal, are declined as above.
@@ -469,6 +471,23 @@ def _is_finding(proposal: _Proposed) -> bool:
     return proposal.source == ActionSource.VERIFICATION and proposal.kind == ActionKind.STOP
 
 
+# The bureau's own 疑点核查 finding (确认死亡 / 疑似冒领, `review_resolve`): its stops carry this reference.
+BUREAU_FINDING_REF = "review:"
+
+
+def _outranked(in_force: PaymentAction, finding: _Proposed) -> bool:
+    """Whether the stop in force comes from the bureau's 疑点核查 finding and this finding is not
+    the bureau's (a unit's 丧失资格 report, `verification:N-k`): the bureau's finding outranks a
+    unit's report (rules §8.6), whose stop is declined rather than revising it — a 疑似冒领's
+    fraud case was opened for the bureau's figures. A later bureau finding is the newest fact
+    and does revise an earlier one's stop."""
+    return (
+        in_force.source == ActionSource.VERIFICATION
+        and in_force.source_ref.startswith(BUREAU_FINDING_REF)
+        and not finding.source_ref.startswith(BUREAU_FINDING_REF)
+    )
+
+
 def _answer_same_month(existing: PaymentAction, answer: _Proposed) -> PaymentAction:
     """The live action of the proposal's own month: returned as it is (idempotent), except that a
     finding's stop adopts a stop of that month still awaiting approval from a run, a verification
@@ -483,12 +502,17 @@ def _answer_same_month(existing: PaymentAction, answer: _Proposed) -> PaymentAct
 
 def _answer_in_force(in_force: PaymentAction, answer: _Proposed) -> PaymentAction:
     """The person already has a stop or suspension of this kind in force: a finding's stop
-    revises it while it awaits approval (`_follow_finding`), anything else is declined."""
+    revises it while it awaits approval (`_follow_finding`) unless it is a unit's report meeting
+    the bureau's 疑点核查 finding (`_outranked`); anything else is declined."""
     if _is_finding(answer):
         # Locked before it is looked at: a checker approving at the same moment waits for the
         # finding, or has approved first and the finding is declined.
         in_force = _locked(PaymentAction, "待遇处理", in_force.pk)
-        if in_force.state == ActionState.PROPOSED and in_force.source in FOLLOWS_FINDING:
+        if (
+            in_force.state == ActionState.PROPOSED
+            and in_force.source in FOLLOWS_FINDING
+            and not _outranked(in_force, answer)
+        ):
             return _follow_finding(in_force, answer)
     return _decline(in_force, answer)
 
