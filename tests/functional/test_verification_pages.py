@@ -150,6 +150,26 @@ def test_the_bureau_records_a_fraud_finding_on_a_review_task(client: Client, set
     assert VerificationTask.objects.get(pk=task.pk).status == "resolved"  # type: ignore[attr-defined]
 
 
+def test_the_finding_form_names_an_approved_stop_an_alive_finding_leaves(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """确认健在 withdraws only stops awaiting approval: one already approved is named on the
+    finding form, for the officer to reverse (撤销) through the correction path."""
+    from tests.factories import payment_action
+
+    person = RecipientFactory(id_number=make_id(22, birth=date(1950, 3, 3)))
+    task = verification_task(person, kind="review")
+    client.force_login(setup["officer"])
+    url = reverse("verification:detail", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    assert 'data-testid="stops-to-correct"' not in client.get(url).content.decode()
+    stop = payment_action(person, state="approved")
+    page = client.get(url).content.decode()
+    assert 'data-testid="stops-to-correct"' in page
+    link = reverse("benefits:action", kwargs={"pk": stop.pk})  # type: ignore[attr-defined]
+    assert f'已审批的停发 <a href="{link}">#{stop.pk}</a>' in page  # type: ignore[attr-defined]
+    assert "请对其提出撤销（冲正）" in page
+
+
 def test_a_death_finding_with_life_after_the_death_warns_and_needs_a_confirmation(
     client: Client, setup: dict[str, Any], settings: Any, tmp_path: Path
 ) -> None:

@@ -1131,6 +1131,49 @@ def test_a_death_finding_leaves_an_approved_suspension_to_the_officer(unit: Any,
     assert not AuditEvent.objects.filter(action="payment_action.superseded_by_finding").exists()
 
 
+def test_an_alive_finding_withdraws_the_stops_still_awaiting_approval(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """Rules §8.5: a run (or an earlier finding) proposed a stop; the bureau then finds the
+    person alive. The stop still awaiting approval is withdrawn in the finding's transaction,
+    audited with a Chinese reason naming the finding: a checker can no longer stop a living
+    person. An officer's own proposal is the officer's to withdraw."""
+    from zige.benefits.models import ActionState, PaymentAction
+
+    person = review_task.recipient
+    stop = _run_proposes(person, "stop", "2026-08", 5, "12500.00")
+    review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="本人来访", now=LATER,
+                   files=[photo(), written()])  # fmt: skip
+    stop.refresh_from_db()
+    assert (stop.state, stop.closed_by, stop.closed_at) == (ActionState.WITHDRAWN, officer, LATER)
+    assert f"疑点核查任务 #{review_task.pk}" in stop.close_reason and "确认健在" in stop.close_reason
+    event = AuditEvent.objects.get(action="payment_action.withdrawn_by_finding")
+    assert (event.target_id, event.actor, event.before, event.after["state"], event.after["review_task"]) == (
+        str(stop.pk), "checker", {"state": "proposed"}, "withdrawn", review_task.pk)  # fmt: skip
+    resolved = AuditEvent.objects.get(action="task.resolved", target_id=str(review_task.pk))
+    assert resolved.after["withdrawn_stops"] == [stop.pk]
+    assert not PaymentAction.objects.filter(recipient=person, state__in=["proposed", "approved"]).exists()
+
+
+def test_an_alive_finding_leaves_an_approved_stop_to_the_correction_path(unit: Any, officer: Any) -> None:
+    from zige.benefits.models import ActionState
+    from zige.benefits.selectors import stops_left_to_correction
+    from zige.benefits.services import payment_action_approve
+
+    person = young(unit, monthly_amount=Decimal("2500.00"))
+    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
+    review = VerificationTask.objects.get(recipient=person)
+    stop = _run_proposes(person, "stop", "2026-08", 5, "12500.00")
+    payment_action_approve(action_id=stop.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN),
+                           now=NOW)  # fmt: skip
+    assert stops_left_to_correction(person.pk) == [stop]
+    review_resolve(task_id=review.pk, user=officer, finding="alive", note="本人来访", now=LATER,
+                   files=[photo(), written()])  # fmt: skip
+    stop.refresh_from_db()
+    assert stop.state == ActionState.APPROVED
+    assert not AuditEvent.objects.filter(action="payment_action.withdrawn_by_finding").exists()
+
+
 def test_review_alive_resumes_a_suspended_person(review_task: VerificationTask, officer: Any) -> None:
     Recipient.objects.filter(pk=review_task.recipient_id).update(
         benefit_status="suspended", status_since=date(2026, 9, 1)

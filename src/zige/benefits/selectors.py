@@ -297,3 +297,20 @@ def live_actions_of(recipient_id: int, *, limit: int = 5) -> list[PaymentAction]
         .select_related("run")
         .order_by("-proposed_at", "-pk")[:limit]
     )
+
+
+def stops_left_to_correction(recipient_id: int) -> list[PaymentAction]:
+    """A person's stops already approved or exported and not reversed (no live 撤销 of them),
+    oldest first: a 确认健在 finding withdraws only stops still awaiting approval
+    (`services.payment_stops_withdraw_alive`); these are for the officer to reverse through the
+    correction path, and the finding page names them."""
+    from zige.benefits.models import LIVE_STATES, ActionKind, ActionState
+
+    return list(
+        PaymentAction.objects.filter(
+            recipient_id=recipient_id, kind=ActionKind.STOP, reverses__isnull=True,
+            state__in=[ActionState.APPROVED, ActionState.EXPORTED],
+        )
+        .exclude(reversals__state__in=LIVE_STATES)
+        .order_by("pk")
+    )  # fmt: skip

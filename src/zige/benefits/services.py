@@ -559,23 +559,57 @@ def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
 def _supersede_suspension(*, recipient_id: int, stop: PaymentAction, user: Any | None, now: datetime) -> None:
     """A finding established a loss (a stop is on its way): a suspension of the person still
     awaiting approval is withdrawn — nobody is suspended after they are stopped (rules §8.6).
-    Only one a run, a verification or a task proposed (an officer's own is the officer's to
-    withdraw); an approved or exported suspension is left to the officer (it is reversed, if at
-    all, through the correction path). Audited `payment_action.superseded_by_finding`, with the
-    stop that supersedes it."""
+    Only one a run, a verification or a task proposed (`_withdraw_proposed`); an approved or
+    exported suspension is left to the officer (it is reversed, if at all, through the correction
+    path). Audited `payment_action.superseded_by_finding`, with the stop that supersedes it."""
     if stop.kind != ActionKind.STOP or stop.state not in LIVE_STATES:
         return
+    _withdraw_proposed(
+        recipient_id=recipient_id, kind=ActionKind.SUSPEND, user=user, now=now, event="superseded_by_finding",
+        reason=f"核实结论确认丧失资格，由停发 #{stop.pk} 取代", detail={"superseded_by": stop.pk},
+    )  # fmt: skip
+
+
+def _withdraw_proposed(
+    *, recipient_id: int, kind: str, user: Any | None, now: datetime, event: str, reason: str,
+    detail: dict[str, Any],
+) -> list[PaymentAction]:  # fmt: skip
+    """Withdraw the person's actions of `kind` still awaiting approval that a run, a verification
+    or a task proposed (`FOLLOWS_FINDING`; an officer's own is the officer's to withdraw, a
+    reversal is not touched), because a finding made them wrong. Each is locked, closed by
+    `user` with `reason`, and audited `payment_action.<event>` with `detail`, in the caller's
+    transaction. Returns them, oldest first."""
     pending = PaymentAction.objects.select_for_update().filter(
-        recipient_id=recipient_id, kind=ActionKind.SUSPEND, state=ActionState.PROPOSED,
+        recipient_id=recipient_id, kind=kind, state=ActionState.PROPOSED,
         source__in=FOLLOWS_FINDING, reverses__isnull=True,
     )  # fmt: skip
-    for suspension in pending.order_by("pk"):
-        reason = f"核实结论确认丧失资格，由停发 #{stop.pk} 取代"
+    withdrawn = []
+    for action in pending.order_by("pk"):
         _set_action_state(
-            suspension, ActionState.WITHDRAWN, actor=user, now=now, event="superseded_by_finding",
+            action, ActionState.WITHDRAWN, actor=user, now=now, event=event,
             fields={"closed_by": user, "closed_at": now, "close_reason": reason},
-            detail={"reason": reason, "superseded_by": stop.pk, "effective_month": suspension.effective_month,
-                    "months": suspension.months, "amount": suspension.amount},
+            detail={"reason": reason, **detail, "effective_month": action.effective_month,
+                    "months": action.months, "amount": action.amount},
+        )  # fmt: skip
+        withdrawn.append(action)
+    return withdrawn
+
+
+def payment_stops_withdraw_alive(
+    *, recipient_id: int, task_id: int, found_on: date, user: Any, now: datetime
+) -> list[PaymentAction]:
+    """The bureau found the person alive (确认健在 on review task `task_id`, docs/rules.md §8.5):
+    every stop of the person still awaiting approval that a run, a verification or a task
+    proposed is withdrawn — approving it would stop a living person and open a recovery case.
+    Audited `payment_action.withdrawn_by_finding` with the task, in the caller's transaction (the
+    finding's). An approved or exported stop is left to the correction path (撤销, a reversal):
+    the finding page names it (`selectors.stops_left_to_correction`). Returns the withdrawn."""
+    _require_bureau(user)
+    reason = f"疑点核查任务 #{task_id} 于 {found_on.isoformat()} 确认健在，撤回待审批的停发"
+    with transaction.atomic():
+        return _withdraw_proposed(
+            recipient_id=recipient_id, kind=ActionKind.STOP, user=user, now=now, event="withdrawn_by_finding",
+            reason=reason, detail={"review_task": task_id, "found_on": found_on.isoformat()},
         )  # fmt: skip
 
 

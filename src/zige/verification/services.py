@@ -1330,7 +1330,10 @@ def review_resolve(
 ) -> VerificationTask:
     """The bureau's finding on a review-queue task (疑点核查, notice 四(二)):
 
-    - `alive` 确认健在: a 暂停 person is resumed with back pay (a proposal), and the person's loss
+    - `alive` 确认健在: every stop of the person still awaiting approval that a run, a
+      verification or a task proposed is withdrawn (`payment_stops_withdraw_alive`, audited; an
+      approved or exported one is left to the correction path and named on the finding page), a
+      暂停 person is resumed with back pay (a proposal), and the person's loss
       records and declarations of missing dated on or before today are cleared: later runs no
       longer count them (`selectors.alive_findings`, docs/rules.md §8.5); the reminders their
       stop or suspension cancelled come back with the next run that finds them due
@@ -1441,7 +1444,17 @@ def _resolve_locked(
         # The import ran the feeds app's code in this transaction: read the task again.
         task = _lock(task_id)
     ref = f"review:{task.pk}"
+    withdrawn: list[int] = []
     if finding == Finding.ALIVE:
+        from zige.benefits.services import payment_stops_withdraw_alive
+
+        # A living person is not stopped: the stops still awaiting approval go (rules §8.5).
+        withdrawn = [
+            a.pk
+            for a in payment_stops_withdraw_alive(
+                recipient_id=task.recipient_id, task_id=task.pk, found_on=today, user=user, now=now
+            )
+        ]
         action = payment_change(recipient=task.recipient, status="eligible", evidence_date=today, as_of=today)
     else:
         action = payment_change(
@@ -1471,6 +1484,7 @@ def _resolve_locked(
             "files": stored, "death_date": death_date.isoformat() if death_date else None,
             **({"evidence_batch": batch.pk} if batch is not None else {}),
             **({"alive_after_death": alive_after} if alive_after is not None else {}),
+            **({"withdrawn_stops": withdrawn} if withdrawn else {}),
         },
     )  # fmt: skip
     return task

@@ -19,6 +19,7 @@ from zige.accounts.access import role_required
 from zige.accounts.models import Role, User
 from zige.accounts.scoping import can_reveal, scope_units
 from zige.audit.services import audit_record
+from zige.benefits.selectors import stops_left_to_correction
 from zige.engine.forms import write_pending_workbook
 from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
 from zige.roster.models import Unit
@@ -121,6 +122,10 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "form": ReportForm(initial={"confirmed_on": today}, today=today) if unit_may_report else None,
         "review_form": ReviewForm(),
         "resolve_form": ResolveForm(today=today),
+        # Stops a 确认健在 does not withdraw (approved or exported): the officer reverses them.
+        "stops_to_correct": stops_left_to_correction(task.recipient_id)
+        if task.kind == TaskKind.REVIEW and role in OPERATOR_ROLES
+        else [],
         "nav": "verification",
         "today": today,
     }
