@@ -252,6 +252,27 @@ def test_an_alive_finding_says_which_records_it_cleared(client: Client, setup: d
     assert "及以前的死亡、火化、宣告死亡、单位确认丧失资格和宣告失踪记录已核销" in done
 
 
+def test_a_later_finding_form_says_it_overrides_the_earlier_alive_finding(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """A person found alive on a review task, then reviewed again: the new task's finding form
+    names the 确认健在 (its day and task) that a 确认死亡 / 疑似冒领 will override (rules §8.5)."""
+    person = RecipientFactory(id_number=make_id(24, birth=date(1950, 3, 3)))
+    first = verification_task(person, kind="review")
+    VerificationTask.objects.filter(pk=first.pk).update(period="due:first")  # type: ignore[attr-defined]
+    client.force_login(setup["officer"])
+    client.post(
+        reverse("verification:resolve", kwargs={"pk": first.pk}),  # type: ignore[attr-defined]
+        {"finding": "alive", "note": "本人到场", "written": pdf_file()},
+    )
+    day = timezone.localdate().isoformat()
+    again = verification_task(person, kind="review")
+    page = client.get(reverse("verification:detail", kwargs={"pk": again.pk})).content.decode()  # type: ignore[attr-defined]
+    assert 'data-testid="overrides-alive"' in page
+    assert f"此人已于 {day} 经疑点核查任务" in page and f">#{first.pk}</a> 确认健在" in page  # type: ignore[attr-defined]
+    assert "将取代该确认健在结论" in page
+
+
 def test_the_review_resolve_form_takes_evidence_files_and_alive_needs_one(
     client: Client, setup: dict[str, Any]
 ) -> None:

@@ -365,6 +365,61 @@ def test_a_review_found_alive_clears_the_earlier_losses_from_later_runs(tmp_path
     assert marks[("death", date(2026, 12, 10))] is None
 
 
+def test_a_later_death_finding_overrides_an_earlier_alive_finding(tmp_path: Path) -> None:
+    """The latest bureau finding wins (docs/rules.md §8.5): 确认健在 on 2026-12-01 cleared the
+    death records up to that day; a later 确认死亡 dated 2026-11-15 (before that day) ends the
+    clearance from its date of death, so the next run stops the person on the finding — the
+    earlier death record (2026-10-01) stays cleared. A 疑似冒领 dated before life recorded
+    after it makes the next run decide 疑点核查 (§2.1) instead of silently eligible."""
+    from zige.reports.selectors import evidence_for
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.services import review_resolve
+
+    rows = [roster_row("P001", "张三", ID_A), roster_row("P002", "李四", ID_B)]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    deaths = [[ID_A, "张三", "2026-10-01"], [ID_B, "李四", "2026-10-02"]]
+    do_import(write_csv(tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], deaths))
+    trips = [[ID_A, "张三", "2026-11-01", "G1"], [ID_B, "李四", "2026-11-02", "G2"]]
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    do_run()
+    officer = UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
+    for person in ("P001", "P002"):
+        task = VerificationTask.objects.get(recipient__person_no=person, kind=TaskKind.REVIEW)
+        review_resolve(task_id=task.pk, user=officer, finding="alive", note="本人到场核实",
+                       now=datetime(2026, 12, 1, 2, tzinfo=UTC), files=finding_evidence())  # fmt: skip
+    cleared = do_run(now=datetime(2026, 12, 2, tzinfo=UTC))
+    assert {p: d[:2] for p, d in decisions_of(cleared).items()} == {
+        "P001": ("eligible", "rail"), "P002": ("eligible", "rail")}  # fmt: skip
+
+    # It was an impersonator: the bureau's later findings date the deaths before 2026-12-01.
+    later = datetime(2026, 12, 5, 2, tzinfo=UTC)
+    found = []
+    for person, finding, died in (
+        ("P001", "dead", date(2026, 11, 15)),
+        ("P002", "fraud", date(2026, 10, 20)),
+    ):
+        recipient = Recipient.objects.get(person_no=person)
+        task = VerificationTask.objects.create(
+            recipient=recipient, unit=recipient.unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
+            deadline=date(2026, 12, 31), created_at=later, updated_at=later,
+        )  # fmt: skip
+        review_resolve(task_id=task.pk, user=officer, finding=finding, note="冒用他人身份", now=later,
+                       death_date=died, amount_obtained=Decimal("100.00"), confirm_alive_after=True)  # fmt: skip
+        found.append(task.pk)
+    after = do_run(as_of=date(2026, 12, 31), now=datetime(2027, 1, 1, tzinfo=UTC))
+    decided = {p: d[:4] for p, d in decisions_of(after).items()}
+    assert decided["P001"] == ("stop", "unit_confirmed_lost", "unit_confirmed_lost", date(2026, 11, 15))
+    assert decided["P002"][:2] == ("review", "alive_after_lost")
+    assert after.inputs_fingerprint != cleared.inputs_fingerprint
+    marks = {(r["record_kind"], r["date"]): r.get("cleared_by") for r in evidence_for(Recipient.objects.get(
+        person_no="P001"))}  # fmt: skip
+    assert marks[("death", date(2026, 10, 1))] is not None  # the earlier record stays cleared
+    assert marks[("unit_confirmed_lost", date(2026, 11, 15))] is None
+    for pk in found:  # the findings say which 确认健在 they override
+        overrides = AuditEvent.objects.get(action="task.resolved", target_id=str(pk)).after["overrides_alive"]
+        assert overrides["found_on"] == "2026-12-01"
+
+
 def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
 

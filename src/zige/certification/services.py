@@ -365,7 +365,8 @@ def _evidence_sql(batches: list[ImportBatch], *, as_of: date) -> str:
 def _load_cleared(con: duckdb.DuckDBPyConnection) -> int:
     """Table `run_cleared` (id_key, cleared_on) for `ScaleRun.full`: the people of the roll a
     resolved review found alive, with the day of the latest finding (their loss and missing
-    records dated on or before it are no evidence: docs/rules.md §8.5). Returns how many."""
+    records dated on or before it are no evidence: docs/rules.md §8.5; a later death finding
+    ends it before its date of death, `alive_findings`). Returns how many."""
     from zige.verification.selectors import alive_findings
 
     found = alive_findings()

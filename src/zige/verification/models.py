@@ -122,6 +122,9 @@ class VerificationTask(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)  # overdue: shown in the bureau's queue
     finding = models.CharField(max_length=8, choices=Finding.choices, blank=True)  # review tasks
     finding_note = models.TextField(blank=True)
+    # A dead / fraud finding's date of death: it ends an earlier 确认健在's clearance from that day
+    # (`selectors.alive_findings`, docs/rules.md §8.5).
+    death_date = models.DateField(null=True, blank=True)
     payment_ref = models.CharField(max_length=64, blank=True)  # the proposed payment action(s)
 
     class Meta:

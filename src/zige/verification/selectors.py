@@ -167,23 +167,47 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
 
 
 def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, int]]:
-    """Per person a resolved review found alive (确认健在, `services.review_resolve`): the day of
-    the latest such finding and its task. The person's loss records and declarations of missing
-    dated on or before that day are no longer evidence (docs/rules.md §8.5); later ones are.
-    `recipient_id`: that person's only. Not scoped: the run and the person page (already
-    scoped) read it."""
+    """Per person a resolved review found alive (确认健在, `services.review_resolve`): the day up
+    to which their loss records and declarations of missing are cleared, and the task of the
+    latest such finding. Those dated on or before that day are no longer evidence (docs/rules.md
+    §8.5); later ones are. The latest bureau finding wins: a 确认死亡 / 疑似冒领 resolved after the
+    person's latest 确认健在 ends its clearance on the day before its date of death (the death and
+    the loss records from that day on count again; earlier ones stay cleared). `recipient_id`:
+    that person's only. Not scoped: the run and the person page (already scoped) read it."""
     qs = VerificationTask.objects.filter(
-        kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, finding=Finding.ALIVE, closed_at__isnull=False
-    )
+        kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, closed_at__isnull=False,
+        finding__in=[Finding.ALIVE, Finding.DEAD, Finding.FRAUD],
+    )  # fmt: skip
     if recipient_id is not None:
         qs = qs.filter(recipient_id=recipient_id)
+    alive: dict[int, tuple[date, int]] = {}
     found: dict[int, tuple[date, int]] = {}
-    # Few rows (one a resolved review): the latest finding of each person wins.
-    for person, closed_at, pk in qs.order_by("closed_at", "pk").values_list(
-        "recipient_id", "closed_at", "pk"
-    ):
-        found[person] = (timezone.localtime(closed_at).date(), pk)
+    # Few rows (one a resolved review), in the order they were found: a 确认健在 replaces the
+    # person's clearance, a later death finding ends it before its date of death (the latest
+    # death finding's date, as a later finding replaces an earlier one).
+    rows = qs.order_by("closed_at", "pk").values_list(
+        "recipient_id", "closed_at", "pk", "finding", "death_date"
+    )
+    for person, closed_at, pk, finding, death_date in rows:
+        if finding == Finding.ALIVE:
+            alive[person] = found[person] = (timezone.localtime(closed_at).date(), pk)
+        elif person in alive and death_date is not None:
+            day, task = alive[person]
+            found[person] = (min(day, death_date - timedelta(days=1)), task)
     return found
+
+
+def alive_finding_of(recipient_id: int) -> tuple[date, int] | None:
+    """The person's latest 确认健在 finding: its day and task (whatever death finding followed
+    it), for the finding form to say that a death on or before that day overrides it."""
+    qs = VerificationTask.objects.filter(
+        recipient_id=recipient_id, kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED,
+        finding=Finding.ALIVE, closed_at__isnull=False,
+    )  # fmt: skip
+    latest = qs.order_by("-closed_at", "-pk").values_list("closed_at", "pk").first()
+    if latest is None:
+        return None
+    return timezone.localtime(latest[0]).date(), latest[1]
 
 
 def alive_records_after(*, id_number: str, after: date, until: date) -> list[dict[str, Any]]:

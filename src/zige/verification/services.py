@@ -76,7 +76,7 @@ from zige.verification.models import (
     TaskStatus,
     VerificationTask,
 )
-from zige.verification.selectors import alive_records_after
+from zige.verification.selectors import alive_finding_of, alive_records_after
 from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
 
 logger = logging.getLogger(__name__)
@@ -1445,6 +1445,12 @@ def _resolve_locked(
         task = _lock(task_id)
     ref = f"review:{task.pk}"
     withdrawn: list[int] = []
+    # A death on or before an earlier 确认健在's day: this finding overrides it (rules §8.5).
+    overrides = None
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
+        earlier = alive_finding_of(task.recipient_id)
+        if earlier is not None and death_date <= earlier[0]:
+            overrides = {"review_task": earlier[1], "found_on": earlier[0].isoformat()}
     if finding == Finding.ALIVE:
         from zige.benefits.services import payment_stops_withdraw_alive
 
@@ -1479,12 +1485,13 @@ def _resolve_locked(
     stored = _store_finding_files(task, files, user=user, now=now)
     _transition(
         task, TaskStatus.RESOLVED, actor=user, now=now, note=f"{Finding(finding).label}：{note.strip()}",
-        finding=finding, finding_note=note.strip(), payment_ref=payment[:64],
+        finding=finding, finding_note=note.strip(), payment_ref=payment[:64], death_date=death_date,
         audit_extra={
             "files": stored, "death_date": death_date.isoformat() if death_date else None,
             **({"evidence_batch": batch.pk} if batch is not None else {}),
             **({"alive_after_death": alive_after} if alive_after is not None else {}),
             **({"withdrawn_stops": withdrawn} if withdrawn else {}),
+            **({"overrides_alive": overrides} if overrides is not None else {}),
         },
     )  # fmt: skip
     return task

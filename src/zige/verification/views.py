@@ -122,6 +122,10 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "form": ReportForm(initial={"confirmed_on": today}, today=today) if unit_may_report else None,
         "review_form": ReviewForm(),
         "resolve_form": ResolveForm(today=today),
+        # An earlier 确认健在 that a death finding on or before its day overrides (rules §8.5).
+        "alive_finding": selectors.alive_finding_of(task.recipient_id)
+        if task.kind == TaskKind.REVIEW
+        else None,
         # Stops a 确认健在 does not withdraw (approved or exported): the officer reverses them.
         "stops_to_correct": stops_left_to_correction(task.recipient_id)
         if task.kind == TaskKind.REVIEW and role in OPERATOR_ROLES
