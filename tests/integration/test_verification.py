@@ -832,6 +832,20 @@ def _run_proposes(person: Recipient, kind: str, month: str, months: int, amount:
     return PaymentAction.objects.get(recipient=person, kind=kind, run=run)
 
 
+def _review_with_approved(unit: Any, kind: str, month: str, months: int, amount: str) -> tuple[Any, Any, Any]:
+    """A person with a 疑点核查 task and a run's `kind` action already approved by a second
+    person: (person, review task, action)."""
+    from zige.benefits.services import payment_action_approve
+
+    person = young(unit, monthly_amount=Decimal("2500.00"))
+    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
+    review = VerificationTask.objects.get(recipient=person)
+    action = _run_proposes(person, kind, month, months, amount)
+    payment_action_approve(action_id=action.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN),
+                           now=NOW)  # fmt: skip
+    return person, review, action
+
+
 def test_a_death_finding_revises_a_runs_stop_still_awaiting_approval(
     review_task: VerificationTask, officer: Any
 ) -> None:
@@ -1114,14 +1128,8 @@ def test_a_death_finding_supersedes_a_suspension_still_awaiting_approval(
 
 def test_a_death_finding_leaves_an_approved_suspension_to_the_officer(unit: Any, officer: Any) -> None:
     from zige.benefits.models import ActionState, PaymentAction
-    from zige.benefits.services import payment_action_approve
 
-    person = young(unit, monthly_amount=Decimal("2500.00"))
-    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
-    review = VerificationTask.objects.get(recipient=person)
-    suspension = _run_proposes(person, "suspend", "2026-12", 0, "0.00")
-    payment_action_approve(action_id=suspension.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN),
-                           now=NOW)  # fmt: skip
+    person, review, suspension = _review_with_approved(unit, "suspend", "2026-12", 0, "0.00")
     review_resolve(
         task_id=review.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 20), now=LATER
     )  # fmt: skip
@@ -1158,14 +1166,8 @@ def test_an_alive_finding_withdraws_the_stops_still_awaiting_approval(
 def test_an_alive_finding_leaves_an_approved_stop_to_the_correction_path(unit: Any, officer: Any) -> None:
     from zige.benefits.models import ActionState
     from zige.benefits.selectors import stops_left_to_correction
-    from zige.benefits.services import payment_action_approve
 
-    person = young(unit, monthly_amount=Decimal("2500.00"))
-    tasks_for_run(run_id=run_with([(person, "review", "alive_after_death")]).pk, now=NOW)
-    review = VerificationTask.objects.get(recipient=person)
-    stop = _run_proposes(person, "stop", "2026-08", 5, "12500.00")
-    payment_action_approve(action_id=stop.pk, user=UserFactory(username="second", role=Role.BUREAU_ADMIN),
-                           now=NOW)  # fmt: skip
+    person, review, stop = _review_with_approved(unit, "stop", "2026-08", 5, "12500.00")
     assert stops_left_to_correction(person.pk) == [stop]
     review_resolve(task_id=review.pk, user=officer, finding="alive", note="本人来访", now=LATER,
                    files=[photo(), written()])  # fmt: skip
