@@ -494,3 +494,35 @@ def test_an_event_dated_before_the_persons_birth_is_a_bad_date_not_a_death(tmp_p
     (result,) = read_csv_rows(tmp_path / "out" / "results.csv")
     # Not stopped: no death is evidence; the trip on the day of birth itself is a possible date.
     assert (result["status"], result["evidence_kind"], result["evidence_date"]) == ("pending", "rail", born)
+
+
+def test_rejects_name_the_column_as_the_file_heads_it_and_explain_the_reason_in_chinese(
+    tmp_path: Path,
+) -> None:
+    """An officer corrects the source file from rejects.csv: after spec §6's five columns (the
+    field by its label, the reason code) come the reason in Chinese (原因说明, as the import's
+    download has it) and the column as the file heads it (文件中的列名), alias headers included."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "个人编号,姓名,公民身份号码,单位编号,月养老金额（元）\n"
+        f"P001,张三,{A},U01,3000\n"
+        f"P002,李四,{A_BAD},U01,3000\n"  # 3: bad check digit, under 公民身份号码
+        f"P003,王五,{B},U01,三千\n",  # 4: bad amount, under 月养老金额（元）
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "rail_2026.csv").write_text(
+        f"证件号码,姓名,出行日期\n{A},张三,2026-02-30\n,张三,2026-03-01\n{A},张三,2026-03-02\n",
+        encoding="utf-8",
+    )
+    certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    with (tmp_path / "out" / "rejects.csv").open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header == ["file", "row", "field", "value", "reason", "原因说明", "文件中的列名"]
+    assert rows == [
+        ["roster.csv", "3", "身份证号", A_BAD, "bad_id_checksum", "身份证号校验码错误", "公民身份号码"],
+        ["roster.csv", "4", "月养老金", "三千", "bad_amount", "金额无法识别", "月养老金额（元）"],
+        ["rail_2026.csv", "2", "乘车日期", "2026-02-30", "bad_date", "日期无法识别", "出行日期"],
+        ["rail_2026.csv", "3", "身份证号", "", "missing_value", "缺少必填值", "证件号码"],
+    ]

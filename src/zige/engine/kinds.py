@@ -379,6 +379,14 @@ def fields_as_written(columns: Sequence[Column], headers: Mapping[str, str]) -> 
     return fields
 
 
+def headers_by_label(columns: Sequence[Column], headers: Mapping[str, str]) -> dict[str, str]:
+    """Label -> the header exactly as the file heads the column (公民身份号码, 月养老金额（元）), for
+    the columns of `columns` the file has; `headers` maps logical column names to the headers as
+    found (`zige.engine.readers.RawTable.headers`). A reject names its field by the label
+    (`Column.zh`, `zige.engine.sql.ID_FIELD`); this is how the batch's rejects.csv names it too."""
+    return {c.zh: headers[c.name] or c.zh for c in columns if c.name in headers}
+
+
 def accepted_headers(column: Column, separator: str = "／") -> str:
     """A column's accepted headers, its label first: 乘车日期／出行日期／travel_date."""
     return separator.join(dict.fromkeys((column.zh, *column.aliases)))

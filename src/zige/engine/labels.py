@@ -48,7 +48,7 @@ KIND_ZH: dict[str, str] = {
 }
 
 # Why a row of an input file was rejected (spec §6; docs/rules.md §4): the page of an import and
-# its rejects.csv download (原因说明) say each code in these words.
+# its rejects.csv download (原因说明), and the batch's rejects.csv, say each code in these words.
 REJECT_REASON_ZH: dict[str, str] = {
     "missing_value": "缺少必填值",
     "bad_id_format": "身份证号格式错误",

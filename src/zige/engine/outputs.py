@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from zige.engine import forms, fuzzy
 from zige.engine.labels import KIND_ZH
-from zige.engine.sql import quote, roster_rejects_sql
+from zige.engine.sql import quote, reject_reason_zh_sql, roster_rejects_sql
 from zige.ids import sex_of
 
 if TYPE_CHECKING:
@@ -63,6 +63,11 @@ def write_all(run: Certification) -> dict[str, Any]:
     cfg, con, out = run.config, run.con, run.config.out
     con.execute("CREATE TABLE files (file_no INTEGER, file VARCHAR)")
     con.executemany("INSERT INTO files VALUES (?, ?)", [(i, f.file) for i, f in enumerate(run.files)])
+    # Each file's headers by label (a few per file): rejects.csv names the column as the file does.
+    con.execute("CREATE TABLE file_headers (file_no INTEGER, field VARCHAR, header VARCHAR)")
+    headers = [(i, label, header) for i, f in enumerate(run.files) for label, header in f.headers.items()]
+    if headers:
+        con.executemany("INSERT INTO file_headers VALUES (?, ?, ?)", headers)
 
     _copy(run, f"SELECT {', '.join(RESULT_COLUMNS)} FROM decisions ORDER BY person_no", out / "results.csv")
     _copy(
@@ -86,13 +91,20 @@ def write_all(run: Certification) -> dict[str, Any]:
 
 
 def _rejects_query() -> str:
+    """rejects.csv: spec §6's five columns (`field` by the column's label, `reason` a code), then
+    the reason in Chinese (原因说明, as the import's rejects download has it) and the column as
+    the file heads it (文件中的列名: 公民身份号码 where the label is 身份证号), for the officer who
+    corrects the file. Set-based: a CASE and a join with the few headers of each file."""
     return f"""
-SELECT f.file, x.row_no AS row, x.field, x.value, x.reason FROM (
+SELECT f.file, x.row_no AS row, x.field, x.value, x.reason,
+       {reject_reason_zh_sql("x.reason")} AS "原因说明", coalesce(h.header, x.field) AS "文件中的列名"
+FROM (
   {roster_rejects_sql()}
   UNION ALL
   SELECT file_no, row_no, reject_field, reject_value, reject_reason
   FROM staged_feed WHERE reject_reason IS NOT NULL
 ) x JOIN files f USING (file_no)
+LEFT JOIN file_headers h ON h.file_no = x.file_no AND h.field = x.field
 ORDER BY x.file_no, x.row_no
 """
 

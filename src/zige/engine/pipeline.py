@@ -20,7 +20,14 @@ import duckdb
 import pyarrow as pa
 
 from zige.engine import fuzzy, sql
-from zige.engine.kinds import BUILTIN_KINDS, ROSTER_COLUMNS, FeedKind, kind_for_filename
+from zige.engine.kinds import (
+    BUILTIN_KINDS,
+    ROSTER_COLUMNS,
+    Column,
+    FeedKind,
+    headers_by_label,
+    kind_for_filename,
+)
 from zige.engine.labels import KIND_ZH
 from zige.engine.readers import SUPPORTED_SUFFIXES, RawTable, ReadError, read_table
 
@@ -64,9 +71,13 @@ class FileReport:
     unmatched: int = 0
     after_as_of: int = 0
     out_of_scope: int = 0
+    # Label -> the header as the file heads the column (`zige.engine.kinds.headers_by_label`):
+    # for rejects.csv, not for summary.json.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
+        del data["headers"]
         data["reconciles"] = self.rows_read == self.rows_used + self.rows_rejected + self.duplicate_rows
         return data
 
@@ -142,13 +153,14 @@ class Certification:
         self.progress(f"read {self.config.roster.name}")
         with self.step("read roster"):
             raw = self._read(self.config.roster, ROSTER_COLUMNS)
-            self.stage_roster(raw.table, self._report(raw, self.config.roster.name, "roster"))
+            report = self._report(raw, self.config.roster.name, "roster", ROSTER_COLUMNS)
+            self.stage_roster(raw.table, report)
         for path, kind in feeds:
             label = str(path.relative_to(self.config.feeds))
             with self.step("read feeds"):
                 self.progress(f"read {label}")
                 raw = self._read(path, kind.columns)
-                self.stage_feed(kind, raw.table, self._report(raw, label, kind.code))
+                self.stage_feed(kind, raw.table, self._report(raw, label, kind.code, kind.columns))
 
     def stage_roster(self, table: pa.Table, report: FileReport) -> None:
         """Normalise a raw roster table (as a reader returns it) into `staged_roster`."""
@@ -209,10 +221,11 @@ class Certification:
             self.con.execute(f"INSERT INTO staged_feed {evidence}")
 
     @staticmethod
-    def _report(raw: RawTable, label: str, role: str) -> FileReport:
+    def _report(raw: RawTable, label: str, role: str, columns: tuple[Column, ...]) -> FileReport:
         return FileReport(
             file=label, role=role, format=raw.format, encoding=raw.encoding, header_row=raw.header_row,
             rows_read=raw.rows_read, blank_rows=raw.blank_rows,
+            headers=headers_by_label(columns, raw.headers),
         )  # fmt: skip
 
     # -- deciding ----------------------------------------------------------------------------

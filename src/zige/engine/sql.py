@@ -31,6 +31,7 @@ from zige.engine.kinds import (
     alternate_name,
     negated_forms,
 )
+from zige.engine.labels import REJECT_REASON_ZH
 from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
 
 
@@ -355,6 +356,14 @@ def field_as_written_sql(field: str, fields: Mapping[str, str]) -> str:
         return field
     cases = " ".join(f"WHEN {quote(label)} THEN {quote(shown)}" for label, shown in fields.items())
     return f"CASE {field} {cases} ELSE {field} END"
+
+
+def reject_reason_zh_sql(reason: str) -> str:
+    """A reject reason code in Chinese (`zige.engine.labels.REJECT_REASON_ZH`: bad_date ->
+    日期无法识别), as the import's page and its rejects download say it; a code without words as
+    it is. One CASE over the column."""
+    cases = " ".join(f"WHEN {quote(code)} THEN {quote(text)}" for code, text in REJECT_REASON_ZH.items())
+    return f"CASE {reason} {cases} ELSE {reason} END"
 
 
 def _feed_checks(

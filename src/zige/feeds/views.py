@@ -123,7 +123,8 @@ def rejects_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     """rejects.csv of one import, UTF-8 with BOM so that Excel opens it: spec §6's columns, in its
     order (`file, row, field, value, reason`), then 原因说明, the reason in the words the import's
     page uses (`zige.engine.labels.REJECT_REASON_ZH`) for the officer who reads it in Excel. The
-    batch's own rejects.csv (`zige certify --out`) keeps spec §6's five columns only.
+    batch's own rejects.csv (`zige certify --out`) has these six too, then 文件中的列名 (its `field`
+    stays the label; here the field is already named as the file heads it).
 
     The values are unmasked (staff correct the source file from it), so the download is audited.
     """
