@@ -603,3 +603,167 @@ def test_figures_other_than_the_calculation_are_approved_one_by_one_never_in_bul
     assert seen is not None
     client.post(reverse("benefits:action_approve", args=[differs.pk]), {"seen": seen.group(1)})
     assert PaymentAction.objects.get(pk=differs.pk).state == ActionState.APPROVED
+
+
+def _dd(page: str, testid: str) -> str:
+    """The text of the `<dd data-testid=…>` on an action's page."""
+    part = page[page.index(f'data-testid="{testid}"') :]
+    return part[: part.index("</dd>")]
+
+
+def _pension_changes(person: Any, value: str) -> None:
+    from zige.roster.models import Recipient
+
+    Recipient.objects.filter(pk=person.pk).update(monthly_amount=Decimal(value))
+
+
+def test_an_approved_action_keeps_the_calculation_it_was_approved_with_after_the_pension_changes(
+    wang: Any, li: Any
+) -> None:
+    """Walkthrough: a stop of 2 × 2,987.95 = 5,975.90 was approved; the next roster raised the
+    person's 月养老金 to 3,100.00 and the stop's page then said 2 个月 × 月养老金 = 6,200.00 and
+    「与计算金额不符」, as if the approved figures were wrong. The page shows the pension the
+    figures were calculated from (fixed when proposed) and notes the current one beside it."""
+    person = RecipientFactory(monthly_amount=Decimal("2987.95"))
+    as_user(wang).post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+         "amount": "", "note": "死亡证明"},
+    )  # fmt: skip
+    action = PaymentAction.objects.get()
+    as_user(li).post(reverse("benefits:action_approve", args=[action.pk]), {"seen": action.figures})
+    _pension_changes(person, "3100.00")
+    page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert "5,975.90" in _dd(page, "calculated") and "6,200.00" not in page
+    assert "与计算金额不符" not in page and "估算" not in page
+    assert "2,987.95" in _dd(page, "monthly") and "提出时" in _dd(page, "monthly")
+    assert "当前 3,100.00" in _dd(page, "monthly")
+    action.refresh_from_db()
+    assert (action.state, action.amount, action.monthly_amount) == (
+        "approved",
+        Decimal("5975.90"),
+        Decimal("2987.95"),
+    )
+
+
+def test_the_list_shows_a_one_by_one_action_s_calculation_from_the_pension_it_was_proposed_with(
+    wang: Any, li: Any
+) -> None:
+    person = RecipientFactory(name="钱七", monthly_amount=Decimal("2987.95"))
+    as_user(wang).post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+         "amount": "99999.00", "note": "死亡证明", "figures_note": "支付系统已多发一笔补差"},
+    )  # fmt: skip
+    action = PaymentAction.objects.get()
+    _pension_changes(person, "3100.00")
+    listing = as_user(li).get(reverse("benefits:actions"), {"state": "proposed"}).content.decode()
+    row = listing[listing.index(f'<tr data-action="{action.pk}">') :]
+    row = row[: row.index("</tr>")]
+    assert "计算：2 个月 × 2,987.95 = 5,975.90" in row and "6,200.00" not in row and "估算" not in row
+
+
+def test_a_run_s_proposal_keeps_the_pension_the_run_calculated_from(wang: Any, li: Any) -> None:
+    """A run's stop of 2 × 3,000.00 keeps 3,000.00; a proposal whose run amount the person's
+    pension no longer gives (the roll changed after the run decided) fixes nothing, and its page
+    estimates from the current pension and says so."""
+    from datetime import date
+
+    from zige.benefits.services import payment_actions_for_run
+    from zige.certification.models import Decision, Run, RunStatus
+
+    same, moved = RecipientFactory(), RecipientFactory(monthly_amount=Decimal("3300.00"))
+    run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_by=wang,
+                             created_at=timezone.now())  # fmt: skip
+    for person in (same, moved):
+        Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason="death",
+                                action="stop", effective_month="2026-10", months=2, amount=Decimal("6000.00"))  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=timezone.now()) == 2
+    fixed, unknown = (PaymentAction.objects.get(recipient=p) for p in (same, moved))
+    assert (fixed.monthly_amount, fixed.monthly_fixed) == (Decimal("3000.00"), True)
+    assert (unknown.monthly_amount, unknown.monthly_fixed) == (None, False)
+    _pension_changes(same, "3500.00")
+    page = as_user(li).get(reverse("benefits:action", args=[fixed.pk])).content.decode()
+    assert "6,000.00" in _dd(page, "calculated") and "与计算金额不符" not in page and "估算" not in page
+    page = as_user(li).get(reverse("benefits:action", args=[unknown.pk])).content.decode()
+    assert "按当前月养老金估算：2 个月 × 月养老金 = 6,600.00" in _dd(page, "calculated")
+    assert "与估算金额不符" in _dd(page, "amount") and "提出时的月养老金未记录" in _dd(page, "monthly")
+
+
+def test_the_migration_fixes_each_existing_action_s_pension_from_the_roster_history(wang: Any) -> None:
+    """The backfill of 0005: the pension in force at the proposal (roster change history), or a
+    later one when the figures were revised to it; a reversal takes its original's; an action no
+    pension explains stays unfixed (estimated on its page)."""
+    import importlib
+
+    from django.apps import apps
+
+    from tests.factories import NOW
+    from zige.feeds.models import ImportBatch
+    from zige.roster.models import RecipientChange
+
+    backfill = importlib.import_module("zige.benefits.migrations.0005_action_monthly_amount_fixed").forward
+    raised, revised, earlier, unexplained, untouched = (RecipientFactory() for _ in range(5))
+    batch = ImportBatch.objects.create(kind="roster", file_name="roster.csv", sha256="1" * 64, created_at=NOW)
+    rises = (
+        (raised, NOW + timedelta(days=3)),
+        (revised, NOW + timedelta(days=3)),
+        (earlier, NOW - timedelta(days=3)),
+    )
+    for person, at in rises:  # every pension 2,800 -> 3,000 (the current one); proposals at NOW
+        RecipientChange.objects.create(recipient=person, batch=batch, field="monthly_amount",
+                                       old_value="2800.0000", new_value="3000.0000", changed_at=at)  # fmt: skip
+    before_rise = payment_action(raised, state="approved", amount="8400.00")  # 3 × 2,800, rose after
+    after_rise = payment_action(revised, amount="9000.00")  # proposed at 2,800, revised to 3 × 3,000
+    at_proposal = payment_action(earlier, amount="9000.00")  # 3 × 3,000, in force when proposed
+    odd = payment_action(unexplained, amount="1234.56")
+    already = payment_action(untouched, amount="9000.00")
+    PaymentAction.objects.filter(pk=already.pk).update(monthly_amount=Decimal("1.00"), monthly_fixed=True)
+    reversal = PaymentAction.objects.create(
+        recipient=raised, unit=raised.unit, kind="stop", effective_month="2026-09", months=3,
+        amount=Decimal("8400.00"), source="reversal", source_ref=f"action:{before_rise.pk}",
+        reverses=before_rise, proposed_by=wang, proposed_at=NOW + timedelta(days=5),
+    )  # fmt: skip
+    backfill(apps, None)
+    got = {a.pk: (a.monthly_amount, a.monthly_fixed) for a in PaymentAction.objects.all()}
+    assert got == {
+        before_rise.pk: (Decimal("2800.00"), True),
+        after_rise.pk: (Decimal("3000.00"), True),
+        at_proposal.pk: (Decimal("3000.00"), True),
+        odd.pk: (None, False),
+        already.pk: (Decimal("1.00"), True),
+        reversal.pk: (Decimal("2800.00"), True),
+    }
+
+
+def test_a_revision_fixes_the_pension_of_its_figures_and_a_reversal_takes_its_original_s(
+    wang: Any, li: Any
+) -> None:
+    """A later run revises its proposal to figures from the pension then (3 × 3,200.00); the
+    approved stop's reversal keeps that calculation, whatever the pension becomes after."""
+    from datetime import date
+
+    from zige.benefits.services import payment_action_approve, payment_action_reverse, payment_actions_for_run
+    from zige.certification.models import Decision, Run, RunStatus
+
+    person = RecipientFactory()
+    runs = [
+        Run.objects.create(as_of=date(2026, 11, day), status=RunStatus.SUCCEEDED, created_at=timezone.now())
+        for day in (29, 30)
+    ]
+    Decision.objects.create(run=runs[0], recipient=person, unit=person.unit, status="stop", reason="death",
+                            action="stop", effective_month="2026-10", months=2, amount=Decimal("6000.00"))  # fmt: skip
+    payment_actions_for_run(run_id=runs[0].pk, now=timezone.now())
+    _pension_changes(person, "3200.00")
+    Decision.objects.create(run=runs[1], recipient=person, unit=person.unit, status="stop", reason="death",
+                            action="stop", effective_month="2026-09", months=3, amount=Decimal("9600.00"))  # fmt: skip
+    payment_actions_for_run(run_id=runs[1].pk, now=timezone.now())
+    stop = PaymentAction.objects.get()
+    assert (stop.months, stop.amount, stop.monthly_amount, stop.monthly_fixed) == (
+        3, Decimal("9600.00"), Decimal("3200.00"), True)  # fmt: skip
+    payment_action_approve(action_id=stop.pk, user=li, now=timezone.now())
+    reversal = payment_action_reverse(action_id=stop.pk, user=li, reason="死亡信息有误", now=timezone.now())
+    _pension_changes(person, "3500.00")
+    assert (reversal.monthly_amount, reversal.monthly_fixed) == (Decimal("3200.00"), True)
+    page = as_user(wang).get(reverse("benefits:action", args=[reversal.pk])).content.decode()
+    assert "9,600.00" in _dd(page, "calculated") and "与计算金额不符" not in page

@@ -70,6 +70,14 @@ class PaymentAction(models.Model):
     # An officer's written reason for months or an amount other than the rules' calculation
     # (months × 月养老金, rules §5): required for such a proposal, audited, shown to the checker.
     figures_note = models.TextField(blank=True, default="")
+    # The 月养老金 the figures were calculated from, fixed when they were set (proposed, revised by
+    # a later run or finding; a reversal takes its original's): the checker's calculation
+    # (months × this) stays what it was when the pension changes later. `monthly_fixed` False: not
+    # known (an action from before these fields the backfill could not tie to a pension), pages
+    # estimate from the current 月养老金 and say so; True with `monthly_amount` None: the pension
+    # was empty then (counted as 0, rules §5).
+    monthly_amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    monthly_fixed = models.BooleanField(default=False)
     run = models.ForeignKey(
         "certification.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_actions"
     )

@@ -84,22 +84,40 @@ def rule_figures(
 
 @dataclass(frozen=True)
 class Calculation:
-    """An action's amount next to months × the person's 月养老金 now (rules §5), for the
-    checker's page: `amount` None when the action has no months."""
+    """An action's amount next to months × 月养老金 (rules §5), for the checker's page: the
+    pension the figures were calculated from, fixed with them (`PaymentAction.monthly_amount`),
+    so an action proposed or approved before the person's pension changed still shows the
+    calculation it was proposed and approved with. `estimated`: nothing was fixed (an action from
+    before the pension was kept with it), so the calculation is from the current pension and the
+    page says so (按当前月养老金估算). `current_monthly`: the person's pension now, shown beside
+    a fixed one that differs. `amount` None when the action has no months."""
 
     monthly_amount: Decimal | None
     amount: Decimal | None
     differs: bool
+    estimated: bool = False
+    current_monthly: Decimal | None = None
+
+    @property
+    def pension_changed(self) -> bool:
+        """A fixed pension other than the person's current one."""
+        return not self.estimated and self.monthly_amount != self.current_monthly
 
 
 def action_calculation(action: PaymentAction) -> Calculation:
     from zige.rules import payment_amount
 
-    monthly = action.recipient.monthly_amount
-    if action.months is None:
-        return Calculation(monthly_amount=monthly, amount=None, differs=action.amount is not None)
-    calculated = payment_amount(action.months, monthly)
-    return Calculation(monthly_amount=monthly, amount=calculated, differs=action.amount != calculated)
+    current = action.recipient.monthly_amount
+    estimated = not action.monthly_fixed
+    monthly = current if estimated else action.monthly_amount
+    calculated = None if action.months is None else payment_amount(action.months, monthly)
+    return Calculation(
+        monthly_amount=monthly,
+        amount=calculated,
+        differs=action.amount is not None if calculated is None else action.amount != calculated,
+        estimated=estimated,
+        current_monthly=current,
+    )
 
 
 @dataclass(frozen=True)

@@ -239,25 +239,38 @@ def _describe(action: PaymentAction) -> str:
 
 
 def _revise_figures(
-    action: PaymentAction, *, effective_month: str, months: int | None, amount: Decimal | None
+    action: PaymentAction,
+    *,
+    effective_month: str,
+    months: int | None,
+    amount: Decimal | None,
+    monthly: Decimal | None,
+    monthly_fixed: bool = True,
 ) -> dict[str, Any] | None:
     """Bring a proposal still awaiting approval to newer figures (rules §8.6): the one step shared
     by a run's revision (`payment_action.revised_by_run`) and a finding's
     (`payment_action.revised_by_finding`). Sets the figures on the (locked) row and returns the
     revision's record, figures before and after, for the caller's audit event; None when the
-    figures are the same. The caller saves the row. A checker's approval sent with the figures
-    from before (`PaymentAction.figures`) is refused from then on (`payment_action_approve`)."""
+    figures are the same. The caller saves the row (`REVISED_FIELDS`). The 月养老金 the new
+    figures were calculated from (`monthly`; `monthly_fixed` False: not known) is kept with them.
+    A checker's approval sent with the figures from before (`PaymentAction.figures`) is refused
+    from then on (`payment_action_approve`)."""
     if action.state != ActionState.PROPOSED or action.reverses_id is not None:
         raise BenefitsError(f"{_describe(action)}不在待审批状态，不能更新（已审批的请撤销后重新提出）")
     before = (action.effective_month, action.months, action.amount)
     if before == (effective_month, months, amount):
         return None
     action.effective_month, action.months, action.amount = effective_month, months, amount
+    action.monthly_amount, action.monthly_fixed = (monthly, True) if monthly_fixed else (None, False)
     return {
         "action": action.pk, "recipient": action.recipient_id, "kind": action.kind,
         "before": {"effective_month": before[0], "months": before[1], "amount": before[2]},
         "after": {"effective_month": effective_month, "months": months, "amount": amount},
     }  # fmt: skip
+
+
+# The fields `_revise_figures` sets.
+REVISED_FIELDS = ["effective_month", "months", "amount", "monthly_amount", "monthly_fixed"]
 
 
 # Proposals that follow a finding (rules §8.6): those whose figures a system path computed — a run,
@@ -433,7 +446,7 @@ def _propose_or_answer(
             action = PaymentAction.objects.create(
                 recipient=recipient, unit_id=recipient.unit_id, kind=kind, effective_month=month, months=months,
                 amount=amount, source=source, source_ref=source_ref[:100], note=note, figures_note=figures_note,
-                proposed_by=proposed_by, proposed_at=now,
+                monthly_amount=recipient.monthly_amount, monthly_fixed=True, proposed_by=proposed_by, proposed_at=now,
             )  # fmt: skip
             audit_record(
                 actor=proposed_by, action="payment_action.proposed", target_type="payment_action",
@@ -530,8 +543,9 @@ def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
     maker_pk = getattr(finding.proposed_by, "pk", None)
     figures = {"effective_month": action.effective_month, "months": action.months, "amount": action.amount}
     change = _revise_figures(
-        action, effective_month=finding.month, months=finding.months, amount=finding.amount
-    )
+        action, effective_month=finding.month, months=finding.months, amount=finding.amount,
+        monthly=finding.recipient.monthly_amount,
+    )  # fmt: skip
     if change is None:
         if (action.source, action.source_ref, action.proposed_by_id) == (finding.source, ref, maker_pk):
             return action  # the same finding again: nothing to revise
@@ -546,7 +560,7 @@ def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
     change["before"].update(origin())
     action.source, action.source_ref = finding.source, ref
     action.proposed_by = finding.proposed_by
-    action.save(update_fields=["effective_month", "months", "amount", "source", "source_ref", "proposed_by"])
+    action.save(update_fields=[*REVISED_FIELDS, "source", "source_ref", "proposed_by"])
     change["after"].update(origin())
     audit_record(
         actor=finding.proposed_by, action="payment_action.revised_by_finding", target_type="payment_action",
@@ -717,8 +731,9 @@ def _one_by_one_message(action: PaymentAction) -> str:
     calc = action_calculation(action)
     who = f"待遇处理 #{action.pk}（{action.recipient.name}）"
     if calc.differs and calc.amount is not None and action.amount is not None:
+        basis = "按当前月养老金估算：" if calc.estimated else ""
         what = (
-            f"金额 {action.amount:,.2f} 元与计算金额不符（{action.months} 个月 × 月养老金 "
+            f"金额 {action.amount:,.2f} 元与计算金额不符（{basis}{action.months} 个月 × 月养老金 "
             f"{_yuan(calc.monthly_amount)} = {calc.amount:,.2f} 元）"
         )
     elif calc.differs:
@@ -821,6 +836,7 @@ def payment_action_reverse(*, action_id: int, user: Any, reason: str, now: datet
         reversal = PaymentAction.objects.create(
             recipient_id=original.recipient_id, unit_id=original.unit_id, kind=original.kind,
             effective_month=original.effective_month, months=original.months, amount=original.amount,
+            monthly_amount=original.monthly_amount, monthly_fixed=original.monthly_fixed,
             source=ActionSource.REVERSAL, source_ref=f"action:{original.pk}", note=reason, reverses=original,
             proposed_by=user, proposed_at=now,
         )  # fmt: skip
@@ -922,6 +938,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
         raise Run.DoesNotExist(f"run {run_id} does not exist")
     maker = run.created_by
     people = {d[0] for d in decisions}
+    pensions = _pensions(people)
     live: dict[int, list[tuple[str, str, datetime]]] = {}  # recipient -> (kind, state, proposed_at)
     taken: set[tuple[int, str, str]] = set()
     rows = PaymentAction.objects.filter(reverses__isnull=True).filter(
@@ -945,7 +962,9 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
         )
 
     revised = (
-        _revise_run_proposals(run_id=run_id, decisions=decisions, people=people, taken=taken, now=now)
+        _revise_run_proposals(
+            run_id=run_id, decisions=decisions, people=people, pensions=pensions, taken=taken, now=now
+        )
         if latest
         else []
     )
@@ -958,6 +977,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             effective_month=month,
             months=months,
             amount=None if amount is None else Decimal(amount).quantize(FEN),
+            **_run_basis(pensions.get(rid), months, amount),
             source=ActionSource.RUN,
             source_ref=f"run:{run_id}",
             run_id=run_id,
@@ -994,11 +1014,32 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     return len(created)
 
 
+def _pensions(people: set[int]) -> dict[int, Decimal | None]:
+    """Each person's 月养老金 now: what a run that has just decided them calculated from."""
+    from zige.feeds.store import in_lists
+
+    found: dict[int, Decimal | None] = {}
+    for chunk in in_lists(sorted(people)):
+        found.update(Recipient.objects.filter(pk__in=chunk).values_list("pk", "monthly_amount"))
+    return found
+
+
+def _run_basis(monthly: Decimal | None, months: int | None, amount: Any) -> dict[str, Any]:
+    """The 月养老金 a run's figures were calculated from, for the action (`monthly_amount`,
+    `monthly_fixed`): the person's pension now, when it gives the run's amount (rules §5: months
+    × 月养老金); else not known (the roll changed after the run decided), and the action's page
+    estimates from the current pension, saying so."""
+    if months is None or amount is None or payment_amount(months, monthly) == Decimal(amount).quantize(FEN):
+        return {"monthly_amount": monthly, "monthly_fixed": True}
+    return {"monthly_amount": None, "monthly_fixed": False}
+
+
 def _revise_run_proposals(
     *,
     run_id: int,
     decisions: list[tuple[Any, ...]],
     people: set[int],
+    pensions: dict[int, Decimal | None],
     taken: set[tuple[int, str, str]],
     now: datetime,
 ) -> list[PaymentAction]:
@@ -1031,13 +1072,17 @@ def _revise_run_proposals(
         month, months, amount = computed[key]
         if month != action.effective_month and (key[0], key[1], month) in taken:
             continue  # that month was proposed before (and rejected, or is live): leave it
-        change = _revise_figures(action, effective_month=month, months=months, amount=amount)
+        basis = _run_basis(pensions.get(key[0]), months, amount)
+        change = _revise_figures(
+            action, effective_month=month, months=months, amount=amount,
+            monthly=basis["monthly_amount"], monthly_fixed=basis["monthly_fixed"],
+        )  # fmt: skip
         if change is None:
             continue
         revised.append(action)
         changes.append(change)
     if revised:
-        PaymentAction.objects.bulk_update(revised, ["effective_month", "months", "amount"], batch_size=2000)
+        PaymentAction.objects.bulk_update(revised, REVISED_FIELDS, batch_size=2000)
         audit_record(
             actor=None, action="payment_action.revised_by_run", target_type="run", target_id=run_id,
             after={"count": len(revised), "revisions": changes}, at=now,
