@@ -846,6 +846,26 @@ def _review_with_approved(unit: Any, kind: str, month: str, months: int, amount:
     return person, review, action
 
 
+def _stop_follows_the_finding(person: Any, by_run: Any, review_task: Any, officer: Any) -> tuple[Any, Any]:
+    """The run's stop has become the bureau finding's (rules §8.6): 2026-06, 7 months × 2500 as of
+    2026-12-03, still awaiting approval, with the finding's reference and officer; its revision
+    audited once (`payment_action.revised_by_finding`) with those figures after, and nothing
+    declined. (stop, the revision's audit event) for the test's own checks of what came before."""
+    from zige.benefits.models import ActionState, PaymentAction
+
+    assert _actions(person) == [("stop", "2026-06", 7, Decimal("17500.00"), "verification")]
+    stop = PaymentAction.objects.get(recipient=person)
+    assert (stop.pk, stop.state, stop.source_ref, stop.proposed_by) == (
+        by_run.pk, ActionState.PROPOSED, f"review:{review_task.pk}", officer)  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
+    assert (event.target_type, event.target_id, event.actor) == ("payment_action", str(stop.pk), "checker")
+    assert event.after == {"effective_month": "2026-06", "months": 7, "amount": "17500.00",
+                           "source": "verification", "source_ref": f"review:{review_task.pk}",
+                           "proposed_by": "checker", "recipient": person.pk}  # fmt: skip
+    assert not AuditEvent.objects.filter(action="payment_action.proposal_declined").exists()
+    return stop, event
+
+
 def test_a_death_finding_revises_a_runs_stop_still_awaiting_approval(
     review_task: VerificationTask, officer: Any
 ) -> None:
@@ -864,19 +884,10 @@ def test_a_death_finding_revises_a_runs_stop_still_awaiting_approval(
     review_resolve(
         task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
     )  # fmt: skip
-    assert _actions(person) == [("stop", "2026-06", 7, Decimal("17500.00"), "verification")]
-    stop = PaymentAction.objects.get(recipient=person)
-    assert (stop.pk, stop.state, stop.source_ref, stop.proposed_by) == (
-        by_run.pk, ActionState.PROPOSED, f"review:{review_task.pk}", officer)  # fmt: skip
+    stop, event = _stop_follows_the_finding(person, by_run, review_task, officer)
     assert VerificationTask.objects.get(pk=review_task.pk).payment_ref.startswith(f"payment_action:{stop.pk}")
-    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
-    assert (event.target_type, event.target_id, event.actor) == ("payment_action", str(stop.pk), "checker")
     assert event.before == {"effective_month": "2026-08", "months": 5, "amount": "12500.00", "source": "run",
                             "source_ref": f"run:{by_run.run_id}", "proposed_by": "starter"}  # fmt: skip
-    assert event.after == {"effective_month": "2026-06", "months": 7, "amount": "17500.00",
-                           "source": "verification", "source_ref": f"review:{review_task.pk}",
-                           "proposed_by": "checker", "recipient": person.pk}  # fmt: skip
-    assert not AuditEvent.objects.filter(action="payment_action.proposal_declined").exists()
     second = UserFactory(username="second", role=Role.BUREAU_ADMIN)
     with pytest.raises(BenefitsError, match="已按最新核实结论更新"):
         payment_action_approve(action_id=stop.pk, user=second, now=LATER, seen=seen_before)
@@ -927,18 +938,9 @@ def test_a_death_finding_of_the_same_month_adopts_the_runs_stop(
     review_resolve(
         task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 3), now=LATER
     )  # fmt: skip
-    assert _actions(person) == [("stop", "2026-06", 7, Decimal("17500.00"), "verification")]
-    stop = PaymentAction.objects.get(recipient=person)
-    assert (stop.pk, stop.state, stop.source_ref, stop.proposed_by) == (
-        by_run.pk, ActionState.PROPOSED, f"review:{review_task.pk}", officer)  # fmt: skip
-    event = AuditEvent.objects.get(action="payment_action.revised_by_finding")
-    assert (event.target_id, event.actor) == (str(stop.pk), "checker")
+    stop, event = _stop_follows_the_finding(person, by_run, review_task, officer)
     assert event.before == {"effective_month": "2026-06", "months": 6, "amount": "15000.00", "source": "run",
                             "source_ref": f"run:{by_run.run_id}", "proposed_by": None}  # fmt: skip
-    assert event.after == {"effective_month": "2026-06", "months": 7, "amount": "17500.00",
-                           "source": "verification", "source_ref": f"review:{review_task.pk}",
-                           "proposed_by": "checker", "recipient": person.pk}  # fmt: skip
-    assert not AuditEvent.objects.filter(action="payment_action.proposal_declined").exists()
     second = UserFactory(username="second", role=Role.BUREAU_ADMIN)
     with pytest.raises(BenefitsError, match="已按最新核实结论更新"):
         payment_action_approve(action_id=stop.pk, user=second, now=LATER, seen=seen_before)
