@@ -429,6 +429,54 @@ def test_report_errors(
     assert not Submission.objects.exists()
 
 
+SAYS_NOTHING = [
+    ("address", "不详", "现居住地", "实际居住的地址"),
+    ("address", " 无 ", "现居住地", "实际居住的地址"),
+    ("address", "-", "现居住地", "实际居住的地址"),
+    ("address", "电话无人接听", "现居住地", "未联系到本人"),
+    ("health", "未知", "健康状况", "无异常"),
+    ("health", "不清楚", "健康状况", "无异常"),
+    ("health", "空", "健康状况", "无异常"),
+    ("health", "/", "健康状况", "无异常"),
+    ("health", "？", "健康状况", "无异常"),
+    ("health", "本人失联", "健康状况", "未联系到本人"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "label", "instead"), SAYS_NOTHING)
+def test_a_single_persons_report_refuses_what_the_workbook_refuses(
+    field: str, value: str, label: str, instead: str, task: VerificationTask, unit_op: Any, tmp_path: Path
+) -> None:
+    """具备资格 with a 现居住地 / 健康状况 that says nothing (不详, 未知, -, ? …) or says the person
+    was not reached is refused on the task page as in the bulk 附件1 upload: one check
+    (`confirmed_fact_error`), a message that says what to write instead."""
+    with pytest.raises(SubmissionInvalid) as refused:
+        task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**{field: value}), now=LATER)
+    messages = [m for f, m in refused.value.errors if f == field]
+    assert messages and instead in messages[0], refused.value.errors
+    assert not Submission.objects.exists()
+    cells = {"确认方式": "电话", "现居住地": "太原市迎泽区", "健康状况": "良好", label: value}
+    result = form1_apply(user=unit_op, data=_form1(tmp_path / "form1.xlsx", [task], {0: cells}), now=LATER)
+    assert result.applied == 0
+    same = messages[0].split("；联系不上本人的")[0]  # each path adds its own way to report 无法联系
+    assert next(e.reason for e in result.errors if e.field == label).startswith(same)
+
+
+@pytest.mark.parametrize("health", ["无", "无异常", "无疾病", "良好", "暂无异常"])
+def test_health_nothing_wrong_is_accepted_on_the_task_page_and_in_the_workbook(
+    health: str, unit: Any, unit_op: Any, tmp_path: Path
+) -> None:
+    """A unit's clerk writes 「无」 in 健康状况 for 无异常 / 无疾病: accepted on both paths (an
+    address of 「无」 is not, above)."""
+    first, second = _pending_tasks(unit, 2)
+    submission = task_submit(task_id=first.pk, user=unit_op, report=eligible_report(health=health), now=LATER)
+    assert (submission.result, submission.health) == ("eligible", health)
+    cells = {"确认方式": "电话", "现居住地": "太原市迎泽区", "健康状况": health}
+    result = form1_apply(user=unit_op, data=_form1(tmp_path / "form1.xlsx", [second], {0: cells}), now=LATER)
+    assert (result.applied, result.errors) == (1, [])
+    assert Submission.objects.get(task=second).health == health
+
+
 def test_the_very_old_need_an_on_site_photo_and_a_written_confirmation(
     old_task: VerificationTask, unit_op: Any
 ) -> None:

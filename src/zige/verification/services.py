@@ -570,10 +570,14 @@ def report_errors(
     elif report.confirmed_on < task.as_of - timedelta(days=366):
         errors.append(("confirmed_on", "确认日期早于本认证周期"))
     if report.result == Result.ELIGIBLE:
-        if not report.address.strip():
-            errors.append(("address", "经确认具备领取资格的人员须填写现居住地"))
-        if not report.health.strip():
-            errors.append(("health", "经确认具备领取资格的人员须填写健康状况"))
+        for name, label in (("address", "现居住地"), ("health", "健康状况")):
+            text = getattr(report, name)
+            if not text.strip():
+                errors.append((name, f"经确认具备领取资格的人员须填写{label}"))
+            elif (problem := confirmed_fact_error(label, text)) is not None:
+                errors.append(
+                    (name, f"{problem}；联系不上本人的，确认结果请选择“{Result.UNREACHABLE.label}”")
+                )
     if report.result == Result.LOST:
         if not report.lost_reason.strip():
             errors.append(("lost_reason", "经确认丧失领取资格的人员须填写丧失原因"))
@@ -726,7 +730,17 @@ _UNREACHED = ("无法联系", "联系不上", "联系不到", "未联系上", "�
               "无人应答", "未接听", "不接电话", "失联", "未见到本人", "未见本人", "没见到本人", "见不到本人",
               "不见本人", "下落不明", "去向不明", "查无此人", "找不到本人", "空号", "停机", "关机")  # fmt: skip
 # 现居住地 / 健康状况 that say nothing: whom the unit confirmed, it knows where and how they live.
-_UNKNOWN = {"不详", "未知", "不清楚", "不知道", "不明", "无", "暂无", "空", "-", "--", "—", "/", "?", "？"}
+_UNKNOWN = {"不详", "未知", "不清楚", "不知道", "不明", "暂无", "空", "-", "--", "—", "/", "?", "？"}
+# Per column (`confirmed_fact_error`): 「无」 is no address, but in 健康状况 a unit's clerk writes it
+# for 无异常 / 无疾病, so it is accepted there.
+_SAYS_NOTHING: dict[str, frozenset[str]] = {
+    "现居住地": frozenset(_UNKNOWN | {"无"}),
+    "健康状况": frozenset(_UNKNOWN),
+}
+_WRITE_INSTEAD: dict[str, str] = {
+    "现居住地": "请填写本人实际居住的地址（如“太原市小店区坞城路1号”）",
+    "健康状况": "请填写本人的健康情况（如“良好”“无异常”“无”“患高血压”）",
+}
 _DATE_TEXT = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
 
 
@@ -757,6 +771,19 @@ def _says_unreached(text: str) -> bool:
     return any(m in _squash(text) for m in _UNREACHED)
 
 
+def confirmed_fact_error(label: str, text: str) -> str | None:
+    """Why a 具备资格 report's 现居住地 or 健康状况 (`label`) cannot stand, or None: it says the
+    person was not reached (无人接听, 未见到本人 …), or it says nothing (不详, 未知, -, ? …; for
+    现居住地 also 无 — in 健康状况 「无」 means 无异常). The one check of the single-person report
+    (`report_errors`) and of the bulk 附件1 upload (`_form1_outcome`); an empty value is the
+    caller's own error (须填写). The message says what to write instead."""
+    if _says_unreached(text):
+        return f"“{text.strip()}”表明未联系到本人，不能作为具备资格上报"
+    if text.strip() and _squash(text) in _SAYS_NOTHING[label]:
+        return f"经确认具备领取资格的人员须填写确知的{label}，不能填“{text.strip()}”：{_WRITE_INSTEAD[label]}"
+    return None
+
+
 def _form1_outcome(filled: dict[str, str]) -> tuple[str, str, str] | list[tuple[str, str]]:
     """(result, method, method_note) of one filled 附件1 row, or its errors as (column, message).
 
@@ -764,8 +791,8 @@ def _form1_outcome(filled: dict[str, str]) -> tuple[str, str, str] | list[tuple[
     dropdown values (`PENDING_METHOD_CHOICES`) and 确认结果, if given, one of 具备资格 / 丧失资格 /
     无法联系. 无法联系 (either column) is 无法联系; the 经确认丧失领取资格 columns are 丧失资格; a
     method with 现居住地 and 健康状况 is 具备资格. A row that says two things, or a 具备资格 row whose
-    words say the person was not reached (无人接听, 未见到本人 …) or whose 现居住地 / 健康状况 is
-    不详, is refused."""
+    words say the person was not reached (无人接听, 未见到本人 …) or whose 现居住地 / 健康状况 says
+    nothing (不详 …: `confirmed_fact_error`, the single-person report's check too), is refused."""
     choices = "、".join(PENDING_METHOD_CHOICES)
     unreachable_hint = f"；联系不上本人的请选择“{PENDING_UNREACHABLE}”"
     method_text, stated = _squash(filled["确认方式"]), _squash(filled["确认结果"])
@@ -818,13 +845,9 @@ def _form1_outcome(filled: dict[str, str]) -> tuple[str, str, str] | list[tuple[
                 ("确认方式", f"经确认具备领取资格的人员须填写确认方式：{'、'.join(PENDING_METHODS)}")
             )
         for label in ("现居住地", "健康状况"):
-            text = filled[label]
-            if _says_unreached(text):
-                errors.append((label, f"“{text}”表明未联系到本人，不能作为具备资格上报{unreachable_hint}"))
-            elif text and _squash(text) in _UNKNOWN:
-                errors.append(
-                    (label, f"经确认具备领取资格的人员须填写确知的{label}，不能填“{text}”{unreachable_hint}")
-                )
+            problem = confirmed_fact_error(label, filled[label])
+            if problem is not None:
+                errors.append((label, f"{problem}{unreachable_hint}"))
     if errors:
         return errors
     if method_text in _METHODS:
