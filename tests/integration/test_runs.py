@@ -420,6 +420,71 @@ def test_a_later_death_finding_overrides_an_earlier_alive_finding(tmp_path: Path
         assert overrides["found_on"] == "2026-12-01"
 
 
+def test_two_death_findings_after_an_alive_finding_the_latest_wins(tmp_path: Path) -> None:
+    """The latest bureau finding wins (docs/rules.md §8.5), also over an earlier death finding:
+    确认健在 on 2026-12-01 cleared the death records up to that day; then a 确认死亡 dated D1,
+    then another dated D2 (earlier or later). The clearance ends the day before D2, the latest
+    finding's date — not D1's — so the next run stops the person on D2: the first finding's own
+    loss record, dated D1 before D2, is cleared (else the run would stop from the month after
+    D1, the finding the bureau revised), also when D1 is after the 确认健在's day (P005, which
+    stopped on D1 before); dated after D2, it counts, but D2 is the earliest loss. The death
+    record of 2026-10-01 stays cleared unless D2 is on or before it."""
+    from zige.reports.selectors import evidence_for
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.selectors import alive_findings
+    from zige.verification.services import review_resolve
+
+    cases = {  # person: (id, D1, D2)
+        "P001": (ID_A, date(2026, 11, 15), date(2026, 11, 20)),  # later, both before the alive finding
+        "P002": (ID_B, date(2026, 11, 20), date(2026, 11, 10)),  # earlier
+        "P003": (ID_C, date(2026, 11, 15), date(2026, 12, 3)),  # later, after the alive finding's day
+        "P004": (ID_D, date(2026, 11, 20), date(2026, 9, 20)),  # earlier than the cleared death record
+        "P005": (make_id(15, date(1954, 1, 1)), date(2026, 12, 2), date(2026, 12, 3)),  # both after it
+    }
+    names = {"P001": "张三", "P002": "李四", "P003": "王五", "P004": "赵六", "P005": "钱七"}
+    rows = [roster_row(p, names[p], id_number) for p, (id_number, _, _) in cases.items()]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    deaths = [[id_number, names[p], "2026-10-01"] for p, (id_number, _, _) in cases.items()]
+    do_import(write_csv(tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], deaths))
+    trips = [[id_number, names[p], "2026-09-01", "G1"] for p, (id_number, _, _) in cases.items()]
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    do_run()
+    officer = UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
+    people = {p: Recipient.objects.get(person_no=p) for p in cases}
+    for person in people.values():
+        task = VerificationTask.objects.create(
+            recipient=person, unit=person.unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="alive_after_death",
+            period="alive", deadline=date(2026, 12, 31), created_at=NOW, updated_at=NOW,
+        )  # fmt: skip
+        review_resolve(task_id=task.pk, user=officer, finding="alive", note="本人到场核实",
+                       now=datetime(2026, 12, 1, 2, tzinfo=UTC), files=finding_evidence())  # fmt: skip
+    for step, at in ((1, datetime(2026, 12, 4, 2, tzinfo=UTC)), (2, datetime(2026, 12, 5, 2, tzinfo=UTC))):
+        for p, (_, *dates) in cases.items():
+            task = VerificationTask.objects.create(
+                recipient=people[p], unit=people[p].unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
+                period=f"death:{step}", deadline=date(2026, 12, 31), created_at=at, updated_at=at,
+            )  # fmt: skip
+            review_resolve(task_id=task.pk, user=officer, finding="dead", note=f"第{step}次核查", now=at,
+                           death_date=dates[step - 1], confirm_alive_after=True)  # fmt: skip
+    cleared_to = {
+        p: day for p, (day, _) in ((p, alive_findings(recipient_id=r.pk)[r.pk]) for p, r in people.items())
+    }
+    assert cleared_to == {
+        "P001": date(2026, 11, 19), "P002": date(2026, 11, 9), "P003": date(2026, 12, 1), "P004": date(2026, 9, 19),
+        "P005": date(2026, 12, 2),  # the first finding's date, which the second revised
+    }  # fmt: skip
+    after = do_run(as_of=date(2026, 12, 31), now=datetime(2027, 1, 1, tzinfo=UTC))
+    decided = {p: d[:4] for p, d in decisions_of(after).items()}
+    assert decided == {
+        p: ("stop", "unit_confirmed_lost", "unit_confirmed_lost", d2) for p, (_, _, d2) in cases.items()
+    }
+    for p, (_, d1, d2) in cases.items():
+        marks = {(r["record_kind"], r["date"]): r.get("cleared_by") for r in evidence_for(people[p])}
+        assert (marks[("unit_confirmed_lost", d1)] is not None) == (d1 < d2), p
+        assert marks[("unit_confirmed_lost", d2)] is None, p
+        assert (marks[("death", date(2026, 10, 1))] is not None) == (d2 > date(2026, 10, 1)), p
+
+
 def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
 

@@ -172,7 +172,12 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
     latest such finding. Those dated on or before that day are no longer evidence (docs/rules.md
     §8.5); later ones are. The latest bureau finding wins: a 确认死亡 / 疑似冒领 resolved after the
     person's latest 确认健在 ends its clearance on the day before its date of death (the death and
-    the loss records from that day on count again; earlier ones stay cleared). `recipient_id`:
+    the loss records from that day on count again; earlier ones stay cleared). With several such
+    death findings, the latest one's date applies, also over the earlier ones': the clearance
+    reaches the day before it, up to the 确认健在's day or an earlier death finding's date if
+    later — so an earlier finding's loss record dated after the 确认健在 and before the latest
+    date of death is cleared, and the next run stops the person on the latest finding, not the
+    one it revised. `recipient_id`:
     that person's only. Not scoped: the run and the person page (already scoped) read it."""
     qs = VerificationTask.objects.filter(
         kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, closed_at__isnull=False,
@@ -180,8 +185,11 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
     )  # fmt: skip
     if recipient_id is not None:
         qs = qs.filter(recipient_id=recipient_id)
-    alive: dict[int, tuple[date, int]] = {}
+    alive: dict[int, int] = {}
     found: dict[int, tuple[date, int]] = {}
+    # How far the latest death finding's clearance may reach: the 确认健在's day, or the latest
+    # date of death of an earlier death finding since, if later — the latest finding revised it.
+    reach: dict[int, date] = {}
     # Few rows (one a resolved review), in the order they were found: a 确认健在 replaces the
     # person's clearance, a later death finding ends it before its date of death (the latest
     # death finding's date, as a later finding replaces an earlier one).
@@ -190,10 +198,11 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
     )
     for person, closed_at, pk, finding, death_date in rows:
         if finding == Finding.ALIVE:
-            alive[person] = found[person] = (timezone.localtime(closed_at).date(), pk)
+            day = timezone.localtime(closed_at).date()
+            alive[person], found[person], reach[person] = pk, (day, pk), day
         elif person in alive and death_date is not None:
-            day, task = alive[person]
-            found[person] = (min(day, death_date - timedelta(days=1)), task)
+            found[person] = (min(reach[person], death_date - timedelta(days=1)), alive[person])
+            reach[person] = max(reach[person], death_date)
     return found
 
 
