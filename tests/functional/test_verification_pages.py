@@ -525,6 +525,47 @@ def test_a_resolved_review_names_its_action_and_fraud_case_in_chinese_with_links
     assert "/benefits/" not in page
 
 
+def test_a_later_finding_that_cannot_revise_a_fined_fraud_case_says_so_on_its_page(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """疑似冒领 dated 2026-08-15 opened a case, fined since; a later 确认死亡 dates the death two months
+    later. The fined case is not changed: the finding's message and its page say that case #N
+    needs a manual correction, with both amounts and a link to it; a unit sees no such notice."""
+    from decimal import Decimal
+
+    from zige.benefits.models import FraudCase
+    from zige.benefits.services import fraud_case_fine
+
+    person = RecipientFactory(
+        unit=setup["task"].recipient.unit, id_number=make_id(24, birth=date(1950, 2, 2)),
+        monthly_amount=Decimal("2000.00"),
+    )  # fmt: skip
+    first = verification_task(person, kind="review")
+    client.force_login(setup["officer"])
+    client.post(
+        reverse("verification:resolve", kwargs={"pk": first.pk}),  # type: ignore[attr-defined]
+        {"finding": "fraud", "note": "家属代领", "death_date": "2026-08-15", "amount_obtained": "6500.00"},
+    )
+    case = FraudCase.objects.get(recipient=person)
+    fraud_case_fine(case_id=case.pk, fine=Decimal("13000.00"), user=setup["officer"], now=timezone.now())
+    VerificationTask.objects.filter(pk=first.pk).update(period="first")  # type: ignore[attr-defined]
+    later = verification_task(person, kind="review")
+    done = client.post(
+        reverse("verification:resolve", kwargs={"pk": later.pk}),  # type: ignore[attr-defined]
+        {"finding": "dead", "note": "死亡证明", "death_date": "2026-10-15", "confirm_alive_after": "on"},
+        follow=True,
+    ).content.decode()
+    assert "核查结论已记录" in done
+    assert done.count(f"欺诈案件 #{case.pk} 的骗取金额仍为 6500.00 元") == 2  # the message and the page
+    assert "该案件已已处罚" not in done and "人工更正" in done
+    assert f'href="{reverse("benefits:fraud", args=[case.pk])}"' in done
+    case.refresh_from_db()
+    assert (case.status, case.amount_obtained) == ("fined", Decimal("6500.00"))
+    client.force_login(setup["unit_op"])
+    page = client.get(reverse("verification:detail", kwargs={"pk": later.pk})).content.decode()  # type: ignore[attr-defined]
+    assert "人工更正" not in page
+
+
 def test_a_refused_step_is_said_in_chinese_only(client: Client, setup: dict[str, Any]) -> None:
     client.force_login(setup["officer"])
     url = reverse("verification:resolve", kwargs={"pk": setup["task"].pk})  # a unit task: not resolved

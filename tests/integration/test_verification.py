@@ -1121,6 +1121,98 @@ def test_a_later_bureau_finding_revises_an_earlier_ones_stop(
     )
 
 
+def _later_finding(person: Recipient, officer: Any, finding: str, died: date, **kw: Any) -> VerificationTask:
+    """Another 疑点核查 task of the person (a later visit), resolved with this finding."""
+    task = VerificationTask.objects.create(
+        recipient=person, unit=person.unit, kind="review", as_of=AS_OF, reason="visit_dead", period="later",
+        deadline=date(2027, 2, 28), created_at=LATER, updated_at=LATER,
+    )  # fmt: skip
+    return review_resolve(task_id=task.pk, user=officer, finding=finding, note="再次核查", death_date=died,
+                          now=LATER + timedelta(hours=1), confirm_alive_after=True, **kw)  # fmt: skip
+
+
+@pytest.mark.parametrize("later", ["dead", "fraud"])
+def test_a_later_finding_revising_the_date_of_death_revises_the_open_fraud_case(
+    review_task: VerificationTask, officer: Any, later: str
+) -> None:
+    """疑似冒领 dated 2026-05-20 opened a case for 2026-06 … 2026-12 = 7 × 2500 = 17,500. A later
+    finding dates the death 2026-07-10: 2026-08 … 2026-12 = 12,500 obtained after it. The open
+    case (not fined yet) follows, audited in the same transaction with both amounts; a later
+    疑似冒领 opens no second case for the same death; the finding names the case."""
+    from zige.benefits.models import FraudCase
+
+    person = review_task.recipient
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    case = FraudCase.objects.get(recipient=person)
+    assert case.amount_obtained == Decimal("17500.00")
+    task = _later_finding(person, officer, later, date(2026, 7, 10))
+    assert list(FraudCase.objects.filter(recipient=person).values_list("pk", "amount_obtained", "status")) == [
+        (case.pk, Decimal("12500.00"), "open")]  # fmt: skip
+    event = AuditEvent.objects.get(action="fraud_case.amount_revised_by_finding")
+    assert (event.target_id, event.actor, event.before) == (
+        str(case.pk),
+        "checker",
+        {"amount_obtained": "17500.00"},
+    )
+    assert event.after == {"amount_obtained": "12500.00", "source_ref": f"review:{task.pk}",
+                           "death_date": "2026-07-10", "recipient": person.pk}  # fmt: skip
+    assert f"fraud_case:{case.pk}" in VerificationTask.objects.get(pk=task.pk).payment_ref
+    resolved = AuditEvent.objects.get(action="task.resolved", target_id=str(task.pk))
+    assert (
+        resolved.after["fraud_cases_followed"] == [case.pk] and "fraud_cases_to_correct" not in resolved.after
+    )
+    assert _actions(person) == [("stop", "2026-08", 5, Decimal("12500.00"), "verification")]
+
+
+def test_a_later_finding_of_the_same_date_leaves_the_fraud_case(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """A later 确认死亡 of the same date of death revises nothing: the case keeps the amount the
+    疑似冒领 stated (not recomputed from the months)."""
+    from zige.benefits.models import FraudCase
+
+    person = review_task.recipient
+    review_resolve(task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领",
+                   death_date=date(2026, 5, 20), amount_obtained=Decimal("9000.00"), now=LATER)  # fmt: skip
+    _later_finding(person, officer, "dead", date(2026, 5, 20))
+    assert FraudCase.objects.get(recipient=person).amount_obtained == Decimal("9000.00")
+    assert not AuditEvent.objects.filter(action="fraud_case.amount_revised_by_finding").exists()
+
+
+@pytest.mark.parametrize("state", ["fined", "closed"])
+def test_a_later_finding_leaves_a_fined_fraud_case_and_says_it_needs_a_manual_correction(
+    review_task: VerificationTask, officer: Any, state: str
+) -> None:
+    """The fine was decided on 17,500: a later date of death does not change the amount silently.
+    The case stays as it is; the finding's audit record and page name it for a manual correction
+    (the amounts before and after), in Chinese."""
+    from zige.benefits.models import FraudCase
+    from zige.benefits.services import fraud_case_close, fraud_case_fine
+    from zige.verification.selectors import fraud_cases_to_correct
+
+    person = review_task.recipient
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    case = FraudCase.objects.get(recipient=person)
+    fraud_case_fine(case_id=case.pk, fine=Decimal("35000.00"), user=officer, now=LATER)
+    if state == "closed":
+        fraud_case_close(case_id=case.pk, user=officer, now=LATER)
+    task = _later_finding(person, officer, "fraud", date(2026, 7, 10))
+    case.refresh_from_db()
+    assert (case.status, case.amount_obtained, case.fine) == (state, Decimal("17500.00"), Decimal("35000.00"))
+    assert FraudCase.objects.filter(recipient=person).count() == 1  # no second case for the same death
+    assert not AuditEvent.objects.filter(action="fraud_case.amount_revised_by_finding").exists()
+    resolved = AuditEvent.objects.get(action="task.resolved", target_id=str(task.pk))
+    assert resolved.after["fraud_cases_to_correct"] == [
+        {"case": case.pk, "status": state, "amount_obtained": "17500.00", "amount_now": "12500.00"}]  # fmt: skip
+    (left,) = fraud_cases_to_correct(VerificationTask.objects.get(pk=task.pk))
+    assert f"欺诈案件 #{case.pk} 的骗取金额仍为 17500.00 元" in left.message
+    assert "应为 12500.00 元" in left.message and "人工更正" in left.message
+
+
 def test_a_death_finding_after_an_approved_stop_is_declined_and_audited(
     review_task: VerificationTask, officer: Any
 ) -> None:

@@ -1827,6 +1827,71 @@ def fraud_case_open(
     return case
 
 
+@dataclass(frozen=True)
+class FindingCases:
+    """The person's fraud cases opened by an earlier bureau finding, as a later finding found them
+    (`fraud_cases_follow_finding`)."""
+
+    followed: list[FraudCase]  # open: now for the later finding's amount (audited)
+    to_correct: list[dict[str, Any]]  # left as they were: past the state where the amount may change
+    live: list[FraudCase]  # every such case not dismissed (a later 疑似冒领 opens no second one)
+
+
+def fraud_cases_follow_finding(
+    *, recipient: Recipient, amount_obtained: Decimal | None, death_date: date, source_ref: str, user: Any,
+    now: datetime,
+) -> FindingCases:  # fmt: skip
+    """A later bureau finding (`source_ref` review:N, `death_date`) on a person whose fraud case an
+    earlier bureau finding opened: the case follows the amount obtained after the new date of
+    death (`amount_obtained`; None: the amount does not change, the finding does not revise it).
+    A case still open (not yet fined or dismissed) takes the new amount, audited in the same
+    transaction (`fraud_case.amount_revised_by_finding`: old and new amount, the finding, its date
+    of death). A fined or closed case — its fine was decided on the old amount — is left as it
+    is and returned in `to_correct` (with the amounts and why) for the finding to say that it
+    needs a manual correction; so is an open case when the new date leaves nothing obtained (an
+    amount must be above 0: the officer dismisses it or corrects it). A dismissed case (不予处罚)
+    has ended: left as it is and not returned."""
+    _require_bureau(user)
+    money = None if amount_obtained is None else _money(amount_obtained, "骗取金额")
+    followed: list[FraudCase] = []
+    to_correct: list[dict[str, Any]] = []
+    live: list[FraudCase] = []
+    ref = source_ref[:100]
+    with transaction.atomic():
+        earlier = (
+            FraudCase.objects.filter(recipient=recipient, source_ref__startswith=BUREAU_FINDING_REF)
+            .exclude(source_ref=ref)
+            .exclude(status=FraudStatus.DISMISSED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for pk in list(earlier):
+            case = _locked(FraudCase, "欺诈案件", pk)
+            if case.status == FraudStatus.DISMISSED:
+                continue
+            live.append(case)
+            if money is None or money == case.amount_obtained:
+                continue
+            if case.status == FraudStatus.OPEN and money > 0:
+                old = case.amount_obtained
+                case.amount_obtained = money
+                case.save(update_fields=["amount_obtained"])
+                audit_record(
+                    actor=user, action="fraud_case.amount_revised_by_finding", target_type="fraud_case",
+                    target_id=case.pk, before={"amount_obtained": old},
+                    after={"amount_obtained": money, "source_ref": ref, "death_date": death_date,
+                           "recipient": recipient.pk},
+                    at=now,
+                )  # fmt: skip
+                followed.append(case)
+            else:
+                to_correct.append(
+                    {"case": case.pk, "status": case.status, "amount_obtained": case.amount_obtained,
+                     "amount_now": money}
+                )  # fmt: skip
+    return FindingCases(followed=followed, to_correct=to_correct, live=live)
+
+
 def _set_fraud_status(case: FraudCase, new: str, *, actor: Any, now: datetime, event: str,
                       fields: list[str], detail: dict[str, Any]) -> None:  # fmt: skip
     old = case.status

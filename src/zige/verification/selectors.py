@@ -206,6 +206,57 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
     return found
 
 
+@dataclass(frozen=True)
+class FraudCaseToCorrect:
+    """A fraud case a later death finding would have revised but could not (fined or closed, or
+    nothing obtained after the new date of death): the case, its status, the amount it still has
+    and the amount after the finding's date of death."""
+
+    case: int
+    status: str
+    amount_obtained: str
+    amount_now: str
+
+    @property
+    def message(self) -> str:
+        from zige.benefits.models import FraudStatus
+
+        if self.status == FraudStatus.OPEN:
+            why = "按本次核查的死亡日期已无冒领金额，请核实后对该案件作不予处罚等处理"
+        else:
+            why = (
+                f"按本次核查的死亡日期应为 {self.amount_now} 元；该案件{FraudStatus(self.status).label}，"
+                "金额不能再自动更改，请人工更正"
+            )
+        return f"欺诈案件 #{self.case} 的骗取金额仍为 {self.amount_obtained} 元，{why}。"
+
+
+def fraud_cases_to_correct(task: VerificationTask) -> list[FraudCaseToCorrect]:
+    """The fraud cases the task's finding left for a manual correction (its `task.resolved`
+    audit record, `fraud_cases_to_correct`: `services._follow_fraud_cases`)."""
+    if task.kind != TaskKind.REVIEW or task.status != TaskStatus.RESOLVED:
+        return []
+    from zige.audit.models import AuditEvent
+
+    event = (
+        AuditEvent.objects.filter(
+            action="task.resolved", target_type="verification_task", target_id=str(task.pk)
+        )
+        .order_by("-seq")
+        .first()
+    )
+    rows = ((event.after if event is not None else None) or {}).get("fraud_cases_to_correct") or []
+    return [
+        FraudCaseToCorrect(
+            case=int(r["case"]),
+            status=str(r["status"]),
+            amount_obtained=str(r["amount_obtained"]),
+            amount_now=str(r["amount_now"]),
+        )
+        for r in rows
+    ]
+
+
 def alive_finding_of(recipient_id: int) -> tuple[date, int] | None:
     """The person's latest 确认健在 finding: its day and task (whatever death finding followed
     it), for the finding form to say that a death on or before that day overrides it."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
@@ -78,6 +78,9 @@ from zige.verification.models import (
 )
 from zige.verification.selectors import alive_finding_of, alive_records_after
 from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
+
+if TYPE_CHECKING:
+    from zige.benefits.services import FindingCases
 
 logger = logging.getLogger(__name__)
 
@@ -1491,14 +1494,18 @@ def _resolve_locked(
         )
     payment = _propose(recipient=task.recipient, action=action, source="verification", source_ref=ref,
                        user=user, now=now)  # fmt: skip
-    if finding == Finding.FRAUD:
-        obtained = (
-            amount_obtained if amount_obtained is not None else (action.amount if action else Decimal(0))
-        )
+    obtained = amount_obtained if amount_obtained is not None else (action.amount if action else Decimal(0))
+    if finding == Finding.FRAUD and obtained <= 0:
+        raise SubmissionInvalid([("amount_obtained", "冒领金额须大于 0：请填写冒领金额")])
+    cases = None
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
+        cases = _follow_fraud_cases(task, finding=finding, death_date=death_date, obtained=obtained,
+                                    stated=amount_obtained is not None, ref=ref, user=user, now=now)  # fmt: skip
+        named = cases.live if finding == Finding.FRAUD else cases.followed  # the case this finding is about
+        payment = " ".join([payment, *(f"fraud_case:{c.pk}" for c in named)]).strip()
+    if finding == Finding.FRAUD and not (cases is not None and cases.live):
         from zige.benefits.services import fraud_case_open
 
-        if obtained <= 0:
-            raise SubmissionInvalid([("amount_obtained", "冒领金额须大于 0：请填写冒领金额")])
         try:
             case = fraud_case_open(recipient=task.recipient, amount_obtained=obtained, opened_by=user,
                                    source_ref=ref, note=note.strip(), now=now)  # fmt: skip
@@ -1515,9 +1522,45 @@ def _resolve_locked(
             **({"alive_after_death": alive_after} if alive_after is not None else {}),
             **({"withdrawn_stops": withdrawn} if withdrawn else {}),
             **({"overrides_alive": overrides} if overrides is not None else {}),
+            **({"fraud_cases_followed": [c.pk for c in cases.followed]} if cases and cases.followed else {}),
+            **({"fraud_cases_to_correct": cases.to_correct} if cases and cases.to_correct else {}),
         },
     )  # fmt: skip
     return task
+
+
+def _follow_fraud_cases(
+    task: VerificationTask, *, finding: str, death_date: date, obtained: Decimal, stated: bool, ref: str,
+    user: User, now: datetime,
+) -> FindingCases:  # fmt: skip
+    """A 确认死亡 / 疑似冒领 after an earlier bureau finding opened a fraud case for the person:
+    the case follows the amount obtained after this finding's date of death
+    (`benefits.services.fraud_cases_follow_finding`: an open case takes it, audited; a fined or
+    closed one is left and named for a manual correction). The amount changes when this finding
+    revises the date of death of the person's previous death finding, or when a 疑似冒领 states
+    its amount; a finding of the same date without one leaves the case as it is. Returns the
+    service's `FindingCases` (a 疑似冒领 opens no second case for a death that has one)."""
+    from zige.benefits.services import fraud_cases_follow_finding
+
+    previous = (
+        VerificationTask.objects.filter(
+            recipient_id=task.recipient_id, kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED,
+            finding__in=[Finding.DEAD, Finding.FRAUD], death_date__isnull=False,
+        )
+        .exclude(pk=task.pk)
+        .order_by("-closed_at", "-pk")
+        .values_list("death_date", flat=True)
+        .first()
+    )  # fmt: skip
+    revises = previous is not None and previous != death_date
+    follows = revises or (finding == Finding.FRAUD and stated)
+    try:
+        return fraud_cases_follow_finding(
+            recipient=task.recipient, amount_obtained=obtained if follows else None, death_date=death_date,
+            source_ref=ref, user=user, now=now,
+        )  # fmt: skip
+    except ValueError as exc:  # the benefits service refused (its message is for the user)
+        raise TransitionRefused(f"冒领案件金额未能更新：{exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------

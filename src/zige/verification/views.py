@@ -130,6 +130,8 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "stops_to_correct": stops_left_to_correction(task.recipient_id)
         if task.kind == TaskKind.REVIEW and role in OPERATOR_ROLES
         else [],
+        # Fraud cases this finding could not revise (fined, closed …): corrected by hand.
+        "fraud_cases_to_correct": selectors.fraud_cases_to_correct(task) if role in OPERATOR_ROLES else [],
         "nav": "verification",
         "today": today,
     }
@@ -249,6 +251,9 @@ def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("verification:detail", pk=task.pk)
         else:
             messages.success(request, "核查结论已记录。")
+            resolved = selectors.task_get(user=_user(request), pk=task.pk)
+            for left in selectors.fraud_cases_to_correct(resolved):
+                messages.warning(request, left.message)
             return redirect("verification:detail", pk=task.pk)
     return render(
         request,
