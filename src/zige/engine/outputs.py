@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from zige.engine import forms, fuzzy
 from zige.engine.labels import KIND_ZH
-from zige.engine.sql import quote, reject_reason_zh_sql, roster_rejects_sql
+from zige.engine.sql import formula_safe_sql, quote, reject_reason_zh_sql, roster_rejects_sql
 from zige.ids import sex_of
 
 if TYPE_CHECKING:
@@ -94,10 +94,16 @@ def _rejects_query() -> str:
     """rejects.csv: spec §6's five columns (`field` by the column's label, `reason` a code), then
     the reason in Chinese (原因说明, as the import's rejects download has it) and the column as
     the file heads it (文件中的列名: 公民身份号码 where the label is 身份证号), for the officer who
-    corrects the file. Set-based: a CASE and a join with the few headers of each file."""
+    corrects the file. Set-based: a CASE and a join with the few headers of each file.
+
+    The text that comes from the agencies' files — the file's name, the rejected `value` and the
+    header — is formula-safe (`formula_safe_sql`, as the site's rejects download): a value such
+    as `=HYPERLINK(…)` is written `'=HYPERLINK(…)`, never run by Excel or WPS (docs/security.md).
+    `field` (a label), `row` and the reason code are the system's own and are written as they are."""
     return f"""
-SELECT f.file, x.row_no AS row, x.field, x.value, x.reason,
-       {reject_reason_zh_sql("x.reason")} AS "原因说明", coalesce(h.header, x.field) AS "文件中的列名"
+SELECT {formula_safe_sql("f.file")} AS file, x.row_no AS row, x.field, {formula_safe_sql("x.value")} AS value,
+       x.reason, {reject_reason_zh_sql("x.reason")} AS "原因说明",
+       {formula_safe_sql("coalesce(h.header, x.field)")} AS "文件中的列名"
 FROM (
   {roster_rejects_sql()}
   UNION ALL

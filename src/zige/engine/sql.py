@@ -33,6 +33,7 @@ from zige.engine.kinds import (
 )
 from zige.engine.labels import REJECT_REASON_ZH
 from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
+from zige.spreadsheet import FORMULA_STARTS
 
 
 def quote(text: str) -> str:
@@ -356,6 +357,15 @@ def field_as_written_sql(field: str, fields: Mapping[str, str]) -> str:
         return field
     cases = " ".join(f"WHEN {quote(label)} THEN {quote(shown)}" for label, shown in fields.items())
     return f"CASE {field} {cases} ELSE {field} END"
+
+
+def formula_safe_sql(text: str) -> str:
+    """`zige.spreadsheet.formula_safe` in SQL, for a text column of a CSV people open: a value
+    beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that Excel
+    or WPS shows it instead of running it as a formula (CSV injection); others, and NULL, as they
+    are. One CASE over the column."""
+    starts = ", ".join(quote(c) for c in FORMULA_STARTS)
+    return f"CASE WHEN substr({text}, 1, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END"
 
 
 def reject_reason_zh_sql(reason: str) -> str:
