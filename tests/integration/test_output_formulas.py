@@ -77,3 +77,56 @@ def test_rejects_csv_writes_formula_like_values_as_text(tmp_path: Path) -> None:
     assert [r[3] for r in rows] == [
         formula_safe(v) for v in (HYPERLINK, "+1+1", "-2+3", "@SUM(1,2)", "\t=1+1", "三千")
     ]
+
+
+def _typo(ident: str) -> str:
+    """The ID with its 5th digit changed: fails the check digit, one edit away from `ident`."""
+    return ident[:4] + str((int(ident[4]) + 1) % 10) + ident[5:]
+
+
+def test_suggested_matches_and_results_write_names_and_numbers_as_text(tmp_path: Path) -> None:
+    """A roster name or 个人编号 beginning with a formula character (the roster is typed by
+    people) is written formula-safe in results.csv and suggested_matches.csv, and so are the
+    feed's name and its broken ID there; IDs, dates and ordinary names are written as they are."""
+    roster = tmp_path / "roster.csv"
+    _write_csv(
+        roster,
+        [
+            ["个人编号", "姓名", "身份证号", "单位编号", "待遇状态", "月养老金"],
+            ["P01", HYPERLINK, A, "U01", "正常", "3000"],
+            ["@P02", "+李四", B, "-U02", "正常", "3000"],
+            ["P03", "王五", C, "U01", "正常", "3000"],
+        ],
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    _write_csv(
+        feeds / "rail_2026.csv",
+        [
+            ["身份证号", "姓名", "乘车日期"],
+            [_typo(A), HYPERLINK, "2026-03-01"],
+            [_typo(B), "+李四", "2026-03-02"],
+            [_typo(C), "王五", "2026-03-03"],
+        ],
+    )
+    certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+
+    header, *results = _rows(tmp_path / "out" / "results.csv")
+    people = {r[header.index("id_number")]: r for r in results}
+    assert set(people) == {A, B, C}
+    assert [people[i][header.index("name")] for i in (A, B, C)] == ["'" + HYPERLINK, "'+李四", "王五"]
+    assert [people[i][header.index("person_no")] for i in (A, B, C)] == ["P01", "'@P02", "P03"]
+    assert [people[i][header.index("unit_no")] for i in (A, B, C)] == ["U01", "'-U02", "U01"]
+
+    header, *lines = _rows(tmp_path / "out" / "suggested_matches.csv")
+    col = {name: header.index(name) for name in header}
+    got = {
+        line[col["suggested_id"]]: tuple(line[col[c]] for c in ("name", "person_no", "recipient_name"))
+        for line in lines
+    }
+    assert got == {
+        A: ("'" + HYPERLINK, "P01", "'" + HYPERLINK),
+        B: ("'+李四", "'@P02", "'+李四"),
+        C: ("王五", "P03", "王五"),
+    }
+    assert {line[col["original_id"]] for line in lines} == {_typo(A), _typo(B), _typo(C)}

@@ -31,7 +31,15 @@ from datetime import date
 from typing import Any
 
 from zige.engine.kinds import FeedKind
-from zige.engine.sql import DUCKDB, Dialect, clean_text_sql, date_literal, parse_date_sql, quote
+from zige.engine.sql import (
+    DUCKDB,
+    Dialect,
+    clean_text_sql,
+    date_literal,
+    formula_safe_sql,
+    parse_date_sql,
+    quote,
+)
 from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
 
 # Feed columns read as the feed's own statement of the person's birth date / age (custom kinds,
@@ -295,11 +303,15 @@ def summary_counts(con: Any) -> dict[str, int]:
 def report_sql(suggestions: str = "fuzzy_suggestions", files: str = "files") -> str:
     """`suggested_matches.csv`: one line per row and candidate, full IDs (a bureau file).
 
-    `files` maps `file_no` to the file's name as in rejects.csv.
+    `files` maps `file_no` to the file's name as in rejects.csv. The text of the agencies' files
+    and the roster (file name, the feed's ID and name, 个人编号, the recipient's name) is
+    formula-safe (`formula_safe_sql`, docs/security.md); the suggested ID is a valid ID.
     """
+    safe = formula_safe_sql
     return f"""
-SELECT s.status, f.file, s.row_no AS row, s.feed_kind AS kind, s.event_date AS date, s.original_id,
-       s.name, s.suggested_id, s.person_no, s.recipient_name, s.edit, s.position,
+SELECT s.status, {safe("f.file")} AS file, s.row_no AS row, s.feed_kind AS kind, s.event_date AS date,
+       {safe("s.original_id")} AS original_id, {safe("s.name")} AS name, s.suggested_id,
+       {safe("s.person_no")} AS person_no, {safe("s.recipient_name")} AS recipient_name, s.edit, s.position,
        s.from_text AS "from", s.to_text AS "to", s.confirmed_by, s.candidates
 FROM {suggestions} s JOIN {files} f ON f.file_no = s.file_no
 ORDER BY s.file_no, s.row_no, s.person_no
