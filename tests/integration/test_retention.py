@@ -434,3 +434,21 @@ def test_export_writes_an_archived_runs_decisions_and_checks_the_copy(
         run_decisions_export(run_id=r2.pk, out=tmp_path / "run2.csv", now=PRUNED_AT)
     with pytest.raises(PermissionDenied):
         run_decisions_export(run_id=r3.pk, out=out, now=PRUNED_AT, user=UnitOperatorFactory(unit=history.u1))
+
+
+def test_export_writes_the_rosters_numbers_formula_safe(history: History, tmp_path: Path) -> None:
+    """个人编号 and 单位编号 are typed by people (the roster): one beginning with `=`, `+`, `-` or
+    `@` is written with a leading `'` (docs/security.md), so that Excel or WPS shows it and does
+    not run it; the others, codes and dates, are written exactly."""
+    r3 = history.runs[2]
+    Recipient.objects.filter(pk=history.li.pk).update(person_no="@SUM(1,2)")
+    Unit.objects.filter(pk=history.u2.pk).update(unit_no='=HYPERLINK("http://x")')
+    out = tmp_path / "run3.csv"
+    assert run_decisions_export(run_id=r3.pk, out=out, now=PRUNED_AT) == 3
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = sorted((r["person_no"], r["unit_no"], r["status"]) for r in csv.DictReader(handle))
+    assert rows == [
+        ("'@SUM(1,2)", "U1", "stop"),
+        ("P001", "U1", "eligible"),
+        ("P003", '\'=HYPERLINK("http://x")', "eligible"),
+    ]

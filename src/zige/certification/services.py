@@ -50,7 +50,7 @@ from zige.certification.models import (
 )
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
-from zige.engine.sql import fast_id_sql, id18_sql, quote
+from zige.engine.sql import fast_id_sql, formula_safe_sql, id18_sql, quote
 from zige.feeds import store
 from zige.feeds.failures import RUN_INTERRUPTED, run_failure_for
 from zige.feeds.models import ImportBatch, ImportStatus, PushedResult
@@ -755,7 +755,8 @@ def run_decisions_export(
     """Write run `run_id`'s decisions to the CSV file `out` (UTF-8, header), from its Parquet
     copy whether the run is archived or not, with each person's 个人编号 and 单位编号; `unit_no`
     keeps one unit. An archived run's copy must still have the SHA-256 recorded when it was
-    archived. Audited (`run.decisions_exported`); returns the number of rows."""
+    archived. 个人编号 and 单位编号 (typed by people) are formula-safe (docs/security.md).
+    Audited (`run.decisions_exported`); returns the number of rows."""
     from zige.accounts.models import Role
     from zige.roster.models import Unit
 
@@ -790,7 +791,8 @@ def run_decisions_export(
         )
         columns = ", ".join(f"d.{c}" for c in _DECISION_COLUMNS[2:])
         query = f"""
-            SELECT {int(run.pk)} AS run_id, DATE {quote(run.as_of.isoformat())} AS as_of, p.person_no, u.unit_no,
+            SELECT {int(run.pk)} AS run_id, DATE {quote(run.as_of.isoformat())} AS as_of,
+                   {formula_safe_sql("p.person_no")} AS person_no, {formula_safe_sql("u.unit_no")} AS unit_no,
                    d.recipient_id, {columns}
             FROM read_parquet({quote(str(path))}) d
             LEFT JOIN people p ON CAST(p.id AS BIGINT) = d.recipient_id
