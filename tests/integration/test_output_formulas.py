@@ -84,10 +84,11 @@ def _typo(ident: str) -> str:
     return ident[:4] + str((int(ident[4]) + 1) % 10) + ident[5:]
 
 
-def test_suggested_matches_and_results_write_names_and_numbers_as_text(tmp_path: Path) -> None:
+def test_suggested_matches_write_names_as_text_and_results_keep_the_rosters_values(tmp_path: Path) -> None:
     """A roster name or 个人编号 beginning with a formula character (the roster is typed by
-    people) is written formula-safe in results.csv and suggested_matches.csv, and so are the
-    feed's name and its broken ID there; IDs, dates and ordinary names are written as they are."""
+    people) is written formula-safe in suggested_matches.csv (a file for people), and so are the
+    feed's name and its broken ID there; results.csv and actions.csv, which programs join on
+    person_no (spec §7), keep the roster's values exactly."""
     roster = tmp_path / "roster.csv"
     _write_csv(
         roster,
@@ -114,9 +115,12 @@ def test_suggested_matches_and_results_write_names_and_numbers_as_text(tmp_path:
     header, *results = _rows(tmp_path / "out" / "results.csv")
     people = {r[header.index("id_number")]: r for r in results}
     assert set(people) == {A, B, C}
-    assert [people[i][header.index("name")] for i in (A, B, C)] == ["'" + HYPERLINK, "'+李四", "王五"]
-    assert [people[i][header.index("person_no")] for i in (A, B, C)] == ["P01", "'@P02", "P03"]
-    assert [people[i][header.index("unit_no")] for i in (A, B, C)] == ["U01", "'-U02", "U01"]
+    assert [people[i][header.index("name")] for i in (A, B, C)] == [HYPERLINK, "+李四", "王五"]
+    assert [people[i][header.index("person_no")] for i in (A, B, C)] == ["P01", "@P02", "P03"]
+    assert [people[i][header.index("unit_no")] for i in (A, B, C)] == ["U01", "-U02", "U01"]
+    actions_header, *actions = _rows(tmp_path / "out" / "actions.csv")
+    person_nos = {r[header.index("person_no")] for r in results}
+    assert {a[actions_header.index("person_no")] for a in actions} <= person_nos
 
     header, *lines = _rows(tmp_path / "out" / "suggested_matches.csv")
     col = {name: header.index(name) for name in header}

@@ -69,7 +69,11 @@ def write_all(run: Certification) -> dict[str, Any]:
     if headers:
         con.executemany("INSERT INTO file_headers VALUES (?, ?, ?)", headers)
 
-    _copy(run, f"SELECT {_results_columns()} FROM decisions ORDER BY person_no", out / "results.csv")
+    # results.csv, actions.csv and reminders.csv are the run's contract with programs (spec §7: the
+    # system of record joins them on person_no, the SMS gateway reads reminders.csv): the roster's
+    # text is written exactly. The files for people to open (rejects, suggested matches) are
+    # formula-safe.
+    _copy(run, f"SELECT {', '.join(RESULT_COLUMNS)} FROM decisions ORDER BY person_no", out / "results.csv")
     _copy(
         run,
         "SELECT person_no, action, effective_month, months, amount FROM actions ORDER BY person_no, action",
@@ -81,27 +85,13 @@ def write_all(run: Certification) -> dict[str, Any]:
     _copy(run, fuzzy.report_sql(), out / "suggested_matches.csv")
     _copy(
         run,
-        f"SELECT {formula_safe_sql('person_no')} AS person_no, channel, "
-        "CASE WHEN channel = 'sms' THEN mobile END AS phone, due_on, "
+        "SELECT person_no, channel, CASE WHEN channel = 'sms' THEN mobile END AS phone, due_on, "
         f"{reminder_message_sql(cfg.app_name)} AS message FROM decisions WHERE remind = 1 ORDER BY person_no",
         out / "reminders.csv",
     )
     pending_units = _write_pending(run)
     out_of_province = _write_out_of_province(run)
     return _summary(run, pending_units, out_of_province)
-
-
-# results.csv's columns typed by people (the roster's 个人编号, 姓名, 单位编号): formula-safe.
-# The ID (normalised, 18 characters), codes, dates and flags are the system's and written as they are.
-RESULT_TEXT_COLUMNS = frozenset({"person_no", "name", "unit_no"})
-
-
-def _results_columns() -> str:
-    """results.csv's select list (spec §7's columns in order), the roster's text formula-safe
-    (`formula_safe_sql`, docs/security.md): a name `=HYPERLINK(…)` is written `'=HYPERLINK(…)`."""
-    return ", ".join(
-        f"{formula_safe_sql(c)} AS {c}" if c in RESULT_TEXT_COLUMNS else c for c in RESULT_COLUMNS
-    )
 
 
 def _rejects_query() -> str:
