@@ -212,6 +212,49 @@ def test_a_death_finding_with_life_after_the_death_warns_and_needs_a_confirmatio
     assert ImportBatch.objects.get(kind="unit_confirm").status == "succeeded"
 
 
+def test_a_review_task_shows_the_recorded_deaths_and_the_finding_its_date_of_death(
+    client: Client, setup: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
+    """A 疑点核查 (life after a death record) asks the officer for the 死亡日期: the task page
+    lists the person's recorded deaths with their dates and files beside the record of life, so
+    the date is entered from the records (an officer guessing a later date understates what
+    was obtained); once recorded, the finding shows the date of death it was given."""
+    from tests.factories import write_csv
+    from zige.feeds.services import import_execute, import_submit
+
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    today = timezone.localdate()
+    person = RecipientFactory(id_number=make_id(25, birth=date(1950, 6, 6)), name="李冒领")
+    died, checkup = today - timedelta(days=200), today - timedelta(days=20)
+    for name, header, row in (
+        ("death_minzheng_2026.csv", ["身份证号", "姓名", "死亡日期"], [person.id_number, person.name, died.isoformat()]),
+        ("checkup_2026.csv", ["身份证号", "姓名", "体检日期", "体检机构"],
+         [person.id_number, person.name, checkup.isoformat(), "太原市中心医院"]),
+    ):  # fmt: skip
+        path = write_csv(tmp_path / name, header, [row])
+        batch = import_submit(
+            source=path, file_name=name, kind=None, user=None, now=timezone.now(), enqueue=False
+        )
+        assert import_execute(batch_id=batch.pk, now=timezone.now()).status == "succeeded"
+    task = verification_task(person, kind="review")
+    client.force_login(setup["officer"])
+    detail = reverse("verification:detail", kwargs={"pk": task.pk})  # type: ignore[attr-defined]
+    page = client.get(detail).content.decode()
+    listed = re.search(r'data-testid="loss-records">(.*?)</dd>', page, re.S)
+    assert listed, page
+    assert died.isoformat() in listed.group(1) and "death_minzheng_2026.csv" in listed.group(1)
+    assert checkup.isoformat() not in listed.group(1)  # a record of life is not a death
+    done = client.post(
+        reverse("verification:resolve", kwargs={"pk": task.pk}),  # type: ignore[attr-defined]
+        {"finding": "dead", "note": "家属证实", "death_date": died.isoformat(), "confirm_alive_after": "on"},
+        follow=True,
+    )
+    page = done.content.decode()
+    assert "核查结论已记录" in page
+    assert re.search(rf'data-testid="finding-death-date">{died.isoformat()}<', page)
+
+
 def _date_input(page: str, name: str) -> str:
     found = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
     assert found, name

@@ -289,6 +289,27 @@ def alive_records_after(*, id_number: str, after: date, until: date) -> list[dic
     return found
 
 
+def loss_records_until(*, id_number: str, until: date) -> list[dict[str, Any]]:
+    """The person's loss records (docs/rules.md §2.1-2.2: death, cremation, a court's declaration
+    of death or of missing, a unit's or the bureau's 丧失资格) dated on or before `until`,
+    newest first — what a 疑点核查 weighs against the records of life, shown on the task so the
+    officer can see the recorded dates of death before entering a finding's 死亡日期. Records as
+    `zige.feeds.selectors.evidence_for_person` gives them. Not scoped: the caller has checked
+    that the user may see the person."""
+    from zige import rules
+    from zige.feeds.selectors import evidence_for_person
+
+    found = []
+    for record in evidence_for_person(id_number=id_number):
+        day = record["date"]
+        if day is None or day > until:
+            continue
+        one = rules.Record(kind=record["kind"], day=day, sub=record["sub"] or "")
+        if rules.loss_kind(one) is not None or (record["kind"] == "declared" and one.sub == "missing"):
+            found.append(record)
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # The tasks a run closed by itself, against its audit row (`services.tasks_for_run`)
 

@@ -113,6 +113,11 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         # Home visits of the service ledger that reported this person dead (a review they opened).
         "visits": list(task.home_visits.select_related("recorded_by").order_by("visited_on", "pk")),
         "finding_files": selectors.finding_attachments(task) if task.kind == TaskKind.REVIEW else [],
+        # A 疑点核查's recorded deaths (and declarations, a unit's 丧失资格): the dates the finding's
+        # 死亡日期 is weighed against.
+        "loss_records": selectors.loss_records_until(id_number=task.recipient.id_number, until=today)
+        if task.kind == TaskKind.REVIEW
+        else [],
         "can_report": unit_may_report,
         "can_review": role in OPERATOR_ROLES and task.status == TaskStatus.SUBMITTED,
         "is_maker": bool(latest and latest.submitted_by_id == request.user.pk),
