@@ -767,3 +767,21 @@ def test_a_revision_fixes_the_pension_of_its_figures_and_a_reversal_takes_its_or
     assert (reversal.monthly_amount, reversal.monthly_fixed) == (Decimal("3200.00"), True)
     page = as_user(wang).get(reverse("benefits:action", args=[reversal.pk])).content.decode()
     assert "9,600.00" in _dd(page, "calculated") and "与计算金额不符" not in page
+
+
+def test_the_checker_sees_the_months_the_rules_give_when_an_officer_proposed_others(
+    wang: Any, li: Any
+) -> None:
+    """Walkthrough: an officer proposed a stop from last month for 3 months (the rules give 2)
+    with the calculated amount of those 3 months and a reason. The checker's page said 3 个月 ×
+    月养老金 = the amount, no 与计算金额不符, and nowhere what the rules give: nothing to weigh the
+    reason against. The page now shows the proposal's check as it was made (and audited)."""
+    person = RecipientFactory(monthly_amount=Decimal("2000.00"))
+    data = {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "3",
+            "amount": "", "note": "死亡证明", "figures_note": "支付系统多发一月"}  # fmt: skip
+    as_user(wang).post(reverse("benefits:action_new"), data)
+    action = PaymentAction.objects.get()
+    assert (action.months, action.amount) == (3, Decimal("6000.00"))
+    page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert 'data-testid="rule-differences"' in page and "月数按规则应为 2 个月" in page
+    assert "支付系统多发一月" in page

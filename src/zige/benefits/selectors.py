@@ -120,6 +120,27 @@ def action_calculation(action: PaymentAction) -> Calculation:
     )
 
 
+def proposal_differences(action: PaymentAction) -> list[str]:
+    """What the rules gave when an officer proposed other figures (`figures_note`), as the
+    proposal's check said it and its audit record keeps it (`payment_action.proposed`, its
+    `calculated.differs`): e.g. 月数按规则应为 4 个月（生效月份 2026-09，截至 2026-12…）. The
+    checker reads them beside the officer's reason; the page's own calculation is only months ×
+    月养老金 of the officer's months. Empty for an action without such a reason."""
+    from zige.audit.models import AuditEvent
+
+    if not action.figures_note.strip():
+        return []
+    event = (
+        AuditEvent.objects.filter(
+            action="payment_action.proposed", target_type="payment_action", target_id=str(action.pk)
+        )
+        .order_by("seq")
+        .first()
+    )
+    calculated = ((event.after or {}) if event is not None else {}).get("calculated") or {}
+    return [str(text) for text in calculated.get("differs") or []]
+
+
 @dataclass(frozen=True)
 class Basis:
     """What decided a run's proposal (依据), for the checker: the run's decision in words as the

@@ -112,7 +112,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "benefits/action.html",
         _ctx(
             request, action=action, is_proposer=is_proposer, calculation=selectors.action_calculation(action),
-            basis=selectors.action_basis(action),
+            basis=selectors.action_basis(action), differences=selectors.proposal_differences(action),
             lines=action.export_lines.select_related("batch").order_by("pk"),
             reversals=action.reversals.order_by("pk"),
             recovery=getattr(action, "recovery_case", None) if action.kind == "stop" else None,
