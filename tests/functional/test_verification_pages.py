@@ -614,3 +614,16 @@ def test_a_refused_step_is_said_in_chinese_only(client: Client, setup: dict[str,
     url = reverse("verification:resolve", kwargs={"pk": setup["task"].pk})  # a unit task: not resolved
     page = client.post(url, {"finding": "alive", "note": "本人到场"}, follow=True).content.decode()
     assert "单位核实任务须由单位上报后审核" in page and "Unit tasks are reviewed" not in page
+
+
+def test_the_review_queue_names_each_task_s_unit(client: Client, setup: dict[str, Any]) -> None:
+    """Walkthrough: the queue's 单位 column gave only the unit's eleven-digit number; the
+    officer had to open each task to learn which unit it was. It names the unit, number beside."""
+    task = setup["task"]
+    unit = task.unit
+    client.force_login(setup["officer"])
+    task_review = verification_task(task.recipient, kind="review")
+    page = client.get(reverse("verification:queue")).content.decode()
+    cell = re.search(r'data-testid="queue-unit">(.*?)</td>', page, re.S)
+    assert cell and unit.name in cell.group(1) and unit.unit_no in cell.group(1), page
+    assert f"#{task_review.pk}<" in page  # type: ignore[attr-defined]
