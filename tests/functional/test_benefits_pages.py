@@ -785,3 +785,23 @@ def test_the_checker_sees_the_months_the_rules_give_when_an_officer_proposed_oth
     page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
     assert 'data-testid="rule-differences"' in page and "月数按规则应为 2 个月" in page
     assert "支付系统多发一月" in page
+
+
+def test_the_proposal_form_explains_the_months_in_words_not_a_developer_document(wang: Any) -> None:
+    """Walkthrough: the 人工提出 form and its missing-months message sent the officer to
+    "docs/rules.md §5" and "规则 §5", a file in the source repository no officer has. They say
+    what the months are in Chinese."""
+    client = as_user(wang)
+    page = client.get(reverse("benefits:action_new")).content.decode()
+    person = RecipientFactory(monthly_amount=Decimal("2000.00"))
+    data = {
+        "person_no": person.person_no,
+        "kind": "stop",
+        "effective_month": last_month(),
+        "note": "死亡证明",
+    }
+    refused = client.post(reverse("benefits:action_new"), data, follow=True).content.decode()
+    assert "请填写月数" in refused and not PaymentAction.objects.exists()
+    for text in (page, refused):
+        assert "docs/" not in text and "§" not in text
+    assert "自名册状态变更当月起至本月" in page

@@ -378,7 +378,7 @@ def _check_figures(
     expected_months: int | None = None
     if manual:
         if months is None:
-            raise BenefitsError("请填写月数（停发、暂停发放为已多发的月数，恢复发放为补发月数，见规则 §5）")
+            raise BenefitsError("请填写月数（停发、暂停发放为生效月起已多发的月数，恢复发放为补发月数）")
         today = timezone.localdate(now)
         from zige.benefits.selectors import rule_figures
 
@@ -410,7 +410,7 @@ def _check_figures(
             raise BenefitsError(
                 f"{text}。请按计算结果填写；确需按其他月数或金额办理的，请在“与计算不符的说明”中写明理由"
             )
-        raise BenefitsError(f"待遇处理的金额与计算不符（docs/rules.md §5）：{text}")
+        raise BenefitsError(f"待遇处理的金额与计算不符（金额 = 月数 × 月养老金）：{text}")
     return amount, record
 
 
