@@ -627,3 +627,17 @@ def test_the_review_queue_names_each_task_s_unit(client: Client, setup: dict[str
     cell = re.search(r'data-testid="queue-unit">(.*?)</td>', page, re.S)
     assert cell and unit.name in cell.group(1) and unit.unit_no in cell.group(1), page
     assert f"#{task_review.pk}<" in page  # type: ignore[attr-defined]
+
+
+def test_the_workbook_s_errors_name_the_person_of_each_row(client: Client, setup: dict[str, Any]) -> None:
+    """Walkthrough: a clerk's 附件1 came back with 行号 8 · 现居住地 · 不能填“不详”, and the clerk
+    had to count rows in Excel to find whose. Each error names the row's 姓名 and 个人编号."""
+    client.force_login(setup["unit_op"])
+    person = setup["task"].recipient
+    response = _upload_form1(
+        client, {person.person_no: {"确认方式": "电话", "现居住地": "不详", "健康状况": "良好"}}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and "全部未上报" in page
+    cell = re.search(r'data-testid="error-person">(.*?)</td>', page, re.S)
+    assert cell and person.name in cell.group(1) and person.person_no in cell.group(1), page

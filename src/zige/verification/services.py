@@ -35,7 +35,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -712,6 +712,7 @@ class RowError:
     row: int  # as the spreadsheet shows it
     field: str
     reason: str
+    person: str = ""  # the row's 姓名 and 个人编号 as written, for the clerk to find the row
 
 
 @dataclass
@@ -937,6 +938,7 @@ def form1_apply(
         return row[i] if i is not None and i < len(row) else None
 
     planned: list[tuple[int, Report]] = []
+    people: dict[int, str] = {}  # row number -> 姓名 个人编号, to name the row of an error
     seen: dict[str, int] = {}
     tasks = {
         t.recipient.person_no: t
@@ -951,6 +953,7 @@ def form1_apply(
     with transaction.atomic():
         for number, row in rows:
             person_no = _cell(value(row, "个人编号"))
+            people[number] = " ".join(v for v in (_cell(value(row, "姓名")), person_no) if v)
             filled = {k: _cell(value(row, k)) for k in ("确认方式", "现居住地", "健康状况", "丧失原因", "丧失时间",
                                                          "确认结果", "确认日期")}  # fmt: skip
             if not person_no:
@@ -1004,6 +1007,7 @@ def form1_apply(
             planned.append((number, report))
         if result.errors:
             transaction.set_rollback(True)
+            result.errors = [replace(e, person=people.get(e.row, "")) for e in result.errors]
             return result
         for number, report in planned:
             person = next(p for p, n in seen.items() if n == number)
