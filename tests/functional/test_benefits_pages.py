@@ -636,7 +636,7 @@ def test_an_approved_action_keeps_the_calculation_it_was_approved_with_after_the
     page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
     assert "5,975.90" in _dd(page, "calculated") and "6,200.00" not in page
     assert "与计算金额不符" not in page and "估算" not in page
-    assert "2,987.95" in _dd(page, "monthly") and "提出时" in _dd(page, "monthly")
+    assert "2,987.95" in _dd(page, "monthly") and "（提出时）" in _dd(page, "monthly")
     assert "当前 3,100.00" in _dd(page, "monthly")
     action.refresh_from_db()
     assert (action.state, action.amount, action.monthly_amount) == (
