@@ -323,3 +323,35 @@ def payment_action(
             amount=payment_amount(months, recipient.monthly_amount),
         )  # fmt: skip
     return None
+
+
+def zero_months_reason(
+    *, recipient: Recipient, kind: str, effective_month: str, latest_release: date | None, as_of: date
+) -> str:
+    """Why `payment_action` gives 0 months for a `kind` action of the person from
+    `effective_month` as of `as_of`, in the words the pages show beside 0 个月 / 0.00 (the same
+    branches as `payment_action`, §5.1–5.3). Empty when the rules give this action more than 0
+    months (the months are then someone's own figures, not the rules')."""
+    d_month = month_index(as_of)
+    effective = int(effective_month[:4]) * 12 + int(effective_month[5:]) - 1
+    since = recipient.status_since if recipient.status_since and recipient.status_since <= as_of else None
+    paid_through = f"养老金按月预发至 {month_label(d_month)}"
+    if kind in ("stop", "suspend"):
+        if kind == "stop" and recipient.benefit_status == "suspended":
+            if since is None:
+                return "暂停人员无状态变更日期，无法确定多发月数，按 0 计，由支付部门核定"
+            if month_index(since) - 1 < effective:
+                return f"状态变更日期 {since:%Y-%m-%d} 起已暂停发放，生效月份 {effective_month} 起未再发放，无需追回"
+            return ""
+        if effective > d_month:
+            return f"{paid_through}，生效月份 {effective_month} 起尚未发放，无需追回"
+        return ""
+    if kind == "resume" and recipient.benefit_status == "suspended":
+        if since is None:
+            return "无状态变更日期，补发月数无法确定，按 0 计，由支付部门核定"
+        if is_imprisonment_reason(recipient.status_reason):
+            if latest_release is None:
+                return "停发原因为服刑，无刑满释放记录，自释放次月起补发，现无需补发"
+            if month_index(latest_release) >= d_month:
+                return f"停发原因为服刑，刑满释放（{latest_release:%Y-%m-%d}）次月起补发，截至 {month_label(d_month)} 无需补发"
+    return ""

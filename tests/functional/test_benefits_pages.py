@@ -805,3 +805,80 @@ def test_the_proposal_form_explains_the_months_in_words_not_a_developer_document
     for text in (page, refused):
         assert "docs/" not in text and "§" not in text
     assert "自名册状态变更当月起至本月" in page
+
+
+def next_month() -> str:
+    today = timezone.localdate()
+    return f"{today.year + (today.month == 12)}-{today.month % 12 + 1:02d}"
+
+
+def test_zero_month_actions_say_why_on_the_list_and_the_action_page(wang: Any, li: Any) -> None:
+    """A stop of a 暂停 person with no 状态变更日期 and a resume with nothing to back-pay have
+    0 个月 / 0.00 by the rules (§5.1, §5.3); the pages said only 0 and 0.00, which reads as an
+    error. They give the rules' reason beside the months."""
+    stopped = RecipientFactory(name="孙八", benefit_status="suspended", status_since=None)
+    resumed = RecipientFactory(name="周九", benefit_status="suspended", status_since=None)
+    client = as_user(wang)
+    for person, kind, month in ((stopped, "stop", last_month()), (resumed, "resume", next_month())):
+        client.post(
+            reverse("benefits:action_new"),
+            {"person_no": person.person_no, "kind": kind, "effective_month": month, "months": "0",
+             "amount": "", "note": "核对"},
+        )  # fmt: skip
+    stop = PaymentAction.objects.get(recipient=stopped)
+    resume = PaymentAction.objects.get(recipient=resumed)
+    assert (stop.months, stop.amount, resume.months, resume.amount) == (
+        0,
+        Decimal("0.00"),
+        0,
+        Decimal("0.00"),
+    )
+    page = as_user(li).get(reverse("benefits:action", args=[stop.pk])).content.decode()
+    assert "暂停人员无状态变更日期，无法确定多发月数，按 0 计，由支付部门核定" in page
+    page = as_user(li).get(reverse("benefits:action", args=[resume.pk])).content.decode()
+    assert "无状态变更日期，补发月数无法确定，按 0 计，由支付部门核定" in page
+    listing = as_user(li).get(reverse("benefits:actions")).content.decode()
+    assert listing.count('data-testid="zero-reason"') == 2
+    # An action with months shows no such reason.
+    payment_action(RecipientFactory(), months=3)
+    listing = as_user(li).get(reverse("benefits:actions")).content.decode()
+    assert listing.count('data-testid="zero-reason"') == 2
+
+
+def test_zero_months_reason_follows_the_rules_branches() -> None:
+    from datetime import date
+
+    from zige import rules
+
+    def person(status: str, since: date | None = None, reason: str = "") -> rules.Recipient:
+        return rules.Recipient(
+            person_no="1", id_number="x", benefit_status=status, status_since=since, status_reason=reason,
+            monthly_amount=Decimal("1000"),
+        )  # fmt: skip
+
+    as_of = date(2026, 11, 30)
+    normal = person("normal")
+    assert "生效月份 2026-12 起尚未发放" in rules.zero_months_reason(
+        recipient=normal, kind="stop", effective_month="2026-12", latest_release=None, as_of=as_of
+    )
+    assert (
+        rules.zero_months_reason(
+            recipient=normal, kind="stop", effective_month="2026-10", latest_release=None, as_of=as_of
+        )
+        == ""
+    )
+    early = person("suspended", date(2026, 5, 1))
+    assert "状态变更日期 2026-05-01 起已暂停发放" in rules.zero_months_reason(
+        recipient=early, kind="stop", effective_month="2026-09", latest_release=None, as_of=as_of
+    )
+    jailed = person("suspended", date(2025, 5, 1), "服刑")
+    assert "无刑满释放记录" in rules.zero_months_reason(
+        recipient=jailed, kind="resume", effective_month="2026-12", latest_release=None, as_of=as_of
+    )
+    assert "刑满释放（2026-11-03）次月起补发" in rules.zero_months_reason(
+        recipient=jailed,
+        kind="resume",
+        effective_month="2026-12",
+        latest_release=date(2026, 11, 3),
+        as_of=as_of,
+    )

@@ -34,7 +34,7 @@ ZERO = Decimal("0.00")
 def actions_list(
     *, state: str = "", kind: str = "", source: str = "", q: str = ""
 ) -> QuerySet[PaymentAction]:
-    qs = PaymentAction.objects.select_related("recipient", "unit", "proposed_by", "approved_by")
+    qs = PaymentAction.objects.select_related("recipient", "unit", "proposed_by", "approved_by", "run")
     if state:
         qs = qs.filter(state=state)
     if kind:
@@ -139,6 +139,43 @@ def proposal_differences(action: PaymentAction) -> list[str]:
     )
     calculated = ((event.after or {}) if event is not None else {}).get("calculated") or {}
     return [str(text) for text in calculated.get("differs") or []]
+
+
+def zero_months_reason(action: PaymentAction) -> str:
+    """Why an action has 0 months (so 0.00), in Chinese, for the list and the action page, where
+    a bare 0 个月 / 0.00 looks like an error: what the rules (§5, `rules.zero_months_reason`, the
+    branches of `rules.payment_action`) give for the action's kind and effective month as of the
+    day its figures were set — its run's as-of date, or the day it was proposed. A reversal
+    answers for its original. An officer's 0 months the rules do not give point to the officer's
+    reason (与计算不符的说明). Empty when the months are not 0 or no rule explains them."""
+    from django.utils import timezone
+
+    from zige import rules
+    from zige.verification.services import _latest_release, _recipient_facts
+
+    if action.months != 0:
+        return ""
+    original = action.reverses if action.reverses_id and action.reverses is not None else action
+    if original.run_id is not None and original.run is not None:
+        as_of = original.run.as_of
+    else:
+        as_of = timezone.localdate(original.proposed_at)
+    facts = _recipient_facts(original.recipient)
+    if original.kind == "resume":
+        # A resume is only ever proposed for a 暂停 person; the roster may show 正常 since.
+        facts = rules.Recipient(
+            person_no=facts.person_no, id_number=facts.id_number, benefit_status="suspended",
+            status_since=facts.status_since, status_reason=facts.status_reason,
+            monthly_amount=facts.monthly_amount,
+        )  # fmt: skip
+    status = {"stop": "stop", "suspend": "suspend", "resume": "eligible"}[original.kind]
+    reason = rules.zero_months_reason(
+        recipient=facts, kind=original.kind, effective_month=original.effective_month,
+        latest_release=_latest_release(facts, status, as_of), as_of=as_of,
+    )  # fmt: skip
+    if not reason and original.figures_note.strip():
+        return "经办人填写的月数，理由见与计算不符的说明"
+    return reason
 
 
 @dataclass(frozen=True)

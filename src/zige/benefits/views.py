@@ -88,13 +88,15 @@ def actions(request: HttpRequest) -> HttpResponse:
         for a in page
         if a.state == ActionState.PROPOSED and a.approve_one_by_one
     }
+    # 0 个月 / 0.00 with its reason (rules §5), so it does not read as an error.
+    zero_reasons = {a.pk: selectors.zero_months_reason(a) for a in page if a.months == 0}
     return render(
         request,
         "benefits/actions.html",
         _ctx(
             request, page=page, state=state, kind=kind, source=source, q=q, states=ActionState.choices,
             kinds=ActionKind.choices, sources=ActionSource.choices, counts=selectors.action_counts(),
-            one_by_one=one_by_one,
+            one_by_one=one_by_one, zero_reasons=zero_reasons,
         ),
     )  # fmt: skip
 
@@ -113,6 +115,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         _ctx(
             request, action=action, is_proposer=is_proposer, calculation=selectors.action_calculation(action),
             basis=selectors.action_basis(action), differences=selectors.proposal_differences(action),
+            zero_reason=selectors.zero_months_reason(action),
             lines=action.export_lines.select_related("batch").order_by("pk"),
             reversals=action.reversals.order_by("pk"),
             recovery=getattr(action, "recovery_case", None) if action.kind == "stop" else None,
