@@ -882,3 +882,38 @@ def test_zero_months_reason_follows_the_rules_branches() -> None:
         latest_release=date(2026, 11, 3),
         as_of=as_of,
     )
+
+
+def test_a_recovery_and_a_fraud_case_of_one_death_link_both_ways_and_count_once(wang: Any) -> None:
+    """One death: the stop's recovery case (追回 9,000.00) and the 冒领 case (obtained 9,000.00)
+    are the same money. Each page names the other; the report says the recovery belongs to a
+    fraud case and adds neither twice: its totals are the recovery cases', the fraud amount no
+    recovery case covers is apart (a second person's 冒领 without a recovery: 1,000.00)."""
+    person = RecipientFactory(name="吴十")
+    recovery: Any = recovery_case(person, amount="9000.00")
+    fraud: Any = fraud_case(person, amount="9000.00")
+    other: Any = recovery_case(RecipientFactory(), amount="500.00")
+    alone: Any = fraud_case(RecipientFactory(), amount="1000.00")
+    client = as_user(wang)
+    page = client.get(reverse("benefits:fraud", args=[fraud.pk])).content.decode()
+    linked = _dd(page, "recovery-cases")
+    assert reverse("benefits:recovery", args=[recovery.pk]) in linked and "应追回 9,000.00" in linked
+    assert "已立案" in linked and reverse("benefits:recovery", args=[other.pk]) not in linked
+    page = client.get(reverse("benefits:recovery", args=[recovery.pk])).content.decode()
+    assert reverse("benefits:fraud", args=[fraud.pk]) in _dd(page, "fraud-cases")
+    page = client.get(reverse("benefits:recovery", args=[other.pk])).content.decode()
+    assert "欺诈案件 #" not in _dd(page, "fraud-cases")
+    page = client.get(reverse("benefits:fraud", args=[alone.pk])).content.decode()
+    assert "无，骗取金额须另行责令退回" in _dd(page, "recovery-cases")
+    listing = client.get(reverse("benefits:recoveries")).content.decode()
+    assert listing.count('data-testid="in-fraud"') == 1
+    report = client.get(reverse("benefits:report")).content.decode()
+    assert "9,500.00" in report and "19,000.00" not in report and "18,500.00" not in report
+    assert "1 件 / 9,000.00" in report
+    text = client.get(reverse("benefits:report_csv")).content.decode("utf-8")
+    assert "\r\ntotal,total,合计,2,9500.00,0.00,9500.00,0.00\r\n" in text
+    assert "\r\nfraud,in_recovery,其中属冒领案件的追回（已计入上述合计）,1,9000.00,,,\r\n" in text
+    assert (
+        "\r\nfraud,obtained_not_in_recovery,冒领金额中未立追回案件的部分（未计入上述合计）,,1000.00,,,\r\n"
+        in text
+    )

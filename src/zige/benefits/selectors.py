@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from zige.benefits.models import (
@@ -238,7 +238,10 @@ def batch_get(pk: int) -> ExportBatch | None:
 
 
 def recovery_list(*, status: str = "") -> QuerySet[RecoveryCase]:
-    qs = RecoveryCase.objects.select_related("recipient", "unit", "action")
+    """`in_fraud`: the person has a fraud case (冒领) other than 不予处罚 — the list marks it."""
+    qs = RecoveryCase.objects.select_related("recipient", "unit", "action").annotate(
+        in_fraud=Exists(_live_frauds().filter(recipient_id=OuterRef("recipient_id")))
+    )
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("-opened_at", "-pk")
@@ -265,6 +268,22 @@ def fraud_get(pk: int) -> FraudCase | None:
     return (
         FraudCase.objects.select_related("recipient", "unit", "opened_by", "fined_by").filter(pk=pk).first()
     )
+
+
+def recoveries_of_fraud(case: FraudCase) -> list[RecoveryCase]:
+    """The recovery cases (追回) of a fraud case's person: one death, one stop, one recovery
+    (rules §8.6), so the money a 冒领 obtained is the same money the recovery case recovers — the
+    fraud page shows them with their amounts and status, and the report counts it once."""
+    return list(
+        RecoveryCase.objects.filter(recipient_id=case.recipient_id)
+        .select_related("action")
+        .order_by("opened_at", "pk")
+    )
+
+
+def frauds_of_recovery(case: RecoveryCase) -> list[FraudCase]:
+    """The fraud cases (冒领案件) of a recovery case's person, for the recovery page."""
+    return list(FraudCase.objects.filter(recipient_id=case.recipient_id).order_by("opened_at", "pk"))
 
 
 def blacklist_list() -> QuerySet[Blacklist]:
@@ -330,6 +349,17 @@ class Report:
     fraud_obtained: Decimal
     referred: int
     blacklisted: int
+    # Recovery cases of a person with a fraud case (not 不予处罚): the same money as the fraud's
+    # amount obtained, counted once, in the recovery totals above.
+    fraud_recovery_cases: int = 0
+    fraud_recovery_amount: Decimal = ZERO
+    # The fraud cases' amount obtained that no recovery case of the person covers (a 冒领 with no
+    # stop and recovery of its own): to be recovered on top of the recovery totals.
+    fraud_obtained_uncovered: Decimal = ZERO
+
+
+def _live_frauds() -> QuerySet[FraudCase]:
+    return FraudCase.objects.exclude(status=FraudStatus.DISMISSED)
 
 
 def recovery_report() -> Report:
@@ -348,6 +378,17 @@ def recovery_report() -> Report:
     months = _sums(qs.annotate(month=TruncMonth("opened_at")), "month")
     by_month = [_row(f"{r['month']:%Y-%m}", "", r) for r in months if r["month"] is not None]
     total = _row("total", "合计", qs.aggregate(**_aggregates()))
+    linked = qs.filter(Exists(_live_frauds().filter(recipient_id=OuterRef("recipient_id")))).aggregate(
+        n=Count("pk"), amount=Coalesce(Sum("amount"), ZERO)
+    )
+    covered: dict[int, Decimal] = {}
+    for recipient_id, amount in qs.values_list("recipient_id", "amount"):
+        covered[recipient_id] = covered.get(recipient_id, ZERO) + Decimal(amount)
+    uncovered = ZERO
+    for recipient_id, obtained in _live_frauds().values_list("recipient_id", "amount_obtained"):
+        take = min(Decimal(obtained), covered.get(recipient_id, ZERO))
+        covered[recipient_id] = covered.get(recipient_id, ZERO) - take
+        uncovered += Decimal(obtained) - take
     fraud = FraudCase.objects.aggregate(
         imposed=Coalesce(Sum("fine", filter=Q(status__in=[FraudStatus.FINED, FraudStatus.CLOSED])), ZERO),
         collected=Coalesce(Sum("fine_collected"), ZERO),
@@ -359,7 +400,8 @@ def recovery_report() -> Report:
         total=total, by_status=by_status, by_unit=by_unit, by_month=by_month,
         fines_imposed=Decimal(fraud["imposed"]), fines_collected=Decimal(fraud["collected"]),
         fraud_cases=fraud["cases"], fraud_obtained=Decimal(fraud["obtained"]), referred=fraud["n_referred"],
-        blacklisted=Blacklist.objects.count(),
+        blacklisted=Blacklist.objects.count(), fraud_recovery_cases=linked["n"],
+        fraud_recovery_amount=Decimal(linked["amount"]), fraud_obtained_uncovered=uncovered,
     )  # fmt: skip
 
 

@@ -332,7 +332,8 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "benefits/recovery.html",
         _ctx(request, case=case, payments=case.payments.select_related("recorded_by").order_by("paid_on", "pk"),
-             is_write_off_proposer=case.write_off_by_id == request.user.pk, today=timezone.localdate()),
+             is_write_off_proposer=case.write_off_by_id == request.user.pk, today=timezone.localdate(),
+             frauds=selectors.frauds_of_recovery(case)),
     )  # fmt: skip
 
 
@@ -435,7 +436,8 @@ def fraud_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "benefits/fraud.html",
         _ctx(request, case=case, low=low, high=high, entries=case.blacklist_entries.select_related("unit", "by"),
-             today=timezone.localdate(), subject_types=SubjectType.choices),
+             today=timezone.localdate(), subject_types=SubjectType.choices,
+             recoveries=selectors.recoveries_of_fraud(case)),
     )  # fmt: skip
 
 
@@ -548,4 +550,9 @@ def report_csv(request: HttpRequest) -> HttpResponse:
         ["fines", "imposed", "罚款决定", data.fraud_cases, f"{data.fines_imposed:.2f}", "", "", ""]
     )
     writer.writerow(["fines", "collected", "罚款已缴", "", f"{data.fines_collected:.2f}", "", "", ""])
+    # Recoveries of a fraud case are already in the totals above: not to be added again.
+    writer.writerow(["fraud", "in_recovery", "其中属冒领案件的追回（已计入上述合计）", data.fraud_recovery_cases,
+                     f"{data.fraud_recovery_amount:.2f}", "", "", ""])  # fmt: skip
+    writer.writerow(["fraud", "obtained_not_in_recovery", "冒领金额中未立追回案件的部分（未计入上述合计）", "",
+                     f"{data.fraud_obtained_uncovered:.2f}", "", "", ""])  # fmt: skip
     return response
