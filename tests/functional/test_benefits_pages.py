@@ -917,3 +917,26 @@ def test_a_recovery_and_a_fraud_case_of_one_death_link_both_ways_and_count_once(
         "\r\nfraud,obtained_not_in_recovery,冒领金额中未立追回案件的部分（未计入上述合计）,,1000.00,,,\r\n"
         in text
     )
+
+
+def test_approving_or_rejecting_links_the_next_proposal_the_officer_may_approve(wang: Any, li: Any) -> None:
+    """After an approval or a rejection the officer landed on the same action with no way onward:
+    the message links 下一条, the next proposal in the list's order (newest first) that is not
+    their own; from the top again past the end."""
+    older = payment_action(RecipientFactory(name="冯二"), proposed_by=wang)
+    own: Any = payment_action(RecipientFactory(), proposed_by=li)
+    newer: Any = payment_action(RecipientFactory(name="陈三"), proposed_by=wang)
+    client = as_user(li)
+    done = client.post(
+        reverse("benefits:action_approve", args=[newer.pk]), {"seen": newer.figures}, follow=True
+    ).content.decode()
+    assert "已审批" in done
+    link = reverse("benefits:action", args=[older.pk])  # type: ignore[attr-defined]
+    assert f'<a href="{link}" data-testid="next">下一条：#{older.pk} 冯二 停发</a>' in done  # type: ignore[attr-defined]
+    assert reverse("benefits:action", args=[own.pk]) + '" data-testid="next"' not in done
+    done = client.post(
+        reverse("benefits:action_reject", args=[older.pk]),
+        {"reason": "重复"},
+        follow=True,  # type: ignore[attr-defined]
+    ).content.decode()
+    assert "已驳回" in done and "待审批队列中已没有其他可由您审批的业务" in done

@@ -641,3 +641,29 @@ def test_the_workbook_s_errors_name_the_person_of_each_row(client: Client, setup
     assert response.status_code == 200 and "全部未上报" in page
     cell = re.search(r'data-testid="error-person">(.*?)</td>', page, re.S)
     assert cell and person.name in cell.group(1) and person.person_no in cell.group(1), page
+
+
+def test_after_a_finding_the_page_links_the_next_task_of_the_review_queue(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """A recorded finding landed on the same task with no way onward: the message links 下一条,
+    the next task of the officer's review queue in its order (deadline, then number)."""
+    first = verification_task(RecipientFactory(id_number=make_id(23, birth=date(1950, 4, 4))), kind="review")
+    second = verification_task(
+        RecipientFactory(id_number=make_id(24, birth=date(1950, 5, 5)), name="郑一"), kind="review"
+    )
+    client.force_login(setup["officer"])
+    done = client.post(
+        reverse("verification:resolve", kwargs={"pk": first.pk}),  # type: ignore[attr-defined]
+        {"finding": "alive", "note": "本人到场", "written": pdf_file()},
+        follow=True,
+    ).content.decode()
+    assert "核查结论已记录" in done
+    link = reverse("verification:detail", kwargs={"pk": second.pk})  # type: ignore[attr-defined]
+    assert f'<a href="{link}" data-testid="next">下一条：#{second.pk} 郑一' in done  # type: ignore[attr-defined]
+    done = client.post(
+        reverse("verification:resolve", kwargs={"pk": second.pk}),  # type: ignore[attr-defined]
+        {"finding": "alive", "note": "本人到场", "written": pdf_file()},
+        follow=True,
+    ).content.decode()
+    assert "审核队列中已没有其他待处理的任务" in done and 'data-testid="next"' not in done

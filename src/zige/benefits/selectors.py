@@ -48,6 +48,23 @@ def actions_list(
     return qs.order_by("-proposed_at", "-pk")
 
 
+def next_to_approve(*, after: PaymentAction, user: Any) -> PaymentAction | None:
+    """下一条: the proposal after `after` in the approval queue (the list's 待审批 order: newest
+    first), that `user` may approve (not their own proposal); from the top again past the
+    end. None when nothing else waits for them. For the page an approval or a rejection lands on."""
+    qs = (
+        actions_list(state="proposed")
+        .exclude(pk=after.pk)
+        .exclude(proposed_by_id=getattr(user, "pk", None))
+        .select_related(None)
+        .select_related("recipient")
+    )
+    later = qs.filter(
+        Q(proposed_at__lt=after.proposed_at) | Q(proposed_at=after.proposed_at, pk__lt=after.pk)
+    ).first()
+    return later or qs.first()
+
+
 def action_counts() -> dict[str, int]:
     return dict(PaymentAction.objects.values_list("state").annotate(n=Count("pk")).order_by())
 

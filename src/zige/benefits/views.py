@@ -17,6 +17,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from zige.accounts.models import User
@@ -57,13 +58,34 @@ def _day(value: str, what: str) -> date:
         raise BenefitsError(f"{what}应为 YYYY-MM-DD") from None
 
 
-def _act(request: HttpRequest, call: Callable[[], Any], ok: str) -> None:
+def _act(request: HttpRequest, call: Callable[[], Any], ok: str) -> bool:
     try:
         call()
     except BenefitsError as exc:
         messages.error(request, str(exc))
+        return False
+    messages.success(request, ok)
+    return True
+
+
+def _next_to_approve(request: HttpRequest, pk: int) -> None:
+    """After an approval or a rejection: a 下一条 link to the next proposal in the queue the
+    officer may approve, so they go on without returning to the list."""
+    action = selectors.action_get(pk)
+    if action is None:
+        return
+    following = selectors.next_to_approve(after=action, user=_user(request))
+    if following is None:
+        messages.info(request, "待审批队列中已没有其他可由您审批的业务。")
     else:
-        messages.success(request, ok)
+        messages.info(
+            request,
+            format_html(
+                '<a href="{}" data-testid="next">下一条：#{} {} {}</a>',
+                reverse("benefits:action", args=[following.pk]), following.pk,
+                following.recipient.name, following.get_kind_display(),
+            ),
+        )  # fmt: skip
 
 
 def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -156,13 +178,14 @@ def action_new(request: HttpRequest) -> HttpResponse:
 @operator_required
 @require_POST
 def action_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    _act(
+    if _act(
         request,
         lambda: services.payment_action_approve(
             action_id=pk, user=_user(request), now=timezone.now(), seen=request.POST.get("seen")
         ),
         "已审批",
-    )
+    ):
+        _next_to_approve(request, pk)
     return redirect("benefits:action", pk=pk)
 
 
@@ -193,7 +216,8 @@ def actions_approve(request: HttpRequest) -> HttpResponse:
 @require_POST
 def action_reject(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
-    _act(request, lambda: services.payment_action_reject(action_id=pk, user=_user(request), reason=reason, now=timezone.now()), "已驳回")  # fmt: skip
+    if _act(request, lambda: services.payment_action_reject(action_id=pk, user=_user(request), reason=reason, now=timezone.now()), "已驳回"):  # fmt: skip
+        _next_to_approve(request, pk)
     return redirect("benefits:action", pk=pk)
 
 

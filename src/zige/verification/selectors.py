@@ -68,6 +68,15 @@ def review_queue(*, user: Any) -> QuerySet[VerificationTask]:
     return qs.order_by("deadline", "pk")
 
 
+def next_in_review_queue(*, user: Any, after: VerificationTask) -> VerificationTask | None:
+    """下一条: the task after `after` in the user's review queue (`review_queue`: its scope and
+    its order, deadline then number), from the top again past the end; None when nothing else
+    waits. For the page a finding lands on, so the officer goes on to the next task."""
+    qs = review_queue(user=user).exclude(pk=after.pk)
+    later = qs.filter(Q(deadline__gt=after.deadline) | Q(deadline=after.deadline, pk__gt=after.pk)).first()
+    return later or qs.first()
+
+
 def status_counts(*, user: Any) -> dict[str, int]:
     rows = tasks_visible(user=user).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     return dict(rows)

@@ -12,7 +12,9 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from zige.accounts.access import role_required
@@ -259,6 +261,18 @@ def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
             resolved = selectors.task_get(user=_user(request), pk=task.pk)
             for left in selectors.fraud_cases_to_correct(resolved):
                 messages.warning(request, left.message)
+            following = selectors.next_in_review_queue(user=_user(request), after=resolved)
+            if following is None:
+                messages.info(request, "审核队列中已没有其他待处理的任务。")
+            else:
+                messages.info(
+                    request,
+                    format_html(
+                        '<a href="{}" data-testid="next">下一条：#{} {} {}</a>',
+                        reverse("verification:detail", args=[following.pk]), following.pk,
+                        following.recipient.name, following.get_kind_display(),
+                    ),
+                )  # fmt: skip
             return redirect("verification:detail", pk=task.pk)
     return render(
         request,
