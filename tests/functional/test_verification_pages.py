@@ -255,6 +255,74 @@ def test_a_review_task_shows_the_recorded_deaths_and_the_finding_its_date_of_dea
     assert re.search(rf'data-testid="finding-death-date">{died.isoformat()}<', page)
 
 
+def test_a_death_finding_later_than_the_recorded_death_needs_a_confirmation_and_a_reason(
+    client: Client, setup: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
+    """A 死亡日期 later than the person's earliest recorded death understates the months paid
+    since and the amount obtained: the finding is refused with the recorded date and the months
+    between, until the officer ticks 以本次核查的死亡日期为准 and writes why; the audit record keeps
+    both. The form shows the earliest recorded date; an equal date needs no confirmation."""
+    from tests.factories import write_csv
+    from zige.feeds.services import import_execute, import_submit
+
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    today = timezone.localdate()
+    people = [
+        RecipientFactory(id_number=make_id(26 + n, birth=date(1950, 6, 6)), name=f"王晚报{n}")
+        for n in range(2)
+    ]
+    died = today - timedelta(days=300)
+    rows = [[p.id_number, p.name, died.isoformat()] for p in people]
+    path = write_csv(tmp_path / "death_minzheng_2026.csv", ["身份证号", "姓名", "死亡日期"], rows)
+    batch = import_submit(
+        source=path,
+        file_name="death_minzheng_2026.csv",
+        kind=None,
+        user=None,
+        now=timezone.now(),
+        enqueue=False,
+    )
+    assert import_execute(batch_id=batch.pk, now=timezone.now()).status == "succeeded"
+    late, same = (verification_task(p, kind="review") for p in people)
+    client.force_login(setup["officer"])
+    page = client.get(reverse("verification:detail", kwargs={"pk": late.pk})).content.decode()  # type: ignore[attr-defined]
+    assert "死亡、失踪等记录" in page
+    shown = re.search(r'data-testid="earliest-death">(.*?)</p>', page, re.S)
+    assert shown and died.isoformat() in shown.group(1), page
+    resolve = reverse("verification:resolve", kwargs={"pk": late.pk})  # type: ignore[attr-defined]
+    later = died + timedelta(days=95)
+    months = (later.year - died.year) * 12 + later.month - died.month
+    post = {"finding": "fraud", "note": "家属冒用刷脸", "death_date": later.isoformat()}
+    page = client.post(resolve, post).content.decode()
+    assert f"晚于已有记录的最早死亡日期{died.isoformat()}" in page and f"相差{months}个月" in page
+    page = client.post(resolve, {**post, "confirm_later_death": "on"}).content.decode()
+    assert "须填写说明" in page
+    late.refresh_from_db()
+    assert late.status == "open" and not AuditEvent.objects.filter(action="task.resolved").exists()
+    reason = "民政记录系误报，火化证明所载日期为准"
+    done = client.post(
+        resolve, {**post, "confirm_later_death": "on", "later_death_reason": reason}, follow=True
+    )
+    assert "核查结论已记录" in done.content.decode()
+    recorded = AuditEvent.objects.get(action="task.resolved", target_id=str(late.pk)).after
+    assert recorded["later_than_recorded_death"] == {
+        "confirmed": True, "earliest_date": died.isoformat(), "earliest_record": recorded["later_than_recorded_death"]["earliest_record"],
+        "file_name": "death_minzheng_2026.csv", "months_later": months, "reason": reason,
+    }  # fmt: skip
+    # The recorded date itself needs no confirmation.
+    done = client.post(
+        reverse("verification:resolve", kwargs={"pk": same.pk}),  # type: ignore[attr-defined]
+        {"finding": "dead", "note": "家属证实", "death_date": died.isoformat()},
+        follow=True,
+    )
+    assert "核查结论已记录" in done.content.decode()
+    assert (
+        "later_than_recorded_death"
+        not in AuditEvent.objects.get(action="task.resolved", target_id=str(same.pk)).after
+    )
+
+
 def _date_input(page: str, name: str) -> str:
     found = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
     assert found, name
@@ -595,7 +663,14 @@ def test_a_later_finding_that_cannot_revise_a_fined_fraud_case_says_so_on_its_pa
     later = verification_task(person, kind="review")
     done = client.post(
         reverse("verification:resolve", kwargs={"pk": later.pk}),  # type: ignore[attr-defined]
-        {"finding": "dead", "note": "死亡证明", "death_date": "2026-10-15", "confirm_alive_after": "on"},
+        {
+            "finding": "dead",
+            "note": "死亡证明",
+            "death_date": "2026-10-15",
+            "confirm_alive_after": "on",
+            "confirm_later_death": "on",
+            "later_death_reason": "死亡证明所载日期为准",
+        },  # later than the first
         follow=True,
     ).content.decode()
     assert "核查结论已记录" in done

@@ -1122,7 +1122,9 @@ def test_a_later_bureau_finding_revises_an_earlier_ones_stop(
 
 
 def _later_finding(person: Recipient, officer: Any, finding: str, died: date, **kw: Any) -> VerificationTask:
-    """Another 疑点核查 task of the person (a later visit), resolved with this finding."""
+    """Another 疑点核查 task of the person (a later visit), resolved with this finding — a date
+    of death later than the first finding's is taken over it, with the reason (`review_resolve`)."""
+    kw = {"confirm_later_death": True, "later_death_reason": "再次核查改定死亡日期", **kw}
     task = VerificationTask.objects.create(
         recipient=person, unit=person.unit, kind="review", as_of=AS_OF, reason="visit_dead", period="later",
         deadline=date(2027, 2, 28), created_at=LATER, updated_at=LATER,

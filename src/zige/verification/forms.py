@@ -59,6 +59,13 @@ class ResolveForm(forms.Form):
         label="已核实死亡日期之后的生存信息", required=False,
         help_text="死亡日期之后仍有乘车、体检、刷脸认证等生存信息时须勾选：已逐条核实，确认死亡日期无误。",
     )  # fmt: skip
+    confirm_later_death = forms.BooleanField(
+        label="以本次核查的死亡日期为准", required=False,
+        help_text="死亡日期晚于已有的死亡、火化、宣告死亡或丧失资格记录时须勾选，并在下栏说明理由。",
+    )  # fmt: skip
+    later_death_reason = forms.CharField(
+        label="说明（死亡日期晚于已有记录的理由）", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

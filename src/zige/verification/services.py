@@ -76,7 +76,7 @@ from zige.verification.models import (
     TaskStatus,
     VerificationTask,
 )
-from zige.verification.selectors import alive_finding_of, alive_records_after
+from zige.verification.selectors import alive_finding_of, alive_records_after, loss_records_until
 from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
 
 if TYPE_CHECKING:
@@ -1357,6 +1357,8 @@ def review_resolve(
     amount_obtained: Decimal | None = None,
     files: Sequence[Evidence] = (),
     confirm_alive_after: bool = False,
+    confirm_later_death: bool = False,
+    later_death_reason: str = "",
 ) -> VerificationTask:
     """The bureau's finding on a review-queue task (疑点核查, notice 四(二)):
 
@@ -1412,6 +1414,7 @@ def review_resolve(
                 return _resolve_locked(
                     task_id, user=user, finding=finding, note=note, now=now, today=today, death_date=death_date,
                     amount_obtained=amount_obtained, files=files, confirm_alive_after=confirm_alive_after,
+                    confirm_later_death=confirm_later_death, later_death_reason=later_death_reason,
                     written=written,
                 )  # fmt: skip
         except BaseException:
@@ -1437,13 +1440,60 @@ def alive_after_death_error(*, recipient: Recipient, death_date: date, today: da
     )
 
 
+def earliest_recorded_death(*, recipient: Recipient, today: date) -> dict[str, Any] | None:
+    """The person's earliest recorded death up to today: a death, cremation, declaration of
+    death or a unit's / the bureau's 丧失资格 (`rules.loss_kind`; a declaration of missing is no
+    date of death), as `selectors.loss_records_until` lists them, except those a 确认健在 cleared
+    (dated on or before its day, docs/rules.md §8.5: the person was found alive after them).
+    None when there is none."""
+    alive = alive_finding_of(recipient.pk)
+    deaths = [
+        r
+        for r in loss_records_until(id_number=recipient.id_number, until=today)
+        if rules.loss_kind(rules.Record(kind=r["kind"], day=r["date"], sub=r["sub"] or "")) is not None
+        and (alive is None or r["date"] > alive[0])
+    ]
+    return min(deaths, key=lambda r: r["date"]) if deaths else None
+
+
+def _months_between(earlier: date, later: date) -> int:
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+def later_death_error(
+    *, recipient: Recipient, death_date: date, today: date
+) -> tuple[tuple[str, str], dict[str, Any]] | None:
+    """The form's refusal when `death_date` is later than the person's earliest recorded death
+    (`earliest_recorded_death`): the record's date, what it is and the months between, e.g.
+    「死亡日期2026-08-01晚于已有记录的最早死亡日期2026-05-10（死亡…），相差3个月…」, and the same
+    facts for the audit record. None when the date is on or before every record (or none)."""
+    recorded = earliest_recorded_death(recipient=recipient, today=today)
+    if recorded is None or death_date <= recorded["date"]:
+        return None
+    months = _months_between(recorded["date"], death_date)
+    source = f"（{recorded['file_name']}）" if recorded.get("file_name") else ""
+    message = (
+        f"死亡日期{death_date.isoformat()}晚于已有记录的最早死亡日期{_day_text(recorded['date'])}"
+        f"（{describe_record(recorded)}{source}），相差{months}个月：以较晚的日期计算，多发月数和冒领金额"
+        "将少算。请按记录填写死亡日期；确以本次核查的日期为准的，请勾选“以本次核查的死亡日期为准”并填写说明。"
+    )
+    facts = {
+        "earliest_date": _day_text(recorded["date"]),
+        "earliest_record": describe_record(recorded),
+        "file_name": recorded.get("file_name") or "",
+        "months_later": months,
+    }
+    return ("confirm_later_death", message), facts
+
+
 def _day_text(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value or "")
 
 
 def _resolve_locked(
     task_id: int, *, user: User, finding: str, note: str, now: datetime, today: date, death_date: date | None,
-    amount_obtained: Decimal | None, files: Sequence[Evidence], confirm_alive_after: bool, written: _Imported,
+    amount_obtained: Decimal | None, files: Sequence[Evidence], confirm_alive_after: bool,
+    confirm_later_death: bool, later_death_reason: str, written: _Imported,
 ) -> VerificationTask:  # fmt: skip
     """`review_resolve` inside its transaction."""
     task = _lock(task_id)
@@ -1463,6 +1513,18 @@ def _resolve_locked(
                 problems.append(warning)
             else:
                 alive_after = {"confirmed": True, "warning": warning[1]}
+    later_death: dict[str, Any] | None = None
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
+        later = later_death_error(recipient=task.recipient, death_date=death_date, today=today)
+        if later is not None:
+            if not confirm_later_death:
+                problems.append(later[0])
+            elif not later_death_reason.strip():
+                problems.append(
+                    ("later_death_reason", "以本次核查的死亡日期为准的，须填写说明（为何晚于已有的死亡记录）")
+                )
+            else:
+                later_death = {"confirmed": True, **later[1], "reason": later_death_reason.strip()}
     if problems:
         raise SubmissionInvalid(problems)
     batch = None
@@ -1524,6 +1586,7 @@ def _resolve_locked(
             "files": stored, "death_date": death_date.isoformat() if death_date else None,
             **({"evidence_batch": batch.pk} if batch is not None else {}),
             **({"alive_after_death": alive_after} if alive_after is not None else {}),
+            **({"later_than_recorded_death": later_death} if later_death is not None else {}),
             **({"withdrawn_stops": withdrawn} if withdrawn else {}),
             **({"overrides_alive": overrides} if overrides is not None else {}),
             **({"fraud_cases_followed": [c.pk for c in cases.followed]} if cases and cases.followed else {}),

@@ -34,6 +34,7 @@ from zige.verification.services import (
     SubmissionInvalid,
     TaskNotFound,
     TransitionRefused,
+    earliest_recorded_death,
     form1_apply,
     review_resolve,
     special_reasons,
@@ -120,6 +121,10 @@ def _detail_context(request: HttpRequest, task: Any, **extra: Any) -> dict[str, 
         "loss_records": selectors.loss_records_until(id_number=task.recipient.id_number, until=today)
         if task.kind == TaskKind.REVIEW
         else [],
+        # The earliest of them that dates a death: a finding's later 死亡日期 needs a confirmation.
+        "earliest_death": earliest_recorded_death(recipient=task.recipient, today=today)
+        if task.kind == TaskKind.REVIEW
+        else None,
         "can_report": unit_may_report,
         "can_review": role in OPERATOR_ROLES and task.status == TaskStatus.SUBMITTED,
         "is_maker": bool(latest and latest.submitted_by_id == request.user.pk),
@@ -250,6 +255,8 @@ def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
                 task_id=task.pk, user=_user(request), finding=data["finding"], note=data["note"],
                 death_date=data.get("death_date"), amount_obtained=data.get("amount_obtained"), now=timezone.now(),
                 files=files, confirm_alive_after=bool(data.get("confirm_alive_after")),
+                confirm_later_death=bool(data.get("confirm_later_death")),
+                later_death_reason=data.get("later_death_reason") or "",
             )  # fmt: skip
         except SubmissionInvalid as exc:
             problems.extend(m for _, m in exc.errors)
