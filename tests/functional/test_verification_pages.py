@@ -323,6 +323,43 @@ def test_a_death_finding_later_than_the_recorded_death_needs_a_confirmation_and_
     )
 
 
+def test_the_bureaus_review_tasks_and_fraud_findings_are_invisible_to_the_unit(
+    client: Client, setup: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
+    """A 疑点核查 task on one of the unit's own people, and its 疑似冒领 finding, are the bureau's
+    own work: the unit's operator neither lists nor counts the task, gets 404 on its page and
+    its files, and the person's timeline has no 社保局疑点核查 line; the bureau sees them all."""
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    person = setup["task"].recipient
+    review = verification_task(person, kind="review")
+    client.force_login(setup["officer"])
+    died = timezone.localdate() - timedelta(days=120)
+    note = "疑似冒领：家属冒用刷脸"
+    done = client.post(
+        reverse("verification:resolve", kwargs={"pk": review.pk}),  # type: ignore[attr-defined]
+        {"finding": "fraud", "note": note, "death_date": died.isoformat(), "amount_obtained": "12000"},
+        follow=True,
+    )
+    assert "核查结论已记录" in done.content.decode()
+    detail = reverse("verification:detail", kwargs={"pk": review.pk})  # type: ignore[attr-defined]
+    person_page = reverse("roster:person", kwargs={"person_no": person.person_no})
+    listing = reverse("verification:list")
+    assert note in client.get(detail).content.decode()
+    assert "社保局疑点核查疑似冒领" in client.get(person_page).content.decode()
+    assert client.get(listing, {"status": "resolved"}).context["counts"].get("resolved") == 1
+
+    client.force_login(setup["unit_op"])
+    assert client.get(detail).status_code == 404
+    for status in ("", "resolved"):
+        page = client.get(listing, {"status": status} if status else {})
+        assert review not in list(page.context["page"]), status
+        assert f"/verification/tasks/{review.pk}/" not in page.content.decode()
+    assert "resolved" not in page.context["counts"]
+    own = client.get(person_page).content.decode()
+    assert "社保局疑点核查" not in own and note not in own and "冒领" not in own
+
+
 def _date_input(page: str, name: str) -> str:
     found = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
     assert found, name
@@ -629,11 +666,9 @@ def test_a_resolved_review_names_its_action_and_fraud_case_in_chinese_with_links
     assert link in shown and "review:" not in shown and "单位核实" not in shown
     fraud = client.get(reverse("benefits:fraud", args=[case.pk])).content.decode()
     assert link in fraud and "review:" not in fraud
-    # a unit operator reads the labels but gets no link to the bureau's records
+    # the review and its fraud case are the bureau's own: not found for the unit
     client.force_login(setup["unit_op"])
-    page = client.get(detail).content.decode()
-    assert f"待遇处理 #{action.pk}" in page and f"冒领案件 #{case.pk}" in page
-    assert "/benefits/" not in page
+    assert client.get(detail).status_code == 404
 
 
 def test_a_later_finding_that_cannot_revise_a_fined_fraud_case_says_so_on_its_page(
@@ -641,7 +676,7 @@ def test_a_later_finding_that_cannot_revise_a_fined_fraud_case_says_so_on_its_pa
 ) -> None:
     """疑似冒领 dated 2026-08-15 opened a case, fined since; a later 确认死亡 dates the death two months
     later. The fined case is not changed: the finding's message and its page say that case #N
-    needs a manual correction, with both amounts and a link to it; a unit sees no such notice."""
+    needs a manual correction, with both amounts and a link to it; a unit sees no such page."""
     from decimal import Decimal
 
     from zige.benefits.models import FraudCase
@@ -679,9 +714,8 @@ def test_a_later_finding_that_cannot_revise_a_fined_fraud_case_says_so_on_its_pa
     assert f'href="{reverse("benefits:fraud", args=[case.pk])}"' in done
     case.refresh_from_db()
     assert (case.status, case.amount_obtained) == ("fined", Decimal("6500.00"))
-    client.force_login(setup["unit_op"])
-    page = client.get(reverse("verification:detail", kwargs={"pk": later.pk})).content.decode()  # type: ignore[attr-defined]
-    assert "人工更正" not in page
+    client.force_login(setup["unit_op"])  # the bureau's review: not found for the unit
+    assert client.get(reverse("verification:detail", kwargs={"pk": later.pk})).status_code == 404  # type: ignore[attr-defined]
 
 
 def test_a_refused_step_is_said_in_chinese_only(client: Client, setup: dict[str, Any]) -> None:

@@ -71,6 +71,16 @@ def scope_by_unit_field(qs: QuerySet[Any], user: Any, field: str) -> QuerySet[An
     return qs
 
 
+def sees_bureau_reviews(user: Any) -> bool:
+    """Whether the user may see the bureau's own 疑点核查 work: its review tasks (list, counts,
+    page, files), their findings and the fraud suspicions they raise. Bureau roles and auditors;
+    never a unit operator, even for the unit's own people (docs/security.md): a unit verifies
+    its people, the bureau reviews the suspicious ones. The one rule every reader of review
+    tasks and of their findings applies (`verification.selectors._scoped`,
+    `reports.selectors.evidence_visible`)."""
+    return _can_see_anything(user) and not _is_unit_operator(user)
+
+
 def can_reveal(user: Any) -> bool:
     """Roles allowed to see full ID and phone numbers (on request, audited)."""
     return getattr(user, "role", "") in (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.UNIT_OPERATOR)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from zige.accounts.access import role_required
 from zige.accounts.models import Role
+from zige.accounts.scoping import sees_bureau_reviews
 from zige.ledger import selectors, services
 from zige.ledger.config import current
 from zige.ledger.forms import ExportForm, MarkForm, RemoveMarkForm, VisitForm
@@ -140,6 +141,8 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
             "mark_form": MarkForm(initial={"since": as_of}),
             "remove_form": RemoveMarkForm(auto_id=False),
             "may_write": getattr(request.user, "role", "") in tuple(WRITER_ROLES),
+            # A 已死亡 visit's review task is the bureau's: linked only for those who may open it.
+            "sees_reviews": sees_bureau_reviews(request.user),
             "nav": "ledger",
         },
     )

@@ -21,7 +21,13 @@ from zige.calendar import add_months
 from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.engine.sql import FAIL_VALUES, PASS_VALUES
 
-__all__ = ["BUREAU_FINDING", "describe_record", "explain_decision", "unit_check_deadline"]
+__all__ = [
+    "BUREAU_FINDING",
+    "describe_record",
+    "explain_decision",
+    "is_bureau_finding",
+    "unit_check_deadline",
+]
 
 # The 确认方式 of the `unit_confirm` row a bureau's 确认死亡 / 疑似冒领 finding writes
 # (`zige.verification.services._finding_csv`): 「社保局疑点核查确认死亡，核查任务#12」.
@@ -68,6 +74,12 @@ def _parts(evidence: dict[str, Any] | None) -> list[str]:
 
 def _part(parts: list[str], index: int) -> str:
     return parts[index] if index < len(parts) else ""
+
+
+def is_bureau_finding(record: dict[str, Any] | None) -> bool:
+    """A `unit_confirm` record written by the bureau's 疑点核查 finding (its 确认方式 starts with
+    `BUREAU_FINDING`), not by a unit's report."""
+    return bool(record) and _part(_parts(record), 0).startswith(BUREAU_FINDING)
 
 
 def _auth_result(record: dict[str, Any], raw: str) -> str:

@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Qu
 from django.db.models.functions import Coalesce
 
 from zige.accounts.models import Role
-from zige.accounts.scoping import scope_recipients, scope_units, unit_scope
+from zige.accounts.scoping import scope_recipients, scope_units, sees_bureau_reviews, unit_scope
 from zige.certification import archive
 from zige.certification import selectors as certification_selectors
 from zige.certification.models import Decision, DecisionChange, Run, RunStatus, Status
@@ -28,6 +28,7 @@ from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.feeds import selectors as feeds_selectors
 from zige.feeds.models import ImportBatch, ImportReject
 from zige.ids import clean_id, upgrade_15_to_18
+from zige.reports import explain
 from zige.roster import selectors as roster_selectors
 from zige.roster.models import Recipient, RecipientChange, Unit
 
@@ -473,6 +474,22 @@ def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
             if record["record_kind"] in _CLEARABLE and record["date"] <= day:
                 record["cleared_by"] = task
     return records
+
+
+def evidence_visible(recipient: Recipient, user: Any) -> list[dict[str, Any]]:
+    """`evidence_for` as the user may see it: without the bureau's 疑点核查 findings for a user
+    who may not see the bureau's reviews (`scoping.sees_bureau_reviews`: a unit operator) —
+    neither the `unit_confirm` row a 确认死亡 / 疑似冒领 wrote (「社保局疑点核查疑似冒领，核查任务#12」)
+    nor the mark of a 确认健在 that cleared a record (the review task's number)."""
+    records = evidence_for(recipient)
+    if sees_bureau_reviews(user):
+        return records
+    shown = []
+    for record in records:
+        if record.get("kind") == "unit_confirm" and explain.is_bureau_finding(record):
+            continue
+        shown.append({k: v for k, v in record.items() if k != "cleared_by"})
+    return shown
 
 
 # The record kinds an alive finding clears: the losses and the declaration of missing.

@@ -45,7 +45,7 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
         scope_recipients(Recipient.objects.select_related("unit"), request.user), person_no=person_no
     )
     decisions = selectors.decision_history(recipient, request.user)
-    evidence = selectors.evidence_for(recipient)
+    evidence = selectors.evidence_visible(recipient, request.user)
     latest = selectors.latest_run()
     current = decisions[0] if decisions and latest and decisions[0].run_id == latest.pk else None
     record = selectors.deciding_record(current, evidence)

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from zige.accounts.scoping import scope_by_unit_field
+from zige.accounts.scoping import scope_by_unit_field, sees_bureau_reviews
 from zige.verification.models import (
     ACTIVE,
     AWAITING_UNIT,
@@ -34,10 +34,16 @@ def _scoped(qs: QuerySet[Any], user: Any, task: str = "") -> QuerySet[Any]:
     A unit operator: tasks of their unit whose person is in their unit now. Both conditions:
     the roster import moves a person's active tasks with them (`services.tasks_reassign`), and a
     task row that still names the old unit (a closed task, or one missed) never lets the old
-    unit reach the person (defence in depth). Bureau roles and auditors: every task.
+    unit reach the person (defence in depth), and only unit-verification tasks: the bureau's
+    疑点核查 (`review`) tasks, their findings and files are the bureau's own work
+    (`scoping.sees_bureau_reviews`), not found for a unit (404). Bureau roles and auditors:
+    every task.
     """
     qs = scope_by_unit_field(qs, user, f"{task}unit_id")
-    return scope_by_unit_field(qs, user, f"{task}recipient__unit_id")
+    qs = scope_by_unit_field(qs, user, f"{task}recipient__unit_id")
+    if not sees_bureau_reviews(user):
+        qs = qs.exclude(**{f"{task}kind": TaskKind.REVIEW})
+    return qs
 
 
 def tasks_visible(*, user: Any) -> QuerySet[VerificationTask]:
