@@ -360,6 +360,43 @@ def test_the_bureaus_review_tasks_and_fraud_findings_are_invisible_to_the_unit(
     assert "社保局疑点核查" not in own and note not in own and "冒领" not in own
 
 
+def test_the_review_queue_reads_the_reports_in_a_fixed_number_of_queries(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """The queue shows each submitted task's latest report (result and method): read with the
+    page's tasks in one query, not one more query per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from zige.verification.models import Submission
+
+    unit = setup["task"].unit
+    client.force_login(setup["officer"])
+    url = reverse("verification:queue")
+
+    def submitted(n: int) -> None:
+        person = RecipientFactory(unit=unit, id_number=make_id(40 + n, birth=date(1955, 3, 3)))
+        task = verification_task(person, status="submitted")
+        for number, result in ((1, "eligible"), (2, "lost")):  # a resubmission: the latest is shown
+            Submission.objects.create(
+                task=task, number=number, method="visit", result=result, confirmed_on=date(2026, 11, 1),
+                lost_reason="死亡" if result == "lost" else "", lost_on=date(2026, 10, 1) if result == "lost" else None,
+                submitted_by=setup["unit_op"], submitted_at=timezone.now(),
+            )  # fmt: skip
+
+    submitted(0)
+    client.get(url)  # warm up (session, caches)
+    with CaptureQueriesContext(connection) as one:
+        page = client.get(url).content.decode()
+    assert page.count("<td>丧失资格（上门走访）</td>") == 1, page
+    for n in range(1, 4):
+        submitted(n)
+    with CaptureQueriesContext(connection) as four:
+        page = client.get(url).content.decode()
+    assert page.count("<td>丧失资格（上门走访）</td>") == 4 and "具备资格（" not in page, page
+    assert len(four.captured_queries) == len(one.captured_queries), [q["sql"] for q in four.captured_queries]
+
+
 def _date_input(page: str, name: str) -> str:
     found = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
     assert found, name

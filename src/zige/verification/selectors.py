@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -71,7 +71,11 @@ def review_queue(*, user: Any) -> QuerySet[VerificationTask]:
     qs = tasks_visible(user=user).filter(
         Q(status="submitted") | Q(kind=TaskKind.REVIEW, status__in=("open", "overdue")) | Q(status="overdue")
     )
-    return qs.order_by("deadline", "pk")
+    # The queue shows each task's latest report: one query for the page, not one per row.
+    newest = Prefetch(
+        "submissions", queryset=Submission.objects.order_by("-number"), to_attr="submissions_newest"
+    )
+    return qs.order_by("deadline", "pk").prefetch_related(newest)
 
 
 def next_in_review_queue(*, user: Any, after: VerificationTask) -> VerificationTask | None:
