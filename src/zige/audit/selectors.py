@@ -175,3 +175,15 @@ class AuditFilter:
 def audit_events(flt: AuditFilter) -> QuerySet[AuditEvent]:
     """The events matching `flt`, newest first."""
     return flt.apply(AuditEvent.objects.all()).order_by("-seq")
+
+
+def record_of(*, action: str, target_type: str, target_id: int | str, newest: bool = False) -> dict[str, Any]:
+    """What the first (or, `newest`, the latest) audit record of `action` on the target keeps
+    (its `after`), or an empty dict: the pages read a decision's reasons from the record that
+    wrote them, rather than keeping them twice."""
+    event = (
+        AuditEvent.objects.filter(action=action, target_type=target_type, target_id=str(target_id))
+        .order_by("-seq" if newest else "seq")
+        .first()
+    )
+    return (event.after if event is not None else None) or {}

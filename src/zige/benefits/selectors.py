@@ -143,18 +143,12 @@ def proposal_differences(action: PaymentAction) -> list[str]:
     `calculated.differs`): e.g. 月数按规则应为 4 个月（生效月份 2026-09，截至 2026-12…）. The
     checker reads them beside the officer's reason; the page's own calculation is only months ×
     月养老金 of the officer's months. Empty for an action without such a reason."""
-    from zige.audit.models import AuditEvent
+    from zige.audit.selectors import record_of
 
     if not action.figures_note.strip():
         return []
-    event = (
-        AuditEvent.objects.filter(
-            action="payment_action.proposed", target_type="payment_action", target_id=str(action.pk)
-        )
-        .order_by("seq")
-        .first()
-    )
-    calculated = ((event.after or {}) if event is not None else {}).get("calculated") or {}
+    proposed = record_of(action="payment_action.proposed", target_type="payment_action", target_id=action.pk)
+    calculated = proposed.get("calculated") or {}
     return [str(text) for text in calculated.get("differs") or []]
 
 

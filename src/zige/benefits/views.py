@@ -17,7 +17,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from zige.accounts.models import User
@@ -35,6 +34,7 @@ from zige.benefits.services import BenefitsError
 from zige.reports.pages import client_ip, operator_required, paginate, param, records_view
 from zige.roster.models import Recipient, Unit
 from zige.spreadsheet import formula_safe
+from zige.web.refs import say_next
 
 NAV = "benefits"
 UNITS_ON_PAGE = 50  # the report page lists the units owing most; the CSV has them all
@@ -75,17 +75,9 @@ def _next_to_approve(request: HttpRequest, pk: int) -> None:
     if action is None:
         return
     following = selectors.next_to_approve(after=action, user=_user(request))
-    if following is None:
-        messages.info(request, "待审批队列中已没有其他可由您审批的业务。")
-    else:
-        messages.info(
-            request,
-            format_html(
-                '<a href="{}" data-testid="next">下一条：#{} {} {}</a>',
-                reverse("benefits:action", args=[following.pk]), following.pk,
-                following.recipient.name, following.get_kind_display(),
-            ),
-        )  # fmt: skip
+    say_next(
+        request, following, url_name="benefits:action", none_left="待审批队列中已没有其他可由您审批的业务。"
+    )
 
 
 def _ctx(request: HttpRequest, **extra: Any) -> dict[str, Any]:

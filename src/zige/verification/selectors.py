@@ -255,16 +255,12 @@ def fraud_cases_to_correct(task: VerificationTask) -> list[FraudCaseToCorrect]:
     audit record, `fraud_cases_to_correct`: `services._follow_fraud_cases`)."""
     if task.kind != TaskKind.REVIEW or task.status != TaskStatus.RESOLVED:
         return []
-    from zige.audit.models import AuditEvent
+    from zige.audit.selectors import record_of
 
-    event = (
-        AuditEvent.objects.filter(
-            action="task.resolved", target_type="verification_task", target_id=str(task.pk)
-        )
-        .order_by("-seq")
-        .first()
+    resolved = record_of(
+        action="task.resolved", target_type="verification_task", target_id=task.pk, newest=True
     )
-    rows = ((event.after if event is not None else None) or {}).get("fraud_cases_to_correct") or []
+    rows = resolved.get("fraud_cases_to_correct") or []
     return [
         FraudCaseToCorrect(
             case=int(r["case"]),

@@ -12,9 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from zige.accounts.access import role_required
@@ -50,6 +48,7 @@ from zige.verification.uploads import (
     upload_check,
     uploads_precheck,
 )
+from zige.web.refs import say_next
 
 UNIT_ROLES = frozenset({Role.UNIT_OPERATOR})
 
@@ -269,17 +268,12 @@ def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
             for left in selectors.fraud_cases_to_correct(resolved):
                 messages.warning(request, left.message)
             following = selectors.next_in_review_queue(user=_user(request), after=resolved)
-            if following is None:
-                messages.info(request, "审核队列中已没有其他待处理的任务。")
-            else:
-                messages.info(
-                    request,
-                    format_html(
-                        '<a href="{}" data-testid="next">下一条：#{} {} {}</a>',
-                        reverse("verification:detail", args=[following.pk]), following.pk,
-                        following.recipient.name, following.get_kind_display(),
-                    ),
-                )  # fmt: skip
+            say_next(
+                request,
+                following,
+                url_name="verification:detail",
+                none_left="审核队列中已没有其他待处理的任务。",
+            )
             return redirect("verification:detail", pk=task.pk)
     return render(
         request,

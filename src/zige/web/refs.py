@@ -69,3 +69,23 @@ def source_label(source: str, source_label_default: str, ref: str) -> str:
     if source == "verification" and (ref or "").startswith("review:"):
         return "疑点核查"
     return source_label_default
+
+
+def say_next(request: Any, following: Any, *, url_name: str, none_left: str) -> None:
+    """After an officer finishes an item of a queue: a message linking 下一条, the `following`
+    item (a record with a `recipient` and a `get_kind_display`; its page is `url_name`), or
+    `none_left` when the queue holds nothing more for them."""
+    from django.contrib import messages
+    from django.utils.html import format_html
+
+    if following is None:
+        messages.info(request, none_left)
+        return
+    messages.info(
+        request,
+        format_html(
+            '<a href="{}" data-testid="next">下一条：#{} {} {}</a>',
+            reverse(url_name, args=[following.pk]), following.pk,
+            following.recipient.name, following.get_kind_display(),
+        ),
+    )  # fmt: skip
