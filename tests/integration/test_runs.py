@@ -464,8 +464,10 @@ def test_two_death_findings_after_an_alive_finding_the_latest_wins(tmp_path: Pat
                 recipient=people[p], unit=people[p].unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
                 period=f"death:{step}", deadline=date(2026, 12, 31), created_at=at, updated_at=at,
             )  # fmt: skip
+            # The second finding's date may be later than the first's record: the officer says so.
             review_resolve(task_id=task.pk, user=officer, finding="dead", note=f"第{step}次核查", now=at,
-                           death_date=dates[step - 1], confirm_alive_after=True)  # fmt: skip
+                           death_date=dates[step - 1], confirm_alive_after=True, confirm_later_death=True,
+                           later_death_reason="再次核查：火化证明所载日期")  # fmt: skip
     cleared_to = {
         p: day for p, (day, _) in ((p, alive_findings(recipient_id=r.pk)[r.pk]) for p, r in people.items())
     }
