@@ -557,6 +557,15 @@ def test_a_cancelled_recovery_case_owes_nothing_and_says_so_once(wang: Any, li: 
     assert report.total.cases == 0 and report.total.outstanding == Decimal("0.00")
 
 
+def _propose_other_figures(officer: Any, person: Any) -> None:
+    """The officer proposes a stop of 2 months at 99,999.00 (not 2 × 月养老金), with a reason."""
+    as_user(officer).post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
+         "amount": "99999.00", "note": "死亡证明", "figures_note": "支付系统已多发一笔补差"},
+    )  # fmt: skip
+
+
 def test_figures_other_than_the_calculation_are_approved_one_by_one_never_in_bulk(wang: Any, li: Any) -> None:
     """Walkthrough: wang proposed a stop at 99,999.00 instead of 2 × 2,987.95 = 5,975.90, with his
     reason; li ticked it with others on the list page and approved them all, never seeing the
@@ -567,11 +576,7 @@ def test_figures_other_than_the_calculation_are_approved_one_by_one_never_in_bul
     import re
 
     person = RecipientFactory(name="赵六", monthly_amount=Decimal("2987.95"))
-    as_user(wang).post(
-        reverse("benefits:action_new"),
-        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
-         "amount": "99999.00", "note": "死亡证明", "figures_note": "支付系统已多发一笔补差"},
-    )  # fmt: skip
+    _propose_other_figures(wang, person)
     differs = PaymentAction.objects.get(recipient=person)
     assert differs.figures_note and differs.state == ActionState.PROPOSED
     plain = payment_action(RecipientFactory())
@@ -650,11 +655,7 @@ def test_the_list_shows_a_one_by_one_action_s_calculation_from_the_pension_it_wa
     wang: Any, li: Any
 ) -> None:
     person = RecipientFactory(name="钱七", monthly_amount=Decimal("2987.95"))
-    as_user(wang).post(
-        reverse("benefits:action_new"),
-        {"person_no": person.person_no, "kind": "stop", "effective_month": last_month(), "months": "2",
-         "amount": "99999.00", "note": "死亡证明", "figures_note": "支付系统已多发一笔补差"},
-    )  # fmt: skip
+    _propose_other_figures(wang, person)
     action = PaymentAction.objects.get()
     _pension_changes(person, "3100.00")
     listing = as_user(li).get(reverse("benefits:actions"), {"state": "proposed"}).content.decode()
