@@ -487,6 +487,61 @@ def test_two_death_findings_after_an_alive_finding_the_latest_wins(tmp_path: Pat
         assert (marks[("death", date(2026, 10, 1))] is not None) == (d2 > date(2026, 10, 1)), p
 
 
+def test_two_death_findings_in_a_row_the_latest_decides_the_run(tmp_path: Path) -> None:
+    """The latest bureau finding wins (docs/rules.md §8.5) also with no 确认健在 before it: a
+    确认死亡 dated D1, then another dated D2 — later (the officer confirms it over the first
+    finding's record, with a reason) or earlier. The next run stops the person on D2, from the
+    month after D2, as the finding's payment stop does: the first finding's own loss record
+    (its `unit_confirm` 丧失资格 row dated D1) no longer counts. It stays in the evidence store
+    and on the person's page marked as superseded by the second finding's task, and the second
+    finding's audit record names the finding it superseded."""
+    from zige.reports.selectors import evidence_for
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.services import review_resolve
+
+    cases = {  # person: (id, D1, D2)
+        "P001": (ID_A, date(2026, 11, 15), date(2026, 12, 3)),  # later, into the next month
+        "P002": (ID_B, date(2026, 11, 20), date(2026, 10, 10)),  # earlier
+    }
+    names = {"P001": "张三", "P002": "李四"}
+    rows = [roster_row(p, names[p], id_number) for p, (id_number, _, _) in cases.items()]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    trips = [[id_number, names[p], "2026-09-01", "G1"] for p, (id_number, _, _) in cases.items()]
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    do_run()
+    officer = UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
+    people = {p: Recipient.objects.get(person_no=p) for p in cases}
+    tasks: dict[tuple[str, int], int] = {}
+    for step, at in ((1, datetime(2026, 12, 4, 2, tzinfo=UTC)), (2, datetime(2026, 12, 5, 2, tzinfo=UTC))):
+        for p, (_, *dates) in cases.items():
+            task = VerificationTask.objects.create(
+                recipient=people[p], unit=people[p].unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
+                period=f"death:{step}", deadline=date(2026, 12, 31), created_at=at, updated_at=at,
+            )  # fmt: skip
+            review_resolve(task_id=task.pk, user=officer, finding="dead", note=f"第{step}次核查", now=at,
+                           death_date=dates[step - 1], confirm_later_death=True,
+                           later_death_reason="再次核查：火化证明所载日期")  # fmt: skip
+            tasks[p, step] = task.pk
+    after = do_run(as_of=date(2026, 12, 31), now=datetime(2027, 1, 1, tzinfo=UTC))
+    decided = {p: d[:4] for p, d in decisions_of(after).items()}
+    assert decided == {
+        p: ("stop", "unit_confirmed_lost", "unit_confirmed_lost", d2) for p, (_, _, d2) in cases.items()
+    }
+    stops = Decision.objects.filter(run=after).values_list(
+        "recipient__person_no", "effective_month", "months"
+    )
+    assert {p: (month, months) for p, month, months in stops} == {
+        "P001": ("2027-01", 0),
+        "P002": ("2026-11", 2),
+    }
+    for p, (_, d1, d2) in cases.items():
+        marks = {(r["record_kind"], r["date"]): r for r in evidence_for(people[p])}
+        assert marks[("unit_confirmed_lost", d1)].get("superseded_by") == tasks[p, 2], p  # kept, marked
+        assert marks[("unit_confirmed_lost", d2)].get("superseded_by") is None, p
+        audit = AuditEvent.objects.get(action="task.resolved", target_id=str(tasks[p, 2])).after
+        assert audit["supersedes_findings"] == [{"review_task": tasks[p, 1], "death_date": d1.isoformat()}], p
+
+
 def test_a_failed_run_stores_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, [roster_row("P001", "张三", ID_A)]), "roster")
 

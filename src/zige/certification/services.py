@@ -383,6 +383,26 @@ def _load_cleared(con: duckdb.DuckDBPyConnection) -> int:
     return len(people)
 
 
+def _load_superseded(con: duckdb.DuckDBPyConnection) -> int:
+    """Table `run_superseded` (id_key, event_date) for `ScaleRun.full`: per person of the roll,
+    the dates of death of the bureau's death findings that a later one superseded (their own
+    `unit_confirm` 丧失资格 rows are no evidence: docs/rules.md §8.5, the latest finding wins;
+    `superseded_findings`). Returns how many findings."""
+    from zige.verification.selectors import superseded_findings
+
+    found = [(person, f.death_date) for person, fs in superseded_findings().items() for f in fs]
+    con.execute(
+        "CREATE OR REPLACE TABLE superseded_findings AS "
+        "SELECT unnest(?::BIGINT[]) AS recipient_id, unnest(?::DATE[]) AS event_date",
+        [[p for p, _ in found], [d for _, d in found]],
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE run_superseded AS SELECT DISTINCT r.id_key, s.event_date "
+        "FROM superseded_findings s JOIN run_roll r ON r.recipient_id = s.recipient_id WHERE r.id_key IS NOT NULL"
+    )
+    return len(found)
+
+
 def _inputs(*, pushed: int, cleared: int) -> _Inputs:
     """Every succeeded import: the roster imports made the roll, the feed imports the evidence."""
     succeeded = list(ImportBatch.objects.filter(status=ImportStatus.SUCCEEDED).order_by("pk"))
@@ -397,7 +417,8 @@ def _inputs(*, pushed: int, cleared: int) -> _Inputs:
 def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: list[ImportBatch]) -> str:
     """sha256 over the engine version, the as-of date, the content hashes of the evidence
     imports, the pushed results, the roll (every 正常/暂停 recipient's fields that the
-    decisions read, with their 个人编号 and 单位编号) and the reviews' alive findings."""
+    decisions read, with their 个人编号 and 单位编号), the reviews' alive findings and the death
+    findings a later one superseded."""
     roll_columns = [c for c in _ROLL_TEXT if c not in ("recipient_id", "unit_id")]
     roll_hash = con.execute(
         "SELECT coalesce(sha256(string_agg(md5(concat_ws(chr(31), "
@@ -412,7 +433,12 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: l
         "SELECT coalesce(sha256(string_agg(concat_ws(':', recipient_id, cleared_on), ',' "
         "ORDER BY recipient_id)), '') FROM cleared_people"
     ).fetchone()
+    superseded_hash = con.execute(
+        "SELECT coalesce(sha256(string_agg(DISTINCT concat_ws(':', recipient_id, event_date), ',' "
+        "ORDER BY concat_ws(':', recipient_id, event_date))), '') FROM superseded_findings"
+    ).fetchone()
     assert roll_hash is not None and pushed_hash is not None and cleared_hash is not None
+    assert superseded_hash is not None
     payload = {
         "engine": zige.__version__,
         "as_of": as_of.isoformat(),
@@ -420,6 +446,8 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: l
         "pushed": pushed_hash[0],
         "roll": roll_hash[0],
         "cleared": cleared_hash[0],
+        # Only with superseded death findings: the fingerprints of runs without stay as they were.
+        **({"superseded": superseded_hash[0]} if superseded_hash[0] else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -527,12 +555,15 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
         pushed = _pushed_table()
         con.register("pushed", pushed)
         inputs = _inputs(pushed=pushed.num_rows, cleared=_load_cleared(con))
+        _load_superseded(con)
         evidence = _evidence_sql(inputs.feed_batches, as_of=run.as_of)
         evidence_count = con.execute(f"SELECT count(*) FROM ({evidence}) e").fetchone()
         tracker.step("decide")
         # The province-scale engine (zige.engine.scale; the same decision builders as the batch
         # chain of `zige certify`): the store's rows are read once, by key, never as ID text.
-        ScaleRun(con, "SELECT * FROM run_roll", run.as_of).full(evidence, cleared="run_cleared")
+        ScaleRun(con, "SELECT * FROM run_roll", run.as_of).full(
+            evidence, cleared="run_cleared", superseded="run_superseded"
+        )
         con.execute(
             """
             CREATE TABLE run_decisions AS

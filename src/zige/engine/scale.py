@@ -140,14 +140,24 @@ WHERE NOT {_aggregated()}{months}
 """
 
 
-def uncleared_sql(rows: str, cleared: str = "cleared") -> str:
+def uncleared_sql(rows: str, cleared: str = "cleared", superseded: str | None = None) -> str:
     """`rows` (rare rows: feed_kind, id_key, event_date, sub, …) less the loss records and
     declarations of missing that a bureau review cleared: a person's in `cleared` (id_key,
     cleared_on; one row a person) dated on or before the day the review found them alive
-    (确认健在, docs/rules.md §8.5). Those dated later count again."""
-    return f"""
+    (确认健在, docs/rules.md §8.5). Those dated later count again. `superseded` (id_key,
+    event_date): the dates of the bureau's death findings that a later one superseded; the
+    person's `unit_confirm` 丧失资格 rows of those dates (the findings' own loss records) are no
+    evidence either (§8.5: the latest finding wins)."""
+    kept = f"""
 SELECT e.* FROM ({rows}) e LEFT JOIN {cleared} c ON e.id_key = c.id_key
 WHERE c.id_key IS NULL OR e.event_date > c.cleared_on OR NOT ({LOSS_CONDITION} OR {MISSING_CONDITION})
+"""
+    if superseded is None:
+        return kept
+    return f"""
+SELECT e.* FROM ({kept}) e
+WHERE NOT (e.feed_kind = 'unit_confirm' AND e.sub = 'lost' AND EXISTS (
+    SELECT 1 FROM {superseded} s WHERE s.id_key = e.id_key AND s.event_date = e.event_date))
 """
 
 
@@ -772,20 +782,27 @@ class ScaleRun:
         return self.as_of - timedelta(days=self.window_days)
 
     def full(
-        self, store: Sequence[Path | str] | str, state: Path | None = None, *, cleared: str | None = None
+        self,
+        store: Sequence[Path | str] | str,
+        state: Path | None = None,
+        *,
+        cleared: str | None = None,
+        superseded: str | None = None,
     ) -> None:
         """Reduce the whole store, decide, and keep the reduced rows in `state`.
 
         `store` lists store roots, or is a query giving the store's columns (`feed_kind`,
         `month`, `id_key`, `event_date`, `end_date`, `sub`). `cleared`: a table of the people a
         bureau review found alive (id_key, cleared_on; `uncleared_sql`), whose earlier loss and
-        missing records are then no evidence (a state saved with them takes no increment).
+        missing records are then no evidence (a state saved with them takes no increment);
+        `superseded`, with `cleared` only: the superseded death findings' dates (id_key,
+        event_date), whose `unit_confirm` 丧失资格 rows are no evidence either.
         """
         # A view: the keys and the decided recipients' rows are each read once.
         self._load_recipients("VIEW")
         source = store if isinstance(store, str) else store_scan_sql(store)
         self.con.execute(f"CREATE OR REPLACE VIEW store AS {source}")
-        rare = rare_rows_sql() if cleared is None else uncleared_sql(rare_rows_sql(), cleared)
+        rare = rare_rows_sql() if cleared is None else uncleared_sql(rare_rows_sql(), cleared, superseded)
         self._timed("rare", f"CREATE OR REPLACE TABLE rare AS {rare}")
         self.cleared = cleared is not None
         self._timed("reduce", f"CREATE OR REPLACE TABLE targets AS {targets_sql(self.as_of)}")

@@ -463,8 +463,11 @@ def roster_changes(recipient: Recipient, user: Any) -> list[RecipientChange]:
 def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
     """The person's records in the evidence store and pushed results, newest first. A loss
     record or declaration of missing that a review's alive finding cleared (docs/rules.md §8.5)
-    carries `cleared_by`: the review task's number (runs no longer count it)."""
-    from zige.verification.selectors import alive_findings
+    carries `cleared_by`: the review task's number (runs no longer count it). The loss record of
+    a bureau death finding that a later one superseded (its `unit_confirm` 丧失资格 row, §8.5: the
+    latest finding wins) carries `superseded_by`: the later finding's task (runs no longer
+    count it either)."""
+    from zige.verification.selectors import alive_findings, superseded_findings
 
     records = feeds_selectors.evidence_for_person(id_number=recipient.id_number)
     finding = alive_findings(recipient_id=recipient.pk).get(recipient.pk)
@@ -473,6 +476,13 @@ def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
         for record in records:
             if record["record_kind"] in _CLEARABLE and record["date"] <= day:
                 record["cleared_by"] = task
+    superseded = {
+        f.death_date: f.superseded_by
+        for f in superseded_findings(recipient_id=recipient.pk).get(recipient.pk, [])
+    }
+    for record in records:
+        if record["record_kind"] == "unit_confirmed_lost" and record["date"] in superseded:
+            record["superseded_by"] = superseded[record["date"]]
     return records
 
 
@@ -488,7 +498,7 @@ def evidence_visible(recipient: Recipient, user: Any) -> list[dict[str, Any]]:
     for record in records:
         if record.get("kind") == "unit_confirm" and explain.is_bureau_finding(record):
             continue
-        shown.append({k: v for k, v in record.items() if k != "cleared_by"})
+        shown.append({k: v for k, v in record.items() if k not in ("cleared_by", "superseded_by")})
     return shown
 
 

@@ -226,6 +226,53 @@ def alive_findings(*, recipient_id: int | None = None) -> dict[int, tuple[date, 
 
 
 @dataclass(frozen=True)
+class SupersededFinding:
+    """A 确认死亡 / 疑似冒领 whose date of death a later one revised: its date of death (the date of
+    its own loss record, a `unit_confirm` row 丧失资格), its review task and the task of the
+    latest death finding that superseded it."""
+
+    death_date: date
+    task: int
+    superseded_by: int
+
+
+def superseded_findings(*, recipient_id: int | None = None) -> dict[int, list[SupersededFinding]]:
+    """Per person, the bureau's death findings (确认死亡 / 疑似冒领, `services.review_resolve`)
+    that a later one superseded: the latest bureau finding wins (docs/rules.md §8.5), also
+    with no 确认健在 before it, so the latest death finding's date of death is the person's. Every
+    earlier death finding with another date is superseded: its own loss record (the
+    `unit_confirm` 丧失资格 row dated on its date of death) is no evidence for later runs, which
+    stop the person on the latest finding — as its payment stop does — not on the one it
+    revised (when the latest is later, the earlier record would otherwise be the earliest
+    loss, §1). An earlier finding of the same date is the same record and stays. The record
+    stays in the evidence store and on the person's page, marked with the superseding task.
+    `recipient_id`: that person's only. Not scoped: the run and the person page read it."""
+    qs = VerificationTask.objects.filter(
+        kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, closed_at__isnull=False,
+        finding__in=[Finding.DEAD, Finding.FRAUD], death_date__isnull=False,
+    )  # fmt: skip
+    if recipient_id is not None:
+        qs = qs.filter(recipient_id=recipient_id)
+    by_person: dict[int, list[tuple[int, date]]] = {}
+    for person, pk, death_date in qs.order_by("closed_at", "pk").values_list(
+        "recipient_id", "pk", "death_date"
+    ):
+        if death_date is not None:  # filtered above; the column is nullable
+            by_person.setdefault(person, []).append((pk, death_date))
+    found: dict[int, list[SupersededFinding]] = {}
+    for person, findings in by_person.items():
+        latest, latest_date = findings[-1]
+        earlier = [
+            SupersededFinding(death_date=day, task=pk, superseded_by=latest)
+            for pk, day in findings[:-1]
+            if day != latest_date
+        ]
+        if earlier:
+            found[person] = earlier
+    return found
+
+
+@dataclass(frozen=True)
 class FraudCaseToCorrect:
     """A fraud case a later death finding would have revised but could not (fined or closed, or
     nothing obtained after the new date of death): the case, its status, the amount it still has

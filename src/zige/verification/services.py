@@ -76,7 +76,12 @@ from zige.verification.models import (
     TaskStatus,
     VerificationTask,
 )
-from zige.verification.selectors import alive_finding_of, alive_records_after, loss_records_until
+from zige.verification.selectors import (
+    alive_finding_of,
+    alive_records_after,
+    loss_records_until,
+    superseded_findings,
+)
 from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
 
 if TYPE_CHECKING:
@@ -1444,15 +1449,19 @@ def earliest_recorded_death(*, recipient: Recipient, today: date) -> dict[str, A
     """The person's earliest recorded death up to today: a death, cremation, declaration of
     death or a unit's / the bureau's 丧失资格 (`rules.loss_kind`; a declaration of missing is no
     date of death), as `selectors.loss_records_until` lists them, except those a 确认健在 cleared
-    (dated on or before its day, docs/rules.md §8.5: the person was found alive after them).
-    None when there is none."""
+    (dated on or before its day, docs/rules.md §8.5: the person was found alive after them) and
+    the loss records of death findings a later one superseded (`superseded_findings`). None when
+    there is none."""
     alive = alive_finding_of(recipient.pk)
-    deaths = [
-        r
-        for r in loss_records_until(id_number=recipient.id_number, until=today)
-        if rules.loss_kind(rules.Record(kind=r["kind"], day=r["date"], sub=r["sub"] or "")) is not None
-        and (alive is None or r["date"] > alive[0])
-    ]
+    superseded = {f.death_date for f in superseded_findings(recipient_id=recipient.pk).get(recipient.pk, [])}
+
+    def counts(r: dict[str, Any]) -> bool:
+        kind = rules.loss_kind(rules.Record(kind=r["kind"], day=r["date"], sub=r["sub"] or ""))
+        if kind is None or (alive is not None and r["date"] <= alive[0]):
+            return False
+        return not (kind == "unit_confirmed_lost" and r["date"] in superseded)
+
+    deaths = [r for r in loss_records_until(id_number=recipient.id_number, until=today) if counts(r)]
     return min(deaths, key=lambda r: r["date"]) if deaths else None
 
 
@@ -1543,6 +1552,21 @@ def _resolve_locked(
         earlier = alive_finding_of(task.recipient_id)
         if earlier is not None and death_date <= earlier[0]:
             overrides = {"review_task": earlier[1], "found_on": earlier[0].isoformat()}
+    # The earlier death findings of another date this one supersedes (rules §8.5, the latest
+    # finding wins): their loss records no longer count (`selectors.superseded_findings`).
+    supersedes = []
+    if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
+        supersedes = [
+            {"review_task": pk, "death_date": _day_text(day)}
+            for pk, day in VerificationTask.objects.filter(
+                recipient_id=task.recipient_id, kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED,
+                finding__in=[Finding.DEAD, Finding.FRAUD], death_date__isnull=False,
+            )
+            .exclude(pk=task.pk)
+            .exclude(death_date=death_date)
+            .order_by("closed_at", "pk")
+            .values_list("pk", "death_date")
+        ]  # fmt: skip
     if finding == Finding.ALIVE:
         from zige.benefits.services import payment_stops_withdraw_alive
 
@@ -1589,6 +1613,7 @@ def _resolve_locked(
             **({"later_than_recorded_death": later_death} if later_death is not None else {}),
             **({"withdrawn_stops": withdrawn} if withdrawn else {}),
             **({"overrides_alive": overrides} if overrides is not None else {}),
+            **({"supersedes_findings": supersedes} if supersedes else {}),
             **({"fraud_cases_followed": [c.pk for c in cases.followed]} if cases and cases.followed else {}),
             **({"fraud_cases_to_correct": cases.to_correct} if cases and cases.to_correct else {}),
         },
