@@ -280,78 +280,112 @@ def is_imprisonment_reason(status_reason: str) -> bool:
 def payment_action(
     *, recipient: Recipient, decision: Decision, latest_release: date | None, as_of: date
 ) -> Action | None:
-    """The payment change a decision implies (spec §8; notice 二(二)).
-
-    Pensions are paid monthly in advance through the month of `as_of`.
-    - stop: from the month after the loss (死亡次月停发); the months paid since are the
-      overpayment to recover.
-    - suspend (only a 正常 recipient): from the month after the deciding record; months paid since.
-    - resume (a 暂停 recipient now eligible): from the month after `as_of`, with back pay (补发)
-      from the month of 状态变更日期, or, after imprisonment, from the month after release.
-    """
-    d_month = month_index(as_of)
-    since = recipient.status_since if recipient.status_since and recipient.status_since <= as_of else None
+    """The payment change a decision implies (spec §8; notice 二(二)): a stop from the month
+    after the loss (死亡次月停发); a suspension (only of a 正常 recipient) from the month after
+    the deciding record; a resume (a 暂停 recipient now eligible) from the month after `as_of`.
+    Its months come from `payment_months` (the one place of the rules' branches), its amount is
+    months × 月养老金 (`payment_amount`)."""
+    kind: Literal["stop", "suspend", "resume"]
     if decision.status == "stop":
         assert decision.evidence_date is not None
-        effective = month_index(decision.evidence_date) + 1
-        if recipient.benefit_status == "normal":
-            last_paid = d_month
-        else:
-            last_paid = month_index(since) - 1 if since else effective - 1
-        months = max(0, last_paid - effective + 1)
-        return Action(
-            action="stop", effective_month=month_label(effective), months=months,
-            amount=payment_amount(months, recipient.monthly_amount),
-        )  # fmt: skip
-    if decision.status == "suspend" and recipient.benefit_status == "normal":
+        kind, effective = "stop", month_index(decision.evidence_date) + 1
+    elif decision.status == "suspend" and recipient.benefit_status == "normal":
         assert decision.evidence_date is not None
-        effective = month_index(decision.evidence_date) + 1
-        months = max(0, d_month - effective + 1)
-        return Action(
-            action="suspend", effective_month=month_label(effective), months=months,
-            amount=payment_amount(months, recipient.monthly_amount),
-        )  # fmt: skip
-    if decision.status == "eligible" and recipient.benefit_status == "suspended":
+        kind, effective = "suspend", month_index(decision.evidence_date) + 1
+    elif decision.status == "eligible" and recipient.benefit_status == "suspended":
+        kind, effective = "resume", month_index(as_of) + 1
+    else:
+        return None
+    months = payment_months(
+        recipient=recipient, kind=kind, effective_month=month_label(effective), latest_release=latest_release,
+        as_of=as_of,
+    ).months  # fmt: skip
+    return Action(
+        action=kind, effective_month=month_label(effective), months=months,
+        amount=payment_amount(months, recipient.monthly_amount),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentMonths:
+    """The months a payment action covers by the rules (§5) and, when they are 0, why — in the
+    words the pages show beside 0 个月 / 0.00, where a bare 0 reads as an error. `reason` is empty
+    when the months are more than 0."""
+
+    months: int
+    reason: str = ""
+
+
+def payment_months(
+    *, recipient: Recipient, kind: str, effective_month: str, latest_release: date | None, as_of: date
+) -> PaymentMonths:
+    """The months of a `kind` action (stop, suspend, resume) of the person from
+    `effective_month` (`YYYY-MM`) as of `as_of`, with the reason when they are 0 (spec §8;
+    notice 二(二): 死亡次月停发，追回多发金额). The one place of these branches: `payment_action`
+    takes its months from it, the pages the reason for an action's 0 months
+    (`zero_months_reason`, `zige.benefits.selectors.zero_months_reason`).
+
+    Pensions are paid monthly in advance through the month of `as_of`.
+    - stop (§5.1): the months paid from `effective_month` on, the overpayment to recover —
+      through the month of `as_of` for a 正常 person; for a 暂停 person through the month before
+      状态变更日期 (none without one: the payment office decides).
+    - suspend (§5.2): the months paid from `effective_month` through the month of `as_of`.
+    - resume (§5.3, a 暂停 person): back pay (补发) from the month of 状态变更日期 through the month
+      of `as_of`, or, after imprisonment, from the month after release (none without a release
+      or without 状态变更日期: the payment office decides); a 正常 person has none.
+    """
+    d_month = month_index(as_of)
+    effective = int(effective_month[:4]) * 12 + int(effective_month[5:]) - 1
+    since = recipient.status_since if recipient.status_since and recipient.status_since <= as_of else None
+    if kind == "stop" and recipient.benefit_status == "suspended":
         if since is None:
-            months = 0  # nobody can say how much is owed: the payment office decides
-        elif is_imprisonment_reason(recipient.status_reason):
-            months = max(0, d_month - month_index(latest_release)) if latest_release else 0
-        else:
-            months = max(0, d_month - month_index(since) + 1)
-        return Action(
-            action="resume", effective_month=month_label(d_month + 1), months=months,
-            amount=payment_amount(months, recipient.monthly_amount),
-        )  # fmt: skip
-    return None
+            return PaymentMonths(
+                months=0, reason="暂停人员无状态变更日期，无法确定多发月数，按 0 计，由支付部门核定"
+            )
+        months = max(0, month_index(since) - effective)  # paid through the month before 状态变更日期
+        if months:
+            return PaymentMonths(months=months)
+        return PaymentMonths(
+            months=0,
+            reason=f"状态变更日期 {since:%Y-%m-%d} 起已暂停发放，生效月份 {effective_month} 起未再发放，无需追回",
+        )
+    if kind in ("stop", "suspend"):
+        months = max(0, d_month - effective + 1)
+        if months:
+            return PaymentMonths(months=months)
+        return PaymentMonths(
+            months=0,
+            reason=f"养老金按月预发至 {month_label(d_month)}，生效月份 {effective_month} 起尚未发放，无需追回",
+        )
+    if kind != "resume":
+        raise ValueError(f"not a payment action: {kind!r}")
+    if recipient.benefit_status != "suspended":
+        return PaymentMonths(months=0)  # nothing was withheld (no resume is proposed for one)
+    if since is None:
+        return PaymentMonths(months=0, reason="无状态变更日期，补发月数无法确定，按 0 计，由支付部门核定")
+    if not is_imprisonment_reason(recipient.status_reason):
+        return PaymentMonths(months=max(0, d_month - month_index(since) + 1))
+    if latest_release is None:
+        return PaymentMonths(months=0, reason="停发原因为服刑，无刑满释放记录，自释放次月起补发，现无需补发")
+    months = max(0, d_month - month_index(latest_release))
+    if months:
+        return PaymentMonths(months=months)
+    return PaymentMonths(
+        months=0,
+        reason=f"停发原因为服刑，刑满释放（{latest_release:%Y-%m-%d}）次月起补发，截至 {month_label(d_month)} 无需补发",
+    )
 
 
 def zero_months_reason(
     *, recipient: Recipient, kind: str, effective_month: str, latest_release: date | None, as_of: date
 ) -> str:
-    """Why `payment_action` gives 0 months for a `kind` action of the person from
-    `effective_month` as of `as_of`, in the words the pages show beside 0 个月 / 0.00 (the same
-    branches as `payment_action`, §5.1–5.3). Empty when the rules give this action more than 0
-    months (the months are then someone's own figures, not the rules')."""
-    d_month = month_index(as_of)
-    effective = int(effective_month[:4]) * 12 + int(effective_month[5:]) - 1
-    since = recipient.status_since if recipient.status_since and recipient.status_since <= as_of else None
-    paid_through = f"养老金按月预发至 {month_label(d_month)}"
-    if kind in ("stop", "suspend"):
-        if kind == "stop" and recipient.benefit_status == "suspended":
-            if since is None:
-                return "暂停人员无状态变更日期，无法确定多发月数，按 0 计，由支付部门核定"
-            if month_index(since) - 1 < effective:
-                return f"状态变更日期 {since:%Y-%m-%d} 起已暂停发放，生效月份 {effective_month} 起未再发放，无需追回"
-            return ""
-        if effective > d_month:
-            return f"{paid_through}，生效月份 {effective_month} 起尚未发放，无需追回"
-        return ""
-    if kind == "resume" and recipient.benefit_status == "suspended":
-        if since is None:
-            return "无状态变更日期，补发月数无法确定，按 0 计，由支付部门核定"
-        if is_imprisonment_reason(recipient.status_reason):
-            if latest_release is None:
-                return "停发原因为服刑，无刑满释放记录，自释放次月起补发，现无需补发"
-            if month_index(latest_release) >= d_month:
-                return f"停发原因为服刑，刑满释放（{latest_release:%Y-%m-%d}）次月起补发，截至 {month_label(d_month)} 无需补发"
-    return ""
+    """Why the rules give 0 months for a `kind` action of the person from `effective_month` as
+    of `as_of` (`payment_months`' reason, §5.1–5.3). Empty when they give more than 0 months
+    (the months are then someone's own figures, not the rules')."""
+    return payment_months(
+        recipient=recipient,
+        kind=kind,
+        effective_month=effective_month,
+        latest_release=latest_release,
+        as_of=as_of,
+    ).reason

@@ -941,3 +941,53 @@ def test_approving_or_rejecting_links_the_next_proposal_the_officer_may_approve(
         follow=True,  # type: ignore[attr-defined]
     ).content.decode()
     assert "已驳回" in done and "待审批队列中已没有其他可由您审批的业务" in done
+
+
+def test_a_roster_change_after_the_proposal_does_not_change_why_an_action_has_0_months(
+    wang: Any, li: Any, settings: Any, tmp_path: Path
+) -> None:
+    """A stop from next month has 0 months by the rules (§5.1: pensions are paid through this
+    month), and the pages say so. The explanation is of the action's own figures, made from the
+    roster as it stood at the proposal: when a roster import then suspends the person (暂停 from
+    the 1st of this month), the list and the action page still give the reason the figures were
+    made from, not one made up from today's roster (已暂停发放…)."""
+    from tests.factories import write_csv
+    from zige.feeds import services as feed_services
+    from zige.roster.models import RecipientChange
+
+    settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "uploads"
+    person = RecipientFactory(name="吴十", benefit_status="normal", status_since=None)
+    as_user(wang).post(
+        reverse("benefits:action_new"),
+        {"person_no": person.person_no, "kind": "stop", "effective_month": next_month(), "months": "0",
+         "amount": "", "note": "死亡证明"},
+    )  # fmt: skip
+    action = PaymentAction.objects.get(recipient=person)
+    assert (action.months, action.amount) == (0, Decimal("0.00"))
+    today = timezone.localdate()
+    why = f"养老金按月预发至 {today:%Y-%m}，生效月份 {next_month()} 起尚未发放，无需追回"
+
+    def shown() -> tuple[str, str]:
+        page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
+        listing = as_user(li).get(reverse("benefits:actions")).content.decode()
+        return page, listing
+
+    for text in shown():
+        assert why in text
+
+    header = ["个人编号", "姓名", "身份证号", "单位编号", "单位名称", "待遇状态", "状态变更日期", "停发原因",
+              "月养老金", "联系电话", "退休日期", "上次认证日期"]  # fmt: skip
+    row = [person.person_no, person.name, person.id_number, person.unit.unit_no, person.unit.name, "暂停",
+           today.replace(day=1).isoformat(), "待核实", "3000", "13812345678", "2010-01-01", "2026-01-15"]  # fmt: skip
+    roster = write_csv(tmp_path / "roster.csv", header, [row])
+    batch = feed_services.import_submit(source=roster, file_name=roster.name, kind="roster", user=None,
+                                        now=timezone.now(), enqueue=False)  # fmt: skip
+    feed_services.import_execute(batch_id=batch.pk, now=timezone.now())
+    person.refresh_from_db()
+    assert (person.benefit_status, person.status_since) == ("suspended", today.replace(day=1))
+    assert RecipientChange.objects.filter(recipient=person, field="benefit_status").exists()
+
+    for text in shown():
+        assert why in text
+        assert "已暂停发放" not in text

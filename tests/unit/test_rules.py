@@ -939,3 +939,79 @@ def test_property_months_and_amount(scenario: tuple[Recipient, list[Record], dat
     pension = who.monthly_amount or Decimal(0)
     assert action.amount == (action.months * pension).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     assert action.amount.as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize(
+    ("benefit_status", "since", "reason", "kind", "month", "release", "months", "why"),
+    [
+        ("normal", None, "", "stop", "2026-10", None, 2, ""),
+        (
+            "normal",
+            None,
+            "",
+            "stop",
+            "2026-12",
+            None,
+            0,
+            "养老金按月预发至 2026-11，生效月份 2026-12 起尚未发放",
+        ),
+        ("suspended", None, "", "stop", "2026-09", None, 0, "暂停人员无状态变更日期"),
+        ("suspended", date(2026, 11, 10), "", "stop", "2026-09", None, 2, ""),
+        (
+            "suspended",
+            date(2026, 5, 1),
+            "",
+            "stop",
+            "2026-09",
+            None,
+            0,
+            "状态变更日期 2026-05-01 起已暂停发放",
+        ),
+        ("normal", None, "", "suspend", "2026-11", None, 1, ""),
+        ("normal", None, "", "suspend", "2026-12", None, 0, "生效月份 2026-12 起尚未发放"),
+        ("suspended", None, "", "resume", "2026-12", None, 0, "无状态变更日期，补发月数无法确定"),
+        ("suspended", date(2026, 9, 5), "待核实", "resume", "2026-12", None, 3, ""),
+        ("suspended", date(2025, 5, 1), "服刑", "resume", "2026-12", None, 0, "无刑满释放记录"),
+        ("suspended", date(2025, 5, 1), "服刑", "resume", "2026-12", date(2026, 8, 3), 3, ""),
+        (
+            "suspended",
+            date(2025, 5, 1),
+            "服刑",
+            "resume",
+            "2026-12",
+            date(2026, 11, 3),
+            0,
+            "刑满释放（2026-11-03）",
+        ),
+    ],
+)
+def test_payment_months_gives_the_months_and_why_they_are_0_from_one_set_of_branches(
+    benefit_status: BenefitStatus, since: date | None, reason: str, kind: str, month: str, release: date | None,
+    months: int, why: str,
+) -> None:  # fmt: skip
+    """`rules.payment_months` is the one place of §5's branches: the months it gives are the
+    months of `payment_action` (a run's or a finding's action), and its reason — empty when the
+    months are more than 0 — is what the pages show beside 0 个月 (`zero_months_reason`)."""
+    from zige.rules import payment_action, payment_months, zero_months_reason
+
+    as_of = date(2026, 11, 30)
+    who = Recipient(person_no="1", id_number="x", benefit_status=benefit_status, status_since=since,
+                    status_reason=reason, monthly_amount=Decimal("1000"))  # fmt: skip
+    got = payment_months(recipient=who, kind=kind, effective_month=month, latest_release=release, as_of=as_of)
+    assert got.months == months
+    assert (why in got.reason) if why else got.reason == ""
+    assert (
+        zero_months_reason(
+            recipient=who, kind=kind, effective_month=month, latest_release=release, as_of=as_of
+        )
+        == got.reason
+    )
+    status = {"stop": "stop", "suspend": "suspend", "resume": "eligible"}[kind]
+    evidence = date(int(month[:4]), int(month[5:]), 1) - timedelta(days=1)  # the month before `month`
+    decision = Decision(status=status, reason="", evidence_kind="x", evidence_date=evidence, certified_on=None,
+                        due_on=None, remind=False, channel=None, action=None)  # fmt: skip
+    action = payment_action(recipient=who, decision=decision, latest_release=release, as_of=as_of)
+    assert action is not None and action.months == months
+    if kind != "resume":  # a resume is always from the month after `as_of`
+        assert action.effective_month == month
+    assert action.amount == Decimal(months) * 1000

@@ -154,15 +154,20 @@ def proposal_differences(action: PaymentAction) -> list[str]:
 
 def zero_months_reason(action: PaymentAction) -> str:
     """Why an action has 0 months (so 0.00), in Chinese, for the list and the action page, where
-    a bare 0 个月 / 0.00 looks like an error: what the rules (§5, `rules.zero_months_reason`, the
-    branches of `rules.payment_action`) give for the action's kind and effective month as of the
-    day its figures were set — its run's as-of date, or the day it was proposed. A reversal
-    answers for its original. An officer's 0 months the rules do not give point to the officer's
-    reason (与计算不符的说明). Empty when the months are not 0 or no rule explains them."""
+    a bare 0 个月 / 0.00 looks like an error: the reason the rules (§5, `rules.payment_months`,
+    the same branches that give the months) give for the action's own kind and effective month
+    as of the day its figures were set — its run's as-of date, or the day it was proposed — and
+    the person as the roster stood when it was proposed (`roster.selectors.status_at`: 待遇状态,
+    状态变更日期, 停发原因 from the roster's change history) with the 月养老金 fixed on the action,
+    not today's roster: a roster change after the proposal does not change what the action's
+    figures were made from. A reversal answers for its original. An officer's 0 months the rules
+    do not give point to the officer's reason (与计算不符的说明). Empty when the months are not 0
+    or no rule explains them."""
     from django.utils import timezone
 
     from zige import rules
-    from zige.verification.services import _latest_release, _recipient_facts
+    from zige.roster.selectors import status_at
+    from zige.verification.services import _latest_release
 
     if action.months != 0:
         return ""
@@ -171,19 +176,21 @@ def zero_months_reason(action: PaymentAction) -> str:
         as_of = original.run.as_of
     else:
         as_of = timezone.localdate(original.proposed_at)
-    facts = _recipient_facts(original.recipient)
-    if original.kind == "resume":
-        # A resume is only ever proposed for a 暂停 person; the roster may show 正常 since.
-        facts = rules.Recipient(
-            person_no=facts.person_no, id_number=facts.id_number, benefit_status="suspended",
-            status_since=facts.status_since, status_reason=facts.status_reason,
-            monthly_amount=facts.monthly_amount,
-        )  # fmt: skip
+    person = original.recipient
+    then = status_at(recipient=person, at=original.proposed_at)
+    facts = rules.Recipient(
+        person_no=person.person_no, id_number=person.id_number,
+        # A resume is only ever proposed for a 暂停 person (the roster may have said so in the
+        # same import that the run read, or an officer proposes it before the roster changes).
+        benefit_status="suspended" if original.kind == "resume" or then.benefit_status == "suspended" else "normal",
+        status_since=then.status_since, status_reason=then.status_reason,
+        monthly_amount=original.monthly_amount if original.monthly_fixed else person.monthly_amount,
+    )  # fmt: skip
     status = {"stop": "stop", "suspend": "suspend", "resume": "eligible"}[original.kind]
-    reason = rules.zero_months_reason(
+    reason = rules.payment_months(
         recipient=facts, kind=original.kind, effective_month=original.effective_month,
         latest_release=_latest_release(facts, status, as_of), as_of=as_of,
-    )  # fmt: skip
+    ).reason  # fmt: skip
     if not reason and original.figures_note.strip():
         return "经办人填写的月数，理由见与计算不符的说明"
     return reason

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -57,3 +59,38 @@ def recipient_history(*, user: Any, recipient: Recipient) -> QuerySet[RecipientC
     """
     changes = RecipientChange.objects.filter(recipient=recipient).select_related("batch")
     return scope_by_unit_field(changes, user, "recipient__unit_id").order_by("-changed_at", "-pk")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusAt:
+    """The roster's 待遇状态, 状态变更日期 and 停发原因 of a person as they stood at some moment."""
+
+    benefit_status: str
+    status_since: date | None
+    status_reason: str
+
+
+def status_at(*, recipient: Recipient, at: datetime) -> StatusAt:
+    """The person's 待遇状态, 状态变更日期 and 停发原因 as the roster said at `at`, from the history
+    of their fields (`RecipientChange`): a field changed by an import after `at` had the old value
+    of the first such change; one not changed since has its current value. Not scoped: for a
+    page that already shows the person (e.g. the figures of a payment action proposed then)."""
+    fields = ("benefit_status", "status_since", "status_reason")
+    values: dict[str, str] = {
+        "benefit_status": recipient.benefit_status,
+        "status_since": recipient.status_since.isoformat() if recipient.status_since else "",
+        "status_reason": recipient.status_reason,
+    }
+    later = (
+        RecipientChange.objects.filter(recipient=recipient, field__in=fields, changed_at__gt=at)
+        .order_by("-changed_at", "-pk")
+        .values_list("field", "old_value")
+    )
+    for field, old in later:  # newest first: the first change after `at` is applied last
+        values[field] = old
+    since = values["status_since"].strip()
+    return StatusAt(
+        benefit_status=values["benefit_status"],
+        status_since=date.fromisoformat(since[:10]) if since else None,
+        status_reason=values["status_reason"],
+    )
