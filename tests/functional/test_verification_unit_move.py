@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tests.factories import (
     NOW,
+    RunFactory,
     UnitOperatorFactory,
     make_id,
     verification_attachment,
@@ -26,6 +27,7 @@ from tests.factories import (
 from zige.audit.models import AuditEvent
 from zige.feeds import services as feeds
 from zige.feeds.models import ImportStatus
+from zige.notifications.models import Message
 from zige.roster.models import Recipient, Unit
 from zige.verification.models import Submission, VerificationTask
 
@@ -150,3 +152,61 @@ def test_a_task_row_naming_the_old_unit_is_still_out_of_its_reach(
     }
     assert client.post(reverse("verification:submit", kwargs={"pk": stale.pk}), report).status_code == 404
     assert "张迁出" not in client.get(reverse("verification:list")).content.decode()
+
+
+def _body(response: Any) -> str:
+    data = b"".join(response.streaming_content) if response.streaming else response.content
+    return bytes(data).decode()
+
+
+def test_the_unit_notices_of_a_mover_go_to_the_new_unit(client: Client, tmp_path: Path) -> None:
+    """A person without a mobile is reminded through their unit (notice 一(四)). When the roll
+    moves them, the notice must reach the unit that has them now, and the old unit must no
+    longer see their name and 个人编号 on its notice list or in its CSV."""
+    roster(tmp_path, "roster_1.csv", "U_A", now=NOW)
+    mover = Recipient.objects.get(person_no="P001")
+    # written by a run before the move, for the unit the roll named then
+    notice = Message.objects.create(
+        recipient=mover, unit=Unit.objects.get(unit_no="U_A"), run=RunFactory(), kind="reminder",
+        channel="unit", due_on=date(2027, 2, 28), text="请通知张*出（个人编号P001）于2027年02月28日前完成认证",
+        status="listed", created_at=NOW,
+    )  # fmt: skip
+    roster(tmp_path, "roster_2.csv", "U_B", now=MOVED_AT)
+
+    notice.refresh_from_db()
+    assert notice.unit.unit_no == "U_B" and notice.status == "listed"
+    moved = AuditEvent.objects.get(action="messages.reassigned")
+    assert moved.after["messages"] == 1
+
+    def pages(unit: str) -> list[str]:
+        return [
+            reverse("notifications:unit_notices", kwargs={"unit_no": unit}),
+            reverse("notifications:unit_notices_csv", kwargs={"unit_no": unit}),
+        ]
+
+    client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_A")))
+    for url in pages("U_A"):
+        body = _body(client.get(url))
+        assert "P001" not in body and "张迁出" not in body
+    client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_B")))
+    for url in pages("U_B"):
+        body = _body(client.get(url))
+        assert "P001" in body and "张迁出" in body
+
+
+def test_a_notice_row_naming_the_old_unit_is_on_the_new_units_list(client: Client, tmp_path: Path) -> None:
+    """Defence in depth (and notices moved before the import moved them): the notice list is of
+    the people in the unit now, whatever unit the message row names."""
+    roster(tmp_path, "roster_1.csv", "U_A", now=NOW)
+    roster(tmp_path, "roster_2.csv", "U_B", now=MOVED_AT)
+    Message.objects.create(
+        recipient=Recipient.objects.get(person_no="P001"), unit=Unit.objects.get(unit_no="U_A"),
+        run=RunFactory(), kind="reminder", channel="unit", due_on=date(2027, 2, 28),
+        text="请通知张*出（个人编号P001）于2027年02月28日前完成认证", status="listed", created_at=NOW,
+    )  # fmt: skip
+    client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_A")))
+    body = _body(client.get(reverse("notifications:unit_notices", kwargs={"unit_no": "U_A"})))
+    assert "P001" not in body and "张迁出" not in body
+    client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_B")))
+    body = _body(client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": "U_B"})))
+    assert "P001" in body and "张迁出" in body

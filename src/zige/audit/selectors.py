@@ -59,6 +59,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "messages.created": "生成单位提醒短信",
     "messages.skipped": "跳过单位提醒短信",
     "messages.cancelled": "撤销提醒",
+    "messages.reassigned": "提醒转交新单位",
     "messages.receipts": "接收短信回执",
     "ledger.mark_add": "列入服务台账",
     "ledger.mark_remove": "移出服务台账",

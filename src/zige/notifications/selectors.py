@@ -21,12 +21,17 @@ def person_messages(recipient: Recipient, user: Any) -> QuerySet[Message]:
 
 
 def unit_notices(unit: Unit, user: Any) -> QuerySet[Message]:
-    """The unit's notice list: its people without a mobile number who are to be reminded."""
+    """The unit's notice list: its people without a mobile number who are to be reminded.
+    "Its people" are the people in the unit now (docs/security.md): a notice written before a
+    person moved is the new unit's, and never the old one's (the roster import also moves it,
+    `services.messages_reassign`)."""
     return (
         scope_by_unit_field(
-            Message.objects.filter(unit=unit, channel="unit").exclude(status=MessageStatus.CANCELLED),
+            Message.objects.filter(recipient__unit=unit, channel="unit").exclude(
+                status=MessageStatus.CANCELLED
+            ),
             user,
-            "unit_id",
+            "recipient__unit_id",
         )
         .select_related("recipient")
         .order_by("due_on", "recipient__person_no", "kind")

@@ -6,6 +6,8 @@ delivery receipts.
   does. The unique constraint on (recipient, due_on, channel, kind) makes re-runs harmless.
 - `messages_cancel_for_terminated` is called by the roster import, in its transaction, for the
   people it terminates (待遇状态 终止): what of theirs has not gone out yet is cancelled.
+- `messages_reassign` is called by the roster import, in its transaction, for the people it
+  moves to another unit: what of theirs has not gone out yet goes to the new unit.
 - `messages_send_due` claims a batch of due SMS with a lease, calls the gateway for each and
   records the outcome; it honours quiet hours and the rate limit and reads the time only
   through the `clock` it is given. A message whose earlier attempt was cut short (a crash, a
@@ -27,7 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, Q, QuerySet, Value, When
+from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from zige.audit.services import audit_record
@@ -214,6 +216,63 @@ def messages_cancel_for_terminated(
                 after={"cancelled": cancelled, "terminated": len(set(recipient_ids)), "why": "terminated"},
             )  # fmt: skip
     return cancelled
+
+
+def messages_reassign(
+    *,
+    recipient_ids: Sequence[int],
+    batch_id: int,
+    now: datetime,
+    actor: Any = None,
+    config: NotifyConfig | None = None,
+) -> int:
+    """The messages of these people that have not gone out yet (queued, retrying, or listed on a
+    unit's notice list) and name another unit than the person's current one go to that unit;
+    called by the roster import, in its transaction, for everyone whose 单位编号 changed
+    (as their verification tasks do, `tasks_reassign`). Returns how many.
+
+    A person without a mobile is reminded through the unit that has them now (notice 一(四)):
+    left with the old unit, the notice would be on a list of a unit that no longer has the
+    person (their name and 个人编号 shown to it) and on no list of the unit that does. The text is
+    written again for the new unit (its phone is the {phone} of the templates); a template that
+    does not render keeps the text. Audited as `messages.reassigned` on the import (how many,
+    and each message's old and new unit)."""
+    config = config or current()
+    moved = 0
+    units: dict[str, dict[str, str]] = {}
+    with transaction.atomic():
+        for people in store.in_lists(sorted(set(recipient_ids))):
+            messages = (
+                Message.objects.select_for_update(of=("self",))
+                .select_related("unit", "recipient__unit")
+                .filter(recipient_id__in=people, status__in=UNSENT_STATUSES)
+                .exclude(unit_id=F("recipient__unit_id"))
+                .order_by("pk")
+            )
+            for message in messages:
+                person = message.recipient
+                assert person is not None  # a unit's own SMS has no recipient and is not selected
+                old_unit = message.unit.unit_no
+                message.unit = person.unit
+                try:
+                    rendered = render(
+                        config, kind=message.kind, channel=message.channel, name=person.name,
+                        due_on=message.due_on, person_no=person.person_no, unit_phone=person.unit.phone or "",
+                    )  # fmt: skip
+                    message.text, message.params, message.segments = (
+                        rendered.text, rendered.params, rendered.segments,
+                    )  # fmt: skip
+                except TemplateError:
+                    pass
+                message.save(update_fields=["unit", "text", "params", "segments"])
+                units[str(message.pk)] = {"from": old_unit, "to": person.unit.unit_no}
+                moved += 1
+        if moved:
+            audit_record(
+                actor=actor, action="messages.reassigned", target_type="import", target_id=batch_id, at=now,
+                after={"messages": moved, "units": units, "movers": len(set(recipient_ids))},
+            )  # fmt: skip
+    return moved
 
 
 def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _Row:

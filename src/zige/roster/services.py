@@ -318,6 +318,10 @@ def roster_apply_staged(
         from zige.verification.services import tasks_reassign
 
         tasks_reassign(recipient_ids=movers, now=now, actor=actor, source=f"（名册导入 #{batch_id}）")
+        # … and the reminders not gone out yet: a unit notice belongs on the new unit's list.
+        from zige.notifications.services import messages_reassign
+
+        messages_reassign(recipient_ids=movers, batch_id=batch_id, now=now, actor=actor)
 
     # People this import terminates (待遇状态 终止) are in no later run, so no run will cancel
     # their reminders: what of theirs has not gone out yet is cancelled here, in this transaction.
