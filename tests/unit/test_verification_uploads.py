@@ -91,6 +91,12 @@ BAD = [
         mp4_bytes()[:24] + b"\x00\x00\x00\x10\x01\x02\x03\x04" + b"\x00" * 8,
     ),
     ("ftyp box larger than the file", "visit.mp4", (4096).to_bytes(4, "big") + b"ftypisom" + b"\x00" * 20),
+    # a valid ftyp box in front of anything else is not a video: what follows must be ISO-BMFF
+    # boxes, and a video has its media (mdat) or its description (moov)
+    ("ftyp then a web page", "visit.mp4", mp4_bytes()[:24] + b"<script>alert(1)</script>" * 40),
+    ("ftyp then text", "visit.mov", mp4_bytes(b"qt  ")[:24] + b"this is not a video at all, just words"),
+    ("ftyp alone", "visit.mp4", mp4_bytes()[:24]),
+    ("ftyp and free only", "visit.mp4", mp4_bytes()[:32]),
     ("pdf without an end", "confirm.pdf", b"%PDF-1.4\n" + b"A" * 100),
     ("empty", "photo.jpg", b""),
 ]

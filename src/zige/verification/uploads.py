@@ -4,7 +4,8 @@ Shared by the verification work (附件1 evidence) and the service ledger (home-
 
 - `upload_check(name=, data=, allowed=)` reads the bytes (never more than the largest limit
   plus one), decides the file's kind from its CONTENT — JPEG/PNG/WebP must open and verify in
-  Pillow, MP4/MOV must start with an ISO-BMFF `ftyp` box of a known brand, PDF must start with
+  Pillow, MP4/MOV must start with an ISO-BMFF `ftyp` box of a known brand followed by top-level
+  boxes that include the media (`mdat`/`moov`/`moof`), PDF must start with
   `%PDF-` — never from the file name or the browser's content type, applies the size limit of
   that kind, and runs the virus-scan hook. Anything else raises `UploadRefused` with a message
   for the user.
@@ -152,17 +153,31 @@ def _image_ok(data: bytes, kind: str) -> bool:
         return False
 
 
+# The boxes an MP4/MOV file holds at its top level (ISO/IEC 14496-12 and QuickTime), and the
+# ones of which a video needs at least one: its media (`mdat`) or its description (`moov`, or
+# the fragments `moof` of a fragmented MP4).
+_TOP_LEVEL_BOXES = {b"ftyp", b"moov", b"mdat", b"moof", b"mfra", b"free", b"skip", b"wide", b"uuid", b"pdin",
+                    b"meta", b"styp", b"sidx", b"ssix", b"prft", b"emsg", b"junk", b"pnot", b"PICT", b"meco",
+                    b"udta", b"mvex", b"tfra", b"xml ", b"iinf", b"bxml"}  # fmt: skip
+_MEDIA_BOXES = {b"moov", b"mdat", b"moof"}
+
+
 def _video_ok(data: bytes) -> bool:
-    """An ISO-BMFF file: a chain of boxes from the start, the first one `ftyp` with a sane size."""
+    """An ISO-BMFF file: a chain of boxes from the start, the first one `ftyp` with a sane size,
+    every one a box an MP4/MOV holds at its top level, and among them its media or description
+    (a valid `ftyp` in front of a web page or of nothing is no video). A box running past the end
+    (a truncated tail) is tolerated."""
     size = int.from_bytes(data[0:4], "big")
     if size < 16 or size > len(data) or data[4:8] != b"ftyp":
         return False
     offset = 0
+    media = False
     while offset + 8 <= len(data):  # every box header inside the file (a truncated tail is tolerated)
         box = int.from_bytes(data[offset : offset + 4], "big")
         kind = data[offset + 4 : offset + 8]
-        if not all(32 <= c < 127 for c in kind):
+        if kind not in _TOP_LEVEL_BOXES:
             return False
+        media = media or kind in _MEDIA_BOXES
         if box == 1 and offset + 16 <= len(data):
             box = int.from_bytes(data[offset + 8 : offset + 16], "big")
         if box == 0:
@@ -170,7 +185,7 @@ def _video_ok(data: bytes) -> bool:
         if box < 8:
             return False
         offset += box
-    return True
+    return media
 
 
 def _pdf_ok(data: bytes) -> bool:
