@@ -667,7 +667,11 @@ def test_tick_does_everything_and_a_failing_step_does_not_stop_the_others(
 # --- pages -----------------------------------------------------------------------------------
 
 
-def test_person_page_history_and_unit_notice_list(tmp_path: Path, client: Client) -> None:
+def test_person_page_history_and_unit_notice_list(
+    tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the notice page shows the notices whose deadline has not passed: seen on the run's day
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: date(2026, 11, 30))
     roster(tmp_path, [person(1, "13812345678"), person(2, "")])
     do_run()
     messages_send_due(gateway=FileGateway(tmp_path / "sms.jsonl"), clock=Clock(at(18)), config=CONFIG)
@@ -689,3 +693,40 @@ def test_person_page_history_and_unit_notice_list(tmp_path: Path, client: Client
     other = UnitOperatorFactory(unit=UnitFactory())
     client.force_login(other)
     assert client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": "U1"})).status_code == 404
+
+
+def test_unit_notice_page_shows_every_current_notice_nearest_deadline_first(client: Client) -> None:
+    """A unit's notice list grows with every cycle (a notice stays `listed`). The page must show
+    the notices still to act on — all of them, paged, nearest deadline first, each linked to the
+    person — and not the first 50 of all time, which after a year are long-expired ones."""
+    from tests.factories import RecipientFactory, RunFactory
+
+    unit = UnitFactory()
+    run = RunFactory()
+    today = timezone.localdate()
+    for n in range(60):  # last cycle's notices, deadlines passed
+        Message.objects.create(
+            recipient=RecipientFactory(unit=unit, person_no=f"OLD{n:04d}"), unit=unit, run=run, kind="reminder",
+            channel="unit", due_on=today - timedelta(days=300 - n), text="旧通知", status="listed",
+            created_at=timezone.now(),
+        )  # fmt: skip
+    for n in range(60):  # this cycle's
+        Message.objects.create(
+            recipient=RecipientFactory(unit=unit, person_no=f"NEW{n:04d}"), unit=unit, run=run, kind="reminder",
+            channel="unit", due_on=today + timedelta(days=1 + n), text="本期通知", status="listed",
+            created_at=timezone.now(),
+        )  # fmt: skip
+    client.force_login(UnitOperatorFactory(unit=unit))
+    url = reverse("notifications:unit_notices", kwargs={"unit_no": unit.unit_no})
+    first = client.get(url).content.decode()
+    assert "NEW0000" in first and "OLD0000" not in first
+    assert reverse("roster:person", kwargs={"person_no": "NEW0000"}) in first
+    assert "已过截止日期" in first  # the expired ones are said to exist (and are in the CSV)
+    second = client.get(url, {"page": 2}).content.decode()
+    assert "NEW0059" in second  # the 51st current notice is reachable
+    csv_body = b"".join(
+        client.get(
+            reverse("notifications:unit_notices_csv", kwargs={"unit_no": unit.unit_no})
+        ).streaming_content
+    ).decode("utf-8-sig")
+    assert "OLD0000" in csv_body and "NEW0059" in csv_body

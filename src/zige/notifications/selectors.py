@@ -3,6 +3,7 @@ the operator's status."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.db.models import Count, Max, QuerySet
@@ -20,19 +21,18 @@ def person_messages(recipient: Recipient, user: Any) -> QuerySet[Message]:
     )
 
 
-def unit_notices(unit: Unit, user: Any) -> QuerySet[Message]:
-    """The unit's notice list: its people without a mobile number who are to be reminded.
+def unit_notices(unit: Unit, user: Any, *, due_from: date | None = None) -> QuerySet[Message]:
+    """The unit's notice list: its people without a mobile number who are to be reminded,
+    nearest deadline first; with `due_from`, only the notices whose deadline is that day or later
+    (the ones still to act on: a notice stays `listed`, so the list keeps every cycle's).
     "Its people" are the people in the unit now (docs/security.md): a notice written before a
     person moved is the new unit's, and never the old one's (the roster import also moves it,
     `services.messages_reassign`)."""
+    qs = Message.objects.filter(recipient__unit=unit, channel="unit").exclude(status=MessageStatus.CANCELLED)
+    if due_from is not None:
+        qs = qs.filter(due_on__gte=due_from)
     return (
-        scope_by_unit_field(
-            Message.objects.filter(recipient__unit=unit, channel="unit").exclude(
-                status=MessageStatus.CANCELLED
-            ),
-            user,
-            "recipient__unit_id",
-        )
+        scope_by_unit_field(qs, user, "recipient__unit_id")
         .select_related("recipient")
         .order_by("due_on", "recipient__person_no", "kind")
     )

@@ -23,7 +23,7 @@ from zige.notifications.content import check_templates
 from zige.notifications.jobs import JOB_LABELS, job_key_label, scheduler_status
 from zige.notifications.models import Channel, MessageStatus
 from zige.notifications.services import parse_reports, receipts_record
-from zige.reports.pages import people_view, records_view
+from zige.reports.pages import paginate, people_view, records_view
 from zige.roster.models import Unit
 from zige.spreadsheet import formula_safe
 
@@ -67,7 +67,16 @@ def overview(request: HttpRequest) -> HttpResponse:
 def unit_notices(request: HttpRequest, unit_no: str) -> HttpResponse:
     """The unit's notice list (没有手机号码的退休人员由参保单位通知), linked from the unit page."""
     unit = get_object_or_404(scope_units(Unit.objects.all(), request.user), unit_no=unit_no)
-    return render(request, "notifications/unit_notices.html", {"unit": unit, "nav": "units"})
+    # The notices still to act on, all of them, paged; the expired ones (earlier cycles) are
+    # counted and stay in the CSV.
+    today = timezone.localdate()
+    page = paginate(request, selectors.unit_notices(unit, request.user, due_from=today))
+    expired = selectors.unit_notices(unit, request.user).filter(due_on__lt=today).count()
+    return render(
+        request,
+        "notifications/unit_notices.html",
+        {"unit": unit, "page": page, "notices": page.object_list, "expired": expired, "nav": "units"},
+    )
 
 
 class _Echo:

@@ -1,5 +1,4 @@
-"""`{% reminder_history person %}` for the person page, `{% unit_notice_list unit %}` for the unit page,
-`{% unit_sms_list unit %}` (the unit's deadline SMS; `unit` None: every unit in the user's scope)
+"""`{% reminder_history person %}` for the person page, `{% unit_sms_list unit %}` (the unit's deadline SMS; `unit` None: every unit in the user's scope)
 for the verification task list and the unit page."""
 
 from __future__ import annotations
@@ -19,14 +18,6 @@ def reminder_history(context: Any, person: Any) -> dict[str, Any]:
     request = context.get("request")
     user = getattr(request, "user", None)
     return {"messages_": list(selectors.person_messages(person, user)[:20])}
-
-
-@register.inclusion_tag("notifications/_unit_notices.html", takes_context=True)
-def unit_notice_list(context: Any, unit: Any) -> dict[str, Any]:
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    qs = selectors.unit_notices(unit, user)
-    return {"unit": unit, "notices": list(qs[:50]), "total": qs.count()}
 
 
 @register.inclusion_tag("notifications/_unit_sms.html", takes_context=True)
