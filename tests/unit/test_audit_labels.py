@@ -163,3 +163,23 @@ def test_generic_values_counts_ids_and_records() -> None:
     assert all(name.isascii() is False for name, _ in declined)
     rows = fields({"items": [{"task": 4, "kind": "review"}] * 25}, "run")[0][1].split("\n")
     assert rows[0] == "核实任务 #4：疑点核查" and rows[-1] == "……共 25 项" and len(rows) == 21
+
+
+def test_a_runs_reminders_read_as_reminders_to_people_not_unit_sms() -> None:
+    """`messages.created` / `messages.skipped` are written by every run for the reminders to the
+    people (SMS) and the units' notice lists, and by the sweep for the units' deadline SMS: the
+    label must not call a run's 272 reminders to pensioners 生成单位提醒短信. Their counts read in
+    Chinese, the unit channel as 单位通知 (not a unit)."""
+    from zige.audit.display import fields
+    from zige.audit.selectors import action_label
+
+    assert "单位" not in action_label("messages.created") and "提醒" in action_label("messages.created")
+    assert "单位" not in action_label("messages.skipped")
+    shown = dict(
+        fields(
+            {"created": 272, "sms": 211, "unit": 61, "app_failed": 95, "cancelled": 0, "restored": 0},
+            "run_messages",
+        )
+    )
+    assert shown["单位通知"] == "61" and shown["短信"] == "211"
+    assert all(not any("a" <= ch.lower() <= "z" for ch in label.replace("APP", "")) for label in shown), shown

@@ -39,6 +39,12 @@ TARGET_ZH: dict[str, str] = {
     "verification_task": "核实任务",
 }
 
+# Keys whose name depends on the object: a run's reminders count `unit` notices (the channel),
+# not a unit.
+TARGET_FIELD_ZH: dict[str, dict[str, str]] = {
+    "run_messages": {"unit": "单位通知", "candidates": "应提醒", "app_failed": "其中APP认证未通过通知"},
+}
+
 # The keys the application writes into `before` / `after` most often.
 FIELD_ZH: dict[str, str] = {
     "accepted": "已采纳",
@@ -58,6 +64,10 @@ FIELD_ZH: dict[str, str] = {
     "count": "数量",
     "created": "新建",
     "candidates": "候选",
+    "restored": "已恢复",
+    "app_failed": "APP认证未通过通知",
+    "messages": "提醒",
+    "movers": "转出人员",
     "sms": "短信",
     "reminders": "提醒",
     "overdue": "逾期",
@@ -337,4 +347,5 @@ def fields(value: Any, target_type: str = "") -> list[tuple[str, str]]:
     if not isinstance(value, dict):
         return [("", _shown(value))]
     shower = _Shower(target_type)
-    return [(FIELD_ZH.get(str(key), str(key)), shower.value(str(key), item)) for key, item in value.items()]
+    names = {**FIELD_ZH, **TARGET_FIELD_ZH.get(target_type, {})}
+    return [(names.get(str(key), str(key)), shower.value(str(key), item)) for key, item in value.items()]

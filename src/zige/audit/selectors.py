@@ -56,8 +56,8 @@ KNOWN_ACTIONS: dict[str, str] = {
     "job.tasks_sweep": "定时任务：核实任务逾期检查",
     "job.store_compact": "定时任务：证据库整理",
     "job.scheduler": "定时任务：调度程序",
-    "messages.created": "生成单位提醒短信",
-    "messages.skipped": "跳过单位提醒短信",
+    "messages.created": "生成提醒",  # a run's (短信、单位通知) and the sweep's unit SMS: the object says which
+    "messages.skipped": "跳过生成提醒",
     "messages.cancelled": "撤销提醒",
     "messages.reassigned": "提醒转交新单位",
     "messages.receipts": "接收短信回执",
