@@ -36,7 +36,7 @@ from zige.notifications.models import (
 )
 from zige.notifications.selectors import unit_notices
 from zige.notifications.services import _claim, messages_for_run, messages_send_due
-from zige.roster.models import Recipient
+from zige.roster.models import Recipient, Unit
 
 pytestmark = pytest.mark.django_db
 
@@ -730,3 +730,45 @@ def test_unit_notice_page_shows_every_current_notice_nearest_deadline_first(clie
         ).streaming_content
     ).decode("utf-8-sig")
     assert "OLD0000" in csv_body and "NEW0059" in csv_body
+
+
+def test_a_reminder_sms_that_cannot_reach_the_person_goes_on_the_units_notice_list(tmp_path: Path) -> None:
+    """Notice 一(四): 没有手机号码的退休人员由参保单位通知. A number the gateway refuses for good
+    (空号, 停机) is no phone: the reminder must reach the person through their unit, or nobody
+    tells them before the deadline and they become 待核实 (and, unverified, suspended)."""
+    from zige.notifications.gateways import PERMANENT, Outcome
+
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run()
+
+    class Refuses(FileGateway):
+        def send(self, request: Any) -> Any:
+            return Outcome(PERMANENT, code="isv.MOBILE_NUMBER_ILLEGAL", detail="空号")
+
+    report = messages_send_due(gateway=Refuses(tmp_path / "sms.jsonl"), clock=Clock(at(18)), config=CONFIG)
+    assert report.failed == 1
+    sms = Message.objects.get(channel="sms")
+    assert sms.status == "failed"
+    unit = Unit.objects.get(unit_no="U1")
+    listed = [(m.recipient.person_no, m.kind, m.due_on, m.status) for m in unit_notices(unit, UserFactory())]
+    assert listed == [("P001", "reminder", sms.due_on, "listed")]
+    notice = Message.objects.get(channel="unit")
+    assert "王**明" in notice.text and "P001" in notice.text
+    assert AuditEvent.objects.filter(action="messages.to_unit_list", target_id=str(sms.pk)).exists()
+
+
+def test_an_undelivered_receipt_puts_the_reminder_on_the_units_notice_list(
+    five: None, tmp_path: Path, client: Client
+) -> None:
+    messages_send_due(gateway=FileGateway(tmp_path / "sms.jsonl"), clock=Clock(at(18)), config=CONFIG)
+    m = Message.objects.order_by("pk").first()
+    assert m is not None and m.recipient is not None
+    body = json.dumps([{"biz_id": m.provider_message_id, "out_id": m.out_id, "success": False,
+                        "err_code": "MOBILE_NOT_ON_SERVICE", "report_time": "2026-11-30 10:05:00"}])  # fmt: skip
+    url = reverse("notifications:receipt", kwargs={"provider": "aliyun"}) + "?token=tok"
+    for _ in range(2):  # a repeated callback writes nothing more
+        assert client.post(url, body, content_type="application/json").status_code == 200
+    m.refresh_from_db()
+    assert m.status == "undelivered"
+    notices = Message.objects.filter(channel="unit")
+    assert [(n.recipient_id, n.due_on, n.status) for n in notices] == [(m.recipient_id, m.due_on, "listed")]

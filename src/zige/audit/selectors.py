@@ -60,6 +60,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "messages.skipped": "跳过生成提醒",
     "messages.cancelled": "撤销提醒",
     "messages.reassigned": "提醒转交新单位",
+    "messages.to_unit_list": "短信无法送达，改由单位通知",
     "messages.receipts": "接收短信回执",
     "ledger.mark_add": "列入服务台账",
     "ledger.mark_remove": "移出服务台账",

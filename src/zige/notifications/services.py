@@ -48,7 +48,7 @@ from zige.notifications.models import (
     Message,
     MessageStatus,
 )
-from zige.roster.models import BenefitStatus
+from zige.roster.models import BenefitStatus, Recipient
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -578,6 +578,8 @@ def _finish(
                 status=MessageStatus.FAILED, last_error=f"{outcome.code}: {outcome.detail}"[:2000], **common
             )
             report.failed += updated
+            if updated:
+                _to_unit_list(message, now=now, config=config, why=f"failed: {outcome.code}")
         else:
             updated = mine.update(
                 status=MessageStatus.RETRYING, next_attempt_at=now + backoff(config, max(1, message.attempts)),
@@ -586,6 +588,42 @@ def _finish(
             report.retrying += updated
         if not updated:
             report.lost_lease += 1
+
+
+def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why: str) -> None:
+    """A person's SMS that cannot reach them (the gateway refused the number for good, or the
+    operator reported it undelivered: 空号, 停机) goes on their unit's notice list, in the
+    caller's transaction: notice 一(四) 没有手机号码的退休人员由参保单位通知 — a dead number is no
+    phone. The notice is the unit message of the same person, deadline and kind (written once:
+    the one-per-deadline key), for the person's current unit; audited `messages.to_unit_list`.
+    A unit's own SMS (no person) and a person whose pension is not in force get none."""
+    person = message.recipient
+    if person is None or message.channel != Channel.SMS:
+        return
+    person = Recipient.objects.select_related("unit").get(pk=person.pk)
+    if person.benefit_status == BenefitStatus.TERMINATED:
+        return
+    if Message.objects.filter(
+        recipient=person, due_on=message.due_on, channel=Channel.UNIT, kind=message.kind
+    ).exists():
+        return
+    try:
+        rendered = render(
+            config, kind=message.kind, channel=Channel.UNIT, name=person.name, due_on=message.due_on,
+            person_no=person.person_no, unit_phone=person.unit.phone or "",
+        )  # fmt: skip
+    except TemplateError:
+        return  # the template check on the overview page says why; the failed SMS is listed there
+    notice = Message.objects.create(
+        recipient=person, unit=person.unit, run_id=message.run_id, kind=message.kind,
+        channel=Channel.UNIT, due_on=message.due_on, event_on=message.event_on, text=rendered.text,
+        params=rendered.params, segments=rendered.segments, status=MessageStatus.LISTED, created_at=now,
+        last_error=f"SMS #{message.pk} {why}"[:2000],
+    )  # fmt: skip
+    audit_record(
+        action="messages.to_unit_list", target_type="message", target_id=message.pk, at=now,
+        after={"notice": notice.pk, "unit_no": person.unit.unit_no, "why": why[:200]},
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,7 +702,7 @@ def receipts_record(*, provider: str, reports: list[Report], now: datetime) -> d
                 counts["unknown"] += 1
                 continue
             # A receipt may overtake the sender's own record of the send (SENDING).
-            Message.objects.filter(
+            changed = Message.objects.filter(
                 pk=message.pk,
                 status__in=(MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNDELIVERED),
             ).update(
@@ -672,6 +710,8 @@ def receipts_record(*, provider: str, reports: list[Report], now: datetime) -> d
                 delivered_at=(r.reported_at or now) if r.delivered else None,
                 provider_message_id=message.provider_message_id or r.provider_message_id,
             )
+            if changed and not r.delivered:
+                _to_unit_list(message, now=now, config=current(), why=f"undelivered: {r.code}")
         if counts["new"]:
             audit_record(
                 action="messages.receipts", target_type="provider", target_id=provider, at=now, after=counts
