@@ -772,3 +772,20 @@ def test_an_undelivered_receipt_puts_the_reminder_on_the_units_notice_list(
     assert m.status == "undelivered"
     notices = Message.objects.filter(channel="unit")
     assert [(n.recipient_id, n.due_on, n.status) for n in notices] == [(m.recipient_id, m.due_on, "listed")]
+
+
+def test_an_out_of_province_resident_is_told_the_national_app(tmp_path: Path) -> None:
+    """Notice 三(二)3: 外省户籍人员 (an ID of another province and no social-security card, the
+    附件2 rule) certify through 掌上12333 on the national platform, not the province's app: their
+    reminder must name the app they can use."""
+    header = [*ROSTER_HEADER, "是否办理社保卡"]
+    local = [*person(1, "13812345678"), "否"]
+    remote = [*person(2, "13812345679"), "否"]
+    remote[2] = make_id(102, date(1950, 1, 1), region="420102")  # 湖北省武汉市江岸区
+    carded = [*person(3, "13812345670"), "是"]
+    carded[2] = make_id(103, date(1950, 1, 1), region="420102")
+    do_import(write_csv(tmp_path / "roster.csv", header, [local, remote, carded]), "roster")
+    do_run()
+    texts = {m.recipient.person_no: m.text for m in Message.objects.filter(kind="reminder")}
+    assert "掌上12333" in texts["P002"] and "民生山西" not in texts["P002"]
+    assert "民生山西" in texts["P001"] and "民生山西" in texts["P003"]

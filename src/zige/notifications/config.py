@@ -66,6 +66,8 @@ class NotifyConfig:
     callback_token: str = ""
     province: str = "14"
     app_name: str = "民生山西"
+    # 外省户籍人员 (附件2) certify on the national platform's app (notice 三(二)3)
+    remote_app_name: str = "掌上12333"
     service_points: str = "社区（村）社保服务站或县级社保经办机构"
     service_phone: str = "12333"
     template_reminder: str = ""  # override of the province's text (placeholders: see content.py)
@@ -122,6 +124,7 @@ def from_environ(env: Mapping[str, str]) -> NotifyConfig:
         callback_token=get("ZIGE_SMS_CALLBACK_TOKEN"),
         province=get("ZIGE_PROVINCE", d.province),
         app_name=get("ZIGE_APP_NAME", d.app_name),
+        remote_app_name=get("ZIGE_REMOTE_APP_NAME", d.remote_app_name),
         service_points=get("ZIGE_SERVICE_POINTS", d.service_points),
         service_phone=get("ZIGE_SERVICE_PHONE", d.service_phone),
         template_reminder=get("ZIGE_SMS_TEXT_REMINDER"),

@@ -96,13 +96,21 @@ def _template(config: NotifyConfig, key: str) -> str:
 
 
 def render(
-    config: NotifyConfig, *, kind: str, channel: str, name: str, due_on: date, person_no: str, unit_phone: str
+    config: NotifyConfig,
+    *,
+    kind: str,
+    channel: str,
+    name: str,
+    due_on: date,
+    person_no: str,
+    unit_phone: str,
+    app: str = "",
 ) -> Rendered:
     key = ("unit" if kind == "reminder" else "unit_app_failed") if channel == "unit" else kind
     params = {
         "name": mask_name(name),
         "due": due_text(due_on),
-        "app": config.app_name,
+        "app": app or config.app_name,
         "service_points": config.service_points,
         "phone": unit_phone.strip() or config.service_phone,
         "person_no": person_no,

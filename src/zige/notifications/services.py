@@ -109,6 +109,7 @@ class _Row:
     person_no: str
     mobile: str
     unit_phone: str
+    app: str = ""
 
 
 def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None = None) -> dict[str, int]:
@@ -129,10 +130,22 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             return {"created": 0, "skipped": 1}
         run = Run.objects.get(pk=run_id)
         fields = ("recipient_id", "unit_id", "due_on", "certified_on", "status", "recipient__name",
-                  "recipient__person_no", "recipient__mobile", "recipient__id_number", "unit__phone")  # fmt: skip
+                  "recipient__person_no", "recipient__mobile", "recipient__id_number", "unit__phone",
+                  "recipient__has_social_card")  # fmt: skip
         rows: list[_Row] = []
+
+        home = home_province()
+
+        def app(d: dict[str, Any]) -> str:
+            return app_for(
+                id_number=d["recipient__id_number"] or "",
+                has_social_card=d["recipient__has_social_card"] or "",
+                config=config,
+                home=home,
+            )
+
         for d in Decision.objects.filter(run_id=run_id, remind=True, due_on__isnull=False).values(*fields):
-            rows.append(_row(d, Kind.REMINDER, d["due_on"], None))
+            rows.append(_row(d, Kind.REMINDER, d["due_on"], None, app(d)))
         failures = _app_failures(run.as_of)
         if failures:
             candidates = (
@@ -144,7 +157,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
                 failed_on = failures[d["recipient__id_number"].upper()]
                 if d["certified_on"] is not None and d["certified_on"] >= failed_on:
                     continue  # certified again after the failure (another way)
-                rows.append(_row(d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on))
+                rows.append(_row(d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on, app(d)))
         new_rows, again = _not_yet_written(rows)
         restored = _restore_cancelled(again, run_id=run_id, now=now)
         before = Message.objects.count()
@@ -258,6 +271,7 @@ def messages_reassign(
                     rendered = render(
                         config, kind=message.kind, channel=message.channel, name=person.name,
                         due_on=message.due_on, person_no=person.person_no, unit_phone=person.unit.phone or "",
+                        app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
                     )  # fmt: skip
                     message.text, message.params, message.segments = (
                         rendered.text, rendered.params, rendered.segments,
@@ -275,11 +289,28 @@ def messages_reassign(
     return moved
 
 
-def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None) -> _Row:
+def home_province() -> str:
+    """The province whose people certify in its own app (`ZIGE_HOME_PROVINCE`, as the ledger's)."""
+    from zige.ledger.config import current as ledger_config
+
+    return ledger_config().home_province
+
+
+def app_for(*, id_number: str, has_social_card: str, config: NotifyConfig, home: str | None = None) -> str:
+    """The app a person is told to certify in: 外省户籍人员 — an ID of another province and no
+    social-security card, the 附件2 rule (`zige.ledger.selectors.other_province_q`) — certify on
+    the national platform's (掌上12333, notice 三(二)3), everyone else on the province's."""
+    home = home if home is not None else home_province()
+    if has_social_card == "no" and id_number and not id_number.startswith(home):
+        return config.remote_app_name
+    return config.app_name
+
+
+def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None, app: str = "") -> _Row:
     return _Row(
         recipient_id=d["recipient_id"], unit_id=d["unit_id"], kind=kind, due_on=due_on, event_on=event_on,
         name=d["recipient__name"], person_no=d["recipient__person_no"],
-        mobile=normalise_mobile(d["recipient__mobile"]), unit_phone=d["unit__phone"] or "",
+        mobile=normalise_mobile(d["recipient__mobile"]), unit_phone=d["unit__phone"] or "", app=app,
     )  # fmt: skip
 
 
@@ -346,14 +377,14 @@ def _message(row: _Row, *, run_id: int, now: datetime, config: NotifyConfig) -> 
     try:
         rendered = render(
             config, kind=row.kind, channel=channel, name=row.name, due_on=row.due_on,
-            person_no=row.person_no, unit_phone=row.unit_phone,
+            person_no=row.person_no, unit_phone=row.unit_phone, app=row.app,
         )  # fmt: skip
         text, params, parts = rendered.text, rendered.params, rendered.segments
     except TemplateError:  # an unusually long name: one more SMS part rather than no message
         long = config.__class__(**{**config.__dict__, "max_segments": 99})
         rendered = render(
             long, kind=row.kind, channel=channel, name=row.name, due_on=row.due_on,
-            person_no=row.person_no, unit_phone=row.unit_phone,
+            person_no=row.person_no, unit_phone=row.unit_phone, app=row.app,
         )  # fmt: skip
         text, params, parts = rendered.text, rendered.params, rendered.segments
     return Message(
@@ -611,6 +642,7 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
         rendered = render(
             config, kind=message.kind, channel=Channel.UNIT, name=person.name, due_on=message.due_on,
             person_no=person.person_no, unit_phone=person.unit.phone or "",
+            app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
         )  # fmt: skip
     except TemplateError:
         return  # the template check on the overview page says why; the failed SMS is listed there
