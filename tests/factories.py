@@ -140,12 +140,14 @@ def recovery_case(recipient: Recipient, *, amount: str = "9000.00") -> object:
     )
 
 
-def fraud_case(recipient: Recipient, *, amount: str = "1000.00", opened_by: object = None) -> object:
+def fraud_case(recipient: Recipient, *, amount: str = "1000.00", opened_by: object = None,
+               recovery: object = None) -> object:  # fmt: skip
+    """A fraud case of `recipient`, arising from the recovery case `recovery` (or none)."""
     from zige.benefits.models import FraudCase
 
     return FraudCase.objects.create(
         recipient=recipient, unit=recipient.unit, amount_obtained=Decimal(amount),
-        opened_by=opened_by or UserFactory(role=Role.BUREAU_OPERATOR), opened_at=NOW,
+        opened_by=opened_by or UserFactory(role=Role.BUREAU_OPERATOR), opened_at=NOW, recovery_case=recovery,
     )  # fmt: skip
 
 

@@ -892,7 +892,7 @@ def test_a_recovery_and_a_fraud_case_of_one_death_link_both_ways_and_count_once(
     recovery case covers is apart (a second person's 冒领 without a recovery: 1,000.00)."""
     person = RecipientFactory(name="吴十")
     recovery: Any = recovery_case(person, amount="9000.00")
-    fraud: Any = fraud_case(person, amount="9000.00")
+    fraud: Any = fraud_case(person, amount="9000.00", recovery=recovery)
     other: Any = recovery_case(RecipientFactory(), amount="500.00")
     alone: Any = fraud_case(RecipientFactory(), amount="1000.00")
     client = as_user(wang)

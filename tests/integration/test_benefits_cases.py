@@ -17,13 +17,15 @@ from tests.factories import NOW, RecipientFactory, UnitFactory, UserFactory, fra
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.benefits.models import Blacklist, FraudCase, FraudStatus, RecoveryCase, RecoveryStatus
-from zige.benefits.selectors import recovery_report
+from zige.benefits.selectors import frauds_of_recovery, recoveries_of_fraud, recovery_list, recovery_report
 from zige.benefits.services import (
     FRAUD_TRANSITIONS,
     RECOVERY_TRANSITIONS,
     WRITE_OFF_REFUSALS,
     BenefitsError,
     blacklist_add,
+    export_batch_confirm,
+    export_batch_create,
     fine_bounds,
     fraud_case_close,
     fraud_case_collect,
@@ -31,6 +33,9 @@ from zige.benefits.services import (
     fraud_case_fine,
     fraud_case_open,
     fraud_case_refer,
+    payment_action_approve,
+    payment_action_propose,
+    payment_action_reverse,
     recovery_case_notify,
     recovery_case_write_off_decide,
     recovery_case_write_off_propose,
@@ -513,3 +518,147 @@ def test_report_recovered_vs_outstanding(officer: Any, second: Any) -> None:
     assert {r.key: r.cases for r in report.by_status} == {"repaying": 1, "recovered": 1, "written_off": 1}
     assert [r.cases for r in report.by_month] == [3]
     assert (report.fines_imposed, report.fines_collected) == (Decimal("250.00"), Decimal("100.00"))
+
+
+# --- which recovery a fraud case arises from (stored, not by person) ---------------------------
+
+
+@pytest.fixture
+def data_dir(settings: Any, tmp_path: Any) -> Any:
+    settings.DATA_DIR = tmp_path  # export batches write their files here
+    return tmp_path
+
+
+def _stop(person: Any, month: str, months: int, *, maker: Any, checker: Any) -> RecoveryCase:
+    """An officer's stop of `person` from `month`, approved by a second one, exported and
+    confirmed by the payment system: its recovery case."""
+    action = payment_action_propose(
+        recipient=person, kind="stop", effective_month=month, months=months,
+        amount=months * person.monthly_amount, source="manual", source_ref="test", proposed_by=maker, now=NOW,
+    )  # fmt: skip
+    payment_action_approve(action_id=action.pk, user=checker, now=NOW)
+    _export_and_confirm(maker=maker, checker=checker)
+    return RecoveryCase.objects.get(action=action)
+
+
+def _export_and_confirm(*, maker: Any, checker: Any) -> None:
+    batch = export_batch_create(user=maker, now=NOW)
+    assert batch is not None
+    export_batch_confirm(batch_id=batch.pk, user=checker, ref="ZF-1", now=NOW)
+
+
+def _reverse(recovery: RecoveryCase, *, maker: Any, checker: Any) -> None:
+    """The stop of `recovery` reversed (死亡日期有误), approved, exported and confirmed."""
+    reversal = payment_action_reverse(
+        action_id=recovery.action_id, user=maker, reason="死亡日期有误", now=NOW
+    )
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    _export_and_confirm(maker=maker, checker=checker)
+
+
+def test_a_fraud_case_follows_the_recovery_of_the_corrected_stop_after_a_reversal(
+    officer: Any, second: Any, data_dir: Any
+) -> None:
+    """Two recovery cases for one person: the first stop was reversed (its recovery cancelled)
+    and the corrected stop opened a second. The fraud case opened on the first arises from the
+    second now — stored and audited — and each page names only its own; before, both pages
+    listed every recovery case of the person."""
+    person = RecipientFactory()
+    first = _stop(person, "2026-09", 3, maker=officer, checker=second)
+    fraud = fraud_case_open(recipient=person, amount_obtained=Decimal("9000.00"), opened_by=officer,
+                            source_ref="review:1", note="冒领", now=NOW)  # fmt: skip
+    assert fraud.recovery_case_id == first.pk
+    opened = AuditEvent.objects.get(action="fraud_case.opened", target_id=fraud.pk)
+    assert opened.after["recovery_case"] == first.pk
+    _reverse(first, maker=officer, checker=second)
+    first.refresh_from_db()
+    assert first.status == RecoveryStatus.CANCELLED
+    corrected = _stop(person, "2026-08", 4, maker=officer, checker=second)
+    fraud.refresh_from_db()
+    assert fraud.recovery_case_id == corrected.pk
+    linked = AuditEvent.objects.get(action="fraud_case.recovery_linked", target_id=fraud.pk)
+    assert (linked.before, linked.after) == ({"recovery_case": first.pk}, {"recovery_case": corrected.pk})
+    assert recoveries_of_fraud(fraud) == [corrected]
+    assert frauds_of_recovery(corrected) == [fraud] and frauds_of_recovery(first) == []
+    in_fraud = {c.pk: c.in_fraud for c in recovery_list()}
+    assert in_fraud == {first.pk: False, corrected.pk: True}
+
+
+def test_two_live_recovery_cases_of_one_person_each_keep_their_own_fraud_case(
+    officer: Any, second: Any, data_dir: Any
+) -> None:
+    """Two recovery cases for one person both live: the first stop's recovery had money back
+    when the stop was reversed (so it stays), and a second stop opened another. The fraud case
+    found before the second stop stays with the first; one opened after arises from the second.
+    The report counts as 冒领 only the recovery cases a fraud case arises from; by person, it
+    counted the second as 冒领 before any fraud case was about it."""
+    person = RecipientFactory()
+    first = _stop(person, "2026-09", 3, maker=officer, checker=second)
+    recovery_payment_record(case_id=first.pk, amount=Decimal("1000.00"), paid_on=DAY, method="现金",
+                            user=officer, now=NOW)  # fmt: skip
+    early = fraud_case_open(recipient=person, amount_obtained=Decimal("9000.00"), opened_by=officer,
+                            source_ref="review:1", note="", now=NOW)  # fmt: skip
+    _reverse(first, maker=officer, checker=second)
+    later_stop = _stop(person, "2026-10", 2, maker=officer, checker=second)
+    first.refresh_from_db()
+    assert first.status != RecoveryStatus.CANCELLED
+    early.refresh_from_db()
+    assert early.recovery_case_id == first.pk
+    report = recovery_report()
+    assert (report.fraud_recovery_cases, report.fraud_recovery_amount) == (1, Decimal("9000.00"))
+    assert report.fraud_obtained_uncovered == Decimal("0")
+    late = fraud_case_open(recipient=person, amount_obtained=Decimal("7000.00"), opened_by=officer,
+                           source_ref="review:2", note="", now=NOW)  # fmt: skip
+    assert late.recovery_case_id == later_stop.pk
+    assert recoveries_of_fraud(early) == [first] and recoveries_of_fraud(late) == [later_stop]
+    assert frauds_of_recovery(first) == [early] and frauds_of_recovery(later_stop) == [late]
+    report = recovery_report()
+    assert (report.fraud_recovery_cases, report.fraud_recovery_amount) == (2, Decimal("15000.00"))
+    assert report.fraud_obtained_uncovered == Decimal("1000.00")  # 7,000 obtained, 6,000 to recover
+
+
+def test_a_fraud_case_found_before_the_stop_is_approved_takes_its_recovery_case(
+    officer: Any, second: Any, data_dir: Any
+) -> None:
+    person = RecipientFactory()
+    fraud = fraud_case_open(recipient=person, amount_obtained=Decimal("9000.00"), opened_by=officer,
+                            source_ref="review:1", note="", now=NOW)  # fmt: skip
+    dismissed = fraud_case_open(recipient=person, amount_obtained=Decimal("100.00"), opened_by=officer,
+                                source_ref="", note="", now=NOW)  # fmt: skip
+    fraud_case_dismiss(case_id=dismissed.pk, reason="误报", user=officer, now=NOW)
+    assert fraud.recovery_case_id is None
+    recovery = _stop(person, "2026-09", 3, maker=officer, checker=second)
+    fraud.refresh_from_db()
+    dismissed.refresh_from_db()
+    assert fraud.recovery_case_id == recovery.pk and dismissed.recovery_case_id is None
+    other = _stop(RecipientFactory(), "2026-09", 3, maker=officer, checker=second)
+    assert frauds_of_recovery(other) == []
+
+
+def test_the_migration_links_each_existing_fraud_case_to_its_person_s_recovery_case(officer: Any) -> None:
+    """The backfill of 0006, by the person-based rule the pages used: the person's latest
+    recovery case not cancelled opened by the fraud case's opening, else the first opened after
+    it; a cancelled one, or none, links nothing."""
+    import importlib
+    from datetime import timedelta
+
+    from django.apps import apps
+
+    from zige.benefits.models import PaymentAction
+
+    backfill = importlib.import_module("zige.benefits.migrations.0006_fraud_case_recovery_case").forward
+    two, later, cancelled, none = (RecipientFactory() for _ in range(4))
+    old = recovery_case(two)
+    PaymentAction.objects.filter(pk=old.action_id).update(state="confirmed", effective_month="2026-06")
+    new = recovery_case(two)
+    RecoveryCase.objects.filter(pk=old.pk).update(opened_at=NOW - timedelta(days=9))
+    RecoveryCase.objects.filter(pk=new.pk).update(opened_at=NOW + timedelta(days=9))
+    after = recovery_case(later)
+    RecoveryCase.objects.filter(pk=after.pk).update(opened_at=NOW + timedelta(days=1))
+    gone = recovery_case(cancelled)
+    RecoveryCase.objects.filter(pk=gone.pk).update(status=RecoveryStatus.CANCELLED)
+    frauds = {p.pk: fraud_case(p) for p in (two, later, cancelled, none)}
+    backfill(apps, None)
+    got = {f.recipient_id: f.recovery_case_id for f in FraudCase.objects.all()}
+    assert got == {two.pk: old.pk, later.pk: after.pk, cancelled.pk: None, none.pk: None}
+    assert len(frauds) == 4

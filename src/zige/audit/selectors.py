@@ -106,6 +106,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "recovery_case.cancelled": "撤销追回案件",
     "fraud_case.opened": "冒领案件立案",
     "fraud_case.amount_revised_by_finding": "核查结论更正冒领金额",
+    "fraud_case.recovery_linked": "冒领案件关联追回案件",
     "fraud_case.fined": "处以罚款",
     "fraud_case.fine_collected": "收缴罚款",
     "fraud_case.referred": "移送司法机关",

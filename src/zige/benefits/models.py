@@ -351,6 +351,12 @@ class FraudCase(models.Model):
     fine_collected = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
     status = models.CharField(max_length=16, choices=FraudStatus.choices, default=FraudStatus.OPEN)
     source_ref = models.CharField(max_length=100, blank=True)
+    # The recovery case (追回) of the death this 冒领 is about: the same money, counted once
+    # (docs/payments.md §5). Set when the case is opened (the person's live recovery case) or when
+    # the recovery case opens later; null while the person has none.
+    recovery_case = models.ForeignKey(
+        RecoveryCase, null=True, blank=True, on_delete=models.PROTECT, related_name="fraud_cases"
+    )
     note = models.TextField(blank=True)
     referred = models.BooleanField(default=False)  # 移送司法机关
     referred_on = models.DateField(null=True, blank=True)

@@ -256,9 +256,10 @@ def batch_get(pk: int) -> ExportBatch | None:
 
 
 def recovery_list(*, status: str = "") -> QuerySet[RecoveryCase]:
-    """`in_fraud`: the person has a fraud case (冒领) other than 不予处罚 — the list marks it."""
+    """`in_fraud`: a fraud case (冒领) other than 不予处罚 arises from the case
+    (`FraudCase.recovery_case`) — the list marks it."""
     qs = RecoveryCase.objects.select_related("recipient", "unit", "action").annotate(
-        in_fraud=Exists(_live_frauds().filter(recipient_id=OuterRef("recipient_id")))
+        in_fraud=Exists(_live_frauds().filter(recovery_case_id=OuterRef("pk")))
     )
     if status:
         qs = qs.filter(status=status)
@@ -289,19 +290,16 @@ def fraud_get(pk: int) -> FraudCase | None:
 
 
 def recoveries_of_fraud(case: FraudCase) -> list[RecoveryCase]:
-    """The recovery cases (追回) of a fraud case's person: one death, one stop, one recovery
-    (rules §8.6), so the money a 冒领 obtained is the same money the recovery case recovers — the
-    fraud page shows them with their amounts and status, and the report counts it once."""
-    return list(
-        RecoveryCase.objects.filter(recipient_id=case.recipient_id)
-        .select_related("action")
-        .order_by("opened_at", "pk")
-    )
+    """The recovery case (追回) the fraud case arises from (`FraudCase.recovery_case`, stored):
+    one death, one stop, one recovery (rules §8.6), so the money a 冒领 obtained is the same money
+    the recovery case recovers — the fraud page shows it with its amounts and status, and the
+    report counts it once. Empty while the person has none."""
+    return list(RecoveryCase.objects.filter(fraud_cases=case).select_related("action"))
 
 
 def frauds_of_recovery(case: RecoveryCase) -> list[FraudCase]:
-    """The fraud cases (冒领案件) of a recovery case's person, for the recovery page."""
-    return list(FraudCase.objects.filter(recipient_id=case.recipient_id).order_by("opened_at", "pk"))
+    """The fraud cases (冒领案件) that arise from a recovery case, for the recovery page."""
+    return list(case.fraud_cases.order_by("opened_at", "pk"))
 
 
 def blacklist_list() -> QuerySet[Blacklist]:
@@ -367,12 +365,12 @@ class Report:
     fraud_obtained: Decimal
     referred: int
     blacklisted: int
-    # Recovery cases of a person with a fraud case (not 不予处罚): the same money as the fraud's
-    # amount obtained, counted once, in the recovery totals above.
+    # Recovery cases a fraud case (not 不予处罚) arises from: the same money as the fraud's amount
+    # obtained, counted once, in the recovery totals above.
     fraud_recovery_cases: int = 0
     fraud_recovery_amount: Decimal = ZERO
-    # The fraud cases' amount obtained that no recovery case of the person covers (a 冒领 with no
-    # stop and recovery of its own): to be recovered on top of the recovery totals.
+    # The fraud cases' amount obtained that their recovery case does not cover (a 冒领 with no
+    # stop and recovery of its own, or more than it): to be recovered on top of the recovery totals.
     fraud_obtained_uncovered: Decimal = ZERO
 
 
@@ -396,16 +394,19 @@ def recovery_report() -> Report:
     months = _sums(qs.annotate(month=TruncMonth("opened_at")), "month")
     by_month = [_row(f"{r['month']:%Y-%m}", "", r) for r in months if r["month"] is not None]
     total = _row("total", "合计", qs.aggregate(**_aggregates()))
-    linked = qs.filter(Exists(_live_frauds().filter(recipient_id=OuterRef("recipient_id")))).aggregate(
+    linked = qs.filter(Exists(_live_frauds().filter(recovery_case_id=OuterRef("pk")))).aggregate(
         n=Count("pk"), amount=Coalesce(Sum("amount"), ZERO)
     )
-    covered: dict[int, Decimal] = {}
-    for recipient_id, amount in qs.values_list("recipient_id", "amount"):
-        covered[recipient_id] = covered.get(recipient_id, ZERO) + Decimal(amount)
+    # Each live fraud case is covered by its own recovery case (not cancelled), up to that case's
+    # amount (shared by the fraud cases of one recovery in the order they were opened).
+    covered = {pk: Decimal(amount) for pk, amount in qs.values_list("pk", "amount")}
     uncovered = ZERO
-    for recipient_id, obtained in _live_frauds().values_list("recipient_id", "amount_obtained"):
-        take = min(Decimal(obtained), covered.get(recipient_id, ZERO))
-        covered[recipient_id] = covered.get(recipient_id, ZERO) - take
+    for recovery_id, obtained in (
+        _live_frauds().order_by("pk").values_list("recovery_case_id", "amount_obtained")
+    ):
+        take = min(Decimal(obtained), covered.get(recovery_id, ZERO))
+        if recovery_id in covered:
+            covered[recovery_id] -= take
         uncovered += Decimal(obtained) - take
     fraud = FraudCase.objects.aggregate(
         imposed=Coalesce(Sum("fine", filter=Q(status__in=[FraudStatus.FINED, FraudStatus.CLOSED])), ZERO),

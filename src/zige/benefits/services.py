@@ -1656,7 +1656,41 @@ def _recovery_case_open(*, action: PaymentAction, now: datetime, actor: Any) -> 
         actor=actor, action="recovery_case.opened", target_type="recovery_case", target_id=case.pk,
         after={"action": action.pk, "amount": case.amount, "months": case.months, "status": case.status}, at=now,
     )  # fmt: skip
+    _fraud_cases_link(case, now=now, actor=actor)
     return case
+
+
+def _live_recovery_of(recipient_id: int) -> RecoveryCase | None:
+    """The person's recovery case a fraud case opened now arises from: the latest not cancelled
+    (one death, one stop, one recovery; a cancelled one's stop was reversed)."""
+    return (
+        RecoveryCase.objects.filter(recipient_id=recipient_id)
+        .exclude(status=RecoveryStatus.CANCELLED)
+        .order_by("-opened_at", "-pk")
+        .first()
+    )
+
+
+def _fraud_cases_link(case: RecoveryCase, *, now: datetime, actor: Any) -> None:
+    """A recovery case opened for a person whose fraud cases (not 不予处罚) have none yet — the 冒领
+    was found before the stop was approved — or only a cancelled one (its stop was reversed and
+    this is the corrected stop's): they arise from this one. Audited per case in the same
+    transaction (`fraud_case.recovery_linked`, before and after)."""
+    frauds = (
+        FraudCase.objects.select_for_update(of=("self",))
+        .filter(recipient_id=case.recipient_id)
+        .exclude(status=FraudStatus.DISMISSED)
+        .filter(Q(recovery_case__isnull=True) | Q(recovery_case__status=RecoveryStatus.CANCELLED))
+        .order_by("pk")
+    )
+    for fraud in list(frauds):
+        old = fraud.recovery_case_id
+        fraud.recovery_case = case
+        fraud.save(update_fields=["recovery_case"])
+        audit_record(
+            actor=actor, action="fraud_case.recovery_linked", target_type="fraud_case", target_id=fraud.pk,
+            before={"recovery_case": old}, after={"recovery_case": case.pk}, at=now,
+        )  # fmt: skip
 
 
 def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) -> None:
@@ -1808,20 +1842,23 @@ def fraud_case_open(
     note: str,
     now: datetime,
 ) -> FraudCase:
-    """Open a fraud case (someone collected or certified on a dead person's behalf)."""
+    """Open a fraud case (someone collected or certified on a dead person's behalf). It arises
+    from the person's live recovery case (`recovery_case`, stored); with none yet, the recovery
+    case that opens later for the person takes it (`_fraud_cases_link`)."""
     _require_bureau(opened_by)
     money = _money(amount_obtained, "骗取金额")
     if money <= 0:
         raise BenefitsError("骗取金额应大于 0")
     with transaction.atomic():
+        recovery = _live_recovery_of(recipient.pk)
         case = FraudCase.objects.create(
             recipient=recipient, unit_id=recipient.unit_id, amount_obtained=money, source_ref=source_ref[:100],
-            note=note, opened_by=opened_by, opened_at=now,
+            note=note, opened_by=opened_by, opened_at=now, recovery_case=recovery,
         )  # fmt: skip
         audit_record(
             actor=opened_by, action="fraud_case.opened", target_type="fraud_case", target_id=case.pk,
             after={"recipient": recipient.pk, "amount_obtained": money, "source_ref": case.source_ref,
-                   "status": case.status},
+                   "status": case.status, "recovery_case": recovery.pk if recovery else None},
             at=now,
         )  # fmt: skip
     return case
