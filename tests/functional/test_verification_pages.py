@@ -114,6 +114,36 @@ def test_report_with_a_photo_then_bureau_approval(
     assert Submission.objects.get().evidence_batch.kind == "unit_confirm"
 
 
+def test_after_approving_or_returning_a_unit_report_the_page_links_the_next_task_of_the_review_queue(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    """Approving a unit's report in the review queue landed on the same task with no way onward,
+    unlike a finding or a payment approval: the message links 下一条, the next task of the
+    officer's review queue (deadline, then number); a report sent back (退回) likewise."""
+    task, soon = setup["task"], setup["soon"]
+    client.force_login(setup["unit_op"])
+    form = {"method": "visit", "result": "eligible", "confirmed_on": timezone.localdate().isoformat(),
+            "address": "太原市杏花岭区", "health": "良好"}  # fmt: skip
+    for each in (task, soon):
+        sent = client.post(
+            reverse("verification:submit", kwargs={"pk": each.pk}), {**form, "on_site": jpeg_file()}
+        )
+        assert sent.status_code == 302, sent.content.decode()[:2000]
+    client.force_login(setup["officer"])
+    done = client.post(
+        reverse("verification:review", kwargs={"pk": task.pk}), {"decision": "approve"}, follow=True
+    ).content.decode()
+    assert "审核通过" in done
+    link = reverse("verification:detail", kwargs={"pk": soon.pk})
+    assert f'<a href="{link}" data-testid="next">下一条：#{soon.pk} {soon.recipient.name}' in done
+    done = client.post(
+        reverse("verification:review", kwargs={"pk": soon.pk}), {"decision": "return", "note": "照片不清"},
+        follow=True,
+    ).content.decode()  # fmt: skip
+    assert "已退回单位" in done
+    assert "审核队列中已没有其他待处理的任务" in done and 'data-testid="next"' not in done
+
+
 def test_workbook_page_shows_errors_per_row(client: Client, setup: dict[str, Any]) -> None:
     client.force_login(setup["unit_op"])
     junk = io.BytesIO(b"not a workbook")

@@ -233,6 +233,11 @@ def task_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc) or "不能审核。")
     else:
         messages.success(request, "审核通过，结果已作为单位确认信息入库。" if approve else "已退回单位。")
+        # As after a finding: 下一条, the next task of the officer's review queue.
+        following = selectors.next_in_review_queue(user=_user(request), after=task)
+        say_next(
+            request, following, url_name="verification:detail", none_left="审核队列中已没有其他待处理的任务。"
+        )
     return redirect("verification:detail", pk=task.pk)
 
 
