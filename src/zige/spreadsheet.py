@@ -3,19 +3,27 @@
 Names, addresses, unit names and rejected values come from agencies' files, the roster and typed
 forms; opened in Excel or WPS, a CSV cell such as `=HYPERLINK(...)`, `+cmd|...` or `@SUM(...)`
 would be evaluated. Every CSV the site writes for people to open passes its text cells through
-`formula_safe`, which prefixes such a value with an apostrophe (OWASP's advice). Number columns
+`formula_safe`, which prefixes such a value with an apostrophe (OWASP's advice). A value is such
+when its first character, after any leading spaces (ASCII or the full-width 　), is one of
+`FORMULA_STARTS`: `=`, `+`, `-`, `@`, a tab or a CR, or their full-width forms `＝ ＋ － ＠` (which
+Excel and WPS with a Chinese input method take as the ASCII ones), so `  =1+1`, `\t=1` and
+`＝1+1` are all quoted. `zige.engine.sql.formula_safe_sql` is the same rule in SQL. Number columns
 (amounts, counts) are written as they are: a negative amount is a number, not a formula.
 Workbooks need no prefix: their cells are typed (see `benefits.services.render_xlsx`).
 """
 
 from __future__ import annotations
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+# Skipped before looking at the first character: a spreadsheet ignores them before a formula. (A
+# tab or a CR is a formula start itself, so spaces then a tab are quoted too.)
+FORMULA_LEADING_BLANKS = " \u3000"
 
 
 def formula_safe(value: object) -> str:
-    """The cell's text, with `'` in front when a spreadsheet would read it as a formula."""
+    """The cell's text, with `'` in front when a spreadsheet would read it as a formula: its
+    first character after leading spaces is in `FORMULA_STARTS`."""
     text = "" if value is None else str(value)
-    if text.startswith(FORMULA_STARTS):
+    if text.lstrip(FORMULA_LEADING_BLANKS).startswith(FORMULA_STARTS):
         return "'" + text
     return text

@@ -178,3 +178,21 @@ def test_each_expression_gives_the_same_value_in_both_engines(name: str, spark: 
     spark.createDataFrame(table).createOrReplaceTempView("t")
     got = [tuple(r) for r in spark.sql(to_spark(query)).collect()]
     assert got == want
+
+
+def test_the_formula_guard_gives_the_same_cell_in_both_engines(spark: SparkSession) -> None:
+    """`formula_safe_sql` (rejects.csv, suggested_matches.csv on either engine) after leading
+    spaces and on the full-width formula starts: Spark's translation writes what DuckDB writes,
+    which is `zige.spreadsheet.formula_safe`'s cell."""
+    from zige.spreadsheet import formula_safe
+
+    values = ["  =1+1", "\u3000=1", " \u3000 ＋1", "＝1+1", "－2", "＠A1", "  \t=1", " 张三", "   ", "a=1",
+              "\u00a0=1", "\n=1", "=1", "'=1", "", "张 ＝ 三"]  # fmt: skip
+    table = pa.table({"k": pa.array(range(len(values)), pa.int64()), "v": pa.array(values, pa.string())})
+    query = f"SELECT k, {sql.formula_safe_sql('v')} AS out FROM t ORDER BY k"
+    con = duckdb.connect()
+    con.register("t", table)
+    want = [out for _, out in con.execute(query).fetchall()]
+    spark.createDataFrame(table).createOrReplaceTempView("t")
+    got = [r["out"] for r in spark.sql(to_spark(query)).collect()]
+    assert got == want == [formula_safe(v) for v in values]

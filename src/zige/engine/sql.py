@@ -33,7 +33,7 @@ from zige.engine.kinds import (
 )
 from zige.engine.labels import REJECT_REASON_ZH
 from zige.ids import CHECK_CHARS, EARLIEST_BIRTH, WEIGHTS
-from zige.spreadsheet import FORMULA_STARTS
+from zige.spreadsheet import FORMULA_LEADING_BLANKS, FORMULA_STARTS
 
 
 def quote(text: str) -> str:
@@ -361,11 +361,13 @@ def field_as_written_sql(field: str, fields: Mapping[str, str]) -> str:
 
 def formula_safe_sql(text: str) -> str:
     """`zige.spreadsheet.formula_safe` in SQL, for a text column of a CSV people open: a value
-    beginning with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that Excel
-    or WPS shows it instead of running it as a formula (CSV injection); others, and NULL, as they
-    are. One CASE over the column."""
+    whose first character after leading spaces (`FORMULA_LEADING_BLANKS`: ASCII and full-width)
+    is `=`, `+`, `-`, `@`, a tab, a carriage return or one of the full-width `＝ ＋ － ＠`
+    (`FORMULA_STARTS`) gets a leading `'`, so that Excel or WPS shows it instead of running it as
+    a formula (CSV injection); others, and NULL, as they are. One CASE over the column."""
     starts = ", ".join(quote(c) for c in FORMULA_STARTS)
-    return f"CASE WHEN substr({text}, 1, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END"
+    first = Dialect().regexp_replace_all(text, f"^[{FORMULA_LEADING_BLANKS}]+", "")
+    return f"CASE WHEN substr({first}, 1, 1) IN ({starts}) THEN '''' || {text} ELSE {text} END"
 
 
 def reject_reason_zh_sql(reason: str) -> str:
