@@ -27,3 +27,27 @@ def formula_safe(value: object) -> str:
     if text.lstrip(FORMULA_LEADING_BLANKS).startswith(FORMULA_STARTS):
         return "'" + text
     return text
+
+
+def phone_safe(value: object) -> str:
+    """A phone number's cell in a CSV people open: readable, dialable and never a formula, rather
+    than a `'` in front of the number (`formula_safe`'s answer to `+86…`).
+
+    - A mainland mobile number, however written (`+86 138 1234 5678`, `0086-13812345678`,
+      full-width digits), is written as its 11 digits, as reminders.csv and the SMS gateway take it
+      (`zige.ids.normalise_mobile`).
+    - Another number beginning with `+` (after leading spaces) has the `+` written as `00`, the
+      international prefix dialled from the mainland: `+852 9123 4567` -> `00852 9123 4567`, the
+      same number.
+    - Anything else (a landline `0351-1234567`, an empty cell) as `formula_safe` writes it: as it
+      is, or quoted when a spreadsheet would run it."""
+    from zige.ids import normalise_mobile
+
+    text = "" if value is None else str(value)
+    mobile = normalise_mobile(text)
+    if mobile is not None:
+        return mobile
+    bare = text.lstrip(FORMULA_LEADING_BLANKS)
+    if bare.startswith(("+", "＋")):
+        return formula_safe("00" + bare[1:])
+    return formula_safe(text)

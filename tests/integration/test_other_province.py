@@ -151,8 +151,42 @@ def test_the_csv_export_quotes_text_a_spreadsheet_would_run(roster: dict[str, An
     rows = list(csv.reader(io.StringIO(services.export_path(export).read_bytes().decode("utf-8-sig"))))
     [row] = [r for r in rows[1:] if r[5] == hebei.name]
     headers = list(OUT_OF_PROVINCE_HEADERS)
-    assert "'=cmd|' /C calc'!A0" in row and "'@SUM(1,2)" in row and "'+8613812345678" in row
+    assert "'=cmd|' /C calc'!A0" in row and "'@SUM(1,2)" in row
     assert row[9] == hebei.id_number and row[0] == "1" and len(row) == len(headers)
+
+
+@pytest.mark.parametrize(
+    ("phone", "cell"),
+    [
+        ("+8613812345678", "13812345678"),  # was '+8613812345678: a mobile as reminders.csv has it
+        ("+86 138-1234-5678", "13812345678"),
+        ("008613812345678", "13812345678"),
+        ("+852 9123 4567", "00852 9123 4567"),  # another + number: the same number, dialled with 00
+        ("  +1 555 0100", "001 555 0100"),
+        ("＋852 9123 4567", "00852 9123 4567"),
+        ("0351-1234567", "0351-1234567"),  # a landline as it is
+        ("13812345678", "13812345678"),
+        ("", ""),
+        ("=1+1", "'=1+1"),  # not a phone number: quoted as any other text
+    ],
+)
+def test_the_csv_export_writes_a_phone_readable_and_never_a_formula(
+    roster: dict[str, Any], phone: str, cell: str
+) -> None:
+    """附件2's CSV wrote a phone beginning with + as '+8613812345678 (the formula guard's
+    apostrophe): the number in the cell was no longer the number. A mainland mobile is written as
+    its 11 digits (as reminders.csv and the SMS gateway take it), another + number with the +
+    as 00; the workbook keeps the roster's text in a text cell."""
+    hebei = roster["hebei"]
+    hebei.phone = phone
+    hebei.save()
+    export = services.other_province_export(
+        actor=UserFactory(role=Role.BUREAU_ADMIN), as_of=AS_OF, fmt="csv", now=NOW, unit_no="14010000208"
+    )
+    rows = list(csv.reader(io.StringIO(services.export_path(export).read_bytes().decode("utf-8-sig"))))
+    assert rows[0][18] == "联系电话"
+    [row] = [r for r in rows[1:] if r[5] == hebei.name]
+    assert row[18] == cell
 
 
 @pytest.mark.parametrize("role", [Role.UNIT_OPERATOR, Role.AUDITOR])

@@ -37,7 +37,7 @@ from zige.ledger.models import (
 )
 from zige.ledger.selectors import other_province_people, residence_code
 from zige.roster.models import Recipient
-from zige.spreadsheet import formula_safe
+from zige.spreadsheet import formula_safe, phone_safe
 
 
 class LedgerError(ValueError):
@@ -263,13 +263,16 @@ _CSV_KEYS = (
 
 def _csv_bytes(rows: list[dict[str, str]], insured: str) -> bytes:
     """附件2 as CSV (UTF-8 with BOM, the form's column headers, 序号 first); text a spreadsheet
-    would run as a formula is quoted (`zige.spreadsheet`)."""
+    would run as a formula is quoted (`zige.spreadsheet.formula_safe`), and the phone is written
+    readable instead (`phone_safe`: a mobile as its 11 digits, another `+` number with `00`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(forms.OUT_OF_PROVINCE_HEADERS)
     for n, row in enumerate(rows, start=1):
         values = {**row, "insured": insured}
-        writer.writerow([n, *(formula_safe(values.get(k, "")) for k in _CSV_KEYS)])
+        writer.writerow(
+            [n, *((phone_safe if k == "phone" else formula_safe)(values.get(k, "")) for k in _CSV_KEYS)]
+        )
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
