@@ -757,6 +757,92 @@ def test_a_reminder_sms_that_cannot_reach_the_person_goes_on_the_units_notice_li
     assert AuditEvent.objects.filter(action="messages.to_unit_list", target_id=str(sms.pk)).exists()
 
 
+def notice_rows(client: Client, unit_no: str) -> tuple[str, list[dict[str, str]]]:
+    """The notice list page and the rows of its CSV."""
+    import csv
+    import io
+
+    page = client.get(reverse("notifications:unit_notices", kwargs={"unit_no": unit_no})).content.decode()
+    body = b"".join(
+        client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": unit_no})).streaming_content
+    ).decode("utf-8-sig")
+    return page, list(csv.DictReader(io.StringIO(body)))
+
+
+@pytest.mark.parametrize(
+    "template", ["", "请通知{name}（{person_no}）于{due}前认证：{reason}。", "请通知{name}于{due}前认证。"]
+)
+def test_a_notice_for_an_unreachable_number_does_not_say_the_person_has_none(
+    tmp_path: Path, client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """The unit is told why it is to tell the person: P001 has a mobile number our SMS could not
+    reach (短信无法送达), P002 has none (本人无手机号码). A notice that said 本人无手机号码 of
+    someone whose number the unit has on file would be false, and the clerk would not ask the
+    person for a number that works. Said in the notice (the default text, or a configured one
+    with {reason}), on the list page and in its CSV; a configured text without {reason} still
+    renders, and the list says why."""
+    from zige.notifications.content import REASON_NO_MOBILE, REASON_SMS_UNDELIVERABLE
+    from zige.notifications.gateways import PERMANENT, Outcome
+
+    config = replace(CONFIG, template_unit=template)
+    settings.ZIGE_NOTIFICATIONS = config
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: date(2026, 11, 30))
+    roster(tmp_path, [person(1, "13812345678"), person(2, "")])
+    do_run()
+
+    class Refuses(FileGateway):
+        def send(self, request: Any) -> Any:
+            return Outcome(PERMANENT, code="isv.MOBILE_NUMBER_ILLEGAL", detail="空号")
+
+    messages_send_due(gateway=Refuses(tmp_path / "sms.jsonl"), clock=Clock(at(18)), config=config)
+    unreachable = Message.objects.get(channel="unit", recipient__person_no="P001")
+    no_phone = Message.objects.get(channel="unit", recipient__person_no="P002")
+    assert (unreachable.notice_reason, no_phone.notice_reason) == (REASON_SMS_UNDELIVERABLE, REASON_NO_MOBILE)
+    assert "无手机号码" not in unreachable.text
+    if "{reason}" in (template or "{reason}"):
+        assert REASON_SMS_UNDELIVERABLE in unreachable.text and REASON_NO_MOBILE in no_phone.text
+
+    client.force_login(UserFactory())
+    page, rows = notice_rows(client, "U1")
+    assert "通知原因" in page
+    row = {r["个人编号"]: r["通知原因"] for r in rows}
+    assert row == {"P001": REASON_SMS_UNDELIVERABLE, "P002": REASON_NO_MOBILE}
+    p001 = page[page.index("P001</a>") :].split("</tr>")[0]
+    assert REASON_SMS_UNDELIVERABLE in p001 and "无手机号码" not in p001
+    p002 = page[page.index("P002</a>") :].split("</tr>")[0]
+    assert REASON_NO_MOBILE in p002
+
+
+def test_a_failed_sms_notice_written_before_its_reason_was_stored_says_so(client: Client) -> None:
+    """Notices that a failed SMS put on the list before the reason was stored name that SMS
+    (`SMS #<id> failed: ...`): the list says 短信无法送达 for them too, and a move that writes
+    the notice again for the new unit keeps the reason."""
+    from tests.factories import RecipientFactory, RunFactory
+    from zige.notifications.content import REASON_NO_MOBILE, REASON_SMS_UNDELIVERABLE
+    from zige.notifications.services import messages_reassign
+
+    old, new = UnitFactory(), UnitFactory()
+    run = RunFactory()
+    dead = RecipientFactory(unit=old, person_no="DEAD1")
+    none = RecipientFactory(unit=old, person_no="NONE1")
+    for who, error in ((dead, "SMS #7 undelivered: MOBILE_NOT_ON_SERVICE"), (none, "")):
+        Message.objects.create(
+            recipient=who, unit=old, run=run, kind="reminder", channel="unit", due_on=date(2027, 2, 28),
+            text="请通知…：本人无手机号码，…", status="listed", created_at=timezone.now(), last_error=error,
+        )  # fmt: skip
+    Recipient.objects.filter(pk__in=[dead.pk, none.pk]).update(unit=new)
+    assert messages_reassign(recipient_ids=[dead.pk, none.pk], batch_id=1, now=timezone.now()) == 2
+    moved = Message.objects.get(recipient=dead)
+    assert moved.notice_reason == REASON_SMS_UNDELIVERABLE
+    assert REASON_SMS_UNDELIVERABLE in moved.text and "无手机号码" not in moved.text
+    assert REASON_NO_MOBILE in Message.objects.get(recipient=none).text
+    client.force_login(UserFactory())
+    _, rows = notice_rows(client, new.unit_no)
+    assert {r["个人编号"]: r["通知原因"] for r in rows} == {
+        "DEAD1": REASON_SMS_UNDELIVERABLE, "NONE1": REASON_NO_MOBILE,
+    }  # fmt: skip
+
+
 def test_an_undelivered_receipt_puts_the_reminder_on_the_units_notice_list(
     five: None, tmp_path: Path, client: Client
 ) -> None:

@@ -1,7 +1,8 @@
 """Message texts: Chinese templates per province, masked names, SMS length (segments).
 
 Placeholders: {name} (masked: 王*明), {due} (2027年01月15日), {app}, {service_points},
-{phone} (the unit's phone, else the bureau's hotline), {person_no} (unit notices only).
+{phone} (the unit's phone, else the bureau's hotline), {person_no} and {reason} (unit notices
+only: why the unit is to tell the person, `REASON_NO_MOBILE` or `REASON_SMS_UNDELIVERABLE`).
 The unit's SMS about its verification tasks (`unit_deadline`): {unit_no}, {count} (tasks),
 {due} (the earliest deadline), {days} (the reminder threshold), {phone} (the bureau's hotline).
 """
@@ -20,6 +21,12 @@ from zige.notifications.config import NotifyConfig
 SEGMENT_CHARS = 70  # one SMS with any Chinese character (UCS-2)
 CONCAT_SEGMENT_CHARS = 67  # each part of a long SMS (the header takes the rest)
 
+# Why a person is on their unit's notice list (the {reason} of the unit notice, and its 通知原因 on
+# the notice list and in its CSV): notice 一(四) has the unit tell whoever has no mobile, and a
+# number our SMS cannot reach (refused for good, or reported undelivered: 空号, 停机) is none.
+REASON_NO_MOBILE = "本人无手机号码"
+REASON_SMS_UNDELIVERABLE = "发给本人手机的短信无法送达"
+
 PROVINCE_TEMPLATES: dict[str, dict[str, str]] = {
     "14": {  # 山西 (晋社保局发〔2018〕40号 一(四))
         "reminder": (
@@ -31,7 +38,7 @@ PROVINCE_TEMPLATES: dict[str, dict[str, str]] = {
             "或携身份证到{service_points}办理。咨询电话{phone}。"
         ),
         "unit": (
-            "请通知{name}（个人编号{person_no}）于{due}前完成养老保险待遇资格认证：本人无手机号码，"
+            "请通知{name}（个人编号{person_no}）于{due}前完成养老保险待遇资格认证：{reason}，"
             "可由单位协助使用“{app}”APP或认证终端办理。"
         ),
         "unit_app_failed": (
@@ -105,7 +112,11 @@ def render(
     person_no: str,
     unit_phone: str,
     app: str = "",
+    reason: str = REASON_NO_MOBILE,
 ) -> Rendered:
+    """The text of a person's message. A unit notice says why the unit is to tell the person
+    (`reason`: no mobile, or an SMS that could not reach them); a configured text
+    (`ZIGE_UNIT_NOTICE_TEXT`) may leave {reason} out, and the notice list says it anyway."""
     key = ("unit" if kind == "reminder" else "unit_app_failed") if channel == "unit" else kind
     params = {
         "name": mask_name(name),
@@ -114,6 +125,7 @@ def render(
         "service_points": config.service_points,
         "phone": unit_phone.strip() or config.service_phone,
         "person_no": person_no,
+        "reason": reason,
     }
     try:
         text = _template(config, key).format(**params)

@@ -4,7 +4,8 @@
 transaction as the run whose decision caused it. The unique constraint
 `one_message_per_person_deadline_channel_kind` makes a second reminder for the same person,
 deadline, channel and kind impossible, whatever is re-run. Messages on the `unit` channel are
-the unit's notice list (没有手机号码的退休人员由参保单位通知): they are never sent, they are listed.
+the unit's notice list (没有手机号码的退休人员由参保单位通知, and people our SMS could not reach):
+they are never sent, they are listed; `notice_reason` says which.
 
 A `unit_deadline` message is an SMS to a unit (核实任务到期提醒), written by the verification
 sweep in the transaction of its reminders: no recipient and no run, but the threshold
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+
+from zige.notifications.content import REASON_NO_MOBILE, REASON_SMS_UNDELIVERABLE
 
 
 class Kind(models.TextChoices):
@@ -126,6 +129,17 @@ class Message(models.Model):
             models.Index(fields=["unit", "channel", "status"]),
             models.Index(fields=["recipient", "created_at"]),
         ]
+
+    @property
+    def notice_reason(self) -> str:
+        """Why a unit notice is on the unit's list, as the notice says it: the person has no
+        mobile number, or our SMS could not reach it (`services._to_unit_list`). Written in
+        `params` since the reason exists; a notice from before is a failed SMS's when it names
+        that SMS (`SMS #<id> failed|undelivered: ...`), else a run's for a person without one."""
+        reason = (self.params or {}).get("reason")
+        if isinstance(reason, str) and reason:
+            return reason
+        return REASON_SMS_UNDELIVERABLE if self.last_error.startswith("SMS #") else REASON_NO_MOBILE
 
     @property
     def out_id(self) -> str:

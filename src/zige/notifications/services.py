@@ -37,7 +37,13 @@ from zige.certification.models import Decision, Run
 from zige.feeds import store
 from zige.feeds.models import PushedResult
 from zige.notifications.config import NotifyConfig, current, in_quiet_hours
-from zige.notifications.content import TemplateError, check_templates, normalise_mobile, render
+from zige.notifications.content import (
+    REASON_SMS_UNDELIVERABLE,
+    TemplateError,
+    check_templates,
+    normalise_mobile,
+    render,
+)
 from zige.notifications.gateways import PERMANENT, SENT, Gateway, GatewayUnavailable, Outcome, SmsRequest
 from zige.notifications.models import (
     AttemptOutcome,
@@ -272,6 +278,7 @@ def messages_reassign(
                         config, kind=message.kind, channel=message.channel, name=person.name,
                         due_on=message.due_on, person_no=person.person_no, unit_phone=person.unit.phone or "",
                         app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
+                        reason=message.notice_reason,  # a failed SMS's notice stays one
                     )  # fmt: skip
                     message.text, message.params, message.segments = (
                         rendered.text, rendered.params, rendered.segments,
@@ -625,7 +632,7 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
     """A person's SMS that cannot reach them (the gateway refused the number for good, or the
     operator reported it undelivered: 空号, 停机) goes on their unit's notice list, in the
     caller's transaction: notice 一(四) 没有手机号码的退休人员由参保单位通知 — a dead number is no
-    phone. The notice is the unit message of the same person, deadline and kind (written once:
+    phone. The notice says so (`REASON_SMS_UNDELIVERABLE`, not 本人无手机号码). The notice is the unit message of the same person, deadline and kind (written once:
     the one-per-deadline key), for the person's current unit; audited `messages.to_unit_list`.
     A unit's own SMS (no person) and a person whose pension is not in force get none."""
     person = message.recipient
@@ -643,6 +650,7 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
             config, kind=message.kind, channel=Channel.UNIT, name=person.name, due_on=message.due_on,
             person_no=person.person_no, unit_phone=person.unit.phone or "",
             app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
+            reason=REASON_SMS_UNDELIVERABLE,  # the person has a number: it is not 本人无手机号码
         )  # fmt: skip
     except TemplateError:
         return  # the template check on the overview page says why; the failed SMS is listed there

@@ -65,7 +65,8 @@ def overview(request: HttpRequest) -> HttpResponse:
 @people_view
 @require_GET
 def unit_notices(request: HttpRequest, unit_no: str) -> HttpResponse:
-    """The unit's notice list (没有手机号码的退休人员由参保单位通知), linked from the unit page."""
+    """The unit's notice list (没有手机号码的退休人员由参保单位通知, and people our SMS could not
+    reach: each row says which), linked from the unit page."""
     unit = get_object_or_404(scope_units(Unit.objects.all(), request.user), unit_no=unit_no)
     # The notices still to act on, all of them, paged; the expired ones (earlier cycles) are
     # counted and stay in the CSV.
@@ -87,20 +88,24 @@ class _Echo:
 @people_view
 @require_GET
 def unit_notices_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
-    """The unit's notice list (people to remind who have no mobile number), UTF-8 with BOM."""
+    """The unit's notice list (people to remind who have no mobile number, or whom our SMS could
+    not reach: 通知原因), UTF-8 with BOM."""
     unit = get_object_or_404(scope_units(Unit.objects.all(), request.user), unit_no=unit_no)
     notices = selectors.unit_notices(unit, request.user)
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[Any]:
-        yield "\ufeff" + writer.writerow(["个人编号", "姓名", "类型", "截止日期", "通知内容", "列入日期"])
+        yield "\ufeff" + writer.writerow(
+            ["个人编号", "姓名", "类型", "截止日期", "通知原因", "通知内容", "列入日期"]
+        )
         for m in notices.iterator():
             person = m.recipient
             if person is None:  # a unit's own SMS (unit_deadline) is never on the notice list
                 continue
             yield writer.writerow(
                 [formula_safe(person.person_no), formula_safe(person.name), m.get_kind_display(),
-                 m.due_on.isoformat(), formula_safe(m.text), timezone.localtime(m.created_at).date().isoformat()]
+                 m.due_on.isoformat(), formula_safe(m.notice_reason), formula_safe(m.text),
+                 timezone.localtime(m.created_at).date().isoformat()]
             )  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
