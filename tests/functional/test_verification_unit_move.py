@@ -210,3 +210,72 @@ def test_a_notice_row_naming_the_old_unit_is_on_the_new_units_list(client: Clien
     client.force_login(UnitOperatorFactory(unit=Unit.objects.get(unit_no="U_B")))
     body = _body(client.get(reverse("notifications:unit_notices_csv", kwargs={"unit_no": "U_B"})))
     assert "P001" in body and "张迁出" in body
+
+
+def test_the_migration_refiles_the_unsent_messages_earlier_moves_left_with_the_old_unit() -> None:
+    """Notifications 0005: before 1404fd0 a move left a person's unsent messages with the old
+    unit. The migration does once what `messages_reassign` now does at the import: the queued,
+    retrying and listed messages go to the person's unit now, their text written again for it
+    (the new unit's phone; a failed SMS's notice keeps its reason), audited; what went out, or
+    was cancelled, stays; so does everything of a person who did not move."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from tests.factories import RecipientFactory, UnitFactory
+    from zige.audit.services import audit_verify
+    from zige.notifications.content import REASON_SMS_UNDELIVERABLE
+
+    migration = importlib.import_module("zige.notifications.migrations.0005_refile_movers_messages")
+    old, new = UnitFactory(phone="0351-1111111"), UnitFactory(phone="0351-2222222")
+    mover, stayer = RecipientFactory(unit=new), RecipientFactory(unit=old)
+    run = RunFactory()
+
+    def message(
+        who: Recipient, status: str, *, channel: str = "sms", kind: str = "reminder", **kw: Any
+    ) -> Message:
+        return Message.objects.create(
+            recipient=who, unit=old, run=run, kind=kind, channel=channel, due_on=date(2027, 2, 28),
+            mobile="13812345678" if channel == "sms" else "", status=status, created_at=NOW,
+            text="…咨询电话0351-1111111。" if channel == "sms" else "请通知…：本人无手机号码…", **kw,
+        )  # fmt: skip
+
+    queued = message(mover, "queued")
+    retrying = Message.objects.create(
+        recipient=mover, unit=old, run=run, kind="reminder", channel="sms", due_on=date(2027, 5, 31),
+        mobile="13812345678", status="retrying", created_at=NOW, text="…咨询电话0351-1111111。",
+    )  # fmt: skip
+    listed = message(mover, "listed", channel="unit", last_error="SMS #1 failed: isv.MOBILE_NUMBER_ILLEGAL")
+    history = [
+        message(mover, status, kind="app_failed", channel=channel)
+        for status, channel in (("failed", "sms"), ("cancelled", "unit"))
+    ]
+    sent = Message.objects.create(
+        recipient=mover, unit=old, run=run, kind="reminder", channel="sms", due_on=date(2026, 11, 30),
+        mobile="13812345678", status="sent", created_at=NOW, text="…咨询电话0351-1111111。",
+    )  # fmt: skip
+    stays = message(stayer, "queued")
+
+    migration.refile(apps, connection.schema_editor())
+
+    def unit_of(m: Message) -> str:
+        m.refresh_from_db()
+        return m.unit.unit_no
+
+    assert [unit_of(m) for m in (queued, retrying, listed)] == [new.unit_no] * 3
+    assert "0351-2222222" in queued.text and "0351-1111111" not in queued.text
+    assert "0351-2222222" in retrying.text
+    assert REASON_SMS_UNDELIVERABLE in listed.text and "无手机号码" not in listed.text
+    assert [unit_of(m) for m in (*history, sent, stays)] == [old.unit_no] * 4
+    assert "0351-1111111" in sent.text and "0351-1111111" in stays.text
+    event = AuditEvent.objects.get(action="messages.reassigned")
+    assert event.target_id == migration.TARGET and event.after["messages"] == 3 and event.after["movers"] == 1
+    assert event.after["units"][str(listed.pk)] == {"from": old.unit_no, "to": new.unit_no}
+    assert audit_verify().ok  # the event is on the chain
+
+    migration.refile(apps, connection.schema_editor())  # again: nothing left to re-file
+    assert AuditEvent.objects.filter(action="messages.reassigned").count() == 1
+    # Reversible, and going back leaves the corrected filing (the old one was wrong).
+    operation = migration.Migration.operations[0]
+    assert operation.reversible and operation.reverse_code is migration.migrations.RunPython.noop
