@@ -202,6 +202,9 @@ def test_the_bureau_lists_and_exports_other_province_residents(client: Client, w
     # provinces and regions by name (the code beside the region), no internal kind code
     assert ">河北省（1人）</option>" in page and "app_auth" not in page
     assert '河北省石家庄市长安区 <span class="muted mono">130102</span>' in page
+    # the card is the status of the filter and of the docs (从未上传), and its subtitle says the same
+    assert '<div class="kpi__label">从未上传</div>' in page and 'data-testid="op-never-exported">1<' in page
+    assert "未随附件2上传过" in page and "未导出过" not in page
     response = client.post("/ledger/other-province/export/", {"format": "xlsx"})
     assert response.status_code == 302
     export = OtherProvinceExport.objects.get()

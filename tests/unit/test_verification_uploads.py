@@ -108,6 +108,13 @@ def test_disguised_and_broken_files_are_refused(what: str, name: str, data: byte
         upload_check(name=name, data=data, allowed=EVERYTHING)
 
 
+def test_a_broken_file_is_refused_in_plain_chinese() -> None:
+    """The message reads as Chinese does: no space between the format and its noun."""
+    with pytest.raises(UploadRefused) as refused:
+        upload_check(name="photo.jpg", data=b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4, allowed=EVERYTHING)
+    assert refused.value.message == "文件“photo.jpg”已损坏或不是真正的JPEG图片。"
+
+
 def test_a_kind_outside_the_allowed_set_is_refused() -> None:
     with pytest.raises(UploadRefused, match="不是可接受的类型") as refused:
         upload_check(name="confirm.pdf", data=PDF, allowed=IMAGES | VIDEOS)
@@ -227,14 +234,14 @@ def test_evidence_sizes_read_as_the_import_pages_say_them(settings: object) -> N
     shown = f"{len(big) / 1024:.1f}\xa0KB"
     with pytest.raises(UploadRefused) as refused:
         upload_check(name="big.png", data=big, allowed=IMAGES)
-    assert refused.value.message == f"文件“big.png”过大（{shown}，PNG 图片上限 2.0\xa0KB）。"
+    assert refused.value.message == f"文件“big.png”过大（{shown}，PNG图片上限 2.0\xa0KB）。"
     assert f"{len(big):,} bytes" in refused.value.detail
     # an upload is read only up to the limit: its size is the upload's own, not the bytes read
     upload = SimpleUploadedFile("big.png", big, content_type="image/png")
     with pytest.raises(UploadRefused) as refused:
         upload_check(name="big.png", data=upload, allowed=IMAGES)
-    assert refused.value.message == f"文件“big.png”过大（{shown}，PNG 图片上限 2.0\xa0KB）。"
+    assert refused.value.message == f"文件“big.png”过大（{shown}，PNG图片上限 2.0\xa0KB）。"
     with pytest.raises(UploadRefused) as refused:  # a stream of unknown size
         upload_check(name="big.png", data=io.BytesIO(big), allowed=IMAGES)
-    assert refused.value.message == "文件“big.png”过大（超过PNG 图片上限 2.0\xa0KB）。"
+    assert refused.value.message == "文件“big.png”过大（超过PNG图片上限 2.0\xa0KB）。"
     assert "字节" not in refused.value.message

@@ -59,8 +59,9 @@ CONTENT_TYPE = {
     "mov": "video/quicktime",
     "pdf": "application/pdf",
 }
-LABEL = {"jpeg": "JPEG 图片", "png": "PNG 图片", "webp": "WebP 图片", "mp4": "MP4 视频", "mov": "MOV 视频",
-         "pdf": "PDF 文档"}  # fmt: skip
+# In running Chinese text: no space between the format and its noun (不是真正的JPEG图片).
+LABEL = {"jpeg": "JPEG图片", "png": "PNG图片", "webp": "WebP图片", "mp4": "MP4视频", "mov": "MOV视频",
+         "pdf": "PDF文档"}  # fmt: skip
 
 # ISO-BMFF major brands: QuickTime, and the MP4 family (ISO, MPEG-4, H.264, 3GPP, Apple M4V).
 _MOV_BRANDS = {b"qt  "}
