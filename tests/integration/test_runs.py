@@ -458,16 +458,9 @@ def test_two_death_findings_after_an_alive_finding_the_latest_wins(tmp_path: Pat
         )  # fmt: skip
         review_resolve(task_id=task.pk, user=officer, finding="alive", note="本人到场核实",
                        now=datetime(2026, 12, 1, 2, tzinfo=UTC), files=finding_evidence())  # fmt: skip
-    for step, at in ((1, datetime(2026, 12, 4, 2, tzinfo=UTC)), (2, datetime(2026, 12, 5, 2, tzinfo=UTC))):
-        for p, (_, *dates) in cases.items():
-            task = VerificationTask.objects.create(
-                recipient=people[p], unit=people[p].unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
-                period=f"death:{step}", deadline=date(2026, 12, 31), created_at=at, updated_at=at,
-            )  # fmt: skip
-            # The second finding's date may be later than the first's record: the officer says so.
-            review_resolve(task_id=task.pk, user=officer, finding="dead", note=f"第{step}次核查", now=at,
-                           death_date=dates[step - 1], confirm_alive_after=True, confirm_later_death=True,
-                           later_death_reason="再次核查：火化证明所载日期")  # fmt: skip
+    _two_death_findings(
+        people, {p: dates for p, (_, *dates) in cases.items()}, officer, confirm_alive_after=True
+    )
     cleared_to = {
         p: day for p, (day, _) in ((p, alive_findings(recipient_id=r.pk)[r.pk]) for p, r in people.items())
     }
@@ -487,6 +480,33 @@ def test_two_death_findings_after_an_alive_finding_the_latest_wins(tmp_path: Pat
         assert (marks[("death", date(2026, 10, 1))] is not None) == (d2 > date(2026, 10, 1)), p
 
 
+def _two_death_findings(
+    people: dict[str, Recipient],
+    dates: dict[str, list[date]],
+    officer: Any,
+    *,
+    confirm_alive_after: bool = False,
+) -> dict[tuple[str, int], int]:
+    """Two 确认死亡 findings for each person, on 12-04 and 12-05, dated `dates[p][0]` and
+    `dates[p][1]`: the task of each (person, step). The second finding's date may be later than
+    the first's record: the officer says so, with a reason."""
+    from zige.verification.models import TaskKind, VerificationTask
+    from zige.verification.services import review_resolve
+
+    tasks: dict[tuple[str, int], int] = {}
+    for step, at in ((1, datetime(2026, 12, 4, 2, tzinfo=UTC)), (2, datetime(2026, 12, 5, 2, tzinfo=UTC))):
+        for p, days in dates.items():
+            task = VerificationTask.objects.create(
+                recipient=people[p], unit=people[p].unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
+                period=f"death:{step}", deadline=date(2026, 12, 31), created_at=at, updated_at=at,
+            )  # fmt: skip
+            review_resolve(task_id=task.pk, user=officer, finding="dead", note=f"第{step}次核查", now=at,
+                           death_date=days[step - 1], confirm_alive_after=confirm_alive_after,
+                           confirm_later_death=True, later_death_reason="再次核查：火化证明所载日期")  # fmt: skip
+            tasks[p, step] = task.pk
+    return tasks
+
+
 def test_two_death_findings_in_a_row_the_latest_decides_the_run(tmp_path: Path) -> None:
     """The latest bureau finding wins (docs/rules.md §8.5) also with no 确认健在 before it: a
     确认死亡 dated D1, then another dated D2 — later (the officer confirms it over the first
@@ -496,8 +516,6 @@ def test_two_death_findings_in_a_row_the_latest_decides_the_run(tmp_path: Path) 
     and on the person's page marked as superseded by the second finding's task, and the second
     finding's audit record names the finding it superseded."""
     from zige.reports.selectors import evidence_for
-    from zige.verification.models import TaskKind, VerificationTask
-    from zige.verification.services import review_resolve
 
     cases = {  # person: (id, D1, D2)
         "P001": (ID_A, date(2026, 11, 15), date(2026, 12, 3)),  # later, into the next month
@@ -511,17 +529,7 @@ def test_two_death_findings_in_a_row_the_latest_decides_the_run(tmp_path: Path) 
     do_run()
     officer = UserFactory(username="checker", role=Role.BUREAU_OPERATOR)
     people = {p: Recipient.objects.get(person_no=p) for p in cases}
-    tasks: dict[tuple[str, int], int] = {}
-    for step, at in ((1, datetime(2026, 12, 4, 2, tzinfo=UTC)), (2, datetime(2026, 12, 5, 2, tzinfo=UTC))):
-        for p, (_, *dates) in cases.items():
-            task = VerificationTask.objects.create(
-                recipient=people[p], unit=people[p].unit, kind=TaskKind.REVIEW, as_of=AS_OF, reason="visit_dead",
-                period=f"death:{step}", deadline=date(2026, 12, 31), created_at=at, updated_at=at,
-            )  # fmt: skip
-            review_resolve(task_id=task.pk, user=officer, finding="dead", note=f"第{step}次核查", now=at,
-                           death_date=dates[step - 1], confirm_later_death=True,
-                           later_death_reason="再次核查：火化证明所载日期")  # fmt: skip
-            tasks[p, step] = task.pk
+    tasks = _two_death_findings(people, {p: dates for p, (_, *dates) in cases.items()}, officer)
     after = do_run(as_of=date(2026, 12, 31), now=datetime(2027, 1, 1, tzinfo=UTC))
     decided = {p: d[:4] for p, d in decisions_of(after).items()}
     assert decided == {
