@@ -213,6 +213,44 @@ def test_a_second_roster_records_the_history_of_each_changed_field(files: Path) 
     assert people["P001"].last_import_id == second.pk and people["P001"].first_import_id == first.pk
 
 
+def test_a_roster_without_some_columns_leaves_those_fields_as_they_are(files: Path) -> None:
+    """A file of only some columns (a 调待 list: the required ones and 月养老金) changes what it
+    has and nothing else: no 待遇状态 column must not put a suspended or terminated person back
+    to 正常, no 上次认证日期 must not erase a certification (the next run would ask for it again)."""
+    rows = [
+        person("P001", "张三", ID_A),
+        person("P002", "李四", ID_B, status="暂停"),
+        person("P003", "王五", ID_C, status="终止"),
+    ]
+    rows[1][6], rows[1][7] = "2026-06-01", "服刑"
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, rows), "roster")
+    before = {r.person_no: r for r in Recipient.objects.all()}
+
+    header = ["个人编号", "姓名", "身份证号", "单位编号", "月养老金"]
+    raise_rows = [["P001", "张三", ID_A, "U001", "3100"], ["P002", "李四", ID_B, "U001", "3100"],
+                  ["P003", "王五", ID_C, "U001", "3000"], ["P009", "新人", ID_E, "U001", "2000"]]  # fmt: skip
+    later = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    batch = do_import(write_csv(files / "roster_raise.csv", header, raise_rows), "roster", now=later)
+
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert (batch.rows_used, batch.created, batch.updated) == (4, 1, 2)
+    changes = {
+        (c.recipient.person_no, c.field): (c.old_value, c.new_value) for c in RecipientChange.objects.all()
+    }
+    assert changes == {
+        ("P001", "monthly_amount"): ("3000", "3100"),
+        ("P002", "monthly_amount"): ("3000", "3100"),
+    }
+    after = {r.person_no: r for r in Recipient.objects.all()}
+    for no in ("P001", "P002", "P003"):
+        for field in ("benefit_status", "status_since", "status_reason", "phone", "mobile", "unit_name",
+                      "retirement_date", "last_certified_on"):  # fmt: skip
+            assert getattr(after[no], field) == getattr(before[no], field), (no, field)
+    assert after["P002"].benefit_status == "suspended" and after["P003"].benefit_status == "terminated"
+    assert after["P001"].last_certified_on == date(2026, 1, 15)
+    assert after["P009"].benefit_status == "normal" and after["P009"].last_certified_on is None
+
+
 def test_an_unchanged_roster_under_other_bytes_changes_no_field(files: Path) -> None:
     do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
     rows = [r[:] for r in FIRST_ROSTER]

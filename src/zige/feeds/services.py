@@ -436,7 +436,7 @@ def _execute_roster(batch: ImportBatch, *, now: datetime, tracker: _Tracker) -> 
             counts = roster_apply_staged(
                 con=con, batch_id=batch.pk, now=now, actor=batch.created_by,
                 progress=lambda label: tracker.step(label, next(steps, 95), save=False),
-                fields=fields_as_written(ROSTER_COLUMNS, raw.headers),
+                fields=fields_as_written(ROSTER_COLUMNS, raw.headers), present=present,
             )  # fmt: skip
             _finish(
                 batch,

@@ -21,7 +21,7 @@ status comes through 待遇状态). See docs/rules.md, "System of record".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -131,6 +131,36 @@ def _load_existing(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE OR REPLACE TABLE existing AS SELECT CAST(id AS BIGINT) AS id, * EXCLUDE (id) FROM existing_arrow"
     )
     con.unregister("existing_arrow")
+
+
+def _source_column(column: str) -> str:
+    """The file's column a recipient column comes from (the mobile is read from the phones)."""
+    return "phone" if column == "mobile" else column
+
+
+def _keep_absent_columns(con: duckdb.DuckDBPyConnection, present: Collection[str] | None) -> None:
+    """In `accepted`, a known recipient's fields whose column the file does not have take the
+    recipient's current values: a partial file (a 调待 list of 个人编号, 姓名, 身份证号, 单位编号 and
+    月养老金) changes what it has, and no missing 待遇状态 puts a suspended or terminated person
+    back to 正常, no missing 上次认证日期 erases a certification. New recipients keep the defaults."""
+    if present is None:
+        return
+    absent = [c for c in _COLUMNS if _source_column(c) not in present and c not in ("name", "id_number")]
+    if not absent:
+        return
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'accepted'"
+        ).fetchall()
+    )
+    kept = ", ".join(
+        f"CASE WHEN a.recipient_id IS NULL THEN a.{c} ELSE TRY_CAST(e.{c} AS {types[c]}) END AS {c}"
+        for c in absent
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE accepted AS SELECT a.* REPLACE ({kept}) "
+        "FROM accepted a LEFT JOIN existing e ON e.id = a.recipient_id"
+    )
 
 
 def _sync_units(con: duckdb.DuckDBPyConnection) -> None:
@@ -251,11 +281,14 @@ def roster_apply_staged(
     actor: Any | None = None,
     progress: Progress | None = None,
     fields: Mapping[str, str] | None = None,
+    present: Collection[str] | None = None,
 ) -> RosterCounts:
     """Apply the staged roster in `con` to the roll; call inside the import's transaction.
     `actor`: who started the import (audit of the verification tasks that follow a move).
     `fields`: the rejects' fields as the file heads the columns (label -> 公民身份号码（身份证号）,
-    `zige.engine.kinds.fields_as_written`)."""
+    `zige.engine.kinds.fields_as_written`).
+    `present`: the roster columns the file has (`zige.engine.kinds.Column.name`; None: all). A
+    known recipient keeps the fields of the columns the file does not have (docs/rules.md §8.1)."""
     report = progress or (lambda _label: None)
     report("compare with the roll")
     _load_existing(con)
@@ -282,6 +315,7 @@ def roster_apply_staged(
         "CREATE OR REPLACE TABLE accepted AS SELECT m.*, u.unit_id FROM accepted_rows m "
         "JOIN unit_ids u USING (unit_no)"
     )
+    _keep_absent_columns(con, present)
     con.execute(f"CREATE OR REPLACE TABLE changes AS {_changes_sql()}")
 
     report("write recipients")
