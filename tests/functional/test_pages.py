@@ -562,6 +562,20 @@ def test_a_reject_named_as_the_file_heads_its_column_is_masked_by_the_system_lab
     assert "140105195001011239" not in html and mask_id("140105195001011239") in html
 
 
+def test_a_huge_rejected_id_or_phone_is_shown_cut_short_and_masked(world: World) -> None:
+    """A line that runs on (a file with a wrong separator, a pasted blob) gives a rejected ID of
+    thousands of characters: masked, it was one unbreakable run of stars as wide as the value,
+    which pushed the 原因 column off the page and sent megabytes to the officer's browser."""
+    world.batch.rejects.all().delete()
+    world.batch.rejects.create(row=2, field="身份证号", value="1" * 50_000, reason="bad_id_format")
+    world.batch.rejects.create(row=3, field="联系电话", value="13812345678" * 5_000, reason="bad_value")
+    response = _client(world.users["operator"]).get(reverse("feeds:detail", args=[world.batch.pk]))
+    html = _html(response)
+    assert len(response.content) < 40_000
+    assert "*" * 61 not in html and "1" * 61 not in html
+    assert "身份证号格式错误" in html and "…" in html
+
+
 def test_rejects_csv_is_audited_and_not_for_auditors(world: World) -> None:
     from zige.audit.models import AuditEvent
 

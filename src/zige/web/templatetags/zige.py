@@ -273,6 +273,7 @@ def yes_no(value: Any) -> str:
 
 _ID_FIELDS = {*ID_ALIASES, "id_number"}
 _PHONE_FIELDS = {"联系电话", "手机号码", "手机号", "phone", "mobile"}
+_REJECT_VALUE_SHOWN = 60  # characters of a rejected value on the page
 
 
 @register.filter
@@ -286,10 +287,12 @@ def reject_value(reject: Any) -> str:
     value = str(getattr(reject, "value", "") or "")
     reason = str(getattr(reject, "reason", "") or "")
     if field in _ID_FIELDS or reason.startswith("bad_id") or reason == "duplicate_id_number":
-        return masking.mask_id(value)
-    if field in _PHONE_FIELDS:
-        return masking.mask_phone(value)
-    return value if len(value) <= 60 else value[:59] + "…"
+        value = masking.mask_id(value)
+    elif field in _PHONE_FIELDS:
+        value = masking.mask_phone(value)
+    # Cut after masking too: a masked ID of thousands of characters is one unbreakable run of
+    # stars that would push the 原因 column off the page (the download keeps the whole value).
+    return value if len(value) <= _REJECT_VALUE_SHOWN else value[: _REJECT_VALUE_SHOWN - 1] + "…"
 
 
 @register.simple_tag(takes_context=True)
