@@ -514,3 +514,32 @@ def test_imprisonment_reasons(con: duckdb.DuckDBPyConnection, raw: str, expected
 
     assert is_imprisonment_reason(raw) is expected
     assert run_sql(con, sql.imprisonment_reason_sql("v"), [raw]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("3000", "3000"),
+        ("3456.78", "3456.78"),
+        ("3,456.78", "3456.78"),
+        ("1,234.5元", "1234.5"),
+        ("￥3,456.78", "3456.78"),
+        ("3,456.78 元", "3456.78"),
+        ("1,234,567.89", "1234567.89"),
+        ("１,２３４.５", None),  # full-width digits: not read (they never were)
+        # A comma is read as a thousands separator only where it is one: a decimal comma or a
+        # slip of the keyboard must not multiply a pension (it sets every stop's and resume's
+        # amount, and a recovery case's debt).
+        ("2856,5", None),
+        ("2856，5", None),
+        ("3,00", None),
+        ("1,2345", None),
+        ("3.000,50", None),
+        (",3000", None),
+        ("3000,", None),
+        ("3,,000", None),
+    ],
+)
+def test_amounts(con: duckdb.DuckDBPyConnection, raw: str, expected: str | None) -> None:
+    (got,) = run_sql(con, sql.parse_amount_sql("v"), [raw])
+    assert (None if got is None else format(got.normalize(), "f")) == expected

@@ -145,9 +145,15 @@ def parse_date_sql(col: str, d: Dialect = DUCKDB) -> str:
 
 
 def parse_amount_sql(col: str, d: Dialect = DUCKDB) -> str:
-    """Yuan as DECIMAL from `3,456.78`, `￥3456.78`, `3456.78元`; NULL if not a number."""
-    stripped = d.regexp_replace_all(clean_text_sql(col), "[,，\\s￥¥元]", "")
-    return f"CASE WHEN {d.matches(stripped, '[0-9]+([.][0-9]+)?')} THEN {d.try_decimal(stripped)} END"
+    """Yuan as DECIMAL from `3,456.78`, `￥3456.78`, `3456.78元`; NULL if not a number.
+
+    A comma is a thousands separator only where it is one (`1,234,567.89`): `2856,5`, `3,00`
+    or `3.000,50` is not a number rather than 28565, 300 or 3.0005 yuan (a decimal comma or a
+    slip would multiply the pension, and every amount computed from it)."""
+    stripped = d.regexp_replace_all(clean_text_sql(col), "[\\s￥¥元]", "")
+    digits = d.regexp_replace_all(stripped, "[,，]", "")
+    number = d.matches(stripped, "[0-9]+([.][0-9]+)?|[0-9]{1,3}([,，][0-9]{3})+([.][0-9]+)?")
+    return f"CASE WHEN {number} THEN {d.try_decimal(digits)} END"
 
 
 def name_key_sql(col: str, d: Dialect = DUCKDB) -> str:
