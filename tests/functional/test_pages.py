@@ -771,6 +771,25 @@ def test_upload_hands_the_file_to_the_import_service(world: World, tmp_path: Any
     assert not incoming.exists() or not any(incoming.iterdir())  # the view's temporary copy is gone
 
 
+@pytest.mark.parametrize("name", ["roster.csv", "roster_2026-11.csv", "Roster-太原.csv"])
+def test_an_upload_named_roster_is_the_roster_as_the_page_says(world: World, name: str) -> None:
+    """The upload page says that, left to 按文件名自动识别, a name starting with the kind is enough,
+    roster.csv among its examples; such a roster was refused (无法从文件名识别数据类型)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    content = f"个人编号,姓名,身份证号,单位编号\nP900,王秀兰,{world.alice.id_number},{world.unit_a.unit_no}\n"
+    upload = SimpleUploadedFile(name, content.encode("utf-8"), content_type="text/csv")
+    response = _client(world.users["operator"]).post(reverse("feeds:upload"), {"file": upload, "kind": ""})
+    batch = ImportBatch.objects.get(file_name=name)
+    assert response.status_code == 302 and batch.kind == "roster"
+    # a name that only starts with the letters is still refused, as before
+    refused = _client(world.users["operator"]).post(
+        reverse("feeds:upload"),
+        {"file": SimpleUploadedFile("rosters.csv", content.encode("utf-8")), "kind": ""},
+    )
+    assert refused.status_code == 200 and "无法从文件名" in _html(refused)
+
+
 def test_upload_explains_a_refused_file(world: World) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 

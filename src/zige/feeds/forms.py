@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -36,3 +37,18 @@ class UploadForm(forms.Form):
         if upload.size == 0:
             raise forms.ValidationError("文件为空")
         return upload
+
+    def clean(self) -> dict[str, Any]:
+        """按文件名自动识别 as the page explains it: a name that starts with a kind, `roster`
+        (roster.csv, roster_2026-11.xlsx) among them. Only here: the inbox takes rosters from
+        inbox/roster/ alone, and `zige import roster` names the kind."""
+        cleaned = super().clean() or {}
+        upload = cleaned.get("file")
+        if upload is not None and not cleaned.get("kind") and _roster_named(str(upload.name)):
+            cleaned["kind"] = "roster"
+        return cleaned
+
+
+def _roster_named(file_name: str) -> bool:
+    name = Path(file_name.replace("\\", "/")).name.lower()
+    return name.startswith("roster") and name[len("roster") : len("roster") + 1] in ("_", "-", ".")
