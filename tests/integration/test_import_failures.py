@@ -150,6 +150,18 @@ def _parquet(path: Path, columns: dict[str, list[str]]) -> None:
     pq.write_table(pa.table(columns), path)
 
 
+def _far_cell_workbook(path: Path, cell: str) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(RAIL_HEADER)
+    sheet.append(["140105195001011239", "王秀兰", "2026-03-05", "G602", "太原南", "北京西"])
+    sheet[cell] = "x"
+    workbook.save(path)
+
+
 # (file name, content writer, code, Chinese message, English reason after "<file>: ")
 UNREADABLE: list[tuple[str, Callable[[Path], None], str, str, str]] = [
     (
@@ -191,6 +203,17 @@ UNREADABLE: list[tuple[str, Callable[[Path], None], str, str, str]] = [
         "bad_excel",
         "文件“rail_fake.xlsx”不是可以读取的 Excel 工作簿（可能已损坏、加密，或并非 Excel 格式）。",
         "not a readable Excel workbook (",
+    ),
+    (
+        # One stray cell far out (a key pressed at XFD200000): calamine made the sheet a dense
+        # grid of 200,000 x 16,384 cells, asked for 100 GB and aborted the process (no
+        # exception: the task worker, and with it the site's imports, died; the import stayed 导入中).
+        "rail_far.xlsx",
+        lambda p: _far_cell_workbook(p, "XFD200000"),
+        "excel_too_large",
+        "文件“rail_far.xlsx”第一张工作表的单元格一直延伸到 XFD200000（200000 行 × 16384 列），"
+        "超出可读取的范围；请删除数据区域右侧和下方多余的单元格（或将数据复制到新工作簿）后重新上传。",
+        "the first sheet's cells reach XFD200000 (200000 rows x 16384 columns), too many to read",
     ),
     (
         "rail_cut.parquet",

@@ -13,10 +13,13 @@ the evidence store's SQL path and native scan.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -82,6 +85,7 @@ ReadErrorCode = Literal[
     "missing_columns",  # file, row, missing, required, accepted: the closest row lacks `missing`
     "bad_csv",  # file, error
     "bad_excel",  # file, error
+    "excel_too_large",  # file, cell, rows, columns: the first sheet's cells reach too far to read
     "bad_parquet",  # file, error
     "column_not_text",  # file, error
 ]
@@ -438,9 +442,88 @@ def _arrow_body(
     return table, len(parsed) - table.num_rows
 
 
+# The most cells (rows x columns, from A1 to the farthest cell with content) the first sheet of
+# a workbook may span. calamine turns the sheet into a dense grid before anything can look at
+# it, and a grid it cannot allocate aborts the process (no exception): one stray cell at
+# XFD200000 asks for 100 GB. A full sheet of 1,048,576 rows x 60 columns still fits.
+MAX_EXCEL_CELLS = 1_048_576 * 60
+_CELL_REF = re.compile(rb"<(?:[A-Za-z0-9_]+:)?c\b[^>]*?\sr=\"([A-Z]{1,3})([0-9]{1,7})\"[^>]*?(?<!/)>")
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def _first_sheet_member(archive: zipfile.ZipFile) -> str | None:
+    """The first worksheet's part in an XLSX/XLSM package (the workbook's first <sheet>)."""
+    from xml.etree import ElementTree
+
+    try:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    sheet = next((e for e in workbook.iter() if e.tag.endswith("}sheet") or e.tag == "sheet"), None)
+    if sheet is None:
+        return None
+    rel_id = next((v for k, v in sheet.attrib.items() if k.endswith("}id")), None)
+    for rel in rels.iter():
+        if rel.attrib.get("Id") == rel_id and (target := rel.attrib.get("Target")):
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
+
+
+def _check_excel_extent(path: Path) -> None:
+    """Refuse an XLSX/XLSM whose first sheet spans more than `MAX_EXCEL_CELLS` (from A1 to its
+    farthest cell with content), before calamine builds the grid. Streams the sheet's XML; a
+    package this cannot follow is left to calamine (which says what is wrong with it)."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        member = _first_sheet_member(archive)
+        if member is None or member not in archive.namelist():
+            return
+        max_row = max_column = 0
+        tail = b""
+        with archive.open(member) as stream:
+            while chunk := stream.read(1 << 20):
+                text = tail + chunk
+                cut = text.rfind(b"<")
+                body, tail = (text[:cut], text[cut:]) if cut > 0 else (text, b"")
+                for letters, digits in _CELL_REF.findall(body):
+                    max_column = max(max_column, _column_number(letters.decode()))
+                    max_row = max(max_row, int(digits))
+        for letters, digits in _CELL_REF.findall(tail):
+            max_column = max(max_column, _column_number(letters.decode()))
+            max_row = max(max_row, int(digits))
+    if max_row * max_column > MAX_EXCEL_CELLS:
+        cell = f"{_column_letters(max_column)}{max_row}"
+        raise ReadError(
+            path,
+            f"the first sheet's cells reach {cell} ({max_row} rows x {max_column} columns), too many "
+            f"to read (at most {MAX_EXCEL_CELLS:,} cells); delete the stray cells or copy the data "
+            "to a new workbook",
+            code="excel_too_large", cell=cell, rows=max_row, columns=max_column,
+        )  # fmt: skip
+
+
 def read_excel(path: Path, columns: Sequence[Column]) -> RawTable:
     from python_calamine import CalamineWorkbook
 
+    # Not a package this can read: calamine says what is wrong with it.
+    with contextlib.suppress(zipfile.BadZipFile, OSError, EOFError, zlib.error):
+        _check_excel_extent(path)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         sheet = workbook.get_sheet_by_index(0)

@@ -51,6 +51,8 @@ FAILURE_ZH: dict[str, str] = {
     "missing_columns": "文件“{file}”第 {row} 行的表头缺少必填列：{missing}（必填列为 {required}）。可用的列名：{accepted}。",
     "bad_csv": "文件“{file}”无法按 CSV 格式读取（例如引号不配对或单元格内容异常）；请检查文件后重新上传。",
     "bad_excel": "文件“{file}”不是可以读取的 Excel 工作簿（可能已损坏、加密，或并非 Excel 格式）。",
+    "excel_too_large": "文件“{file}”第一张工作表的单元格一直延伸到 {cell}（{rows} 行 × {columns} 列），"
+    "超出可读取的范围；请删除数据区域右侧和下方多余的单元格（或将数据复制到新工作簿）后重新上传。",
     "bad_parquet": "文件“{file}”不是可以读取的 Parquet 文件（可能已损坏或不完整）。",
     "column_not_text": "文件“{file}”中有列的数据类型无法转换为文本，无法读取。",
     # Refused before an import is recorded (`ImportRefused`); `unsupported_type` above too.
