@@ -170,6 +170,7 @@ FAILURE_SHORT_ZH: dict[str, str] = {
     "missing_columns": "表头缺少必填列",
     "bad_csv": "无法按 CSV 格式读取",
     "bad_excel": "不是可以读取的 Excel 工作簿",
+    "excel_too_large": "工作表范围过大（有远处的零散单元格）",
     "bad_parquet": "不是可以读取的 Parquet 文件",
     "column_not_text": "列无法转换为文本",
     "unknown_kind": "未知的数据类型",
