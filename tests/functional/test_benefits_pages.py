@@ -527,6 +527,52 @@ def test_a_run_s_stop_shows_the_death_record_that_decided_it(wang: Any, li: Any)
     assert reverse("roster:person", args=[person.person_no]) in basis and "—" not in basis
 
 
+def test_a_run_s_stop_on_a_superseded_death_finding_says_so(
+    wang: Any, li: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped the person on a death finding's loss record (单位确认丧失资格 on its date of
+    death) and a later finding revised the date: the 依据 line said nothing, where the person
+    page says 已被取代 with the superseding task. It now says so too — but never to a user who may
+    not see the bureau's reviews (a unit operator), as the person page hides it."""
+    from datetime import date
+
+    from tests.factories import UnitOperatorFactory, verification_task
+    from zige.benefits.selectors import action_basis
+    from zige.benefits.services import payment_actions_for_run
+    from zige.certification.models import Decision, Run, RunStatus
+
+    person = RecipientFactory()
+    tasks = []
+    for day, closed in ((date(2026, 9, 12), 0), (date(2026, 7, 1), 1)):
+        task: Any = verification_task(person, kind="review", status="resolved")
+        type(task).objects.filter(pk=task.pk).update(
+            period=f"review:test-{closed}", finding="dead", death_date=day,
+            closed_at=timezone.now() + timedelta(minutes=closed),
+        )  # fmt: skip
+        tasks.append(task)
+    first, second = tasks
+    lost = {
+        "kind": "unit_confirm", "record_kind": "unit_confirmed_lost", "date": date(2026, 9, 12), "end_date": None,
+        "sub": "", "detail": f"社保局疑点核查确认死亡，核查任务#{first.pk}", "file_name": "", "row": None,
+        "batch_id": None,
+    }  # fmt: skip
+    monkeypatch.setattr("zige.feeds.selectors.evidence_for_person", lambda id_number: [dict(lost)])
+    run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_by=wang,
+                             created_at=timezone.now())  # fmt: skip
+    Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason="lost",
+                            evidence_kind="unit_confirmed_lost", evidence_date=date(2026, 9, 12), action="stop",
+                            effective_month="2026-10", months=2, amount=Decimal("6000.00"))  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=timezone.now()) == 1
+    action = PaymentAction.objects.get(run=run)
+    page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
+    basis = page[page.index('data-testid="basis"') :]
+    basis = basis[: basis.index("</dd>")]
+    assert "2026-09-12" in basis and f"已被取代（疑点核查 #{second.pk} 另定死亡日期）" in basis
+    unit_operator = UnitOperatorFactory(unit=person.unit)
+    shown = action_basis(action, user=unit_operator)
+    assert shown is not None and shown.superseded_by is None and shown.cleared_by is None
+
+
 def test_a_cancelled_recovery_case_owes_nothing_and_says_so_once(wang: Any, li: Any) -> None:
     """Walkthrough: after its stop was reversed the case page said 「案件已已撤销。」 and still
     showed 未追回 99,999.00; the list too. A cancelled case owes nothing (—), and the report

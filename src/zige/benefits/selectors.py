@@ -201,7 +201,9 @@ class Basis:
     """What decided a run's proposal (依据), for the checker: the run's decision in words as the
     person page says it (`reports.explain.explain_decision`), the deciding record's kind and day,
     and — when the evidence store has the record — its file and row. `cleared_by`: the review
-    task whose alive finding has cleared the record since (rules §8.5)."""
+    task whose alive finding has cleared the record since (rules §8.5). `superseded_by`: the
+    review task of the later death finding that superseded the record (a death finding's loss
+    record, rules §8.5: the latest finding wins), as the person page marks it."""
 
     text: str
     kind: str
@@ -209,12 +211,15 @@ class Basis:
     file_name: str
     row: int | None
     cleared_by: int | None
+    superseded_by: int | None = None
 
 
-def action_basis(action: PaymentAction) -> Basis | None:
+def action_basis(action: PaymentAction, *, user: Any) -> Basis | None:
     """The deciding evidence of a run's proposal: the decision of its run for the person. None for
     any other action (an officer's has its note; a verification's or a task's names its task) or
-    when the run no longer holds the decision."""
+    when the run no longer holds the decision. The record as `user` may see it
+    (`reports.selectors.evidence_visible`): the marks of the bureau's reviews (核销, 已被取代)
+    only for a user who sees them, as on the person page."""
     if action.source != "run" or action.run_id is None:
         return None
     from zige.certification.models import Decision
@@ -229,7 +234,7 @@ def action_basis(action: PaymentAction) -> Basis | None:
     )
     if decision is None:
         return None
-    evidence = reports_selectors.evidence_for(action.recipient)
+    evidence = reports_selectors.evidence_visible(action.recipient, user)
     record = reports_selectors.deciding_record(decision, evidence) or {}
     earlier = reports_selectors.contradicted_record(decision, evidence)
     text = explain_decision(decision, record or None, as_of=decision.run.as_of, earlier=earlier)
@@ -240,6 +245,7 @@ def action_basis(action: PaymentAction) -> Basis | None:
         file_name=str(record.get("file_name") or ""),
         row=record.get("row"),
         cleared_by=record.get("cleared_by"),
+        superseded_by=record.get("superseded_by"),
     )
 
 

@@ -128,7 +128,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "benefits/action.html",
         _ctx(
             request, action=action, is_proposer=is_proposer, calculation=selectors.action_calculation(action),
-            basis=selectors.action_basis(action), differences=selectors.proposal_differences(action),
+            basis=selectors.action_basis(action, user=user), differences=selectors.proposal_differences(action),
             zero_reason=selectors.zero_months_reason(action),
             lines=action.export_lines.select_related("batch").order_by("pk"),
             reversals=action.reversals.order_by("pk"),
