@@ -261,6 +261,39 @@ def test_an_unchanged_roster_under_other_bytes_changes_no_field(files: Path) -> 
     assert RecipientChange.objects.count() == 0
 
 
+def test_a_name_spaced_differently_is_no_change_and_keeps_the_stored_spelling(files: Path) -> None:
+    """姓名 written with spaces (ASCII or full-width U+3000) the stored one has not, or the other
+    way round, is the same name: no RecipientChange, and the roll keeps its spelling — also when
+    another field of the person changes and the row is rewritten (docs/rules.md §8.1)."""
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    rows = [
+        person("P001", "张 三", ID_A),  # only spaces
+        person("P002", "李\u3000四", ID_B, "U002", phone="13911112222"),  # full-width space, new phone
+        person("P003", "王 六", ID_C),  # another name
+    ]
+    batch = do_import(write_csv(files / "roster_2.csv", ROSTER_HEADER, rows), "roster")
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert batch.updated == 2
+    changes = {
+        (c.recipient.person_no, c.field): (c.old_value, c.new_value) for c in RecipientChange.objects.all()
+    }
+    assert changes == {
+        ("P002", "phone"): ("13812345678", "13911112222"),
+        ("P002", "mobile"): ("13812345678", "13911112222"),
+        ("P003", "name"): ("王五", "王 六"),
+    }
+    names = dict(Recipient.objects.values_list("person_no", "name"))
+    assert (names["P001"], names["P002"], names["P003"]) == ("张三", "李四", "王 六")
+    assert Recipient.objects.get(person_no="P002").phone == "13911112222"
+
+    batch = do_import(
+        write_csv(files / "roster_3.csv", ROSTER_HEADER, [person("P003", " 王\u3000六", ID_C)]), "roster"
+    )
+    assert batch.status == ImportStatus.SUCCEEDED, batch.message
+    assert batch.updated == 0 and RecipientChange.objects.count() == 3
+    assert Recipient.objects.get(person_no="P003").name == "王 六"
+
+
 def test_a_row_colliding_with_another_recipient_on_the_roll_is_rejected(files: Path) -> None:
     do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
     rows = [person("P009", "张三", ID_A), person("P002", "李四", ID_B, "U002")]  # ID_A belongs to P001

@@ -163,6 +163,24 @@ def _keep_absent_columns(con: duckdb.DuckDBPyConnection, present: Collection[str
     )
 
 
+def _name_key(expr: str) -> str:
+    """A 姓名 as compared for a change: without its spaces, ASCII or full-width (U+3000)."""
+    return f"replace(replace(coalesce({expr}, ''), ' ', ''), chr(12288), '')"
+
+
+def _keep_name_spelling(con: duckdb.DuckDBPyConnection) -> None:
+    """In `accepted`, a known recipient whose 姓名 in the file differs from the stored one only by
+    spaces (`孙 八` for `孙八`, ASCII or full-width) keeps the stored spelling: no change is
+    recorded (`_changes_sql` compares the kept value) and the stored name does not churn between
+    files that space it differently (docs/rules.md §8.1). One set-based rewrite of the table."""
+    con.execute(
+        "CREATE OR REPLACE TABLE accepted AS SELECT a.* REPLACE ("
+        "CASE WHEN e.id IS NOT NULL AND a.name IS DISTINCT FROM e.name "
+        f"AND {_name_key('a.name')} = {_name_key('e.name')} THEN e.name ELSE a.name END AS name) "
+        "FROM accepted a LEFT JOIN existing e ON e.id = a.recipient_id"
+    )
+
+
 def _sync_units(con: duckdb.DuckDBPyConnection) -> None:
     """Create the units the file names that are new; rename units the file names differently.
 
@@ -316,6 +334,7 @@ def roster_apply_staged(
         "JOIN unit_ids u USING (unit_no)"
     )
     _keep_absent_columns(con, present)
+    _keep_name_spelling(con)
     con.execute(f"CREATE OR REPLACE TABLE changes AS {_changes_sql()}")
 
     report("write recipients")
