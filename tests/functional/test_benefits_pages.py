@@ -556,7 +556,7 @@ def test_a_run_s_stop_on_a_superseded_death_finding_says_so(
         "sub": "", "detail": f"社保局疑点核查确认死亡，核查任务#{first.pk}", "file_name": "", "row": None,
         "batch_id": None,
     }  # fmt: skip
-    monkeypatch.setattr("zige.feeds.selectors.evidence_for_person", lambda id_number: [dict(lost)])
+    monkeypatch.setattr("zige.feeds.selectors.evidence_for_person", lambda **_: [dict(lost)])
     run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_by=wang,
                              created_at=timezone.now())  # fmt: skip
     Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason="lost",

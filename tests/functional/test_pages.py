@@ -287,7 +287,7 @@ def test_person_page_explains_the_current_decision(world: World, monkeypatch: py
         "detail": "G602|太原南|北京西", "file_name": "rail_2026.csv", "row": 7, "batch_id": world.batch.pk,
     }  # fmt: skip
     older = {**rail, "date": date(2025, 12, 1), "detail": "K1234|大同|太原", "row": 3}
-    monkeypatch.setattr("zige.reports.selectors.evidence_for", lambda recipient: [rail, older])
+    monkeypatch.setattr("zige.reports.selectors.evidence_for", lambda recipient, **_: [rail, older])
     response = _client(world.users["operator"]).get(reverse("roster:person", args=[world.alice.person_no]))
     html = _html(response)
     assert "2026-03-05 乘坐G602次列车（太原南→北京西），认证有效期至2027-03-05" in html
@@ -307,7 +307,7 @@ def test_person_page_marks_the_records_a_review_cleared(
         "detail": "", "file_name": "death_2026.csv", "row": 2, "batch_id": world.batch.pk, "cleared_by": 4711,
     }  # fmt: skip
     later = {**death, "date": date(2026, 6, 1), "row": 3, "cleared_by": None}
-    monkeypatch.setattr("zige.reports.selectors.evidence_for", lambda recipient: [later, death])
+    monkeypatch.setattr("zige.reports.selectors.evidence_for", lambda recipient, **_: [later, death])
     html = _html(_client(world.users["operator"]).get(reverse("roster:person", args=[world.alice.person_no])))
     assert html.count("已核销（疑点核查 #4711 确认健在）") == 1
 

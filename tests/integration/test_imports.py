@@ -521,6 +521,30 @@ def test_evidence_for_a_person_spans_imports_and_pushed_results_newest_first(fil
     assert records[0]["file_name"] == "民生山西APP" and records[0]["batch_id"] is None
     assert selectors.evidence_for_person(id_number=ID_D) == []
 
+    # A limit keeps the newest of both sources, and besides them the ranges asked to be kept.
+    def kinds(limit: int, keep: list[tuple[str, date, date]]) -> list[tuple[str, date]]:
+        found = selectors.evidence_for_person(id_number=ID_A, limit=limit, keep=keep)
+        return [(r["record_kind"], r["date"]) for r in found]
+
+    assert kinds(2, []) == [("app_auth", date(2026, 10, 2)), ("unit_confirmed_lost", date(2026, 9, 1))]
+    assert kinds(1, [("rail", date(2026, 3, 5), date(2026, 3, 5))]) == [
+        ("app_auth", date(2026, 10, 2)), ("rail", date(2026, 3, 5)),
+    ]  # fmt: skip
+    assert kinds(0, [("death", date(1900, 1, 1), date(2026, 9, 30)), ("app_auth", date(2026, 10, 2), date(2026, 10, 2))]) == [
+        ("app_auth", date(2026, 10, 2)), ("death", date(2026, 8, 1)),
+    ]  # fmt: skip
+    assert selectors.evidence_count_for_person(id_number=ID_A) == 4
+    assert selectors.evidence_count_for_person(id_number=ID_A, without_bureau_findings=True) == 4  # a unit's
+    finding = files / "finding.csv"
+    write_csv(
+        finding,
+        ["身份证号", "姓名", "确认日期", "确认方式", "确认结果"],
+        [[ID_A, "张三", "2026-09-02", "社保局疑点核查确认死亡，核查任务#12", "丧失资格"]],
+    )
+    do_import(finding, "unit_confirm")
+    assert selectors.evidence_count_for_person(id_number=ID_A) == 5
+    assert selectors.evidence_count_for_person(id_number=ID_A, without_bureau_findings=True) == 4
+
 
 def test_a_crash_at_the_parquet_rename_leaves_the_store_as_before(
     files: Path, data_dirs: Path, monkeypatch: pytest.MonkeyPatch
@@ -811,3 +835,37 @@ def test_zige_status_reports_an_import_left_running(files: Path) -> None:
     assert data["stale_imports"] == [old.pk]
     assert any(f"#{old.pk}" in p and "still running" in p for p in data["problems"])
     assert result.exit_code == 1
+
+
+def test_the_person_page_loads_the_newest_records_and_the_deciding_one(files: Path) -> None:
+    """A person with very many evidence records: the page loads the newest 200 (cut in the
+    store's query), says how many more there are and links to all of them — and the record that
+    decides the current decision shows however old it is."""
+    from datetime import timedelta
+
+    from tests.factories import RunFactory
+    from zige.certification.models import Decision
+    from zige.roster.views import PERSON_EVIDENCE_LIMIT
+
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    first = date(2025, 1, 1)
+    days = [first + timedelta(days=i) for i in range(PERSON_EVIDENCE_LIMIT + 10)]
+    trips = [[ID_A, "张三", day.isoformat(), f"G{i + 1}", "太原南", "北京西"] for i, day in enumerate(days)]
+    assert do_import(write_csv(files / "rail_many.csv", RAIL_HEADER, trips)).status == ImportStatus.SUCCEEDED
+    person = Recipient.objects.get(person_no="P001")
+    Decision.objects.create(run=RunFactory(), recipient=person, unit=person.unit, status="eligible", reason="rail",
+                            evidence_kind="rail", evidence_date=first, certified_on=first)  # fmt: skip
+    client = Client()
+    client.force_login(UserFactory(role=Role.BUREAU_OPERATOR))
+    url = reverse("roster:person", args=[person.person_no])
+
+    html = client.get(url).content.decode()
+    assert html.count("tl tl--evidence") == PERSON_EVIDENCE_LIMIT + 1  # the newest, and the deciding one
+    assert f"比对信息 {len(days)} 条" in html and 'data-testid="evidence-more"' in html
+    assert "另有 9 条较早的比对信息未显示" in html and "?evidence=all" in html
+    assert "G1次" in html and "本次认证依据" in html  # the deciding trip, the oldest
+    assert "G2次" not in html and f"G{len(days)}次" in html  # an old one left out, the newest shown
+
+    html = client.get(url, {"evidence": "all"}).content.decode()
+    assert html.count("tl tl--evidence") == len(days) and "G2次" in html
+    assert 'data-testid="evidence-more"' not in html

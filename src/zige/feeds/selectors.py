@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -78,10 +79,18 @@ def _normalised_id(id_number: str) -> str:
     return text
 
 
-def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
+def evidence_for_person(
+    *, id_number: str, limit: int | None = None, keep: Sequence[KeepRange] = ()
+) -> list[dict[str, Any]]:
     """Every evidence record of one person, newest first: the rows of succeeded feed imports
     (read from the evidence store with DuckDB; the files are sorted by ID, so only the matching
     row groups are read) and the results pushed by the app and terminals.
+
+    `limit`: only the newest `limit` records (cut in the queries, not after loading every one),
+    and besides them every record that `keep` names: (kind, first day, last day), the kind being
+    a record's `record_kind` or its `kind` — the records that decide the person's current
+    decision stay however old (`reports.selectors.deciding_ranges`). `evidence_count_for_person`
+    counts them all.
 
     Each record: kind, record_kind (declared_dead / declared_missing / unit_confirmed_lost split
     out), date, end_date, sub (pass/fail, eligible/lost/unreachable, dead/missing,
@@ -92,13 +101,27 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     files = store.evidence_files()  # batch files and merged ones (`zige store compact`)
     if files and len(wanted) == 18 and wanted[:17].isdigit():
+        query = (
+            f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
+            f"end_date, sub, detail FROM ({store.evidence_read_sql(files)}) "
+            f"WHERE id_key = ? AND {id_number_from_key_sql('id_key')} = ?"
+        )
+        params: list[Any] = [store_key(wanted), wanted]
+        if limit is not None:
+            kept = " OR ".join(
+                "((record_kind = ? OR feed_kind = ?) AND event_date BETWEEN ? AND ?)" for _ in keep
+            )
+            query = (
+                "SELECT batch_id, row_no, feed_kind, record_kind, event_date, end_date, sub, detail FROM ("
+                f"{query}) QUALIFY row_number() OVER "
+                "(ORDER BY event_date DESC, feed_kind, batch_id DESC, row_no DESC) <= ?"
+                + (f" OR {kept}" if keep else "")
+            )
+            params.append(limit)
+            for kind, first, last in keep:
+                params.extend([kind, kind, first, last])
         with duckdb_cursor() as con:  # the store's key of an ID: zige.ids.store_key
-            rows = con.execute(
-                f"SELECT batch_id, row_no, feed_kind, {record_kind_sql()} AS record_kind, event_date, "
-                f"end_date, sub, detail FROM ({store.evidence_read_sql(files)}) "
-                f"WHERE id_key = ? AND {id_number_from_key_sql('id_key')} = ?",
-                [store_key(wanted), wanted],
-            ).fetchall()
+            rows = con.execute(query, params).fetchall()
         names = dict(ImportBatch.objects.filter(pk__in={r[0] for r in rows}).values_list("pk", "file_name"))
         for batch_id, row_no, kind, record_kind, day, end_date, sub, detail in rows:
             records.append(
@@ -115,7 +138,7 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
                     "source": "import",
                 }
             )
-    for pushed in PushedResult.objects.filter(id_number=wanted).select_related("client"):
+    for pushed in _pushed_for_person(wanted, limit=limit, keep=keep):
         detail = (
             f"{pushed.method}|{pushed.device_no}|{pushed.result}"
             if pushed.kind == "terminal_auth"
@@ -136,7 +159,59 @@ def evidence_for_person(*, id_number: str) -> list[dict[str, Any]]:
             }
         )
     records.sort(key=_newest_first)
+    if limit is not None and len(records) > limit:  # the newest of both sources, and the kept
+        records = [r for i, r in enumerate(records) if i < limit or _kept(r, keep)]
     return records
+
+
+# A range of records kept beyond a limit: (record_kind or kind, first day, last day).
+KeepRange = tuple[str, date, date]
+
+
+def _kept(record: dict[str, Any], keep: Sequence[KeepRange]) -> bool:
+    kinds = {record.get("record_kind"), record.get("kind")}
+    return any(kind in kinds and first <= record["date"] <= last for kind, first, last in keep)
+
+
+def _pushed_for_person(id_number: str, *, limit: int | None, keep: Sequence[KeepRange]) -> list[PushedResult]:
+    """The results pushed for the person: all, or the newest `limit` and those `keep` names."""
+    qs = PushedResult.objects.filter(id_number=id_number).select_related("client")
+    if limit is None:
+        return list(qs)
+    wanted = Q(pk__in=qs.order_by("-auth_time", "-pk").values("pk")[:limit])
+    for kind, first, last in keep:
+        start = timezone.make_aware(datetime.combine(first, time.min))
+        end = timezone.make_aware(
+            datetime.combine(min(last, date.max - timedelta(days=1)) + timedelta(days=1), time.min)
+        )
+        wanted |= Q(kind=kind, auth_time__gte=start, auth_time__lt=end)
+    return list(qs.filter(wanted))
+
+
+def evidence_count_for_person(*, id_number: str, without_bureau_findings: bool = False) -> int:
+    """How many evidence records `evidence_for_person` gives the person without a limit: one
+    COUNT over the matching row groups of the store, and one over the pushed results.
+    `without_bureau_findings`: not the `unit_confirm` rows of the bureau's 疑点核查 findings (for a
+    user who may not see them, `reports.selectors.evidence_visible`)."""
+    from zige.reports.explain import BUREAU_FINDING
+
+    wanted = _normalised_id(id_number)
+    count = 0
+    files = store.evidence_files()
+    if files and len(wanted) == 18 and wanted[:17].isdigit():
+        with duckdb_cursor() as con:
+            hidden = (
+                " AND NOT (feed_kind = 'unit_confirm' "
+                "AND starts_with(trim(split_part(coalesce(detail, ''), '|', 1)), ?))"
+            )
+            row = con.execute(
+                f"SELECT count(*) FROM ({store.evidence_read_sql(files)}) "
+                f"WHERE id_key = ? AND {id_number_from_key_sql('id_key')} = ?"
+                + (hidden if without_bureau_findings else ""),
+                [store_key(wanted), wanted, *([BUREAU_FINDING] if without_bureau_findings else [])],
+            ).fetchone()
+        count = int(row[0]) if row else 0
+    return count + PushedResult.objects.filter(id_number=wanted).count()
 
 
 def _newest_first(record: dict[str, Any]) -> tuple[int, str, int, int]:

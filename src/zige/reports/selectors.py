@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from zige.engine.kinds import LOSS_KINDS
 from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.feeds import selectors as feeds_selectors
 from zige.feeds.models import ImportBatch, ImportReject
+from zige.feeds.selectors import KeepRange
 from zige.ids import clean_id, upgrade_15_to_18
 from zige.reports import explain
 from zige.roster import selectors as roster_selectors
@@ -460,16 +462,19 @@ def roster_changes(recipient: Recipient, user: Any) -> list[RecipientChange]:
     return list(roster_selectors.recipient_history(user=user, recipient=recipient))
 
 
-def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
+def evidence_for(
+    recipient: Recipient, *, limit: int | None = None, keep: Sequence[KeepRange] = ()
+) -> list[dict[str, Any]]:
     """The person's records in the evidence store and pushed results, newest first. A loss
     record or declaration of missing that a review's alive finding cleared (docs/rules.md §8.5)
     carries `cleared_by`: the review task's number (runs no longer count it). The loss record of
     a bureau death finding that a later one superseded (its `unit_confirm` 丧失资格 row, §8.5: the
     latest finding wins) carries `superseded_by`: the later finding's task (runs no longer
-    count it either)."""
+    count it either). `limit`, `keep`: the newest records only, and the ones that decide
+    (`feeds.selectors.evidence_for_person`, `deciding_ranges`)."""
     from zige.verification.selectors import alive_findings, superseded_findings
 
-    records = feeds_selectors.evidence_for_person(id_number=recipient.id_number)
+    records = feeds_selectors.evidence_for_person(id_number=recipient.id_number, limit=limit, keep=keep)
     finding = alive_findings(recipient_id=recipient.pk).get(recipient.pk)
     if finding is not None:
         day, task = finding
@@ -486,12 +491,14 @@ def evidence_for(recipient: Recipient) -> list[dict[str, Any]]:
     return records
 
 
-def evidence_visible(recipient: Recipient, user: Any) -> list[dict[str, Any]]:
+def evidence_visible(
+    recipient: Recipient, user: Any, *, limit: int | None = None, keep: Sequence[KeepRange] = ()
+) -> list[dict[str, Any]]:
     """`evidence_for` as the user may see it: without the bureau's 疑点核查 findings for a user
     who may not see the bureau's reviews (`scoping.sees_bureau_reviews`: a unit operator) —
     neither the `unit_confirm` row a 确认死亡 / 疑似冒领 wrote (「社保局疑点核查疑似冒领，核查任务#12」)
     nor the mark of a 确认健在 that cleared a record (the review task's number)."""
-    records = evidence_for(recipient)
+    records = evidence_for(recipient, limit=limit, keep=keep)
     if sees_bureau_reviews(user):
         return records
     shown = []
@@ -500,6 +507,33 @@ def evidence_visible(recipient: Recipient, user: Any) -> list[dict[str, Any]]:
             continue
         shown.append({k: v for k, v in record.items() if k not in ("cleared_by", "superseded_by")})
     return shown
+
+
+def evidence_total(recipient: Recipient, user: Any) -> int:
+    """How many evidence records of the person `user` may see (`evidence_visible` without a
+    limit), counted in SQL."""
+    return feeds_selectors.evidence_count_for_person(
+        id_number=recipient.id_number, without_bureau_findings=not sees_bureau_reviews(user)
+    )
+
+
+# The first day a kept range of loss records starts on (older days cannot be stored anyway).
+_EARLIEST = date(1900, 1, 1)
+
+
+def deciding_ranges(decision: Decision | None) -> list[KeepRange]:
+    """The records that decide `decision`, as `evidence_for(keep=...)` takes them: the record it
+    names (`deciding_record`: its kind and day) and, for a 疑点核查, every record of the kinds the
+    alive evidence contradicts up to the run's date (`contradicted_record` takes the earliest)."""
+    if decision is None:
+        return []
+    ranges: list[KeepRange] = []
+    if decision.evidence_kind and decision.evidence_date is not None:
+        ranges.append((decision.evidence_kind, decision.evidence_date, decision.evidence_date))
+    if decision.status == "review":
+        as_of = decision.run.as_of
+        ranges.extend((kind, _EARLIEST, as_of) for kind in _CONTRADICTED.get(decision.reason, ()))
+    return ranges
 
 
 # The record kinds an alive finding clears: the losses and the declaration of missing.

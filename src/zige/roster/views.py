@@ -14,6 +14,9 @@ from zige.reports.pages import RECORDS_ROLES, paginate, param, people_view
 from zige.roster.models import Recipient, Unit
 from zige.verification.selectors import unit_deadline
 
+# How many evidence records the person page loads (the newest; ?evidence=all loads every one).
+PERSON_EVIDENCE_LIMIT = 200
+
 STATUS_FILTERS = (*selectors.STATUS_ORDER, "none")
 
 
@@ -45,9 +48,18 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
         scope_recipients(Recipient.objects.select_related("unit"), request.user), person_no=person_no
     )
     decisions = selectors.decision_history(recipient, request.user)
-    evidence = selectors.evidence_visible(recipient, request.user)
     latest = selectors.latest_run()
     current = decisions[0] if decisions and latest and decisions[0].run_id == latest.pk else None
+    # The newest PERSON_EVIDENCE_LIMIT records (and those deciding the current decision, however
+    # old) unless ?evidence=all: a person with very many records loads only those.
+    show_all = request.GET.get("evidence") == "all"
+    limit = None if show_all else PERSON_EVIDENCE_LIMIT
+    evidence = selectors.evidence_visible(
+        recipient, request.user, limit=limit, keep=selectors.deciding_ranges(current)
+    )
+    evidence_count = len(evidence)
+    if limit is not None:  # a COUNT (for a unit operator, the bureau's findings it hides may be cut)
+        evidence_count = max(evidence_count, selectors.evidence_total(recipient, request.user))
     record = selectors.deciding_record(current, evidence)
     explanation = ""
     if current is not None:
@@ -80,7 +92,9 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
                 selectors.roster_changes(recipient, request.user),
                 selectors.archived_history(recipient, request.user),
             ),
-            "evidence_count": len(evidence),
+            "evidence_count": evidence_count,
+            "evidence_more": evidence_count - len(evidence),
+            "evidence_limit": PERSON_EVIDENCE_LIMIT,
             "can_reveal": can_reveal(request.user),
             "nav": "search",
         },
