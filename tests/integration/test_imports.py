@@ -869,3 +869,32 @@ def test_the_person_page_loads_the_newest_records_and_the_deciding_one(files: Pa
     html = client.get(url, {"evidence": "all"}).content.decode()
     assert html.count("tl tl--evidence") == len(days) and "G2次" in html
     assert 'data-testid="evidence-more"' not in html
+
+
+def test_the_person_page_keeps_the_old_death_record_a_review_contradicts(files: Path) -> None:
+    """A 疑点核查 (alive after a death) names the newest trip; the death record it contradicts is
+    older than the newest 200 records and still shows (reports.selectors.deciding_ranges)."""
+    from datetime import timedelta
+
+    from tests.factories import RunFactory
+    from zige.certification.models import Decision
+    from zige.roster.views import PERSON_EVIDENCE_LIMIT
+
+    do_import(write_csv(files / "roster_1.csv", ROSTER_HEADER, FIRST_ROSTER), "roster")
+    death = write_csv(
+        files / "death.csv",
+        ["身份证号", "姓名", "死亡日期", "信息来源"],
+        [[ID_A, "张三", "2025-01-01", "公安"]],
+    )
+    do_import(death)
+    days = [date(2025, 1, 2) + timedelta(days=i) for i in range(PERSON_EVIDENCE_LIMIT + 5)]
+    trips = [[ID_A, "张三", day.isoformat(), f"G{i + 1}", "太原南", "北京西"] for i, day in enumerate(days)]
+    do_import(write_csv(files / "rail_many.csv", RAIL_HEADER, trips))
+    person = Recipient.objects.get(person_no="P001")
+    Decision.objects.create(run=RunFactory(), recipient=person, unit=person.unit, status="review",
+                            reason="alive_after_death", evidence_kind="rail", evidence_date=days[-1])  # fmt: skip
+    client = Client()
+    client.force_login(UserFactory(role=Role.BUREAU_OPERATOR))
+    html = client.get(reverse("roster:person", args=[person.person_no])).content.decode()
+    assert html.count("tl tl--evidence") == PERSON_EVIDENCE_LIMIT + 1 and html.count("tl--loss") == 1
+    assert "2025-01-01" in html and "另有 5 条较早的比对信息未显示" in html
