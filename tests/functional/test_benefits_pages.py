@@ -504,25 +504,31 @@ def test_a_manual_stop_s_amount_is_months_times_the_monthly_pension(wang: Any, l
     assert "与计算金额不符" not in checker and "5,975.90" in checker
 
 
-def test_a_run_s_stop_shows_the_death_record_that_decided_it(wang: Any, li: Any) -> None:
-    """Walkthrough: a stop proposed by a run showed 依据 「—」, so the checker approved without
-    seeing the death record. The page now says what decided it, as the person page does."""
+def _run_stop_basis(person: Any, wang: Any, li: Any, *, reason: str, evidence_kind: str) -> tuple[Any, str]:
+    """A run's stop of `person` on a record of `evidence_kind` dated 2026-09-12, proposed as a
+    payment action: the action, and its page's 依据 line as `li` sees it."""
     from datetime import date
 
     from zige.benefits.services import payment_actions_for_run
     from zige.certification.models import Decision, Run, RunStatus
 
-    person = RecipientFactory()
     run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_by=wang,
                              created_at=timezone.now())  # fmt: skip
-    Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason="death",
-                            evidence_kind="death", evidence_date=date(2026, 9, 12), action="stop",
+    Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason=reason,
+                            evidence_kind=evidence_kind, evidence_date=date(2026, 9, 12), action="stop",
                             effective_month="2026-10", months=2, amount=Decimal("6000.00"))  # fmt: skip
     assert payment_actions_for_run(run_id=run.pk, now=timezone.now()) == 1
     action = PaymentAction.objects.get(run=run)
     page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
     basis = page[page.index('data-testid="basis"') :]
-    basis = basis[: basis.index("</dd>")]
+    return action, basis[: basis.index("</dd>")]
+
+
+def test_a_run_s_stop_shows_the_death_record_that_decided_it(wang: Any, li: Any) -> None:
+    """Walkthrough: a stop proposed by a run showed 依据 「—」, so the checker approved without
+    seeing the death record. The page now says what decided it, as the person page does."""
+    person = RecipientFactory()
+    _, basis = _run_stop_basis(person, wang, li, reason="death", evidence_kind="death")
     assert "2026-09-12" in basis and "死亡信息" in basis and "自2026年10月起停发" in basis
     assert reverse("roster:person", args=[person.person_no]) in basis and "—" not in basis
 
@@ -538,8 +544,6 @@ def test_a_run_s_stop_on_a_superseded_death_finding_says_so(
 
     from tests.factories import UnitOperatorFactory, verification_task
     from zige.benefits.selectors import action_basis
-    from zige.benefits.services import payment_actions_for_run
-    from zige.certification.models import Decision, Run, RunStatus
 
     person = RecipientFactory()
     tasks = []
@@ -557,16 +561,7 @@ def test_a_run_s_stop_on_a_superseded_death_finding_says_so(
         "batch_id": None,
     }  # fmt: skip
     monkeypatch.setattr("zige.feeds.selectors.evidence_for_person", lambda **_: [dict(lost)])
-    run = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_by=wang,
-                             created_at=timezone.now())  # fmt: skip
-    Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason="lost",
-                            evidence_kind="unit_confirmed_lost", evidence_date=date(2026, 9, 12), action="stop",
-                            effective_month="2026-10", months=2, amount=Decimal("6000.00"))  # fmt: skip
-    assert payment_actions_for_run(run_id=run.pk, now=timezone.now()) == 1
-    action = PaymentAction.objects.get(run=run)
-    page = as_user(li).get(reverse("benefits:action", args=[action.pk])).content.decode()
-    basis = page[page.index('data-testid="basis"') :]
-    basis = basis[: basis.index("</dd>")]
+    action, basis = _run_stop_basis(person, wang, li, reason="lost", evidence_kind="unit_confirmed_lost")
     assert "2026-09-12" in basis and f"已被取代（疑点核查 #{second.pk} 另定死亡日期）" in basis
     unit_operator = UnitOperatorFactory(unit=person.unit)
     shown = action_basis(action, user=unit_operator)
