@@ -39,6 +39,7 @@ from zige.feeds.models import PushedResult
 from zige.notifications.config import NotifyConfig, current, in_quiet_hours
 from zige.notifications.content import (
     REASON_SMS_UNDELIVERABLE,
+    Rendered,
     TemplateError,
     check_templates,
     normalise_mobile,
@@ -274,10 +275,8 @@ def messages_reassign(
                 old_unit = message.unit.unit_no
                 message.unit = person.unit
                 try:
-                    rendered = render(
-                        config, kind=message.kind, channel=message.channel, name=person.name,
-                        due_on=message.due_on, person_no=person.person_no, unit_phone=person.unit.phone or "",
-                        app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
+                    rendered = _render_for_person(
+                        person, kind=message.kind, channel=message.channel, due_on=message.due_on, config=config,
                         reason=message.notice_reason,  # a failed SMS's notice stays one
                     )  # fmt: skip
                     message.text, message.params, message.segments = (
@@ -311,6 +310,20 @@ def app_for(*, id_number: str, has_social_card: str, config: NotifyConfig, home:
     if has_social_card == "no" and id_number and not id_number.startswith(home):
         return config.remote_app_name
     return config.app_name
+
+
+def _render_for_person(
+    person: Recipient, *, kind: str, channel: str, due_on: date, config: NotifyConfig, reason: str
+) -> Rendered:
+    """A person's message written for the unit that has them now (its phone, the person's app,
+    `app_for`): what a moved message and a failed SMS's unit notice are written as. Raises
+    TemplateError as `render` does."""
+    return render(
+        config, kind=kind, channel=channel, name=person.name, due_on=due_on, person_no=person.person_no,
+        unit_phone=person.unit.phone or "",
+        app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
+        reason=reason,
+    )  # fmt: skip
 
 
 def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None, app: str = "") -> _Row:
@@ -646,10 +659,8 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
     ).exists():
         return
     try:
-        rendered = render(
-            config, kind=message.kind, channel=Channel.UNIT, name=person.name, due_on=message.due_on,
-            person_no=person.person_no, unit_phone=person.unit.phone or "",
-            app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
+        rendered = _render_for_person(
+            person, kind=message.kind, channel=Channel.UNIT, due_on=message.due_on, config=config,
             reason=REASON_SMS_UNDELIVERABLE,  # the person has a number: it is not 本人无手机号码
         )  # fmt: skip
     except TemplateError:
