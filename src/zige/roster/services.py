@@ -138,45 +138,44 @@ def _source_column(column: str) -> str:
     return "phone" if column == "mobile" else column
 
 
-def _keep_absent_columns(con: duckdb.DuckDBPyConnection, present: Collection[str] | None) -> None:
-    """In `accepted`, a known recipient's fields whose column the file does not have take the
-    recipient's current values: a partial file (a 调待 list of 个人编号, 姓名, 身份证号, 单位编号 and
-    月养老金) changes what it has, and no missing 待遇状态 puts a suspended or terminated person
-    back to 正常, no missing 上次认证日期 erases a certification. New recipients keep the defaults."""
-    if present is None:
-        return
-    absent = [c for c in _COLUMNS if _source_column(c) not in present and c not in ("name", "id_number")]
-    if not absent:
-        return
-    types = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'accepted'"
-        ).fetchall()
-    )
-    kept = ", ".join(
-        f"CASE WHEN a.recipient_id IS NULL THEN a.{c} ELSE TRY_CAST(e.{c} AS {types[c]}) END AS {c}"
-        for c in absent
-    )
-    con.execute(
-        f"CREATE OR REPLACE TABLE accepted AS SELECT a.* REPLACE ({kept}) "
-        "FROM accepted a LEFT JOIN existing e ON e.id = a.recipient_id"
-    )
-
-
 def _name_key(expr: str) -> str:
     """A 姓名 as compared for a change: without its spaces, ASCII or full-width (U+3000)."""
     return f"replace(replace(coalesce({expr}, ''), ' ', ''), chr(12288), '')"
 
 
-def _keep_name_spelling(con: duckdb.DuckDBPyConnection) -> None:
-    """In `accepted`, a known recipient whose 姓名 in the file differs from the stored one only by
-    spaces (`孙 八` for `孙八`, ASCII or full-width) keeps the stored spelling: no change is
-    recorded (`_changes_sql` compares the kept value) and the stored name does not churn between
-    files that space it differently (docs/rules.md §8.1). One set-based rewrite of the table."""
-    con.execute(
-        "CREATE OR REPLACE TABLE accepted AS SELECT a.* REPLACE ("
+def _keep_stored_values(con: duckdb.DuckDBPyConnection, present: Collection[str] | None) -> None:
+    """In `accepted`, what a known recipient keeps of the stored row, in one set-based rewrite of
+    the table (a province's roll is millions of rows):
+
+    - the fields whose column the file does not have (`present`; None: it has them all): a
+      partial file (a 调待 list of 个人编号, 姓名, 身份证号, 单位编号 and 月养老金) changes what it
+      has, and no missing 待遇状态 puts a suspended or terminated person back to 正常, no missing
+      上次认证日期 erases a certification;
+    - the stored spelling of a 姓名 that differs from the file's only by spaces (`孙 八` for
+      `孙八`, ASCII or full-width): no change is recorded (`_changes_sql` compares the kept
+      value) and the stored name does not churn between files that space it differently.
+
+    New recipients keep the file's values and the defaults (docs/rules.md §8.1)."""
+    absent = [
+        c
+        for c in _COLUMNS
+        if present is not None and _source_column(c) not in present and c not in ("name", "id_number")
+    ]
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'accepted'"
+        ).fetchall()
+    )
+    kept = [
+        f"CASE WHEN a.recipient_id IS NULL THEN a.{c} ELSE TRY_CAST(e.{c} AS {types[c]}) END AS {c}"
+        for c in absent
+    ]
+    kept.append(
         "CASE WHEN e.id IS NOT NULL AND a.name IS DISTINCT FROM e.name "
-        f"AND {_name_key('a.name')} = {_name_key('e.name')} THEN e.name ELSE a.name END AS name) "
+        f"AND {_name_key('a.name')} = {_name_key('e.name')} THEN e.name ELSE a.name END AS name"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE accepted AS SELECT a.* REPLACE ({', '.join(kept)}) "
         "FROM accepted a LEFT JOIN existing e ON e.id = a.recipient_id"
     )
 
@@ -333,8 +332,7 @@ def roster_apply_staged(
         "CREATE OR REPLACE TABLE accepted AS SELECT m.*, u.unit_id FROM accepted_rows m "
         "JOIN unit_ids u USING (unit_no)"
     )
-    _keep_absent_columns(con, present)
-    _keep_name_spelling(con)
+    _keep_stored_values(con, present)
     con.execute(f"CREATE OR REPLACE TABLE changes AS {_changes_sql()}")
 
     report("write recipients")
