@@ -236,6 +236,17 @@ class SupersededFinding:
     superseded_by: int
 
 
+def death_findings(*, recipient_id: int | None = None) -> QuerySet[VerificationTask]:
+    """The bureau's death findings (确认死亡 / 疑似冒领, `services.review_resolve`: a resolved review
+    task with a date of death), `recipient_id`'s only when given. Resolved tasks are closed
+    (`closed_at` set, a database constraint), so they order by when they were found. Not scoped."""
+    qs = VerificationTask.objects.filter(
+        kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, finding__in=[Finding.DEAD, Finding.FRAUD],
+        death_date__isnull=False,
+    )  # fmt: skip
+    return qs if recipient_id is None else qs.filter(recipient_id=recipient_id)
+
+
 def superseded_findings(*, recipient_id: int | None = None) -> dict[int, list[SupersededFinding]]:
     """Per person, the bureau's death findings (确认死亡 / 疑似冒领, `services.review_resolve`)
     that a later one superseded: the latest bureau finding wins (docs/rules.md §8.5), also
@@ -247,12 +258,7 @@ def superseded_findings(*, recipient_id: int | None = None) -> dict[int, list[Su
     loss, §1). An earlier finding of the same date is the same record and stays. The record
     stays in the evidence store and on the person's page, marked with the superseding task.
     `recipient_id`: that person's only. Not scoped: the run and the person page read it."""
-    qs = VerificationTask.objects.filter(
-        kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED, closed_at__isnull=False,
-        finding__in=[Finding.DEAD, Finding.FRAUD], death_date__isnull=False,
-    )  # fmt: skip
-    if recipient_id is not None:
-        qs = qs.filter(recipient_id=recipient_id)
+    qs = death_findings(recipient_id=recipient_id)
     by_person: dict[int, list[tuple[int, date]]] = {}
     for person, pk, death_date in qs.order_by("closed_at", "pk").values_list(
         "recipient_id", "pk", "death_date"

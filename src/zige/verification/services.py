@@ -79,6 +79,7 @@ from zige.verification.models import (
 from zige.verification.selectors import (
     alive_finding_of,
     alive_records_after,
+    death_findings,
     loss_records_until,
     superseded_findings,
 )
@@ -1558,10 +1559,7 @@ def _resolve_locked(
     if finding in (Finding.DEAD, Finding.FRAUD) and death_date is not None:
         supersedes = [
             {"review_task": pk, "death_date": _day_text(day)}
-            for pk, day in VerificationTask.objects.filter(
-                recipient_id=task.recipient_id, kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED,
-                finding__in=[Finding.DEAD, Finding.FRAUD], death_date__isnull=False,
-            )
+            for pk, day in death_findings(recipient_id=task.recipient_id)
             .exclude(pk=task.pk)
             .exclude(death_date=death_date)
             .order_by("closed_at", "pk")
@@ -1635,10 +1633,7 @@ def _follow_fraud_cases(
     from zige.benefits.services import fraud_cases_follow_finding
 
     previous = (
-        VerificationTask.objects.filter(
-            recipient_id=task.recipient_id, kind=TaskKind.REVIEW, status=TaskStatus.RESOLVED,
-            finding__in=[Finding.DEAD, Finding.FRAUD], death_date__isnull=False,
-        )
+        death_findings(recipient_id=task.recipient_id)
         .exclude(pk=task.pk)
         .order_by("-closed_at", "-pk")
         .values_list("death_date", flat=True)
