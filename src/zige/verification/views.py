@@ -210,6 +210,15 @@ def task_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "verification/detail.html", context, status=200)
 
 
+def _say_next_in_queue(request: HttpRequest, *, after: Any) -> None:
+    """After a report's review or a finding: 下一条, the next task of the officer's review queue
+    (`selectors.next_in_review_queue`), or that none is left."""
+    following = selectors.next_in_review_queue(user=_user(request), after=after)
+    say_next(
+        request, following, url_name="verification:detail", none_left="审核队列中已没有其他待处理的任务。"
+    )
+
+
 @role_required(OPERATOR_ROLES)
 @require_POST
 def task_review_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -233,11 +242,7 @@ def task_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc) or "不能审核。")
     else:
         messages.success(request, "审核通过，结果已作为单位确认信息入库。" if approve else "已退回单位。")
-        # As after a finding: 下一条, the next task of the officer's review queue.
-        following = selectors.next_in_review_queue(user=_user(request), after=task)
-        say_next(
-            request, following, url_name="verification:detail", none_left="审核队列中已没有其他待处理的任务。"
-        )
+        _say_next_in_queue(request, after=task)  # as after a finding
     return redirect("verification:detail", pk=task.pk)
 
 
@@ -272,13 +277,7 @@ def task_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
             resolved = selectors.task_get(user=_user(request), pk=task.pk)
             for left in selectors.fraud_cases_to_correct(resolved):
                 messages.warning(request, left.message)
-            following = selectors.next_in_review_queue(user=_user(request), after=resolved)
-            say_next(
-                request,
-                following,
-                url_name="verification:detail",
-                none_left="审核队列中已没有其他待处理的任务。",
-            )
+            _say_next_in_queue(request, after=resolved)
             return redirect("verification:detail", pk=task.pk)
     return render(
         request,
