@@ -323,7 +323,7 @@ def payment_months(
     `effective_month` (`YYYY-MM`) as of `as_of`, with the reason when they are 0 (spec §8;
     notice 二(二): 死亡次月停发，追回多发金额). The one place of these branches: `payment_action`
     takes its months from it, the pages the reason for an action's 0 months
-    (`zero_months_reason`, `zige.benefits.selectors.zero_months_reason`).
+    (`zige.benefits.selectors.zero_months_reason`).
 
     Pensions are paid monthly in advance through the month of `as_of`.
     - stop (§5.1): the months paid from `effective_month` on, the overpayment to recover —
@@ -374,18 +374,3 @@ def payment_months(
         months=0,
         reason=f"停发原因为服刑，刑满释放（{latest_release:%Y-%m-%d}）次月起补发，截至 {month_label(d_month)} 无需补发",
     )
-
-
-def zero_months_reason(
-    *, recipient: Recipient, kind: str, effective_month: str, latest_release: date | None, as_of: date
-) -> str:
-    """Why the rules give 0 months for a `kind` action of the person from `effective_month` as
-    of `as_of` (`payment_months`' reason, §5.1–5.3). Empty when they give more than 0 months
-    (the months are then someone's own figures, not the rules')."""
-    return payment_months(
-        recipient=recipient,
-        kind=kind,
-        effective_month=effective_month,
-        latest_release=latest_release,
-        as_of=as_of,
-    ).reason

@@ -900,29 +900,41 @@ def test_zero_months_reason_follows_the_rules_branches() -> None:
 
     as_of = date(2026, 11, 30)
     normal = person("normal")
-    assert "生效月份 2026-12 起尚未发放" in rules.zero_months_reason(
-        recipient=normal, kind="stop", effective_month="2026-12", latest_release=None, as_of=as_of
+    assert (
+        "生效月份 2026-12 起尚未发放"
+        in rules.payment_months(
+            recipient=normal, kind="stop", effective_month="2026-12", latest_release=None, as_of=as_of
+        ).reason
     )
     assert (
-        rules.zero_months_reason(
+        rules.payment_months(
             recipient=normal, kind="stop", effective_month="2026-10", latest_release=None, as_of=as_of
-        )
+        ).reason
         == ""
     )
     early = person("suspended", date(2026, 5, 1))
-    assert "状态变更日期 2026-05-01 起已暂停发放" in rules.zero_months_reason(
-        recipient=early, kind="stop", effective_month="2026-09", latest_release=None, as_of=as_of
+    assert (
+        "状态变更日期 2026-05-01 起已暂停发放"
+        in rules.payment_months(
+            recipient=early, kind="stop", effective_month="2026-09", latest_release=None, as_of=as_of
+        ).reason
     )
     jailed = person("suspended", date(2025, 5, 1), "服刑")
-    assert "无刑满释放记录" in rules.zero_months_reason(
-        recipient=jailed, kind="resume", effective_month="2026-12", latest_release=None, as_of=as_of
+    assert (
+        "无刑满释放记录"
+        in rules.payment_months(
+            recipient=jailed, kind="resume", effective_month="2026-12", latest_release=None, as_of=as_of
+        ).reason
     )
-    assert "刑满释放（2026-11-03）次月起补发" in rules.zero_months_reason(
-        recipient=jailed,
-        kind="resume",
-        effective_month="2026-12",
-        latest_release=date(2026, 11, 3),
-        as_of=as_of,
+    assert (
+        "刑满释放（2026-11-03）次月起补发"
+        in rules.payment_months(
+            recipient=jailed,
+            kind="resume",
+            effective_month="2026-12",
+            latest_release=date(2026, 11, 3),
+            as_of=as_of,
+        ).reason
     )
 
 

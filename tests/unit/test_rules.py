@@ -991,8 +991,8 @@ def test_payment_months_gives_the_months_and_why_they_are_0_from_one_set_of_bran
 ) -> None:  # fmt: skip
     """`rules.payment_months` is the one place of §5's branches: the months it gives are the
     months of `payment_action` (a run's or a finding's action), and its reason — empty when the
-    months are more than 0 — is what the pages show beside 0 个月 (`zero_months_reason`)."""
-    from zige.rules import payment_action, payment_months, zero_months_reason
+    months are more than 0 — is what the pages show beside 0 个月 (`benefits.selectors.zero_months_reason`)."""
+    from zige.rules import payment_action, payment_months
 
     as_of = date(2026, 11, 30)
     who = Recipient(person_no="1", id_number="x", benefit_status=benefit_status, status_since=since,
@@ -1000,12 +1000,6 @@ def test_payment_months_gives_the_months_and_why_they_are_0_from_one_set_of_bran
     got = payment_months(recipient=who, kind=kind, effective_month=month, latest_release=release, as_of=as_of)
     assert got.months == months
     assert (why in got.reason) if why else got.reason == ""
-    assert (
-        zero_months_reason(
-            recipient=who, kind=kind, effective_month=month, latest_release=release, as_of=as_of
-        )
-        == got.reason
-    )
     status = {"stop": "stop", "suspend": "suspend", "resume": "eligible"}[kind]
     evidence = date(int(month[:4]), int(month[5:]), 1) - timedelta(days=1)  # the month before `month`
     decision = Decision(status=status, reason="", evidence_kind="x", evidence_date=evidence, certified_on=None,
