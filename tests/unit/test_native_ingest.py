@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -742,7 +743,9 @@ def test_a_header_without_rows(tmp_path: Path) -> None:
 def test_store_files_are_encoded_for_the_certification_scans(tmp_path: Path) -> None:
     """The native path's files (docs/performance.md, "The store's Parquet encodings"): the sorted
     key and the row number delta-packed and uncompressed, the dates as dictionaries, the detail
-    text zstd; and they read back as the SQL path's files do (`assert_same_store`)."""
+    text uncompressed too (the compaction's files hold it zstd: tests/unit/test_store_compaction.py
+    holds them to `_PARQUET_OPTIONS`); and they read back as the SQL path's files do
+    (`assert_same_store`)."""
     path = messy_csv(tmp_path / "gen", 20_000, seed=5)
     result = assert_same_store(tmp_path, path)[0]
     files = sorted((tmp_path / "native").rglob("*.parquet"))
@@ -755,7 +758,7 @@ def test_store_files_are_encoded_for_the_certification_scans(tmp_path: Path) -> 
         assert column["id_key"].compression == "UNCOMPRESSED"
         assert column["event_date"].compression == "UNCOMPRESSED"
         assert any("DICTIONARY" in e for e in column["event_date"].encodings)
-        assert column["detail"].compression == "ZSTD"
+        assert column["detail"].compression == "UNCOMPRESSED"
         assert column["id_key"].statistics is not None and column["id_key"].statistics.has_min_max
 
 
@@ -894,3 +897,150 @@ def test_an_import_over_the_last_imports_memory_gives_the_same_store(
     assert store_contents(EvidenceStore(tmp_path / "reused")) == store_contents(
         EvidenceStore(tmp_path / "fresh")
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast split: a line's cells found 16 bytes at a time, its UTF-8 checked ahead (fastcsv.c)
+
+SCAN_OPTIONS: dict[str, Any] = {
+    "width": 6, "id_col": 0, "name_col": 1, "date_col": 2, "other_cols": [3, 4, 5],
+    "other_required": [c.required for c in RAIL.others], "birth_low": 18900101, "birth_high": 20261130,
+}  # fmt: skip
+_PIECES = [
+    b"a", b"1", b" ", b",", "张".encode(), "é".encode(), "\U00020000".encode(), "\u3000".encode(),
+    b"\x80", b"\xc0\xaf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf0\x9f", b"\xe4\xb8", b"\xff",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join) | st.binary(max_size=64), st.integers(0, 40)
+)
+def test_the_scans_utf8_check_agrees_with_pythons_decoder(data: bytes, shift: int) -> None:
+    """Overlongs, surrogates, code points past U+10FFFF, cut and stray bytes: what Python's
+    strict decoder refuses, the check refuses, wherever in its 16-byte steps and 16 KB pieces."""
+    if native.utf8_valid(b"") is None:
+        pytest.skip("no SSSE3 on this CPU: the scan splits every line in the byte loop")
+    for padded in (b"a" * shift + data, b"a" * (16384 - shift) + data + b"b" * shift):
+        try:
+            padded.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        assert native.utf8_valid(padded) is valid, padded[-80:]
+
+
+_CELL = st.lists(
+    st.sampled_from(
+        ["a", "张", "é", "\U00020000", " ", "\u3000", '"', '""', "\r", "\t", "\x01", "\x7f", "|", ";"]
+    ),
+    max_size=10,
+).map("".join)
+
+
+@st.composite
+def raw_lines(draw: st.DrawFn) -> bytes:
+    """Lines a feed may hold: good rows, rows of any width with quotes, tabs, control characters
+    and CRs in their cells, empty lines, invalid UTF-8; LF or CRLF; the last with or without."""
+    lines = []
+    for _ in range(draw(st.integers(1, 30))):
+        how = draw(st.sampled_from(["good", "good", "good", "cells", "empty", "bad_utf8", "one_special"]))
+        if how == "empty":
+            line = b""
+        elif how == "cells":
+            line = ",".join(draw(st.lists(_CELL, min_size=1, max_size=8))).encode()
+        else:
+            cells = [draw(st.sampled_from([GOOD, OTHER, GOOD.lower()])), draw(_CELL) or "张三", "2026-03-05"]
+            line = ",".join([*cells, draw(_CELL), draw(_CELL), draw(_CELL)]).encode()
+            if how == "bad_utf8":
+                at = draw(st.integers(0, len(line)))
+                line = (
+                    line[:at]
+                    + draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe4\xb8"]))
+                    + line[at:]
+                )
+            elif how == "one_special":  # in an otherwise plain row, anywhere: a cell's first byte, its last
+                line = ",".join([GOOD, "张三", "2026-03-05", "G1", "太原南", "北京西"]).encode()
+                at = draw(st.integers(0, len(line)))
+                line = (
+                    line[:at]
+                    + draw(st.sampled_from([b"\r", b'"', b"\t", b"\x01", b"\x7f", b","]))
+                    + line[at:]
+                )
+        lines.append(line + draw(st.sampled_from([b"\n", b"\r\n"])))
+    body = b"".join(lines)
+    return body.rstrip(b"\r\n") if draw(st.booleans()) else body
+
+
+def scan_outcome(body: bytes, delimiter: str) -> Any:
+    """What `scan_file` gives of `body`: the abort, or the fast rows, lines, slow text and rejects."""
+    buf = np.frombuffer(body, dtype=np.uint8) if body else np.zeros(1, dtype=np.uint8)
+    try:
+        scan = native.scan_file(
+            buf, 0, len(body), first_row=2, threads=1, delimiter=delimiter, **SCAN_OPTIONS
+        )
+    except native.ScanAborted as exc:
+        return str(exc)
+    ((at, n),) = scan.ranges
+    a = scan.arrays
+
+    def text(data: npt.NDArray[np.uint8], start: str, end: str, i: int) -> bytes:
+        return bytes(data[int(a[start][i]) : int(a[end][i])])
+
+    rows = [
+        (int(a["id_key"][i]), int(a["day"][i]), int(a["row_no"][i]),
+         text(scan.name_data, "name_start", "name_end", i), text(scan.detail_data, "detail_start", "detail_end", i))
+        for i in range(at, at + n)
+    ]  # fmt: skip
+    (rejects,) = scan.rejects
+    return rows, scan.lines, scan.slow, rejects.rows.tolist(), rejects.codes.tolist(), bytes(rejects.data)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw_lines(), st.sampled_from([",", "\t"]))
+def test_the_fast_split_gives_what_the_byte_loop_gives(
+    monkeypatch: pytest.MonkeyPatch, body: bytes, delimiter: str
+) -> None:
+    """The same rows, row numbers, texts, slow lines, rejects and aborts (with their reason and
+    line) as when every line goes through the byte loop."""
+    if delimiter != ",":
+        body = body.replace(b",", delimiter.encode())
+    monkeypatch.setattr(native, "BYTE_LOOP", True)
+    reference = scan_outcome(body, delimiter)
+    monkeypatch.setattr(native, "BYTE_LOOP", False)
+    assert scan_outcome(body, delimiter) == reference
+
+
+def test_ranges_scanned_at_once_number_their_rows_as_one_scan_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ranges on two threads, each numbering its rows from the file's first and moved on by
+    the first's lines afterwards: the rejects' and the slow rows' row numbers are the SQL path's.
+    With a sample that sees only long rows, the estimate of the first range's lines falls short
+    of its short rows: the scan stops and runs again with its lines counted, to the same store."""
+    monkeypatch.setattr(native, "SPLIT_FROM_BYTES", 1 << 14)
+    long_rows = [f"{GOOD},张三,2026-03-{1 + n % 28:02d},G{n},{'太原南' * 40},北京西" for n in range(1500)]
+    short_rows = []
+    for n in range(12_000):
+        if n % 97 == 0:
+            short_rows.append(f"{OTHER[:17]}{'1' if OTHER[17] != '1' else '2'},李四,2026-04-07,G3,太原,北京")
+        elif n % 89 == 0:
+            short_rows.append(f'{OTHER},"李,四",2026-04-08,G{n},太原,北京')  # quoted: the SQL path's row
+        else:
+            short_rows.append(f"{OTHER},李四,2026-04-{1 + n % 28:02d},D{n},大同,运城北")
+    path = write_csv(tmp_path / "mixed.csv", long_rows + short_rows + long_rows[:2000])
+    scans = []
+    ranges = native._scan_ranges
+
+    def counted(*args: Any, **kwargs: Any) -> native.Scan:
+        scans.append(args[2])
+        return ranges(*args, **kwargs)
+
+    monkeypatch.setattr(native, "_scan_ranges", counted)
+    for sample, tries in ((native.ESTIMATE_SAMPLE, 1), (4096, 2)):
+        monkeypatch.setattr(native, "ESTIMATE_SAMPLE", sample)
+        scans.clear()
+        (tmp_path / f"sample-{sample}").mkdir()
+        results = assert_same_store(tmp_path / f"sample-{sample}", path)
+        assert len(scans) == tries and len(scans[-1]) == min(2, os.cpu_count() or 1), scans
+        assert results[0].rows_rejected > 100

@@ -159,11 +159,13 @@ def test_each_partition_becomes_one_file_sorted_as_the_store_sorts_with_every_co
 
 
 def test_the_merged_file_has_the_ingests_row_groups_and_writer_settings(tmp_path: Path) -> None:
+    """The store's settings (`_PARQUET_OPTIONS`), the detail text zstd: an import leaves it
+    uncompressed (`_IMPORT_PARQUET_OPTIONS`), the compaction compresses it."""
     estore = fragmented(tmp_path / "s", batches=5)
     estore.compact(now=NOW)
     [merged] = [p for p in merged_files(estore) if "2026-03" in str(p)]
     table = pq.read_table(merged)
-    reference = tmp_path / "reference.parquet"  # the native ingest's writer (`_write_parquet`)
+    reference = tmp_path / "reference.parquet"  # the store's writer (`_write_parquet`)
     _write_parquet(table, reference, row_group_size=GROUP)
     got, want = pq.ParquetFile(merged).metadata, pq.ParquetFile(reference).metadata
     assert table.num_rows > 3 * GROUP
@@ -181,6 +183,7 @@ def test_the_merged_file_has_the_ingests_row_groups_and_writer_settings(tmp_path
         ]  # fmt: skip
 
     assert settings_of(got) == settings_of(want)
+    assert {c[0]: c[1] for c in settings_of(got)}["detail"] == "ZSTD"
     assert got.schema.to_arrow_schema() == want.schema.to_arrow_schema()
     assert pq.read_table(reference).equals(table)
 

@@ -122,6 +122,15 @@ _PARQUET_OPTIONS: dict[str, object] = {
     "write_statistics": list(_STATISTICS_COLUMNS),
     "column_encoding": dict.fromkeys(_DELTA_COLUMNS, "DELTA_BINARY_PACKED"),
 }  # fmt: skip
+# An import's own files (the native ingest) hold the detail text uncompressed: zstd on it took
+# 0.5 of a 10 M-row import's 4.4 CPU-s (docs/performance.md, "The ingest's line split and an
+# import's detail text"). The weekly compaction (`compact`, `notifications.jobs`) rewrites a
+# partition's import files into one file in `_PARQUET_OPTIONS` (detail zstd), as a log-structured
+# store writes its newest level fast and compresses the older ones. Only the detail differs: no
+# certification reads it, and its scans decode the same encodings either way.
+_IMPORT_PARQUET_OPTIONS: dict[str, object] = {
+    **{k: v for k, v in _PARQUET_OPTIONS.items() if k != "compression_level"}, "compression": "none",
+}  # fmt: skip
 # The columns as every reader sees them (pyarrow's and DuckDB's writers give the same Parquet types).
 _STORE_SCHEMA = pa.schema(
     [("id_key", pa.int64()), ("event_date", pa.date32()), ("end_date", pa.date32()), ("sub", pa.string()),
@@ -327,11 +336,13 @@ class IngestResult:
         return self.write.manifest
 
 
-def _write_parquet(table: pa.Table, path: Path, *, row_group_size: int) -> None:
-    """A store file written by pyarrow (the native ingest, the key upgrade). store_schema=False:
-    plain types for every reader, as DuckDB's COPY writes them; dictionaries and statistics only
-    where they pay (docs/performance.md)."""
-    pq.write_table(table, path, row_group_size=row_group_size, **_PARQUET_OPTIONS)
+def _write_parquet(
+    table: pa.Table, path: Path, *, row_group_size: int, options: dict[str, object] = _PARQUET_OPTIONS
+) -> None:
+    """A store file written by pyarrow (the native ingest: `_IMPORT_PARQUET_OPTIONS`, the key
+    upgrade). store_schema=False: plain types for every reader, as DuckDB's COPY writes them;
+    dictionaries and statistics only where they pay (docs/performance.md)."""
+    pq.write_table(table, path, row_group_size=row_group_size, **options)
 
 
 def _write_parquet_stream(batches: Iterable[pa.RecordBatch], path: Path, *, row_group_size: int) -> int:
@@ -1126,7 +1137,10 @@ class EvidenceStore:
             def run(temp: Path) -> None:
                 # The batch's columns made here, a month's rows at a time: the writers' memory
                 # is used again from month to month instead of fresh for the whole file.
-                _write_parquet(_with_batch_columns(part, batch_id), temp, row_group_size=self.row_group_size)
+                _write_parquet(
+                    _with_batch_columns(part, batch_id), temp, row_group_size=self.row_group_size,
+                    options=_IMPORT_PARQUET_OPTIONS,
+                )  # fmt: skip
 
             return run
 

@@ -35,6 +35,9 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "fastcsv.c"
 LIBRARY = HERE / "_fastcsv.so"
 OK = 0  # zige_scan returns ZIGE_OK, or ZIGE_ABORT / ZIGE_FULL (reason in abort_reason)
+# Tests: every line split by the scan's byte loop, not 16 bytes at a time (fastcsv.c, the fast split).
+BYTE_LOOP = False
+FULL_REASON = 5  # an output buffer too small (status ZIGE_FULL)
 ABORT_REASONS = {
     1: "an empty line",
     2: "a row of another width",
@@ -66,7 +69,7 @@ class _ScanArgs(ctypes.Structure):
         ("slow_data", _P), ("slow_cap", _I64),
         ("reject_row", _P), ("reject_code", _P), ("reject_end", _P), ("reject_data", _P), ("reject_cap", _I64),
         ("n_fast", _I64), ("n_lines", _I64), ("n_slow", _I64), ("slow_bytes", _I64), ("abort_line", _I64),
-        ("n_reject", _I64), ("status", _I32), ("abort_reason", _I32),
+        ("n_reject", _I64), ("status", _I32), ("abort_reason", _I32), ("byte_loop", _I32),
     ]  # fmt: skip
 
 
@@ -113,6 +116,8 @@ def _library() -> Any:
         _I64, *([_P] * 11), _I32, _I64, _P, _I64, *([_P] * 9), _I32, _I64, _I64, _I64, _P,
         _P, _I64, _P, _I64, _P, _I64,
     ]  # fmt: skip
+    lib.zige_utf8_valid.restype = _I32
+    lib.zige_utf8_valid.argtypes = [_P, _I64]
     lib.zige_bucket_row_bytes.restype = _I64
     lib.zige_bucket_row_bytes.argtypes = []
     return lib
@@ -284,9 +289,9 @@ class _Region:
 
     begin: int
     end: int
-    lines: int  # line feeds + 1: an upper bound of its rows
+    lines: int  # room for this many rows (an estimate, or its line feeds + 1)
     row_at: int
-    first_row: int  # the spreadsheet row number of its first line
+    first_row: int  # its lines are numbered from here (the file's first; `_scan_ranges` moves them on)
     name_at: int
     name_cap: int
     detail_at: int
@@ -354,6 +359,17 @@ class ScanAborted(Exception):
     """The file holds something only the SQL path reads (then the whole file goes there)."""
 
 
+class _ScanFull(ScanAborted):
+    """A range had more rows (or slow text) than its estimate made room for (`scan_file`)."""
+
+
+def utf8_valid(data: bytes) -> bool | None:
+    """Whether `data` is valid UTF-8 by the scan's check (None: not on this CPU)."""
+    buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(1, dtype=np.uint8)
+    got = int(_library().zige_utf8_valid(_ptr(buf), len(data)))
+    return None if got < 0 else bool(got)
+
+
 def line_ends(buf: npt.NDArray[np.uint8], begin: int, end: int) -> int:
     lib = _library()
     return int(lib.zige_count_lines(_ptr(buf), begin, end))
@@ -405,10 +421,12 @@ def _scan(
         _ptr(slow_data), slow_data.size,
         _ptr(reject_row), _ptr(reject_code), _ptr(reject_end), _ptr(reject_data), reject_data.size,
     )  # fmt: skip
+    args.byte_loop = int(BYTE_LOOP)
     status = lib.zige_scan(ctypes.byref(args))
     if status != OK:
         reason = ABORT_REASONS.get(args.abort_reason, "an output buffer too small")
-        raise ScanAborted(f"{reason} at data line {args.abort_line + 1}")
+        error = _ScanFull if args.abort_reason == FULL_REASON else ScanAborted
+        raise error(f"{reason} at data line {args.abort_line + 1}")
     n = int(args.n_reject)
     ends = reject_end[:n]
     rejects = Rejects(reject_row[:n], reject_code[:n], ends, reject_data[: int(ends[-1]) if n else 0])
@@ -434,26 +452,68 @@ def scan_file(
     buf: npt.NDArray[np.uint8], begin: int, end: int, *, first_row: int, threads: int, **options: Any
 ) -> Scan:
     """Scan `buf[begin:end]` (whole lines; the first is spreadsheet row `first_row`) in
-    `threads` ranges at once (small files: one); `ScanAborted` when the SQL path must read it."""
-    parts = max(1, threads) if end - begin > (4 << 20) else 1
+    `threads` ranges at once (small files: one); `ScanAborted` when the SQL path must read it.
+
+    Each range's rows get room for an estimate of its lines (`estimated_lines`), so that the
+    file is read once, by the scan, rather than first by a count of its line feeds (a pass over
+    memory that cost about 5 % of an import's CPU): a range with more lines than that stops
+    (`_ScanFull`) and the file is scanned again with room for its counted lines. The ranges
+    number their rows from `first_row` each, and the later ranges' numbers move on by the lines
+    of those before them once all are scanned."""
+    parts = max(1, threads) if end - begin > SPLIT_FROM_BYTES else 1
     cuts = split_points(buf, begin, end, parts)
+    pairs = list(itertools.pairwise(cuts))
+    try:
+        return _scan_ranges(buf, pairs, [estimated_lines(buf, a, b) for a, b in pairs], first_row, options)
+    except _ScanFull:
+        pass
+    if len(pairs) > 1:
+        with ThreadPoolExecutor(len(pairs)) as pool:
+            counts = list(pool.map(lambda pair: line_ends(buf, *pair) + 1, pairs))
+    else:
+        counts = [line_ends(buf, a, b) + 1 for a, b in pairs]
+    try:
+        return _scan_ranges(buf, pairs, counts, first_row, options)
+    except _ScanFull as exc:  # room for every line and its text: not expected
+        raise ScanAborted(str(exc)) from None
+
+
+# A file this large or larger is scanned in `threads` ranges at once.
+SPLIT_FROM_BYTES = 4 << 20
+# The share of room a range's rows get above its estimated lines, and the bytes sampled for it.
+ESTIMATE_MARGIN = 1.25
+ESTIMATE_SAMPLE = 1 << 20
+
+
+def estimated_lines(buf: npt.NDArray[np.uint8], begin: int, end: int) -> int:
+    """An estimate, from two samples of the range (its first and its middle MB), of the lines
+    of `buf[begin:end]`, with a margin above it: the room `scan_file` makes for its rows."""
+    size = end - begin
+    if size <= 2 * ESTIMATE_SAMPLE:
+        return line_ends(buf, begin, end) + 1
+    middle = begin + size // 2
+    feeds = max(
+        line_ends(buf, begin, begin + ESTIMATE_SAMPLE), line_ends(buf, middle, middle + ESTIMATE_SAMPLE)
+    )
+    return int(size * (feeds + 1) / ESTIMATE_SAMPLE * ESTIMATE_MARGIN) + 1024
+
+
+def _scan_ranges(
+    buf: npt.NDArray[np.uint8],
+    pairs: list[tuple[int, int]],
+    room: list[int],
+    first_row: int,
+    options: dict[str, Any],
+) -> Scan:
+    """`scan_file`'s scan of the ranges `pairs`, each with room for `room` lines."""
     others = len(options["other_cols"])
     regions: list[_Region] = []
     row_at = name_at = detail_at = 0
-    row_number = first_row
-    pairs = list(itertools.pairwise(cuts))
-    if len(pairs) > 1:
-        with ThreadPoolExecutor(len(pairs)) as pool:
-            counts = list(pool.map(lambda pair: line_ends(buf, *pair), pairs))
-    else:
-        counts = [line_ends(buf, a, b) for a, b in pairs]
-    for (a, b), feeds in zip(pairs, counts, strict=True):
-        lines = feeds + 1
+    for (a, b), lines in zip(pairs, room, strict=True):
         # A row's name and detail are no longer than its line (plus separators).
         name_cap, detail_cap = b - a + 1, b - a + lines * (others + 1)
-        regions.append(_Region(a, b, lines, row_at, row_number, name_at, name_cap, detail_at, detail_cap))
+        regions.append(_Region(a, b, lines, row_at, first_row, name_at, name_cap, detail_at, detail_cap))
         row_at, name_at, detail_at = row_at + lines, name_at + name_cap, detail_at + detail_cap
-        row_number += feeds  # a range other than the last ends with its last line feed
     # Room after the fast rows for the SQL path's rows and texts: no more rows than lines, texts
     # no longer than theirs (and the two slots more that `order_rows`' text offsets take). Only
     # reserved: the pages never written cost nothing.
@@ -469,6 +529,13 @@ def scan_file(
     else:
         with ThreadPoolExecutor(len(regions)) as pool:
             results = list(pool.map(run, regions))
+    # Each range numbered its rows from `first_row`: the later ones move on by the lines before them.
+    before = 0
+    for region, (fast, lines, _, rejects) in zip(regions, results, strict=True):
+        if before:
+            arrays["row_no"][region.row_at : region.row_at + fast] += before
+            rejects.rows[:] += before
+        before += lines
     return Scan(
         arrays, name_data, detail_data,
         ranges=[(r.row_at, fast) for r, (fast, *_) in zip(regions, results, strict=True)],
