@@ -478,7 +478,7 @@ def scan_file(
         raise ScanAborted(str(exc)) from None
 
 
-# A file this large or larger is scanned in `threads` ranges at once.
+# A file larger than this is scanned in `threads` ranges at once.
 SPLIT_FROM_BYTES = 4 << 20
 # The share of room a range's rows get above its estimated lines, and the bytes sampled for it.
 ESTIMATE_MARGIN = 1.25

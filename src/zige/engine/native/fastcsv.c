@@ -2,10 +2,12 @@
  * zige native ingest: the evidence store's fast path for feed CSV files (issue 6, item 2).
  *
  * Plain C with no Python headers, loaded with ctypes (which releases the GIL during the call, so
- * two threads scan the two halves of a file at once). It does three things:
+ * two threads scan the two halves of a file at once). Its entry points:
  *
- *   zige_count_lines      line feeds in a byte range (to size the output arrays);
+ *   zige_count_lines      line feeds in a byte range (to size the output arrays: sampled, or all
+ *                         when a range had more lines than the estimate);
  *   zige_scan             split lines into fields and normalise the rows it is *sure* of;
+ *   zige_utf8_valid       the scan's UTF-8 check of a buffer (for the tests);
  *   zige_order_rows       the rows in the store's order without exact duplicates, by buckets
  *                         small enough for the cache (no random reads over the whole data).
  *
@@ -369,7 +371,8 @@ static int only_empty_quoted(const uint8_t *const *fs, const uint8_t *const *fe,
 
 /*
  * The fast split (x86-64): a line's cells found 16 bytes at a time, and the range's UTF-8 checked
- * once, before the lines, rather than a character at a time in each line. In valid UTF-8 every
+ * in 16 KB pieces just ahead of the line being split (which then reads it from the cache),
+ * rather than a character at a time in each line. In valid UTF-8 every
  * byte of a multi-byte character is 0x80 or more, so the delimiter, the quote, the line feed and
  * the control characters are found among the ASCII bytes alone. A line with a quote or a control
  * character in it (a carriage return other than its CRLF's), a line longer than MAX_WIDTH cells,
