@@ -460,9 +460,9 @@ def test_open_collect_refer_and_blacklist(officer: Any) -> None:
         fraud_case_refer(case_id=case.pk, referred_on=DAY, user=officer, now=NOW)
     case.refresh_from_db()
     assert (case.referred, case.referred_on, case.fine_collected) == (True, DAY, Decimal("70000.00"))
-    entry = blacklist_add(subject_type="person", person_name="王大力", person_id_number="14010519800101123x",
+    entry = blacklist_add(subject_type="person", person_name="王大力", person_id_number="14010519800101109x",
                           reason="冒领其父养老金", since=DAY, user=officer, now=NOW, fraud_case=case)  # fmt: skip
-    assert entry.person_id_number.endswith("X") and entry.unit is None
+    assert entry.person_id_number == "14010519800101109X" and entry.unit is None
     unit_entry = blacklist_add(subject_type="unit", reason="出具虚假证明", since=DAY, user=officer, now=NOW,
                                unit=UnitFactory(), fraud_case=case)  # fmt: skip
     assert unit_entry.person_name == ""
@@ -662,3 +662,28 @@ def test_the_migration_links_each_existing_fraud_case_to_its_person_s_recovery_c
     got = {f.recipient_id: f.recovery_case_id for f in FraudCase.objects.all()}
     assert got == {two.pk: old.pk, later.pk: after.pk, cancelled.pk: None, none.pk: None}
     assert len(frauds) == 4
+
+
+@pytest.mark.django_db
+def test_blacklist_person_id_number_is_read_as_an_id_and_never_cut(officer: Any) -> None:
+    """A typed ID number with spaces was cut to 18 characters and stored as typed
+    (`140406 1975 0101 1`); one with a wrong check digit was stored as it was."""
+    entry = blacklist_add(subject_type="person", person_name="王小堂", person_id_number=" 140105 1980 0101 109x ",
+                          reason="冒领其父养老金", since=DAY, user=officer, now=NOW)  # fmt: skip
+    assert entry.person_id_number == "14010519800101109X"
+    old = blacklist_add(subject_type="person", person_name="王小堂", person_id_number="140105800101109",
+                        reason="冒领其父养老金", since=DAY, user=officer, now=NOW)  # fmt: skip
+    assert len(old.person_id_number) == 18 and old.person_id_number.startswith("14010519800101109")
+    for bad, why in (
+        ("140105198001011231", "校验码"),
+        ("1401061950", "格式"),
+        ("140105198013011230", "出生日期"),
+    ):
+        with pytest.raises(BenefitsError, match=why):
+            blacklist_add(subject_type="person", person_name="王小堂", person_id_number=bad,
+                          reason="冒领其父养老金", since=DAY, user=officer, now=NOW)  # fmt: skip
+    assert Blacklist.objects.count() == 2
+    assert AuditEvent.objects.filter(action="blacklist.added").count() == 2
+    nameless = blacklist_add(subject_type="person", person_name="王小堂", reason="冒领", since=DAY, user=officer,
+                             now=NOW)  # fmt: skip
+    assert nameless.person_id_number == ""

@@ -59,6 +59,8 @@ from zige.benefits.models import (
     RecoveryStatus,
     SubjectType,
 )
+from zige.engine.labels import REJECT_REASON_ZH
+from zige.ids import IdError, normalise_id
 from zige.roster.models import Recipient, Unit
 from zige.rules import payment_amount
 from zige.spreadsheet import formula_safe
@@ -2032,7 +2034,10 @@ def blacklist_add(
     person_id_number: str = "", unit: Unit | None = None, fraud_case: FraudCase | None = None,
 ) -> Blacklist:  # fmt: skip
     """社会保险失信"黑名单" (notice 四(二)): a person (name, ID number) or a unit, listed from
-    `since`, which may not be after the day it is recorded (the local date of `now`)."""
+    `since`, which may not be after the day it is recorded (the local date of `now`). A person's
+    ID number, when given, is read as everywhere else (`zige.ids.normalise_id`: spaces and
+    full-width digits cleaned, a 15-digit number upgraded) and refused when it is not a valid
+    one — never cut to fit the column."""
     _require_bureau(user)
     if subject_type not in SubjectType.values:
         raise BenefitsError("请选择列入黑名单的是个人还是单位")
@@ -2043,10 +2048,18 @@ def blacklist_add(
     if subject_type == SubjectType.UNIT and unit is None:
         raise BenefitsError("请选择单位")
     _not_after_day_recorded(since, label="列入日期", now=now, why="只能登记已经作出的列入决定")
+    id_number = ""
+    if subject_type == SubjectType.PERSON and person_id_number.strip():
+        try:
+            id_number = normalise_id(person_id_number, as_of=timezone.localdate(now))
+        except IdError as exc:
+            raise BenefitsError(
+                f"身份证号 {person_id_number.strip()[:40]} 无效：{REJECT_REASON_ZH.get(exc.reason, exc.reason)}"
+            ) from None
     with transaction.atomic():
         entry = Blacklist.objects.create(
             subject_type=subject_type, person_name=person_name.strip()[:100] if subject_type == "person" else "",
-            person_id_number=person_id_number.strip().upper()[:18] if subject_type == "person" else "",
+            person_id_number=id_number,
             unit=unit if subject_type == "unit" else None, reason=reason.strip(), since=since, by=user,
             fraud_case=fraud_case, created_at=now,
         )  # fmt: skip
