@@ -23,6 +23,8 @@ from zige.benefits.services import (
     payment_action_reverse,
     payment_action_withdraw,
     payment_actions_for_run,
+    recovery_case_write_off_decide,
+    recovery_case_write_off_propose,
 )
 from zige.certification.models import Decision, Run, RunStatus, Status
 
@@ -438,6 +440,32 @@ def test_an_approved_stop_with_months_opens_a_recovery_case_and_its_reversal_can
     payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
     case.refresh_from_db()
     assert case.status == RecoveryStatus.CANCELLED
+
+
+def test_a_reversal_is_not_approved_while_its_recovery_case_waits_for_a_write_off(
+    maker: Any, checker: Any
+) -> None:
+    """Before: the reversal was approved, the pending write-off kept the case from being
+    cancelled (silently), and the write-off could then be approved: 9,000.00 元 reported as
+    written off for a stop that was reversed."""
+    stop = propose(maker, months=3, amount="9000.00")
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    case = RecoveryCase.objects.get(action=stop)
+    recovery_case_write_off_propose(case_id=case.pk, reason="继承人无财产", user=maker, now=NOW)
+    reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
+    with pytest.raises(BenefitsError, match=f"追回案件 #{case.pk} 的核销正在等待审批"):
+        payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    reversal.refresh_from_db()
+    case.refresh_from_db()
+    assert (reversal.state, case.status) == (ActionState.PROPOSED, RecoveryStatus.WRITE_OFF_PROPOSED)
+    assert not AuditEvent.objects.filter(
+        action="payment_action.approved", target_id=str(reversal.pk)
+    ).exists()
+    recovery_case_write_off_decide(case_id=case.pk, approve=False, user=checker, now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.CANCELLED
+    assert AuditEvent.objects.filter(action="recovery_case.cancelled", target_id=str(case.pk)).exists()
 
 
 def test_the_database_allows_one_live_action_per_person_kind_month(maker: Any) -> None:

@@ -702,6 +702,8 @@ def payment_action_approve(
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
         if bulk and action.state == ActionState.PROPOSED and action.approve_one_by_one:
             raise ApproveOneByOne(_one_by_one_message(action))
+        if action.reverses_id is not None and action.state == ActionState.PROPOSED:
+            _refuse_reversal_while_write_off_pending(original_id=action.reverses_id)
         if seen is not None and action.state == ActionState.PROPOSED and seen != action.figures:
             # Runs revise their own proposals, findings revise into a verification's (rules §8.6).
             by = "最新核实结论" if action.source == ActionSource.VERIFICATION else "最新认证批次"
@@ -1702,6 +1704,19 @@ def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) ->
     if case.recovered == 0 and (case.status, RecoveryStatus.CANCELLED) in RECOVERY_TRANSITIONS:
         _set_recovery_status(case, RecoveryStatus.CANCELLED, actor=actor, now=now, event="cancelled",
                              detail={"why": "stop reversed"})  # fmt: skip
+
+
+def _refuse_reversal_while_write_off_pending(*, original_id: int) -> None:
+    """A reversal of a stop whose recovery case waits for a write-off decision is not approved:
+    approving it would cancel the case, which a pending write-off does not allow (it ends only by
+    its checker's decision), so the case would stay pending and could be written off — money
+    reported as 已核销 that the reversed stop never made owed. The checker decides the write-off
+    first (a refusal takes the case back, and the reversal then cancels it)."""
+    case = RecoveryCase.objects.select_for_update().filter(action_id=original_id).first()
+    if case is not None and case.status == RecoveryStatus.WRITE_OFF_PROPOSED:
+        raise BenefitsError(
+            f"追回案件 #{case.pk} 的核销正在等待审批，暂不能审批撤销：请先由另一名经办人员批准或退回核销"
+        )
 
 
 def _refuse_while_write_off_pending(case: RecoveryCase, what: str) -> None:
