@@ -468,6 +468,23 @@ def test_a_reversal_is_not_approved_while_its_recovery_case_waits_for_a_write_of
     assert AuditEvent.objects.filter(action="recovery_case.cancelled", target_id=str(case.pk)).exists()
 
 
+@pytest.mark.parametrize("months", [1201, 99_999_999_999, 10**22])
+def test_months_beyond_any_pension_are_refused_before_anything_is_written(maker: Any, months: int) -> None:
+    """Before: 99999999999 months with a written reason were stored (amount months × 月养老金 past
+    the column's 16 digits), and on SQLite every page reading the row — the action list for
+    everyone — failed with decimal.InvalidOperation; 10**22 failed the proposal with a 500."""
+    person = RecipientFactory(monthly_amount=Decimal("2205.96"))
+    with pytest.raises(BenefitsError, match=r"月数 \d+ 超出允许范围"):
+        propose(maker, kind="suspend", month="2026-11", months=months, amount=None, person=person,
+                figures_note="测试")  # fmt: skip
+    assert not PaymentAction.objects.filter(recipient=person).exists()
+    assert not AuditEvent.objects.filter(action="payment_action.proposed").exists()
+    action = propose(maker, kind="suspend", month="2026-11", months=1200, amount=None, person=person,
+                     figures_note="补录历史暂停")  # fmt: skip
+    action.refresh_from_db()
+    assert (action.months, action.amount) == (1200, Decimal("2647152.00"))
+
+
 def test_the_database_allows_one_live_action_per_person_kind_month(maker: Any) -> None:
     action = propose(maker)
     with pytest.raises(IntegrityError), transaction.atomic():

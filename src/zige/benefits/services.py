@@ -149,6 +149,9 @@ def _require_bureau(user: Any) -> None:
 
 
 MONEY_LIMIT = Decimal(10) ** 14  # the amount columns are DecimalField(max_digits=16, decimal_places=2)
+# More months than a pension can have been paid (100 years): a typing slip, refused before months ×
+# 月养老金 overflows the amount column (SQLite stores it and then cannot read the row back).
+MONTHS_LIMIT = 1200
 
 
 def _money(value: Decimal | int | str | None, what: str = "金额") -> Decimal:
@@ -332,6 +335,8 @@ def payment_action_propose(
     month = _check_month(effective_month)
     if months is not None and months < 0:
         raise BenefitsError("月数不能为负数")
+    if months is not None and months > MONTHS_LIMIT:
+        raise BenefitsError(f"月数 {months} 超出允许范围（不超过 {MONTHS_LIMIT} 个月）")
     money = None if amount is None else _money(amount)
     if money is not None and money < 0:
         raise BenefitsError("金额不能为负数")
@@ -395,7 +400,7 @@ def _check_figures(
                 problems.append(
                     f"月数按规则应为 {rule.months} 个月（生效月份 {month}，截至 {today:%Y-%m}；养老金按月预发至当月）"
                 )
-    calculated = None if months is None else payment_amount(months, monthly)
+    calculated = None if months is None else _money(payment_amount(months, monthly), "计算金额")
     if manual and amount is None:
         amount = calculated
     if calculated is not None and amount is not None and amount != calculated:
