@@ -414,6 +414,8 @@ REPORT_ERRORS = [
     ("eligible without health", {"health": " "}, "health"),
     ("lost without reason", {"result": "lost", "lost_on": date(2026, 10, 3)}, "lost_reason"),
     ("lost without date", {"result": "lost", "lost_reason": "死亡"}, "lost_on"),
+    # Before: accepted, and the bureau's approval then failed (审核结果写入比对数据失败).
+    ("lost before birth", {"result": "lost", "lost_reason": "死亡", "lost_on": date(1900, 1, 1)}, "lost_on"),
     ("unreachable without written statement", {"result": "unreachable"}, "written"),
 ]
 

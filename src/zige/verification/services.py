@@ -142,12 +142,19 @@ def deadline_for(as_of: date) -> date:
     return add_months(as_of, config.deadline_months())
 
 
-def age_on(id_number: str, day: date) -> int | None:
+def born_on(id_number: str) -> date | None:
+    """The birth date in an 18-digit ID number; None when it holds none."""
     if len(id_number) != 18:
         return None
     try:
-        born = birth_date_of(id_number)
+        return birth_date_of(id_number)
     except ValueError:
+        return None
+
+
+def age_on(id_number: str, day: date) -> int | None:
+    born = born_on(id_number)
+    if born is None:
         return None
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
@@ -594,6 +601,15 @@ def report_errors(
             errors.append(("lost_on", "经确认丧失领取资格的人员须填写丧失时间"))
         elif report.lost_on > today:
             errors.append(("lost_on", "丧失时间不能晚于今天"))
+        elif (born := born_on(task.recipient.id_number)) is not None and report.lost_on < born:
+            # The approval's evidence import refuses such a row (bad_date, docs/rules.md §4): the
+            # report could be submitted but never approved.
+            errors.append(
+                (
+                    "lost_on",
+                    f"丧失时间 {report.lost_on:%Y-%m-%d} 早于本人出生日期 {born:%Y-%m-%d}（按身份证号），请核对",
+                )
+            )
     for name, limit in (("address", 300), ("health", 100), ("lost_reason", 200), ("method_note", 100)):
         if len(getattr(report, name)) > limit:
             errors.append((name, f"不能超过 {limit} 个字"))
