@@ -267,6 +267,23 @@ def test_the_unit_report_that_is_the_loss_evidence_is_not_handled_again(
     assert TaskEvent.objects.filter(task=task).count() == events
 
 
+def test_an_approval_whose_row_the_evidence_import_rejects_says_why(
+    task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    """A report submitted before 丧失时间 was checked against the birth date: the approval's import
+    rejects its row (bad_date). Before, the message said 导入 #N：已完成 — a failure named as done."""
+    report = eligible_report(result="lost", lost_reason="死亡", lost_on=date(2026, 10, 3))
+    task_submit(task_id=task.pk, user=unit_op, report=report, now=LATER)
+    Submission.objects.filter(task=task).update(lost_on=date(1900, 1, 1))
+    with pytest.raises(TransitionRefused) as refused:
+        submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
+    message = str(refused.value)
+    assert "日期无法识别" in message and "1900-01-01" in message and "已完成" not in message
+    assert "请退回单位" in message
+    assert VerificationTask.objects.get(pk=task.pk).status == "submitted"
+    assert Submission.objects.get(task=task).approved is None
+
+
 def test_the_audit_row_pins_every_task_a_run_closes_by_itself(unit: Any) -> None:
     """More than the 1,000 ids an audit row once listed: the row keeps the count, the run they
     are found by and a digest of all their ids; the list from the database matches it."""

@@ -54,7 +54,7 @@ from zige.calendar import add_months
 from zige.certification.models import Decision, Run
 from zige.engine.forms import PENDING_METHOD_CHOICES, PENDING_METHODS, PENDING_UNREACHABLE
 from zige.engine.kinds import is_imprisonment_reason
-from zige.engine.labels import KIND_ZH, REASON_ZH
+from zige.engine.labels import KIND_ZH, REASON_ZH, REJECT_REASON_ZH
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
 from zige.reports.explain import BUREAU_FINDING, describe_record
@@ -1217,6 +1217,18 @@ def _import_row(content: bytes, *, name: str, user: User, now: datetime, written
         written.evidence_path = batch.evidence_path
     if batch.status == ImportStatus.DUPLICATE and batch.duplicate_of_id:
         return batch.duplicate_of
+    if batch.status == ImportStatus.SUCCEEDED and batch.rows_used + batch.duplicate_rows != 1:
+        # The import ran, but did not take the row: say why, not the import's 已完成.
+        reject = batch.rejects.order_by("pk").first()
+        why = (
+            f"{reject.field}“{reject.value}”：{REJECT_REASON_ZH.get(reject.reason, reject.reason)}"
+            if reject is not None
+            else "该行未被采用"
+        )
+        raise TransitionRefused(
+            f"审核结果未能写入比对数据（导入 #{batch.pk}：{why}）。请退回单位核对后重新上报。",
+            f"The result was not taken as evidence (import {batch.pk}: row rejected).",
+        )
     if batch.status != ImportStatus.SUCCEEDED or batch.rows_used + batch.duplicate_rows != 1:
         raise TransitionRefused(
             f"审核结果写入比对数据失败（导入 #{batch.pk}：{batch.message or ImportStatus(batch.status).label}）。",
