@@ -1354,6 +1354,29 @@ def test_review_alive_resumes_a_suspended_person(review_task: VerificationTask, 
     assert _actions(review_task.recipient) == [("resume", "2027-01", 4, Decimal("10000.00"), "verification")]
 
 
+def test_a_video_is_no_written_statement(task: VerificationTask, review_task: VerificationTask, unit_op: Any,
+                                         officer: Any) -> None:  # fmt: skip
+    """三(一)4: 无法联系 needs a written statement. Before, a video uploaded as 书面确认材料 on the
+    task page counted as one (the workbook's written file already refused videos)."""
+    from tests.unit.test_verification_uploads import mp4_bytes
+
+    video = Evidence("written", upload_check(name="说明.mp4", data=mp4_bytes(), allowed=EVERYTHING))
+    with pytest.raises(SubmissionInvalid, match="不能作为书面确认材料") as refused:
+        task_submit(task_id=task.pk, user=unit_op, report=eligible_report(result="unreachable"), files=[video],
+                    now=LATER)  # fmt: skip
+    assert "written" in [f for f, _ in refused.value.errors]
+    assert not Submission.objects.exists() and not Attachment.objects.exists()
+    with pytest.raises(SubmissionInvalid, match="不能作为书面确认材料"):
+        review_resolve(
+            task_id=review_task.pk, user=officer, finding="alive", note="x", now=LATER, files=[video]
+        )
+    scan = Evidence("written", upload_check(name="说明.jpg", data=jpeg(), allowed=EVERYTHING))
+    task_submit(
+        task_id=task.pk, user=unit_op, report=eligible_report(result="unreachable"), files=[scan], now=LATER
+    )
+    assert Submission.objects.get(task=task).attachments.get().file_kind == "jpeg"
+
+
 def test_an_alive_finding_needs_evidence_files_stored_and_audited_with_it(
     review_task: VerificationTask, officer: Any, settings: Any, tmp_path: Path
 ) -> None:

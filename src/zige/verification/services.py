@@ -83,7 +83,7 @@ from zige.verification.selectors import (
     loss_records_until,
     superseded_findings,
 )
-from zige.verification.uploads import IMAGES, VIDEOS, CheckedUpload, attachment_store
+from zige.verification.uploads import DOCUMENTS, IMAGES, VIDEOS, CheckedUpload, attachment_store
 
 if TYPE_CHECKING:
     from zige.benefits.services import FindingCases
@@ -563,6 +563,28 @@ class Evidence:
     upload: CheckedUpload
 
 
+# The kinds each evidence role takes (the pages' file pickers offer the same): on-site evidence is
+# a photo or a video; a written confirmation (书面确认材料, 书面说明 of 三(一)4) a scan or a photo of
+# the paper — never a video, as the workbook's written file already was not.
+ROLE_KINDS: dict[str, frozenset[str]] = {
+    AttachmentRole.ON_SITE: IMAGES | VIDEOS,
+    AttachmentRole.WRITTEN: IMAGES | DOCUMENTS,
+}
+
+
+def _kind_errors(files: Sequence[Evidence]) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    for f in files:
+        kinds = ROLE_KINDS.get(f.role)
+        if kinds is None or f.upload.file_kind in kinds:
+            continue
+        if f.role == AttachmentRole.ON_SITE:
+            errors.append(("files", f"“{f.upload.name}”不是图片或视频，不能作为现场确认图片或视频"))
+        else:
+            errors.append(("written", f"“{f.upload.name}”不是 PDF 扫描件或照片，不能作为书面确认材料"))
+    return errors
+
+
 def report_errors(
     report: Report,
     *,
@@ -619,9 +641,7 @@ def report_errors(
     written = [f for f in files if f.role == AttachmentRole.WRITTEN] + [
         a for a in carried if a.role == AttachmentRole.WRITTEN
     ]
-    for f in files:
-        if f.role == AttachmentRole.ON_SITE and f.upload.file_kind not in IMAGES | VIDEOS:
-            errors.append(("files", f"“{f.upload.name}”不是图片或视频，不能作为现场确认图片或视频"))
+    errors += _kind_errors(files)
     if report.result == Result.ELIGIBLE:
         special = special_reasons(task.recipient, as_of=task.as_of)
         if special:  # 三(一)2: 现场确认图片或视频等佐证资料和书面确认材料
@@ -1342,9 +1362,7 @@ def finding_errors(
     a special group (三(一)2: 现场确认图片或视频等佐证资料和书面确认材料) both. Files of the on-site
     kind are photos or videos. The special groups as of the task's date, as the task page says."""
     errors: list[tuple[str, str]] = []
-    for f in files:
-        if f.role == AttachmentRole.ON_SITE and f.upload.file_kind not in IMAGES | VIDEOS:
-            errors.append(("files", f"“{f.upload.name}”不是图片或视频，不能作为现场确认图片或视频"))
+    errors += _kind_errors(files)
     if finding == Finding.ALIVE:
         on_site = any(f.role == AttachmentRole.ON_SITE for f in files)
         written = any(f.role == AttachmentRole.WRITTEN for f in files)

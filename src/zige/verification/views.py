@@ -27,6 +27,7 @@ from zige.verification import selectors
 from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
 from zige.verification.models import AWAITING_UNIT, AttachmentRole, TaskKind, TaskStatus, VerificationTask
 from zige.verification.services import (
+    ROLE_KINDS,
     Evidence,
     Report,
     SubmissionInvalid,
@@ -42,7 +43,6 @@ from zige.verification.services import (
 from zige.verification.uploads import (
     CONTENT_TYPE,
     EVERYTHING,
-    IMAGES,
     UploadRefused,
     attachment_path,
     upload_check,
@@ -161,7 +161,7 @@ def _files(request: HttpRequest) -> tuple[list[Evidence], list[str]]:
     """The report's evidence files, checked. The number and sizes first, from what the upload
     handler counted (`uploads_precheck`): too many or too large, and none is read at all."""
     uploads = [
-        (role, upload, EVERYTHING if role != AttachmentRole.ON_SITE else (IMAGES | {"mp4", "mov"}))
+        (role, upload, ROLE_KINDS.get(role, EVERYTHING))
         for name, role in FILE_FIELDS
         for upload in request.FILES.getlist(name)
     ]
