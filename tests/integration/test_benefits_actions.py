@@ -485,6 +485,44 @@ def test_months_beyond_any_pension_are_refused_before_anything_is_written(maker:
     assert (action.months, action.amount) == (1200, Decimal("2647152.00"))
 
 
+def test_a_second_resume_in_a_later_month_does_not_pay_the_back_pay_twice(maker: Any, checker: Any) -> None:
+    """A resume's month is the month after the day it is proposed. Before: a December resume
+    (back pay 2025-09..2026-11) on its way, a January proposal (a unit's 具备资格 approved, or an
+    officer's) made a second resume for 2027-02 with the same months again — 补发 paid twice."""
+    person = RecipientFactory(benefit_status="suspended", status_since=date(2025, 9, 1), status_reason="未认证",
+                              monthly_amount=Decimal("3082.03"))  # fmt: skip
+    first = payment_action_propose(
+        recipient=person, kind="resume", effective_month="2026-12", months=15, amount=None, source="manual",
+        source_ref="test", proposed_by=maker, now=NOW, note="本人来访",
+    )  # fmt: skip
+    assert first.amount == Decimal("46230.45")
+    payment_action_approve(action_id=first.pk, user=checker, now=NOW)
+    january = NOW + timedelta(days=40)
+    again = payment_action_propose(
+        recipient=person, kind="resume", effective_month="2027-02", months=17, amount=Decimal("52394.51"),
+        source="verification", source_ref="verification:9-1", proposed_by=checker, now=january,
+    )  # fmt: skip
+    assert again.pk == first.pk
+    declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
+    assert declined.after["in_force"] == first.pk and declined.after["effective_month"] == "2027-02"
+    with pytest.raises(BenefitsError, match=f"该人员已有恢复发放 #{first.pk}"):
+        payment_action_propose(
+            recipient=person, kind="resume", effective_month="2027-02", months=17, amount=None, source="manual",
+            source_ref="test", proposed_by=checker, now=january, note="本人来访",
+        )  # fmt: skip
+    assert PaymentAction.objects.filter(recipient=person, kind="resume").count() == 1
+    # Confirmed, and the person suspended again since (a later roster state): back pay for the
+    # new suspension is another matter.
+    PaymentAction.objects.filter(pk=first.pk).update(state=ActionState.CONFIRMED)
+    person.status_since = date(2027, 1, 1)
+    person.save(update_fields=["status_since"])
+    later = payment_action_propose(
+        recipient=person, kind="resume", effective_month="2027-02", months=1, amount=None, source="manual",
+        source_ref="test", proposed_by=checker, now=january, note="再次暂停后经核实健在",
+    )  # fmt: skip
+    assert later.pk != first.pk and later.state == ActionState.PROPOSED
+
+
 def test_the_database_allows_one_live_action_per_person_kind_month(maker: Any) -> None:
     action = propose(maker)
     with pytest.raises(IntegrityError), transaction.atomic():

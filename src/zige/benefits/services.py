@@ -212,15 +212,18 @@ def _live_action(*, recipient_id: int, kind: str, effective_month: str) -> Payme
 
 
 def _stop_or_suspend_in_force(*, recipient_id: int, kind: str) -> PaymentAction | None:
-    """The person's stop or suspension that a new one of the same kind would duplicate (rules
-    §8.6): one on its way (proposed, approved, exported; `one_open_stop_or_suspend_per_person`),
-    or — for a stop — a confirmed one of the person's current roster state that no approved
-    reversal undid (as the runs see it, `payment_actions_for_run`)."""
-    if kind not in SINGLE_KINDS:
+    """The person's stop, suspension or resume that a new one of the same kind would duplicate
+    (rules §8.6): one on its way (proposed, approved, exported; for stops and suspensions also
+    `one_open_stop_or_suspend_per_person`), or — for a stop or a resume — a confirmed one of the
+    person's current roster state that no approved reversal undid (as the runs see it,
+    `payment_actions_for_run`'s `blocked`). A resume's month moves with the day it is proposed
+    (the month after), so a second one in another month is not caught by the same-month check:
+    two would pay the same back pay (补发) twice."""
+    if kind not in (*SINGLE_KINDS, ActionKind.RESUME):
         return None
     rows = PaymentAction.objects.filter(recipient_id=recipient_id, kind=kind, reverses__isnull=True)
     open_one = rows.filter(state__in=OPEN_STATES).order_by("pk").first()
-    if open_one is not None or kind != ActionKind.STOP:
+    if open_one is not None or kind == ActionKind.SUSPEND:
         return open_one
     confirmed = (
         rows.filter(state=ActionState.CONFIRMED)
@@ -635,8 +638,8 @@ def payment_stops_withdraw_alive(
 
 
 def _decline(in_force: PaymentAction, proposal: _Proposed) -> PaymentAction:
-    """A second stop or suspension for a person: refused for a person's proposal, answered with
-    the action in force for a verification's or a task's (audited with the figures it brought)."""
+    """A second stop, suspension or resume for a person: refused for a person's proposal, answered
+    with the action in force for a verification's or a task's (audited with the figures it brought)."""
     label = ActionKind(proposal.kind).label
     if proposal.source == ActionSource.MANUAL:
         raise BenefitsError(
