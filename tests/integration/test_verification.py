@@ -1483,6 +1483,41 @@ def test_reminders_once_per_threshold_then_overdue_suspends(task: VerificationTa
     assert tasks_sweep(now=at(deadline + timedelta(days=2)))["overdue"] == 0
 
 
+def test_a_late_eligible_report_withdraws_the_suspension_its_overdue_task_proposed(
+    task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    """Before: the suspension stayed proposed after the bureau approved the unit's late 具备资格,
+    and a checker approving the list suspended a person just confirmed eligible."""
+    from zige.benefits.models import PaymentAction
+
+    late = NOW.replace(year=2027, month=3, day=5)
+    assert tasks_sweep(now=late)["suspensions"] == 1
+    suspension = PaymentAction.objects.get(recipient=task.recipient, kind="suspend")
+    task_submit(
+        task_id=task.pk, user=unit_op, report=eligible_report(confirmed_on=date(2027, 3, 4)), now=late
+    )
+    submission_review(task_id=task.pk, user=officer, approve=True, note="", now=late)
+    suspension.refresh_from_db()
+    assert (suspension.state, suspension.closed_by) == ("withdrawn", officer)
+    assert "单位核实任务" in suspension.close_reason
+    event = AuditEvent.objects.get(action="payment_action.withdrawn_by_report", target_id=str(suspension.pk))
+    assert event.after["task"] == task.pk and event.before == {"state": "proposed"}
+
+
+def test_a_late_unreachable_report_keeps_the_overdue_suspension(
+    task: VerificationTask, unit_op: Any, officer: Any
+) -> None:
+    from zige.benefits.models import PaymentAction
+
+    late = NOW.replace(year=2027, month=3, day=5)
+    tasks_sweep(now=late)
+    report = eligible_report(result="unreachable", confirmed_on=date(2027, 3, 4))
+    task_submit(task_id=task.pk, user=unit_op, report=report, files=[written()], now=late)
+    submission_review(task_id=task.pk, user=officer, approve=True, note="", now=late)
+    assert PaymentAction.objects.get(recipient=task.recipient, kind="suspend").state == "proposed"
+    assert not AuditEvent.objects.filter(action="payment_action.withdrawn_by_report").exists()
+
+
 def test_overdue_without_suspension_when_configured_off(task: VerificationTask, settings: Any) -> None:
     settings.ZIGE_OVERDUE_SUSPENDS = False
     counts = tasks_sweep(now=NOW.replace(year=2027, month=3, day=5))

@@ -637,6 +637,35 @@ def payment_stops_withdraw_alive(
         )  # fmt: skip
 
 
+def payment_suspensions_withdraw_reported(
+    *, recipient_id: int, task_id: int, confirmed_on: date, user: Any, now: datetime
+) -> list[PaymentAction]:
+    """The unit reported late on an overdue task and the bureau approved 具备资格 (task
+    `task_id`): the suspension the overdue task proposed (`overdue:<task_id>`, notice 三(一)4:
+    长期联系不到) still awaiting approval has lost its ground — approving it would suspend a
+    person just confirmed eligible. It is withdrawn in the caller's transaction (the approval's),
+    closed by `user`, audited `payment_action.withdrawn_by_report`. An approved or exported one is
+    left to the correction path (撤销). Returns the withdrawn."""
+    _require_bureau(user)
+    reason = f"单位核实任务 #{task_id} 于 {confirmed_on.isoformat()} 确认具备领取资格（经审核），撤回逾期时提出的暂停发放"
+    with transaction.atomic():
+        pending = PaymentAction.objects.select_for_update().filter(
+            recipient_id=recipient_id, kind=ActionKind.SUSPEND, state=ActionState.PROPOSED,
+            source=ActionSource.OVERDUE, source_ref=f"overdue:{task_id}", reverses__isnull=True,
+        )  # fmt: skip
+        withdrawn = []
+        for action in pending.order_by("pk"):
+            _set_action_state(
+                action, ActionState.WITHDRAWN, actor=user, now=now, event="withdrawn_by_report",
+                fields={"closed_by": user, "closed_at": now, "close_reason": reason},
+                detail={"reason": reason, "task": task_id, "confirmed_on": confirmed_on.isoformat(),
+                        "effective_month": action.effective_month, "months": action.months,
+                        "amount": action.amount},
+            )  # fmt: skip
+            withdrawn.append(action)
+    return withdrawn
+
+
 def _decline(in_force: PaymentAction, proposal: _Proposed) -> PaymentAction:
     """A second stop, suspension or resume for a person: refused for a person's proposal, answered
     with the action in force for a verification's or a task's (audited with the figures it brought)."""

@@ -1345,6 +1345,13 @@ def _review_record(
             recipient=task.recipient, action=action, source="verification",
             source_ref=f"verification:{task.pk}-{submission.number}", user=user, now=now,
         )  # fmt: skip
+        if submission.result == Result.ELIGIBLE:
+            from zige.benefits.services import payment_suspensions_withdraw_reported
+
+            payment_suspensions_withdraw_reported(
+                recipient_id=task.recipient_id, task_id=task.pk, confirmed_on=submission.confirmed_on, user=user,
+                now=now,
+            )  # fmt: skip
     submission.save()
     _transition(
         task, TaskStatus.APPROVED if approve else TaskStatus.RETURNED, actor=user, now=now,
