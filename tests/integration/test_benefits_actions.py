@@ -505,7 +505,9 @@ def test_a_second_resume_in_a_later_month_does_not_pay_the_back_pay_twice(maker:
     assert again.pk == first.pk
     declined = AuditEvent.objects.get(action="payment_action.proposal_declined")
     assert declined.after["in_force"] == first.pk and declined.after["effective_month"] == "2027-02"
-    with pytest.raises(BenefitsError, match=f"该人员已有恢复发放 #{first.pk}"):
+    with pytest.raises(
+        BenefitsError, match=f"该人员已有恢复发放 #{first.pk}（生效月份 2026-12，15 个月，46,230.45 元，"
+    ):
         payment_action_propose(
             recipient=person, kind="resume", effective_month="2027-02", months=17, amount=None, source="manual",
             source_ref="test", proposed_by=checker, now=january, note="本人来访",

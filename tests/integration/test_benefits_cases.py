@@ -453,7 +453,7 @@ def test_open_collect_refer_and_blacklist(officer: Any) -> None:
         fraud_case_collect(case_id=case.pk, amount=Decimal("1"), user=officer, now=NOW)
     fraud_case_fine(case_id=case.pk, fine=Decimal("72000.00"), user=officer, now=NOW)
     fraud_case_collect(case_id=case.pk, amount=Decimal("70000.00"), user=officer, now=NOW)
-    with pytest.raises(BenefitsError, match=r"超过未缴罚款 2000\.00"):
+    with pytest.raises(BenefitsError, match=r"超过未缴罚款 2,000\.00 元"):
         fraud_case_collect(case_id=case.pk, amount=Decimal("2000.01"), user=officer, now=NOW)
     fraud_case_refer(case_id=case.pk, referred_on=DAY, user=officer, now=NOW)
     with pytest.raises(BenefitsError, match="已移送"):

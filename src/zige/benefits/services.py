@@ -242,7 +242,7 @@ def _describe(action: PaymentAction) -> str:
     if action.months is not None:
         figures += f"，{action.months} 个月"
     if action.amount is not None:
-        figures += f"，{action.amount:.2f} 元"
+        figures += f"，{action.amount:,.2f} 元"
     return f"{ActionKind(action.kind).label} #{action.pk}（{figures}，{ACTION_STATE_ZH[action.state]}）"
 
 
@@ -2040,7 +2040,7 @@ def fraud_case_collect(*, case_id: int, amount: Decimal, user: Any, now: datetim
         if case.status != FraudStatus.FINED or case.fine is None:
             raise BenefitsError("只有已处罚、未结案的案件可以登记罚款缴纳")
         if case.fine_collected + money > case.fine:
-            raise BenefitsError(f"缴纳金额超过未缴罚款 {case.fine - case.fine_collected} 元")
+            raise BenefitsError(f"缴纳金额超过未缴罚款 {case.fine - case.fine_collected:,.2f} 元")
         case.fine_collected += money
         case.save(update_fields=["fine_collected"])
         audit_record(
