@@ -1504,6 +1504,25 @@ def test_a_late_eligible_report_withdraws_the_suspension_its_overdue_task_propos
     assert event.after["task"] == task.pk and event.before == {"state": "proposed"}
 
 
+def test_a_run_that_certifies_the_person_withdraws_the_overdue_suspension(task: VerificationTask) -> None:
+    """Before: the overdue task closed by itself (the person did an app face check) but its
+    suspension stayed proposed, to be approved by a checker working down the list."""
+    from zige.benefits.models import PaymentAction
+
+    late = NOW.replace(year=2027, month=3, day=5)
+    tasks_sweep(now=late)
+    suspension = PaymentAction.objects.get(recipient=task.recipient, kind="suspend")
+    run = run_with([(task.recipient, "eligible", "app_auth")], as_of=date(2027, 3, 6))
+    assert tasks_for_run(run_id=run.pk, now=late + timedelta(days=1))["auto_closed"] == 1
+    suspension.refresh_from_db()
+    assert (suspension.state, suspension.closed_by) == ("withdrawn", None)
+    assert f"认证批次 #{run.pk} 已确认具备资格" in suspension.close_reason
+    event = AuditEvent.objects.get(
+        action="payment_action.withdrawn_by_certification", target_id=str(suspension.pk)
+    )
+    assert (event.after["run"], event.after["task"]) == (run.pk, task.pk)
+
+
 def test_a_late_unreachable_report_keeps_the_overdue_suspension(
     task: VerificationTask, unit_op: Any, officer: Any
 ) -> None:

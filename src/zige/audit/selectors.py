@@ -87,6 +87,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "payment_action.superseded_by_finding": "核实结论确认丧失资格，停发取代待审批的暂停发放",
     "payment_action.withdrawn_by_finding": "核查确认健在，撤回待审批的停发",
     "payment_action.withdrawn_by_report": "单位逾期上报确认具备资格，撤回逾期时提出的暂停发放",
+    "payment_action.withdrawn_by_certification": "认证批次确认具备资格，撤回核实逾期时提出的暂停发放",
     "payment_action.reversal_proposed": "提出撤销（冲正）",
     "payment_action.proposal_declined": "同一人已有进行中的同类待遇处理，未另行提出",
     "payment_action.approved": "审批通过待遇处理",

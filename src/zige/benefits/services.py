@@ -666,6 +666,37 @@ def payment_suspensions_withdraw_reported(
     return withdrawn
 
 
+def payment_suspensions_withdraw_certified(
+    *, task_ids: list[int], run_id: int, now: datetime
+) -> list[PaymentAction]:
+    """Run `run_id` certified the people of the unit tasks `task_ids` (eligible) and closed the
+    tasks: the suspensions their overdue sweep proposed (`overdue:<task>`) still awaiting approval
+    have lost their ground (no report in time: the person is certified) and are withdrawn by the
+    system in the caller's transaction (the run's), each audited
+    `payment_action.withdrawn_by_certification` with the run and the task. An approved or exported one is
+    left to the correction path. Returns the withdrawn."""
+    refs = [f"overdue:{pk}" for pk in task_ids]
+    withdrawn: list[PaymentAction] = []
+    from zige.feeds.store import in_lists
+
+    for chunk in in_lists(refs):
+        pending = PaymentAction.objects.select_for_update().filter(
+            kind=ActionKind.SUSPEND, state=ActionState.PROPOSED, source=ActionSource.OVERDUE,
+            source_ref__in=chunk, reverses__isnull=True,
+        )  # fmt: skip
+        for action in pending.order_by("pk"):
+            reason = f"认证批次 #{run_id} 已确认具备资格，撤回核实逾期时提出的暂停发放"
+            _set_action_state(
+                action, ActionState.WITHDRAWN, actor=None, now=now, event="withdrawn_by_certification",
+                fields={"closed_by": None, "closed_at": now, "close_reason": reason},
+                detail={"reason": reason, "run": run_id, "task": int(action.source_ref.split(":", 1)[1]),
+                        "effective_month": action.effective_month, "months": action.months,
+                        "amount": action.amount},
+            )  # fmt: skip
+            withdrawn.append(action)
+    return withdrawn
+
+
 def _decline(in_force: PaymentAction, proposal: _Proposed) -> PaymentAction:
     """A second stop, suspension or resume for a person: refused for a person's proposal, answered
     with the action in force for a verification's or a task's (audited with the figures it brought)."""

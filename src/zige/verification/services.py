@@ -279,8 +279,10 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
         )
     )  # fmt: skip
     closing: list[tuple[int, str, str]] = []
+    certified_tasks: set[int] = set()
     for pk, status, kind, d_status, d_reason, d_kind, d_date in rows:
         if d_status == "eligible":
+            certified_tasks.add(pk)
             basis = d_kind or d_reason or ""
             said = KIND_ZH.get(basis) or REASON_ZH.get(basis) or basis
             why = f"认证批次 #{run.pk} 已确认具备资格（{said} {d_date or ''}），单位无需再核实"
@@ -319,6 +321,11 @@ def _auto_close(run: Run, *, now: datetime) -> list[int]:
         chunk = [c for c in chunk if c[0] in done]
         _events_insert([(pk, status, TaskStatus.AUTO_CLOSED, why) for pk, status, why in chunk], now=now)
         ids.extend(pk for pk, _, _ in chunk)
+    if certified := sorted(set(ids) & certified_tasks):
+        # The suspensions their overdue sweep proposed lost their ground with the certification.
+        from zige.benefits.services import payment_suspensions_withdraw_certified
+
+        payment_suspensions_withdraw_certified(task_ids=certified, run_id=run.pk, now=now)
     return sorted(ids)
 
 
