@@ -1537,6 +1537,30 @@ def test_a_late_unreachable_report_keeps_the_overdue_suspension(
     assert not AuditEvent.objects.filter(action="payment_action.withdrawn_by_report").exists()
 
 
+def test_a_task_reported_while_the_sweep_runs_is_not_made_overdue_and_the_sweep_goes_on(
+    task: VerificationTask, unit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep lists the late tasks, then locks each: a unit report committed in between (the
+    task now `submitted`) made the transition refused and rolled back the whole sweep."""
+    from zige.verification import services
+
+    other = young(unit)
+    tasks_for_run(run_id=run_with([(other, "pending", "no_evidence")]).pk, now=NOW)
+    other_task = VerificationTask.objects.get(recipient=other)
+    locked = services._lock
+
+    def lock_after_a_report(task_id: int) -> VerificationTask:
+        if task_id == task.pk:
+            VerificationTask.objects.filter(pk=task_id).update(status="submitted")
+        return locked(task_id)
+
+    monkeypatch.setattr(services, "_lock", lock_after_a_report)
+    counts = tasks_sweep(now=NOW.replace(year=2027, month=3, day=5))
+    assert counts["overdue"] == 1
+    assert VerificationTask.objects.get(pk=task.pk).status == "submitted"
+    assert VerificationTask.objects.get(pk=other_task.pk).status == "overdue"
+
+
 def test_overdue_without_suspension_when_configured_off(task: VerificationTask, settings: Any) -> None:
     settings.ZIGE_OVERDUE_SUSPENDS = False
     counts = tasks_sweep(now=NOW.replace(year=2027, month=3, day=5))

@@ -1752,6 +1752,11 @@ def tasks_sweep(*, now: datetime) -> dict[str, int]:
         suspends = config.overdue_suspends()
         for task in late:
             task = _lock(task.pk)
+            if task.status not in ("open", "returned") or task.deadline >= today:
+                # Changed since it was listed (the unit reported, the person moved to another
+                # unit with a new deadline): not overdue — and one such task must not fail the
+                # whole sweep (its reminders, the other tasks) with a refused transition.
+                continue
             note = f"已超过核实期限 {task.deadline.isoformat()}，上报社保局"
             payment = ""
             if suspends and task.recipient.benefit_status == "normal":
