@@ -424,7 +424,7 @@ def test_every_fraud_transition_against_the_table(start: str, verb: str, officer
     target, call = {
         "fine": (FraudStatus.FINED, lambda: fraud_case_fine(case_id=case.pk, fine=Decimal("200.00"), user=officer, now=NOW)),
         "dismiss": (FraudStatus.DISMISSED, lambda: fraud_case_dismiss(case_id=case.pk, reason="证据不足", user=officer, now=NOW)),
-        "close": (FraudStatus.CLOSED, lambda: fraud_case_close(case_id=case.pk, user=officer, now=NOW)),
+        "close": (FraudStatus.CLOSED, lambda: fraud_case_close(case_id=case.pk, user=officer, now=NOW, reason="移送法院强制执行")),
     }[verb]  # fmt: skip
     if (start, target) in FRAUD_TRANSITIONS:
         call()
@@ -436,6 +436,28 @@ def test_every_fraud_transition_against_the_table(start: str, verb: str, officer
             call()
         case.refresh_from_db()
         assert case.status == start
+
+
+def test_a_fined_case_with_its_fine_unpaid_is_closed_only_with_a_reason(officer: Any) -> None:
+    """Before: one click on 结案 closed it, and the rest of the fine could never be recorded."""
+    case = fraud_case(RecipientFactory(), amount="1000.00")
+    fraud_case_fine(case_id=case.pk, fine=Decimal("2000.00"), user=officer, now=NOW)
+    fraud_case_collect(case_id=case.pk, amount=Decimal("500.00"), user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match=r"罚款尚有 1,500\.00 元未缴"):
+        fraud_case_close(case_id=case.pk, user=officer, now=NOW)
+    case.refresh_from_db()
+    assert case.status == FraudStatus.FINED
+    assert not AuditEvent.objects.filter(action="fraud_case.closed").exists()
+    fraud_case_close(case_id=case.pk, user=officer, now=NOW, reason=" 移送法院强制执行 ")
+    case.refresh_from_db()
+    assert case.status == FraudStatus.CLOSED and case.note.endswith("结案：移送法院强制执行")
+    event = AuditEvent.objects.get(action="fraud_case.closed", target_id=str(case.pk))
+    assert event.after["reason"] == "移送法院强制执行" and event.after["unpaid"] == "1500.00"
+    paid = fraud_case(RecipientFactory(), amount="100.00")
+    fraud_case_fine(case_id=paid.pk, fine=Decimal("200.00"), user=officer, now=NOW)
+    fraud_case_collect(case_id=paid.pk, amount=Decimal("200.00"), user=officer, now=NOW)
+    fraud_case_close(case_id=paid.pk, user=officer, now=NOW)
+    assert FraudCase.objects.get(pk=paid.pk).status == FraudStatus.CLOSED
 
 
 def test_open_collect_refer_and_blacklist(officer: Any) -> None:

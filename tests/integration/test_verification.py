@@ -1220,7 +1220,7 @@ def test_a_later_finding_leaves_a_fined_fraud_case_and_says_it_needs_a_manual_co
     case = FraudCase.objects.get(recipient=person)
     fraud_case_fine(case_id=case.pk, fine=Decimal("35000.00"), user=officer, now=LATER)
     if state == "closed":
-        fraud_case_close(case_id=case.pk, user=officer, now=LATER)
+        fraud_case_close(case_id=case.pk, user=officer, now=LATER, reason="移送法院强制执行")
     task = _later_finding(person, officer, "fraud", date(2026, 7, 10))
     case.refresh_from_db()
     assert (case.status, case.amount_obtained, case.fine) == (state, Decimal("17500.00"), Decimal("35000.00"))

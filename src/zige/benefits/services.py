@@ -2081,13 +2081,27 @@ def fraud_case_collect(*, case_id: int, amount: Decimal, user: Any, now: datetim
     return case
 
 
-def fraud_case_close(*, case_id: int, user: Any, now: datetime) -> FraudCase:
+def fraud_case_close(*, case_id: int, user: Any, now: datetime, reason: str = "") -> FraudCase:
+    """Close a fined case. A closed case takes no more fine payments (`fraud_case_collect`), so
+    one whose fine is not fully paid is closed only with a written reason (移送法院强制执行,
+    无力缴纳 …): kept in the case's note and in the audit record with the amount unpaid."""
     _require_bureau(user)
+    reason = (reason or "").strip()
     with transaction.atomic():
         case = _locked(FraudCase, "欺诈案件", case_id)
+        unpaid = (case.fine or Decimal("0")) - case.fine_collected
+        if case.status == FraudStatus.FINED and unpaid > 0 and not reason:
+            raise BenefitsError(
+                f"罚款尚有 {unpaid:,.2f} 元未缴，结案后不能再登记缴纳；确需结案的，请填写结案理由"
+            )
         case.closed_at = now
-        _set_fraud_status(case, FraudStatus.CLOSED, actor=user, now=now, event="closed", fields=["closed_at"],
-                          detail={"fine_collected": case.fine_collected})  # fmt: skip
+        fields = ["closed_at"]
+        if reason:
+            case.note = (case.note + "\n" if case.note else "") + f"结案：{reason}"
+            fields.append("note")
+        _set_fraud_status(case, FraudStatus.CLOSED, actor=user, now=now, event="closed", fields=fields,
+                          detail={"fine_collected": case.fine_collected, "unpaid": max(unpaid, Decimal("0")),
+                                  "reason": reason})  # fmt: skip
     return case
 
 

@@ -479,7 +479,8 @@ def fraud_collect(request: HttpRequest, pk: int) -> HttpResponse:
 @operator_required
 @require_POST
 def fraud_close(request: HttpRequest, pk: int) -> HttpResponse:
-    return _fraud_post(request, pk, lambda: services.fraud_case_close(case_id=pk, user=_user(request), now=timezone.now()), "已结案")  # fmt: skip
+    reason = request.POST.get("reason", "")
+    return _fraud_post(request, pk, lambda: services.fraud_case_close(case_id=pk, user=_user(request), now=timezone.now(), reason=reason), "已结案")  # fmt: skip
 
 
 @operator_required
