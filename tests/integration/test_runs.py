@@ -728,6 +728,27 @@ def test_the_latest_run_is_the_last_finished_on_sqlite_and_postgresql() -> None:
     assert [d.run for d in history] == [finished, older, unfinished]
 
 
+def test_a_run_is_back_dated_when_another_succeeded_run_has_a_later_as_of() -> None:
+    """Rules §8.4: one definition for every side effect of a run (payment actions, tasks,
+    reminders). A run is back-dated when another *succeeded* run has a later as-of date; a run
+    of the same date is not (ties are not back-dated), nor is a later run that is queued,
+    running or failed. The later run named is the one with the latest as-of date."""
+    november = RunFactory(as_of=date(2026, 11, 30))
+    assert selectors.later_run(run=november) is None
+    for status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED):
+        RunFactory(as_of=date(2027, 1, 31), status=status)
+    assert selectors.later_run(run=november) is None
+    twin = RunFactory(as_of=date(2026, 11, 30))
+    assert selectors.later_run(run=november) is None and selectors.later_run(run=twin) is None
+    december = RunFactory(as_of=date(2026, 12, 31), finished_at=datetime(2026, 12, 31, tzinfo=UTC))
+    january = RunFactory(as_of=date(2027, 1, 31), finished_at=datetime(2026, 12, 1, tzinfo=UTC))
+    # By as-of date, not by finishing time: december finished last and is still back-dated.
+    assert selectors.later_run(run=november) == january
+    assert selectors.later_run(run=twin) == january
+    assert selectors.later_run(run=december) == january
+    assert selectors.later_run(run=january) is None
+
+
 def test_decisions_and_changes_are_scoped_to_the_unit(two_runs: tuple[Run, Run]) -> None:
     _, second = two_runs
     u1, u2 = Unit.objects.get(unit_no="U1"), Unit.objects.get(unit_no="U2")

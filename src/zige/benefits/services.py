@@ -988,15 +988,14 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     `action_maker_is_not_checker` keep them from approving them, back pay included, as for any
     proposal of theirs. A run started by the scheduler or the command line has no user: its
     proposals have no proposer (the system) and any officer approves them."""
-    from zige.certification.models import Decision, Run, RunStatus
+    from zige.certification.models import Decision, Run
+    from zige.certification.selectors import later_run
 
     # The run, read once: its as-of date and the officer who started it (the maker).
     run = Run.objects.select_related("created_by").filter(pk=run_id).first()
-    # A back-dated run (another succeeded run has a later as-of date) revises and withdraws
-    # nothing: the proposals still awaiting approval follow the latest as-of date.
-    latest = (
-        run is not None and not Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=run.as_of).exists()
-    )
+    # A back-dated run (`later_run`: another succeeded run has a later as-of date) revises and
+    # withdraws nothing: the proposals still awaiting approval follow the latest as-of date.
+    latest = run is not None and later_run(run=run) is None
     withdrawn = _withdraw_stale_run_proposals(run_id=run_id, now=now) if latest else []
     decisions = list(
         Decision.objects.filter(run_id=run_id)

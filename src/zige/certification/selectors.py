@@ -26,6 +26,25 @@ def latest_run() -> Run | None:
     return Run.objects.filter(status=RunStatus.SUCCEEDED).order_by(*LATEST_FINISHED_FIRST).first()
 
 
+def later_run(*, run: Run) -> Run | None:
+    """The succeeded run, other than `run`, with the latest as-of date after `run`'s (ties by
+    `LATEST_FINISHED_FIRST`), or None. `run` is **back-dated** when there is one (docs/rules.md
+    §8.4): another run that already succeeded certified the roll as of a later date, so `run`'s
+    decisions are not the current truth and it has none of a run's side effects — no payment
+    actions proposed, revised or withdrawn, no verification tasks opened or closed, no reminder
+    written, restored or cancelled on its decisions. A run of the same as-of date is not later
+    (ties are not back-dated), nor is a run queued, running or failed.
+
+    Which run the pages call the latest (`latest_run`: the last to finish) is another question,
+    answered by finishing time, and left as it is."""
+    return (
+        Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=run.as_of)
+        .exclude(pk=run.pk)
+        .order_by("-as_of", *LATEST_FINISHED_FIRST)
+        .first()
+    )
+
+
 def runs_list() -> QuerySet[Run]:
     return Run.objects.select_related("created_by", "previous").order_by("-created_at", "-pk")
 
