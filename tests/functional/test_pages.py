@@ -413,6 +413,31 @@ def test_run_page_and_dashboard_show_the_proposals_a_run_withdrew(world: World) 
     assert _client(world.users["unit_a"]).get(reverse("reports:dashboard")).context["board"].actions == []
 
 
+def test_a_back_dated_runs_page_says_it_proposed_nothing(world: World) -> None:
+    """Rules §8.4, §8.6: a run as of 2026-08-31 after the run as of 2026-09-30 succeeded is
+    back-dated: its stop for carol is not proposed, and its page says why (in Chinese, naming
+    the later run) where the payment actions would be, and at the top."""
+    from zige.benefits.models import PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    stale = _stop_run(world, date(2026, 8, 31), 4, "12000.00")
+    assert payment_actions_for_run(run_id=stale.pk, now=NOW) == 0
+    assert not PaymentAction.objects.exists()
+    operator = _client(world.users["operator"])
+    page = _html(operator.get(reverse("certification:detail", args=[stale.pk])))
+    assert 'data-testid="backdated"' in page
+    text = re.sub(r"<[^>]+>", "", page)
+    assert (
+        f"本批次比对基准日 2026-08-31 早于已完成的认证批次 #{world.run.pk}（比对基准日 2026-09-30）" in text
+    )
+    assert "未提出待遇变更" in text and "12,000.00" not in text
+    assert f'href="{reverse("certification:detail", args=[world.run.pk])}"' in page
+    assert f"本批次比对基准日早于认证批次 #{world.run.pk}，未提出待遇变更" in text  # the actions panel
+    # The later run's page says nothing of the kind.
+    latest = _html(operator.get(reverse("certification:detail", args=[world.run.pk])))
+    assert 'data-testid="backdated"' not in latest and "早于" not in latest
+
+
 @pytest.mark.parametrize(("role", "button"), [("operator", True), ("unit_a", True), ("auditor", False)])
 def test_reveal_button_only_for_roles_that_may_reveal(world: World, role: str, button: bool) -> None:
     html = _html(_client(world.users[role]).get(reverse("roster:person", args=[world.alice.person_no])))

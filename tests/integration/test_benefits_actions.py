@@ -631,11 +631,14 @@ def test_a_run_is_read_once_for_its_as_of_date_and_its_maker(maker: Any) -> None
     Run.objects.filter(pk=run.pk).update(created_by=maker)
     with CaptureQueriesContext(connection) as queries:
         assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
-    # the reads of the run's row (its columns selected), not the check for a later run
+    # the reads of the run's row (its columns selected), not the look-up of a later run
+    # (`later_run`: the runs as of a later date)
     reads = [
         q["sql"]
         for q in queries.captured_queries
-        if q["sql"].startswith("SELECT") and '"certification_run"."as_of"' in q["sql"].split(" FROM ")[0]
+        if q["sql"].startswith("SELECT")
+        and '"certification_run"."as_of"' in q["sql"].split(" FROM ")[0]
+        and '"certification_run"."as_of" >' not in q["sql"]
     ]
     assert len(reads) == 1, reads
     action = PaymentAction.objects.get(run=run)
@@ -859,6 +862,42 @@ def test_a_back_dated_run_withdraws_nothing() -> None:
     run3 = _run([(person, Status.ELIGIBLE, "", "", None, None)], date(2027, 1, 31))
     payment_actions_for_run(run_id=run3.pk, now=NOW + timedelta(days=2))
     assert PaymentAction.objects.get(recipient=person).state == ActionState.WITHDRAWN
+
+
+def test_a_back_dated_run_proposes_nothing_and_says_why(maker: Any) -> None:
+    """Rules §8.6: a run as of an earlier date than a run that already succeeded (re-running
+    last month to check something) is not the current truth. Its stale stop would stop a
+    person the later run found alive, its suspension and resume likewise: it proposes no action
+    at all, audits that it did not (`payment_action.run_backdated`, with the later run and what
+    its decisions would have proposed) and records it in its summary for the run page."""
+    alive, found, back = RecipientFactory(), RecipientFactory(), RecipientFactory()
+    latest = _run(
+        [(p, Status.ELIGIBLE, "", "", None, None) for p in (alive, found, back)], date(2026, 12, 31)
+    )
+    assert payment_actions_for_run(run_id=latest.pk, now=NOW) == 0
+    earlier = _run([(alive, Status.STOP, "stop", "2026-10", 2, "6000.00"),
+                    (found, Status.SUSPEND, "suspend", "2026-10", 2, "6000.00"),
+                    (back, Status.ELIGIBLE, "resume", "2026-12", 5, "15000.00")], date(2026, 11, 30))  # fmt: skip
+    Run.objects.filter(pk=earlier.pk).update(created_by=maker)
+    assert payment_actions_for_run(run_id=earlier.pk, now=NOW + timedelta(days=1)) == 0
+    assert not PaymentAction.objects.exists()
+    event = AuditEvent.objects.get(action="payment_action.run_backdated")
+    assert (event.target_type, event.target_id, event.actor) == ("run", str(earlier.pk), "maker")
+    assert event.after == {
+        "as_of": "2026-11-30", "later_run": latest.pk, "later_as_of": "2026-12-31",
+        "kinds": {"resume": 1, "stop": 1, "suspend": 1},
+    }  # fmt: skip
+    earlier.refresh_from_db()
+    assert earlier.summary["backdated"] == {
+        "later_run": latest.pk, "later_as_of": "2026-12-31", "skipped": ["payment_actions"],
+    }  # fmt: skip
+    assert earlier.summary["payment_actions"] == {"proposed": {}, "revised": {}, "withdrawn": {}}
+    # Called again for the same run: nothing more, no second event.
+    assert payment_actions_for_run(run_id=earlier.pk, now=NOW + timedelta(days=1)) == 0
+    assert AuditEvent.objects.filter(action="payment_action.run_backdated").count() == 1
+    # A run of the latest date is not back-dated: it proposes what it calls for.
+    same_day = _run([(alive, Status.STOP, "stop", "2026-12", 1, "3000.00")], date(2026, 12, 31))
+    assert payment_actions_for_run(run_id=same_day.pk, now=NOW + timedelta(days=2)) == 1
 
 
 def test_a_withdrawn_run_proposal_does_not_keep_a_later_run_from_proposing_again() -> None:

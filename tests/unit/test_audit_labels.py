@@ -183,3 +183,22 @@ def test_a_runs_reminders_read_as_reminders_to_people_not_unit_sms() -> None:
     )
     assert shown["单位通知"] == "61" and shown["短信"] == "211"
     assert all(not any("a" <= ch.lower() <= "z" for ch in label.replace("APP", "")) for label in shown), shown
+
+
+def test_a_back_dated_runs_records_read_in_chinese() -> None:
+    """A back-dated run's audit rows (`payment_action.run_backdated`, `messages.skipped`,
+    `tasks.for_run`) name the later run as a run (`#N`), its date and why nothing was done."""
+    from zige.audit.display import fields
+    from zige.audit.selectors import action_label
+
+    assert "未提出" in action_label("payment_action.run_backdated")
+    shown = dict(
+        fields(
+            {"as_of": "2026-11-30", "later_run": 12, "later_as_of": "2026-12-31", "kinds": {"stop": 1}},
+            "run",
+        )
+    )
+    assert shown == {"基准日": "2026-11-30", "更晚的认证批次": "#12", "更晚批次的基准日": "2026-12-31",
+                     "类型": "停发 1"}  # fmt: skip
+    skipped = dict(fields({"skipped_because": "backdated", "later_run": 12, "cancelled": 1}, "run_messages"))
+    assert skipped["跳过原因"] == "比对基准日早于已完成的认证批次" and skipped["更晚的认证批次"] == "#12"

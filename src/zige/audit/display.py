@@ -155,7 +155,13 @@ FIELD_ZH: dict[str, str] = {
     "run": "认证批次",
     "before": "调整前",
     "after": "调整后",
+    "later_run": "更晚的认证批次",
+    "later_as_of": "更晚批次的基准日",
+    "skipped_because": "跳过原因",
 }
+
+# Why a run skipped a side effect (`skipped_because`): a back-dated run (docs/rules.md §8.4).
+SKIPPED_BECAUSE_ZH: dict[str, str] = {"backdated": "比对基准日早于已完成的认证批次"}
 
 
 # A failure code (`zige.feeds.failures`: an import's `code`, a run's `failure_code`) -> a short
@@ -188,7 +194,7 @@ FAILURE_SHORT_ZH: dict[str, str] = {
 }
 
 # Keys whose value is the id of another object: shown as `#id` (the first names a record).
-ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by")
+ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by", "later_run")
 # Keys not shown in a record of a list (internal ids; the raw record keeps them).
 HIDDEN_IN_RECORDS = frozenset({"recipient"})
 # The figures of a payment action, shown together as one phrase.
@@ -228,7 +234,7 @@ def _value_labels() -> dict[str, dict[str, str]]:
     return {
         "kind": kinds, "kinds": kinds, "code": FAILURE_SHORT_ZH, "failure_code": FAILURE_SHORT_ZH,
         "source": dict(ActionSource.choices), "in_force_state": dict(ActionState.choices),
-        "decision": {**ACTION_ZH, "": "无需处理"},
+        "decision": {**ACTION_ZH, "": "无需处理"}, "skipped_because": SKIPPED_BECAUSE_ZH,
     }  # fmt: skip
 
 

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from zige.accounts.models import Role
@@ -993,10 +993,10 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
 
     # The run, read once: its as-of date and the officer who started it (the maker).
     run = Run.objects.select_related("created_by").filter(pk=run_id).first()
-    # A back-dated run (`later_run`: another succeeded run has a later as-of date) revises and
-    # withdraws nothing: the proposals still awaiting approval follow the latest as-of date.
-    latest = run is not None and later_run(run=run) is None
-    withdrawn = _withdraw_stale_run_proposals(run_id=run_id, now=now) if latest else []
+    later = later_run(run=run) if run is not None else None
+    if run is not None and later is not None:
+        return _skip_backdated_run(run=run, later=later, now=now)
+    withdrawn = _withdraw_stale_run_proposals(run_id=run_id, now=now)
     decisions = list(
         Decision.objects.filter(run_id=run_id)
         .exclude(action="")
@@ -1032,12 +1032,8 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
             for k, state, at in live.get(rid, ())
         )
 
-    revised = (
-        _revise_run_proposals(
-            run_id=run_id, decisions=decisions, people=people, pensions=pensions, taken=taken, now=now
-        )
-        if latest
-        else []
+    revised = _revise_run_proposals(
+        run_id=run_id, decisions=decisions, people=people, pensions=pensions, taken=taken, now=now
     )
     revised_people = {(a.recipient_id, a.kind) for a in revised}
     new = [
@@ -1083,6 +1079,39 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     )  # fmt: skip
     _record_run_actions(run_id, proposed=created, revised=revised, withdrawn=withdrawn, run_model=Run)
     return len(created)
+
+
+def _skip_backdated_run(*, run: Any, later: Any, now: datetime) -> int:
+    """A back-dated run (`certification.selectors.later_run`, rules §8.6) proposes, revises and
+    withdraws nothing: its decisions are older than the later run's, and a stale stop would stop
+    a person that run found alive. Audited once per run (`payment_action.run_backdated`: the
+    later run and the kinds its decisions would have proposed, by the run's maker) and recorded
+    in its summary (`backdated`, for the run page; `payment_actions` all empty), in one
+    transaction; returns 0."""
+    from zige.certification.models import Decision, Run
+    from zige.certification.services import run_record_backdated
+
+    with transaction.atomic():
+        if "payment_actions" in ((run.summary or {}).get("backdated") or {}).get("skipped", ()):
+            return 0  # recorded and audited by an earlier call for this run
+        kinds: dict[str, int] = {}
+        for kind, n in (
+            Decision.objects.filter(run_id=run.pk, action__in=ActionKind.values)
+            .values("action")
+            .annotate(n=Count("pk"))
+            .values_list("action", "n")
+            .order_by("action")
+        ):
+            kinds[kind] = n
+        audit_record(
+            actor=run.created_by, action="payment_action.run_backdated", target_type="run", target_id=run.pk,
+            after={"as_of": run.as_of.isoformat(), "later_run": later.pk, "later_as_of": later.as_of.isoformat(),
+                   "kinds": kinds},
+            at=now,
+        )  # fmt: skip
+        _record_run_actions(run.pk, proposed=[], revised=[], withdrawn=[], run_model=Run)
+        run_record_backdated(run_id=run.pk, part="payment_actions", later=later)
+    return 0
 
 
 def _pensions(people: set[int]) -> dict[int, Decimal | None]:

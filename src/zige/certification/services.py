@@ -665,6 +665,36 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# A back-dated run's side effects (docs/rules.md §8.4)
+
+# What a run does besides deciding, each skipped by a back-dated run (`selectors.later_run`), in
+# the order `_execute` does them: the reminders, the verification tasks, the payment actions.
+BACKDATED_PARTS = ("messages", "tasks", "payment_actions")
+
+
+def run_record_backdated(*, run_id: int, part: str, later: Run) -> None:
+    """Keep in run `run_id`'s summary (`backdated`) that it skipped `part` (one of
+    `BACKDATED_PARTS`) because it is back-dated, with the later run that made it so (its id and
+    as-of date): the run page says it in Chinese. Called by each part's service in its own
+    transaction, beside its audit row; a part recorded once stays once."""
+    if part not in BACKDATED_PARTS:
+        raise ValueError(f"a run has no side effect {part!r}")
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).only("summary").first()
+        if run is None:
+            return
+        summary = dict(run.summary or {})
+        kept = summary.get("backdated") or {}
+        skipped = set(kept.get("skipped") or ()) | {part}
+        summary["backdated"] = {
+            "later_run": later.pk,
+            "later_as_of": later.as_of.isoformat(),
+            "skipped": [p for p in BACKDATED_PARTS if p in skipped],
+        }
+        Run.objects.filter(pk=run_id).update(summary=summary)
+
+
+# ---------------------------------------------------------------------------------------------
 # Decision retention (docs/architecture.md, "Decision retention")
 
 MIN_KEEP = 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any, cast
 
 from django.contrib import messages
@@ -75,6 +76,35 @@ def _summary_tables(run: Run, user: Any) -> dict[str, Any]:
     }
 
 
+# What a back-dated run did not do (its summary's `backdated.skipped`, docs/rules.md §8.4), in
+# the order the page says it.
+BACKDATED_ZH = {
+    "payment_actions": "未提出待遇变更（停发、暂停发放、恢复发放），也未更新或撤回待审批的待遇处理",
+    "tasks": "未生成或关闭核实任务",
+    "messages": "未生成、恢复或撤销认证提醒（终止人员的提醒照常撤销）",
+}
+
+
+def _backdated(run: Run) -> dict[str, Any] | None:
+    """What the run page says of a back-dated run, from what the run recorded when it ran
+    (`certification.services.run_record_backdated`): the later run, its as-of date, and what
+    the run skipped, in Chinese. None for a run that was not back-dated."""
+    kept = (run.summary or {}).get("backdated")
+    if not isinstance(kept, dict) or not kept.get("later_run"):
+        return None
+    skipped = [str(p) for p in kept.get("skipped") or ()]
+    try:
+        later_as_of = date.fromisoformat(str(kept.get("later_as_of") or ""))
+    except ValueError:
+        later_as_of = None
+    return {
+        "later_run": int(kept["later_run"]),
+        "later_as_of": later_as_of,
+        "payment_actions": "payment_actions" in skipped,
+        "text": "；".join(text for part, text in BACKDATED_ZH.items() if part in skipped),
+    }
+
+
 @records_view
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_get(run_id=pk)
@@ -89,6 +119,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "statuses": selectors.STATUS_ORDER,
         "finished": run.status in FINISHED,
         "nav": "runs",
+        "backdated": _backdated(run),
     }
     if run.status == RunStatus.SUCCEEDED:
         context.update(_summary_tables(run, request.user))
