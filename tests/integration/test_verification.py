@@ -334,6 +334,46 @@ def test_the_audit_row_pins_every_task_a_run_closes_by_itself(unit: Any) -> None
     )  # its row: 0 closed
 
 
+def test_a_back_dated_run_opens_and_closes_no_task(unit: Any) -> None:
+    """Rules §8.4: a run as of an earlier date than a run that already succeeded is not the
+    current truth. Its stale `eligible` and death would close the tasks the later run still
+    wants verified, its stale `pending` would put a person the later run certified on the
+    unit's 待核实 list: it opens and closes none. Its `tasks.for_run` row says why (the later
+    run) with zero counts, so the auditor's check of its closed tasks holds, and its summary
+    records it for the run page."""
+    from zige.verification.selectors import auto_closed_check
+
+    waiting, reported, certified = young(unit), young(unit), young(unit)
+    first = run_with([(waiting, "pending", "no_evidence"), (reported, "pending", "no_evidence")])
+    tasks_for_run(run_id=first.pk, now=NOW)
+    latest = run_with([(waiting, "pending", "no_evidence"), (reported, "pending", "no_evidence"),
+                       (certified, "eligible", "rail")], as_of=AS_OF + timedelta(days=31))  # fmt: skip
+    tasks_for_run(run_id=latest.pk, now=NOW)
+    stale = run_with([(waiting, "eligible", "app_auth"), (reported, "stop", "death"),
+                      (certified, "pending", "no_evidence")], as_of=AS_OF + timedelta(days=7))  # fmt: skip
+    before = sorted(VerificationTask.objects.values_list("pk", "recipient_id", "status"))
+    assert tasks_for_run(run_id=stale.pk, now=LATER) == {
+        "created_unit": 0,
+        "created_review": 0,
+        "auto_closed": 0,
+    }
+    assert sorted(VerificationTask.objects.values_list("pk", "recipient_id", "status")) == before
+    assert not VerificationTask.objects.filter(recipient=certified).exists()
+    assert not TaskEvent.objects.filter(at=LATER).exists()
+    event = AuditEvent.objects.get(action="tasks.for_run", target_id=str(stale.pk))
+    assert event.after["skipped_because"] == "backdated" and event.after["later_run"] == latest.pk
+    assert event.after["later_as_of"] == (AS_OF + timedelta(days=31)).isoformat()
+    assert (event.after["created_unit"], event.after["created_review"], event.after["auto_closed"]) == (
+        0,
+        0,
+        0,
+    )
+    assert auto_closed_check(run_id=stale.pk).problem == ""
+    stale.refresh_from_db()
+    assert stale.summary["backdated"]["skipped"] == ["tasks"]
+    assert stale.summary["backdated"]["later_run"] == latest.pk
+
+
 def test_the_database_keeps_the_closing_run_on_auto_closed_tasks_only(unit: Any) -> None:
     person, other = young(unit), young(unit)
     first = run_with([(person, "pending", "no_evidence"), (other, "pending", "no_evidence")])

@@ -245,11 +245,31 @@ def tasks_for_run(*, run_id: int, now: datetime) -> dict[str, int]:
     its `TaskEvent`; the database keeps that column set exactly on `auto_closed` tasks, a final
     status) and `auto_closed_sha256` (`selectors.auto_closed_digest` of their ids). An auditor
     lists them and checks the list against the row with `zige tasks auto-closed RUN`
-    (`selectors.auto_closed_check`)."""
+    (`selectors.auto_closed_check`).
+
+    A back-dated run (`certification.selectors.later_run`: another succeeded run has a later
+    as-of date, docs/rules.md §8.4) opens and closes nothing: its `eligible` or death would close
+    a task the later run still wants verified, its `pending` would list for the unit a person the
+    later run certified. Its `tasks.for_run` row has zero counts (the digest of no task: the
+    auditor's check holds) and says why (`skipped_because`, the later run and its as-of date);
+    its summary records it (`backdated`) for the run page."""
+    from zige.certification.selectors import later_run
+    from zige.certification.services import run_record_backdated
     from zige.verification.selectors import auto_closed_digest
 
     with transaction.atomic():
         run = Run.objects.get(pk=run_id)
+        later = later_run(run=run)
+        if later is not None:
+            counts = {"created_unit": 0, "created_review": 0, "auto_closed": 0}
+            audit_record(
+                action="tasks.for_run", target_type="run_tasks", target_id=run_id, at=now,
+                after={**counts, "auto_closed_by_run": run_id, "auto_closed_sha256": auto_closed_digest([]),
+                       "skipped_because": "backdated", "later_run": later.pk,
+                       "later_as_of": later.as_of.isoformat()},
+            )  # fmt: skip
+            run_record_backdated(run_id=run_id, part="tasks", later=later)
+            return counts
         closed = _auto_close(run, now=now)
         created = _create(run, now=now)
         counts = {"created_unit": created[TaskKind.UNIT], "created_review": created[TaskKind.REVIEW],
