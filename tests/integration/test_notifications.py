@@ -258,6 +258,54 @@ def test_a_run_cancels_what_is_left_of_people_already_terminated(tmp_path: Path)
     assert event.after["cancelled"] == 1
 
 
+def test_a_back_dated_run_writes_and_cancels_no_reminder(tmp_path: Path) -> None:
+    """Rules §8.4, §8.7: a run as of 2026-11-30 after the run as of 2026-12-31 succeeded is
+    back-dated. Its stale stops would cancel the reminders the later run wrote, and it would
+    write reminders of its own (P004, new on the roll): it does neither, and restores nothing.
+    Only what the roll itself forces is still cancelled: P003 is 终止. Audited
+    `messages.skipped` with why; through `run_execute`, so its tasks and payment actions are
+    skipped too, and its page says all three. The next run of the current date decides as
+    usual."""
+    from zige.benefits.models import PaymentAction
+
+    roster(tmp_path, [person(1, "13812345678"), person(2, ""), person(3, "13812345673")])
+    dec31 = datetime(2026, 12, 31, 1, tzinfo=UTC)
+    latest = do_run(as_of=date(2026, 12, 31), now=dec31)
+    assert statuses() == {"P001": "queued", "P002": "listed", "P003": "queued"}
+    ids = [make_id(101, date(1950, 1, 1)), make_id(102, date(1950, 1, 1))]
+    deaths = [[ids[0], "王小1明", "2026-11-20"], [ids[1], "王小2明", "2026-11-21"]]
+    do_import(write_csv(tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], deaths), now=dec31)
+    roster(tmp_path, [person(4, "13812345674")], name="roster2.csv")
+    Recipient.objects.filter(person_no="P003").update(benefit_status="terminated")
+
+    stale = do_run(as_of=date(2026, 11, 30), now=dec31 + timedelta(hours=1))
+    assert set(Decision.objects.filter(run=stale).values_list("recipient__person_no", "status", "remind")) == {
+        ("P001", "stop", False), ("P002", "stop", False), ("P004", "eligible", True),
+    }  # fmt: skip
+    assert statuses() == {"P001": "queued", "P002": "listed", "P003": "cancelled"}
+    event = AuditEvent.objects.get(action="messages.skipped", target_id=str(stale.pk))
+    assert event.after == {"skipped_because": "backdated", "later_run": latest.pk, "later_as_of": "2026-12-31",
+                           "cancelled": 1}  # fmt: skip
+    assert not AuditEvent.objects.filter(action="messages.created", target_id=str(stale.pk)).exists()
+    assert not PaymentAction.objects.exists()
+    stale.refresh_from_db()
+    assert stale.summary["backdated"] == {
+        "later_run": latest.pk, "later_as_of": "2026-12-31", "skipped": ["messages", "tasks", "payment_actions"],
+    }  # fmt: skip
+    client = Client()
+    client.force_login(UserFactory(role="bureau_operator"))
+    page = client.get(reverse("certification:detail", args=[stale.pk])).content.decode()
+    assert (
+        "未提出待遇变更" in page and "未生成或关闭核实任务" in page and "未生成、恢复或撤销认证提醒" in page
+    )
+
+    current = do_run(as_of=date(2026, 12, 31), now=dec31 + timedelta(hours=2))
+    assert statuses() == {"P001": "cancelled", "P002": "cancelled", "P003": "cancelled", "P004": "queued"}
+    assert set(PaymentAction.objects.values_list("recipient__person_no", "kind", "run")) == {
+        ("P001", "stop", current.pk), ("P002", "stop", current.pk),
+    }  # fmt: skip
+
+
 def dec(day: int, hour: int) -> datetime:
     """A moment in December 2026, in the bureau's time zone."""
     return datetime(2026, 12, day, hour, tzinfo=SHANGHAI)

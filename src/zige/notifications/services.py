@@ -124,10 +124,32 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
     transaction); returns counts. Existing messages (same person, deadline, channel, kind) stay
     as they are: nobody is reminded twice. Only a cancelled one that this run's decisions call
     for again (the stop, suspension or termination that cancelled it was reversed) is restored
-    (`_restore_cancelled`)."""
+    (`_restore_cancelled`).
+
+    A back-dated run (`certification.selectors.later_run`: another succeeded run has a later
+    as-of date, docs/rules.md §8.4) writes, restores and cancels nothing on its decisions: its
+    stale stop would cancel a reminder the later run wrote, its `remind` would write one the
+    later run did not call for. Only what the roll itself forces is cancelled, as by any run: the
+    messages left of people now 终止 (`_cancel_for_terminated`). Audited `messages.skipped` with
+    why (`skipped_because`, the later run and its as-of date, the cancellations), and recorded in
+    its summary (`backdated`) for the run page."""
+    from zige.certification.selectors import later_run
+    from zige.certification.services import run_record_backdated
+
     config = config or current()
     problems = check_templates(config, unit=False)
     with transaction.atomic():
+        run = Run.objects.get(pk=run_id)
+        later = later_run(run=run)
+        if later is not None:
+            cancelled = _cancel_for_terminated(run_id=run_id, now=now)
+            audit_record(
+                action="messages.skipped", target_type="run_messages", target_id=run_id, at=now,
+                after={"skipped_because": "backdated", "later_run": later.pk,
+                       "later_as_of": later.as_of.isoformat(), "cancelled": cancelled},
+            )  # fmt: skip
+            run_record_backdated(run_id=run_id, part="messages", later=later)
+            return {"created": 0, "skipped": 1, "cancelled": cancelled}
         cancelled = _cancel_for_lost(run_id=run_id, now=now)
         if problems:  # nothing is lost: the next run creates them once the template is fixed
             audit_record(
@@ -135,7 +157,6 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
                 after={"problems": problems},
             )  # fmt: skip
             return {"created": 0, "skipped": 1}
-        run = Run.objects.get(pk=run_id)
         fields = ("recipient_id", "unit_id", "due_on", "certified_on", "status", "recipient__name",
                   "recipient__person_no", "recipient__mobile", "recipient__id_number", "unit__phone",
                   "recipient__has_social_card")  # fmt: skip
@@ -209,7 +230,13 @@ def _cancel_for_lost(*, run_id: int, now: datetime) -> int:
         Message.objects.filter(recipient_id__in=lost),
         why=f"cancelled by run {run_id} at {now.isoformat()}: stopped or suspended",
     )
-    return cancelled + _cancel_unsent(
+    return cancelled + _cancel_for_terminated(run_id=run_id, now=now)
+
+
+def _cancel_for_terminated(*, run_id: int, now: datetime) -> int:
+    """Cancel the unsent messages of anyone the roll says is 终止: the roll's state now, not the
+    run's decisions, so a back-dated run does it too."""
+    return _cancel_unsent(
         Message.objects.filter(recipient__benefit_status=BenefitStatus.TERMINATED),
         why=f"cancelled by run {run_id} at {now.isoformat()}: benefit terminated (终止)",
     )
