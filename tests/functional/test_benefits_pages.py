@@ -4,6 +4,7 @@ downloaded, confirmed; a fraud fine outside 2–5× refused on the page."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -1044,3 +1045,45 @@ def test_a_roster_change_after_the_proposal_does_not_change_why_an_action_has_0_
     for text in shown():
         assert why in text
         assert "已暂停发放" not in text
+
+
+def test_a_refund_after_a_reversed_stop_is_recorded_and_approved_on_the_recovery_page(
+    wang: Any, li: Any
+) -> None:
+    """The recovery page of a stop reversed after money came back says what is owed back, takes
+    the refund (金额、日期、凭证号) from one officer and its approval from another; the officer who
+    recorded it sees the approval disabled, and the service refuses it from them too."""
+    from zige.benefits.services import payment_action_approve, payment_action_reverse, recovery_payment_record
+
+    person = RecipientFactory(monthly_amount=Decimal("2987.95"))
+    stop: Any = payment_action(person, state="proposed", amount="5975.90")
+    payment_action_approve(action_id=stop.pk, user=li, now=timezone.now())
+    case = RecoveryCase.objects.get(action=stop)
+    recovery_payment_record(case_id=case.pk, amount=Decimal("1200.00"), paid_on=timezone.localdate(),
+                            method="银行转账", user=wang, now=timezone.now())  # fmt: skip
+    reversal = payment_action_reverse(action_id=stop.pk, user=li, reason="本人健在", now=timezone.now())
+    payment_action_approve(action_id=reversal.pk, user=wang, now=timezone.now())
+    url = reverse("benefits:recovery", args=[case.pk])
+    page = as_user(wang).get(url).content.decode()
+    assert "待退还" in page and "已追回的 1,200.00 元应退还本人或其继承人" in page and "登记退还" in page
+    assert "—（停发已撤销，无需追回）" in page
+    as_user(wang).post(reverse("benefits:recovery_refund", args=[case.pk]),
+                       {"amount": "1,200.00", "refunded_on": f"{timezone.localdate():%Y-%m-%d}",
+                        "reference": "ZZ-88"})  # fmt: skip
+    case.refresh_from_db()
+    assert (case.status, case.refund_ref) == ("refund_recorded", "ZZ-88")
+    page = as_user(wang).get(url).content.decode()
+    assert "退还待复核" in page and "您登记了退还，须由另一名经办人员复核" in page
+    assert re.search(r'value="approve" class="btn btn--primary" disabled', page)
+    response = as_user(wang).post(reverse("benefits:recovery_refund_decide", args=[case.pk]), {"decision": "approve"},
+                                  follow=True)  # fmt: skip
+    assert "登记退还的人不能复核自己的退还" in response.content.decode()
+    as_user(li).post(reverse("benefits:recovery_refund_decide", args=[case.pk]), {"decision": "approve"})
+    case.refresh_from_db()
+    assert (case.status, case.refund_approved_by) == ("refunded", li)
+    page = as_user(li).get(url).content.decode()
+    assert "已退还 1,200.00 元" in page and "wang 登记，li 复核" in page
+    report = as_user(li).get(reverse("benefits:report")).content.decode()
+    assert "已退还（未计入上述合计）" in report
+    csv_text = as_user(li).get(reverse("benefits:report_csv")).content.decode()
+    assert "refund,refunded,已退还（未计入上述合计）,1,1200.00" in csv_text

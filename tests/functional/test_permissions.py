@@ -315,6 +315,8 @@ TABLE: dict[str, Case] = {
     "benefits:recovery_payment": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
     "benefits:recovery_write_off": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
     "benefits:recovery_write_off_decide": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
+    "benefits:recovery_refund": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
+    "benefits:recovery_refund_decide": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("recovery_case")),
     "benefits:frauds": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "benefits:fraud_new": Case(staff(admin=200, operator=200, unit=403, auditor=403)),
     "benefits:fraud": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("fraud_case")),

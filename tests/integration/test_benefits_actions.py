@@ -1068,3 +1068,196 @@ def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(
     assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
     stop = PaymentAction.objects.get(recipient=dead)
     assert (stop.months, stop.amount, stop.proposed_by_id) == (3, Decimal("10210.02"), maker.pk)
+
+
+# --- refund after a reversed stop (退还) -------------------------------------------------------
+
+
+def _reversed_stop_with_money_back(maker: Any, checker: Any, *, repaid: str = "4000.00") -> RecoveryCase:
+    """A stop of 3 months (9,000.00) approved, `repaid` recovered from the family, then the stop
+    reversed (the person proved alive) and the reversal approved."""
+    from zige.benefits.services import recovery_payment_record
+
+    stop = propose(maker, months=3, amount="9000.00")
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    case = RecoveryCase.objects.get(action=stop)
+    recovery_payment_record(case_id=case.pk, amount=Decimal(repaid), paid_on=date(2026, 11, 20), method="银行转账",
+                            user=maker, now=NOW)  # fmt: skip
+    reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="本人健在，死亡信息有误", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    case.refresh_from_db()
+    return case
+
+
+@pytest.mark.parametrize("repaid", ["4000.00", "9000.00"])
+def test_a_reversed_stop_with_money_recovered_owes_a_refund_decided_by_two_people(
+    maker: Any, checker: Any, repaid: str
+) -> None:
+    """Before: the approved reversal cancelled only a case with nothing recovered; one with money
+    already taken back (repaying, or recovered in full) stayed as it was — still 退还中 with an
+    outstanding debt, or 已追回 — and there was no way to record giving the money back. Now the
+    case owes a refund of what was recovered (待退还, nothing outstanding); the maker records it
+    (amount, date, reference: 退还待复核) and another person approves (已退还) or rejects it (back to
+    待退还), each step audited."""
+    from zige.benefits.services import recovery_refund_decide, recovery_refund_record
+
+    case = _reversed_stop_with_money_back(maker, checker, repaid=repaid)
+    assert (case.status, case.recovered, case.outstanding) == ("refund_due", Decimal(repaid), Decimal("0.00"))
+    assert case.closed_at is None
+    due = AuditEvent.objects.get(action="recovery_case.refund_due", target_id=str(case.pk))
+    assert due.actor == "checker" and due.after["refund_due"] == repaid
+    recovery_refund_record(case_id=case.pk, amount=Decimal(repaid), refunded_on=date(2026, 11, 30),
+                           reference="ZZ-2026-0042", user=maker, now=NOW)  # fmt: skip
+    case.refresh_from_db()
+    assert (case.status, case.refund_amount, case.refund_ref, case.refund_by) == (
+        "refund_recorded", Decimal(repaid), "ZZ-2026-0042", maker,
+    )  # fmt: skip
+    with pytest.raises(BenefitsError, match="登记退还的人不能复核自己的退还"):
+        recovery_refund_decide(case_id=case.pk, approve=True, user=maker, now=NOW)
+    recovery_refund_decide(case_id=case.pk, approve=False, reason="回单号不符", user=checker, now=NOW)
+    case.refresh_from_db()
+    assert (case.status, case.refund_amount, case.refund_ref, case.refund_by) == (
+        "refund_due",
+        None,
+        "",
+        None,
+    )
+    rejected = AuditEvent.objects.get(action="recovery_case.refund_rejected", target_id=str(case.pk))
+    assert rejected.after["reason"] == "回单号不符" and rejected.after["reference"] == "ZZ-2026-0042"
+    # Anyone records it again; the checker is then whoever did not.
+    recovery_refund_record(case_id=case.pk, amount=Decimal(repaid), refunded_on=date(2026, 11, 30),
+                           reference="ZZ-2026-0043", user=checker, now=NOW)  # fmt: skip
+    recovery_refund_decide(case_id=case.pk, approve=True, user=maker, now=NOW)
+    case.refresh_from_db()
+    assert (case.status, case.refund_approved_by, case.closed_at) == ("refunded", maker, NOW)
+    assert case.outstanding == Decimal("0.00")
+    assert [e.action for e in AuditEvent.objects.filter(target_type="recovery_case", target_id=str(case.pk))
+            .order_by("seq")][-5:] == [
+        "recovery_case.refund_due", "recovery_case.refund_recorded", "recovery_case.refund_rejected",
+        "recovery_case.refund_recorded", "recovery_case.refunded",
+    ]  # fmt: skip
+
+
+def test_a_refund_is_of_what_was_recovered_dated_by_the_day_recorded_with_a_reference(
+    maker: Any, checker: Any
+) -> None:
+    from zige.benefits.services import recovery_refund_record
+
+    case = _reversed_stop_with_money_back(maker, checker)
+    refusals = [
+        ({"amount": Decimal("3999.99")}, r"退还金额应为已追回的 4,000\.00 元"),
+        ({"amount": Decimal("4000.01")}, r"退还金额应为已追回的 4,000\.00 元"),
+        ({"reference": " "}, "请填写退还凭证号"),
+        ({"refunded_on": date(2026, 12, 1)}, r"退还日期（2026-12-01）不能晚于登记当天（2026-11-30）"),
+    ]
+    for change, message in refusals:
+        call = {
+            "amount": Decimal("4000.00"),
+            "refunded_on": date(2026, 11, 30),
+            "reference": "ZZ-1",
+            **change,
+        }
+        with pytest.raises(BenefitsError, match=message):
+            recovery_refund_record(case_id=case.pk, user=maker, now=NOW, **call)
+    case.refresh_from_db()
+    assert case.status == "refund_due" and case.refund_amount is None
+    assert not AuditEvent.objects.filter(action="recovery_case.refund_recorded").exists()
+
+
+def test_nothing_recovered_still_cancels_and_only_a_refund_due_case_takes_a_refund(
+    maker: Any, checker: Any
+) -> None:
+    from zige.benefits.services import recovery_refund_decide, recovery_refund_record
+
+    stop = propose(maker, months=3, amount="9000.00")
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    case = RecoveryCase.objects.get(action=stop)
+    with pytest.raises(BenefitsError, match="状态不能从“已立案”变为“退还待复核”"):
+        recovery_refund_record(case_id=case.pk, amount=Decimal("1.00"), refunded_on=date(2026, 11, 30),
+                               reference="ZZ-1", user=maker, now=NOW)  # fmt: skip
+    with pytest.raises(BenefitsError, match="没有待复核的退还"):
+        recovery_refund_decide(case_id=case.pk, approve=True, user=checker, now=NOW)
+    reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.CANCELLED
+
+
+@pytest.mark.parametrize("start", [s.value for s in RecoveryStatus])
+def test_every_refund_step_against_its_table(start: str, maker: Any, checker: Any) -> None:
+    """The refund steps move a case only along `REFUND_TRANSITIONS`, which no other step uses
+    (a repayment, a notice or a write-off of a case owing a refund is refused: the recovery table
+    never enters or leaves a refund state)."""
+    from tests.factories import recovery_case
+    from zige.benefits.services import (
+        RECOVERY_TRANSITIONS,
+        REFUND_TRANSITIONS,
+        recovery_refund_decide,
+        recovery_refund_record,
+    )
+
+    assert not REFUND_TRANSITIONS & RECOVERY_TRANSITIONS
+    refund_states = {"refund_due", "refund_recorded", "refunded"}
+    assert not {s for pair in RECOVERY_TRANSITIONS for s in pair} & refund_states
+    case: Any = recovery_case(RecipientFactory(), amount="100.00")
+    fields: dict[str, Any] = {"status": start, "recovered": Decimal("10.00")}
+    if start in ("refund_recorded", "refunded"):
+        fields.update(refund_amount=Decimal("10.00"), refund_ref="ZZ-1", refund_by=maker, refunded_on=DAY_)
+    if start == "refunded":
+        fields["refund_approved_by"] = checker
+    if start in ("write_off_proposed", "written_off"):
+        fields["write_off_by"] = maker
+    if start == "written_off":
+        fields["write_off_approved_by"] = checker
+    RecoveryCase.objects.filter(pk=case.pk).update(**fields)
+    steps = {
+        "refund_recorded": lambda: recovery_refund_record(case_id=case.pk, amount=Decimal("10.00"),
+                                                          refunded_on=DAY_, reference="ZZ-2", user=maker, now=NOW),
+        "refunded": lambda: recovery_refund_decide(case_id=case.pk, approve=True, user=checker, now=NOW),
+        "refund_due": lambda: recovery_refund_decide(case_id=case.pk, approve=False, user=checker, now=NOW),
+    }  # fmt: skip
+    for target, call in steps.items():
+        RecoveryCase.objects.filter(pk=case.pk).update(**fields)
+        # The checker's steps leave only a recorded refund (the table's other ways into 待退还
+        # are the reversal's, `_recovery_case_cancel_for`).
+        decided = target != "refund_recorded"
+        if (start, target) in REFUND_TRANSITIONS and (not decided or start == "refund_recorded"):
+            call()
+            assert RecoveryCase.objects.get(pk=case.pk).status == target
+        else:
+            with pytest.raises(BenefitsError):
+                call()
+            assert RecoveryCase.objects.get(pk=case.pk).status == start
+
+
+def test_the_database_holds_a_refund_to_two_people_and_to_what_was_recovered(
+    maker: Any, checker: Any
+) -> None:
+    from tests.factories import recovery_case
+
+    case: Any = recovery_case(RecipientFactory(), amount="100.00")
+    RecoveryCase.objects.filter(pk=case.pk).update(recovered=Decimal("10.00"), status="refund_due")
+    bad = [
+        {"status": "refunded", "refund_amount": Decimal("10.00"), "refund_by": maker},  # no checker
+        {
+            "status": "refunded",
+            "refund_amount": Decimal("10.00"),
+            "refund_by": maker,
+            "refund_approved_by": maker,
+        },
+        {
+            "status": "refund_recorded",
+            "refund_amount": Decimal("10.01"),
+            "refund_by": maker,
+        },  # over recovered
+        {"status": "refund_recorded", "refund_amount": Decimal("0.00"), "refund_by": maker},
+    ]
+    for fields in bad:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            RecoveryCase.objects.filter(pk=case.pk).update(**fields)
+    RecoveryCase.objects.filter(pk=case.pk).update(
+        status="refunded", refund_amount=Decimal("10.00"), refund_by=maker, refund_approved_by=checker
+    )
+
+
+DAY_ = date(2026, 11, 30)

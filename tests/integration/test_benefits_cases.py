@@ -304,6 +304,10 @@ def test_every_recovery_transition_against_the_table(
         fields["write_off_by"] = officer
     if start == "written_off":
         fields["write_off_approved_by"] = second
+    if start in ("refund_recorded", "refunded"):
+        fields.update(refund_amount=Decimal("10.00"), refund_by=officer, refunded_on=DAY, refund_ref="ZZ-1")
+    if start == "refunded":
+        fields["refund_approved_by"] = second
     RecoveryCase.objects.filter(pk=case.pk).update(**fields)
     target, call = _recovery_calls(officer, second)[verb]
     allowed = (start, target) in RECOVERY_TRANSITIONS
@@ -606,37 +610,36 @@ def test_a_fraud_case_follows_the_recovery_of_the_corrected_stop_after_a_reversa
     assert in_fraud == {first.pk: False, corrected.pk: True}
 
 
-def test_two_live_recovery_cases_of_one_person_each_keep_their_own_fraud_case(
+def test_a_fraud_case_follows_the_corrected_stop_also_when_the_reversed_one_owes_a_refund(
     officer: Any, second: Any, data_dir: Any
 ) -> None:
-    """Two recovery cases for one person both live: the first stop's recovery had money back
-    when the stop was reversed (so it stays), and a second stop opened another. The fraud case
-    found before the second stop stays with the first; one opened after arises from the second.
-    The report counts as 冒领 only the recovery cases a fraud case arises from; by person, it
-    counted the second as 冒领 before any fraud case was about it."""
+    """The first stop's recovery had money back when the stop was reversed. Before, that case
+    stayed live (still owing, in the report) and kept the fraud case found before the corrected
+    stop. A reversed stop's money is owed back, not owed (待退还, outstanding 0, out of the
+    report like a cancelled case), so the fraud case arises from the corrected stop's recovery,
+    as after a reversal with nothing recovered (audited `fraud_case.recovery_linked`)."""
     person = RecipientFactory()
     first = _stop(person, "2026-09", 3, maker=officer, checker=second)
     recovery_payment_record(case_id=first.pk, amount=Decimal("1000.00"), paid_on=DAY, method="现金",
                             user=officer, now=NOW)  # fmt: skip
     early = fraud_case_open(recipient=person, amount_obtained=Decimal("9000.00"), opened_by=officer,
                             source_ref="review:1", note="", now=NOW)  # fmt: skip
-    _reverse(first, maker=officer, checker=second)
-    later_stop = _stop(person, "2026-10", 2, maker=officer, checker=second)
-    first.refresh_from_db()
-    assert first.status != RecoveryStatus.CANCELLED
-    early.refresh_from_db()
     assert early.recovery_case_id == first.pk
+    _reverse(first, maker=officer, checker=second)
+    first.refresh_from_db()
+    assert (first.status, first.refund_due, first.outstanding) == (
+        RecoveryStatus.REFUND_DUE, Decimal("1000.00"), Decimal("0.00"),
+    )  # fmt: skip
+    later_stop = _stop(person, "2026-10", 2, maker=officer, checker=second)
+    early.refresh_from_db()
+    assert early.recovery_case_id == later_stop.pk
+    linked = AuditEvent.objects.get(action="fraud_case.recovery_linked", target_id=early.pk)
+    assert (linked.before, linked.after) == ({"recovery_case": first.pk}, {"recovery_case": later_stop.pk})
+    assert recoveries_of_fraud(early) == [later_stop] and frauds_of_recovery(first) == []
     report = recovery_report()
-    assert (report.fraud_recovery_cases, report.fraud_recovery_amount) == (1, Decimal("9000.00"))
-    assert report.fraud_obtained_uncovered == Decimal("0")
-    late = fraud_case_open(recipient=person, amount_obtained=Decimal("7000.00"), opened_by=officer,
-                           source_ref="review:2", note="", now=NOW)  # fmt: skip
-    assert late.recovery_case_id == later_stop.pk
-    assert recoveries_of_fraud(early) == [first] and recoveries_of_fraud(late) == [later_stop]
-    assert frauds_of_recovery(first) == [early] and frauds_of_recovery(later_stop) == [late]
-    report = recovery_report()
-    assert (report.fraud_recovery_cases, report.fraud_recovery_amount) == (2, Decimal("15000.00"))
-    assert report.fraud_obtained_uncovered == Decimal("1000.00")  # 7,000 obtained, 6,000 to recover
+    assert (report.total.cases, report.total.amount) == (1, later_stop.amount)
+    assert (report.fraud_recovery_cases, report.fraud_recovery_amount) == (1, later_stop.amount)
+    assert report.fraud_obtained_uncovered == Decimal("9000.00") - later_stop.amount
 
 
 def test_a_fraud_case_found_before_the_stop_is_approved_takes_its_recovery_case(

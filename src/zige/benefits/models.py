@@ -264,6 +264,21 @@ class RecoveryStatus(models.TextChoices):
     WRITE_OFF_PROPOSED = "write_off_proposed", "核销待审批"
     WRITTEN_OFF = "written_off", "已核销"
     CANCELLED = "cancelled", "已撤销"
+    # The stop was reversed after money had been recovered: what was recovered goes back (退还),
+    # recorded by one officer and approved by another (docs/payments.md §3).
+    REFUND_DUE = "refund_due", "待退还"
+    REFUND_RECORDED = "refund_recorded", "退还待复核"
+    REFUNDED = "refunded", "已退还"
+
+
+# A case whose stop was reversed: nobody owes its money (outstanding 0), and a fraud case is no
+# longer tied to it (`services._live_recovery_of`).
+REVERSED_STATUSES = (
+    RecoveryStatus.CANCELLED,
+    RecoveryStatus.REFUND_DUE,
+    RecoveryStatus.REFUND_RECORDED,
+    RecoveryStatus.REFUNDED,
+)
 
 
 class RecoveryCase(models.Model):
@@ -288,12 +303,39 @@ class RecoveryCase(models.Model):
     write_off_approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # 退还: the refund of what was recovered, after the stop was reversed — recorded by one officer
+    # (amount, date, the payment's reference), approved by another (`recovery_refund_two_people`).
+    refund_amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    refunded_on = models.DateField(null=True, blank=True)
+    refund_ref = models.CharField(max_length=100, blank=True)
+    refund_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refund_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=[s.value for s in RecoveryStatus]), name="recovery_status_known"
+            ),
+            # Maker-checker for a refund, as for a write-off.
+            models.CheckConstraint(
+                condition=Q(refund_approved_by__isnull=True) | ~Q(refund_approved_by=F("refund_by")),
+                name="recovery_refund_two_people",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="refunded")
+                | Q(refund_approved_by__isnull=False, refund_by__isnull=False, refund_amount__isnull=False),
+                name="recovery_refunded_approved",
+            ),
+            # A refund gives back what was recovered, never more.
+            models.CheckConstraint(
+                condition=Q(refund_amount__isnull=True)
+                | (Q(refund_amount__gt=0) & Q(refund_amount__lte=F("recovered") + HALF_FEN)),
+                name="recovery_refund_within_recovered",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="recovery_amount_positive"),
             models.CheckConstraint(
@@ -314,10 +356,19 @@ class RecoveryCase(models.Model):
     @property
     def outstanding(self) -> Decimal:
         """What is still to be recovered: nothing for a cancelled case (its stop was reversed:
-        nobody owes it), as the report counts it (`selectors.recovery_report`)."""
-        if self.status == RecoveryStatus.CANCELLED:
+        nobody owes it), nor for one owing or having made a refund (its stop was reversed after
+        money came back), as the report counts it (`selectors.recovery_report`)."""
+        if self.status in REVERSED_STATUSES:
             return Decimal("0.00")
         return self.amount - self.recovered
+
+    @property
+    def refund_due(self) -> Decimal:
+        """What is to be given back (退还): all that was recovered, once the stop was reversed and
+        until the refund is approved."""
+        if self.status in (RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED):
+            return self.recovered
+        return Decimal("0.00")
 
 
 class RecoveryPayment(models.Model):

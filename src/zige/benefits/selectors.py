@@ -15,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from zige.benefits.models import (
+    REVERSED_STATUSES,
     Blacklist,
     ExportBatch,
     FraudCase,
@@ -378,6 +379,12 @@ class Report:
     # The fraud cases' amount obtained that their recovery case does not cover (a 冒领 with no
     # stop and recovery of its own, or more than it): to be recovered on top of the recovery totals.
     fraud_obtained_uncovered: Decimal = ZERO
+    # 退还: cases whose stop was reversed after money was recovered (not in the totals above):
+    # what is still to be given back (待退还, 退还待复核) and what was (已退还).
+    refund_due_cases: int = 0
+    refund_due_amount: Decimal = ZERO
+    refunded_cases: int = 0
+    refunded_amount: Decimal = ZERO
 
 
 def _live_frauds() -> QuerySet[FraudCase]:
@@ -386,8 +393,9 @@ def _live_frauds() -> QuerySet[FraudCase]:
 
 def recovery_report() -> Report:
     """Recovered vs outstanding (totals, by status, by unit, by month the case opened), and the
-    fines imposed and collected."""
-    qs = RecoveryCase.objects.exclude(status=RecoveryStatus.CANCELLED)
+    fines imposed and collected. Cases whose stop was reversed owe nothing and are not in the
+    totals: cancelled ones at all, those owing or having made a refund (退还) on lines of their own."""
+    qs = RecoveryCase.objects.exclude(status__in=REVERSED_STATUSES)
     status_labels = dict(RecoveryStatus.choices)
     by_status = [
         _row(r["status"], status_labels.get(r["status"], r["status"]), r) for r in _sums(qs, "status")
@@ -414,6 +422,13 @@ def recovery_report() -> Report:
         if recovery_id in covered:
             covered[recovery_id] -= take
         uncovered += Decimal(obtained) - take
+    owed_back = [RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED]
+    refunds = RecoveryCase.objects.aggregate(
+        due_n=Count("pk", filter=Q(status__in=owed_back)),
+        due=Coalesce(Sum("recovered", filter=Q(status__in=owed_back)), ZERO),
+        done_n=Count("pk", filter=Q(status=RecoveryStatus.REFUNDED)),
+        done=Coalesce(Sum("refund_amount", filter=Q(status=RecoveryStatus.REFUNDED)), ZERO),
+    )
     fraud = FraudCase.objects.aggregate(
         imposed=Coalesce(Sum("fine", filter=Q(status__in=[FraudStatus.FINED, FraudStatus.CLOSED])), ZERO),
         collected=Coalesce(Sum("fine_collected"), ZERO),
@@ -427,6 +442,8 @@ def recovery_report() -> Report:
         fraud_cases=fraud["cases"], fraud_obtained=Decimal(fraud["obtained"]), referred=fraud["n_referred"],
         blacklisted=Blacklist.objects.count(), fraud_recovery_cases=linked["n"],
         fraud_recovery_amount=Decimal(linked["amount"]), fraud_obtained_uncovered=uncovered,
+        refund_due_cases=refunds["due_n"], refund_due_amount=Decimal(refunds["due"]),
+        refunded_cases=refunds["done_n"], refunded_amount=Decimal(refunds["done"]),
     )  # fmt: skip
 
 

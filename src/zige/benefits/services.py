@@ -10,7 +10,8 @@
   (`payment_action_reverse`): a new action that goes through approval and export itself.
 - Recovery 追回 (notice 二(二) 死亡次月停发): an approved stop with months paid after the death
   opens a `RecoveryCase`; payments are recorded until it is recovered, or it is written off by two
-  people.
+  people. A stop reversed after money was recovered owes it back (退还: `recovery_refund_record`
+  by one officer, `recovery_refund_decide` by another).
 - Fraud 冒领 (notice 四(二)): `fraud_case_open`, a fine of 2 to 5 times the amount obtained
   (`fraud_case_fine`), 黑名单 (`blacklist_add`), referral to the judicial authorities
   (`fraud_case_refer`).
@@ -43,6 +44,7 @@ from zige.benefits.models import (
     APPROVED_STATES,
     LIVE_STATES,
     OPEN_STATES,
+    REVERSED_STATUSES,
     SINGLE_KINDS,
     ActionKind,
     ActionSource,
@@ -121,6 +123,24 @@ WRITE_OFF_REFUSALS: frozenset[tuple[str, str]] = frozenset(
         (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.OPEN),
         (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.NOTIFIED),
         (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.REPAYING),
+    }
+)
+
+# 退还: a stop reversed after money was recovered owes that money back. Entered when the reversal is
+# approved (`_recovery_case_cancel_for`: from any status with money recovered, a pending write-off
+# excepted — the reversal waits for it); then recorded by one officer and approved or rejected by
+# another (`recovery_refund_record`, `recovery_refund_decide`). Its own table: no other step (a
+# repayment, a notice, a write-off) moves a case into or out of these states.
+REFUND_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (RecoveryStatus.OPEN, RecoveryStatus.REFUND_DUE),
+        (RecoveryStatus.NOTIFIED, RecoveryStatus.REFUND_DUE),
+        (RecoveryStatus.REPAYING, RecoveryStatus.REFUND_DUE),
+        (RecoveryStatus.RECOVERED, RecoveryStatus.REFUND_DUE),
+        (RecoveryStatus.WRITTEN_OFF, RecoveryStatus.REFUND_DUE),  # the part recovered before the write-off
+        (RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED),  # the maker records the refund
+        (RecoveryStatus.REFUND_RECORDED, RecoveryStatus.REFUNDED),  # another person approves
+        (RecoveryStatus.REFUND_RECORDED, RecoveryStatus.REFUND_DUE),  # another person rejects
     }
 )
 
@@ -1737,8 +1757,16 @@ def _set_recovery_status(case: RecoveryCase, new: str, *, actor: Any, now: datet
     old = case.status
     _check(table, old, new, RECOVERY_STATUS_ZH)
     case.status = new
-    if new in (RecoveryStatus.RECOVERED, RecoveryStatus.WRITTEN_OFF, RecoveryStatus.CANCELLED):
+    if new in (
+        RecoveryStatus.RECOVERED,
+        RecoveryStatus.WRITTEN_OFF,
+        RecoveryStatus.CANCELLED,
+        RecoveryStatus.REFUNDED,
+    ):
         case.closed_at = now
+        fields = [*(fields or []), "closed_at"]
+    elif new == RecoveryStatus.REFUND_DUE and case.closed_at is not None:  # a closed case owes a refund
+        case.closed_at = None
         fields = [*(fields or []), "closed_at"]
     case.save(update_fields=["status", *(fields or [])])
     audit_record(
@@ -1765,7 +1793,7 @@ def _live_recovery_of(recipient_id: int) -> RecoveryCase | None:
     (one death, one stop, one recovery; a cancelled one's stop was reversed)."""
     return (
         RecoveryCase.objects.filter(recipient_id=recipient_id)
-        .exclude(status=RecoveryStatus.CANCELLED)
+        .exclude(status__in=REVERSED_STATUSES)
         .order_by("-opened_at", "-pk")
         .first()
     )
@@ -1780,7 +1808,7 @@ def _fraud_cases_link(case: RecoveryCase, *, now: datetime, actor: Any) -> None:
         FraudCase.objects.select_for_update(of=("self",))
         .filter(recipient_id=case.recipient_id)
         .exclude(status=FraudStatus.DISMISSED)
-        .filter(Q(recovery_case__isnull=True) | Q(recovery_case__status=RecoveryStatus.CANCELLED))
+        .filter(Q(recovery_case__isnull=True) | Q(recovery_case__status__in=REVERSED_STATUSES))
         .order_by("pk")
     )
     for fraud in list(frauds):
@@ -1794,12 +1822,19 @@ def _fraud_cases_link(case: RecoveryCase, *, now: datetime, actor: Any) -> None:
 
 
 def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) -> None:
+    """The stop `original_id` was reversed (its reversal approved): its recovery case is cancelled
+    when nothing was recovered; with money recovered, that money is owed back (待退还,
+    `REFUND_TRANSITIONS`, audited `refund_due` with the amount)."""
     case = RecoveryCase.objects.select_for_update().filter(action_id=original_id).first()
     if case is None:
         return
     if case.recovered == 0 and (case.status, RecoveryStatus.CANCELLED) in RECOVERY_TRANSITIONS:
         _set_recovery_status(case, RecoveryStatus.CANCELLED, actor=actor, now=now, event="cancelled",
                              detail={"why": "stop reversed"})  # fmt: skip
+    elif case.recovered > 0 and (case.status, RecoveryStatus.REFUND_DUE) in REFUND_TRANSITIONS:
+        _set_recovery_status(case, RecoveryStatus.REFUND_DUE, actor=actor, now=now, event="refund_due",
+                             detail={"why": "stop reversed", "refund_due": case.recovered},
+                             table=REFUND_TRANSITIONS)  # fmt: skip
 
 
 def _refuse_reversal_while_write_off_pending(*, original_id: int) -> None:
@@ -1934,6 +1969,70 @@ def recovery_case_write_off_decide(*, case_id: int, approve: bool, user: Any, no
                                  detail={"proposed_by": getattr(case.write_off_by, "username", ""),
                                          "reason": case.write_off_reason},
                                  table=WRITE_OFF_REFUSALS)  # fmt: skip
+    return case
+
+
+def recovery_refund_record(
+    *, case_id: int, amount: Decimal, refunded_on: date, reference: str, user: Any, now: datetime
+) -> RecoveryCase:
+    """退还: record that what was recovered on a case whose stop was reversed has been paid back
+    (待退还 → 退还待复核): the amount — all that was recovered, nothing else —, the day it was
+    paid (not after the day it is recorded, the local date of `now`) and the payment's reference
+    (凭证号). Another officer approves or rejects it (`recovery_refund_decide`)."""
+    _require_bureau(user)
+    money = _money(amount, "退还金额")
+    reference = (reference or "").strip()
+    if not reference:
+        raise BenefitsError("请填写退还凭证号（转账回单号等）")
+    _not_after_day_recorded(refunded_on, label="退还日期", now=now, why="只能登记已经退还的款项")
+    with transaction.atomic():
+        case = _locked(RecoveryCase, "追回案件", case_id)
+        _check(REFUND_TRANSITIONS, case.status, RecoveryStatus.REFUND_RECORDED, RECOVERY_STATUS_ZH)
+        if money != case.recovered:
+            raise BenefitsError(f"退还金额应为已追回的 {case.recovered:,.2f} 元，不能是 {money:,.2f} 元")
+        case.refund_amount = money
+        case.refunded_on = refunded_on
+        case.refund_ref = reference[:100]
+        case.refund_by = user
+        case.refund_approved_by = None
+        _set_recovery_status(
+            case, RecoveryStatus.REFUND_RECORDED, actor=user, now=now, event="refund_recorded",
+            fields=["refund_amount", "refunded_on", "refund_ref", "refund_by", "refund_approved_by"],
+            detail={"amount": money, "refunded_on": refunded_on, "reference": case.refund_ref},
+            table=REFUND_TRANSITIONS,
+        )  # fmt: skip
+    return case
+
+
+def recovery_refund_decide(
+    *, case_id: int, approve: bool, user: Any, now: datetime, reason: str = ""
+) -> RecoveryCase:
+    """Approve (→ 已退还) or reject (→ 待退还, the recorded refund cleared and kept in the audit
+    record) a recorded refund; never by the officer who recorded it (maker-checker, also
+    `recovery_refund_two_people`)."""
+    _require_bureau(user)
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        case = _locked(RecoveryCase, "追回案件", case_id)
+        if case.status != RecoveryStatus.REFUND_RECORDED:
+            raise BenefitsError("该案件没有待复核的退还")
+        if case.refund_by_id == user.pk:
+            raise BenefitsError("登记退还的人不能复核自己的退还（需由另一名经办人员复核）")
+        recorded = {"amount": case.refund_amount, "refunded_on": case.refunded_on, "reference": case.refund_ref,
+                    "recorded_by": getattr(case.refund_by, "username", "")}  # fmt: skip
+        if approve:
+            case.refund_approved_by = user
+            _set_recovery_status(case, RecoveryStatus.REFUNDED, actor=user, now=now, event="refunded",
+                                 fields=["refund_approved_by"], detail=recorded,
+                                 table=REFUND_TRANSITIONS)  # fmt: skip
+        else:
+            case.refund_amount = None
+            case.refunded_on = None
+            case.refund_ref = ""
+            case.refund_by = None
+            _set_recovery_status(case, RecoveryStatus.REFUND_DUE, actor=user, now=now, event="refund_rejected",
+                                 fields=["refund_amount", "refunded_on", "refund_ref", "refund_by"],
+                                 detail={**recorded, "reason": reason}, table=REFUND_TRANSITIONS)  # fmt: skip
     return case
 
 

@@ -30,6 +30,8 @@ urlpatterns = [
         views.recovery_write_off_decide,
         name="recovery_write_off_decide",
     ),
+    path("recovery/<int:pk>/refund/", views.recovery_refund, name="recovery_refund"),
+    path("recovery/<int:pk>/refund/decide/", views.recovery_refund_decide, name="recovery_refund_decide"),
     path("fraud/", views.frauds, name="frauds"),
     path("fraud/new/", views.fraud_new, name="fraud_new"),
     path("fraud/<int:pk>/", views.fraud_detail, name="fraud"),

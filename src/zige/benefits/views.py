@@ -349,6 +349,7 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "benefits/recovery.html",
         _ctx(request, case=case, payments=case.payments.select_related("recorded_by").order_by("paid_on", "pk"),
              is_write_off_proposer=case.write_off_by_id == request.user.pk, today=timezone.localdate(),
+             is_refund_recorder=case.refund_by_id is not None and case.refund_by_id == request.user.pk,
              frauds=selectors.frauds_of_recovery(case)),
     )  # fmt: skip
 
@@ -402,6 +403,31 @@ def recovery_write_off(request: HttpRequest, pk: int) -> HttpResponse:
 def recovery_write_off_decide(request: HttpRequest, pk: int) -> HttpResponse:
     approve = request.POST.get("decision") == "approve"
     _act(request, lambda: services.recovery_case_write_off_decide(case_id=pk, approve=approve, user=_user(request), now=timezone.now()), "已核销" if approve else "已退回核销申请")  # fmt: skip
+    return redirect("benefits:recovery", pk=pk)
+
+
+@operator_required
+@require_POST
+def recovery_refund(request: HttpRequest, pk: int) -> HttpResponse:
+    p = request.POST
+
+    def call() -> Any:
+        return services.recovery_refund_record(
+            case_id=pk, amount=_money(p.get("amount", ""), "退还金额"),
+            refunded_on=_day(p.get("refunded_on", ""), "退还日期"), reference=p.get("reference", ""),
+            user=_user(request), now=timezone.now(),
+        )  # fmt: skip
+
+    _act(request, call, "已登记退还，待另一名经办人员复核")
+    return redirect("benefits:recovery", pk=pk)
+
+
+@operator_required
+@require_POST
+def recovery_refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    approve = request.POST.get("decision") == "approve"
+    reason = request.POST.get("reason", "")
+    _act(request, lambda: services.recovery_refund_decide(case_id=pk, approve=approve, reason=reason, user=_user(request), now=timezone.now()), "已复核退还" if approve else "已驳回退还登记，案件回到待退还")  # fmt: skip
     return redirect("benefits:recovery", pk=pk)
 
 
@@ -572,4 +598,9 @@ def report_csv(request: HttpRequest) -> HttpResponse:
                      f"{data.fraud_recovery_amount:.2f}", "", "", ""])  # fmt: skip
     writer.writerow(["fraud", "obtained_not_in_recovery", "冒领金额中未立追回案件的部分（未计入上述合计）", "",
                      f"{data.fraud_obtained_uncovered:.2f}", "", "", ""])  # fmt: skip
+    # Stops reversed after money was recovered: not in the totals above.
+    writer.writerow(["refund", "due", "停发撤销后待退还（未计入上述合计）", data.refund_due_cases,
+                     f"{data.refund_due_amount:.2f}", "", "", ""])  # fmt: skip
+    writer.writerow(["refund", "refunded", "已退还（未计入上述合计）", data.refunded_cases,
+                     f"{data.refunded_amount:.2f}", "", "", ""])  # fmt: skip
     return response
