@@ -646,11 +646,11 @@ def test_a_fraud_case_found_before_the_stop_is_approved_takes_its_recovery_case(
     officer: Any, second: Any, data_dir: Any
 ) -> None:
     person = RecipientFactory()
-    fraud = fraud_case_open(recipient=person, amount_obtained=Decimal("9000.00"), opened_by=officer,
-                            source_ref="review:1", note="", now=NOW)  # fmt: skip
     dismissed = fraud_case_open(recipient=person, amount_obtained=Decimal("100.00"), opened_by=officer,
                                 source_ref="", note="", now=NOW)  # fmt: skip
-    fraud_case_dismiss(case_id=dismissed.pk, reason="误报", user=officer, now=NOW)
+    fraud_case_dismiss(case_id=dismissed.pk, reason="误报", user=officer, now=NOW)  # one not ended per person
+    fraud = fraud_case_open(recipient=person, amount_obtained=Decimal("9000.00"), opened_by=officer,
+                            source_ref="review:1", note="", now=NOW)  # fmt: skip
     assert fraud.recovery_case_id is None
     recovery = _stop(person, "2026-09", 3, maker=officer, checker=second)
     fraud.refresh_from_db()
@@ -696,9 +696,9 @@ def test_blacklist_person_id_number_is_read_as_an_id_and_never_cut(officer: Any)
     entry = blacklist_add(subject_type="person", person_name="王小堂", person_id_number=" 140105 1980 0101 109x ",
                           reason="冒领其父养老金", since=DAY, user=officer, now=NOW)  # fmt: skip
     assert entry.person_id_number == "14010519800101109X"
-    old = blacklist_add(subject_type="person", person_name="王小堂", person_id_number="140105800101109",
+    old = blacklist_add(subject_type="person", person_name="王小堂", person_id_number="140106500101103",
                         reason="冒领其父养老金", since=DAY, user=officer, now=NOW)  # fmt: skip
-    assert len(old.person_id_number) == 18 and old.person_id_number.startswith("14010519800101109")
+    assert len(old.person_id_number) == 18 and old.person_id_number.startswith("14010619500101103")
     for bad, why in (
         ("140105198001011231", "校验码"),
         ("1401061950", "格式"),
@@ -712,3 +712,120 @@ def test_blacklist_person_id_number_is_read_as_an_id_and_never_cut(officer: Any)
     nameless = blacklist_add(subject_type="person", person_name="王小堂", reason="冒领", since=DAY, user=officer,
                              now=NOW)  # fmt: skip
     assert nameless.person_id_number == ""
+
+
+# --- one open fraud case per person, one blacklist entry per person or unit -------------------
+
+
+def test_a_person_has_one_fraud_case_not_ended_service_and_database(officer: Any) -> None:
+    """Before: a second 冒领 case could be opened for a person whose first was still open (two
+    fines for one 冒领). A case not ended (已立案, 已处罚) refuses a second, in Chinese, naming it;
+    the database refuses it too (`one_open_fraud_case_per_person`). A closed or dismissed case
+    does not."""
+    person = RecipientFactory()
+    first = fraud_case_open(recipient=person, amount_obtained=Decimal("3000.00"), opened_by=officer,
+                            source_ref="", note="", now=NOW)  # fmt: skip
+
+    def again() -> Any:
+        return fraud_case_open(recipient=person, amount_obtained=Decimal("1000.00"), opened_by=officer,
+                               source_ref="", note="", now=NOW)  # fmt: skip
+
+    with pytest.raises(
+        BenefitsError, match=rf"该人员已有未结案的欺诈案件 #{first.pk}（已立案，骗取 3,000\.00 元）"
+    ):
+        again()
+    fraud_case_fine(case_id=first.pk, fine=Decimal("6000.00"), user=officer, now=NOW)
+    with pytest.raises(BenefitsError, match=rf"#{first.pk}（已处罚"):
+        again()
+    assert FraudCase.objects.filter(recipient=person).count() == 1
+    assert AuditEvent.objects.filter(action="fraud_case.opened").count() == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        fraud_case(person)
+    fraud_case_close(case_id=first.pk, reason="移送法院强制执行", user=officer, now=NOW)
+    second = again()
+    fraud_case_dismiss(case_id=second.pk, reason="证据不足", user=officer, now=NOW)
+    assert again().status == FraudStatus.OPEN
+
+
+def test_a_person_or_a_unit_is_blacklisted_once_whatever_form_the_id_is_typed_in(officer: Any) -> None:
+    """The same ID typed with a lower-case x or in its 15-digit form is one person: listed once,
+    the second entry refused in Chinese naming the first; a unit once. The database refuses it
+    too (`one_blacklist_entry_per_person`, `one_blacklist_entry_per_unit`)."""
+    first = blacklist_add(subject_type="person", person_name="王小堂", person_id_number="14010519800101109X",
+                          reason="冒领其父养老金", since=DAY, user=officer, now=NOW)  # fmt: skip
+    for typed in ("14010519800101109x", "140105800101109", " 140105 1980 0101 109x "):
+        with pytest.raises(
+            BenefitsError, match=rf"该人员（王小堂）已列入黑名单 #{first.pk}（列入日期 2026-11-30）"
+        ):
+            blacklist_add(subject_type="person", person_name="王晓堂", person_id_number=typed,
+                          reason="再次冒领", since=DAY, user=officer, now=NOW)  # fmt: skip
+    unit = UnitFactory(name="某某养老院")
+    listed = blacklist_add(
+        subject_type="unit", unit=unit, reason="出具虚假证明", since=DAY, user=officer, now=NOW
+    )
+    with pytest.raises(BenefitsError, match=rf"单位 {unit.unit_no} 某某养老院 已列入黑名单 #{listed.pk}"):
+        blacklist_add(
+            subject_type="unit", unit=unit, reason="再次出具虚假证明", since=DAY, user=officer, now=NOW
+        )
+    assert Blacklist.objects.count() == 2
+    assert AuditEvent.objects.filter(action="blacklist.added").count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Blacklist.objects.create(subject_type="person", person_name="王", person_id_number="14010519800101109X",
+                                 reason="x", since=DAY, by=officer, created_at=NOW)  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Blacklist.objects.create(
+            subject_type="unit", unit=unit, reason="x", since=DAY, by=officer, created_at=NOW
+        )
+    # People without an ID number are not matched by name: two such entries stand.
+    for _ in range(2):
+        blacklist_add(
+            subject_type="person", person_name="王小堂", reason="冒领", since=DAY, user=officer, now=NOW
+        )
+
+
+def test_a_second_entry_that_slips_past_the_check_is_refused_in_chinese_not_an_integrity_error(
+    officer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two officers at once: both pass the check, the database refuses the second; the service
+    answers with the same message, not a server error."""
+    import zige.benefits.services as services
+
+    person = RecipientFactory()
+    first = fraud_case_open(recipient=person, amount_obtained=Decimal("3000.00"), opened_by=officer,
+                            source_ref="", note="", now=NOW)  # fmt: skip
+    entry = blacklist_add(subject_type="person", person_name="王小堂", person_id_number="14010519800101109X",
+                          reason="冒领", since=DAY, user=officer, now=NOW)  # fmt: skip
+    monkeypatch.setattr(services, "_open_fraud_case_of", lambda recipient_id: None)
+    monkeypatch.setattr(services, "_blacklisted", lambda **_: None)
+    with pytest.raises(BenefitsError, match=rf"该人员已有未结案的欺诈案件 #{first.pk}"):
+        fraud_case_open(recipient=person, amount_obtained=Decimal("1.00"), opened_by=officer, source_ref="",
+                        note="", now=NOW)  # fmt: skip
+    with pytest.raises(BenefitsError, match=rf"已列入黑名单 #{entry.pk}"):
+        blacklist_add(subject_type="person", person_name="王小堂", person_id_number="140105800101109",
+                      reason="冒领", since=DAY, user=officer, now=NOW)  # fmt: skip
+
+
+def test_migration_0008_compares_and_stores_the_blacklist_s_id_numbers_normalised(officer: Any) -> None:
+    """Entries stored before `blacklist_add` normalised its input: `…109x` and `…109X` are one
+    person, so the migration stops naming both (an officer removes one); once they are apart, it
+    stores each number normalised (a number that is no ID is left as it is)."""
+    import importlib
+
+    from django.apps import apps
+
+    step = importlib.import_module(
+        "zige.benefits.migrations.0008_one_fraud_case_one_blacklist_entry"
+    ).normalise_and_refuse_duplicates
+
+    def entry(number: str) -> Any:
+        return Blacklist.objects.create(subject_type="person", person_name="王小堂", person_id_number=number,
+                                        reason="冒领", since=DAY, by=officer, created_at=NOW)  # fmt: skip
+
+    lower, upper, other = entry("14010519800101109x"), entry("14010519800101109X"), entry("not-an-id")
+    with pytest.raises(RuntimeError, match=rf"ID number 14010519800101109X: \[{lower.pk}, {upper.pk}\]"):
+        step(apps, None)
+    assert Blacklist.objects.get(pk=lower.pk).person_id_number == "14010519800101109x"
+    upper.delete()
+    step(apps, None)
+    assert Blacklist.objects.get(pk=lower.pk).person_id_number == "14010519800101109X"
+    assert Blacklist.objects.get(pk=other.pk).person_id_number == "not-an-id"

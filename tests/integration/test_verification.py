@@ -923,6 +923,25 @@ def test_review_resolution_fraud_opens_a_case(review_task: VerificationTask, off
         review_resolve(task_id=review_task.pk, user=officer, finding="alive", note="again", now=LATER)
 
 
+def test_a_fraud_finding_names_the_persons_case_not_ended_instead_of_opening_a_second(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """One fraud case not ended per person (`one_open_fraud_case_per_person`): a 疑似冒领 finding
+    on a person whose case an officer opened on the page is resolved and names that case; it is
+    neither refused nor a second case."""
+    from zige.benefits.models import FraudCase
+    from zige.benefits.services import fraud_case_open
+
+    manual = fraud_case_open(recipient=review_task.recipient, amount_obtained=Decimal("5000.00"), opened_by=officer,
+                             source_ref="举报", note="", now=NOW)  # fmt: skip
+    review_resolve(task_id=review_task.pk, user=officer, finding="fraud", note="家属冒领",
+                   death_date=date(2026, 5, 20), now=LATER)  # fmt: skip
+    task = VerificationTask.objects.get(pk=review_task.pk)
+    assert (task.status, task.finding) == ("resolved", "fraud")
+    assert list(FraudCase.objects.filter(recipient=task.recipient)) == [manual]
+    assert f"fraud_case:{manual.pk}" in task.payment_ref
+
+
 def _run_proposes(person: Recipient, kind: str, month: str, months: int, amount: str, *,
                   by: Any = None) -> Any:  # fmt: skip
     """A succeeded run (started by `by`) whose decision for the person is `kind` with these

@@ -391,6 +391,10 @@ class FraudStatus(models.TextChoices):
     DISMISSED = "dismissed", "不予处罚"
 
 
+# A fraud case not ended (立案 or 已处罚): at most one per person (`one_open_fraud_case_per_person`).
+OPEN_FRAUD_STATES = (FraudStatus.OPEN, FraudStatus.FINED)
+
+
 class FraudCase(models.Model):
     """冒领 (notice 四(二)): 责令退回, a fine of 2 to 5 times the amount obtained, 黑名单,
     and referral to the judicial authorities (移送司法机关) when it may be a crime."""
@@ -446,6 +450,12 @@ class FraudCase(models.Model):
             models.CheckConstraint(
                 condition=Q(referred=False) | Q(referred_on__isnull=False), name="fraud_referral_has_date"
             ),
+            # One 冒领 case not ended per person: a second would fine one 冒领 twice.
+            models.UniqueConstraint(
+                fields=["recipient"],
+                condition=Q(status__in=[s.value for s in OPEN_FRAUD_STATES]),
+                name="one_open_fraud_case_per_person",
+            ),
         ]
 
 
@@ -477,4 +487,15 @@ class Blacklist(models.Model):
                 name="blacklist_subject_complete",
             ),
             models.CheckConstraint(condition=~Q(reason=""), name="blacklist_has_reason"),
+            # Listed once: a person by the normalised ID number (`zige.ids.normalise_id`: a
+            # lower-case x or the 15-digit form is the same number; entries without one are not
+            # matched by name), a unit by the unit.
+            models.UniqueConstraint(
+                fields=["person_id_number"],
+                condition=Q(subject_type="person") & ~Q(person_id_number=""),
+                name="one_blacklist_entry_per_person",
+            ),
+            models.UniqueConstraint(
+                fields=["unit"], condition=Q(subject_type="unit"), name="one_blacklist_entry_per_unit"
+            ),
         ]

@@ -43,6 +43,7 @@ from zige.audit.services import audit_record
 from zige.benefits.models import (
     APPROVED_STATES,
     LIVE_STATES,
+    OPEN_FRAUD_STATES,
     OPEN_STATES,
     REVERSED_STATUSES,
     SINGLE_KINDS,
@@ -2045,6 +2046,28 @@ def fine_bounds(amount_obtained: Decimal) -> tuple[Decimal, Decimal]:
     return (amount_obtained * 2).quantize(FEN), (amount_obtained * 5).quantize(FEN)
 
 
+class FraudCaseNotEnded(BenefitsError):
+    """The person has a fraud case not ended (`case`): a second is refused."""
+
+    def __init__(self, case: FraudCase) -> None:
+        self.case = case
+        super().__init__(
+            f"该人员已有未结案的欺诈案件 #{case.pk}（{FRAUD_STATUS_ZH.get(case.status, case.status)}，"
+            f"骗取 {case.amount_obtained:,.2f} 元），同一人只能有一件未结案的欺诈案件；请在该案件中办理"
+        )
+
+
+def _open_fraud_case_of(recipient_id: int) -> FraudCase | None:
+    """The person's fraud case not ended (立案 or 已处罚), if any: at most one
+    (`one_open_fraud_case_per_person`)."""
+    return FraudCase.objects.filter(recipient_id=recipient_id, status__in=OPEN_FRAUD_STATES).first()
+
+
+def _refuse_second_fraud_case(case: FraudCase | None) -> None:
+    if case is not None:
+        raise FraudCaseNotEnded(case)
+
+
 def fraud_case_open(
     *,
     recipient: Recipient,
@@ -2062,11 +2085,20 @@ def fraud_case_open(
     if money <= 0:
         raise BenefitsError("骗取金额应大于 0")
     with transaction.atomic():
+        _refuse_second_fraud_case(_open_fraud_case_of(recipient.pk))
         recovery = _live_recovery_of(recipient.pk)
-        case = FraudCase.objects.create(
-            recipient=recipient, unit_id=recipient.unit_id, amount_obtained=money, source_ref=source_ref[:100],
-            note=note, opened_by=opened_by, opened_at=now, recovery_case=recovery,
-        )  # fmt: skip
+        try:
+            with transaction.atomic():  # a savepoint: a refusal by the database leaves the rest usable
+                case = FraudCase.objects.create(
+                    recipient=recipient, unit_id=recipient.unit_id, amount_obtained=money,
+                    source_ref=source_ref[:100], note=note, opened_by=opened_by, opened_at=now,
+                    recovery_case=recovery,
+                )  # fmt: skip
+        except IntegrityError:  # another officer opened one since the check above
+            _refuse_second_fraud_case(
+                FraudCase.objects.filter(recipient_id=recipient.pk, status__in=OPEN_FRAUD_STATES).first()
+            )
+            raise
         audit_record(
             actor=opened_by, action="fraud_case.opened", target_type="fraud_case", target_id=case.pk,
             after={"recipient": recipient.pk, "amount_obtained": money, "source_ref": case.source_ref,
@@ -2253,6 +2285,33 @@ def fraud_case_refer(*, case_id: int, referred_on: date, user: Any, now: datetim
     return case
 
 
+def _listed(*, id_number: str, unit: Unit | None) -> Blacklist | None:
+    """The entry already listing this unit, or this person by the normalised ID number (a person
+    without one is not matched by name), if any."""
+    if unit is not None:
+        return (
+            Blacklist.objects.select_related("unit").filter(subject_type=SubjectType.UNIT, unit=unit).first()
+        )
+    if id_number:
+        return Blacklist.objects.filter(subject_type=SubjectType.PERSON, person_id_number=id_number).first()
+    return None
+
+
+# The check before the insert (the database's constraint answers a second officer at the same moment).
+_blacklisted = _listed
+
+
+def _refuse_second_listing(entry: Blacklist | None) -> None:
+    if entry is None:
+        return
+    since = f"#{entry.pk}（列入日期 {entry.since:%Y-%m-%d}）"
+    if entry.unit is not None:
+        raise BenefitsError(
+            f"单位 {entry.unit.unit_no} {entry.unit.name} 已列入黑名单 {since}，同一单位只列入一次"
+        )
+    raise BenefitsError(f"该人员（{entry.person_name}）已列入黑名单 {since}，同一人只列入一次")
+
+
 def blacklist_add(
     *, subject_type: str, reason: str, since: date, user: Any, now: datetime, person_name: str = "",
     person_id_number: str = "", unit: Unit | None = None, fraud_case: FraudCase | None = None,
@@ -2261,7 +2320,9 @@ def blacklist_add(
     `since`, which may not be after the day it is recorded (the local date of `now`). A person's
     ID number, when given, is read as everywhere else (`zige.ids.normalise_id`: spaces and
     full-width digits cleaned, a 15-digit number upgraded) and refused when it is not a valid
-    one — never cut to fit the column."""
+    one — never cut to fit the column. A person (by that number) or a unit already listed is
+    refused, naming the entry (the database's `one_blacklist_entry_per_person` /
+    `one_blacklist_entry_per_unit` too)."""
     _require_bureau(user)
     if subject_type not in SubjectType.values:
         raise BenefitsError("请选择列入黑名单的是个人还是单位")
@@ -2280,13 +2341,20 @@ def blacklist_add(
             raise BenefitsError(
                 f"身份证号 {person_id_number.strip()[:40]} 无效：{REJECT_REASON_ZH.get(exc.reason, exc.reason)}"
             ) from None
+    unit = unit if subject_type == SubjectType.UNIT else None
     with transaction.atomic():
-        entry = Blacklist.objects.create(
-            subject_type=subject_type, person_name=person_name.strip()[:100] if subject_type == "person" else "",
-            person_id_number=id_number,
-            unit=unit if subject_type == "unit" else None, reason=reason.strip(), since=since, by=user,
-            fraud_case=fraud_case, created_at=now,
-        )  # fmt: skip
+        _refuse_second_listing(_blacklisted(id_number=id_number, unit=unit))
+        try:
+            with transaction.atomic():  # a savepoint: a refusal by the database leaves the rest usable
+                entry = Blacklist.objects.create(
+                    subject_type=subject_type,
+                    person_name=person_name.strip()[:100] if subject_type == "person" else "",
+                    person_id_number=id_number, unit=unit, reason=reason.strip(), since=since, by=user,
+                    fraud_case=fraud_case, created_at=now,
+                )  # fmt: skip
+        except IntegrityError:  # another officer listed them since the check above
+            _refuse_second_listing(_listed(id_number=id_number, unit=unit))
+            raise
         audit_record(
             actor=user, action="blacklist.added", target_type="blacklist", target_id=entry.pk,
             after={"subject_type": subject_type, "person_name": entry.person_name,

@@ -1672,11 +1672,13 @@ def _resolve_locked(
         named = cases.live if finding == Finding.FRAUD else cases.followed  # the case this finding is about
         payment = " ".join([payment, *(f"fraud_case:{c.pk}" for c in named)]).strip()
     if finding == Finding.FRAUD and not (cases is not None and cases.live):
-        from zige.benefits.services import fraud_case_open
+        from zige.benefits.services import FraudCaseNotEnded, fraud_case_open
 
         try:
             case = fraud_case_open(recipient=task.recipient, amount_obtained=obtained, opened_by=user,
                                    source_ref=ref, note=note.strip(), now=now)  # fmt: skip
+        except FraudCaseNotEnded as exc:  # one case not ended per person: the finding names it
+            case = exc.case
         except ValueError as exc:
             raise TransitionRefused(f"冒领案件未能立案：{exc}") from exc
         payment = f"{payment} fraud_case:{case.pk}".strip()
