@@ -887,3 +887,27 @@ def test_a_run_dated_after_today_is_refused_on_the_page(world: World) -> None:
     response = client.post(reverse("certification:start"), {"as_of": later.isoformat()}, follow=True)
     assert f"比对基准日 {later:%Y-%m-%d} 晚于今天" in _html(response)
     assert Run.objects.count() == runs
+
+
+def test_run_page_and_dashboard_show_the_actions_a_run_held_beyond_the_limits(world: World) -> None:
+    """A death record dated 1911 (a typing slip) gave carol a stop of 1,387 months: the run holds
+    it for review instead of proposing it, and its page and the dashboard say so, in the unit's
+    scope too."""
+    from zige.benefits.models import PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    run = Run.objects.create(as_of=date(2026, 11, 30), status="succeeded", created_at=NOW, recipients=1)
+    _decision(
+        run, world.carol, "stop", "death", evidence_kind="death", evidence_date=date(1911, 2, 10),
+        action="stop", effective_month="1911-03", months=1387, amount=Decimal("4161000.00"),
+    )  # fmt: skip
+    payment_actions_for_run(run_id=run.pk, now=NOW)
+    assert not PaymentAction.objects.filter(recipient=world.carol).exists()
+    operator = _client(world.users["operator"])
+    page = _html(operator.get(reverse("certification:detail", args=[run.pk])))
+    assert "停发（超出上限，未提出，待人工复核）" in page and "4,161,000.00" in page and "新提出" not in page
+    board = _html(operator.get(reverse("reports:dashboard")))
+    assert "停发（超出上限，未提出，待人工复核）" in board
+    unit_b = _client(world.users["unit_b"]).get(reverse("reports:dashboard")).context["board"]
+    assert [(a["action"], a["change"], a["n"]) for a in unit_b.actions] == [("stop", "held", 1)]
+    assert _client(world.users["unit_a"]).get(reverse("reports:dashboard")).context["board"].actions == []

@@ -1261,3 +1261,47 @@ def test_the_database_holds_a_refund_to_two_people_and_to_what_was_recovered(
 
 
 DAY_ = date(2026, 11, 30)
+
+
+# --- run proposals beyond the limits are held for review --------------------------------------
+
+
+def test_a_run_holds_an_action_beyond_the_months_limit_for_review_instead_of_proposing_it(
+    checker: Any,
+) -> None:
+    """An officer's proposal of more than MONTHS_LIMIT (1,200) months is refused
+    (`payment_action_propose`); a run's went straight in: a death record dated a century ago (a
+    typing slip the feed still accepts, after the ID's birth date) gave a stop of 1,387 months
+    awaiting approval like any other, months × 月养老金 as its amount. Now the run proposes it not:
+    it is held for review — audited `payment_action.held_by_run` with the person, kind and figures,
+    counted in the run's summary (`payment_actions_held`) and listed by kind with the run's other
+    changes (`reports.selectors.run_payment_actions`, change "held") — and the rest of the run's
+    proposals go on as before."""
+    from zige.benefits.services import MONTHS_LIMIT, RUN_ACTIONS_KEY
+    from zige.reports.selectors import run_payment_actions
+
+    century, limit, fine = (RecipientFactory(monthly_amount=Decimal("2000.00")) for _ in range(3))
+    run = _run([
+        (century, Status.STOP, "stop", "1911-03", 1387, "2774000.00"),
+        (limit, Status.STOP, "stop", "1926-12", MONTHS_LIMIT, "2400000.00"),
+        (fine, Status.SUSPEND, "suspend", "2026-10", 2, "4000.00"),
+    ], date(2026, 11, 30))  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 2
+    assert not PaymentAction.objects.filter(recipient=century).exists()
+    assert PaymentAction.objects.get(recipient=limit).months == MONTHS_LIMIT
+    event = AuditEvent.objects.get(action="payment_action.held_by_run", target_id=str(run.pk))
+    assert event.after["count"] == 1
+    assert event.after["held"] == [{
+        "recipient": century.pk, "kind": "stop", "effective_month": "1911-03", "months": 1387,
+        "amount": "2774000.00", "why": f"月数 1387 超出允许范围（不超过 {MONTHS_LIMIT} 个月）",
+    }]  # fmt: skip
+    run.refresh_from_db()
+    assert run.summary["payment_actions_held"] == 1
+    assert run.summary[RUN_ACTIONS_KEY]["proposed"]["stop"]["count"] == 1
+    rows = {(r["action"], r["change"]): (r["n"], r["months"]) for r in run_payment_actions(run, checker)}
+    assert rows[("stop", "held")] == (1, 1387) and rows[("stop", "proposed")] == (1, MONTHS_LIMIT)
+    # The next run holds it again (nothing to approve in between), and proposes nothing twice.
+    again = _run([(century, Status.STOP, "stop", "1911-03", 1387, "2774000.00")], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=again.pk, now=NOW) == 0
+    assert not PaymentAction.objects.filter(recipient=century).exists()
+    assert AuditEvent.objects.filter(action="payment_action.held_by_run").count() == 2

@@ -1029,6 +1029,7 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     if run is None:  # decisions without their run: not possible (foreign key)
         raise Run.DoesNotExist(f"run {run_id} does not exist")
     maker = run.created_by
+    decisions = _hold_beyond_limits(run_id=run_id, decisions=decisions, maker=maker, now=now)
     people = {d[0] for d in decisions}
     pensions = _pensions(people)
     live: dict[int, list[tuple[str, str, datetime]]] = {}  # recipient -> (kind, state, proposed_at)
@@ -1133,6 +1134,55 @@ def _skip_backdated_run(*, run: Any, later: Any, now: datetime) -> int:
         _record_run_actions(run.pk, proposed=[], revised=[], withdrawn=[], run_model=Run)
         run_record_backdated(run_id=run.pk, part="payment_actions", later=later)
     return 0
+
+
+# The key of `Run.summary` that counts the actions a run held for review (`_hold_beyond_limits`).
+RUN_HELD_KEY = "payment_actions_held"
+
+
+def _beyond_limits(months: int | None, amount: Any) -> str:
+    """Why a run's figures are past what any pension can be (the limits an officer's proposal is
+    held to, `payment_action_propose`), or "" when they are not."""
+    if months is not None and months > MONTHS_LIMIT:
+        return f"月数 {months} 超出允许范围（不超过 {MONTHS_LIMIT} 个月）"
+    if amount is not None and abs(Decimal(amount)) >= MONEY_LIMIT:
+        return f"金额 {Decimal(amount):,.2f} 元超出允许范围（不超过 14 位整数）"
+    return ""
+
+
+def _hold_beyond_limits(
+    *, run_id: int, decisions: list[tuple[Any, ...]], maker: Any | None, now: datetime
+) -> list[tuple[Any, ...]]:
+    """The run's decisions whose action is within the limits; those beyond (more than
+    `MONTHS_LIMIT` months, an amount past the column) are held for review instead of proposed or
+    revising a proposal — a death record a century old is a typing slip, not 1,387 months to
+    recover; an officer's proposal of such figures is refused. Audited once per run
+    (`payment_action.held_by_run`, each with its person, kind, figures and why; the run's
+    initiator as its actor, as for its proposals) and counted in the run's summary
+    (`payment_actions_held`). The next run holds it again until the data are corrected."""
+    kept: list[tuple[Any, ...]] = []
+    held: list[dict[str, Any]] = []
+    for decision in decisions:
+        rid, _uid, kind, month, months, amount = decision
+        why = _beyond_limits(months, amount) if kind in ActionKind.values else ""
+        if not why:
+            kept.append(decision)
+            continue
+        held.append({
+            "recipient": rid, "kind": kind, "effective_month": month, "months": months,
+            "amount": None if amount is None else f"{Decimal(amount):.2f}", "why": why,
+        })  # fmt: skip
+    if held:
+        from zige.certification.models import Run
+
+        audit_record(
+            actor=maker, action="payment_action.held_by_run", target_type="run", target_id=run_id,
+            after={"count": len(held), "held": held}, at=now,
+        )  # fmt: skip
+        run = Run.objects.filter(pk=run_id).only("summary").first()
+        if run is not None:
+            Run.objects.filter(pk=run_id).update(summary={**(run.summary or {}), RUN_HELD_KEY: len(held)})
+    return kept
 
 
 def _pensions(people: set[int]) -> dict[int, Decimal | None]:

@@ -170,13 +170,14 @@ def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
 
 
 # What a run did to the payment actions, in the order the pages list them (rules §8.6).
-RUN_ACTION_CHANGES = ("proposed", "revised", "withdrawn")
+RUN_ACTION_CHANGES = ("proposed", "revised", "withdrawn", "held")
 
 
 def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
     """What a run did to the payment actions (rules §8.6), by kind: the proposals it made
     (`change` "proposed"), the proposals awaiting approval it revised to its figures
-    ("revised") and those it withdrew because it no longer calls for them ("withdrawn") — not the decisions' computed figures, which include people whose action was
+    ("revised"), those it withdrew because it no longer calls for them ("withdrawn") and those it
+    held for review, their figures beyond the limits ("held") — not the decisions' computed figures, which include people whose action was
     proposed by an earlier run or already paid. Each row: action, change, n, months, amount.
 
     Bureau staff read what the run recorded in its summary; a unit's rows (and a run from before
@@ -212,6 +213,13 @@ def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
                 t["n"] += 1
                 t["months"] += figures.get("months") or 0
                 t["amount"] += Decimal(str(figures.get("amount") or 0))
+    # Held for review (beyond the limits, not proposed): from the run's audit event, for everyone
+    # in the user's scope (the summary keeps only their number).
+    for r in _run_audit_records(run, action="payment_action.held_by_run", key="held", user=user):
+        t = totals.setdefault((r["kind"], "held"), {"n": 0, "months": 0, "amount": Decimal("0")})
+        t["n"] += 1
+        t["months"] += r.get("months") or 0
+        t["amount"] += Decimal(str(r.get("amount") or 0))
     return [
         {"action": kind, "change": change, **t}
         for (kind, change), t in sorted(
