@@ -202,3 +202,46 @@ def test_a_back_dated_runs_records_read_in_chinese() -> None:
                      "类型": "停发 1"}  # fmt: skip
     skipped = dict(fields({"skipped_because": "backdated", "later_run": 12, "cancelled": 1}, "run_messages"))
     assert skipped["跳过原因"] == "比对基准日早于已完成的认证批次" and skipped["更晚的认证批次"] == "#12"
+
+
+def _latin(label: str) -> bool:
+    return any("a" <= ch.lower() <= "z" for ch in label.replace("SHA-256", "").replace("Parquet", ""))
+
+
+def test_a_runs_counts_by_conclusion_read_in_chinese() -> None:
+    """`run.succeeded` holds the run's count per conclusion (`eligible`, `stop`, …): the page showed
+    `eligible 237，stop 11`; they read under the conclusions' names as the run page shows them.
+    So do the other English keys of a run's rows (its tasks, the decisions' copy)."""
+    from zige.audit.display import fields
+    from zige.certification.models import Status
+
+    succeeded = dict(
+        fields(
+            {"as_of": "2026-11-30", "recipients": 288, "changed": 0, "inputs_fingerprint": "9f15",
+             "status": {"eligible": 237, "stop": 11, "suspend": 9, "review": 4, "pending": 27}},
+            "run",
+        )
+    )  # fmt: skip
+    labels = dict(Status.choices)
+    assert succeeded["认证结论"] == (
+        f"{labels['eligible']} 237，{labels['stop']} 11，{labels['suspend']} 9，{labels['review']} 4，"
+        f"{labels['pending']} 27"
+    )
+    assert succeeded["认证结论"] == "具备资格 237，丧失资格 11，暂停发放 9，疑点核查 4，待核实 27"
+    assert succeeded["认证人数"] == "288" and succeeded["结论变化"] == "0"
+    # a run's own state is still its state
+    assert fields({"status": "queued"}, "run") == [("状态", "排队中")]
+    tasks = dict(
+        fields({"created_unit": 27, "created_review": 4, "auto_closed": 0, "auto_closed_by_run": 1,
+                "auto_closed_sha256": "e3b0"}, "run_tasks")
+    )  # fmt: skip
+    pruned = dict(
+        fields({"as_of": "2026-11-30", "recipients": 288, "copy": "runs/1/decisions.parquet", "copy_rows": 288,
+                "copy_sha256": "ab", "copy_status": {"eligible": 280, "pending": 8}, "keep": 7,
+                "decisions_in_database": 288}, "run")
+    )  # fmt: skip
+    assert tasks["自动关闭的任务所属批次"] == "#1"
+    assert pruned["副本中各结论人数"] == "具备资格 280，待核实 8"
+    for shown in (succeeded, tasks, pruned):
+        assert not [name for name in shown if _latin(name)], shown
+        assert not [value for value in shown.values() if value.split(" ")[0] in labels], shown

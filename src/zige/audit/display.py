@@ -44,7 +44,12 @@ TARGET_ZH: dict[str, str] = {
 # not a unit.
 TARGET_FIELD_ZH: dict[str, dict[str, str]] = {
     "run_messages": {"unit": "单位通知", "candidates": "应提醒", "app_failed": "其中APP认证未通过通知"},
+    "run": {"recipients": "认证人数", "changed": "结论变化"},
 }
+
+# Keys whose value is counts by code (`{"eligible": 237, "stop": 11}`) and then read as such: a
+# finished run's `status` is its count per conclusion, not its state.
+COUNTS_FIELD_ZH: dict[str, str] = {"status": "认证结论", "copy_status": "副本中各结论人数"}
 
 # The keys the application writes into `before` / `after` most often.
 FIELD_ZH: dict[str, str] = {
@@ -80,6 +85,14 @@ FIELD_ZH: dict[str, str] = {
     "created_unit": "新建单位核实任务",
     "created_review": "新建疑点核查任务",
     "auto_closed": "自动关闭",
+    "auto_closed_by_run": "自动关闭的任务所属批次",
+    "auto_closed_sha256": "自动关闭的任务编号 SHA-256",
+    "copy": "Parquet 副本",
+    "copy_rows": "副本行数",
+    "copy_sha256": "副本 SHA-256",
+    "copy_status": "副本中各结论人数",
+    "decisions_in_database": "数据库中的逐人结果",
+    "keep": "保留最近批次数",
     "deadline": "截止日期",
     "detail": "技术详情",
     "duplicate_of": "重复于",
@@ -194,7 +207,8 @@ FAILURE_SHORT_ZH: dict[str, str] = {
 }
 
 # Keys whose value is the id of another object: shown as `#id` (the first names a record).
-ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by", "later_run")
+ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by",
+           "later_run", "auto_closed_by_run")  # fmt: skip
 # Keys not shown in a record of a list (internal ids; the raw record keeps them).
 HIDDEN_IN_RECORDS = frozenset({"recipient"})
 # The figures of a payment action, shown together as one phrase.
@@ -227,6 +241,7 @@ def _status_labels(target_type: str) -> dict[str, str]:
 def _value_labels() -> dict[str, dict[str, str]]:
     """Key -> the Chinese names of its code values, whatever the target."""
     from zige.benefits.models import ActionKind, ActionSource, ActionState
+    from zige.certification.models import Status
     from zige.engine.labels import ACTION_ZH, KIND_ZH
     from zige.verification.models import TaskKind
 
@@ -235,6 +250,8 @@ def _value_labels() -> dict[str, dict[str, str]]:
         "kind": kinds, "kinds": kinds, "code": FAILURE_SHORT_ZH, "failure_code": FAILURE_SHORT_ZH,
         "source": dict(ActionSource.choices), "in_force_state": dict(ActionState.choices),
         "decision": {**ACTION_ZH, "": "无需处理"}, "skipped_because": SKIPPED_BECAUSE_ZH,
+        # counts per conclusion (a run's `status`, its copy's `copy_status`): as the run page names them
+        "status": dict(Status.choices), "copy_status": dict(Status.choices),
     }  # fmt: skip
 
 
@@ -254,6 +271,10 @@ def _shown(value: Any) -> str:
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_counts(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(_is_count(x) for x in value.values())
 
 
 def _money(value: Any) -> str:
@@ -298,7 +319,7 @@ class _Shower:
             return self.ids(item)
         if isinstance(item, list) and item and all(isinstance(x, dict) for x in item):
             return self.records(item)
-        if isinstance(item, dict) and item and all(_is_count(x) for x in item.values()):
+        if _is_counts(item):
             return self.counts(key, item)
         return _shown(item)
 
@@ -308,8 +329,9 @@ class _Shower:
         return shown if len(items) <= LIST_LIMIT else f"{shown} 等，共 {len(items)} 项"
 
     def counts(self, key: str, counts: dict[str, int]) -> str:
-        """Counts by kind (or by any code): `停发 1，暂停发放 2`."""
-        names = self.labels.get(key, {})
+        """Counts by kind (or by any code): `停发 1，暂停发放 2`; by status, the target's own states
+        first, then the conclusions of a run."""
+        names = {**self.labels.get(key, {}), **(self.states if key in ("state", "status") else {})}
         return "，".join(f"{names.get(k, FIELD_ZH.get(k, k))} {n}" for k, n in counts.items())
 
     def records(self, items: list[dict[str, Any]]) -> str:
@@ -357,4 +379,10 @@ def fields(value: Any, target_type: str = "") -> list[tuple[str, str]]:
         return [("", _shown(value))]
     shower = _Shower(target_type)
     names = {**FIELD_ZH, **TARGET_FIELD_ZH.get(target_type, {})}
-    return [(names.get(str(key), str(key)), shower.value(str(key), item)) for key, item in value.items()]
+    return [(_name(names, str(key), item), shower.value(str(key), item)) for key, item in value.items()]
+
+
+def _name(names: dict[str, str], key: str, item: Any) -> str:
+    if key in COUNTS_FIELD_ZH and _is_counts(item):
+        return COUNTS_FIELD_ZH[key]
+    return names.get(key, key)
