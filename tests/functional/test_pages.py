@@ -225,6 +225,25 @@ def test_run_changes_are_scoped_for_a_bureau_user_filterable(world: World) -> No
     assert "李建国" in html and "张桂英" not in html
 
 
+def test_the_first_run_says_it_has_nothing_to_compare_with(world: World) -> None:
+    """A run with no earlier finished run showed 结论变化 0 人, as if nobody's conclusion had
+    changed; it has no previous run to change from, and its page and the run list say so."""
+    client = _client(world.users["operator"])
+    first = _html(client.get(reverse("certification:detail", args=[world.old_run.pk])))
+    kpi = re.search(r'<div class="kpi kpi--total">(.*?)</div>\s*</div>', first, re.S)
+    assert kpi is not None and "首次认证，没有可对比的上一批次" in kpi.group(1)
+    assert "结论变化 0" not in first and 'name="status" aria-label="本次结论"' not in first
+    second = _html(client.get(reverse("certification:detail", args=[world.run.pk])))
+    assert f"结论变化 2 人（对比 #{world.old_run.pk}）" in second and "首次认证" not in second
+    listing = _html(client.get(reverse("certification:list")))
+    link = reverse("certification:detail", args=[world.old_run.pk])
+    row = re.search(rf'<a class="strong" href="{link}">.*?</tr>', listing, re.S)
+    assert (
+        row is not None
+        and '<span class="muted" title="首次认证，没有可对比的上一批次">首次</span>' in row.group(0)
+    )
+
+
 # --- content ----------------------------------------------------------------------------------
 
 
