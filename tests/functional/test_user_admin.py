@@ -114,3 +114,52 @@ def test_change_own_password(client: Client) -> None:
     user.refresh_from_db()
     assert user.check_password(STRONG)
     assert client.get(reverse("reports:dashboard")).status_code == 200  # still logged in
+
+
+def test_wrong_current_passwords_count_toward_the_lockout(client: Client, settings: object) -> None:
+    """修改密码 asks for the current password: before, a wrong one was only told 当前密码不正确,
+    uncounted, so a stolen session could try passwords there without end. Each wrong one now
+    counts as a failed login (audited `auth.login_failed`, via `password_change`); the last
+    locks the account and ends the session, and while locked even the right one is refused."""
+    from zige.accounts.services import lockout_failures
+
+    user = UserFactory(username="ma", role=Role.UNIT_OPERATOR, unit=UnitFactory())
+    client.force_login(user)
+    url = reverse("accounts:password")
+    tries = lockout_failures()
+    for _ in range(tries - 1):
+        wrong = client.post(url, {"old_password": "nope", "password1": STRONG, "password2": STRONG})
+        assert wrong.status_code == 200 and "当前密码不正确" in wrong.content.decode()
+    user.refresh_from_db()
+    assert user.failed_logins == tries - 1 and user.locked_until is None
+    failed = AuditEvent.objects.filter(action="auth.login_failed", target_id="ma").order_by("seq")
+    assert [e.after["via"] for e in failed] == ["password_change"] * (tries - 1)
+    assert failed.last().after["reason"] == "bad_credentials"  # type: ignore[union-attr]
+    locked = client.post(url, {"old_password": "nope", "password1": STRONG, "password2": STRONG}, follow=True)
+    user.refresh_from_db()
+    assert user.locked_until is not None and user.failed_logins == tries
+    assert AuditEvent.objects.filter(action="auth.locked", target_id="ma").count() == 1
+    assert locked.redirect_chain[-1][0].startswith(reverse("accounts:login"))  # the session ended
+    assert "账户已被暂时锁定" in locked.content.decode()
+    client.force_login(user)  # a session that survived elsewhere: the right password is refused too
+    refused = client.post(
+        url, {"old_password": PASSWORD, "password1": STRONG, "password2": STRONG}, follow=True
+    )
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not user.check_password(STRONG)
+    assert "账户已被暂时锁定" in refused.content.decode()
+    assert client.post(reverse("accounts:login"), {"username": "ma", "password": PASSWORD}).status_code == 200
+
+
+def test_the_right_current_password_resets_the_count(client: Client) -> None:
+    user = UserFactory(username="ma", role=Role.UNIT_OPERATOR, unit=UnitFactory())
+    client.force_login(user)
+    url = reverse("accounts:password")
+    client.post(url, {"old_password": "nope", "password1": STRONG, "password2": STRONG})
+    assert User.objects.get(pk=user.pk).failed_logins == 1
+    assert (
+        client.post(url, {"old_password": PASSWORD, "password1": STRONG, "password2": STRONG}).status_code
+        == 302
+    )
+    user.refresh_from_db()
+    assert user.failed_logins == 0 and user.check_password(STRONG)

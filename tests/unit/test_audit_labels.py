@@ -245,3 +245,24 @@ def test_a_runs_counts_by_conclusion_read_in_chinese() -> None:
     for shown in (succeeded, tasks, pruned):
         assert not [name for name in shown if _latin(name)], shown
         assert not [value for value in shown.values() if value.split(" ")[0] in labels], shown
+
+
+def test_a_failed_login_s_reason_and_door_read_in_chinese() -> None:
+    """`auth.login_failed` records why and through which door (the password change form's
+    current password counts too); the page showed `reason bad_credentials，via password_change`."""
+    from zige.audit.display import fields
+
+    shown = dict(
+        fields({"reason": "bad_credentials", "via": "password_change", "failures": 3}, "accounts.User")
+    )
+    assert shown == {"原因": "密码错误", "途径": "修改密码（当前密码）", "失败": "3"}
+    for reason, label in (
+        ("unknown_user", "用户名不存在"),
+        ("locked", "账户已锁定"),
+        ("inactive", "账户已停用"),
+    ):
+        assert fields({"reason": reason}, "accounts.User") == [("原因", label)]
+    for via, label in (("web", "登录页"), ("api", "API 令牌"), ("admin", "管理后台")):
+        assert fields({"via": via}, "accounts.User") == [("途径", label)]
+    # another object's reason is free text
+    assert fields({"reason": "locked"}, "payment_action") == [("原因", "locked")]

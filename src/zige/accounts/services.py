@@ -228,6 +228,36 @@ def user_set_password(*, actor: Any, user: User, password: str, now: datetime, i
     return user
 
 
+class CurrentPasswordRefused(UserError):
+    """The current password given to change one's own password is wrong, or the account is locked
+    (`locked`: the session should end)."""
+
+    def __init__(self, *, locked: bool) -> None:
+        super().__init__(
+            "当前密码错误次数过多，账户已被暂时锁定。请稍后再登录，或联系社保局管理员。"
+            if locked
+            else "当前密码不正确"
+        )
+        self.locked = locked
+
+
+def user_change_own_password(
+    *, user: User, current_password: str, password: str, now: datetime, ip: str = ""
+) -> User:
+    """A user's own 修改密码. The current password is checked as a login is (`login_attempt`,
+    `via="password_change"`): a wrong one counts toward the lockout and is audited
+    `auth.login_failed` — committed, whatever follows — so that the form is no unthrottled way
+    to try passwords; the one that reaches `ZIGE_LOCKOUT_FAILURES` locks the account
+    (`auth.locked`), and while it is locked even the right one is refused (`CurrentPasswordRefused`).
+    Then the new password is set as `user_set_password` does (audited, API tokens revoked)."""
+    outcome = login_attempt(
+        username=user.username, password=current_password, now=now, ip=ip, via="password_change"
+    )
+    if not outcome.ok:
+        raise CurrentPasswordRefused(locked=outcome.reason != "bad_credentials")
+    return user_set_password(actor=user, user=user, password=password, now=now, ip=ip)
+
+
 # --- login ------------------------------------------------------------------------------------
 
 Reason = Literal["ok", "bad_credentials", "unknown_user", "locked", "inactive"]

@@ -29,7 +29,9 @@ from zige.accounts.forms import LoginForm, OwnPasswordForm, SetPasswordForm, Use
 from zige.accounts.models import User
 from zige.accounts.scoping import can_operate, can_reveal, scope_recipients, scope_units
 from zige.accounts.services import (
+    CurrentPasswordRefused,
     UserError,
+    user_change_own_password,
     user_create,
     user_set_password,
     user_update,
@@ -92,28 +94,32 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_view(request: HttpRequest) -> HttpResponse:
-    """Change one's own password (the current one is asked for)."""
+    """Change one's own password (the current one is asked for; a wrong one counts toward the
+    lockout, and the one that locks the account ends the session)."""
     user: Any = request.user
     form = OwnPasswordForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        if not user.check_password(form.cleaned_data["old_password"]):
-            form.add_error("old_password", "当前密码不正确")
+        try:
+            user = user_change_own_password(
+                user=user,
+                current_password=form.cleaned_data["old_password"],
+                password=form.cleaned_data["password1"],
+                now=timezone.now(),
+                ip=client_ip(request),
+            )
+        except CurrentPasswordRefused as exc:
+            if exc.locked:  # whoever holds this session does not know the password: it ends
+                auth_logout(request)
+                messages.error(request, str(exc))
+                return redirect(settings.LOGIN_URL)
+            form.add_error("old_password", str(exc))
+        except UserError as exc:
+            for message in exc.messages:
+                form.add_error("password1", message)
         else:
-            try:
-                user = user_set_password(
-                    actor=user,
-                    user=user,
-                    password=form.cleaned_data["password1"],
-                    now=timezone.now(),
-                    ip=client_ip(request),
-                )
-            except UserError as exc:
-                for message in exc.messages:
-                    form.add_error("password1", message)
-            else:
-                update_session_auth_hash(request, user)
-                messages.success(request, "密码已修改。")
-                return redirect(settings.LOGIN_REDIRECT_URL)
+            update_session_auth_hash(request, user)
+            messages.success(request, "密码已修改。")
+            return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "accounts/password.html", {"form": form})
 
 

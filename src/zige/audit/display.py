@@ -51,6 +51,16 @@ TARGET_FIELD_ZH: dict[str, dict[str, str]] = {
 # finished run's `status` is its count per conclusion, not its state.
 COUNTS_FIELD_ZH: dict[str, str] = {"status": "认证结论", "copy_status": "副本中各结论人数"}
 
+# Code values whose name depends on the object: a refused login's reason and door
+# (`zige.accounts.services.login_attempt`).
+TARGET_VALUE_ZH: dict[str, dict[str, dict[str, str]]] = {
+    "accounts.User": {
+        "reason": {"bad_credentials": "密码错误", "unknown_user": "用户名不存在", "locked": "账户已锁定",
+                   "inactive": "账户已停用"},
+        "via": {"web": "登录页", "api": "API 令牌", "admin": "管理后台", "password_change": "修改密码（当前密码）"},
+    },
+}  # fmt: skip
+
 # The keys the application writes into `before` / `after` most often.
 FIELD_ZH: dict[str, str] = {
     "accepted": "已采纳",
@@ -150,6 +160,7 @@ FIELD_ZH: dict[str, str] = {
     "unit_no": "单位编号",
     "user": "用户",
     "username": "用户名",
+    "via": "途径",
     "visit": "走访",
     "visited_on": "走访日期",
     "why": "原因",
@@ -299,7 +310,7 @@ def _figures(data: dict[str, Any]) -> str:
 class _Shower:
     def __init__(self, target_type: str) -> None:
         self.states = _status_labels(target_type)
-        self.labels = _value_labels()
+        self.labels = {**_value_labels(), **TARGET_VALUE_ZH.get(target_type, {})}
 
     def code(self, key: str, value: Any) -> str | None:
         """A code value's Chinese name, or None if the key has none for it."""
