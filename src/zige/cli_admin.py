@@ -66,10 +66,21 @@ def user_group() -> None:
     type=click.Choice(["bureau_admin", "bureau_operator", "unit_operator", "auditor"]),
     help="the user's role",
 )
-@click.option("--unit", "unit_no", default=None, help="unit number (unit_operator only)")
+@click.option(
+    "--unit",
+    "unit_no",
+    default=None,
+    help="unit number (required for a unit_operator, refused for other roles)",
+)
 @click.option("--full-name", default="", help="the person's name as shown on pages")
 def user_create_cmd(name: str, role: str, unit_no: str | None, full_name: str) -> None:
     """Create user NAME; the password is read from standard input (asked twice on a terminal)."""
+    # The options are checked before the password is asked for: a usage mistake, told at once.
+    unit_no = (unit_no or "").strip() or None
+    if role == "unit_operator" and not unit_no:
+        _fail("单位经办人员必须指定所属单位 / a unit_operator needs --unit UNIT_NO (the unit's number)", 2)
+    if role != "unit_operator" and unit_no:
+        _fail(f"只有单位经办人员可以指定所属单位 / --unit is for a unit_operator only, not a {role}", 2)
     password = _read_password()
     _django()
     from django.utils import timezone

@@ -163,3 +163,36 @@ def test_the_right_current_password_resets_the_count(client: Client) -> None:
     )
     user.refresh_from_db()
     assert user.failed_logins == 0 and user.check_password(STRONG)
+
+
+def test_the_unit_is_cleared_for_a_role_without_one(client: Client, admin: User) -> None:
+    """The unit field stays filled when the role is changed away from 单位经办人员 (or filled by
+    mistake for another role): the form refused to save with 只有单位经办人员可以指定所属单位. A
+    role bound to no unit now takes no unit, whatever the field holds; a unit operator must have one."""
+    unit = UnitFactory()
+    data = {
+        "username": "zhao",
+        "role": "auditor",
+        "unit_no": unit.unit_no,
+        "password1": STRONG,
+        "password2": STRONG,
+    }
+    assert client.post(reverse("accounts:user_new"), data).status_code == 302
+    assert User.objects.get(username="zhao").unit is None
+    assert AuditEvent.objects.get(action="user.created", target_id="zhao").after["unit"] is None
+
+    operator = UserFactory(username="qian", role=Role.UNIT_OPERATOR, unit=unit)
+    url = reverse("accounts:user_edit", args=[operator.pk])
+    page = client.get(url).content.decode()
+    assert f'value="{unit.unit_no}"' in page  # the field as the admin finds it
+    response = client.post(url, {"u-name": "", "u-role": "bureau_operator", "u-unit_no": unit.unit_no})
+    assert response.status_code == 302
+    operator.refresh_from_db()
+    assert operator.role == Role.BUREAU_OPERATOR and operator.unit is None
+    event = AuditEvent.objects.filter(action="user.updated", target_id="qian").latest("seq")
+    assert event.after == {"role": "bureau_operator", "unit": None}
+
+    response = client.post(url, {"u-name": "", "u-role": "unit_operator", "u-unit_no": " "})
+    assert response.status_code == 200
+    assert '<p class="field__error">单位经办人员必须指定所属单位' in response.content.decode()
+    assert User.objects.get(pk=operator.pk).role == Role.BUREAU_OPERATOR

@@ -410,6 +410,32 @@ def test_cli_user_create_refuses(args: list[str], stdin: str) -> None:
     assert not User.objects.filter(username="bad").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--role", "unit_operator"], "--unit"),
+        (["--role", "unit_operator", "--unit", "  "], "--unit"),
+        (["--role", "auditor", "--unit", "14010000001"], "unit_operator"),
+    ],
+)
+def test_cli_user_create_checks_role_and_unit_before_asking_for_the_password(
+    args: list[str], says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit operator without --unit was asked for the password (twice, on a terminal), then
+    refused with exit 1: the usage mistake is told first, as a usage error (exit 2), and no
+    password is read."""
+    import zige.cli_admin
+
+    def no_prompt() -> str:
+        raise AssertionError("the password was asked for")
+
+    monkeypatch.setattr(zige.cli_admin, "_read_password", no_prompt)
+    result = CliRunner().invoke(main, ["user", "create", "wu", *args], input=STRONG + "\n")
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "单位" in result.output
+    assert not User.objects.filter(username="wu").exists()
+
+
 def test_cli_set_password() -> None:
     UserFactory(username="qian", failed_logins=9, locked_until=NOW + timedelta(days=1))
     result = CliRunner().invoke(main, ["user", "set-password", "qian"], input=STRONG + "\n")
