@@ -231,6 +231,26 @@ def test_bulk_approve_skips_own_proposals(wang: Any, li: Any) -> None:
     assert AuditEvent.objects.filter(action="payment_action.approved").count() == 3
 
 
+def test_bulk_approve_counts_the_refusals_by_reason(wang: Any, li: Any) -> None:
+    """批量审批 said only how many were refused (1 条未审批（本人提出的、已不在待审批状态的，或…）):
+    the checker could not tell which reason held. The refusals are counted by reason, in Chinese;
+    one of an unforeseen kind is named with its own message."""
+    system = [payment_action(RecipientFactory()) for _ in range(3)]
+    own = [payment_action(RecipientFactory(), proposed_by=li) for _ in range(2)]
+    decided = payment_action(RecipientFactory(), state="approved")
+    revised = payment_action(RecipientFactory())
+    seen = {f"seen-{a.pk}": a.figures for a in (*system, *own, decided)}  # type: ignore[attr-defined]
+    seen[f"seen-{revised.pk}"] = "2026-09|3|1.00"  # type: ignore[attr-defined]
+    ids = [a.pk for a in (*system, *own, decided, revised)]  # type: ignore[attr-defined]
+    response = as_user(li).post(reverse("benefits:actions_approve"), {"ids": ids, **seen}, follow=True)
+    text = response.content.decode()
+    assert (
+        "已审批 3 条；4 条未审批：2 条为本人提出，需由另一名经办人员审批；1 条已被处理，不在待审批状态；"
+        "1 条的生效月份、月数或金额已按最新认证批次或核实结论更新，请核对后再逐笔审批"
+    ) in text
+    assert PaymentAction.objects.filter(state="approved").count() == 4
+
+
 def test_approval_is_of_the_figures_the_checker_saw(li: Any) -> None:
     """Rules §8.6: a run may revise a proposal between the page and the click; the click approves
     nothing then (single and bulk), and the page shown again has the new figures."""

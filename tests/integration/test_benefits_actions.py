@@ -1305,3 +1305,30 @@ def test_a_run_holds_an_action_beyond_the_months_limit_for_review_instead_of_pro
     assert payment_actions_for_run(run_id=again.pk, now=NOW) == 0
     assert not PaymentAction.objects.filter(recipient=century).exists()
     assert AuditEvent.objects.filter(action="payment_action.held_by_run").count() == 2
+
+
+def test_bulk_approval_names_each_refusal_s_reason(maker: Any, checker: Any) -> None:
+    """`payment_actions_approve_many` keeps each refusal's reason (`refused_because`, by id) and
+    counts them for the message (`refusals`): own proposals, decided ones, revised ones, missing."""
+    from zige.benefits.services import payment_actions_approve_many
+
+    own = propose(checker, month="2026-10")
+    decided = propose(maker, month="2026-10")
+    payment_action_approve(action_id=decided.pk, user=checker, now=NOW)
+    revised = propose(maker, month="2026-10")
+    plain = propose(maker, month="2026-10")
+    result = payment_actions_approve_many(
+        action_ids=[own.pk, decided.pk, revised.pk, plain.pk, 999999], user=checker, now=NOW,
+        seen={decided.pk: decided.figures, revised.pk: "2026-10|1|1.00", plain.pk: plain.figures},
+    )  # fmt: skip
+    assert result.approved == [plain.pk]
+    assert result.refused_because == {
+        own.pk: "own", decided.pk: "transition", revised.pk: "revised", 999999: "missing"
+    }  # fmt: skip
+    assert set(result.refused) == set(result.refused_because)  # the messages, as before
+    assert result.refusals() == [
+        (1, "为本人提出，需由另一名经办人员审批"),
+        (1, "已被处理，不在待审批状态"),
+        (1, "的生效月份、月数或金额已按最新认证批次或核实结论更新，请核对后再逐笔审批"),
+        (1, "已不存在"),
+    ]

@@ -27,6 +27,7 @@ import io
 import re
 import secrets
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -74,7 +75,12 @@ RUN_ACTIONS_KEY = "payment_actions"
 
 
 class BenefitsError(ValueError):
-    """A refused change (shown to the user as it is)."""
+    """A refused change (shown to the user as it is). `code` names the kind of refusal where a
+    caller counts them (批量审批: `BulkApproval.refusals`); empty for the others."""
+
+    def __init__(self, message: str = "", *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +167,9 @@ BATCH_STATE_ZH = dict(BatchState.choices)
 
 def _check(table: frozenset[tuple[str, str]], old: str, new: str, labels: dict[str, str]) -> None:
     if (old, new) not in table:
-        raise BenefitsError(f"状态不能从“{labels.get(old, old)}”变为“{labels.get(new, new)}”")
+        raise BenefitsError(
+            f"状态不能从“{labels.get(old, old)}”变为“{labels.get(new, new)}”", code="transition"
+        )
 
 
 def _require_bureau(user: Any) -> None:
@@ -749,7 +757,7 @@ def _locked(model: type[_Row], label: str, pk: int) -> _Row:
     try:
         return model.objects.select_for_update().get(pk=pk)
     except model.DoesNotExist:
-        raise BenefitsError(f"{label} #{pk} 不存在") from None
+        raise BenefitsError(f"{label} #{pk} 不存在", code="missing") from None
 
 
 def _set_action_state(action: PaymentAction, new: str, *, actor: Any, now: datetime, event: str,
@@ -786,9 +794,10 @@ def payment_action_approve(
         if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
             if action.source == ActionSource.RUN:
                 raise BenefitsError(
-                    f"认证批次 #{action.run_id} 由您发起，其提出的待遇处理视为由您提出，需由另一名经办人员审批"
+                    f"认证批次 #{action.run_id} 由您发起，其提出的待遇处理视为由您提出，需由另一名经办人员审批",
+                    code="own",
                 )
-            raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）")
+            raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）", code="own")
         if bulk and action.state == ActionState.PROPOSED and action.approve_one_by_one:
             raise ApproveOneByOne(_one_by_one_message(action))
         if action.reverses_id is not None and action.state == ActionState.PROPOSED:
@@ -796,7 +805,9 @@ def payment_action_approve(
         if seen is not None and action.state == ActionState.PROPOSED and seen != action.figures:
             # Runs revise their own proposals, findings revise into a verification's (rules §8.6).
             by = "最新核实结论" if action.source == ActionSource.VERIFICATION else "最新认证批次"
-            raise BenefitsError(f"待遇处理 #{action.pk} 的生效月份、月数或金额已按{by}更新，请核对后再审批")
+            raise BenefitsError(
+                f"待遇处理 #{action.pk} 的生效月份、月数或金额已按{by}更新，请核对后再审批", code="revised"
+            )
         _set_action_state(
             action, ActionState.APPROVED, actor=user, now=now, event="approved",
             fields={"approved_by": user, "approved_at": now},
@@ -836,15 +847,38 @@ def _one_by_one_message(action: PaymentAction) -> str:
     return f"{who}：{what}，经办人已写明理由，须在该业务页面核对后逐笔审批"
 
 
+# A bulk approval's refusals by `BenefitsError.code`, in the order the message counts them:
+# `N 条<label>`. A refusal without a code is told with its own message.
+BULK_REFUSAL_ZH: dict[str, str] = {
+    "own": "为本人提出，需由另一名经办人员审批",
+    "transition": "已被处理，不在待审批状态",
+    "revised": "的生效月份、月数或金额已按最新认证批次或核实结论更新，请核对后再逐笔审批",
+    "write_off_pending": "为停发的撤销，其追回案件的核销正在等待审批",
+    "missing": "已不存在",
+}
+
+
 @dataclass(frozen=True)
 class BulkApproval:
-    """What `payment_actions_approve_many` did: the ids approved; those refused, with the reason
-    (own proposals, no longer proposed, revised since the list was shown); and those whose
+    """What `payment_actions_approve_many` did: the ids approved; those refused, with the message
+    (`refused`) and the kind of refusal (`refused_because`: own proposals, no longer proposed,
+    revised since the list was shown, …; `BULK_REFUSAL_ZH`, "" for another); and those whose
     figures differ from the calculation, with a message each — left for approval on their page."""
 
     approved: list[int] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)
+    refused_because: dict[int, str] = field(default_factory=dict)
     one_by_one: dict[int, str] = field(default_factory=dict)
+
+    def refusals(self) -> list[tuple[int, str]]:
+        """(count, Chinese reason) of each kind of refusal that happened, in `BULK_REFUSAL_ZH`'s
+        order; those of no known kind are not counted here (`unexplained`)."""
+        counts = Counter(self.refused_because.values())
+        return [(counts[code], label) for code, label in BULK_REFUSAL_ZH.items() if counts[code]]
+
+    def unexplained(self) -> list[str]:
+        """The messages of the refusals of no known kind."""
+        return [self.refused[pk] for pk, code in self.refused_because.items() if code not in BULK_REFUSAL_ZH]
 
 
 def payment_actions_approve_many(
@@ -868,6 +902,7 @@ def payment_actions_approve_many(
             result.one_by_one[action_id] = str(exc)
         except BenefitsError as exc:
             result.refused[action_id] = str(exc)
+            result.refused_because[action_id] = exc.code
         else:
             result.approved.append(action_id)
     return result
@@ -1897,7 +1932,8 @@ def _refuse_reversal_while_write_off_pending(*, original_id: int) -> None:
     case = RecoveryCase.objects.select_for_update().filter(action_id=original_id).first()
     if case is not None and case.status == RecoveryStatus.WRITE_OFF_PROPOSED:
         raise BenefitsError(
-            f"追回案件 #{case.pk} 的核销正在等待审批，暂不能审批撤销：请先由另一名经办人员批准或退回核销"
+            f"追回案件 #{case.pk} 的核销正在等待审批，暂不能审批撤销：请先由另一名经办人员批准或退回核销",
+            code="write_off_pending",
         )
 
 

@@ -195,11 +195,14 @@ def actions_approve(request: HttpRequest) -> HttpResponse:
         )
         text = f"已审批 {len(result.approved)} 条"
         if result.refused:
-            text += f"；{len(result.refused)} 条未审批（本人提出的、已不在待审批状态的，或金额已按最新认证批次或核实结论更新、需重新核对的）"
+            why = [f"{n} 条{label}" for n, label in result.refusals()]
+            if result.unexplained():
+                why.append(f"{len(result.unexplained())} 条因其他原因未审批（见下）")
+            text += f"；{len(result.refused)} 条未审批：{'；'.join(why)}"
         if result.one_by_one:
             text += f"；{len(result.one_by_one)} 条与计算不符，未批量审批（见下，请逐笔审批）"
         messages.success(request, text)
-        for message in result.one_by_one.values():
+        for message in [*result.unexplained(), *result.one_by_one.values()]:
             messages.warning(request, message)
     return redirect(f"{reverse('benefits:actions')}?state=proposed")
 
