@@ -83,16 +83,22 @@ def test_export_is_csv_and_is_itself_audited(client: Client, auditor: User) -> N
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="audit-')
     text = b"".join(response.streaming_content).decode("utf-8")
-    assert text.startswith("\ufeff")
+    assert text.startswith("\ufeff")  # so that Excel reads the file as UTF-8
+    # officers open the file in Excel: the columns are named in Chinese, in a fixed order
+    assert text.splitlines()[0] == (
+        "\ufeff序号,时间,操作人,操作人角色,操作代码,对象类型,对象编号,变更前（原始记录）,变更后（原始记录）,"
+        "IP地址,前一条记录哈希,本条记录哈希"
+    )
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     # oldest first: the auditor's own login, then the seeded events; not the export itself
-    assert [(r["action"], r["actor"]) for r in rows] == [
+    assert [(r["操作代码"], r["操作人"]) for r in rows] == [
         ("auth.login", "shenji"), ("auth.login_failed", ""), ("auth.login", "op1")
     ]  # fmt: skip
     failed = rows[1]
-    assert failed["target_id"].startswith("'=")  # no formula for a spreadsheet to run
-    assert failed["at"] == "2026-03-02T10:00:00+08:00"
-    assert failed["after"] == '{"reason": "unknown_user"}' and len(failed["hash"]) == 64
+    assert failed["对象编号"].startswith("'=")  # no formula for a spreadsheet to run
+    assert failed["时间"] == "2026-03-02T10:00:00+08:00"
+    assert failed["变更后（原始记录）"] == '{"reason": "unknown_user"}' and len(failed["本条记录哈希"]) == 64
+    assert len(failed["前一条记录哈希"]) == 64
     export = AuditEvent.objects.get(action="audit.export")
     assert (export.actor, export.actor_role, export.ip) == ("shenji", "auditor", "10.0.0.5")
     assert export.after == {"filters": {"action": "auth."}, "rows": 3}

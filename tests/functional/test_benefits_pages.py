@@ -173,8 +173,13 @@ def test_report_page_and_csv(wang: Any) -> None:
     client = as_user(wang)
     assert "未追回" in client.get(reverse("benefits:report")).content.decode()
     text = client.get(reverse("benefits:report_csv")).content.decode("utf-8")
-    assert text.startswith("\ufeffsection,key,label,cases,amount,recovered,outstanding,written_off")
-    assert "\r\ntotal,total,合计,0,0.00,0.00,0.00,0.00\r\n" in text
+    # Chinese column and section names for Excel (with the UTF-8 BOM it needs), in a fixed order
+    assert text.startswith(
+        "\ufeff分类,编号,名称,案件数,应追回（元）,已追回（元）,未追回（元）,已核销（元）\r\n"
+    )
+    assert "\r\n合计,,合计,0,0.00,0.00,0.00,0.00\r\n" in text
+    assert "\r\n罚款,,罚款决定,0,0.00,,,\r\n" in text and "\r\n罚款,,罚款已缴,,0.00,,,\r\n" in text
+    assert not re.search(r"[a-z]", text), text  # no English code left for the officer to read
 
 
 def test_the_report_names_a_recovery_status_by_its_label_only(wang: Any) -> None:
@@ -349,7 +354,8 @@ def test_report_csv_quotes_a_unit_name_a_spreadsheet_would_run(wang: Any) -> Non
     case.unit.name = "=HYPERLINK(1)"
     case.unit.save()
     text = as_user(wang).get(reverse("benefits:report_csv")).content.decode("utf-8")
-    assert f"\r\nunit,{case.unit.unit_no},'=HYPERLINK(1),1,9000.00," in text
+    assert f"\r\n按单位,{case.unit.unit_no},'=HYPERLINK(1),1,9000.00," in text
+    assert "\r\n按状态,,已立案,1,9000.00," in text
 
 
 def test_the_batch_page_names_each_line_s_kind_in_chinese(wang: Any) -> None:
@@ -986,12 +992,9 @@ def test_a_recovery_and_a_fraud_case_of_one_death_link_both_ways_and_count_once(
     assert "9,500.00" in report and "19,000.00" not in report and "18,500.00" not in report
     assert "1 件 / 9,000.00" in report
     text = client.get(reverse("benefits:report_csv")).content.decode("utf-8")
-    assert "\r\ntotal,total,合计,2,9500.00,0.00,9500.00,0.00\r\n" in text
-    assert "\r\nfraud,in_recovery,其中属冒领案件的追回（已计入上述合计）,1,9000.00,,,\r\n" in text
-    assert (
-        "\r\nfraud,obtained_not_in_recovery,冒领金额中未立追回案件的部分（未计入上述合计）,,1000.00,,,\r\n"
-        in text
-    )
+    assert "\r\n合计,,合计,2,9500.00,0.00,9500.00,0.00\r\n" in text
+    assert "\r\n冒领,,其中属冒领案件的追回（已计入上述合计）,1,9000.00,,,\r\n" in text
+    assert "\r\n冒领,,冒领金额中未立追回案件的部分（未计入上述合计）,,1000.00,,,\r\n" in text
 
 
 def test_approving_or_rejecting_links_the_next_proposal_the_officer_may_approve(wang: Any, li: Any) -> None:

@@ -24,9 +24,12 @@ from zige.audit.services import audit_record
 from zige.spreadsheet import formula_safe
 
 PER_PAGE = 50
+# The export's columns, named in Chinese for the officers who open it in Excel (the file starts
+# with a UTF-8 BOM so that Excel reads it as UTF-8); their order is fixed: the stored fields of
+# `AuditEvent`, before and after as the raw JSON that the hash chain covers.
 CSV_COLUMNS = (
-    "seq", "at", "actor", "actor_role", "action", "target_type", "target_id", "before", "after", "ip",
-    "prev_hash", "hash",
+    "序号", "时间", "操作人", "操作人角色", "操作代码", "对象类型", "对象编号", "变更前（原始记录）",
+    "变更后（原始记录）", "IP地址", "前一条记录哈希", "本条记录哈希",
 )  # fmt: skip
 
 

@@ -574,6 +574,21 @@ def report(request: HttpRequest) -> HttpResponse:
     )  # fmt: skip
 
 
+# The report CSV's columns, in Chinese for the officers who open it in Excel (after a UTF-8 BOM),
+# in a fixed order: the section (合计, 按状态, 按单位, 按立案月份, 罚款, 冒领), the unit's number or
+# the month, the row's name, then the counts and amounts (yuan, two decimals) as on the page.
+REPORT_CSV_COLUMNS = (
+    "分类",
+    "编号",
+    "名称",
+    "案件数",
+    "应追回（元）",
+    "已追回（元）",
+    "未追回（元）",
+    "已核销（元）",
+)
+
+
 @records_view
 @require_GET
 def report_csv(request: HttpRequest) -> HttpResponse:
@@ -582,24 +597,24 @@ def report_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = 'attachment; filename="recovery-report.csv"'
     response.write("\ufeff")
     writer = csv.writer(response)
-    writer.writerow(["section", "key", "label", "cases", "amount", "recovered", "outstanding", "written_off"])
-    for section, rows in (
-        ("total", [data.total]),
-        ("status", data.by_status),
-        ("unit", data.by_unit),
-        ("month", data.by_month),
+    writer.writerow(REPORT_CSV_COLUMNS)
+    # 编号 is the unit's number or the month; the other sections' rows are named by 名称 alone.
+    for section, rows, numbered in (
+        ("合计", [data.total], False),
+        ("按状态", data.by_status, False),
+        ("按单位", data.by_unit, True),
+        ("按立案月份", data.by_month, True),
     ):
         for r in rows:
-            writer.writerow([section, formula_safe(r.key), formula_safe(r.label), r.cases, f"{r.amount:.2f}",
-                             f"{r.recovered:.2f}", f"{r.outstanding:.2f}", f"{r.written_off:.2f}"])  # fmt: skip
-    writer.writerow(
-        ["fines", "imposed", "罚款决定", data.fraud_cases, f"{data.fines_imposed:.2f}", "", "", ""]
-    )
-    writer.writerow(["fines", "collected", "罚款已缴", "", f"{data.fines_collected:.2f}", "", "", ""])
+            writer.writerow([section, formula_safe(r.key) if numbered else "", formula_safe(r.label), r.cases,
+                             f"{r.amount:.2f}", f"{r.recovered:.2f}", f"{r.outstanding:.2f}",
+                             f"{r.written_off:.2f}"])  # fmt: skip
+    writer.writerow(["罚款", "", "罚款决定", data.fraud_cases, f"{data.fines_imposed:.2f}", "", "", ""])
+    writer.writerow(["罚款", "", "罚款已缴", "", f"{data.fines_collected:.2f}", "", "", ""])
     # Recoveries of a fraud case are already in the totals above: not to be added again.
-    writer.writerow(["fraud", "in_recovery", "其中属冒领案件的追回（已计入上述合计）", data.fraud_recovery_cases,
+    writer.writerow(["冒领", "", "其中属冒领案件的追回（已计入上述合计）", data.fraud_recovery_cases,
                      f"{data.fraud_recovery_amount:.2f}", "", "", ""])  # fmt: skip
-    writer.writerow(["fraud", "obtained_not_in_recovery", "冒领金额中未立追回案件的部分（未计入上述合计）", "",
+    writer.writerow(["冒领", "", "冒领金额中未立追回案件的部分（未计入上述合计）", "",
                      f"{data.fraud_obtained_uncovered:.2f}", "", "", ""])  # fmt: skip
     # Stops reversed after money was recovered: not in the totals above.
     writer.writerow(["refund", "due", "停发撤销后待退还（未计入上述合计）", data.refund_due_cases,
