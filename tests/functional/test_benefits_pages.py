@@ -1109,4 +1109,4 @@ def test_a_refund_after_a_reversed_stop_is_recorded_and_approved_on_the_recovery
     report = as_user(li).get(reverse("benefits:report")).content.decode()
     assert "已退还（未计入上述合计）" in report
     csv_text = as_user(li).get(reverse("benefits:report_csv")).content.decode()
-    assert "refund,refunded,已退还（未计入上述合计）,1,1200.00" in csv_text
+    assert "退还,,已退还（未计入上述合计）,1,1200.00" in csv_text

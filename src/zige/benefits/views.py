@@ -617,8 +617,8 @@ def report_csv(request: HttpRequest) -> HttpResponse:
     writer.writerow(["冒领", "", "冒领金额中未立追回案件的部分（未计入上述合计）", "",
                      f"{data.fraud_obtained_uncovered:.2f}", "", "", ""])  # fmt: skip
     # Stops reversed after money was recovered: not in the totals above.
-    writer.writerow(["refund", "due", "停发撤销后待退还（未计入上述合计）", data.refund_due_cases,
+    writer.writerow(["退还", "", "停发撤销后待退还（未计入上述合计）", data.refund_due_cases,
                      f"{data.refund_due_amount:.2f}", "", "", ""])  # fmt: skip
-    writer.writerow(["refund", "refunded", "已退还（未计入上述合计）", data.refunded_cases,
+    writer.writerow(["退还", "", "已退还（未计入上述合计）", data.refunded_cases,
                      f"{data.refunded_amount:.2f}", "", "", ""])  # fmt: skip
     return response
