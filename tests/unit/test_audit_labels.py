@@ -266,3 +266,19 @@ def test_a_failed_login_s_reason_and_door_read_in_chinese() -> None:
         assert fields({"via": via}, "accounts.User") == [("途径", label)]
     # another object's reason is free text
     assert fields({"reason": "locked"}, "payment_action") == [("原因", "locked")]
+
+
+def test_an_imports_counts_and_a_new_users_account_read_in_chinese() -> None:
+    """`import.succeeded` and `user.created` showed `rows_read 50505`, `role bureau_admin`,
+    `is_active 是`, `locked_until —`: they read as the import page and the user form name them."""
+    from zige.audit.display import fields
+
+    imported = dict(
+        fields({"rows_read": 50505, "rows_used": 50462, "rows_rejected": 41, "duplicate_rows": 2, "blank_rows": 0,
+                "unmatched": 233, "created": 50462, "updated": 0}, "import")
+    )  # fmt: skip
+    assert imported["读取行数"] == "50505" and imported["未匹配名册"] == "233" and imported["信息变更"] == "0"
+    user = dict(fields({"username": "unit", "role": "unit_operator", "is_active": True, "locked_until": None}, "user"))
+    assert user == {"用户名": "unit", "角色": "单位经办人员", "启用": "是", "锁定至": "—"}
+    for shown in (imported, user):
+        assert not [name for name in shown if _latin(name)], shown

@@ -182,6 +182,18 @@ FIELD_ZH: dict[str, str] = {
     "later_run": "更晚的认证批次",
     "later_as_of": "更晚批次的基准日",
     "skipped_because": "跳过原因",
+    # an import's counts, as its page names them
+    "rows_read": "读取行数",
+    "rows_used": "使用行数",
+    "rows_rejected": "拒绝行数",
+    "duplicate_rows": "重复行数",
+    "blank_rows": "空行",
+    "unmatched": "未匹配名册",
+    "updated": "信息变更",
+    # a user account
+    "role": "角色",
+    "is_active": "启用",
+    "locked_until": "锁定至",
 }
 
 # Why a run skipped a side effect (`skipped_because`): a back-dated run (docs/rules.md §8.4).
@@ -251,6 +263,7 @@ def _status_labels(target_type: str) -> dict[str, str]:
 
 def _value_labels() -> dict[str, dict[str, str]]:
     """Key -> the Chinese names of its code values, whatever the target."""
+    from zige.accounts.models import Role
     from zige.benefits.models import ActionKind, ActionSource, ActionState
     from zige.certification.models import Status
     from zige.engine.labels import ACTION_ZH, KIND_ZH
@@ -263,6 +276,7 @@ def _value_labels() -> dict[str, dict[str, str]]:
         "decision": {**ACTION_ZH, "": "无需处理"}, "skipped_because": SKIPPED_BECAUSE_ZH,
         # counts per conclusion (a run's `status`, its copy's `copy_status`): as the run page names them
         "status": dict(Status.choices), "copy_status": dict(Status.choices),
+        "role": dict(Role.choices),
     }  # fmt: skip
 
 
