@@ -181,3 +181,18 @@ def test_a_finished_run_s_counts_read_under_the_conclusions_names(client: Client
     assert "<dt>认证人数</dt><dd>288</dd>" in html and "<dt>结论变化</dt><dd>0</dd>" in html
     shown = re.sub(r'<details class="audit-raw">.*?</details>', "", html, flags=re.S)
     assert "eligible" not in shown and "pending" not in shown
+
+
+def test_the_actors_role_reads_in_chinese_and_a_long_hash_may_break(client: Client, auditor: User) -> None:
+    """The role under the actor showed its code (`bureau_operator`); it reads as the user pages name
+    it. A 64-digit hash in a value kept the table wider than the page: a value may break anywhere
+    (the cell's min-width keeps it from shrinking to a character a line)."""
+    from pathlib import Path
+
+    audit_record(actor=auditor, action="import.succeeded", target_type="import", target_id="7",
+                 after={"sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}, at=DAY1)  # fmt: skip
+    html = client.get(reverse("audit:browse")).content.decode()
+    assert '<br><span class="muted">审计人员</span>' in html and ">auditor</span>" not in html
+    css = (Path(__file__).resolve().parents[2] / "src/zige/web/static/css/zige.css").read_text(encoding="utf-8")
+    rule = re.search(r"\.audit-kv dd \{([^}]*)\}", css)
+    assert rule is not None and "overflow-wrap: anywhere" in rule.group(1)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from zige.accounts.access import AUDIT_ROLES, role_required
 from zige.accounts.backends import client_ip
+from zige.accounts.models import Role
 from zige.audit import display
 from zige.audit.models import AuditEvent
 from zige.audit.selectors import KNOWN_ACTIONS, AuditFilter, action_label, audit_events
@@ -31,6 +32,9 @@ CSV_COLUMNS = (
     "序号", "时间", "操作人", "操作人角色", "操作代码", "对象类型", "对象编号", "变更前（原始记录）",
     "变更后（原始记录）", "IP地址", "前一条记录哈希", "本条记录哈希",
 )  # fmt: skip
+
+# The actor's role as the rest of the site names it (the column keeps the code).
+ROLE_ZH: dict[str, str] = dict(Role.choices)
 
 
 def _json(value: Any) -> str:
@@ -51,6 +55,7 @@ def browse(request: HttpRequest) -> HttpResponse:
             "after_fields": display.fields(e.after, e.target_type),
             "target_label": display.TARGET_ZH.get(e.target_type, ""),
             "action_label": action_label(e.action),
+            "role_label": ROLE_ZH.get(e.actor_role, e.actor_role),
         }
         for e in page.object_list
     ]
