@@ -193,6 +193,8 @@ def test_the_actors_role_reads_in_chinese_and_a_long_hash_may_break(client: Clie
                  after={"sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}, at=DAY1)  # fmt: skip
     html = client.get(reverse("audit:browse")).content.decode()
     assert '<br><span class="muted">审计人员</span>' in html and ">auditor</span>" not in html
-    css = (Path(__file__).resolve().parents[2] / "src/zige/web/static/css/zige.css").read_text(encoding="utf-8")
+    css = (Path(__file__).resolve().parents[2] / "src/zige/web/static/css/zige.css").read_text(
+        encoding="utf-8"
+    )
     rule = re.search(r"\.audit-kv dd \{([^}]*)\}", css)
     assert rule is not None and "overflow-wrap: anywhere" in rule.group(1)

@@ -278,7 +278,9 @@ def test_an_imports_counts_and_a_new_users_account_read_in_chinese() -> None:
                 "unmatched": 233, "created": 50462, "updated": 0}, "import")
     )  # fmt: skip
     assert imported["读取行数"] == "50505" and imported["未匹配名册"] == "233" and imported["信息变更"] == "0"
-    user = dict(fields({"username": "unit", "role": "unit_operator", "is_active": True, "locked_until": None}, "user"))
+    user = dict(
+        fields({"username": "unit", "role": "unit_operator", "is_active": True, "locked_until": None}, "user")
+    )
     assert user == {"用户名": "unit", "角色": "单位经办人员", "启用": "是", "锁定至": "—"}
     for shown in (imported, user):
         assert not [name for name in shown if _latin(name)], shown
