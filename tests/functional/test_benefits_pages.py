@@ -1106,6 +1106,8 @@ def test_a_refund_after_a_reversed_stop_is_recorded_and_approved_on_the_recovery
     assert (case.status, case.refund_approved_by) == ("refunded", li)
     page = as_user(li).get(url).content.decode()
     assert "已退还 1,200.00 元" in page and "wang 登记，li 复核" in page
+    listing = as_user(li).get(reverse("benefits:recoveries")).content.decode()
+    assert re.search(r'1,200\.00</td>\s*<td class="num">—</td>', listing)  # 已追回, then 未追回 —
     report = as_user(li).get(reverse("benefits:report")).content.decode()
     assert "已退还（未计入上述合计）" in report
     csv_text = as_user(li).get(reverse("benefits:report_csv")).content.decode()

@@ -363,6 +363,12 @@ class RecoveryCase(models.Model):
         return self.amount - self.recovered
 
     @property
+    def stop_reversed(self) -> bool:
+        """Its stop was reversed (cancelled, or owing or having made a refund): nothing is owed,
+        and the pages show 未追回 as —."""
+        return self.status in REVERSED_STATUSES
+
+    @property
     def refund_due(self) -> Decimal:
         """What is to be given back (退还): all that was recovered, once the stop was reversed and
         until the refund is approved."""
