@@ -177,7 +177,7 @@ def test_a_finished_run_s_counts_read_under_the_conclusions_names(client: Client
         "as_of": "2026-11-30", "recipients": 288, "changed": 0, "inputs_fingerprint": "9f15",
         "status": {"eligible": 237, "stop": 11, "suspend": 9, "review": 4, "pending": 27}}, at=DAY1)  # fmt: skip
     html = client.get(reverse("audit:browse")).content.decode()
-    assert "<dt>认证结论</dt><dd>具备资格 237，丧失资格 11，暂停发放 9，疑点核查 4，待核实 27</dd>" in html
+    assert "<dt>认证结论</dt><dd>具备资格 237，待核实 27，疑点核查 4，暂停发放 9，丧失资格 11</dd>" in html
     assert "<dt>认证人数</dt><dd>288</dd>" in html and "<dt>结论变化</dt><dd>0</dd>" in html
     shown = re.sub(r'<details class="audit-raw">.*?</details>', "", html, flags=re.S)
     assert "eligible" not in shown and "pending" not in shown

@@ -224,10 +224,10 @@ def test_a_runs_counts_by_conclusion_read_in_chinese() -> None:
     )  # fmt: skip
     labels = dict(Status.choices)
     assert succeeded["认证结论"] == (
-        f"{labels['eligible']} 237，{labels['stop']} 11，{labels['suspend']} 9，{labels['review']} 4，"
-        f"{labels['pending']} 27"
+        f"{labels['eligible']} 237，{labels['pending']} 27，{labels['review']} 4，{labels['suspend']} 9，"
+        f"{labels['stop']} 11"
     )
-    assert succeeded["认证结论"] == "具备资格 237，丧失资格 11，暂停发放 9，疑点核查 4，待核实 27"
+    assert succeeded["认证结论"] == "具备资格 237，待核实 27，疑点核查 4，暂停发放 9，丧失资格 11"
     assert succeeded["认证人数"] == "288" and succeeded["结论变化"] == "0"
     # a run's own state is still its state
     assert fields({"status": "queued"}, "run") == [("状态", "排队中")]

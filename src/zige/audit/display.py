@@ -267,15 +267,17 @@ def _value_labels() -> dict[str, dict[str, str]]:
     from zige.benefits.models import ActionKind, ActionSource, ActionState
     from zige.certification.models import Status
     from zige.engine.labels import ACTION_ZH, KIND_ZH
+    from zige.reports.selectors import STATUS_ORDER
     from zige.verification.models import TaskKind
 
     kinds = {**KIND_ZH, **dict(TaskKind.choices), **dict(ActionKind.choices)}
+    conclusions = {code: Status(code).label for code in STATUS_ORDER}  # in the run page's order
     return {
         "kind": kinds, "kinds": kinds, "code": FAILURE_SHORT_ZH, "failure_code": FAILURE_SHORT_ZH,
         "source": dict(ActionSource.choices), "in_force_state": dict(ActionState.choices),
         "decision": {**ACTION_ZH, "": "无需处理"}, "skipped_because": SKIPPED_BECAUSE_ZH,
         # counts per conclusion (a run's `status`, its copy's `copy_status`): as the run page names them
-        "status": dict(Status.choices), "copy_status": dict(Status.choices),
+        "status": conclusions, "copy_status": conclusions,
         "role": dict(Role.choices),
     }  # fmt: skip
 
@@ -355,9 +357,12 @@ class _Shower:
 
     def counts(self, key: str, counts: dict[str, int]) -> str:
         """Counts by kind (or by any code): `停发 1，暂停发放 2`; by status, the target's own states
-        first, then the conclusions of a run."""
+        first, then the conclusions of a run. Known codes in the order of their names (PostgreSQL's
+        jsonb does not keep the stored order), then the others as stored."""
         names = {**self.labels.get(key, {}), **(self.states if key in ("state", "status") else {})}
-        return "，".join(f"{names.get(k, FIELD_ZH.get(k, k))} {n}" for k, n in counts.items())
+        order = {code: i for i, code in enumerate(names)}
+        ordered = sorted(counts.items(), key=lambda item: order.get(item[0], len(order)))
+        return "，".join(f"{names.get(k, FIELD_ZH.get(k, k))} {n}" for k, n in ordered)
 
     def records(self, items: list[dict[str, Any]]) -> str:
         lines = [self.record(x) for x in items[:RECORD_LIMIT]]
