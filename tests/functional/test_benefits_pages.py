@@ -1088,7 +1088,7 @@ def test_a_refund_after_a_reversed_stop_is_recorded_and_approved_on_the_recovery
     payment_action_approve(action_id=reversal.pk, user=wang, now=timezone.now())
     url = reverse("benefits:recovery", args=[case.pk])
     page = as_user(wang).get(url).content.decode()
-    assert "待退还" in page and "已追回的 1,200.00 元应退还本人或其继承人" in page and "登记退还" in page
+    assert "待返还" in page and "已追回的 1,200.00 元应返还本人或其继承人" in page and "登记返还" in page
     assert "—（停发已撤销，无需追回）" in page
     as_user(wang).post(reverse("benefits:recovery_refund", args=[case.pk]),
                        {"amount": "1,200.00", "refunded_on": f"{timezone.localdate():%Y-%m-%d}",
@@ -1096,19 +1096,19 @@ def test_a_refund_after_a_reversed_stop_is_recorded_and_approved_on_the_recovery
     case.refresh_from_db()
     assert (case.status, case.refund_ref) == ("refund_recorded", "ZZ-88")
     page = as_user(wang).get(url).content.decode()
-    assert "退还待复核" in page and "您登记了退还，须由另一名经办人员复核" in page
+    assert "返还待复核" in page and "您登记了返还，须由另一名经办人员复核" in page
     assert re.search(r'value="approve" class="btn btn--primary" disabled', page)
     response = as_user(wang).post(reverse("benefits:recovery_refund_decide", args=[case.pk]), {"decision": "approve"},
                                   follow=True)  # fmt: skip
-    assert "登记退还的人不能复核自己的退还" in response.content.decode()
+    assert "登记返还的人不能复核自己的返还" in response.content.decode()
     as_user(li).post(reverse("benefits:recovery_refund_decide", args=[case.pk]), {"decision": "approve"})
     case.refresh_from_db()
     assert (case.status, case.refund_approved_by) == ("refunded", li)
     page = as_user(li).get(url).content.decode()
-    assert "已退还 1,200.00 元" in page and "wang 登记，li 复核" in page
+    assert "已返还 1,200.00 元" in page and "wang 登记，li 复核" in page
     listing = as_user(li).get(reverse("benefits:recoveries")).content.decode()
     assert re.search(r'1,200\.00</td>\s*<td class="num">—</td>', listing)  # 已追回, then 未追回 —
     report = as_user(li).get(reverse("benefits:report")).content.decode()
-    assert "已退还（未计入上述合计）" in report
+    assert "已返还（未计入上述合计）" in report
     csv_text = as_user(li).get(reverse("benefits:report_csv")).content.decode()
-    assert "退还,,已退还（未计入上述合计）,1,1200.00" in csv_text
+    assert "返还,,已返还（未计入上述合计）,1,1200.00" in csv_text

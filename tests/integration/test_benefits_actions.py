@@ -1070,7 +1070,7 @@ def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(
     assert (stop.months, stop.amount, stop.proposed_by_id) == (3, Decimal("10210.02"), maker.pk)
 
 
-# --- refund after a reversed stop (退还) -------------------------------------------------------
+# --- refund after a reversed stop (返还) -------------------------------------------------------
 
 
 def _reversed_stop_with_money_back(maker: Any, checker: Any, *, repaid: str = "4000.00") -> RecoveryCase:
@@ -1096,9 +1096,9 @@ def test_a_reversed_stop_with_money_recovered_owes_a_refund_decided_by_two_peopl
     """Before: the approved reversal cancelled only a case with nothing recovered; one with money
     already taken back (repaying, or recovered in full) stayed as it was — still 退还中 with an
     outstanding debt, or 已追回 — and there was no way to record giving the money back. Now the
-    case owes a refund of what was recovered (待退还, nothing outstanding); the maker records it
-    (amount, date, reference: 退还待复核) and another person approves (已退还) or rejects it (back to
-    待退还), each step audited."""
+    case owes a refund of what was recovered (待返还, nothing outstanding); the maker records it
+    (amount, date, reference: 返还待复核) and another person approves (已返还) or rejects it (back to
+    待返还), each step audited."""
     from zige.benefits.services import recovery_refund_decide, recovery_refund_record
 
     case = _reversed_stop_with_money_back(maker, checker, repaid=repaid)
@@ -1112,7 +1112,7 @@ def test_a_reversed_stop_with_money_recovered_owes_a_refund_decided_by_two_peopl
     assert (case.status, case.refund_amount, case.refund_ref, case.refund_by) == (
         "refund_recorded", Decimal(repaid), "ZZ-2026-0042", maker,
     )  # fmt: skip
-    with pytest.raises(BenefitsError, match="登记退还的人不能复核自己的退还"):
+    with pytest.raises(BenefitsError, match="登记返还的人不能复核自己的返还"):
         recovery_refund_decide(case_id=case.pk, approve=True, user=maker, now=NOW)
     recovery_refund_decide(case_id=case.pk, approve=False, reason="回单号不符", user=checker, now=NOW)
     case.refresh_from_db()
@@ -1145,10 +1145,10 @@ def test_a_refund_is_of_what_was_recovered_dated_by_the_day_recorded_with_a_refe
 
     case = _reversed_stop_with_money_back(maker, checker)
     refusals = [
-        ({"amount": Decimal("3999.99")}, r"退还金额应为已追回的 4,000\.00 元"),
-        ({"amount": Decimal("4000.01")}, r"退还金额应为已追回的 4,000\.00 元"),
-        ({"reference": " "}, "请填写退还凭证号"),
-        ({"refunded_on": date(2026, 12, 1)}, r"退还日期（2026-12-01）不能晚于登记当天（2026-11-30）"),
+        ({"amount": Decimal("3999.99")}, r"返还金额应为已追回的 4,000\.00 元"),
+        ({"amount": Decimal("4000.01")}, r"返还金额应为已追回的 4,000\.00 元"),
+        ({"reference": " "}, "请填写返还凭证号"),
+        ({"refunded_on": date(2026, 12, 1)}, r"返还日期（2026-12-01）不能晚于登记当天（2026-11-30）"),
     ]
     for change, message in refusals:
         call = {
@@ -1172,10 +1172,10 @@ def test_nothing_recovered_still_cancels_and_only_a_refund_due_case_takes_a_refu
     stop = propose(maker, months=3, amount="9000.00")
     payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
     case = RecoveryCase.objects.get(action=stop)
-    with pytest.raises(BenefitsError, match="状态不能从“已立案”变为“退还待复核”"):
+    with pytest.raises(BenefitsError, match="状态不能从“已立案”变为“返还待复核”"):
         recovery_refund_record(case_id=case.pk, amount=Decimal("1.00"), refunded_on=date(2026, 11, 30),
                                reference="ZZ-1", user=maker, now=NOW)  # fmt: skip
-    with pytest.raises(BenefitsError, match="没有待复核的退还"):
+    with pytest.raises(BenefitsError, match="没有待复核的返还"):
         recovery_refund_decide(case_id=case.pk, approve=True, user=checker, now=NOW)
     reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
     payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
@@ -1218,7 +1218,7 @@ def test_every_refund_step_against_its_table(start: str, maker: Any, checker: An
     }  # fmt: skip
     for target, call in steps.items():
         RecoveryCase.objects.filter(pk=case.pk).update(**fields)
-        # The checker's steps leave only a recorded refund (the table's other ways into 待退还
+        # The checker's steps leave only a recorded refund (the table's other ways into 待返还
         # are the reversal's, `_recovery_case_cancel_for`).
         decided = target != "refund_recorded"
         if (start, target) in REFUND_TRANSITIONS and (not decided or start == "refund_recorded"):

@@ -615,7 +615,7 @@ def test_a_fraud_case_follows_the_corrected_stop_also_when_the_reversed_one_owes
 ) -> None:
     """The first stop's recovery had money back when the stop was reversed. Before, that case
     stayed live (still owing, in the report) and kept the fraud case found before the corrected
-    stop. A reversed stop's money is owed back, not owed (待退还, outstanding 0, out of the
+    stop. A reversed stop's money is owed back, not owed (待返还, outstanding 0, out of the
     report like a cancelled case), so the fraud case arises from the corrected stop's recovery,
     as after a reversal with nothing recovered (audited `fraud_case.recovery_linked`)."""
     person = RecipientFactory()

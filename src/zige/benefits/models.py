@@ -264,11 +264,11 @@ class RecoveryStatus(models.TextChoices):
     WRITE_OFF_PROPOSED = "write_off_proposed", "核销待审批"
     WRITTEN_OFF = "written_off", "已核销"
     CANCELLED = "cancelled", "已撤销"
-    # The stop was reversed after money had been recovered: what was recovered goes back (退还),
+    # The stop was reversed after money had been recovered: what was recovered goes back (返还),
     # recorded by one officer and approved by another (docs/payments.md §3).
-    REFUND_DUE = "refund_due", "待退还"
-    REFUND_RECORDED = "refund_recorded", "退还待复核"
-    REFUNDED = "refunded", "已退还"
+    REFUND_DUE = "refund_due", "待返还"
+    REFUND_RECORDED = "refund_recorded", "返还待复核"
+    REFUNDED = "refunded", "已返还"
 
 
 # A case whose stop was reversed: nobody owes its money (outstanding 0), and a fraud case is no
@@ -303,7 +303,7 @@ class RecoveryCase(models.Model):
     write_off_approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    # 退还: the refund of what was recovered, after the stop was reversed — recorded by one officer
+    # 返还: the refund of what was recovered, after the stop was reversed — recorded by one officer
     # (amount, date, the payment's reference), approved by another (`recovery_refund_two_people`).
     refund_amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     refunded_on = models.DateField(null=True, blank=True)
@@ -370,7 +370,7 @@ class RecoveryCase(models.Model):
 
     @property
     def refund_due(self) -> Decimal:
-        """What is to be given back (退还): all that was recovered, once the stop was reversed and
+        """What is to be given back (返还): all that was recovered, once the stop was reversed and
         until the refund is approved."""
         if self.status in (RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED):
             return self.recovered

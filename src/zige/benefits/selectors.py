@@ -379,8 +379,8 @@ class Report:
     # The fraud cases' amount obtained that their recovery case does not cover (a 冒领 with no
     # stop and recovery of its own, or more than it): to be recovered on top of the recovery totals.
     fraud_obtained_uncovered: Decimal = ZERO
-    # 退还: cases whose stop was reversed after money was recovered (not in the totals above):
-    # what is still to be given back (待退还, 退还待复核) and what was (已退还).
+    # 返还: cases whose stop was reversed after money was recovered (not in the totals above):
+    # what is still to be given back (待返还, 返还待复核) and what was (已返还).
     refund_due_cases: int = 0
     refund_due_amount: Decimal = ZERO
     refunded_cases: int = 0
@@ -394,7 +394,7 @@ def _live_frauds() -> QuerySet[FraudCase]:
 def recovery_report() -> Report:
     """Recovered vs outstanding (totals, by status, by unit, by month the case opened), and the
     fines imposed and collected. Cases whose stop was reversed owe nothing and are not in the
-    totals: cancelled ones at all, those owing or having made a refund (退还) on lines of their own."""
+    totals: cancelled ones at all, those owing or having made a refund (返还) on lines of their own."""
     qs = RecoveryCase.objects.exclude(status__in=REVERSED_STATUSES)
     status_labels = dict(RecoveryStatus.choices)
     by_status = [

@@ -10,7 +10,7 @@
   (`payment_action_reverse`): a new action that goes through approval and export itself.
 - Recovery 追回 (notice 二(二) 死亡次月停发): an approved stop with months paid after the death
   opens a `RecoveryCase`; payments are recorded until it is recovered, or it is written off by two
-  people. A stop reversed after money was recovered owes it back (退还: `recovery_refund_record`
+  people. A stop reversed after money was recovered owes it back (返还: `recovery_refund_record`
   by one officer, `recovery_refund_decide` by another).
 - Fraud 冒领 (notice 四(二)): `fraud_case_open`, a fine of 2 to 5 times the amount obtained
   (`fraud_case_fine`), 黑名单 (`blacklist_add`), referral to the judicial authorities
@@ -133,7 +133,7 @@ WRITE_OFF_REFUSALS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-# 退还: a stop reversed after money was recovered owes that money back. Entered when the reversal is
+# 返还: a stop reversed after money was recovered owes that money back. Entered when the reversal is
 # approved (`_recovery_case_cancel_for`: from any status with money recovered, a pending write-off
 # excepted — the reversal waits for it); then recorded by one officer and approved or rejected by
 # another (`recovery_refund_record`, `recovery_refund_decide`). Its own table: no other step (a
@@ -1909,7 +1909,7 @@ def _fraud_cases_link(case: RecoveryCase, *, now: datetime, actor: Any) -> None:
 
 def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) -> None:
     """The stop `original_id` was reversed (its reversal approved): its recovery case is cancelled
-    when nothing was recovered; with money recovered, that money is owed back (待退还,
+    when nothing was recovered; with money recovered, that money is owed back (待返还,
     `REFUND_TRANSITIONS`, audited `refund_due` with the amount)."""
     case = RecoveryCase.objects.select_for_update().filter(action_id=original_id).first()
     if case is None:
@@ -2062,21 +2062,21 @@ def recovery_case_write_off_decide(*, case_id: int, approve: bool, user: Any, no
 def recovery_refund_record(
     *, case_id: int, amount: Decimal, refunded_on: date, reference: str, user: Any, now: datetime
 ) -> RecoveryCase:
-    """退还: record that what was recovered on a case whose stop was reversed has been paid back
-    (待退还 → 退还待复核): the amount — all that was recovered, nothing else —, the day it was
+    """返还: record that what was recovered on a case whose stop was reversed has been paid back
+    (待返还 → 返还待复核): the amount — all that was recovered, nothing else —, the day it was
     paid (not after the day it is recorded, the local date of `now`) and the payment's reference
     (凭证号). Another officer approves or rejects it (`recovery_refund_decide`)."""
     _require_bureau(user)
-    money = _money(amount, "退还金额")
+    money = _money(amount, "返还金额")
     reference = (reference or "").strip()
     if not reference:
-        raise BenefitsError("请填写退还凭证号（转账回单号等）")
-    _not_after_day_recorded(refunded_on, label="退还日期", now=now, why="只能登记已经退还的款项")
+        raise BenefitsError("请填写返还凭证号（转账回单号等）")
+    _not_after_day_recorded(refunded_on, label="返还日期", now=now, why="只能登记已经返还的款项")
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
         _check(REFUND_TRANSITIONS, case.status, RecoveryStatus.REFUND_RECORDED, RECOVERY_STATUS_ZH)
         if money != case.recovered:
-            raise BenefitsError(f"退还金额应为已追回的 {case.recovered:,.2f} 元，不能是 {money:,.2f} 元")
+            raise BenefitsError(f"返还金额应为已追回的 {case.recovered:,.2f} 元，不能是 {money:,.2f} 元")
         case.refund_amount = money
         case.refunded_on = refunded_on
         case.refund_ref = reference[:100]
@@ -2094,7 +2094,7 @@ def recovery_refund_record(
 def recovery_refund_decide(
     *, case_id: int, approve: bool, user: Any, now: datetime, reason: str = ""
 ) -> RecoveryCase:
-    """Approve (→ 已退还) or reject (→ 待退还, the recorded refund cleared and kept in the audit
+    """Approve (→ 已返还) or reject (→ 待返还, the recorded refund cleared and kept in the audit
     record) a recorded refund; never by the officer who recorded it (maker-checker, also
     `recovery_refund_two_people`)."""
     _require_bureau(user)
@@ -2102,9 +2102,9 @@ def recovery_refund_decide(
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
         if case.status != RecoveryStatus.REFUND_RECORDED:
-            raise BenefitsError("该案件没有待复核的退还")
+            raise BenefitsError("该案件没有待复核的返还")
         if case.refund_by_id == user.pk:
-            raise BenefitsError("登记退还的人不能复核自己的退还（需由另一名经办人员复核）")
+            raise BenefitsError("登记返还的人不能复核自己的返还（需由另一名经办人员复核）")
         recorded = {"amount": case.refund_amount, "refunded_on": case.refunded_on, "reference": case.refund_ref,
                     "recorded_by": getattr(case.refund_by, "username", "")}  # fmt: skip
         if approve:

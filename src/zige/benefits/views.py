@@ -416,12 +416,12 @@ def recovery_refund(request: HttpRequest, pk: int) -> HttpResponse:
 
     def call() -> Any:
         return services.recovery_refund_record(
-            case_id=pk, amount=_money(p.get("amount", ""), "退还金额"),
-            refunded_on=_day(p.get("refunded_on", ""), "退还日期"), reference=p.get("reference", ""),
+            case_id=pk, amount=_money(p.get("amount", ""), "返还金额"),
+            refunded_on=_day(p.get("refunded_on", ""), "返还日期"), reference=p.get("reference", ""),
             user=_user(request), now=timezone.now(),
         )  # fmt: skip
 
-    _act(request, call, "已登记退还，待另一名经办人员复核")
+    _act(request, call, "已登记返还，待另一名经办人员复核")
     return redirect("benefits:recovery", pk=pk)
 
 
@@ -430,7 +430,7 @@ def recovery_refund(request: HttpRequest, pk: int) -> HttpResponse:
 def recovery_refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
     approve = request.POST.get("decision") == "approve"
     reason = request.POST.get("reason", "")
-    _act(request, lambda: services.recovery_refund_decide(case_id=pk, approve=approve, reason=reason, user=_user(request), now=timezone.now()), "已复核退还" if approve else "已驳回退还登记，案件回到待退还")  # fmt: skip
+    _act(request, lambda: services.recovery_refund_decide(case_id=pk, approve=approve, reason=reason, user=_user(request), now=timezone.now()), "已复核返还" if approve else "已驳回返还登记，案件回到待返还")  # fmt: skip
     return redirect("benefits:recovery", pk=pk)
 
 
@@ -617,8 +617,8 @@ def report_csv(request: HttpRequest) -> HttpResponse:
     writer.writerow(["冒领", "", "冒领金额中未立追回案件的部分（未计入上述合计）", "",
                      f"{data.fraud_obtained_uncovered:.2f}", "", "", ""])  # fmt: skip
     # Stops reversed after money was recovered: not in the totals above.
-    writer.writerow(["退还", "", "停发撤销后待退还（未计入上述合计）", data.refund_due_cases,
+    writer.writerow(["返还", "", "停发撤销后待返还（未计入上述合计）", data.refund_due_cases,
                      f"{data.refund_due_amount:.2f}", "", "", ""])  # fmt: skip
-    writer.writerow(["退还", "", "已退还（未计入上述合计）", data.refunded_cases,
+    writer.writerow(["返还", "", "已返还（未计入上述合计）", data.refunded_cases,
                      f"{data.refunded_amount:.2f}", "", "", ""])  # fmt: skip
     return response

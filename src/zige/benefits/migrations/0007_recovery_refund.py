@@ -1,6 +1,6 @@
-"""退还: a recovery case whose stop was reversed after money had been recovered owes that money
-back — 待退还 (refund_due) → 退还待复核 (refund_recorded, by one officer: amount, date, reference)
-→ 已退还 (refunded, approved by another: `recovery_refund_two_people`) — docs/payments.md §3.
+"""返还: a recovery case whose stop was reversed after money had been recovered owes that money
+back — 待返还 (refund_due) → 返还待复核 (refund_recorded, by one officer: amount, date, reference)
+→ 已返还 (refunded, approved by another: `recovery_refund_two_people`) — docs/payments.md §3.
 
 New statuses and fields; no existing row changes. Reversible: going back drops them, and stops,
 naming the cases, while any case is in one of the refund states (the old status check would refuse
@@ -88,9 +88,9 @@ class Migration(migrations.Migration):
                     ("write_off_proposed", "核销待审批"),
                     ("written_off", "已核销"),
                     ("cancelled", "已撤销"),
-                    ("refund_due", "待退还"),
-                    ("refund_recorded", "退还待复核"),
-                    ("refunded", "已退还"),
+                    ("refund_due", "待返还"),
+                    ("refund_recorded", "返还待复核"),
+                    ("refunded", "已返还"),
                 ],
                 default="open",
                 max_length=24,
