@@ -457,6 +457,44 @@ def test_a_back_dated_runs_page_says_it_proposed_nothing(world: World) -> None:
     assert 'data-testid="backdated"' not in latest and "早于" not in latest
 
 
+def test_a_back_dated_run_finished_last_is_not_the_current_one(world: World) -> None:
+    """Rules §8.4: a run as of 2026-08-31 that finishes after the run as of 2026-09-30 is a look
+    back, not the current truth: the dashboard and the person page stay on the later as-of date
+    (the API already did). Before, the last run to finish was the current one, so re-running an
+    old date showed carol's stale stop as her current conclusion."""
+    from datetime import timedelta
+
+    from zige.reports.selectors import latest_run
+
+    Run.objects.filter(pk=world.run.pk).update(finished_at=NOW)
+    stale = _stop_run(world, date(2026, 8, 31), 4, "12000.00")
+    Run.objects.filter(pk=stale.pk).update(finished_at=NOW + timedelta(hours=1))
+    assert latest_run() == world.run
+    operator = _client(world.users["operator"])
+    assert operator.get(reverse("reports:dashboard")).context["board"].run == world.run
+    person = operator.get(reverse("roster:person", args=[world.carol.person_no]))
+    assert person.context["current"] is None or person.context["current"].run_id == world.run.pk
+    # A run of the same as-of date that finishes later is the current one (a re-run of the day).
+    again = Run.objects.create(as_of=world.run.as_of, status="succeeded", created_at=NOW, recipients=1,
+                               finished_at=NOW + timedelta(hours=2))  # fmt: skip
+    assert latest_run() == again
+
+
+def test_the_run_after_a_back_dated_one_compares_with_the_current_run(world: World) -> None:
+    """A run as of 2026-10-31 records its changes against the run as of 2026-09-30 (the current
+    one when it starts), not against a run as of 2026-08-31 that finished in between."""
+    from datetime import timedelta
+
+    from zige.certification.services import _previous_run
+
+    Run.objects.filter(pk=world.run.pk).update(finished_at=NOW)
+    stale = _stop_run(world, date(2026, 8, 31), 4, "12000.00")
+    Run.objects.filter(pk=stale.pk).update(finished_at=NOW + timedelta(hours=1))
+    nxt = Run.objects.create(as_of=date(2026, 10, 31), status="running", created_at=NOW, recipients=0)
+    assert _previous_run(nxt) == world.run
+    assert _previous_run(stale) == world.run  # the look back shows how it differs from now
+
+
 @pytest.mark.parametrize(("role", "button"), [("operator", True), ("unit_a", True), ("auditor", False)])
 def test_reveal_button_only_for_roles_that_may_reveal(world: World, role: str, button: bool) -> None:
     html = _html(_client(world.users[role]).get(reverse("roster:person", args=[world.alice.person_no])))

@@ -21,9 +21,12 @@ from zige.roster.models import Recipient, Unit
 
 
 def latest_run() -> Run | None:
-    """The most recently finished succeeded run (the dashboard reads its `summary`); a queued,
-    running or failed run never is (`LATEST_FINISHED_FIRST`)."""
-    return Run.objects.filter(status=RunStatus.SUCCEEDED).order_by(*LATEST_FINISHED_FIRST).first()
+    """The current run: the succeeded run of the latest as-of date, the last to finish of that
+    date (`LATEST_FINISHED_FIRST`); the dashboard reads its `summary`, the person page its
+    decision, as the API does. A queued, running or failed run never is, nor a back-dated run
+    (`later_run`) that finished after it: re-running an old date is a look back, and its stale
+    decisions are not the current ones (docs/rules.md §8.4)."""
+    return Run.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of", *LATEST_FINISHED_FIRST).first()
 
 
 def later_run(*, run: Run) -> Run | None:
@@ -35,8 +38,7 @@ def later_run(*, run: Run) -> Run | None:
     written, restored or cancelled on its decisions. A run of the same as-of date is not later
     (ties are not back-dated), nor is a run queued, running or failed.
 
-    Which run the pages call the latest (`latest_run`: the last to finish) is another question,
-    answered by finishing time, and left as it is."""
+    `latest_run` is the run no other is later than: the pages' current run."""
     return (
         Run.objects.filter(status=RunStatus.SUCCEEDED, as_of__gt=run.as_of)
         .exclude(pk=run.pk)

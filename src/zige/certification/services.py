@@ -453,10 +453,14 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, *, as_of: date, feed_batches: l
 
 
 def _previous_run(run: Run) -> Run | None:
+    """The run this one records its changes against: the current run when it starts (the latest
+    as-of date, then the last to finish, as `selectors.latest_run`), not merely the last to
+    finish — a back-dated run finished in between is a look back (docs/rules.md §8.4), and the
+    next run's changes are from the current conclusions, not from that look back's."""
     return (
         Run.objects.filter(status=RunStatus.SUCCEEDED)
         .exclude(pk=run.pk)
-        .order_by(*LATEST_FINISHED_FIRST)
+        .order_by("-as_of", *LATEST_FINISHED_FIRST)
         .first()
     )
 
@@ -474,8 +478,8 @@ def _load_previous(con: duckdb.DuckDBPyConnection, previous: Run | None) -> None
         )
         return
     if previous.decisions_archived:
-        # Never the case with the retention rule (the latest run keeps its rows); comparing with
-        # no rows would record every recipient as new.
+        # Its copy is written before its rows are deleted (retention); comparing with no rows
+        # would record every recipient as new.
         raise RuntimeError(
             f"run {previous.pk}'s decisions are archived but its copy {archive.copy_name(previous.pk)} is missing"
         )
