@@ -1332,3 +1332,31 @@ def test_bulk_approval_names_each_refusal_s_reason(maker: Any, checker: Any) -> 
         (1, "的生效月份、月数或金额已按最新认证批次或核实结论更新，请核对后再逐笔审批"),
         (1, "已不存在"),
     ]
+
+
+def test_zige_status_names_the_current_run_and_the_actions_it_held() -> None:
+    """`zige status` showed only the last run: after a look back at an earlier date it named that
+    one, and the actions the current run held for review (beyond the limits) were on its page only.
+    It names the current run and counts its held actions as something that needs a person."""
+    import json
+
+    from click.testing import CliRunner
+
+    from zige.benefits.services import RUN_HELD_KEY
+    from zige.notifications.cli import status
+
+    current = Run.objects.create(as_of=date(2026, 11, 30), status=RunStatus.SUCCEEDED, created_at=NOW,
+                                 finished_at=NOW, summary={RUN_HELD_KEY: 2})  # fmt: skip
+    look_back = Run.objects.create(as_of=date(2026, 10, 31), status=RunStatus.SUCCEEDED,
+                                   created_at=NOW + timedelta(hours=1), finished_at=NOW + timedelta(hours=1))  # fmt: skip
+    shown = CliRunner().invoke(status, [])
+    assert shown.exit_code == 1, shown.output  # something needs a person
+    assert f"last run   #{look_back.pk} as of 2026-10-31" in shown.output
+    assert f"current    #{current.pk} as of 2026-11-30 (the latest as-of date)" in shown.output
+    assert f"run #{current.pk} held 2 payment action(s) beyond the limits for review" in shown.output
+    data = json.loads(CliRunner().invoke(status, ["--json"]).output)
+    assert (data["current_run"], data["payment_actions_held"]) == (current.pk, 2)
+    # Nothing held, and the last run the current one: neither line.
+    Run.objects.filter(pk=current.pk).update(summary={}, as_of=date(2026, 9, 30))
+    quiet = CliRunner().invoke(status, []).output
+    assert "current    #" not in quiet and "held" not in quiet

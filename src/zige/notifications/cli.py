@@ -145,6 +145,23 @@ def status(as_json: bool) -> None:
         lines.append(f"last run   #{run.pk} as of {run.as_of} {run.status} ({_ago(now, run.created_at)})")
         if run.status == "failed":
             problems.append(f"run #{run.pk} failed: {run.message[:200]}")
+    # The current run (the latest as-of date, docs/rules.md §8.4) when the last one is not it (a
+    # look back at an earlier date), and the payment actions it held for a person to look at.
+    from zige.benefits.services import RUN_HELD_KEY
+    from zige.certification.selectors import latest_run
+
+    current_run = latest_run()
+    held = int((current_run.summary or {}).get(RUN_HELD_KEY, 0)) if current_run is not None else 0
+    data["current_run"] = current_run.pk if current_run is not None else None
+    data["payment_actions_held"] = held
+    if current_run is not None and run is not None and current_run.pk != run.pk:
+        lines.append(f"current    #{current_run.pk} as of {current_run.as_of} (the latest as-of date)")
+    if current_run is not None and held:
+        problems.append(
+            f"run #{current_run.pk} held {held} payment action(s) beyond the limits for review (more than "
+            "1,200 months, or an amount past the column): the run page lists them; the next run holds "
+            "them again until the records are corrected"
+        )
     failed_imports = ImportBatch.objects.filter(
         status=ImportStatus.FAILED, created_at__gte=now - timedelta(days=1)
     )
