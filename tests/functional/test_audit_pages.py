@@ -14,6 +14,7 @@ from django.urls import reverse
 from tests.factories import UserFactory
 from zige.accounts.models import Role, User
 from zige.audit.models import AuditEvent
+from zige.audit.selectors import action_label
 from zige.audit.services import audit_record, audit_verify
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +87,7 @@ def test_export_is_csv_and_is_itself_audited(client: Client, auditor: User) -> N
     assert text.startswith("\ufeff")  # so that Excel reads the file as UTF-8
     # officers open the file in Excel: the columns are named in Chinese, in a fixed order
     assert text.splitlines()[0] == (
-        "\ufeff序号,时间,操作人,操作人角色,操作代码,对象类型,对象编号,变更前（原始记录）,变更后（原始记录）,"
+        "\ufeff序号,时间,操作人,操作人角色,操作,操作代码,对象类型,对象编号,变更前（原始记录）,变更后（原始记录）,"
         "IP地址,前一条记录哈希,本条记录哈希"
     )
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
@@ -94,6 +95,10 @@ def test_export_is_csv_and_is_itself_audited(client: Client, auditor: User) -> N
     assert [(r["操作代码"], r["操作人"]) for r in rows] == [
         ("auth.login", "shenji"), ("auth.login_failed", ""), ("auth.login", "op1")
     ]  # fmt: skip
+    # the action and the role read in Chinese, as on the page
+    assert [r["操作"] for r in rows] == [action_label("auth.login"), action_label("auth.login_failed"),
+                                         action_label("auth.login")]  # fmt: skip
+    assert rows[0]["操作人角色"] == "审计人员" and all(r["操作"] and r["操作"] != r["操作代码"] for r in rows)
     failed = rows[1]
     assert failed["对象编号"].startswith("'=")  # no formula for a spreadsheet to run
     assert failed["时间"] == "2026-03-02T10:00:00+08:00"

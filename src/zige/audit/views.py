@@ -25,11 +25,12 @@ from zige.audit.services import audit_record
 from zige.spreadsheet import formula_safe
 
 PER_PAGE = 50
-# The export's columns, named in Chinese for the officers who open it in Excel (the file starts
+# The export's columns, named in Chinese for the officers who open it in Excel (the action and
+# the role by their Chinese names too; the action's code beside its name) (the file starts
 # with a UTF-8 BOM so that Excel reads it as UTF-8); their order is fixed: the stored fields of
 # `AuditEvent`, before and after as the raw JSON that the hash chain covers.
 CSV_COLUMNS = (
-    "序号", "时间", "操作人", "操作人角色", "操作代码", "对象类型", "对象编号", "变更前（原始记录）",
+    "序号", "时间", "操作人", "操作人角色", "操作", "操作代码", "对象类型", "对象编号", "变更前（原始记录）",
     "变更后（原始记录）", "IP地址", "前一条记录哈希", "本条记录哈希",
 )  # fmt: skip
 
@@ -88,7 +89,8 @@ def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
             [
                 e.seq,
                 timezone.localtime(e.at).isoformat(timespec="seconds"),
-                formula_safe(e.actor), e.actor_role, formula_safe(e.action), formula_safe(e.target_type),
+                formula_safe(e.actor), ROLE_ZH.get(e.actor_role, e.actor_role), action_label(e.action),
+                formula_safe(e.action), formula_safe(e.target_type),
                 formula_safe(e.target_id), formula_safe(_json(e.before)), formula_safe(_json(e.after)), e.ip,
                 e.prev_hash, e.hash,
             ]
