@@ -81,9 +81,11 @@
       grid: { left: 8, right: 8, top: 26, bottom: 30, containLabel: true },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
       xAxis: { type: "category", data: t.labels, axisLabel: AXIS_LABEL, axisLine: AXIS_LINE, axisTick: { show: false } },
+      // The share's axis starts on a multiple of 5 so that its lowest label is one of its ticks
+      // (83% was drawn over 84%, and 99% under 100%).
       yAxis: [
         { type: "value", name: "需处理人数", minInterval: 1, nameTextStyle: AXIS_LABEL, splitLine: GRID_LINE, axisLabel: AXIS_LABEL },
-        { type: "value", name: "具备资格占比", nameTextStyle: AXIS_LABEL, min: function (v) { return Math.max(0, Math.floor(v.min - 5)); }, max: 100,
+        { type: "value", name: "具备资格占比", nameTextStyle: AXIS_LABEL, min: function (v) { return Math.max(0, Math.floor((v.min - 5) / 5) * 5); }, max: 100,
           splitLine: { show: false }, axisLabel: { color: "#7b8794", fontSize: 11, formatter: "{value}%" } }
       ],
       series: series
