@@ -1114,6 +1114,9 @@ def test_a_reversed_stop_with_money_recovered_owes_a_refund_decided_by_two_peopl
     )  # fmt: skip
     with pytest.raises(BenefitsError, match="登记返还的人不能复核自己的返还"):
         recovery_refund_decide(case_id=case.pk, approve=True, user=maker, now=NOW)
+    with pytest.raises(BenefitsError, match="请填写驳回理由"):  # a rejection says why
+        recovery_refund_decide(case_id=case.pk, approve=False, reason="  ", user=checker, now=NOW)
+    assert RecoveryCase.objects.get(pk=case.pk).status == "refund_recorded"
     recovery_refund_decide(case_id=case.pk, approve=False, reason="回单号不符", user=checker, now=NOW)
     case.refresh_from_db()
     assert (case.status, case.refund_amount, case.refund_ref, case.refund_by) == (
@@ -1214,7 +1217,8 @@ def test_every_refund_step_against_its_table(start: str, maker: Any, checker: An
         "refund_recorded": lambda: recovery_refund_record(case_id=case.pk, amount=Decimal("10.00"),
                                                           refunded_on=DAY_, reference="ZZ-2", user=maker, now=NOW),
         "refunded": lambda: recovery_refund_decide(case_id=case.pk, approve=True, user=checker, now=NOW),
-        "refund_due": lambda: recovery_refund_decide(case_id=case.pk, approve=False, user=checker, now=NOW),
+        "refund_due": lambda: recovery_refund_decide(case_id=case.pk, approve=False, reason="回单号不符", user=checker,
+                                                     now=NOW),
     }  # fmt: skip
     for target, call in steps.items():
         RecoveryCase.objects.filter(pk=case.pk).update(**fields)

@@ -2096,9 +2096,11 @@ def recovery_refund_decide(
 ) -> RecoveryCase:
     """Approve (→ 已返还) or reject (→ 待返还, the recorded refund cleared and kept in the audit
     record) a recorded refund; never by the officer who recorded it (maker-checker, also
-    `recovery_refund_two_people`)."""
+    `recovery_refund_two_people`). A rejection says why (the maker records it again from it)."""
     _require_bureau(user)
     reason = (reason or "").strip()
+    if not approve and not reason:
+        raise BenefitsError("请填写驳回理由")
     with transaction.atomic():
         case = _locked(RecoveryCase, "追回案件", case_id)
         if case.status != RecoveryStatus.REFUND_RECORDED:
