@@ -111,14 +111,16 @@ def test_a_units_dashboard_counts_archived_runs_from_their_copies(history: Histo
     assert mine.context["charts"]["trend"]["series"]["stop"] == [0, 0, 1, 1, 1]
 
 
-def test_the_api_answers_from_an_archived_run(history: History) -> None:
-    # Two runs for an earlier day finish last: the run with the latest as-of date (the API's
-    # current one) is then the fifth, which retention archives.
+def test_retention_keeps_the_current_run_that_back_dated_runs_finished_after(history: History) -> None:
+    # Two runs for an earlier day finish last: the run with the latest as-of date (the current
+    # one, which the pages and the API read) is then the fifth to finish. Retention archived it,
+    # and a unit's page counted nothing from it; it now keeps it in the database.
     for day in (1, 2):
         do_run(as_of=date(2026, 6, 30), now=datetime(2026, 12, day, 20, tzinfo=UTC))
     prune(history)
     fifth = Run.objects.get(pk=history.runs[4].pk)
-    assert fifth.decisions_archived
+    assert not fifth.decisions_archived and fifth.decisions.exists()
+    assert Run.objects.get(pk=history.runs[3].pk).decisions_archived  # the keep of 2: the two look-backs
     status, body = get_json("/api/v1/persons/P002", **bearer(UserFactory()))
     assert status == 200
     assert body["decision"]["run_id"] == fifth.pk and body["decision"]["as_of"] == "2026-11-30"

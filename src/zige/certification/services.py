@@ -48,6 +48,7 @@ from zige.certification.models import (
     RunStatus,
     Status,
 )
+from zige.certification.selectors import latest_run
 from zige.engine.outputs import decision_counts
 from zige.engine.scale import ScaleRun
 from zige.engine.sql import fast_id_sql, formula_safe_sql, id18_sql, quote
@@ -736,7 +737,9 @@ class PruneResult:
 
 def runs_prune_decisions(*, keep: int, now: datetime, user: Any = None) -> PruneResult:
     """Delete the `Decision` rows of every succeeded run older than the latest `keep` (by
-    finishing time, as `latest_run` orders them), each only once its Parquet copy is checked
+    finishing time) but the current run (`selectors.latest_run`: the latest as-of date, which
+    every page reads from the database — kept even when back-dated runs finished after it, so
+    that `keep` + 1 runs may stay), each only once its Parquet copy is checked
     (`archive.check_copy`: present, readable, `run.recipients` rows by its metadata, every
     column, the summary's count per status); a run whose copy fails keeps its rows and is
     reported with the reason. Returns what was kept, pruned and refused.
@@ -753,6 +756,9 @@ def runs_prune_decisions(*, keep: int, now: datetime, user: Any = None) -> Prune
         raise PermissionDenied("only bureau staff prune decisions")
     succeeded = Run.objects.filter(status=RunStatus.SUCCEEDED)
     kept = tuple(succeeded.order_by(*LATEST_FINISHED_FIRST).values_list("pk", flat=True)[:keep])
+    current = latest_run()
+    if current is not None and current.pk not in kept:
+        kept = (*kept, current.pk)
     pruned: list[PrunedRun] = []
     refused: list[RefusedRun] = []
     for run in succeeded.exclude(pk__in=kept).order_by("finished_at", "pk"):
