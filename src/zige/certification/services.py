@@ -479,8 +479,8 @@ def _load_previous(con: duckdb.DuckDBPyConnection, previous: Run | None) -> None
         )
         return
     if previous.decisions_archived:
-        # Its copy is written before its rows are deleted (retention); comparing with no rows
-        # would record every recipient as new.
+        # Never the case with the retention rule (the current run, which the next compares
+        # with, keeps its rows); comparing with no rows would record every recipient as new.
         raise RuntimeError(
             f"run {previous.pk}'s decisions are archived but its copy {archive.copy_name(previous.pk)} is missing"
         )
