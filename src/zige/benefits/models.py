@@ -271,6 +271,10 @@ class RecoveryStatus(models.TextChoices):
     REFUNDED = "refunded", "已返还"
 
 
+# A case whose stop was reversed after money was recovered and whose refund is not yet approved:
+# it owes all that was recovered back (`RecoveryCase.refund_due`, the report's 待返还 line).
+REFUND_OWED_STATUSES = (RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED)
+
 # A case whose stop was reversed: nobody owes its money (outstanding 0), and a fraud case is no
 # longer tied to it (`services._live_recovery_of`).
 REVERSED_STATUSES = (
@@ -372,7 +376,7 @@ class RecoveryCase(models.Model):
     def refund_due(self) -> Decimal:
         """What is to be given back (返还): all that was recovered, once the stop was reversed and
         until the refund is approved."""
-        if self.status in (RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED):
+        if self.status in REFUND_OWED_STATUSES:
             return self.recovered
         return Decimal("0.00")
 

@@ -15,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from zige.benefits.models import (
+    REFUND_OWED_STATUSES,
     REVERSED_STATUSES,
     Blacklist,
     ExportBatch,
@@ -422,10 +423,9 @@ def recovery_report() -> Report:
         if recovery_id in covered:
             covered[recovery_id] -= take
         uncovered += Decimal(obtained) - take
-    owed_back = [RecoveryStatus.REFUND_DUE, RecoveryStatus.REFUND_RECORDED]
     refunds = RecoveryCase.objects.aggregate(
-        due_n=Count("pk", filter=Q(status__in=owed_back)),
-        due=Coalesce(Sum("recovered", filter=Q(status__in=owed_back)), ZERO),
+        due_n=Count("pk", filter=Q(status__in=REFUND_OWED_STATUSES)),
+        due=Coalesce(Sum("recovered", filter=Q(status__in=REFUND_OWED_STATUSES)), ZERO),
         done_n=Count("pk", filter=Q(status=RecoveryStatus.REFUNDED)),
         done=Coalesce(Sum("refund_amount", filter=Q(status=RecoveryStatus.REFUNDED)), ZERO),
     )

@@ -367,8 +367,8 @@ def payment_action_propose(
     month = _check_month(effective_month)
     if months is not None and months < 0:
         raise BenefitsError("月数不能为负数")
-    if months is not None and months > MONTHS_LIMIT:
-        raise BenefitsError(f"月数 {months} 超出允许范围（不超过 {MONTHS_LIMIT} 个月）")
+    if why := _beyond_limits(months, None):
+        raise BenefitsError(why)
     money = None if amount is None else _money(amount)
     if money is not None and money < 0:
         raise BenefitsError("金额不能为负数")
