@@ -169,8 +169,15 @@ def run_counts(run: Run, user: Any, *, top_units: int = 10) -> Dashboard:
     return board
 
 
-# What a run did to the payment actions, in the order the pages list them (rules §8.6).
-RUN_ACTION_CHANGES = ("proposed", "revised", "withdrawn", "held")
+# What a run did to the payment actions, in the order the pages list them (rules §8.6), and how
+# the run page and the dashboard name each after the action (`停发（更新待审批）`).
+RUN_ACTION_CHANGE_ZH = {
+    "proposed": "新提出",
+    "revised": "更新待审批",
+    "withdrawn": "不再需要，已撤回",
+    "held": "超出上限，未提出，待人工复核",
+}
+RUN_ACTION_CHANGES = tuple(RUN_ACTION_CHANGE_ZH)
 
 
 def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
@@ -208,24 +215,27 @@ def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
             ("withdrawn", "payment_action.withdrawn_by_run", "withdrawals"),
         ):
             for r in _run_audit_records(run, action=action, key=key, user=user):
-                figures = r["after"] if change == "revised" else r
-                t = totals.setdefault((r["kind"], change), {"n": 0, "months": 0, "amount": Decimal("0")})
-                t["n"] += 1
-                t["months"] += figures.get("months") or 0
-                t["amount"] += Decimal(str(figures.get("amount") or 0))
+                _tally(totals, (r["kind"], change), r["after"] if change == "revised" else r)
     # Held for review (beyond the limits, not proposed): from the run's audit event, for everyone
     # in the user's scope (the summary keeps only their number).
     for r in _run_audit_records(run, action="payment_action.held_by_run", key="held", user=user):
-        t = totals.setdefault((r["kind"], "held"), {"n": 0, "months": 0, "amount": Decimal("0")})
-        t["n"] += 1
-        t["months"] += r.get("months") or 0
-        t["amount"] += Decimal(str(r.get("amount") or 0))
+        _tally(totals, (r["kind"], "held"), r)
     return [
         {"action": kind, "change": change, **t}
         for (kind, change), t in sorted(
             totals.items(), key=lambda kv: (kv[0][0], RUN_ACTION_CHANGES.index(kv[0][1]))
         )
     ]
+
+
+def _tally(
+    totals: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str], figures: dict[str, Any]
+) -> None:
+    """Add one audited action's figures (months, amount) to its (kind, change) row."""
+    t = totals.setdefault(key, {"n": 0, "months": 0, "amount": Decimal("0")})
+    t["n"] += 1
+    t["months"] += figures.get("months") or 0
+    t["amount"] += Decimal(str(figures.get("amount") or 0))
 
 
 def _run_audit_records(run: Run, *, action: str, key: str, user: Any) -> list[dict[str, Any]]:

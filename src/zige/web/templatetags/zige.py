@@ -132,6 +132,15 @@ def action_label(value: Any) -> str:
 
 
 @register.filter
+def action_change_label(value: Any) -> str:
+    """What a run did to a payment action (`reports.selectors.RUN_ACTION_CHANGE_ZH`); a proposal
+    when not told."""
+    from zige.reports.selectors import RUN_ACTION_CHANGE_ZH
+
+    return RUN_ACTION_CHANGE_ZH.get(str(value), RUN_ACTION_CHANGE_ZH["proposed"])
+
+
+@register.filter
 def benefit_label(value: Any) -> str:
     try:
         return BenefitStatus(str(value)).label
