@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 # Audit `target_type` -> what the object is.
@@ -261,9 +262,21 @@ def _status_labels(target_type: str) -> dict[str, str]:
     return dict(found.choices) if found is not None else {}
 
 
+@cache
+def _roles() -> dict[str, str]:
+    from zige.accounts.models import Role
+
+    return dict(Role.choices)
+
+
+def role_label(code: str) -> str:
+    """A user role's Chinese name (`accounts.Role`), or the code itself if unknown: read once,
+    not per row of an export."""
+    return _roles().get(code, code)
+
+
 def _value_labels() -> dict[str, dict[str, str]]:
     """Key -> the Chinese names of its code values, whatever the target."""
-    from zige.accounts.models import Role
     from zige.benefits.models import ActionKind, ActionSource, ActionState
     from zige.certification.models import Status
     from zige.engine.labels import ACTION_ZH, KIND_ZH
@@ -278,7 +291,7 @@ def _value_labels() -> dict[str, dict[str, str]]:
         "decision": {**ACTION_ZH, "": "无需处理"}, "skipped_because": SKIPPED_BECAUSE_ZH,
         # counts per conclusion (a run's `status`, its copy's `copy_status`): as the run page names them
         "status": conclusions, "copy_status": conclusions,
-        "role": dict(Role.choices),
+        "role": _roles(),
     }  # fmt: skip
 
 

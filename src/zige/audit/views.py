@@ -17,7 +17,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from zige.accounts.access import AUDIT_ROLES, role_required
 from zige.accounts.backends import client_ip
-from zige.accounts.models import Role
 from zige.audit import display
 from zige.audit.models import AuditEvent
 from zige.audit.selectors import KNOWN_ACTIONS, AuditFilter, action_label, audit_events
@@ -25,17 +24,14 @@ from zige.audit.services import audit_record
 from zige.spreadsheet import formula_safe
 
 PER_PAGE = 50
-# The export's columns, named in Chinese for the officers who open it in Excel (the action and
-# the role by their Chinese names too; the action's code beside its name) (the file starts
+# The export's columns, named in Chinese for the officers who open it in Excel (the file starts
 # with a UTF-8 BOM so that Excel reads it as UTF-8); their order is fixed: the stored fields of
-# `AuditEvent`, before and after as the raw JSON that the hash chain covers.
+# `AuditEvent`, before and after as the raw JSON that the hash chain covers, with the role and
+# the action also by their Chinese names (the action's code beside its name).
 CSV_COLUMNS = (
     "序号", "时间", "操作人", "操作人角色", "操作", "操作代码", "对象类型", "对象编号", "变更前（原始记录）",
     "变更后（原始记录）", "IP地址", "前一条记录哈希", "本条记录哈希",
 )  # fmt: skip
-
-# The actor's role as the rest of the site names it (the column keeps the code).
-ROLE_ZH: dict[str, str] = dict(Role.choices)
 
 
 def _json(value: Any) -> str:
@@ -56,7 +52,7 @@ def browse(request: HttpRequest) -> HttpResponse:
             "after_fields": display.fields(e.after, e.target_type),
             "target_label": display.TARGET_ZH.get(e.target_type, ""),
             "action_label": action_label(e.action),
-            "role_label": ROLE_ZH.get(e.actor_role, e.actor_role),
+            "role_label": display.role_label(e.actor_role),
         }
         for e in page.object_list
     ]
@@ -89,7 +85,7 @@ def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
             [
                 e.seq,
                 timezone.localtime(e.at).isoformat(timespec="seconds"),
-                formula_safe(e.actor), ROLE_ZH.get(e.actor_role, e.actor_role), action_label(e.action),
+                formula_safe(e.actor), display.role_label(e.actor_role), action_label(e.action),
                 formula_safe(e.action), formula_safe(e.target_type),
                 formula_safe(e.target_id), formula_safe(_json(e.before)), formula_safe(_json(e.after)), e.ip,
                 e.prev_hash, e.hash,

@@ -147,7 +147,7 @@ def status(as_json: bool) -> None:
             problems.append(f"run #{run.pk} failed: {run.message[:200]}")
     # The current run (the latest as-of date, docs/rules.md §8.4) when the last one is not it (a
     # look back at an earlier date), and the payment actions it held for a person to look at.
-    from zige.benefits.services import RUN_HELD_KEY
+    from zige.benefits.services import MONTHS_LIMIT, RUN_HELD_KEY
     from zige.certification.selectors import latest_run
 
     current_run = latest_run()
@@ -159,8 +159,8 @@ def status(as_json: bool) -> None:
     if current_run is not None and held:
         problems.append(
             f"run #{current_run.pk} held {held} payment action(s) beyond the limits for review (more than "
-            "1,200 months, or an amount past the column): the run page lists them; the next run holds "
-            "them again until the records are corrected"
+            f"{MONTHS_LIMIT:,} months, or an amount past the column): the run page lists them; the next run "
+            "holds them again until the records are corrected"
         )
     failed_imports = ImportBatch.objects.filter(
         status=ImportStatus.FAILED, created_at__gte=now - timedelta(days=1)
