@@ -549,6 +549,9 @@ def _id(draw: st.DrawFn) -> str:
                 "plain",
                 "plain",
                 "lower",
+                "lower bare",
+                "inner x",
+                "inner junk",
                 "space",
                 "full",
                 "old",
@@ -563,6 +566,11 @@ def _id(draw: st.DrawFn) -> str:
     return {
         "plain": base,
         "lower": base.lower() + " ",
+        # 18 characters, read in place by the scan's fast path (`id_key_of`): a lower-case x at
+        # the end, an X or some other character among the first 17
+        "lower bare": base.lower(),
+        "inner x": _replace_at(base, draw(st.integers(0, 16)), "X"),
+        "inner junk": _replace_at(base, draw(st.integers(0, 17)), draw(st.sampled_from(list("-/a :.")))),
         "space": f" {base[:6]}\u00a0{base[6:]}",
         "full": base.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")),
         "old": base[:6] + base[8:17],
@@ -574,11 +582,23 @@ def _id(draw: st.DrawFn) -> str:
     }[how]
 
 
+def _replace_at(text: str, at: int, char: str) -> str:
+    return text[:at] + char + text[at + 1 :]
+
+
 def _day(draw: st.DrawFn) -> str:
     d = draw(st.dates(date(1000, 1, 1), date(9999, 12, 31)))
-    how = draw(st.sampled_from(["iso", "iso", "slash", "compact", "zh", "dot", "time", "junk", "bad"]))
+    how = draw(
+        st.sampled_from(
+            ["iso", "iso", "slash", "compact", "zh", "dot", "time", "junk", "bad", "iso junk", "zero"]
+        )
+    )
     if how == "junk":
         return draw(st.text("0123456789-/.年月日T :\u3000", max_size=14))
+    if how == "iso junk":  # ten characters as the fast path reads them, one of them wrong
+        return _replace_at(f"{d:%Y-%m-%d}", draw(st.integers(0, 9)), draw(st.sampled_from(list("-/0a :."))))
+    if how == "zero":  # a year with a leading zero: no date to the SQL path ([1-9]YYY) either
+        return f"0{d:%Y-%m-%d}"[:4] + f"{d:%Y-%m-%d}"[4:]
     if how == "bad":
         return f"{d.year}-{draw(st.integers(0, 14)):02d}-{draw(st.integers(0, 33)):02d}"
     return {
@@ -591,7 +611,9 @@ def _day(draw: st.DrawFn) -> str:
     }[how]
 
 
-_TEXT = st.text(st.sampled_from(list("张李王 大同太原南G1\u3000\u00a0\u2003|-")), max_size=6)
+# Up to 12 characters: names and details of 8 bytes and more take the scan's 8-byte steps, and
+# 、 and の begin with the byte U+3000 begins with (0xE3) without being a space.
+_TEXT = st.text(st.sampled_from(list("张李王 大同太原南G1\u3000\u00a0\u2003|-、の")), max_size=12)
 
 
 @st.composite

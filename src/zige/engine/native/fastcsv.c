@@ -126,11 +126,25 @@ static int zs_before(const uint8_t *s, const uint8_t *e) {
     return 0;
 }
 
-/* trim(): strip Zs characters at both ends. */
-static void trim(const uint8_t **s, const uint8_t **e) {
+static __attribute__((noinline)) void trim_ends(const uint8_t **s, const uint8_t **e) {
     int k;
     while ((k = zs_at(*s, *e)) > 0) *s += k;
     while (*e > *s && (k = zs_before(*s, *e)) > 0) *e -= k;
+}
+
+/* A byte that can begin a Zs character (zs_at), or end one (zs_before): ' ' and the lead
+ * bytes C2 E1 E2 E3; ' ' and the last bytes A0, 80-8A, 9F, AF. */
+static inline int may_begin_zs(uint8_t b) { return b == ' ' || b == 0xC2 || (b >= 0xE1 && b <= 0xE3); }
+static inline int may_end_zs(uint8_t b) {
+    return b == ' ' || b == 0xA0 || (b >= 0x80 && b <= 0x8A) || b == 0x9F || b == 0xAF;
+}
+
+/* trim(): strip Zs characters at both ends. Inline for the common field, whose first and last
+ * bytes can be no part of one (an ID, a date, a train number; a CJK name ends in a byte that
+ * may be, and takes the full test). It was a call for each of a row's six trimmed fields. */
+static inline void trim(const uint8_t **s, const uint8_t **e) {
+    if (*s < *e && !may_begin_zs(**s) && !may_end_zs((*e)[-1])) return;
+    trim_ends(s, e);
 }
 
 /* The length of the valid UTF-8 character at p (not ASCII: no overlongs, no surrogates, at most
@@ -180,9 +194,25 @@ static int32_t days_from_civil(int y, int m, int d) {
  * Cleaning: full-width digits and x/X to ASCII, x upper-cased, and removed: ASCII space,
  * U+3000, U+00A0, apostrophes ' ‘ ’ and the backtick (Excel's text marker).
  */
+static int64_t id_key_of_clean(const char *id, int checked, int birth_low, int birth_high);
+
 static int64_t id_key_of(const uint8_t *p, const uint8_t *e, int birth_low, int birth_high) {
     char c[19];
     int n = 0;
+    /* The plain ID (17 ASCII digits and a digit, X or x: most rows) read where it lies. The loop
+     * below cleaned it byte by byte into `c` and then copied it whole, and that wide load of the
+     * bytes just stored one at a time stalled on every row (docs/performance.md). */
+    if (e - p == 18) {
+        unsigned bad = 0;
+        for (int i = 0; i < 17; i++) bad |= (unsigned)(p[i] - '0') > 9;
+        const uint8_t last = p[17];
+        if (!bad && ((unsigned)(last - '0') <= 9 || last == 'X' || last == 'x')) {
+            char id[18];
+            memcpy(id, p, 17);
+            id[17] = last == 'x' ? 'X' : (char)last;
+            return id_key_of_clean(id, 1, birth_low, birth_high);
+        }
+    }
     while (p < e) {
         uint8_t b = *p;
         char out = 0;
@@ -219,6 +249,12 @@ static int64_t id_key_of(const uint8_t *p, const uint8_t *e, int birth_low, int 
     } else {
         return 0;
     }
+    return id_key_of_clean(id, n == 18, birth_low, birth_high);
+}
+
+/* The store key of a cleaned 18-character ID (`checked`: its check character is compared; a
+ * 15-digit number upgraded has none), or 0. */
+static int64_t id_key_of_clean(const char *id, int checked, int birth_low, int birth_high) {
     /* The store key: digits 7-17 (birth date, sequence), then the region (zige.ids.store_key). */
     int sum = 0;
     int64_t key = 0;
@@ -231,7 +267,7 @@ static int64_t id_key_of(const uint8_t *p, const uint8_t *e, int birth_low, int 
     }
     key = key * 1000000 + region;
     char check = CHECK_CHARS[sum % 11];
-    if (n == 18 && id[17] != check) return 0;
+    if (checked && id[17] != check) return 0;
     int y = (id[6] - '0') * 1000 + (id[7] - '0') * 100 + (id[8] - '0') * 10 + (id[9] - '0');
     int m = (id[10] - '0') * 10 + (id[11] - '0');
     int d = (id[12] - '0') * 10 + (id[13] - '0');
@@ -249,6 +285,20 @@ static int64_t id_key_of(const uint8_t *p, const uint8_t *e, int birth_low, int 
 static int parse_day(const uint8_t *s, const uint8_t *e, int *year, int *month_, int *dom) {
     trim(&s, &e);
     if (s >= e) return 0;
+    /* ISO 8601, [1-9]YYY-MM-DD (most rows), read where it lies: the loop below gives the same */
+    if (e - s == 10 && s[4] == '-' && s[7] == '-' && s[0] != '0') {
+        unsigned bad = 0;
+        for (int i = 0; i < 10; i++) bad |= i != 4 && i != 7 && (unsigned)(s[i] - '0') > 9;
+        if (!bad) {
+            const int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+            const int m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+            if (!valid_ymd(y, m, d)) return 0;
+            *year = y;
+            *month_ = m;
+            *dom = d;
+            return 1;
+        }
+    }
     /* five digits (optionally a fraction): an Excel serial date, left to SQL */
     {
         const uint8_t *p = s;
@@ -320,10 +370,32 @@ check:
     return 1;
 }
 
+/* 8 bytes as one word, and whether any of them is `b` (the "has a zero byte" test on v ^ b...b,
+ * exact as to whether there is one). */
+static inline uint64_t load8(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline int has_byte(uint64_t v, uint8_t b) {
+    const uint64_t x = v ^ (0x0101010101010101ULL * b);
+    return ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0;
+}
+
 /* Append `s..e` with U+3000 replaced by a space (after trim): clean_text_sql. */
 static uint8_t *put_clean(uint8_t *w, const uint8_t *s, const uint8_t *e) {
     trim(&s, &e);
     while (s < e) {
+        /* 8 bytes at a time while none of them is 0xE3 (U+3000's first): the text as it is */
+        if (e - s >= 8) {
+            const uint64_t v = load8(s);
+            if (!has_byte(v, 0xE3)) {
+                memcpy(w, &v, 8);
+                w += 8;
+                s += 8;
+                continue;
+            }
+        }
         if (s[0] == 0xE3 && e - s >= 3 && s[1] == 0x80 && s[2] == 0x80) {
             *w++ = ' ';
             s += 3;
@@ -642,6 +714,15 @@ int zige_scan(zige_scan_args *a) {
             if (name_w + (e - s) > a->name_limit) FAIL(5);
             uint8_t *w = a->name_data + name_w;
             while (s < e) {
+                if (e - s >= 8) { /* 8 bytes with no space and no 0xE3 (U+3000's first): as they are */
+                    const uint64_t v = load8(s);
+                    if (!has_byte(v, ' ') && !has_byte(v, 0xE3)) {
+                        memcpy(w, &v, 8);
+                        w += 8;
+                        s += 8;
+                        continue;
+                    }
+                }
                 if (*s == ' ') { s++; continue; }
                 if (s[0] == 0xE3 && e - s >= 3 && s[1] == 0x80 && s[2] == 0x80) { s += 3; continue; }
                 *w++ = *s++;
