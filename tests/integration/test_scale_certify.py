@@ -741,6 +741,17 @@ def test_bench_command_prints_the_table_and_the_last_line(tmp_path: Path) -> Non
     assert (tmp_path / f"store-r600-e30000-s7-v{GENERATOR_VERSION}" / "meta.json").exists()
 
 
+def test_bench_command_measures_rounds_and_reports_their_medians(tmp_path: Path) -> None:
+    one = _bench(tmp_path, "--skip-baselines")
+    assert one.exit_code == 0, one.output
+    assert "median of" not in one.output  # one round by default below the full size
+    result = _bench(tmp_path, "--skip-baselines", "--rounds", "2")
+    assert result.exit_code == 0, result.output
+    assert LAST_LINE.match(result.output.strip().splitlines()[-1])
+    # the full run, the floor, their ratio and the increment's share, each with its spread
+    assert result.output.count("median of 2") == 4, result.output
+
+
 def test_bench_command_fails_when_a_baseline_disagrees(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,9 +29,33 @@ from zige.engine.scale import ScaleRun, floor_sql, store_scan_sql
 Say = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round of the full run, the scan floor read right after it, and the same-day increment
+    from the state it saved. Rounds follow one another, so that a stretch of a slower machine
+    (these virtual machines' speed moves by up to half from one minute to the next) falls on one
+    round's figures and their ratios, not on one figure of the median."""
+
+    certify_s: float
+    floor_s: float
+    increment_s: float | None
+    certify_cpu_s: float
+    floor_cpu_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.certify_s / self.floor_s if self.floor_s else float("nan")
+
+    @property
+    def increment_share(self) -> float | None:
+        return self.increment_s / self.certify_s if self.increment_s is not None and self.certify_s else None
+
+
 @dataclass
 class Figures:
-    """Everything the benchmark measured; None where a part was skipped or is not available."""
+    """Everything the benchmark measured; None where a part was skipped or is not available.
+    With `rounds`, `certify_s`, `floor_s` and `increment_s` are their medians, and the ratios
+    the medians of each round's own."""
 
     data: BenchData
     floor_s: float = 0.0
@@ -51,10 +76,31 @@ class Figures:
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> seconds, status | note
     peak_gb: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)  # process CPU seconds (both threads)
+    rounds: list[Round] = field(default_factory=list)
+
+    def add_round(self, measured: Round) -> None:
+        """Keep a round; the figures become the medians of all kept so far."""
+        self.rounds.append(measured)
+        self.certify_s = statistics.median(r.certify_s for r in self.rounds)
+        self.floor_s = statistics.median(r.floor_s for r in self.rounds)
+        self.cpu_s["certify"] = statistics.median(r.certify_cpu_s for r in self.rounds)
+        self.cpu_s["floor"] = statistics.median(r.floor_cpu_s for r in self.rounds)
+        increments = [r.increment_s for r in self.rounds if r.increment_s is not None]
+        self.increment_s = statistics.median(increments) if increments else None
 
     @property
     def ratio(self) -> float:
+        if self.rounds:
+            return statistics.median(r.ratio for r in self.rounds)
         return self.certify_s / self.floor_s if self.floor_s else float("nan")
+
+    @property
+    def increment_share(self) -> float | None:
+        """The same-day increment's share of the full run (the median of each round's own)."""
+        shares = [share for r in self.rounds if (share := r.increment_share) is not None]
+        if shares:
+            return statistics.median(shares)
+        return self.increment_s / self.certify_s if self.increment_s is not None and self.certify_s else None
 
     def disagreements(self) -> list[str]:
         """Engines whose status counts on the slice differ from the engine's."""
@@ -104,11 +150,18 @@ def measure_certify(
 
 
 def measure_increment(
-    data: BenchData, workdir: Path, *, threads: int, memory_limit: str, share: float = 0.01
-) -> tuple[float, float, float, int, dict[str, int]]:
+    data: BenchData,
+    workdir: Path,
+    *,
+    threads: int,
+    memory_limit: str,
+    share: float = 0.01,
+    extras: bool = True,
+) -> tuple[float, float | None, float | None, int, dict[str, int]]:
     """Generate a new batch (share x the store's rows) and decide again from the kept rows:
     (seconds, seconds when the next day's state is saved as well, seconds when decided a day
-    after the state's date, rows, status counts at the state's date)."""
+    after the state's date, rows, status counts at the state's date). Without `extras`, the
+    same-day increment alone (the two others None)."""
     batch = data.root / f"increment-{int(share * 10000)}bp-v{INCREMENT_VERSION}"
     marker = batch / ".rows"
     if marker.exists():
@@ -129,6 +182,8 @@ def measure_increment(
         return seconds, counts
 
     seconds, counts = timed(None)
+    if not extras:
+        return seconds, None, None, rows, counts
     # A day of a chain: the same, and the state the next day's increment starts from.
     chained, _ = timed(workdir / "state-next")
     shutil.rmtree(workdir / "state-next")
