@@ -151,6 +151,18 @@ def fraud_case(recipient: Recipient, *, amount: str = "1000.00", opened_by: obje
     )  # fmt: skip
 
 
+def blacklist_entry(recipient: Recipient, *, since: date = date(2026, 11, 1), until: date | None = None,
+                    by: object = None, fraud: object = None) -> object:  # fmt: skip
+    """A blacklist entry (在列) of `recipient` by name and ID number, linked to the fraud case `fraud`."""
+    from zige.benefits.models import Blacklist
+
+    return Blacklist.objects.create(
+        subject_type="person", person_name=recipient.name, person_id_number=recipient.id_number,
+        reason="冒领已死亡人员养老金", since=since, until=until, by=by or UserFactory(role=Role.BUREAU_OPERATOR),
+        fraud_case=fraud, created_at=NOW,
+    )  # fmt: skip
+
+
 def export_batch(recipient: Recipient) -> object:
     """An export batch (files written under DATA_DIR) holding one approved stop of `recipient`."""
     from zige.benefits.services import export_batch_create

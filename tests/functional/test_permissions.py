@@ -205,7 +205,7 @@ def suggestion_pk(row: int) -> Kwargs:
 
 
 def benefits_pk(make: str) -> Kwargs:
-    """A payment action / export batch / recovery case / fraud case on the side's person (待遇处理, issue #4)."""
+    """A payment action / export batch / recovery case / fraud case / blacklist entry on the side's person (待遇处理, issue #4)."""
 
     def kwargs(world: World, side: str) -> dict[str, Any]:
         from tests import factories
@@ -327,6 +327,9 @@ TABLE: dict[str, Case] = {
     "benefits:fraud_refer": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("fraud_case")),
     "benefits:blacklist": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "benefits:blacklist_add": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post"),
+    "benefits:blacklist_entry": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("blacklist_entry")),
+    "benefits:blacklist_remove": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("blacklist_entry"), data=lambda w, s: {"removal_reason": "wrongly_listed", "removed_on": "2026-11-30", "note": "x"}),
+    "benefits:blacklist_remove_decide": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("blacklist_entry"), data=lambda w, s: {"decision": "approve"}),
     "benefits:report": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "benefits:report_csv": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     # Django admin

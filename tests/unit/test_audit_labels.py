@@ -284,3 +284,23 @@ def test_an_imports_counts_and_a_new_users_account_read_in_chinese() -> None:
     assert user == {"用户名": "unit", "角色": "单位经办人员", "启用": "是", "锁定至": "—"}
     for shown in (imported, user):
         assert not [name for name in shown if _latin(name)], shown
+
+
+def test_a_blacklist_removal_s_records_read_in_chinese() -> None:
+    """The removal's steps (移出黑名单) name the reason, the day, the note and the state in Chinese,
+    as the entry's page lists them (`selectors.blacklist_history`)."""
+    from zige.audit.display import fields
+    from zige.audit.selectors import action_label
+
+    assert action_label("blacklist.removed") == "审批通过移出黑名单"
+    proposed = dict(
+        fields({"status": "removal_proposed", "removal_reason": "credit_repaired", "removed_on": "2026-11-30",
+                "note": "已缴清", "fraud_case": 7}, "blacklist")
+    )  # fmt: skip
+    assert proposed == {"状态": "移出待审批", "移出原因": "信用修复", "移出日期": "2026-11-30", "移出说明": "已缴清",
+                        "冒领案件": "#7"}  # fmt: skip
+    added = dict(fields({"subject_type": "unit", "since": "2026-01-05", "until": "2029-01-04"}, "blacklist"))
+    assert added == {"对象": "单位", "列入日期": "2026-01-05", "列入期限": "2029-01-04"}
+    assert dict(fields({"status": "listed", "reason": "未见决定书"}, "blacklist")) == {
+        "状态": "在列", "驳回理由": "未见决定书",
+    }  # fmt: skip

@@ -46,6 +46,7 @@ TARGET_ZH: dict[str, str] = {
 TARGET_FIELD_ZH: dict[str, dict[str, str]] = {
     "run_messages": {"unit": "单位通知", "candidates": "应提醒", "app_failed": "其中APP认证未通过通知"},
     "run": {"recipients": "认证人数", "changed": "结论变化"},
+    "blacklist": {"since": "列入日期", "reason": "驳回理由", "note": "移出说明"},
 }
 
 # Keys whose value is counts by code (`{"eligible": 237, "stop": 11}`) and then read as such: a
@@ -166,6 +167,11 @@ FIELD_ZH: dict[str, str] = {
     "visited_on": "走访日期",
     "why": "原因",
     "effective_month": "起始月份",
+    # a blacklist entry (黑名单) and its removal (移出)
+    "subject_type": "对象",
+    "until": "列入期限",
+    "removal_reason": "移出原因",
+    "removed_on": "移出日期",
     "in_force": "进行中的待遇处理",
     "in_force_effective_month": "进行中的待遇处理起始月份",
     "in_force_state": "进行中的待遇处理状态",
@@ -232,7 +238,7 @@ FAILURE_SHORT_ZH: dict[str, str] = {
 
 # Keys whose value is the id of another object: shown as `#id` (the first names a record).
 ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by",
-           "later_run", "auto_closed_by_run")  # fmt: skip
+           "later_run", "auto_closed_by_run", "fraud_case")  # fmt: skip
 # Keys not shown in a record of a list (internal ids; the raw record keeps them).
 HIDDEN_IN_RECORDS = frozenset({"recipient"})
 # The figures of a payment action, shown together as one phrase.
@@ -244,7 +250,7 @@ TEXT_LIMIT = 300
 
 def _status_labels(target_type: str) -> dict[str, str]:
     """The Chinese names of the `state` / `status` values of a target of this type."""
-    from zige.benefits.models import ActionState, BatchState, FraudStatus, RecoveryStatus
+    from zige.benefits.models import ActionState, BatchState, BlacklistStatus, FraudStatus, RecoveryStatus
     from zige.certification.models import RunStatus
     from zige.feeds.models import ImportStatus, SuggestionStatus
     from zige.notifications.models import InboxStatus, JobStatus, MessageStatus
@@ -256,7 +262,7 @@ def _status_labels(target_type: str) -> dict[str, str]:
         "verification_task": TaskStatus, "import": ImportStatus, "run": RunStatus,
         "inbox_file": InboxStatus, "job": JobStatus, "suggested_match": SuggestionStatus,
         "run_messages": MessageStatus, "unit_deadline_messages": MessageStatus,
-        "run_tasks": TaskStatus,
+        "run_tasks": TaskStatus, "blacklist": BlacklistStatus,
     }  # fmt: skip
     found = choices.get(target_type)
     return dict(found.choices) if found is not None else {}
@@ -277,7 +283,7 @@ def role_label(code: str) -> str:
 
 def _value_labels() -> dict[str, dict[str, str]]:
     """Key -> the Chinese names of its code values, whatever the target."""
-    from zige.benefits.models import ActionKind, ActionSource, ActionState
+    from zige.benefits.models import ActionKind, ActionSource, ActionState, RemovalReason, SubjectType
     from zige.certification.models import Status
     from zige.engine.labels import ACTION_ZH, KIND_ZH
     from zige.reports.selectors import STATUS_ORDER
@@ -292,6 +298,7 @@ def _value_labels() -> dict[str, dict[str, str]]:
         # counts per conclusion (a run's `status`, its copy's `copy_status`): as the run page names them
         "status": conclusions, "copy_status": conclusions,
         "role": _roles(),
+        "subject_type": dict(SubjectType.choices), "removal_reason": dict(RemovalReason.choices),
     }  # fmt: skip
 
 

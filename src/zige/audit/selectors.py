@@ -120,6 +120,9 @@ KNOWN_ACTIONS: dict[str, str] = {
     "fraud_case.referred": "移送司法机关",
     "fraud_case.dismissed": "冒领案件撤销",
     "fraud_case.closed": "冒领案件结案",
+    "blacklist.removal_proposed": "提出移出黑名单（待审批）",
+    "blacklist.removed": "审批通过移出黑名单",
+    "blacklist.removal_rejected": "驳回移出黑名单",
     "blacklist.added": "列入黑名单",
 }
 

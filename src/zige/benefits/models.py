@@ -7,11 +7,13 @@
 - `ExportBatch` / `ExportLine`: the files handed to the payment system (xlsx + csv + sha256).
 - `RecoveryCase` / `RecoveryPayment`: 追回 of months paid after death (notice 二(二)).
 - `FraudCase` / `Blacklist`: 冒领 (notice 四(二)): fine 2–5× the amount obtained
-  (`fraud_fine_between_2x_and_5x`), 黑名单, referral to the judicial authorities (移送司法机关).
+  (`fraud_fine_between_2x_and_5x`), 黑名单 (removed — 移出 — by two people, never deleted:
+  `blacklist_removal_two_people`), referral to the judicial authorities (移送司法机关).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -474,8 +476,35 @@ class SubjectType(models.TextChoices):
     UNIT = "unit", "单位"
 
 
+class BlacklistStatus(models.TextChoices):
+    LISTED = "listed", "在列"
+    REMOVAL_PROPOSED = "removal_proposed", "移出待审批"
+    REMOVED = "removed", "已移出"
+
+
+# An entry in one of these states lists its person or unit: at most one per person and per unit
+# (`one_blacklist_entry_per_person`, `one_blacklist_entry_per_unit`). A removal still awaiting
+# approval has not taken the entry off; a removed one stays in the record and lists nobody.
+CURRENT_BLACKLIST_STATES = (BlacklistStatus.LISTED, BlacklistStatus.REMOVAL_PROPOSED)
+
+
+class RemovalReason(models.TextChoices):
+    """Why an entry is taken off the blacklist (移出黑名单, docs/payments.md §4)."""
+
+    EXPIRED = "expired", "列入期满"
+    CREDIT_REPAIRED = "credit_repaired", "信用修复"  # the money returned and the fine paid
+    REVOKED = "revoked", "复议或诉讼撤销"  # the listing decision was set aside
+    WRONGLY_LISTED = "wrongly_listed", "错误列入"
+
+
 class Blacklist(models.Model):
-    """社会保险失信"黑名单" (notice 四(二)): a person or a unit, why, since when, entered by whom."""
+    """社会保险失信"黑名单" (notice 四(二)): a person or a unit, why, since when, entered by whom,
+    until when (列入期限, when the listing decision sets one).
+
+    An entry is never deleted: it is removed (移出黑名单) by one officer's proposal approved by
+    another (`blacklist_removal_two_people`), and stays as 已移出 with the reason, the day and
+    who proposed and approved it. Only current entries (在列, 移出待审批) hold the person's or the
+    unit's one place on the list, so a removed person or unit may be listed again."""
 
     subject_type = models.CharField(max_length=8, choices=SubjectType.choices)
     person_name = models.CharField(max_length=100, blank=True)
@@ -483,11 +512,36 @@ class Blacklist(models.Model):
     unit = models.ForeignKey("roster.Unit", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField()
     since = models.DateField()
+    # 列入期限: the day the listing period ends (期满日) as the listing decision states it; None: no
+    # period set. Nothing happens by itself on that day: an officer proposes the removal (列入期满).
+    until = models.DateField(null=True, blank=True)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     fraud_case = models.ForeignKey(
         FraudCase, null=True, blank=True, on_delete=models.PROTECT, related_name="blacklist_entries"
     )
     created_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=BlacklistStatus.choices, default=BlacklistStatus.LISTED)
+    # 移出: proposed by one officer (reason, note, the day it takes effect), approved by another.
+    removal_reason = models.CharField(max_length=16, choices=RemovalReason.choices, blank=True)
+    removal_note = models.TextField(blank=True)
+    removed_on = models.DateField(null=True, blank=True)  # 移出日期
+    removal_proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    removal_proposed_at = models.DateTimeField(null=True, blank=True)
+    removal_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    removed_at = models.DateTimeField(null=True, blank=True)  # when the removal was approved
+
+    @property
+    def is_current(self) -> bool:
+        return self.status in CURRENT_BLACKLIST_STATES
+
+    def expired_by(self, day: date) -> bool:
+        """The listing period (列入期限) has ended by `day` (its end day included): a removal for
+        列入期满 may take effect from `until` on."""
+        return self.until is not None and self.until <= day
 
     class Meta:
         constraints = [
@@ -497,15 +551,65 @@ class Blacklist(models.Model):
                 name="blacklist_subject_complete",
             ),
             models.CheckConstraint(condition=~Q(reason=""), name="blacklist_has_reason"),
-            # Listed once: a person by the normalised ID number (`zige.ids.normalise_id`: a
-            # lower-case x or the 15-digit form is the same number; entries without one are not
-            # matched by name), a unit by the unit.
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in BlacklistStatus]), name="blacklist_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(removal_reason="") | Q(removal_reason__in=[r.value for r in RemovalReason]),
+                name="blacklist_removal_reason_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(until__isnull=True) | Q(until__gt=F("since")), name="blacklist_until_after_since"
+            ),
+            # A removal proposed or approved has its reason, its day (not before the listing) and
+            # its maker; an approved one its checker and time; an entry in the list has none.
+            models.CheckConstraint(
+                condition=~Q(status__in=["removal_proposed", "removed"])
+                | (
+                    ~Q(removal_reason="")
+                    & Q(
+                        removed_on__isnull=False,
+                        removal_proposed_by__isnull=False,
+                        removal_proposed_at__isnull=False,
+                    )
+                    & Q(removed_on__gte=F("since"))
+                ),
+                name="blacklist_removal_proposed_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="removed")
+                | Q(removal_approved_by__isnull=False, removed_at__isnull=False),
+                name="blacklist_removed_approved",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="listed")
+                | Q(
+                    removal_reason="",
+                    removed_on__isnull=True,
+                    removal_proposed_by__isnull=True,
+                    removal_approved_by__isnull=True,
+                    removed_at__isnull=True,
+                ),
+                name="blacklist_listed_has_no_removal",
+            ),
+            # Maker-checker: whoever proposed the removal never approves it.
+            models.CheckConstraint(
+                condition=Q(removal_approved_by__isnull=True)
+                | ~Q(removal_approved_by=F("removal_proposed_by")),
+                name="blacklist_removal_two_people",
+            ),
+            # Listed once at a time: a person by the normalised ID number (`zige.ids.normalise_id`:
+            # a lower-case x or the 15-digit form is the same number; entries without one are not
+            # matched by name), a unit by the unit. A removed entry lists nobody: the person or
+            # unit may be listed again.
             models.UniqueConstraint(
                 fields=["person_id_number"],
-                condition=Q(subject_type="person") & ~Q(person_id_number=""),
+                condition=Q(subject_type="person") & ~Q(person_id_number="") & ~Q(status="removed"),
                 name="one_blacklist_entry_per_person",
             ),
             models.UniqueConstraint(
-                fields=["unit"], condition=Q(subject_type="unit"), name="one_blacklist_entry_per_unit"
+                fields=["unit"],
+                condition=Q(subject_type="unit") & ~Q(status="removed"),
+                name="one_blacklist_entry_per_unit",
             ),
         ]

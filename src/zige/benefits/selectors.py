@@ -15,9 +15,11 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from zige.benefits.models import (
+    CURRENT_BLACKLIST_STATES,
     REFUND_OWED_STATUSES,
     REVERSED_STATUSES,
     Blacklist,
+    BlacklistStatus,
     ExportBatch,
     FraudCase,
     FraudStatus,
@@ -310,8 +312,102 @@ def frauds_of_recovery(case: RecoveryCase) -> list[FraudCase]:
     return list(case.fraud_cases.order_by("opened_at", "pk"))
 
 
-def blacklist_list() -> QuerySet[Blacklist]:
-    return Blacklist.objects.select_related("unit", "by", "fraud_case").order_by("-since", "-pk")
+# The blacklist page's views: the entries that list someone (the default), the removed ones, all.
+BLACKLIST_VIEWS = {"current": "在列", "removed": "已移出", "all": "全部"}
+
+
+def blacklist_list(*, view: str = "current") -> QuerySet[Blacklist]:
+    """The blacklist: by default the current entries (在列 and 移出待审批: they list their person or
+    unit); `removed` the removed ones (已移出, kept in the record), newest removal first; `all`."""
+    qs = Blacklist.objects.select_related(
+        "unit", "by", "fraud_case", "removal_proposed_by", "removal_approved_by"
+    )
+    if view == "removed":
+        return qs.filter(status=BlacklistStatus.REMOVED).order_by("-removed_on", "-pk")
+    if view != "all":
+        qs = qs.filter(status__in=CURRENT_BLACKLIST_STATES)
+    return qs.order_by("-since", "-pk")
+
+
+def blacklist_counts() -> dict[str, int]:
+    """Entries per view of the blacklist page, and how many removals wait for a checker."""
+    counts = Blacklist.objects.aggregate(
+        current=Count("pk", filter=Q(status__in=CURRENT_BLACKLIST_STATES)),
+        removed=Count("pk", filter=Q(status=BlacklistStatus.REMOVED)),
+        all=Count("pk"),
+        pending=Count("pk", filter=Q(status=BlacklistStatus.REMOVAL_PROPOSED)),
+    )
+    return {k: int(v) for k, v in counts.items()}
+
+
+def blacklist_get(pk: int) -> Blacklist | None:
+    return (
+        Blacklist.objects.select_related(
+            "unit", "by", "fraud_case", "fraud_case__recovery_case", "removal_proposed_by",
+            "removal_approved_by",
+        )
+        .filter(pk=pk)
+        .first()
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One audited step of a blacklist entry, as its page lists it."""
+
+    at: Any
+    actor: str
+    actor_role: str
+    action: str
+    label: str
+    details: list[tuple[str, str]]
+
+
+def blacklist_history(entry: Blacklist) -> list[HistoryStep]:
+    """The entry's steps from the audit log, oldest first: listed, each removal proposed and
+    rejected (a rejected proposal is cleared from the entry and kept only there), removed."""
+    from zige.audit.display import fields, role_label
+    from zige.audit.models import AuditEvent
+    from zige.audit.selectors import action_label
+
+    events = AuditEvent.objects.filter(target_type="blacklist", target_id=str(entry.pk)).order_by("seq")
+    steps = []
+    for event in events:
+        after = {k: v for k, v in (event.after or {}).items() if k != "status"}
+        before = {k: v for k, v in (event.before or {}).items() if k != "status"}
+        details = fields(after, "blacklist")
+        if event.action == "blacklist.removal_rejected":  # what was rejected, then why
+            details = fields(before, "blacklist") + details
+        steps.append(
+            HistoryStep(at=event.at, actor=event.actor, actor_role=role_label(event.actor_role),
+                        action=event.action, label=action_label(event.action), details=details)
+        )  # fmt: skip
+    return steps
+
+
+def fraud_case_unsettled(case: FraudCase) -> list[str]:
+    """What keeps a fraud case from being settled (了结), for a blacklist removal for 信用修复 —
+    the listed party has put the breach right: the fine decided and paid in full (a dismissed
+    case, 不予处罚, owes none) and the money obtained back, as far as the system records it (its
+    recovery case recovered, or its stop reversed; a written-off amount never came back). Empty
+    when settled. A case with no recovery case has no record of the money here: the officer's
+    note says how it came back."""
+    missing: list[str] = []
+    if case.status == FraudStatus.OPEN:
+        missing.append("尚未作出处罚决定")
+    elif case.status in (FraudStatus.FINED, FraudStatus.CLOSED) and case.fine is not None:
+        unpaid = case.fine - case.fine_collected
+        if unpaid > 0:
+            missing.append(f"罚款尚有 {unpaid:,.2f} 元未缴")
+    recovery = case.recovery_case
+    if recovery is not None and case.status != FraudStatus.DISMISSED:
+        if recovery.status == RecoveryStatus.WRITTEN_OFF:
+            missing.append(
+                f"追回案件 #{recovery.pk} 已核销 {recovery.amount - recovery.recovered:,.2f} 元，款项未退回"
+            )
+        elif recovery.outstanding > 0:
+            missing.append(f"追回案件 #{recovery.pk} 尚有 {recovery.outstanding:,.2f} 元未追回")
+    return missing
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -372,7 +468,7 @@ class Report:
     fraud_cases: int
     fraud_obtained: Decimal
     referred: int
-    blacklisted: int
+    blacklisted: int  # current entries (在列, 移出待审批); removed ones are kept but list nobody
     # Recovery cases a fraud case (not 不予处罚) arises from: the same money as the fraud's amount
     # obtained, counted once, in the recovery totals above.
     fraud_recovery_cases: int = 0
@@ -440,7 +536,7 @@ def recovery_report() -> Report:
         total=total, by_status=by_status, by_unit=by_unit, by_month=by_month,
         fines_imposed=Decimal(fraud["imposed"]), fines_collected=Decimal(fraud["collected"]),
         fraud_cases=fraud["cases"], fraud_obtained=Decimal(fraud["obtained"]), referred=fraud["n_referred"],
-        blacklisted=Blacklist.objects.count(), fraud_recovery_cases=linked["n"],
+        blacklisted=Blacklist.objects.filter(status__in=CURRENT_BLACKLIST_STATES).count(), fraud_recovery_cases=linked["n"],
         fraud_recovery_amount=Decimal(linked["amount"]), fraud_obtained_uncovered=uncovered,
         refund_due_cases=refunds["due_n"], refund_due_amount=Decimal(refunds["due"]),
         refunded_cases=refunds["done_n"], refunded_amount=Decimal(refunds["done"]),

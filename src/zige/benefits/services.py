@@ -13,8 +13,9 @@
   people. A stop reversed after money was recovered owes it back (返还: `recovery_refund_record`
   by one officer, `recovery_refund_decide` by another).
 - Fraud 冒领 (notice 四(二)): `fraud_case_open`, a fine of 2 to 5 times the amount obtained
-  (`fraud_case_fine`), 黑名单 (`blacklist_add`), referral to the judicial authorities
-  (`fraud_case_refer`).
+  (`fraud_case_fine`), 黑名单 (`blacklist_add`; removed — 移出 — by one officer's proposal
+  `blacklist_removal_propose` approved by another, `blacklist_removal_decide`), referral to the
+  judicial authorities (`fraud_case_refer`).
 
 Every state change follows a transition table and is audited in the same transaction.
 """
@@ -43,6 +44,7 @@ from zige.accounts.models import Role
 from zige.audit.services import audit_record
 from zige.benefits.models import (
     APPROVED_STATES,
+    CURRENT_BLACKLIST_STATES,
     LIVE_STATES,
     OPEN_FRAUD_STATES,
     OPEN_STATES,
@@ -53,6 +55,7 @@ from zige.benefits.models import (
     ActionState,
     BatchState,
     Blacklist,
+    BlacklistStatus,
     ExportBatch,
     ExportLine,
     FraudCase,
@@ -61,6 +64,7 @@ from zige.benefits.models import (
     RecoveryCase,
     RecoveryPayment,
     RecoveryStatus,
+    RemovalReason,
     SubjectType,
 )
 from zige.engine.labels import REJECT_REASON_ZH
@@ -159,7 +163,19 @@ FRAUD_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# 移出黑名单: one officer proposes the removal, another approves it or rejects it with a reason
+# (back in the list). A removed entry stays in the record; nothing leaves 已移出.
+BLACKLIST_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (BlacklistStatus.LISTED, BlacklistStatus.REMOVAL_PROPOSED),  # the maker proposes
+        (BlacklistStatus.REMOVAL_PROPOSED, BlacklistStatus.REMOVED),  # another person approves
+        (BlacklistStatus.REMOVAL_PROPOSED, BlacklistStatus.LISTED),  # another person rejects
+    }
+)
+
 ACTION_STATE_ZH = dict(ActionState.choices)
+BLACKLIST_STATUS_ZH = dict(BlacklistStatus.choices)
+REMOVAL_REASON_ZH = dict(RemovalReason.choices)
 RECOVERY_STATUS_ZH = dict(RecoveryStatus.choices)
 FRAUD_STATUS_ZH = dict(FraudStatus.choices)
 BATCH_STATE_ZH = dict(BatchState.choices)
@@ -749,7 +765,7 @@ def _decline(in_force: PaymentAction, proposal: _Proposed) -> PaymentAction:
     return in_force
 
 
-_Row = TypeVar("_Row", PaymentAction, ExportBatch, RecoveryCase, FraudCase)
+_Row = TypeVar("_Row", PaymentAction, ExportBatch, RecoveryCase, FraudCase, Blacklist)
 
 
 def _locked(model: type[_Row], label: str, pk: int) -> _Row:
@@ -2374,14 +2390,13 @@ def fraud_case_refer(*, case_id: int, referred_on: date, user: Any, now: datetim
 
 
 def _listed(*, id_number: str, unit: Unit | None) -> Blacklist | None:
-    """The entry already listing this unit, or this person by the normalised ID number (a person
-    without one is not matched by name), if any."""
+    """The current entry (在列 or 移出待审批) listing this unit, or this person by the normalised ID
+    number (a person without one is not matched by name), if any. A removed entry lists nobody."""
+    current = Blacklist.objects.select_related("unit").filter(status__in=CURRENT_BLACKLIST_STATES)
     if unit is not None:
-        return (
-            Blacklist.objects.select_related("unit").filter(subject_type=SubjectType.UNIT, unit=unit).first()
-        )
+        return current.filter(subject_type=SubjectType.UNIT, unit=unit).first()
     if id_number:
-        return Blacklist.objects.filter(subject_type=SubjectType.PERSON, person_id_number=id_number).first()
+        return current.filter(subject_type=SubjectType.PERSON, person_id_number=id_number).first()
     return None
 
 
@@ -2393,24 +2408,30 @@ def _refuse_second_listing(entry: Blacklist | None) -> None:
     if entry is None:
         return
     since = f"#{entry.pk}（列入日期 {entry.since:%Y-%m-%d}）"
+    pending = "，移出正在等待审批" if entry.status == BlacklistStatus.REMOVAL_PROPOSED else ""
     if entry.unit is not None:
         raise BenefitsError(
-            f"单位 {entry.unit.unit_no} {entry.unit.name} 已列入黑名单 {since}，同一单位只列入一次"
+            f"单位 {entry.unit.unit_no} {entry.unit.name} 已列入黑名单 {since}{pending}，"
+            "同一单位移出前不能再次列入"
         )
-    raise BenefitsError(f"该人员（{entry.person_name}）已列入黑名单 {since}，同一人只列入一次")
+    raise BenefitsError(
+        f"该人员（{entry.person_name}）已列入黑名单 {since}{pending}，同一人移出前不能再次列入"
+    )
 
 
 def blacklist_add(
     *, subject_type: str, reason: str, since: date, user: Any, now: datetime, person_name: str = "",
     person_id_number: str = "", unit: Unit | None = None, fraud_case: FraudCase | None = None,
+    until: date | None = None,
 ) -> Blacklist:  # fmt: skip
     """社会保险失信"黑名单" (notice 四(二)): a person (name, ID number) or a unit, listed from
-    `since`, which may not be after the day it is recorded (the local date of `now`). A person's
-    ID number, when given, is read as everywhere else (`zige.ids.normalise_id`: spaces and
-    full-width digits cleaned, a 15-digit number upgraded) and refused when it is not a valid
-    one — never cut to fit the column. A person (by that number) or a unit already listed is
-    refused, naming the entry (the database's `one_blacklist_entry_per_person` /
-    `one_blacklist_entry_per_unit` too)."""
+    `since`, which may not be after the day it is recorded (the local date of `now`), until the
+    end of the listing period the decision sets (`until`, 列入期限: after `since`; None: none). A
+    person's ID number, when given, is read as everywhere else (`zige.ids.normalise_id`: spaces
+    and full-width digits cleaned, a 15-digit number upgraded) and refused when it is not a valid
+    one — never cut to fit the column. A person (by that number) or a unit with a current entry
+    is refused, naming the entry (the database's `one_blacklist_entry_per_person` /
+    `one_blacklist_entry_per_unit` too); one whose entries were all removed is listed again."""
     _require_bureau(user)
     if subject_type not in SubjectType.values:
         raise BenefitsError("请选择列入黑名单的是个人还是单位")
@@ -2421,6 +2442,8 @@ def blacklist_add(
     if subject_type == SubjectType.UNIT and unit is None:
         raise BenefitsError("请选择单位")
     _not_after_day_recorded(since, label="列入日期", now=now, why="只能登记已经作出的列入决定")
+    if until is not None and until <= since:
+        raise BenefitsError(f"列入期限（{until:%Y-%m-%d}）应晚于列入日期（{since:%Y-%m-%d}）")
     id_number = ""
     if subject_type == SubjectType.PERSON and person_id_number.strip():
         try:
@@ -2437,8 +2460,8 @@ def blacklist_add(
                 entry = Blacklist.objects.create(
                     subject_type=subject_type,
                     person_name=person_name.strip()[:100] if subject_type == "person" else "",
-                    person_id_number=id_number, unit=unit, reason=reason.strip(), since=since, by=user,
-                    fraud_case=fraud_case, created_at=now,
+                    person_id_number=id_number, unit=unit, reason=reason.strip(), since=since, until=until,
+                    by=user, fraud_case=fraud_case, created_at=now,
                 )  # fmt: skip
         except IntegrityError:  # another officer listed them since the check above
             _refuse_second_listing(_listed(id_number=id_number, unit=unit))
@@ -2446,8 +2469,131 @@ def blacklist_add(
         audit_record(
             actor=user, action="blacklist.added", target_type="blacklist", target_id=entry.pk,
             after={"subject_type": subject_type, "person_name": entry.person_name,
-                   "unit": unit.unit_no if unit else "", "since": since,
+                   "unit": unit.unit_no if unit else "", "since": since, "until": until,
                    "fraud_case": fraud_case.pk if fraud_case else None},
             at=now,
         )  # fmt: skip
+    return entry
+
+
+def _set_blacklist_status(entry: Blacklist, new: str, *, actor: Any, now: datetime, event: str,
+                          fields: list[str], before: dict[str, Any], detail: dict[str, Any]) -> None:  # fmt: skip
+    old = entry.status
+    _check(BLACKLIST_TRANSITIONS, old, new, BLACKLIST_STATUS_ZH)
+    entry.status = new
+    entry.save(update_fields=["status", *fields])
+    audit_record(
+        actor=actor, action=f"blacklist.{event}", target_type="blacklist", target_id=entry.pk,
+        before={"status": old, **before}, after={"status": new, **detail}, at=now,
+    )  # fmt: skip
+
+
+def _refuse_unsettled_repair(entry: Blacklist) -> None:
+    """信用修复 is the listed party putting the breach right: for an entry linked to a fraud case,
+    the fine decided and paid in full and the money obtained back (its recovery case recovered),
+    as `selectors.fraud_case_unsettled` lists what is missing."""
+    from zige.benefits.selectors import fraud_case_unsettled
+
+    if entry.fraud_case_id is None:
+        return
+    missing = fraud_case_unsettled(
+        FraudCase.objects.select_related("recovery_case").get(pk=entry.fraud_case_id)
+    )
+    if missing:
+        raise BenefitsError(
+            f"关联的欺诈案件 #{entry.fraud_case_id} 尚未了结：{'；'.join(missing)}。"
+            "信用修复须在退回骗取金额、缴清罚款之后；其他情形请选择相应的移出原因"
+        )
+
+
+def blacklist_removal_propose(
+    *, entry_id: int, reason: str, removed_on: date, note: str, user: Any, now: datetime
+) -> Blacklist:
+    """移出黑名单, the maker's step (在列 → 移出待审批): why (`RemovalReason`: 列入期满, 信用修复,
+    复议或诉讼撤销, 错误列入), the day the removal takes effect (not before the listing, not after
+    the day it is recorded: the local date of `now`) and a written note (the decision's number,
+    what was paid …; optional for 列入期满, where the period speaks). 列入期满 needs a period that
+    has ended by that day; 信用修复 of an entry linked to a fraud case needs the case settled
+    (`_refuse_unsettled_repair`). Another officer approves or rejects it
+    (`blacklist_removal_decide`); the entry lists its person or unit until then."""
+    _require_bureau(user)
+    if reason not in RemovalReason.values:
+        raise BenefitsError("请选择移出黑名单的原因")
+    note = (note or "").strip()
+    if not note and reason != RemovalReason.EXPIRED:
+        raise BenefitsError(f"请填写移出说明（{REMOVAL_REASON_ZH[reason]}的依据，如决定书文号、缴款情况）")
+    _not_after_day_recorded(removed_on, label="移出日期", now=now, why="只能登记已经作出的移出决定")
+    with transaction.atomic():
+        entry = _locked(Blacklist, "黑名单条目", entry_id)
+        if entry.status != BlacklistStatus.LISTED:
+            raise BenefitsError(
+                f"黑名单 #{entry.pk} 为“{BLACKLIST_STATUS_ZH[entry.status]}”，只有在列的条目可以提出移出"
+            )
+        if removed_on < entry.since:
+            raise BenefitsError(
+                f"移出日期（{removed_on:%Y-%m-%d}）不能早于列入日期（{entry.since:%Y-%m-%d}）"
+            )
+        if reason == RemovalReason.EXPIRED:
+            if entry.until is None:
+                raise BenefitsError("该条目未登记列入期限，不能以“列入期满”移出；请选择其他原因并写明依据")
+            if not entry.expired_by(removed_on):
+                raise BenefitsError(
+                    f"列入期限至 {entry.until:%Y-%m-%d}，移出日期 {removed_on:%Y-%m-%d} 尚未期满"
+                )
+        if reason == RemovalReason.CREDIT_REPAIRED:
+            _refuse_unsettled_repair(entry)
+        entry.removal_reason = reason
+        entry.removal_note = note
+        entry.removed_on = removed_on
+        entry.removal_proposed_by = user
+        entry.removal_proposed_at = now
+        _set_blacklist_status(
+            entry, BlacklistStatus.REMOVAL_PROPOSED, actor=user, now=now, event="removal_proposed",
+            fields=["removal_reason", "removal_note", "removed_on", "removal_proposed_by", "removal_proposed_at"],
+            before={}, detail={"removal_reason": reason, "removed_on": removed_on, "note": note,
+                               "fraud_case": entry.fraud_case_id},
+        )  # fmt: skip
+    return entry
+
+
+def blacklist_removal_decide(
+    *, entry_id: int, approve: bool, user: Any, now: datetime, reason: str = ""
+) -> Blacklist:
+    """The checker's step: approve (移出待审批 → 已移出: the entry stays, with who proposed and
+    approved it and when; its person or unit may be listed again) or reject with a reason (→ 在列,
+    the proposal cleared and kept in the audit record `blacklist.removal_rejected`). Never by the
+    officer who proposed it (maker-checker, also `blacklist_removal_two_people`). A 信用修复 is
+    checked again against the fraud case at approval."""
+    _require_bureau(user)
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise BenefitsError("请填写驳回理由")
+    with transaction.atomic():
+        entry = _locked(Blacklist, "黑名单条目", entry_id)
+        if entry.status != BlacklistStatus.REMOVAL_PROPOSED:
+            raise BenefitsError(f"黑名单 #{entry.pk} 没有待审批的移出")
+        if entry.removal_proposed_by_id == user.pk:
+            raise BenefitsError("提出移出的人不能审批自己的提议（需由另一名经办人员审批）")
+        proposed = {"removal_reason": entry.removal_reason, "removed_on": entry.removed_on,
+                    "note": entry.removal_note,
+                    "proposed_by": getattr(entry.removal_proposed_by, "username", "")}  # fmt: skip
+        if approve:
+            if entry.removal_reason == RemovalReason.CREDIT_REPAIRED:
+                _refuse_unsettled_repair(entry)
+            entry.removal_approved_by = user
+            entry.removed_at = now
+            _set_blacklist_status(entry, BlacklistStatus.REMOVED, actor=user, now=now, event="removed",
+                                  fields=["removal_approved_by", "removed_at"], before={}, detail=proposed)  # fmt: skip
+        else:
+            entry.removal_reason = ""
+            entry.removal_note = ""
+            entry.removed_on = None
+            entry.removal_proposed_by = None
+            entry.removal_proposed_at = None
+            _set_blacklist_status(
+                entry, BlacklistStatus.LISTED, actor=user, now=now, event="removal_rejected",
+                fields=["removal_reason", "removal_note", "removed_on", "removal_proposed_by",
+                        "removal_proposed_at"],
+                before=proposed, detail={"reason": reason},
+            )  # fmt: skip
     return entry

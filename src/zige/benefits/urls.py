@@ -42,6 +42,9 @@ urlpatterns = [
     path("fraud/<int:pk>/refer/", views.fraud_refer, name="fraud_refer"),
     path("blacklist/", views.blacklist, name="blacklist"),
     path("blacklist/add/", views.blacklist_add, name="blacklist_add"),
+    path("blacklist/<int:pk>/", views.blacklist_detail, name="blacklist_entry"),
+    path("blacklist/<int:pk>/remove/", views.blacklist_remove, name="blacklist_remove"),
+    path("blacklist/<int:pk>/remove/decide/", views.blacklist_remove_decide, name="blacklist_remove_decide"),
     path("report/", views.report, name="report"),
     path("report.csv", views.report_csv, name="report_csv"),
 ]

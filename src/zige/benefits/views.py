@@ -28,6 +28,7 @@ from zige.benefits.models import (
     ActionState,
     FraudStatus,
     RecoveryStatus,
+    RemovalReason,
     SubjectType,
 )
 from zige.benefits.services import BenefitsError
@@ -529,11 +530,48 @@ def fraud_refer(request: HttpRequest, pk: int) -> HttpResponse:
 @records_view
 @require_GET
 def blacklist(request: HttpRequest) -> HttpResponse:
-    page = paginate(request, selectors.blacklist_list())
+    """The current entries by default (在列, 移出待审批); 已移出 and 全部 by the `view` filter."""
+    view = param(request, "view", tuple(selectors.BLACKLIST_VIEWS)) or "current"
+    page = paginate(request, selectors.blacklist_list(view=view))
     return render(
         request, "benefits/blacklist.html",
-        _ctx(request, page=page, subject_types=SubjectType.choices, today=timezone.localdate()),
+        _ctx(request, page=page, subject_types=SubjectType.choices, today=timezone.localdate(), view=view,
+             views=selectors.BLACKLIST_VIEWS, counts=selectors.blacklist_counts()),
     )  # fmt: skip
+
+
+@records_view
+@require_GET
+def blacklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = selectors.blacklist_get(pk)
+    if entry is None:
+        raise Http404
+    case = entry.fraud_case
+    today = timezone.localdate()
+    return render(
+        request, "benefits/blacklist_entry.html",
+        _ctx(request, entry=entry, case=case, unsettled=selectors.fraud_case_unsettled(case) if case else [],
+             history=selectors.blacklist_history(entry), today=today, expired=entry.expired_by(today),
+             reasons=RemovalReason.choices,
+             is_removal_proposer=entry.removal_proposed_by_id == _user(request).pk),
+    )  # fmt: skip
+
+
+@operator_required
+@require_POST
+def blacklist_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    p = request.POST
+    _act(request, lambda: services.blacklist_removal_propose(entry_id=pk, reason=p.get("removal_reason", ""), removed_on=_day(p.get("removed_on", ""), "移出日期"), note=p.get("note", ""), user=_user(request), now=timezone.now()), "已提出移出黑名单，待另一名经办人员审批")  # fmt: skip
+    return redirect("benefits:blacklist_entry", pk=pk)
+
+
+@operator_required
+@require_POST
+def blacklist_remove_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    approve = request.POST.get("decision") == "approve"
+    reason = request.POST.get("reason", "")
+    _act(request, lambda: services.blacklist_removal_decide(entry_id=pk, approve=approve, reason=reason, user=_user(request), now=timezone.now()), "已审批，移出黑名单" if approve else "已驳回移出，条目仍在黑名单中")  # fmt: skip
+    return redirect("benefits:blacklist_entry", pk=pk)
 
 
 @operator_required
@@ -549,10 +587,12 @@ def blacklist_add(request: HttpRequest) -> HttpResponse:
             if unit is None:
                 raise BenefitsError(f"单位编号 {p.get('unit_no', '').strip() or '（空）'} 不存在")
         case = selectors.fraud_get(int(back)) if back.isdigit() else None
+        until = p.get("until", "").strip()
         return services.blacklist_add(
             subject_type=p.get("subject_type", ""), reason=p.get("reason", ""), since=_day(p.get("since", ""), "列入日期"),
             user=_user(request), now=timezone.now(), person_name=p.get("person_name", ""),
             person_id_number=p.get("person_id_number", ""), unit=unit, fraud_case=case,
+            until=_day(until, "列入期限") if until else None,
         )  # fmt: skip
 
     _act(request, call, "已列入黑名单")
