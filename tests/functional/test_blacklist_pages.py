@@ -64,6 +64,8 @@ def test_the_list_shows_current_entries_by_default_and_removed_ones_under_their_
     assert "其中 1 条移出待审批" in page and "移出待审批</span>" in page
     # the period and that it has ended
     assert f"{today - timedelta(days=35):%Y-%m-%d}" in page and 'data-testid="expired">已到期' in page
+    expired_page = client.get(reverse("benefits:blacklist_entry", args=[current.pk])).content.decode()
+    assert '<option value="expired" selected>列入期满</option>' in expired_page
     assert "未定期限" in page
     removed_page = client.get(reverse("benefits:blacklist"), {"view": "removed"}).content.decode()
     assert (
@@ -128,6 +130,7 @@ def test_one_officer_proposes_the_removal_on_the_page_another_approves_and_the_h
     history = page[page.index('data-testid="history"') :]
     assert history.index("提出移出黑名单（待审批）") < history.index("审批通过移出黑名单")
     assert "移出原因：复议或诉讼撤销" in history and "wang" in history and "li" in history
+    assert "单位：—" not in history and "列入期限：" not in history  # empty values say nothing
     assert rows(checker.get(reverse("benefits:blacklist")).content.decode()) == []
 
 
@@ -142,6 +145,11 @@ def test_the_entry_page_shows_its_fraud_case_and_whether_it_is_settled(wang: Any
     assert f'欺诈案件 #{case.pk}</a> <span class="tag">已处罚</span>' in section
     assert "4,000.00，已缴 1,500.00" in section
     assert "未了结</span>：罚款尚有 2,500.00 元未缴" in section and "不能以“信用修复”移出" in section
+    # the reasons the service would refuse are offered disabled, with why
+    form = page[page.index('data-testid="remove-form"') :]
+    assert '<option value="credit_repaired" disabled>信用修复（关联案件未了结）</option>' in form
+    assert '<option value="expired" disabled>列入期满（未定期限）</option>' in form
+    assert '<option value="revoked">复议或诉讼撤销</option>' in form
     response = as_user(wang).post(
         reverse("benefits:blacklist_remove", args=[entry.pk]),
         {"removal_reason": "credit_repaired", "removed_on": timezone.localdate().isoformat(), "note": "已缴"},

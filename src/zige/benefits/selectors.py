@@ -373,8 +373,9 @@ def blacklist_history(entry: Blacklist) -> list[HistoryStep]:
     events = AuditEvent.objects.filter(target_type="blacklist", target_id=str(entry.pk)).order_by("seq")
     steps = []
     for event in events:
-        after = {k: v for k, v in (event.after or {}).items() if k != "status"}
-        before = {k: v for k, v in (event.before or {}).items() if k != "status"}
+        # the state is the step itself; an empty value (a person's 单位, no period) says nothing
+        after = {k: v for k, v in (event.after or {}).items() if k != "status" and v not in (None, "")}
+        before = {k: v for k, v in (event.before or {}).items() if k != "status" and v not in (None, "")}
         details = fields(after, "blacklist")
         if event.action == "blacklist.removal_rejected":  # what was rejected, then why
             details = fields(before, "blacklist") + details

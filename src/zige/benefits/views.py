@@ -548,11 +548,20 @@ def blacklist_detail(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     case = entry.fraud_case
     today = timezone.localdate()
+    unsettled = selectors.fraud_case_unsettled(case) if case else []
+    expired = entry.expired_by(today)
+    # The reasons the service would refuse today are offered disabled, with why (it refuses them anyway).
+    why_not = {
+        RemovalReason.EXPIRED: "" if expired else ("未到期" if entry.until else "未定期限"),
+        RemovalReason.CREDIT_REPAIRED: "关联案件未了结" if unsettled else "",
+    }
+    reasons = [
+        (value, label, why_not.get(RemovalReason(value), "")) for value, label in RemovalReason.choices
+    ]
     return render(
         request, "benefits/blacklist_entry.html",
-        _ctx(request, entry=entry, case=case, unsettled=selectors.fraud_case_unsettled(case) if case else [],
-             history=selectors.blacklist_history(entry), today=today, expired=entry.expired_by(today),
-             reasons=RemovalReason.choices,
+        _ctx(request, entry=entry, case=case, unsettled=unsettled, history=selectors.blacklist_history(entry),
+             today=today, expired=expired, reasons=reasons,
              is_removal_proposer=entry.removal_proposed_by_id == _user(request).pk),
     )  # fmt: skip
 
