@@ -946,6 +946,45 @@ def test_a_run_dated_after_today_is_refused_on_the_page(world: World) -> None:
     assert Run.objects.count() == runs
 
 
+def test_a_run_that_holds_a_person_lists_the_proposal_it_withdrew_and_its_approval_is_refused(
+    world: World,
+) -> None:
+    """An earlier run proposed carol's stop (2026-10, 2 months); the later run's death record for
+    her is dated 1911 (a typing slip): the later run withdraws the proposal. Its page lists carol
+    with the proposal's number, linked (her unit's dashboard counts it); the action's page
+    says who withdrew it and why; approving it from a page that still showed it is refused with
+    that reason."""
+    from zige.benefits.models import ActionState, PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    first = Run.objects.create(as_of=date(2026, 11, 30), status="succeeded", created_at=NOW, recipients=1)
+    _decision(first, world.carol, "stop", "death", evidence_kind="death", evidence_date=date(2026, 9, 12),
+              action="stop", effective_month="2026-10", months=2, amount=Decimal("6000.00"))  # fmt: skip
+    payment_actions_for_run(run_id=first.pk, now=NOW)
+    stop = PaymentAction.objects.get(recipient=world.carol)
+    second = Run.objects.create(as_of=date(2026, 12, 31), status="succeeded", created_at=NOW, recipients=1)
+    _decision(second, world.carol, "stop", "death", evidence_kind="death", evidence_date=date(1911, 2, 10),
+              action="stop", effective_month="1911-03", months=1390, amount=Decimal("4170000.00"))  # fmt: skip
+    payment_actions_for_run(run_id=second.pk, now=NOW)
+    stop.refresh_from_db()
+    assert stop.state == ActionState.WITHDRAWN
+    operator = _client(world.users["operator"])
+    page = _html(operator.get(reverse("certification:detail", args=[second.pk])))
+    assert "停发（超出上限，已撤回原待审批，待人工复核）" in page
+    assert "超出上限、待人工复核的待遇处理" in page and world.carol.person_no in page
+    assert f'href="{reverse("benefits:action", args=[stop.pk])}">#{stop.pk}</a> 已由本批次撤回' in page
+    # The run page is the bureau's and the auditors'; carol's unit sees the tally on its dashboard.
+    unit_b = _client(world.users["unit_b"]).get(reverse("reports:dashboard")).context["board"]
+    assert [(a["action"], a["change"], a["n"]) for a in unit_b.actions] == [("stop", "held_withdrawn", 1)]
+    action_page = _html(operator.get(reverse("benefits:action", args=[stop.pk])))
+    assert "系统（认证批次） · " in action_page and f"认证批次 #{second.pk} 的数字超出上限" in action_page
+    response = operator.post(reverse("benefits:action_approve", args=[stop.pk]),
+                             {"seen": "2026-10|2|6000.00"}, follow=True)  # fmt: skip
+    assert f"待遇处理 #{stop.pk} 已撤回，不能审批：认证批次 #{second.pk} 的数字超出上限" in _html(response)
+    stop.refresh_from_db()
+    assert stop.state == ActionState.WITHDRAWN
+
+
 def test_run_page_and_dashboard_show_the_actions_a_run_held_beyond_the_limits(world: World) -> None:
     """A death record dated 1911 (a typing slip) gave carol a stop of 1,387 months: the run holds
     it for review instead of proposing it, and its page and the dashboard say so, in the unit's

@@ -372,7 +372,8 @@ def test_every_user_transition_against_the_table(start: str, verb: str, maker: A
         assert AuditEvent.objects.filter(action=f"payment_action.{target}").count() == 1
         assert AuditEvent.objects.count() > before
     else:
-        with pytest.raises(BenefitsError, match="状态不能从"):
+        # A withdrawn action's approval says so, with the reason it was withdrawn.
+        with pytest.raises(BenefitsError, match=r"状态不能从|已撤回，不能审批"):
             call()
         action.refresh_from_db()
         assert action.state == start
@@ -1309,6 +1310,151 @@ def test_a_run_holds_an_action_beyond_the_months_limit_for_review_instead_of_pro
     assert payment_actions_for_run(run_id=again.pk, now=NOW) == 0
     assert not PaymentAction.objects.filter(recipient=century).exists()
     assert AuditEvent.objects.filter(action="payment_action.held_by_run").count() == 2
+
+
+def test_a_run_that_holds_a_person_withdraws_the_earlier_run_s_proposal_awaiting_approval(
+    maker: Any,
+    checker: Any,
+) -> None:
+    """An earlier run proposed a stop within the limits (2026-10, 2 months); the later run's
+    figures for the person are beyond them (the death date corrected to 1911-02, a typing slip).
+    Before, the held decision was dropped before the run revised its proposals: the stop kept
+    its old figures, which the latest data no longer support, and a checker could approve it.
+    Now the later run withdraws it — a system transition, the reason on the action
+    (超出上限…已暂缓，待人工复核), audited `payment_action.withdrawn_held_by_run` with its figures and
+    the held ones — and names it in its held record (`withdrawn`); approval is refused with that
+    reason, one by one and in bulk; the run page's tally shows it apart. The next run holds the
+    person again and withdraws nothing more; once the record is corrected a run proposes anew."""
+    from zige.benefits.services import MONTHS_LIMIT, RUN_ACTIONS_KEY, payment_actions_approve_many
+    from zige.reports import selectors
+
+    dead, other = (RecipientFactory(monthly_amount=Decimal("3000.00")) for _ in range(2))
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6000.00"),
+                 (other, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))  # fmt: skip
+    Run.objects.filter(pk=run1.pk).update(created_by=maker)
+    assert payment_actions_for_run(run_id=run1.pk, now=NOW) == 2
+    stop = PaymentAction.objects.get(recipient=dead)
+    seen = stop.figures
+    run2 = _run([(dead, Status.STOP, "stop", "1911-03", 1389, "4167000.00"),
+                 (other, Status.STOP, "stop", "2026-10", 3, "9000.00")], date(2026, 12, 31))  # fmt: skip
+    later = NOW + timedelta(days=31)
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    stop.refresh_from_db()
+    why = f"月数 1389 超出允许范围（不超过 {MONTHS_LIMIT} 个月）"
+    assert (stop.state, stop.closed_by_id, stop.closed_at) == (ActionState.WITHDRAWN, None, later)
+    assert stop.close_reason == (
+        f"认证批次 #{run2.pk} 的数字超出上限（{why}），已暂缓，待人工复核；原待审批的数字不再适用，系统撤回"
+    )
+    assert (stop.effective_month, stop.months, stop.amount) == (
+        "2026-10",
+        2,
+        Decimal("6000.00"),
+    )  # as proposed
+    # The other person's proposal follows the run as before.
+    assert PaymentAction.objects.get(recipient=other).months == 3
+    held = AuditEvent.objects.get(action="payment_action.held_by_run", target_id=str(run2.pk))
+    assert held.after["held"] == [{
+        "recipient": dead.pk, "kind": "stop", "effective_month": "1911-03", "months": 1389,
+        "amount": "4167000.00", "why": why, "withdrawn": stop.pk,
+    }]  # fmt: skip
+    event = AuditEvent.objects.get(action="payment_action.withdrawn_held_by_run")
+    assert (event.target_type, event.target_id, event.actor) == ("run", str(run2.pk), "")
+    assert event.after == {"count": 1, "withdrawals": [{
+        "action": stop.pk, "recipient": dead.pk, "kind": "stop", "run": run1.pk,
+        "effective_month": "2026-10", "months": 2, "amount": "6000.00",
+        "held_figures": {"effective_month": "1911-03", "months": 1389, "amount": "4167000.00"}, "why": why,
+    }]}  # fmt: skip
+    # Not one the run "no longer calls for": its summary's withdrawals stay those.
+    run2.refresh_from_db()
+    assert run2.summary[RUN_ACTIONS_KEY]["withdrawn"] == {}
+    assert run2.summary["payment_actions_held"] == 1
+    rows = {
+        (r["action"], r["change"]): (r["n"], r["months"])
+        for r in selectors.run_payment_actions(run2, checker)
+    }
+    assert rows[("stop", "held_withdrawn")] == (1, 1389) and ("stop", "held") not in rows
+    [listed] = selectors.run_held_actions(run2, checker)
+    assert (listed["person"], listed["withdrawn"], listed["why"]) == (dead, stop.pk, why)
+    # A checker cannot approve it: one by one (with the page's figures or without), nor in bulk.
+    for figures in (seen, None):
+        with pytest.raises(
+            BenefitsError, match=f"待遇处理 #{stop.pk} 已撤回，不能审批：认证批次 #{run2.pk} 的数字超出上限"
+        ):
+            payment_action_approve(action_id=stop.pk, user=checker, now=later, seen=figures)
+    bulk = payment_actions_approve_many(action_ids=[stop.pk], user=checker, now=later, seen={stop.pk: seen})
+    assert bulk.approved == [] and bulk.refused_because == {stop.pk: "withdrawn"}
+    assert bulk.refusals() == [
+        (1, "已撤回（如最新认证批次的数字超出上限、已暂缓待人工复核），不能审批，原因见该业务页面")
+    ]
+    assert not RecoveryCase.objects.exists()
+    # The same run again: nothing more withdrawn, nothing audited twice.
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    assert AuditEvent.objects.filter(action="payment_action.held_by_run").count() == 1
+    assert AuditEvent.objects.filter(action="payment_action.withdrawn_held_by_run").count() == 1
+    # The next run holds the person again (the record not yet corrected): no proposal.
+    run3 = _run([(dead, Status.STOP, "stop", "1911-03", 1390, "4170000.00")], date(2027, 1, 31))
+    assert payment_actions_for_run(run_id=run3.pk, now=later + timedelta(days=31)) == 0
+    assert AuditEvent.objects.filter(action="payment_action.withdrawn_held_by_run").count() == 1
+    assert "withdrawn" not in AuditEvent.objects.get(action="payment_action.held_by_run",
+                                                     target_id=str(run3.pk)).after["held"][0]  # fmt: skip
+    # Corrected: the withdrawn stop holds no slot, the next run proposes the right one.
+    run4 = _run([(dead, Status.STOP, "stop", "2026-10", 5, "15000.00")], date(2027, 2, 28))
+    assert payment_actions_for_run(run_id=run4.pk, now=later + timedelta(days=62)) == 1
+    assert PaymentAction.objects.get(recipient=dead, state=ActionState.PROPOSED).run_id == run4.pk
+
+
+def test_a_held_person_s_own_officer_s_finding_s_and_approved_actions_are_left_and_named(
+    maker: Any,
+    checker: Any,
+) -> None:
+    """The run withdraws only a run's proposal still awaiting approval, as for its revisions and
+    withdrawals: an officer's own proposal (the officer's figures), a finding's stop (the
+    bureau's established fact) and an approved stop (what the checker signed; the correction path)
+    stay as they are; the held record names each (`in_force`) for the officer who reviews it."""
+    from zige.reports import selectors
+
+    by_hand, by_finding, approved = (RecipientFactory(monthly_amount=Decimal("3000.00")) for _ in range(3))
+    manual = propose(maker, person=by_hand, kind="stop", month="2026-10")
+    finding = propose(maker, person=by_finding, kind="stop", month="2026-10", source="verification")
+    run1 = _run([(approved, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    signed = payment_action_approve(
+        action_id=PaymentAction.objects.get(recipient=approved).pk, user=checker, now=NOW
+    )
+    run2 = _run([(p, Status.STOP, "stop", "1911-03", 1389, "4167000.00") for p in (by_hand, by_finding, approved)],
+                date(2026, 12, 31))  # fmt: skip
+    assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
+    states = dict(PaymentAction.objects.values_list("pk", "state"))
+    assert states == {manual.pk: ActionState.PROPOSED, finding.pk: ActionState.PROPOSED,
+                      signed.pk: ActionState.APPROVED}  # fmt: skip
+    assert not AuditEvent.objects.filter(action="payment_action.withdrawn_held_by_run").exists()
+    held = AuditEvent.objects.get(action="payment_action.held_by_run").after["held"]
+    assert {(r["recipient"], r.get("in_force"), r.get("withdrawn")) for r in held} == {
+        (by_hand.pk, manual.pk, None), (by_finding.pk, finding.pk, None), (approved.pk, signed.pk, None),
+    }  # fmt: skip
+    assert {r["in_force"] for r in selectors.run_held_actions(run2, checker)} == {
+        manual.pk,
+        finding.pk,
+        signed.pk,
+    }
+
+
+def test_a_back_dated_run_beyond_the_limits_holds_and_withdraws_nothing() -> None:
+    """A back-dated run (rules §8.4) proposes, revises and withdraws nothing: its figures beyond
+    the limits leave the later run's proposal awaiting approval as it is, and nothing is held."""
+    dead = RecipientFactory()
+    latest = _run([(dead, Status.STOP, "stop", "2026-10", 3, "9000.00")], date(2026, 12, 31))
+    payment_actions_for_run(run_id=latest.pk, now=NOW)
+    earlier = _run([(dead, Status.STOP, "stop", "1911-03", 1388, "4164000.00")], date(2026, 11, 30))
+    assert payment_actions_for_run(run_id=earlier.pk, now=NOW + timedelta(days=1)) == 0
+    stop = PaymentAction.objects.get(recipient=dead)
+    assert (stop.state, stop.months, stop.run_id) == (ActionState.PROPOSED, 3, latest.pk)
+    assert not AuditEvent.objects.filter(
+        action__in=("payment_action.held_by_run", "payment_action.withdrawn_held_by_run")
+    ).exists()
+    assert AuditEvent.objects.filter(
+        action="payment_action.run_backdated", target_id=str(earlier.pk)
+    ).exists()
 
 
 def test_bulk_approval_names_each_refusal_s_reason(maker: Any, checker: Any) -> None:

@@ -204,6 +204,31 @@ def test_a_back_dated_runs_records_read_in_chinese() -> None:
     assert skipped["跳过原因"] == "比对基准日早于已完成的认证批次" and skipped["更晚的认证批次"] == "#12"
 
 
+def test_a_runs_held_actions_and_the_proposals_it_withdrew_read_in_chinese() -> None:
+    """`payment_action.held_by_run` names the proposal the run withdrew (`withdrawn`) or left on
+    its way (`in_force`) as `#N`, not as the record's own number; `withdrawn_held_by_run` shows each
+    withdrawn action's figures and the held ones as figures, not JSON."""
+    from zige.audit.display import fields
+    from zige.audit.selectors import action_label
+
+    assert "超出上限" in action_label("payment_action.withdrawn_held_by_run")
+    why = "月数 1389 超出允许范围（不超过 1200 个月）"
+    held = {"recipient": 3, "kind": "stop", "effective_month": "1911-03", "months": 1389, "amount": "4167000.00",
+            "why": why}  # fmt: skip
+    shown = dict(fields({"count": 2, "held": [{**held, "withdrawn": 12}, {**held, "in_force": 13}]}, "run"))
+    assert shown["暂缓提出（超出上限，待人工复核）"] == (
+        f"停发，1911-03 起 1389 个月 4,167,000.00 元，原因 {why}，撤回的待审批处理 #12\n"
+        f"停发，1911-03 起 1389 个月 4,167,000.00 元，原因 {why}，进行中的待遇处理 #13"
+    )
+    withdrawal = {"action": 12, "recipient": 3, "kind": "stop", "run": 4, "effective_month": "2026-10", "months": 2,
+                  "amount": "6000.00", "why": why,
+                  "held_figures": {"effective_month": "1911-03", "months": 1389, "amount": "4167000.00"}}  # fmt: skip
+    assert dict(fields({"count": 1, "withdrawals": [withdrawal]}, "run"))["撤回"] == (
+        f"待遇处理 #12：停发，2026-10 起 2 个月 6,000.00 元，认证批次 #4，原因 {why}，"
+        "本批次计算（超出上限） 1911-03 起 1389 个月 4,167,000.00 元"
+    )
+
+
 def _latin(label: str) -> bool:
     return any("a" <= ch.lower() <= "z" for ch in label.replace("SHA-256", "").replace("Parquet", ""))
 

@@ -178,6 +178,9 @@ FIELD_ZH: dict[str, str] = {
     "decision": "认证结论",
     "revisions": "调整",
     "withdrawals": "撤回",
+    "withdrawn": "撤回的待审批处理",
+    "held": "暂缓提出（超出上限，待人工复核）",
+    "held_figures": "本批次计算（超出上限）",
     "proposed_by": "提出人",
     "superseded_by": "取代它的停发",
     "failure_code": "失败代码",
@@ -238,7 +241,10 @@ FAILURE_SHORT_ZH: dict[str, str] = {
 
 # Keys whose value is the id of another object: shown as `#id` (the first names a record).
 ID_KEYS = ("action", "task", "batch", "run", "in_force", "duplicate_of", "superseded_by",
-           "later_run", "auto_closed_by_run", "fraud_case")  # fmt: skip
+           "later_run", "auto_closed_by_run", "fraud_case", "withdrawn")  # fmt: skip
+# Of those, the keys that name another object than the record's own (a run's held figures: the
+# proposal it withdrew, the action it left on its way): shown as `#id`, never the record's head.
+NOT_HEAD_KEYS = frozenset({"in_force", "withdrawn"})
 # Keys not shown in a record of a list (internal ids; the raw record keeps them).
 HIDDEN_IN_RECORDS = frozenset({"recipient"})
 # The figures of a payment action, shown together as one phrase.
@@ -368,6 +374,8 @@ class _Shower:
             return self.records(item)
         if _is_counts(item):
             return self.counts(key, item)
+        if isinstance(item, dict) and any(k in item for k in FIGURES):  # an action's figures
+            return self.nested(item)
         return _shown(item)
 
     @staticmethod
@@ -396,7 +404,7 @@ class _Shower:
         parts: list[str] = []
         rest = {k: v for k, v in data.items() if k not in HIDDEN_IN_RECORDS}
         for key in ID_KEYS:
-            if key in rest and _is_count(rest[key]) and not head:
+            if key in rest and _is_count(rest[key]) and not head and key not in NOT_HEAD_KEYS:
                 head = f"{FIELD_ZH.get(key, key)} #{rest.pop(key)}"
         if "kind" in rest:
             parts.append(self.value("kind", rest.pop("kind")))

@@ -807,6 +807,11 @@ def payment_action_approve(
     _require_bureau(user)
     with transaction.atomic():
         action = _locked(PaymentAction, "待遇处理", action_id)
+        if action.state == ActionState.WITHDRAWN:
+            # Say why (a run that holds the person's figures for review, one that no longer calls
+            # for it, a finding, the proposer): the checker's page may predate the withdrawal.
+            why = f"：{action.close_reason}" if action.close_reason else ""
+            raise BenefitsError(f"待遇处理 #{action.pk} 已撤回，不能审批{why}", code="withdrawn")
         if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
             if action.source == ActionSource.RUN:
                 raise BenefitsError(
@@ -868,6 +873,7 @@ def _one_by_one_message(action: PaymentAction) -> str:
 BULK_REFUSAL_ZH: dict[str, str] = {
     "own": "为本人提出，需由另一名经办人员审批",
     "transition": "已被处理，不在待审批状态",
+    "withdrawn": "已撤回（如最新认证批次的数字超出上限、已暂缓待人工复核），不能审批，原因见该业务页面",
     "revised": "的生效月份、月数或金额已按最新认证批次或核实结论更新，请核对后再逐笔审批",
     "write_off_pending": "为停发的撤销，其追回案件的核销正在等待审批",
     "missing": "已不存在",
@@ -1053,7 +1059,9 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
     (`_withdraw_stale_run_proposals`, one `payment_action.withdrawn_by_run` event per run); a
     withdrawn proposal holds no slot, so a later run that calls for it again proposes it anew.
     What the run proposed, revised and withdrew, by kind, is kept in `run.summary`
-    (`payment_actions`) for the run page and the dashboard.
+    (`payment_actions`) for the run page and the dashboard. A decision whose figures are beyond
+    the limits is held for review (`_hold_beyond_limits`) and withdraws the person's run proposal
+    of that kind still awaiting approval (`payment_action.withdrawn_held_by_run`).
 
     Maker-checker: the officer who started the run (`Run.created_by`) is the maker of its
     proposals, recorded as their `proposed_by` — so the service and the constraint
@@ -1210,7 +1218,15 @@ def _hold_beyond_limits(
     recover; an officer's proposal of such figures is refused. Audited once per run
     (`payment_action.held_by_run`, each with its person, kind, figures and why; the run's
     initiator as its actor, as for its proposals) and counted in the run's summary
-    (`payment_actions_held`). The next run holds it again until the data are corrected."""
+    (`payment_actions_held`). The next run holds it again until the data are corrected.
+
+    A run's proposal of the same person and kind still awaiting approval was made on older
+    figures that this run's no longer support: it is withdrawn by the run
+    (`_withdraw_held_run_proposals`), so that nobody approves it, and the held record names it
+    (`withdrawn`). Any other action of the person and kind on its way — an officer's, a
+    finding's or a task's proposal, or one already approved or exported — is left as it is
+    (the same limits as a run's revisions and withdrawals) and named too (`in_force`), for the
+    officer who reviews the held figures."""
     kept: list[tuple[Any, ...]] = []
     held: list[dict[str, Any]] = []
     for decision in decisions:
@@ -1223,17 +1239,101 @@ def _hold_beyond_limits(
             "recipient": rid, "kind": kind, "effective_month": month, "months": months,
             "amount": None if amount is None else f"{Decimal(amount):.2f}", "why": why,
         })  # fmt: skip
-    if held:
-        from zige.certification.models import Run
+    if not held:
+        return kept
+    from zige.certification.models import Run
 
-        audit_record(
-            actor=maker, action="payment_action.held_by_run", target_type="run", target_id=run_id,
-            after={"count": len(held), "held": held}, at=now,
-        )  # fmt: skip
-        run = Run.objects.filter(pk=run_id).only("summary").first()
-        if run is not None:
-            Run.objects.filter(pk=run_id).update(summary={**(run.summary or {}), RUN_HELD_KEY: len(held)})
+    withdrawn = _withdraw_held_run_proposals(run_id=run_id, held=held, now=now)
+    in_force = _in_force_of_held(held)
+    for record in held:
+        key = (record["recipient"], record["kind"])
+        if key in withdrawn:
+            record["withdrawn"] = withdrawn[key]
+        elif key in in_force:
+            record["in_force"] = in_force[key]
+    run = Run.objects.filter(pk=run_id).only("summary").first()
+    if run is not None and RUN_HELD_KEY in (run.summary or {}):
+        return kept  # held and audited by an earlier call for this run: the same decisions
+    audit_record(
+        actor=maker, action="payment_action.held_by_run", target_type="run", target_id=run_id,
+        after={"count": len(held), "held": held}, at=now,
+    )  # fmt: skip
+    if run is not None:
+        Run.objects.filter(pk=run_id).update(summary={**(run.summary or {}), RUN_HELD_KEY: len(held)})
     return kept
+
+
+def _held_reason(*, run_id: int, why: str) -> str:
+    """The reason a run withdraws a proposal whose person it holds for review (`close_reason`,
+    shown on the action's page and in a refused approval)."""
+    return f"认证批次 #{run_id} 的数字超出上限（{why}），已暂缓，待人工复核；原待审批的数字不再适用，系统撤回"
+
+
+def _withdraw_held_run_proposals(
+    *, run_id: int, held: list[dict[str, Any]], now: datetime
+) -> dict[tuple[int, str], int]:
+    """Withdraw each run proposal still awaiting approval of a person and kind this run holds for
+    review (rules §8.6): its figures are an earlier run's, which the latest data no longer
+    support (a death date corrected to a typing slip a century earlier), and approving them
+    would move money the run cannot vouch for. Only a run's proposal (`source=run`, not a
+    reversal) in state `proposed`, as for `_withdraw_stale_run_proposals`; rows locked first (a
+    checker approving at the same moment waits for the run, or approved first and the row is no
+    longer proposed). A system transition (no actor), audited once for the run
+    (`payment_action.withdrawn_held_by_run`, each action with its figures, the held figures and
+    why). Returns (recipient, kind) -> the withdrawn action's id."""
+    from zige.feeds.store import in_lists
+
+    by_key = {(r["recipient"], r["kind"]): r for r in held}
+    pending: list[PaymentAction] = []
+    for chunk in in_lists(sorted({rid for rid, _kind in by_key})):
+        pending += (
+            PaymentAction.objects.select_for_update()
+            .filter(state=ActionState.PROPOSED, source=ActionSource.RUN, reverses__isnull=True,
+                    recipient_id__in=chunk)
+            .order_by("pk")
+        )  # fmt: skip
+    stale = [a for a in pending if (a.recipient_id, a.kind) in by_key]
+    if not stale:
+        return {}
+    withdrawals: list[dict[str, Any]] = []
+    for action in stale:
+        record = by_key[(action.recipient_id, action.kind)]
+        _check(ACTION_TRANSITIONS, action.state, ActionState.WITHDRAWN, ACTION_STATE_ZH)
+        action.state = ActionState.WITHDRAWN
+        action.closed_by = None
+        action.closed_at = now
+        action.close_reason = _held_reason(run_id=run_id, why=record["why"])
+        withdrawals.append({
+            "action": action.pk, "recipient": action.recipient_id, "kind": action.kind, "run": action.run_id,
+            "effective_month": action.effective_month, "months": action.months, "amount": action.amount,
+            "held_figures": {k: record[k] for k in ("effective_month", "months", "amount")}, "why": record["why"],
+        })  # fmt: skip
+    PaymentAction.objects.bulk_update(
+        stale, ["state", "closed_by", "closed_at", "close_reason"], batch_size=2000
+    )
+    audit_record(
+        actor=None, action="payment_action.withdrawn_held_by_run", target_type="run", target_id=run_id,
+        after={"count": len(stale), "withdrawals": withdrawals}, at=now,
+    )  # fmt: skip
+    return {(a.recipient_id, a.kind): a.pk for a in stale}
+
+
+def _in_force_of_held(held: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """(recipient, kind) -> the person's action of that kind still on its way (proposed,
+    approved or exported; the newest) that a held decision leaves as it is: an officer's, a
+    finding's or a task's proposal, or an approved or exported action."""
+    from zige.feeds.store import in_lists
+
+    keys = {(r["recipient"], r["kind"]) for r in held}
+    found: dict[tuple[int, str], int] = {}
+    for chunk in in_lists(sorted({rid for rid, _kind in keys})):
+        rows = PaymentAction.objects.filter(
+            recipient_id__in=chunk, state__in=OPEN_STATES, reverses__isnull=True
+        ).order_by("pk")
+        for rid, kind, pk in rows.values_list("recipient_id", "kind", "pk"):
+            if (rid, kind) in keys:
+                found[(rid, kind)] = pk
+    return found
 
 
 def _pensions(people: set[int]) -> dict[int, Decimal | None]:

@@ -67,12 +67,18 @@ def _summary_tables(run: Run, user: Any) -> dict[str, Any]:
     reasons: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in sorted(counts.by_reason, key=lambda r: (r["status"], -r["n"])):
         reasons[row["status"]].append({"reason": selectors.reason_text(row["reason"]), "n": row["n"]})
+    held = (
+        selectors.run_held_actions(run, user)
+        if any(str(a["change"]).startswith("held") for a in counts.actions)
+        else []
+    )
     return {
         "by_status": counts.by_status,
         "total": counts.total,
         "remind": counts.remind,
         "reasons": [(s, reasons[s]) for s in selectors.STATUS_ORDER if reasons.get(s)],
         "actions": counts.actions,
+        "held": held,
     }
 
 

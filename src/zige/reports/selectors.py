@@ -176,6 +176,7 @@ RUN_ACTION_CHANGE_ZH = {
     "revised": "更新待审批",
     "withdrawn": "不再需要，已撤回",
     "held": "超出上限，未提出，待人工复核",
+    "held_withdrawn": "超出上限，已撤回原待审批，待人工复核",
 }
 RUN_ACTION_CHANGES = tuple(RUN_ACTION_CHANGE_ZH)
 
@@ -217,15 +218,37 @@ def run_payment_actions(run: Run, user: Any) -> list[dict[str, Any]]:
             for r in _run_audit_records(run, action=action, key=key, user=user):
                 _tally(totals, (r["kind"], change), r["after"] if change == "revised" else r)
     # Held for review (beyond the limits, not proposed): from the run's audit event, for everyone
-    # in the user's scope (the summary keeps only their number).
+    # in the user's scope (the summary keeps only their number); apart, those whose earlier run
+    # proposal still awaiting approval the run withdrew (`withdrawn`).
     for r in _run_audit_records(run, action="payment_action.held_by_run", key="held", user=user):
-        _tally(totals, (r["kind"], "held"), r)
+        _tally(totals, (r["kind"], "held_withdrawn" if r.get("withdrawn") else "held"), r)
     return [
         {"action": kind, "change": change, **t}
         for (kind, change), t in sorted(
             totals.items(), key=lambda kv: (kv[0][0], RUN_ACTION_CHANGES.index(kv[0][1]))
         )
     ]
+
+
+HELD_LIST_LIMIT = 200  # people listed on a run's page; held figures are typing slips, a handful
+
+
+def run_held_actions(run: Run, user: Any) -> list[dict[str, Any]]:
+    """The payment actions a run held for review, one row per person in the user's scope (rules
+    §8.6, `payment_action.held_by_run`), for the run page: the person (`person`, a `Recipient`),
+    the kind, the held figures and why, and the earlier run proposal it withdrew (`withdrawn`) or
+    the action of that kind left on its way (`in_force`: an officer's, a finding's, an approved
+    one), by their numbers so that an officer finds them. At most `HELD_LIST_LIMIT`."""
+    records = _run_audit_records(run, action="payment_action.held_by_run", key="held", user=user)
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for r in records:  # a run audits its held actions once; keep one row a person and kind all the same
+        if (r["recipient"], r["kind"]) not in seen:
+            seen.add((r["recipient"], r["kind"]))
+            unique.append(r)
+    unique = unique[:HELD_LIST_LIMIT]
+    people = Recipient.objects.in_bulk([r["recipient"] for r in unique])
+    return [{**r, "person": people[r["recipient"]]} for r in unique if r["recipient"] in people]
 
 
 def _tally(
