@@ -967,3 +967,71 @@ def test_a_bureau_death_finding_is_loss_evidence_for_the_next_run(tmp_path: Path
     assert texts["P002"].startswith(
         f"2026-08-01 死亡（社保局疑点核查确认死亡，核查任务#{tasks['P002'].pk}），但2026-09-01 在太原市中心医院健康体检"
     ), texts["P002"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_finishing_at_once_the_earlier_dated_one_is_back_dated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs are not serialised: the scheduler's daily run executes in its own thread beside a run
+    started on the page in the task worker, and `zige run` beside both. Their last transactions
+    (decisions and side effects) are: PostgreSQL, two sessions, the run as of 2026-11-30 is in its
+    last transaction when the run as of 2026-10-31 reaches its own; the earlier-dated run waits
+    (checked with pg_blocking_pids, not a sleep), then sees the later one succeeded and is
+    back-dated in every part — reminders, tasks, payment actions. Without that order it would ask
+    `later_run` before the later run committed, find none, and propose, revise or withdraw on its
+    stale decisions after the later run had done so (seen with both locks removed: no `backdated`).
+    The audit chain's lock gave this order by accident; the run's own lock states it
+    (`_serialise_run_side_effects`) and holds it alone (seen with the audit lock removed)."""
+    import threading
+
+    from django.db import connection
+
+    from zige.benefits import services as benefits
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between two sessions: PostgreSQL (SQLite serialises write transactions)")
+    later = run_submit(as_of=date(2026, 11, 30), user=None, now=NOW, enqueue=False)
+    earlier = run_submit(as_of=date(2026, 10, 31), user=None, now=NOW, enqueue=False)
+    real = benefits.payment_actions_for_run
+    y_pid: list[int] = []
+    y_outcome: list[Any] = []
+
+    def earlier_runs() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                y_pid.append(cursor.fetchone()[0])
+            y_outcome.append(run_execute(run_id=earlier.pk, now=NOW))
+        except BaseException as exc:
+            y_outcome.append(exc)
+        finally:
+            connection.close()
+
+    y = threading.Thread(target=earlier_runs)
+
+    def later_waits_for_the_earlier(*, run_id: int, now: datetime) -> int:
+        if run_id == later.pk and not y.is_alive() and not y_outcome:
+            y.start()
+            for _ in range(600):  # until the earlier run waits for a lock, or is done (at most 60 s)
+                if y_outcome:
+                    break
+                if y_pid:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT cardinality(pg_blocking_pids(%s))", [y_pid[0]])
+                        if cursor.fetchone()[0]:
+                            break
+                y.join(timeout=0.1)
+        return real(run_id=run_id, now=now)
+
+    monkeypatch.setattr(benefits, "payment_actions_for_run", later_waits_for_the_earlier)
+    done = run_execute(run_id=later.pk, now=NOW)
+    y.join(timeout=60)
+    assert done.status == RunStatus.SUCCEEDED and done.summary.get("backdated") is None
+    assert len(y_outcome) == 1 and isinstance(y_outcome[0], Run), y_outcome
+    look_back = y_outcome[0]
+    assert look_back.status == RunStatus.SUCCEEDED, look_back.message
+    assert look_back.summary["backdated"] == {
+        "later_run": later.pk, "later_as_of": "2026-11-30", "skipped": ["messages", "tasks", "payment_actions"],
+    }  # fmt: skip
+    assert selectors.latest_run() == done

@@ -551,6 +551,32 @@ def _summary(
     }
 
 
+# PostgreSQL advisory lock: one run at a time stores its decisions and makes its side effects.
+_RUN_SIDE_EFFECTS_LOCK = 7_262_020
+
+
+def _serialise_run_side_effects() -> None:
+    """Wait, at the start of the transaction that stores a run's decisions and makes its side
+    effects (reminders, tasks, payment actions), until no other run is in its own (docs/rules.md
+    §8.4).
+
+    Runs are not serialised: the scheduler's daily run executes in its own thread beside a run
+    started on the page in the task worker, and `zige run` beside both; their decisions are
+    computed side by side. Their last transactions must follow one another: each part asks
+    `later_run` whether the run is back-dated, and on PostgreSQL (read committed) an
+    earlier-dated run could ask just before a later-dated one committed — then propose, revise or
+    withdraw on its stale decisions after the later run had done so on the current ones, or skip
+    one part and not the next. Taken here, the lock makes the second see the first as succeeded.
+    The audit chain's lock (`audit_record`) happens to give the same order today, from the run's
+    first audit event on; this one states it where the rule needs it. SQLite serialises write
+    transactions anyway (`transaction_mode` IMMEDIATE). A run still running when another finishes
+    is not later (`later_run`): it may fail, and the run that finishes first is the current one
+    until a later-dated one succeeds and revises or withdraws what it proposed."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RUN_SIDE_EFFECTS_LOCK])
+
+
 def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
     con = duckdb.connect()
     try:
@@ -611,6 +637,7 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
         )
         tracker.step("save the decisions")
         with transaction.atomic():
+            _serialise_run_side_effects()
             current = Run.objects.select_for_update().get(pk=run.pk)
             if current.status != RunStatus.RUNNING:
                 raise RuntimeError(f"run {run.pk} is {current.status}, no longer running")
