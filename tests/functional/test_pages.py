@@ -1007,3 +1007,9 @@ def test_run_page_and_dashboard_show_the_actions_a_run_held_beyond_the_limits(wo
     unit_b = _client(world.users["unit_b"]).get(reverse("reports:dashboard")).context["board"]
     assert [(a["action"], a["change"], a["n"]) for a in unit_b.actions] == [("stop", "held", 1)]
     assert _client(world.users["unit_a"]).get(reverse("reports:dashboard")).context["board"].actions == []
+    # the person's page says so beside the run's figures, to the bureau (as its payment actions)
+    person = reverse("roster:person", args=[world.carol.person_no])
+    held = _html(operator.get(person))
+    assert 'data-testid="held-for-review"' in held
+    assert "超出上限，未提出待遇处理，待人工复核：月数 1387 超出允许范围（不超过 1200 个月）" in held
+    assert 'data-testid="held-for-review"' not in _html(_client(world.users["unit_b"]).get(person))

@@ -1282,7 +1282,8 @@ def test_a_run_holds_an_action_beyond_the_months_limit_for_review_instead_of_pro
     counted in the run's summary (`payment_actions_held`) and listed by kind with the run's other
     changes (`reports.selectors.run_payment_actions`, change "held") — and the rest of the run's
     proposals go on as before."""
-    from zige.benefits.services import MONTHS_LIMIT, RUN_ACTIONS_KEY
+    from zige.benefits.limits import MONTHS_LIMIT
+    from zige.benefits.services import RUN_ACTIONS_KEY
     from zige.reports.selectors import run_payment_actions
 
     century, limit, fine = (RecipientFactory(monthly_amount=Decimal("2000.00")) for _ in range(3))
@@ -1325,7 +1326,8 @@ def test_a_run_that_holds_a_person_withdraws_the_earlier_run_s_proposal_awaiting
     the held ones — and names it in its held record (`withdrawn`); approval is refused with that
     reason, one by one and in bulk; the run page's tally shows it apart. The next run holds the
     person again and withdraws nothing more; once the record is corrected a run proposes anew."""
-    from zige.benefits.services import MONTHS_LIMIT, RUN_ACTIONS_KEY, payment_actions_approve_many
+    from zige.benefits.limits import MONTHS_LIMIT
+    from zige.benefits.services import RUN_ACTIONS_KEY, payment_actions_approve_many
     from zige.reports import selectors
 
     dead, other = (RecipientFactory(monthly_amount=Decimal("3000.00")) for _ in range(2))

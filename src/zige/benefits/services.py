@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from zige.accounts.models import Role
 from zige.audit.services import audit_record
+from zige.benefits.limits import MONEY_LIMIT, beyond_limits
 from zige.benefits.models import (
     APPROVED_STATES,
     CURRENT_BLACKLIST_STATES,
@@ -191,12 +192,6 @@ def _check(table: frozenset[tuple[str, str]], old: str, new: str, labels: dict[s
 def _require_bureau(user: Any) -> None:
     if getattr(user, "role", "") not in (Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR):
         raise BenefitsError("只有社保局经办人员可以办理待遇业务")
-
-
-MONEY_LIMIT = Decimal(10) ** 14  # the amount columns are DecimalField(max_digits=16, decimal_places=2)
-# More months than a pension can have been paid (100 years): a typing slip, refused before months ×
-# 月养老金 overflows the amount column (SQLite stores it and then cannot read the row back).
-MONTHS_LIMIT = 1200
 
 
 def _money(value: Decimal | int | str | None, what: str = "金额") -> Decimal:
@@ -383,7 +378,7 @@ def payment_action_propose(
     month = _check_month(effective_month)
     if months is not None and months < 0:
         raise BenefitsError("月数不能为负数")
-    if why := _beyond_limits(months, None):
+    if why := beyond_limits(months=months, amount=None):
         raise BenefitsError(why)
     money = None if amount is None else _money(amount)
     if money is not None and money < 0:
@@ -1199,16 +1194,6 @@ def _skip_backdated_run(*, run: Any, later: Any, now: datetime) -> int:
 RUN_HELD_KEY = "payment_actions_held"
 
 
-def _beyond_limits(months: int | None, amount: Any) -> str:
-    """Why a run's figures are past what any pension can be (the limits an officer's proposal is
-    held to, `payment_action_propose`), or "" when they are not."""
-    if months is not None and months > MONTHS_LIMIT:
-        return f"月数 {months} 超出允许范围（不超过 {MONTHS_LIMIT} 个月）"
-    if amount is not None and abs(Decimal(amount)) >= MONEY_LIMIT:
-        return f"金额 {Decimal(amount):,.2f} 元超出允许范围（不超过 14 位整数）"
-    return ""
-
-
 def _hold_beyond_limits(
     *, run_id: int, decisions: list[tuple[Any, ...]], maker: Any | None, now: datetime
 ) -> list[tuple[Any, ...]]:
@@ -1231,7 +1216,7 @@ def _hold_beyond_limits(
     held: list[dict[str, Any]] = []
     for decision in decisions:
         rid, _uid, kind, month, months, amount = decision
-        why = _beyond_limits(months, amount) if kind in ActionKind.values else ""
+        why = beyond_limits(months=months, amount=amount) if kind in ActionKind.values else ""
         if not why:
             kept.append(decision)
             continue

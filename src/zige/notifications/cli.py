@@ -147,7 +147,8 @@ def status(as_json: bool) -> None:
             problems.append(f"run #{run.pk} failed: {run.message[:200]}")
     # The current run (the latest as-of date, docs/rules.md §8.4) when the last one is not it (a
     # look back at an earlier date), and the payment actions it held for a person to look at.
-    from zige.benefits.services import MONTHS_LIMIT, RUN_HELD_KEY
+    from zige.benefits.limits import MONTHS_LIMIT
+    from zige.benefits.services import RUN_HELD_KEY
     from zige.certification.selectors import latest_run
 
     current_run = latest_run()

@@ -7,6 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from zige.accounts.models import Role
 from zige.accounts.scoping import can_reveal, scope_recipients, scope_units
+from zige.benefits.limits import beyond_limits
+from zige.benefits.models import ActionKind
 from zige.benefits.selectors import live_actions_of
 from zige.reports import selectors
 from zige.reports.explain import explain_decision
@@ -74,7 +76,14 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
         )
     # The payment actions as the approval queue has them (bureau pages only).
     payment_actions = (
-        live_actions_of(recipient.pk) if getattr(request.user, "role", "") in RECORDS_ROLES else []
+        live_actions_of(recipient.pk) if getattr(request.user, "role", "") in RECORDS_ROLES else None
+    )
+    # The run's figures past the limits: held for review, not proposed (docs/payments.md; bureau
+    # pages only, as the payment actions).
+    held_why = (
+        beyond_limits(months=current.months, amount=current.amount)
+        if payment_actions is not None and current is not None and current.action in ActionKind.values
+        else ""
     )
     return render(
         request,
@@ -84,7 +93,8 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
             "current": current,
             "record": record,
             "explanation": explanation,
-            "payment_actions": payment_actions,
+            "payment_actions": payment_actions or [],
+            "held_why": held_why,
             "latest_run": latest,
             "timeline": selectors.timeline(
                 decisions,
