@@ -29,6 +29,7 @@ import re
 import secrets
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -1280,27 +1281,47 @@ def _withdraw_held_run_proposals(
     stale = [a for a in pending if (a.recipient_id, a.kind) in by_key]
     if not stale:
         return {}
+
+    def record_of(action: PaymentAction) -> dict[str, Any]:
+        return by_key[(action.recipient_id, action.kind)]
+
+    _withdraw_by_run(
+        run_id=run_id, stale=stale, now=now, event="payment_action.withdrawn_held_by_run",
+        reason=lambda action: _held_reason(run_id=run_id, why=record_of(action)["why"]),
+        detail=lambda action: {
+            "held_figures": {k: record_of(action)[k] for k in ("effective_month", "months", "amount")},
+            "why": record_of(action)["why"],
+        },
+    )  # fmt: skip
+    return {(a.recipient_id, a.kind): a.pk for a in stale}
+
+
+def _withdraw_by_run(
+    *, run_id: int, stale: list[PaymentAction], now: datetime, event: str,
+    reason: Callable[[PaymentAction], str], detail: Callable[[PaymentAction], dict[str, Any]],
+) -> None:  # fmt: skip
+    """Withdraw `stale` (locked, still proposed) as the system (no actor), each with its
+    `reason`, and audit them once for the run (`event`: each action with its figures and its
+    `detail`)."""
     withdrawals: list[dict[str, Any]] = []
     for action in stale:
-        record = by_key[(action.recipient_id, action.kind)]
         _check(ACTION_TRANSITIONS, action.state, ActionState.WITHDRAWN, ACTION_STATE_ZH)
         action.state = ActionState.WITHDRAWN
         action.closed_by = None
         action.closed_at = now
-        action.close_reason = _held_reason(run_id=run_id, why=record["why"])
+        action.close_reason = reason(action)
         withdrawals.append({
             "action": action.pk, "recipient": action.recipient_id, "kind": action.kind, "run": action.run_id,
             "effective_month": action.effective_month, "months": action.months, "amount": action.amount,
-            "held_figures": {k: record[k] for k in ("effective_month", "months", "amount")}, "why": record["why"],
+            **detail(action),
         })  # fmt: skip
     PaymentAction.objects.bulk_update(
         stale, ["state", "closed_by", "closed_at", "close_reason"], batch_size=2000
     )
     audit_record(
-        actor=None, action="payment_action.withdrawn_held_by_run", target_type="run", target_id=run_id,
+        actor=None, action=event, target_type="run", target_id=run_id,
         after={"count": len(stale), "withdrawals": withdrawals}, at=now,
     )  # fmt: skip
-    return {(a.recipient_id, a.kind): a.pk for a in stale}
 
 
 def _in_force_of_held(held: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
@@ -1429,24 +1450,9 @@ def _withdraw_stale_run_proposals(*, run_id: int, now: datetime) -> list[Payment
     if not stale:
         return []
     reason = f"认证批次 #{run_id} 不再需要该处理，系统撤回"
-    withdrawals: list[dict[str, Any]] = []
-    for action in stale:
-        _check(ACTION_TRANSITIONS, action.state, ActionState.WITHDRAWN, ACTION_STATE_ZH)
-        action.state = ActionState.WITHDRAWN
-        action.closed_by = None
-        action.closed_at = now
-        action.close_reason = reason
-        withdrawals.append({
-            "action": action.pk, "recipient": action.recipient_id, "kind": action.kind, "run": action.run_id,
-            "effective_month": action.effective_month, "months": action.months, "amount": action.amount,
-            "decision": calls[action.recipient_id],
-        })  # fmt: skip
-    PaymentAction.objects.bulk_update(
-        stale, ["state", "closed_by", "closed_at", "close_reason"], batch_size=2000
-    )
-    audit_record(
-        actor=None, action="payment_action.withdrawn_by_run", target_type="run", target_id=run_id,
-        after={"count": len(stale), "withdrawals": withdrawals}, at=now,
+    _withdraw_by_run(
+        run_id=run_id, stale=stale, now=now, event="payment_action.withdrawn_by_run",
+        reason=lambda _action: reason, detail=lambda action: {"decision": calls[action.recipient_id]},
     )  # fmt: skip
     return stale
 
