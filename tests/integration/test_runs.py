@@ -25,6 +25,7 @@ from tests.factories import (
     make_id,
     write_csv,
 )
+from tests.sessions import SecondSession
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.certification import selectors
@@ -983,8 +984,6 @@ def test_two_runs_finishing_at_once_the_earlier_dated_one_is_back_dated(
     stale decisions after the later run had done so (seen with both locks removed: no `backdated`).
     The audit chain's lock gave this order by accident; the run's own lock states it
     (`_serialise_run_side_effects`) and holds it alone (seen with the audit lock removed)."""
-    import threading
-
     from django.db import connection
 
     from zige.benefits import services as benefits
@@ -994,42 +993,19 @@ def test_two_runs_finishing_at_once_the_earlier_dated_one_is_back_dated(
     later = run_submit(as_of=date(2026, 11, 30), user=None, now=NOW, enqueue=False)
     earlier = run_submit(as_of=date(2026, 10, 31), user=None, now=NOW, enqueue=False)
     real = benefits.payment_actions_for_run
-    y_pid: list[int] = []
-    y_outcome: list[Any] = []
-
-    def earlier_runs() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                y_pid.append(cursor.fetchone()[0])
-            y_outcome.append(run_execute(run_id=earlier.pk, now=NOW))
-        except BaseException as exc:
-            y_outcome.append(exc)
-        finally:
-            connection.close()
-
-    y = threading.Thread(target=earlier_runs)
+    y = SecondSession(lambda: run_execute(run_id=earlier.pk, now=NOW))
 
     def later_waits_for_the_earlier(*, run_id: int, now: datetime) -> int:
-        if run_id == later.pk and not y.is_alive() and not y_outcome:
-            y.start()
-            for _ in range(600):  # until the earlier run waits for a lock, or is done (at most 60 s)
-                if y_outcome:
-                    break
-                if y_pid:
-                    with connection.cursor() as cursor:
-                        cursor.execute("SELECT cardinality(pg_blocking_pids(%s))", [y_pid[0]])
-                        if cursor.fetchone()[0]:
-                            break
-                y.join(timeout=0.1)
+        if run_id == later.pk and not y.started:
+            y.start_until_blocked()  # until the earlier run waits for a lock, or is done
         return real(run_id=run_id, now=now)
 
     monkeypatch.setattr(benefits, "payment_actions_for_run", later_waits_for_the_earlier)
     done = run_execute(run_id=later.pk, now=NOW)
-    y.join(timeout=60)
+    y.join()
     assert done.status == RunStatus.SUCCEEDED and done.summary.get("backdated") is None
-    assert len(y_outcome) == 1 and isinstance(y_outcome[0], Run), y_outcome
-    look_back = y_outcome[0]
+    assert len(y.outcome) == 1 and isinstance(y.outcome[0], Run), y.outcome
+    look_back = y.outcome[0]
     assert look_back.status == RunStatus.SUCCEEDED, look_back.message
     assert look_back.summary["backdated"] == {
         "later_run": later.pk, "later_as_of": "2026-11-30", "skipped": ["messages", "tasks", "payment_actions"],

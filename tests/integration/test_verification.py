@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from PIL import Image
 
 from tests.factories import NOW, RecipientFactory, UnitFactory, UnitOperatorFactory, UserFactory, make_id
+from tests.sessions import SecondSession
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.certification.models import Decision, Run, RunStatus
@@ -719,8 +720,6 @@ def test_between_two_connections_a_return_waits_for_the_approval_and_is_refused(
     """PostgreSQL, two sessions: x approves; after x's evidence import, y tries to return the
     report and waits on x's lock until x commits (checked with pg_blocking_pids, not a sleep);
     then y is refused. The approval and its evidence are there, once; y changed nothing."""
-    import threading
-
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -731,45 +730,22 @@ def test_between_two_connections_a_return_waits_for_the_approval_and_is_refused(
     task_submit(task_id=task.pk, user=unit_op, report=eligible_report(**LOST), now=LATER)
     other = UserFactory(username="second_checker", role=Role.BUREAU_OPERATOR)
     real = services._import_evidence
-    y_pid: list[int] = []
-    y_outcome: list[BaseException | Submission] = []
-
-    def y_returns() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                y_pid.append(cursor.fetchone()[0])
-            y_outcome.append(
-                submission_review(
-                    task_id=task.pk, user=other, approve=False, note="死亡证明不清楚", now=LATER
-                )
-            )
-        except BaseException as exc:
-            y_outcome.append(exc)
-        finally:
-            connection.close()
-
-    y = threading.Thread(target=y_returns)
+    y = SecondSession(
+        lambda: submission_review(
+            task_id=task.pk, user=other, approve=False, note="死亡证明不清楚", now=LATER
+        )
+    )
 
     def import_then_y_tries(submission: Submission, **kwargs: Any) -> Any:
         batch = real(submission, **kwargs)
-        y.start()
-        for _ in range(600):  # until y waits for a lock, or is done (at most 60 s)
-            if y_outcome:
-                break
-            if y_pid:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT cardinality(pg_blocking_pids(%s))", [y_pid[0]])
-                    if cursor.fetchone()[0]:
-                        break
-            y.join(timeout=0.1)
+        y.start_until_blocked()
         return batch
 
     monkeypatch.setattr(services, "_import_evidence", import_then_y_tries)
     submission = submission_review(task_id=task.pk, user=officer, approve=True, note="", now=LATER)
-    y.join(timeout=60)
+    y.join()
     assert submission.approved is True
-    assert len(y_outcome) == 1 and isinstance(y_outcome[0], TransitionRefused), y_outcome
+    assert len(y.outcome) == 1 and isinstance(y.outcome[0], TransitionRefused), y.outcome
     assert VerificationTask.objects.get(pk=task.pk).status == "approved"
     assert list(Submission.objects.filter(task=task).values_list("approved", "reviewed_by")) == [
         (True, officer.pk)
