@@ -1285,24 +1285,27 @@ def _withdraw_held_run_proposals(
     def record_of(action: PaymentAction) -> dict[str, Any]:
         return by_key[(action.recipient_id, action.kind)]
 
-    _withdraw_by_run(
-        run_id=run_id, stale=stale, now=now, event="payment_action.withdrawn_held_by_run",
-        reason=lambda action: _held_reason(run_id=run_id, why=record_of(action)["why"]),
+    withdrawals = _withdraw_by_run(
+        stale=stale, now=now, reason=lambda action: _held_reason(run_id=run_id, why=record_of(action)["why"]),
         detail=lambda action: {
             "held_figures": {k: record_of(action)[k] for k in ("effective_month", "months", "amount")},
             "why": record_of(action)["why"],
         },
     )  # fmt: skip
+    audit_record(
+        actor=None, action="payment_action.withdrawn_held_by_run", target_type="run", target_id=run_id,
+        after={"count": len(stale), "withdrawals": withdrawals}, at=now,
+    )  # fmt: skip
     return {(a.recipient_id, a.kind): a.pk for a in stale}
 
 
 def _withdraw_by_run(
-    *, run_id: int, stale: list[PaymentAction], now: datetime, event: str,
-    reason: Callable[[PaymentAction], str], detail: Callable[[PaymentAction], dict[str, Any]],
-) -> None:  # fmt: skip
+    *, stale: list[PaymentAction], now: datetime, reason: Callable[[PaymentAction], str],
+    detail: Callable[[PaymentAction], dict[str, Any]],
+) -> list[dict[str, Any]]:  # fmt: skip
     """Withdraw `stale` (locked, still proposed) as the system (no actor), each with its
-    `reason`, and audit them once for the run (`event`: each action with its figures and its
-    `detail`)."""
+    `reason`; returns each action with its figures and its `detail`, for the run's audit event
+    (the caller's, in the same transaction)."""
     withdrawals: list[dict[str, Any]] = []
     for action in stale:
         _check(ACTION_TRANSITIONS, action.state, ActionState.WITHDRAWN, ACTION_STATE_ZH)
@@ -1318,10 +1321,7 @@ def _withdraw_by_run(
     PaymentAction.objects.bulk_update(
         stale, ["state", "closed_by", "closed_at", "close_reason"], batch_size=2000
     )
-    audit_record(
-        actor=None, action=event, target_type="run", target_id=run_id,
-        after={"count": len(stale), "withdrawals": withdrawals}, at=now,
-    )  # fmt: skip
+    return withdrawals
 
 
 def _in_force_of_held(held: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
@@ -1450,9 +1450,13 @@ def _withdraw_stale_run_proposals(*, run_id: int, now: datetime) -> list[Payment
     if not stale:
         return []
     reason = f"认证批次 #{run_id} 不再需要该处理，系统撤回"
-    _withdraw_by_run(
-        run_id=run_id, stale=stale, now=now, event="payment_action.withdrawn_by_run",
-        reason=lambda _action: reason, detail=lambda action: {"decision": calls[action.recipient_id]},
+    withdrawals = _withdraw_by_run(
+        stale=stale, now=now, reason=lambda _action: reason,
+        detail=lambda action: {"decision": calls[action.recipient_id]},
+    )  # fmt: skip
+    audit_record(
+        actor=None, action="payment_action.withdrawn_by_run", target_type="run", target_id=run_id,
+        after={"count": len(stale), "withdrawals": withdrawals}, at=now,
     )  # fmt: skip
     return stale
 
