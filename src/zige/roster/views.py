@@ -74,15 +74,13 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
         explanation = explain_decision(
             current, record, as_of=current.run.as_of, earlier=earlier, deadline=deadline
         )
-    # The payment actions as the approval queue has them (bureau pages only).
-    payment_actions = (
-        live_actions_of(recipient.pk) if getattr(request.user, "role", "") in RECORDS_ROLES else None
-    )
-    # The run's figures past the limits: held for review, not proposed (docs/payments.md; bureau
-    # pages only, as the payment actions).
+    # The payment actions as the approval queue has them, and the run's figures past the limits
+    # (held for review, not proposed: docs/payments.md): bureau pages only.
+    bureau = getattr(request.user, "role", "") in RECORDS_ROLES
+    payment_actions = live_actions_of(recipient.pk) if bureau else []
     held_why = (
         beyond_limits(months=current.months, amount=current.amount)
-        if payment_actions is not None and current is not None and current.action in ActionKind.values
+        if bureau and current is not None and current.action in ActionKind.values
         else ""
     )
     return render(
@@ -93,7 +91,7 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
             "current": current,
             "record": record,
             "explanation": explanation,
-            "payment_actions": payment_actions or [],
+            "payment_actions": payment_actions,
             "held_why": held_why,
             "latest_run": latest,
             "timeline": selectors.timeline(
