@@ -119,6 +119,20 @@ def test_one_officer_proposes_the_removal_on_the_page_another_approves_and_the_h
     checker = as_user(li)
     page = checker.get(url).content.decode()
     assert "您提出了移出" not in page and "wang 提出移出：复议或诉讼撤销" in page
+    assert 'data-testid="withdraw-form"' not in page  # only its maker withdraws a proposal
+    response = checker.post(reverse("benefits:blacklist_remove_withdraw", args=[entry.pk]), follow=True)
+    assert "只有提出移出的人可以撤回" in response.content.decode()
+    # its maker takes it back (a wrong note, say) and proposes it again
+    assert 'data-testid="withdraw-form"' in client.get(url).content.decode()
+    response = client.post(reverse("benefits:blacklist_remove_withdraw", args=[entry.pk]), {"reason": "说明有误"},
+                           follow=True)  # fmt: skip
+    page = response.content.decode()
+    assert "已撤回移出的提议，条目仍在黑名单中" in page and 'data-testid="status">在列' in page
+    assert 'data-testid="remove-form"' in page and "撤回原因：说明有误" in page
+    client.post(
+        reverse("benefits:blacklist_remove", args=[entry.pk]),
+        {"removal_reason": "revoked", "removed_on": today.isoformat(), "note": "行政复议决定书 晋人社复〔2026〕3号"},
+    )  # fmt: skip
     response = checker.post(reverse("benefits:blacklist_remove_decide", args=[entry.pk]), {"decision": "reject"},
                             follow=True)  # fmt: skip
     assert "请填写驳回理由" in response.content.decode()

@@ -31,6 +31,7 @@ from zige.benefits.services import (
     blacklist_add,
     blacklist_removal_decide,
     blacklist_removal_propose,
+    blacklist_removal_withdraw,
     fraud_case_close,
     fraud_case_collect,
     fraud_case_dismiss,
@@ -132,6 +133,41 @@ def test_a_rejection_needs_a_reason_and_puts_the_entry_back_in_the_list(officer:
     assert Blacklist.objects.get(pk=entry.pk).status == BlacklistStatus.REMOVAL_PROPOSED
 
 
+def test_the_maker_withdraws_their_own_proposal_and_may_propose_again(officer: Any, second: Any) -> None:
+    """A proposal with a wrong day or reason was left for a checker to reject; its maker now takes
+    it back (移出待审批 → 在列), with or without a reason; no one else may, and nothing else is
+    withdrawn. The proposal is cleared from the entry and kept in the audit record."""
+    entry: Any = blacklist_entry(RecipientFactory())
+    with pytest.raises(BenefitsError, match="没有待审批的移出"):
+        blacklist_removal_withdraw(entry_id=entry.pk, user=officer, now=NOW)
+    propose(entry, officer, reason="revoked", note="复议决定书文号写错")
+    with pytest.raises(BenefitsError, match="只有提出移出的人可以撤回"):
+        blacklist_removal_withdraw(entry_id=entry.pk, user=second, now=NOW)
+    assert Blacklist.objects.get(pk=entry.pk).status == BlacklistStatus.REMOVAL_PROPOSED
+    withdrawn = blacklist_removal_withdraw(entry_id=entry.pk, reason=" 文号有误 ", user=officer, now=NOW)
+    withdrawn.refresh_from_db()
+    assert withdrawn.status == BlacklistStatus.LISTED
+    assert (withdrawn.removal_reason, withdrawn.removed_on, withdrawn.removal_proposed_by_id,
+            withdrawn.removal_proposed_at, withdrawn.removal_note) == ("", None, None, None, "")  # fmt: skip
+    event = AuditEvent.objects.get(action="blacklist.removal_withdrawn")
+    assert event.actor == "officer" and event.after == {"status": "listed", "withdrawal_reason": "文号有误"}
+    assert event.before["removal_reason"] == "revoked" and event.before["note"] == "复议决定书文号写错"
+    history = blacklist_history(entry)
+    assert [step.label for step in history] == ["提出移出黑名单（待审批）", "撤回移出黑名单的提议"]
+    assert ("撤回原因", "文号有误") in history[1].details and ("移出原因", "复议或诉讼撤销") in history[1].details
+    with pytest.raises(BenefitsError, match="没有待审批的移出"):
+        blacklist_removal_decide(entry_id=entry.pk, approve=True, user=second, now=NOW)
+    # proposed again, then withdrawn without a reason: the record says only what was withdrawn
+    propose(entry, officer, reason="revoked", note="行政复议决定书 晋人社复〔2026〕3号")
+    blacklist_removal_withdraw(entry_id=entry.pk, user=officer, now=NOW)
+    assert AuditEvent.objects.filter(action="blacklist.removal_withdrawn").latest("seq").after == {"status": "listed"}
+    propose(entry, officer, reason="revoked", note="行政复议决定书 晋人社复〔2026〕3号")
+    removed = blacklist_removal_decide(entry_id=entry.pk, approve=True, user=second, now=NOW)
+    assert removed.status == BlacklistStatus.REMOVED
+    with pytest.raises(BenefitsError, match="没有待审批的移出"):
+        blacklist_removal_withdraw(entry_id=entry.pk, user=officer, now=NOW)
+
+
 def test_the_removal_needs_a_reason_a_note_and_a_day_between_the_listing_and_today(officer: Any) -> None:
     entry: Any = blacklist_entry(RecipientFactory(), since=date(2026, 11, 1))
     for kwargs, message in (
@@ -158,6 +194,8 @@ def test_only_bureau_officers_remove_and_approve(officer: Any) -> None:
         blacklist_removal_decide(
             entry_id=entry.pk, approve=True, user=UserFactory(role=Role.AUDITOR), now=NOW
         )
+    with pytest.raises(BenefitsError, match="只有社保局经办人员"):
+        blacklist_removal_withdraw(entry_id=entry.pk, user=UserFactory(role=Role.AUDITOR), now=NOW)
 
 
 def test_the_removal_is_audited_in_its_own_transaction(officer: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -172,6 +172,7 @@ FIELD_ZH: dict[str, str] = {
     "until": "列入期限",
     "removal_reason": "移出原因",
     "removed_on": "移出日期",
+    "withdrawal_reason": "撤回原因",
     "in_force": "进行中的待遇处理",
     "in_force_effective_month": "进行中的待遇处理起始月份",
     "in_force_state": "进行中的待遇处理状态",

@@ -124,6 +124,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "blacklist.removal_proposed": "提出移出黑名单（待审批）",
     "blacklist.removed": "审批通过移出黑名单",
     "blacklist.removal_rejected": "驳回移出黑名单",
+    "blacklist.removal_withdrawn": "撤回移出黑名单的提议",
     "blacklist.added": "列入黑名单",
 }
 

@@ -365,7 +365,7 @@ class HistoryStep:
 
 def blacklist_history(entry: Blacklist) -> list[HistoryStep]:
     """The entry's steps from the audit log, oldest first: listed, each removal proposed and
-    rejected (a rejected proposal is cleared from the entry and kept only there), removed."""
+    rejected or withdrawn (such a proposal is cleared from the entry and kept only there), removed."""
     from zige.audit.display import fields, role_label
     from zige.audit.models import AuditEvent
     from zige.audit.selectors import action_label
@@ -377,7 +377,7 @@ def blacklist_history(entry: Blacklist) -> list[HistoryStep]:
         after = {k: v for k, v in (event.after or {}).items() if k != "status" and v not in (None, "")}
         before = {k: v for k, v in (event.before or {}).items() if k != "status" and v not in (None, "")}
         details = fields(after, "blacklist")
-        if event.action == "blacklist.removal_rejected":  # what was rejected, then why
+        if event.action in ("blacklist.removal_rejected", "blacklist.removal_withdrawn"):  # what, then why
             details = fields(before, "blacklist") + details
         steps.append(
             HistoryStep(at=event.at, actor=event.actor, actor_role=role_label(event.actor_role),

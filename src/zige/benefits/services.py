@@ -14,7 +14,8 @@
   by one officer, `recovery_refund_decide` by another).
 - Fraud 冒领 (notice 四(二)): `fraud_case_open`, a fine of 2 to 5 times the amount obtained
   (`fraud_case_fine`), 黑名单 (`blacklist_add`; removed — 移出 — by one officer's proposal
-  `blacklist_removal_propose` approved by another, `blacklist_removal_decide`), referral to the
+  `blacklist_removal_propose` approved by another, `blacklist_removal_decide`, or withdrawn by its
+  maker, `blacklist_removal_withdraw`), referral to the
   judicial authorities (`fraud_case_refer`).
 
 Every state change follows a transition table and is audited in the same transaction.
@@ -171,7 +172,7 @@ BLACKLIST_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     {
         (BlacklistStatus.LISTED, BlacklistStatus.REMOVAL_PROPOSED),  # the maker proposes
         (BlacklistStatus.REMOVAL_PROPOSED, BlacklistStatus.REMOVED),  # another person approves
-        (BlacklistStatus.REMOVAL_PROPOSED, BlacklistStatus.LISTED),  # another person rejects
+        (BlacklistStatus.REMOVAL_PROPOSED, BlacklistStatus.LISTED),  # another rejects, or its maker withdraws
     }
 )
 
@@ -2601,6 +2602,16 @@ def _refuse_unsettled_repair(entry: Blacklist) -> None:
         )
 
 
+# The entry's fields of a pending 移出 proposal, cleared when it is rejected or withdrawn.
+REMOVAL_PROPOSAL_FIELDS = (
+    "removal_reason",
+    "removal_note",
+    "removed_on",
+    "removal_proposed_by",
+    "removal_proposed_at",
+)
+
+
 def blacklist_removal_propose(
     *, entry_id: int, reason: str, removed_on: date, note: str, user: Any, now: datetime
 ) -> Blacklist:
@@ -2644,9 +2655,46 @@ def blacklist_removal_propose(
         entry.removal_proposed_at = now
         _set_blacklist_status(
             entry, BlacklistStatus.REMOVAL_PROPOSED, actor=user, now=now, event="removal_proposed",
-            fields=["removal_reason", "removal_note", "removed_on", "removal_proposed_by", "removal_proposed_at"],
-            before={}, detail={"removal_reason": reason, "removed_on": removed_on, "note": note,
-                               "fraud_case": entry.fraud_case_id},
+            fields=list(REMOVAL_PROPOSAL_FIELDS), before={},
+            detail={"removal_reason": reason, "removed_on": removed_on, "note": note, "fraud_case": entry.fraud_case_id},
+        )  # fmt: skip
+    return entry
+
+
+def _removal_proposal(entry: Blacklist) -> dict[str, Any]:
+    """What the entry's pending 移出 proposal says, for its audit records."""
+    return {"removal_reason": entry.removal_reason, "removed_on": entry.removed_on, "note": entry.removal_note,
+            "proposed_by": getattr(entry.removal_proposed_by, "username", "")}  # fmt: skip
+
+
+def _clear_removal_proposal(entry: Blacklist) -> None:
+    entry.removal_reason = ""
+    entry.removal_note = ""
+    entry.removed_on = None
+    entry.removal_proposed_by = None
+    entry.removal_proposed_at = None
+
+
+def blacklist_removal_withdraw(*, entry_id: int, user: Any, now: datetime, reason: str = "") -> Blacklist:
+    """The maker takes back their own 移出 proposal before it is decided (移出待审批 → 在列): a wrong
+    reason, day or note is withdrawn and proposed again rather than left for a checker to reject.
+    Only the officer who proposed it (another officer approves or rejects it,
+    `blacklist_removal_decide`); the reason is optional. The withdrawn proposal is cleared from the
+    entry and kept in the audit record `blacklist.removal_withdrawn`, as a rejected one is."""
+    _require_bureau(user)
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        entry = _locked(Blacklist, "黑名单条目", entry_id)
+        if entry.status != BlacklistStatus.REMOVAL_PROPOSED:
+            raise BenefitsError(f"黑名单 #{entry.pk} 没有待审批的移出")
+        if entry.removal_proposed_by_id != user.pk:
+            raise BenefitsError("只有提出移出的人可以撤回；其他经办人员请审批或驳回")
+        proposed = _removal_proposal(entry)
+        _clear_removal_proposal(entry)
+        _set_blacklist_status(
+            entry, BlacklistStatus.LISTED, actor=user, now=now, event="removal_withdrawn",
+            fields=list(REMOVAL_PROPOSAL_FIELDS), before=proposed,
+            detail={"withdrawal_reason": reason} if reason else {},
         )  # fmt: skip
     return entry
 
@@ -2669,9 +2717,7 @@ def blacklist_removal_decide(
             raise BenefitsError(f"黑名单 #{entry.pk} 没有待审批的移出")
         if entry.removal_proposed_by_id == user.pk:
             raise BenefitsError("提出移出的人不能审批自己的提议（需由另一名经办人员审批）")
-        proposed = {"removal_reason": entry.removal_reason, "removed_on": entry.removed_on,
-                    "note": entry.removal_note,
-                    "proposed_by": getattr(entry.removal_proposed_by, "username", "")}  # fmt: skip
+        proposed = _removal_proposal(entry)
         if approve:
             if entry.removal_reason == RemovalReason.CREDIT_REPAIRED:
                 _refuse_unsettled_repair(entry)
@@ -2680,15 +2726,9 @@ def blacklist_removal_decide(
             _set_blacklist_status(entry, BlacklistStatus.REMOVED, actor=user, now=now, event="removed",
                                   fields=["removal_approved_by", "removed_at"], before={}, detail=proposed)  # fmt: skip
         else:
-            entry.removal_reason = ""
-            entry.removal_note = ""
-            entry.removed_on = None
-            entry.removal_proposed_by = None
-            entry.removal_proposed_at = None
+            _clear_removal_proposal(entry)
             _set_blacklist_status(
                 entry, BlacklistStatus.LISTED, actor=user, now=now, event="removal_rejected",
-                fields=["removal_reason", "removal_note", "removed_on", "removal_proposed_by",
-                        "removal_proposed_at"],
-                before=proposed, detail={"reason": reason},
+                fields=list(REMOVAL_PROPOSAL_FIELDS), before=proposed, detail={"reason": reason},
             )  # fmt: skip
     return entry

@@ -585,6 +585,14 @@ def blacklist_remove_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @operator_required
 @require_POST
+def blacklist_remove_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", "")
+    _act(request, lambda: services.blacklist_removal_withdraw(entry_id=pk, reason=reason, user=_user(request), now=timezone.now()), "已撤回移出的提议，条目仍在黑名单中")  # fmt: skip
+    return redirect("benefits:blacklist_entry", pk=pk)
+
+
+@operator_required
+@require_POST
 def blacklist_add(request: HttpRequest) -> HttpResponse:
     p = request.POST
     back = p.get("fraud_case", "")
