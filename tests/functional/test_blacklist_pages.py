@@ -199,3 +199,38 @@ def test_a_period_typed_on_the_list_page_is_kept_with_the_entry(wang: Any) -> No
                                                                "reason": "冒领", "since": today.isoformat(),
                                                                "until": "2026-13-01"}, follow=True)  # fmt: skip
     assert "列入期限应为 YYYY-MM-DD" in response.content.decode() and Blacklist.objects.count() == 1
+
+
+def test_an_officer_changes_the_period_on_the_page_with_its_basis(wang: Any, li: Any) -> None:
+    entry: Any = blacklist_entry(RecipientFactory(), since=date(2024, 11, 1))
+    url = reverse("benefits:blacklist_entry", args=[entry.pk])
+    client = as_user(wang)
+    page = client.get(url).content.decode()
+    assert (
+        'data-testid="period-form"' in page and 'name="until" type="date" value="" min="2024-11-01"' in page
+    )
+    response = client.post(reverse("benefits:blacklist_period", args=[entry.pk]), {"until": "2027-11-01", "basis": ""},
+                           follow=True)  # fmt: skip
+    assert "请填写变更列入期限的依据" in response.content.decode()
+    response = client.post(
+        reverse("benefits:blacklist_period", args=[entry.pk]), {"until": "2026-11-01", "basis": "晋人社复〔2026〕7号"},
+        follow=True,
+    )  # fmt: skip
+    page = response.content.decode()
+    assert "已变更列入期限" in page and 'name="until" type="date" value="2026-11-01"' in page
+    history = page[page.index('data-testid="history"') :]
+    assert (
+        "变更列入期限" in history
+        and "列入期限：2026-11-01" in history
+        and "变更依据：晋人社复〔2026〕7号" in history
+    )
+    # once a removal waits, the period stays as it was proposed on: no form, and the service refuses
+    client.post(reverse("benefits:blacklist_remove", args=[entry.pk]),
+                {"removal_reason": "expired", "removed_on": timezone.localdate().isoformat(), "note": ""})  # fmt: skip
+    assert Blacklist.objects.get(pk=entry.pk).status == BlacklistStatus.REMOVAL_PROPOSED
+    page = as_user(li).get(url).content.decode()
+    assert 'data-testid="period-form"' not in page
+    response = as_user(li).post(reverse("benefits:blacklist_period", args=[entry.pk]),
+                                {"until": "2028-01-01", "basis": "x"}, follow=True)  # fmt: skip
+    assert "移出正在等待审批" in response.content.decode()
+    assert Blacklist.objects.get(pk=entry.pk).until == date(2026, 11, 1)

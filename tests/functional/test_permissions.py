@@ -330,6 +330,7 @@ TABLE: dict[str, Case] = {
     "benefits:blacklist_entry": Case(staff(admin=200, operator=200, unit=403, auditor=200), kwargs=benefits_pk("blacklist_entry")),
     "benefits:blacklist_remove": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("blacklist_entry"), data=lambda w, s: {"removal_reason": "wrongly_listed", "removed_on": "2026-11-30", "note": "x"}),
     "benefits:blacklist_remove_decide": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("blacklist_entry"), data=lambda w, s: {"decision": "approve"}),
+    "benefits:blacklist_period": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("blacklist_entry"), data=lambda w, s: {"until": "2030-01-01", "basis": "x"}),
     "benefits:blacklist_remove_withdraw": Case(staff(admin=302, operator=302, unit=403, auditor=403), method="post", kwargs=benefits_pk("blacklist_entry")),
     "benefits:report": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "benefits:report_csv": Case(staff(admin=200, operator=200, unit=403, auditor=200)),

@@ -29,6 +29,7 @@ from zige.benefits.services import (
     BLACKLIST_TRANSITIONS,
     BenefitsError,
     blacklist_add,
+    blacklist_period_change,
     blacklist_removal_decide,
     blacklist_removal_propose,
     blacklist_removal_withdraw,
@@ -154,13 +155,15 @@ def test_the_maker_withdraws_their_own_proposal_and_may_propose_again(officer: A
     assert event.before["removal_reason"] == "revoked" and event.before["note"] == "复议决定书文号写错"
     history = blacklist_history(entry)
     assert [step.label for step in history] == ["提出移出黑名单（待审批）", "撤回移出黑名单的提议"]
-    assert ("撤回原因", "文号有误") in history[1].details and ("移出原因", "复议或诉讼撤销") in history[1].details
+    withdrawal = history[1].details
+    assert ("撤回原因", "文号有误") in withdrawal and ("移出原因", "复议或诉讼撤销") in withdrawal
     with pytest.raises(BenefitsError, match="没有待审批的移出"):
         blacklist_removal_decide(entry_id=entry.pk, approve=True, user=second, now=NOW)
     # proposed again, then withdrawn without a reason: the record says only what was withdrawn
     propose(entry, officer, reason="revoked", note="行政复议决定书 晋人社复〔2026〕3号")
     blacklist_removal_withdraw(entry_id=entry.pk, user=officer, now=NOW)
-    assert AuditEvent.objects.filter(action="blacklist.removal_withdrawn").latest("seq").after == {"status": "listed"}
+    latest = AuditEvent.objects.filter(action="blacklist.removal_withdrawn").latest("seq")
+    assert latest.after == {"status": "listed"}
     propose(entry, officer, reason="revoked", note="行政复议决定书 晋人社复〔2026〕3号")
     removed = blacklist_removal_decide(entry_id=entry.pk, approve=True, user=second, now=NOW)
     assert removed.status == BlacklistStatus.REMOVED
@@ -317,6 +320,49 @@ def test_a_period_is_kept_with_the_listing_and_removal_for_expiry_needs_it_ended
     open_ended: Any = blacklist_entry(RecipientFactory())
     with pytest.raises(BenefitsError, match="该条目未登记列入期限，不能以“列入期满”移出"):
         propose(open_ended, officer, reason="expired", note="满三年")
+
+
+def test_the_period_is_changed_with_its_basis_while_listed_and_audited(officer: Any, second: Any) -> None:
+    """变更列入期限: set, moved or lifted with its basis; never on or before the listing, never
+    while a removal waits (it was proposed on the period as it stood), never once removed. A
+    shortened period that has ended makes 列入期满 possible — still proposed and approved by two."""
+    entry: Any = blacklist_entry(RecipientFactory(), since=date(2024, 11, 1))
+
+    def change(until: date | None, basis: str = "晋人社复〔2026〕7号", user: Any = officer) -> Any:
+        return blacklist_period_change(entry_id=entry.pk, until=until, basis=basis, user=user, now=NOW)
+
+    with pytest.raises(BenefitsError, match="请填写变更列入期限的依据"):
+        change(date(2027, 11, 1), basis=" ")
+    with pytest.raises(BenefitsError, match=r"列入期限（2024-11-01）应晚于列入日期（2024-11-01）"):
+        change(date(2024, 11, 1))
+    with pytest.raises(BenefitsError, match="列入期限没有变化"):
+        change(None)
+    with pytest.raises(BenefitsError, match="只有社保局经办人员"):
+        change(date(2027, 11, 1), user=UserFactory(role=Role.AUDITOR))
+    change(date(2027, 11, 1), basis="列入决定书 晋人社罚〔2024〕1号")
+    with pytest.raises(BenefitsError, match="列入期限至 2027-11-01，移出日期 2026-11-30 尚未期满"):
+        propose(entry, officer, reason="expired", note="")
+    shortened = change(date(2026, 11, 1))  # a reconsideration shortened it: ended by DAY
+    assert shortened.until == Blacklist.objects.get(pk=entry.pk).until == date(2026, 11, 1)
+    events = list(AuditEvent.objects.filter(action="blacklist.period_changed").order_by("seq"))
+    assert [(e.before, e.after) for e in events] == [
+        ({"until": None}, {"until": "2027-11-01", "previous_until": None, "basis": "列入决定书 晋人社罚〔2024〕1号"}),
+        ({"until": "2027-11-01"}, {"until": "2026-11-01", "previous_until": "2027-11-01", "basis": "晋人社复〔2026〕7号"}),
+    ]  # fmt: skip
+    propose(entry, officer, reason="expired", note="")
+    with pytest.raises(BenefitsError, match="移出正在等待审批：请先审批、驳回或撤回，再变更列入期限"):
+        change(date(2028, 11, 1))
+    blacklist_removal_decide(entry_id=entry.pk, approve=True, user=second, now=NOW)
+    with pytest.raises(BenefitsError, match="已移出，不能变更列入期限"):
+        change(date(2028, 11, 1))
+    labels = [step.label for step in blacklist_history(entry)]
+    assert labels == ["变更列入期限", "变更列入期限", "提出移出黑名单（待审批）", "审批通过移出黑名单"]
+    # lifted: the history says so rather than showing nothing
+    open_again: Any = blacklist_entry(RecipientFactory(), since=date(2024, 11, 1), until=date(2027, 1, 1))
+    blacklist_period_change(entry_id=open_again.pk, until=None, basis="复议决定", user=officer, now=NOW)
+    (step,) = blacklist_history(open_again)
+    assert step.details[0] == ("列入期限", "未定期限") and ("原列入期限", "2027-11-01") not in step.details
+    assert ("原列入期限", "2027-01-01") in step.details and ("变更依据", "复议决定") in step.details
 
 
 # --- 信用修复 and the fraud case ----------------------------------------------------------------------

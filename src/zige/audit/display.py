@@ -173,6 +173,8 @@ FIELD_ZH: dict[str, str] = {
     "removal_reason": "移出原因",
     "removed_on": "移出日期",
     "withdrawal_reason": "撤回原因",
+    "previous_until": "原列入期限",
+    "basis": "变更依据",
     "in_force": "进行中的待遇处理",
     "in_force_effective_month": "进行中的待遇处理起始月份",
     "in_force_state": "进行中的待遇处理状态",

@@ -125,6 +125,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "blacklist.removed": "审批通过移出黑名单",
     "blacklist.removal_rejected": "驳回移出黑名单",
     "blacklist.removal_withdrawn": "撤回移出黑名单的提议",
+    "blacklist.period_changed": "变更列入期限",
     "blacklist.added": "列入黑名单",
 }
 

@@ -364,8 +364,9 @@ class HistoryStep:
 
 
 def blacklist_history(entry: Blacklist) -> list[HistoryStep]:
-    """The entry's steps from the audit log, oldest first: listed, each removal proposed and
-    rejected or withdrawn (such a proposal is cleared from the entry and kept only there), removed."""
+    """The entry's steps from the audit log, oldest first: listed, each period changed, each removal
+    proposed and rejected or withdrawn (such a proposal is cleared from the entry and kept only
+    there), removed."""
     from zige.audit.display import fields, role_label
     from zige.audit.models import AuditEvent
     from zige.audit.selectors import action_label
@@ -379,6 +380,8 @@ def blacklist_history(entry: Blacklist) -> list[HistoryStep]:
         details = fields(after, "blacklist")
         if event.action in ("blacklist.removal_rejected", "blacklist.removal_withdrawn"):  # what, then why
             details = fields(before, "blacklist") + details
+        if event.action == "blacklist.period_changed" and (event.after or {}).get("until") is None:
+            details = [("列入期限", "未定期限"), *details]  # lifted: the empty value says it here
         steps.append(
             HistoryStep(at=event.at, actor=event.actor, actor_role=role_label(event.actor_role),
                         action=event.action, label=action_label(event.action), details=details)

@@ -15,7 +15,7 @@
 - Fraud 冒领 (notice 四(二)): `fraud_case_open`, a fine of 2 to 5 times the amount obtained
   (`fraud_case_fine`), 黑名单 (`blacklist_add`; removed — 移出 — by one officer's proposal
   `blacklist_removal_propose` approved by another, `blacklist_removal_decide`, or withdrawn by its
-  maker, `blacklist_removal_withdraw`), referral to the
+  maker, `blacklist_removal_withdraw`; its period changed by `blacklist_period_change`), referral to the
   judicial authorities (`fraud_case_refer`).
 
 Every state change follows a transition table and is audited in the same transaction.
@@ -2568,6 +2568,41 @@ def blacklist_add(
                    "unit": unit.unit_no if unit else "", "since": since, "until": until,
                    "fraud_case": fraud_case.pk if fraud_case else None},
             at=now,
+        )  # fmt: skip
+    return entry
+
+
+def blacklist_period_change(
+    *, entry_id: int, until: date | None, basis: str, user: Any, now: datetime
+) -> Blacklist:
+    """变更列入期限: a listing decision's period set, moved or lifted after the listing (a
+    reconsideration shortens it, a later decision extends it), with its basis (变更依据: the
+    decision's number). `until` after the 列入日期, or None for no period. Only while the entry is
+    在列: a removal awaiting approval was proposed on the period as it stood, so it is decided or
+    withdrawn first. One officer's change, audited (`blacklist.period_changed`, the period before
+    and after): it takes no one off the list, and a removal for 列入期满 still needs two people."""
+    _require_bureau(user)
+    basis = (basis or "").strip()
+    if not basis:
+        raise BenefitsError("请填写变更列入期限的依据（如决定书文号）")
+    with transaction.atomic():
+        entry = _locked(Blacklist, "黑名单条目", entry_id)
+        if entry.status == BlacklistStatus.REMOVAL_PROPOSED:
+            raise BenefitsError(
+                f"黑名单 #{entry.pk} 的移出正在等待审批：请先审批、驳回或撤回，再变更列入期限"
+            )
+        if entry.status != BlacklistStatus.LISTED:
+            raise BenefitsError(f"黑名单 #{entry.pk} 已移出，不能变更列入期限")
+        if until is not None and until <= entry.since:
+            raise BenefitsError(f"列入期限（{until:%Y-%m-%d}）应晚于列入日期（{entry.since:%Y-%m-%d}）")
+        if until == entry.until:
+            raise BenefitsError("列入期限没有变化")
+        previous = entry.until
+        entry.until = until
+        entry.save(update_fields=["until"])
+        audit_record(
+            actor=user, action="blacklist.period_changed", target_type="blacklist", target_id=entry.pk,
+            before={"until": previous}, after={"until": until, "previous_until": previous, "basis": basis}, at=now,
         )  # fmt: skip
     return entry
 

@@ -45,6 +45,7 @@ urlpatterns = [
     path("blacklist/<int:pk>/", views.blacklist_detail, name="blacklist_entry"),
     path("blacklist/<int:pk>/remove/", views.blacklist_remove, name="blacklist_remove"),
     path("blacklist/<int:pk>/remove/decide/", views.blacklist_remove_decide, name="blacklist_remove_decide"),
+    path("blacklist/<int:pk>/period/", views.blacklist_period, name="blacklist_period"),
     path(
         "blacklist/<int:pk>/remove/withdraw/",
         views.blacklist_remove_withdraw,

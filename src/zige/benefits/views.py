@@ -585,6 +585,22 @@ def blacklist_remove_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @operator_required
 @require_POST
+def blacklist_period(request: HttpRequest, pk: int) -> HttpResponse:
+    p = request.POST
+
+    def call() -> Any:
+        until = p.get("until", "").strip()
+        return services.blacklist_period_change(
+            entry_id=pk, until=_day(until, "列入期限") if until else None, basis=p.get("basis", ""),
+            user=_user(request), now=timezone.now(),
+        )  # fmt: skip
+
+    _act(request, call, "已变更列入期限")
+    return redirect("benefits:blacklist_entry", pk=pk)
+
+
+@operator_required
+@require_POST
 def blacklist_remove_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
     _act(request, lambda: services.blacklist_removal_withdraw(entry_id=pk, reason=reason, user=_user(request), now=timezone.now()), "已撤回移出的提议，条目仍在黑名单中")  # fmt: skip
