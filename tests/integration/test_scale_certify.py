@@ -443,21 +443,26 @@ def test_increment_decides_again_only_whom_the_batch_can_change(
     for d in sorted(before, key=repr):
         if d[1] == "eligible":
             by_reason.setdefault(str(d[2]), []).append(d)
-    # Who has rows of the rare kinds: without any, a person is decided from the batch's newest
-    # record alone (`newest_facts_sql`); with some, by all the builders.
+    # Who has rows of the rare kinds: without any but units' confirmations of eligibility, a
+    # person is decided from the batch's newest record and those confirmations alone
+    # (`newest_facts_sql`); with others, by all the builders.
     rare_kinds = "('death', 'cremation', 'declared', 'unit_confirm', 'sentence', 'release')"
-    with_rare = {
-        str(r[0])
-        for r in run.con.execute(
-            f"SELECT DISTINCT r.person_no FROM read_parquet('{data.recipients}') r "
-            f"JOIN ({store_scan_sql([data.store])}) s ON r.id_key = s.id_key WHERE s.feed_kind IN {rare_kinds}"
-        ).fetchall()
-    }
-    pending = sorted(str(d[0]) for d in before if d[1] == "pending" and str(d[0]) not in with_rare)
-    rail = [d for d in by_reason["rail"] if str(d[0]) not in with_rare]
-    flight = [d for d in by_reason["flight"] if str(d[0]) not in with_rare]
+    people_rare = run.con.execute(
+        f"SELECT r.person_no, bool_and(s.feed_kind = 'unit_confirm' AND s.sub = 'eligible') "
+        f"FROM read_parquet('{data.recipients}') r JOIN ({store_scan_sql([data.store])}) s ON r.id_key = s.id_key "
+        f"WHERE s.feed_kind IN {rare_kinds} GROUP BY r.person_no"
+    ).fetchall()
+    with_rare = {str(p) for p, confirmations_only in people_rare if not confirmations_only}
+    confirmed = {str(p) for p, confirmations_only in people_rare if confirmations_only}
+    plain = [d for d in sorted(before, key=repr) if str(d[0]) not in with_rare | confirmed]
+    pending = sorted(str(d[0]) for d in plain if d[1] == "pending")
+    rail = [d for d in plain if d[1] == "eligible" and d[2] == "rail"]
+    flight = [d for d in plain if d[1] == "eligible" and d[2] == "flight"]
     ruled = [d for d in by_reason["rail"] if str(d[0]) in with_rare and d[4] != data.as_of]
-    assert len(rail) >= 6 and flight and pending and ruled
+    # confirmed by their unit: one whose newest is a trip, one whose newest is the confirmation
+    confirmed_rail = [d for d in by_reason["rail"] if str(d[0]) in confirmed and d[4] != data.as_of]
+    confirmed_last = [d for d in by_reason.get("unit_confirm", []) if str(d[0]) in confirmed]
+    assert len(rail) >= 6 and flight and pending and ruled and confirmed_rail and confirmed_last
 
     def days(decision: tuple[object, ...]) -> int:
         evidence = decision[4]
@@ -468,7 +473,11 @@ def test_increment_decides_again_only_whom_the_batch_can_change(
         (pending[0], "rail", 1),  # newer
         (str(flight[0][0]), "rail", days(flight[0])),  # same day, rank 1
         (str(ruled[0][0]), "flight", days(ruled[0]) - 1),  # newer, for one with rare rows
+        (str(confirmed_rail[0][0]), "flight", days(confirmed_rail[0]) - 1),  # newer, confirmed by their unit
     ]
+    # A trip older than the unit's confirmation, their newest: no winner is saved for them (it is a
+    # rare row), so the trip is taken and they are decided again, the confirmation still newest.
+    confirmation_stays = [(str(confirmed_last[0][0]), "rail", days(confirmed_last[0]) + 1)]
     unchanged = [
         (str(rail[0][0]), "rail", days(rail[0]) + 5),  # older than the saved newest
         (str(rail[1][0]), "rail", days(rail[1])),  # the same winner again
@@ -476,18 +485,19 @@ def test_increment_decides_again_only_whom_the_batch_can_change(
         (str(rail[3][0]), "flight", -3),  # after the as-of date: not evidence yet
         (str(rail[4][0]), "app_auth", 0),  # a failed authentication
     ]
-    batch = _small_batch(run.con, data, tmp_path / "batch", changing + unchanged)
+    batch = _small_batch(run.con, data, tmp_path / "batch", changing + unchanged + confirmation_stays)
     run.con.close()
     stores = [data.store, batch]
 
     inc = ScaleRun(connect(), data.recipients, data.as_of)
     inc.increment(state=state, batch=[batch], store=stores)
-    assert inc.timings["decided again"] == len(changing)
-    assert inc.timings["decided from the newest"] == len(changing) - 1
+    assert inc.timings["decided again"] == len(changing) + 1
+    assert inc.timings["decided from the newest"] == len(changing)  # all but the one with other rare rows
     got = _outcome(inc.con)
     assert got == full_chain(data.recipients, stores, data.as_of)
     after = {d[0]: d for d in got[0]}
     assert after[flight[0][0]][2] == "rail"  # the same-day tie goes to rail
+    assert after[confirmed_rail[0][0]][2] == "flight" and after[confirmed_last[0][0]] == confirmed_last[0]
     assert {d for d in got[0] if d[0] not in {p for p, _, _ in changing}} <= before
     inc.write(tmp_path / "out")
     changed_file = tmp_path / "out" / "results-changed.parquet"
@@ -495,7 +505,7 @@ def test_increment_decides_again_only_whom_the_batch_can_change(
     # in as `output_sql` reads them (the comparison with the full run below holds them to it).
     assert inc.con.execute(
         f"SELECT count(*), count(id_number), count(name), count(unit_no) FROM read_parquet('{changed_file}')"
-    ).fetchone() == (len(changing), 0, 0, 0)
+    ).fetchone() == (len(changing) + 1, 0, 0, 0)
     inc.con.close()
 
     full = ScaleRun(connect(), data.recipients, data.as_of)

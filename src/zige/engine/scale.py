@@ -40,8 +40,9 @@ earliest loss or declaration moved to before the recent window need a targeted r
 store's months from that date on). At the state's as-of date a decision can change only for a
 recipient the batch has a deciding row for — a rare row, alive evidence newer than their saved
 newest, or alive evidence after their loss (`decide_again_sql`; most of a day's rows are trips
-older than the person's newest) — so only those are decided again: the ones with no rare row at
-all from the batch's newest winner alone (`newest_facts_sql`), the others from their rows, and
+older than the person's newest) — so only those are decided again: the ones with no rare row
+but units' confirmations of eligibility from the batch's newest winner and those confirmations
+alone (`newest_facts_sql`), the others from their rows, and
 everyone else keeps the saved result. The written output is then the saved files with the
 changed rows beside them (`output_sql` reads the merge). A later as-of date changes a decision
 only where the builders read something of the date that differs between the two: a kept row
@@ -629,30 +630,59 @@ def decide_again_sql(
     )
 
 
+# The one rare row that is alive evidence and nothing else: a unit's confirmation that its
+# retiree is eligible (单位确认具备资格; docs/rules.md §1, rank 8). It moves no loss, declaration of
+# missing, 无法联系, sentence or release, so a person whose kept rare rows are all such is decided
+# from their newest record as one with none is (`plain_again_sql`, `newest_facts_sql`).
+ALIVE_ONLY_RARE = "(feed_kind = 'unit_confirm' AND sub = 'eligible')"
+
+
 def plain_again_sql(
-    again: str = "touched", rare: str = "rare", changed: str = "changed", due: str | None = None
+    again: str = "touched",
+    rare: str = "touched_rare",
+    changed: str = "changed",
+    due: str | None = None,
+    batch_rare: str = "batch_rare",
 ) -> str:
-    """The people decided again who have no row of a rare kind (kept or in the batch), no moved
-    loss date (hence no loss either) and whom the as-of date does not make `due`:
-    `decide_again_sql` took them because the batch's newest alive record is newer than their
-    saved one. (A person due may have kept rows dated between the two as-of dates.) `rare`: the
-    rare rows, or only those of `again` (`touched_rare`: the same answer, from a smaller table)."""
+    """The people decided again who have no rare row in the batch and no kept rare row but unit
+    confirmations of eligibility (`ALIVE_ONLY_RARE`), no moved loss date (hence no loss either)
+    and whom the as-of date does not make `due`: `decide_again_sql` took them because the batch's
+    newest alive record is newer than their saved one (they are in `batch_newer`: touched, with no
+    batch rare row and no moved date). (A person due may have kept rows dated between the two as-of
+    dates.) `rare`: the rare rows of `again` (`touched_rare`), or all of them."""
     not_due = f" AND a.id_key NOT IN (SELECT id_key FROM {due})" if due else ""
     return (
-        f"SELECT a.id_key FROM {again} a WHERE a.id_key NOT IN (SELECT id_key FROM {rare}) "
+        f"SELECT a.id_key FROM {again} a WHERE a.id_key NOT IN (SELECT id_key FROM {rare} WHERE NOT {ALIVE_ONLY_RARE}) "
+        f"AND a.id_key NOT IN (SELECT id_key FROM {batch_rare}) "
         f"AND a.id_key NOT IN (SELECT id_key FROM {changed}){not_due}"
     )
 
 
-def newest_facts_sql(rows: str = "batch_newer", people: str = "plain", d: sql.Dialect = sql.DUCKDB) -> str:
+def newest_facts_sql(
+    as_of: date,
+    rows: str = "batch_newer",
+    people: str = "plain",
+    rare: str = "touched_rare",
+    d: sql.Dialect = sql.DUCKDB,
+) -> str:
     """`person_facts_sql`'s row (id_number, alive_date, alive_kind; the rest NULL) for each of
-    `people` (`plain_again_sql`): with no row of a rare kind there is no loss, declaration of
-    missing or release, and the newest alive record (docs/rules.md §1 `C`) is the batch's newest
-    record (the newest of `rows`: `batch_newer_sql`), so their decision needs none of their rows."""
-    kind = _kind_of_rank_sql("(100 - w.newest_key % 100)", AGGREGATED_KINDS)
+    `people` (`plain_again_sql`): with no rare row but unit confirmations of eligibility there is
+    no loss, declaration of missing, 无法联系, sentence or release, and the newest alive record
+    (docs/rules.md §1 `C`) is the newest of the batch's records above their threshold (`rows`:
+    `batch_newer_sql`) and their confirmations dated by `as_of` (in `rare`), so their decision
+    needs none of their other rows: every other alive record of theirs is older than their saved
+    newest winner, which every row of `rows` is newer than (`saved_thresholds_sql`; with no
+    winner saved, `rows` holds all their batch's records)."""
+    rank = sql.ALIVE_RANK["unit_confirm"]
+    kind = _kind_of_rank_sql("(100 - w.newest_key % 100)", (*AGGREGATED_KINDS, "unit_confirm"))
+    confirmations = (
+        f"SELECT id_key, event_date, {rank} AS alive_rank FROM {rare} "
+        f"WHERE {ALIVE_ONLY_RARE} AND event_date <= {sql.date_literal(as_of)}"
+    )
     return f"""
 SELECT w.id_key, w.newest, {kind} FROM (
-  SELECT e.id_key, max(e.event_date) AS newest, max({_newest_key_sql(d, "e.alive_rank")}) AS newest_key FROM {rows} e
+  SELECT e.id_key, max(e.event_date) AS newest, max({_newest_key_sql(d, "e.alive_rank")}) AS newest_key
+  FROM (SELECT id_key, event_date, alive_rank FROM {rows} UNION ALL {confirmations}) e
   WHERE e.id_key IN (SELECT id_key FROM {people}) GROUP BY e.id_key
 ) w
 """
@@ -1126,11 +1156,10 @@ class ScaleRun:
             self._timed("due", f"CREATE OR REPLACE TABLE due AS {due_again_sql(state_as_of, self.as_of)}")
         self._timed("touched", f"CREATE OR REPLACE TABLE touched AS {decide_again_sql(due=due)}")
         self._timed("touched", f"CREATE OR REPLACE TABLE touched_rare AS {only_people_sql('rare')}")
-        # Most of them have only routine rows: their facts follow from the batch's newest
-        # record (`newest_facts_sql`). The others (`general`) are decided from their rows.
-        self._timed(
-            "touched", f"CREATE OR REPLACE TABLE plain AS {plain_again_sql(rare='touched_rare', due=due)}"
-        )
+        # Most of them have only routine rows (or those and units' confirmations of eligibility):
+        # their facts follow from the batch's newest record (`newest_facts_sql`). The others
+        # (`general`) are decided from their rows, and only theirs are evidence.
+        self._timed("touched", f"CREATE OR REPLACE TABLE plain AS {plain_again_sql(due=due)}")
         self._timed(
             "touched",
             "CREATE OR REPLACE TABLE general AS "
@@ -1140,9 +1169,9 @@ class ScaleRun:
         # The roll's ID, name and unit are the saved results' (the recipients are the state's): not read.
         self.decide(
             "deciding",
-            rare="touched_rare",
+            rare=f"({only_people_sql('touched_rare', 'general')}) general_rare",
             people="touched",
-            newest_facts=newest_facts_sql(),
+            newest_facts=newest_facts_sql(self.as_of),
             roll_text=False,
         )
         # Only the new rows are materialised: `write` puts them beside the saved files, and
