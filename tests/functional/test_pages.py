@@ -929,6 +929,30 @@ def test_dashboard_work_queue_counts_what_waits_for_each_role(world: World) -> N
     assert bureau["疑点核查待处理"] == 1
     assert bureau["核实任务已逾期"] == 1
     assert (bureau["待遇处理待审批"], bureau["已审批待导出"]) == (1, 1)
+    # what else waits for a second person: a write-off and a blacklist removal, each proposed
+    nothing = {"核销待审批": 0, "停发撤销待返还": 0, "返还待复核": 0, "移出黑名单待审批": 0}
+    assert {label: bureau[label] for label in nothing} == nothing
+    from tests.factories import blacklist_entry, recovery_case
+    from zige.benefits.services import blacklist_removal_propose, recovery_case_write_off_propose
+
+    officer = world.users["operator"]
+    case: Any = recovery_case(world.alice)
+    recovery_case_write_off_propose(case_id=case.pk, reason="查无财产可供执行", user=officer, now=NOW)
+    entry: Any = blacklist_entry(dan)
+    blacklist_removal_propose(entry_id=entry.pk, reason="wrongly_listed", removed_on=date(2026, 11, 30),
+                              note="身份证号录入错误", user=officer, now=NOW)  # fmt: skip
+    response = _client(world.users["auditor"]).get(reverse("reports:dashboard"))
+    work = {w.label: w for w in response.context["work"]}
+    assert (work["核销待审批"].count, work["移出黑名单待审批"].count) == (1, 1)
+    assert (work["停发撤销待返还"].count, work["返还待复核"].count) == (0, 0)
+    html = _html(response)
+    assert f'href="{reverse("benefits:recoveries")}?status=write_off_proposed"' in html
+    assert f'href="{reverse("benefits:blacklist")}?view=pending"' in html
+    pending = _html(_client(officer).get(reverse("benefits:blacklist") + "?view=pending"))
+    assert (
+        f'href="{reverse("benefits:blacklist_entry", args=[entry.pk])}"' in pending
+        and "移出待审批 <b>1</b>" in pending
+    )
 
 
 def test_a_run_dated_after_today_is_refused_on_the_page(world: World) -> None:

@@ -313,15 +313,19 @@ def frauds_of_recovery(case: RecoveryCase) -> list[FraudCase]:
 
 
 # The blacklist page's views: the entries that list someone (the default), the removed ones, all.
-BLACKLIST_VIEWS = {"current": "在列", "removed": "已移出", "all": "全部"}
+BLACKLIST_VIEWS = {"current": "在列", "pending": "移出待审批", "removed": "已移出", "all": "全部"}
 
 
 def blacklist_list(*, view: str = "current") -> QuerySet[Blacklist]:
     """The blacklist: by default the current entries (在列 and 移出待审批: they list their person or
-    unit); `removed` the removed ones (已移出, kept in the record), newest removal first; `all`."""
+    unit); `pending` the removals waiting for a checker, oldest proposal first (the dashboard's
+    待办 links there); `removed` the removed ones (已移出, kept in the record), newest removal
+    first; `all`."""
     qs = Blacklist.objects.select_related(
         "unit", "by", "fraud_case", "removal_proposed_by", "removal_approved_by"
     )
+    if view == "pending":
+        return qs.filter(status=BlacklistStatus.REMOVAL_PROPOSED).order_by("removal_proposed_at", "pk")
     if view == "removed":
         return qs.filter(status=BlacklistStatus.REMOVED).order_by("-removed_on", "-pk")
     if view != "all":

@@ -530,7 +530,8 @@ def fraud_refer(request: HttpRequest, pk: int) -> HttpResponse:
 @records_view
 @require_GET
 def blacklist(request: HttpRequest) -> HttpResponse:
-    """The current entries by default (在列, 移出待审批); 已移出 and 全部 by the `view` filter."""
+    """The current entries by default (在列, 移出待审批); 移出待审批 alone, 已移出 and 全部 by the
+    `view` filter."""
     view = param(request, "view", tuple(selectors.BLACKLIST_VIEWS)) or "current"
     page = paginate(request, selectors.blacklist_list(view=view))
     return render(

@@ -733,14 +733,17 @@ class WorkItem:
 
 def work_queue(user: Any, *, today: date) -> list[WorkItem]:
     """What waits for a person, so that nothing falls through (notice 三): for a unit operator
-    their unit's tasks; for bureau staff and auditors the review queue, overdue tasks, payment
-    actions awaiting a second person, export batches awaiting the payment system, open recovery
-    and fraud cases. Counts only: each is one indexed query."""
+    their unit's tasks; for bureau staff and auditors the review queue, overdue tasks, what
+    awaits a second person (payment actions, write-offs, recorded refunds, blacklist removals),
+    export batches awaiting the payment system, refunds owed to people whose stop was reversed,
+    open recovery and fraud cases. Counts only: each is one indexed query."""
     from django.urls import reverse
 
     from zige.benefits.models import (
         ActionState,
         BatchState,
+        Blacklist,
+        BlacklistStatus,
         ExportBatch,
         FraudCase,
         FraudStatus,
@@ -796,6 +799,23 @@ def work_queue(user: Any, *, today: date) -> list[WorkItem]:
             reverse("benefits:batches"),
         ),
         WorkItem(
+            "核销待审批",
+            RecoveryCase.objects.filter(status=RecoveryStatus.WRITE_OFF_PROPOSED).count(),
+            f"{reverse('benefits:recoveries')}?status={RecoveryStatus.WRITE_OFF_PROPOSED}",
+        ),
+        # money owed back to a person found alive: paid late, it is a second harm
+        WorkItem(
+            "停发撤销待返还",
+            RecoveryCase.objects.filter(status=RecoveryStatus.REFUND_DUE).count(),
+            f"{reverse('benefits:recoveries')}?status={RecoveryStatus.REFUND_DUE}",
+            urgent=True,
+        ),
+        WorkItem(
+            "返还待复核",
+            RecoveryCase.objects.filter(status=RecoveryStatus.REFUND_RECORDED).count(),
+            f"{reverse('benefits:recoveries')}?status={RecoveryStatus.REFUND_RECORDED}",
+        ),
+        WorkItem(
             "追回中案件",
             RecoveryCase.objects.filter(status__in=open_recovery).count(),
             reverse("benefits:recoveries"),
@@ -804,5 +824,10 @@ def work_queue(user: Any, *, today: date) -> list[WorkItem]:
             "冒领案件未结",
             FraudCase.objects.filter(status__in=(FraudStatus.OPEN, FraudStatus.FINED)).count(),
             reverse("benefits:frauds"),
+        ),
+        WorkItem(
+            "移出黑名单待审批",
+            Blacklist.objects.filter(status=BlacklistStatus.REMOVAL_PROPOSED).count(),
+            f"{reverse('benefits:blacklist')}?view=pending",
         ),
     ]
