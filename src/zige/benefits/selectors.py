@@ -312,7 +312,8 @@ def frauds_of_recovery(case: RecoveryCase) -> list[FraudCase]:
     return list(case.fraud_cases.order_by("opened_at", "pk"))
 
 
-# The blacklist page's views: the entries that list someone (the default), the removed ones, all.
+# The blacklist page's views: the entries that list someone (the default), the removals waiting
+# for a checker, the removed ones, all.
 BLACKLIST_VIEWS = {"current": "在列", "pending": "移出待审批", "removed": "已移出", "all": "全部"}
 
 
