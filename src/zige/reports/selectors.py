@@ -773,6 +773,12 @@ def work_queue(user: Any, *, today: date) -> list[WorkItem]:
             WorkItem("已逾期", tasks.filter(status="overdue").count(), f"{tasks_url}?status=overdue", True),
         ]
     open_recovery = (RecoveryStatus.OPEN, RecoveryStatus.NOTIFIED, RecoveryStatus.REPAYING)
+
+    def recoveries_in(label: str, status: str, *, urgent: bool = False) -> WorkItem:
+        """The recovery cases in one state, linked to the list filtered to it."""
+        count = RecoveryCase.objects.filter(status=status).count()
+        return WorkItem(label, count, f"{reverse('benefits:recoveries')}?status={status}", urgent)
+
     return [
         WorkItem("单位上报待审核", tasks.filter(status="submitted").count(), reverse("verification:queue")),
         WorkItem(
@@ -798,23 +804,10 @@ def work_queue(user: Any, *, today: date) -> list[WorkItem]:
             ExportBatch.objects.filter(state=BatchState.EXPORTED).count(),
             reverse("benefits:batches"),
         ),
-        WorkItem(
-            "核销待审批",
-            RecoveryCase.objects.filter(status=RecoveryStatus.WRITE_OFF_PROPOSED).count(),
-            f"{reverse('benefits:recoveries')}?status={RecoveryStatus.WRITE_OFF_PROPOSED}",
-        ),
+        recoveries_in("核销待审批", RecoveryStatus.WRITE_OFF_PROPOSED),
         # money owed back to a person found alive: paid late, it is a second harm
-        WorkItem(
-            "停发撤销待返还",
-            RecoveryCase.objects.filter(status=RecoveryStatus.REFUND_DUE).count(),
-            f"{reverse('benefits:recoveries')}?status={RecoveryStatus.REFUND_DUE}",
-            urgent=True,
-        ),
-        WorkItem(
-            "返还待复核",
-            RecoveryCase.objects.filter(status=RecoveryStatus.REFUND_RECORDED).count(),
-            f"{reverse('benefits:recoveries')}?status={RecoveryStatus.REFUND_RECORDED}",
-        ),
+        recoveries_in("停发撤销待返还", RecoveryStatus.REFUND_DUE, urgent=True),
+        recoveries_in("返还待复核", RecoveryStatus.REFUND_RECORDED),
         WorkItem(
             "追回中案件",
             RecoveryCase.objects.filter(status__in=open_recovery).count(),
