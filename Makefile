@@ -12,7 +12,7 @@ ZIGE_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/zige
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup assets native demo test test-sqlite test-postgres lint typecheck migrations-check bench clean
+.PHONY: setup assets native bytecode demo test test-sqlite test-postgres lint typecheck migrations-check bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,7 +42,20 @@ $(NATIVE): src/zige/engine/native/fastcsv.c $(VENV)/.synced
 
 native: $(NATIVE)
 
-setup: $(VENV)/.synced assets native
+# Bytecode, written once: these machines set PYTHONDONTWRITEBYTECODE, so without it every process
+# (each test worker, each subprocess a test starts, each `zige` command) compiles Django, pandas,
+# DuckDB's Python side and the project again: tests/functional took 215 s without, 104 s with
+# (docs/performance.md). A package that does not compile (a test file for another Python) only
+# stays uncompiled. The project's own modules are compiled on every setup (compileall skips those
+# already done); a module changed since is compiled again in memory, as without bytecode.
+$(VENV)/.compiled: $(VENV)/.synced
+	-$(VENV)/bin/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1
+	touch $@
+
+bytecode: $(VENV)/.compiled
+	$(VENV)/bin/python -m compileall -q -j 0 src >/dev/null
+
+setup: $(VENV)/.synced assets native bytecode
 
 demo: setup
 	$(VENV)/bin/zige demo $(DEMO_ARGS)
