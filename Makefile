@@ -53,7 +53,7 @@ $(VENV)/.compiled: $(VENV)/.synced
 	touch $@
 
 bytecode: $(VENV)/.compiled
-	$(VENV)/bin/python -m compileall -q -j 0 src >/dev/null
+	$(VENV)/bin/python -m compileall -q -j 0 src
 
 setup: $(VENV)/.synced assets native bytecode
 
