@@ -90,8 +90,12 @@ class Run(models.Model):
 class Decision(models.Model):
     """A recipient's decision in a run (results.csv) and the payment action it implies."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="decisions")
-    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="decisions")
+    # No index of their own: the unique (run, recipient) and the (recipient, run) index below
+    # begin with them. A run inserts 2 million rows on a province, each into every index.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="decisions", db_index=False)
+    recipient = models.ForeignKey(
+        "roster.Recipient", on_delete=models.PROTECT, related_name="decisions", db_index=False
+    )
     unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices)
     reason = models.CharField(max_length=32)
@@ -123,8 +127,11 @@ class Decision(models.Model):
 class DecisionChange(models.Model):
     """A recipient whose status or reason differs from the previous run (or who is new)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="changes")
-    recipient = models.ForeignKey("roster.Recipient", on_delete=models.PROTECT, related_name="+")
+    # No index of their own: the (run, …) and (recipient, run) indexes below begin with them.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="changes", db_index=False)
+    recipient = models.ForeignKey(
+        "roster.Recipient", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     unit = models.ForeignKey("roster.Unit", on_delete=models.PROTECT, related_name="+")
     old_status = models.CharField(max_length=16, blank=True)
     new_status = models.CharField(max_length=16)

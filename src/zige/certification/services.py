@@ -636,27 +636,21 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
             run_id=run.pk,
         )
         tracker.step("save the decisions")
-        with transaction.atomic():
+        staged = {
+            "decisions": f"SELECT {run.pk}, {', '.join(_DECISION_COLUMNS)} FROM run_decisions ORDER BY recipient_id",
+            "changes": f"SELECT {run.pk}, recipient_id, unit_id, old_status, new_status, old_reason, new_reason "
+            "FROM run_changes ORDER BY recipient_id",
+        }
+        with store.staged_rows(con, staged) as rows, transaction.atomic():
             _serialise_run_side_effects()
             current = Run.objects.select_for_update().get(pk=run.pk)
             if current.status != RunStatus.RUNNING:
                 raise RuntimeError(f"run {run.pk} is {current.status}, no longer running")
-            written = store.bulk_insert(
-                Decision._meta.db_table,
-                ["run_id", *_DECISION_COLUMNS],
-                store.duck_rows(
-                    con,
-                    f"SELECT {run.pk}, {', '.join(_DECISION_COLUMNS)} FROM run_decisions ORDER BY recipient_id",
-                ),
-            )
-            changed = store.bulk_insert(
+            written = rows.insert(Decision._meta.db_table, ["run_id", *_DECISION_COLUMNS], "decisions")
+            changed = rows.insert(
                 DecisionChange._meta.db_table,
                 ["run_id", "recipient_id", "unit_id", "old_status", "new_status", "old_reason", "new_reason"],
-                store.duck_rows(
-                    con,
-                    f"SELECT {run.pk}, recipient_id, unit_id, old_status, new_status, old_reason, new_reason "
-                    "FROM run_changes ORDER BY recipient_id",
-                ),
+                "changes",
             )
             through = Run.imports.through
             through.objects.bulk_create(

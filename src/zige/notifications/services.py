@@ -160,7 +160,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
         fields = ("recipient_id", "unit_id", "due_on", "certified_on", "status", "recipient__name",
                   "recipient__person_no", "recipient__mobile", "recipient__id_number", "unit__phone",
                   "recipient__has_social_card")  # fmt: skip
-        rows: list[_Row] = []
+        found: list[tuple[dict[str, Any], str, date, date | None, str]] = []  # a row's makings
 
         home = home_province()
 
@@ -173,7 +173,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             )
 
         for d in Decision.objects.filter(run_id=run_id, remind=True, due_on__isnull=False).values(*fields):
-            rows.append(_row(d, Kind.REMINDER, d["due_on"], None, app(d)))
+            found.append((d, Kind.REMINDER, d["due_on"], None, app(d)))
         failures = _app_failures(run.as_of)
         if failures:
             candidates = (
@@ -185,8 +185,13 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
                 failed_on = failures[d["recipient__id_number"].upper()]
                 if d["certified_on"] is not None and d["certified_on"] >= failed_on:
                     continue  # certified again after the failure (another way)
-                rows.append(_row(d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on, app(d)))
-        new_rows, again = _not_yet_written(rows)
+                found.append((d, Kind.APP_FAILED, d["due_on"] or failed_on, failed_on, app(d)))
+        written = _written(sorted({d["recipient_id"] for d, *_ in found}))
+        normalise = _normaliser(written)
+        rows = [
+            _row(d, kind, due_on, event_on, shown, normalise) for d, kind, due_on, event_on, shown in found
+        ]
+        new_rows, again = _not_yet_written(rows, written)
         restored = _restore_cancelled(again, run_id=run_id, now=now)
         before = Message.objects.count()
         messages = [_message(row, run_id=run_id, now=now, config=config) for row in new_rows]
@@ -353,26 +358,54 @@ def _render_for_person(
     )  # fmt: skip
 
 
-def _row(d: dict[str, Any], kind: str, due_on: date, event_on: date | None, app: str = "") -> _Row:
+def _row(
+    d: dict[str, Any], kind: str, due_on: date, event_on: date | None, app: str = "",
+    normalise: Callable[[str | None], str] = normalise_mobile,
+) -> _Row:  # fmt: skip
     return _Row(
         recipient_id=d["recipient_id"], unit_id=d["unit_id"], kind=kind, due_on=due_on, event_on=event_on,
         name=d["recipient__name"], person_no=d["recipient__person_no"],
-        mobile=normalise_mobile(d["recipient__mobile"]), unit_phone=d["unit__phone"] or "", app=app,
+        mobile=normalise(d["recipient__mobile"]), unit_phone=d["unit__phone"] or "", app=app,
     )  # fmt: skip
 
 
-def _not_yet_written(rows: list[_Row]) -> tuple[list[_Row], list[int]]:
+# The messages already written for some people: (person, deadline, channel, kind) → (id, status,
+# the number an SMS went to).
+_Written = dict[tuple[int, date, str, str], tuple[int, str, str]]
+
+
+def _written(people: list[int]) -> _Written:
+    written: _Written = {}
+    for chunk in store.in_lists(people):
+        for pk, recipient_id, due_on, channel, kind, status, mobile in Message.objects.filter(
+            recipient_id__in=chunk
+        ).values_list("pk", "recipient_id", "due_on", "channel", "kind", "status", "mobile"):
+            written[(recipient_id, due_on, channel, kind)] = (pk, status, mobile)
+    return written
+
+
+def _normaliser(written: _Written) -> Callable[[str | None], str]:
+    """`normalise_mobile`, told the numbers earlier SMS went to: each is what `normalise_mobile`
+    gave then, and so its own normal form (11 digits, valid, a mobile's). A province's daily run
+    has some 176,000 reminders to match against yesterday's, and parsing each number again with
+    `phonenumbers` was a quarter of the reminders' time (docs/performance.md)."""
+    known = {
+        mobile for (_, _, channel, _), (_, _, mobile) in written.items() if channel == Channel.SMS and mobile
+    }
+
+    def normalise(value: str | None) -> str:
+        text = (value or "").strip()
+        return text if text in known else normalise_mobile(text)
+
+    return normalise
+
+
+def _not_yet_written(rows: list[_Row], written: _Written) -> tuple[list[_Row], list[int]]:
     """The rows whose message (same person, deadline, channel and kind) no earlier run wrote, and
     the ids of the cancelled messages that other rows call for again.
     A daily run's reminders are mostly yesterday's (same people, same deadlines): the database's
     unique key would refuse them anyway, after each was rendered and sent to it — at a province's
     size the most of a run's time after its decisions."""
-    written: dict[tuple[int, date, str, str], tuple[int, str]] = {}
-    for people in store.in_lists(sorted({row.recipient_id for row in rows})):
-        for pk, recipient_id, due_on, channel, kind, status in Message.objects.filter(
-            recipient_id__in=people
-        ).values_list("pk", "recipient_id", "due_on", "channel", "kind", "status"):
-            written[(recipient_id, due_on, channel, kind)] = (pk, status)
     new: list[_Row] = []
     again: set[int] = set()
     for row in rows:

@@ -12,6 +12,9 @@ Everything a deployment changes comes from the environment:
 - `ZIGE_KEEP_RUN_DECISIONS` (7, at least 2; `all` keeps every run's): how many of the latest
   succeeded runs keep their decisions in the database; older runs' are read from their Parquet
   copies (docs/architecture.md, "Decision retention").
+- `ZIGE_SQLITE_ARROW` (`1`; `0` turns it off): on SQLite, a run reads the roll and stages its
+  decisions through Arrow on a second connection (`zige.feeds.store.fetch_arrow`,
+  `staged_rows`) instead of a Python object per value.
 """
 
 from __future__ import annotations
@@ -214,6 +217,7 @@ def _keep_run_decisions(text: str) -> int | None:
 
 
 # Decision retention: the latest N succeeded runs keep their Decision rows in the database.
+ZIGE_SQLITE_ARROW = os.environ.get("ZIGE_SQLITE_ARROW", "1") != "0"
 ZIGE_KEEP_RUN_DECISIONS = _keep_run_decisions(os.environ.get("ZIGE_KEEP_RUN_DECISIONS", "7"))
 
 TASKS = {
