@@ -524,10 +524,10 @@ def fetch_arrow(query: str, columns: Sequence[str]) -> pa.Table:
 
     On PostgreSQL through COPY … TO STDOUT as CSV (fast for hundreds of thousands of rows); on
     a SQLite file with no transaction open through a scratch file that SQLite fills and ADBC's
-    driver reads into Arrow (C all the way: 2 million recipients' roll in about a quarter of the
-    cursor's time, docs/performance.md); otherwise through this connection's cursor. Every selected column must
-    be text already (cast in `query`), and `query` takes no parameters (it is built from trusted
-    parts only).
+    driver reads into Arrow (C all the way: 2 million recipients' roll in about a third of the
+    cursor's time, docs/performance.md); otherwise through this connection's cursor. Every
+    selected column must be text already (cast in `query`), and `query` takes no parameters (it
+    is built from trusted parts only).
     """
     connection.ensure_connection()
     if (database := _sqlite_file_outside_transaction()) is not None:

@@ -13,8 +13,8 @@ Everything a deployment changes comes from the environment:
   succeeded runs keep their decisions in the database; older runs' are read from their Parquet
   copies (docs/architecture.md, "Decision retention").
 - `ZIGE_SQLITE_ARROW` (`1`; `0` turns it off): on SQLite, a run reads the roll and stages its
-  decisions through Arrow on a second connection (`zige.feeds.store.fetch_arrow`,
-  `staged_rows`) instead of a Python object per value.
+  decisions as Arrow through scratch files beside the database (`zige.feeds.store.fetch_arrow`,
+  `staged_rows`; docs/architecture.md) instead of a Python object per value.
 """
 
 from __future__ import annotations
@@ -216,8 +216,9 @@ def _keep_run_decisions(text: str) -> int | None:
     return keep
 
 
-# Decision retention: the latest N succeeded runs keep their Decision rows in the database.
+# SQLite: a run's roll and decisions through Arrow and scratch files (`zige.feeds.store`).
 ZIGE_SQLITE_ARROW = os.environ.get("ZIGE_SQLITE_ARROW", "1") != "0"
+# Decision retention: the latest N succeeded runs keep their Decision rows in the database.
 ZIGE_KEEP_RUN_DECISIONS = _keep_run_decisions(os.environ.get("ZIGE_KEEP_RUN_DECISIONS", "7"))
 
 TASKS = {
