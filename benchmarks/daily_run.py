@@ -47,15 +47,10 @@ MODES = {"arrow": "1", "cursor": "0"}
 def loaded(recipients: int) -> Path:
     """The SQLite data directory of the loaded province (loaded when missing)."""
     target = web_load.Target("sqlite", web_load.ROOT / "bench-data" / f"web-{recipients}" / "sqlite")
-    marker = target.data_dir / ".loaded"
-    if not marker.exists():
+    if not (target.data_dir / ".loaded").exists():
         roster, feeds = web_load.province(recipients)
-        if target.data_dir.exists():
-            shutil.rmtree(target.data_dir)
-        target.data_dir.mkdir(parents=True)
         print(f"loading {recipients:,} recipients into {target.data_dir} …", flush=True)
-        times = web_load.load(target, roster, feeds, password="bench-daily-run")
-        marker.write_text(json.dumps(times), encoding="utf-8")
+        web_load.load_fresh(target, roster, feeds, password="bench-daily-run")
     return target.data_dir
 
 
@@ -85,10 +80,9 @@ def one_run(source: Path, mode: str) -> dict[str, Any]:
     shutil.rmtree(copy)
     started_at, finished_at, summary_text = row
     summary = json.loads(summary_text)
-    utc = dt.UTC
 
-    def epoch(text: str) -> float:
-        return dt.datetime.fromisoformat(text).replace(tzinfo=utc).timestamp()
+    def epoch(text: str) -> float:  # Django stores UTC without the offset on SQLite
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
 
     timings = summary["timings_s"]
     return {

@@ -163,6 +163,17 @@ def load(target: Target, roster: Path, feeds: list[Path], password: str) -> dict
     return times
 
 
+def load_fresh(target: Target, roster: Path, feeds: list[Path], password: str) -> dict[str, float]:
+    """`load` into an emptied data directory (and database: the caller's), then the marker
+    (`.loaded`, the steps' times) that says the load completed."""
+    if target.data_dir.exists():
+        shutil.rmtree(target.data_dir)
+    target.data_dir.mkdir(parents=True)
+    load_s = load(target, roster, feeds, password)
+    (target.data_dir / ".loaded").write_text(json.dumps(load_s), encoding="utf-8")
+    return load_s
+
+
 # ---------------------------------------------------------------------------------------------
 # What to request
 
@@ -534,13 +545,9 @@ def bench_database(
         zige(target, ["user", "set-password", USERNAME], timeout=300, stdin=password + "\n")
     else:
         print(f"[{database}] loading {n:,} recipients into {target.data_dir}", flush=True)
-        if target.data_dir.exists():
-            shutil.rmtree(target.data_dir)
-        target.data_dir.mkdir(parents=True)
         if database == "postgres":
             pg_recreate(args.pg_url, name)
-        load_s = load(target, roster, feeds, password)
-        marker.write_text(json.dumps(load_s), encoding="utf-8")
+        load_s = load_fresh(target, roster, feeds, password)
     chosen = picks(target)
     if chosen.unit_people < 10_000:
         print(

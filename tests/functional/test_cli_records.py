@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -112,8 +113,6 @@ _DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00)?")
 
 def _stored(database: Path) -> dict[str, list[tuple[str, ...]]]:
     """Every row of the run's tables as SQLite stores it: `quote()` tells 12 from 12.0 and '12'."""
-    import sqlite3
-
     with contextlib.closing(sqlite3.connect(database)) as con:
         tables = {}
         for table in _RUN_TABLES:
@@ -154,4 +153,4 @@ def test_a_run_stores_the_same_rows_through_arrow_as_through_the_cursor(
     decisions = through_arrow["certification_decision"]
     assert len(decisions) > 700 and through_arrow["certification_decisionchange"], "two runs, with changes"
     assert through_arrow["notifications_message"] and through_arrow["benefits_paymentaction"]
-    assert not list(arrow_dir.glob(".staged-*")), "the scratch files are removed"
+    assert not list(arrow_dir.glob(".scratch-*")), "the scratch files are removed"

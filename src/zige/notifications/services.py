@@ -359,8 +359,8 @@ def _render_for_person(
 
 
 def _row(
-    d: dict[str, Any], kind: str, due_on: date, event_on: date | None, app: str = "",
-    normalise: Callable[[str | None], str] = normalise_mobile,
+    d: dict[str, Any], kind: str, due_on: date, event_on: date | None, app: str,
+    normalise: Callable[[str | None], str],
 ) -> _Row:  # fmt: skip
     return _Row(
         recipient_id=d["recipient_id"], unit_id=d["unit_id"], kind=kind, due_on=due_on, event_on=event_on,
