@@ -48,3 +48,24 @@ def _flush_the_audit_log_too() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flush, "sql_flush", sql_flush)
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _decision_partitions_for_made_up_runs() -> Iterator[None]:
+    """On PostgreSQL the decisions are partitioned by run, and only a run that stores its
+    decisions makes its partition (migration certification 0006, `StagedRows.insert_partition`).
+    Tests that make up a finished run and insert its decisions themselves get its partition when
+    the run row is saved finished (succeeded or failed); a run saved queued or running is left to
+    make its own, as in production."""
+    from django.db.models.signals import post_save
+
+    from zige.certification.models import Decision, Run, RunStatus
+    from zige.feeds import store
+
+    def made_up(sender: Any, instance: Run, created: bool, **kwargs: Any) -> None:
+        if created and instance.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            store.partition_ensure(Decision._meta.db_table, instance.pk)
+
+    post_save.connect(made_up, sender=Run, dispatch_uid="test-decision-partitions")
+    yield
+    post_save.disconnect(sender=Run, dispatch_uid="test-decision-partitions")

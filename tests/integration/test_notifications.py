@@ -137,6 +137,40 @@ def test_a_later_run_renders_no_message_that_an_earlier_run_wrote(
     }  # fmt: skip
 
 
+def test_a_run_loads_only_the_reminders_not_already_standing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run leaves out of its reminder rows only those whose message is already written, not
+    cancelled, on the channel the roll's number gives (`_standing`): an SMS to that very
+    number or a unit notice for someone with no number. A number changed since, a cancelled
+    message and a number removed are loaded and left to `_not_yet_written`: nothing new for the
+    first, the second restored, a unit notice for the third."""
+    from zige.notifications import services
+
+    roster(tmp_path, [person(1, "13812345678"), person(2, ""), person(3, "13812345677"),
+                      person(4, "13812345676"), person(5, "13812345675")])  # fmt: skip
+    do_run()
+    assert Message.objects.count() == 5
+    Recipient.objects.filter(person_no="P003").update(mobile="13912345677")
+    Message.objects.filter(recipient__person_no="P004").update(status="cancelled")
+    Recipient.objects.filter(person_no="P005").update(mobile="")
+    loaded: list[str] = []
+    real = services._not_yet_written
+
+    def recording(rows: list[Any], written: Any) -> Any:
+        loaded.extend(row.person_no for row in rows)
+        return real(rows, written)
+
+    monkeypatch.setattr(services, "_not_yet_written", recording)
+    do_run(as_of=date(2026, 12, 1), now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert sorted(loaded) == ["P003", "P004", "P005"]
+    assert sorted(Message.objects.values_list("recipient__person_no", "channel", "status", "mobile")) == [
+        ("P001", "sms", "queued", "13812345678"), ("P002", "unit", "listed", ""),
+        ("P003", "sms", "queued", "13812345677"), ("P004", "sms", "queued", "13812345676"),
+        ("P005", "sms", "queued", "13812345675"), ("P005", "unit", "listed", ""),
+    ]  # fmt: skip
+
+
 def test_the_database_refuses_a_second_reminder(tmp_path: Path) -> None:
     roster(tmp_path, [person(1, "13812345678")])
     do_run()
@@ -168,8 +202,9 @@ def test_the_database_refuses_an_unknown_status_of_a_message_an_inbox_file_or_a_
         assert model.objects.get(pk=pk).status == known
 
 
-def test_a_failed_app_certification_gets_one_notice(tmp_path: Path) -> None:
+def test_a_failed_app_certification_gets_one_notice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from zige.accounts.models import DeviceClient
+    from zige.notifications import services
 
     roster(
         tmp_path, [person(1, "13812345678", certified="2026-09-01"), person(2, "", certified="2026-09-01")]
@@ -188,8 +223,19 @@ def test_a_failed_app_certification_gets_one_notice(tmp_path: Path) -> None:
         ("P001", "sms", date(2026, 11, 20)), ("P002", "unit", date(2026, 11, 20))
     ]  # fmt: skip
     assert "未通过" in notices[0].text
+    loaded: list[tuple[str, str]] = []
+    real = services._not_yet_written
+
+    def recording(rows: list[Any], written: Any) -> Any:
+        loaded.extend((row.person_no, row.kind) for row in rows)
+        return real(rows, written)
+
+    monkeypatch.setattr(services, "_not_yet_written", recording)
     do_run()
     assert Message.objects.filter(kind="app_failed").count() == 2
+    assert not [row for row in loaded if row[1] == "app_failed"], (
+        "told already: not loaded again (`_standing`)"
+    )
 
 
 def test_a_later_run_that_stops_or_suspends_cancels_the_unsent_messages(tmp_path: Path) -> None:

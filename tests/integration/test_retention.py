@@ -234,7 +234,9 @@ def test_keep_is_at_least_two_and_only_bureau_staff_prune(history: History) -> N
 def test_rows_are_deleted_in_chunks_and_an_interrupted_deletion_is_finished_later(
     history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """(On PostgreSQL, as when a run's partition cannot be dropped: the table stayed busy.)"""
     monkeypatch.setattr(certification_services, "PRUNE_CHUNK_ROWS", 2)
+    monkeypatch.setattr(store, "partition_drop", lambda table, value: None)
     real = certification_services._delete_decisions
 
     def crash(run_id: int) -> int:
@@ -260,6 +262,29 @@ def test_rows_are_deleted_in_chunks_and_an_interrupted_deletion_is_finished_late
     assert len(deletes) == 6 and all("LIMIT 2" in sql for sql in deletes)  # 2 + 1 rows per run: two chunks
     assert AuditEvent.objects.filter(action="run.decisions_pruned").count() == 3  # one per run, never two
     assert [rows_in_database(r) for r in history.runs] == [0, 0, 0, 3, 3]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="decisions are partitioned by run on PostgreSQL"
+)
+def test_a_pruned_runs_partition_is_dropped_with_its_rows(history: History) -> None:
+    def partitions() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'certification_decision'::regclass"
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    names = [store.partition_name("certification_decision", r.pk) for r in history.runs]
+    assert set(names) <= partitions()
+    with CaptureQueriesContext(connection) as queries:
+        result = runs_prune_decisions(keep=2, now=PRUNED_AT)
+    assert [(p.run_id, p.rows) for p in result.pruned] == [(r.pk, 3) for r in history.runs[:3]]
+    assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert not set(names[:3]) & partitions() and set(names[3:]) <= partitions()
+    assert [rows_in_database(r) for r in history.runs] == [0, 0, 0, 3, 3]
+    assert runs_prune_decisions(keep=2, now=PRUNED_AT).pruned == ()  # nothing left to do
 
 
 def test_a_successful_run_prunes_by_the_setting(settings: Any, history: History) -> None:

@@ -646,7 +646,13 @@ def _execute(run: Run, *, now: datetime, tracker: _Tracker) -> None:
             current = Run.objects.select_for_update().get(pk=run.pk)
             if current.status != RunStatus.RUNNING:
                 raise RuntimeError(f"run {run.pk} is {current.status}, no longer running")
-            written = rows.insert(Decision._meta.db_table, ["run_id", *_DECISION_COLUMNS], "decisions")
+            written = rows.insert_partition(
+                Decision._meta.db_table,
+                ["run_id", *_DECISION_COLUMNS],
+                "decisions",
+                key="run_id",
+                value=run.pk,
+            )
             changed = rows.insert(
                 DecisionChange._meta.db_table,
                 ["run_id", "recipient_id", "unit_id", "old_status", "new_status", "old_reason", "new_reason"],
@@ -826,7 +832,12 @@ def _archive_run(run: Run, *, check: archive.CopyCheck, keep: int, now: datetime
 def _delete_decisions(run_id: int) -> int:
     """Delete an archived run's Decision rows, `PRUNE_CHUNK_ROWS` per statement and transaction
     (`DELETE … WHERE id IN (SELECT id … WHERE run_id = ? LIMIT n)`: the run_id index finds the
-    next chunk on SQLite and PostgreSQL alike). Returns how many."""
+    next chunk on SQLite and PostgreSQL alike). On PostgreSQL the run's partition is dropped
+    instead, rows and all (`feeds.store.partition_drop`; migration certification 0006), unless
+    the table stays busy. Returns how many."""
+    dropped = store.partition_drop(Decision._meta.db_table, run_id)
+    if dropped is not None:
+        return dropped
     table = connection.ops.quote_name(Decision._meta.db_table)
     statement = (
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE run_id = %s LIMIT {PRUNE_CHUNK_ROWS})"

@@ -24,7 +24,8 @@ PostgreSQL, `executemany` on SQLite. Never a per-row ORM save for 500,000 rows. 
 rows between DuckDB and a SQLite file go through Arrow in C instead (`fetch_arrow`,
 `staged_rows`: ADBC's SQLite driver on scratch files attached to Django's connection) whenever
 no transaction is open: Python's `sqlite3` builds a Python object for every value, 26 million of
-them for a run's roll.
+them for a run's roll. On PostgreSQL a run's decisions go from DuckDB's CSV writer to `COPY`
+unparsed (`staged_rows`), for the same reason.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Field, Model
 
 from zige.engine.sql import id_number_from_key_sql, quote
@@ -349,6 +350,17 @@ def _scratch_file(database: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def _scratch_dir() -> Iterator[Path]:
+    """An empty scratch directory in the data directory, mode 0700 (the rows it will hold are
+    personal data), removed with its files on leaving."""
+    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=settings.DATA_DIR))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def _attached(scratch: Path, schema: str) -> Iterator[Any]:
     """`scratch` attached to Django's connection as `schema` (not journalled: it is thrown away);
     yields the driver's cursor."""
@@ -403,15 +415,55 @@ class StagedRows:
     (`staged_rows`): `insert` puts one query's rows into a table, in the caller's transaction."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, queries: Mapping[str, str], schema: str | None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        queries: Mapping[str, str],
+        schema: str | None,
+        csv: Mapping[str, tuple[Path, int]] | None = None,
     ) -> None:
         self._con = con
         self._queries = dict(queries)
         self._schema = schema
+        self._csv = dict(csv or {})
+
+    def insert_partition(self, table: str, columns: Sequence[str], name: str, *, key: str, value: int) -> int:
+        """`insert` into `table`'s partition for `value` (PostgreSQL, a table partitioned by
+        list of column `key`, its ids from an identity column `id`). When that partition does not exist yet, the rows go into a new table of their own,
+        which is then attached as it: PostgreSQL builds each index in one sort and checks each
+        foreign key with one join, instead of both row by row (2 million decisions: 22 s instead
+        of 66 s, docs/performance.md). Elsewhere, and into a partition that exists, `insert`."""
+        part = partition_name(table, value)
+        if not _partitioned(table) or _exists(part):
+            return self.insert(table, columns, name)
+        quote_name = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            (sequence,) = cursor.fetchone()
+            # The rows' ids from the table's own sequence (a partition has no identity of its own);
+            # the CHECK lets ATTACH see that every row belongs, without reading them again.
+            cursor.execute(
+                f"CREATE TABLE {quote_name(part)} (LIKE {quote_name(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            )
+            cursor.execute(
+                f"ALTER TABLE {quote_name(part)} ALTER COLUMN id SET DEFAULT nextval(%s::regclass)",
+                [sequence],
+            )
+            cursor.execute(
+                f"ALTER TABLE {quote_name(part)} ADD CONSTRAINT {quote_name(part + '_only')} CHECK ({quote_name(key)} = {int(value)})"
+            )
+        count = self.insert(part, columns, name)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE {quote_name(table)} ATTACH PARTITION {quote_name(part)} FOR VALUES IN ({int(value)})"
+            )
+        return count
 
     def insert(self, table: str, columns: Sequence[str], name: str) -> int:
         """Insert the rows of the query named `name` into `table` (`columns`, in the query's
         column order); returns how many."""
+        if name in self._csv:
+            path, rows = self._csv[name]
+            return _copy_csv(table, columns, path, rows)
         if self._schema is None:
             return bulk_insert(table, columns, duck_rows(self._con, self._queries[name]))
         names = ", ".join(connection.ops.quote_name(c) for c in columns)
@@ -448,6 +500,97 @@ def _stageable(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
 
 
+# DuckDB's CSV writer prints these types as PostgreSQL's CSV `COPY` reads them back into the
+# columns Django made for them: integers, text (the empty string quoted, NULL an unquoted empty
+# field), booleans as true/false, dates as YYYY-MM-DD and decimals as their digits. Others (a
+# timestamp's time zone, a double's rounding) are refused rather than trusted (`_csv_checked`).
+_CSV_TYPES = frozenset(
+    {"null", "boolean", "varchar", "date", "decimal", "tinyint", "smallint", "integer", "bigint",
+     "utinyint", "usmallint", "uinteger"}
+)  # fmt: skip
+
+
+def _csv_checked(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    relation = con.sql(query)
+    for column, kind in zip(relation.columns, relation.types, strict=True):
+        if kind.id not in _CSV_TYPES:
+            raise TypeError(f"column {column} is {kind}: not staged as CSV for PostgreSQL")
+    return query
+
+
+def _copy_csv(table: str, columns: Sequence[str], path: Path, rows: int) -> int:
+    """PostgreSQL: `COPY table FROM STDIN` of a CSV file DuckDB wrote (`staged_rows`), sent in
+    1 MB blocks; the count PostgreSQL reports must be the `rows` DuckDB wrote."""
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    quoted = connection.ops.quote_name(table)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {quoted} ({names}) FROM STDIN (FORMAT csv)") as copy, path.open("rb") as source:
+            while block := source.read(_CHUNK):
+                copy.write(block)
+        copied = int(raw.rowcount)
+        if copied != rows:
+            raise DatabaseError(f"COPY {table}: PostgreSQL took {copied:,} rows of the {rows:,} staged")
+        if copied >= ANALYZE_AFTER_ROWS:
+            raw.execute(f"ANALYZE {quoted}")  # as in `bulk_insert`
+    return copied
+
+
+def partition_name(table: str, value: int) -> str:
+    """The name of `table`'s partition for `value` (a run's decisions: `certification_decision_r12`)."""
+    return f"{table}_r{int(value)}"
+
+
+def partition_ensure(table: str, value: int) -> None:
+    """`table`'s partition for `value`, created empty when missing, for rows inserted through
+    the table one by one (PostgreSQL, a table partitioned by list; nothing elsewhere). A run's
+    decisions do not need it (`StagedRows.insert_partition` makes their partition)."""
+    if not _partitioned(table) or _exists(part := partition_name(table, value)):
+        return
+    quote_name = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {quote_name(part)} PARTITION OF {quote_name(table)} FOR VALUES IN ({int(value)})"
+        )
+
+
+def partition_drop(table: str, value: int) -> int | None:
+    """Drop `table`'s partition for `value` with its rows, in a transaction of its own; returns
+    how many rows it held. None when there is none to drop (SQLite, a table not partitioned, no
+    such partition) or when the table stays busy: dropping a partition locks the whole table for
+    a moment, so it waits at most 5 s for queries under way and then leaves it (the caller
+    deletes the rows otherwise). A pruned run's decisions go so: at once, their space back at
+    once, and no empty partition left for queries over every run (a person's history) to look in."""
+    part = partition_name(table, value)
+    if not _partitioned(table) or not _exists(part):
+        return None
+    quote_name = connection.ops.quote_name
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '5s'")
+            cursor.execute(f"LOCK TABLE {quote_name(table)} IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"SELECT count(*) FROM {quote_name(part)}")
+            (rows,) = cursor.fetchone()
+            cursor.execute(f"DROP TABLE {quote_name(part)}")
+    except OperationalError:
+        return None
+    return int(rows)
+
+
+def _partitioned(table: str) -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass(%s)", [table])
+        return cursor.fetchone() is not None
+
+
+def _exists(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+        return bool(cursor.fetchone()[0])
+
+
 @contextlib.contextmanager
 def staged_rows(con: duckdb.DuckDBPyConnection, queries: Mapping[str, str]) -> Iterator[StagedRows]:
     """The rows of DuckDB `queries` (name → query), for `StagedRows.insert` inside the
@@ -457,9 +600,23 @@ def staged_rows(con: duckdb.DuckDBPyConnection, queries: Mapping[str, str]) -> I
     scratch SQLite file beside the database (ADBC's driver: no Python object per value),
     attached to this connection, so that each `insert` is one `INSERT … SELECT` inside SQLite:
     2 million decisions in about a third of `executemany`'s time (docs/performance.md). The
-    file is detached and removed on leaving, whatever happened. Elsewhere (PostgreSQL, an open
-    transaction, an in-memory database) `insert` is `bulk_insert` over the query's rows.
+    file is detached and removed on leaving, whatever happened. On PostgreSQL, DuckDB writes
+    each query's rows as a CSV file in the data directory and `insert` sends it to
+    `COPY … FROM STDIN` as it is: no Python object per row or value either (`ZIGE_PG_CSV_COPY=0`
+    turns this off). Elsewhere (an open SQLite transaction, an in-memory database) `insert` is
+    `bulk_insert` over the query's rows.
     """
+    if connection.vendor == "postgresql" and settings.ZIGE_PG_CSV_COPY:
+        with _scratch_dir() as scratch:
+            written = {}
+            for name, query in queries.items():
+                path = scratch / f"{name}.csv"
+                (rows,) = con.execute(
+                    f"COPY ({_csv_checked(con, query)}) TO {quote(str(path))} (FORMAT csv, HEADER false)"
+                ).fetchone() or (0,)
+                written[name] = (path, int(rows))
+            yield StagedRows(con, queries, None, csv=written)
+        return
     database = _sqlite_file_outside_transaction()
     if database is None:
         yield StagedRows(con, queries, None)
@@ -477,8 +634,9 @@ def staged_rows(con: duckdb.DuckDBPyConnection, queries: Mapping[str, str]) -> I
 
 
 def bulk_update(model: type[Model], objects: Sequence[Model], fields: Sequence[str]) -> int:
-    """Save `fields` of many loaded `objects` of `model` in the current transaction, one
-    `UPDATE … WHERE pk = ?` each through the driver's `executemany`; returns how many.
+    """Save `fields` of many loaded `objects` of `model` in the current transaction; returns how
+    many. On SQLite one `UPDATE … WHERE pk = ?` each through the driver's `executemany`; on
+    PostgreSQL one `UPDATE … FROM unnest(…)` per 10,000, each column's values one typed array.
 
     What Django's `bulk_update` stores (each value through its field's `get_db_prep_save`), without
     its `CASE WHEN pk = … THEN …` per object and field: for the 67,735 proposals a month's first
@@ -501,6 +659,21 @@ def bulk_update(model: type[Model], objects: Sequence[Model], fields: Sequence[s
         [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns] + [obj.pk]
         for obj in objects
     ]
+    if connection.vendor == "postgresql":
+        # One statement per 10,000 rows, the values as one typed array per column: PostgreSQL
+        # answered each `UPDATE` of `executemany` in turn (67,735 revised proposals: 13 s).
+        types = [field.db_type(connection) for field in columns] + [meta.pk.db_type(connection)]
+        names = [f"c{i}" for i in range(len(columns))] + ["pk"]
+        assignments = ", ".join(f"{quote_name(field.column)} = v.c{i}" for i, field in enumerate(columns))
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+        statement = (
+            f"UPDATE {quote_name(meta.db_table)} AS t SET {assignments} FROM unnest({arrays}) "
+            f"AS v({', '.join(names)}) WHERE t.{quote_name(meta.pk.column)} = v.pk"
+        )
+        with connection.cursor() as cursor:
+            for chunk in _chunks(rows, 10_000):
+                cursor.execute(statement, [list(values) for values in zip(*chunk, strict=True)])
+        return len(rows)
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, 10_000):
             cursor.executemany(statement, chunk)

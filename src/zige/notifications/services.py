@@ -29,7 +29,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Trim
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from zige.audit.services import audit_record
@@ -172,13 +174,15 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
                 home=home,
             )
 
-        for d in Decision.objects.filter(run_id=run_id, remind=True, due_on__isnull=False).values(*fields):
+        reminders = Decision.objects.filter(run_id=run_id, remind=True, due_on__isnull=False)
+        for d in reminders.exclude(_standing(Kind.REMINDER)).values(*fields):
             found.append((d, Kind.REMINDER, d["due_on"], None, app(d)))
         failures = _app_failures(run.as_of)
         if failures:
             candidates = (
                 Decision.objects.filter(run_id=run_id, status__in=("eligible", "pending", "review"))
                 .filter(recipient__id_number__in=list(failures))
+                .exclude(_standing(Kind.APP_FAILED))
                 .values(*fields)
             )
             for d in candidates:
@@ -356,6 +360,24 @@ def _render_for_person(
         app=app_for(id_number=person.id_number, has_social_card=person.has_social_card, config=config),
         reason=reason,
     )  # fmt: skip
+
+
+def _standing(kind: str) -> Exists:
+    """For a decision's row (`OuterRef`): its message of `kind` for its deadline is written
+    already and not cancelled, on the channel the person's number gives now — an SMS to the very
+    number on the roll (trimmed: `normalise_mobile` gave that number when the SMS was written,
+    and gives it again), or a unit notice for someone with no number at all. Such a row would be
+    looked up and left as it is (`_not_yet_written`), so the run does not load it: a province's
+    daily run has some 116,000 reminders and 60,000 people whose last app certification failed,
+    nearly all of them told the day before (docs/performance.md). Every other row — a number
+    written otherwise, a cancelled message, a new deadline, an app failure's notice dated by the
+    failure (no deadline) — goes through `_not_yet_written`."""
+    mobile = Trim(Coalesce(OuterRef("recipient__mobile"), Value("")))
+    return Exists(
+        Message.objects.filter(recipient_id=OuterRef("recipient_id"), due_on=OuterRef("due_on"), kind=kind)
+        .exclude(status=MessageStatus.CANCELLED)
+        .filter(Q(channel=Channel.SMS, mobile=mobile) | Q(Exact(mobile, Value("")), channel=Channel.UNIT))
+    )
 
 
 def _row(

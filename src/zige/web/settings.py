@@ -15,6 +15,9 @@ Everything a deployment changes comes from the environment:
 - `ZIGE_SQLITE_ARROW` (`1`; `0` turns it off): on SQLite, a run reads the roll and stages its
   decisions as Arrow through scratch files beside the database (`zige.feeds.store.fetch_arrow`,
   `staged_rows`; docs/architecture.md) instead of a Python object per value.
+- `ZIGE_PG_CSV_COPY` (`1`; `0` turns it off): on PostgreSQL, a run's decisions are written as CSV
+  by DuckDB into a scratch directory in the data directory and sent to `COPY` as they are
+  (`staged_rows`) instead of row by row from Python.
 """
 
 from __future__ import annotations
@@ -218,6 +221,8 @@ def _keep_run_decisions(text: str) -> int | None:
 
 # SQLite: a run's roll and decisions through Arrow and scratch files (`zige.feeds.store`).
 ZIGE_SQLITE_ARROW = os.environ.get("ZIGE_SQLITE_ARROW", "1") != "0"
+# PostgreSQL: a run's decisions written as CSV by DuckDB and sent to COPY as they are (`staged_rows`).
+ZIGE_PG_CSV_COPY = os.environ.get("ZIGE_PG_CSV_COPY", "1") != "0"
 # Decision retention: the latest N succeeded runs keep their Decision rows in the database.
 ZIGE_KEEP_RUN_DECISIONS = _keep_run_decisions(os.environ.get("ZIGE_KEEP_RUN_DECISIONS", "7"))
 
