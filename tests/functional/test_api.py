@@ -8,6 +8,7 @@ import secrets
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -431,6 +432,36 @@ def test_decision_from_latest_succeeded_run() -> None:
         "months": 1,
         "amount": "3000.00",
     }
+
+
+def test_an_archived_runs_decision_comes_from_its_copy(settings: Any, tmp_path: Path) -> None:
+    """The latest run's rows gone from the database (archived: `decisions_pruned_at`), the API
+    answers from the run's Parquet copy what it answered from the rows."""
+    from tests.integration.test_runs import (
+        ID_A,
+        ID_B,
+        ROSTER_HEADER,
+        do_import,
+        do_run,
+        roster_row,
+        write_csv,
+    )
+
+    settings.DATA_DIR = tmp_path / "data"
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
+    settings.RUNS_DIR = tmp_path / "data" / "runs"
+    rows = [roster_row("P1", "张三", ID_A), roster_row("P2", "李四", ID_B)]
+    do_import(write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows), "roster")
+    run = do_run()
+    headers = bearer(UserFactory())
+    from_rows = get_json("/api/v1/persons/P1", **headers)
+    assert from_rows[0] == 200 and from_rows[1]["decision"]["run_id"] == run.pk
+    Run.objects.filter(pk=run.pk).update(
+        decisions_pruned_at=timezone.now()
+    )  # archived, as the retention does
+    Decision.objects.filter(run=run).delete()
+    assert get_json("/api/v1/persons/P1", **headers) == from_rows
 
 
 def test_an_eligible_decision_s_reason_label_is_the_evidence_kind_in_chinese() -> None:
