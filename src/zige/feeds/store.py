@@ -428,10 +428,11 @@ class StagedRows:
 
     def insert_partition(self, table: str, columns: Sequence[str], name: str, *, key: str, value: int) -> int:
         """`insert` into `table`'s partition for `value` (PostgreSQL, a table partitioned by
-        list of column `key`, its ids from an identity column `id`). When that partition does not exist yet, the rows go into a new table of their own,
-        which is then attached as it: PostgreSQL builds each index in one sort and checks each
-        foreign key with one join, instead of both row by row (2 million decisions: 22 s instead
-        of 66 s, docs/performance.md). Elsewhere, and into a partition that exists, `insert`."""
+        list of column `key`, its ids from an identity column `id`). When that partition does
+        not exist yet, the rows go into a new table of their own, which is then attached as it:
+        PostgreSQL builds each index in one sort and checks each foreign key with one join,
+        instead of both row by row (2 million decisions: 22 s instead of 66 s,
+        docs/performance.md). Elsewhere, and into a partition that exists, `insert`."""
         part = partition_name(table, value)
         if not _partitioned(table) or _exists(part):
             return self.insert(table, columns, name)

@@ -13,15 +13,15 @@ The model is unchanged: Django reads and writes through the partitioned table. W
 asks of a partitioned table: its primary key and unique constraints include `run_id` (the key
 is (id, run_id); ids still come from the one identity sequence, so they stay unique), and
 every row belongs to a partition — the run that stores decisions creates its own
-(`decisions_partition_create`). There is no default partition: attaching next to one locks it
+(`StagedRows.insert_partition`). There is no default partition: attaching next to one locks it
 for the rest of the run's transaction, and every query on decisions not limited to a run (a
 person's history) would wait behind it.
 
 Forward and reverse copy the rows (every kept run's) and rebuild each index and constraint of
 the table under its own name, read from the catalog: a later migration finds them as Django
 named them. On a production database this holds the decisions table for the copy: about 15 s
-for 2 million rows on a 2-core machine (PostgreSQL's log of one), so minutes for the 7 kept runs of a
-province — migrate between daily runs, with the web pages stopped or patient."""
+for 2 million rows on a 2-core machine (PostgreSQL's log of one), so minutes for the 7 kept
+runs of a province — migrate between daily runs, with the web pages stopped or patient."""
 
 from django.db import migrations
 
@@ -48,7 +48,7 @@ def _definitions(cursor, table: str) -> tuple[list[tuple[str, str, str]], list[s
 def _rebuild(cursor, *, partitioned: bool) -> None:
     old = f"{TABLE}_old"
     constraints, indexes = _definitions(cursor, TABLE)
-    cursor.execute("SELECT DISTINCT run_id FROM certification_decision ORDER BY 1")
+    cursor.execute(f"SELECT DISTINCT run_id FROM {TABLE} ORDER BY 1")
     runs = [row[0] for row in cursor.fetchall()]
     cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {old}")
     by = " PARTITION BY LIST (run_id)" if partitioned else ""
