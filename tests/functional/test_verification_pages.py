@@ -70,6 +70,60 @@ def test_the_unit_sees_its_tasks_by_deadline(client: Client, setup: dict[str, An
     assert "核实任务" in html  # the navigation link
 
 
+def _listed(client: Client, query: str = "") -> set[int]:
+    """The task numbers the list page shows for `query`."""
+    html = client.get(reverse("verification:list") + query).content.decode()
+    return {int(n) for n in re.findall(r'class="strong" href="[^"]+">#(\d+)<', html)}
+
+
+def test_the_bureau_filters_the_task_list(client: Client, setup: dict[str, Any]) -> None:
+    task, soon, foreign = setup["task"], setup["soon"], setup["foreign"]
+    late_id = make_id(20, birth=date(1950, 2, 2))
+    assert late_id.endswith("X")  # typed with a lower-case x below
+    late = verification_task(RecipientFactory(unit=task.unit, id_number=late_id, name="李过期"))
+    review = verification_task(RecipientFactory(unit=foreign.unit, name="张复核"), kind="review")
+    today = timezone.localdate()
+    VerificationTask.objects.filter(pk=late.pk).update(deadline=today - timedelta(days=1))  # type: ignore[attr-defined]
+    client.force_login(setup["officer"])
+    every = {task.pk, soon.pk, foreign.pk, late.pk, review.pk}
+    assert _listed(client) == every
+    assert _listed(client, f"?unit={task.unit.unit_no}") == {task.pk, soon.pk, late.pk}
+    assert _listed(client, "?kind=review") == {review.pk}
+    assert _listed(client, "?reason=alive_after_death") == {review.pk}
+    assert _listed(client, "?reason=no_evidence") == every - {review.pk}
+    assert _listed(client, "?due=late") == {late.pk}
+    assert _listed(client, "?due=soon") == {soon.pk}
+    assert _listed(client, "?due=anything") == every  # not a window: no filter
+    # One person by number, by ID (as typed, lower-case x included) or by the start of the name.
+    assert _listed(client, f"?q={task.recipient.person_no}") == {task.pk}
+    assert _listed(client, f"?q={late.recipient.id_number.lower()}") == {late.pk}
+    assert _listed(client, "?q=张") == {task.pk, review.pk}
+    assert _listed(client, "?q=张&unit=" + foreign.unit.unit_no) == {review.pk}
+    # The status chips count under the other filters and keep them in their links.
+    VerificationTask.objects.filter(pk=soon.pk).update(status="submitted")  # type: ignore[attr-defined]
+    html = client.get(reverse("verification:list") + f"?unit={task.unit.unit_no}").content.decode()
+    assert re.search(r"待核实 <b>2</b>", html) and re.search(r"已上报待审核 <b>1</b>", html)
+    assert f'href="?status=submitted&amp;unit={task.unit.unit_no}"' in html
+    assert _listed(client, f"?status=submitted&unit={task.unit.unit_no}") == {soon.pk}
+    # A report waiting for the bureau is not the unit's delay.
+    assert _listed(client, "?due=soon") == set()
+    html = client.get(reverse("verification:list") + "?q=无此人").content.decode()
+    assert "没有符合条件的核实任务" in html and "清除条件" in html
+
+
+def test_a_unit_operator_filters_within_its_own_unit_only(client: Client, setup: dict[str, Any]) -> None:
+    task, soon, foreign = setup["task"], setup["soon"], setup["foreign"]
+    client.force_login(setup["unit_op"])
+    assert _listed(client) == {task.pk, soon.pk}
+    # Another unit's number or person finds nothing of theirs; the unit filter is not offered.
+    assert _listed(client, f"?unit={foreign.unit.unit_no}") == {task.pk, soon.pk}
+    assert _listed(client, f"?q={foreign.recipient.person_no}") == set()
+    assert _listed(client, "?q=外单位人") == set()
+    assert _listed(client, "?q=张建国") == {task.pk}
+    html = client.get(reverse("verification:list")).content.decode()
+    assert 'name="unit"' not in html and 'name="kind"' not in html
+
+
 def test_report_with_a_photo_then_bureau_approval(
     client: Client, setup: dict[str, Any], tmp_path: Path
 ) -> None:

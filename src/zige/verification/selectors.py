@@ -50,20 +50,67 @@ def tasks_visible(*, user: Any) -> QuerySet[VerificationTask]:
     return _scoped(VerificationTask.objects.select_related("recipient", "unit"), user)
 
 
+DEADLINE_WINDOWS = ("late", "soon")  # 已过截止日期, 30 天内到期 (`TaskFilters.due`)
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    """The task list's filters but the status (the status chips count under these).
+
+    `q`: one person, by 个人编号 or 身份证号 (whole; a lower-case x is read as X) or the start
+    of their name. `due`: `late` (the unit's to do, past the deadline) or `soon` (the unit's to
+    do, due within DUE_SOON_DAYS of `today`); a report waiting for the bureau is neither."""
+
+    today: date
+    kind: str = ""
+    unit_no: str = ""
+    reason: str = ""
+    q: str = ""
+    due: str = ""
+
+    @property
+    def any(self) -> bool:
+        return any((self.kind, self.unit_no, self.reason, self.q, self.due in DEADLINE_WINDOWS))
+
+    def apply(self, qs: QuerySet[VerificationTask]) -> QuerySet[VerificationTask]:
+        if self.kind:
+            qs = qs.filter(kind=self.kind)
+        if self.unit_no:
+            qs = qs.filter(unit__unit_no=self.unit_no)
+        if self.reason:
+            qs = qs.filter(reason=self.reason)
+        if self.q:
+            q = self.q
+            qs = qs.filter(
+                Q(recipient__person_no=q)
+                | Q(recipient__id_number=q.upper())
+                | Q(recipient__name__startswith=q)
+            )
+        if self.due == "late":
+            qs = qs.filter(status__in=AWAITING_UNIT, deadline__lt=self.today)
+        elif self.due == "soon":
+            soon = self.today + timedelta(days=DUE_SOON_DAYS)
+            qs = qs.filter(status__in=AWAITING_UNIT, deadline__gte=self.today, deadline__lte=soon)
+        return qs
+
+
 def tasks_list(
-    *, user: Any, status: str = "", kind: str = "", unit_no: str = "", active_only: bool = True
+    *, user: Any, status: str = "", filters: TaskFilters | None = None, active_only: bool = True
 ) -> QuerySet[VerificationTask]:
-    """Tasks by deadline (soonest first), then person."""
+    """Tasks by deadline (soonest first), then person; with no status, the active ones."""
     qs = tasks_visible(user=user)
+    if filters is not None:
+        qs = filters.apply(qs)
     if status:
         qs = qs.filter(status=status)
     elif active_only:
         qs = qs.filter(status__in=ACTIVE)
-    if kind:
-        qs = qs.filter(kind=kind)
-    if unit_no:
-        qs = qs.filter(unit__unit_no=unit_no)
     return qs.order_by("deadline", "recipient__person_no")
+
+
+def task_reasons(*, user: Any) -> list[str]:
+    """The reasons (the decisions' reason codes) of the tasks the user sees, for the filter."""
+    return sorted(set(tasks_visible(user=user).order_by().values_list("reason", flat=True).distinct()))
 
 
 def review_queue(*, user: Any) -> QuerySet[VerificationTask]:
@@ -87,8 +134,12 @@ def next_in_review_queue(*, user: Any, after: VerificationTask) -> VerificationT
     return later or qs.first()
 
 
-def status_counts(*, user: Any) -> dict[str, int]:
-    rows = tasks_visible(user=user).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+def status_counts(*, user: Any, filters: TaskFilters | None = None) -> dict[str, int]:
+    """Tasks by status (under `filters`, when given)."""
+    qs = tasks_visible(user=user)
+    if filters is not None:
+        qs = filters.apply(qs)
+    rows = qs.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     return dict(rows)
 
 

@@ -72,24 +72,38 @@ def task_list(request: HttpRequest) -> HttpResponse:
     kind = param(request, "kind", tuple(TaskKind.values))
     today = timezone.localdate()
     unit_no = param(request, "unit")
-    tasks = selectors.tasks_list(user=_user(request), status=status, kind=kind, unit_no=unit_no)
+    user = _user(request)
+    # A unit operator sees their own unit's tasks only (the selectors' scope): no unit filter.
+    filters = selectors.TaskFilters(
+        today=today, kind=kind, unit_no="" if user.unit_id else unit_no, reason=param(request, "reason"),
+        q=param(request, "q"), due=param(request, "due", selectors.DEADLINE_WINDOWS),
+    )  # fmt: skip
+    tasks = selectors.tasks_list(user=user, status=status, filters=filters)
     # The unit whose deadline SMS are shown: the operator's own, or the bureau's `?unit=`
     # (None: the latest of every unit).
     units = scope_units(Unit.objects.all(), request.user)
-    sms_unit = units.filter(pk=_user(request).unit_id).first() if _user(request).unit_id else None
+    sms_unit = units.filter(pk=user.unit_id).first() if user.unit_id else None
     if sms_unit is None and unit_no:
         sms_unit = units.filter(unit_no=unit_no).first()
+    # The status chips keep the other filters (and drop the page).
+    others = request.GET.copy()
+    for key in ("status", "page"):
+        others.pop(key, None)
     return render(
         request,
         "verification/list.html",
         {
             "page": paginate(request, tasks),
             "status": status,
-            "kind": kind,
-            "counts": selectors.status_counts(user=_user(request)),
+            "filters": filters,
+            "others": others.urlencode(),
+            "kinds": TaskKind.choices,
+            "reasons": selectors.task_reasons(user=user),
+            "windows": (("late", "已过截止日期"), ("soon", f"{selectors.DUE_SOON_DAYS} 天内到期")),
+            "counts": selectors.status_counts(user=user, filters=filters),
             "statuses": TaskStatus.choices,
-            "due_soon": selectors.due_soon_count(user=_user(request), today=today),
-            "reminders": selectors.reminders_for(user=_user(request), limit=5),
+            "due_soon": selectors.due_soon_count(user=user, today=today),
+            "reminders": selectors.reminders_for(user=user, limit=5),
             "sms_unit": sms_unit,
             "today": today,
             "soon": today + timedelta(days=selectors.DUE_SOON_DAYS),
