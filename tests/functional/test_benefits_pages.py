@@ -134,6 +134,31 @@ def test_actions_list_filters(wang: Any) -> None:
     assert f"#{stop.pk}<" in page and f"#{suspend.pk}<" not in page
 
 
+@pytest.mark.parametrize(
+    ("listing", "make"),
+    [
+        ("benefits:actions", payment_action),
+        ("benefits:recoveries", recovery_case),
+        ("benefits:frauds", fraud_case),
+    ],
+)
+def test_each_case_list_finds_one_person_by_number_id_or_name(wang: Any, listing: str, make: Any) -> None:
+    """One search box on each list: 个人编号 or 身份证号 whole (a lower-case x as typed), or the
+    start of the name; the other person's row is left out."""
+    wanted = RecipientFactory(name="张建国", id_number="14010519500202020X")
+    other = RecipientFactory(name="李四海")
+    for person in (wanted, other):
+        make(person)
+    client = as_user(wang)
+    every = client.get(reverse(listing)).content.decode()
+    assert "张建国" in every and "李四海" in every
+    for q in (wanted.person_no, "14010519500202020x", "张", "张建国"):
+        page = client.get(reverse(listing), {"q": q}).content.decode()
+        assert "张建国" in page and "李四海" not in page, q
+    page = client.get(reverse(listing), {"q": "1401051950020202"}).content.decode()
+    assert "张建国" not in page  # part of an ID names nobody
+
+
 def test_export_download_and_confirm_on_the_pages(wang: Any) -> None:
     actions = [payment_action(RecipientFactory(), state="approved", amount=a) for a in ("1000.00", "2500.50")]
     client = as_user(wang)

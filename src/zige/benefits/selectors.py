@@ -27,6 +27,7 @@ from zige.benefits.models import (
     RecoveryCase,
     RecoveryStatus,
 )
+from zige.roster.selectors import person_matches
 
 if TYPE_CHECKING:
     from zige import rules
@@ -46,9 +47,7 @@ def actions_list(
     if source:
         qs = qs.filter(source=source)
     if q:
-        qs = qs.filter(
-            Q(recipient__person_no=q) | Q(recipient__name__startswith=q) | Q(recipient__id_number=q)
-        )
+        qs = qs.filter(person_matches(q, path="recipient__"))
     return qs.order_by("-proposed_at", "-pk")
 
 
@@ -265,14 +264,16 @@ def batch_get(pk: int) -> ExportBatch | None:
     return ExportBatch.objects.select_related("created_by", "confirmed_by").filter(pk=pk).first()
 
 
-def recovery_list(*, status: str = "") -> QuerySet[RecoveryCase]:
+def recovery_list(*, status: str = "", q: str = "") -> QuerySet[RecoveryCase]:
     """`in_fraud`: a fraud case (冒领) other than 不予处罚 arises from the case
-    (`FraudCase.recovery_case`) — the list marks it."""
+    (`FraudCase.recovery_case`) — the list marks it. `q`: one person (`person_matches`)."""
     qs = RecoveryCase.objects.select_related("recipient", "unit", "action").annotate(
         in_fraud=Exists(_live_frauds().filter(recovery_case_id=OuterRef("pk")))
     )
     if status:
         qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(person_matches(q, path="recipient__"))
     return qs.order_by("-opened_at", "-pk")
 
 
@@ -286,10 +287,13 @@ def recovery_get(pk: int) -> RecoveryCase | None:
     )
 
 
-def fraud_list(*, status: str = "") -> QuerySet[FraudCase]:
+def fraud_list(*, status: str = "", q: str = "") -> QuerySet[FraudCase]:
+    """`q`: one person (`person_matches`)."""
     qs = FraudCase.objects.select_related("recipient", "unit", "opened_by")
     if status:
         qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(person_matches(q, path="recipient__"))
     return qs.order_by("-opened_at", "-pk")
 
 

@@ -334,11 +334,12 @@ def batch_void(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def recoveries(request: HttpRequest) -> HttpResponse:
     status = param(request, "status", tuple(RecoveryStatus.values))
-    page = paginate(request, selectors.recovery_list(status=status))
+    q = param(request, "q")
+    page = paginate(request, selectors.recovery_list(status=status, q=q))
     return render(
         request,
         "benefits/recoveries.html",
-        _ctx(request, page=page, status=status, statuses=RecoveryStatus.choices),
+        _ctx(request, page=page, status=status, q=q, statuses=RecoveryStatus.choices),
     )
 
 
@@ -442,9 +443,12 @@ def recovery_refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def frauds(request: HttpRequest) -> HttpResponse:
     status = param(request, "status", tuple(FraudStatus.values))
-    page = paginate(request, selectors.fraud_list(status=status))
+    q = param(request, "q")
+    page = paginate(request, selectors.fraud_list(status=status, q=q))
     return render(
-        request, "benefits/frauds.html", _ctx(request, page=page, status=status, statuses=FraudStatus.choices)
+        request,
+        "benefits/frauds.html",
+        _ctx(request, page=page, status=status, q=q, statuses=FraudStatus.choices),
     )
 
 

@@ -39,6 +39,7 @@ from zige.ledger.models import (
     SpecialMark,
 )
 from zige.roster.models import BenefitStatus, Recipient, Unit
+from zige.roster.selectors import person_matches
 
 # ---------------------------------------------------------------------------------------------
 # Very old
@@ -367,7 +368,7 @@ def other_province_list(
     if unit_no:
         qs = qs.filter(unit__unit_no=unit_no)
     if q:
-        qs = qs.filter(Q(name__startswith=q) | Q(person_no=q) | Q(id_number=q.upper()))
+        qs = qs.filter(person_matches(q))
     wanted = qs.values("pk")  # a subquery: no list of ten thousand ids in one statement
     people = [
         ListedPerson(*row)

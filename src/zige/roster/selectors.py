@@ -13,6 +13,17 @@ from zige.accounts.scoping import scope_by_unit_field, scope_recipients, scope_u
 from zige.roster.models import Recipient, RecipientChange, Unit
 
 
+def person_matches(q: str, *, path: str = "") -> Q:
+    """The people a list's one search box (个人编号 / 身份证号 / 姓名) names: the 个人编号 or the
+    身份证号 whole (a lower-case x read as X, as people type it), or the start of the name.
+    `path`: the way from the listed rows to the person (`"recipient__"`), "" for the roll."""
+    return (
+        Q(**{f"{path}person_no": q})
+        | Q(**{f"{path}id_number": q.upper()})
+        | Q(**{f"{path}name__startswith": q})
+    )
+
+
 def units_list(*, user: Any) -> QuerySet[Unit]:
     return scope_units(Unit.objects.all(), user).order_by("unit_no")
 

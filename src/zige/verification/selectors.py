@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from zige.accounts.scoping import scope_by_unit_field, sees_bureau_reviews
+from zige.roster.selectors import person_matches
 from zige.verification.models import (
     ACTIVE,
     AWAITING_UNIT,
@@ -80,12 +81,7 @@ class TaskFilters:
         if self.reason:
             qs = qs.filter(reason=self.reason)
         if self.q:
-            q = self.q
-            qs = qs.filter(
-                Q(recipient__person_no=q)
-                | Q(recipient__id_number=q.upper())
-                | Q(recipient__name__startswith=q)
-            )
+            qs = qs.filter(person_matches(self.q, path="recipient__"))
         if self.due == "late":
             qs = qs.filter(status__in=AWAITING_UNIT, deadline__lt=self.today)
         elif self.due == "soon":
