@@ -273,6 +273,7 @@ TABLE: dict[str, Case] = {
     "notifications:receipt": Case(everyone(403, anonymous=403), method="post", kwargs=lambda w, s: {"provider": "aliyun"}),
     # verification tasks 核实任务 (issue #4 items 1-4): the unit reports, the bureau reviews
     "verification:list": Case(everyone(200)),
+    "verification:export": Case(everyone(200)),
     "verification:queue": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "verification:bulk": Case(staff(admin=403, operator=403, unit=200, auditor=403)),
     "verification:form1": Case(staff(admin=404, operator=404, unit=200, auditor=404)),

@@ -124,6 +124,41 @@ def test_a_unit_operator_filters_within_its_own_unit_only(client: Client, setup:
     assert 'name="unit"' not in html and 'name="kind"' not in html
 
 
+def test_the_filtered_task_list_exports_as_csv_and_the_export_is_audited(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    task, soon, foreign = setup["task"], setup["soon"], setup["foreign"]
+    client.force_login(setup["officer"])
+    response = client.get(
+        reverse("verification:export"), {"unit": task.unit.unit_no, "reason": "no_evidence"}
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode("utf-8")  # type: ignore[attr-defined]
+    assert text.startswith(
+        "\ufeff截止日期,任务编号,任务类型,状态,个人编号,姓名,单位编号,单位名称,原因,比对基准日"
+    )
+    lines = text.strip().splitlines()[1:]
+    assert sorted(int(line.split(",")[1]) for line in lines) == sorted([task.pk, soon.pk])
+    first = next(line for line in lines if line.split(",")[1] == str(task.pk))
+    assert f"{task.recipient.person_no},张建国,{task.unit.unit_no}" in first and "认证期内无比对信息" in first
+    assert task.recipient.id_number not in text  # no ID numbers in the list
+    event = AuditEvent.objects.get(action="tasks.list_exported")
+    assert event.actor == setup["officer"].username
+    assert (
+        event.after["tasks"] == 2
+        and event.after["unit_no"] == task.unit.unit_no
+        and not event.after["searched"]
+    )
+    # The page links the export with its own filters; a unit operator's export is its own unit's.
+    page = client.get(reverse("verification:list"), {"due": "soon"}).content.decode()
+    assert f'href="{reverse("verification:export")}?due=soon"' in page
+    client.force_login(setup["other_op"])
+    text = b"".join(
+        client.get(reverse("verification:export"), {"unit": task.unit.unit_no}).streaming_content
+    ).decode()  # type: ignore[attr-defined]
+    assert [int(line.split(",")[1]) for line in text.strip().splitlines()[1:]] == [foreign.pk]
+
+
 def test_report_with_a_photo_then_bureau_approval(
     client: Client, setup: dict[str, Any], tmp_path: Path
 ) -> None:

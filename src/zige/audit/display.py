@@ -156,6 +156,7 @@ FIELD_ZH: dict[str, str] = {
     "state": "状态",
     "status": "状态",
     "task": "核实任务",
+    "tasks": "核实任务数",
     "to": "新值",
     "total_amount": "合计金额（元）",
     "unit": "单位",
@@ -167,6 +168,9 @@ FIELD_ZH: dict[str, str] = {
     "visited_on": "走访日期",
     "why": "原因",
     "effective_month": "起始月份",
+    # an export of the task list (导出核实任务清单): its filters
+    "due": "截止日期筛选",
+    "searched": "按人员查询",
     # a blacklist entry (黑名单) and its removal (移出)
     "subject_type": "对象",
     "until": "列入期限",

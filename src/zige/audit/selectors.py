@@ -78,6 +78,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "tasks.for_run": "按认证批次生成核实任务",
     "tasks.swept": "核实任务逾期检查",
     "tasks.form1_downloaded": "下载附件1",
+    "tasks.list_exported": "导出核实任务清单",
     "tasks.workbook_applied": "上传附件1工作簿",
     "payment_action.proposed": "提出待遇处理",
     "payment_action.proposed_by_run": "认证批次提出待遇处理",

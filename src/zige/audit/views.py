@@ -21,6 +21,7 @@ from zige.audit import display
 from zige.audit.models import AuditEvent
 from zige.audit.selectors import KNOWN_ACTIONS, AuditFilter, action_label, audit_events
 from zige.audit.services import audit_record
+from zige.reports.pages import Echo
 from zige.spreadsheet import formula_safe
 
 PER_PAGE = 50
@@ -71,13 +72,8 @@ def browse(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield "\ufeff"  # so that Excel opens the UTF-8 file with Chinese intact
     yield writer.writerow(CSV_COLUMNS)
     for e in events:

@@ -25,7 +25,7 @@ from zige.feeds.models import ImportStatus
 from zige.feeds.selectors import import_get
 from zige.feeds.services import import_submit
 from zige.reports import selectors
-from zige.reports.pages import client_ip, operator_required, paginate, param, records_view
+from zige.reports.pages import Echo, client_ip, operator_required, paginate, param, records_view
 from zige.spreadsheet import formula_safe
 
 FINISHED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED, ImportStatus.DUPLICATE)
@@ -112,11 +112,6 @@ def progress(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @operator_required
 @require_GET
 def rejects_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
@@ -140,7 +135,7 @@ def rejects_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
         ip=client_ip(request),
         at=timezone.now(),
     )
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
 
     def rows() -> Iterator[Any]:
         yield "\ufeff" + writer.writerow(["file", "row", "field", "value", "reason", "原因说明"])

@@ -25,7 +25,7 @@ from zige.ledger import selectors, services
 from zige.ledger.config import current
 from zige.ledger.forms import ExportForm, MarkForm, RemoveMarkForm, VisitForm
 from zige.ledger.models import Group, VisitOutcome
-from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, client_ip, paginate, param
+from zige.reports.pages import OPERATOR_ROLES, PEOPLE_ROLES, RECORDS_ROLES, Echo, client_ip, paginate, param
 from zige.spreadsheet import formula_safe
 
 WRITER_ROLES = frozenset({Role.BUREAU_ADMIN, Role.BUREAU_OPERATOR, Role.UNIT_OPERATOR})
@@ -94,11 +94,6 @@ def unit_ledger(request: HttpRequest, unit_no: str) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @people_view
 @require_GET
 def not_visited_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
@@ -106,7 +101,7 @@ def not_visited_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
     unit = selectors.unit_get(user=request.user, unit_no=unit_no)
     as_of = timezone.localdate()
     people = selectors.ledger_people(user=request.user, unit=unit, as_of=as_of, not_visited=True)
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
 
     def rows() -> Iterator[str]:
         yield "\ufeff" + writer.writerow(["个人编号", "姓名", "类别", "上次走访", "现居住地"])

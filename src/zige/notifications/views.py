@@ -23,7 +23,7 @@ from zige.notifications.content import check_templates
 from zige.notifications.jobs import JOB_LABELS, job_key_label, scheduler_status
 from zige.notifications.models import Channel, MessageStatus
 from zige.notifications.services import parse_reports, receipts_record
-from zige.reports.pages import paginate, people_view, records_view
+from zige.reports.pages import Echo, paginate, people_view, records_view
 from zige.roster.models import Unit
 from zige.spreadsheet import formula_safe
 
@@ -80,11 +80,6 @@ def unit_notices(request: HttpRequest, unit_no: str) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @people_view
 @require_GET
 def unit_notices_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
@@ -92,7 +87,7 @@ def unit_notices_csv(request: HttpRequest, unit_no: str) -> HttpResponseBase:
     not reach: 通知原因), UTF-8 with BOM."""
     unit = get_object_or_404(scope_units(Unit.objects.all(), request.user), unit_no=unit_no)
     notices = selectors.unit_notices(unit, request.user)
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
 
     def rows() -> Iterator[Any]:
         yield "\ufeff" + writer.writerow(

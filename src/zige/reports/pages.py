@@ -46,5 +46,13 @@ def param(request: HttpRequest, name: str, allowed: tuple[str, ...] | None = Non
     return value
 
 
+class Echo:
+    """A file-like object whose `write` returns the line: `csv.writer(Echo())` makes each row a
+    string to stream (`StreamingHttpResponse`), with no buffer holding the whole file."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
 def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", ""))[:64]

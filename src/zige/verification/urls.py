@@ -5,6 +5,7 @@ from zige.verification import views
 app_name = "verification"
 urlpatterns = [
     path("", views.task_list, name="list"),
+    path("export.csv", views.task_list_export, name="export"),
     path("review/", views.review_queue, name="queue"),
     path("bulk/", views.bulk_upload, name="bulk"),
     path("form1.xlsx", views.form1_download, name="form1"),
