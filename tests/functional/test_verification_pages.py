@@ -21,7 +21,9 @@ from tests.factories import (
     UnitFactory,
     UnitOperatorFactory,
     UserFactory,
+    fraud_case,
     make_id,
+    recovery_case,
     verification_task,
 )
 from zige.accounts.models import Role
@@ -157,6 +159,41 @@ def test_the_filtered_task_list_exports_as_csv_and_the_export_is_audited(
         client.get(reverse("verification:export"), {"unit": task.unit.unit_no}).streaming_content
     ).decode()  # type: ignore[attr-defined]
     assert [int(line.split(",")[1]) for line in text.strip().splitlines()[1:]] == [foreign.pk]
+
+
+def test_the_person_page_lists_the_tasks_and_cases_each_role_may_see(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    task = setup["task"]
+    person = task.recipient
+    review = verification_task(person, kind="review")
+    recovery: Any = recovery_case(person)
+    fraud: Any = fraud_case(person)
+    url = reverse("roster:person", args=[person.person_no])
+    client.force_login(setup["officer"])
+    html = client.get(url).content.decode()
+    for path in (
+        reverse("verification:detail", args=[task.pk]),
+        reverse("verification:detail", args=[review.pk]),
+        reverse("benefits:recovery", args=[recovery.pk]),
+        reverse("benefits:fraud", args=[fraud.pk]),
+    ):
+        assert f'href="{path}"' in html, path
+    assert "截止 2027-02-28" in html  # the open task's deadline
+    # The unit sees its own unit's verification task only: not the bureau's review, no cases.
+    client.force_login(setup["unit_op"])
+    html = client.get(url).content.decode()
+    assert f'href="{reverse("verification:detail", args=[task.pk])}"' in html
+    assert reverse("verification:detail", args=[review.pk]) not in html
+    assert "追回案件" not in html and "欺诈案件" not in html
+    # Someone with none: said so.
+    client.force_login(setup["officer"])
+    html = client.get(reverse("roster:person", args=[setup["foreign"].recipient.person_no])).content.decode()
+    assert reverse("verification:detail", args=[setup["foreign"].pk]) in html
+    html = client.get(
+        reverse("roster:person", args=[RecipientFactory(unit=task.unit).person_no])
+    ).content.decode()
+    assert "没有核实任务或追回、欺诈案件" in html
 
 
 def test_report_with_a_photo_then_bureau_approval(

@@ -568,6 +568,13 @@ def live_actions_of(recipient_id: int, *, limit: int = 5) -> list[PaymentAction]
     )
 
 
+def cases_of_person(recipient_id: int, *, limit: int = 5) -> tuple[list[RecoveryCase], list[FraudCase]]:
+    """A person's recovery cases (追回) and fraud cases (冒领), newest first, for the person page."""
+    recoveries = RecoveryCase.objects.filter(recipient_id=recipient_id).order_by("-opened_at", "-pk")
+    frauds = FraudCase.objects.filter(recipient_id=recipient_id).order_by("-opened_at", "-pk")
+    return list(recoveries[:limit]), list(frauds[:limit])
+
+
 def stops_left_to_correction(recipient_id: int) -> list[PaymentAction]:
     """A person's stops already approved or exported and not reversed (no live 撤销 of them),
     oldest first: a 确认健在 finding withdraws only stops still awaiting approval

@@ -9,12 +9,12 @@ from zige.accounts.models import Role
 from zige.accounts.scoping import can_reveal, scope_recipients, scope_units
 from zige.benefits.limits import beyond_limits
 from zige.benefits.models import ActionKind
-from zige.benefits.selectors import live_actions_of
+from zige.benefits.selectors import cases_of_person, live_actions_of
 from zige.reports import selectors
 from zige.reports.explain import explain_decision
 from zige.reports.pages import RECORDS_ROLES, paginate, param, people_view
 from zige.roster.models import Recipient, Unit
-from zige.verification.selectors import unit_deadline
+from zige.verification.selectors import tasks_of_person, unit_deadline
 
 # How many evidence records the person page loads (the newest; ?evidence=all loads every one).
 PERSON_EVIDENCE_LIMIT = 200
@@ -78,6 +78,7 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
     # (held for review, not proposed: docs/payments.md): bureau pages only.
     bureau = getattr(request.user, "role", "") in RECORDS_ROLES
     payment_actions = live_actions_of(recipient.pk) if bureau else []
+    recoveries, frauds = cases_of_person(recipient.pk) if bureau else ([], [])
     held_why = (
         beyond_limits(months=current.months, amount=current.amount)
         if bureau and current is not None and current.action in ActionKind.values
@@ -92,6 +93,9 @@ def person(request: HttpRequest, person_no: str) -> HttpResponse:
             "record": record,
             "explanation": explanation,
             "payment_actions": payment_actions,
+            "tasks": tasks_of_person(user=request.user, recipient_id=recipient.pk),
+            "recoveries": recoveries,
+            "frauds": frauds,
             "held_why": held_why,
             "latest_run": latest,
             "timeline": selectors.timeline(

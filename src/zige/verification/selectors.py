@@ -109,6 +109,13 @@ def task_reasons(*, user: Any) -> list[str]:
     return sorted(set(tasks_visible(user=user).order_by().values_list("reason", flat=True).distinct()))
 
 
+def tasks_of_person(*, user: Any, recipient_id: int, limit: int = 10) -> list[VerificationTask]:
+    """The person's verification tasks the user may see (a unit operator: its own unit's, no
+    bureau 疑点核查), newest first, for the person page."""
+    qs = tasks_visible(user=user).filter(recipient_id=recipient_id)
+    return list(qs.order_by("-created_at", "-pk")[:limit])
+
+
 def review_queue(*, user: Any) -> QuerySet[VerificationTask]:
     """What waits for the bureau: reports to review, review-queue tasks, overdue (escalated) tasks."""
     qs = tasks_visible(user=user).filter(
