@@ -111,6 +111,9 @@ def test_the_bureau_filters_the_task_list(client: Client, setup: dict[str, Any])
     assert _listed(client, "?due=soon") == set()
     html = client.get(reverse("verification:list") + "?q=无此人").content.decode()
     assert "没有符合条件的核实任务" in html and "清除条件" in html
+    # The unit's page leads to its tasks.
+    html = client.get(reverse("roster:unit", args=[task.unit.unit_no])).content.decode()
+    assert f'href="{reverse("verification:list")}?unit={task.unit.unit_no}"' in html
 
 
 def test_a_unit_operator_filters_within_its_own_unit_only(client: Client, setup: dict[str, Any]) -> None:
