@@ -275,6 +275,7 @@ TABLE: dict[str, Case] = {
     "verification:list": Case(everyone(200)),
     "verification:export": Case(everyone(200)),
     "verification:queue": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
+    "verification:units": Case(staff(admin=200, operator=200, unit=403, auditor=200)),
     "verification:bulk": Case(staff(admin=403, operator=403, unit=200, auditor=403)),
     "verification:form1": Case(staff(admin=404, operator=404, unit=200, auditor=404)),
     "verification:detail": Case(E(302, 200, 200, 200, 404, 200), kwargs=verification_task_pk),

@@ -199,6 +199,30 @@ def test_the_person_page_lists_the_tasks_and_cases_each_role_may_see(
     assert "没有核实任务或追回、欺诈案件" in html
 
 
+def test_each_units_progress_most_late_first(client: Client, setup: dict[str, Any]) -> None:
+    task, foreign = setup["task"], setup["foreign"]  # and `soon`, due in five days, in task's unit
+    today = timezone.localdate()
+    unit, other = task.unit, foreign.unit
+    late = verification_task(RecipientFactory(unit=unit))
+    VerificationTask.objects.filter(pk=late.pk).update(deadline=today - timedelta(days=3))  # type: ignore[attr-defined]
+    verification_task(RecipientFactory(unit=unit), status="submitted")
+    verification_task(RecipientFactory(unit=other), status="returned")
+    verification_task(RecipientFactory(unit=other), kind="review")  # the bureau's own: not counted
+    done = UnitFactory()
+    verification_task(RecipientFactory(unit=done), status="approved")  # nothing in hand: not listed
+    client.force_login(setup["officer"])
+    html = client.get(reverse("verification:units")).content.decode()
+    rows = re.findall(r'<tr class="[^"]*" data-testid="unit-progress-row">(.*?)</tr>', html, re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+    numbers = [[re.sub(r"<[^>]+>", "", c).strip() for c in row] for row in cells]
+    assert [row[0] for row in numbers] == [unit.unit_no, other.unit_no]  # the one with a late task first
+    # in hand, 待核实, 已退回, 已上报待审核, 已逾期, 已过截止日期, the nearest deadline
+    assert numbers[0][2:] == ["4", "3", "0", "1", "0", "1", (today - timedelta(days=3)).isoformat()]
+    assert numbers[1][2:] == ["2", "1", "1", "0", "0", "0", "2027-02-28"]
+    assert f'href="{reverse("verification:list")}?unit={unit.unit_no}&amp;due=late"' in html
+    assert done.unit_no not in html
+
+
 def test_report_with_a_photo_then_bureau_approval(
     client: Client, setup: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Min, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -107,6 +107,31 @@ def tasks_list(
 def task_reasons(*, user: Any) -> list[str]:
     """The reasons (the decisions' reason codes) of the tasks the user sees, for the filter."""
     return sorted(set(tasks_visible(user=user).order_by().values_list("reason", flat=True).distinct()))
+
+
+def unit_progress(*, user: Any, today: date) -> QuerySet[Any]:
+    """各单位核实进度: per unit with unit-verification tasks still in hand (the unit's to do, or
+    reported and waiting for the bureau), how many are 待核实, 已退回, 已逾期 (escalated),
+    已上报待审核, how many of the unit's to do are past their deadline (`late`, whether the
+    sweep has marked them yet or not), and the nearest deadline of those left to do. Rows are
+    dicts (`unit__unit_no`, `unit__name` and the counts), the latest first: most late, then the
+    nearest deadline, then most in hand. The bureau's 疑点核查 tasks are its own work, not a unit's: left out."""
+    awaiting = Q(status__in=AWAITING_UNIT)
+    qs = tasks_visible(user=user).filter(kind=TaskKind.UNIT, status__in=ACTIVE)
+    return (
+        qs.order_by()
+        .values("unit__unit_no", "unit__name")
+        .annotate(
+            active=Count("pk"),
+            open=Count("pk", filter=Q(status=TaskStatus.OPEN)),
+            returned=Count("pk", filter=Q(status=TaskStatus.RETURNED)),
+            overdue=Count("pk", filter=Q(status=TaskStatus.OVERDUE)),
+            submitted=Count("pk", filter=Q(status=TaskStatus.SUBMITTED)),
+            late=Count("pk", filter=awaiting & Q(deadline__lt=today)),
+            nearest=Min("deadline", filter=awaiting),
+        )
+        .order_by("-late", F("nearest").asc(nulls_last=True), "-active", "unit__unit_no")
+    )
 
 
 def tasks_of_person(*, user: Any, recipient_id: int, limit: int = 10) -> list[VerificationTask]:

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.task_list, name="list"),
     path("export.csv", views.task_list_export, name="export"),
     path("review/", views.review_queue, name="queue"),
+    path("units/", views.unit_progress, name="units"),
     path("bulk/", views.bulk_upload, name="bulk"),
     path("form1.xlsx", views.form1_download, name="form1"),
     path("tasks/<int:pk>/", views.task_detail, name="detail"),

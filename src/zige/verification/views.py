@@ -368,6 +368,19 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     )
 
 
+@role_required(RECORDS_ROLES)
+@require_GET
+def unit_progress(request: HttpRequest) -> HttpResponse:
+    """各单位核实进度: the units with tasks in hand, most late first (`selectors.unit_progress`)."""
+    today = timezone.localdate()
+    rows = selectors.unit_progress(user=_user(request), today=today)
+    return render(
+        request,
+        "verification/units.html",
+        {"page": paginate(request, rows), "today": today, "nav": "verification"},
+    )
+
+
 @role_required(PEOPLE_ROLES)
 @require_GET
 def form1_download(request: HttpRequest) -> HttpResponse:
