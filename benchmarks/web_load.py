@@ -22,7 +22,8 @@ For each database (SQLite, PostgreSQL or both) it:
    http.client) in a child process. Pages: the dashboard `/`, the person page (200 people in
    turn), the unit page of the unit with most recipients (first page and a deep page, ¾ of the way
    down: page 150 of a 10,000-person unit), the list of units, a search by the most common
-   surname and searches by 个人编号 (the 200 people in turn). Every response must be a 200 (a
+   surname and searches by 个人编号 (the 200 people in turn), the verification task list (all, the
+   unit's, each of the 200 people's) and each unit's verification progress. Every response must be a 200 (a
    redirect to the login page counts as an error);
 5. stops the server and prints a table page × database: requests, requests/s, p50, p95, p99, max,
    errors, one request alone before the load, the page's size, the machine's load while measuring
@@ -232,6 +233,10 @@ def pages(p: Picks) -> list[tuple[str, list[str]]]:
         ("units list", ["/roster/units/"]),
         (f"search {p.surname} ({p.surname_people:,})", [f"/roster/?q={q(p.surname)}"]),
         ("search 个人编号", [f"/roster/?q={q(n)}" for n in p.persons]),
+        ("verification tasks", ["/verification/"]),
+        (f"verification tasks of the unit ({p.unit_no})", [f"/verification/?unit={q(p.unit_no)}"]),
+        ("verification tasks of a person", [f"/verification/?q={q(n)}" for n in p.persons]),
+        ("verification units' progress", ["/verification/units/"]),
     ]
 
 
