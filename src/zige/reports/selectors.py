@@ -7,7 +7,6 @@ Lists are querysets, paginated by the views (50 rows a page).
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db import connection
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -29,15 +27,12 @@ from zige.engine.labels import KIND_ZH, REASON_ZH
 from zige.feeds import selectors as feeds_selectors
 from zige.feeds.models import ImportBatch, ImportReject
 from zige.feeds.selectors import KeepRange
-from zige.ids import clean_id, upgrade_15_to_18
 from zige.reports import explain
 from zige.roster import selectors as roster_selectors
 from zige.roster.models import Recipient, RecipientChange, Unit
 
 # Dashboard and unit tables: the order staff read them in (good news first, then work to do).
 STATUS_ORDER: tuple[str, ...] = ("eligible", "pending", "review", "suspend", "stop")
-
-_ID_RE = re.compile(r"^(\d{17}[\dX]|\d{15})$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,39 +373,6 @@ def chart_options(board: Dashboard, *, top_reasons: int = 12) -> dict[str, Any]:
 # People
 
 
-def normalise_query(q: str) -> str:
-    """Search text as staff type it: no spaces; full-width digits made ASCII."""
-    text = (q or "").translate({0xFF10 + i: ord("0") + i for i in range(10)})
-    return re.sub(r"\s+", "", text)
-
-
-def _id_candidates(text: str) -> set[str] | None:
-    """The stored forms of a typed ID number (15-digit numbers are stored upgraded), or None."""
-    cleaned = clean_id(text)
-    if not _ID_RE.match(cleaned):
-        return None
-    return {cleaned, upgrade_15_to_18(cleaned)} if len(cleaned) == 15 else {cleaned}
-
-
-def _name_prefix(text: str) -> Q:
-    """Names that start with `text`, as a condition the index on `name` answers.
-
-    PostgreSQL answers LIKE 'text%' from that index (varchar_pattern_ops, in any collation).
-    SQLite's LIKE ignores the case of ASCII letters and so never uses an index: a scan of the whole
-    roll (0.2 s at 500,000 people). There the same names are also bounded as a range of strings,
-    [text, text with its last character incremented), which the index answers: only when `text`
-    has no ASCII letter, where LIKE and the range select exactly the same names.
-    """
-    q = Q(name__startswith=text)
-    if connection.vendor == "sqlite" and text and not re.search(r"[A-Za-z]", text):
-        following = ord(text[-1]) + 1
-        if 0xD800 <= following <= 0xDFFF:  # no string holds a lone surrogate
-            following = 0xE000
-        if following <= 0x10FFFF:
-            q &= Q(name__gte=text, name__lt=text[:-1] + chr(following))
-    return q
-
-
 class PeopleWithDecisions:
     """People to paginate by 个人编号 (`paginate` takes it like a queryset), each with their
     decision in `run` (`cur_status`, `cur_reason`, `cur_due_on`: see `with_current_decision`).
@@ -477,13 +439,13 @@ def _people(qs: QuerySet[Recipient], status: str, *, narrowed: bool) -> PeopleWi
 def search_recipients(user: Any, q: str, *, status: str = "", unit_no: str = "") -> PeopleWithDecisions:
     """People by 个人编号, full ID number (18 or 15 digits) or name (whole or leading characters)."""
     qs = scope_recipients(Recipient.objects.all(), user)
-    text = normalise_query(q)
+    text = roster_selectors.normalise_query(q)
     if text:
-        ids = _id_candidates(text)
+        ids = roster_selectors.id_candidates(text)
         if ids:
             qs = qs.filter(Q(id_number__in=ids) | Q(person_no=text))
         else:
-            qs = qs.filter(Q(person_no=text) | _name_prefix(text))
+            qs = qs.filter(Q(person_no=text) | roster_selectors.name_prefix(text))
     if unit_no:
         qs = qs.filter(unit__unit_no=unit_no)
     return _people(qs, status, narrowed=bool(text or unit_no))
@@ -650,7 +612,7 @@ def timeline(
 def units_list(user: Any, *, q: str = "", order: str = "") -> QuerySet[Unit]:
     run = latest_run()
     qs = scope_units(Unit.objects.all(), user)
-    text = normalise_query(q)
+    text = roster_selectors.normalise_query(q)
     if text:
         qs = qs.filter(Q(unit_no__startswith=text) | Q(name__contains=text))
 
@@ -691,10 +653,10 @@ def unit_status_counts(unit: Unit, run: Run | None) -> dict[str, int]:
 
 def unit_people(unit: Unit, user: Any, *, status: str = "", q: str = "") -> PeopleWithDecisions:
     qs = scope_recipients(Recipient.objects.filter(unit=unit), user)
-    text = normalise_query(q)
+    text = roster_selectors.normalise_query(q)
     if text:
-        match = Q(person_no=text) | _name_prefix(text)
-        if ids := _id_candidates(text):
+        match = Q(person_no=text) | roster_selectors.name_prefix(text)
+        if ids := roster_selectors.id_candidates(text):
             match |= Q(id_number__in=ids)
         qs = qs.filter(match)
     return _people(qs, status, narrowed=True)

@@ -2,26 +2,73 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from zige.accounts.scoping import scope_by_unit_field, scope_recipients, scope_units
+from zige.ids import clean_id, upgrade_15_to_18
 from zige.roster.models import Recipient, RecipientChange, Unit
+
+# A typed ID number: 18 characters (the last may be X) or the old 15 digits.
+ID_RE = re.compile(r"^(\d{17}[\dX]|\d{15})$")
+
+
+def normalise_query(q: str) -> str:
+    """Search text as staff type it: no spaces; full-width digits made ASCII."""
+    text = (q or "").translate({0xFF10 + i: ord("0") + i for i in range(10)})
+    return re.sub(r"\s+", "", text)
+
+
+def id_candidates(text: str) -> set[str] | None:
+    """The stored forms of a typed ID number (15-digit numbers are stored upgraded), or None."""
+    cleaned = clean_id(text)
+    if not ID_RE.match(cleaned):
+        return None
+    return {cleaned, upgrade_15_to_18(cleaned)} if len(cleaned) == 15 else {cleaned}
+
+
+def name_prefix(text: str) -> Q:
+    """Names that start with `text`, as a condition the index on `name` answers.
+
+    PostgreSQL answers LIKE 'text%' from that index (varchar_pattern_ops, in any collation).
+    SQLite's LIKE ignores the case of ASCII letters and so never uses an index: a scan of the whole
+    roll (0.2 s at 500,000 people). There the same names are also bounded as a range of strings,
+    [text, text with its last character incremented), which the index answers: only when `text`
+    has no ASCII letter, where LIKE and the range select exactly the same names.
+    """
+    q = Q(name__startswith=text)
+    if connection.vendor == "sqlite" and text and not re.search(r"[A-Za-z]", text):
+        following = ord(text[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # no string holds a lone surrogate
+            following = 0xE000
+        if following <= 0x10FFFF:
+            q &= Q(name__gte=text, name__lt=text[:-1] + chr(following))
+    return q
 
 
 def person_matches(q: str, *, path: str = "") -> Q:
-    """The people a list's one search box (个人编号 / 身份证号 / 姓名) names: the 个人编号 or the
-    身份证号 whole (a lower-case x read as X, as people type it), or the start of the name.
-    `path`: the way from the listed rows to the person (`"recipient__"`), "" for the roll."""
-    return (
-        Q(**{f"{path}person_no": q})
-        | Q(**{f"{path}id_number": q.upper()})
-        | Q(**{f"{path}name__startswith": q})
-    )
+    """The people a list's one search box (个人编号 / 身份证号 / 姓名) names, as the roll's search
+    reads it (`normalise_query`): the 个人编号, the 身份证号 whole (`id_candidates`: a lower-case
+    x, a 15-digit number), or the start of the name (`name_prefix`). `path`: the way from the
+    listed rows to the person (`"recipient__"`): then the people are a subquery of the roll,
+    where each condition has its index, rather than an OR across the join, which none answers
+    (a person's tasks out of 40,000: 205 ms alone at 500,000 people, measured). Nothing when
+    the text is empty."""
+    text = normalise_query(q)
+    if not text:
+        return Q(pk__in=[])
+    people = Q(person_no=text) | name_prefix(text)
+    if ids := id_candidates(text):
+        people |= Q(id_number__in=ids)
+    if not path:
+        return people
+    return Q(**{f"{path}in": Recipient.objects.filter(people).values("pk")})
 
 
 def units_list(*, user: Any) -> QuerySet[Unit]:
