@@ -152,7 +152,9 @@ def test_each_case_list_finds_one_person_by_number_id_or_name(wang: Any, listing
     client = as_user(wang)
     every = client.get(reverse(listing)).content.decode()
     assert "张建国" in every and "李四海" in every
-    for q in (wanted.person_no, "14010519500202020x", "张", "张建国"):
+    full_width = wanted.person_no.translate({ord("0") + i: 0xFF10 + i for i in range(10)})
+    # As the roll's search reads them: full-width digits, spaces, a lower-case x.
+    for q in (wanted.person_no, full_width, "140105 19500202 020x", "14010519500202020x", "张", "张建国"):
         page = client.get(reverse(listing), {"q": q}).content.decode()
         assert "张建国" in page and "李四海" not in page, q
     page = client.get(reverse(listing), {"q": "1401051950020202"}).content.decode()
