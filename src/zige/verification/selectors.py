@@ -106,7 +106,11 @@ def tasks_list(
 
 def task_reasons(*, user: Any) -> list[str]:
     """The reasons (the decisions' reason codes) of the tasks the user sees, for the filter."""
-    return sorted(set(tasks_visible(user=user).order_by().values_list("reason", flat=True).distinct()))
+    return list(tasks_visible(user=user).order_by("reason").values_list("reason", flat=True).distinct())
+
+
+# The statuses of a task in hand, each a column of `unit_progress` named by its value.
+PROGRESS_STATUSES = (TaskStatus.OPEN, TaskStatus.RETURNED, TaskStatus.SUBMITTED, TaskStatus.OVERDUE)
 
 
 def unit_progress(*, user: Any, today: date) -> QuerySet[Any]:
@@ -114,7 +118,8 @@ def unit_progress(*, user: Any, today: date) -> QuerySet[Any]:
     reported and waiting for the bureau), how many are 待核实, 已退回, 已逾期 (escalated),
     已上报待审核, how many of the unit's to do are past their deadline (`late`, whether the
     sweep has marked them yet or not), and the nearest deadline of those left to do. Rows are
-    dicts (`unit__unit_no`, `unit__name` and the counts), the latest first: most late, then the
+    dicts (`unit__unit_no`, `unit__name`, `active`, one count for each of `PROGRESS_STATUSES`,
+    `late`, `nearest`), the latest first: most late, then the
     nearest deadline, then most in hand. The bureau's 疑点核查 tasks are its own work, not a unit's: left out."""
     awaiting = Q(status__in=AWAITING_UNIT)
     qs = tasks_visible(user=user).filter(kind=TaskKind.UNIT, status__in=ACTIVE)
@@ -123,10 +128,7 @@ def unit_progress(*, user: Any, today: date) -> QuerySet[Any]:
         .values("unit__unit_no", "unit__name")
         .annotate(
             active=Count("pk"),
-            open=Count("pk", filter=Q(status=TaskStatus.OPEN)),
-            returned=Count("pk", filter=Q(status=TaskStatus.RETURNED)),
-            overdue=Count("pk", filter=Q(status=TaskStatus.OVERDUE)),
-            submitted=Count("pk", filter=Q(status=TaskStatus.SUBMITTED)),
+            **{status: Count("pk", filter=Q(status=status)) for status in PROGRESS_STATUSES},
             late=Count("pk", filter=awaiting & Q(deadline__lt=today)),
             nearest=Min("deadline", filter=awaiting),
         )

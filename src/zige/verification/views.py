@@ -84,7 +84,6 @@ def _list_filters(request: HttpRequest, user: User, today: date) -> tuple[str, s
 @require_GET
 def task_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    unit_no = param(request, "unit")
     user = _user(request)
     status, filters = _list_filters(request, user, today)
     tasks = selectors.tasks_list(user=user, status=status, filters=filters)
@@ -92,8 +91,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
     # (None: the latest of every unit).
     units = scope_units(Unit.objects.all(), request.user)
     sms_unit = units.filter(pk=user.unit_id).first() if user.unit_id else None
-    if sms_unit is None and unit_no:
-        sms_unit = units.filter(unit_no=unit_no).first()
+    if sms_unit is None and filters.unit_no:
+        sms_unit = units.filter(unit_no=filters.unit_no).first()
     # The status chips keep the other filters (and drop the page).
     others = request.GET.copy()
     for key in ("status", "page"):
@@ -377,7 +376,7 @@ def unit_progress(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "verification/units.html",
-        {"page": paginate(request, rows), "today": today, "nav": "verification"},
+        {"page": paginate(request, rows), "statuses": selectors.PROGRESS_STATUSES, "nav": "verification"},
     )
 
 
