@@ -105,6 +105,8 @@ def test_the_bureau_filters_the_task_list(client: Client, setup: dict[str, Any])
     VerificationTask.objects.filter(pk=soon.pk).update(status="submitted")  # type: ignore[attr-defined]
     html = client.get(reverse("verification:list") + f"?unit={task.unit.unit_no}").content.decode()
     assert re.search(r"待核实 <b>2</b>", html) and re.search(r"已上报待审核 <b>1</b>", html)
+    # 进行中 counts what the list shows with no status chosen: the tasks in hand, all of them.
+    assert re.search(r"进行中 <b>3</b>", html) and len(_listed(client, f"?unit={task.unit.unit_no}")) == 3
     assert f'href="?status=submitted&amp;unit={task.unit.unit_no}"' in html
     assert _listed(client, f"?status=submitted&unit={task.unit.unit_no}") == {soon.pk}
     # A report waiting for the bureau is not the unit's delay.

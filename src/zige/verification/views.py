@@ -28,7 +28,14 @@ from zige.roster.models import Unit
 from zige.spreadsheet import formula_safe
 from zige.verification import selectors
 from zige.verification.forms import BulkForm, ReportForm, ResolveForm, ReviewForm
-from zige.verification.models import AWAITING_UNIT, AttachmentRole, TaskKind, TaskStatus, VerificationTask
+from zige.verification.models import (
+    ACTIVE,
+    AWAITING_UNIT,
+    AttachmentRole,
+    TaskKind,
+    TaskStatus,
+    VerificationTask,
+)
 from zige.verification.services import (
     ROLE_KINDS,
     Evidence,
@@ -97,6 +104,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
     others = request.GET.copy()
     for key in ("status", "page"):
         others.pop(key, None)
+    counts = selectors.status_counts(user=user, filters=filters)
     return render(
         request,
         "verification/list.html",
@@ -108,7 +116,9 @@ def task_list(request: HttpRequest) -> HttpResponse:
             "kinds": TaskKind.choices,
             "reasons": selectors.task_reasons(user=user),
             "windows": (("late", "已过截止日期"), ("soon", f"{selectors.DUE_SOON_DAYS} 天内到期")),
-            "counts": selectors.status_counts(user=user, filters=filters),
+            "counts": counts,
+            # 进行中 (no status chosen): the tasks in hand, as the list shows them.
+            "active_count": sum(counts.get(s, 0) for s in ACTIVE),
             "statuses": TaskStatus.choices,
             "due_soon": selectors.due_soon_count(user=user, today=today),
             "reminders": selectors.reminders_for(user=user, limit=5),
