@@ -19,6 +19,7 @@ from zige.engine.kinds import (
     CUSTODIAL_PENALTIES,
     LOSS_KINDS,
     NON_CUSTODIAL_MARKERS,
+    without_lookalikes,
 )
 from zige.engine.kinds import is_imprisonment_reason as kinds_imprisonment_reason
 
@@ -126,7 +127,8 @@ def is_custodial(penalty: str) -> bool:
     never suspend (spec §2.3a)."""
     if any(marker in penalty for marker in NON_CUSTODIAL_MARKERS):
         return False
-    return any(p in penalty for p in CUSTODIAL_PENALTIES)
+    words = without_lookalikes(penalty)
+    return any(p in words for p in CUSTODIAL_PENALTIES)
 
 
 def _alive_rank(kind: str) -> int:

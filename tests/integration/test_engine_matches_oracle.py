@@ -89,7 +89,16 @@ def provinces(draw: st.DrawFn) -> tuple[date, list[Person]]:
         reason = (
             draw(
                 st.sampled_from(
-                    ["", "服刑", "无法联系", "判刑入狱", "刑事处罚", "判处有期徒刑二年", "拘役缓刑"]
+                    [
+                        "",
+                        "服刑",
+                        "无法联系",
+                        "判刑入狱",
+                        "刑事处罚",
+                        "判处有期徒刑二年",
+                        "拘役缓刑",
+                        "无期限暂停发放",
+                    ]
                 )
             )
             if benefit == "suspended"

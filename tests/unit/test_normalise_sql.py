@@ -504,6 +504,10 @@ IMPRISONMENT_REASONS = [
     ("判处罚金", False),
     ("羁押", False),
     ("无法联系", False),
+    # 无期限 (indefinitely) holds 无期 (a life sentence's abbreviation) and is no sentence.
+    ("长期联系不上，无期限暂停发放", False),
+    ("无期限暂停", False),
+    ("判处无期徒刑，无期限暂停发放", True),
     ("", False),
 ]
 

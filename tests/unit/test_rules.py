@@ -731,6 +731,9 @@ PAYMENTS = [
          action="resume 2026-04 3 3703.70"),
     case("8-resume-no-pension", ["rail 2026-03-01"], who=suspended("2026-01-10", pension=None),
          action="resume 2026-04 3 0.00"),
+    case("8-resume-indefinite-suspension-is-no-life-sentence", ["rail 2026-03-01"],
+         who=suspended("2025-11-20", reason="长期联系不上，无期限暂停发放"),
+         status="eligible", action="resume 2026-04 5 10000.00"),
     # resume after imprisonment
     case("8-resume-imprisonment-from-month-after-release",
          ["sentence 2025-02-01 有期徒刑 2027-01-31", "release 2026-01-15"],

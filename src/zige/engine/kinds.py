@@ -206,6 +206,19 @@ CUSTODIAL_PENALTIES: tuple[str, ...] = (
     "无期",
 )
 NON_CUSTODIAL_MARKERS: tuple[str, ...] = ("缓刑", "管制", "监外执行")
+# Phrases that hold a penalty's abbreviation and mean something else: 无期限 (indefinitely, as in
+# 长期联系不上，无期限暂停发放) holds 无期. Removed before the penalties are looked for, so that a
+# suspension "until further notice" is no life sentence (whose back pay would start only at a
+# release that never comes).
+PENALTY_LOOKALIKES: tuple[str, ...] = ("无期限",)
+
+
+def without_lookalikes(text: str) -> str:
+    """`text` without `PENALTY_LOOKALIKES` (the same as `zige.engine.sql.without_lookalikes_sql`)."""
+    for phrase in PENALTY_LOOKALIKES:
+        text = text.replace(phrase, "")
+    return text
+
 
 # Result texts (unit_confirm 确认结果, declared 宣告类型) are read by the terms they mention. A
 # term preceded by a negation (未丧失资格, 非死亡) is not mentioned, and a text that revokes
@@ -275,8 +288,9 @@ def is_imprisonment_reason(status_reason: str) -> bool:
     """Whether a 暂停 recipient's 停发原因 means imprisonment (spec §8; docs/rules.md §5.3)."""
     if any(m in status_reason for m in IMPRISONMENT_REASON_MARKERS):
         return True
-    return any(w in status_reason for w in CUSTODY_REASON_WORDS) and not any(
-        m in status_reason for m in NON_CUSTODIAL_MARKERS
+    words = without_lookalikes(status_reason)
+    return any(w in words for w in CUSTODY_REASON_WORDS) and not any(
+        m in words for m in NON_CUSTODIAL_MARKERS
     )
 
 

@@ -23,6 +23,7 @@ from zige.engine.kinds import (
     IMPRISONMENT_REASON_MARKERS,
     LOSS_KINDS,
     NON_CUSTODIAL_MARKERS,
+    PENALTY_LOOKALIKES,
     REVOCATION_MARKERS,
     UNIT_ELIGIBLE_TERMS,
     UNIT_LOST_TERMS,
@@ -242,13 +243,21 @@ def declared_type_sql(col: str) -> str:
     )
 
 
+def without_lookalikes_sql(expr: str) -> str:
+    """`expr` without `PENALTY_LOOKALIKES` (无期限 is no 无期; `zige.engine.kinds.without_lookalikes`)."""
+    for phrase in PENALTY_LOOKALIKES:
+        expr = f"replace({expr}, {quote(phrase)}, '')"
+    return expr
+
+
 def penalty_sql(col: str) -> str:
     """`custodial` / `non_custodial` (spec §2.3a); NULL when empty."""
     value = clean_text_sql(col)
+    words = without_lookalikes_sql(value)
     return (
         f"CASE WHEN {value} = '' THEN NULL "
         f"WHEN {contains_any_sql(value, NON_CUSTODIAL_MARKERS)} THEN 'non_custodial' "
-        f"WHEN {contains_any_sql(value, CUSTODIAL_PENALTIES)} THEN 'custodial' "
+        f"WHEN {contains_any_sql(words, CUSTODIAL_PENALTIES)} THEN 'custodial' "
         f"ELSE 'non_custodial' END"
     )
 
@@ -862,9 +871,10 @@ def month_index_sql(expr: str) -> str:
 def imprisonment_reason_sql(col: str) -> str:
     """A 停发原因 that means imprisonment (`zige.engine.kinds.is_imprisonment_reason`)."""
     value = f"coalesce({col}, '')"
+    words = without_lookalikes_sql(value)
     return (
         f"({contains_any_sql(value, IMPRISONMENT_REASON_MARKERS)} "
-        f"OR ({contains_any_sql(value, CUSTODY_REASON_WORDS)} AND NOT {contains_any_sql(value, NON_CUSTODIAL_MARKERS)}))"
+        f"OR ({contains_any_sql(words, CUSTODY_REASON_WORDS)} AND NOT {contains_any_sql(words, NON_CUSTODIAL_MARKERS)}))"
     )
 
 
