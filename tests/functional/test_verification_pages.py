@@ -26,6 +26,7 @@ from tests.factories import (
     recovery_case,
     verification_task,
 )
+from zige.accounts.api_tokens import token_issue
 from zige.accounts.models import Role
 from zige.audit.models import AuditEvent
 from zige.verification.models import Attachment, Submission, VerificationTask
@@ -543,6 +544,18 @@ def test_the_bureaus_review_tasks_and_fraud_findings_are_invisible_to_the_unit(
     assert "resolved" not in page.context["counts"]
     own = client.get(person_page).content.decode()
     assert "社保局疑点核查" not in own and note not in own and "冒领" not in own
+    # Nor does the JSON API's timeline of the person tell the unit (the bureau's does).
+    evidence = f"/api/v1/persons/{person.person_no}/evidence"
+
+    def timeline(user: Any) -> str:
+        token = token_issue(user=user, now=timezone.now())
+        response = Client().get(evidence, HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 200
+        return " ".join(f"{row['kind']} {row['detail']} {row['file_name']}" for row in response.json())
+
+    assert "社保局疑点核查疑似冒领" in timeline(setup["officer"])
+    own = timeline(setup["unit_op"])
+    assert "社保局疑点核查" not in own and "冒领" not in own and "review" not in own
 
 
 def test_the_review_queue_reads_the_reports_in_a_fixed_number_of_queries(

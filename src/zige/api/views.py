@@ -10,7 +10,6 @@ A person outside the caller's scope is a 404 with the same body as a person that
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -37,6 +36,7 @@ from zige.certification.models import Run, RunStatus
 from zige.certification.selectors import decision_in_run
 from zige.engine.labels import KIND_ZH, REASON_ZH, STATUS_ZH
 from zige.feeds.push import PushRefused, PushSignature, max_bytes, max_items, pushed_result_record
+from zige.reports.selectors import evidence_visible
 from zige.roster.models import BenefitStatus, Recipient
 
 
@@ -211,28 +211,18 @@ def person_detail(request: HttpRequest, person_no: str) -> dict[str, Any]:
     }
 
 
-def _evidence_selector() -> Any:
-    """`zige.feeds.selectors.evidence_for_person`, or None while the evidence store lacks it."""
-    try:
-        module = importlib.import_module("zige.feeds.selectors")
-    except ImportError:
-        return None
-    return getattr(module, "evidence_for_person", None)
-
-
 @api.get(
     "/v1/persons/{person_no}/evidence",
-    response={200: list[EvidenceOut], 401: ErrorOut, 404: ErrorOut, 501: ErrorOut},
+    response={200: list[EvidenceOut], 401: ErrorOut, 404: ErrorOut},
     tags=["persons"],
     summary="A person's evidence timeline",
 )
 def person_evidence(request: HttpRequest, person_no: str) -> list[dict[str, Any]]:
-    """Every evidence record held for the person (agency feeds and pushed results), newest first."""
+    """The person's evidence records (agency feeds and pushed results), newest first, as the
+    person page shows them to the caller: a unit operator never gets the bureau's 疑点核查
+    findings (`reports.selectors.evidence_visible`; docs/security.md)."""
     person = _person(request, person_no)
-    selector = _evidence_selector()
-    if selector is None:
-        raise ApiError(501, "not_implemented", "证据查询尚未启用 / Evidence lookup is not available yet")
-    return list(selector(id_number=person.id_number))
+    return evidence_visible(person, getattr(request, "auth", None))
 
 
 # --- pushed results ----------------------------------------------------------------------------
