@@ -4,6 +4,7 @@ themselves, every transition, the unit's report, the bureau's review, the workbo
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -1732,6 +1733,79 @@ def test_workbook_rows_of_another_unit_are_errors(unit: Any, unit_op: Any, tmp_p
     result = form1_apply(user=unit_op, data=data, now=LATER)
     assert [(e.row, e.field) for e in result.errors] == [(7, "个人编号")]
     assert not Submission.objects.exists()
+
+
+def _one_cell_a_row_at_xfd(rows: int) -> bytes:
+    """A workbook of `rows` rows, each one cell in the sheet's last column (XFD), the sheet's
+    declared extent A1:XFD<rows>: a few KB packed."""
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="A1:XFD{rows}"/><sheetData>'
+        + "".join(f'<row r="{i}"><c r="XFD{i}"><v>1</v></c></row>' for i in range(1, rows + 1))
+        + "</sheetData></worksheet>"
+    )
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    relations = "http://schemas.openxmlformats.org/package/2006/relationships"
+    office = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        "_rels/.rels": f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{relations}">'
+        f'<Relationship Id="rId1" Type="{office}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{office}">'
+        '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{relations}">'
+        f'<Relationship Id="rId1" Type="{office}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": sheet,
+    }
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return packed.getvalue()
+
+
+def test_a_workbook_wider_or_longer_than_a_form1_is_read_within_bounds(
+    unit: Any, unit_op: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sheet that says it is 16,384 columns wide is read 40 columns wide (a 2,000-row one took
+    300 MB before), and a sheet longer than a unit's list, or unpacking to more than the limit,
+    is refused with a message, before anything is applied."""
+    import tracemalloc
+
+    from zige.verification import services
+
+    data = _one_cell_a_row_at_xfd(2000)
+    assert len(data) < 20_000
+    tracemalloc.start()
+    try:
+        result = form1_apply(user=unit_op, data=data, now=LATER)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(e.row, e.field) for e in result.errors] == [(0, "文件")] and "找不到表头" in result.errors[
+        0
+    ].reason
+    assert peak < 40 * 1024 * 1024, f"{peak / 1024 / 1024:.0f} MB"
+
+    people = [young(unit) for _ in range(4)]
+    tasks_for_run(run_id=run_with([(p, "pending", "no_evidence") for p in people]).pk, now=NOW)
+    tasks = list(VerificationTask.objects.filter(unit=unit).order_by("recipient__person_no"))
+    form = _form1(tmp_path / "form1.xlsx", tasks, {0: {"确认方式": "电话", **ADDRESS}})
+    length = openpyxl.load_workbook(io.BytesIO(form), read_only=True).worksheets[0].max_row
+    monkeypatch.setattr(services, "FORM1_MAX_ROWS", length - 1)
+    refused = form1_apply(user=unit_op, data=form, now=LATER)
+    assert [e.reason for e in refused.errors] == [f"工作表超过 {length - 1} 行：请上传系统下发的本单位附件1"]
+    monkeypatch.setattr(services, "FORM1_MAX_ROWS", length)
+    monkeypatch.setattr(services, "FORM1_MAX_UNPACKED_BYTES", 1024)
+    refused = form1_apply(user=unit_op, data=form, now=LATER)
+    assert "解压后" in refused.errors[0].reason and "超过上限" in refused.errors[0].reason
+    assert not Submission.objects.exists()
+    monkeypatch.setattr(services, "FORM1_MAX_UNPACKED_BYTES", 10 * 1024 * 1024)
+    assert form1_apply(user=unit_op, data=form, now=LATER).applied == 1
 
 
 ACCEPTED = "上门走访、视频、电话、来访、无法联系"

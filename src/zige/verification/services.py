@@ -30,9 +30,11 @@ the same transaction. Nothing here reads the clock: callers pass `now`.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -945,16 +947,39 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
+# What a unit's 附件1 may span when read back. The form has 14 columns (and a unit may add a few:
+# 确认结果, 确认日期); a unit's list is its people to verify. The reader looks no further: without
+# a bound, openpyxl makes every row as wide as the sheet says it is (its <dimension>, or one stray
+# cell at XFD), and a 52 KB workbook of one cell a row at XFD took 1.3 GB of memory. The packed
+# parts' declared sizes bound what unzipping can produce (zipfile reads no more than them).
+FORM1_MAX_COLUMNS = 40
+FORM1_MAX_ROWS = 100_000
+FORM1_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+
 def _workbook_rows(data: bytes) -> tuple[dict[str, int], list[tuple[int, list[Any]]]]:
-    """The header map (label -> column) and the data rows (spreadsheet row, values) of 附件1."""
+    """The header map (label -> column) and the data rows (spreadsheet row, values) of 附件1,
+    read within `FORM1_MAX_COLUMNS` columns, `FORM1_MAX_ROWS` rows and `FORM1_MAX_UNPACKED_BYTES`
+    unpacked (ValueError beyond them)."""
     import openpyxl
 
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        unpacked = sum(member.file_size for member in package.infolist())
+    if unpacked > FORM1_MAX_UNPACKED_BYTES:
+        raise ValueError(
+            f"工作簿解压后有 {unpacked / 1024 / 1024:,.0f} MB，超过上限 {FORM1_MAX_UNPACKED_BYTES // 1024 // 1024} MB："
+            "请上传系统下发的附件1"
+        )
     with tempfile.NamedTemporaryFile(suffix=".xlsx") as f:
         f.write(data)
         f.flush()
         wb = openpyxl.load_workbook(f.name, read_only=True, data_only=True)
         try:
-            rows = [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)]
+            rows: list[list[Any]] = []
+            for values in wb.worksheets[0].iter_rows(values_only=True, max_col=FORM1_MAX_COLUMNS):
+                if len(rows) == FORM1_MAX_ROWS:
+                    raise ValueError(f"工作表超过 {FORM1_MAX_ROWS:,} 行：请上传系统下发的本单位附件1")
+                rows.append(list(values))
         finally:
             wb.close()
     header_at = next(
