@@ -490,6 +490,22 @@ def test_declared_negations_and_revocations(
     assert run_sql(con, sql.declared_type_sql("v"), [raw]) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("正常", "normal"), ("", "normal"), (None, "normal"), (" 正常发放 ", "normal"), ("Normal", "normal"),
+        ("暂停", "suspended"), ("暂停发放", "suspended"), ("暂 停", "suspended"), ("\u3000暂停\u3000", "suspended"),
+        ("终止", "terminated"), ("终止发放", "terminated"), ("TERMINATED", "terminated"),
+        # Read whole, never by what the text contains: these are bad_value, not 正常.
+        ("暂停（待恢复正常）", None), ("非正常", None), ("不正常", None), ("正常？", None), ("退休", None),
+    ],
+)  # fmt: skip
+def test_benefit_status_is_one_of_the_roster_values(
+    con: duckdb.DuckDBPyConnection, raw: str | None, expected: str | None
+) -> None:
+    assert run_sql(con, sql.benefit_status_sql("v"), [raw]) == [expected]
+
+
 IMPRISONMENT_REASONS = [
     ("服刑", True),
     ("判刑入狱", True),

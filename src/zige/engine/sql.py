@@ -262,14 +262,25 @@ def penalty_sql(col: str) -> str:
     )
 
 
+# 待遇状态 as rosters write it (spec §4: 正常/暂停/终止, empty = 正常; also with 发放 after it, as
+# pension systems print it, and in English), trimmed and lower-cased, spaces inside ignored. Matched
+# whole: read by what it contains, 暂停（待恢复正常） would be 正常 (and its stop would recover months
+# the person was never paid) and 非正常 would be 正常 too. Anything else is `bad_value`.
+BENEFIT_STATUS_TEXTS: dict[str, tuple[str, ...]] = {
+    "normal": ("", "正常", "正常发放", "normal"),
+    "suspended": ("暂停", "暂停发放", "suspended"),
+    "terminated": ("终止", "终止发放", "terminated"),
+}
+
+
 def benefit_status_sql(col: str) -> str:
-    """`normal` / `suspended` / `terminated` from 待遇状态 (empty = 正常); NULL if unknown."""
-    value = f"lower({clean_text_sql(col)})"
-    return (
-        f"CASE WHEN {value} = '' OR {contains_any_sql(value, ('正常', 'normal'))} THEN 'normal' "
-        f"WHEN {contains_any_sql(value, ('暂停', 'suspended'))} THEN 'suspended' "
-        f"WHEN {contains_any_sql(value, ('终止', 'terminated'))} THEN 'terminated' END"
+    """`normal` / `suspended` / `terminated` from 待遇状态 (`BENEFIT_STATUS_TEXTS`); NULL if unknown."""
+    value = f"replace(lower({clean_text_sql(col)}), ' ', '')"
+    cases = " ".join(
+        f"WHEN {in_list_sql(value, texts)} THEN {quote(status)}"
+        for status, texts in BENEFIT_STATUS_TEXTS.items()
     )
+    return f"CASE {cases} END"
 
 
 def yes_no_sql(col: str) -> str:
