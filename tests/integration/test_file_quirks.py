@@ -364,6 +364,28 @@ def test_roster_repeat_with_a_differently_spaced_phone_is_a_duplicate(tmp_path: 
     assert (report["rows_used"], report["duplicate_rows"], report["rows_rejected"]) == (1, 1, 0)
 
 
+def test_an_exact_repeat_of_a_conflicting_row_is_rejected_with_its_group(tmp_path: Path) -> None:
+    """Spec §6: all rows sharing a 个人编号 but differing otherwise are rejected — an exact
+    repeat of one of them too, not counted as a duplicate (the group is found whole)."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "个人编号,姓名,身份证号,单位编号,月养老金\n"
+        f"P05,赵六,{A},U01,1000\n"  # 2
+        f"P05,赵六,{A},U01,2000\n"  # 3: differs from row 2
+        f"P05,赵六,{A},U01,1000\n"  # 4: row 2 again
+        f"P06,钱七,{B},U01,1500\n"  # 5
+        f"P06,钱七,{B},U01,1500\n",  # 6: row 5 again, no conflict: a duplicate
+        encoding="utf-8",
+    )
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    result = certify(CertifyConfig(roster=roster, feeds=feeds, as_of=AS_OF, out=tmp_path / "out"))
+    rejects = sorted((int(r["row"]), r["reason"]) for r in read_csv_rows(tmp_path / "out" / "rejects.csv"))
+    assert rejects == [(2, "duplicate_person_no"), (3, "duplicate_person_no"), (4, "duplicate_person_no")]
+    report = result.summary["files"][0]
+    assert (report["rows_used"], report["duplicate_rows"], report["rows_rejected"]) == (1, 1, 3)
+
+
 def test_a_row_rejected_for_its_amount_still_conflicts_on_its_id(tmp_path: Path) -> None:
     """Spec §6: every row sharing a 身份证号 or 个人编号 is rejected, whatever else is wrong with
     it (重复领取 is itself a finding); the conflict is the reason reported, one line per row."""

@@ -594,7 +594,8 @@ ROSTER_COMPARED = (
 
 
 def roster_outcome_sql() -> str:
-    """Each valid roster row marked `duplicate` (an exact repeat), a conflict reason, or used; and
+    """Each valid roster row marked with a conflict reason, `duplicate` (an exact repeat of a row in
+    no conflict), or used; and
     each row rejected for its own values that also shares a 个人编号 or 身份证号 with a differing
     row, marked with the conflict reason (spec §6: all rows sharing one are rejected, 重复领取 is
     itself a finding; the conflict is the reason reported, before the row's own problem).
@@ -602,7 +603,10 @@ def roster_outcome_sql() -> str:
     Conflicts are looked for among all rows, rejected ones included: a row rejected for a bad
     月养老金 still names its person and ID. A rejected row takes part by its 个人编号 when that is
     not empty, and by its 身份证号 when that is well formed with a valid check digit. Rejected rows
-    are never `duplicate` or `used` (they are not in this table unless in conflict)."""
+    are never `duplicate` or `used` (they are not in this table unless in conflict). The conflict
+    is tested first: an exact repeat of a row in conflict is rejected with it, as a repeated
+    rejected row is, so that the group is found whole (a repeat counted as a duplicate would leave
+    one of the person's rows out of the rejects)."""
     partition = ", ".join(ROSTER_COMPARED)
     id_ok = (
         f"({DUCKDB.matches('id_number', '[0-9]{17}[0-9X]')} "
@@ -623,9 +627,9 @@ WITH copies AS (
   SELECT id_key, count(*) AS n FROM copies WHERE copy_no = 1 AND id_key IS NOT NULL GROUP BY id_key
 ), outcomes AS (
   SELECT c.file_no, c.row_no,
-         CASE WHEN c.reject_reason IS NULL AND c.copy_no > 1 THEN 'duplicate'
-              WHEN p.n > 1 THEN 'duplicate_person_no'
+         CASE WHEN p.n > 1 THEN 'duplicate_person_no'
               WHEN i.n > 1 THEN 'duplicate_id_number'
+              WHEN c.reject_reason IS NULL AND c.copy_no > 1 THEN 'duplicate'
               WHEN c.reject_reason IS NULL THEN 'used' END AS outcome
   FROM copies c LEFT JOIN same_pn p ON c.pn_key = p.pn_key LEFT JOIN same_id i ON c.id_key = i.id_key
 )
