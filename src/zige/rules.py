@@ -263,13 +263,18 @@ def _imprisoned_since(records: Sequence[Record], releases: Sequence[date], as_of
 # --- money (spec §8) ------------------------------------------------------------------------------
 
 FEN = Decimal("0.01")
+# 月养老金 is read to four decimal places, half-up (docs/rules.md §5): as the batch engine reads it
+# (DuckDB and Spark alike) and the roll stores it. A spreadsheet's floating-point residue
+# (2976.5499999999997 for 2976.55) goes, and every reader multiplies the same number.
+PENSION_PLACES = Decimal("0.0001")
 
 
 def payment_amount(months: int, monthly: Decimal | None) -> Decimal:
-    """months × 月养老金, in decimal, rounded half-up to fen; an unknown pension counts as 0
+    """months × 月养老金 (read to `PENSION_PLACES`), in decimal, rounded half-up to fen; an unknown pension counts as 0
     (§5: the amount of every stop, suspension and resume; also the check of an officer's
     figures, `zige.benefits.services.payment_action_propose`)."""
-    return (Decimal(months) * (monthly or Decimal(0))).quantize(FEN, rounding=ROUND_HALF_UP)
+    read = (monthly or Decimal(0)).quantize(PENSION_PLACES, rounding=ROUND_HALF_UP)
+    return (Decimal(months) * read).quantize(FEN, rounding=ROUND_HALF_UP)
 
 
 def is_imprisonment_reason(status_reason: str) -> bool:

@@ -729,6 +729,9 @@ PAYMENTS = [
          action="resume 2026-01 3 6000.00"),
     case("8-resume-half-up-to-fen", ["rail 2026-03-01"], who=suspended("2026-01-10", pension="1234.565"),
          action="resume 2026-04 3 3703.70"),
+    # 月养老金 read to four places first (docs/rules.md §5): 1000.0049999 is 1000.0050, a month 1000.01.
+    case("8-resume-pension-read-to-four-places", ["rail 2026-03-01"], who=suspended("2026-03-10", pension="1000.0049999"),
+         action="resume 2026-04 1 1000.01"),
     case("8-resume-no-pension", ["rail 2026-03-01"], who=suspended("2026-01-10", pension=None),
          action="resume 2026-04 3 0.00"),
     case("8-resume-indefinite-suspension-is-no-life-sentence", ["rail 2026-03-01"],

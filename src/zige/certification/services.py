@@ -291,7 +291,7 @@ def _load_roll(con: duckdb.DuckDBPyConnection, *, as_of: date) -> None:
         elif c in _DATES:
             shaped.append(f"TRY_CAST({c} AS DATE) AS {c}")
         elif c == "monthly_amount":
-            shaped.append(f"TRY_CAST({c} AS DECIMAL(18, 6)) AS {c}")
+            shaped.append(f"TRY_CAST({c} AS DECIMAL(18, 4)) AS {c}")
         elif c == "mobile":
             shaped.append(f"nullif({c}, '') AS {c}")
         else:

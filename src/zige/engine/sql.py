@@ -70,7 +70,8 @@ class Dialect:
         return f"CAST(try_strptime({expr}, {quote(fmt)}) AS DATE)"
 
     def try_decimal(self, expr: str) -> str:
-        return f"TRY_CAST({expr} AS DECIMAL(18, 6))"
+        """A number read to four decimal places, half-up (`zige.rules.PENSION_PLACES`)."""
+        return f"TRY_CAST({expr} AS DECIMAL(18, 4))"
 
 
 DUCKDB = Dialect()

@@ -113,7 +113,7 @@ def _text_of(column: str, alias: str, *, loaded_as_text: bool) -> str:
         inner = f"TRY_CAST({expr} AS DATE)" if loaded_as_text else expr
         return f"coalesce(CAST({inner} AS VARCHAR), '')"
     if kind == "amount":
-        return _decimal_text(f"TRY_CAST({expr} AS DECIMAL(18, 6))" if loaded_as_text else expr)
+        return _decimal_text(f"TRY_CAST({expr} AS DECIMAL(18, 4))" if loaded_as_text else expr)
     return f"coalesce({expr}, '')"
 
 
