@@ -1015,3 +1015,19 @@ def test_payment_months_gives_the_months_and_why_they_are_0_from_one_set_of_bran
     if kind != "resume":  # a resume is always from the month after `as_of`
         assert action.effective_month == month
     assert action.amount == Decimal(months) * 1000
+
+
+def test_amounts_show_rounded_half_up_to_fen() -> None:
+    """docs/rules.md §5: half-up to fen, on the page too. Python's formatting alone rounds
+    half-even: a four-place 月养老金 of 2976.545 showed 2,976.54, beside an amount of 3 × 2976.545
+    = 8,929.64 that the checker could not make out of it."""
+    from zige.audit.display import _money
+    from zige.rules import payment_amount, to_fen
+    from zige.web.templatetags.zige import money
+
+    assert to_fen(Decimal("2976.545")) == Decimal("2976.55") and to_fen(Decimal("2976.544")) == Decimal(
+        "2976.54"
+    )
+    assert money(Decimal("2976.5450")) == "2,976.55" and _money("2976.545") == "2,976.55"
+    assert money("3052691.2") == "3,052,691.20" and money(None) == "0.00"
+    assert payment_amount(3, Decimal("2976.545")) == Decimal("8929.64")

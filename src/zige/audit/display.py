@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from zige.rules import to_fen
+
 # Audit `target_type` -> what the object is.
 TARGET_ZH: dict[str, str] = {
     "accounts.ApiToken": "API令牌",
@@ -339,7 +341,7 @@ def _is_counts(value: Any) -> bool:
 
 def _money(value: Any) -> str:
     try:
-        return f"{Decimal(str(value)):,.2f}"
+        return f"{to_fen(Decimal(str(value))):,.2f}"
     except (InvalidOperation, ValueError):
         return str(value)
 

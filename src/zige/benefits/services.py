@@ -74,7 +74,7 @@ from zige.engine.labels import REJECT_REASON_ZH
 from zige.feeds import store
 from zige.ids import IdError, normalise_id
 from zige.roster.models import Recipient, Unit
-from zige.rules import payment_amount
+from zige.rules import payment_amount, to_fen
 from zige.spreadsheet import formula_safe
 
 FEN = Decimal("0.01")
@@ -403,7 +403,7 @@ def payment_action_propose(
 
 
 def _yuan(value: Decimal | None) -> str:
-    return "空（按 0 计）" if value is None else f"{value:,.2f} 元"
+    return "空（按 0 计）" if value is None else f"{to_fen(value):,.2f} 元"
 
 
 def _check_figures(

@@ -20,6 +20,7 @@ from zige.engine.kinds import ID_ALIASES
 from zige.engine.labels import ACTION_ZH, CONFIRMED_BY_ZH, KIND_ZH, REASON_ZH, reject_reason_zh
 from zige.feeds.models import ImportStatus
 from zige.roster.models import BenefitStatus
+from zige.rules import to_fen
 
 register = template.Library()
 
@@ -115,7 +116,7 @@ def money(value: Any) -> str:
     if value in (None, ""):
         return "0.00"
     try:
-        return f"{Decimal(str(value)):,.2f}"
+        return f"{to_fen(Decimal(str(value))):,.2f}"
     except (ArithmeticError, ValueError):
         return str(value)
 
