@@ -344,8 +344,9 @@ def payment_months(
       状态变更日期 (none without one: the payment office decides).
     - suspend (§5.2): the months paid from `effective_month` through the month of `as_of`.
     - resume (§5.3, a 暂停 person): back pay (补发) from the month of 状态变更日期 through the month
-      of `as_of`, or, after imprisonment, from the month after release (none without a release
-      or without 状态变更日期: the payment office decides); a 正常 person has none.
+      of `as_of`, or, after imprisonment, from the month after release but not before the month
+      of 状态变更日期 (none without a release or without 状态变更日期: the payment office
+      decides); a 正常 person has none.
     """
     d_month = month_index(as_of)
     effective = int(effective_month[:4]) * 12 + int(effective_month[5:]) - 1
@@ -380,7 +381,10 @@ def payment_months(
         return PaymentMonths(months=max(0, d_month - month_index(since) + 1))
     if latest_release is None:
         return PaymentMonths(months=0, reason="停发原因为服刑，无刑满释放记录，自释放次月起补发，现无需补发")
-    months = max(0, d_month - month_index(latest_release))
+    # [zige] From the month after the release, but never from before the month of 状态变更日期:
+    # nothing was withheld before it (a release from an earlier sentence, years before this
+    # suspension, would otherwise pay those years a second time).
+    months = max(0, min(d_month - month_index(latest_release), d_month - month_index(since) + 1))
     if months:
         return PaymentMonths(months=months)
     return PaymentMonths(

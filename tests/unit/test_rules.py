@@ -742,6 +742,10 @@ PAYMENTS = [
          ["sentence 2025-02-01 有期徒刑 2027-01-31", "release 2026-01-15"],
          who=suspended("2025-03-01", reason="服刑"),
          status="eligible", reason="release", action="resume 2026-04 2 4000.00"),
+    case("8-resume-imprisonment-never-before-the-suspension",
+         ["release 2020-03-10", "sentence 2025-05-20 有期徒刑 2026-05-19", "checkup 2026-09-01"],
+         who=suspended("2025-06-01", reason="服刑"), as_of="2026-11-30",
+         status="eligible", action="resume 2026-12 18 36000.00"),  # not 80 months from 2020-04
     case("8-resume-imprisonment-reason-contains-panxing", ["release 2026-01-15"],
          who=suspended("2025-03-01", reason="判刑入狱"),
          action="resume 2026-04 2 4000.00"),

@@ -922,7 +922,8 @@ WITH candidates AS (
       WHEN status = 'suspend' THEN {m_d} - {month_index_sql("evidence_date")}
       WHEN {since} IS NULL THEN 0
       WHEN {imprisonment_reason_sql("status_reason")} THEN
-        CASE WHEN release_date IS NULL THEN 0 ELSE {m_d} - {month_index_sql("release_date")} END
+        CASE WHEN release_date IS NULL THEN 0
+             ELSE least({m_d} - {month_index_sql("release_date")}, {m_d} - {month_index_sql(since)} + 1) END
       ELSE {m_d} - {month_index_sql(since)} + 1
     END AS raw_months
   FROM decisions
