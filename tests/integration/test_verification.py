@@ -1325,6 +1325,35 @@ def test_a_death_finding_supersedes_a_suspension_still_awaiting_approval(
         str(suspension.pk), "checker", {"state": "proposed"}, "withdrawn", stop.pk)  # fmt: skip
 
 
+def test_a_death_finding_withdraws_a_resume_still_awaiting_approval(
+    review_task: VerificationTask, officer: Any
+) -> None:
+    """A run proposed a resume (补发 through today's month) for a 暂停 person; the bureau then
+    finds the person dead. The resume, still awaiting approval, is withdrawn with the stop
+    (before, another officer could approve both and both went out in one export)."""
+    from zige.benefits.models import ActionState, PaymentAction
+    from zige.benefits.services import payment_actions_for_run
+
+    person = review_task.recipient
+    Recipient.objects.filter(pk=person.pk).update(benefit_status="suspended", status_since=date(2026, 6, 1))
+    run = Run.objects.create(as_of=AS_OF, status=RunStatus.SUCCEEDED, created_at=NOW)
+    Decision.objects.create(
+        run=run, recipient=person, unit=person.unit, status="eligible", reason="app_auth", action="resume",
+        effective_month="2026-12", months=6, amount=Decimal("15000.00"),
+    )  # fmt: skip
+    assert payment_actions_for_run(run_id=run.pk, now=NOW) == 1
+    resume = PaymentAction.objects.get(recipient=person, kind="resume")
+    review_resolve(
+        task_id=review_task.pk, user=officer, finding="dead", note="死亡证明", death_date=date(2026, 5, 20), now=LATER
+    )  # fmt: skip
+    stop = PaymentAction.objects.get(recipient=person, kind="stop")
+    resume.refresh_from_db()
+    assert (resume.state, resume.closed_by) == (ActionState.WITHDRAWN, officer)
+    assert "不再按认证批次补发" in resume.close_reason and f"停发 #{stop.pk}" in resume.close_reason
+    event = AuditEvent.objects.get(action="payment_action.superseded_by_finding")
+    assert (event.target_id, event.after["superseded_by"]) == (str(resume.pk), stop.pk)
+
+
 def test_a_death_finding_leaves_an_approved_suspension_to_the_officer(unit: Any, officer: Any) -> None:
     from zige.benefits.models import ActionState, PaymentAction
 

@@ -88,7 +88,7 @@ KNOWN_ACTIONS: dict[str, str] = {
     "payment_action.held_by_run": "认证批次暂缓提出超出上限的待遇处理（待人工复核）",
     "payment_action.withdrawn_held_by_run": "认证批次数字超出上限，撤回此前批次待审批的待遇处理（待人工复核）",
     "payment_action.revised_by_finding": "核实结论更新待审批的停发",
-    "payment_action.superseded_by_finding": "核实结论确认丧失资格，停发取代待审批的暂停发放",
+    "payment_action.superseded_by_finding": "核实结论确认丧失资格，停发取代待审批的暂停发放或恢复发放",
     "payment_action.withdrawn_by_finding": "核查确认健在，撤回待审批的停发",
     "payment_action.withdrawn_by_report": "单位逾期上报确认具备资格，撤回逾期时提出的暂停发放",
     "payment_action.withdrawn_by_certification": "认证批次确认具备资格，撤回核实逾期时提出的暂停发放",

@@ -624,17 +624,23 @@ def _follow_finding(action: PaymentAction, finding: _Proposed) -> PaymentAction:
 
 
 def _supersede_suspension(*, recipient_id: int, stop: PaymentAction, user: Any | None, now: datetime) -> None:
-    """A finding established a loss (a stop is on its way): a suspension of the person still
-    awaiting approval is withdrawn — nobody is suspended after they are stopped (rules §8.6).
-    Only one a run, a verification or a task proposed (`_withdraw_proposed`); an approved or
-    exported suspension is left to the officer (it is reversed, if at all, through the correction
-    path). Audited `payment_action.superseded_by_finding`, with the stop that supersedes it."""
+    """A finding established a loss (a stop is on its way): a suspension or a resume (补发) of the
+    person still awaiting approval is withdrawn — nobody is suspended after they are stopped, and
+    nobody found dead is paid back pay through today's month (rules §8.6; what the estate may be
+    owed for the months before the death is the payment office's to propose). Only one a run, a
+    verification or a task proposed (`_withdraw_proposed`); an approved or exported one is left to
+    the officer (it is reversed, if at all, through the correction path). Audited
+    `payment_action.superseded_by_finding`, with the stop that supersedes it."""
     if stop.kind != ActionKind.STOP or stop.state not in LIVE_STATES:
         return
-    _withdraw_proposed(
-        recipient_id=recipient_id, kind=ActionKind.SUSPEND, user=user, now=now, event="superseded_by_finding",
-        reason=f"核实结论确认丧失资格，由停发 #{stop.pk} 取代", detail={"superseded_by": stop.pk},
-    )  # fmt: skip
+    for kind, reason in (
+        (ActionKind.SUSPEND, f"核实结论确认丧失资格，由停发 #{stop.pk} 取代"),
+        (ActionKind.RESUME, f"核实结论确认丧失资格，不再按认证批次补发，由停发 #{stop.pk} 取代"),
+    ):
+        _withdraw_proposed(
+            recipient_id=recipient_id, kind=kind, user=user, now=now, event="superseded_by_finding",
+            reason=reason, detail={"superseded_by": stop.pk},
+        )  # fmt: skip
 
 
 def _withdraw_proposed(
