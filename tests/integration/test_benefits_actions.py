@@ -469,6 +469,66 @@ def test_a_reversal_is_not_approved_while_its_recovery_case_waits_for_a_write_of
     assert AuditEvent.objects.filter(action="recovery_case.cancelled", target_id=str(case.pk)).exists()
 
 
+@pytest.mark.parametrize("reversal_first", [False, True])
+def test_a_written_off_case_whose_stop_is_reversed_is_cancelled(
+    reversal_first: bool, maker: Any, checker: Any
+) -> None:
+    """A reversed stop's debt is never written off (docs/payments.md §3). Before: the write-off
+    approved, then the stop's reversal approved — or the reversal proposed first and approved
+    after the write-off — left the case 已核销 (stop_reversed False), still in the 追回统计 as
+    9,000.00 written off, with its fraud case counted as arising from it. Now it is cancelled,
+    out of the report, audited with the amount the write-off had taken."""
+    from zige.benefits.selectors import recovery_report
+    from zige.benefits.services import fraud_case_open
+
+    stop = propose(maker, months=3, amount="9000.00")
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    case = RecoveryCase.objects.get(action=stop)
+    fraud = fraud_case_open(recipient=stop.recipient, amount_obtained=Decimal("9000.00"), opened_by=maker,
+                            source_ref="review:1", note="", now=NOW)  # fmt: skip
+    assert fraud.recovery_case_id == case.pk
+    if reversal_first:
+        reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
+    recovery_case_write_off_propose(case_id=case.pk, reason="继承人无财产", user=maker, now=NOW)
+    recovery_case_write_off_decide(case_id=case.pk, approve=True, user=checker, now=NOW)
+    case.refresh_from_db()
+    assert case.status == RecoveryStatus.WRITTEN_OFF
+    if not reversal_first:
+        reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    case.refresh_from_db()
+    assert (case.status, case.stop_reversed, case.outstanding) == (
+        RecoveryStatus.CANCELLED, True, Decimal("0.00"),
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="recovery_case.cancelled", target_id=str(case.pk))
+    assert (event.before, event.after) == (
+        {"status": "written_off"},
+        {"status": "cancelled", "why": "stop reversed", "written_off": "9000.00"},
+    )  # fmt: skip
+    report = recovery_report()
+    assert (report.total.cases, report.total.written_off, report.by_status) == (0, Decimal("0"), [])
+    assert (report.fraud_recovery_cases, report.fraud_obtained_uncovered) == (0, Decimal("9000.00"))
+
+
+def test_a_written_off_case_with_money_recovered_owes_it_back_when_its_stop_is_reversed(
+    maker: Any, checker: Any
+) -> None:
+    """Kept as it was: the part recovered before the write-off is owed back (待返还)."""
+    from zige.benefits.services import recovery_payment_record
+
+    stop = propose(maker, months=3, amount="9000.00")
+    payment_action_approve(action_id=stop.pk, user=checker, now=NOW)
+    case = RecoveryCase.objects.get(action=stop)
+    recovery_payment_record(case_id=case.pk, amount=Decimal("1000.00"), paid_on=date(2026, 11, 30),
+                            method="现金", user=maker, now=NOW)  # fmt: skip
+    recovery_case_write_off_propose(case_id=case.pk, reason="继承人无财产", user=maker, now=NOW)
+    recovery_case_write_off_decide(case_id=case.pk, approve=True, user=checker, now=NOW)
+    reversal = payment_action_reverse(action_id=stop.pk, user=maker, reason="人还活着", now=NOW)
+    payment_action_approve(action_id=reversal.pk, user=checker, now=NOW)
+    case.refresh_from_db()
+    assert (case.status, case.refund_due) == (RecoveryStatus.REFUND_DUE, Decimal("1000.00"))
+
+
 @pytest.mark.parametrize("months", [1201, 99_999_999_999, 10**22])
 def test_months_beyond_any_pension_are_refused_before_anything_is_written(maker: Any, months: int) -> None:
     """Before: 99999999999 months with a written reason were stored (amount months × 月养老金 past

@@ -169,6 +169,7 @@ FIELD_ZH: dict[str, str] = {
     "visit": "走访",
     "visited_on": "走访日期",
     "why": "原因",
+    "written_off": "原已核销金额（元）",
     "effective_month": "起始月份",
     # an export of the task list (导出核实任务清单): its filters
     "due": "截止日期筛选",

@@ -126,6 +126,9 @@ RECOVERY_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         (RecoveryStatus.WRITE_OFF_PROPOSED, RecoveryStatus.WRITTEN_OFF),  # approved by another person
         (RecoveryStatus.OPEN, RecoveryStatus.CANCELLED),  # its stop was reversed
         (RecoveryStatus.NOTIFIED, RecoveryStatus.CANCELLED),
+        # Its stop was reversed after the write-off, nothing recovered: a reversed stop's debt is
+        # never written off (nobody owed it), so the write-off is undone with the case.
+        (RecoveryStatus.WRITTEN_OFF, RecoveryStatus.CANCELLED),
     }
 )
 
@@ -2031,14 +2034,19 @@ def _fraud_cases_link(case: RecoveryCase, *, now: datetime, actor: Any) -> None:
 
 def _recovery_case_cancel_for(*, original_id: int, now: datetime, actor: Any) -> None:
     """The stop `original_id` was reversed (its reversal approved): its recovery case is cancelled
-    when nothing was recovered; with money recovered, that money is owed back (待返还,
+    when nothing was recovered — also when it was written off meanwhile: a reversed stop's debt is
+    never written off, and the audit record keeps the amount the write-off had taken
+    (`written_off`); with money recovered, that money is owed back (待返还,
     `REFUND_TRANSITIONS`, audited `refund_due` with the amount)."""
     case = RecoveryCase.objects.select_for_update().filter(action_id=original_id).first()
     if case is None:
         return
     if case.recovered == 0 and (case.status, RecoveryStatus.CANCELLED) in RECOVERY_TRANSITIONS:
+        detail: dict[str, Any] = {"why": "stop reversed"}
+        if case.status == RecoveryStatus.WRITTEN_OFF:
+            detail["written_off"] = case.amount - case.recovered
         _set_recovery_status(case, RecoveryStatus.CANCELLED, actor=actor, now=now, event="cancelled",
-                             detail={"why": "stop reversed"})  # fmt: skip
+                             detail=detail)  # fmt: skip
     elif case.recovered > 0 and (case.status, RecoveryStatus.REFUND_DUE) in REFUND_TRANSITIONS:
         _set_recovery_status(case, RecoveryStatus.REFUND_DUE, actor=actor, now=now, event="refund_due",
                              detail={"why": "stop reversed", "refund_due": case.recovered},
