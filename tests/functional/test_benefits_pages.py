@@ -118,6 +118,37 @@ def test_the_officer_who_started_a_run_sees_its_proposals_as_their_own(wang: Any
     assert action.state == ActionState.APPROVED and action.approved_by == li
 
 
+def test_the_officer_whose_run_revised_a_proposal_sees_it_as_their_own(wang: Any, li: Any) -> None:
+    """The scheduler's run proposed a stop; wang's later run revised its figures: wang's page
+    shows it as his, naming the revision, not as a proposal of the run he did not start."""
+    from datetime import date
+
+    from zige.benefits.services import payment_actions_for_run
+    from zige.certification.models import Decision, Run, RunStatus
+
+    person = RecipientFactory()
+    runs = []
+    for as_of, by, months in ((date(2026, 11, 30), None, 2), (date(2026, 12, 31), wang, 3)):
+        run = Run.objects.create(
+            as_of=as_of, status=RunStatus.SUCCEEDED, created_by=by, created_at=timezone.now()
+        )
+        Decision.objects.create(run=run, recipient=person, unit=person.unit, status="stop", reason="death",
+                                action="stop", effective_month="2026-10", months=months,
+                                amount=months * person.monthly_amount)  # fmt: skip
+        payment_actions_for_run(run_id=run.pk, now=timezone.now())
+        runs.append(run)
+    action = PaymentAction.objects.get(recipient=person)
+    assert (action.run_id, action.months, action.proposed_by) == (runs[0].pk, 3, wang)
+    page = as_user(wang).get(reverse("benefits:action", args=[action.pk])).content.decode()
+    assert "其数字由您发起的认证批次更新，视为由您提出" in page and "wang（发起更新其数字的认证批次）" in page
+    assert 'disabled aria-describedby="maker-note"' in page and "由您发起，其提出的" not in page
+    response = as_user(wang).post(reverse("benefits:action_approve", args=[action.pk]), follow=True)
+    assert "的数字由您发起的认证批次更新" in response.content.decode()
+    as_user(li).post(reverse("benefits:action_approve", args=[action.pk]))
+    action.refresh_from_db()
+    assert action.state == ActionState.APPROVED and action.approved_by == li
+
+
 def test_a_refused_change_is_shown_as_a_message(wang: Any) -> None:
     action = payment_action(RecipientFactory(), proposed_by=wang)
     response = as_user(wang).post(reverse("benefits:action_approve", args=[action.pk]), follow=True)

@@ -780,6 +780,59 @@ def test_a_pending_run_proposal_follows_the_latest_run(checker: Any) -> None:
     assert RecoveryCase.objects.get(action=stop).amount == Decimal("10210.02")
 
 
+def test_the_officer_whose_run_revised_a_proposal_is_its_maker(maker: Any, checker: Any) -> None:
+    """A run's initiator is the maker of its proposals, and a revision's figures are the
+    revising run's. Before: the scheduler's run proposed a stop (no proposer), the officer's run
+    revised its figures and left the proposer empty, and the officer approved the figures their
+    own run wrote (maker-checker bypassed). Now the revising run's initiator is the proposer —
+    refused one by one, in bulk and by the database — and the earlier run's initiator, who no
+    longer made these figures, may approve them; a scheduled run's revision has no maker."""
+    from zige.benefits.services import payment_actions_approve_many
+
+    dead, other = RecipientFactory(), RecipientFactory()
+    run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6000.00"),
+                 (other, Status.STOP, "stop", "2026-10", 2, "6000.00")], date(2026, 11, 30))  # fmt: skip
+    Run.objects.filter(pk=run1.pk).update(created_by=checker)  # `other`'s stop: the checker's run
+    payment_actions_for_run(run_id=run1.pk, now=NOW)
+    PaymentAction.objects.filter(recipient=dead).update(proposed_by=None)  # `dead`'s: the scheduler's
+    run2 = _run([(dead, Status.STOP, "stop", "2026-06", 6, "18000.00"),
+                 (other, Status.STOP, "stop", "2026-10", 3, "9000.00")], date(2026, 12, 31))  # fmt: skip
+    Run.objects.filter(pk=run2.pk).update(created_by=maker)
+    later = NOW + timedelta(days=31)
+    assert payment_actions_for_run(run_id=run2.pk, now=later) == 0
+    stop = PaymentAction.objects.get(recipient=dead)
+    assert (stop.effective_month, stop.months, stop.amount, stop.run_id, stop.proposed_by) == (
+        "2026-06", 6, Decimal("18000.00"), run1.pk, maker,
+    )  # fmt: skip
+    with pytest.raises(BenefitsError, match=f"待遇处理 #{stop.pk} 的数字由您发起的认证批次更新"):
+        payment_action_approve(action_id=stop.pk, user=maker, now=later)
+    bulk = payment_actions_approve_many(action_ids=[stop.pk], user=maker, now=later)
+    assert bulk.approved == [] and set(bulk.refused) == {stop.pk}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PaymentAction.objects.filter(pk=stop.pk).update(
+            state="approved", approved_by=maker, approved_at=later
+        )
+    event = AuditEvent.objects.get(action="payment_action.revised_by_run", target_id=str(run2.pk))
+    assert event.actor == "maker"
+    revisions = {r["action"]: r for r in event.after["revisions"]}
+    assert (revisions[stop.pk]["before"]["proposed_by"], revisions[stop.pk]["after"]["proposed_by"]) == (
+        None, "maker",
+    )  # fmt: skip
+    # The checker's run proposed `other`'s stop; the maker's run wrote its figures now.
+    theirs = PaymentAction.objects.get(recipient=other)
+    assert theirs.proposed_by == maker
+    assert revisions[theirs.pk]["before"]["proposed_by"] == "checker"
+    payment_action_approve(action_id=theirs.pk, user=checker, now=later)
+    assert PaymentAction.objects.get(pk=theirs.pk).state == ActionState.APPROVED
+    # A scheduled run's revision: no maker, any officer approves.
+    run3 = _run([(dead, Status.STOP, "stop", "2026-06", 7, "21000.00")], date(2027, 1, 31))
+    payment_actions_for_run(run_id=run3.pk, now=later + timedelta(days=31))
+    stop.refresh_from_db()
+    assert (stop.months, stop.proposed_by) == (7, None)
+    payment_action_approve(action_id=stop.pk, user=maker, now=later + timedelta(days=31))
+    assert RecoveryCase.objects.get(action=stop).amount == Decimal("21000.00")
+
+
 def test_approval_refuses_figures_a_run_revised_since_the_checker_saw_them(checker: Any) -> None:
     dead = RecipientFactory()
     run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68")], date(2026, 11, 30))
@@ -1119,7 +1172,9 @@ def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(
     maker: Any, checker: Any
 ) -> None:
     """The run's initiator is recorded as its proposals' maker (maker-checker), and such a
-    proposal is still the run's: a later run revises it as it revises the scheduler's."""
+    proposal is still the run's: a later run revises it as it revises the scheduler's. The
+    figures are then the later run's, and so is the maker: none for a scheduled run, so the
+    officer who started the first run may approve the figures they did not make."""
     dead = RecipientFactory()
     run1 = _run([(dead, Status.STOP, "stop", "2026-10", 2, "6806.68")], date(2026, 11, 30))
     Run.objects.filter(pk=run1.pk).update(created_by=maker)
@@ -1128,7 +1183,8 @@ def test_a_pending_proposal_of_a_run_an_officer_started_follows_the_latest_run(
     run2 = _run([(dead, Status.STOP, "stop", "2026-10", 3, "10210.02")], date(2026, 12, 31))
     assert payment_actions_for_run(run_id=run2.pk, now=NOW + timedelta(days=31)) == 0
     stop = PaymentAction.objects.get(recipient=dead)
-    assert (stop.months, stop.amount, stop.proposed_by_id) == (3, Decimal("10210.02"), maker.pk)
+    assert (stop.months, stop.amount, stop.proposed_by_id) == (3, Decimal("10210.02"), None)
+    payment_action_approve(action_id=stop.pk, user=maker, now=NOW + timedelta(days=31))
 
 
 # --- refund after a reversed stop (返还) -------------------------------------------------------

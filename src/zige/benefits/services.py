@@ -42,7 +42,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from zige.accounts.models import Role
+from zige.accounts.models import Role, User
 from zige.audit.services import audit_record
 from zige.benefits.limits import MONEY_LIMIT, beyond_limits
 from zige.benefits.models import (
@@ -820,9 +820,18 @@ def payment_action_approve(
             why = f"：{action.close_reason}" if action.close_reason else ""
             raise BenefitsError(f"待遇处理 #{action.pk} 已撤回，不能审批{why}", code="withdrawn")
         if action.proposed_by_id is not None and action.proposed_by_id == user.pk:
-            if action.source == ActionSource.RUN:
+            if (
+                action.source == ActionSource.RUN
+                and action.run is not None
+                and action.run.created_by_id == user.pk
+            ):
                 raise BenefitsError(
                     f"认证批次 #{action.run_id} 由您发起，其提出的待遇处理视为由您提出，需由另一名经办人员审批",
+                    code="own",
+                )
+            if action.source == ActionSource.RUN:  # a later run of the officer's revised its figures
+                raise BenefitsError(
+                    f"待遇处理 #{action.pk} 的数字由您发起的认证批次更新，视为由您提出，需由另一名经办人员审批",
                     code="own",
                 )
             raise BenefitsError("提出人不能审批自己提出的待遇处理（需由另一名经办人员审批）", code="own")
@@ -1126,7 +1135,13 @@ def payment_actions_for_run(*, run_id: int, now: datetime) -> int:
         )
 
     revised = _revise_run_proposals(
-        run_id=run_id, decisions=decisions, people=people, pensions=pensions, taken=taken, now=now
+        run_id=run_id,
+        decisions=decisions,
+        people=people,
+        pensions=pensions,
+        taken=taken,
+        maker=maker,
+        now=now,
     )
     revised_people = {(a.recipient_id, a.kind) for a in revised}
     new = [
@@ -1383,15 +1398,21 @@ def _revise_run_proposals(
     people: set[int],
     pensions: dict[int, Decimal | None],
     taken: set[tuple[int, str, str]],
+    maker: Any | None,
     now: datetime,
 ) -> list[PaymentAction]:
     """Bring each still-proposed run proposal of these people to this run's figures (rules §8.6).
 
     Only a proposal from a run (`source=run`, not a reversal) in state `proposed` is revised,
-    whoever started that run (its maker for maker-checker, `payment_actions_for_run`): a
-    person's or a task's proposal carries that person's figures, and an approved one is what the
-    checker signed. The rows are locked first: a checker approving at the same
-    moment waits for the run, or has approved first and the row is left as it is."""
+    whoever started that run: a person's or a task's proposal carries that person's figures, and
+    an approved one is what the checker signed. A revised proposal's figures are this run's, so
+    its maker becomes this run's (`maker`: the officer who started it, or None — the system — for
+    the scheduler's; `payment_actions_for_run`), as a finding's revision makes the finding's
+    officer the maker (`_follow_finding`): the officer who started this run cannot approve the
+    figures it wrote, while the one who started the earlier run now may. The revision's record
+    names the proposer before and after when it changes. The rows are locked first: a checker
+    approving at the same moment waits for the run, or has approved first and the row is left as
+    it is. Audited once per run (`payment_action.revised_by_run`, the run's initiator the actor)."""
     computed: dict[tuple[int, str], tuple[str, int | None, Decimal | None]] = {}
     kinds = set(ActionKind.values)
     for rid, _uid, kind, month, months, amount in decisions:
@@ -1408,6 +1429,8 @@ def _revise_run_proposals(
             by_key.setdefault((action.recipient_id, action.kind), []).append(action)
     revised: list[PaymentAction] = []
     changes: list[dict[str, Any]] = []
+    maker_pk = getattr(maker, "pk", None)
+    usernames: dict[int, str] = {}  # the earlier runs' initiators, read once each
     for key, actions in by_key.items():
         if len(actions) != 1:  # two proposals of one kind for one person: an officer decides
             continue
@@ -1422,15 +1445,28 @@ def _revise_run_proposals(
         )  # fmt: skip
         if change is None:
             continue
+        if action.proposed_by_id != maker_pk:
+            change["before"]["proposed_by"] = _username(action.proposed_by_id, usernames)
+            change["after"]["proposed_by"] = maker.username if maker is not None else None
+            action.proposed_by = maker
         revised.append(action)
         changes.append(change)
     if revised:
-        store.bulk_update(PaymentAction, revised, REVISED_FIELDS)
+        store.bulk_update(PaymentAction, revised, [*REVISED_FIELDS, "proposed_by"])
         audit_record(
-            actor=None, action="payment_action.revised_by_run", target_type="run", target_id=run_id,
+            actor=maker, action="payment_action.revised_by_run", target_type="run", target_id=run_id,
             after={"count": len(revised), "revisions": changes}, at=now,
         )  # fmt: skip
     return revised
+
+
+def _username(user_id: int | None, cache: dict[int, str]) -> str | None:
+    """The username of user `user_id` (None: the system), read once per id into `cache`."""
+    if user_id is None:
+        return None
+    if user_id not in cache:
+        cache[user_id] = User.objects.filter(pk=user_id).values_list("username", flat=True).get()
+    return cache[user_id]
 
 
 def _withdraw_stale_run_proposals(*, run_id: int, now: datetime) -> list[PaymentAction]:
