@@ -1682,6 +1682,115 @@ def test_a_move_never_shortens_a_deadline_nor_touches_closed_or_review_tasks(uni
     assert services.tasks_reassign(recipient_ids=[person.pk], now=NOW) == []  # nothing left to move
 
 
+# --- a person terminated (待遇状态 终止) by a roster import -----------------------------------
+
+
+def _roster(path: Path, rows: list[tuple[Recipient, str]]) -> Path:
+    """A roster file naming these people with these 待遇状态."""
+    header = "个人编号,姓名,身份证号,单位编号,单位名称,待遇状态,月养老金,联系电话,退休日期,上次认证日期"
+    lines = [header] + [
+        f"{p.person_no},{p.name},{p.id_number},{p.unit.unit_no},{p.unit.name},{status},{p.monthly_amount},"
+        f"13812345678,2010-01-01,2025-10-01"
+        for p, status in rows
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_roster_import_that_terminates_a_person_closes_their_unit_tasks(
+    unit: Any, unit_op: Any, officer: Any, settings: Any, tmp_path: Path
+) -> None:
+    """docs/rules.md §8.1: 终止 takes a person out of every later run and cancels what was waiting
+    on the unit's list. Before: the unit task of a person terminated while it was open stayed open
+    for ever (no later run closes it) — on the unit's 附件1, reminded before its deadline and
+    escalated as overdue by the sweep. Now the import closes it (auto_closed, naming the import,
+    audited, in the import's transaction); a report already with the bureau and a review task
+    are the bureau's and stay; a suspension an overdue task proposed stays with the bureau."""
+    from zige.benefits.models import PaymentAction
+    from zige.feeds.services import import_execute, import_submit
+    from zige.verification.selectors import form1_rows
+
+    settings.EVIDENCE_DIR = tmp_path / "data" / "evidence"
+    settings.UPLOAD_DIR = tmp_path / "data" / "uploads"
+    gone, late, reported, reviewed, stays = (young(unit) for _ in range(5))
+    run = run_with([(gone, "pending", "no_evidence"), (late, "pending", "no_evidence"),
+                    (reported, "pending", "no_evidence"), (reviewed, "review", "alive_after_death"),
+                    (stays, "pending", "no_evidence")])  # fmt: skip
+    tasks_for_run(run_id=run.pk, now=NOW)
+    task = {t.recipient_id: t for t in VerificationTask.objects.filter(kind="unit")}
+    VerificationTask.objects.filter(pk=task[late.pk].pk).update(deadline=date(2026, 11, 1))
+    assert tasks_sweep(now=NOW)["overdue"] == 1  # `late` is escalated, a suspension proposed
+    task_submit(task_id=task[reported.pk].pk, user=unit_op, report=eligible_report(), now=LATER)
+    roster = _roster(tmp_path / "roster.csv", [(gone, "终止"), (late, "终止"), (reported, "终止"),
+                                               (reviewed, "终止"), (stays, "正常")])  # fmt: skip
+    batch = import_submit(source=roster, file_name=roster.name, kind="roster", user=officer, now=LATER,
+                          enqueue=False)  # fmt: skip
+    batch = import_execute(batch_id=batch.pk, now=LATER)
+    assert batch.status == "succeeded", batch.message
+
+    status = {t.recipient_id: (t.kind, t.status, t.closed_by_import_id, t.closed_by_run_id)
+              for t in VerificationTask.objects.all()}  # fmt: skip
+    assert status == {
+        gone.pk: ("unit", "auto_closed", batch.pk, None),
+        late.pk: ("unit", "auto_closed", batch.pk, None),
+        reported.pk: ("unit", "submitted", None, None),  # with the bureau: its report, its decision
+        reviewed.pk: ("review", "open", None, None),  # the bureau's 疑点核查
+        stays.pk: ("unit", "open", None, None),
+    }
+    closed = VerificationTask.objects.get(pk=task[late.pk].pk)
+    assert closed.closed_at == LATER and f"名册导入 #{batch.pk}" in closed.closed_reason
+    event = closed.events.order_by("-pk").first()
+    assert (event.from_status, event.to_status) == ("overdue", "auto_closed") and "暂停发放建议" in event.note
+    audit = AuditEvent.objects.get(action="task.auto_closed", target_id=str(closed.pk))
+    assert (audit.actor, audit.before, audit.after["import"], audit.after["why"]) == (
+        "checker", {"status": "overdue"}, batch.pk, "terminated",
+    )  # fmt: skip
+    assert PaymentAction.objects.get(recipient=late, kind="suspend").state == "proposed"  # the bureau's
+    # Nothing of theirs on the unit's 附件1, reminded or escalated any more.
+    _, rows = form1_rows(user=officer, unit_no=unit.unit_no)
+    assert [r["person_no"] for r in rows] == [stays.person_no]
+    assert tasks_sweep(now=NOW.replace(year=2027, month=1, day=29))["reminders"] == 1  # `stays` only
+    assert tasks_sweep(now=NOW.replace(year=2027, month=3, day=1))["overdue"] == 1
+    assert set(TaskReminder.objects.values_list("task__recipient", flat=True)) == {stays.pk}
+    # What closed a task is named on it, exactly one, and only on an auto-closed task.
+    for statement, pk in (
+        (f"UPDATE verification_verificationtask SET closed_by_import_id = {batch.pk} WHERE id = %s",
+         task[stays.pk].pk),
+        ("UPDATE verification_verificationtask SET closed_by_import_id = NULL WHERE id = %s", closed.pk),
+        (f"UPDATE verification_verificationtask SET closed_by_run_id = {run.pk} WHERE id = %s", closed.pk),
+    ):  # fmt: skip
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [pk])
+    # Going back before the field stops, naming the tasks an import closed.
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("zige.verification.migrations.0006_task_closed_by_import")
+    with pytest.raises(RuntimeError, match=f"#{closed.pk} \\(import {batch.pk}\\)"):
+        migration.refuse_tasks_closed_by_an_import(apps, None)
+
+
+def test_a_terminated_person_s_task_left_open_is_neither_listed_reminded_nor_escalated(
+    unit: Any, officer: Any
+) -> None:
+    """A task left open from before imports closed them (or the roll changed by hand): the sweep
+    and the unit's 附件1 skip a 终止 person all the same, and propose no suspension."""
+    from zige.verification.selectors import form1_rows
+
+    ended, stays = young(unit), young(unit)
+    tasks_for_run(run_id=run_with([(ended, "pending", "no_evidence"), (stays, "pending", "no_evidence")]).pk,
+                  now=NOW)  # fmt: skip
+    Recipient.objects.filter(pk=ended.pk).update(benefit_status="terminated")
+    _, rows = form1_rows(user=officer, unit_no=unit.unit_no)
+    assert [r["person_no"] for r in rows] == [stays.person_no]
+    assert tasks_sweep(now=NOW.replace(year=2027, month=1, day=29))["reminders"] == 1
+    counts = tasks_sweep(now=NOW.replace(year=2027, month=3, day=1))
+    assert (counts["overdue"], counts["suspensions"]) == (1, 1)
+    assert VerificationTask.objects.get(recipient=ended).status == "open"
+    assert not TaskReminder.objects.filter(task__recipient=ended).exists()
+
+
 # --- the filled-in 附件1 workbook -------------------------------------------------------------
 
 

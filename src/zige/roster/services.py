@@ -375,7 +375,9 @@ def roster_apply_staged(
         messages_reassign(recipient_ids=movers, batch_id=batch_id, now=now, actor=actor)
 
     # People this import terminates (待遇状态 终止) are in no later run, so no run will cancel
-    # their reminders: what of theirs has not gone out yet is cancelled here, in this transaction.
+    # their reminders nor close their tasks: what of theirs has not gone out yet is cancelled, and
+    # their unit tasks still waiting for the unit are closed (no longer on its 附件1, reminded or
+    # escalated), here, in this transaction.
     terminated = [
         r
         for (r,) in con.execute(
@@ -387,6 +389,9 @@ def roster_apply_staged(
         from zige.notifications.services import messages_cancel_for_terminated
 
         messages_cancel_for_terminated(recipient_ids=terminated, batch_id=batch_id, now=now, actor=actor)
+        from zige.verification.services import tasks_close_for_terminated
+
+        tasks_close_for_terminated(recipient_ids=terminated, batch_id=batch_id, now=now, actor=actor)
 
     report("write rejects")
     rejects = store.bulk_insert(

@@ -119,6 +119,11 @@ class VerificationTask(models.Model):
     closed_by_run = models.ForeignKey(
         "certification.Run", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The roster import that closed the task by itself: it terminated the person (待遇状态 终止),
+    # who is in no later run (`services.tasks_close_for_terminated`).
+    closed_by_import = models.ForeignKey(
+        "feeds.ImportBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)  # overdue: shown in the bureau's queue
     finding = models.CharField(max_length=8, choices=Finding.choices, blank=True)  # review tasks
     finding_note = models.TextField(blank=True)
@@ -145,12 +150,19 @@ class VerificationTask(models.Model):
                 condition=Q(status__in=sorted(ACTIVE)) | Q(closed_at__isnull=False),
                 name="task_final_is_closed",
             ),
-            # The run that closed a task by itself is named on it, and only on such a task: the
-            # run's audit row `tasks.for_run` refers to its auto-closed tasks by this column.
+            # What closed a task by itself is named on it — the run (its audit row `tasks.for_run`
+            # refers to its auto-closed tasks by this column) or the roster import that terminated
+            # the person, exactly one — and nothing is named on any other task.
             models.CheckConstraint(
-                condition=Q(status="auto_closed", closed_by_run__isnull=False)
-                | (~Q(status="auto_closed") & Q(closed_by_run__isnull=True)),
-                name="task_auto_closed_names_its_run",
+                condition=(
+                    Q(status="auto_closed")
+                    & (
+                        Q(closed_by_run__isnull=False, closed_by_import__isnull=True)
+                        | Q(closed_by_run__isnull=True, closed_by_import__isnull=False)
+                    )
+                )
+                | (~Q(status="auto_closed") & Q(closed_by_run__isnull=True, closed_by_import__isnull=True)),
+                name="task_auto_closed_names_what_closed_it",
             ),
         ]
         indexes = [

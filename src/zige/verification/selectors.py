@@ -233,14 +233,17 @@ def form1_rows(*, user: Any, unit_no: str) -> tuple[Any, list[dict[str, str]]]:
     from zige.accounts.scoping import can_reveal
     from zige.engine.outputs import BENEFIT_STATUS_ZH, evidence_text
     from zige.ids import sex_of
-    from zige.roster.models import Unit
+    from zige.roster.models import BenefitStatus, Unit
 
     unit = Unit.objects.filter(unit_no=unit_no).first()
     if unit is None or (getattr(user, "unit_id", None) is not None and user.unit_id != unit.pk):
         raise Http404("no such unit")
+    # A 终止 person is asked for nothing (their tasks close with the import that terminated them,
+    # `services.tasks_close_for_terminated`; one left from before that is not listed).
     tasks = (
         tasks_visible(user=user)
         .filter(unit=unit, kind=TaskKind.UNIT, status__in=AWAITING_UNIT)
+        .exclude(recipient__benefit_status=BenefitStatus.TERMINATED)
         .order_by("deadline", "recipient__person_no")
     )
     full = can_reveal(user)

@@ -60,7 +60,7 @@ from zige.engine.labels import KIND_ZH, REASON_ZH, REJECT_REASON_ZH
 from zige.ids import birth_date_of
 from zige.notifications.unit_messages import DueTask, unit_deadline_messages
 from zige.reports.explain import BUREAU_FINDING, describe_record
-from zige.roster.models import Recipient
+from zige.roster.models import BenefitStatus, Recipient
 from zige.verification import config
 from zige.verification.models import (
     ACTIVE,
@@ -565,6 +565,47 @@ def tasks_reassign(
                 )  # fmt: skip
                 moved.append(task.pk)
     return moved
+
+
+def tasks_close_for_terminated(
+    *, recipient_ids: Iterable[int], batch_id: int, now: datetime, actor: User | None = None
+) -> list[int]:
+    """The unit tasks still waiting for the unit (open, returned, overdue) of the people a roster
+    import has just terminated (待遇状态 终止) close by themselves (`auto_closed`, naming the import:
+    `closed_by_import`), in the import's transaction; returns their ids. A 终止 person is in no
+    later run, so no run would ever close such a task: it would stay on the unit's 附件1, get
+    reminders and be escalated as overdue for a pension that has ended (docs/rules.md §8.1).
+
+    Left to the bureau: a unit's report already with it (`submitted` — the unit did its work, and
+    the report, a 丧失资格 with its date of loss, is what the bureau approves to record the loss
+    and the months paid after it; as a run leaves it, §1) and review tasks (疑点核查: the bureau's
+    finding on a death or a 冒领, which the overpayment and a fraud case still need). A suspension
+    an overdue task proposed stays with the bureau to reject or approve in 待遇处理 (the roster
+    import decides no payment; the task's history says so). Each close is a `TaskEvent` and an
+    audit record `task.auto_closed` (with the import)."""
+    from zige.feeds.store import in_lists
+
+    closed: list[int] = []
+    with transaction.atomic():
+        for chunk in in_lists(sorted(set(recipient_ids))):
+            tasks = (
+                VerificationTask.objects.select_for_update(of=("self",))
+                .select_related("recipient", "unit")
+                .filter(recipient_id__in=chunk, kind=TaskKind.UNIT, status__in=AWAITING_UNIT)
+                .order_by("pk")
+            )
+            for task in tasks:
+                note = f"名册导入 #{batch_id} 将此人待遇状态变更为终止，此人不再参加认证，单位无需再核实"
+                if task.payment_ref and task.status == TaskStatus.OVERDUE:
+                    note += "；逾期时提出的暂停发放建议由社保局在待遇处理中审批或驳回"
+                task.closed_by_import_id = batch_id
+                task.closed_reason = note[:300]
+                _transition(
+                    task, TaskStatus.AUTO_CLOSED, actor=actor, now=now, note=note,
+                    audit_extra={"import": batch_id, "why": "terminated", "payment_ref": task.payment_ref},
+                )  # fmt: skip
+                closed.append(task.pk)
+    return closed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1769,7 +1810,12 @@ def tasks_sweep(*, now: datetime) -> dict[str, int]:
     counts = {"reminders": 0, "overdue": 0, "suspensions": 0, "unit_sms": 0}
     with transaction.atomic():
         thresholds = config.reminder_days()
-        active = VerificationTask.objects.filter(kind=TaskKind.UNIT, status__in=("open", "returned"))
+        # A 终止 person's tasks are closed by the import that terminated them
+        # (`tasks_close_for_terminated`); one left from before that is neither reminded nor
+        # escalated (and no suspension is proposed for a pension that has ended).
+        active = VerificationTask.objects.filter(kind=TaskKind.UNIT, status__in=("open", "returned")).exclude(
+            recipient__benefit_status=BenefitStatus.TERMINATED
+        )
         if thresholds:
             due_soon = list(
                 active.filter(
