@@ -477,6 +477,52 @@ def test_a_person_the_roster_brings_back_from_termination_is_reminded_again(tmp_
     assert statuses() == {"P001": "queued", "P002": "listed", "P003": "listed"}
 
 
+def test_a_person_who_certifies_again_is_not_reminded_of_the_old_deadline(tmp_path: Path) -> None:
+    """Reminded at the 02:00 run for the deadline 2027-01-15 (the SMS held by quiet hours, the
+    notice on the unit's list), P001 and P002 take a train the next day: the next run decides
+    them eligible until 2027-10-20. Their unsent reminders of the old deadline are cancelled in
+    that run, saying why, and counted in its audit: no SMS tells them their certification runs
+    out on 2027-01-15, and the unit does not chase them. P003, not certified again, keeps the
+    reminder of their current deadline; a notice of a deadline already past (an earlier cycle)
+    stays on the unit's record."""
+    roster(tmp_path, [person(1, "13812345678"), person(2, ""), person(3, "13812345673")])
+    first = do_run(as_of=date(2026, 10, 20), now=datetime(2026, 10, 20, 2, tzinfo=SHANGHAI))
+    assert set(Message.objects.values_list("recipient__person_no", "status", "due_on")) == {
+        ("P001", "queued", date(2027, 1, 15)), ("P002", "listed", date(2027, 1, 15)),
+        ("P003", "queued", date(2027, 1, 15)),
+    }  # fmt: skip
+    p002 = Recipient.objects.get(person_no="P002")
+    past = Message.objects.create(
+        recipient=p002, unit=p002.unit, run=first, kind="reminder", channel="unit", due_on=date(2026, 1, 15),
+        text="请通知…", status="listed", created_at=datetime(2025, 10, 20, 2, tzinfo=SHANGHAI),
+    )  # fmt: skip
+    trips = [[make_id(100 + i, date(1950, 1, 1)), f"王小{i}明", "2026-10-20", "G1"] for i in (1, 2)]
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    run = do_run(as_of=date(2026, 10, 21), now=datetime(2026, 10, 21, 2, 30, tzinfo=SHANGHAI))
+    assert set(Decision.objects.filter(run=run).values_list("recipient__person_no", "status", "due_on")) == {
+        ("P001", "eligible", date(2027, 10, 20)), ("P002", "eligible", date(2027, 10, 20)),
+        ("P003", "eligible", date(2027, 1, 15)),
+    }  # fmt: skip
+    assert set(Message.objects.exclude(pk=past.pk).values_list("recipient__person_no", "status")) == {
+        ("P001", "cancelled"), ("P002", "cancelled"), ("P003", "queued"),
+    }  # fmt: skip
+    for m in Message.objects.filter(status="cancelled"):
+        assert m.last_error.endswith("已重新认证，新的到期日 2027-10-20") and m.next_attempt_at is None
+    past.refresh_from_db()
+    assert past.status == "listed"
+    event = AuditEvent.objects.get(action="messages.created", target_id=str(run.pk))
+    assert (event.after["cancelled"], event.after["cancelled_recertified"]) == (2, 2)
+    unit = Unit.objects.get(unit_no="U1")
+    assert not unit_notices(unit, UserFactory(role="bureau_admin"), due_from=date(2026, 10, 21)).exists()
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    report = messages_send_due(
+        gateway=gateway, clock=Clock(datetime(2026, 10, 21, 9, 30, tzinfo=SHANGHAI)), config=CONFIG
+    )
+    assert report.sent == 1 and [x["mobile"] for x in lines(gateway.path)] == ["13812345673"]
+    do_run(as_of=date(2026, 10, 22), now=datetime(2026, 10, 22, 2, tzinfo=SHANGHAI))  # nothing again
+    assert Message.objects.filter(status__in=("queued", "listed")).exclude(pk=past.pk).count() == 0
+
+
 def test_mobile_numbers_are_validated() -> None:
     assert normalise_mobile("138 1234 5678") == "13812345678"
     assert normalise_mobile("+86 138-1234-5678") == "13812345678"

@@ -79,6 +79,7 @@ FIELD_ZH: dict[str, str] = {
     "batch": "批次",
     "batches": "批次",
     "cancelled": "已撤销",
+    "cancelled_recertified": "其中因已重新认证撤销",
     "changed": "变化",
     "code": "代码",
     "count": "数量",

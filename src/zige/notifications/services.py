@@ -152,13 +152,14 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             )  # fmt: skip
             run_record_backdated(run_id=run_id, part="messages", later=later)
             return {"created": 0, "skipped": 1, "cancelled": cancelled}
-        cancelled = _cancel_for_lost(run_id=run_id, now=now)
+        recertified = _cancel_for_recertified(run=run, now=now)
+        cancelled = _cancel_for_lost(run_id=run_id, now=now) + recertified
         if problems:  # nothing is lost: the next run creates them once the template is fixed
             audit_record(
                 action="messages.skipped", target_type="run_messages", target_id=run_id, at=now,
-                after={"problems": problems},
+                after={"problems": problems, "cancelled": cancelled, "cancelled_recertified": recertified},
             )  # fmt: skip
-            return {"created": 0, "skipped": 1}
+            return {"created": 0, "skipped": 1, "cancelled": cancelled}
         fields = ("recipient_id", "unit_id", "due_on", "certified_on", "status", "recipient__name",
                   "recipient__person_no", "recipient__mobile", "recipient__id_number", "unit__phone",
                   "recipient__has_social_card")  # fmt: skip
@@ -208,6 +209,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             "unit": sum(1 for m in messages if m.channel == Channel.UNIT),
             "app_failed": sum(1 for m in messages if m.kind == Kind.APP_FAILED),
             "cancelled": cancelled,
+            "cancelled_recertified": recertified,
             "restored": restored,
         }
         audit_record(
@@ -240,6 +242,42 @@ def _cancel_for_lost(*, run_id: int, now: datetime) -> int:
         why=f"cancelled by run {run_id} at {now.isoformat()}: stopped or suspended",
     )
     return cancelled + _cancel_for_terminated(run_id=run_id, now=now)
+
+
+def _cancel_for_recertified(*, run: Run, now: datetime) -> int:
+    """Cancel the unsent reminders of everyone this run decides `eligible` with another deadline
+    than the reminder's: the person has certified again (or the evidence moved the deadline), so
+    a reminder that their certification expires on the old date is false — an SMS still waiting
+    to go out, or a notice on the unit's list whose deadline has not passed by the run's date (a
+    notice of a deadline already past is the unit's record of that cycle: it stays listed). The
+    reminder of the person's current deadline stays. Each message says why, with the new deadline
+    (已重新认证，新的到期日 YYYY-MM-DD); the run's `messages.created` counts them
+    (`cancelled_recertified`, within `cancelled`). A run that later decides the old deadline
+    again restores the message as for a reversed stop (`_restore_cancelled`)."""
+    stale = (
+        Message.objects.filter(
+            kind=Kind.REMINDER,
+            status__in=UNSENT_STATUSES,
+            recipient__decisions__run_id=run.pk,
+            recipient__decisions__status="eligible",
+            recipient__decisions__due_on__isnull=False,
+        )
+        .filter(Q(channel=Channel.SMS) | Q(due_on__gte=run.as_of))
+        .annotate(new_due_on=F("recipient__decisions__due_on"))
+        .exclude(due_on=F("new_due_on"))
+    )
+    by_deadline: dict[date, list[int]] = {}
+    for pk, new_due_on in stale.values_list("pk", "new_due_on"):
+        by_deadline.setdefault(new_due_on, []).append(pk)
+    cancelled = 0
+    for new_due_on, ids in sorted(by_deadline.items()):
+        for chunk in store.in_lists(ids):
+            cancelled += _cancel_unsent(
+                Message.objects.filter(pk__in=chunk),
+                why=f"cancelled by run {run.pk} at {now.isoformat()}: "
+                f"已重新认证，新的到期日 {new_due_on.isoformat()}",
+            )
+    return cancelled
 
 
 def _cancel_for_terminated(*, run_id: int, now: datetime) -> int:
