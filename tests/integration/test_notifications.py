@@ -702,6 +702,83 @@ def test_receipts_are_authenticated_and_idempotent(five: None, tmp_path: Path, c
     )
 
 
+class AcceptsAfterAll:
+    """An Aliyun-like gateway whose first answer is an error although it took the message (a
+    502 from its front end), then accepts; it records every message it is given."""
+
+    name = "aliyun"
+
+    def __init__(self) -> None:
+        from zige.notifications.gateways import SENT, TEMPORARY, Outcome
+
+        self.sent: list[tuple[str, str]] = []
+        self.answers = [Outcome(TEMPORARY, code="http_502", detail="bad gateway"),
+                        Outcome(SENT, provider_message_id="biz-2")]  # fmt: skip
+
+    def send(self, request: Any) -> Any:
+        self.sent.append((request.out_id, request.mobile))
+        return self.answers.pop(0)
+
+    def lookup(self, *, out_id: str, mobile: str, sent_on: date) -> None:
+        return None
+
+
+def delivered_report(m: Message) -> str:
+    return json.dumps([{"biz_id": "biz-1", "out_id": m.out_id, "success": True, "err_code": "DELIVERED",
+                        "report_time": "2026-11-30 18:00:05"}])  # fmt: skip
+
+
+def test_a_delivery_report_for_an_sms_waiting_for_a_retry_stops_the_retry(
+    tmp_path: Path, client: Client
+) -> None:
+    """The gateway answered the first attempt with a 502 but had taken the SMS: the message waits
+    for its retry when the delivery report comes. The report marks it delivered (sent at its
+    attempt) and it is never sent again."""
+    roster(tmp_path, [person(1, "13812345678")])
+    do_run()
+    gateway = AcceptsAfterAll()
+    clock = Clock(at(18))
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).retrying == 1
+    m = Message.objects.get()
+    assert m.status == "retrying" and m.next_attempt_at is not None
+    url = reverse("notifications:receipt", kwargs={"provider": "aliyun"}) + "?token=tok"
+    assert client.post(url, delivered_report(m), content_type="application/json").json()["new"] == 1
+    m.refresh_from_db()
+    assert (m.status, m.next_attempt_at, m.provider_message_id) == ("delivered", None, "biz-1")
+    assert m.sent_at == m.attempt_log.get().started_at and m.delivered_at is not None
+    clock.advance(minutes=30)
+    assert messages_send_due(gateway=gateway, clock=clock, config=CONFIG).claimed == 0
+    assert gateway.sent == [(m.out_id, "13812345678")]
+    assert Message.objects.get().status == "delivered"
+
+
+def test_a_cancelled_sms_reported_delivered_is_not_sent_when_restored(tmp_path: Path, client: Client) -> None:
+    """The report comes while the message is cancelled (the person was terminated by mistake
+    after the 502): it is kept. Back to 正常, the next run restores the message to `retrying`;
+    the sender finds the report and marks it delivered instead of sending it a second time."""
+    people = [person(1, "13812345678")]
+    roster(tmp_path, people)
+    do_run()
+    gateway = AcceptsAfterAll()
+    clock = Clock(at(18))
+    messages_send_due(gateway=gateway, clock=clock, config=CONFIG)
+    roster(tmp_path, [terminated(people[0])], name="roster2.csv")
+    m = Message.objects.get()
+    assert m.status == "cancelled"
+    url = reverse("notifications:receipt", kwargs={"provider": "aliyun"}) + "?token=tok"
+    assert client.post(url, delivered_report(m), content_type="application/json").json()["new"] == 1
+    assert Message.objects.get().status == "cancelled"
+    roster(tmp_path, [*people, person(2, "")], name="roster3.csv")
+    do_run(as_of=date(2026, 12, 1), now=dec(1, 9))
+    assert Message.objects.get(pk=m.pk).status == "retrying"
+    clock.now = dec(1, 10)
+    report = messages_send_due(gateway=gateway, clock=clock, config=CONFIG)
+    assert gateway.sent == [(m.out_id, "13812345678")]  # once, at the 502
+    m.refresh_from_db()
+    assert (m.status, m.next_attempt_at, m.lease_owner) == ("delivered", None, "")
+    assert (report.claimed, report.sent, report.as_dict().get("delivered_before")) == (1, 0, 1)
+
+
 # --- inbox, daily run, summary ---------------------------------------------------------------
 
 

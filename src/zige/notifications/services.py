@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Trim
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -550,6 +550,7 @@ class SendReport:
     retrying: int = 0
     failed: int = 0
     found: int = 0  # an interrupted earlier attempt that the gateway had accepted
+    delivered_before: int = 0  # claimed, but a delivery report for it had come: not sent again
     released: int = 0  # claimed, then given back (quiet hours began, rate limit)
     quiet: bool = False
     rate_limited: bool = False
@@ -660,6 +661,20 @@ def messages_send_due(
 def _deliver(
     message: Message, *, gateway: Gateway, clock: Clock, token: str, config: NotifyConfig, report: SendReport
 ) -> None:
+    # The gateway reported it delivered already (an attempt answered with an error had reached it
+    # after all, and its receipt came while the message was cancelled): never send it again.
+    receipt = message.receipts.filter(delivered=True).order_by("pk").first()
+    if receipt is not None:
+        if Message.objects.filter(pk=message.pk, lease_owner=token, status=MessageStatus.SENDING).update(
+            status=MessageStatus.DELIVERED, delivered_at=receipt.reported_at or receipt.received_at,
+            sent_at=Coalesce(F("sent_at"), _last_attempt_started(), Value(clock())), next_attempt_at=None,
+            provider_message_id=message.provider_message_id or receipt.provider_message_id,
+            lease_owner="", lease_until=None,
+        ):  # fmt: skip
+            report.delivered_before += 1
+        else:
+            report.lost_lease += 1
+        return
     # An attempt cut short (the sender died during the call) or timed out may have reached the
     # gateway: ask it whether it has our message before sending again.
     interrupted = list(
@@ -847,6 +862,23 @@ def parse_reports(provider: str, payload: Any) -> list[Report]:
     return reports
 
 
+# The messages a delivery report moves: sent or being sent, reported before, or waiting to be sent
+# again (an attempt answered with an error may have reached the gateway).
+RECEIPT_STATUSES = (
+    MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.RETRYING, MessageStatus.SENT,
+    MessageStatus.UNDELIVERED,
+)  # fmt: skip
+
+
+def _last_attempt_started() -> Subquery:
+    """For a message's row: when its last attempt began (when it was sent, as far as we know)."""
+    return Subquery(
+        DeliveryAttempt.objects.filter(message_id=OuterRef("pk"))
+        .order_by("-number", "-pk")
+        .values("started_at")[:1]
+    )
+
+
 def receipts_record(*, provider: str, reports: list[Report], now: datetime) -> dict[str, int]:
     """Store each report once and move its message to delivered / undelivered; a repeated
     report changes nothing. Reports for unknown messages are kept (message empty)."""
@@ -872,13 +904,15 @@ def receipts_record(*, provider: str, reports: list[Report], now: datetime) -> d
             if message is None:
                 counts["unknown"] += 1
                 continue
-            # A receipt may overtake the sender's own record of the send (SENDING).
-            changed = Message.objects.filter(
-                pk=message.pk,
-                status__in=(MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNDELIVERED),
-            ).update(
+            # A receipt may overtake the sender's own record of the send (SENDING), or report an
+            # attempt that the gateway answered with an error but had accepted after all: the
+            # message waits for a retry (RETRYING; QUEUED when a sender gave it back) and must
+            # not go out again. Sent, then: when, if nobody recorded it, is its last attempt's.
+            changed = Message.objects.filter(pk=message.pk, status__in=RECEIPT_STATUSES).update(
                 status=MessageStatus.DELIVERED if r.delivered else MessageStatus.UNDELIVERED,
                 delivered_at=(r.reported_at or now) if r.delivered else None,
+                sent_at=Coalesce(F("sent_at"), _last_attempt_started(), Value(r.reported_at or now)),
+                next_attempt_at=None,
                 provider_message_id=message.provider_message_id or r.provider_message_id,
             )
             if changed and not r.delivered:
