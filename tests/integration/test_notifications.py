@@ -523,6 +523,64 @@ def test_a_person_who_certifies_again_is_not_reminded_of_the_old_deadline(tmp_pa
     assert Message.objects.filter(status__in=("queued", "listed")).exclude(pk=past.pk).count() == 0
 
 
+def test_an_sms_goes_to_the_number_on_the_roll_when_it_is_sent(tmp_path: Path) -> None:
+    """The 02:00 run writes the SMS, quiet hours hold them, and at 07:00 a roster import corrects
+    P001's number and removes P002's (not theirs). At 08:30 P001's SMS goes to the new number,
+    not the old one; P002's is not sent to a number that is no longer theirs: it is cancelled and
+    the reminder is on the unit's list as for anyone without a mobile (rules §2.6). Both audited,
+    numbers masked. P003's number did not change. The next run writes nothing more."""
+    from zige.notifications.content import REASON_NO_MOBILE
+
+    people = [person(1, "13812345671"), person(2, "13812345672"), person(3, "13812345673")]
+    roster(tmp_path, people)
+    do_run(now=at(2))
+    assert Message.objects.filter(channel="sms", status="queued").count() == 3
+    people[0][7], people[1][7] = "13900000001", ""
+    roster(tmp_path, people, name="roster2.csv")
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    report = messages_send_due(gateway=gateway, clock=Clock(at(8, 30)), config=CONFIG)
+    assert sorted(x["mobile"] for x in lines(gateway.path)) == ["13812345673", "13900000001"]
+    assert (report.sent, report.as_dict().get("redirected"), report.as_dict().get("to_unit")) == (2, 1, 1)
+    assert sorted(Message.objects.values_list("recipient__person_no", "channel", "status", "mobile")) == [
+        ("P001", "sms", "sent", "13900000001"), ("P002", "sms", "cancelled", "13812345672"),
+        ("P002", "unit", "listed", ""), ("P003", "sms", "sent", "13812345673"),
+    ]  # fmt: skip
+    cancelled = Message.objects.get(status="cancelled")
+    assert "本人已无手机号码" in cancelled.last_error and cancelled.attempt_log.count() == 0
+    notice = Message.objects.get(channel="unit")
+    assert notice.notice_reason == REASON_NO_MOBILE and REASON_NO_MOBILE in notice.text
+    unit = Unit.objects.get(unit_no="U1")
+    assert [m.recipient.person_no for m in unit_notices(unit, UserFactory(role="bureau_admin"))] == ["P002"]
+    changed = AuditEvent.objects.get(action="messages.mobile_changed")
+    assert changed.after == {"from": "138****5671", "to": "139****0001"}
+    removed = AuditEvent.objects.get(action="messages.mobile_removed", target_id=str(cancelled.pk))
+    assert removed.after["notice"] == notice.pk and removed.after["from"] == "138****5672"
+    do_run(as_of=date(2026, 12, 1), now=dec(1, 2))
+    assert Message.objects.count() == 4
+    assert messages_send_due(gateway=gateway, clock=Clock(dec(1, 9)), config=CONFIG).claimed == 0
+
+
+def test_a_restored_sms_goes_to_the_number_on_the_roll_now(tmp_path: Path) -> None:
+    """终止 by mistake, the SMS is cancelled; the roster that brings the person back to 正常 also
+    has their new number. The run that restores the message writes it to that number (counted
+    `restored_new_mobile`), not to the one it was written for."""
+    people = [person(1, "13812345678")]
+    roster(tmp_path, people)
+    do_run()
+    roster(tmp_path, [terminated(people[0])], name="roster2.csv")
+    assert statuses() == {"P001": "cancelled"}
+    people[0][7] = "13900000001"
+    roster(tmp_path, people, name="roster3.csv")
+    run = do_run(as_of=date(2026, 12, 1), now=dec(1, 9))
+    message = Message.objects.get()
+    assert (message.status, message.mobile) == ("queued", "13900000001")
+    after = AuditEvent.objects.get(action="messages.created", target_id=str(run.pk)).after
+    assert (after["restored"], after["restored_new_mobile"]) == (1, 1)
+    gateway = FileGateway(tmp_path / "sms.jsonl")
+    assert messages_send_due(gateway=gateway, clock=Clock(dec(1, 10)), config=CONFIG).sent == 1
+    assert [x["mobile"] for x in lines(gateway.path)] == ["13900000001"]
+
+
 def test_mobile_numbers_are_validated() -> None:
     assert normalise_mobile("138 1234 5678") == "13812345678"
     assert normalise_mobile("+86 138-1234-5678") == "13812345678"

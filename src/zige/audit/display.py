@@ -49,6 +49,7 @@ TARGET_FIELD_ZH: dict[str, dict[str, str]] = {
     "run_messages": {"unit": "单位通知", "candidates": "应提醒", "app_failed": "其中APP认证未通过通知"},
     "run": {"recipients": "认证人数", "changed": "结论变化"},
     "blacklist": {"since": "列入日期", "reason": "驳回理由", "note": "移出说明"},
+    "message": {"from": "原手机号码", "to": "新手机号码"},
 }
 
 # Keys whose value is counts by code (`{"eligible": 237, "stop": 11}`) and then read as such: a
@@ -86,6 +87,7 @@ FIELD_ZH: dict[str, str] = {
     "created": "新建",
     "candidates": "候选",
     "restored": "已恢复",
+    "restored_new_mobile": "其中恢复时改用新手机号码",
     "app_failed": "APP认证未通过通知",
     "messages": "提醒",
     "movers": "转出人员",

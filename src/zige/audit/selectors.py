@@ -61,6 +61,8 @@ KNOWN_ACTIONS: dict[str, str] = {
     "messages.cancelled": "撤销提醒",
     "messages.reassigned": "提醒转交新单位",
     "messages.to_unit_list": "短信无法送达，改由单位通知",
+    "messages.mobile_changed": "手机号码已变更，短信改发新号码",
+    "messages.mobile_removed": "本人已无手机号码，短信改由单位通知",
     "messages.receipts": "接收短信回执",
     "ledger.mark_add": "列入服务台账",
     "ledger.mark_remove": "移出服务台账",

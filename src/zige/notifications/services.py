@@ -34,12 +34,14 @@ from django.db.models.functions import Coalesce, Trim
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from zige.accounts.masking import mask_phone
 from zige.audit.services import audit_record
 from zige.certification.models import Decision, Run
 from zige.feeds import store
 from zige.feeds.models import PushedResult
 from zige.notifications.config import NotifyConfig, current, in_quiet_hours
 from zige.notifications.content import (
+    REASON_NO_MOBILE,
     REASON_SMS_UNDELIVERABLE,
     Rendered,
     TemplateError,
@@ -196,8 +198,9 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
         rows = [
             _row(d, kind, due_on, event_on, shown, normalise) for d, kind, due_on, event_on, shown in found
         ]
-        new_rows, again = _not_yet_written(rows, written)
+        new_rows, again, renumber = _not_yet_written(rows, written)
         restored = _restore_cancelled(again, run_id=run_id, now=now)
+        renumbered = _renumber_restored(renumber)
         before = Message.objects.count()
         messages = [_message(row, run_id=run_id, now=now, config=config) for row in new_rows]
         Message.objects.bulk_create(messages, batch_size=2000, ignore_conflicts=True)
@@ -211,6 +214,7 @@ def messages_for_run(*, run_id: int, now: datetime, config: NotifyConfig | None 
             "cancelled": cancelled,
             "cancelled_recertified": recertified,
             "restored": restored,
+            "restored_new_mobile": renumbered,
         }
         audit_record(
             action="messages.created", target_type="run_messages", target_id=run_id, at=now, after=counts
@@ -460,21 +464,26 @@ def _normaliser(written: _Written) -> Callable[[str | None], str]:
     return normalise
 
 
-def _not_yet_written(rows: list[_Row], written: _Written) -> tuple[list[_Row], list[int]]:
-    """The rows whose message (same person, deadline, channel and kind) no earlier run wrote, and
-    the ids of the cancelled messages that other rows call for again.
+def _not_yet_written(rows: list[_Row], written: _Written) -> tuple[list[_Row], list[int], dict[int, str]]:
+    """The rows whose message (same person, deadline, channel and kind) no earlier run wrote, the
+    ids of the cancelled messages that other rows call for again, and of those the SMS written
+    to another number than the person's now (id → the number now, `_renumber_restored`).
     A daily run's reminders are mostly yesterday's (same people, same deadlines): the database's
     unique key would refuse them anyway, after each was rendered and sent to it — at a province's
     size the most of a run's time after its decisions."""
     new: list[_Row] = []
     again: set[int] = set()
+    renumber: dict[int, str] = {}
     for row in rows:
-        found = written.get((row.recipient_id, row.due_on, _channel(row), row.kind))
+        channel = _channel(row)
+        found = written.get((row.recipient_id, row.due_on, channel, row.kind))
         if found is None:
             new.append(row)
         elif found[1] == MessageStatus.CANCELLED:
             again.add(found[0])
-    return new, sorted(again)
+            if channel == Channel.SMS and found[2] != row.mobile:
+                renumber[found[0]] = row.mobile
+    return new, sorted(again), renumber
 
 
 # Why a reversed stop, suspension or termination gets its reminder back here (the next run), and
@@ -506,6 +515,18 @@ def _restore_cancelled(ids: list[int], *, run_id: int, now: datetime) -> int:
             last_error="",
         )
     return restored
+
+
+def _renumber_restored(renumber: dict[int, str]) -> int:
+    """A restored SMS goes to the person's number now, not to the one it was written for (the
+    number changed while it was cancelled); returns how many (`restored_new_mobile` in the run's
+    `messages.created`). Its attempt log stays, as for any restored message."""
+    renumbered = 0
+    for pk, mobile in sorted(renumber.items()):
+        renumbered += (
+            Message.objects.filter(pk=pk, channel=Channel.SMS).exclude(mobile=mobile).update(mobile=mobile)
+        )
+    return renumbered
 
 
 def _channel(row: _Row) -> str:
@@ -551,6 +572,8 @@ class SendReport:
     failed: int = 0
     found: int = 0  # an interrupted earlier attempt that the gateway had accepted
     delivered_before: int = 0  # claimed, but a delivery report for it had come: not sent again
+    redirected: int = 0  # written to the person's new number (the roll's changed) and sent there
+    to_unit: int = 0  # not sent: the person has no mobile any more, the unit's notice list has it
     released: int = 0  # claimed, then given back (quiet hours began, rate limit)
     quiet: bool = False
     rate_limited: bool = False
@@ -707,6 +730,10 @@ def _deliver(
             _finish(message, token=token, now=now, outcome=found, attempt=None, config=config, report=report,
                     provider=gateway.name)  # fmt: skip
             return
+    # The person's number changed or went since the SMS was written (a roster import between the
+    # 02:00 run and the end of quiet hours): never to the old number.
+    if not _to_current_mobile(message, token=token, now=clock(), config=config, report=report):
+        return
     # Record the attempt before the call: if this process dies during it, the next sender knows.
     now = clock()
     with transaction.atomic():
@@ -776,6 +803,57 @@ def _finish(
             report.lost_lease += 1
 
 
+# Why a person's SMS was not sent: the roll has no mobile number for them any more.
+NO_MOBILE_ANY_MORE = "本人已无手机号码，改由单位通知"
+
+
+def _to_current_mobile(
+    message: Message, *, token: str, now: datetime, config: NotifyConfig, report: SendReport
+) -> bool:
+    """Just before a person's SMS is sent (claimed, ours): the number on the roll now. The same
+    number: send it. Another mobile (a roster import corrected it): the message is written to
+    it (audited `messages.mobile_changed`, both numbers masked) and sent there. None, or none
+    that is a mainland mobile (docs/rules.md §2.6: the unit channel): the SMS is cancelled and
+    the reminder goes on the unit's notice list, saying 本人无手机号码 (once per deadline and kind,
+    as a run would write it; audited `messages.mobile_removed`). True when it is to be sent."""
+    person_id = message.recipient_id
+    if person_id is None:  # a unit's own SMS: `Unit.phone`, read by the sweep that wrote it
+        return True
+    raw = (Recipient.objects.filter(pk=person_id).values_list("mobile", flat=True).first() or "").strip()
+    current = message.mobile if raw == message.mobile else normalise_mobile(raw)
+    if current == message.mobile:
+        return True
+    mine = Message.objects.filter(pk=message.pk, lease_owner=token, status=MessageStatus.SENDING)
+    with transaction.atomic():
+        if current:
+            if not mine.update(mobile=current):
+                report.lost_lease += 1
+                return False
+            audit_record(
+                action="messages.mobile_changed", target_type="message", target_id=message.pk, at=now,
+                after={"from": mask_phone(message.mobile), "to": mask_phone(current)},
+            )  # fmt: skip
+            message.mobile = current
+            report.redirected += 1
+            return True
+        if not mine.update(
+            status=MessageStatus.CANCELLED, next_attempt_at=None, lease_owner="", lease_until=None,
+            last_error=f"cancelled by the sender at {now.isoformat()}: {NO_MOBILE_ANY_MORE}",
+        ):  # fmt: skip
+            report.lost_lease += 1
+            return False
+        notice, _ = _unit_notice_for(
+            message, now=now, config=config, why="no mobile", reason=REASON_NO_MOBILE
+        )
+        audit_record(
+            action="messages.mobile_removed", target_type="message", target_id=message.pk, at=now,
+            after={"from": mask_phone(message.mobile), "notice": notice.pk if notice else None,
+                   "why": NO_MOBILE_ANY_MORE},
+        )  # fmt: skip
+        report.to_unit += 1
+        return False
+
+
 def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why: str) -> None:
     """A person's SMS that cannot reach them (the gateway refused the number for good, or the
     operator reported it undelivered: 空号, 停机) goes on their unit's notice list, in the
@@ -783,33 +861,57 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
     phone. The notice says so (`REASON_SMS_UNDELIVERABLE`, not 本人无手机号码). The notice is the unit message of the same person, deadline and kind (written once:
     the one-per-deadline key), for the person's current unit; audited `messages.to_unit_list`.
     A unit's own SMS (no person) and a person whose pension is not in force get none."""
+    notice, created = _unit_notice_for(
+        message, now=now, config=config, why=why, reason=REASON_SMS_UNDELIVERABLE
+    )
+    if notice is not None and created:
+        audit_record(
+            action="messages.to_unit_list", target_type="message", target_id=message.pk, at=now,
+            after={"notice": notice.pk, "unit_no": notice.unit.unit_no, "why": why[:200]},
+        )  # fmt: skip
+
+
+def _unit_notice_for(
+    message: Message, *, now: datetime, config: NotifyConfig, why: str, reason: str
+) -> tuple[Message | None, bool]:
+    """The unit notice of a person's SMS (same person, deadline and kind) and whether it was
+    written now, in the caller's transaction, for the person's current unit: one there already
+    is returned as it is; None for a unit's own SMS, a 终止 person, or a unit template that does
+    not render. `reason` is the notice's {reason}: 发给本人手机的短信无法送达 for a number that cannot
+    be reached, 本人无手机号码 for a person who has none any more."""
     person = message.recipient
     if person is None or message.channel != Channel.SMS:
-        return
+        return None, False
     person = Recipient.objects.select_related("unit").get(pk=person.pk)
     if person.benefit_status == BenefitStatus.TERMINATED:
-        return
-    if Message.objects.filter(
-        recipient=person, due_on=message.due_on, channel=Channel.UNIT, kind=message.kind
-    ).exists():
-        return
+        return None, False
+    existing = (
+        Message.objects.filter(
+            recipient=person, due_on=message.due_on, channel=Channel.UNIT, kind=message.kind
+        )
+        .select_related("unit")
+        .first()
+    )
+    if existing is not None:
+        return existing, False
     try:
         rendered = _render_for_person(
-            person, kind=message.kind, channel=Channel.UNIT, due_on=message.due_on, config=config,
-            reason=REASON_SMS_UNDELIVERABLE,  # the person has a number: it is not 本人无手机号码
-        )  # fmt: skip
+            person,
+            kind=message.kind,
+            channel=Channel.UNIT,
+            due_on=message.due_on,
+            config=config,
+            reason=reason,
+        )
     except TemplateError:
-        return  # the template check on the overview page says why; the failed SMS is listed there
+        return None, False  # the template check on the overview page says why; the SMS is listed there
     notice = Message.objects.create(
         recipient=person, unit=person.unit, run_id=message.run_id, kind=message.kind,
         channel=Channel.UNIT, due_on=message.due_on, event_on=message.event_on, text=rendered.text,
         params=rendered.params, segments=rendered.segments, status=MessageStatus.LISTED, created_at=now,
         last_error=f"SMS #{message.pk} {why}"[:2000],
     )  # fmt: skip
-    audit_record(
-        action="messages.to_unit_list", target_type="message", target_id=message.pk, at=now,
-        after={"notice": notice.pk, "unit_no": person.unit.unit_no, "why": why[:200]},
-    )  # fmt: skip
+    return notice, True
 
 
 # ---------------------------------------------------------------------------------------------
