@@ -1135,6 +1135,48 @@ def test_an_undelivered_receipt_puts_the_reminder_on_the_units_notice_list(
     assert [(n.recipient_id, n.due_on, n.status) for n in notices] == [(m.recipient_id, m.due_on, "listed")]
 
 
+def test_an_undelivered_report_puts_no_one_on_the_list_whom_the_latest_run_no_longer_reminds(
+    tmp_path: Path,
+) -> None:
+    """The reminders went out; then P001 is found dead (the next run stops them) and P002 takes a
+    train (eligible, a year on). The operator's reports that their SMS were not delivered
+    come after that run: the messages are `undelivered`, but no unit is asked to chase a dead
+    person, nor to remind someone who has certified of a deadline that is no longer theirs. P003,
+    still due, goes on the list as before."""
+    from zige.notifications.services import parse_reports, receipts_record
+
+    roster(tmp_path, [person(1, "13812345671"), person(2, "13812345672"), person(3, "13812345673")])
+    do_run(as_of=date(2026, 11, 28), now=datetime(2026, 11, 28, 2, tzinfo=SHANGHAI))
+    messages_send_due(gateway=FileGateway(tmp_path / "sms.jsonl"), clock=Clock(at(9, day=28)), config=CONFIG)
+    assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
+    ids = {i: make_id(100 + i, date(1950, 1, 1)) for i in (1, 2)}
+    do_import(
+        write_csv(
+            tmp_path / "death_2026.csv", ["身份证号", "姓名", "死亡日期"], [[ids[1], "王小1明", "2026-11-20"]]
+        )
+    )
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], [[ids[2], "王小2明", "2026-11-29", "G1"]]))  # fmt: skip
+    run = do_run(as_of=date(2026, 11, 30), now=at(2))
+    assert dict(Decision.objects.filter(run=run).values_list("recipient__person_no", "status")) == {
+        "P001": "stop", "P002": "eligible", "P003": "eligible",
+    }  # fmt: skip
+    reports = [
+        {"biz_id": m.provider_message_id, "out_id": m.out_id, "success": False, "err_code": "MOBILE_NOT_ON_SERVICE",
+         "report_time": "2026-11-30 10:00:05"}
+        for m in Message.objects.order_by("pk")
+    ]  # fmt: skip
+    assert (
+        receipts_record(provider="aliyun", reports=parse_reports("aliyun", reports), now=at(10))["new"] == 3
+    )
+    assert set(Message.objects.filter(channel="sms").values_list("status", flat=True)) == {"undelivered"}
+    assert list(Message.objects.filter(channel="unit").values_list("recipient__person_no", "status")) == [
+        ("P003", "listed")
+    ]
+    unit = Unit.objects.get(unit_no="U1")
+    assert [m.recipient.person_no for m in unit_notices(unit, UserFactory(role="bureau_admin"))] == ["P003"]
+    assert AuditEvent.objects.filter(action="messages.to_unit_list").count() == 1
+
+
 def test_an_out_of_province_resident_is_told_the_national_app(tmp_path: Path) -> None:
     """Notice 三(二)3: 外省户籍人员 (an ID of another province and no social-security card, the
     附件2 rule) certify through 掌上12333 on the national platform, not the province's app: their

@@ -860,7 +860,9 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
     caller's transaction: notice 一(四) 没有手机号码的退休人员由参保单位通知 — a dead number is no
     phone. The notice says so (`REASON_SMS_UNDELIVERABLE`, not 本人无手机号码). The notice is the unit message of the same person, deadline and kind (written once:
     the one-per-deadline key), for the person's current unit; audited `messages.to_unit_list`.
-    A unit's own SMS (no person) and a person whose pension is not in force get none."""
+    A unit's own SMS (no person), a person whose pension is not in force, and a person whom the
+    latest run stops or suspends (or, for a reminder, has certified again with another
+    deadline: `_still_due`) get none."""
     notice, created = _unit_notice_for(
         message, now=now, config=config, why=why, reason=REASON_SMS_UNDELIVERABLE
     )
@@ -869,6 +871,28 @@ def _to_unit_list(message: Message, *, now: datetime, config: NotifyConfig, why:
             action="messages.to_unit_list", target_type="message", target_id=message.pk, at=now,
             after={"notice": notice.pk, "unit_no": notice.unit.unit_no, "why": why[:200]},
         )  # fmt: skip
+
+
+def _still_due(person: Recipient, message: Message) -> bool:
+    """Whether the person's current decision (the latest run's, `latest_run`) still calls for a
+    message of this deadline: not when it stops or suspends them (a run cancels their unsent
+    messages, and no unit is to chase a person found dead), nor, for a reminder, when it has
+    them eligible with another deadline (certified again: `_cancel_for_recertified`). Someone the
+    latest run did not decide is still due."""
+    from zige.certification.selectors import decision_in_run, latest_run
+
+    run = latest_run()
+    decision = decision_in_run(run=run, recipient=person) if run is not None else None
+    if decision is None:
+        return True
+    if decision.status in NO_MESSAGE_STATUSES:
+        return False
+    return not (
+        message.kind == Kind.REMINDER
+        and decision.status == "eligible"
+        and decision.due_on is not None
+        and decision.due_on != message.due_on
+    )
 
 
 def _unit_notice_for(
@@ -883,7 +907,7 @@ def _unit_notice_for(
     if person is None or message.channel != Channel.SMS:
         return None, False
     person = Recipient.objects.select_related("unit").get(pk=person.pk)
-    if person.benefit_status == BenefitStatus.TERMINATED:
+    if person.benefit_status == BenefitStatus.TERMINATED or not _still_due(person, message):
         return None, False
     existing = (
         Message.objects.filter(
