@@ -238,6 +238,34 @@ def test_a_failed_app_certification_gets_one_notice(tmp_path: Path, monkeypatch:
     )
 
 
+def test_an_unsent_app_failure_notice_of_someone_certified_since_is_cancelled(tmp_path: Path) -> None:
+    """P001's and P002's face checks in the app failed on 2026-11-20: the run writes them an
+    APP认证未通过 notice (an SMS held by quiet hours, a notice on the unit's list). Both take a
+    train the next day; the next run decides them eligible from that trip and cancels both
+    notices, saying why: nobody is asked to try again what they have done another way."""
+    from zige.accounts.models import DeviceClient
+
+    roster(
+        tmp_path, [person(1, "13812345678", certified="2026-09-01"), person(2, "", certified="2026-09-01")]
+    )
+    client = DeviceClient.objects.create(
+        client_id="app", name="app", kind="app_auth", secret="s", created_at=timezone.now()
+    )
+    for i, p in enumerate(("1", "2")):
+        PushedResult.objects.create(
+            client=client, kind="app_auth", id_number=make_id(100 + int(p), date(1950, 1, 1)), name=f"王小{p}明",
+            auth_time=at(10, day=20), result="fail", nonce=f"n{i}", received_at=at(10, day=20),
+        )  # fmt: skip
+    do_run(as_of=date(2026, 11, 21), now=datetime(2026, 11, 21, 2, tzinfo=SHANGHAI))
+    failed = Message.objects.filter(kind="app_failed")
+    assert sorted(failed.values_list("channel", "status")) == [("sms", "queued"), ("unit", "listed")]
+    trips = [[make_id(100 + i, date(1950, 1, 1)), f"王小{i}明", "2026-11-21", "G1"] for i in (1, 2)]
+    do_import(write_csv(tmp_path / "rail_2026.csv", ["身份证号", "姓名", "乘车日期", "车次"], trips))
+    do_run(as_of=date(2026, 11, 22), now=datetime(2026, 11, 22, 2, tzinfo=SHANGHAI))
+    assert set(failed.values_list("status", flat=True)) == {"cancelled"}
+    assert all(m.last_error.endswith("已重新认证，新的到期日 2027-11-21") for m in failed)
+
+
 def test_a_later_run_that_stops_or_suspends_cancels_the_unsent_messages(tmp_path: Path) -> None:
     """A reminder queued (quiet hours, a retry) or listed for the unit is not sent to someone a
     later run finds dead or suspends: the run cancels it (notice 二(二))."""

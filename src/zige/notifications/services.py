@@ -257,7 +257,8 @@ def _cancel_for_recertified(*, run: Run, now: datetime) -> int:
     reminder of the person's current deadline stays. Each message says why, with the new deadline
     (已重新认证，新的到期日 YYYY-MM-DD); the run's `messages.created` counts them
     (`cancelled_recertified`, within `cancelled`). A run that later decides the old deadline
-    again restores the message as for a reversed stop (`_restore_cancelled`)."""
+    again restores the message as for a reversed stop (`_restore_cancelled`). So is an unsent
+    APP认证未通过 notice of someone certified since the failed attempt."""
     stale = (
         Message.objects.filter(
             kind=Kind.REMINDER,
@@ -270,9 +271,22 @@ def _cancel_for_recertified(*, run: Run, now: datetime) -> int:
         .annotate(new_due_on=F("recipient__decisions__due_on"))
         .exclude(due_on=F("new_due_on"))
     )
+    # A notice that the app's face check failed (APP认证未通过), still unsent, of someone this run
+    # finds certified on or after the failed attempt (another way): it would ask them to try again
+    # what they have done — as a run writes none for them (`messages_for_run`'s candidates).
+    failed = Message.objects.filter(
+        kind=Kind.APP_FAILED,
+        status__in=UNSENT_STATUSES,
+        event_on__isnull=False,
+        recipient__decisions__run_id=run.pk,
+        recipient__decisions__status="eligible",
+        recipient__decisions__due_on__isnull=False,
+        recipient__decisions__certified_on__gte=F("event_on"),
+    ).annotate(new_due_on=F("recipient__decisions__due_on"))
     by_deadline: dict[date, list[int]] = {}
-    for pk, new_due_on in stale.values_list("pk", "new_due_on"):
-        by_deadline.setdefault(new_due_on, []).append(pk)
+    for query in (stale, failed):
+        for pk, new_due_on in query.values_list("pk", "new_due_on"):
+            by_deadline.setdefault(new_due_on, []).append(pk)
     cancelled = 0
     for new_due_on, ids in sorted(by_deadline.items()):
         for chunk in store.in_lists(ids):
