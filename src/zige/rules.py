@@ -269,6 +269,11 @@ FEN = Decimal("0.01")
 PENSION_PLACES = Decimal("0.0001")
 
 
+def pension_read(value: Decimal | None) -> Decimal | None:
+    """月养老金 as every reader takes it: to `PENSION_PLACES`, half-up."""
+    return None if value is None else value.quantize(PENSION_PLACES, rounding=ROUND_HALF_UP)
+
+
 def to_fen(value: Decimal) -> Decimal:
     """An amount rounded half-up to fen, as every amount the rules compute is (and as a page must
     show a four-place 月养老金: Python's own formatting rounds half-even, 2976.545 to 2976.54)."""
@@ -279,8 +284,7 @@ def payment_amount(months: int, monthly: Decimal | None) -> Decimal:
     """months × 月养老金 (read to `PENSION_PLACES`), in decimal, rounded half-up to fen; an unknown pension counts as 0
     (§5: the amount of every stop, suspension and resume; also the check of an officer's
     figures, `zige.benefits.services.payment_action_propose`)."""
-    read = (monthly or Decimal(0)).quantize(PENSION_PLACES, rounding=ROUND_HALF_UP)
-    return to_fen(Decimal(months) * read)
+    return to_fen(Decimal(months) * (pension_read(monthly) or Decimal(0)))
 
 
 def is_imprisonment_reason(status_reason: str) -> bool:

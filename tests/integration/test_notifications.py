@@ -202,9 +202,10 @@ def test_the_database_refuses_an_unknown_status_of_a_message_an_inbox_file_or_a_
         assert model.objects.get(pk=pk).status == known
 
 
-def test_a_failed_app_certification_gets_one_notice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _failed_app_checks(tmp_path: Path) -> None:
+    """P001 (a mobile) and P002 (none), last certified 2026-09-01, whose face checks in the app
+    failed on 2026-11-20 (pushed results)."""
     from zige.accounts.models import DeviceClient
-    from zige.notifications import services
 
     roster(
         tmp_path, [person(1, "13812345678", certified="2026-09-01"), person(2, "", certified="2026-09-01")]
@@ -217,6 +218,12 @@ def test_a_failed_app_certification_gets_one_notice(tmp_path: Path, monkeypatch:
             client=client, kind="app_auth", id_number=make_id(100 + int(p), date(1950, 1, 1)), name=f"王小{p}明",
             auth_time=at(10, day=20), result="fail", nonce=f"n{i}", received_at=at(10, day=20),
         )  # fmt: skip
+
+
+def test_a_failed_app_certification_gets_one_notice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zige.notifications import services
+
+    _failed_app_checks(tmp_path)
     do_run()
     notices = Message.objects.filter(kind="app_failed").order_by("recipient__person_no")
     assert [(m.recipient.person_no, m.channel, m.event_on) for m in notices] == [
@@ -243,19 +250,7 @@ def test_an_unsent_app_failure_notice_of_someone_certified_since_is_cancelled(tm
     APP认证未通过 notice (an SMS held by quiet hours, a notice on the unit's list). Both take a
     train the next day; the next run decides them eligible from that trip and cancels both
     notices, saying why: nobody is asked to try again what they have done another way."""
-    from zige.accounts.models import DeviceClient
-
-    roster(
-        tmp_path, [person(1, "13812345678", certified="2026-09-01"), person(2, "", certified="2026-09-01")]
-    )
-    client = DeviceClient.objects.create(
-        client_id="app", name="app", kind="app_auth", secret="s", created_at=timezone.now()
-    )
-    for i, p in enumerate(("1", "2")):
-        PushedResult.objects.create(
-            client=client, kind="app_auth", id_number=make_id(100 + int(p), date(1950, 1, 1)), name=f"王小{p}明",
-            auth_time=at(10, day=20), result="fail", nonce=f"n{i}", received_at=at(10, day=20),
-        )  # fmt: skip
+    _failed_app_checks(tmp_path)
     do_run(as_of=date(2026, 11, 21), now=datetime(2026, 11, 21, 2, tzinfo=SHANGHAI))
     failed = Message.objects.filter(kind="app_failed")
     assert sorted(failed.values_list("channel", "status")) == [("sms", "queued"), ("unit", "listed")]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -589,10 +588,6 @@ def _sub(kind: str, label: str) -> str | None:
     return label or None
 
 
-def _read_amount(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(rules.PENSION_PLACES, rounding=ROUND_HALF_UP)
-
-
 def write_province(root: Path, people: list[Person], split: list[int]) -> tuple[Path, list[Path]]:
     """Recipients Parquet and one store root per batch (`split[i]`: the batch of record i)."""
     recipients = pa.table(
@@ -607,7 +602,7 @@ def write_province(root: Path, people: list[Person], split: list[int]) -> tuple[
             "status_reason": [p.recipient.status_reason for p in people],
             # The roll as the engine reads a roster: 月养老金 to four places (docs/rules.md §5).
             "monthly_amount": pa.array(
-                [_read_amount(p.recipient.monthly_amount) for p in people], pa.decimal128(18, 4)
+                [rules.pension_read(p.recipient.monthly_amount) for p in people], pa.decimal128(18, 4)
             ),
             "mobile": pa.array([p.recipient.mobile for p in people], pa.string()),
             "retirement_date": pa.array([p.recipient.retirement_date for p in people], pa.date32()),
